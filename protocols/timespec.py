@@ -1,0 +1,105 @@
+"""Parsing the chat surface's time words: ``<duration>`` and ``<when>`` (see DESIGN.md).
+
+``<duration>`` is a positive number and a unit: ``90m``, ``48h``, ``7d``, ``2w`` (also ``30s``),
+optionally several joined (``1d12h``). ``<when>`` is ``YYYY-MM-DD HH:MM`` with an optional IANA
+zone or ``UTC`` after it; without one, the room's zone applies. Results are aware datetimes in UTC.
+Pure: the caller passes the default zone; nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_PART = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"^(?:\d+[smhdw])+$")
+_WHEN = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})$")
+
+# Generous but finite: nothing in the suite needs a duration longer than a few years, and a
+# bound keeps arithmetic on datetimes from overflowing on hostile input.
+MAX_DURATION = timedelta(days=3660)
+
+
+class TimeSpecError(ValueError):
+    """A time word the user typed cannot be understood; the message says what is expected."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90m"`` -> 90 minutes. Zero, negative or unit-less values are errors."""
+    cleaned = text.strip().lower()
+    if not _DURATION.match(cleaned):
+        raise TimeSpecError(
+            f"'{text}' is not a duration: use a number and a unit, like 90m, 48h, 7d or 2w"
+        )
+    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION_PART.findall(cleaned))
+    if seconds <= 0:
+        raise TimeSpecError(f"'{text}' is not a duration: it must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise TimeSpecError(f"'{text}' is too long: at most {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The inverse of :func:`parse_duration`, in the largest units that fit exactly."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts: list[str] = []
+    for unit, size in sorted(_UNITS.items(), key=lambda kv: -kv[1]):
+        if unit == "w" and seconds % size:
+            continue  # "10d" reads better than "1w3d"
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """An IANA zone by name (``Europe/Paris``, ``UTC``); unknown names are errors."""
+    if not name or name.startswith("/") or ".." in name:
+        raise TimeSpecError(f"'{name}' is not a time zone: use an IANA name like Europe/Berlin")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise TimeSpecError(
+            f"'{name}' is not a time zone: use an IANA name like Europe/Berlin or UTC"
+        ) from exc
+
+
+def parse_when(text: str, default_zone: ZoneInfo) -> datetime:
+    """``"2026-12-01 18:30 Europe/Paris"`` -> that instant, in UTC.
+
+    A wall-clock time that does not exist (skipped by a DST change) is an error rather than a
+    silent shift; an ambiguous one (repeated) takes its first occurrence.
+    """
+    words = text.split()
+    zone = default_zone
+    if len(words) == 3:
+        zone = parse_zone(words[2])
+        words = words[:2]
+    if len(words) != 2:
+        raise TimeSpecError(
+            f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)"
+        )
+    match = _WHEN.match(" ".join(words))
+    if not match:
+        raise TimeSpecError(
+            f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)"
+        )
+    year, month, day, hour, minute = (int(g) for g in match.groups())
+    try:
+        naive = datetime(year, month, day, hour, minute)
+    except ValueError as exc:
+        raise TimeSpecError(f"'{text}' is not a valid date or time: {exc}") from exc
+    local = naive.replace(tzinfo=zone, fold=0)
+    as_utc = local.astimezone(timezone.utc)
+    if as_utc.astimezone(zone).replace(tzinfo=None) != naive:
+        raise TimeSpecError(f"'{text}' does not exist in {zone.key}: the clocks skip it")
+    return as_utc
+
+
+def format_local(instant: datetime, zone: ZoneInfo) -> str:
+    """An instant as people in the room read it: ``2026-12-01 18:30 CET``."""
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -1,0 +1,152 @@
+"""The suite's SQLite database: one file, WAL, versioned migrations applied in transactions.
+
+Migrations are the numbered ``storage/migrations/NNN_name.sql`` files. Each is applied in its own
+transaction together with the bump of ``PRAGMA user_version``, so a crash leaves the schema at a
+known step. A database whose version is newer than the newest migration we ship is refused: an
+older build must never write into a schema it does not understand.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer version of the suite."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def shipped_migrations() -> list[Migration]:
+    """The migrations shipped in ``storage/migrations``, in order, with no gaps."""
+    found: list[Migration] = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise RuntimeError(f"migration numbering has a gap or duplicate at {migration.name}")
+    return found
+
+
+class Database:
+    """An open connection with the suite's pragmas. Create with :meth:`open`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    async def open(
+        cls, path: Path | str, migrations: Sequence[Migration] | None = None
+    ) -> Database:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        # Deleted rows must not linger in free pages: forgetting is a feature here.
+        await conn.execute("PRAGMA secure_delete=ON")
+        db = cls(conn, path)
+        try:
+            await db.migrate(shipped_migrations() if migrations is None else migrations)
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def migrate(self, migrations: Sequence[Migration]) -> None:
+        current = await self.schema_version()
+        newest = migrations[-1].version if migrations else 0
+        if current > newest:
+            raise SchemaTooNew(
+                f"database {self.path} has schema version {current}, this build knows {newest}; "
+                "upgrade Affinity instead of running an older version"
+            )
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            log.info("applying migration %s", migration.name)
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(migration.sql):
+                    await self._conn.execute(statement)
+                await self._conn.execute(f"PRAGMA user_version={migration.version:d}")
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+
+    async def schema_version(self) -> int:
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: all of it lands or none of it does."""
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+        await self._conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement in autocommit; returns the number of rows changed."""
+        cur = await self._conn.execute(sql, tuple(params))
+        count = cur.rowcount
+        await cur.close()
+        return count
+
+    async def insert(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one INSERT in autocommit; returns the new row id."""
+        cur = await self._conn.execute(sql, tuple(params))
+        rowid = cur.lastrowid
+        await cur.close()
+        return int(rowid or 0)
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def backup_to(self, target: Path) -> None:
+        """A consistent copy of the live database (SQLite online backup)."""
+        async with aiosqlite.connect(target) as dest:
+            await self._conn.backup(dest)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (our migrations hold no triggers or string semicolons)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
