@@ -8,6 +8,7 @@ older build must never write into a schema it does not understand.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -55,6 +56,26 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        # One connection is shared by the sync loop, scheduled jobs and the outbox. A write
+        # transaction must not interleave with another task's statements, so statements take
+        # this lock; it is re-entrant for the task that holds it (a repository may call
+        # ``execute`` inside its own ``transaction()``).
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._in_transaction = False
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            yield
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield
+            finally:
+                self._owner = None
 
     @classmethod
     async def open(
@@ -109,41 +130,56 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: all of it lands or none of it does."""
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            await self._conn.execute("ROLLBACK")
-            raise
-        await self._conn.execute("COMMIT")
+        """One write transaction: all of it lands or none of it does.
+
+        Nested use in the same task joins the outer transaction.
+        """
+        async with self._guard():
+            if self._in_transaction:
+                yield self._conn
+                return
+            await self._conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            try:
+                yield self._conn
+            except BaseException:
+                self._in_transaction = False
+                await self._conn.execute("ROLLBACK")
+                raise
+            self._in_transaction = False
+            await self._conn.execute("COMMIT")
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one statement in autocommit; returns the number of rows changed."""
-        cur = await self._conn.execute(sql, tuple(params))
-        count = cur.rowcount
-        await cur.close()
+        """Run one statement (in autocommit unless inside ``transaction()``); rows changed."""
+        async with self._guard():
+            cur = await self._conn.execute(sql, tuple(params))
+            count = cur.rowcount
+            await cur.close()
         return count
 
     async def insert(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one INSERT in autocommit; returns the new row id."""
-        cur = await self._conn.execute(sql, tuple(params))
-        rowid = cur.lastrowid
-        await cur.close()
+        """Run one INSERT; returns the new row id."""
+        async with self._guard():
+            cur = await self._conn.execute(sql, tuple(params))
+            rowid = cur.lastrowid
+            await cur.close()
         return int(rowid or 0)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        async with self._guard():
+            async with self._conn.execute(sql, tuple(params)) as cur:
+                return await cur.fetchone()
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        async with self._guard():
+            async with self._conn.execute(sql, tuple(params)) as cur:
+                return list(await cur.fetchall())
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the live database (SQLite online backup)."""
-        async with aiosqlite.connect(target) as dest:
-            await self._conn.backup(dest)
+        async with self._guard():
+            async with aiosqlite.connect(target) as dest:
+                await self._conn.backup(dest)
 
 
 def _split_sql(script: str) -> list[str]:
