@@ -1,0 +1,81 @@
+"""One process, every bot of the config file, one database."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from datetime import datetime
+
+from bots import core
+from bots.config import AppConfig, ConfigError
+from bots.runtime.bot import BotRuntime, FeatureFactory
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# Feature name -> "module:Class". The runtime names no feature; this table joins them.
+FEATURES: dict[str, str] = {
+    "lottery": "bots.lottery:LotteryFeature",
+    "ghostchair": "bots.ghostchair:GhostChairFeature",
+    "mirror": "bots.mirror:MirrorFeature",
+    "herald": "bots.herald:HeraldFeature",
+}
+
+
+def feature_factory(name: str) -> FeatureFactory:
+    module_name, _, cls_name = FEATURES[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"feature '{name}' is not available in this build") from exc
+    return getattr(module, cls_name)  # type: ignore[no-any-return]
+
+
+def database_path(config: AppConfig):  # noqa: ANN201 - Path
+    return config.data_dir / "affinity.db"
+
+
+class App:
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.db: Database | None = None
+        self.bots: list[BotRuntime] = []
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = await Database.open(database_path(self.config))
+        for bot_config in self.config.bots:
+            factories = [feature_factory(name) for name in bot_config.features]
+            bot = BotRuntime(self.config, bot_config, self.db, factories, core=[core.router])
+            await bot.start()
+            self.bots.append(bot)
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(bot.run(), name=f"sync:{bot.name}") for bot in self.bots]
+        stopper = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception():
+                log.error("a bot's sync loop ended: %r", task.exception())
+        for bot in self.bots:
+            bot.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stopper.cancel()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for bot in self.bots:
+            bot.stop()
+
+    async def close(self) -> None:
+        for bot in self.bots:
+            await bot.close()
+        if self.db is not None:
+            await self.db.close()
+
+    async def sweep(self, now: datetime) -> None:
+        for bot in self.bots:
+            for feature in bot.features:
+                await feature.sweep(now)

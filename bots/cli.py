@@ -1,0 +1,106 @@
+"""The ``affinity`` command: run, check-config, demo, and the operator's tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bots.config import AppConfig, ConfigError, load_config, open_access_warnings
+from bots.logs import setup_logging
+
+log = logging.getLogger("affinity")
+
+EXIT_CONFIG = 2
+
+
+def _load(path: str) -> AppConfig:
+    try:
+        return load_config(Path(path))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+async def serve(config: AppConfig) -> None:
+    """Run every bot of the config until SIGTERM or SIGINT, then stop cleanly."""
+    from bots.app import App
+
+    app = App(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stop)
+    try:
+        await app.start()
+        await app.run()
+    finally:
+        await app.close()
+        log.info("stopped")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    setup_logging(config.logging.level, args.json or config.logging.json_lines)
+    try:
+        asyncio.run(serve(config))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from bots.app import feature_factory
+
+    try:
+        for bot in config.bots:
+            for name in bot.features:
+                feature_factory(name)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in open_access_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{args.config}: ok ({len(config.bots)} bot(s))")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bots.demo import run_demo
+
+    setup_logging("WARNING")
+    return run_demo(Path(args.dir), port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="affinity", description="Federated Matrix bots for decentralized movements")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run every bot listed in the config file")
+    run.add_argument("--config", "-c", required=True)
+    run.add_argument("--json", action="store_true", help="log JSON lines instead of text")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check-config", help="validate a config file (exit status 2 if wrong)")
+    check.add_argument("--config", "-c", required=True)
+    check.set_defaults(func=cmd_check_config)
+    demo = sub.add_parser("demo", help="a local homeserver, the bot and sample rooms")
+    demo.add_argument("--dir", default=".demo")
+    demo.add_argument("--port", type=int, default=8008)
+    demo.set_defaults(func=cmd_demo)
+    from bots import operator_cli
+
+    operator_cli.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

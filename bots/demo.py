@@ -1,0 +1,121 @@
+"""``make demo``: a local Synapse, the bot, sample rooms, and a short scripted exchange.
+
+Everything lives under one folder (``.demo`` by default, ignored by git); a second run reuses
+the homeserver, the accounts and the rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import signal
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from bots.config import load_config
+from bots.devclient import UserClient
+from bots.devserver import Homeserver
+
+
+def _credentials(directory: Path) -> dict[str, str]:
+    path = directory / "credentials.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    creds = {"bot_password": secrets.token_urlsafe(12), "demo_password": secrets.token_urlsafe(9),
+             "pickle_key": secrets.token_urlsafe(24)}
+    path.write_text(json.dumps(creds))
+    path.chmod(0o600)
+    return creds
+
+
+def run_demo(directory: Path, port: int = 8008) -> int:
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    server = Homeserver(directory / "synapse", port)
+    print(f"Starting Synapse on http://localhost:{server.port} (data in {directory}/synapse) ...", flush=True)
+    server.start()
+    try:
+        return asyncio.run(_demo(directory, server))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("Stopping the homeserver ...", flush=True)
+        server.stop()
+
+
+async def _demo(directory: Path, server: Homeserver) -> int:
+    from bots.cli import serve
+
+    creds = _credentials(directory)
+    bot_id = server.register("affinity", creds["bot_password"])
+    demo_id = server.register("demo", creds["demo_password"])
+    config_path = directory / "config.yaml"
+    config_path.write_text(yaml.safe_dump({
+        "homeserver": server.url,
+        "data_dir": str(directory / "data"),
+        "encryption": {"pickle_key": creds["pickle_key"]},
+        "bots": [{"user_id": bot_id, "password": creds["bot_password"],
+                  "features": _available_features()}],
+    }, sort_keys=False))
+    config = load_config(config_path)
+
+    bot_task = asyncio.create_task(serve(config))
+    user = UserClient(server.url, demo_id, creds["demo_password"], directory / "demo-user")
+    state_path = directory / "rooms.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    try:
+        await user.login()
+        if "plain" not in state:
+            state["plain"] = await user.create_room("Affinity demo", [bot_id])
+            state["encrypted"] = await user.create_room("Affinity demo (encrypted)", [bot_id], encrypted=True)
+            state_path.write_text(json.dumps(state))
+        for room in (state["plain"], state["encrypted"]):
+            await user.wait_joined(room, bot_id, timeout=60)
+        print(textwrap.dedent(f"""
+            ────────────────────────────────────────────────────────────
+             Affinity is running.
+             Log in with Element (https://app.element.io or a desktop app):
+               homeserver: http://localhost:{server.port}
+               user:       demo        password: {creds['demo_password']}
+             Rooms "Affinity demo" and "Affinity demo (encrypted)" hold the bot.
+             Type !help there first, then !ping.
+            ────────────────────────────────────────────────────────────
+            A short scripted exchange as the demo user:"""), flush=True)
+        for room, label in ((state["plain"], "plain room"), (state["encrypted"], "encrypted room")):
+            for command in ("!ping", "!help"):
+                event_id = await user.send_text(room, command)
+                reply = await user.wait_reply(room, event_id, timeout=60)
+                body = reply.get("content", {}).get("body", "")
+                print(f"\n[{label}] demo: {command}\n[{label}] bot:  " + body.replace("\n", "\n" + " " * (len(label) + 9)), flush=True)
+        print("\nThe bot keeps running. Press Ctrl-C to stop the bot and the homeserver.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), bot_task], return_when=asyncio.FIRST_COMPLETED)
+        if bot_task in done and bot_task.exception():
+            raise bot_task.exception()  # type: ignore[misc]
+    finally:
+        await user.close()
+        if not bot_task.done():
+            # serve() installed its own signal handlers; stop it the same way SIGTERM would.
+            signal.raise_signal(signal.SIGTERM)
+            await asyncio.wait_for(bot_task, 30)
+    return 0
+
+
+def _available_features() -> list[str]:
+    from bots.app import FEATURES, feature_factory
+    from bots.config import ConfigError
+
+    names = []
+    for name in FEATURES:
+        try:
+            feature_factory(name)
+        except ConfigError:
+            continue
+        names.append(name)
+    return names

@@ -1,0 +1,467 @@
+"""One bot account: its session, sync loop, dispatch of events to commands and features.
+
+The sync loop keeps its own checkpoint. nio saves its sync token before callbacks run, so a
+crash mid-handler would lose the event; here the token is saved only after every event of a
+batch was handled, and each handled event id is recorded, so a restart (even one that gets an
+old cached sync from Synapse) answers nothing twice and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from nio import AsyncClient, MegolmEvent, SyncResponse
+
+from bots.config import AppConfig, BotConfig
+from bots.runtime import metrics
+from bots.runtime.context import Context, notice, stable_key
+from bots.runtime.crosssign import ensure_cross_signed
+from bots.runtime.errors import MatrixError, TransportError, UsageError, UserError
+from bots.runtime.feature import Feature
+from bots.runtime.ids import EventID, RoomID, UserID, server_of
+from bots.runtime.matrix import Matrix, check
+from bots.runtime.outbox import Outbox
+from bots.runtime.router import CommandTable, Router
+from bots.runtime.scheduler import Scheduler
+from bots.runtime.session import bot_dir, open_client
+from bots.runtime.trust import DeviceTrust
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+FeatureFactory = Callable[["BotRuntime"], Feature]
+SYNC_TIMEOUT_MS = 30_000
+# How long an event we could not decrypt waits for its room key before we give up on it.
+UNDECRYPTED_PATIENCE_S = 120
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BotRuntime:
+    def __init__(
+        self,
+        app: AppConfig,
+        config: BotConfig,
+        db: Database,
+        features: list[FeatureFactory],
+        core: list[Router] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.db = db
+        self.clock = clock
+        self.name = config.user_id
+        self.user_id = UserID(config.user_id)
+        self.directory = bot_dir(app.data_dir, config.user_id)
+        self.scheduler = Scheduler(self.name)
+        self.features: list[Feature] = [make(self) for make in features]
+        routers = list(core or []) + [f.router for f in self.features if f.router is not None]
+        self.commands = CommandTable(routers)
+        self.client: AsyncClient | None = None
+        self.matrix: Matrix = None  # type: ignore[assignment]  # set in start()
+        self.outbox: Outbox = None  # type: ignore[assignment]
+        self.trust: DeviceTrust = None  # type: ignore[assignment]
+        self.ready = asyncio.Event()
+        self.last_sync_ok: float = 0.0
+        self._stopping = asyncio.Event()
+        self._undecrypted: list[tuple[float, RoomID, MegolmEvent]] = []
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in (or restore), publish keys, cross-sign, and start the outbox and scheduler."""
+        pickle_key = (
+            self.app.encryption.pickle_key.get_secret_value()
+            if self.app.encryption.pickle_key
+            else os.environ.get("AFFINITY_PICKLE_KEY", "affinity-default-pickle-key")
+        )
+        password = self.config.password.get_secret_value() if self.config.password else None
+        token = self.config.access_token.get_secret_value() if self.config.access_token else None
+        self.client = await open_client(
+            self.app.homeserver, self.config.user_id, self.directory,
+            password=password, access_token=token, device_name=self.config.device_name,
+            pickle_key=pickle_key,
+        )
+        self.matrix = Matrix(self.client, share_with_unverified=self.app.encryption.share_with_unverified_devices)
+        self.trust = DeviceTrust(self.matrix, self.app.encryption.share_with_unverified_devices)
+        if self.client.should_upload_keys:
+            check(await self.client.keys_upload())
+        await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password)
+        self.outbox = Outbox(
+            self.db, self.name, self.matrix.send_event, self.trust.prepare,
+            concurrency=self.app.send_concurrency,
+        )
+
+    async def run(self) -> None:
+        """Sync until stopped. Reconnects with backoff while the homeserver is away."""
+        assert self.client is not None
+        checkpoint = await self._load_checkpoint()
+        first_ever = checkpoint is None
+        self.outbox.start()
+        self.scheduler.start()
+        backoff = 1.0
+        features_started = False
+        while not self._stopping.is_set():
+            try:
+                resp = await self._sync(checkpoint, full_state=checkpoint is None or not features_started)
+            except (TransportError, MatrixError) as exc:
+                if self._stopping.is_set():
+                    break
+                log.warning("sync failed (%s); retrying in %.0fs", type(exc).__name__, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 60)
+                continue
+            backoff = 1.0
+            self.last_sync_ok = time.time()
+            metrics.LAST_SYNC.labels(self.name).set(self.last_sync_ok)
+            await self._housekeeping(resp)
+            await self._process(resp, previous=checkpoint, skip_timeline=first_ever)
+            first_ever = False
+            checkpoint = resp.next_batch
+            await self._save_checkpoint(checkpoint)
+            if not features_started:
+                for feature in self.features:
+                    await feature.start()
+                features_started = True
+                self.ready.set()
+                log.info("%s is ready", self.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        """Stop everything; never log out (that would destroy the device and its keys)."""
+        self.stop()
+        self.scheduler.shutdown()
+        for feature in self.features:
+            stop = getattr(feature, "stop", None)
+            if stop is not None:
+                await stop()
+        if self.outbox is not None:
+            await self.outbox.stop()
+        if self.client is not None:
+            await self.client.close()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _sync(self, since: str | None, full_state: bool) -> SyncResponse:
+        assert self.client is not None
+        sync = asyncio.ensure_future(
+            self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since, full_state=full_state)
+        )
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if sync not in done:
+            sync.cancel()
+            raise TransportError("stopping")
+        try:
+            resp = sync.result()
+        except Exception as exc:  # aiohttp and timeouts: the homeserver is away
+            raise TransportError(f"sync: {type(exc).__name__}") from exc
+        return check(resp)
+
+    async def _housekeeping(self, resp: SyncResponse) -> None:
+        """What nio's sync_forever would do: keys up and down, to-device messages out."""
+        client = self.client
+        assert client is not None
+        try:
+            if resp.device_list.changed:
+                self.trust.invalidate(list(resp.device_list.changed))
+            if client.should_upload_keys:
+                await client.keys_upload()
+            if client.should_query_keys:
+                await client.keys_query()
+            if client.should_claim_keys:
+                await client.keys_claim(client.get_users_for_key_claiming())
+            await client.send_to_device_messages()
+        except Exception as exc:  # noqa: BLE001 - retried on the next sync
+            log.warning("key housekeeping failed: %s", type(exc).__name__)
+
+    # -- checkpoint and dedup ---------------------------------------------------------------
+
+    async def _load_checkpoint(self) -> str | None:
+        row = await self.db.fetchone("SELECT next_batch FROM sync_checkpoint WHERE bot = ?", (self.name,))
+        return row["next_batch"] if row else None
+
+    async def _save_checkpoint(self, token: str) -> None:
+        await self.db.execute(
+            "INSERT INTO sync_checkpoint (bot, next_batch, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (bot) DO UPDATE SET next_batch = excluded.next_batch, updated_at = excluded.updated_at",
+            (self.name, token, time.time()),
+        )
+
+    async def _already_handled(self, event_id: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM handled_event WHERE bot = ? AND event_id = ?", (self.name, event_id)
+        )
+        return row is not None
+
+    async def _mark_handled(self, event_id: str) -> None:
+        await self.db.execute(
+            "INSERT OR IGNORE INTO handled_event (bot, event_id, handled_at) VALUES (?, ?, ?)",
+            (self.name, event_id, time.time()),
+        )
+
+    async def _joined_ts(self, room_id: str) -> int | None:
+        row = await self.db.fetchone(
+            "SELECT joined_ts FROM room_joined WHERE bot = ? AND room_id = ?", (self.name, room_id)
+        )
+        return int(row["joined_ts"]) if row else None
+
+    async def _set_joined_ts(self, room_id: str, ts: int, overwrite: bool) -> None:
+        verb = "REPLACE" if overwrite else "IGNORE"
+        await self.db.execute(
+            f"INSERT OR {verb} INTO room_joined (bot, room_id, joined_ts) VALUES (?, ?, ?)",
+            (self.name, room_id, ts),
+        )
+
+    # -- processing a sync ------------------------------------------------------------------
+
+    async def _process(self, resp: SyncResponse, previous: str | None, skip_timeline: bool) -> None:
+        for room_id, info in resp.rooms.invite.items():
+            await self._on_invite(RoomID(room_id), info)
+        now_ms = int(time.time() * 1000)
+        for room_id, info in resp.rooms.join.items():
+            room = RoomID(room_id)
+            if skip_timeline:
+                # First start ever: what is already in the rooms predates us. Answer nothing of it.
+                await self._set_joined_ts(room, now_ms, overwrite=False)
+                continue
+            events = list(info.timeline.events)
+            if info.timeline.limited and previous and info.timeline.prev_batch:
+                events = await self._fill_gap(room, info.timeline.prev_batch, previous) + events
+            for event in events:
+                await self._on_room_event(room, event)
+        await self._retry_undecrypted()
+
+    async def _fill_gap(self, room_id: RoomID, prev_batch: str, until: str) -> list[Any]:
+        """A limited timeline skipped events; fetch them from /messages back to our checkpoint."""
+        gathered: list[Any] = []
+        token: str | None = prev_batch
+        for _ in range(20):  # at most 2000 events: a longer gap is old news
+            if token is None:
+                break
+            try:
+                chunk, end = await self.matrix.messages(room_id, token, until)
+            except MatrixError as exc:
+                log.warning("could not fill a timeline gap in a room: %s", type(exc).__name__)
+                break
+            gathered.extend(chunk)
+            if not chunk or end == token:
+                break
+            token = end
+        gathered.reverse()
+        log.info("filled a timeline gap with %d events", len(gathered))
+        return gathered
+
+    async def _on_invite(self, room_id: RoomID, info: Any) -> None:
+        inviter = None
+        is_direct = False
+        for event in info.invite_state:
+            src = getattr(event, "source", {}) or {}
+            if src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
+                inviter = src.get("sender")
+                is_direct = bool(src.get("content", {}).get("is_direct"))
+        if inviter is None or not self.allowed(inviter):
+            log.info("declining an invite from a server that is not allowed (%s)", server_of(inviter or ""))
+            try:
+                await self.matrix.leave(room_id, "This bot only serves the servers its operator allows.")
+            except MatrixError as exc:
+                log.warning("declining an invite failed: %s", exc.errcode)
+            return
+        try:
+            await self.matrix.join(room_id)
+        except MatrixError as exc:
+            log.warning("joining an invited room failed: %s", exc.errcode)
+            return
+        await self._set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
+        log.info("joined a room on invite (direct: %s)", is_direct)
+
+    def allowed(self, user_id: str) -> bool:
+        if user_id in self.app.access.allowed_users:
+            return True
+        servers = self.app.allowed_servers_for(self.name)
+        return "*" in servers or server_of(user_id) in servers
+
+    async def _on_room_event(self, room_id: RoomID, event: Any) -> None:
+        if isinstance(event, MegolmEvent):
+            # Not decryptable yet: its key may arrive in a later sync. Ask for it and wait.
+            if not await self._already_handled(event.event_id):
+                self._undecrypted.append((time.time(), room_id, event))
+                try:
+                    assert self.client is not None
+                    await self.client.request_room_key(event)
+                except Exception:  # noqa: BLE001 - a duplicate request is harmless
+                    pass
+            return
+        src = getattr(event, "source", None)
+        if not isinstance(src, dict) or "event_id" not in src:
+            return
+        sender = src.get("sender")
+        event_id = src["event_id"]
+        ts = int(src.get("origin_server_ts", 0))
+        if src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
+            if src.get("content", {}).get("membership") == "join":
+                previous = (src.get("unsigned") or {}).get("prev_content", {}).get("membership")
+                if previous != "join":  # a display-name change is not a join
+                    await self._set_joined_ts(room_id, ts, overwrite=True)
+            return
+        if sender == self.user_id:
+            return
+        joined = await self._joined_ts(room_id)
+        if joined is None or ts < joined:
+            return
+        if await self._already_handled(event_id):
+            return
+        try:
+            await self._dispatch(room_id, src, decrypted=bool(getattr(event, "decrypted", False)))
+        finally:
+            # Handled, or failed in a way that handling again would not fix: never twice.
+            await self._mark_handled(event_id)
+
+    async def _retry_undecrypted(self) -> None:
+        if not self._undecrypted:
+            return
+        assert self.client is not None
+        waiting, self._undecrypted = self._undecrypted, []
+        for since, room_id, event in waiting:
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except Exception:  # noqa: BLE001 - still no key
+                decrypted = None
+            if decrypted is not None and not isinstance(decrypted, MegolmEvent):
+                decrypted.decrypted = True
+                await self._on_room_event(room_id, decrypted)
+            elif time.time() - since < UNDECRYPTED_PATIENCE_S:
+                self._undecrypted.append((since, room_id, event))
+            else:
+                log.warning("gave up on event %s: its room key never arrived", event.event_id)
+                await self._mark_handled(event.event_id)
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def _dispatch(self, room_id: RoomID, src: dict[str, Any], decrypted: bool) -> None:
+        etype = src.get("type")
+        content = src.get("content") or {}
+        sender = UserID(src["sender"])
+        if not self.allowed(sender):
+            return
+        room = self.client.rooms.get(room_id) if self.client else None
+        ctx = Context(
+            bot=self, room_id=room_id, sender=sender, event_id=EventID(src["event_id"]),
+            body="", now=self.clock(),
+            is_direct=bool(room is not None and room.member_count <= 2),
+            encrypted=decrypted or bool(room is not None and room.encrypted),
+            source=src,
+        )
+        if etype == "m.reaction":
+            rel = content.get("m.relates_to") or {}
+            if rel.get("rel_type") == "m.annotation" and rel.get("event_id"):
+                for feature in self.features:
+                    await self._guarded(ctx, feature.on_reaction, ctx, EventID(rel["event_id"]), str(rel.get("key", "")))
+            return
+        if etype != "m.room.message" or content.get("msgtype") not in ("m.text", "m.emote"):
+            return  # never answer notices, including other bots'
+        if (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
+            return  # an edit is not a new command
+        ctx.body = strip_reply_fallback(str(content.get("body", "")))
+        if ctx.body.startswith("!"):
+            await self._command(ctx)
+            return
+        for feature in self.features:
+            consumed = await self._guarded(ctx, feature.on_message, ctx)
+            if consumed:
+                return
+
+    async def _command(self, ctx: Context) -> None:
+        command, name, words = self.commands.match(ctx.body)
+        if command is None:
+            if not name:
+                return
+            hint = self.commands.suggest(name)
+            tip = f" Did you mean {', '.join('!' + h for h in hint)}?" if hint else ""
+            metrics.COMMANDS.labels("unknown", "usage").inc()
+            await ctx.reply(f"Unknown command !{name}.{tip} Type !help for the list.")
+            return
+        if command.where == "room" and ctx.is_direct:
+            await ctx.reply(f"!{command.name} works in a group room, not in a direct chat.")
+            return
+        async def run() -> None:
+            await ctx.require_power(command.power)
+            args, kwargs = command.parse(words)
+            await command.handler(ctx, *args, **kwargs)
+        ok = await self._guarded(ctx, run)
+        metrics.COMMANDS.labels(command.name, "ok" if ok is not False else "failed").inc()
+
+    async def _guarded(self, ctx: Context, func: Any, *args: Any) -> Any:
+        """The one place typed errors become replies and anything else becomes a log line."""
+        try:
+            result = await func(*args)
+            return True if result is None else result
+        except UsageError as exc:
+            await ctx.reply(str(exc))
+        except UserError as exc:
+            await ctx.reply(str(exc))
+        except Exception:  # noqa: BLE001 - the runtime never dies of one event
+            # The event id lets an operator find it; the body is never logged.
+            log.exception("handling event %s failed", ctx.event_id)
+            await ctx.reply("Sorry, something went wrong handling that. The operator can find it in the logs.")
+        return False
+
+    # -- helpers for features ---------------------------------------------------------------
+
+    def power_needed(self, level: int | str | None) -> int | None:
+        if level is None:
+            return None
+        if level == "moderator":
+            return self.app.access.moderator_level
+        if level == "admin":
+            return 100
+        return int(level)
+
+    async def power_of(self, room_id: RoomID, user_id: str) -> int:
+        levels = await self.matrix.power_levels(room_id)
+        users = levels.get("users", {})
+        return int(users.get(user_id, levels.get("users_default", 0)))
+
+    async def human_members(self, room_id: RoomID) -> list[UserID]:
+        """Joined members minus the bot itself and the other bots of this process."""
+        bots = {b.user_id for b in self.app.bots}
+        return [u for u in await self.matrix.joined_members(room_id) if u not in bots]
+
+    async def say(self, room_id: RoomID, text: str, html: str | None, key: str, wait: bool = False) -> Any:
+        """Post a notice (not a reply) with a stable transaction key."""
+        content = notice(text, html)
+        if wait:
+            return await self.outbox.send(room_id, content, key)
+        await self.outbox.enqueue(room_id, content, key)
+        return None
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Element quotes the replied-to message as '> ' lines before the reply itself."""
+    if not body.startswith("> "):
+        return body.strip()
+    lines = body.split("\n")
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return "\n".join(lines).strip()
+
+
+__all__ = ["BotRuntime", "FeatureFactory", "stable_key"]

@@ -1,0 +1,82 @@
+"""What a command handler gets: who, where, when, and a way to answer. No globals."""
+
+from __future__ import annotations
+
+import hashlib
+import html as html_lib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bots.runtime.errors import PermissionDenied
+from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.outbox import Delivery
+
+if TYPE_CHECKING:
+    from bots.runtime.bot import BotRuntime
+
+
+def notice(text: str, html: str | None = None, reply_to: EventID | None = None) -> dict[str, Any]:
+    """An ``m.notice`` content, optionally replying to an event, with an HTML body if given."""
+    content: dict[str, Any] = {"msgtype": "m.notice", "body": text}
+    if html is not None:
+        content["format"] = "org.matrix.custom.html"
+        content["formatted_body"] = html
+    if reply_to is not None:
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+    return content
+
+
+def escape(text: str) -> str:
+    return html_lib.escape(text, quote=False)
+
+
+def stable_key(*parts: str) -> str:
+    """A short, stable transaction key from parts (event ids, run ids): same parts, same key."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+@dataclass
+class Context:
+    bot: BotRuntime
+    room_id: RoomID
+    sender: UserID
+    event_id: EventID
+    body: str
+    now: datetime
+    is_direct: bool = False
+    encrypted: bool = False
+    source: dict[str, Any] = field(default_factory=dict)
+    _replies: int = 0
+
+    async def reply(self, text: str, html: str | None = None, *, wait: bool = False) -> Delivery | None:
+        """Answer the command with a notice that replies to it.
+
+        The transaction id comes from the command's event id and the reply's position, so a
+        command handled again after a crash produces the same ids and the homeserver drops the
+        duplicates.
+        """
+        self._replies += 1
+        txn = f"re-{stable_key(self.event_id)}-{self._replies}"
+        content = notice(text, html, self.event_id)
+        if wait:
+            return await self.bot.outbox.send(self.room_id, content, txn)
+        await self.bot.outbox.enqueue(self.room_id, content, txn)
+        return None
+
+    def key(self, *parts: str) -> str:
+        """A stable transaction id for a further message this command sends."""
+        return f"cmd-{stable_key(self.event_id, *parts)}"
+
+    async def power_of(self, user_id: str) -> int:
+        return await self.bot.power_of(self.room_id, user_id)
+
+    async def require_power(self, level: int | str | None) -> None:
+        needed = self.bot.power_needed(level)
+        if needed is None:
+            return
+        have = await self.power_of(self.sender)
+        if have < needed:
+            raise PermissionDenied(
+                f"this needs power level {needed} in this room (you have {have}); ask a moderator"
+            )

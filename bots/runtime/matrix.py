@@ -1,0 +1,234 @@
+"""The one adapter around nio: every homeserver call the suite makes goes through here.
+
+nio returns ``ErrorResponse`` values instead of raising; here each becomes a typed exception
+(``RateLimited``, ``Forbidden``, ``NotFound``, ``TransportError``, ``MatrixError``), so feature
+code never inspects nio response types. Calls nio does not cover (cross-signing, raw state reads)
+go through :meth:`Matrix.api`, which raises the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from nio import AsyncClient, ErrorResponse, LocalProtocolError, RoomSendResponse
+
+from bots.runtime.errors import (
+    Forbidden,
+    MatrixError,
+    NotFound,
+    RateLimited,
+    TransportError,
+)
+from bots.runtime.ids import EventID, RoomID, UserID
+
+log = logging.getLogger(__name__)
+
+_NOT_FOUND = {"M_NOT_FOUND", "M_UNRECOGNIZED"}
+_FORBIDDEN = {"M_FORBIDDEN", "M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_USER_DEACTIVATED"}
+
+
+def q(part: str) -> str:
+    return quote(part, safe="")
+
+
+def raise_for(errcode: str | None, message: str, status: int | None, retry_after_ms: Any = None) -> None:
+    if errcode == "M_LIMIT_EXCEEDED" or status == 429:
+        raise RateLimited(int(retry_after_ms or 1000), message)
+    if errcode in _FORBIDDEN or status == 403:
+        raise Forbidden(message, errcode, status)
+    if errcode in _NOT_FOUND or status == 404:
+        raise NotFound(message, errcode, status)
+    if status is not None and status >= 500:
+        # The homeserver is up but failing: treat like being away, try again later.
+        raise TransportError(message, errcode, status)
+    raise MatrixError(message, errcode, status)
+
+
+def check(resp: Any) -> Any:
+    """Turn an nio error value into a typed exception; pass any success through."""
+    if isinstance(resp, ErrorResponse):
+        status = None
+        transport = getattr(resp, "transport_response", None)
+        if transport is not None:
+            status = getattr(transport, "status", None)
+        raise_for(resp.status_code, resp.message or str(resp.status_code), status, resp.retry_after_ms)
+    return resp
+
+
+class Matrix:
+    """A logged-in bot's view of its homeserver."""
+
+    def __init__(self, client: AsyncClient, *, share_with_unverified: bool = False) -> None:
+        self.client = client
+        self.share_with_unverified = share_with_unverified
+
+    @property
+    def user_id(self) -> UserID:
+        return UserID(self.client.user_id)
+
+    async def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> dict[str, Any]:
+        """A raw client-server API call, with the bot's token; errors raise typed exceptions."""
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        headers = {"Authorization": f"Bearer {self.client.access_token}"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body)
+        try:
+            resp = await self.client.send(method, path, data, headers, timeout=timeout)
+            try:
+                payload = await resp.json(content_type=None)
+            except (json.JSONDecodeError, aiohttp.ContentTypeError):
+                payload = {}
+            status = resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransportError(f"{method} {path.split('?')[0]}: {type(exc).__name__}") from exc
+        if status >= 400:
+            if not isinstance(payload, dict):
+                payload = {}
+            raise_for(
+                payload.get("errcode"),
+                payload.get("error", f"HTTP {status}"),
+                status,
+                payload.get("retry_after_ms"),
+            )
+        return payload if isinstance(payload, dict) else {"value": payload}
+
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventID:
+        """Send one event. The stable ``txn_id`` makes a retry land at most once."""
+        try:
+            resp = await self.client.room_send(
+                room_id,
+                event_type,
+                content,
+                tx_id=txn_id,
+                ignore_unverified_devices=self.share_with_unverified,
+            )
+        except LocalProtocolError as exc:
+            # nio has not seen the room yet (just joined or created): try again after a sync.
+            raise TransportError(f"room not known locally yet: {exc}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransportError(f"send: {type(exc).__name__}") from exc
+        resp = check(resp)
+        assert isinstance(resp, RoomSendResponse)
+        return EventID(resp.event_id)
+
+    async def joined_members(self, room_id: RoomID) -> list[UserID]:
+        """Members joined right now, read fresh from the homeserver."""
+        data = await self.api("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/joined_members")
+        return [UserID(u) for u in data.get("joined", {})]
+
+    async def state_event(self, room_id: RoomID, event_type: str, state_key: str = "") -> dict[str, Any]:
+        path = f"/_matrix/client/v3/rooms/{q(room_id)}/state/{q(event_type)}/{q(state_key)}"
+        return await self.api("GET", path)
+
+    async def power_levels(self, room_id: RoomID) -> dict[str, Any]:
+        """The room's power levels, read fresh (never a cache that a restart made stale)."""
+        try:
+            return await self.state_event(room_id, "m.room.power_levels")
+        except NotFound:
+            return {}
+
+    async def is_encrypted(self, room_id: RoomID) -> bool:
+        try:
+            await self.state_event(room_id, "m.room.encryption")
+        except NotFound:
+            return False
+        return True
+
+    async def join(self, room_id: str) -> RoomID:
+        data = await self.api("POST", f"/_matrix/client/v3/join/{q(room_id)}", {})
+        return RoomID(data["room_id"])
+
+    async def leave(self, room_id: RoomID, reason: str | None = None) -> None:
+        body = {"reason": reason} if reason else {}
+        await self.api("POST", f"/_matrix/client/v3/rooms/{q(room_id)}/leave", body)
+
+    async def invite(self, room_id: RoomID, user_id: UserID) -> None:
+        await self.api("POST", f"/_matrix/client/v3/rooms/{q(room_id)}/invite", {"user_id": user_id})
+
+    async def create_room(
+        self,
+        name: str,
+        invite: list[UserID],
+        *,
+        encrypted: bool = True,
+        is_direct: bool = False,
+        topic: str | None = None,
+    ) -> RoomID:
+        body: dict[str, Any] = {
+            "name": name,
+            "invite": list(invite),
+            "preset": "trusted_private_chat" if is_direct else "private_chat",
+            "is_direct": is_direct,
+        }
+        if topic:
+            body["topic"] = topic
+        if encrypted:
+            body["initial_state"] = [
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            ]
+        data = await self.api("POST", "/_matrix/client/v3/createRoom", body)
+        return RoomID(data["room_id"])
+
+    async def redact(self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None) -> None:
+        path = f"/_matrix/client/v3/rooms/{q(room_id)}/redact/{q(event_id)}/{q(txn_id)}"
+        await self.api("PUT", path, {"reason": reason} if reason else {})
+
+    async def resolve_room(self, ref: str) -> RoomID:
+        """A room id, ``#alias:server`` or matrix.to link -> the room id."""
+        ref = ref.strip()
+        if ref.startswith("https://matrix.to/#/"):
+            ref = ref.removeprefix("https://matrix.to/#/").split("?")[0]
+            from urllib.parse import unquote
+
+            ref = unquote(ref)
+        if ref.startswith("!"):
+            return RoomID(ref)
+        if ref.startswith("#"):
+            data = await self.api("GET", f"/_matrix/client/v3/directory/room/{q(ref)}")
+            return RoomID(data["room_id"])
+        raise NotFound(f"'{ref}' is not a room: use #alias:server, a room id or a matrix.to link")
+
+    async def upload(self, data: bytes, content_type: str, filename: str) -> str:
+        """Upload media; returns its mxc:// URI."""
+        headers = {
+            "Authorization": f"Bearer {self.client.access_token}",
+            "Content-Type": content_type,
+        }
+        path = f"/_matrix/media/v3/upload?{urlencode({'filename': filename})}"
+        try:
+            resp = await self.client.send("POST", path, data, headers)
+            payload = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransportError(f"upload: {type(exc).__name__}") from exc
+        if resp.status >= 400:
+            raise_for(payload.get("errcode"), payload.get("error", ""), resp.status, payload.get("retry_after_ms"))
+        return str(payload["content_uri"])
+
+    async def messages(
+        self, room_id: RoomID, start: str, end: str | None = None, limit: int = 100
+    ) -> tuple[list[Any], str | None]:
+        """Page backwards through a room's history (decrypted by nio where it can)."""
+        try:
+            resp = check(
+                await self.client.room_messages(room_id, start=start, end=end, limit=limit)
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransportError(f"messages: {type(exc).__name__}") from exc
+        return list(resp.chunk), resp.end

@@ -1,0 +1,261 @@
+"""One outbox for everything the bots send.
+
+A message is first written to the ``outbox`` table with a stable transaction id, then a worker
+sends it. Because the homeserver deduplicates by (device, transaction id), a retry after a crash
+or a timeout never doubles a message, and because the row is written first, nothing accepted is
+lost. ``M_LIMIT_EXCEEDED`` waits ``retry_after_ms``; transport errors back off and retry forever;
+only permanent refusals (kicked, room gone) mark a row failed, recorded for the feature to report.
+
+Messages to one room go out in order, one at a time; different rooms go out concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bots.runtime import metrics
+from bots.runtime.errors import PERMANENT, MatrixError, RateLimited, TransportError
+from bots.runtime.ids import EventID, RoomID
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+SendFn = Callable[[RoomID, str, dict[str, Any], str], Awaitable[EventID]]
+PrepareFn = Callable[[RoomID], Awaitable[None]]
+
+MAX_ATTEMPTS_OTHER_ERRORS = 8
+
+
+@dataclass(frozen=True)
+class Delivery:
+    txn_id: str
+    room_id: RoomID
+    state: str
+    event_id: EventID | None
+    error: str | None
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        bot: str,
+        send: SendFn,
+        prepare: PrepareFn | None = None,
+        concurrency: int = 8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.bot = bot
+        self._send = send
+        self._prepare = prepare
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._busy_rooms: set[str] = set()
+        self._waiters: dict[str, list[asyncio.Future[Delivery]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # -- enqueueing -------------------------------------------------------------------------
+
+    async def enqueue(
+        self, room_id: RoomID, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message"
+    ) -> bool:
+        """Accept a message for sending. Returns False if this txn id was already accepted."""
+        changed = await self.db.execute(
+            "INSERT OR IGNORE INTO outbox (bot, txn_id, room_id, event_type, content, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.bot, txn_id, room_id, event_type, json.dumps(content), self._clock()),
+        )
+        self._wake.set()
+        return changed > 0
+
+    async def send(
+        self,
+        room_id: RoomID,
+        content: dict[str, Any],
+        txn_id: str,
+        event_type: str = "m.room.message",
+        timeout: float = 120,
+    ) -> Delivery:
+        """Enqueue and wait until the message is sent (or refused for good)."""
+        await self.enqueue(room_id, content, txn_id, event_type)
+        return await self.wait(txn_id, timeout)
+
+    async def wait(self, txn_id: str, timeout: float = 120) -> Delivery:
+        done = await self.delivery(txn_id)
+        if done is not None and done.state != "pending":
+            return done
+        fut: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(txn_id, []).append(fut)
+        # The row may have been finished between our read and registering the waiter.
+        done = await self.delivery(txn_id)
+        if done is not None and done.state != "pending":
+            return done
+        return await asyncio.wait_for(fut, timeout)
+
+    async def delivery(self, txn_id: str) -> Delivery | None:
+        row = await self.db.fetchone(
+            "SELECT txn_id, room_id, state, event_id, error FROM outbox WHERE bot = ? AND txn_id = ?",
+            (self.bot, txn_id),
+        )
+        if row is None:
+            return None
+        return Delivery(row["txn_id"], RoomID(row["room_id"]), row["state"], row["event_id"], row["error"])
+
+    async def pending_count(self) -> int:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM outbox WHERE bot = ? AND state = 'pending'", (self.bot,)
+        )
+        return int(row[0]) if row else 0
+
+    async def forget_older_than(self, cutoff: float) -> int:
+        """Finished rows are only needed for deduplication and reports; drop them in time."""
+        return await self.db.execute(
+            "DELETE FROM outbox WHERE bot = ? AND state != 'pending' AND created_at < ?",
+            (self.bot, cutoff),
+        )
+
+    # -- the worker -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"outbox:{self.bot}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def drain(self, timeout: float = 30) -> None:
+        """Wait until nothing is pending (for a graceful stop and for tests)."""
+        deadline = time.monotonic() + timeout
+        while await self.pending_count() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            rows = await self.db.fetchall(
+                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
+                "WHERE bot = ? AND state = 'pending' ORDER BY id LIMIT 500",
+                (self.bot,),
+            )
+            metrics.OUTBOX_PENDING.labels(self.bot).set(len(rows))
+            started = False
+            for row in rows:
+                room = row["room_id"]
+                if room in self._busy_rooms:
+                    continue
+                self._busy_rooms.add(room)
+                await self._slots.acquire()
+                task = asyncio.create_task(self._deliver_room(room))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+                started = True
+            if not started or not rows:
+                await self._wake.wait()
+            else:
+                # Let started rooms run; come back when one finishes or something new arrives.
+                await self._wake.wait()
+
+    async def _deliver_room(self, room: str) -> None:
+        """Send this room's pending messages in order, then free the room."""
+        try:
+            while not self._stopping:
+                row = await self.db.fetchone(
+                    "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
+                    "WHERE bot = ? AND room_id = ? AND state = 'pending' ORDER BY id LIMIT 1",
+                    (self.bot, room),
+                )
+                if row is None:
+                    return
+                await self._deliver(row)
+        finally:
+            self._busy_rooms.discard(room)
+            self._slots.release()
+            self._wake.set()
+
+    async def _deliver(self, row: Any) -> None:
+        txn_id, room_id = row["txn_id"], RoomID(row["room_id"])
+        content = json.loads(row["content"])
+        attempts = int(row["attempts"])
+        backoff = 0.5
+        while not self._stopping:
+            attempts += 1
+            started = time.monotonic()
+            try:
+                if self._prepare is not None and row["event_type"] != "m.room.redaction":
+                    await self._prepare(room_id)
+                event_id = await self._send(room_id, row["event_type"], content, txn_id)
+            except RateLimited as exc:
+                metrics.RATE_LIMIT_WAITS.labels(self.bot).inc()
+                log.info("rate limited; waiting %d ms as the homeserver asks", exc.retry_after_ms)
+                await asyncio.sleep(exc.retry_after_ms / 1000)
+                continue
+            except PERMANENT as exc:
+                await self._finish(row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts)
+                log.warning("delivery %s refused for good: %s", txn_id, exc.errcode)
+                return
+            except TransportError as exc:
+                metrics.SEND_RETRIES.labels(self.bot).inc()
+                log.info("delivery %s: homeserver away (%s); retrying in %.1fs", txn_id, exc, backoff)
+                await self._note_attempt(row["id"], attempts)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                continue
+            except MatrixError as exc:
+                metrics.SEND_RETRIES.labels(self.bot).inc()
+                if attempts >= MAX_ATTEMPTS_OTHER_ERRORS:
+                    await self._finish(row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts)
+                    return
+                await self._note_attempt(row["id"], attempts)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                continue
+            except Exception:  # noqa: BLE001 - a bug in one send must not stop the outbox
+                log.exception("delivery %s: unexpected error", txn_id)
+                metrics.SEND_RETRIES.labels(self.bot).inc()
+                if attempts >= MAX_ATTEMPTS_OTHER_ERRORS:
+                    await self._finish(row["id"], txn_id, room_id, "failed", None, "internal error", attempts)
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                continue
+            metrics.SEND_LATENCY.labels(self.bot).observe(time.monotonic() - started)
+            await self._finish(row["id"], txn_id, room_id, "sent", event_id, None, attempts)
+            return
+
+    async def _note_attempt(self, row_id: int, attempts: int) -> None:
+        await self.db.execute("UPDATE outbox SET attempts = ? WHERE id = ?", (attempts, row_id))
+
+    async def _finish(
+        self, row_id: int, txn_id: str, room_id: RoomID, state: str, event_id: EventID | None,
+        error: str | None, attempts: int,
+    ) -> None:
+        await self.db.execute(
+            "UPDATE outbox SET state = ?, event_id = ?, error = ?, attempts = ?, sent_at = ? WHERE id = ?",
+            (state, event_id, error, attempts, self._clock(), row_id),
+        )
+        result = Delivery(txn_id, room_id, state, event_id, error)
+        for fut in self._waiters.pop(txn_id, []):
+            if not fut.done():
+                fut.set_result(result)

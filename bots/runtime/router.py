@@ -1,0 +1,220 @@
+"""Commands declared once: the function's signature is its grammar, and help is generated from it.
+
+    router = Router("lottery")
+
+    @router.command("roles term", help="Set the mandate length", power="moderator")
+    async def roles_term(ctx: Context, term: Duration) -> None: ...
+
+Grammar, read from the signature after ``ctx``:
+- a positional parameter takes one word (``str``, ``int``, ``Duration``, ``RoomRef``);
+  ``Words`` takes every word up to the first keyword; a default makes it optional;
+- ``*rest: str`` takes all remaining words of the leading part;
+- a keyword-only parameter is introduced by its own name as a word (``at``, ``closes``,
+  ``where``, ``min``) and takes every word up to the next keyword; a default makes it optional.
+
+Bad arguments raise ``UsageError`` with the usage line; the dispatcher catches every typed
+error in one place (see bots/runtime/dispatch.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+import shlex
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bots.runtime.errors import UsageError
+from protocols.timespec import TimeSpecError, parse_duration
+
+
+class Words(str):
+    """Several words, up to the next keyword (a title, a reason, free text)."""
+
+
+class RoomRef(str):
+    """A room: ``#alias:server``, ``!id:server`` or a matrix.to link (resolved by the handler)."""
+
+
+Duration = timedelta
+
+Handler = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "word", "words", "rest", "keyword"
+    convert: Callable[[str], Any]
+    optional: bool
+    default: Any
+    metavar: str
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    handler: Handler
+    feature: str
+    power: str | int | None
+    where: str
+    params: list[Param] = field(default_factory=list)
+
+    @property
+    def usage(self) -> str:
+        parts = [f"!{self.name}"]
+        for p in self.params:
+            if p.kind == "keyword":
+                piece = f"{p.name} <{p.metavar}>"
+            elif p.kind == "rest":
+                piece = f"<{p.metavar}>..."
+            else:
+                piece = f"<{p.metavar}>"
+            parts.append(f"[{piece}]" if p.optional else piece)
+        return " ".join(parts)
+
+    def parse(self, words: list[str]) -> tuple[list[Any], dict[str, Any]]:
+        keywords = {p.name: p for p in self.params if p.kind == "keyword"}
+        lead: list[str] = []
+        segments: dict[str, list[str]] = {}
+        current: list[str] = lead
+        for word in words:
+            key = word.lower()
+            if key in keywords and key not in segments:
+                current = segments.setdefault(key, [])
+            else:
+                current.append(word)
+        args: list[Any] = []
+        leading = [p for p in self.params if p.kind != "keyword"]
+        queue = list(lead)
+        for p in leading:
+            if p.kind == "rest":
+                args.extend(self._convert(p, w) for w in queue)
+                if not queue and not p.optional:
+                    raise UsageError(f"missing <{p.metavar}>. Usage: {self.usage}")
+                queue = []
+            elif p.kind == "words":
+                if queue:
+                    args.append(self._convert(p, " ".join(queue)))
+                    queue = []
+                elif p.optional:
+                    args.append(p.default)
+                else:
+                    raise UsageError(f"missing <{p.metavar}>. Usage: {self.usage}")
+            elif queue:
+                args.append(self._convert(p, queue.pop(0)))
+            elif p.optional:
+                args.append(p.default)
+            else:
+                raise UsageError(f"missing <{p.metavar}>. Usage: {self.usage}")
+        if queue:
+            raise UsageError(f"unexpected '{' '.join(queue)}'. Usage: {self.usage}")
+        kwargs: dict[str, Any] = {}
+        for name, p in keywords.items():
+            if name in segments:
+                if not segments[name]:
+                    raise UsageError(f"'{name}' needs a value. Usage: {self.usage}")
+                kwargs[name] = self._convert(p, " ".join(segments[name]))
+            elif not p.optional:
+                raise UsageError(f"missing '{name} <{p.metavar}>'. Usage: {self.usage}")
+        return args, kwargs
+
+    def _convert(self, p: Param, text: str) -> Any:
+        try:
+            return p.convert(text)
+        except (ValueError, TimeSpecError) as exc:
+            detail = str(exc) if isinstance(exc, TimeSpecError) else f"'{text}' is not a valid <{p.metavar}>"
+            raise UsageError(f"{detail}. Usage: {self.usage}") from exc
+
+
+def _int(text: str) -> int:
+    return int(text)
+
+
+_CONVERTERS: dict[Any, tuple[Callable[[str], Any], str]] = {
+    str: (str, "word"),
+    int: (_int, "word"),
+    Words: (Words, "words"),
+    RoomRef: (RoomRef, "word"),
+    timedelta: (parse_duration, "word"),
+}
+
+
+def _params_of(handler: Handler) -> list[Param]:
+    hints = typing.get_type_hints(handler)
+    sig = inspect.signature(handler)
+    params: list[Param] = []
+    for i, (name, sp) in enumerate(sig.parameters.items()):
+        if i == 0:
+            continue  # ctx
+        annotation = hints.get(name, str)
+        optional = sp.default is not inspect.Parameter.empty
+        if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType")):
+            inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = inner[0]
+        convert, kind = _CONVERTERS[annotation]
+        metavar = name.rstrip("_").replace("_", "-")
+        if sp.kind is inspect.Parameter.VAR_POSITIONAL:
+            kind, optional = "rest", True
+        elif sp.kind is inspect.Parameter.KEYWORD_ONLY:
+            kind = "keyword"
+            metavar = {"at": "when", "closes": "duration", "min": "k", "where": "place"}.get(name, metavar)
+        params.append(Param(name.rstrip("_"), kind, convert, optional, None if not optional else sp.default, metavar))
+    return params
+
+
+class Router:
+    """The commands of one feature."""
+
+    def __init__(self, feature: str) -> None:
+        self.feature = feature
+        self.commands: list[Command] = []
+
+    def command(
+        self, name: str, *, help: str, power: str | int | None = None, where: str = "any"
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            cmd = Command(name, help, handler, self.feature, power, where, _params_of(handler))
+            self.commands.append(cmd)
+            return handler
+
+        return register
+
+
+class CommandTable:
+    """All routers joined: finds the command a message names (longest name wins)."""
+
+    def __init__(self, routers: list[Router]) -> None:
+        self.commands: dict[str, Command] = {}
+        for router in routers:
+            for cmd in router.commands:
+                if cmd.name in self.commands:
+                    raise ValueError(f"command !{cmd.name} declared twice")
+                self.commands[cmd.name] = cmd
+
+    def match(self, body: str) -> tuple[Command | None, str, list[str]]:
+        """``"!roles set a b"`` -> (the ``roles set`` command, "roles set", ["a", "b"])."""
+        text = body.strip()[1:]
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            words = text.split()
+        for n in range(min(3, len(words)), 0, -1):
+            name = " ".join(words[:n]).lower()
+            if name in self.commands:
+                return self.commands[name], name, words[n:]
+        return None, words[0].lower() if words else "", words[1:]
+
+    def by_feature(self) -> dict[str, list[Command]]:
+        out: dict[str, list[Command]] = {}
+        for cmd in self.commands.values():
+            out.setdefault(cmd.feature, []).append(cmd)
+        return out
+
+    def suggest(self, name: str) -> list[str]:
+        import difflib
+
+        return difflib.get_close_matches(name, list(self.commands), n=3, cutoff=0.6)

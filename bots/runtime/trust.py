@@ -1,0 +1,67 @@
+"""Which devices get our room keys: those their owners cross-signed (as MSC4153 clients do).
+
+nio trusts device by device and refuses to send while any device is neither verified nor
+blacklisted. Before each encrypted send we settle every member device: cross-signed by its owner
+-> verified, otherwise -> blacklisted. A device a homeserver admin injects into someone's account
+is not signed by that person's self-signing key, so it gets nothing. When a decision changes,
+the room's outbound session is dropped so the next message goes out under a fresh one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bots.runtime.crosssign import KEYS_QUERY, trusted_devices
+from bots.runtime.ids import RoomID
+from bots.runtime.matrix import Matrix
+
+log = logging.getLogger(__name__)
+
+
+class DeviceTrust:
+    def __init__(self, matrix: Matrix, share_with_unverified: bool) -> None:
+        self.matrix = matrix
+        self.share_with_unverified = share_with_unverified
+        self._signed: dict[str, dict[str, bool]] = {}
+
+    def invalidate(self, user_ids: list[str]) -> None:
+        """Forget what we knew of these users' devices (their device list changed)."""
+        for user_id in user_ids:
+            self._signed.pop(user_id, None)
+
+    async def prepare(self, room_id: RoomID) -> None:
+        if self.share_with_unverified:
+            return
+        client = self.matrix.client
+        room = client.rooms.get(room_id)
+        if room is None or not room.encrypted or client.olm is None:
+            return
+        if not room.members_synced:
+            await client.joined_members(room_id)
+        if client.should_query_keys:
+            await client.keys_query()
+        users = [u for u in room.users if u != client.user_id]
+        missing = [u for u in users if u not in self._signed]
+        if missing:
+            query = await self.matrix.api("POST", KEYS_QUERY, {"device_keys": {u: [] for u in missing}})
+            for user_id in missing:
+                self._signed[user_id] = trusted_devices(query, user_id)
+        changed = False
+        olm = client.olm
+        for user_id in users:
+            signed = self._signed.get(user_id, {})
+            for device in client.device_store.active_user_devices(user_id):
+                trusted = signed.get(device.id, False)
+                if trusted and not olm.is_device_verified(device):
+                    if olm.is_device_blacklisted(device):
+                        client.unblacklist_device(device)
+                    client.verify_device(device)
+                    changed = True
+                elif not trusted and not olm.is_device_blacklisted(device):
+                    if olm.is_device_verified(device):
+                        client.unverify_device(device)
+                    client.blacklist_device(device)
+                    changed = True
+                    log.info("withholding room keys from a device its owner has not cross-signed")
+        if changed:
+            olm.outbound_group_sessions.pop(room_id, None)
