@@ -1,0 +1,131 @@
+"""The runtime's promises against a real Synapse: restarts, DMs, access, cross-signing, trust."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bots.devserver import Homeserver
+from bots.runtime.crosssign import trusted_devices
+from tests.e2e.harness import BotHarness, person
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_restart_answers_nothing_twice_and_loses_nothing(synapse: Homeserver, tmp_path: Path) -> None:
+    bot = BotHarness(synapse, tmp_path / "bot", features=[])
+    await bot.start()
+    alice = await person(synapse, tmp_path)
+    try:
+        room = await alice.create_room("restart", [bot.user_id], encrypted=True)
+        await alice.wait_joined(room, bot.user_id)
+        before = await alice.send_text(room, "!ping")
+        await alice.wait_reply(room, before)
+
+        await bot.crash()
+        # While the bot is down, people keep talking to it.
+        during = [await alice.send_text(room, "!ping") for _ in range(3)]
+        await bot.start()
+        for event_id in during:
+            await alice.wait_reply(room, event_id, timeout=60)
+
+        # A second restart soon after replays nothing (Synapse may serve a cached old sync).
+        await bot.stop()
+        await bot.start()
+        after = await alice.send_text(room, "!ping")
+        reply = await alice.wait_reply(room, after)
+        assert reply["content"]["body"] == "pong"  # still decrypts after restarts
+        await asyncio.sleep(1.5)
+        for event_id in [before, *during, after]:
+            assert len(alice.replies(room, event_id)) == 1, "a command was answered twice or never"
+    finally:
+        await alice.close()
+        await bot.stop()
+
+
+async def test_commands_before_the_bot_joined_are_not_answered(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+    alice = await person(synapse, tmp_path)
+    try:
+        room = await alice.create_room("history", [])
+        old = await alice.send_text(room, "!ping")
+        await alice.api("POST", f"/_matrix/client/v3/rooms/{room}/invite", {"user_id": core_bot.user_id})
+        await alice.wait_joined(room, core_bot.user_id)
+        new = await alice.send_text(room, "!ping")
+        await alice.wait_reply(room, new)
+        # A notice (even one that looks like a command) is never answered.
+        notice = await alice.send(room, "m.room.message", {"msgtype": "m.notice", "body": "!ping"})
+        marker = await alice.send_text(room, "!ping")
+        await alice.wait_reply(room, marker)
+        assert alice.replies(room, old) == []
+        assert alice.replies(room, notice) == []
+    finally:
+        await alice.close()
+
+
+async def test_encrypted_direct_message(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+    alice = await person(synapse, tmp_path)
+    try:
+        dm = await alice.create_room("", [core_bot.user_id], encrypted=True, is_direct=True)
+        await alice.wait_joined(dm, core_bot.user_id)
+        ping = await alice.send_text(dm, "!ping")
+        assert (await alice.wait_reply(dm, ping))["content"]["body"] == "pong"
+        help_ = await alice.send_text(dm, "!help ping")
+        assert "!ping" in (await alice.wait_reply(dm, help_))["content"]["body"]
+    finally:
+        await alice.close()
+
+
+async def test_invite_from_a_server_not_allowed_is_declined(synapse: Homeserver, tmp_path: Path) -> None:
+    bot = BotHarness(synapse, tmp_path / "bot", features=[], extra={"access": {"allowed_servers": ["elsewhere.example"]}})
+    await bot.start()
+    alice = await person(synapse, tmp_path)
+    try:
+        room = await alice.create_room("closed", [bot.user_id])
+        def left(_room: str, event: dict) -> bool:
+            return (event.get("type") == "m.room.member" and event.get("state_key") == bot.user_id
+                    and event["content"].get("membership") == "leave")
+        await alice.wait_for(left, timeout=30)
+        members = await alice.api("GET", f"/_matrix/client/v3/rooms/{room}/joined_members")
+        assert bot.user_id not in members["joined"]
+    finally:
+        await alice.close()
+        await bot.stop()
+
+
+async def test_bot_device_is_cross_signed_as_others_see_it(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+    alice = await person(synapse, tmp_path)
+    try:
+        query = await alice.api("POST", "/_matrix/client/v3/keys/query", {"device_keys": {core_bot.user_id: []}})
+        device_id = core_bot.runtime.client.device_id
+        assert trusted_devices(query, core_bot.user_id) == {device_id: True}
+        master = query["master_keys"][core_bot.user_id]["keys"]
+        # Standard base64, unpadded: Element rejects the URL-safe alphabet.
+        assert all("-" not in k and "_" not in k and not k.endswith("=") for k in master.values())
+    finally:
+        await alice.close()
+
+
+async def test_room_keys_only_for_cross_signed_devices(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+    alice = await person(synapse, tmp_path, name=None)
+    # A second device on Alice's account that she never signed (as a homeserver admin could add).
+    from bots.devclient import UserClient
+
+    intruder = UserClient(synapse.url, alice.user_id, alice.password, tmp_path / "intruder", cross_sign=False)
+    await intruder.login()
+    try:
+        room = await alice.create_room("trust", [core_bot.user_id], encrypted=True)
+        await alice.wait_joined(room, core_bot.user_id)
+        await intruder.wait_new(2)
+        ping = await alice.send_text(room, "!ping")
+        await alice.wait_reply(room, ping)
+        seen = await intruder.wait_for(
+            lambda r, e: r == room and e.get("sender") == core_bot.user_id
+            and e.get("type") in ("undecryptable", "m.room.message"),
+            timeout=30,
+        )
+        assert seen["type"] == "undecryptable", "a device its owner never signed got the room key"
+    finally:
+        await alice.close()
+        await intruder.close()
