@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -74,6 +75,8 @@ class BotRuntime:
         self.last_sync_ok: float = 0.0
         self._stopping = asyncio.Event()
         self._undecrypted: list[tuple[float, RoomID, MegolmEvent]] = []
+        # Rooms nio does not know (tests with a fake adapter) say here whether they are DMs.
+        self.direct_rooms: dict[str, bool] = {}
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -299,6 +302,10 @@ class BotRuntime:
         servers = self.app.allowed_servers_for(self.name)
         return "*" in servers or server_of(user_id) in servers
 
+    async def handle(self, room_id: RoomID, event: dict[str, Any]) -> None:
+        """Handle one event as the sync loop would (dedup, join time, dispatch)."""
+        await self._on_room_event(room_id, event)
+
     async def _on_room_event(self, room_id: RoomID, event: Any) -> None:
         if isinstance(event, MegolmEvent):
             # Not decryptable yet: its key may arrive in a later sync. Ask for it and wait.
@@ -310,7 +317,7 @@ class BotRuntime:
                 except Exception:  # noqa: BLE001 - a duplicate request is harmless
                     pass
             return
-        src = getattr(event, "source", None)
+        src = event if isinstance(event, dict) else getattr(event, "source", None)
         if not isinstance(src, dict) or "event_id" not in src:
             return
         sender = src.get("sender")
@@ -362,11 +369,11 @@ class BotRuntime:
         sender = UserID(src["sender"])
         if not self.allowed(sender):
             return
-        room = self.client.rooms.get(room_id) if self.client else None
+        room = self.client.rooms.get(room_id) if self.client is not None else None
         ctx = Context(
             bot=self, room_id=room_id, sender=sender, event_id=EventID(src["event_id"]),
             body="", now=self.clock(),
-            is_direct=bool(room is not None and room.member_count <= 2),
+            is_direct=self.is_direct(room_id),
             encrypted=decrypted or bool(room is not None and room.encrypted),
             source=src,
         )
@@ -418,13 +425,24 @@ class BotRuntime:
             await ctx.reply(str(exc))
         except UserError as exc:
             await ctx.reply(str(exc))
-        except Exception:  # noqa: BLE001 - the runtime never dies of one event
-            # The event id lets an operator find it; the body is never logged.
-            log.exception("handling event %s failed", ctx.event_id)
+        except Exception as exc:  # noqa: BLE001 - the runtime never dies of one event
+            # The event id lets an operator find it. The exception's message is left out: it
+            # may quote the message body. The stack says where it happened.
+            log.error(
+                "handling event %s failed: %s\n%s", ctx.event_id, type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
             await ctx.reply("Sorry, something went wrong handling that. The operator can find it in the logs.")
         return False
 
     # -- helpers for features ---------------------------------------------------------------
+
+    def is_direct(self, room_id: RoomID) -> bool:
+        """A room with just the bot and one person (what Element calls a DM)."""
+        room = self.client.rooms.get(room_id) if self.client is not None else None
+        if room is None:
+            return self.direct_rooms.get(room_id, False)
+        return room.member_count <= 2
 
     def power_needed(self, level: int | str | None) -> int | None:
         if level is None:

@@ -59,6 +59,19 @@ class Scheduler:
         self._count()
         return True
 
+    def when(self, job_id: str) -> datetime | None:
+        job = self._scheduler.get_job(job_id)
+        return job.next_run_time if job is not None else None
+
+    async def fire(self, job_id: str) -> None:
+        """Run a pending job now (tests, and "do it now" commands); a date job is then gone."""
+        job = self._scheduler.get_job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if isinstance(job.trigger, DateTrigger):
+            job.remove()
+        await self._guarded(*job.args)
+
     def has(self, job_id: str) -> bool:
         return self._scheduler.get_job(job_id) is not None
 

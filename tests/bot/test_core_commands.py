@@ -1,0 +1,108 @@
+"""Tier 2: the router and dispatcher, with a fake homeserver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bots.runtime.context import Context
+from bots.runtime.errors import UserError
+from bots.runtime.feature import Feature
+from bots.runtime.router import Router, Words
+from tests.bot.fakes import ROOM, close, fake_bot
+
+ALICE = "@alice:test.example"
+MALLORY = "@mallory:elsewhere.example"
+
+
+class Echo(Feature):
+    name = "echo"
+    router = Router("echo")
+
+    @router.command("echo", help="Say it back")
+    async def echo(ctx: Context, count: int, *, text: Words) -> None:  # type: ignore[misc]
+        await ctx.reply(" ".join([text] * count))
+
+    @router.command("boom", help="Fails")
+    async def boom(ctx: Context) -> None:  # type: ignore[misc]
+        raise RuntimeError("secret body text")
+
+    @router.command("refuse", help="Refuses", power="moderator")
+    async def refuse(ctx: Context) -> None:  # type: ignore[misc]
+        raise UserError("no, because reasons")
+
+
+async def test_ping_help_and_unknown(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
+    try:
+        [pong] = await bot.say(ROOM, ALICE, "!ping")
+        assert pong.body == "pong" and pong.content["msgtype"] == "m.notice" and pong.reply_to
+        [help_] = await bot.say(ROOM, ALICE, "!help")
+        assert "!echo <count> text <text>" in help_.body and "!ping" in help_.body
+        [one] = await bot.say(ROOM, ALICE, "!help echo")
+        assert one.body.startswith("!echo <count> text <text>")
+        [unknown] = await bot.say(ROOM, ALICE, "!ecko 2")
+        assert "Unknown command !ecko" in unknown.body and "!echo" in unknown.body
+    finally:
+        await close(bot)
+
+
+async def test_arguments_and_usage_errors(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
+    try:
+        [ok] = await bot.say(ROOM, ALICE, "!echo 2 text hi there")
+        assert ok.body == "hi there hi there"
+        [bad] = await bot.say(ROOM, ALICE, "!echo two text hi")
+        assert "'two' is not a valid <count>" in bad.body and "Usage: !echo <count> text <text>" in bad.body
+        [missing] = await bot.say(ROOM, ALICE, "!echo 2")
+        assert "missing 'text <text>'" in missing.body
+    finally:
+        await close(bot)
+
+
+async def test_errors_are_caught_in_one_place(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE], moderators=[ALICE])
+    try:
+        [sorry] = await bot.say(ROOM, ALICE, "!boom")
+        assert "Sorry" in sorry.body
+        assert "secret body text" not in caplog.text and "$in1" in caplog.text
+        [refused] = await bot.say(ROOM, ALICE, "!refuse")
+        assert refused.body == "no, because reasons"
+        # The runtime carries on after both.
+        [pong] = await bot.say(ROOM, ALICE, "!ping")
+        assert pong.body == "pong"
+    finally:
+        await close(bot)
+
+
+async def test_power_levels_and_access(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE, MALLORY])
+    try:
+        [denied] = await bot.say(ROOM, ALICE, "!refuse")
+        assert "power level 50" in denied.body
+        assert await bot.say(ROOM, MALLORY, "!ping") == []  # a server not allowed: ignored
+        assert await bot.say(ROOM, ALICE, "hello there") == []  # not a command
+        assert await bot.say(ROOM, ALICE, "!ping", msgtype="m.notice") == []
+    finally:
+        await close(bot)
+
+
+async def test_same_event_twice_is_answered_once(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
+    try:
+        event = {"type": "m.room.message", "event_id": "$dup", "sender": ALICE, "origin_server_ts": 1,
+                 "content": {"msgtype": "m.text", "body": "!ping"}}
+        await bot.handle(ROOM, event)
+        await bot.handle(ROOM, event)
+        await bot.flush()
+        assert [s.body for s in bot.fake.sent] == ["pong"]
+    finally:
+        await close(bot)
+
+
+async def test_reply_fallback_is_stripped(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
+    try:
+        [pong] = await bot.say(ROOM, ALICE, "> <@bob:test.example> something\n\n!ping")
+        assert pong.body == "pong"
+    finally:
+        await close(bot)
