@@ -23,8 +23,8 @@ class Echo(Feature):
         await ctx.reply(" ".join([text] * count))
 
     @router.command("boom", help="Fails")
-    async def boom(ctx: Context) -> None:  # type: ignore[misc]
-        raise RuntimeError("secret body text")
+    async def boom(ctx: Context, *words: str) -> None:  # type: ignore[misc]
+        raise RuntimeError(f"failed on {' '.join(words)}")
 
     @router.command("refuse", help="Refuses", power="moderator")
     async def refuse(ctx: Context) -> None:  # type: ignore[misc]
@@ -62,7 +62,7 @@ async def test_arguments_and_usage_errors(tmp_path: Path) -> None:
 async def test_errors_are_caught_in_one_place(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     bot = await fake_bot(tmp_path, [Echo], members=[ALICE], moderators=[ALICE])
     try:
-        [sorry] = await bot.say(ROOM, ALICE, "!boom")
+        [sorry] = await bot.say(ROOM, ALICE, "!boom secret body text")
         assert "Sorry" in sorry.body
         assert "secret body text" not in caplog.text and "$in1" in caplog.text
         [refused] = await bot.say(ROOM, ALICE, "!refuse")
