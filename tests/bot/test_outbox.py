@@ -1,0 +1,99 @@
+"""The outbox, once for every feature: stable ids, rate limits, retries, refusals, order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bots.runtime.errors import Forbidden, RateLimited, TransportError
+from bots.runtime.ids import EventID, RoomID
+from bots.runtime.outbox import Outbox
+from storage.db import Database
+
+
+class FlakyHomeserver:
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, str]] = []
+        self.by_txn: dict[str, str] = {}
+        self.script: list[Exception] = []
+        self.calls = 0
+
+    async def send(self, room: RoomID, event_type: str, content: dict[str, Any], txn: str) -> EventID:
+        self.calls += 1
+        if self.script:
+            raise self.script.pop(0)
+        if txn not in self.by_txn:  # the homeserver deduplicates by transaction id
+            self.by_txn[txn] = f"$e{len(self.by_txn)}"
+            self.delivered.append((room, content["body"]))
+        return EventID(self.by_txn[txn])
+
+
+async def _outbox(tmp_path: Path, hs: FlakyHomeserver) -> tuple[Outbox, Database]:
+    db = await Database.open(tmp_path / "a.db")
+    box = Outbox(db, "@bot:x", hs.send, concurrency=4)
+    box.start()
+    return box, db
+
+
+async def test_rate_limit_and_transport_errors_are_retried_nothing_doubled(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    hs.script = [RateLimited(50), TransportError("down"), TransportError("down")]
+    box, db = await _outbox(tmp_path, hs)
+    try:
+        delivery = await box.send(RoomID("!a:x"), {"body": "one"}, "t1", timeout=10)
+        assert delivery.state == "sent" and delivery.event_id == "$e0"
+        # The same transaction id again: accepted once, delivered once.
+        assert await box.enqueue(RoomID("!a:x"), {"body": "one"}, "t1") is False
+        await box.drain(5)
+        assert hs.delivered == [("!a:x", "one")]
+        assert hs.calls == 4
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_permanent_refusal_is_recorded_and_others_go_on(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    hs.script = [Forbidden("kicked", "M_FORBIDDEN", 403)]
+    box, db = await _outbox(tmp_path, hs)
+    try:
+        failed = await box.send(RoomID("!gone:x"), {"body": "x"}, "t-gone", timeout=10)
+        assert failed.state == "failed" and "M_FORBIDDEN" in (failed.error or "")
+        ok = await box.send(RoomID("!b:x"), {"body": "y"}, "t-ok", timeout=10)
+        assert ok.state == "sent"
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_order_within_a_room_and_concurrency_across_rooms(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    box, db = await _outbox(tmp_path, hs)
+    try:
+        for i in range(20):
+            for room in ("!a:x", "!b:x", "!c:x"):
+                await box.enqueue(RoomID(room), {"body": str(i)}, f"{room}-{i}")
+        await box.drain(10)
+        for room in ("!a:x", "!b:x", "!c:x"):
+            assert [b for r, b in hs.delivered if r == room] == [str(i) for i in range(20)]
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_pending_messages_survive_a_restart(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    db = await Database.open(tmp_path / "a.db")
+    stopped = Outbox(db, "@bot:x", hs.send)  # never started: as if the process died
+    await stopped.enqueue(RoomID("!a:x"), {"body": "kept"}, "t-kept")
+    await db.close()
+    db = await Database.open(tmp_path / "a.db")
+    box = Outbox(db, "@bot:x", hs.send)
+    box.start()
+    try:
+        await asyncio.wait_for(box.wait("t-kept"), 10)
+        assert hs.delivered == [("!a:x", "kept")]
+    finally:
+        await box.stop()
+        await db.close()
