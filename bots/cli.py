@@ -25,18 +25,28 @@ def _load(path: str) -> AppConfig:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-async def serve(config: AppConfig) -> None:
-    """Run every bot of the config until SIGTERM or SIGINT, then stop cleanly."""
+async def serve(config: AppConfig, stop: asyncio.Event | None = None) -> None:
+    """Run every bot of the config until SIGTERM or SIGINT (or ``stop``), then stop cleanly."""
     from bots.app import App
 
     app = App(config)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, app.stop)
+    watcher = None
+    if stop is None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, app.stop)
+    else:
+        async def watch() -> None:
+            await stop.wait()
+            app.stop()
+
+        watcher = asyncio.create_task(watch())
     try:
         await app.start()
         await app.run()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await app.close()
         log.info("stopped")
 

@@ -62,49 +62,63 @@ async def _demo(directory: Path, server: Homeserver) -> int:
     }, sort_keys=False))
     config = load_config(config_path)
 
-    bot_task = asyncio.create_task(serve(config))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    bot_task = asyncio.create_task(serve(config, stop))
     user = UserClient(server.url, demo_id, creds["demo_password"], directory / "demo-user")
     state_path = directory / "rooms.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
+
+    async def script() -> None:
+        await _script(user, server, bot_id, creds, state, state_path)
+
     try:
         await user.login()
-        if "plain" not in state:
-            state["plain"] = await user.create_room("Affinity demo", [bot_id])
-            state["encrypted"] = await user.create_room("Affinity demo (encrypted)", [bot_id], encrypted=True)
-            state_path.write_text(json.dumps(state))
-        for room in (state["plain"], state["encrypted"]):
-            await user.wait_joined(room, bot_id, timeout=60)
-        print(textwrap.dedent(f"""
-            ────────────────────────────────────────────────────────────
-             Affinity is running.
-             Log in with Element (https://app.element.io or a desktop app):
-               homeserver: http://localhost:{server.port}
-               user:       demo        password: {creds['demo_password']}
-             Rooms "Affinity demo" and "Affinity demo (encrypted)" hold the bot.
-             Type !help there first, then !ping.
-            ────────────────────────────────────────────────────────────
-            A short scripted exchange as the demo user:"""), flush=True)
-        for room, label in ((state["plain"], "plain room"), (state["encrypted"], "encrypted room")):
-            for command in ("!ping", "!help"):
-                event_id = await user.send_text(room, command)
-                reply = await user.wait_reply(room, event_id, timeout=60)
-                body = reply.get("content", {}).get("body", "")
-                print(f"\n[{label}] demo: {command}\n[{label}] bot:  " + body.replace("\n", "\n" + " " * (len(label) + 9)), flush=True)
+        scripted = asyncio.create_task(script())
+        done, _ = await asyncio.wait([scripted, bot_task], return_when=asyncio.FIRST_COMPLETED)
+        if bot_task in done:
+            scripted.cancel()
+            bot_task.result()  # raises what stopped the bot
+            return 1
+        scripted.result()
         print("\nThe bot keeps running. Press Ctrl-C to stop the bot and the homeserver.", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
         done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), bot_task], return_when=asyncio.FIRST_COMPLETED)
-        if bot_task in done and bot_task.exception():
-            raise bot_task.exception()  # type: ignore[misc]
+        if bot_task in done:
+            bot_task.result()
     finally:
         await user.close()
+        stop.set()
         if not bot_task.done():
-            # serve() installed its own signal handlers; stop it the same way SIGTERM would.
-            signal.raise_signal(signal.SIGTERM)
             await asyncio.wait_for(bot_task, 30)
     return 0
+
+
+async def _script(user: UserClient, server: Homeserver, bot_id: str, creds: dict[str, str],
+                  state: dict[str, str], state_path: Path) -> None:
+    if "plain" not in state:
+        state["plain"] = await user.create_room("Affinity demo", [bot_id])
+        state["encrypted"] = await user.create_room("Affinity demo (encrypted)", [bot_id], encrypted=True)
+        state_path.write_text(json.dumps(state))
+    for room in (state["plain"], state["encrypted"]):
+        await user.wait_joined(room, bot_id, timeout=60)
+    print(textwrap.dedent(f"""
+        ────────────────────────────────────────────────────────────
+         Affinity is running.
+         Log in with Element (https://app.element.io or a desktop app):
+           homeserver: http://localhost:{server.port}
+           user:       demo        password: {creds['demo_password']}
+         Rooms "Affinity demo" and "Affinity demo (encrypted)" hold the bot.
+         Type !help there first, then !ping.
+        ────────────────────────────────────────────────────────────
+        A short scripted exchange as the demo user:"""), flush=True)
+    for room, label in ((state["plain"], "plain room"), (state["encrypted"], "encrypted room")):
+        for command in ("!ping", "!help"):
+            event_id = await user.send_text(room, command)
+            reply = await user.wait_reply(room, event_id, timeout=60)
+            body = reply.get("content", {}).get("body", "")
+            print(f"\n[{label}] demo: {command}\n[{label}] bot:  " + body.replace("\n", "\n" + " " * (len(label) + 9)), flush=True)
 
 
 def _available_features() -> list[str]:
