@@ -1,0 +1,98 @@
+"""Herald: day-of-action protocols broadcast across a coalition's rooms (pure rules).
+
+- ``templates``: the YAML template schema and loading with file/line/key errors;
+- ``local``: a room's local details (``!local set``);
+- ``plan``: the broadcast plan, amendments, stand-downs and the run's state machine;
+- ``board``: the acknowledgement board and the escalation ladder;
+- ``events``: the coalition calendar and its iCalendar export.
+"""
+
+from __future__ import annotations
+
+from protocols.herald.board import (
+    Cell,
+    DeliveryView,
+    Escalation,
+    ack_board,
+    cell_status,
+    escalations_due,
+    next_escalation_at,
+)
+from protocols.herald.events import (
+    CalendarEvent,
+    EventDraft,
+    EventError,
+    event_uid,
+    events_listing,
+    events_to_ics,
+    parse_event_add,
+)
+from protocols.herald.local import LOCAL_KEYS, LocalDetailError, validate_local
+from protocols.herald.plan import (
+    Cancellation,
+    MemberRoom,
+    PlanError,
+    PlannedMessage,
+    RunState,
+    check_can_amend,
+    check_can_cancel,
+    check_can_confirm,
+    make_amendment,
+    make_cancellation,
+    make_plan,
+    new_run_id,
+    run_is_done,
+    txn_id_for,
+)
+from protocols.herald.templates import (
+    ALLOWED_VARIABLES,
+    ProtocolTemplate,
+    TemplateError,
+    TemplateIssue,
+    load_library,
+    load_template,
+    parse_template,
+    shipped_library,
+)
+
+__all__ = [
+    "ALLOWED_VARIABLES",
+    "LOCAL_KEYS",
+    "CalendarEvent",
+    "Cancellation",
+    "Cell",
+    "DeliveryView",
+    "Escalation",
+    "EventDraft",
+    "EventError",
+    "LocalDetailError",
+    "MemberRoom",
+    "PlanError",
+    "PlannedMessage",
+    "ProtocolTemplate",
+    "RunState",
+    "TemplateError",
+    "TemplateIssue",
+    "ack_board",
+    "cell_status",
+    "check_can_amend",
+    "check_can_cancel",
+    "check_can_confirm",
+    "escalations_due",
+    "event_uid",
+    "events_listing",
+    "events_to_ics",
+    "load_library",
+    "load_template",
+    "make_amendment",
+    "make_cancellation",
+    "make_plan",
+    "new_run_id",
+    "next_escalation_at",
+    "parse_event_add",
+    "parse_template",
+    "run_is_done",
+    "shipped_library",
+    "txn_id_for",
+    "validate_local",
+]

@@ -1,0 +1,396 @@
+"""Turning a template into a broadcast plan, and the run's state machine (confirm, amend, cancel).
+
+Plan, then act: ``make_plan`` returns one :class:`PlannedMessage` per (phase, room), each with a
+transaction id derived only from the run, the phase and the room. The outbox sends by that id, so
+a broadcast interrupted by a crash and planned again sends every room each message exactly once.
+Every instant is UTC; each room reads its messages in its own zone with its own local details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+from protocols.errors import RuleError
+from protocols.herald.local import local_value
+from protocols.herald.templates import Phase, ProtocolTemplate, format_offset
+from protocols.timespec import format_local
+
+RunState = Literal["planned", "confirmed", "cancelled", "done"]
+RUN_STATES: tuple[RunState, ...] = ("planned", "confirmed", "cancelled", "done")
+
+# A rapid-response call is started "now", and confirming takes a minute or two: an action time
+# this little in the past is still accepted (its first phases go out at once).
+PAST_GRACE = timedelta(minutes=15)
+# How long rooms have to acknowledge an amendment or a stand-down: both are urgent by nature.
+URGENT_ACK_WITHIN = timedelta(hours=1)
+MAX_NOTE_LENGTH = 2000
+_RUN_ID = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+class PlanError(RuleError):
+    """A protocol run cannot be planned, amended or cancelled as asked."""
+
+
+class MemberRoom(NamedTuple):
+    """A coalition room as the plan sees it: where it is, its zone and its local details."""
+
+    room_id: str
+    zone: ZoneInfo
+    details: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message to one room; ``txn_id`` is stable for the same run, phase and room."""
+
+    run_id: str
+    phase_key: str
+    room_id: str
+    txn_id: str
+    due_at: datetime  # UTC; for ``immediate`` messages, the confirm time
+    immediate: bool  # the phase was already due when the run was confirmed
+    body: str
+    html: str
+    ack_by: datetime | None  # None: this message needs no acknowledgement
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What cancelling a run does: stand-down messages out, pending phases never sent."""
+
+    state: RunState
+    messages: list[PlannedMessage]
+    skip_txn_ids: list[str]
+
+
+def new_run_id(entropy: bytes) -> str:
+    """A short run id from caller-supplied entropy (8 characters, unambiguous when read aloud)."""
+    digest = hashlib.sha256(entropy).digest()
+    number = int.from_bytes(digest[:5], "big")
+    return "".join(_CROCKFORD[(number >> (5 * i)) & 31] for i in range(7, -1, -1))
+
+
+def room_hash(room_id: str) -> str:
+    """The room part of a transaction id: does not reveal the room id, but is stable."""
+    return hashlib.sha256(room_id.encode("utf-8")).hexdigest()[:12]
+
+
+def txn_id_for(run_id: str, key: str, room_id: str) -> str:
+    """``aff-<run>-<phase or amend-N or cancel>-<room hash>``."""
+    return f"aff-{run_id}-{key}-{room_hash(room_id)}"
+
+
+# --- state machine ------------------------------------------------------------------------
+
+
+def check_can_confirm(run_id: str, state: RunState) -> None:
+    if state != "planned":
+        raise PlanError(f"run {run_id} is {state}; only a planned run can be confirmed")
+
+
+def check_can_amend(run_id: str, state: RunState) -> None:
+    if state == "planned":
+        raise PlanError(
+            f"run {run_id} is not confirmed yet: start it again with the change instead"
+        )
+    if state != "confirmed":
+        raise PlanError(f"run {run_id} is {state}; it can no longer be amended")
+
+
+def check_can_cancel(run_id: str, state: RunState) -> None:
+    if state not in ("planned", "confirmed"):
+        raise PlanError(f"run {run_id} is already {state}; there is nothing to cancel")
+
+
+def run_is_done(phase_states: Iterable[str]) -> bool:
+    """A confirmed run is done once no message of it is still waiting to be sent."""
+    return all(state != "pending" for state in phase_states)
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render_variables(
+    *,
+    run_id: str,
+    template: ProtocolTemplate,
+    action_time: datetime,
+    phase_time: datetime,
+    room: MemberRoom,
+    coalition: str,
+) -> dict[str, str]:
+    """Every allowed variable for one room (see ``templates.ALLOWED_VARIABLES``)."""
+    local = action_time.astimezone(room.zone)
+    return {
+        "date": local.strftime("%Y-%m-%d"),
+        "time": local.strftime("%H:%M"),
+        "weekday": local.strftime("%A"),
+        "zone": local.strftime("%Z"),
+        "when": format_local(action_time, room.zone),
+        "phase_time": format_local(phase_time, room.zone),
+        "meeting_point": local_value(room.details, "meeting_point"),
+        "local_contact": local_value(room.details, "local_contact"),
+        "language": local_value(room.details, "language"),
+        "timezone": room.zone.key,
+        "coalition": coalition,
+        "run_id": run_id,
+        "template": template.name,
+    }
+
+
+def _html_paragraphs(text: str) -> str:
+    """Escaped text as paragraphs: a blank line starts a paragraph, a newline breaks a line."""
+    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "".join(f"<p>{p.replace(chr(10), '<br/>')}</p>" for p in paragraphs)
+
+
+def _ack_line(run_id: str, ack_by: datetime, zone: ZoneInfo) -> str:
+    return f"Please acknowledge by {format_local(ack_by, zone)}: !ack {run_id} or react with ✅."
+
+
+def _render_phase(
+    phase: Phase,
+    variables: Mapping[str, str],
+    *,
+    headline: str,
+    ack_line: str | None,
+    late_note: str | None,
+) -> tuple[str, str]:
+    escaped = {k: html.escape(v) for k, v in variables.items()}
+    message = string.Template(phase.message).substitute(variables).strip()
+    message_html = string.Template(html.escape(phase.message)).substitute(escaped)
+    items = [string.Template(item).substitute(variables).strip() for item in phase.checklist]
+    items_html = [string.Template(html.escape(i)).substitute(escaped) for i in phase.checklist]
+
+    plain = [headline, ""]
+    rich = [f"<p><strong>{html.escape(headline)}</strong></p>"]
+    if late_note:
+        plain += [late_note, ""]
+        rich.append(f"<p><em>{html.escape(late_note)}</em></p>")
+    plain.append(message)
+    rich.append(_html_paragraphs(message_html))
+    if items:
+        plain += ["", "Checklist for your group:"] + [f"☐ {item}" for item in items]
+        rich.append("<p>Checklist for your group:</p><ul>")
+        rich += [f"<li>☐ {item.strip()}</li>" for item in items_html]
+        rich.append("</ul>")
+    if ack_line:
+        plain += ["", ack_line]
+        rich.append(f"<p><em>{html.escape(ack_line)}</em></p>")
+    return "\n".join(plain), "".join(rich)
+
+
+# --- plan ---------------------------------------------------------------------------------
+
+
+def _check_common(run_id: str, member_rooms: Sequence[MemberRoom], now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} must be 1-40 letters, digits or _")
+    ids = [room.room_id for room in member_rooms]
+    if len(set(ids)) != len(ids):
+        raise ValueError("member_rooms lists a room twice")
+
+
+def make_plan(
+    run_id: str,
+    template: ProtocolTemplate,
+    action_time_utc: datetime,
+    member_rooms: Sequence[MemberRoom | tuple[str, ZoneInfo, Mapping[str, str]]],
+    now: datetime,
+    *,
+    coalition: str = "",
+) -> list[PlannedMessage]:
+    """Every (phase, room) message of a run, ordered by due time, then phase, then room.
+
+    An action time more than ``PAST_GRACE`` in the past is refused. Phases whose time has
+    already passed are due at ``now`` and flagged ``immediate``; their acknowledgement window
+    starts at ``now``, so late rooms get the full time the template promises.
+    """
+    rooms = [MemberRoom(*room) for room in member_rooms]
+    _check_common(run_id, rooms, now)
+    if action_time_utc.tzinfo is None:
+        raise ValueError("action_time_utc must be an aware datetime")
+    if not rooms:
+        raise PlanError("this coalition has no member rooms yet: rooms join with !coalition join")
+    if action_time_utc < now - PAST_GRACE:
+        raise PlanError(
+            f"the action time {format_local(action_time_utc, ZoneInfo('UTC'))} is in the past: "
+            "pick a time to come"
+        )
+    plan: list[tuple[int, int, PlannedMessage]] = []
+    for phase_index, phase in enumerate(template.phases):
+        scheduled = action_time_utc + phase.offset
+        immediate = scheduled <= now
+        due = now if immediate else scheduled
+        ack_by = due + phase.ack.within if phase.ack.needed and phase.ack.within else None
+        for room_index, room in enumerate(rooms):
+            variables = render_variables(
+                run_id=run_id,
+                template=template,
+                action_time=action_time_utc,
+                phase_time=scheduled,
+                room=room,
+                coalition=coalition,
+            )
+            headline = f"📣 {phase.title} — {template.name} ({format_offset(phase.offset)})"
+            late = (
+                f"This phase was due at {format_local(scheduled, room.zone)}; sent now."
+                if immediate and scheduled < now
+                else None
+            )
+            body, rich = _render_phase(
+                phase,
+                variables,
+                headline=headline,
+                ack_line=_ack_line(run_id, ack_by, room.zone) if ack_by else None,
+                late_note=late,
+            )
+            message = PlannedMessage(
+                run_id=run_id,
+                phase_key=phase.key,
+                room_id=room.room_id,
+                txn_id=txn_id_for(run_id, phase.key, room.room_id),
+                due_at=due,
+                immediate=immediate,
+                body=body,
+                html=rich,
+                ack_by=ack_by,
+            )
+            plan.append((phase_index, room_index, message))
+    plan.sort(key=lambda entry: (entry[2].due_at, entry[0], entry[1]))
+    return [entry[2] for entry in plan]
+
+
+def _check_note(text: str, what: str, required: bool) -> str:
+    cleaned = text.strip()
+    if required and not cleaned:
+        raise PlanError("say what changed: !protocol amend <run> <text>")
+    if len(cleaned) > MAX_NOTE_LENGTH:
+        raise PlanError(f"the {what} is too long: at most {MAX_NOTE_LENGTH} characters")
+    return cleaned
+
+
+def _urgent_messages(
+    *,
+    run_id: str,
+    key: str,
+    banner: str,
+    note: str,
+    template: ProtocolTemplate,
+    action_time_utc: datetime,
+    rooms: Sequence[MemberRoom],
+    now: datetime,
+    ack_within: timedelta,
+) -> list[PlannedMessage]:
+    ack_by = now + ack_within
+    out: list[PlannedMessage] = []
+    for room in rooms:
+        when = format_local(action_time_utc, room.zone)
+        headline = f"{banner} — {template.name}, action at {when} (run {run_id})"
+        ack = _ack_line(run_id, ack_by, room.zone)
+        body = "\n".join(filter(None, [headline, "", note, "", ack]))
+        rich = (
+            f"<p><strong>{html.escape(headline)}</strong></p>"
+            + (_html_paragraphs(html.escape(note)) if note else "")
+            + f"<p><em>{html.escape(ack)}</em></p>"
+        )
+        out.append(
+            PlannedMessage(
+                run_id=run_id,
+                phase_key=key,
+                room_id=room.room_id,
+                txn_id=txn_id_for(run_id, key, room.room_id),
+                due_at=now,
+                immediate=True,
+                body=body,
+                html=rich,
+                ack_by=ack_by,
+            )
+        )
+    return out
+
+
+def make_amendment(
+    run_id: str,
+    state: RunState,
+    seq: int,
+    text: str,
+    template: ProtocolTemplate,
+    action_time_utc: datetime,
+    member_rooms: Sequence[MemberRoom | tuple[str, ZoneInfo, Mapping[str, str]]],
+    now: datetime,
+    *,
+    ack_within: timedelta = URGENT_ACK_WITHIN,
+) -> list[PlannedMessage]:
+    """An "AMENDED" message to every room, due now, asking every room for a fresh acknowledgement.
+
+    ``seq`` numbers the run's amendments from 1; it is part of the phase key (``amend-<seq>``)
+    and so of each transaction id, which keeps two amendments apart and one amendment single.
+    Earlier acknowledgements stay on record; the room owes a new one for ``amend-<seq>``.
+    """
+    rooms = [MemberRoom(*room) for room in member_rooms]
+    _check_common(run_id, rooms, now)
+    check_can_amend(run_id, state)
+    if seq < 1:
+        raise ValueError("amendment numbers start at 1")
+    note = _check_note(text, "amendment", required=True)
+    return _urgent_messages(
+        run_id=run_id,
+        key=f"amend-{seq}",
+        banner=f"⚠️ AMENDED (#{seq})",
+        note=note,
+        template=template,
+        action_time_utc=action_time_utc,
+        rooms=rooms,
+        now=now,
+        ack_within=ack_within,
+    )
+
+
+def make_cancellation(
+    run_id: str,
+    state: RunState,
+    reason: str,
+    template: ProtocolTemplate,
+    action_time_utc: datetime,
+    member_rooms: Sequence[MemberRoom | tuple[str, ZoneInfo, Mapping[str, str]]],
+    deliveries: Iterable[tuple[str, str]],
+    now: datetime,
+    *,
+    ack_within: timedelta = URGENT_ACK_WITHIN,
+) -> Cancellation:
+    """Cancel a run: a "STAND DOWN" to every room, and every still-pending phase skipped.
+
+    ``deliveries`` are the run's ``(txn_id, state)`` pairs so far. A run that was only planned
+    (never confirmed) reached no room, so it gets no stand-down messages either.
+    """
+    rooms = [MemberRoom(*room) for room in member_rooms]
+    _check_common(run_id, rooms, now)
+    check_can_cancel(run_id, state)
+    note = _check_note(reason, "reason", required=False)
+    skip = [txn for txn, delivery_state in deliveries if delivery_state == "pending"]
+    if state == "planned":
+        return Cancellation(state="cancelled", messages=[], skip_txn_ids=skip)
+    messages = _urgent_messages(
+        run_id=run_id,
+        key="cancel",
+        banner="🛑 STAND DOWN",
+        note=note or "The action is called off. Do not go to the meeting point.",
+        template=template,
+        action_time_utc=action_time_utc,
+        rooms=rooms,
+        now=now,
+        ack_within=ack_within,
+    )
+    return Cancellation(state="cancelled", messages=messages, skip_txn_ids=skip)
