@@ -122,7 +122,7 @@ def events_to_ics(events: Sequence[CalendarEvent], calendar_name: str) -> bytes:
         if event.place:
             entry.add("location", event.place)
         cal.add_component(entry)
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def events_listing(events: Sequence[CalendarEvent], zone: ZoneInfo) -> tuple[str, str]:

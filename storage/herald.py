@@ -1,0 +1,553 @@
+"""What the herald remembers: coalitions and their rooms, local details, runs, deliveries, events.
+
+Four repositories, one per aggregate: :class:`Coalitions` (a coalition and its member rooms),
+:class:`LocalDetails` (one room's ``!local`` values), :class:`HeraldRuns` (a run with every
+planned message, its delivery, acknowledgement and escalation, and its amendments) and
+:class:`HeraldEvents` (the coalition calendar). Times are stored as UTC unix seconds.
+Runs and events are history: ``forget_older_than`` deletes them (deliveries and amendments go
+with their run), and ``sent_messages_older_than`` names the Matrix events to redact first.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from protocols.herald.plan import PlannedMessage, RunState
+from storage.db import Database
+
+
+def _ts(instant: datetime) -> float:
+    if instant.tzinfo is None:
+        raise ValueError("store aware datetimes only")
+    return instant.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _dt_req(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+# --- coalitions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coalition:
+    name: str
+    coordination_room: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Member:
+    coalition: str
+    room_id: str
+    homeserver: str
+    liaison: str | None
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    coalition: Coalition
+    created: bool  # the coalition did not exist: this room became its coordination room
+    already_member: bool
+
+
+class Coalitions:
+    """Coalitions and their member rooms. The room that creates a coalition coordinates it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def join(
+        self, name: str, room_id: str, homeserver: str, liaison: str | None, now: datetime
+    ) -> JoinResult:
+        """Add a room to a coalition, creating the coalition (coordinated from here) if new."""
+        async with self._db.transaction():
+            created = (
+                await self._db.execute(
+                    "INSERT OR IGNORE INTO herald_coalition (name, coordination_room, created_at)"
+                    " VALUES (?, ?, ?)",
+                    (name, room_id, _ts(now)),
+                )
+                == 1
+            )
+            added = await self._db.execute(
+                "INSERT OR IGNORE INTO herald_member"
+                " (coalition, room_id, homeserver, liaison, joined_at) VALUES (?, ?, ?, ?, ?)",
+                (name, room_id, homeserver, liaison, _ts(now)),
+            )
+            coalition = await self.get(name)
+        assert coalition is not None
+        return JoinResult(coalition=coalition, created=created, already_member=added == 0)
+
+    async def leave(self, name: str, room_id: str) -> bool:
+        """Take a room out of a coalition; False if it was not a member."""
+        changed = await self._db.execute(
+            "DELETE FROM herald_member WHERE coalition = ? AND room_id = ?", (name, room_id)
+        )
+        return changed == 1
+
+    async def get(self, name: str) -> Coalition | None:
+        row = await self._db.fetchone(
+            "SELECT name, coordination_room, created_at FROM herald_coalition WHERE name = ?",
+            (name,),
+        )
+        return None if row is None else Coalition(row[0], row[1], _dt_req(row[2]))
+
+    async def coalitions_of(self, room_id: str) -> list[Coalition]:
+        """The coalitions a room belongs to, by name."""
+        rows = await self._db.fetchall(
+            "SELECT c.name, c.coordination_room, c.created_at FROM herald_coalition c"
+            " JOIN herald_member m ON m.coalition = c.name WHERE m.room_id = ? ORDER BY c.name",
+            (room_id,),
+        )
+        return [Coalition(r[0], r[1], _dt_req(r[2])) for r in rows]
+
+    async def coordinated_by(self, room_id: str) -> list[Coalition]:
+        """The coalitions whose coordination room this is."""
+        rows = await self._db.fetchall(
+            "SELECT name, coordination_room, created_at FROM herald_coalition"
+            " WHERE coordination_room = ? ORDER BY name",
+            (room_id,),
+        )
+        return [Coalition(r[0], r[1], _dt_req(r[2])) for r in rows]
+
+    async def members(self, name: str) -> list[Member]:
+        """Member rooms in the order they joined."""
+        rows = await self._db.fetchall(
+            "SELECT coalition, room_id, homeserver, liaison, joined_at FROM herald_member"
+            " WHERE coalition = ? ORDER BY joined_at, room_id",
+            (name,),
+        )
+        return [Member(r[0], r[1], r[2], r[3], _dt_req(r[4])) for r in rows]
+
+    async def set_liaison(self, name: str, room_id: str, liaison: str | None) -> bool:
+        changed = await self._db.execute(
+            "UPDATE herald_member SET liaison = ? WHERE coalition = ? AND room_id = ?",
+            (liaison, name, room_id),
+        )
+        return changed == 1
+
+    async def delete(self, name: str) -> bool:
+        """Dissolve a coalition: its members, runs and events go with it."""
+        return await self._db.execute("DELETE FROM herald_coalition WHERE name = ?", (name,)) == 1
+
+
+# --- local details ------------------------------------------------------------------------
+
+
+class LocalDetails:
+    """A room's local details. Values are validated by ``protocols.herald.local`` first."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def set(self, room_id: str, key: str, value: str, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO herald_local (room_id, key, value, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (room_id, key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (room_id, key, value, _ts(now)),
+        )
+
+    async def unset(self, room_id: str, key: str) -> bool:
+        changed = await self._db.execute(
+            "DELETE FROM herald_local WHERE room_id = ? AND key = ?", (room_id, key)
+        )
+        return changed == 1
+
+    async def get_all(self, room_id: str) -> dict[str, str]:
+        rows = await self._db.fetchall(
+            "SELECT key, value FROM herald_local WHERE room_id = ? ORDER BY key", (room_id,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def forget_room(self, room_id: str) -> int:
+        """Drop every detail of a room (it left, or the bot was removed)."""
+        return await self._db.execute("DELETE FROM herald_local WHERE room_id = ?", (room_id,))
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    coalition: str
+    template: str
+    action_at: datetime
+    state: RunState
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One planned message and what became of it (fields match ``protocols.herald.board``)."""
+
+    id: int
+    run_id: str
+    phase_key: str
+    room_id: str
+    txn_id: str
+    due_at: datetime
+    body: str
+    html: str
+    state: str  # pending | sent | failed | cancelled
+    event_id: str | None
+    error: str | None
+    sent_at: datetime | None
+    ack_by: datetime | None
+    acked_at: datetime | None
+    acked_by: str | None
+    escalation_step: int
+
+
+@dataclass(frozen=True)
+class Amendment:
+    run_id: str
+    seq: int
+    text: str
+    created_at: datetime
+
+
+_RUN_COLUMNS = "run_id, coalition, template, action_at, state, created_at, updated_at"
+_DELIVERY_COLUMNS = (
+    "id, run_id, phase, room_id, txn_id, due_at, body, html, state, event_id, error, sent_at,"
+    " ack_by, acked_at, acked_by, escalation_step"
+)
+
+
+def _run(row: Any) -> Run:
+    return Run(row[0], row[1], row[2], _dt_req(row[3]), row[4], _dt_req(row[5]), _dt_req(row[6]))
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row[0],
+        run_id=row[1],
+        phase_key=row[2],
+        room_id=row[3],
+        txn_id=row[4],
+        due_at=_dt_req(row[5]),
+        body=row[6],
+        html=row[7],
+        state=row[8],
+        event_id=row[9],
+        error=row[10],
+        sent_at=_dt(row[11]),
+        ack_by=_dt(row[12]),
+        acked_at=_dt(row[13]),
+        acked_by=row[14],
+        escalation_step=row[15],
+    )
+
+
+class HeraldRuns:
+    """Protocol runs and their deliveries. State changes are compare-and-set: a second
+    confirm, amend or cancel racing the first changes nothing and returns False."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self, run_id: str, coalition: str, template: str, action_at: datetime, now: datetime
+    ) -> Run:
+        await self._db.execute(
+            f"INSERT INTO herald_run ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, 'planned', ?, ?)",
+            (run_id, coalition, template, _ts(action_at), _ts(now), _ts(now)),
+        )
+        run = await self.get(run_id)
+        assert run is not None
+        return run
+
+    async def get(self, run_id: str) -> Run | None:
+        row = await self._db.fetchone(
+            f"SELECT {_RUN_COLUMNS} FROM herald_run WHERE run_id = ?", (run_id,)
+        )
+        return None if row is None else _run(row)
+
+    async def list_for(self, coalition: str, states: Iterable[RunState] | None = None) -> list[Run]:
+        """A coalition's runs by action time, optionally only in some states."""
+        wanted = list(states) if states is not None else None
+        sql = f"SELECT {_RUN_COLUMNS} FROM herald_run WHERE coalition = ?"
+        params: list[Any] = [coalition]
+        if wanted is not None:
+            sql += f" AND state IN ({', '.join('?' for _ in wanted)})"
+            params += wanted
+        rows = await self._db.fetchall(sql + " ORDER BY action_at, run_id", params)
+        return [_run(r) for r in rows]
+
+    async def _insert_messages(self, messages: Sequence[PlannedMessage]) -> int:
+        inserted = 0
+        for m in messages:
+            inserted += await self._db.execute(
+                "INSERT OR IGNORE INTO herald_delivery"
+                " (run_id, phase, room_id, txn_id, due_at, body, html, ack_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    m.run_id,
+                    m.phase_key,
+                    m.room_id,
+                    m.txn_id,
+                    _ts(m.due_at),
+                    m.body,
+                    m.html,
+                    None if m.ack_by is None else _ts(m.ack_by),
+                ),
+            )
+        return inserted
+
+    async def confirm(self, run_id: str, messages: Sequence[PlannedMessage], now: datetime) -> bool:
+        """planned -> confirmed, storing the whole plan in the same transaction."""
+        async with self._db.transaction():
+            changed = await self._db.execute(
+                "UPDATE herald_run SET state = 'confirmed', updated_at = ?"
+                " WHERE run_id = ? AND state = 'planned'",
+                (_ts(now), run_id),
+            )
+            if changed != 1:
+                return False
+            await self._insert_messages(messages)
+        return True
+
+    async def add_messages(self, messages: Sequence[PlannedMessage]) -> int:
+        """Store more planned messages; ones already stored (same txn id) are ignored."""
+        async with self._db.transaction():
+            return await self._insert_messages(messages)
+
+    async def deliveries(self, run_id: str) -> list[Delivery]:
+        rows = await self._db.fetchall(
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery WHERE run_id = ? ORDER BY due_at, id",
+            (run_id,),
+        )
+        return [_delivery(r) for r in rows]
+
+    async def delivery(self, txn_id: str) -> Delivery | None:
+        row = await self._db.fetchone(
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery WHERE txn_id = ?", (txn_id,)
+        )
+        return None if row is None else _delivery(row)
+
+    async def due(self, now: datetime, limit: int = 200) -> list[Delivery]:
+        """Pending messages whose time has come, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery"
+            " WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+            (_ts(now), limit),
+        )
+        return [_delivery(r) for r in rows]
+
+    async def next_due_at(self) -> datetime | None:
+        """When the next pending message falls due (to schedule one wake-up)."""
+        row = await self._db.fetchone(
+            "SELECT MIN(due_at) FROM herald_delivery WHERE state = 'pending'"
+        )
+        return None if row is None else _dt(row[0])
+
+    async def mark_sent(self, txn_id: str, event_id: str, now: datetime) -> bool:
+        changed = await self._db.execute(
+            "UPDATE herald_delivery SET state = 'sent', event_id = ?, sent_at = ?, error = NULL"
+            " WHERE txn_id = ? AND state IN ('pending', 'failed')",
+            (event_id, _ts(now), txn_id),
+        )
+        return changed == 1
+
+    async def mark_failed(self, txn_id: str, error: str) -> bool:
+        changed = await self._db.execute(
+            "UPDATE herald_delivery SET state = 'failed', error = ?"
+            " WHERE txn_id = ? AND state = 'pending'",
+            (error[:500], txn_id),
+        )
+        return changed == 1
+
+    async def ack(
+        self,
+        run_id: str,
+        room_id: str,
+        user_id: str,
+        now: datetime,
+        phase_key: str | None = None,
+    ) -> int:
+        """Acknowledge, for a room, every delivered message of the run that awaits it
+        (or only ``phase_key``). Returns how many were acknowledged; 0 means nothing awaited."""
+        sql = (
+            "UPDATE herald_delivery SET acked_at = ?, acked_by = ?"
+            " WHERE run_id = ? AND room_id = ? AND state = 'sent'"
+            " AND ack_by IS NOT NULL AND acked_at IS NULL"
+        )
+        params: list[Any] = [_ts(now), user_id, run_id, room_id]
+        if phase_key is not None:
+            sql += " AND phase = ?"
+            params.append(phase_key)
+        return await self._db.execute(sql, params)
+
+    async def record_escalation(self, txn_id: str, step: int) -> bool:
+        """Note that escalation ``step`` was taken; False if it (or a later one) already was."""
+        changed = await self._db.execute(
+            "UPDATE herald_delivery SET escalation_step = ?"
+            " WHERE txn_id = ? AND escalation_step < ?",
+            (step, txn_id, step),
+        )
+        return changed == 1
+
+    async def next_amendment_seq(self, run_id: str) -> int:
+        row = await self._db.fetchone(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM herald_amendment WHERE run_id = ?", (run_id,)
+        )
+        return int(row[0]) if row is not None else 1
+
+    async def amend(
+        self,
+        run_id: str,
+        seq: int,
+        text: str,
+        messages: Sequence[PlannedMessage],
+        now: datetime,
+    ) -> bool:
+        """Record amendment ``seq`` and its messages at once. False if the run is not
+        confirmed or that amendment number is taken (a concurrent amend won)."""
+        try:
+            async with self._db.transaction():
+                run = await self.get(run_id)
+                if run is None or run.state != "confirmed":
+                    return False
+                await self._db.execute(
+                    "INSERT INTO herald_amendment (run_id, seq, text, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (run_id, seq, text, _ts(now)),
+                )
+                await self._insert_messages(messages)
+                await self._db.execute(
+                    "UPDATE herald_run SET updated_at = ? WHERE run_id = ?", (_ts(now), run_id)
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    async def amendments(self, run_id: str) -> list[Amendment]:
+        rows = await self._db.fetchall(
+            "SELECT run_id, seq, text, created_at FROM herald_amendment WHERE run_id = ?"
+            " ORDER BY seq",
+            (run_id,),
+        )
+        return [Amendment(r[0], r[1], r[2], _dt_req(r[3])) for r in rows]
+
+    async def cancel(self, run_id: str, messages: Sequence[PlannedMessage], now: datetime) -> bool:
+        """-> cancelled: every pending message is skipped and the stand-downs are stored,
+        all in one transaction. False if the run was not planned or confirmed."""
+        async with self._db.transaction():
+            changed = await self._db.execute(
+                "UPDATE herald_run SET state = 'cancelled', updated_at = ?"
+                " WHERE run_id = ? AND state IN ('planned', 'confirmed')",
+                (_ts(now), run_id),
+            )
+            if changed != 1:
+                return False
+            await self._db.execute(
+                "UPDATE herald_delivery SET state = 'cancelled'"
+                " WHERE run_id = ? AND state = 'pending'",
+                (run_id,),
+            )
+            await self._insert_messages(messages)
+        return True
+
+    async def mark_done(self, run_id: str, now: datetime) -> bool:
+        """confirmed -> done, only once nothing of the run is still pending."""
+        changed = await self._db.execute(
+            "UPDATE herald_run SET state = 'done', updated_at = ?"
+            " WHERE run_id = ? AND state = 'confirmed' AND NOT EXISTS"
+            " (SELECT 1 FROM herald_delivery WHERE run_id = ? AND state = 'pending')",
+            (_ts(now), run_id, run_id),
+        )
+        return changed == 1
+
+    def _expired_where(self) -> str:
+        # Runs end with their action; a run only planned and never confirmed is also dropped
+        # once it is as old as the cutoff, so abandoned previews do not linger.
+        return "action_at < ? OR (state = 'planned' AND created_at < ?)"
+
+    async def sent_messages_older_than(self, cutoff: datetime) -> list[tuple[str, str]]:
+        """``(room_id, event_id)`` of sent messages of runs :meth:`forget_older_than` would
+        delete, so they can be redacted first."""
+        rows = await self._db.fetchall(
+            "SELECT d.room_id, d.event_id FROM herald_delivery d WHERE d.event_id IS NOT NULL"
+            " AND d.run_id IN (SELECT run_id FROM herald_run WHERE "
+            + self._expired_where()
+            + ") ORDER BY d.id",
+            (_ts(cutoff), _ts(cutoff)),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def forget_older_than(self, cutoff: datetime) -> int:
+        """Delete runs (with deliveries and amendments) past ``cutoff``; returns runs deleted."""
+        return await self._db.execute(
+            "DELETE FROM herald_run WHERE " + self._expired_where(), (_ts(cutoff), _ts(cutoff))
+        )
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    coalition: str
+    room_id: str
+    title: str
+    starts_at: datetime
+    place: str | None
+    created_at: datetime
+
+
+class HeraldEvents:
+    """The coalition calendar."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        coalition: str,
+        room_id: str,
+        title: str,
+        starts_at: datetime,
+        place: str | None,
+        now: datetime,
+    ) -> int:
+        return await self._db.insert(
+            "INSERT INTO herald_event (coalition, room_id, title, starts_at, place, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (coalition, room_id, title, _ts(starts_at), place, _ts(now)),
+        )
+
+    async def list_for(self, coalition: str, since: datetime | None = None) -> list[StoredEvent]:
+        """A coalition's events by start time, optionally only those starting at/after ``since``."""
+        rows = await self._db.fetchall(
+            "SELECT id, coalition, room_id, title, starts_at, place, created_at FROM herald_event"
+            " WHERE coalition = ? AND starts_at >= ? ORDER BY starts_at, id",
+            (coalition, _ts(since) if since is not None else float("-inf")),
+        )
+        return [
+            StoredEvent(r[0], r[1], r[2], r[3], _dt_req(r[4]), r[5], _dt_req(r[6])) for r in rows
+        ]
+
+    async def remove(self, coalition: str, event_id: int) -> bool:
+        changed = await self._db.execute(
+            "DELETE FROM herald_event WHERE coalition = ? AND id = ?", (coalition, event_id)
+        )
+        return changed == 1
+
+    async def forget_older_than(self, cutoff: datetime) -> int:
+        """Delete events that started before ``cutoff``; returns how many."""
+        return await self._db.execute(
+            "DELETE FROM herald_event WHERE starts_at < ?", (_ts(cutoff),)
+        )
