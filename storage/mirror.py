@@ -7,7 +7,9 @@
 - A reflection is stored only sealed (AES-GCM) under its round's key. The author is stored only
   as an HMAC-SHA256 of their user id under the same key: enough to replace a person's earlier
   reflection, never their id. No submission time is stored, and the submission table has no
-  rowid (see the migration), so nothing records the order reflections came in.
+  rowid (see the migration), so nothing records the order reflections came in. (Where SQLite
+  happens to place cells inside a page could still hint at it to someone holding the live file
+  while the round is open; that goes with the rows when the round closes.)
 - The key is destroyed, with the reflections, as soon as the round is released or withheld (or
   found stale): the key column is overwritten, the rows deleted (``secure_delete`` zeroes freed
   space), and the WAL is checkpointed and truncated so no old page image of them stays on disk.
