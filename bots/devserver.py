@@ -143,6 +143,11 @@ class Homeserver:
                 "rc_invites": {"per_room": _LOOSE, "per_user": _LOOSE, "per_issuer": _LOOSE},
                 "rc_key_requests": _LOOSE,
                 "rc_3pid_validation": _LOOSE,
+                "rc_room_creation": _LOOSE,
+                "rc_presence": {"per_user": _LOOSE},
+                "rc_delayed_event_mgmt": _LOOSE,
+                "rc_reports": _LOOSE,
+                "rc_media_create": _LOOSE,
                 "rc_federation": {"window_size": 1000, "sleep_limit": 1000, "sleep_delay": 0,
                                   "reject_limit": 10000, "concurrent": 100},
             })

@@ -251,8 +251,11 @@ class Outbox:
         self, row_id: int, txn_id: str, room_id: RoomID, state: str, event_id: EventID | None,
         error: str | None, attempts: int,
     ) -> None:
+        # Once finished, the content is not needed: blank it so no message body outlives its
+        # sending in our database (a reflection, a plan). The row stays for dedup and reports.
         await self.db.execute(
-            "UPDATE outbox SET state = ?, event_id = ?, error = ?, attempts = ?, sent_at = ? WHERE id = ?",
+            "UPDATE outbox SET state = ?, event_id = ?, error = ?, attempts = ?, sent_at = ?, content = '{}' "
+            "WHERE id = ?",
             (state, event_id, error, attempts, self._clock(), row_id),
         )
         result = Delivery(txn_id, room_id, state, event_id, error)

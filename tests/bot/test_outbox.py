@@ -47,6 +47,9 @@ async def test_rate_limit_and_transport_errors_are_retried_nothing_doubled(tmp_p
         assert await box.enqueue(RoomID("!a:x"), {"body": "one"}, "t1") is False
         await box.drain(5)
         assert hs.delivered == [("!a:x", "one")]
+        # Nothing of the message outlives its sending in our database.
+        row = await db.fetchone("SELECT content FROM outbox WHERE txn_id = 't1'")
+        assert row is not None and row["content"] == "{}"
         assert hs.calls == 4
     finally:
         await box.stop()

@@ -1,0 +1,142 @@
+"""Benchmark: the !ping round trip of the suite vs a minimal nio echo client; memory and
+start-to-ready time with 500 joined rooms. One run, a local Synapse, rate limits lifted.
+
+    .venv/bin/python bench/ping_roundtrip.py [--pings 300] [--rooms 500]
+
+Prints p50/p95 in milliseconds for plain and encrypted rooms, the ratio suite/baseline
+(target: within 1.1x), the bot's resident memory and its start-to-ready time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bots.devclient import UserClient  # noqa: E402
+from bots.devserver import Homeserver  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def round_trips(user: UserClient, room: str, count: int) -> list[float]:
+    times = []
+    for _ in range(5):  # warm-up: sessions shared, caches filled
+        await user.wait_reply(room, await user.send_text(room, "!ping"), timeout=60)
+    for _ in range(count):
+        start = time.perf_counter()
+        event_id = await user.send_text(room, "!ping")
+        await user.wait_reply(room, event_id, timeout=60)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def start_suite(server: Homeserver, work: Path, localpart: str, password: str) -> tuple[subprocess.Popen[str], float]:
+    config = work / "config.yaml"
+    work.mkdir(parents=True, exist_ok=True)
+    if not config.exists():
+        config.write_text(yaml.safe_dump({
+            "homeserver": server.url, "data_dir": str(work / "data"),
+            "encryption": {"pickle_key": "bench"},
+            "bots": [{"user_id": server.user_id(localpart), "password": password, "features": []}],
+        }))
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "bots.cli", "run", "--config", str(config)],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "is ready" in line:
+            break
+    return proc, time.monotonic() - started
+
+
+async def main(pings: int, rooms: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="affinity-bench-"))
+    server = Homeserver(work / "synapse")
+    server.start()
+    try:
+        password = secrets.token_hex(8)
+        server.register("suite", password)
+        server.register("echo", password)
+        server.register("alice", password)
+        alice = UserClient(server.url, server.user_id("alice"), password, work / "alice")
+        await alice.login()
+        results: dict[str, dict[str, list[float]]] = {}
+
+        suite, _ = start_suite(server, work / "suite", "suite", password)
+        echo = subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_client.py"), server.url,
+                                 server.user_id("echo"), password, str(work / "echo")], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(ROOT)})
+        assert echo.stdout is not None
+        echo.stdout.readline()
+        for name, bot in (("suite", server.user_id("suite")), ("baseline", server.user_id("echo"))):
+            results[name] = {}
+            for encrypted in (False, True):
+                room = await alice.create_room(f"{name}-{encrypted}", [bot], encrypted=encrypted)
+                await alice.wait_joined(room, bot, timeout=60)
+                label = "encrypted" if encrypted else "plain"
+                results[name][label] = await round_trips(alice, room, pings)
+        echo.terminate()
+
+        print(f"\n!ping round trip over {pings} pings (ms)")
+        print(f"{'':10}{'':11}{'p50':>8}{'p95':>8}")
+        for label in ("plain", "encrypted"):
+            for name in ("suite", "baseline"):
+                t = results[name][label]
+                print(f"{label:10}{name:11}{statistics.median(t):8.1f}{pct(t, 95):8.1f}")
+            ratio = statistics.median(results["suite"][label]) / statistics.median(results["baseline"][label])
+            print(f"{label:10}{'ratio p50':11}{ratio:8.2f}x (target <= 1.10x)")
+
+        # 500 rooms: join them all, then measure a restart.
+        start = time.monotonic()
+        made = []
+        for i in range(rooms):
+            made.append(await alice.create_room(f"many-{i}", [server.user_id("suite")]))
+        await alice.wait_joined(made[-1], server.user_id("suite"), timeout=300)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            joined = await alice.api("GET", "/_matrix/client/v3/joined_rooms")  # alice's view
+            if len(joined["joined_rooms"]) >= rooms:
+                break
+        print(f"\ncreated {rooms} rooms with the bot in {time.monotonic() - start:.0f}s")
+        for room in made[-20:]:
+            await alice.wait_joined(room, server.user_id("suite"), timeout=120)
+        suite.terminate()
+        suite.wait(30)
+        suite, ready_s = start_suite(server, work / "suite", "suite", password)
+        await asyncio.sleep(2)
+        print(f"start-to-ready with {rooms} rooms: {ready_s:.2f}s; resident memory: {rss_mb(suite.pid):.0f} MB")
+        suite.terminate()
+        suite.wait(30)
+        await alice.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pings", type=int, default=300)
+    parser.add_argument("--rooms", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(main(args.pings, args.rooms))
