@@ -25,8 +25,9 @@ async def test_restart_answers_nothing_twice_and_loses_nothing(synapse: Homeserv
         await alice.wait_reply(room, before)
 
         await bot.crash()
-        # While the bot is down, people keep talking to it.
-        during = [await alice.send_text(room, "!ping") for _ in range(3)]
+        # While the bot is down, people keep talking to it: more than one sync timeline holds,
+        # so the bot must fill the gap from /messages.
+        during = [await alice.send_text(room, "!ping") for _ in range(14)]
         await bot.start()
         for event_id in during:
             await alice.wait_reply(room, event_id, timeout=60)
@@ -129,3 +130,23 @@ async def test_room_keys_only_for_cross_signed_devices(synapse: Homeserver, core
     finally:
         await alice.close()
         await intruder.close()
+
+
+async def test_reconnects_when_the_homeserver_comes_back(tmp_path: Path) -> None:
+    server = Homeserver(tmp_path / "own-synapse")
+    server.start()
+    bot = BotHarness(server, tmp_path / "bot", features=[])
+    await bot.start()
+    alice = await person(server, tmp_path)
+    try:
+        room = await alice.create_room("away", [bot.user_id])
+        await alice.wait_joined(room, bot.user_id)
+        server.stop()
+        await asyncio.sleep(2)  # the bot's sync fails meanwhile and backs off
+        server.start()
+        ping = await alice.send_text(room, "!ping")
+        assert (await alice.wait_reply(room, ping, timeout=90))["content"]["body"] == "pong"
+    finally:
+        await alice.close()
+        await bot.stop()
+        server.stop()
