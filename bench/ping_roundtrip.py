@@ -40,15 +40,22 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def round_trips(user: UserClient, room: str, count: int) -> list[float]:
-    times = []
-    for _ in range(5):  # warm-up: sessions shared, caches filled
-        await user.wait_reply(room, await user.send_text(room, "!ping"), timeout=60)
+async def one_trip(user: UserClient, room: str) -> float:
+    start = time.perf_counter()
+    event_id = await user.send_text(room, "!ping")
+    await user.wait_reply(room, event_id, timeout=60)
+    return (time.perf_counter() - start) * 1000
+
+
+async def round_trips(user: UserClient, rooms: dict[str, str], count: int) -> dict[str, list[float]]:
+    """Alternate between the bots ping by ping, so load on the machine hits both alike."""
+    for room in rooms.values():  # warm-up: sessions shared, caches filled
+        for _ in range(5):
+            await one_trip(user, room)
+    times: dict[str, list[float]] = {name: [] for name in rooms}
     for _ in range(count):
-        start = time.perf_counter()
-        event_id = await user.send_text(room, "!ping")
-        await user.wait_reply(room, event_id, timeout=60)
-        times.append((time.perf_counter() - start) * 1000)
+        for name, room in rooms.items():
+            times[name].append(await one_trip(user, room))
     return times
 
 
@@ -82,7 +89,6 @@ async def main(pings: int, rooms: int) -> None:
         server.register("alice", password)
         alice = UserClient(server.url, server.user_id("alice"), password, work / "alice")
         await alice.login()
-        results: dict[str, dict[str, list[float]]] = {}
 
         suite, _ = start_suite(server, work / "suite", "suite", password)
         echo = subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_client.py"), server.url,
@@ -90,13 +96,16 @@ async def main(pings: int, rooms: int) -> None:
                                 stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(ROOT)})
         assert echo.stdout is not None
         echo.stdout.readline()
-        for name, bot in (("suite", server.user_id("suite")), ("baseline", server.user_id("echo"))):
-            results[name] = {}
-            for encrypted in (False, True):
-                room = await alice.create_room(f"{name}-{encrypted}", [bot], encrypted=encrypted)
-                await alice.wait_joined(room, bot, timeout=60)
-                label = "encrypted" if encrypted else "plain"
-                results[name][label] = await round_trips(alice, room, pings)
+        bots = {"suite": server.user_id("suite"), "baseline": server.user_id("echo")}
+        results = {name: {} for name in bots}
+        for encrypted in (False, True):
+            label = "encrypted" if encrypted else "plain"
+            rooms = {}
+            for name, bot in bots.items():
+                rooms[name] = await alice.create_room(f"{name}-{label}", [bot], encrypted=encrypted)
+                await alice.wait_joined(rooms[name], bot, timeout=60)
+            for name, times in (await round_trips(alice, rooms, pings)).items():
+                results[name][label] = times
         echo.terminate()
 
         print(f"\n!ping round trip over {pings} pings (ms)")
