@@ -6,10 +6,12 @@ import asyncio
 import importlib
 import logging
 from datetime import datetime
+from typing import Any
 
 from bots import core
 from bots.config import AppConfig, ConfigError
 from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.sweeper import Sweeper
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,21 @@ class App:
         self.db: Database | None = None
         self.bots: list[BotRuntime] = []
         self._stop = asyncio.Event()
+        self.health: Any = None  # bots.runtime.health.HealthServer when metrics.enabled
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = await Database.open(database_path(self.config))
+        if self.config.metrics.enabled:
+            from bots.runtime.health import HealthServer
+
+            self.health = HealthServer(self.config, lambda: self.db, lambda: self.bots)
+            await self.health.start()
         for bot_config in self.config.bots:
             factories = [feature_factory(name) for name in bot_config.features]
             bot = BotRuntime(self.config, bot_config, self.db, factories, core=[core.router])
             await bot.start()
+            Sweeper(bot, self.config.retention).schedule()
             self.bots.append(bot)
 
     async def run(self) -> None:
@@ -70,6 +79,9 @@ class App:
             bot.stop()
 
     async def close(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
+            self.health = None
         for bot in self.bots:
             await bot.close()
         if self.db is not None:

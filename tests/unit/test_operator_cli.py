@@ -1,0 +1,381 @@
+"""Operator tools: the sweeper, forget, backup and restore, wipe, the health listener, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bots import operator_cli
+from bots.cli import main
+from bots.config import ConfigError, RetentionConfig, parse_config
+from bots.runtime.health import HealthServer, check_health
+from bots.runtime.outbox import Outbox
+from bots.sweeper import FORGETTERS, Sweeper, capped, forget_everything, forget_runtime
+from storage.db import Database
+from storage.herald import Coalitions, HeraldEvents
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+DAY = 86400.0
+PASS = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The KDF cost is stored in each file's header; tests use a cheap one to stay fast.
+    monkeypatch.setattr(operator_cli, "SCRYPT_LOG2_N", 10)
+
+
+def write_config(directory: Path, password: str = "${BOT_PASSWORD}") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "config.yaml"
+    path.write_text(
+        "homeserver: http://127.0.0.1:1\n"
+        "data_dir: ./data\n"
+        f"bots:\n  - user_id: '@bot:example.org'\n    password: '{password}'\n    features: []\n"
+    )
+    return path
+
+
+async def seed(db: Database, now: float) -> None:
+    """Old and new runtime rows for two bots; pending rows are always kept."""
+    for bot in ("@a:x", "@b:x"):
+        await db.execute("INSERT INTO handled_event VALUES (?, ?, ?)", (bot, "$old", now - 3 * DAY))
+        await db.execute("INSERT INTO handled_event VALUES (?, ?, ?)", (bot, "$new", now - 1 * DAY))
+        for txn, state, age in [("t1", "sent", 3), ("t2", "failed", 3), ("t3", "pending", 3), ("t4", "sent", 1)]:
+            await db.execute(
+                "INSERT INTO outbox (bot, txn_id, room_id, event_type, content, state, created_at) "
+                "VALUES (?, ?, '!r:x', 'm.room.message', '{}', ?, ?)",
+                (bot, txn, state, now - age * DAY),
+            )
+
+
+async def rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await db.fetchall(sql)]
+
+
+def make_db(path: Path, now: float = time.time()) -> None:
+    async def run() -> None:
+        db = await Database.open(path)
+        await seed(db, now)
+        await db.close()
+
+    asyncio.run(run())
+
+
+# -- the sweeper --------------------------------------------------------------------------------
+
+
+async def test_forget_runtime_deletes_what_is_expired_and_nothing_else(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db")
+    await seed(db, NOW.timestamp())
+    counts = await forget_runtime(db, NOW, RetentionConfig(), bot="@a:x")
+    assert counts == {"handled_events": 1, "outbox": 2}
+    assert await rows(db, "SELECT bot, event_id FROM handled_event ORDER BY bot, event_id") == [
+        ("@a:x", "$new"), ("@b:x", "$new"), ("@b:x", "$old"),
+    ]
+    assert await rows(db, "SELECT txn_id FROM outbox WHERE bot = '@a:x' ORDER BY txn_id") == [("t3",), ("t4",)]
+    counts = await forget_runtime(db, NOW, RetentionConfig())  # every bot
+    assert counts == {"handled_events": 1, "outbox": 2}
+    # A retention long enough keeps everything.
+    assert await forget_runtime(db, NOW, RetentionConfig(handled_events="30d", outbox="30d")) == {
+        "handled_events": 0, "outbox": 0,
+    }
+    await db.close()
+
+
+async def test_bot_sweeper_uses_the_outbox_and_every_feature(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db")
+    await seed(db, NOW.timestamp())
+    swept: list[datetime] = []
+
+    class Broken:
+        name = "broken"
+
+        async def sweep(self, now: datetime) -> None:
+            raise RuntimeError("boom")
+
+    class Recording:
+        name = "recording"
+
+        async def sweep(self, now: datetime) -> None:
+            swept.append(now)
+
+    scheduled: list[tuple[str, timedelta]] = []
+    bot = SimpleNamespace(
+        name="@b:x", db=db, outbox=Outbox(db, "@b:x", send=None),  # type: ignore[arg-type]
+        features=[Broken(), Recording()], clock=lambda: NOW,
+        scheduler=SimpleNamespace(every=lambda job_id, interval, func: scheduled.append((job_id, interval))),
+    )
+    sweeper = Sweeper(bot, RetentionConfig(sweep_every="15m"))  # type: ignore[arg-type]
+    sweeper.schedule()
+    assert scheduled == [("retention-sweep", timedelta(minutes=15))]
+    assert await sweeper.sweep() == {"handled_events": 1, "outbox": 2}
+    assert swept == [NOW]  # the broken feature did not stop the next one
+    assert await rows(db, "SELECT count(*) FROM handled_event WHERE bot = '@a:x'") == [(2,)]
+    assert await rows(db, "SELECT txn_id FROM outbox WHERE bot = '@b:x' ORDER BY txn_id") == [("t3",), ("t4",)]
+    await db.close()
+
+
+def test_capped_shortens_every_lifetime_but_not_the_interval() -> None:
+    retention = capped(RetentionConfig(), timedelta(days=5))
+    assert retention.handled_events == timedelta(days=2)  # already shorter: kept
+    assert retention.draw_history == retention.protocol_runs == timedelta(days=5)
+    assert retention.sweep_every == timedelta(hours=1)
+    assert capped(RetentionConfig(), None) == RetentionConfig()
+
+
+async def test_forget_everything_calls_the_registered_forgetters(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db")
+    await Coalitions(db).join("c", "!r:x", "x", None, NOW - timedelta(days=60))
+    events = HeraldEvents(db)
+    await events.add("c", "!r:x", "old", NOW - timedelta(days=40), None, NOW - timedelta(days=50))
+    await events.add("c", "!r:x", "soon", NOW + timedelta(days=1), None, NOW)
+    calls: list[tuple[datetime, RetentionConfig]] = []
+
+    async def probe(db: Database, now: datetime, retention: RetentionConfig) -> int:
+        calls.append((now, retention))
+        return 7
+
+    FORGETTERS.append(probe)
+    try:
+        counts = await forget_everything(db, NOW, RetentionConfig())
+    finally:
+        FORGETTERS.remove(probe)
+    assert counts["herald"] == 1 and counts["probe"] == 7
+    assert calls == [(NOW, RetentionConfig())]
+    assert [e.title for e in await events.list_for("c")] == ["soon"]
+    await db.close()
+
+
+# -- forget, by hand ----------------------------------------------------------------------------
+
+
+def test_forget_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)  # BOT_PASSWORD is not set: not needed here
+    assert main(["forget", "--config", str(config)]) == 2
+    assert "no database" in capsys.readouterr().err
+    make_db(tmp_path / "data" / "affinity.db")
+    assert main(["forget", "--config", str(config)]) == 0
+    assert "handled_events 2, outbox 4" in capsys.readouterr().out
+    assert main(["forget", "--config", str(config), "--older-than", "1h"]) == 0
+    assert "handled_events 2, outbox 2" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["forget", "--config", str(config), "--older-than", "soon"])
+    assert exc.value.code == 2
+
+
+# -- backup and restore -------------------------------------------------------------------------
+
+
+def test_backup_format_round_trip_and_tampering() -> None:
+    blob = operator_cli.encrypt_backup(b"SQLite format 3\x00 secret rows", PASS)
+    assert blob.startswith(operator_cli.MAGIC) and b"secret rows" not in blob
+    assert operator_cli.decrypt_backup(blob, PASS) == b"SQLite format 3\x00 secret rows"
+    with pytest.raises(operator_cli.BackupError, match="wrong passphrase"):
+        operator_cli.decrypt_backup(blob, "wrong")
+    # The header is authenticated: changing the KDF cost (same passphrase) is caught too.
+    head = bytearray(blob)
+    head[len(operator_cli.MAGIC) + 2] = 9  # r
+    with pytest.raises(operator_cli.BackupError):
+        operator_cli.decrypt_backup(bytes(head), PASS)
+    with pytest.raises(operator_cli.BackupError, match="not an Affinity backup"):
+        operator_cli.decrypt_backup(b"hello", PASS)
+
+
+def test_backup_and_restore_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_config(tmp_path / "old")
+    make_db(tmp_path / "old" / "data" / "affinity.db")
+    out = tmp_path / "affinity.backup"
+    monkeypatch.delenv(operator_cli.PASSPHRASE_ENV, raising=False)
+    monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: False))
+    assert main(["backup", "--config", str(source), "--out", str(out)]) == 2
+    assert operator_cli.PASSPHRASE_ENV in capsys.readouterr().err and not out.exists()
+
+    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, PASS)
+    assert main(["backup", "--config", str(source), "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o077 == 0
+    assert b"$old" not in out.read_bytes()
+    assert not list((tmp_path / "old" / "data").glob(".backup-*"))  # no plaintext left over
+    assert main(["backup", "--config", str(source), "--out", str(out)]) == 2  # no silent overwrite
+
+    target = write_config(tmp_path / "new")
+    db_path = tmp_path / "new" / "data" / "affinity.db"
+    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, "wrong")
+    assert main(["restore", "--config", str(target), "--in", str(out)]) == 2
+    assert "wrong passphrase" in capsys.readouterr().err and not db_path.exists()
+
+    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, PASS)
+    assert main(["restore", "--config", str(target), "--in", str(out)]) == 0
+    assert "schema version" in capsys.readouterr().out
+
+    async def count() -> int:
+        db = await Database.open(db_path)
+        n = len(await db.fetchall("SELECT * FROM outbox"))
+        await db.execute("DELETE FROM outbox")
+        await db.close()
+        return n
+
+    assert asyncio.run(count()) == 8
+    assert main(["restore", "--config", str(target), "--in", str(out)]) == 2  # exists
+    assert "--force" in capsys.readouterr().err
+    assert main(["restore", "--config", str(target), "--in", str(out), "--force"]) == 0
+    assert asyncio.run(count()) == 8
+    assert not list((tmp_path / "new" / "data").glob(".restore-*"))
+
+    not_backup = tmp_path / "x.bin"
+    not_backup.write_bytes(b"nope")
+    assert main(["restore", "--config", str(target), "--in", str(not_backup), "--force"]) == 2
+    assert main(["restore", "--config", str(target), "--in", str(tmp_path / "missing")]) == 2
+
+
+def test_restore_refuses_a_database_newer_than_this_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    newer = tmp_path / "newer.db"
+    with sqlite3.connect(newer) as conn:
+        conn.execute("PRAGMA user_version=999")
+    blob = operator_cli.encrypt_backup(newer.read_bytes(), PASS)
+    (tmp_path / "b").write_bytes(blob)
+    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, PASS)
+    config = write_config(tmp_path / "cfg")
+    assert main(["restore", "--config", str(config), "--in", str(tmp_path / "b")]) == 2
+    assert "nothing was replaced" in capsys.readouterr().err
+    assert not (tmp_path / "cfg" / "data" / "affinity.db").exists()
+
+
+# -- wipe ---------------------------------------------------------------------------------------
+
+
+def key_files(data: Path) -> list[Path]:
+    bot = data / "bots" / "bot_example.org"
+    files = [
+        data / "affinity.db-wal", data / "affinity.db-shm",
+        bot / "session.json", bot / "cross_signing.json", bot / "nio" / "bot_DEVICE.db",
+    ]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"secret" * 100)
+    return files
+
+
+def test_wipe_refuses_without_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    make_db(tmp_path / "data" / "affinity.db")
+    files = key_files(tmp_path / "data")
+    assert main(["wipe", "--config", str(config)]) == 2
+    assert "--yes-destroy-everything" in capsys.readouterr().err
+    assert all(p.exists() for p in files) and (tmp_path / "data" / "affinity.db").exists()
+
+
+def test_wipe_leaves_no_database_or_key_behind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    make_db(data / "affinity.db")
+    files = key_files(data)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    (data / "bots" / "bot_example.org" / "link").symlink_to(outside)
+    (data / "notes.txt").write_text("not ours")
+    assert main(["wipe", "--config", str(config), "--yes-destroy-everything"]) == 0
+    out = capsys.readouterr().out
+    assert "cannot erase" in out and "homeserver" in out and "other people's devices" in out
+    assert not (data / "affinity.db").exists()
+    assert not any(p.exists() for p in files)
+    assert not (data / "bots").exists()
+    assert outside.read_text() == "keep me"  # a link is removed, never followed
+    assert (data / "notes.txt").exists()  # only what Affinity keeps is destroyed
+
+
+def test_shred_overwrites_before_unlinking(tmp_path: Path) -> None:
+    secret = tmp_path / "key.json"
+    secret.write_bytes(b"private key material" * 50)
+    twin = tmp_path / "twin"
+    os.link(secret, twin)  # a second name for the same blocks shows what was written to them
+    operator_cli._shred(secret)
+    assert not secret.exists()
+    assert len(twin.read_bytes()) == 1000 and b"private key" not in twin.read_bytes()
+
+
+# -- health and metrics -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_health_verdicts(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.db")
+    now = 10_000.0
+    fresh = SimpleNamespace(name="@a:x", last_sync_ok=now - 5)
+    stale = SimpleNamespace(name="@b:x", last_sync_ok=now - 600)
+    never = SimpleNamespace(name="@c:x", last_sync_ok=0.0)
+    assert (await check_health(["@a:x"], [fresh], db, now)).ok
+    health = await check_health(["@a:x", "@b:x", "@c:x", "@d:x"], [fresh, stale, never], db, now)  # type: ignore[list-item]
+    assert not health.ok
+    assert health.problems == {
+        "@b:x": "last successful sync 600s ago", "@c:x": "no successful sync yet", "@d:x": "not started",
+    }
+    await db.close()
+    health = await check_health(["@a:x"], [fresh], db, now)  # type: ignore[list-item]
+    assert health.problems == {"storage": "not writable (ValueError)"}
+
+
+async def test_health_server_serves_healthz_and_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    config = parse_config(
+        f"homeserver: http://127.0.0.1:1\ndata_dir: {tmp_path}\n"
+        f"metrics: {{enabled: true, port: {port}}}\n"
+        "bots:\n  - {user_id: '@a:x', password: p, features: []}\n"
+    )
+    db = await Database.open(tmp_path / "h.db")
+    bots: list[Any] = []
+    server = HealthServer(config, lambda: db, lambda: bots)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["problems"] == {"@a:x": "not started"}
+            bots.append(SimpleNamespace(name="@a:x", last_sync_ok=time.time() - 3))
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 200 and (await resp.json())["status"] == "ok"
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                assert resp.status == 200 and resp.content_type == "text/plain"
+                text = await resp.text()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        (age,) = families["affinity_last_successful_sync_age_seconds"].samples
+        assert age.labels == {"bot": "@a:x"} and 2 <= age.value < 60
+        busy = HealthServer(config, lambda: db, lambda: bots)
+        with pytest.raises(ConfigError, match=f"metrics: cannot listen on 127.0.0.1:{port}"):
+            await busy.start()
+    finally:
+        await server.stop()
+        await db.close()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as http:
+            await http.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_check_config_warns_about_a_metrics_listener_on_the_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, password="p")
+    config.write_text(config.read_text() + "metrics: {enabled: true, host: 0.0.0.0}\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "metrics.host 0.0.0.0 is not loopback" in capsys.readouterr().err
