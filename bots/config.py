@@ -139,6 +139,16 @@ class MirrorConfig(Strict):
     release_delay_min: timedelta = timedelta(seconds=30)
     release_delay_max: timedelta = timedelta(minutes=10)
     require_encrypted_dm: bool = True
+    # Close times in announcements and !mirror status are shown in this zone.
+    display_timezone: ZoneName = "UTC"
+    # An unfinished draft (held in memory only) is discarded after this long without a reply.
+    draft_idle: timedelta = timedelta(hours=2)
+
+    @model_validator(mode="after")
+    def _delay_range(self) -> MirrorConfig:
+        if self.release_delay_max < self.release_delay_min:
+            raise ValueError("release_delay_max must not be shorter than release_delay_min")
+        return self
 
 
 class HeraldConfig(Strict):

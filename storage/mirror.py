@@ -162,6 +162,15 @@ class MirrorRounds:
         )
         return [_round(r) for r in rows]
 
+    async def awaiting_expiry(self) -> list[MirrorRound]:
+        """Released or withheld rounds, each with the ``redact_at`` when it is to be forgotten
+        (the scheduler rebuilds its expiry jobs from these)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM mirror_round WHERE state IN ('released', 'withheld')"
+            " ORDER BY redact_at, id"
+        )
+        return [_round(r) for r in rows]
+
     # --- reflections ----------------------------------------------------------------------
 
     async def _key(self, round_id: int) -> bytes | None:

@@ -87,6 +87,7 @@ class BotRuntime:
             if self.app.encryption.pickle_key
             else os.environ.get("AFFINITY_PICKLE_KEY", "affinity-default-pickle-key")
         )
+        self.pickle_key = pickle_key  # features derive their at-rest master keys from it
         password = self.config.password.get_secret_value() if self.config.password else None
         token = self.config.access_token.get_secret_value() if self.config.access_token else None
         self.client = await open_client(

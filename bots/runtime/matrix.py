@@ -144,6 +144,17 @@ class Matrix:
         except NotFound:
             return {}
 
+    async def room_name(self, room_id: RoomID) -> str:
+        """A label people recognise: the room's name, else its canonical alias, else its id."""
+        for event_type, key in (("m.room.name", "name"), ("m.room.canonical_alias", "alias")):
+            try:
+                value = (await self.state_event(room_id, event_type)).get(key)
+            except (NotFound, Forbidden):
+                continue
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return str(room_id)
+
     async def is_encrypted(self, room_id: RoomID) -> bool:
         try:
             await self.state_event(room_id, "m.room.encryption")

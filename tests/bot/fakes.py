@@ -55,6 +55,7 @@ class FakeMatrix:
     powers: dict[str, dict[str, int]] = field(default_factory=dict)
     encrypted: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # m.room.name by room id
     refuse: set[str] = field(default_factory=set)  # rooms that answer M_FORBIDDEN
     sent: list[Sent] = field(default_factory=list)
     redacted: list[tuple[str, str]] = field(default_factory=list)
@@ -117,6 +118,9 @@ class FakeMatrix:
     async def upload(self, data: bytes, content_type: str, filename: str) -> str:
         self.uploads.append((data, content_type, filename))
         return f"mxc://test.example/{len(self.uploads)}"
+
+    async def room_name(self, room_id: RoomID) -> str:
+        return self.names.get(room_id, str(room_id))
 
     async def state_event(self, room_id: RoomID, event_type: str, state_key: str = "") -> dict[str, Any]:
         raise NotFound("no state")

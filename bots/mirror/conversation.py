@@ -1,0 +1,260 @@
+"""The DM side of the blind mirror: ``reflect <code>``, three prompts, the draft, ``submit``.
+
+Drafts live in memory only (:class:`storage.mirror.DraftBook`): nothing about a person, not even
+that they started writing, reaches the disk before ``submit``, and then only the sealed text
+under a keyed hash of their id. Alongside each draft this module remembers, also in memory
+only, which messages of the conversation quote it (the person's answers, the bot's rendering
+of the draft), so they can be redacted when the conversation ends: submitted, cancelled,
+replaced, abandoned, or cut short by the round's close.
+
+Who may take part is checked against the reflecting room's members when the draft starts and
+again at ``submit``, read fresh from the homeserver and never stored.
+
+Nothing here logs a user id, a DM room id or a message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bots.runtime.context import Context, notice, stable_key
+from bots.runtime.errors import Forbidden, MatrixError, NotFound, UserError
+from bots.runtime.ids import EventID, RoomID
+from protocols.errors import RuleError
+from protocols.mirror import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    Draft,
+    MirrorError,
+    MirrorRound,
+    check_can_reflect,
+    draft_step,
+    parse_code,
+    start_draft,
+)
+from storage.mirror import DraftBook
+
+if TYPE_CHECKING:
+    from bots.mirror.feature import MirrorFeature
+
+log = logging.getLogger(__name__)
+
+_CODE = re.compile(rf"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$", re.IGNORECASE)
+_KEYWORDS = ("submit", "cancel", "restart")
+
+UNENCRYPTED = (
+    "I only take reflections in an encrypted chat, so that no server on the way can read "
+    "them. Turn encryption on for this chat (in Element: Room settings, Security & Privacy, "
+    "Encrypted), or start a new direct chat with me (encrypted by default), then send "
+    "reflect <code> again. Nothing was kept."
+)
+
+
+@dataclass
+class Trail:
+    """What to redact when a conversation ends: (room, event) of the person's messages, and
+    the transaction ids of the bot's messages that quote the draft."""
+
+    room: RoomID  # where the conversation last was: where a note about it goes
+    theirs: list[tuple[RoomID, EventID]] = field(default_factory=list)
+    echoes: list[tuple[RoomID, str]] = field(default_factory=list)
+
+
+class Conversations:
+    """Every DM conversation about a reflection in progress, keyed by user id, in memory."""
+
+    def __init__(self, feature: MirrorFeature) -> None:
+        self.feature = feature
+        self.bot = feature.bot
+        self.drafts = DraftBook()
+        self._trails: dict[str, Trail] = {}
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def on_message(self, ctx: Context) -> bool:
+        """Take a DM that belongs to a reflection; False for anything else (other features')."""
+        if not ctx.is_direct:
+            return False
+        words = ctx.body.split()
+        draft = self.drafts.get(ctx.sender)
+        # With a draft open, an answer may well begin with "reflect": only "reflect <code>"
+        # exactly starts a new draft then.
+        starts = bool(words) and words[0].lower() == "reflect" and (
+            draft is None or (len(words) == 2 and bool(_CODE.match(words[1])))
+        )
+        if draft is None and not starts:
+            if ctx.body.strip().lower() in _KEYWORDS:
+                await ctx.reply(
+                    "There is no reflection in progress. Start one with reflect <code>; the "
+                    "code is in the announcement in your group's room."
+                )
+                return True
+            return False
+        trail = self._trails.get(ctx.sender)
+        if trail is not None and not starts:
+            # Whatever they send while writing may quote the reflection: redact it at the end.
+            trail.theirs.append((ctx.room_id, ctx.event_id))
+            trail.room = ctx.room_id
+        if self.feature.config.require_encrypted_dm and not ctx.encrypted:
+            await ctx.reply(UNENCRYPTED)
+            return True
+        try:
+            if starts:
+                await self._start(ctx, words)
+            else:
+                assert draft is not None
+                await self._step(ctx, draft)
+        except RuleError as exc:
+            raise UserError(str(exc)) from exc
+        return True
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _start(self, ctx: Context, words: list[str]) -> None:
+        if len(words) != 2:
+            raise MirrorError(
+                "Send reflect and the round code, like reflect k7m2qx; the code is in the "
+                "announcement in your group's room."
+            )
+        code = parse_code(words[1])
+        round_ = check_can_reflect(
+            await self.feature.rounds.get_by_code(code), code, ctx.now
+        )
+        await self.check_member(round_, ctx.sender)
+        previous = self.drafts.get(ctx.sender)
+        note = ""
+        if previous is not None:
+            await self.end(ctx.sender)
+            note = (
+                f"Your unfinished draft for round {previous.code} was discarded.\n\n"
+                if previous.code != round_.code
+                else "Starting your draft again.\n\n"
+            )
+        step = start_draft(round_)
+        self.drafts.put(ctx.sender, step.draft, ctx.now)
+        self._trails[ctx.sender] = Trail(ctx.room_id, [(ctx.room_id, ctx.event_id)])
+        await ctx.reply(note + step.reply)
+
+    async def _step(self, ctx: Context, draft: Draft) -> None:
+        step = draft_step(draft, ctx.body)  # a bad answer raises and leaves the draft as it was
+        if step.submit_text is not None:
+            await self._submit(ctx, draft, step.submit_text, step.reply)
+            return
+        self.drafts.put(ctx.sender, step.draft, ctx.now)
+        if step.draft.stage == "cancelled":
+            await ctx.reply(step.reply)
+            await self.end(ctx.sender)
+        elif step.draft.stage == "review":
+            # The rendering quotes the whole reflection: remember it, to redact it later.
+            txn = ctx.key("mirror-draft")
+            await self.bot.outbox.enqueue(ctx.room_id, notice(step.reply, None, ctx.event_id), txn)
+            trail = self._trails.setdefault(ctx.sender, Trail(ctx.room_id))
+            trail.echoes.append((ctx.room_id, txn))
+        else:
+            await ctx.reply(step.reply)
+
+    async def _submit(self, ctx: Context, draft: Draft, text: str, thanks: str) -> None:
+        try:
+            round_ = check_can_reflect(
+                await self.feature.rounds.get(draft.round_id), draft.code, ctx.now
+            )
+            await self.check_member(round_, ctx.sender)
+            replaced = await self.feature.rounds.submit(draft.code, ctx.sender, text, ctx.now)
+        except (RuleError, UserError):
+            # The round closed, or they are no longer a member: this draft can never be taken.
+            self.drafts.discard(ctx.sender)
+            await self.end(ctx.sender)
+            raise
+        self.drafts.discard(ctx.sender)
+        if replaced:
+            thanks += " It replaces the reflection you sent before."
+        await ctx.reply(thanks)
+        await self.end(ctx.sender)
+
+    async def check_member(self, round_: MirrorRound, user_id: str) -> None:
+        """Only members of the reflecting room take part; asked of the homeserver, not stored."""
+        try:
+            members = await self.bot.matrix.joined_members(RoomID(round_.reflecting_room))
+        except (Forbidden, NotFound) as exc:
+            raise UserError(
+                f"I am no longer in the room where round {round_.code} was opened, so I cannot "
+                "take reflections for it. Nothing was kept."
+            ) from exc
+        if user_id not in members:
+            raise UserError(
+                f"Only members of the room where round {round_.code} was opened can take "
+                "part. Nothing was kept."
+            )
+
+    # -- endings ----------------------------------------------------------------------------
+
+    async def end(self, user_id: str) -> None:
+        """The conversation is over: drop the draft and redact what quoted it."""
+        self.drafts.discard(user_id)
+        trail = self._trails.pop(user_id, None)
+        if trail is not None:
+            await self._redact(trail)
+
+    async def end_round(self, round_: MirrorRound) -> None:
+        """The round closed: unfinished drafts for it can never be submitted."""
+        for user in list(self._trails):
+            draft = self.drafts.get(user)
+            if draft is None or draft.round_id != round_.id:
+                continue
+            room = self._trails[user].room
+            await self.end(user)
+            await self.feature.post(
+                room,
+                f"Blind mirror {round_.code} has closed before you submitted; your draft was "
+                "discarded, and nothing of it was kept.",
+                None,
+                key=f"mirror-cut-{stable_key(room, str(round_.id), round_.code)}",
+            )
+        self.drafts.discard_round(round_.id)
+
+    async def forget_idle(self, now: datetime) -> int:
+        """Drafts nobody touched for ``draft_idle`` are dropped, and their messages redacted."""
+        dropped = self.drafts.forget_older_than(now - self.feature.config.draft_idle)
+        for user in [u for u in list(self._trails) if self.drafts.get(u) is None]:
+            await self.end(user)
+        return dropped
+
+    async def _redact(self, trail: Trail) -> None:
+        """Redact the bot's own echoes always, and the person's messages where we have power
+        (in a DM the person created, we usually do not: nothing to do then)."""
+        targets: list[tuple[RoomID, EventID]] = []
+        for room, txn in trail.echoes:
+            try:
+                delivery = await self.bot.outbox.wait(txn, timeout=10)
+            except asyncio.TimeoutError:
+                continue
+            if delivery.event_id:
+                targets.append((room, delivery.event_id))
+        powers: dict[RoomID, bool] = {}
+        for room, event in trail.theirs:
+            if room not in powers:
+                powers[room] = await self._can_redact_others(room)
+            if powers[room]:
+                targets.append((room, event))
+        for room, event in targets:
+            try:
+                await self.bot.matrix.redact(
+                    room, event, f"mirror-dm-{stable_key(room, event)}", reason=None
+                )
+            except MatrixError as exc:
+                log.debug("a DM redaction did not go through: %s", exc.errcode)
+
+    async def _can_redact_others(self, room: RoomID) -> bool:
+        try:
+            levels = await self.bot.matrix.power_levels(room)
+        except MatrixError:
+            return False
+        users = levels.get("users", {})
+        mine = int(users.get(self.bot.user_id, levels.get("users_default", 0)))
+        return mine >= int(levels.get("redact", 50))
+

@@ -1,0 +1,478 @@
+"""Tier 2: blind mirrors through the runtime, with a fake homeserver.
+
+Rounds are opened in ROOM (the reflecting group) about OTHER (the room reflected upon); each
+person writes in their own DM with the bot. Messages in an encrypted DM reach the runtime as nio
+hands them over once decrypted (an object with ``.source`` and ``.decrypted``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.mirror import MirrorFeature
+from bots.mirror.conversation import UNENCRYPTED
+from bots.runtime.ids import RoomID
+from protocols.mirror import MAX_ANSWER
+from tests.bot.fakes import BOT, ROOM, FakeBot, Sent, add_room, close, fake_bot
+
+MOD = "@mod:test.example"
+ALICE = "@alice.author:test.example"
+BOB = "@bob.author:test.example"
+CAROL = "@carol.author:test.example"
+DAVE = "@dave:test.example"
+EVE = "@eve.outsider:test.example"
+OTHER = "!kitchen:test.example"
+DMS = {user: f"!dm-{user[1:].split(':')[0]}:test.example" for user in (ALICE, BOB, CAROL, DAVE, EVE)}
+ANSWERS = {
+    ALICE: ("Alice saw calm marshals SECRET-ALPHA", "grateful for the water", "try earlier starts"),
+    BOB: ("Bob saw the songs SECRET-BRAVO", "grateful for the care", "try more breaks"),
+    CAROL: ("Carol saw the banner SECRET-CHARLIE", "grateful for the map", "try a second route"),
+}
+_ids = itertools.count(1)
+
+
+class Decrypted:
+    """What nio hands the runtime for an event it decrypted."""
+
+    def __init__(self, source: dict[str, Any]) -> None:
+        self.source = source
+        self.decrypted = True
+
+
+async def dm(bot: FakeBot, user: str, body: str, *, encrypted: bool = True, room: str | None = None) -> list[Sent]:
+    """``user`` writes ``body`` in their DM with the bot; returns what the bot sent."""
+    before = len(bot.fake.sent)
+    source = {
+        "type": "m.room.message", "event_id": f"$dm{next(_ids)}", "sender": user,
+        "origin_server_ts": int(bot.now.timestamp() * 1000),
+        "content": {"msgtype": "m.text", "body": body},
+    }
+    await bot.handle(RoomID(room or DMS[user]), Decrypted(source) if encrypted else source)  # type: ignore[arg-type]
+    await bot.flush()
+    return bot.fake.sent[before:]
+
+
+async def reflect(bot: FakeBot, user: str, code: str, answers: tuple[str, ...] | None = None) -> list[Sent]:
+    """A whole reflection: reflect, three answers, submit. Returns the replies, in order."""
+    replies = []
+    for body in (f"reflect {code}", *(answers or ANSWERS[user]), "submit"):
+        replies += await dm(bot, user, body)
+    return replies
+
+
+async def mirror_bot(tmp_path: Path, members: tuple[str, ...] = (ALICE, BOB, CAROL), extra: str = "") -> FakeBot:
+    bot = await fake_bot(tmp_path, [MirrorFeature], members=[MOD, *members], moderators=[MOD], config_extra=extra)
+    await add_room(bot, OTHER, [DAVE])
+    bot.fake.names.update({ROOM: "Marshals", OTHER: "Kitchen crew"})
+    for user, room in DMS.items():
+        await add_room(bot, room, [user], direct=True)
+    return bot
+
+
+def feature(bot: FakeBot) -> MirrorFeature:
+    return next(f for f in bot.features if isinstance(f, MirrorFeature))
+
+
+async def open_round(bot: FakeBot, options: str = "closes 2d") -> str:
+    [reply] = await bot.say(ROOM, MOD, f"!mirror open {OTHER} {options}")
+    match = re.search(r"reflect ([a-z0-9]{6})", reply.body)
+    assert match, reply.body
+    return match.group(1)
+
+
+def round_id(bot: FakeBot, code: str) -> int:
+    return int(next(j for j in bot.scheduler.job_ids() if j.startswith("mirror-close-")).rsplit("-", 1)[1])
+
+
+async def count_rows(bot: FakeBot, table: str) -> int:
+    row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")
+    return int(row[0]) if row else 0
+
+
+# -- opening ---------------------------------------------------------------------------------
+
+
+async def test_open_announces_the_code_and_status_shows_it(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        [reply] = await bot.say(ROOM, MOD, f"!mirror open {OTHER} closes 2d min 3")
+        code = re.search(r"reflect ([a-z0-9]{6})", reply.body).group(1)  # type: ignore[union-attr]
+        assert "Kitchen crew" in reply.body and "direct message" in reply.body and reply.reply_to
+        assert f"<code>reflect {code}</code>" in reply.html and "fewer than" not in reply.body
+        assert bot.scheduler.job_ids() == ["mirror-close-1"]
+        [status] = await bot.say(ROOM, ALICE, "!mirror status")
+        assert f"{code} (about Kitchen crew): open until 2026-11-24 12:00" in status.body
+        await reflect(bot, ALICE, code)
+        [again] = await bot.say(ROOM, ALICE, "!mirror status")
+        assert again.body == status.body  # never a live count: it would point at who just wrote
+        [help_] = await bot.say(ROOM, ALICE, "!help mirror")
+        assert "!mirror open <room> [closes <duration>] [min <k>]" in help_.body
+    finally:
+        await close(bot)
+
+
+async def test_open_refuses_bad_input_and_changes_nothing(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        cases = {
+            f"!mirror open {OTHER}": "power level 50",  # sent by Alice, below
+            f"!mirror open {ROOM}": "name a room other than this one",
+            f"!mirror open {OTHER} min 2": "min must be at least 3",
+            f"!mirror open {OTHER} min lots": "'lots' is not a valid <k>",
+            f"!mirror open {OTHER} closes 5m": "at least 10m",
+            f"!mirror open {OTHER} closes 60d": "at most 30d",
+            f"!mirror open {OTHER} closes soon": "Usage: !mirror open <room> [closes <duration>] [min <k>]",
+            "!mirror open #nowhere:test.example": "cannot find the room #nowhere:test.example",
+            "!mirror open !notjoined:test.example": "Invite me to that room first",
+            "!mirror open": "missing <room>",
+        }
+        for command, expected in cases.items():
+            sender = ALICE if expected.startswith("power") else MOD
+            [reply] = await bot.say(ROOM, sender, command)
+            assert expected in reply.body, (command, reply.body)
+        [status] = await bot.say(ROOM, MOD, "!mirror status")
+        assert status.body.startswith("No blind-mirror rounds")
+        assert bot.scheduler.job_ids() == [] and await count_rows(bot, "mirror_round") == 0
+        [in_dm] = await dm(bot, ALICE, "!mirror status")
+        assert "works in a group room" in in_dm.body
+    finally:
+        await close(bot)
+
+
+async def test_open_warns_when_the_room_is_smaller_than_k(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path, members=(ALICE, BOB))
+    try:
+        [reply] = await bot.say(ROOM, MOD, f"!mirror open {OTHER} min 4")
+        assert "this room has 3 members besides me, fewer than 4" in reply.body
+    finally:
+        await close(bot)
+
+
+# -- reflecting ------------------------------------------------------------------------------
+
+
+async def test_reflect_walks_through_prompts_and_shows_the_draft(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        [intro] = await dm(bot, ALICE, f"reflect {code.upper()}")
+        assert "(1/3) What did you observe?" in intro.body and intro.room_id == DMS[ALICE]
+        [second] = await dm(bot, ALICE, ANSWERS[ALICE][0])
+        assert second.body.startswith("(2/3)")
+        [third] = await dm(bot, ALICE, ANSWERS[ALICE][1])
+        assert third.body.startswith("(3/3)")
+        [review] = await dm(bot, ALICE, ANSWERS[ALICE][2])
+        assert "Observed:\n" + ANSWERS[ALICE][0] in review.body and "Reply submit" in review.body
+        assert ALICE not in review.body
+        [thanks] = await dm(bot, ALICE, "submit")
+        assert "Thank you" in thanks.body and "replaces" not in thanks.body
+        assert await feature(bot).rounds.count(1) == 1
+        # Nothing is said in any room about a submission (a moving count would point at people).
+        assert all(s.room_id == DMS[ALICE] for s in bot.fake.sent[1:])
+    finally:
+        await close(bot)
+
+
+async def test_a_later_reflection_replaces_the_earlier(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        await reflect(bot, ALICE, code)
+        replies = await reflect(bot, ALICE, code, ("changed my mind REPLACED", "b", "c"))
+        assert "It replaces the reflection you sent before." in replies[-1].body
+        assert await feature(bot).rounds.count(1) == 1
+    finally:
+        await close(bot)
+
+
+async def test_cancel_restart_and_a_new_code_discard_the_draft(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        await bot.say(ROOM, MOD, f"!mirror open {OTHER} closes 3d")
+        second = re.search(r"reflect ([a-z0-9]{6})", bot.fake.sent[-1].body).group(1)  # type: ignore[union-attr]
+        await dm(bot, BOB, f"reflect {code}")
+        await dm(bot, BOB, "first answer")
+        [restart] = await dm(bot, BOB, "restart")
+        assert restart.body.startswith("Starting again") and "(1/3)" in restart.body
+        [switched] = await dm(bot, BOB, f"reflect {second}")
+        assert f"Your unfinished draft for round {code} was discarded" in switched.body
+        [cancelled] = await dm(bot, BOB, "Cancel")
+        assert "Discarded" in cancelled.body
+        [none] = await dm(bot, BOB, "submit")
+        assert "no reflection in progress" in none.body
+        # An answer may begin with "reflect": with a draft open it is an answer, not a command.
+        await dm(bot, BOB, f"reflect {code}")
+        [answer] = await dm(bot, BOB, "reflect on how the day went")
+        assert answer.body.startswith("(2/3)")
+        assert await count_rows(bot, "mirror_submission") == 0
+    finally:
+        await close(bot)
+
+
+async def test_bad_input_in_a_dm(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        [unknown] = await dm(bot, ALICE, "reflect zzzzzz")
+        assert "No round has the code zzzzzz" in unknown.body
+        [malformed] = await dm(bot, ALICE, "reflect hello!")
+        assert "is not a round code" in malformed.body
+        [bare] = await dm(bot, ALICE, "reflect")
+        assert "Send reflect and the round code" in bare.body
+        [outsider] = await dm(bot, EVE, f"reflect {code}")
+        assert "Only members of the room" in outsider.body
+        await dm(bot, ALICE, f"reflect {code}")
+        [empty] = await dm(bot, ALICE, "   \x00  ")
+        assert "That answer is empty" in empty.body
+        [huge] = await dm(bot, ALICE, "x" * 100_000)
+        assert f"each answer can have at most {MAX_ANSWER}" in huge.body
+        [early] = await dm(bot, ALICE, "submit")
+        assert "Answer this prompt first (1 of 3)" in early.body
+        [still] = await dm(bot, ALICE, "a real answer")
+        assert still.body.startswith("(2/3)")  # the bad answers left the draft as it was
+        assert await dm(bot, DAVE, "hello bot") == []  # not about a reflection: not ours
+        assert await count_rows(bot, "mirror_submission") == 0
+    finally:
+        await close(bot)
+
+
+async def test_unencrypted_dm_is_refused_unless_relaxed(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        [refused] = await dm(bot, ALICE, f"reflect {code}", encrypted=False)
+        assert refused.body == UNENCRYPTED and "Security & Privacy" in refused.body
+        assert feature(bot).conversations.drafts.get(ALICE) is None
+        # A draft begun encrypted does not continue in a plain room either.
+        await dm(bot, ALICE, f"reflect {code}")
+        [moved] = await dm(bot, ALICE, "secret answer", encrypted=False)
+        assert moved.body == UNENCRYPTED
+    finally:
+        await close(bot)
+    relaxed = await mirror_bot(tmp_path / "relaxed", extra="features:\n  mirror:\n    require_encrypted_dm: false\n")
+    try:
+        code = await open_round(relaxed)
+        replies = []
+        for body in (f"reflect {code}", "a", "b", "c", "submit"):
+            replies += await dm(relaxed, ALICE, body, encrypted=False)
+        assert "Thank you" in replies[-1].body
+    finally:
+        await close(relaxed)
+
+
+async def test_membership_is_checked_again_at_submit(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        for body in (f"reflect {code}", "a", "b", "c"):
+            await dm(bot, ALICE, body)
+        bot.fake.members[ROOM].remove(ALICE)
+        [refused] = await dm(bot, ALICE, "submit")
+        assert "Only members of the room" in refused.body
+        assert await count_rows(bot, "mirror_submission") == 0
+        assert feature(bot).conversations.drafts.get(ALICE) is None
+    finally:
+        await close(bot)
+
+
+async def test_dm_messages_are_redacted_where_the_bot_has_power(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        bot.fake.powers[DMS[ALICE]] = {str(BOT): 100}  # a DM the bot created: it may redact
+        code = await open_round(bot)
+        before = len(bot.fake.sent)
+        await reflect(bot, ALICE, code)
+        review = next(s for s in bot.fake.sent[before:] if "Reply submit" in s.body)
+        redacted = {event for room, event in bot.fake.redacted if room == DMS[ALICE]}
+        assert review.event_id in redacted
+        assert len([e for e in redacted if e.startswith("$dm")]) == 5  # reflect, 3 answers, submit
+        # In Bob's DM (created by Bob, the bot has no power) only the bot's own echo goes.
+        bot.fake.redacted.clear()
+        await reflect(bot, BOB, code)
+        assert [room for room, _ in bot.fake.redacted] == [DMS[BOB]]
+        assert not any(e.startswith("$dm") for _, e in bot.fake.redacted)
+    finally:
+        await close(bot)
+
+
+# -- closing and releasing -------------------------------------------------------------------
+
+
+async def test_threshold_met_releases_one_anonymous_batch_then_redacts(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        for user in (ALICE, BOB, CAROL):
+            await reflect(bot, user, code)
+        await dm(bot, DAVE, f"reflect {code}")  # Dave is not in the group: refused anyway
+        [closed] = await bot.fire("mirror-close-1")
+        assert closed.room_id == ROOM and "closed with enough reflections" in closed.body
+        assert bot.scheduler.job_ids() == ["mirror-release-1"]
+        [late] = await dm(bot, ALICE, f"reflect {code}")
+        assert "has closed" in late.body
+        released = await bot.fire("mirror-release-1")
+        batch = [s for s in released if s.room_id == OTHER]
+        assert len(batch) == 1, "the batch goes out in one message"
+        body = batch[0].body
+        assert "3 anonymous reflections from Marshals" in body
+        for user, answers in ANSWERS.items():
+            assert answers[0] in body and user not in body and user not in batch[0].html
+            assert DMS[user] not in body
+        assert [s.room_id for s in released if s.room_id != OTHER] == [ROOM]
+        assert await count_rows(bot, "mirror_submission") == 0
+        assert await count_rows(bot, "mirror_round_key") == 0
+        assert bot.scheduler.job_ids() == ["mirror-expire-1"]
+        # A second firing (a restart) posts nothing again.
+        await feature(bot)._release(1)
+        assert [s for s in bot.fake.sent if s.room_id == OTHER] == batch
+        # After the retention period the batch is redacted and the round forgotten.
+        bot.now += timedelta(days=7, seconds=1)
+        await bot.fire("mirror-expire-1")
+        assert (OTHER, batch[0].event_id) in bot.fake.redacted
+        assert await count_rows(bot, "mirror_round") == 0 and await count_rows(bot, "mirror_message") == 0
+    finally:
+        await close(bot)
+
+
+async def test_threshold_not_met_releases_nothing(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        await reflect(bot, ALICE, code)
+        await reflect(bot, BOB, code)
+        await dm(bot, CAROL, f"reflect {code}")
+        await dm(bot, CAROL, "half written")
+        sent = await bot.fire("mirror-close-1")
+        assert not [s for s in sent if s.room_id == OTHER]
+        [withheld] = [s for s in sent if s.room_id == ROOM]
+        assert "fewer than 3 reflections, so none is shown" in withheld.body
+        [cut] = [s for s in sent if s.room_id == DMS[CAROL]]  # her unfinished draft
+        assert "closed before you submitted" in cut.body
+        assert feature(bot).conversations.drafts.get(CAROL) is None
+        assert await count_rows(bot, "mirror_submission") == 0
+        assert await count_rows(bot, "mirror_round_key") == 0
+        [status] = await bot.say(ROOM, ALICE, "!mirror status")
+        assert "withheld" in status.body
+        bot.now += timedelta(days=8)
+        await bot.fire("mirror-expire-1")
+        assert await count_rows(bot, "mirror_round") == 0
+    finally:
+        await close(bot)
+
+
+async def test_release_order_does_not_follow_submission_order(tmp_path: Path) -> None:
+    bodies = []
+    for n, order in enumerate([(ALICE, BOB, CAROL), (CAROL, BOB, ALICE)]):
+        bot = await mirror_bot(tmp_path / str(n))
+        try:
+            feature(bot)._rng = random.Random(42)  # type: ignore[assignment]
+            code = await open_round(bot)
+            for user in order:
+                await reflect(bot, user, code)
+            await bot.fire("mirror-close-1")
+            released = await bot.fire("mirror-release-1")
+            text = next(s.body for s in released if s.room_id == OTHER)
+            bodies.append(text.replace(code, "CODE"))
+        finally:
+            await close(bot)
+    assert bodies[0] == bodies[1]
+
+
+async def test_start_catches_up_and_rebuilds_jobs(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        mirror = feature(bot)
+        first = await open_round(bot, "closes 1d")
+        second = await open_round(bot, "closes 3d")
+        for user in (ALICE, BOB, CAROL):
+            await reflect(bot, user, second)
+        for job in bot.scheduler.job_ids():
+            bot.scheduler.cancel(job)
+        bot.now += timedelta(days=3, hours=1)  # the bot was down past both closes
+        before = len(bot.fake.sent)
+        await mirror.start()
+        await bot.flush()
+        notes = [s.body for s in bot.fake.sent[before:]]
+        assert any(first in n and "fewer than 3" in n for n in notes)
+        assert any(second in n and "closed with enough" in n for n in notes)
+        assert sorted(bot.scheduler.job_ids()) == ["mirror-expire-1", "mirror-release-2"]
+        # Down for longer than the retention past the close: destroyed unread, and said so.
+        for job in bot.scheduler.job_ids():
+            bot.scheduler.cancel(job)
+        bot.now += timedelta(days=8)
+        before = len(bot.fake.sent)
+        await mirror.start()
+        await bot.flush()
+        assert any(second in s.body and "destroyed unread" in s.body for s in bot.fake.sent[before:])
+        assert await count_rows(bot, "mirror_round") == 0
+        assert bot.scheduler.job_ids() == []
+    finally:
+        await close(bot)
+
+
+async def test_idle_drafts_are_forgotten_by_the_sweep(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        await dm(bot, ALICE, f"reflect {code}")
+        await dm(bot, ALICE, "an answer")
+        bot.now += timedelta(hours=3)
+        await feature(bot).sweep(bot.now)
+        assert feature(bot).conversations.drafts.get(ALICE) is None
+        assert await dm(bot, ALICE, "another answer") == []  # no draft: not ours any more
+    finally:
+        await close(bot)
+
+
+async def test_round_keys_are_wrapped_under_the_pickle_key(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        bot.pickle_key = "operator-secret"  # type: ignore[attr-defined]
+        feature(bot)._rounds = None
+        code = await open_round(bot)
+        row = await bot.db.fetchone("SELECT wrapped FROM mirror_round_key")
+        assert row is not None and row["wrapped"] == 1
+        for user in (ALICE, BOB, CAROL):
+            await reflect(bot, user, code)
+        await bot.fire("mirror-close-1")
+        released = await bot.fire("mirror-release-1")
+        assert any(ANSWERS[ALICE][0] in s.body for s in released if s.room_id == OTHER)
+    finally:
+        await close(bot)
+
+
+async def test_nothing_links_an_author_to_a_text_on_disk_or_in_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Everything the suite logs, at every level; third-party libraries at the default INFO
+    # (aiosqlite's DEBUG lines quote SQL parameters: see bots.logs).
+    caplog.set_level(logging.INFO)
+    for ours in ("bots", "storage", "protocols"):
+        caplog.set_level(logging.DEBUG, logger=ours)
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        for user in (ALICE, BOB, CAROL):
+            await reflect(bot, user, code)
+        await bot.fire("mirror-close-1")
+        await bot.fire("mirror-release-1")
+        bot.now += timedelta(days=7, seconds=1)
+        await bot.fire("mirror-expire-1")
+        data = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+        for user, answers in ANSWERS.items():
+            for text in answers:
+                assert text.encode() not in data, "a reflection outlived its retention on disk"
+                assert text not in caplog.text
+            assert user not in caplog.text and DMS[user] not in caplog.text
+        assert "blind-mirror round 1 released" in caplog.text  # the logs were captured
+    finally:
+        await close(bot)
