@@ -1,0 +1,266 @@
+"""Pure tests of the ghost chair: absent voices, the rotating reminder, gathering commands."""
+
+from __future__ import annotations
+
+import string
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocols.errors import RuleError
+from protocols.ghostchair import (
+    DEFAULT_ABSENT_VOICES,
+    FRAMINGS,
+    MAX_GATHERINGS_PER_ROOM,
+    MAX_VOICE_LENGTH,
+    MAX_VOICES,
+    GatheringLine,
+    GatheringOptions,
+    GhostChairError,
+    add_voice,
+    before_text,
+    care_text,
+    check_room_capacity,
+    describe_options,
+    describe_schedule,
+    missed_note,
+    parse_gathering,
+    parse_gathering_id,
+    remove_voice,
+    render_gatherings,
+    render_voices,
+    reminder,
+    reminder_for_turn,
+    validate_voice,
+)
+from protocols.schedule import Once, Weekly
+
+UTC = timezone.utc
+PARIS = ZoneInfo("Europe/Paris")
+NEW_YORK = ZoneInfo("America/New_York")
+NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)  # a Friday
+
+
+# --- voices -------------------------------------------------------------------------------
+
+
+def test_defaults_are_a_short_valid_set() -> None:
+    assert 3 <= len(DEFAULT_ABSENT_VOICES) <= 8
+    assert "the comrade in prison" in DEFAULT_ABSENT_VOICES
+    assert all(validate_voice(v) == v for v in DEFAULT_ABSENT_VOICES)
+
+
+def test_add_voice_cleans_and_appends() -> None:
+    assert add_voice(("a",), "  the   night-shift worker \n") == ("a", "the night-shift worker")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_add_voice_refuses_empty(text: str) -> None:
+    with pytest.raises(GhostChairError, match="!ghost add"):
+        add_voice((), text)
+
+
+def test_voice_length_limit() -> None:
+    assert add_voice((), "x" * MAX_VOICE_LENGTH) == ("x" * MAX_VOICE_LENGTH,)
+    with pytest.raises(GhostChairError, match=str(MAX_VOICE_LENGTH)):
+        add_voice((), "x" * (MAX_VOICE_LENGTH + 1))
+
+
+def test_voice_count_limit_and_duplicates() -> None:
+    full = tuple(f"voice {n}" for n in range(MAX_VOICES))
+    with pytest.raises(GhostChairError, match="remove one first"):
+        add_voice(full, "one more")
+    with pytest.raises(GhostChairError, match="already has a chair"):
+        add_voice(("The Comrade in prison",), "the comrade in PRISON")
+
+
+def test_remove_voice_by_one_based_index() -> None:
+    voices = ("a", "b", "c")
+    assert remove_voice(voices, "1") == (("b", "c"), "a")
+    assert remove_voice(voices, 3) == (("a", "b"), "c")
+    assert remove_voice(voices, " 2 ") == (("a", "c"), "b")
+
+
+@pytest.mark.parametrize(("number", "message"), [("0", "choose 1 to 3"), ("4", "choose 1 to 3"),
+                                                 ("-1", "choose 1 to 3"), ("two", "not a number"),
+                                                 ("", "not a number")])
+def test_remove_voice_refuses_bad_index(number: str, message: str) -> None:
+    with pytest.raises(GhostChairError, match=message):
+        remove_voice(("a", "b", "c"), number)
+
+
+def test_remove_from_empty_list() -> None:
+    with pytest.raises(GhostChairError, match="no absent voices"):
+        remove_voice((), "1")
+
+
+def test_errors_are_rule_errors() -> None:
+    assert issubclass(GhostChairError, RuleError)
+
+
+def test_render_voices_numbers_and_escapes() -> None:
+    plain, rich = render_voices(("a <b>", "c"))
+    assert "1. a <b>" in plain and "2. c" in plain
+    assert "<li>a &lt;b&gt;</li>" in rich and rich.count("<li>") == 2
+    assert "!ghost add" in render_voices(())[0]
+
+
+# --- reminder -----------------------------------------------------------------------------
+
+
+def test_framings_are_few_and_each_names_one_voice() -> None:
+    assert 4 <= len(FRAMINGS) <= 6
+    for framing in FRAMINGS:
+        fields = [f for _, f, _, _ in string.Formatter().parse(framing) if f is not None]
+        assert fields == ["voice"]
+
+
+def test_reminder_rotates_voice_and_framing() -> None:
+    voices = ("the comrade in prison", "the parent at home")
+    plain0, _ = reminder(voices, 0, 0)
+    assert plain0 == "🪑 " + FRAMINGS[0].format(voice="the comrade in prison")
+    assert "the parent at home" in reminder(voices, 1, 0)[0]
+    assert "the comrade in prison" in reminder(voices, 2, 0)[0]  # wraps around
+    assert reminder(voices, 0, len(FRAMINGS))[0] == plain0
+    assert FRAMINGS[1].format(voice="the parent at home") in reminder(voices, 3, 1)[0]
+
+
+def test_reminder_html_escapes_and_marks_late() -> None:
+    plain, rich = reminder(("<script>x</script>",), 0, 0, late=True)
+    assert "<script>" not in rich and "<em>&lt;script&gt;x&lt;/script&gt;</em>" in rich
+    assert "late" in plain and "late" in rich
+    assert "late" not in reminder(("a",), 0, 0)[0]
+
+
+def test_reminder_with_no_voices_still_keeps_the_chair() -> None:
+    plain, _ = reminder((), 5, 2)
+    assert "those who are not here" in plain
+
+
+@given(count=st.integers(1, MAX_VOICES))
+def test_reminder_for_turn_meets_every_pair(count: int) -> None:
+    voices = tuple(f"v{n}" for n in range(count))
+    seen = {reminder_for_turn(voices, turn)[0] for turn in range(count * len(FRAMINGS))}
+    expected = {reminder(voices, v, f)[0] for v in range(count) for f in range(len(FRAMINGS))}
+    assert seen == expected
+
+
+# --- gathering commands -------------------------------------------------------------------
+
+
+def test_parse_every_with_room_zone() -> None:
+    spec = parse_gathering("every Tuesday 19:00", PARIS, NOW)
+    assert spec.schedule == Weekly(1, time(19, 0), PARIS)
+    assert spec.options == GatheringOptions()
+    assert not spec.zone_given
+
+
+def test_parse_every_with_zone_and_options() -> None:
+    spec = parse_gathering(
+        "every thu 18:30 America/New_York draw remind 2h care 90m until 2026-09-30", PARIS, NOW
+    )
+    assert spec.schedule == Weekly(3, time(18, 30), NEW_YORK, date(2026, 9, 30))
+    assert spec.options == GatheringOptions(
+        draw=True, remind_before=timedelta(hours=2), care_after=timedelta(minutes=90)
+    )
+    assert spec.zone_given
+    assert describe_options(spec.options) == "draw remind 2h care 1h30m"
+
+
+def test_parse_at() -> None:
+    spec = parse_gathering("at 2026-05-02 18:00 care 1h", PARIS, NOW)
+    assert spec.schedule == Once(datetime(2026, 5, 2, 16, 0, tzinfo=UTC), PARIS)
+    assert spec.options.care_after == timedelta(hours=1)
+    spec = parse_gathering("at 2026-05-02 18:00 UTC draw", PARIS, NOW)
+    assert spec.schedule == Once(datetime(2026, 5, 2, 18, 0, tzinfo=UTC), ZoneInfo("UTC"))
+    assert spec.options.draw and spec.zone_given
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("", "!gathering every"),
+        ("sometimes", "!gathering every"),
+        ("every", "!gathering every"),
+        ("every funday 19:00", "not a weekday"),
+        ("every tue 25:00", "HH:MM"),
+        ("every tue 19:00 Mars/Olympus", "not a time zone"),
+        ("every tue 19:00 draw loudly", "'loudly' is not understood"),
+        ("every tue 19:00 remind", "needs a value"),
+        ("every tue 19:00 remind soon", "not a duration"),
+        ("every tue 19:00 remind 8d", "at most 6d"),
+        ("every tue 19:00 care 3d", "at most 2d"),
+        ("every tue 19:00 until 2026-04-30", "already passed"),
+        ("every tue 19:00 until 2026-02-30", "not a date"),
+        ("every tue 19:00 until 2026-05-01", "No tuesday at 19:00 is left"),
+        ("at 2026-05-01 11:00", "already passed"),
+        ("at 2026-05-01", "!gathering at"),
+        ("at tomorrow 18:00", "not a time"),
+        ("at 2026-03-29 02:30", "does not exist"),
+        ("at 2026-06-01 18:00 until 2026-07-01", "only for weekly"),
+    ],
+)
+def test_parse_gathering_refuses(args: str, message: str) -> None:
+    with pytest.raises(RuleError, match=message):
+        parse_gathering(args, PARIS, NOW)
+
+
+def test_parse_gathering_id() -> None:
+    assert parse_gathering_id("12") == 12
+    assert parse_gathering_id("#7") == 7
+    for bad in ("", "0", "-3", "abc", "1.5"):
+        with pytest.raises(GhostChairError, match="!gathering cancel <id>"):
+            parse_gathering_id(bad)
+
+
+def test_room_capacity() -> None:
+    check_room_capacity(MAX_GATHERINGS_PER_ROOM - 1)
+    with pytest.raises(GhostChairError, match="cancel one first"):
+        check_room_capacity(MAX_GATHERINGS_PER_ROOM)
+
+
+# --- texts --------------------------------------------------------------------------------
+
+
+def test_describe_and_render_gatherings() -> None:
+    weekly = Weekly(1, time(19, 0), PARIS, date(2026, 9, 30))
+    assert describe_schedule(weekly) == "every tuesday 19:00 Europe/Paris until 2026-09-30"
+    once = Once(datetime(2026, 5, 2, 16, tzinfo=UTC), PARIS)
+    assert describe_schedule(once) == "once, 2026-05-02 18:00 CEST"
+    plain, rich = render_gatherings(
+        [
+            GatheringLine(
+                3, weekly, GatheringOptions(draw=True), datetime(2026, 5, 5, 17, tzinfo=UTC)
+            ),
+            GatheringLine(4, once, GatheringOptions(), None),
+        ]
+    )
+    assert (
+        "#3: every tuesday 19:00 Europe/Paris until 2026-09-30; draw; next 2026-05-05 19:00 CEST"
+        in plain
+    )
+    assert "#4: once" in plain and "next none" in plain
+    assert rich.count("<tr>") == 3
+    assert "!gathering every" in render_gatherings([])[0]
+
+
+def test_missed_note_summarises() -> None:
+    one = missed_note([datetime(2026, 5, 5, 17, tzinfo=UTC)], PARIS)[0]
+    assert "2026-05-05 19:00 CEST" in one
+    many = missed_note(
+        [datetime(2026, 4, 21, 17, tzinfo=UTC), datetime(2026, 4, 28, 17, tzinfo=UTC),
+         datetime(2026, 5, 5, 17, tzinfo=UTC)],
+        PARIS,
+    )[0]
+    assert "3 gatherings" in many and "2026-04-21 19:00 CEST" in many and "2026-05-05" in many
+    with pytest.raises(ValueError):
+        missed_note([], PARIS)
+
+
+def test_before_and_care_texts() -> None:
+    plain, _ = before_text(datetime(2026, 5, 5, 17, tzinfo=UTC), PARIS)
+    assert "2026-05-05 19:00 CEST" in plain
+    assert "care" in care_text()[0].lower()
