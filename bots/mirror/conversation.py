@@ -1,8 +1,10 @@
 """The DM side of the blind mirror: ``reflect <code>``, three prompts, the draft, ``submit``.
 
-Drafts live in memory only (:class:`storage.mirror.DraftBook`): nothing about a person, not even
-that they started writing, reaches the disk before ``submit``, and then only the sealed text
-under a keyed hash of their id. Alongside each draft this module remembers, also in memory
+Drafts live in memory only (:class:`storage.mirror.DraftBook`): no text of a person reaches the
+disk before ``submit``, and then only sealed, under a keyed hash of their id. (The outbox does
+record that the bot answered in a DM, and when: the homeserver knows that anyway. The one reply
+that quotes the draft bypasses the outbox, so that it never touches the disk.) Alongside each
+draft this module remembers, also in memory
 only, which messages of the conversation quote it (the person's answers, the bot's rendering
 of the draft), so they can be redacted when the conversation ends: submitted, cancelled,
 replaced, abandoned, or cut short by the round's close.
@@ -23,7 +25,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bots.runtime.context import Context, notice, stable_key
-from bots.runtime.errors import Forbidden, MatrixError, NotFound, UserError
+from bots.runtime.errors import (
+    Forbidden,
+    MatrixError,
+    NotFound,
+    RateLimited,
+    TransportError,
+    UserError,
+)
 from bots.runtime.ids import EventID, RoomID
 from protocols.errors import RuleError
 from protocols.mirror import (
@@ -46,6 +55,7 @@ log = logging.getLogger(__name__)
 
 _CODE = re.compile(rf"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$", re.IGNORECASE)
 _KEYWORDS = ("submit", "cancel", "restart")
+DRAFT_SEND_ATTEMPTS = 4
 
 UNENCRYPTED = (
     "I only take reflections in an encrypted chat, so that no server on the way can read "
@@ -57,12 +67,12 @@ UNENCRYPTED = (
 
 @dataclass
 class Trail:
-    """What to redact when a conversation ends: (room, event) of the person's messages, and
-    the transaction ids of the bot's messages that quote the draft."""
+    """What to redact when a conversation ends: (room, event) of the person's messages, and of
+    the bot's messages that quote the draft."""
 
     room: RoomID  # where the conversation last was: where a note about it goes
     theirs: list[tuple[RoomID, EventID]] = field(default_factory=list)
-    echoes: list[tuple[RoomID, str]] = field(default_factory=list)
+    echoes: list[tuple[RoomID, EventID]] = field(default_factory=list)
 
 
 class Conversations:
@@ -150,13 +160,42 @@ class Conversations:
             await ctx.reply(step.reply)
             await self.end(ctx.sender)
         elif step.draft.stage == "review":
-            # The rendering quotes the whole reflection: remember it, to redact it later.
-            txn = ctx.key("mirror-draft")
-            await self.bot.outbox.enqueue(ctx.room_id, notice(step.reply, None, ctx.event_id), txn)
-            trail = self._trails.setdefault(ctx.sender, Trail(ctx.room_id))
-            trail.echoes.append((ctx.room_id, txn))
+            await self._show_draft(ctx, step.reply)
         else:
             await ctx.reply(step.reply)
+
+    async def _show_draft(self, ctx: Context, text: str) -> None:
+        """Show the draft, sent straight to the homeserver rather than through the outbox.
+
+        The outbox writes a message to the database before sending it, and the rendering quotes
+        the whole reflection next to the DM it goes to: that would put the text, linked to its
+        author, on disk (in the WAL at least) before ``submit``. Sent directly, the text never
+        touches the disk; the price is no retry across a crash, and the person can always send
+        ``restart``. The event is remembered to redact it when the conversation ends.
+        """
+        content = notice(text, None, ctx.event_id)
+        txn = ctx.key("mirror-draft")
+        for attempt in range(DRAFT_SEND_ATTEMPTS):
+            try:
+                if self.bot.trust is not None:
+                    await self.bot.trust.prepare(ctx.room_id)
+                event = await self.bot.matrix.send_event(
+                    ctx.room_id, "m.room.message", content, txn
+                )
+            except RateLimited as exc:
+                await asyncio.sleep(exc.retry_after_ms / 1000)
+            except TransportError:
+                await asyncio.sleep(0.5 * 2**attempt)
+            except MatrixError:
+                break
+            else:
+                trail = self._trails.setdefault(ctx.sender, Trail(ctx.room_id))
+                trail.echoes.append((ctx.room_id, event))
+                return
+        await ctx.reply(
+            "I could not show you the draft just now. Reply submit to send it as you wrote "
+            "it, restart to write it again, or cancel."
+        )
 
     async def _submit(self, ctx: Context, draft: Draft, text: str, thanks: str) -> None:
         try:
@@ -227,14 +266,7 @@ class Conversations:
     async def _redact(self, trail: Trail) -> None:
         """Redact the bot's own echoes always, and the person's messages where we have power
         (in a DM the person created, we usually do not: nothing to do then)."""
-        targets: list[tuple[RoomID, EventID]] = []
-        for room, txn in trail.echoes:
-            try:
-                delivery = await self.bot.outbox.wait(txn, timeout=10)
-            except asyncio.TimeoutError:
-                continue
-            if delivery.event_id:
-                targets.append((room, delivery.event_id))
+        targets = list(trail.echoes)
         powers: dict[RoomID, bool] = {}
         for room, event in trail.theirs:
             if room not in powers:

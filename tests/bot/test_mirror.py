@@ -461,7 +461,13 @@ async def test_nothing_links_an_author_to_a_text_on_disk_or_in_logs(
     bot = await mirror_bot(tmp_path)
     try:
         code = await open_round(bot)
-        for user in (ALICE, BOB, CAROL):
+        for body in (f"reflect {code}", *ANSWERS[ALICE]):
+            await dm(bot, ALICE, body)
+        # The draft is shown to its author, and is on no disk: not in the outbox, nor the WAL.
+        data = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+        assert ANSWERS[ALICE][0].encode() not in data
+        await dm(bot, ALICE, "submit")
+        for user in (BOB, CAROL):
             await reflect(bot, user, code)
         await bot.fire("mirror-close-1")
         await bot.fire("mirror-release-1")
