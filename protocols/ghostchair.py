@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from protocols.errors import RuleError
@@ -386,6 +387,48 @@ def render_gatherings(lines: Sequence[GatheringLine]) -> tuple[str, str]:
         + "</table>"
     )
     return plain, rich
+
+
+StepKind = Literal["remind", "start", "care"]
+_STEP_ORDER: dict[str, int] = {"remind": 0, "start": 1, "care": 2}
+
+
+@dataclass(frozen=True)
+class GatheringStep:
+    """Something a gathering does at ``due``: the heads-up before, the start (ghost chair, and
+    the draw if asked), or the care check-in after, all for the occurrence at ``occurrence``.
+
+    The caller schedules one job at ``due`` for the gathering id, marks ``(kind, occurrence)``
+    handled when it acts (never twice), and asks again for the step after.
+    """
+
+    kind: StepKind
+    occurrence: datetime
+    due: datetime
+
+
+def next_step(
+    schedule: Schedule, options: GatheringOptions, after: datetime, not_before: datetime
+) -> GatheringStep | None:
+    """The first step due strictly after ``after``, for occurrences after ``not_before`` (the
+    gathering's creation: no care check-in for a gathering held before it was scheduled).
+    None when the schedule has nothing left. Ties go remind, start, care.
+    """
+    candidates: list[GatheringStep] = []
+    start = next_occurrence(schedule, max(after, not_before))
+    if start is not None:
+        candidates.append(GatheringStep("start", start, start))
+    if options.remind_before is not None:
+        ahead = next_occurrence(schedule, max(after + options.remind_before, not_before))
+        if ahead is not None:
+            candidates.append(GatheringStep("remind", ahead, ahead - options.remind_before))
+    if options.care_after is not None:
+        behind = next_occurrence(schedule, max(after - options.care_after, not_before))
+        if behind is not None:
+            candidates.append(GatheringStep("care", behind, behind + options.care_after))
+    if not candidates:
+        return None
+    return min(candidates, key=lambda step: (step.due, _STEP_ORDER[step.kind]))
 
 
 def before_text(occurrence: datetime, zone: ZoneInfo) -> tuple[str, str]:

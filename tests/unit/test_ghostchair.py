@@ -27,6 +27,7 @@ from protocols.ghostchair import (
     describe_options,
     describe_schedule,
     missed_note,
+    next_step,
     parse_gathering,
     parse_gathering_id,
     remove_voice,
@@ -264,3 +265,68 @@ def test_before_and_care_texts() -> None:
     plain, _ = before_text(datetime(2026, 5, 5, 17, tzinfo=UTC), PARIS)
     assert "2026-05-05 19:00 CEST" in plain
     assert "care" in care_text()[0].lower()
+
+
+# --- steps of a gathering -----------------------------------------------------------------
+
+
+def _steps(spec_args: str, count: int) -> list[tuple[str, datetime, datetime]]:
+    spec = parse_gathering(spec_args, PARIS, NOW)
+    found: list[tuple[str, datetime, datetime]] = []
+    after = NOW
+    for _ in range(count):
+        step = next_step(spec.schedule, spec.options, after, NOW)
+        if step is None:
+            break
+        found.append((step.kind, step.occurrence, step.due))
+        after = step.due
+    return found
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_steps_of_a_weekly_gathering_in_order() -> None:
+    first, second = utc(2026, 5, 5, 17), utc(2026, 5, 12, 17)
+    assert _steps("every tue 19:00 remind 1h care 2h", 4) == [
+        ("remind", first, utc(2026, 5, 5, 16)),
+        ("start", first, first),
+        ("care", first, utc(2026, 5, 5, 19)),
+        ("remind", second, utc(2026, 5, 12, 16)),
+    ]
+    assert _steps("every tue 19:00", 2) == [("start", first, first), ("start", second, second)]
+
+
+def test_steps_end_with_the_schedule() -> None:
+    at = utc(2026, 5, 2, 6)
+    assert _steps("at 2026-05-02 08:00 remind 1d care 1h", 5) == [
+        ("start", at, at),  # the reminder a day before was due before the gathering existed
+        ("care", at, utc(2026, 5, 2, 7)),
+    ]
+    assert [kind for kind, _, _ in _steps("at 2026-05-02 18:00 remind 1d care 1h", 5)] == [
+        "remind", "start", "care",
+    ]
+    last = utc(2026, 5, 5, 17)
+    assert _steps("every tue 19:00 until 2026-05-05", 5) == [("start", last, last)]
+
+
+def test_no_care_for_a_gathering_held_before_it_was_scheduled() -> None:
+    spec = parse_gathering("every fri 11:00 care 2h", PARIS, NOW)  # Friday 11:00 Paris = 09:00Z
+    step = next_step(spec.schedule, spec.options, NOW, NOW)
+    assert step is not None and (step.kind, step.occurrence) == ("start", utc(2026, 5, 8, 9))
+
+
+def test_ties_put_the_reminder_first() -> None:
+    spec = parse_gathering("every tue 19:00 remind 2h care 1h", PARIS, NOW)
+    after = utc(2026, 5, 5, 17, 30)
+    step = next_step(spec.schedule, spec.options, after, NOW)
+    assert step is not None and step.kind == "care" and step.due == utc(2026, 5, 5, 18)
+    # Care one day after this week's and the reminder six days before next week's: a tie.
+    tie = next_step(
+        Weekly(1, time(19, 0), PARIS),
+        GatheringOptions(remind_before=timedelta(days=6), care_after=timedelta(days=1)),
+        utc(2026, 5, 5, 18),
+        NOW,
+    )
+    assert tie is not None and tie.kind == "remind" and tie.due == utc(2026, 5, 6, 17)
