@@ -33,6 +33,7 @@ from bots.runtime.context import Context, notice, stable_key
 from bots.runtime.errors import PERMANENT, MatrixError, NotFound, UserError
 from bots.runtime.feature import Feature
 from bots.runtime.ids import EventID, RoomID
+from bots.runtime.scheduler import Job
 from protocols.errors import RuleError
 from protocols.mirror import (
     MirrorRound,
@@ -186,9 +187,9 @@ class MirrorFeature(Feature):
         elif round_.state in ("released", "withheld") and round_.redact_at is not None:
             self._at(f"mirror-expire-{round_.id}", round_.redact_at, self._expire, round_.id)
 
-    def _at(self, job_id: str, when: datetime, job: object, round_id: int) -> None:
-        self.bot.scheduler.cancel(job_id)
-        self.bot.scheduler.at(job_id, when, job, round_id)  # type: ignore[arg-type]
+    def _at(self, job_id: str, when: datetime, job: Job, round_id: int) -> None:
+        self.bot.scheduler.cancel(job_id)  # a stopped scheduler would otherwise keep both
+        self.bot.scheduler.at(job_id, when, job, round_id)
 
     @staticmethod
     def _key(what: str, round_: MirrorRound, *more: str) -> str:
@@ -254,8 +255,8 @@ class MirrorFeature(Feature):
             text = f"Blind mirror {round_.code}: the reflections were posted to {label}."
         else:
             text = (
-                f"Blind mirror {round_.code}: I could not post the reflections to {label} "
-                "(I may have been removed from it). They were destroyed unread."
+                f"Blind mirror {round_.code}: I could not post all the reflections to {label} "
+                "(I may have been removed from it). What was not posted was destroyed unread."
             )
         await self.post(
             RoomID(round_.reflecting_room), text, None, key=self._key("posted", round_)

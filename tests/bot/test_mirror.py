@@ -369,6 +369,23 @@ async def test_threshold_not_met_releases_nothing(tmp_path: Path) -> None:
         await close(bot)
 
 
+async def test_a_refused_release_is_reported_and_destroyed(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+        for user in (ALICE, BOB, CAROL):
+            await reflect(bot, user, code)
+        await bot.fire("mirror-close-1")
+        bot.fake.refuse.add(OTHER)  # the bot was removed from the room reflected upon
+        released = await bot.fire("mirror-release-1")
+        assert [s.room_id for s in released] == [ROOM]
+        assert "could not post all the reflections to Kitchen crew" in released[0].body
+        assert await count_rows(bot, "mirror_submission") == 0
+        assert await count_rows(bot, "mirror_round_key") == 0
+    finally:
+        await close(bot)
+
+
 async def test_release_order_does_not_follow_submission_order(tmp_path: Path) -> None:
     bodies = []
     for n, order in enumerate([(ALICE, BOB, CAROL), (CAROL, BOB, ALICE)]):
