@@ -129,6 +129,15 @@ class Coalitions:
         )
         return [Member(r[0], r[1], r[2], r[3], _dt_req(r[4])) for r in rows]
 
+    async def rooms_of_liaison(self, user_id: str) -> list[Member]:
+        """Every membership whose liaison is ``user_id`` (a liaison may answer from a DM)."""
+        rows = await self._db.fetchall(
+            "SELECT coalition, room_id, homeserver, liaison, joined_at FROM herald_member"
+            " WHERE liaison = ? ORDER BY joined_at, room_id",
+            (user_id,),
+        )
+        return [Member(r[0], r[1], r[2], r[3], _dt_req(r[4])) for r in rows]
+
     async def set_liaison(self, name: str, room_id: str, liaison: str | None) -> bool:
         changed = await self._db.execute(
             "UPDATE herald_member SET liaison = ? WHERE coalition = ? AND room_id = ?",
@@ -345,6 +354,61 @@ class HeraldRuns:
             (_ts(now), limit),
         )
         return [_delivery(r) for r in rows]
+
+    async def due_for_run(self, run_id: str, now: datetime) -> list[Delivery]:
+        """One run's pending messages whose time has come, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery"
+            " WHERE run_id = ? AND state = 'pending' AND due_at <= ? ORDER BY due_at, id",
+            (run_id, _ts(now)),
+        )
+        return [_delivery(r) for r in rows]
+
+    async def pending(self) -> list[Delivery]:
+        """Every message still to be sent (to rebuild the schedule at start-up)."""
+        rows = await self._db.fetchall(
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery WHERE state = 'pending'"
+            " ORDER BY due_at, id"
+        )
+        return [_delivery(r) for r in rows]
+
+    async def by_event(self, room_id: str, event_id: str) -> Delivery | None:
+        """The planned message that became Matrix event ``event_id`` (a reaction's target)."""
+        row = await self._db.fetchone(
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery WHERE room_id = ? AND event_id = ?",
+            (room_id, event_id),
+        )
+        return None if row is None else _delivery(row)
+
+    async def awaiting_ack(self, room_id: str, run_id: str | None = None) -> list[Delivery]:
+        """A room's delivered messages that still wait for its acknowledgement."""
+        sql = (
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery WHERE room_id = ? AND state = 'sent'"
+            " AND ack_by IS NOT NULL AND acked_at IS NULL"
+        )
+        params: list[Any] = [room_id]
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(run_id)
+        rows = await self._db.fetchall(sql + " ORDER BY due_at, id", params)
+        return [_delivery(r) for r in rows]
+
+    async def runs_awaiting_acks(self) -> list[str]:
+        """Runs with a delivered message still unacknowledged (escalation may be owed)."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT run_id FROM herald_delivery WHERE state = 'sent'"
+            " AND ack_by IS NOT NULL AND acked_at IS NULL ORDER BY run_id"
+        )
+        return [r[0] for r in rows]
+
+    async def skip(self, txn_id: str) -> bool:
+        """A pending message that must not go out after all (its room left the coalition,
+        or it fell due too long ago): pending -> cancelled."""
+        changed = await self._db.execute(
+            "UPDATE herald_delivery SET state = 'cancelled' WHERE txn_id = ? AND state = 'pending'",
+            (txn_id,),
+        )
+        return changed == 1
 
     async def next_due_at(self) -> datetime | None:
         """When the next pending message falls due (to schedule one wake-up)."""
