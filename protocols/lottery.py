@@ -1,0 +1,480 @@
+"""The role lottery: who takes which role, drawn by chance that anyone can check afterwards.
+
+"A liaison role chosen by lottery, not charisma." (seed: Rotating Roles and Random Allocation)
+
+A draw is a commit-reveal ritual, so that neither the bot nor any member can steer it:
+
+1. **Commit.** The caller fixes the inputs (:class:`DrawInputs`: the pool, the roles to draw, the
+   roles members already hold, the integer weights) and a secret random *seed* (32 bytes from
+   the operating system). It publishes :func:`commitment`, a SHA-256 over the inputs and the
+   seed's hash. From then on the seed cannot change without the hash showing it.
+2. **Contribute.** Members add *contributions*: strings nobody could know at commit time (the
+   event ids of their reactions or replies to the commitment message). They make the result
+   unpredictable to the bot, which already knows the seed.
+3. **Reveal.** The seed and the contributions are published; :func:`recompute` turns (seed,
+   sorted contributions, inputs) into an :class:`Assignment` deterministically, and anyone can
+   run :func:`verify` on the published record (or the stdlib-only snippet in
+   ``docs/lottery-algorithm.md``) to recompute it.
+
+Fairness, applied while drawing roles one by one in the order given:
+
+- *Load first*: a role goes to one of the pool members who hold the fewest roles so far (roles
+  held already in the room count, and so do roles won earlier in this draw). So nobody holds two
+  roles while someone in the pool holds none.
+- *Recent holders less likely*: among those, a member's chance is proportional to
+  ``WEIGHT_SCALE // (1 + k)``, where k is how many of the role's last ``RECENT_DRAWS`` draws this
+  member won (see :func:`weight`). Integers, so the arithmetic is exact in every language.
+
+Randomness: SHA-256 in counter mode (``sha256(key || counter)``), 64-bit integers, uniform
+integers by rejection sampling (no modulo bias). The exact steps are in
+``docs/lottery-algorithm.md`` and must stay in step with this module (a test runs the snippet).
+
+Pure: the seed, the draw id and the history are passed in; no clock, no randomness of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from protocols.errors import RuleError
+from protocols.timespec import TimeSpecError, format_duration, parse_duration
+
+ALGORITHM_VERSION = 1
+
+DEFAULT_ROLES: tuple[str, ...] = ("facilitator", "timekeeper", "liaison", "care", "mediation")
+DEFAULT_TERM = timedelta(days=7)
+MIN_TERM = timedelta(hours=1)
+# Mandates are short on purpose ("week long mandates that self delete"); a quarter is the most.
+MAX_TERM = timedelta(days=90)
+MAX_ROLES = 20
+ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+# Weight of a member for a role: WEIGHT_SCALE // (1 + k), k = wins of that role among its last
+# RECENT_DRAWS draws. 2520 = lcm(1..10), so every weight for k <= 9 is an exact integer.
+WEIGHT_SCALE = 2520
+RECENT_DRAWS = 4
+MIN_SEED_BYTES = 16
+MAX_CONTRIBUTIONS = 200
+MAX_CONTRIBUTION_LENGTH = 255
+
+
+class LotteryError(RuleError):
+    """A lottery rule refused the input; the message says what to do."""
+
+
+# --- room setup ----------------------------------------------------------------------------
+
+
+def parse_roles(words: Sequence[str]) -> tuple[str, ...]:
+    """The roles a moderator typed (``!roles set a b c``), cleaned and checked.
+
+    Names are lower-cased; commas between names are allowed. Duplicates are refused rather
+    than dropped, so a typo does not silently shrink the list.
+    """
+    names = [part.strip().lower() for word in words for part in word.split(",") if part.strip()]
+    if not names:
+        raise LotteryError("Name at least one role, like: !roles set facilitator timekeeper care")
+    if len(names) > MAX_ROLES:
+        raise LotteryError(f"At most {MAX_ROLES} roles: a lottery needs a list people can read.")
+    seen: set[str] = set()
+    for name in names:
+        if not ROLE_PATTERN.match(name):
+            raise LotteryError(
+                f"'{name}' is not a role name: use a letter first, then letters, digits or '-', "
+                "at most 32 characters."
+            )
+        if name in seen:
+            raise LotteryError(f"'{name}' is named twice: name each role once.")
+        seen.add(name)
+    return tuple(names)
+
+
+def parse_term(text: str) -> timedelta:
+    """A mandate length as typed (``!roles term 7d``), between ``MIN_TERM`` and ``MAX_TERM``."""
+    try:
+        term = parse_duration(text)
+    except TimeSpecError as exc:
+        raise LotteryError(str(exc)) from exc
+    if not MIN_TERM <= term <= MAX_TERM:
+        raise LotteryError(
+            f"A mandate lasts between {format_duration(MIN_TERM)} and {format_duration(MAX_TERM)}: "
+            "short terms keep roles rotating."
+        )
+    return term
+
+
+# --- the pool ------------------------------------------------------------------------------
+
+
+def pool(
+    members: Iterable[str],
+    stepped_back: Mapping[str, datetime | None],
+    bots: Iterable[str],
+    now: datetime,
+) -> tuple[str, ...]:
+    """Who can be drawn: joined members, minus bots, minus those who stepped back.
+
+    A step-back with ``until=None`` lasts until ``!stepin``; one whose ``until`` has passed no
+    longer counts. Sorted, so the same room always gives the same pool.
+    """
+    excluded_bots = set(bots)
+    out: set[str] = set()
+    for member in members:
+        if member in excluded_bots:
+            continue
+        if member in stepped_back:
+            until = stepped_back[member]
+            if until is None or until > now:
+                continue
+        out.add(member)
+    return tuple(sorted(out))
+
+
+def roles_to_draw(
+    room_roles: Sequence[str], held_roles: Iterable[str], requested: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The roles a ``!draw`` draws: the vacant ones, or the named ones (which must be vacant)."""
+    held = set(held_roles)
+    if not requested:
+        vacant = tuple(role for role in room_roles if role not in held)
+        if not room_roles:
+            raise LotteryError("This room has no roles yet: a moderator sets them with !roles set.")
+        if not vacant:
+            raise LotteryError(
+                "Every role is held. A holder can end their mandate early with !release <role>."
+            )
+        return vacant
+    wanted: list[str] = []
+    for raw in requested:
+        role = raw.strip().lower()
+        if role not in room_roles:
+            known = ", ".join(room_roles) or "none yet"
+            raise LotteryError(f"'{raw}' is not a role here. Roles: {known}.")
+        if role in held:
+            raise LotteryError(
+                f"'{role}' is held. Its holder can end the mandate early with !release {role}."
+            )
+        if role not in wanted:
+            wanted.append(role)
+    return tuple(wanted)
+
+
+# --- weights -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PastWin:
+    """One line of draw history: ``holder`` won ``role`` at ``at``."""
+
+    role: str
+    holder: str
+    at: datetime
+
+
+def recent_wins(history: Iterable[PastWin], window: int = RECENT_DRAWS) -> dict[str, dict[str, int]]:
+    """role -> member -> how many of that role's last ``window`` draws the member won."""
+    by_role: dict[str, list[PastWin]] = {}
+    for win in history:
+        by_role.setdefault(win.role, []).append(win)
+    out: dict[str, dict[str, int]] = {}
+    for role, wins in by_role.items():
+        latest = sorted(wins, key=lambda w: (w.at, w.holder), reverse=True)[:window]
+        counts: dict[str, int] = {}
+        for win in latest:
+            counts[win.holder] = counts.get(win.holder, 0) + 1
+        out[role] = counts
+    return out
+
+
+def weight(recent: int) -> int:
+    """A member's weight for a role they won ``recent`` times among its last draws.
+
+    0 -> 2520, 1 -> 1260, 2 -> 840, 3 -> 630, 4 -> 504: someone who just held a role is half as
+    likely as a newcomer to get it again, never excluded (a small group must still fill it).
+    """
+    if recent < 0:
+        raise ValueError("recent wins cannot be negative")
+    return WEIGHT_SCALE // (1 + recent)
+
+
+# --- the committed inputs ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrawInputs:
+    """Everything a draw depends on except the seed and the contributions; published at commit.
+
+    ``held``: how many roles each pool member already holds in the room (zeros omitted).
+    ``weights``: role -> member -> positive integer weight, for every role and pool member.
+    """
+
+    room: str
+    draw_id: str
+    pool: tuple[str, ...]
+    roles: tuple[str, ...]
+    held: dict[str, int] = field(default_factory=dict)
+    weights: dict[str, dict[str, int]] = field(default_factory=dict)
+    version: int = ALGORITHM_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": self.version,
+            "room": self.room,
+            "draw_id": self.draw_id,
+            "pool": list(self.pool),
+            "roles": list(self.roles),
+            "held": dict(sorted(self.held.items())),
+            "weights": {r: dict(sorted(w.items())) for r, w in sorted(self.weights.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DrawInputs:
+        inputs = cls(
+            room=str(data["room"]),
+            draw_id=str(data["draw_id"]),
+            pool=tuple(str(m) for m in data["pool"]),
+            roles=tuple(str(r) for r in data["roles"]),
+            held={str(k): int(v) for k, v in data["held"].items()},
+            weights={
+                str(r): {str(m): int(w) for m, w in ws.items()}
+                for r, ws in data["weights"].items()
+            },
+            version=int(data["v"]),
+        )
+        _check_inputs(inputs)
+        return inputs
+
+
+def prepare(
+    room: str,
+    draw_id: str,
+    members: Iterable[str],
+    roles: Sequence[str],
+    held: Mapping[str, int],
+    recent: Mapping[str, Mapping[str, int]],
+) -> DrawInputs:
+    """Build checked, canonical inputs for a draw of ``roles`` among ``members``.
+
+    ``held``: roles each member already holds in the room; ``recent``: :func:`recent_wins`.
+    """
+    the_pool = tuple(sorted(set(members)))
+    if not the_pool:
+        raise LotteryError(
+            "Nobody is in the pool: everyone has stepped back. Someone can rejoin with !stepin."
+        )
+    if not roles:
+        raise LotteryError("No role to draw.")
+    inputs = DrawInputs(
+        room=room,
+        draw_id=draw_id,
+        pool=the_pool,
+        roles=tuple(roles),
+        held={m: int(held[m]) for m in the_pool if held.get(m, 0)},
+        weights={
+            role: {m: weight(recent.get(role, {}).get(m, 0)) for m in the_pool} for role in roles
+        },
+    )
+    _check_inputs(inputs)
+    return inputs
+
+
+def _check_inputs(inputs: DrawInputs) -> None:
+    """Refuse inputs the algorithm cannot draw from (bad versions, gaps, zero weights)."""
+    if inputs.version != ALGORITHM_VERSION:
+        raise LotteryError(f"This draw uses algorithm version {inputs.version}; I know only 1.")
+    if not inputs.pool or list(inputs.pool) != sorted(set(inputs.pool)):
+        raise LotteryError("The pool must be non-empty, sorted and without duplicates.")
+    if not inputs.roles or len(set(inputs.roles)) != len(inputs.roles):
+        raise LotteryError("The roles must be non-empty and without duplicates.")
+    if set(inputs.weights) != set(inputs.roles):
+        raise LotteryError("Every role drawn needs weights, and only those roles.")
+    for role, weights in inputs.weights.items():
+        if set(weights) != set(inputs.pool) or any(w <= 0 for w in weights.values()):
+            raise LotteryError(f"Role '{role}' needs a positive weight for every pool member.")
+    if not set(inputs.held) <= set(inputs.pool) or any(n < 0 for n in inputs.held.values()):
+        raise LotteryError("Held counts must be for pool members and not negative.")
+
+
+# --- hashing and the random stream ---------------------------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte string a JSON value hashes as: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def seed_hash(seed: bytes) -> str:
+    """What the commitment reveals of the seed: its SHA-256, in hex."""
+    return _sha256_hex(seed)
+
+
+def commitment(inputs: DrawInputs, seed: bytes) -> str:
+    """The commitment published before contributions: binds the inputs and the seed."""
+    _check_seed(seed)
+    return _sha256_hex(canonical_json({"inputs": inputs.to_json(), "seed_hash": seed_hash(seed)}))
+
+
+def clean_contributions(contributions: Iterable[str]) -> tuple[str, ...]:
+    """Contributions as the algorithm uses them: distinct, sorted (by code point)."""
+    out = tuple(sorted(set(contributions)))
+    if len(out) > MAX_CONTRIBUTIONS:
+        raise LotteryError(f"At most {MAX_CONTRIBUTIONS} contributions to one draw.")
+    if any(not c or len(c) > MAX_CONTRIBUTION_LENGTH for c in out):
+        raise LotteryError(f"A contribution is 1 to {MAX_CONTRIBUTION_LENGTH} characters.")
+    return out
+
+
+class Stream:
+    """SHA-256 counter-mode integers: block i is ``sha256(key || i as 8 bytes big-endian)``,
+    and its first 8 bytes (big-endian) are the i-th 64-bit integer."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._counter = 0
+
+    def next_u64(self) -> int:
+        block = hashlib.sha256(self._key + self._counter.to_bytes(8, "big")).digest()
+        self._counter += 1
+        return int.from_bytes(block[:8], "big")
+
+    def below(self, n: int) -> int:
+        """A uniform integer in [0, n): values past the last whole multiple of n are redrawn."""
+        if not 0 < n <= 2**64:
+            raise ValueError("n must be in 1..2**64")
+        limit = (2**64 // n) * n
+        while True:
+            x = self.next_u64()
+            if x < limit:
+                return x % n
+
+
+def draw_key(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> bytes:
+    """The stream key: binds the commitment, the seed and the sorted contributions."""
+    return hashlib.sha256(
+        canonical_json(
+            {
+                "commitment": commitment(inputs, seed),
+                "contributions": list(clean_contributions(contributions)),
+                "seed": seed.hex(),
+                "v": inputs.version,
+            }
+        )
+    ).digest()
+
+
+def _check_seed(seed: bytes) -> None:
+    if len(seed) < MIN_SEED_BYTES:
+        raise ValueError(f"a seed has at least {MIN_SEED_BYTES} bytes")
+
+
+# --- drawing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The result of a draw: (role, holder) pairs in drawing order."""
+
+    draw_id: str
+    picks: tuple[tuple[str, str], ...]
+
+    def holder(self, role: str) -> str | None:
+        return next((h for r, h in self.picks if r == role), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"draw_id": self.draw_id, "picks": [list(p) for p in self.picks]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Assignment:
+        return cls(str(data["draw_id"]), tuple((str(r), str(h)) for r, h in data["picks"]))
+
+
+def recompute(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> Assignment:
+    """The assignment that (inputs, seed, contributions) determine; the same everywhere."""
+    _check_inputs(inputs)
+    stream = Stream(draw_key(inputs, seed, contributions))
+    load = {member: inputs.held.get(member, 0) for member in inputs.pool}
+    picks: list[tuple[str, str]] = []
+    for role in inputs.roles:
+        fewest = min(load.values())
+        eligible = [m for m in inputs.pool if load[m] == fewest]  # pool is sorted
+        weights = [inputs.weights[role][m] for m in eligible]
+        r = stream.below(sum(weights))
+        for member, w in zip(eligible, weights, strict=True):
+            if r < w:
+                break
+            r -= w
+        load[member] += 1
+        picks.append((role, member))
+    return Assignment(inputs.draw_id, tuple(picks))
+
+
+@dataclass(frozen=True)
+class PublishedDraw:
+    """What the bot publishes at reveal, and what ``!verify`` checks."""
+
+    inputs: DrawInputs
+    commitment: str
+    seed: bytes
+    contributions: tuple[str, ...]
+    assignment: Assignment
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": self.inputs.to_json(),
+            "commitment": self.commitment,
+            "seed": self.seed.hex(),
+            "contributions": list(self.contributions),
+            "assignment": self.assignment.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PublishedDraw:
+        return cls(
+            inputs=DrawInputs.from_json(data["inputs"]),
+            commitment=str(data["commitment"]),
+            seed=bytes.fromhex(str(data["seed"])),
+            contributions=tuple(str(c) for c in data["contributions"]),
+            assignment=Assignment.from_json(data["assignment"]),
+        )
+
+
+def reveal(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> PublishedDraw:
+    """Draw, and package everything needed to check the draw."""
+    cleaned = clean_contributions(contributions)
+    return PublishedDraw(
+        inputs=inputs,
+        commitment=commitment(inputs, seed),
+        seed=seed,
+        contributions=cleaned,
+        assignment=recompute(inputs, seed, cleaned),
+    )
+
+
+def problems(published: PublishedDraw) -> list[str]:
+    """Why a published draw does not check out (empty if it does), in words for ``!verify``."""
+    try:
+        expected_commitment = commitment(published.inputs, published.seed)
+        expected = recompute(published.inputs, published.seed, published.contributions)
+    except (ValueError, KeyError) as exc:
+        return [f"the published inputs cannot be drawn from: {exc}"]
+    found: list[str] = []
+    if expected_commitment != published.commitment:
+        found.append("the seed or inputs differ from what was committed before the draw")
+    if expected != published.assignment:
+        found.append("the published result differs from the recomputed one")
+    return found
+
+
+def verify(published: PublishedDraw) -> bool:
+    """True when the commitment matches the seed and inputs and the result recomputes."""
+    return not problems(published)
