@@ -1,0 +1,348 @@
+"""Contract tests of the lottery repositories against a temporary SQLite database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from protocols.lottery import (
+    DEFAULT_ROLES,
+    DrawInputs,
+    LotteryError,
+    PublishedDraw,
+    pool,
+    prepare,
+    recompute,
+    verify,
+    weight,
+)
+from protocols.mandates import MAX_RENEWALS, MandateError, grant
+from storage.db import Database, Migration, shipped_migrations
+from storage.lottery import (
+    DrawHistory,
+    Draws,
+    Groupings,
+    LotteryRooms,
+    MandateStore,
+    Stepbacks,
+    forget_lottery,
+    forget_room,
+)
+
+UTC = timezone.utc
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
+ROOM = "!room:a.org"
+OTHER = "!other:a.org"
+ANA, BEN, CHI, BOT = "@ana:a.org", "@ben:a.org", "@chi:a.org", "@bot:a.org"
+SEED = bytes(range(32))
+
+
+def _migrations() -> list[Migration]:
+    # Only the runtime's and ours: the lottery tables must not depend on other features'.
+    folder = resources.files("storage.migrations")
+    return [
+        Migration(n, name, (folder / name).read_text("utf-8"))
+        for n, name in [(1, "001_runtime.sql"), (2, "002_lottery.sql")]
+    ]
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "lottery.db", migrations=_migrations())
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def _count(db: Database, table: str) -> int:
+    row = await db.fetchone(f"SELECT COUNT(*) FROM {table}")
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_migration_is_shipped_in_sequence() -> None:
+    names = [m.name for m in shipped_migrations()]
+    assert names[1] == "002_lottery.sql"
+
+
+# --- room setup ----------------------------------------------------------------------------
+
+
+async def test_room_setup_defaults_then_changes(db: Database) -> None:
+    rooms = LotteryRooms(db)
+    setup = await rooms.setup(ROOM)
+    assert (setup.roles, setup.term) == (DEFAULT_ROLES, WEEK)
+    assert await LotteryRooms(db, ["a"], timedelta(days=3)).setup(ROOM) == type(setup)(
+        ("a",), timedelta(days=3)
+    )
+    await rooms.set_term(ROOM, timedelta(days=14), NOW)
+    assert (await rooms.setup(ROOM)).roles == DEFAULT_ROLES  # the term alone changed
+    await rooms.set_roles(ROOM, ["care", "liaison"], NOW)
+    assert await rooms.setup(ROOM) == type(setup)(("care", "liaison"), timedelta(days=14))
+    assert (await rooms.setup(OTHER)).roles == DEFAULT_ROLES
+
+
+async def test_removing_a_role_ends_its_mandate(db: Database) -> None:
+    store = MandateStore(db)
+    await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
+    await store.put(grant(ROOM, "liaison", BEN, NOW, WEEK))
+    ended = await LotteryRooms(db).set_roles(ROOM, ["liaison"], NOW)
+    assert [m.role for m in ended] == ["care"]
+    assert list(await store.current(ROOM)) == ["liaison"]
+
+
+# --- mandates ------------------------------------------------------------------------------
+
+
+async def test_mandates_round_trip_and_expire(db: Database) -> None:
+    store = MandateStore(db)
+    care = grant(ROOM, "care", ANA, NOW, timedelta(days=1))
+    liaison = grant(ROOM, "liaison", ANA, NOW, WEEK)
+    await store.put(care)
+    await store.put(liaison, draw_id="d1")
+    await store.put(grant(OTHER, "care", BEN, NOW, WEEK))
+    assert await store.current(ROOM) == {"care": care, "liaison": liaison}
+    assert await store.get(ROOM, "care") == care
+    assert await store.held_counts(ROOM, NOW) == {ANA: 2}
+    assert len(await store.all()) == 3
+    assert await store.expire(NOW + timedelta(hours=23)) == []
+    assert await store.expire(NOW + timedelta(days=1)) == [care]
+    assert list(await store.current(ROOM)) == ["liaison"]
+
+
+async def test_reminders_are_due_once(db: Database) -> None:
+    store = MandateStore(db)
+    care = grant(ROOM, "care", ANA, NOW, WEEK)
+    await store.put(care)
+    assert await store.due_reminders(NOW + timedelta(days=5)) == []
+    due = await store.due_reminders(NOW + timedelta(days=6))
+    assert due == [care]
+    assert await store.mark_reminded(due[0])
+    assert not await store.mark_reminded(due[0])
+    assert await store.due_reminders(NOW + timedelta(days=6, hours=1)) == []
+    assert (await store.get(ROOM, "care")).reminded  # type: ignore[union-attr]
+
+
+async def test_release_only_by_the_holder_and_atomically(db: Database) -> None:
+    store = MandateStore(db)
+    await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
+    with pytest.raises(MandateError, match="Only"):
+        await store.release(ROOM, "care", BEN, NOW)
+    assert await store.get(ROOM, "care") is not None
+    released = await store.release(ROOM, "care", ANA, NOW)
+    assert released.holder == ANA
+    assert await store.get(ROOM, "care") is None
+    with pytest.raises(MandateError, match="Nobody holds"):
+        await store.release(ROOM, "care", ANA, NOW)
+
+
+async def test_renewal_proposal_and_confirmation(db: Database) -> None:
+    store = MandateStore(db)
+    care = grant(ROOM, "care", ANA, NOW, WEEK)
+    await store.put(care)
+    later = NOW + timedelta(days=6)
+    await store.mark_reminded(care)
+    proposed = await store.propose_renewal(ROOM, "care", BEN, later)
+    assert (await store.get(ROOM, "care")) == proposed
+    with pytest.raises(MandateError, match="different member"):
+        await store.confirm_renewal(ROOM, "care", BEN, later, WEEK)
+    with pytest.raises(MandateError, match="You hold"):
+        await store.confirm_renewal(ROOM, "care", ANA, later, WEEK)
+    renewed = await store.confirm_renewal(ROOM, "care", CHI, later, WEEK)
+    stored = await store.get(ROOM, "care")
+    assert stored == renewed
+    assert stored is not None and stored.expires == NOW + 2 * WEEK and not stored.reminded
+    assert stored.renewal is None and stored.renewals == 1
+    # The proposal goes with its mandate.
+    await store.propose_renewal(ROOM, "care", BEN, later)
+    await store.release(ROOM, "care", ANA, later)
+    assert await _count(db, "lottery_renewal") == 0
+
+
+async def test_renewals_are_capped_in_storage_too(db: Database) -> None:
+    store = MandateStore(db)
+    await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
+    for _ in range(MAX_RENEWALS):
+        await store.propose_renewal(ROOM, "care", BEN, NOW)
+        await store.confirm_renewal(ROOM, "care", CHI, NOW, WEEK)
+    with pytest.raises(MandateError, match="back to the lottery"):
+        await store.propose_renewal(ROOM, "care", BEN, NOW)
+    assert await _count(db, "lottery_renewal") == 0
+
+
+# --- draws ---------------------------------------------------------------------------------
+
+
+def _inputs(draw_id: str = "d1", roles: tuple[str, ...] = ("care", "liaison")) -> DrawInputs:
+    return prepare(ROOM, draw_id, [ANA, BEN, CHI], roles, {}, {})
+
+
+async def test_a_draw_survives_a_restart_between_commit_and_reveal(tmp_path: Path) -> None:
+    path = tmp_path / "restart.db"
+    first = await Database.open(path, migrations=_migrations())
+    digest = await Draws(first).create(_inputs(), SEED, NOW + timedelta(seconds=30), NOW)
+    await Draws(first).set_commit_event("d1", "$commit")
+    assert await Draws(first).add_contribution("d1", "$r1", NOW)
+    await first.close()
+
+    second = await Database.open(path, migrations=_migrations())
+    try:
+        draws = Draws(second)
+        stored = await draws.by_commit_event("$commit")
+        assert stored is not None and stored.commitment == digest and stored.seed == SEED
+        assert stored.state == "committed" and stored.published is None
+        assert await draws.due(NOW) == []
+        assert [d.draw_id for d in await draws.due(NOW + timedelta(seconds=30))] == ["d1"]
+        assert await draws.add_contribution("d1", "$r2", NOW)
+        done = await draws.complete("d1", NOW + timedelta(seconds=30), WEEK)
+        assert done is not None
+        assert done.published.contributions == ("$r1", "$r2")
+        assert done.published.assignment == recompute(_inputs(), SEED, ["$r2", "$r1"])
+        assert verify(done.published)
+    finally:
+        await second.close()
+
+
+async def test_contributions_are_deduplicated_and_closed_at_reveal(db: Database) -> None:
+    draws = Draws(db)
+    await draws.create(_inputs(), SEED, NOW, NOW)
+    assert await draws.add_contribution("d1", "$a", NOW)
+    assert not await draws.add_contribution("d1", "$a", NOW)
+    assert not await draws.add_contribution("nope", "$a", NOW)
+    with pytest.raises(LotteryError):
+        await draws.add_contribution("d1", "", NOW)
+    await draws.complete("d1", NOW, WEEK)
+    assert not await draws.add_contribution("d1", "$late", NOW)
+    published = await draws.published("d1")
+    assert published is not None and published.contributions == ("$a",)
+
+
+async def test_complete_grants_mandates_and_history_once(db: Database) -> None:
+    draws, store, history = Draws(db), MandateStore(db), DrawHistory(db)
+    await draws.create(_inputs(), SEED, NOW, NOW)
+    done = await draws.complete("d1", NOW, WEEK)
+    assert done is not None and done.skipped == ()
+    current = await store.current(ROOM)
+    assert {r: m.holder for r, m in current.items()} == dict(done.published.assignment.picks)
+    assert all(m.expires == NOW + WEEK for m in current.values())
+    assert await draws.complete("d1", NOW, WEEK) is None  # a second reveal job does nothing
+    assert len(await history.wins(ROOM)) == 2
+    assert len(await draws.pending()) == 0
+    # What !verify reads back is what was published, and it checks out.
+    published = await draws.published("d1")
+    assert published == done.published
+    assert verify(PublishedDraw.from_json(published.to_json()))
+
+
+async def test_a_role_filled_meanwhile_is_skipped(db: Database) -> None:
+    draws, store = Draws(db), MandateStore(db)
+    await draws.create(_inputs(), SEED, NOW, NOW)
+    await store.put(grant(ROOM, "care", BEN, NOW, WEEK))
+    done = await draws.complete("d1", NOW, WEEK)
+    assert done is not None and done.skipped == ("care",)
+    assert (await store.get(ROOM, "care")).holder == BEN  # type: ignore[union-attr]
+    assert [m.role for m in done.granted] == ["liaison"]
+
+
+async def test_history_feeds_the_weights(db: Database) -> None:
+    draws, history = Draws(db), DrawHistory(db)
+    await draws.create(_inputs("d1", ("care",)), SEED, NOW, NOW)
+    done = await draws.complete("d1", NOW, WEEK)
+    assert done is not None
+    winner = done.published.assignment.picks[0][1]
+    recent = await history.recent(ROOM)
+    assert recent == {"care": {winner: 1}}
+    nxt = prepare(ROOM, "d2", [ANA, BEN, CHI], ["care"], {}, recent)
+    assert nxt.weights["care"][winner] == weight(1)
+
+
+async def test_forgetting_old_draws_history_and_groupings(db: Database) -> None:
+    draws = Draws(db)
+    await draws.create(_inputs("old"), SEED, NOW, NOW)
+    await draws.add_contribution("old", "$x", NOW)
+    await draws.complete("old", NOW, timedelta(hours=1))
+    later = NOW + timedelta(days=100)
+    await draws.create(_inputs("new"), SEED, later, later)
+    groupings = Groupings(db)
+    await groupings.record(ROOM, "triads", [[ANA, BEN, CHI]], NOW)
+    await groupings.record(ROOM, "triads", [[CHI, BEN, ANA]], later)
+    steps = Stepbacks(db)
+    await steps.step_back(ROOM, ANA, NOW, NOW + timedelta(days=1))
+    await steps.step_back(ROOM, BEN, NOW)
+
+    deleted = await forget_lottery(db, later - timedelta(days=90), later)
+    # one draw (+ its contribution by cascade), two history rows, one grouping, one step-back
+    assert deleted == 1 + 2 + 1 + 1
+    assert await draws.get("old") is None
+    assert await draws.get("new") is not None
+    assert await _count(db, "lottery_contribution") == 0
+    assert await _count(db, "lottery_history") == 0
+    assert await groupings.recent(ROOM, "triads", 5) == [[(ANA, BEN, CHI)]]
+    assert await steps.active(ROOM, later) == {BEN: None}
+
+
+# --- step-backs and the pool ---------------------------------------------------------------
+
+
+async def test_stepbacks_shape_the_pool(db: Database) -> None:
+    steps = Stepbacks(db)
+    await steps.step_back(ROOM, ANA, NOW, NOW + timedelta(days=2))
+    await steps.step_back(ROOM, BEN, NOW)
+    await steps.step_back(OTHER, CHI, NOW)
+    active = await steps.active(ROOM, NOW)
+    assert active == {ANA: NOW + timedelta(days=2), BEN: None}
+    assert pool([ANA, BEN, CHI, BOT], active, [BOT], NOW) == (CHI,)
+    later = NOW + timedelta(days=2)
+    assert pool([ANA, BEN, CHI], await steps.active(ROOM, later), [], later) == (ANA, CHI)
+    assert await steps.step_in(ROOM, BEN)
+    assert not await steps.step_in(ROOM, BEN)
+    # Stepping back again replaces the old end.
+    await steps.step_back(ROOM, ANA, NOW, None)
+    assert (await steps.active(ROOM, later))[ANA] is None
+    with pytest.raises(ValueError):
+        await steps.step_back(ROOM, ANA, NOW, NOW)
+
+
+# --- groupings and rooms -------------------------------------------------------------------
+
+
+async def test_groupings_newest_first_by_kind(db: Database) -> None:
+    groupings = Groupings(db)
+    await groupings.record(ROOM, "triads", [[BEN, ANA, CHI]], NOW)
+    await groupings.record(ROOM, "cells", [[ANA, BEN], [CHI, BOT]], NOW)
+    await groupings.record(ROOM, "triads", [[CHI, ANA, BEN]], NOW + timedelta(hours=1))
+    assert await groupings.recent(ROOM, "cells") == [[(ANA, BEN), (BOT, CHI)]]
+    assert len(await groupings.recent(ROOM, "triads", 5)) == 2
+    with pytest.raises(sqlite3.IntegrityError):
+        await groupings.record(ROOM, "pairs", [[ANA]], NOW)  # type: ignore[arg-type]
+
+
+async def test_forget_room_leaves_other_rooms(db: Database) -> None:
+    await LotteryRooms(db).set_roles(ROOM, ["care"], NOW)
+    store = MandateStore(db)
+    await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
+    await store.propose_renewal(ROOM, "care", BEN, NOW)
+    await store.put(grant(OTHER, "care", ANA, NOW, WEEK))
+    await Draws(db).create(_inputs(), SEED, NOW, NOW)
+    await Draws(db).add_contribution("d1", "$x", NOW)
+    await Stepbacks(db).step_back(ROOM, BEN, NOW)
+    await Groupings(db).record(ROOM, "cells", [[ANA, BEN]], NOW)
+    # room, mandate, draw, step-back, grouping (renewal and contribution go by cascade)
+    assert await forget_room(db, ROOM) == 5
+    for table in (
+        "lottery_room",
+        "lottery_draw",
+        "lottery_contribution",
+        "lottery_renewal",
+        "lottery_stepback",
+        "lottery_grouping",
+    ):
+        assert await _count(db, table) == 0, table
+    assert list(await store.current(OTHER)) == ["care"]
