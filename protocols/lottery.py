@@ -177,7 +177,9 @@ class PastWin:
     at: datetime
 
 
-def recent_wins(history: Iterable[PastWin], window: int = RECENT_DRAWS) -> dict[str, dict[str, int]]:
+def recent_wins(
+    history: Iterable[PastWin], window: int = RECENT_DRAWS
+) -> dict[str, dict[str, int]]:
     """role -> member -> how many of that role's last ``window`` draws the member won."""
     by_role: dict[str, list[PastWin]] = {}
     for win in history:
@@ -242,8 +244,7 @@ class DrawInputs:
             roles=tuple(str(r) for r in data["roles"]),
             held={str(k): int(v) for k, v in data["held"].items()},
             weights={
-                str(r): {str(m): int(w) for m, w in ws.items()}
-                for r, ws in data["weights"].items()
+                str(r): {str(m): int(w) for m, w in ws.items()} for r, ws in data["weights"].items()
             },
             version=int(data["v"]),
         )

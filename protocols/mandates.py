@@ -82,9 +82,7 @@ def reminder_at(mandate: Mandate, term: timedelta | None = None) -> datetime:
 
 def due_reminders(mandates: Iterable[Mandate], now: datetime) -> list[Mandate]:
     """Mandates whose reminder is due and not yet sent (and that have not already ended)."""
-    return [
-        m for m in mandates if not m.reminded and reminder_at(m) <= now < m.expires
-    ]
+    return [m for m in mandates if not m.reminded and reminder_at(m) <= now < m.expires]
 
 
 def mark_reminded(mandate: Mandate) -> Mandate:
@@ -147,9 +145,7 @@ def confirm_renewal(
     if by == held.holder:
         raise MandateError(f"You hold '{role}': another member has to confirm its renewal.")
     if by == held.renewal.proposed_by:
-        raise MandateError(
-            f"You proposed renewing '{role}': a different member has to confirm it."
-        )
+        raise MandateError(f"You proposed renewing '{role}': a different member has to confirm it.")
     if term <= timedelta(0):
         raise ValueError("a renewal needs a positive term")
     return replace(

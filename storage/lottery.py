@@ -22,7 +22,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import aiosqlite
@@ -30,8 +30,8 @@ import aiosqlite
 from protocols.lottery import (
     DEFAULT_ROLES,
     DEFAULT_TERM,
-    MAX_CONTRIBUTIONS,
     MAX_CONTRIBUTION_LENGTH,
+    MAX_CONTRIBUTIONS,
     RECENT_DRAWS,
     DrawInputs,
     LotteryError,
@@ -64,7 +64,7 @@ def _ts(instant: datetime) -> float:
 
 
 def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 # --- room setup ----------------------------------------------------------------------------
@@ -103,9 +103,7 @@ class LotteryRooms:
             term = timedelta(seconds=int(row["term_s"]))
         return RoomSetup(roles, term)
 
-    async def set_roles(
-        self, room_id: str, roles: Sequence[str], now: datetime
-    ) -> list[Mandate]:
+    async def set_roles(self, room_id: str, roles: Sequence[str], now: datetime) -> list[Mandate]:
         """Define the room's roles (checked by ``protocols.lottery.parse_roles`` first).
 
         Mandates for roles no longer defined end now; they are returned so the caller can say so.
@@ -574,9 +572,7 @@ class Groupings:
         return [[tuple(g) for g in json.loads(r["groups"])] for r in rows]
 
     async def forget_older_than(self, cutoff: datetime) -> int:
-        return await self._db.execute(
-            "DELETE FROM lottery_grouping WHERE at < ?", (_ts(cutoff),)
-        )
+        return await self._db.execute("DELETE FROM lottery_grouping WHERE at < ?", (_ts(cutoff),))
 
 
 # --- forgetting ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
@@ -41,7 +41,6 @@ from protocols.lottery import (
     weight,
 )
 
-UTC = timezone.utc
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ROOM = "!room:a.org"
 SEED = bytes(range(32))
@@ -353,7 +352,7 @@ def test_rotation_over_time_spreads_a_role_evenly() -> None:
 
 def _doc_verifier() -> ModuleType:
     text = DOC.read_text("utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert len(blocks) == 1, "the algorithm page holds exactly one Python program"
     code = blocks[0]
     assert len(code.splitlines()) <= 45, "keep the verifier short enough to read"
@@ -384,23 +383,27 @@ def test_documented_verifier_runs_as_a_program(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), re.S)[0]
+    code = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), re.DOTALL)[0]
     script = tmp_path / "verify_draw.py"
     script.write_text(code, "utf-8")
     published = reveal(_inputs(_users(4), ("care", "liaison")), SEED, ["$a"]).to_json()
     good = tmp_path / "good.json"
     good.write_text(json.dumps(published), "utf-8")
-    run = subprocess.run([sys.executable, str(script), str(good)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(script), str(good)], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 0 and "MATCHES" in run.stdout
     published["contributions"] = ["$b"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(published), "utf-8")
-    run = subprocess.run([sys.executable, str(script), str(bad)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(script), str(bad)], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 1 and "DOES NOT MATCH" in run.stdout
 
 
 def test_documented_example_inputs_are_valid() -> None:
     text = DOC.read_text("utf-8")
-    example = json.loads(re.findall(r"```json\n(.*?)```", text, re.S)[0])
+    example = json.loads(re.findall(r"```json\n(.*?)```", text, re.DOTALL)[0])
     inputs = DrawInputs.from_json(example)
     assert inputs.weights["care"]["@chi:example.org"] == weight(1)

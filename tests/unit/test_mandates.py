@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +25,6 @@ from protocols.mandates import (
     reminder_lead,
 )
 
-UTC = timezone.utc
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
 ROOM = "!room:a.org"
