@@ -3,6 +3,10 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Element's own SDK (matrix-js-sdk, pinned in tests/js) for tests/e2e/test_element.py; npm keeps
+# this file up to date with what it installed.
+JS     := tests/js
+JS_OK  := $(JS)/node_modules/.package-lock.json
 
 .PHONY: demo test test-fast bench clean
 
@@ -13,10 +17,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(JS_OK): $(JS)/package.json $(wildcard $(JS)/package-lock.json)
+	@command -v npm >/dev/null 2>&1 || { echo "need node (v20+) and npm on PATH for the Element SDK test"; exit 1; }
+	if [ -f $(JS)/package-lock.json ]; then npm ci --prefix $(JS) --no-audit --no-fund; \
+	else npm install --prefix $(JS) --no-audit --no-fund; fi
+	touch $@
+
 demo: $(STAMP)
 	$(VENV)/bin/affinity demo --dir .demo
 
-test: $(STAMP)
+test: $(STAMP) $(JS_OK)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 test-fast: $(STAMP)
@@ -26,4 +36,4 @@ bench: $(STAMP)
 	$(PY) bench/ping_roundtrip.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) .demo .pytest_cache $(JS)/node_modules
