@@ -248,15 +248,18 @@ class HeraldFeature(Feature):
         followed: list[str] = []
         stale: set[str] = set()
         for d in due:
-            if await self.bot.outbox.delivery(d.txn_id) is None:
-                if d.room_id not in members:
-                    await self.runs.skip(d.txn_id)
-                    log.info("herald: %s not sent, its room left the coalition", d.txn_id)
-                    continue
-                if not is_urgent(d.phase_key) and now - d.due_at > self.config.late_grace:
-                    await self.runs.skip(d.txn_id)
+            left = d.room_id not in members
+            too_late = not is_urgent(d.phase_key) and now - d.due_at > self.config.late_grace
+            # Only a message the outbox does not hold yet may still be held back; the common
+            # case (a member room, on time) just enqueues, which ignores a txn id it has.
+            if (left or too_late) and await self.bot.outbox.delivery(d.txn_id) is None:
+                await self.runs.skip(d.txn_id)
+                if too_late:
                     stale.add(d.phase_key)
-                    continue
+                else:
+                    log.info("herald: %s not sent, its room left the coalition", d.txn_id)
+                continue
+            if not left and not too_late:
                 await self.bot.outbox.enqueue(RoomID(d.room_id), notice(d.body, d.html), d.txn_id)
             followed.append(d.txn_id)
         if stale:

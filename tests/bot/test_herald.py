@@ -383,3 +383,39 @@ async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: P
         assert states == {"sent"}
     finally:
         await close(again)
+
+
+async def test_a_phase_overdue_past_the_grace_is_skipped_with_a_note(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        run = await start_run(bot, "rapid-response", "2026-11-22 13:00")
+        await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
+        # The bot was away for the whole day: the call-out and the check-in are stale by now.
+        bot.now = NOW + timedelta(hours=10)
+        await herald(bot).deliver_due(run)
+        await settle(bot)
+        assert not [s for s in bot.fake.sent if s.txn_id.startswith(f"aff-{run}-")]
+        [note] = [s for s in bot.fake.sent if "fell due while the bot was away" in s.body]
+        assert note.room_id == ROOM and "call, check, debrief" in note.body and "6h" in note.body
+        assert {d.state for d in await herald(bot).runs.deliveries(run)} == {"cancelled"}
+    finally:
+        await close(bot)
+
+
+async def test_expired_runs_are_redacted_then_forgotten(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        run = await start_run(bot, "rapid-response", "2026-11-22 12:00")
+        await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
+        await bot.say(ROOM_B, BOB, "!event add Picnic at 2026-11-30 12:00")
+        await settle(bot)
+        sent = {(d.room_id, d.event_id) for d in await herald(bot).runs.deliveries(run) if d.event_id}
+        assert len(sent) == 3
+        await herald(bot).sweep(NOW + timedelta(days=29))
+        assert bot.fake.redacted == [] and await herald(bot).runs.get(run) is not None
+        await herald(bot).sweep(NOW + timedelta(days=40))
+        assert set(bot.fake.redacted) == sent
+        assert await herald(bot).runs.get(run) is None
+        assert await herald(bot).events.list_for("spring") == []
+    finally:
+        await close(bot)
