@@ -125,6 +125,8 @@ class LotteryConfig(Strict):
     default_term: timedelta = timedelta(days=7)
     commit_window: timedelta = timedelta(seconds=30)
     redraw_on_expiry: bool = False
+    # How long a room made by "!cells ... rooms" lives before the bot closes it and leaves.
+    cell_room_sunset: timedelta = timedelta(days=30)
 
 
 class GhostChairConfig(Strict):

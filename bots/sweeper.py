@@ -43,9 +43,15 @@ async def _forget_herald(db: Database, now: datetime, retention: RetentionConfig
     return runs + events
 
 
+async def _forget_lottery(db: Database, now: datetime, retention: RetentionConfig) -> int:
+    from storage.lottery import forget_lottery
+
+    return await forget_lottery(db, now - retention.draw_history, now)
+
+
 # Feature-level forgetting for `affinity forget`. A feature whose storage keeps history adds its
 # function here (storage-level code only: the command runs without Matrix and without bots).
-FORGETTERS: list[Forgetter] = [_forget_herald]
+FORGETTERS: list[Forgetter] = [_forget_herald, _forget_lottery]
 
 
 def capped(retention: RetentionConfig, older_than: timedelta | None) -> RetentionConfig:

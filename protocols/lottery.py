@@ -479,3 +479,34 @@ def problems(published: PublishedDraw) -> list[str]:
 def verify(published: PublishedDraw) -> bool:
     """True when the commitment matches the seed and inputs and the result recomputes."""
     return not problems(published)
+
+
+# --- per-room options ----------------------------------------------------------------------
+
+# The commitment window: long enough to react, short enough that a meeting does not wait.
+MIN_WINDOW = timedelta(seconds=5)
+MAX_WINDOW = timedelta(hours=1)
+
+
+def parse_window(text: str) -> timedelta:
+    """A commitment window as typed (``!roles window 30s``), between ``MIN_WINDOW`` and ``MAX_WINDOW``."""
+    try:
+        window = parse_duration(text)
+    except TimeSpecError as exc:
+        raise LotteryError(str(exc)) from exc
+    if not MIN_WINDOW <= window <= MAX_WINDOW:
+        raise LotteryError(
+            f"The window for adding chance lasts between {format_duration(MIN_WINDOW)} and "
+            f"{format_duration(MAX_WINDOW)}."
+        )
+    return window
+
+
+def parse_switch(text: str) -> bool:
+    """``on``/``off`` (also yes/no, true/false) as typed in ``!roles redraw on``."""
+    value = text.strip().lower()
+    if value in ("on", "yes", "true"):
+        return True
+    if value in ("off", "no", "false"):
+        return False
+    raise LotteryError(f"'{text}' is neither on nor off: write !roles redraw on or !roles redraw off.")

@@ -1,0 +1,147 @@
+"""The lottery's commands. Each signature is the grammar (and so the usage line in ``!help``);
+the handlers only hand over to the feature, with the rules' refusals turned into replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from bots.runtime.context import Context
+from bots.runtime.errors import UserError
+from bots.runtime.router import Duration, Router
+from protocols.errors import RuleError
+
+if TYPE_CHECKING:
+    from bots.lottery.feature import LotteryFeature
+
+router = Router("lottery")
+
+
+@contextmanager
+def rules() -> Iterator[None]:
+    """A rule of the ritual refused the input: that is the user's answer, not a crash."""
+    try:
+        yield
+    except RuleError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _feature(ctx: Context) -> LotteryFeature:
+    return next(f for f in ctx.bot.features if f.name == "lottery")  # type: ignore[return-value]
+
+
+@router.command("roles", help="The roles, who holds them and until when (local time)", where="room")
+async def roles(ctx: Context) -> None:
+    with rules():
+        await _feature(ctx).show_roles(ctx)
+
+
+@router.command(
+    "roles set", help="Define this room's roles, in drawing order", power="moderator", where="room"
+)
+async def roles_set(ctx: Context, *role: str) -> None:
+    with rules():
+        await _feature(ctx).set_roles(ctx, role)
+
+
+@router.command(
+    "roles term", help="How long a mandate lasts (e.g. 7d)", power="moderator", where="room"
+)
+async def roles_term(ctx: Context, duration: str) -> None:
+    with rules():
+        await _feature(ctx).set_term(ctx, duration)
+
+
+@router.command(
+    "roles window",
+    help="How long members have to add their chance to a draw (e.g. 30s)",
+    power="moderator",
+    where="room",
+)
+async def roles_window(ctx: Context, duration: str) -> None:
+    with rules():
+        await _feature(ctx).set_window(ctx, duration)
+
+
+@router.command(
+    "roles redraw",
+    help="on: draw a role again as soon as its mandate ends; off: leave it vacant",
+    power="moderator",
+    where="room",
+)
+async def roles_redraw(ctx: Context, on_off: str) -> None:
+    with rules():
+        await _feature(ctx).set_redraw(ctx, on_off)
+
+
+@router.command(
+    "draw",
+    help="Draw the vacant roles (or the named ones) among the pool: commitment first, result after",
+    where="room",
+)
+async def draw(ctx: Context, *role: str) -> None:
+    with rules():
+        await _feature(ctx).draw(ctx, role)
+
+
+@router.command("verify", help="Recompute a draw from its published inputs", where="room")
+async def verify(ctx: Context, draw_id: str) -> None:
+    with rules():
+        await _feature(ctx).verify(ctx, draw_id)
+
+
+@router.command(
+    "stepback", help="Leave the pool, for a while or until !stepin (care, not shame)", where="room"
+)
+async def stepback(ctx: Context, duration: Duration | None = None) -> None:
+    with rules():
+        await _feature(ctx).step_back(ctx, duration)
+
+
+@router.command("stepin", help="Rejoin the pool", where="room")
+async def stepin(ctx: Context) -> None:
+    with rules():
+        await _feature(ctx).step_in(ctx)
+
+
+@router.command("release", help="End your own mandate early", where="room")
+async def release(ctx: Context, role: str) -> None:
+    with rules():
+        await _feature(ctx).release(ctx, role)
+
+
+@router.command(
+    "renew",
+    help="Propose renewing a mandate; another member (not the holder, not the proposer) "
+    "confirms with the same command",
+    where="room",
+)
+async def renew(ctx: Context, role: str) -> None:
+    with rules():
+        await _feature(ctx).renew(ctx, role)
+
+
+@router.command("order", help="A random speaking order of the pool", where="room")
+async def order(ctx: Context) -> None:
+    with rules():
+        await _feature(ctx).order(ctx)
+
+
+@router.command(
+    "triads", help="Check-in triads by chance, away from the last triads' pairs", where="room"
+)
+async def triads(ctx: Context) -> None:
+    with rules():
+        await _feature(ctx).triads(ctx)
+
+
+@router.command(
+    "cells",
+    help="Split the pool into affinity cells (default 5-7); with 'rooms' (moderator) each cell "
+    "gets its own room, which closes at its sunset",
+    where="room",
+)
+async def cells(ctx: Context, min_max: str | None = None, rooms: str | None = None) -> None:
+    with rules():
+        await _feature(ctx).cells(ctx, min_max, rooms)
