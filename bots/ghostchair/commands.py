@@ -72,8 +72,10 @@ def _tail(ctx: Context, words: int) -> str:
 
 
 @router.command(
-    "ghost add", help="Keep a chair for someone absent (e.g. the comrade in prison)",
-    power="moderator", where="room",
+    "ghost add",
+    help="Keep a chair for someone absent (e.g. the comrade in prison)",
+    power="moderator",
+    where="room",
 )
 @rules
 async def ghost_add(ctx: Context, text: Words) -> None:
@@ -94,8 +96,10 @@ async def ghost_list(ctx: Context) -> None:
 
 
 @router.command(
-    "ghost remove", help="Stop keeping the chair for voice number n (from !ghost list)",
-    power="moderator", where="room",
+    "ghost remove",
+    help="Stop keeping the chair for voice number n (from !ghost list)",
+    power="moderator",
+    where="room",
 )
 @rules
 async def ghost_remove(ctx: Context, n: str) -> None:
@@ -121,15 +125,18 @@ async def ghost_now(ctx: Context) -> None:
 @router.command(
     "gathering every",
     help=f"Schedule a weekly gathering. {OPTIONS_HELP}, until <YYYY-MM-DD> (its sunset)",
-    power="moderator", where="room",
+    power="moderator",
+    where="room",
 )
 async def gathering_every(ctx: Context, weekday: str, time: str, *zone_and_options: str) -> None:
     await _schedule(ctx, "every " + _tail(ctx, 2))
 
 
 @router.command(
-    "gathering at", help=f"Schedule a one-off gathering at YYYY-MM-DD HH:MM. {OPTIONS_HELP}",
-    power="moderator", where="room",
+    "gathering at",
+    help=f"Schedule a one-off gathering at YYYY-MM-DD HH:MM. {OPTIONS_HELP}",
+    power="moderator",
+    where="room",
 )
 async def gathering_at(ctx: Context, date: str, time: str, *zone_and_options: str) -> None:
     await _schedule(ctx, "at " + _tail(ctx, 2))
@@ -160,7 +167,8 @@ async def _schedule(ctx: Context, args: str) -> None:
         "At its start I post the ghost-chair reminder"
         + (", then draw the opening roles and a speaking order." if spec.options.draw else "."),
         f"This room's zone is now {zone.key} (change it with !gathering zone <zone>)."
-        if adopted else "",
+        if adopted
+        else "",
         f"Cancel it with !gathering cancel {gathering.id}.",
     ]
     text = "\n".join(line for line in lines if line)
@@ -180,8 +188,10 @@ async def gathering_list(ctx: Context) -> None:
 
 
 @router.command(
-    "gathering cancel", help="Cancel a gathering (its id from !gathering list)",
-    power="moderator", where="room",
+    "gathering cancel",
+    help="Cancel a gathering (its id from !gathering list)",
+    power="moderator",
+    where="room",
 )
 @rules
 async def gathering_cancel(ctx: Context, id_: str) -> None:
@@ -194,7 +204,9 @@ async def gathering_cancel(ctx: Context, id_: str) -> None:
         raise UserError(f"Gathering #{gathering_id} is already gone; see !gathering list.")
     feature.forget_job(gathering_id)
     log.info("gathering %d cancelled", gathering_id)
-    await ctx.reply(f"Cancelled gathering #{gathering_id} ({describe_schedule(gathering.schedule)}).")
+    await ctx.reply(
+        f"Cancelled gathering #{gathering_id} ({describe_schedule(gathering.schedule)})."
+    )
 
 
 @router.command(

@@ -174,7 +174,9 @@ class GhostChairFeature(Feature):
                 return
             if useful:
                 text, html = before_text(occurrence, gathering.schedule.zone)
-                await self._post(gathering.room_id, text, html, _key(gathering, "remind", occurrence))
+                await self._post(
+                    gathering.room_id, text, html, _key(gathering, "remind", occurrence)
+                )
         log.info("gathering %d: heads-up %s", gathering.id, "posted" if useful else "skipped")
 
     async def _start(self, gathering: Gathering, now: datetime) -> None:
@@ -193,7 +195,8 @@ class GhostChairFeature(Feature):
                 text, html = reminder_for_turn(voices, turn, late=plan.late)
                 await self._post(room, text, html, _key(gathering, "start", plan.post))
         log.info(
-            "gathering %d: started %s, %d missed", gathering.id,
+            "gathering %d: started %s, %d missed",
+            gathering.id,
             "no occurrence" if plan.post is None else ("late" if plan.late else "on time"),
             len(plan.missed),
         )
@@ -219,7 +222,9 @@ class GhostChairFeature(Feature):
         try:
             await lottery.post_order(room, _key(gathering, "order", occurrence))
         except Exception as exc:  # noqa: BLE001
-            log.error("gathering %d: the speaking order failed: %s", gathering.id, type(exc).__name__)
+            log.error(
+                "gathering %d: the speaking order failed: %s", gathering.id, type(exc).__name__
+            )
 
     async def _care(self, gathering: Gathering, now: datetime) -> None:
         after = gathering.options.care_after

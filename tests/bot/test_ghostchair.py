@@ -8,12 +8,13 @@ that records what it is asked, so these tests do not depend on the real one.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bots.ghostchair import GhostChairFeature
+from bots.runtime.bot import BotRuntime, FeatureFactory
 from bots.runtime.feature import Feature
 from bots.runtime.ids import RoomID
 from bots.runtime.scheduler import Job
@@ -23,9 +24,9 @@ from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
 MOD = "@mod:test.example"
 ALICE = "@alice:test.example"
 OTHER = "!other:test.example"
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)  # a Sunday
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
 # Tuesday 2026-11-24 19:00 in Paris (CET, UTC+1).
-TUESDAY_PARIS = datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc)
+TUESDAY_PARIS = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 JOB = "ghost-gathering-{}"
 
 
@@ -34,8 +35,8 @@ class FakeLottery(Feature):
 
     name = "lottery"
 
-    def __init__(self, bot: object) -> None:
-        super().__init__(bot)  # type: ignore[arg-type]
+    def __init__(self, bot: BotRuntime) -> None:
+        super().__init__(bot)
         self.calls: list[tuple[str, str, str]] = []
 
     async def open_draw(self, room_id: RoomID, key: str) -> str | None:
@@ -47,7 +48,7 @@ class FakeLottery(Feature):
 
 
 async def ghost_bot(tmp_path: Path, *, lottery: bool = False, extra: str = "") -> FakeBot:
-    features = [GhostChairFeature, FakeLottery] if lottery else [GhostChairFeature]
+    features: list[FeatureFactory] = [GhostChairFeature, *([FakeLottery] if lottery else [])]
     bot = await fake_bot(
         tmp_path, features, members=[MOD, ALICE], moderators=[MOD], now=NOW, config_extra=extra
     )
@@ -112,17 +113,25 @@ async def test_voices_start_from_the_defaults_and_moderators_edit_them(tmp_path:
         [refused] = await bot.say(ROOM, ALICE, "!ghost add the night-shift nurse")
         assert "power level 50" in refused.body
         [added] = await bot.say(ROOM, MOD, "!ghost add the neighbour's kid")
-        assert "the neighbour's kid" in added.body and f"{len(DEFAULT_ABSENT_VOICES) + 1} voices" in added.body
+        assert (
+            "the neighbour's kid" in added.body
+            and f"{len(DEFAULT_ABSENT_VOICES) + 1} voices" in added.body
+        )
         [dup] = await bot.say(ROOM, MOD, "!ghost add The Neighbour's Kid")
         assert "already has a chair" in dup.body
         [removed] = await bot.say(ROOM, MOD, "!ghost remove 1")
         assert DEFAULT_ABSENT_VOICES[0] in removed.body
-        for bad, expected in {"!ghost remove 99": "no voice number 99", "!ghost remove x": "'x' is not a number",
-                              "!ghost add": "missing <text>"}.items():
+        for bad, expected in {
+            "!ghost remove 99": "no voice number 99",
+            "!ghost remove x": "'x' is not a number",
+            "!ghost add": "missing <text>",
+        }.items():
             [reply] = await bot.say(ROOM, MOD, bad)
             assert expected in reply.body, (bad, reply.body)
         [listing] = await bot.say(ROOM, ALICE, "!ghost list")
-        assert DEFAULT_ABSENT_VOICES[0] not in listing.body and "the neighbour's kid" in listing.body
+        assert (
+            DEFAULT_ABSENT_VOICES[0] not in listing.body and "the neighbour's kid" in listing.body
+        )
         # Another room still has the defaults.
         [other] = await bot.say(OTHER, ALICE, "!ghost list")
         assert f"1. {DEFAULT_ABSENT_VOICES[0]}" in other.body
@@ -131,13 +140,21 @@ async def test_voices_start_from_the_defaults_and_moderators_edit_them(tmp_path:
 
 
 async def test_ghost_now_rotates_through_the_voices(tmp_path: Path) -> None:
-    bot = await ghost_bot(tmp_path, extra="features:\n  ghostchair:\n    default_voices: [the first, the second]\n")
+    bot = await ghost_bot(
+        tmp_path, extra="features:\n  ghostchair:\n    default_voices: [the first, the second]\n"
+    )
     try:
         bodies = [(await bot.say(ROOM, ALICE, "!ghost now"))[0] for _ in range(3)]
         assert all(b.reply_to and b.body.startswith("🪑") for b in bodies)
-        assert "the first" in bodies[0].body and "the second" in bodies[1].body and "the first" in bodies[2].body
+        assert (
+            "the first" in bodies[0].body
+            and "the second" in bodies[1].body
+            and "the first" in bodies[2].body
+        )
         assert "<em>the first</em>" in bodies[0].html
-        assert bodies[0].body.replace("the first", "") != bodies[2].body.replace("the first", "")  # new framing
+        assert bodies[0].body.replace("the first", "") != bodies[2].body.replace(
+            "the first", ""
+        )  # new framing
     finally:
         await close(bot)
 
@@ -148,19 +165,34 @@ async def test_ghost_now_rotates_through_the_voices(tmp_path: Path) -> None:
 async def test_every_schedules_one_job_and_lists_it_in_local_time(tmp_path: Path) -> None:
     bot = await ghost_bot(tmp_path, lottery=True)
     try:
-        [reply] = await bot.say(ROOM, MOD, "!gathering every Tue 19:00 Europe/Paris draw remind 1h care 2h until 2026-12-31")
-        assert reply.reply_to and "Gathering #1: every tuesday 19:00 Europe/Paris until 2026-12-31" in reply.body
+        [reply] = await bot.say(
+            ROOM,
+            MOD,
+            "!gathering every Tue 19:00 Europe/Paris draw remind 1h care 2h until 2026-12-31",
+        )
+        assert (
+            reply.reply_to
+            and "Gathering #1: every tuesday 19:00 Europe/Paris until 2026-12-31" in reply.body
+        )
         assert "draw remind 1h care 2h" in reply.body and "Next: 2026-11-24 19:00 CET" in reply.body
-        assert "speaking order" in reply.body and "This room's zone is now Europe/Paris" in reply.body
+        assert (
+            "speaking order" in reply.body and "This room's zone is now Europe/Paris" in reply.body
+        )
         assert bot.scheduler.job_ids() == [JOB.format(1)]
         assert when(bot, JOB.format(1)) == TUESDAY_PARIS - timedelta(hours=1)  # the heads-up
         [listing] = await bot.say(ROOM, ALICE, "!gathering list")
-        assert "#1: every tuesday 19:00 Europe/Paris until 2026-12-31; draw remind 1h care 2h; next 2026-11-24 19:00 CET" in listing.body
+        assert (
+            "#1: every tuesday 19:00 Europe/Paris until 2026-12-31; draw remind 1h care 2h; next 2026-11-24 19:00 CET"
+            in listing.body
+        )
         assert "<table>" in listing.html and "This room's zone: Europe/Paris" in listing.body
         # The room's zone now applies when none is named; a one-off is shown in it too.
         [once] = await bot.say(ROOM, MOD, "!gathering at 2026-12-01 18:30")
-        assert "Gathering #2: once, 2026-12-01 18:30 CET" in once.body and "zone is now" not in once.body
-        assert when(bot, JOB.format(2)) == datetime(2026, 12, 1, 17, 30, tzinfo=timezone.utc)
+        assert (
+            "Gathering #2: once, 2026-12-01 18:30 CET" in once.body
+            and "zone is now" not in once.body
+        )
+        assert when(bot, JOB.format(2)) == datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
         [other] = await bot.say(OTHER, ALICE, "!gathering list")
         assert other.body.startswith("No gatherings") and "zone: UTC" in other.body
         [help_] = await bot.say(ROOM, ALICE, "!help gathering")
@@ -275,12 +307,17 @@ async def test_without_the_lottery_at_start_a_short_note_is_posted(tmp_path: Pat
         bot.features = [f for f in bot.features if f.name != "lottery"]  # the operator removed it
         bot.now = TUESDAY_PARIS
         sent = await bot.fire(JOB.format(1))
-        assert [s.body.split()[0] for s in sent] == ["🪑", "No"] and "lottery feature is not enabled" in sent[1].body
+        assert [s.body.split()[0] for s in sent] == [
+            "🪑",
+            "No",
+        ] and "lottery feature is not enabled" in sent[1].body
     finally:
         await close(bot)
 
 
-async def test_down_at_the_start_posts_late_within_grace_then_notes_the_missed(tmp_path: Path) -> None:
+async def test_down_at_the_start_posts_late_within_grace_then_notes_the_missed(
+    tmp_path: Path,
+) -> None:
     bot = await ghost_bot(tmp_path, lottery=True)
     try:
         await bot.say(ROOM, MOD, "!gathering every tue 19:00 Europe/Paris draw")
@@ -298,7 +335,10 @@ async def test_down_at_the_start_posts_late_within_grace_then_notes_the_missed(t
         assert when(bot, JOB.format(1)) == TUESDAY_PARIS + timedelta(days=28)
         # One missed and the newest within grace: the note and a late reminder, oldest first.
         sent = await restart(bot, TUESDAY_PARIS + timedelta(days=35, minutes=10))
-        assert [s.body.split()[0] for s in sent] == ["The", "🪑"] and "at 2026-12-22 19:00 CET" in sent[0].body
+        assert [s.body.split()[0] for s in sent] == [
+            "The",
+            "🪑",
+        ] and "at 2026-12-22 19:00 CET" in sent[0].body
         assert "Posted late" in sent[1].body
     finally:
         await close(bot)
@@ -345,8 +385,8 @@ async def test_a_weekly_gathering_ends_at_its_sunset(tmp_path: Path) -> None:
             bot.now = TUESDAY_PARIS + timedelta(days=week)
             assert len(chairs(await bot.fire(job))) == 1
         # After the last one, the job waits for the end of the sunset date (Paris midnight).
-        assert when(bot, job) == datetime(2026, 12, 1, 23, 0, tzinfo=timezone.utc)
-        bot.now = datetime(2026, 12, 1, 23, 0, tzinfo=timezone.utc)
+        assert when(bot, job) == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
+        bot.now = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
         assert await bot.fire(job) == []
         assert await count(bot, "ghost_gathering") == 0 and bot.scheduler.job_ids() == []
     finally:
@@ -369,7 +409,9 @@ async def test_the_sweep_deletes_what_ended_while_the_bot_was_down(tmp_path: Pat
         await close(bot)
 
 
-async def test_logs_carry_no_voice_or_message_text(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_logs_carry_no_voice_or_message_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     bot = await ghost_bot(tmp_path, lottery=True)
     try:
@@ -378,8 +420,27 @@ async def test_logs_carry_no_voice_or_message_text(tmp_path: Path, caplog: pytes
         bot.now = TUESDAY_PARIS
         await bot.fire(JOB.format(1))
         await restart(bot, TUESDAY_PARIS + timedelta(days=7, minutes=30))
-        ours = "\n".join(r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("bots", "storage"))
+        ours = "\n".join(
+            r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("bots", "storage")
+        )
         assert "gathering 1" in ours
         assert "SECRET-VOICE-XYZ" not in ours and "🪑" not in ours and "19:00" not in ours
+    finally:
+        await close(bot)
+
+
+async def test_a_weekly_job_keeps_local_time_across_the_dst_change(tmp_path: Path) -> None:
+    bot = await ghost_bot(tmp_path)
+    try:
+        bot.now = datetime(2027, 3, 20, 12, 0, tzinfo=UTC)
+        await bot.say(ROOM, MOD, "!gathering every sunday 19:00 Europe/Paris")
+        winter = datetime(2027, 3, 21, 18, 0, tzinfo=UTC)  # 19:00 CET
+        assert when(bot, JOB.format(1)) == winter
+        bot.now = winter
+        await bot.fire(JOB.format(1))
+        summer = datetime(2027, 3, 28, 17, 0, tzinfo=UTC)  # 19:00 CEST, clocks moved that night
+        assert when(bot, JOB.format(1)) == summer
+        [listing] = await bot.say(ROOM, ALICE, "!gathering list")
+        assert "next 2027-03-28 19:00 CEST" in listing.body
     finally:
         await close(bot)

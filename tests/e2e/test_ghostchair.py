@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ def body(event: Event) -> str:
 
 def next_minute(at_least: float = 15) -> tuple[datetime, str]:
     """The first whole minute at least ``at_least`` seconds from now (UTC), and how to type it."""
-    soonest = datetime.now(timezone.utc) + timedelta(seconds=at_least)
+    soonest = datetime.now(UTC) + timedelta(seconds=at_least)
     minute = soonest.replace(second=0, microsecond=0)
     if minute < soonest:
         minute += timedelta(minutes=1)
@@ -46,7 +46,7 @@ def next_minute(at_least: float = 15) -> tuple[datetime, str]:
 async def until_past(instant: datetime, timeout: float = 120) -> None:
     """Poll the clock until ``instant`` has passed (a deadline, not a fixed sleep)."""
     deadline = time.monotonic() + timeout
-    while datetime.now(timezone.utc) <= instant:
+    while datetime.now(UTC) <= instant:
         assert time.monotonic() < deadline, "the clock did not reach the time"
         await asyncio.sleep(0.2)
 
@@ -77,7 +77,9 @@ async def start_ahead(bot: BotHarness, ahead: timedelta) -> None:
 async def group(owner: UserClient, moderator: UserClient, bot: BotHarness, encrypted: bool) -> str:
     """A room with the bot, the owner and a moderator (power 50: in room version 12 the
     creator's own power is implicit, not in m.room.power_levels, so another member moderates)."""
-    room = await owner.create_room("Assembly", [bot.user_id, moderator.user_id], encrypted=encrypted)
+    room = await owner.create_room(
+        "Assembly", [bot.user_id, moderator.user_id], encrypted=encrypted
+    )
     await moderator.join(room)
     levels = await owner.api("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/")
     levels.setdefault("users", {})[moderator.user_id] = 50
@@ -102,7 +104,9 @@ async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
         assert reply.startswith("Gathering #1: once") and "Next:" in reply, reply
         reply = await command(bob, plain, f"!gathering at {words}")
         assert reply.startswith("Gathering #2"), reply
-        assert (await command(bob, plain, "!gathering cancel 2")).startswith("Cancelled gathering #2")
+        assert (await command(bob, plain, "!gathering cancel 2")).startswith(
+            "Cancelled gathering #2"
+        )
         assert ghost_jobs(steady) == ["ghost-gathering-1"]
         reply = await command(bob, secret, f"!gathering at {words}")
         assert reply.startswith("Gathering #1: once"), reply
@@ -111,8 +115,10 @@ async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
 
         # On time: the steady bot's own timer posts the reminder, at (not before) the minute.
         on_time = await bob.wait_for(
-            lambda r, e: r == plain and e.get("sender") == steady.user_id and body(e).startswith(CHAIR),
-            timeout=(at - datetime.now(timezone.utc)).total_seconds() + 30,
+            lambda r, e: (
+                r == plain and e.get("sender") == steady.user_id and body(e).startswith(CHAIR)
+            ),
+            timeout=(at - datetime.now(UTC)).total_seconds() + 30,
         )
         assert int(on_time["origin_server_ts"]) >= at.timestamp() * 1000
         assert "Posted late" not in body(on_time)
@@ -121,7 +127,9 @@ async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
         await until_past(at + timedelta(seconds=1))
         await start_ahead(restarted, timedelta(minutes=2))
         late = await bob.wait_readable(
-            secret, lambda e: e.get("sender") == restarted.user_id and body(e).startswith(CHAIR), timeout=60
+            secret,
+            lambda e: e.get("sender") == restarted.user_id and body(e).startswith(CHAIR),
+            timeout=60,
         )
         assert "Posted late: the bot was away when the gathering began." in body(late)
 
@@ -169,13 +177,17 @@ async def test_bad_input_changes_nothing_and_cancel_removes_the_job(
         assert "power level 50" in await command(alice, room, "!gathering cancel 1")
         assert ghost_jobs(bot) == ["ghost-gathering-1"]
         listing = await command(alice, room, "!gathering list")
-        assert "#1: every tuesday 19:00 Europe/Paris; care 1h; next " in listing and " CE" in listing
+        assert (
+            "#1: every tuesday 19:00 Europe/Paris; care 1h; next " in listing and " CE" in listing
+        )
         assert "Cancelled gathering #1" in await command(bob, room, "!gathering cancel 1")
         assert ghost_jobs(bot) == [] and await ghost.gatherings.all() == []
         assert (await command(alice, room, "!gathering list")).startswith("No gatherings")
         assert "no gathering #1" in await command(bob, room, "!gathering cancel 1")
         # The absent voices, in the same encrypted room.
-        assert "is now also kept for the night-shift nurse" in await command(bob, room, "!ghost add the night-shift nurse")
+        assert "is now also kept for the night-shift nurse" in await command(
+            bob, room, "!ghost add the night-shift nurse"
+        )
         assert (await command(alice, room, "!ghost now")).startswith(CHAIR)
     finally:
         await asyncio.gather(alice.close(), bob.close())
