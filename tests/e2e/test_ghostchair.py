@@ -3,7 +3,8 @@
 Gatherings are set to the minute (``YYYY-MM-DD HH:MM``), so a "few seconds ahead" gathering is
 the next whole minute at least 15 s away: the test polls the clock (with a deadline) until it
 passes, while the bot's own timer fires the job. Two bots run side by side, each in its own
-room: one stays up and posts on time (and a second gathering, cancelled, stays silent); the
+room: one stays up and posts on time, then draws the opening roles and a speaking order through
+the lottery feature (and a second gathering, cancelled, stays silent); the
 other is stopped before the time and started after it, in an encrypted room, and posts exactly
 once, marked late. A reminder counts as late only past a two-minute on-time window, so that bot
 is started with its clock two minutes ahead of the real one rather than the test waiting longer.
@@ -91,7 +92,7 @@ async def group(owner: UserClient, moderator: UserClient, bot: BotHarness, encry
 async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
     synapse: Homeserver, tmp_path: Path
 ) -> None:
-    steady = BotHarness(synapse, tmp_path / "steady", features=["ghostchair"])
+    steady = BotHarness(synapse, tmp_path / "steady", features=["ghostchair", "lottery"])
     restarted = BotHarness(synapse, tmp_path / "restarted", features=["ghostchair"])
     await asyncio.gather(steady.start(), restarted.start())
     alice, bob = await asyncio.gather(person(synapse, tmp_path), person(synapse, tmp_path))
@@ -99,19 +100,22 @@ async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
     try:
         plain = await group(alice, bob, steady, encrypted=False)
         secret = await group(alice, bob, restarted, encrypted=True)
-        at, words = next_minute()
-        reply = await command(bob, plain, f"!gathering at {words}")
-        assert reply.startswith("Gathering #1: once") and "Next:" in reply, reply
+        assert "facilitator" in await command(bob, plain, "!roles set facilitator")
+        at, words = next_minute(at_least=20)
+        reply = await command(bob, secret, f"!gathering at {words}")
+        assert reply.startswith("Gathering #1: once"), reply
+        # The restarted bot is down when the gathering begins.
+        await restarted.stop()
+        assert datetime.now(UTC) < at - timedelta(seconds=5), "too slow: the bot must be down first"
+        reply = await command(bob, plain, f"!gathering at {words} draw")
+        assert reply.startswith("Gathering #1: once") and "; draw." in reply, reply
+        assert "speaking order" in reply
         reply = await command(bob, plain, f"!gathering at {words}")
         assert reply.startswith("Gathering #2"), reply
         assert (await command(bob, plain, "!gathering cancel 2")).startswith(
             "Cancelled gathering #2"
         )
         assert ghost_jobs(steady) == ["ghost-gathering-1"]
-        reply = await command(bob, secret, f"!gathering at {words}")
-        assert reply.startswith("Gathering #1: once"), reply
-        # The restarted bot is down when the gathering begins.
-        await restarted.stop()
 
         # On time: the steady bot's own timer posts the reminder, at (not before) the minute.
         on_time = await bob.wait_for(
@@ -122,6 +126,25 @@ async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
         )
         assert int(on_time["origin_server_ts"]) >= at.timestamp() * 1000
         assert "Posted late" not in body(on_time)
+        # Then, through the lottery feature: the draw's commitment and a speaking order.
+        commitment = await bob.wait_for(
+            lambda r, e: (
+                r == plain and e.get("sender") == steady.user_id and "Commitment:" in body(e)
+            )
+        )
+        assert "facilitator, among 2" in body(commitment)
+        order = await bob.wait_for(
+            lambda r, e: (
+                r == plain and e.get("sender") == steady.user_id and "Speaking order" in body(e)
+            )
+        )
+        assert alice.user_id in body(order) and bob.user_id in body(order)
+        sequence = [e["event_id"] for r, e in bob.events if r == plain]
+        assert (
+            sequence.index(on_time["event_id"])
+            < sequence.index(commitment["event_id"])
+            < sequence.index(order["event_id"])
+        )
 
         # Across a restart: the time has passed while the bot was away; it posts once, late.
         await until_past(at + timedelta(seconds=1))
