@@ -489,7 +489,7 @@ MAX_WINDOW = timedelta(hours=1)
 
 
 def parse_window(text: str) -> timedelta:
-    """A commitment window as typed (``!roles window 30s``), between ``MIN_WINDOW`` and ``MAX_WINDOW``."""
+    """A commitment window as typed (``!roles window 30s``), within the bounds above."""
     try:
         window = parse_duration(text)
     except TimeSpecError as exc:
@@ -509,4 +509,6 @@ def parse_switch(text: str) -> bool:
         return True
     if value in ("off", "no", "false"):
         return False
-    raise LotteryError(f"'{text}' is neither on nor off: write !roles redraw on or !roles redraw off.")
+    raise LotteryError(
+        f"'{text}' is neither on nor off: write !roles redraw on or !roles redraw off."
+    )

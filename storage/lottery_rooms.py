@@ -126,7 +126,10 @@ class CellRooms:
                 await self._db.execute(
                     "INSERT INTO lottery_cell_room (parent_room_id, source, cell_index, members, "
                     "sunset_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (parent_room_id, source, index, json.dumps(list(members)), _ts(sunset_at), _ts(now)),
+                    (
+                        parent_room_id, source, index, json.dumps(list(members)),
+                        _ts(sunset_at), _ts(now),
+                    ),
                 )
             return await self.of_source(source)
 

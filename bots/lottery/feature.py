@@ -235,7 +235,9 @@ class LotteryFeature(Feature):
         async with self.bot.db.transaction():
             digest = await self.draws.create(inputs, seed, reveal_at, now)
             text, html = render.commitment(inputs, digest, options.commit_window, reveal_at, zone)
-            await self.bot.outbox.enqueue(room_id, notice(text, html, reply_to), commit_txn(draw_id))
+            await self.bot.outbox.enqueue(
+                room_id, notice(text, html, reply_to), commit_txn(draw_id)
+            )
         self._schedule_reveal(draw_id, reveal_at)
         log.info("draw %s committed: %d roles, pool of %d", draw_id, len(wanted), len(inputs.pool))
         return draw_id
@@ -304,10 +306,13 @@ class LotteryFeature(Feature):
     def _schedule_mandate(self, mandate: Mandate) -> None:
         k = self._mandate_key(mandate.room, mandate.role)
         if not mandate.reminded:
-            self._at(f"lottery-remind-{k}", reminder_at(mandate), self._remind, mandate.room, mandate.role)
+            when = reminder_at(mandate)
+            self._at(f"lottery-remind-{k}", when, self._remind, mandate.room, mandate.role)
         else:
             self.bot.scheduler.cancel(f"lottery-remind-{k}")
-        self._at(f"lottery-expire-{k}", mandate.expires, self._expire_job, mandate.room, mandate.role)
+        self._at(
+            f"lottery-expire-{k}", mandate.expires, self._expire_job, mandate.room, mandate.role
+        )
 
     def _cancel_mandate(self, mandate: Mandate) -> None:
         k = self._mandate_key(mandate.room, mandate.role)
@@ -342,9 +347,8 @@ class LotteryFeature(Feature):
                 by_room.setdefault(mandate.room, []).append(mandate)
             for room_id, mandates in by_room.items():
                 again = (await self.options.get(room_id)).redraw
-                key = "lottery-vacant-" + stable_key(
-                    room_id, *(f"{m.role}\x1e{m.holder}\x1e{m.expires.timestamp()}" for m in mandates)
-                )
+                ends = (f"{m.role}\x1e{m.holder}\x1e{m.expires.timestamp()}" for m in mandates)
+                key = "lottery-vacant-" + stable_key(room_id, *ends)
                 text, html = render.vacancy(mandates, again)
                 await self._post(room_id, text, html, key)
                 if again:
@@ -472,7 +476,9 @@ class LotteryFeature(Feature):
         zone = await self.zone_of(ctx.room_id)
         term = (await self.rooms.setup(ctx.room_id)).term
         if mandate is not None and mandate.renewal is not None and mandate.active(ctx.now):
-            renewed = await self.mandates.confirm_renewal(ctx.room_id, role, ctx.sender, ctx.now, term)
+            renewed = await self.mandates.confirm_renewal(
+                ctx.room_id, role, ctx.sender, ctx.now, term
+            )
             self._schedule_mandate(renewed)
             await ctx.reply(
                 f"{ctx.sender} confirmed: {renewed.holder} holds {role} for one more term, until "
@@ -493,7 +499,8 @@ class LotteryFeature(Feature):
         return speaking_order(await self.pool_of(room_id, self.bot.clock()), self._rng)
 
     async def order(self, ctx: Context) -> None:
-        await ctx.reply(*render.numbered("Speaking order, by chance:", await self._order(ctx.room_id)))
+        order = await self._order(ctx.room_id)
+        await ctx.reply(*render.numbered("Speaking order, by chance:", order))
 
     async def triads(self, ctx: Context) -> None:
         members = await self.pool_of(ctx.room_id, ctx.now)
@@ -512,7 +519,8 @@ class LotteryFeature(Feature):
             return
         grouped = await self._draw_cells(ctx.room_id, ctx.now, low, high)
         await self.groupings.record(ctx.room_id, "cells", grouped, ctx.now)
-        await ctx.reply(*render.groups(f"Affinity cells of {low}-{high}, by chance:", "Cell", grouped))
+        title = f"Affinity cells of {low}-{high}, by chance:"
+        await ctx.reply(*render.groups(title, "Cell", grouped))
 
     @staticmethod
     def _cell_args(first: str | None, second: str | None) -> tuple[int, int, bool]:
@@ -528,7 +536,9 @@ class LotteryFeature(Feature):
                 raise UsageError(f"unexpected '{word}'. {usage}")
         return low, high, make_rooms
 
-    async def _draw_cells(self, room_id: str, now: datetime, low: int, high: int) -> list[tuple[str, ...]]:
+    async def _draw_cells(
+        self, room_id: str, now: datetime, low: int, high: int
+    ) -> list[tuple[str, ...]]:
         members = await self.pool_of(room_id, now)
         previous = await self.groupings.recent(room_id, "cells", 1)
         return cells(members, self._rng, low, high, previous[0] if previous else ())
@@ -565,7 +575,8 @@ class LotteryFeature(Feature):
         )
         if failed:
             note += " I could not create the room for cell " + ", ".join(map(str, failed)) + "."
-        await ctx.reply(*render.groups(f"Affinity cells of {low}-{high}, by chance:", "Cell", grouped, note))
+        title = f"Affinity cells of {low}-{high}, by chance:"
+        await ctx.reply(*render.groups(title, "Cell", grouped, note))
 
     async def _make_cell_room(
         self, cell: CellRoom, count: int, parent: str, encrypted: bool, zone: ZoneInfo
@@ -575,11 +586,13 @@ class LotteryFeature(Feature):
             f"{parent} · cell {number} of {count}",
             [UserID(m) for m in cell.members],
             encrypted=encrypted,
-            topic=f"An affinity cell drawn by chance. It closes {format_local(cell.sunset_at, zone)}.",
+            topic="An affinity cell drawn by chance. It closes "
+            f"{format_local(cell.sunset_at, zone)}.",
         )
         await self.cell_rooms.set_room(cell.id, room_id)
         text, html = render.cell_welcome(number, count, cell.members, cell.sunset_at, zone)
-        await self._post(room_id, text, html, f"lottery-cell-welcome-{cell.id}-{stable_key(room_id)}")
+        key = f"lottery-cell-welcome-{cell.id}-{stable_key(room_id)}"
+        await self._post(room_id, text, html, key)
         log.info("cell room %d created with %d invitations", cell.id, len(cell.members))
         made = await self.cell_rooms.get(cell.id)
         assert made is not None

@@ -48,7 +48,8 @@ def commitment(
         f"<p>Commitment: <code>{digest}</code></p>"
         f"<p>Add your chance: <b>react to this message or reply to it</b> within "
         f"{format_duration(window)} (until {escape(format_local(reveal_at, zone))}). Then I reveal "
-        f"my seed and the result; anyone can check it with <code>!verify {escape(inputs.draw_id)}</code>.</p>"
+        "my seed and the result; anyone can check it with "
+        f"<code>!verify {escape(inputs.draw_id)}</code>.</p>"
         f"<p>Inputs:</p><pre><code>{escape(record)}</code></pre>"
     )
     return text, html
@@ -74,7 +75,8 @@ def result(done: Completion, zone: ZoneInfo) -> Message:
         f"<p><b>Draw {escape(draw_id)} result</b></p>"
         + _list(escape(line) for line in lines + skipped)
         + f"<p>Seed: <code>{published.seed.hex()}</code><br>With {chance}. Check it: "
-        f"<code>!verify {escape(draw_id)}</code> (or offline, see <code>{ALGORITHM_DOC}</code>).</p>"
+        f"<code>!verify {escape(draw_id)}</code> "
+        f"(or offline, see <code>{ALGORITHM_DOC}</code>).</p>"
     )
     return text, html
 
@@ -144,7 +146,8 @@ def roles(
 
 def reminder(mandate: Mandate, zone: ZoneInfo) -> Message:
     text = (
-        f"{mandate.holder}: your mandate as {mandate.role} ends {format_local(mandate.expires, zone)}. "
+        f"{mandate.holder}: your mandate as {mandate.role} ends "
+        f"{format_local(mandate.expires, zone)}. "
         f"Time to hand over. To renew it, someone proposes !renew {mandate.role} and another "
         "member confirms with the same command."
     )
@@ -180,7 +183,9 @@ def groups(title: str, label: str, grouped: Sequence[Sequence[str]], note: str =
     return text, html
 
 
-def cell_welcome(index: int, count: int, members: Sequence[str], sunset: datetime, zone: ZoneInfo) -> Message:
+def cell_welcome(
+    index: int, count: int, members: Sequence[str], sunset: datetime, zone: ZoneInfo
+) -> Message:
     text = (
         f"Welcome to cell {index} of {count}: {', '.join(members)}. This room was drawn by chance "
         f"and closes {format_local(sunset, zone)}: then I post a closing note and leave. "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,6 +27,7 @@ CHI = "@chi:test.example"
 DEV = "@dev:test.example"
 PEOPLE = [ANA, BEN, CHI, DEV]
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lottery-algorithm.md"
 
 
 async def lottery_bot(tmp_path: Path, members: list[str] = PEOPLE, config_extra: str = "") -> FakeBot:
@@ -183,6 +186,15 @@ async def test_draw_commit_contributions_reveal_and_verify(tmp_path: Path) -> No
         published = PublishedDraw.from_json(json.loads(checked.body.splitlines()[-1]))
         assert verify(published) and published.commitment == digest.group(1)
         assert [list(p) for p in published.assignment.picks] == [list(h) for h in holders]
+        # What !verify shows is what the offline program in the docs reads: it agrees.
+        program = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), re.DOTALL)[0]
+        (tmp_path / "verify_draw.py").write_text(program, "utf-8")
+        (tmp_path / "draw.json").write_text(checked.body.splitlines()[-1], "utf-8")
+        offline = subprocess.run(
+            [sys.executable, str(tmp_path / "verify_draw.py"), str(tmp_path / "draw.json")],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert offline.returncode == 0 and "MATCHES" in offline.stdout, offline.stdout
         [roles] = await bot.say(ROOM, BEN, "!roles")
         for role, holder in holders:
             assert f"{role}: {holder} until 2026-11-29 12:00 UTC" in roles.body
