@@ -358,7 +358,10 @@ class LotteryFeature(Feature):
         if ended:
             log.info("lottery: %d mandates ended", len(ended))
         for room_id, key in redraw:
-            await self.open_draw(room_id, key)
+            try:
+                await self.open_draw(room_id, key)
+            except MatrixError as exc:  # removed from the room meanwhile: the vacancy stands
+                log.warning("lottery: could not draw again after a mandate ended (%s)", exc.errcode)
 
     # -- commands: setup ----------------------------------------------------------------------
 

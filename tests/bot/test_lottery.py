@@ -286,6 +286,16 @@ async def test_reminder_then_expiry_announces_the_vacancy_and_can_redraw(tmp_pat
         assert "Draw again with !draw" in vacancy2.body and result2.body != vacancy2.body
         [roles] = await bot.say(ROOM, BEN, "!roles")
         assert "care: vacant" in roles.body
+
+        # The bot was removed from the room: the mandate still ends, the redraw is given up.
+        await bot.say(ROOM, ANA, "!roles redraw on")
+        [commit3] = await bot.say(ROOM, BEN, "!draw")
+        await bot.fire(f"lottery-reveal-{draw_id_of(commit3)}")
+        bot.fake.members.pop(ROOM)
+        bot.now = NOW + timedelta(days=4)
+        [vacancy3] = await bot.fire(jobs(bot, "lottery-expire-")[0])
+        assert "I draw again now" in vacancy3.body
+        assert await count(bot, "lottery_mandate") == 0 and jobs(bot, "lottery-reveal-") == []
     finally:
         await close(bot)
 
