@@ -444,3 +444,25 @@ async def test_a_weekly_job_keeps_local_time_across_the_dst_change(tmp_path: Pat
         assert "next 2027-03-28 19:00 CEST" in listing.body
     finally:
         await close(bot)
+
+
+async def test_a_failing_draw_leaves_the_reminder_and_the_order_standing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await ghost_bot(tmp_path, lottery=True)
+    try:
+        lottery = fake_lottery(bot)
+
+        async def broken(room_id: RoomID, key: str) -> str | None:
+            raise RuntimeError("SECRET detail")
+
+        lottery.open_draw = broken  # type: ignore[method-assign]
+        await bot.say(ROOM, MOD, "!gathering every tue 19:00 Europe/Paris draw")
+        bot.now = TUESDAY_PARIS
+        assert len(chairs(await bot.fire(JOB.format(1)))) == 1
+        assert [what for what, _, _ in lottery.calls] == ["order"]
+        assert "gathering 1: the draw failed: RuntimeError" in caplog.text
+        assert "SECRET detail" not in caplog.text
+        assert when(bot, JOB.format(1)) == TUESDAY_PARIS + timedelta(days=7)
+    finally:
+        await close(bot)
