@@ -32,6 +32,7 @@ class UserClient:
         )
         self.events: list[tuple[str, Event]] = []
         self.invites: list[str] = []
+        self._seen: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._new = asyncio.Event()
 
@@ -66,11 +67,24 @@ class UserClient:
         self._new.set()
 
     def _record(self, room_id: str, event: Any) -> None:
+        # An event can come twice (the sync after a join and the history read): keep it once,
+        # so that counting what arrived counts messages, not deliveries to this client.
         if isinstance(event, MegolmEvent):
-            self.events.append((room_id, {"type": "undecryptable", "event_id": event.event_id, "sender": event.sender}))
+            if event.event_id not in self._seen:
+                self._seen.add(event.event_id)
+                self.events.append((room_id, {"type": "undecryptable", "event_id": event.event_id, "sender": event.sender}))
             return
         src = getattr(event, "source", None)
         if isinstance(src, dict):
+            event_id = src.get("event_id")
+            if event_id is not None and event_id in self._seen:
+                # Seen before undecryptable and readable now (its key came): keep the readable one.
+                for i, (r, e) in enumerate(self.events):
+                    if e.get("event_id") == event_id and e.get("type") == "undecryptable":
+                        self.events[i] = (room_id, src)
+                return
+            if event_id is not None:
+                self._seen.add(event_id)
             self.events.append((room_id, src))
 
     async def _loop(self) -> None:
@@ -102,8 +116,26 @@ class UserClient:
     async def api(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         return await Matrix(self.client).api(method, path, body)
 
-    async def join(self, room_id: str) -> None:
+    async def join(self, room_id: str, history: bool = True) -> None:
+        """Join, then read the room's recent history as Element does when it opens a room.
+
+        A server that joins a room over federation gets its state, not the messages sent
+        before the join; reading /messages backwards makes it backfill them (an invite sent
+        with a first message, like the bot's alerts to a liaison on another server).
+        """
         await Matrix(self.client).join(room_id)
+        if history:
+            await self.history(room_id)
+
+    async def history(self, room_id: str, limit: int = 50) -> None:
+        """Record the room's latest events that this client has not seen yet (oldest first)."""
+        deadline = time.monotonic() + 30
+        while room_id not in self.client.rooms and time.monotonic() < deadline:
+            await self.wait_new(1)
+        resp = check(await self.client.room_messages(room_id, limit=limit))
+        for event in reversed(resp.chunk):
+            self._record(room_id, event)
+        self._new.set()
 
     async def send_text(self, room_id: str, body: str, extra: dict[str, Any] | None = None) -> str:
         content = {"msgtype": "m.text", "body": body, **(extra or {})}
@@ -133,6 +165,22 @@ class UserClient:
             if time.monotonic() > deadline:
                 raise TimeoutError("the expected event did not arrive")
             await self.wait_new(min(1.0, max(0.05, deadline - time.monotonic())))
+
+    async def wait_readable(self, room_id: str, match: Callable[[Event], bool], timeout: float = 30) -> Event:
+        """Wait for a decrypted event in a room, reading its history again while keys arrive.
+
+        A room key can come in a later sync than the message it opens (as when the bot writes
+        to someone it has only invited); Element then decrypts the message again, and so do we.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for r, event in self.events:
+                if r == room_id and event.get("type") != "undecryptable" and match(event):
+                    return event
+            if time.monotonic() > deadline:
+                raise TimeoutError("no readable event arrived")
+            await self.wait_new(1.0)
+            await self.history(room_id)
 
     async def wait_reply(self, room_id: str, event_id: str, timeout: float = 30) -> Event:
         return await self.wait_for(lambda r, e: r == room_id and replies_to(e) == event_id, timeout)

@@ -10,10 +10,11 @@ the room's outbound session is dropped so the next message goes out under a fres
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bots.runtime.crosssign import KEYS_QUERY, trusted_devices
 from bots.runtime.ids import RoomID
-from bots.runtime.matrix import Matrix
+from bots.runtime.matrix import Matrix, q
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +31,16 @@ class DeviceTrust:
             self._signed.pop(user_id, None)
 
     async def prepare(self, room_id: RoomID) -> None:
-        if self.share_with_unverified:
-            return
         client = self.matrix.client
         room = client.rooms.get(room_id)
         if room is None or not room.encrypted or client.olm is None:
             return
         if not room.members_synced:
-            await client.joined_members(room_id)
+            await self._load_members(room)
         if client.should_query_keys:
             await client.keys_query()
+        if self.share_with_unverified:
+            return
         users = [u for u in room.users if u != client.user_id]
         missing = [u for u in users if u not in self._signed]
         if missing:
@@ -65,3 +66,32 @@ class DeviceTrust:
                     log.info("withholding room keys from a device its owner has not cross-signed")
         if changed:
             olm.outbound_group_sessions.pop(room_id, None)
+
+    async def _load_members(self, room: Any) -> None:
+        """Joined *and invited* members, fresh from the homeserver, before a first send.
+
+        nio fills its member list from the sync stream, which can show a room the bot just
+        created before the invite that was part of creating it; its own fallback reads joined
+        members only. A first message to someone just invited (an alert to a liaison) would then
+        go out under a room key shared with nobody, unreadable forever. Invitees get the key.
+        """
+        client = self.matrix.client
+        data = await self.matrix.api(
+            "GET", f"/_matrix/client/v3/rooms/{q(room.room_id)}/members?not_membership=leave"
+        )
+        for event in data.get("chunk", []):
+            membership = (event.get("content") or {}).get("membership")
+            user_id = event.get("state_key")
+            if not user_id or membership not in ("join", "invite"):
+                continue
+            if membership == "invite" and user_id not in room.users:
+                room.add_member(user_id, None, None, invited=True)
+            elif membership == "join" and (user_id not in room.users or user_id in room.invited_users):
+                room.invited_users.pop(user_id, None)
+                if user_id not in room.users:
+                    room.add_member(user_id, None, None)
+                else:
+                    room.users[user_id].invited = False
+        room.members_synced = True
+        if client.olm is not None:
+            client.olm.update_tracked_users(room)
