@@ -80,7 +80,7 @@ class BotConfig(Strict):
     access_token: SecretStr | None = None
     device_name: str = "Affinity"
     features: list[Literal["lottery", "ghostchair", "mirror", "herald"]] = Field(
-        default_factory=lambda: list(FEATURES)
+        default_factory=lambda: list(FEATURES)  # type: ignore[arg-type]
     )
 
     @model_validator(mode="after")

@@ -36,12 +36,13 @@ async def help_(ctx: Context, command: Words | None = None) -> None:
         html = "<ul>" + "".join(f"<li><code>{escape(c.usage)}</code> — {escape(c.help)}</li>" for c in matches) + "</ul>"
         await ctx.reply(text, html)
         return
-    lines, html = [], []
+    lines: list[str] = []
+    html_parts: list[str] = []
     for feature, commands in table.by_feature().items():
         title = FEATURE_TITLES.get(feature, feature)
         lines.append(f"{title}:")
         lines.extend(f"  {c.usage} — {c.help}" for c in commands)
-        html.append(f"<p><b>{escape(title)}</b></p><ul>")
-        html.extend(f"<li><code>{escape(c.usage)}</code> — {escape(c.help)}</li>" for c in commands)
-        html.append("</ul>")
-    await ctx.reply("\n".join(lines), "".join(html))
+        html_parts.append(f"<p><b>{escape(title)}</b></p><ul>")
+        html_parts.extend(f"<li><code>{escape(c.usage)}</code> — {escape(c.help)}</li>" for c in commands)
+        html_parts.append("</ul>")
+    await ctx.reply("\n".join(lines), "".join(html_parts))

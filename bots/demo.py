@@ -12,6 +12,7 @@ import secrets
 import signal
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -84,8 +85,9 @@ async def _demo(directory: Path, server: Homeserver) -> int:
             return 1
         scripted.result()
         print("\nThe bot keeps running. Press Ctrl-C to stop the bot and the homeserver.", flush=True)
-        done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), bot_task], return_when=asyncio.FIRST_COMPLETED)
-        if bot_task in done:
+        waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait()), bot_task]
+        finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if bot_task in finished:
             bot_task.result()
     finally:
         await user.close()

@@ -268,7 +268,7 @@ class MirrorFeature(Feature):
     async def _enqueued_release(self, round_: MirrorRound) -> list[str]:
         """The release messages already accepted by the outbox (a release cut short by a crash
         resumes with exactly those, never a second shuffle)."""
-        keys = []
+        keys: list[str] = []
         while await self.bot.outbox.delivery(self._key("release", round_, str(len(keys)))):
             keys.append(self._key("release", round_, str(len(keys))))
         return keys

@@ -20,7 +20,7 @@ from bots.runtime import metrics
 
 log = logging.getLogger(__name__)
 
-Job = Callable[..., Awaitable[None]]
+Job = Callable[..., Awaitable[object]]
 
 
 class Scheduler:
