@@ -103,11 +103,11 @@ async def main(pings: int, rooms: int) -> None:
         results = {name: {} for name in bots}
         for encrypted in (False, True):
             label = "encrypted" if encrypted else "plain"
-            rooms = {}
+            ping_rooms: dict[str, str] = {}
             for name, bot in bots.items():
-                rooms[name] = await alice.create_room(f"{name}-{label}", [bot], encrypted=encrypted)
-                await alice.wait_joined(rooms[name], bot, timeout=60)
-            for name, times in (await round_trips(alice, rooms, pings)).items():
+                ping_rooms[name] = await alice.create_room(f"{name}-{label}", [bot], encrypted=encrypted)
+                await alice.wait_joined(ping_rooms[name], bot, timeout=60)
+            for name, times in (await round_trips(alice, ping_rooms, pings)).items():
                 results[name][label] = times
         echo.terminate()
 
@@ -132,7 +132,7 @@ async def main(pings: int, rooms: int) -> None:
         suite.terminate()
         suite.wait(30)
         suite, ready_s = start_suite(server, work / "suite", "suite", password)
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # let the first sync settle before reading its memory
         print(f"start-to-ready with {rooms} rooms: {ready_s:.2f}s; resident memory: {rss_mb(suite.pid):.0f} MB")
         suite.terminate()
         suite.wait(30)
