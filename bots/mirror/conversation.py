@@ -284,9 +284,8 @@ class Conversations:
     async def _can_redact_others(self, room: RoomID) -> bool:
         try:
             levels = await self.bot.matrix.power_levels(room)
+            mine = await self.bot.power_of(room, self.bot.user_id)
         except MatrixError:
             return False
-        users = levels.get("users", {})
-        mine = int(users.get(self.bot.user_id, levels.get("users_default", 0)))
         return mine >= int(levels.get("redact", 50))
 

@@ -40,6 +40,9 @@ FeatureFactory = Callable[["BotRuntime"], Feature]
 SYNC_TIMEOUT_MS = 30_000
 # How long an event we could not decrypt waits for its room key before we give up on it.
 UNDECRYPTED_PATIENCE_S = 120
+# What a room version 12 creator's "infinite" power level compares as: above any level a room
+# can set (power levels are integers of at most 2**53 - 1).
+CREATOR_POWER = 2**53
 
 
 def utcnow() -> datetime:
@@ -455,6 +458,9 @@ class BotRuntime:
         return int(level)
 
     async def power_of(self, room_id: RoomID, user_id: str) -> int:
+        """The user's power level, read fresh; a room version 12 creator outranks every level."""
+        if user_id in await self.matrix.creators(room_id):
+            return CREATOR_POWER
         levels = await self.matrix.power_levels(room_id)
         users = levels.get("users", {})
         return int(users.get(user_id, levels.get("users_default", 0)))

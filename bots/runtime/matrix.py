@@ -60,12 +60,25 @@ def check(resp: Any) -> Any:
     return resp
 
 
+def creators_of(create_event: dict[str, Any]) -> frozenset[UserID]:
+    """Privileged creators named by an ``m.room.create`` event (none before room version 12)."""
+    content = create_event.get("content") or {}
+    version = str(content.get("room_version", "1"))
+    privileged = version == "org.matrix.hydra.11" or (version.isdigit() and int(version) >= 12)
+    if not privileged or not isinstance(create_event.get("sender"), str):
+        return frozenset()
+    extra = content.get("additional_creators") or []
+    return frozenset(UserID(u) for u in [create_event["sender"], *extra] if isinstance(u, str))
+
+
 class Matrix:
     """A logged-in bot's view of its homeserver."""
 
     def __init__(self, client: AsyncClient, *, share_with_unverified: bool = False) -> None:
         self.client = client
         self.share_with_unverified = share_with_unverified
+        # A room's create event never changes, so who created it can be remembered.
+        self._creators: dict[str, frozenset[UserID]] = {}
 
     @property
     def user_id(self) -> UserID:
@@ -143,6 +156,26 @@ class Matrix:
             return await self.state_event(room_id, "m.room.power_levels")
         except NotFound:
             return {}
+
+    async def creators(self, room_id: RoomID) -> frozenset[UserID]:
+        """The users whose power in the room is above every level (room version 12 on).
+
+        Since room version 12 (MSC4289) the room's creator and its ``additional_creators`` hold
+        an infinite power level and are *not* listed in ``m.room.power_levels``. Element and
+        current Synapse create version 12 rooms, so without this the person who made a room
+        could not run a moderator command in it. Earlier versions have no such users.
+        """
+        cached = self._creators.get(room_id)
+        if cached is not None:
+            return cached
+        path = f"/_matrix/client/v3/rooms/{q(room_id)}/state/m.room.create/?format=event"
+        event = await self.api("GET", path)
+        if "sender" not in event:  # a server that ignores format=event: find it in the state
+            state = await self.api("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/state")
+            event = next((e for e in state.get("value", []) if e.get("type") == "m.room.create"), {})
+        result = creators_of(event)
+        self._creators[room_id] = result
+        return result
 
     async def room_name(self, room_id: RoomID) -> str:
         """A label people recognise: the room's name, else its canonical alias, else its id."""

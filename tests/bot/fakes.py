@@ -53,6 +53,7 @@ class FakeMatrix:
     user_id: UserID = BOT
     members: dict[str, list[str]] = field(default_factory=dict)
     powers: dict[str, dict[str, int]] = field(default_factory=dict)
+    room_creators: dict[str, set[str]] = field(default_factory=dict)  # room version 12 creators
     encrypted: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # m.room.name by room id
@@ -124,6 +125,9 @@ class FakeMatrix:
 
     async def state_event(self, room_id: RoomID, event_type: str, state_key: str = "") -> dict[str, Any]:
         raise NotFound("no state")
+
+    async def creators(self, room_id: RoomID) -> frozenset[UserID]:
+        return frozenset(UserID(u) for u in self.room_creators.get(room_id, ()))
 
 
 class FakeBot(BotRuntime):

@@ -106,3 +106,17 @@ async def test_reply_fallback_is_stripped(tmp_path: Path) -> None:
         assert pong.body == "pong"
     finally:
         await close(bot)
+
+
+async def test_a_room_version_12_creator_passes_power_checks(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE, "@bob:test.example"])
+    try:
+        [denied] = await bot.say(ROOM, ALICE, "!refuse")
+        assert "needs power level 50" in denied.body
+        bot.fake.room_creators[ROOM] = {ALICE}  # listed nowhere in m.room.power_levels
+        [passed] = await bot.say(ROOM, ALICE, "!refuse")
+        assert passed.body == "no, because reasons"
+        [still_denied] = await bot.say(ROOM, "@bob:test.example", "!refuse")
+        assert "needs power level 50" in still_denied.body
+    finally:
+        await close(bot)

@@ -60,9 +60,8 @@ def herald_of(bot: BotHarness) -> Any:
 
 
 async def member_room(owner: UserClient, bot: BotHarness, name: str, encrypted: bool) -> str:
-    """A room its owner moderates, with the bot invited. Room version 10: in version 12 a
-    creator's power is implicit (absent from m.room.power_levels), which the runtime's power
-    check does not read yet."""
+    """A room its owner moderates, with the bot invited. Room version 10, where the owner's
+    power is listed in m.room.power_levels (version 12 creators are covered in test_runtime)."""
     body: dict[str, Any] = {"name": name, "invite": [bot.user_id], "preset": "private_chat",
                             "room_version": "10"}
     if encrypted:

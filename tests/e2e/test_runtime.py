@@ -150,3 +150,38 @@ async def test_reconnects_when_the_homeserver_comes_back(tmp_path: Path) -> None
         await alice.close()
         await bot.stop()
         server.stop()
+
+
+@pytest.mark.parametrize("version", ["10", "12"])
+async def test_a_room_creator_moderates_in_every_room_version(
+    synapse: Homeserver, tmp_path: Path, version: str
+) -> None:
+    """Room version 12 (Synapse's and Element's default) gives the creator an infinite power
+    level that m.room.power_levels no longer lists; earlier versions list them at 100. Either
+    way the person who made the room runs its moderator commands, and a plain member does not."""
+    bot = BotHarness(synapse, tmp_path / "bot", features=["ghostchair"])
+    await bot.start()
+    owner = await person(synapse, tmp_path)
+    member = await person(synapse, tmp_path)
+    try:
+        data = await owner.api("POST", "/_matrix/client/v3/createRoom", {
+            "name": f"v{version}", "preset": "private_chat", "room_version": version,
+            "invite": [bot.user_id, member.user_id],
+        })
+        room = str(data["room_id"])
+        create = await owner.api("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.create/")
+        assert create.get("room_version") == version
+        await owner.wait_joined(room, bot.user_id)
+        await member.join(room)
+        await owner.wait_joined(room, member.user_id)
+
+        refused = await member.wait_reply(room, await member.send_text(room, "!ghost add a comrade in prison"))
+        assert "needs power level 50" in refused["content"]["body"]
+        added = await owner.wait_reply(room, await owner.send_text(room, "!ghost add a comrade in prison"))
+        assert "needs power level" not in added["content"]["body"]
+        listed = await owner.wait_reply(room, await owner.send_text(room, "!ghost list"))
+        assert listed["content"]["body"].count("a comrade in prison") == 1
+    finally:
+        await owner.close()
+        await member.close()
+        await bot.stop()
