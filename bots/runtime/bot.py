@@ -40,6 +40,8 @@ FeatureFactory = Callable[["BotRuntime"], Feature]
 SYNC_TIMEOUT_MS = 30_000
 # How long an event we could not decrypt waits for its room key before we give up on it.
 UNDECRYPTED_PATIENCE_S = 120
+# Joining an invited room: tries, 0.5 s apart at first, doubling up to 8 s (about 40 s in all).
+JOIN_ATTEMPTS = 8
 # What a room version 12 creator's "infinite" power level compares as: above any level a room
 # can set (power levels are integers of at most 2**53 - 1).
 CREATOR_POWER = 2**53
@@ -78,6 +80,8 @@ class BotRuntime:
         self.last_sync_ok: float = 0.0
         self._stopping = asyncio.Event()
         self._undecrypted: list[tuple[float, RoomID, MegolmEvent]] = []
+        self._joining: set[str] = set()
+        self._join_tasks: set[asyncio.Task[None]] = set()
         # Rooms nio does not know (tests with a fake adapter) say here whether they are DMs.
         self.direct_rooms: dict[str, bool] = {}
 
@@ -148,6 +152,8 @@ class BotRuntime:
     async def close(self) -> None:
         """Stop everything; never log out (that would destroy the device and its keys)."""
         self.stop()
+        for task in list(self._join_tasks):
+            task.cancel()
         self.scheduler.shutdown()
         for feature in self.features:
             stop = getattr(feature, "stop", None)
@@ -292,13 +298,45 @@ class BotRuntime:
             except MatrixError as exc:
                 log.warning("declining an invite failed: %s", exc.errcode)
             return
+        if room_id in self._joining:
+            return  # already being joined (retries in progress)
         try:
             await self.matrix.join(room_id)
-        except MatrixError as exc:
-            log.warning("joining an invited room failed: %s", exc.errcode)
+        except (MatrixError, TransportError) as exc:
+            # Retried in the background, so that the sync loop goes on serving other rooms.
+            log.info("joining an invited room failed (%s); trying again", exc.errcode or type(exc).__name__)
+            self._joining.add(room_id)
+            task = asyncio.create_task(self._join_invited(room_id, is_direct), name="join-retry")
+            self._join_tasks.add(task)
+            task.add_done_callback(self._join_tasks.discard)
             return
         await self._set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
         log.info("joined a room on invite (direct: %s)", is_direct)
+
+    async def _join_invited(self, room_id: RoomID, is_direct: bool) -> None:
+        """Join again for a while: over federation the invite can reach us before the
+        inviting server has stored it, and a join is then refused (M_FORBIDDEN). Giving up at
+        the first refusal would leave an invited bot out of the room for good."""
+        delay = 0.5
+        try:
+            for attempt in range(2, JOIN_ATTEMPTS + 1):
+                await self._sleep(delay)
+                if self._stopping.is_set():
+                    return
+                try:
+                    await self.matrix.join(room_id)
+                except (MatrixError, TransportError) as exc:
+                    code = exc.errcode or type(exc).__name__
+                    if attempt == JOIN_ATTEMPTS:
+                        log.warning("joining an invited room failed %d times: %s", attempt, code)
+                        return
+                    delay = min(delay * 2, 8.0)
+                    continue
+                await self._set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
+                log.info("joined a room on invite after %d tries (direct: %s)", attempt, is_direct)
+                return
+        finally:
+            self._joining.discard(room_id)
 
     def allowed(self, user_id: str) -> bool:
         if user_id in self.app.access.allowed_users:

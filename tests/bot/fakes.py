@@ -54,6 +54,9 @@ class FakeMatrix:
     members: dict[str, list[str]] = field(default_factory=dict)
     powers: dict[str, dict[str, int]] = field(default_factory=dict)
     room_creators: dict[str, set[str]] = field(default_factory=dict)  # room version 12 creators
+    join_refusals: dict[str, int] = field(default_factory=dict)  # joins refused before one works
+    join_attempts: list[str] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)
     encrypted: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # m.room.name by room id
@@ -89,6 +92,11 @@ class FakeMatrix:
         return room_id in self.encrypted
 
     async def join(self, room_id: str) -> RoomID:
+        self.join_attempts.append(room_id)
+        if self.join_refusals.get(room_id, 0) > 0:
+            self.join_refusals[room_id] -= 1
+            raise Forbidden("not invited (yet)", "M_FORBIDDEN", 403)
+        self.joined.append(room_id)
         return RoomID(room_id)
 
     async def leave(self, room_id: RoomID, reason: str | None = None) -> None:
