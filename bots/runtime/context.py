@@ -16,15 +16,31 @@ if TYPE_CHECKING:
     from bots.runtime.bot import BotRuntime
 
 
-def notice(text: str, html: str | None = None, reply_to: EventID | None = None) -> dict[str, Any]:
-    """An ``m.notice`` content, optionally replying to an event, with an HTML body if given."""
+def notice(
+    text: str, html: str | None = None, reply_to: EventID | None = None, thread: str | None = None
+) -> dict[str, Any]:
+    """An ``m.notice`` content, optionally replying to an event (inside its thread, if the event
+    was in one), with an HTML body if given."""
     content: dict[str, Any] = {"msgtype": "m.notice", "body": text}
     if html is not None:
         content["format"] = "org.matrix.custom.html"
         content["formatted_body"] = html
     if reply_to is not None:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+        if thread is not None:
+            # A reply inside a thread: Element shows it there, not in the main timeline.
+            content["m.relates_to"].update(
+                {"rel_type": "m.thread", "event_id": thread, "is_falling_back": False}
+            )
     return content
+
+
+def thread_of(source: dict[str, Any]) -> str | None:
+    """The root of the thread an event was sent in, if any."""
+    relates = (source.get("content") or {}).get("m.relates_to") or {}
+    if relates.get("rel_type") == "m.thread" and isinstance(relates.get("event_id"), str):
+        return str(relates["event_id"])
+    return None
 
 
 def escape(text: str) -> str:
@@ -58,7 +74,7 @@ class Context:
         """
         self._replies += 1
         txn = f"re-{stable_key(self.event_id)}-{self._replies}"
-        content = notice(text, html, self.event_id)
+        content = notice(text, html, self.event_id, thread_of(self.source))
         if wait:
             return await self.bot.outbox.send(self.room_id, content, txn)
         await self.bot.outbox.enqueue(self.room_id, content, txn)

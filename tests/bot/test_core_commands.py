@@ -120,3 +120,20 @@ async def test_a_room_version_12_creator_passes_power_checks(tmp_path: Path) -> 
         assert "needs power level 50" in still_denied.body
     finally:
         await close(bot)
+
+
+async def test_a_command_in_a_thread_is_answered_in_that_thread(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
+    try:
+        # What Element sends in a thread: the thread relation, and a fallback reply.
+        relates = {"rel_type": "m.thread", "event_id": "$root", "is_falling_back": True,
+                   "m.in_reply_to": {"event_id": "$last-in-thread"}}
+        [pong] = await bot.say(ROOM, ALICE, "!ping", **{"m.relates_to": relates})
+        rel = pong.content["m.relates_to"]
+        assert rel["rel_type"] == "m.thread" and rel["event_id"] == "$root"
+        assert rel["is_falling_back"] is False and rel["m.in_reply_to"]["event_id"] == pong.reply_to
+        assert pong.reply_to != "$last-in-thread"  # it answers the command itself
+        [plain] = await bot.say(ROOM, ALICE, "!ping")
+        assert "rel_type" not in plain.content["m.relates_to"]
+    finally:
+        await close(bot)

@@ -36,3 +36,23 @@ async def test_ping_and_help_in_a_room(synapse: Homeserver, core_bot: BotHarness
         assert "Unknown command !pnig" in reply["content"]["body"] and "!ping" in reply["content"]["body"]
     finally:
         await alice.close()
+
+
+async def test_a_command_in_a_thread_is_answered_in_it(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+    alice = await person(synapse, tmp_path)
+    try:
+        room = await alice.create_room("threads", [core_bot.user_id], encrypted=True)
+        await alice.wait_joined(room, core_bot.user_id)
+        root = await alice.send_text(room, "Planning the picnic")
+        ping = await alice.send_text(room, "!ping", {"m.relates_to": {
+            "rel_type": "m.thread", "event_id": root, "is_falling_back": True,
+            "m.in_reply_to": {"event_id": root}}})
+        reply = await alice.wait_reply(room, ping)
+        assert reply["content"]["body"] == "pong"
+        assert reply["content"]["m.relates_to"]["rel_type"] == "m.thread"
+        assert reply["content"]["m.relates_to"]["event_id"] == root
+        # The homeserver counts it in the thread, as Element will show it.
+        thread = await alice.api("GET", f"/_matrix/client/v1/rooms/{room}/relations/{root}/m.thread")
+        assert reply["event_id"] in {e["event_id"] for e in thread["chunk"]}
+    finally:
+        await alice.close()
