@@ -443,6 +443,12 @@ class BotRuntime:
         if command is None:
             if not name:
                 return
+            family = [c for n, c in self.commands.commands.items() if n.startswith(name + " ")]
+            if family:  # "!ghost" alone: say which of its commands there are
+                metrics.COMMANDS.labels("unknown", "usage").inc()
+                usages = "\n".join(f"{c.usage} — {c.help}" for c in family)
+                await ctx.reply(f"!{name} needs one of:\n{usages}")
+                return
             hint = self.commands.suggest(name)
             tip = f" Did you mean {', '.join('!' + h for h in hint)}?" if hint else ""
             metrics.COMMANDS.labels("unknown", "usage").inc()

@@ -137,3 +137,25 @@ async def test_a_command_in_a_thread_is_answered_in_that_thread(tmp_path: Path) 
         assert "rel_type" not in plain.content["m.relates_to"]
     finally:
         await close(bot)
+
+
+async def test_a_command_family_alone_lists_its_commands(tmp_path: Path) -> None:
+    class Family(Feature):
+        name = "family"
+        router = Router("family")
+
+        @router.command("ghost add", help="Add one")
+        async def add(ctx: Context, *, text: Words) -> None:  # type: ignore[misc]
+            await ctx.reply("added")
+
+        @router.command("ghost list", help="List them")
+        async def list_(ctx: Context) -> None:  # type: ignore[misc]
+            await ctx.reply("listed")
+
+    bot = await fake_bot(tmp_path, [Family], members=[ALICE])
+    try:
+        [reply] = await bot.say(ROOM, ALICE, "!ghost")
+        assert reply.body.startswith("!ghost needs one of:")
+        assert "!ghost add text <text> — Add one" in reply.body and "!ghost list — List them" in reply.body
+    finally:
+        await close(bot)
