@@ -1,23 +1,20 @@
 """The ghost chair's chat surface: ``!ghost ...`` (absent voices) and ``!gathering ...``.
 
 Each handler validates everything before it writes, so a refused command changes nothing. The
-rules' refusals (``RuleError``, ``TimeSpecError``) become the user's error message in one place,
-:func:`rules`. A gathering's words after the time (zone, ``draw``, ``remind``, ``care``,
+rules' refusals (``RuleError``, ``TimeSpecError``) become the user's error message where every
+typed error does, in the runtime. A gathering's words after the time (zone, ``draw``, ``remind``, ``care``,
 ``until``) may come in any order, so they are read by :func:`protocols.ghostchair.parse_gathering`
 from the raw text; the declaration names them for ``!help``.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bots.runtime.context import Context, escape
 from bots.runtime.errors import UserError
 from bots.runtime.router import Router, Words
-from protocols.errors import RuleError
 from protocols.ghostchair import (
     GatheringLine,
     describe_options,
@@ -29,7 +26,7 @@ from protocols.ghostchair import (
     render_voices,
 )
 from protocols.schedule import next_occurrence
-from protocols.timespec import TimeSpecError, format_local, parse_zone
+from protocols.timespec import format_local, parse_zone
 
 if TYPE_CHECKING:
     from bots.ghostchair.feature import GhostChairFeature
@@ -49,23 +46,6 @@ def _feature(ctx: Context) -> GhostChairFeature:
     return next(f for f in ctx.bot.features if f.name == "ghostchair")  # type: ignore[return-value]
 
 
-def rules(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """A refusal by the rules (or an unreadable time or zone) becomes the message the user reads."""
-
-    @functools.wraps(handler)
-    async def wrapped(ctx: Context, *args: Any, **kwargs: Any) -> None:
-        try:
-            await handler(ctx, *args, **kwargs)
-        except (RuleError, TimeSpecError) as exc:
-            raise UserError(str(exc)) from exc
-
-    return wrapped
-
-
-def _tail(ctx: Context, words: int) -> str:
-    """The raw text after the first ``words`` words of the command, apostrophes and all."""
-    parts = ctx.body.split(maxsplit=words)
-    return parts[words].strip() if len(parts) > words else ""
 
 
 # -- absent voices ---------------------------------------------------------------------------
@@ -77,9 +57,8 @@ def _tail(ctx: Context, words: int) -> str:
     power="moderator",
     where="room",
 )
-@rules
 async def ghost_add(ctx: Context, text: Words) -> None:
-    voice = _tail(ctx, 2)  # shlex would eat the apostrophe in "the neighbour's kid"
+    voice = ctx.tail(2)  # shlex would eat the apostrophe in "the neighbour's kid"
     voices = await _feature(ctx).voices.add(ctx.room_id, voice, ctx.now)
     await ctx.reply(
         f"The ghost chair is now also kept for {voices[-1]} ({len(voices)} voices; "
@@ -101,7 +80,6 @@ async def ghost_list(ctx: Context) -> None:
     power="moderator",
     where="room",
 )
-@rules
 async def ghost_remove(ctx: Context, n: str) -> None:
     feature = _feature(ctx)
     removed = await feature.voices.remove(ctx.room_id, n, ctx.now)
@@ -129,7 +107,7 @@ async def ghost_now(ctx: Context) -> None:
     where="room",
 )
 async def gathering_every(ctx: Context, weekday: str, time: str, *zone_and_options: str) -> None:
-    await _schedule(ctx, "every " + _tail(ctx, 2))
+    await _schedule(ctx, "every " + ctx.tail(2))
 
 
 @router.command(
@@ -139,10 +117,9 @@ async def gathering_every(ctx: Context, weekday: str, time: str, *zone_and_optio
     where="room",
 )
 async def gathering_at(ctx: Context, date: str, time: str, *zone_and_options: str) -> None:
-    await _schedule(ctx, "at " + _tail(ctx, 2))
+    await _schedule(ctx, "at " + ctx.tail(2))
 
 
-@rules
 async def _schedule(ctx: Context, args: str) -> None:
     feature = _feature(ctx)
     spec = parse_gathering(args, await feature.room_zone(ctx.room_id), ctx.now)
@@ -193,7 +170,6 @@ async def gathering_list(ctx: Context) -> None:
     power="moderator",
     where="room",
 )
-@rules
 async def gathering_cancel(ctx: Context, id_: str) -> None:
     feature = _feature(ctx)
     gathering_id = parse_gathering_id(id_)
@@ -214,7 +190,6 @@ async def gathering_cancel(ctx: Context, id_: str) -> None:
     help="Show this room's time zone, or set it (moderators) by IANA name, e.g. Europe/Paris",
     where="room",
 )
-@rules
 async def gathering_zone(ctx: Context, zone: str | None = None) -> None:
     feature = _feature(ctx)
     if zone is None:

@@ -1,23 +1,20 @@
 """The herald's chat surface: ``!coalition``, ``!local``, ``!protocol``, ``!ack``, ``!event(s)``.
 
 Each handler validates everything before it writes, so a refused command changes nothing; the
-rules (templates, plans, local details, events) live in ``protocols.herald`` and their refusals
-(``RuleError``) become the user's error message in one place, :func:`rules`.
+rules (templates, plans, local details, events) live in ``protocols.herald``; their refusals
+(``RuleError``) become the user's error message where every typed error does, in the runtime.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bots.runtime.context import Context, escape
 from bots.runtime.errors import MatrixError, PermissionDenied, UserError
 from bots.runtime.ids import is_user_id, server_of
 from bots.runtime.router import Router, Words
-from protocols.errors import RuleError
 from protocols.herald import (
     CalendarEvent,
     ack_board,
@@ -31,7 +28,7 @@ from protocols.herald import (
     parse_event_add,
     validate_local,
 )
-from protocols.timespec import TimeSpecError, format_local, parse_when
+from protocols.timespec import format_local, parse_when
 from storage.herald import Coalition, Member, Run
 
 if TYPE_CHECKING:
@@ -46,23 +43,6 @@ def _herald(ctx: Context) -> HeraldFeature:
     return next(f for f in ctx.bot.features if f.name == "herald")  # type: ignore[return-value]
 
 
-def rules(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """A refusal by the rules (or an unreadable time) becomes the message the user reads."""
-
-    @functools.wraps(handler)
-    async def wrapped(ctx: Context, *args: Any, **kwargs: Any) -> None:
-        try:
-            await handler(ctx, *args, **kwargs)
-        except (RuleError, TimeSpecError) as exc:
-            raise UserError(str(exc)) from exc
-
-    return wrapped
-
-
-def _tail(ctx: Context, words: int) -> str:
-    """The raw text after the first ``words`` words of the command, spacing and quotes kept."""
-    parts = ctx.body.split(maxsplit=words)
-    return parts[words].strip() if len(parts) > words else ""
 
 
 def _run_id(text: str) -> str:
@@ -116,7 +96,6 @@ async def _require_liaison(ctx: Context, member: Member | None) -> None:
 
 
 @router.command("coalition join", help="Opt this room in to a coalition (the first room coordinates it)", power="moderator")
-@rules
 async def coalition_join(ctx: Context, name: str) -> None:
     h = _herald(ctx)
     wanted = name.strip().lower()
@@ -153,7 +132,6 @@ async def coalition_join(ctx: Context, name: str) -> None:
 
 
 @router.command("coalition leave", help="Take this room out of its coalition", power="moderator")
-@rules
 async def coalition_leave(ctx: Context) -> None:
     h = _herald(ctx)
     coalition, _ = await _membership(ctx)
@@ -172,7 +150,6 @@ async def coalition_leave(ctx: Context) -> None:
 
 
 @router.command("coalition rooms", help="List the coalition's rooms, their homeserver and liaison")
-@rules
 async def coalition_rooms(ctx: Context) -> None:
     from bots.herald.render import rooms_table
 
@@ -185,7 +162,6 @@ async def coalition_rooms(ctx: Context) -> None:
 
 
 @router.command("coalition liaison", help="Name this room's liaison to the coalition", power="moderator")
-@rules
 async def coalition_liaison(ctx: Context, user: str) -> None:
     h = _herald(ctx)
     coalition, _ = await _membership(ctx)
@@ -201,18 +177,16 @@ async def coalition_liaison(ctx: Context, user: str) -> None:
 
 
 @router.command("local set", help="Set a local detail used in protocol messages (meeting_point, local_contact, language, timezone)")
-@rules
 async def local_set(ctx: Context, key: str, value: Words) -> None:
     h = _herald(ctx)
     found = await h.membership(ctx.room_id)
     await _require_liaison(ctx, found[1] if found else None)
-    norm_key, norm_value = validate_local(key, _tail(ctx, 3))
+    norm_key, norm_value = validate_local(key, ctx.tail(3))
     await h.local.set(ctx.room_id, norm_key, norm_value, ctx.now)
     await ctx.reply(f"{norm_key} set to: {norm_value}")
 
 
 @router.command("local show", help="Show this room's local details")
-@rules
 async def local_show(ctx: Context) -> None:
     from bots.herald.render import local_details
 
@@ -224,7 +198,6 @@ async def local_show(ctx: Context) -> None:
 
 
 @router.command("protocol list", help="List the day-of-action protocol templates")
-@rules
 async def protocol_list(ctx: Context) -> None:
     from bots.herald.render import template_list
 
@@ -234,7 +207,6 @@ async def protocol_list(ctx: Context) -> None:
 
 
 @router.command("protocol show", help="Show a template's phases, checklists and acknowledgements")
-@rules
 async def protocol_show(ctx: Context, template: str) -> None:
     from bots.herald.render import template_detail
 
@@ -243,7 +215,6 @@ async def protocol_show(ctx: Context, template: str) -> None:
 
 
 @router.command("protocol start", help="Plan a run (rooms x phases) and show it with its run id", power="moderator")
-@rules
 async def protocol_start(ctx: Context, template: str, *, at: str) -> None:
     from bots.herald.render import plan_preview
 
@@ -263,7 +234,6 @@ async def protocol_start(ctx: Context, template: str, *, at: str) -> None:
 
 
 @router.command("protocol confirm", help="Schedule every phase of a planned run for every member room", power="moderator")
-@rules
 async def protocol_confirm(ctx: Context, run: str) -> None:
     h = _herald(ctx)
     coalition = await _coordination(ctx)
@@ -290,7 +260,6 @@ async def protocol_confirm(ctx: Context, run: str) -> None:
 
 
 @router.command("protocol status", help="The acknowledgement board of a run (rooms x phases)")
-@rules
 async def protocol_status(ctx: Context, run: str | None = None) -> None:
     h = _herald(ctx)
     coalition, _ = await _membership(ctx)
@@ -321,7 +290,6 @@ async def protocol_status(ctx: Context, run: str | None = None) -> None:
 
 
 @router.command("protocol amend", help="Push a change to every member room now; each acks again", power="moderator")
-@rules
 async def protocol_amend(ctx: Context, run: str, text: Words) -> None:
     h = _herald(ctx)
     coalition = await _coordination(ctx)
@@ -329,7 +297,7 @@ async def protocol_amend(ctx: Context, run: str, text: Words) -> None:
     template = h.template(found.template)
     rooms = await h.member_rooms(await h.coalitions.members(coalition.name))
     seq = await h.runs.next_amendment_seq(found.run_id)
-    note = _tail(ctx, 3)
+    note = ctx.tail(3)
     messages = make_amendment(found.run_id, found.state, seq, note, template, found.action_at, rooms, ctx.now)
     if not await h.runs.amend(found.run_id, seq, note, messages, ctx.now):
         raise UserError(f"Run {found.run_id} changed meanwhile; see !protocol status {found.run_id} and try again.")
@@ -339,7 +307,6 @@ async def protocol_amend(ctx: Context, run: str, text: Words) -> None:
 
 
 @router.command("protocol cancel", help="Stand a run down in every member room now", power="moderator")
-@rules
 async def protocol_cancel(ctx: Context, run: str, reason: Words | None = None) -> None:
     h = _herald(ctx)
     coalition = await _coordination(ctx)
@@ -348,7 +315,7 @@ async def protocol_cancel(ctx: Context, run: str, reason: Words | None = None) -
     rooms = await h.member_rooms(await h.coalitions.members(coalition.name))
     deliveries = await h.runs.deliveries(found.run_id)
     cancellation = make_cancellation(
-        found.run_id, found.state, _tail(ctx, 3), template, found.action_at, rooms,
+        found.run_id, found.state, ctx.tail(3), template, found.action_at, rooms,
         [(d.txn_id, d.state) for d in deliveries], ctx.now,
     )
     if not await h.runs.cancel(found.run_id, cancellation.messages, ctx.now):
@@ -369,7 +336,6 @@ async def protocol_cancel(ctx: Context, run: str, reason: Words | None = None) -
 
 
 @router.command("ack", help="Acknowledge a run's messages for your room (liaison)")
-@rules
 async def ack(ctx: Context, run: str | None = None) -> None:
     h = _herald(ctx)
     run_id = _run_id(run) if run else None
@@ -412,13 +378,12 @@ async def ack(ctx: Context, run: str | None = None) -> None:
 
 
 @router.command("event add", help="List a local action in the coalition calendar (liaison)")
-@rules
 async def event_add(ctx: Context, title: Words, *, at: str, where: str | None = None) -> None:
     h = _herald(ctx)
     coalition, member = await _membership(ctx)
     await _require_liaison(ctx, member)
     zone = await h.zone_of(ctx.room_id)
-    draft = parse_event_add(_tail(ctx, 2), zone, ctx.now)
+    draft = parse_event_add(ctx.tail(2), zone, ctx.now)
     await h.events.add(coalition.name, ctx.room_id, draft.title, draft.starts_at, draft.place, ctx.now)
     where_text = f" at {draft.place}" if draft.place else ""
     await ctx.reply(
@@ -427,7 +392,6 @@ async def event_add(ctx: Context, title: Words, *, at: str, where: str | None = 
 
 
 @router.command("events", help="Upcoming events from every room of the coalition")
-@rules
 async def events(ctx: Context) -> None:
     h = _herald(ctx)
     coalition, _ = await _membership(ctx)
@@ -441,7 +405,6 @@ async def _calendar(ctx: Context, coalition: Coalition) -> list[CalendarEvent]:
 
 
 @router.command("events ics", help="Upload the coalition calendar as an .ics file")
-@rules
 async def events_ics(ctx: Context) -> None:
     coalition, _ = await _membership(ctx)
     calendar = await _calendar(ctx, coalition)

@@ -1,30 +1,17 @@
 """The lottery's commands. Each signature is the grammar (and so the usage line in ``!help``);
-the handlers only hand over to the feature, with the rules' refusals turned into replies."""
+the handlers only hand over to the feature (the runtime turns the rules' refusals into replies)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from bots.runtime.context import Context
-from bots.runtime.errors import UserError
 from bots.runtime.router import Duration, Router
-from protocols.errors import RuleError
 
 if TYPE_CHECKING:
     from bots.lottery.feature import LotteryFeature
 
 router = Router("lottery")
-
-
-@contextmanager
-def rules() -> Iterator[None]:
-    """A rule of the ritual refused the input: that is the user's answer, not a crash."""
-    try:
-        yield
-    except RuleError as exc:
-        raise UserError(str(exc)) from exc
 
 
 def _feature(ctx: Context) -> LotteryFeature:
@@ -33,24 +20,21 @@ def _feature(ctx: Context) -> LotteryFeature:
 
 @router.command("roles", help="The roles, who holds them and until when (local time)", where="room")
 async def roles(ctx: Context) -> None:
-    with rules():
-        await _feature(ctx).show_roles(ctx)
+    await _feature(ctx).show_roles(ctx)
 
 
 @router.command(
     "roles set", help="Define this room's roles, in drawing order", power="moderator", where="room"
 )
 async def roles_set(ctx: Context, *role: str) -> None:
-    with rules():
-        await _feature(ctx).set_roles(ctx, role)
+    await _feature(ctx).set_roles(ctx, role)
 
 
 @router.command(
     "roles term", help="How long a mandate lasts (e.g. 7d)", power="moderator", where="room"
 )
 async def roles_term(ctx: Context, duration: str) -> None:
-    with rules():
-        await _feature(ctx).set_term(ctx, duration)
+    await _feature(ctx).set_term(ctx, duration)
 
 
 @router.command(
@@ -60,8 +44,7 @@ async def roles_term(ctx: Context, duration: str) -> None:
     where="room",
 )
 async def roles_window(ctx: Context, duration: str) -> None:
-    with rules():
-        await _feature(ctx).set_window(ctx, duration)
+    await _feature(ctx).set_window(ctx, duration)
 
 
 @router.command(
@@ -71,8 +54,7 @@ async def roles_window(ctx: Context, duration: str) -> None:
     where="room",
 )
 async def roles_redraw(ctx: Context, on_off: str) -> None:
-    with rules():
-        await _feature(ctx).set_redraw(ctx, on_off)
+    await _feature(ctx).set_redraw(ctx, on_off)
 
 
 @router.command(
@@ -81,34 +63,29 @@ async def roles_redraw(ctx: Context, on_off: str) -> None:
     where="room",
 )
 async def draw(ctx: Context, *role: str) -> None:
-    with rules():
-        await _feature(ctx).draw(ctx, role)
+    await _feature(ctx).draw(ctx, role)
 
 
 @router.command("verify", help="Recompute a draw from its published inputs", where="room")
 async def verify(ctx: Context, draw_id: str) -> None:
-    with rules():
-        await _feature(ctx).verify(ctx, draw_id)
+    await _feature(ctx).verify(ctx, draw_id)
 
 
 @router.command(
     "stepback", help="Leave the pool, for a while or until !stepin (care, not shame)", where="room"
 )
 async def stepback(ctx: Context, duration: Duration | None = None) -> None:
-    with rules():
-        await _feature(ctx).step_back(ctx, duration)
+    await _feature(ctx).step_back(ctx, duration)
 
 
 @router.command("stepin", help="Rejoin the pool", where="room")
 async def stepin(ctx: Context) -> None:
-    with rules():
-        await _feature(ctx).step_in(ctx)
+    await _feature(ctx).step_in(ctx)
 
 
 @router.command("release", help="End your own mandate early", where="room")
 async def release(ctx: Context, role: str) -> None:
-    with rules():
-        await _feature(ctx).release(ctx, role)
+    await _feature(ctx).release(ctx, role)
 
 
 @router.command(
@@ -118,22 +95,19 @@ async def release(ctx: Context, role: str) -> None:
     where="room",
 )
 async def renew(ctx: Context, role: str) -> None:
-    with rules():
-        await _feature(ctx).renew(ctx, role)
+    await _feature(ctx).renew(ctx, role)
 
 
 @router.command("order", help="A random speaking order of the pool", where="room")
 async def order(ctx: Context) -> None:
-    with rules():
-        await _feature(ctx).order(ctx)
+    await _feature(ctx).order(ctx)
 
 
 @router.command(
     "triads", help="Check-in triads by chance, away from the last triads' pairs", where="room"
 )
 async def triads(ctx: Context) -> None:
-    with rules():
-        await _feature(ctx).triads(ctx)
+    await _feature(ctx).triads(ctx)
 
 
 @router.command(
@@ -143,5 +117,4 @@ async def triads(ctx: Context) -> None:
     where="room",
 )
 async def cells(ctx: Context, min_max: str | None = None, rooms: str | None = None) -> None:
-    with rules():
-        await _feature(ctx).cells(ctx, min_max, rooms)
+    await _feature(ctx).cells(ctx, min_max, rooms)

@@ -32,6 +32,8 @@ from bots.runtime.router import CommandTable, Router
 from bots.runtime.scheduler import Scheduler
 from bots.runtime.session import bot_dir, open_client
 from bots.runtime.trust import DeviceTrust
+from protocols.errors import RuleError
+from protocols.timespec import TimeSpecError
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -471,7 +473,9 @@ class BotRuntime:
             return True if result is None else result
         except UsageError as exc:
             await ctx.reply(str(exc))
-        except UserError as exc:
+        except (UserError, RuleError, TimeSpecError) as exc:
+            # A refusal: by the suite, by a rule of the ritual, or an unreadable time or zone.
+            # Its text is written for the person who asked.
             await ctx.reply(str(exc))
         except Exception as exc:  # noqa: BLE001 - the runtime never dies of one event
             # The event id lets an operator find it. The exception's message is left out: it

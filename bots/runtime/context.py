@@ -80,6 +80,12 @@ class Context:
         await self.bot.outbox.enqueue(self.room_id, content, txn)
         return None
 
+    def tail(self, words: int) -> str:
+        """The raw text after the first ``words`` words of the command, as typed: apostrophes,
+        quotes and spacing kept (the parsed words lose them)."""
+        parts = self.body.split(maxsplit=words)
+        return parts[words].strip() if len(parts) > words else ""
+
     def key(self, *parts: str) -> str:
         """A stable transaction id for a further message this command sends."""
         return f"cmd-{stable_key(self.event_id, *parts)}"

@@ -159,3 +159,29 @@ async def test_a_command_family_alone_lists_its_commands(tmp_path: Path) -> None
         assert "!ghost add text <text> — Add one" in reply.body and "!ghost list — List them" in reply.body
     finally:
         await close(bot)
+
+
+async def test_a_rule_or_time_refusal_is_the_answer_in_one_place(tmp_path: Path) -> None:
+    from protocols.errors import RuleError
+    from protocols.timespec import parse_zone
+
+    class Rules(Feature):
+        name = "rules"
+        router = Router("rules")
+
+        @router.command("strict", help="Refuses by a rule")
+        async def strict(ctx: Context) -> None:  # type: ignore[misc]
+            raise RuleError("a pool of two cannot make a triad")
+
+        @router.command("zone", help="Reads a zone")
+        async def zone(ctx: Context) -> None:  # type: ignore[misc]
+            parse_zone(ctx.tail(1))
+
+    bot = await fake_bot(tmp_path, [Rules], members=[ALICE])
+    try:
+        [strict] = await bot.say(ROOM, ALICE, "!strict")
+        assert strict.body == "a pool of two cannot make a triad"
+        [zone] = await bot.say(ROOM, ALICE, "!zone Mars/Olympus_Mons")
+        assert "Mars/Olympus_Mons" in zone.body and "Sorry" not in zone.body
+    finally:
+        await close(bot)
