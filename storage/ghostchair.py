@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,21 +39,9 @@ from protocols.schedule import (
     parse_hhmm,
 )
 from storage.db import Database
-
-
-def _ts(instant: datetime) -> float:
-    if instant.tzinfo is None:
-        raise ValueError("store aware datetimes only")
-    return instant.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-def _dt_req(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
-
+from storage.times import from_ts as _dt_req
+from storage.times import from_ts_opt as _dt
+from storage.times import to_ts as _ts
 
 # --- absent voices ------------------------------------------------------------------------
 

@@ -13,26 +13,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from protocols.herald.plan import PlannedMessage, RunState
 from storage.db import Database
-
-
-def _ts(instant: datetime) -> float:
-    if instant.tzinfo is None:
-        raise ValueError("store aware datetimes only")
-    return instant.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-def _dt_req(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
-
+from storage.times import from_ts as _dt_req
+from storage.times import from_ts_opt as _dt
+from storage.times import to_ts as _ts
 
 # --- coalitions ---------------------------------------------------------------------------
 

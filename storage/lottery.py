@@ -22,7 +22,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import aiosqlite
@@ -52,19 +52,11 @@ from protocols.mandates import (
     reminder_at,
 )
 from storage.db import Database
+from storage.times import from_ts as _dt
+from storage.times import to_ts as _ts
 
 GroupingKind = Literal["triads", "cells"]
 DrawState = Literal["committed", "revealed"]
-
-
-def _ts(instant: datetime) -> float:
-    if instant.tzinfo is None:
-        raise ValueError("store aware datetimes only")
-    return instant.timestamp()
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=UTC)
 
 
 # --- room setup ----------------------------------------------------------------------------

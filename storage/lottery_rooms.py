@@ -14,21 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import aiosqlite
 
 from storage.db import Database
-
-
-def _ts(instant: datetime) -> float:
-    if instant.tzinfo is None:
-        raise ValueError("store aware datetimes only")
-    return instant.timestamp()
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=UTC)
+from storage.times import from_ts as _dt
+from storage.times import to_ts as _ts
 
 
 @dataclass(frozen=True)

@@ -45,20 +45,12 @@ from protocols.mirror import (
 )
 from storage import crypto
 from storage.db import Database
+from storage.times import from_ts_opt as _dt
+from storage.times import to_ts as _ts
 
 log = logging.getLogger(__name__)
 
 _OPEN_ATTEMPTS = 20
-
-
-def _ts(instant: datetime) -> float:
-    if instant.tzinfo is None:
-        raise ValueError("store aware datetimes only")
-    return instant.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
 def _round(row: Any) -> MirrorRound:
