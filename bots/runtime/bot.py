@@ -83,6 +83,7 @@ class BotRuntime:
         self._stopping = asyncio.Event()
         self._undecrypted: list[tuple[float, RoomID, MegolmEvent]] = []
         self._joining: set[str] = set()
+        self._invited_direct: dict[str, bool] = {}
         self._join_tasks: set[asyncio.Task[None]] = set()
         # Rooms nio does not know (tests with a fake adapter) say here whether they are DMs.
         self.direct_rooms: dict[str, bool] = {}
@@ -118,6 +119,7 @@ class BotRuntime:
         """Sync until stopped. Reconnects with backoff while the homeserver is away."""
         assert self.client is not None
         checkpoint = await self._load_checkpoint()
+        await self._load_room_kinds()
         first_ever = checkpoint is None
         self.outbox.start()
         self.scheduler.start()
@@ -292,7 +294,9 @@ class BotRuntime:
             src = getattr(event, "source", {}) or {}
             if src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
                 inviter = src.get("sender")
-                is_direct = bool(src.get("content", {}).get("is_direct"))
+                # nio pops "content" out of the source of an invite's member event into .content
+                content = src.get("content") or getattr(event, "content", None) or {}
+                is_direct = bool(content.get("is_direct"))
         if inviter is None or not self.allowed(inviter):
             log.info("declining an invite from a server that is not allowed (%s)", server_of(inviter or ""))
             try:
@@ -302,6 +306,7 @@ class BotRuntime:
             return
         if room_id in self._joining:
             return  # already being joined (retries in progress)
+        await self._remember_kind(room_id, is_direct)
         try:
             await self.matrix.join(room_id)
         except (MatrixError, TransportError) as exc:
@@ -490,11 +495,22 @@ class BotRuntime:
     # -- helpers for features ---------------------------------------------------------------
 
     def is_direct(self, room_id: RoomID) -> bool:
-        """A room with just the bot and one person (what Element calls a DM)."""
+        """A direct chat: just the bot and one person, in a room not invited to as a group."""
         room = self.client.rooms.get(room_id) if self.client is not None else None
         if room is None:
             return self.direct_rooms.get(room_id, False)
-        return room.member_count <= 2
+        return is_direct_chat(room.member_count, self._invited_direct.get(room_id))
+
+    async def _load_room_kinds(self) -> None:
+        rows = await self.db.fetchall("SELECT room_id, is_direct FROM room_kind WHERE bot = ?", (self.name,))
+        self._invited_direct = {row["room_id"]: bool(row["is_direct"]) for row in rows}
+
+    async def _remember_kind(self, room_id: RoomID, is_direct: bool) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO room_kind (bot, room_id, is_direct) VALUES (?, ?, ?)",
+            (self.name, room_id, int(is_direct)),
+        )
+        self._invited_direct[room_id] = is_direct
 
     def power_needed(self, level: int | str | None) -> int | None:
         if level is None:
@@ -525,6 +541,18 @@ class BotRuntime:
             return await self.outbox.send(room_id, content, key)
         await self.outbox.enqueue(room_id, content, key)
         return None
+
+
+def is_direct_chat(member_count: int, invited_direct: bool | None) -> bool:
+    """Two members at most, and not a room whose invite said it is a group's.
+
+    The invite's ``is_direct`` (None when the bot never saw the invite) tells a DM from a
+    group room with one member so far; a DM that grew a third member is no longer private,
+    whatever its invite said (a blind-mirror reflection must never be typed there).
+    """
+    if member_count > 2:
+        return False
+    return invited_direct is not False
 
 
 def strip_reply_fallback(body: str) -> str:

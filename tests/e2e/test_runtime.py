@@ -185,3 +185,30 @@ async def test_a_room_creator_moderates_in_every_room_version(
         await owner.close()
         await member.close()
         await bot.stop()
+
+
+async def test_a_group_of_one_is_a_group_and_a_dm_is_a_dm(synapse: Homeserver, tmp_path: Path) -> None:
+    """The first member of a new group can set it up before anyone else has joined; a DM started
+    as Element starts one (is_direct) keeps group commands out."""
+    bot = BotHarness(synapse, tmp_path / "bot", features=["ghostchair"])
+    await bot.start()
+    alice = await person(synapse, tmp_path)
+    try:
+        group = await alice.create_room("New group", [bot.user_id], encrypted=True)
+        dm = await alice.create_room("", [bot.user_id], encrypted=True, is_direct=True)
+        await alice.wait_joined(group, bot.user_id)
+        await alice.wait_joined(dm, bot.user_id)
+        listed = await alice.wait_reply(group, await alice.send_text(group, "!ghost list"))
+        assert "works in a group room" not in listed["content"]["body"]
+        refused = await alice.wait_reply(dm, await alice.send_text(dm, "!ghost list"))
+        assert "works in a group room, not in a direct chat" in refused["content"]["body"]
+        # And after a restart, from what the bot kept of the invites.
+        await bot.stop()
+        await bot.start()
+        again = await alice.wait_reply(group, await alice.send_text(group, "!ghost list"))
+        assert "works in a group room" not in again["content"]["body"]
+        refused = await alice.wait_reply(dm, await alice.send_text(dm, "!ghost list"))
+        assert "works in a group room, not in a direct chat" in refused["content"]["body"]
+    finally:
+        await alice.close()
+        await bot.stop()
