@@ -115,8 +115,14 @@ async def _script(user: UserClient, server: Homeserver, bot_id: str, creds: dict
          Type !help there first, then !ping.
         ────────────────────────────────────────────────────────────
         A short scripted exchange as the demo user:"""), flush=True)
-    for room, label in ((state["plain"], "plain room"), (state["encrypted"], "encrypted room")):
-        for command in ("!ping", "!help"):
+    features = _available_features()
+    # In the plain room, a taste of two rituals as well (when this build has them).
+    extra = [c for c, f in (("!roles", "lottery"), ("!ghost now", "ghostchair")) if f in features]
+    for room, label, commands in (
+        (state["plain"], "plain room", ["!ping", "!help", *extra]),
+        (state["encrypted"], "encrypted room", ["!ping", "!help"]),
+    ):
+        for command in commands:
             event_id = await user.send_text(room, command)
             reply = await user.wait_reply(room, event_id, timeout=60)
             body = reply.get("content", {}).get("body", "")

@@ -65,6 +65,8 @@ def test_demo_plays_its_script_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"homeserver: http://localhost:{port}" in text and "password:" in text
         assert text.count("bot:  pong") == 2  # plain and encrypted rooms
         assert "!ping — Check that the bot is alive" in text
+        assert "[plain room] demo: !roles" in text and "facilitator" in text.split("demo: !roles")[1]
+        assert "[plain room] bot:  🪑" in text  # the ghost chair's reminder
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, proc.stdout.read()
     server = Homeserver(tmp_path / "demo" / "synapse")
