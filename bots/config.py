@@ -195,6 +195,9 @@ class AppConfig(Strict):
     # Synapse answers an encrypted send with the room keys shared first; 8 in flight is
     # plenty for a 2-core homeserver and keeps one room's messages in order.
     send_concurrency: int = Field(default=8, ge=1, le=64)
+    # Accounts in your rooms that are not people (bridges, other bots): never drawn for a role,
+    # never in a speaking order, triad or cell. The bots of this file are left out anyway.
+    other_bots: list[UserIdStr] = Field(default_factory=list)
 
     @field_validator("homeserver")
     @classmethod

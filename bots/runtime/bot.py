@@ -530,8 +530,9 @@ class BotRuntime:
         return int(users.get(user_id, levels.get("users_default", 0)))
 
     async def human_members(self, room_id: RoomID) -> list[UserID]:
-        """Joined members minus the bot itself and the other bots of this process."""
-        bots = {b.user_id for b in self.app.bots}
+        """Joined members minus the bot itself, the other bots of this process and the
+        accounts the operator named as bots (``other_bots``)."""
+        bots = {b.user_id for b in self.app.bots} | set(self.app.other_bots)
         return [u for u in await self.matrix.joined_members(room_id) if u not in bots]
 
     async def say(self, room_id: RoomID, text: str, html: str | None, key: str, wait: bool = False) -> Any:

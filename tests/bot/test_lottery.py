@@ -496,3 +496,16 @@ async def test_sweep_forgets_draws_past_retention(tmp_path: Path) -> None:
         assert "There is no draw" in gone.body and "kept for 10d" in gone.body
     finally:
         await close(bot)
+
+
+async def test_accounts_named_as_other_bots_are_never_in_the_pool(tmp_path: Path) -> None:
+    bridge = "@telegrambot:test.example"
+    bot = await lottery_bot(tmp_path, members=[*PEOPLE, bridge],
+                            config_extra=f'other_bots: ["{bridge}"]\n')
+    try:
+        [order] = await bot.say(ROOM, BEN, "!order")
+        assert bridge not in order.body and all(p in order.body for p in PEOPLE)
+        [commit] = await bot.say(ROOM, BEN, "!draw care")
+        assert "among 4" in commit.body and bridge not in commit.body
+    finally:
+        await close(bot)
