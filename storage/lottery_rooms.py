@@ -56,6 +56,10 @@ class RoomOptions:
     async def set_redraw(self, room_id: str, redraw: bool, now: datetime) -> None:
         await self._upsert(room_id, "redraw", int(redraw), now)
 
+    async def forget_room(self, room_id: str) -> int:
+        """Delete a room's options (the bot is out of it); rows deleted."""
+        return await self._db.execute("DELETE FROM lottery_room_option WHERE room_id = ?", (room_id,))
+
     async def rooms_redrawing(self) -> list[str]:
         rows = await self._db.fetchall("SELECT room_id FROM lottery_room_option WHERE redraw = 1")
         return [r["room_id"] for r in rows]

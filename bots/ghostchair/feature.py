@@ -107,6 +107,16 @@ class GhostChairFeature(Feature):
             self.bot.scheduler.cancel(job_id(gathering_id))
             log.info("gathering %d ended (sunset) and was deleted", gathering_id)
 
+    async def on_removed(self, room_id: RoomID) -> None:
+        """Out of the room: its gatherings stop and its absent voices are forgotten."""
+        gatherings = await self.gatherings.in_room(room_id)
+        for gathering in gatherings:
+            self.bot.scheduler.cancel(job_id(gathering.id))
+        await self.gatherings.forget_room(room_id)
+        await self.voices.forget_room(room_id)
+        if gatherings:
+            log.info("out of a room: %d gatherings stopped", len(gatherings))
+
     def lottery(self) -> Lottery | None:
         """The lottery feature of this bot, if it is enabled."""
         found = next((f for f in self.bot.features if f.name == "lottery"), None)

@@ -160,6 +160,15 @@ class LotteryFeature(Feature):
         if deleted:
             log.info("lottery: forgot %d rows", deleted)
 
+    async def on_removed(self, room_id: RoomID) -> None:
+        """Out of the room: its roles, mandates, draws and history are forgotten (jobs that
+        still fire find nothing and do nothing)."""
+        for mandate in (await self.mandates.current(room_id)).values():
+            self._cancel_mandate(mandate)
+        deleted = await forget_room(self.bot.db, room_id) + await self.options.forget_room(room_id)
+        if deleted:
+            log.info("lottery: out of a room, forgot %d rows", deleted)
+
     async def on_reaction(self, ctx: Context, target: EventID, key: str) -> None:
         """A reaction to a commitment message is a contribution: its event id."""
         await self._contribute(ctx, target)

@@ -265,6 +265,8 @@ class BotRuntime:
                 events = await self._fill_gap(room, info.timeline.prev_batch, previous) + events
             for event in events:
                 await self._on_room_event(room, event)
+        for room_id, info in resp.rooms.leave.items():
+            await self._on_removed(RoomID(room_id), info)
         await self._retry_undecrypted()
 
     async def _fill_gap(self, room_id: RoomID, prev_batch: str, until: str) -> list[Any]:
@@ -286,6 +288,33 @@ class BotRuntime:
         gathered.reverse()
         log.info("filled a timeline gap with %d events", len(gathered))
         return gathered
+
+    async def _on_removed(self, room_id: RoomID, info: Any) -> None:
+        """Out of a room: each feature forgets it, once (by the membership event's id)."""
+        event_id = None
+        for event in getattr(getattr(info, "timeline", None), "events", []) or []:
+            src = getattr(event, "source", None) or {}
+            if src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
+                event_id = src.get("event_id")
+        if event_id is not None and await self._already_handled(event_id):
+            return
+        self._invited_direct.pop(room_id, None)
+        await self.db.execute("DELETE FROM room_kind WHERE bot = ? AND room_id = ?", (self.name, room_id))
+        ctx = Context(bot=self, room_id=room_id, sender=self.user_id,
+                      event_id=EventID(event_id or f"left:{room_id}"), body="", now=self.clock())
+        for feature in self.features:
+            await self._guarded_quietly(ctx, feature.on_removed, room_id)
+        if event_id is not None:
+            await self._mark_handled(event_id)
+        log.info("out of a room; its features forgot it")
+
+    async def _guarded_quietly(self, ctx: Context, func: Any, *args: Any) -> None:
+        """As _guarded, for work nobody asked for in chat: failures are logged, never replied."""
+        try:
+            await func(*args)
+        except Exception as exc:  # noqa: BLE001 - one feature's failure must not stop the others
+            log.error("handling event %s failed: %s\n%s", ctx.event_id, type(exc).__name__,
+                      "".join(traceback.format_tb(exc.__traceback__)))
 
     async def _on_invite(self, room_id: RoomID, info: Any) -> None:
         inviter = None

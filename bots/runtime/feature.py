@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bots.runtime.ids import EventID
+from bots.runtime.ids import EventID, RoomID
 from bots.runtime.router import Router
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ class Feature:
 
     async def on_reaction(self, ctx: Context, target: EventID, key: str) -> None:
         """Someone reacted to an event in a room the bot is in."""
+
+    async def on_removed(self, room_id: RoomID) -> None:
+        """The bot is out of a room (it left, or was kicked or banned): forget what served only
+        that room. A room that wants the bot back invites it again and starts afresh."""
 
     async def sweep(self, now: datetime) -> None:
         """Delete what has outlived its retention (called by the sweeper)."""

@@ -224,3 +224,29 @@ async def test_bad_input_changes_nothing_and_cancel_removes_the_job(
     finally:
         await asyncio.gather(alice.close(), bob.close(), carol.close())
         await bot.stop()
+
+
+async def test_a_bot_kicked_out_forgets_the_room(synapse: Homeserver, tmp_path: Path) -> None:
+    """Practice disappearance: once the room has shown the bot out, its gatherings stop and
+    its absent voices are gone from the bot's database."""
+    bot = BotHarness(synapse, tmp_path / "bot", features=["ghostchair"])
+    await bot.start()
+    alice, bob = await asyncio.gather(person(synapse, tmp_path), person(synapse, tmp_path))
+    try:
+        room = await group(alice, bob, bot, encrypted=False)
+        assert (await command(alice, room, "!gathering every tue 19:00")).startswith("Gathering #")
+        await command(alice, room, "!ghost add the night-shift nurse")
+        ghost = next(f for f in bot.runtime.features if f.name == "ghostchair")
+        assert len(await ghost.gatherings.in_room(room)) == 1 and ghost_jobs(bot)
+
+        await alice.api("POST", f"/_matrix/client/v3/rooms/{room}/kick",
+                        {"user_id": bot.user_id, "reason": "we are done"})
+        deadline = time.monotonic() + 30
+        while await ghost.gatherings.in_room(room) or ghost_jobs(bot):
+            assert time.monotonic() < deadline, "the bot still keeps the room's gatherings"
+            await asyncio.sleep(0.2)
+        row = await bot.runtime.db.fetchone("SELECT COUNT(*) FROM ghost_voice WHERE room_id = ?", (room,))
+        assert row is not None and row[0] == 0
+    finally:
+        await asyncio.gather(alice.close(), bob.close())
+        await bot.stop()
