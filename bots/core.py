@@ -27,7 +27,7 @@ async def help_(ctx: Context, command: Words | None = None) -> None:
     table = ctx.bot.commands
     if command:
         name = command.lstrip("!").lower()
-        matches = [c for n, c in table.commands.items() if n == name or n.startswith(name + " ")]
+        matches = table.family(name)
         if not matches:
             hint = table.suggest(name)
             tip = f" Did you mean {', '.join('!' + h for h in hint)}?" if hint else ""

@@ -97,16 +97,22 @@ def parse_roles(words: Sequence[str]) -> tuple[str, ...]:
 
 def parse_term(text: str) -> timedelta:
     """A mandate length as typed (``!roles term 7d``), between ``MIN_TERM`` and ``MAX_TERM``."""
+    return _bounded_duration(
+        text, MIN_TERM, MAX_TERM,
+        f"A mandate lasts between {format_duration(MIN_TERM)} and {format_duration(MAX_TERM)}: "
+        "short terms keep roles rotating.",
+    )
+
+
+def _bounded_duration(text: str, low: timedelta, high: timedelta, out_of_bounds: str) -> timedelta:
+    """A duration as typed, refused with ``out_of_bounds`` outside [low, high]."""
     try:
-        term = parse_duration(text)
+        value = parse_duration(text)
     except TimeSpecError as exc:
         raise LotteryError(str(exc)) from exc
-    if not MIN_TERM <= term <= MAX_TERM:
-        raise LotteryError(
-            f"A mandate lasts between {format_duration(MIN_TERM)} and {format_duration(MAX_TERM)}: "
-            "short terms keep roles rotating."
-        )
-    return term
+    if not low <= value <= high:
+        raise LotteryError(out_of_bounds)
+    return value
 
 
 # --- the pool ------------------------------------------------------------------------------
@@ -490,16 +496,11 @@ MAX_WINDOW = timedelta(hours=1)
 
 def parse_window(text: str) -> timedelta:
     """A commitment window as typed (``!roles window 30s``), within the bounds above."""
-    try:
-        window = parse_duration(text)
-    except TimeSpecError as exc:
-        raise LotteryError(str(exc)) from exc
-    if not MIN_WINDOW <= window <= MAX_WINDOW:
-        raise LotteryError(
-            f"The window for adding chance lasts between {format_duration(MIN_WINDOW)} and "
-            f"{format_duration(MAX_WINDOW)}."
-        )
-    return window
+    return _bounded_duration(
+        text, MIN_WINDOW, MAX_WINDOW,
+        f"The window for adding chance lasts between {format_duration(MIN_WINDOW)} and "
+        f"{format_duration(MAX_WINDOW)}.",
+    )
 
 
 def parse_switch(text: str) -> bool:

@@ -43,9 +43,7 @@ OPTIONS_HELP = (
 
 
 def _feature(ctx: Context) -> GhostChairFeature:
-    return next(f for f in ctx.bot.features if f.name == "ghostchair")  # type: ignore[return-value]
-
-
+    return ctx.bot.feature("ghostchair")  # type: ignore[return-value]
 
 
 # -- absent voices ---------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from bots.ghostchair.commands import router
-from bots.runtime.context import notice
 from bots.runtime.feature import Feature
 from bots.runtime.ids import RoomID
 from protocols.ghostchair import (
@@ -119,8 +118,7 @@ class GhostChairFeature(Feature):
 
     def lottery(self) -> Lottery | None:
         """The lottery feature of this bot, if it is enabled."""
-        found = next((f for f in self.bot.features if f.name == "lottery"), None)
-        return found  # type: ignore[return-value]
+        return self.bot.feature("lottery")  # type: ignore[return-value]
 
     async def room_zone(self, room_id: str) -> ZoneInfo:
         return await self.zones.get(room_id) or self.default_zone
@@ -184,7 +182,7 @@ class GhostChairFeature(Feature):
                 return
             if useful:
                 text, html = before_text(occurrence, gathering.schedule.zone)
-                await self._post(
+                await self.bot.post(
                     gathering.room_id, text, html, _key(gathering, "remind", occurrence)
                 )
         log.info("gathering %d: heads-up %s", gathering.id, "posted" if useful else "skipped")
@@ -199,11 +197,11 @@ class GhostChairFeature(Feature):
                 return
             if plan.missed:
                 text, html = missed_note(plan.missed, gathering.schedule.zone)
-                await self._post(room, text, html, _key(gathering, "missed", plan.handled_through))
+                await self.bot.post(room, text, html, _key(gathering, "missed", plan.handled_through))
             if plan.post is not None:
                 voices, turn = await self.voices.take_turn(room, now)
                 text, html = reminder_for_turn(voices, turn, late=plan.late)
-                await self._post(room, text, html, _key(gathering, "start", plan.post))
+                await self.bot.post(room, text, html, _key(gathering, "start", plan.post))
         log.info(
             "gathering %d: started %s, %d missed",
             gathering.id,
@@ -223,7 +221,7 @@ class GhostChairFeature(Feature):
         key = _key(gathering, "draw", occurrence)
         lottery = self.lottery()
         if lottery is None:
-            await self._post(room, NO_LOTTERY, None, key)
+            await self.bot.post(room, NO_LOTTERY, None, key)
             return
         try:
             await lottery.open_draw(room, key)
@@ -254,12 +252,8 @@ class GhostChairFeature(Feature):
                 text, html = care_text()
                 if delay > ON_TIME_WINDOW:
                     text, html = f"{text}\n{LATE_CARE}", f"{html}<br><small>{LATE_CARE}</small>"
-                await self._post(gathering.room_id, text, html, _key(gathering, "care", occurrence))
+                await self.bot.post(gathering.room_id, text, html, _key(gathering, "care", occurrence))
         log.info("gathering %d: care check-in %s", gathering.id, "posted" if useful else "skipped")
-
-    async def _post(self, room_id: str, text: str, html: str | None, key: str) -> None:
-        """A notice (not a reply) through the outbox, under a stable transaction key."""
-        await self.bot.outbox.enqueue(RoomID(room_id), notice(text, html), key)
 
 
 def _key(gathering: Gathering, step: str, occurrence: datetime) -> str:

@@ -40,9 +40,7 @@ _COALITION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 
 
 def _herald(ctx: Context) -> HeraldFeature:
-    return next(f for f in ctx.bot.features if f.name == "herald")  # type: ignore[return-value]
-
-
+    return ctx.bot.feature("herald")  # type: ignore[return-value]
 
 
 def _run_id(text: str) -> str:
@@ -124,7 +122,7 @@ async def coalition_join(ctx: Context, name: str) -> None:
         "!local set local_contact <who>, !local set timezone <Area/City>."
     )
     label = await h.label(ctx.room_id)
-    await _herald(ctx).post(
+    await ctx.bot.post(
         result.coalition.coordination_room,
         f"➕ {label} ({homeserver}) joined coalition {wanted}; liaison {ctx.sender}.",
         None, key=ctx.key("coalition-joined"),
@@ -143,7 +141,7 @@ async def coalition_leave(ctx: Context) -> None:
     await h.coalitions.leave(coalition.name, ctx.room_id)
     await ctx.reply(f"This room left coalition {coalition.name}: it gets no more of its protocol messages.")
     label = await h.label(ctx.room_id)
-    await _herald(ctx).post(
+    await ctx.bot.post(
         coalition.coordination_room, f"➖ {label} left coalition {coalition.name}.",
         None, key=ctx.key("coalition-left"),
     )

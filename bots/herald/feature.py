@@ -144,10 +144,6 @@ class HeraldFeature(Feature):
         while self._tasks and loop.time() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.01, deadline - loop.time()))
 
-    async def post(self, room_id: str, text: str, html: str | None, key: str) -> None:
-        """A notice (not a reply) with a stable transaction key, through the outbox."""
-        await self.bot.outbox.enqueue(RoomID(room_id), notice(text, html), key)
-
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -301,7 +297,7 @@ class HeraldFeature(Feature):
             f"{format_duration(self.config.late_grace)} ago, and was not sent (it would be stale). "
             f"See !protocol status {run.run_id}."
         )
-        await self.post(
+        await self.bot.post(
             RoomID(coalition.coordination_room), text, None,
             key=f"herald-stale-{run.run_id}-{stable_key(*phases)}",
         )
@@ -344,7 +340,7 @@ class HeraldFeature(Feature):
         if found is None or not await self.may_ack(ctx.room_id, ctx.sender, found[1]):
             return  # anyone may react; only the liaison's (or a moderator's) reaction counts
         if await self.runs.ack(d.run_id, ctx.room_id, ctx.sender, ctx.now, d.phase_key):
-            await self.post(
+            await self.bot.post(
                 ctx.room_id, f"✅ Acknowledged for this room by {ctx.sender}: run {d.run_id}, {d.phase_key}.",
                 None, key=f"herald-ack-{d.txn_id}",
             )
@@ -415,7 +411,7 @@ class HeraldFeature(Feature):
         except MatrixError as exc:
             log.warning("herald: no DM with a liaison for %s: %s", d.txn_id, exc.errcode)
             return
-        await self.post(dm, text, None, key=f"herald-esc-{d.txn_id}-{step.step}")
+        await self.bot.post(dm, text, None, key=f"herald-esc-{d.txn_id}-{step.step}")
 
     async def _note_coordination(
         self, run: Run, template: ProtocolTemplate, d: Delivery, step: Escalation,
@@ -429,7 +425,7 @@ class HeraldFeature(Feature):
             f"“{self._phase_title(template, d.phase_key)}” of run {run.run_id}, due by {deadline}. "
             f"Liaison: {member.liaison or 'none set'}. See !protocol status {run.run_id}."
         )
-        await self.post(
+        await self.bot.post(
             RoomID(coalition.coordination_room), text, None, key=f"herald-esc-{d.txn_id}-{step.step}"
         )
 

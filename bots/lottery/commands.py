@@ -15,7 +15,7 @@ router = Router("lottery")
 
 
 def _feature(ctx: Context) -> LotteryFeature:
-    return next(f for f in ctx.bot.features if f.name == "lottery")  # type: ignore[return-value]
+    return ctx.bot.feature("lottery")  # type: ignore[return-value]
 
 
 @router.command("roles", help="The roles, who holds them and until when (local time)", where="room")

@@ -121,7 +121,7 @@ class LotteryFeature(Feature):
         try:
             return await self._open_draw(room_id, key, (), None)
         except (UserError, RuleError) as exc:
-            await self._post(room_id, str(exc), None, f"lottery-note-{stable_key(key)}")
+            await self.bot.post(room_id, str(exc), None, f"lottery-note-{stable_key(key)}")
             return None
 
     async def post_order(self, room_id: RoomID, key: str) -> None:
@@ -130,9 +130,9 @@ class LotteryFeature(Feature):
         try:
             order = await self._order(room_id)
         except RuleError as exc:
-            await self._post(room_id, str(exc), None, txn)
+            await self.bot.post(room_id, str(exc), None, txn)
             return
-        await self._post(room_id, *render.numbered("Speaking order, by chance:", order), txn)
+        await self.bot.post(room_id, *render.numbered("Speaking order, by chance:", order), txn)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -182,15 +182,6 @@ class LotteryFeature(Feature):
         return await self._contribute(ctx, EventID(target))
 
     # -- helpers ----------------------------------------------------------------------------
-
-    async def _post(
-        self, room_id: str, text: str, html: str | None, key: str, reply_to: str | None = None,
-        mentions: Sequence[str] = (),
-    ) -> None:
-        content = notice(text, html, EventID(reply_to) if reply_to else None)
-        if mentions:
-            content["m.mentions"] = {"user_ids": list(mentions)}
-        await self.bot.outbox.enqueue(RoomID(room_id), content, key)
 
     async def zone_of(self, room_id: str) -> ZoneInfo:
         """The room's zone as the ghost chair keeps it (``room_setting``), else UTC."""
@@ -295,7 +286,7 @@ class LotteryFeature(Feature):
             if done is None:
                 return
             text, html = render.result(done, zone)
-            await self._post(
+            await self.bot.post(
                 room, text, html, f"lottery-result-{draw_id}", reply_to=commit_event,
                 mentions=[m.holder for m in done.granted],
             )
@@ -341,7 +332,7 @@ class LotteryFeature(Feature):
         async with self.bot.db.transaction():
             if not await self.mandates.mark_reminded(mandate):
                 return
-            await self._post(room_id, text, html, key, mentions=[mandate.holder])
+            await self.bot.post(room_id, text, html, key, mentions=[mandate.holder])
 
     async def _expire_job(self, room_id: str, role: str) -> None:
         await self._expire_due()
@@ -359,7 +350,7 @@ class LotteryFeature(Feature):
                 ends = (f"{m.role}\x1e{m.holder}\x1e{m.expires.timestamp()}" for m in mandates)
                 key = "lottery-vacant-" + stable_key(room_id, *ends)
                 text, html = render.vacancy(mandates, again)
-                await self._post(room_id, text, html, key)
+                await self.bot.post(room_id, text, html, key)
                 if again:
                     redraw.append((RoomID(room_id), key))
         for mandate in ended:
@@ -604,7 +595,7 @@ class LotteryFeature(Feature):
         await self.cell_rooms.set_room(cell.id, room_id)
         text, html = render.cell_welcome(number, count, cell.members, cell.sunset_at, zone)
         key = f"lottery-cell-welcome-{cell.id}-{stable_key(room_id)}"
-        await self._post(room_id, text, html, key)
+        await self.bot.post(room_id, text, html, key)
         log.info("cell room %d created with %d invitations", cell.id, len(cell.members))
         made = await self.cell_rooms.get(cell.id)
         assert made is not None

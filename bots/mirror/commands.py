@@ -18,7 +18,7 @@ router = Router("mirror")
 
 
 def _feature(ctx: Context) -> MirrorFeature:
-    return next(f for f in ctx.bot.features if f.name == "mirror")  # type: ignore[return-value]
+    return ctx.bot.feature("mirror")  # type: ignore[return-value]
 
 
 @router.command(

@@ -247,7 +247,7 @@ class Conversations:
                 continue
             room = self._trails[user].room
             await self.end(user)
-            await self.feature.post(
+            await self.bot.post(
                 room,
                 f"Blind mirror {round_.code} has closed before you submitted; your draft was "
                 "discarded, and nothing of it was kept.",

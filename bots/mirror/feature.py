@@ -94,7 +94,7 @@ class MirrorFeature(Feature):
         for round_ in await self.rounds.active():
             if round_.closes_at <= stale_before:
                 # Too late to release: forget_expired destroys it unread. Say so, never silently.
-                await self.post(
+                await self.bot.post(
                     RoomID(round_.reflecting_room),
                     f"Blind mirror {round_.code} could not be released in time (the bot was "
                     "down too long); its reflections were destroyed unread.",
@@ -106,14 +106,6 @@ class MirrorFeature(Feature):
         await self.forget(now)
         for round_ in [*await self.rounds.active(), *await self.rounds.awaiting_expiry()]:
             self._schedule(round_)
-
-    async def post(self, room_id: RoomID, text: str, html: str | None, key: str) -> None:
-        """A notice (not a reply) with a stable transaction key, as ``BotRuntime.say`` posts it.
-
-        Through the outbox directly: the tier-2 ``FakeBot`` uses the name ``say`` for messages
-        *to* the bot.
-        """
-        await self.bot.outbox.enqueue(room_id, notice(text, html), key)
 
     async def on_message(self, ctx: Context) -> bool:
         return await self.conversations.on_message(ctx)
@@ -214,14 +206,14 @@ class MirrorFeature(Feature):
         await self.conversations.end_round(round_)
         if round_.state == "withheld":
             withheld = render_withheld(round_)
-            await self.post(
+            await self.bot.post(
                 RoomID(round_.reflecting_room), withheld.body, withheld.html,
                 key=self._key("withheld", round_),
             )
             log.info("blind-mirror round %d withheld", round_id)
         else:
             label = await self.bot.matrix.room_name(RoomID(round_.reflected_room))
-            await self.post(
+            await self.bot.post(
                 RoomID(round_.reflecting_room),
                 f"Blind mirror {round_.code} has closed with enough reflections. They will be "
                 f"posted to {label} shortly, all at once and in random order.",
@@ -258,7 +250,7 @@ class MirrorFeature(Feature):
                 f"Blind mirror {round_.code}: I could not post all the reflections to {label} "
                 "(I may have been removed from it). What was not posted was destroyed unread."
             )
-        await self.post(
+        await self.bot.post(
             RoomID(round_.reflecting_room), text, None, key=self._key("posted", round_)
         )
         released = await self.rounds.get(round_id)

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -82,9 +82,9 @@ class BotRuntime:
         self.last_sync_ok: float = 0.0
         self._stopping = asyncio.Event()
         self._undecrypted: list[tuple[float, RoomID, MegolmEvent]] = []
-        self._joining: set[str] = set()
         self._invited_direct: dict[str, bool] = {}
-        self._join_tasks: set[asyncio.Task[None]] = set()
+        # Rooms whose join is being tried again, and the task trying.
+        self._joining: dict[str, asyncio.Task[None]] = {}
         # Rooms nio does not know (tests with a fake adapter) say here whether they are DMs.
         self.direct_rooms: dict[str, bool] = {}
 
@@ -156,7 +156,7 @@ class BotRuntime:
     async def close(self) -> None:
         """Stop everything; never log out (that would destroy the device and its keys)."""
         self.stop()
-        for task in list(self._join_tasks):
+        for task in list(self._joining.values()):
             task.cancel()
         self.scheduler.shutdown()
         for feature in self.features:
@@ -300,21 +300,14 @@ class BotRuntime:
             return
         self._invited_direct.pop(room_id, None)
         await self.db.execute("DELETE FROM room_kind WHERE bot = ? AND room_id = ?", (self.name, room_id))
-        ctx = Context(bot=self, room_id=room_id, sender=self.user_id,
-                      event_id=EventID(event_id or f"left:{room_id}"), body="", now=self.clock())
         for feature in self.features:
-            await self._guarded_quietly(ctx, feature.on_removed, room_id)
+            try:
+                await feature.on_removed(room_id)
+            except Exception as exc:  # noqa: BLE001 - one feature's failure must not stop the others
+                log_failure(event_id or f"leave of {room_id}", exc)
         if event_id is not None:
             await self._mark_handled(event_id)
         log.info("out of a room; its features forgot it")
-
-    async def _guarded_quietly(self, ctx: Context, func: Any, *args: Any) -> None:
-        """As _guarded, for work nobody asked for in chat: failures are logged, never replied."""
-        try:
-            await func(*args)
-        except Exception as exc:  # noqa: BLE001 - one feature's failure must not stop the others
-            log.error("handling event %s failed: %s\n%s", ctx.event_id, type(exc).__name__,
-                      "".join(traceback.format_tb(exc.__traceback__)))
 
     async def _on_invite(self, room_id: RoomID, info: Any) -> None:
         inviter = None
@@ -341,10 +334,9 @@ class BotRuntime:
         except (MatrixError, TransportError) as exc:
             # Retried in the background, so that the sync loop goes on serving other rooms.
             log.info("joining an invited room failed (%s); trying again", exc.errcode or type(exc).__name__)
-            self._joining.add(room_id)
             task = asyncio.create_task(self._join_invited(room_id, is_direct), name="join-retry")
-            self._join_tasks.add(task)
-            task.add_done_callback(self._join_tasks.discard)
+            self._joining[room_id] = task
+            task.add_done_callback(lambda _: self._joining.pop(room_id, None))
             return
         await self._set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
         log.info("joined a room on invite (direct: %s)", is_direct)
@@ -354,25 +346,22 @@ class BotRuntime:
         inviting server has stored it, and a join is then refused (M_FORBIDDEN). Giving up at
         the first refusal would leave an invited bot out of the room for good."""
         delay = 0.5
-        try:
-            for attempt in range(2, JOIN_ATTEMPTS + 1):
-                await self._sleep(delay)
-                if self._stopping.is_set():
-                    return
-                try:
-                    await self.matrix.join(room_id)
-                except (MatrixError, TransportError) as exc:
-                    code = exc.errcode or type(exc).__name__
-                    if attempt == JOIN_ATTEMPTS:
-                        log.warning("joining an invited room failed %d times: %s", attempt, code)
-                        return
-                    delay = min(delay * 2, 8.0)
-                    continue
-                await self._set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
-                log.info("joined a room on invite after %d tries (direct: %s)", attempt, is_direct)
+        for attempt in range(2, JOIN_ATTEMPTS + 1):
+            await self._sleep(delay)
+            if self._stopping.is_set():
                 return
-        finally:
-            self._joining.discard(room_id)
+            try:
+                await self.matrix.join(room_id)
+            except (MatrixError, TransportError) as exc:
+                code = exc.errcode or type(exc).__name__
+                if attempt == JOIN_ATTEMPTS:
+                    log.warning("joining an invited room failed %d times: %s", attempt, code)
+                    return
+                delay = min(delay * 2, 8.0)
+                continue
+            await self._set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
+            log.info("joined a room on invite after %d tries (direct: %s)", attempt, is_direct)
+            return
 
     def allowed(self, user_id: str) -> bool:
         if user_id in self.app.access.allowed_users:
@@ -479,7 +468,7 @@ class BotRuntime:
         if command is None:
             if not name:
                 return
-            family = [c for n, c in self.commands.commands.items() if n.startswith(name + " ")]
+            family = self.commands.family(name)
             if family:  # "!ghost" alone: say which of its commands there are
                 metrics.COMMANDS.labels("unknown", "usage").inc()
                 usages = "\n".join(f"{c.usage} — {c.help}" for c in family)
@@ -512,16 +501,15 @@ class BotRuntime:
             # Its text is written for the person who asked.
             await ctx.reply(str(exc))
         except Exception as exc:  # noqa: BLE001 - the runtime never dies of one event
-            # The event id lets an operator find it. The exception's message is left out: it
-            # may quote the message body. The stack says where it happened.
-            log.error(
-                "handling event %s failed: %s\n%s", ctx.event_id, type(exc).__name__,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
+            log_failure(ctx.event_id, exc)
             await ctx.reply("Sorry, something went wrong handling that. The operator can find it in the logs.")
         return False
 
     # -- helpers for features ---------------------------------------------------------------
+
+    def feature(self, name: str) -> Feature | None:
+        """This bot's feature of that name, if it is enabled."""
+        return next((f for f in self.features if f.name == name), None)
 
     def is_direct(self, room_id: RoomID) -> bool:
         """A direct chat: just the bot and one person, in a room not invited to as a group."""
@@ -564,13 +552,29 @@ class BotRuntime:
         bots = {b.user_id for b in self.app.bots} | set(self.app.other_bots)
         return [u for u in await self.matrix.joined_members(room_id) if u not in bots]
 
-    async def say(self, room_id: RoomID, text: str, html: str | None, key: str, wait: bool = False) -> Any:
-        """Post a notice (not a reply) with a stable transaction key."""
-        content = notice(text, html)
+    async def post(
+        self, room_id: str, text: str, html: str | None, key: str, *, wait: bool = False,
+        reply_to: str | None = None, mentions: Sequence[str] = (),
+    ) -> Any:
+        """Post a notice through the outbox under a stable transaction key, optionally as a
+        reply and mentioning people (``m.mentions``). Every feature posts this way."""
+        content = notice(text, html, EventID(reply_to) if reply_to else None)
+        if mentions:
+            content["m.mentions"] = {"user_ids": list(mentions)}
+        room_id = RoomID(room_id)
         if wait:
             return await self.outbox.send(room_id, content, key)
         await self.outbox.enqueue(room_id, content, key)
         return None
+
+
+def log_failure(event_id: str, exc: BaseException) -> None:
+    """Log a failed handler by its event id. The exception's message is left out: it may quote
+    the message body. The stack says where it happened."""
+    log.error(
+        "handling event %s failed: %s\n%s", event_id, type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
 
 
 def is_direct_chat(member_count: int, invited_direct: bool | None) -> bool:

@@ -208,6 +208,10 @@ class CommandTable:
                 return self.commands[name], name, words[n:]
         return None, words[0].lower() if words else "", words[1:]
 
+    def family(self, name: str) -> list[Command]:
+        """The command called ``name`` and those under it (``ghost`` -> ``ghost add``, ...)."""
+        return [c for n, c in self.commands.items() if n == name or n.startswith(name + " ")]
+
     def by_feature(self) -> dict[str, list[Command]]:
         out: dict[str, list[Command]] = {}
         for cmd in self.commands.values():

@@ -84,14 +84,10 @@ class DeviceTrust:
             user_id = event.get("state_key")
             if not user_id or membership not in ("join", "invite"):
                 continue
-            if membership == "invite" and user_id not in room.users:
-                room.add_member(user_id, None, None, invited=True)
-            elif membership == "join" and (user_id not in room.users or user_id in room.invited_users):
-                room.invited_users.pop(user_id, None)
-                if user_id not in room.users:
-                    room.add_member(user_id, None, None)
-                else:
-                    room.users[user_id].invited = False
+            if user_id not in room.users:
+                room.add_member(user_id, None, None, invited=membership == "invite")
+            elif membership == "join" and room.invited_users.pop(user_id, None) is not None:
+                room.users[user_id].invited = False  # joined since nio last looked
         room.members_synced = True
         if client.olm is not None:
             client.olm.update_tracked_users(room)

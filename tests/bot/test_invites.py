@@ -67,7 +67,7 @@ async def test_retries_end_after_the_last_attempt(tmp_path: Path, monkeypatch: A
     try:
         bot.fake.join_refusals[ROOM_B] = 99
         await bot._on_invite(ROOM_B, invite_from(ALICE))
-        await until(lambda: not bot._join_tasks)
+        await until(lambda: not bot._joining)
         assert bot.fake.join_attempts == [ROOM_B] * 3 and bot.fake.joined == []
         assert await joined_ts(bot, ROOM_B) is None
     finally:
