@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JS     := tests/js
 JS_OK  := $(JS)/node_modules/.package-lock.json
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -30,7 +30,13 @@ test: $(STAMP) $(JS_OK)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q tests/unit tests/bot
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/bot
+
+# ruff (rules in pyproject.toml) and mypy over the whole tree; CI runs this before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bots protocols storage tests bench
+	$(VENV)/bin/ruff format --check bots protocols storage tests bench
+	$(VENV)/bin/mypy bots protocols storage
 
 bench: $(STAMP)
 	$(PY) bench/ping_roundtrip.py
