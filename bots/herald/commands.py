@@ -7,14 +7,14 @@ rules (templates, plans, local details, events) live in ``protocols.herald``; th
 
 from __future__ import annotations
 
-import re
 import secrets
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bots.runtime.context import Context, escape
 from bots.runtime.errors import MatrixError, PermissionDenied, UserError
-from bots.runtime.ids import is_user_id, server_of
-from bots.runtime.router import Router, Words
+from bots.runtime.ids import RoomID, is_user_id, server_of
+from bots.runtime.router import RoomRef, Router, Words
 from protocols.herald import (
     CalendarEvent,
     ack_board,
@@ -28,16 +28,26 @@ from protocols.herald import (
     parse_event_add,
     validate_local,
 )
-from protocols.timespec import format_local, parse_when
-from storage.herald import Coalition, Member, Run
+from protocols.herald.consent import (
+    INVITE_TTL,
+    MAX_AMENDMENTS_PER_HOUR,
+    MAX_EVENTS_PER_COALITION,
+    MAX_EVENTS_PER_ROOM,
+    MAX_LIVE_RUNS,
+    MAX_MEMBERS,
+    MAX_OPEN_INVITES,
+    TOKEN_BYTES,
+    check_coalition_name,
+    check_invite_token,
+    make_invite_token,
+)
+from protocols.timespec import format_duration, format_local, parse_when
+from storage.herald import Coalition, Member, Run, token_hash
 
 if TYPE_CHECKING:
     from bots.herald.feature import HeraldFeature
 
 router = Router("herald")
-
-_COALITION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
-
 
 def _herald(ctx: Context) -> HeraldFeature:
     return ctx.bot.feature("herald")  # type: ignore[return-value]
@@ -50,7 +60,10 @@ def _run_id(text: str) -> str:
 async def _membership(ctx: Context) -> tuple[Coalition, Member]:
     found = await _herald(ctx).membership(ctx.room_id)
     if found is None:
-        raise UserError("This room is not in a coalition. A moderator opts it in with !coalition join <name>.")
+        raise UserError(
+            "This room is not in a coalition. A coalition's coordination room invites a room "
+            "(!coalition invite); a moderator here then types !coalition join <token>."
+        )
     return found
 
 
@@ -61,7 +74,7 @@ async def _coordination(ctx: Context) -> Coalition:
     if not coordinated:
         raise UserError(
             "Only a coalition's coordination room can do this (the room that created it with "
-            "!coalition join <name>); this room coordinates none."
+            "!coalition create <name>); this room coordinates none."
         )
     if not h.is_coordinator(ctx.sender):
         raise PermissionDenied(
@@ -93,43 +106,168 @@ async def _require_liaison(ctx: Context, member: Member | None) -> None:
 # --- coalitions ---------------------------------------------------------------------------
 
 
-@router.command("coalition join", help="Opt this room in to a coalition (the first room coordinates it)", power="moderator")
-async def coalition_join(ctx: Context, name: str) -> None:
+async def _coordinators_of(ctx: Context, coalition: Coalition) -> list[str]:
+    """Who coordinates: the coordination room's moderators the operator allows to coordinate."""
     h = _herald(ctx)
-    wanted = name.strip().lower()
-    if not _COALITION_NAME.match(wanted):
-        raise UserError(f"'{name}' is not a coalition name: use lower-case letters, digits and - (e.g. spring-action).")
-    current = await h.coalitions.coalitions_of(ctx.room_id)
+    room = RoomID(coalition.coordination_room)
+    needed = ctx.bot.power_needed("moderator")
+    found: list[str] = []
+    try:
+        for user in await ctx.bot.human_members(room):
+            if needed is not None and await ctx.bot.power_of(room, user) >= needed and h.is_coordinator(user):
+                found.append(str(user))
+    except MatrixError:
+        return []
+    return sorted(found)[:10]
+
+
+async def _not_in_a_coalition(ctx: Context) -> None:
+    current = await _herald(ctx).coalitions.coalitions_of(ctx.room_id)
     if current:
-        if current[0].name == wanted:
-            raise UserError(f"This room is already in coalition {wanted}.")
         raise UserError(
             f"This room is already in coalition {current[0].name}; a room takes part in one "
             "coalition at a time. Leave it first with !coalition leave."
         )
+
+
+@router.command(
+    "coalition create", help="Create a coalition coordinated from this room", power="moderator", where="room"
+)
+async def coalition_create(ctx: Context, name: str) -> None:
+    h = _herald(ctx)
+    wanted = check_coalition_name(name)
+    await _not_in_a_coalition(ctx)
     homeserver = server_of(ctx.room_id) or server_of(ctx.sender)
-    result = await h.coalitions.join(wanted, ctx.room_id, homeserver, ctx.sender, ctx.now)
-    if result.created:
-        await ctx.reply(
-            f"Coalition {wanted} created; this room coordinates it: its moderators start, amend and "
-            f"cancel protocol runs. Other rooms join with !coalition join {wanted}. "
-            f"This room's liaison is {ctx.sender} (change with !coalition liaison <@user>)."
+    created = await h.coalitions.create(wanted, ctx.room_id, homeserver, ctx.sender, ctx.now)
+    if created is None:
+        raise UserError(
+            f"A coalition named {wanted} already exists on this bot; pick another name. "
+            "To join it, ask its coordination room for an invitation."
         )
-        return
     await ctx.reply(
-        f"This room joined coalition {wanted}. Its liaison is {ctx.sender} (change with "
-        "!coalition liaison <@user>). Fill in your local details with !local set meeting_point <place>, "
-        "!local set local_contact <who>, !local set timezone <Area/City>."
+        f"Coalition {wanted} created; this room coordinates it: its moderators start, amend and "
+        "cancel protocol runs. Rooms join only by invitation: a coordinator types "
+        "!coalition invite [room] here and passes the token to that room. "
+        f"This room's liaison is {ctx.sender} (change with !coalition liaison <@user>)."
+    )
+
+
+@router.command(
+    "coalition invite",
+    help="Issue a one-time invitation to this room's coalition (optionally for one room)",
+    power="moderator",
+    where="room",
+)
+async def coalition_invite(ctx: Context, room: RoomRef | None = None) -> None:
+    h = _herald(ctx)
+    coalition = await _coordination(ctx)
+    target: str | None = None
+    if room is not None:
+        try:
+            target = str(await ctx.bot.matrix.resolve_room(room))
+        except MatrixError:
+            raise UserError(
+                f"'{room[:80]}' is not a room the bot can find: use #alias:server, a room id or a matrix.to link."
+            ) from None
+        if target in {m.room_id for m in await h.coalitions.members(coalition.name)}:
+            raise UserError(f"That room is already in coalition {coalition.name}.")
+    if await h.coalitions.count_members(coalition.name) >= MAX_MEMBERS:
+        raise UserError(
+            f"Coalition {coalition.name} has {MAX_MEMBERS} rooms, the most one coalition may have; "
+            "remove a room (!coalition remove <room>) before inviting another."
+        )
+    token = make_invite_token(secrets.token_bytes(TOKEN_BYTES))
+    expires = ctx.now + INVITE_TTL
+    if not await h.coalitions.add_invite(
+        coalition.name, token_hash(token), target, ctx.sender, ctx.now, expires, MAX_OPEN_INVITES
+    ):
+        raise UserError(
+            f"Coalition {coalition.name} already has {MAX_OPEN_INVITES} open invitations; "
+            f"wait until some are used or expire ({format_duration(INVITE_TTL)} after they were issued)."
+        )
+    zone = await h.zone_of(ctx.room_id)
+    which = "one room (the one named)" if target else "one room"
+    await ctx.reply(
+        f"Invitation to coalition {coalition.name}, for {which}, valid once until "
+        f"{format_local(expires, zone)}:\n{token}\n"
+        f"Pass it privately to a moderator of the joining room; they type there: !coalition join {token}"
+    )
+
+
+@router.command(
+    "coalition join",
+    help="Join a coalition with an invitation token from its coordination room",
+    power="moderator",
+    where="room",
+)
+async def coalition_join(ctx: Context, token: str) -> None:
+    h = _herald(ctx)
+    typed = check_invite_token(token)
+    await _not_in_a_coalition(ctx)
+    homeserver = server_of(ctx.room_id) or server_of(ctx.sender)
+    used = await h.coalitions.use_invite(
+        token_hash(typed), ctx.room_id, homeserver, ctx.sender, ctx.now, MAX_MEMBERS
+    )
+    if used.outcome == "other_room":
+        raise UserError("This invitation was issued for another room; it works only there.")
+    if used.outcome == "full":
+        raise UserError(f"That coalition already has {MAX_MEMBERS} rooms, the most one coalition may have.")
+    if used.coalition is None:
+        raise UserError(
+            "This invitation is not valid: it was never issued by this bot, was used already, or expired "
+            f"(invitations last {format_duration(INVITE_TTL)}). Ask the coordination room for a new one."
+        )
+    coalition = used.coalition
+    coordination = await h.label(coalition.coordination_room)
+    coordinators = await _coordinators_of(ctx, coalition)
+    who = ", ".join(coordinators) if coordinators else "its moderators"
+    await ctx.reply(
+        f"This room joined coalition {coalition.name}. It is coordinated from “{coordination}” "
+        f"({coalition.coordination_room}) by {who}: protocol messages from this bot in this coalition come "
+        f"from them. This room's liaison is {ctx.sender} (change with !coalition liaison <@user>). "
+        "Fill in your local details with !local set meeting_point <place>, "
+        "!local set local_contact <who>, !local set timezone <Area/City>. "
+        "A moderator can take this room out at any time with !coalition leave."
     )
     label = await h.label(ctx.room_id)
     await ctx.bot.post(
-        result.coalition.coordination_room,
-        f"➕ {label} ({homeserver}) joined coalition {wanted}; liaison {ctx.sender}.",
+        coalition.coordination_room,
+        f"➕ {label} ({homeserver}) joined coalition {coalition.name} with an invitation; liaison {ctx.sender}.",
         None, key=ctx.key("coalition-joined"),
     )
 
 
-@router.command("coalition leave", help="Take this room out of its coalition", power="moderator")
+@router.command(
+    "coalition remove", help="Take a member room out of this room's coalition", power="moderator", where="room"
+)
+async def coalition_remove(ctx: Context, room: RoomRef) -> None:
+    h = _herald(ctx)
+    coalition = await _coordination(ctx)
+    try:
+        target = str(await ctx.bot.matrix.resolve_room(room))
+    except MatrixError:
+        raise UserError(
+            f"'{room[:80]}' is not a room the bot can find: use #alias:server, a room id or a matrix.to link."
+        ) from None
+    if target == coalition.coordination_room:
+        raise UserError("The coordination room cannot remove itself; it coordinates the coalition.")
+    if not await h.coalitions.leave(coalition.name, target):
+        raise UserError(f"That room is not in coalition {coalition.name}; !coalition rooms lists its rooms.")
+    cancelled = await h.runs.cancel_room(target, coalition.name)
+    label = await h.label(target)
+    await ctx.reply(
+        f"{label} is out of coalition {coalition.name}: it gets nothing further "
+        f"({cancelled} pending messages to it will not be sent)."
+    )
+    await ctx.bot.post(
+        target,
+        f"This room was removed from coalition {coalition.name} by its coordination room: "
+        "it gets no more of its protocol messages.",
+        None, key=ctx.key("coalition-removed"),
+    )
+
+
+@router.command("coalition leave", help="Take this room out of its coalition", power="moderator", where="room")
 async def coalition_leave(ctx: Context) -> None:
     h = _herald(ctx)
     coalition, _ = await _membership(ctx)
@@ -139,6 +277,7 @@ async def coalition_leave(ctx: Context) -> None:
             "its member rooms would be left without coordinators."
         )
     await h.coalitions.leave(coalition.name, ctx.room_id)
+    await h.runs.cancel_room(ctx.room_id, coalition.name)
     await ctx.reply(f"This room left coalition {coalition.name}: it gets no more of its protocol messages.")
     label = await h.label(ctx.room_id)
     await ctx.bot.post(
@@ -147,7 +286,7 @@ async def coalition_leave(ctx: Context) -> None:
     )
 
 
-@router.command("coalition rooms", help="List the coalition's rooms, their homeserver and liaison")
+@router.command("coalition rooms", help="List the coalition's rooms, their homeserver and liaison (member rooms only)")
 async def coalition_rooms(ctx: Context) -> None:
     from bots.herald.render import rooms_table
 
@@ -159,7 +298,7 @@ async def coalition_rooms(ctx: Context) -> None:
     await ctx.reply(text, html)
 
 
-@router.command("coalition liaison", help="Name this room's liaison to the coalition", power="moderator")
+@router.command("coalition liaison", help="Name this room's liaison to the coalition", power="moderator", where="room")
 async def coalition_liaison(ctx: Context, user: str) -> None:
     h = _herald(ctx)
     coalition, _ = await _membership(ctx)
@@ -221,6 +360,12 @@ async def protocol_start(ctx: Context, template: str, *, at: str) -> None:
     chosen = h.template(template)
     zone = await h.zone_of(ctx.room_id)
     action_at = parse_when(at, zone)
+    live = await h.runs.list_for(coalition.name, ("planned", "confirmed"))
+    if len(live) >= MAX_LIVE_RUNS:
+        raise UserError(
+            f"Coalition {coalition.name} already has {MAX_LIVE_RUNS} runs planned or under way, the most "
+            "it may have; cancel one (!protocol cancel <run>) or wait until one is done."
+        )
     members = await h.coalitions.members(coalition.name)
     rooms = await h.member_rooms(members)
     run_id = new_run_id(secrets.token_bytes(16))
@@ -294,6 +439,11 @@ async def protocol_amend(ctx: Context, run: str, text: Words) -> None:
     found = await _run_in(ctx, coalition, run)
     template = h.template(found.template)
     rooms = await h.member_rooms(await h.coalitions.members(coalition.name))
+    if await h.runs.amendments_since(found.run_id, ctx.now - timedelta(hours=1)) >= MAX_AMENDMENTS_PER_HOUR:
+        raise UserError(
+            f"Run {found.run_id} had {MAX_AMENDMENTS_PER_HOUR} amendments in the last hour, the most one run may "
+            "have: each goes to every member room at once. Put the changes together in one amendment later."
+        )
     seq = await h.runs.next_amendment_seq(found.run_id)
     note = ctx.tail(3)
     messages = make_amendment(found.run_id, found.state, seq, note, template, found.action_at, rooms, ctx.now)
@@ -349,11 +499,16 @@ async def ack(ctx: Context, run: str | None = None) -> None:
         targets = [member]
     else:
         # A liaison may answer from a direct chat (where the escalation reached them).
-        targets = await h.coalitions.rooms_of_liaison(ctx.sender)
+        # Only for rooms they are still in: a liaison who left or was kicked is cleared here.
+        targets = [
+            m for m in await h.coalitions.rooms_of_liaison(ctx.sender)
+            if await h.still_in_room(m.room_id, ctx.sender, m)
+        ]
         if not targets:
             raise UserError(
                 "This room is not in a coalition (or it left), so there is nothing to acknowledge here. "
-                "Liaisons acknowledge in their own coalition room."
+                "Liaisons acknowledge in their own coalition room, and from a direct chat only for "
+                "rooms they are still in."
             )
     done: list[str] = []
     for member in targets:
@@ -382,7 +537,15 @@ async def event_add(ctx: Context, title: Words, *, at: str, where: str | None = 
     await _require_liaison(ctx, member)
     zone = await h.zone_of(ctx.room_id)
     draft = parse_event_add(ctx.tail(2), zone, ctx.now)
-    await h.events.add(coalition.name, ctx.room_id, draft.title, draft.starts_at, draft.place, ctx.now)
+    stored = await h.events.add_within(
+        coalition.name, ctx.room_id, draft.title, draft.starts_at, draft.place, ctx.now,
+        per_room=MAX_EVENTS_PER_ROOM, per_coalition=MAX_EVENTS_PER_COALITION,
+    )
+    if stored is None:
+        raise UserError(
+            f"The {coalition.name} calendar is full: a room lists at most {MAX_EVENTS_PER_ROOM} upcoming events "
+            f"and a coalition at most {MAX_EVENTS_PER_COALITION}. Past events drop off on their own."
+        )
     where_text = f" at {draft.place}" if draft.place else ""
     await ctx.reply(
         f"Listed in the {coalition.name} calendar: {draft.title}, {format_local(draft.starts_at, zone)}{where_text}."

@@ -14,14 +14,21 @@ import asyncio
 import html as html_lib
 import logging
 from collections.abc import Coroutine, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bots.herald.commands import router
 from bots.runtime.context import notice, stable_key
-from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.errors import (
+    Forbidden,
+    MatrixError,
+    NotFound,
+    RateLimited,
+    TransportError,
+    UserError,
+)
 from bots.runtime.feature import Feature
 from bots.runtime.ids import EventID, RoomID, UserID
 from protocols.herald import (
@@ -56,6 +63,9 @@ log = logging.getLogger(__name__)
 UTC = ZoneInfo("UTC")
 # The room_setting key under which a bot remembers the DM room it opened with a liaison.
 _DM_KEY = "herald.dm_with:{bot}"
+# How long past its retention a run waits for its messages' redaction to succeed before it is
+# deleted anyway (a homeserver that never answers must not keep a run for ever).
+REDACT_PATIENCE = timedelta(days=7)
 
 
 def is_urgent(phase_key: str) -> bool:
@@ -108,10 +118,11 @@ class HeraldFeature(Feature):
     def __init__(self, bot: BotRuntime) -> None:
         super().__init__(bot)
         self.config = bot.app.features.herald
-        self.coalitions = Coalitions(bot.db)
-        self.local = LocalDetails(bot.db)
-        self.runs = HeraldRuns(bot.db)
-        self.events = HeraldEvents(bot.db)
+        # Every table is scoped to this bot: bots sharing a process see only their own rows.
+        self.coalitions = Coalitions(bot.db, bot.user_id)
+        self.local = LocalDetails(bot.db, bot.user_id)
+        self.runs = HeraldRuns(bot.db, bot.user_id)
+        self.events = HeraldEvents(bot.db, bot.user_id)
         self._templates: dict[str, ProtocolTemplate] | None = None
         self.template_problems: list[TemplateIssue] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -199,8 +210,24 @@ class HeraldFeature(Feature):
                     return coalition, member
         return None
 
+    async def still_in_room(self, room_id: str, user_id: str, member: Member | None = None) -> bool:
+        """Whether ``user_id`` is joined to the room now. A liaison who is not (they left or
+        were kicked) stops being the liaison here and then: the runtime passes no membership
+        events to features, so the check is made when it matters (an ack, an escalation)."""
+        try:
+            joined = user_id in await self.bot.matrix.joined_members(RoomID(room_id))
+        except MatrixError:
+            joined = False  # the bot cannot read the room: trust no one for it
+        if not joined and member is not None and member.liaison == user_id:
+            await self.coalitions.clear_liaison(room_id, user_id)
+            log.info("herald: a liaison who is out of their room was cleared")
+        return joined
+
     async def may_ack(self, room_id: str, user_id: str, member: Member) -> bool:
-        """The room's liaison acknowledges; so may a room moderator (a liaison can be away)."""
+        """The room's liaison acknowledges; so may a room moderator (a liaison can be away).
+        Either only while still in the room: a kicked liaison cannot silence escalation."""
+        if not await self.still_in_room(room_id, user_id, member):
+            return False
         if member.liaison == user_id:
             return True
         needed = self.bot.power_needed("moderator")
@@ -276,7 +303,7 @@ class HeraldFeature(Feature):
             try:
                 result = await self.bot.outbox.wait(txn, timeout=600)
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue  # the homeserver is away; the outbox keeps trying, so do we
         if result.state == "sent" and result.event_id:
             await self.runs.mark_sent(txn, result.event_id, self.bot.clock())
@@ -308,8 +335,15 @@ class HeraldFeature(Feature):
         The full notice follows separately; the edit is for whoever scrolls back to the old
         message and would otherwise act on it.
         """
+        run = await self.runs.get(run_id)
+        if run is None:
+            return 0
+        # A room out of the coalition gets nothing further, not even an edit.
+        members = {m.room_id for m in await self.coalitions.members(run.coalition)}
         latest: dict[str, Delivery] = {}
         for d in await self.runs.deliveries(run_id):
+            if d.room_id not in members:
+                continue
             if d.state == "sent" and d.event_id and not is_urgent(d.phase_key):
                 if d.room_id not in latest or d.due_at >= latest[d.room_id].due_at:
                     latest[d.room_id] = d
@@ -378,7 +412,10 @@ class HeraldFeature(Feature):
             member = members.get(step.room_id)
             if member is not None:  # a room that left owes the coalition nothing
                 d = by_txn[step.txn_id]
-                if step.action == "liaison" and member.liaison:
+                if (
+                    step.action == "liaison" and member.liaison
+                    and await self.still_in_room(member.room_id, member.liaison, member)
+                ):
                     await self._dm_liaison(run, template, d, step, member)
                 else:
                     await self._note_coordination(run, template, d, step, member, coalition)
@@ -456,10 +493,63 @@ class HeraldFeature(Feature):
 
     # -- forgetting -------------------------------------------------------------------------
 
+    async def on_removed(self, room_id: RoomID) -> None:
+        """The bot is out of a room: forget what the herald kept for it.
+
+        A member room: its membership (and liaison), local details, the events it listed,
+        invitations naming it, and every message planned for or sent to it (pending ones are
+        never sent). A coordination room: its coalitions lose their coordinators, so every
+        live run is stood down unsent, the member rooms are told and released, and the
+        coalition itself is forgotten once its runs expire.
+        """
+        now = self.bot.clock()
+        for coalition in await self.coalitions.coordinated_by(room_id):
+            cancelled = await self.runs.cancel_coalition(coalition.name, now)
+            for run in await self.runs.list_for(coalition.name):
+                self.unschedule_deliveries(run.run_id)
+                self.bot.scheduler.cancel(escalate_job_id(run.run_id))
+            for member in await self.coalitions.members(coalition.name):
+                if member.room_id == room_id:
+                    continue
+                await self.runs.cancel_room(member.room_id, coalition.name)
+                await self.bot.post(
+                    RoomID(member.room_id),
+                    f"Coalition {coalition.name} has lost its coordination room (it removed this bot): "
+                    "this room is out of the coalition and gets none of its messages any more.",
+                    None, key=f"herald-dissolved-{stable_key(coalition.name, member.room_id)}",
+                )
+                await self.coalitions.leave(coalition.name, member.room_id)
+            await self.coalitions.drop_invites(coalition.name)
+            await self.events.forget_coalition(coalition.name)
+            log.info("herald: a coordination room removed the bot; %d runs stood down", cancelled)
+        for coalition in await self.coalitions.coalitions_of(room_id):
+            if coalition.coordination_room != room_id:
+                await self.bot.post(
+                    RoomID(coalition.coordination_room),
+                    f"➖ A member room ({room_id}) removed this bot: it is out of coalition {coalition.name}.",
+                    None, key=f"herald-removed-{stable_key(coalition.name, room_id)}",
+                )
+        await self.coalitions.forget_room(room_id)
+        await self.runs.forget_room(room_id)
+        await self.events.forget_room(room_id)
+        await self.local.forget_room(room_id)
+        await self.coalitions.forget_empty()
+        # A liaison's direct chat with the bot is gone too: the next alert opens a new one.
+        await self.bot.db.execute(
+            "DELETE FROM room_setting WHERE room_id = ? AND key = ?",
+            (room_id, _DM_KEY.format(bot=self.bot.user_id)),
+        )
+
     async def sweep(self, now: datetime) -> None:
-        """Redact the messages of expired runs, then delete the runs and past events."""
+        """Redact the messages of expired runs, then delete the runs and past events.
+
+        A redaction the homeserver could not take now (unreachable, rate limited) is tried at
+        the next sweep: the run is kept until it succeeds, or the homeserver refuses for good
+        (the room or the event is gone, the bot is not allowed), or ``REDACT_PATIENCE`` passed.
+        """
         retention = self.bot.app.retention
         cutoff = now - retention.protocol_runs
+        redacted = kept = 0
         for room_id, event_id in await self.runs.sent_messages_older_than(cutoff):
             try:
                 await self.bot.matrix.redact(
@@ -467,7 +557,27 @@ class HeraldFeature(Feature):
                     "expired day-of-action message",
                 )
             except MatrixError as exc:
-                log.info("herald: could not redact an expired message: %s", exc.errcode)
-        runs = await self.runs.forget_older_than(cutoff)
+                if not _permanent(exc):
+                    kept += 1
+                    log.info("herald: redaction failed for now, kept for the next sweep: %s", exc.errcode)
+                    continue
+                log.info("herald: an expired message cannot be redacted: %s", exc.errcode)
+            await self.runs.mark_redacted(room_id, event_id)
+            redacted += 1
+        runs = await self.runs.forget_older_than(cutoff, keep_unredacted_until=cutoff - REDACT_PATIENCE)
         events = await self.events.forget_older_than(now - retention.events)
-        log.info("herald sweep: %d runs and %d events forgotten", runs, events)
+        invites = await self.coalitions.forget_expired_invites(now)
+        empty = await self.coalitions.forget_empty()
+        log.info(
+            "herald sweep: %d messages redacted, %d kept to retry; %d runs, %d events, %d invitations, "
+            "%d empty coalitions forgotten", redacted, kept, runs, events, invites, empty,
+        )
+
+
+def _permanent(exc: MatrixError) -> bool:
+    """A refusal that retrying will not change: gone, forbidden, or another 4xx but 429."""
+    if isinstance(exc, (Forbidden, NotFound)):
+        return True
+    if isinstance(exc, (RateLimited, TransportError)):
+        return False
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status != 429

@@ -11,7 +11,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from protocols.herald import LOCAL_KEYS, MemberRoom, PlannedMessage, ProtocolTemplate, TemplateIssue
-from protocols.herald.templates import format_offset
+from protocols.herald.templates import Phase, format_offset
 from protocols.timespec import format_duration, format_local
 from storage.herald import Member
 
@@ -38,8 +38,8 @@ def template_list(
     return "\n".join(lines), f"<ul>{''.join(items)}</ul>{tail}"
 
 
-def _ack_words(phase: object) -> str:
-    ack = getattr(phase, "ack")
+def _ack_words(phase: Phase) -> str:
+    ack = phase.ack
     if not ack.needed or ack.within is None:
         return "no ack needed"
     return f"ack within {format_duration(ack.within)}"

@@ -29,6 +29,9 @@ RUN_STATES: tuple[RunState, ...] = ("planned", "confirmed", "cancelled", "done")
 # A rapid-response call is started "now", and confirming takes a minute or two: an action time
 # this little in the past is still accepted (its first phases go out at once).
 PAST_GRACE = timedelta(minutes=15)
+# A run is for a day of action, not an archive: one set further ahead is almost surely a typo,
+# and bounding it lets every stored run expire (storage counts retention from the action).
+MAX_RUN_AHEAD = timedelta(days=366)
 # How long rooms have to acknowledge an amendment or a stand-down: both are urgent by nature.
 URGENT_ACK_WITHIN = timedelta(hours=1)
 MAX_NOTE_LENGTH = 2000
@@ -222,11 +225,18 @@ def make_plan(
     if action_time_utc.tzinfo is None:
         raise ValueError("action_time_utc must be an aware datetime")
     if not rooms:
-        raise PlanError("this coalition has no member rooms yet: rooms join with !coalition join")
+        raise PlanError(
+            "this coalition has no member rooms yet: invite one with !coalition invite"
+        )
     if action_time_utc < now - PAST_GRACE:
         raise PlanError(
             f"the action time {format_local(action_time_utc, ZoneInfo('UTC'))} is in the past: "
             "pick a time to come"
+        )
+    if action_time_utc > now + MAX_RUN_AHEAD:
+        raise PlanError(
+            f"the action time {format_local(action_time_utc, ZoneInfo('UTC'))} is more than a "
+            "year ahead: a run is planned at most a year in advance"
         )
     plan: list[tuple[int, int, PlannedMessage]] = []
     for phase_index, phase in enumerate(template.phases):

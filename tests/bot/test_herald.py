@@ -42,6 +42,14 @@ async def settle(bot: FakeBot) -> None:
     await bot.flush()
 
 
+async def invite(bot: FakeBot, room: str = "", sender: str = ALICE, where: str = ROOM) -> str:
+    """A one-time invitation token issued in the coordination room."""
+    [reply] = await bot.say(where, sender, f"!coalition invite {room}".strip())
+    match = re.search(r"cj-[a-z2-7]{32}", reply.body)
+    assert match, reply.body
+    return match.group(0)
+
+
 async def coalition(tmp_path: Path, config_extra: str = "") -> FakeBot:
     """A coalition 'spring' coordinated from ROOM, with rooms B and C as members."""
     bot = await fake_bot(tmp_path, [HeraldFeature], members=[ALICE], moderators=[ALICE], now=NOW,
@@ -49,10 +57,11 @@ async def coalition(tmp_path: Path, config_extra: str = "") -> FakeBot:
     await add_room(bot, ROOM_B, [BOB, DAN], moderators=[BOB])
     await add_room(bot, ROOM_C, [CAROL], moderators=[CAROL])
     bot.fake.names.update({ROOM: "Coordination", ROOM_B: "Lyon group", ROOM_C: "Leeds group"})
-    [created] = await bot.say(ROOM, ALICE, "!coalition join spring")
+    [created] = await bot.say(ROOM, ALICE, "!coalition create spring")
     assert "coordinates it" in created.body
-    await bot.say(ROOM_B, BOB, "!coalition join spring")
-    await bot.say(ROOM_C, CAROL, "!coalition join spring")
+    [joined_b] = [s for s in await bot.say(ROOM_B, BOB, f"!coalition join {await invite(bot)}") if s.room_id == ROOM_B]
+    assert "joined coalition spring" in joined_b.body, joined_b.body
+    await bot.say(ROOM_C, CAROL, f"!coalition join {await invite(bot)}")
     await bot.say(ROOM_B, BOB, "!local set meeting_point Place Bellecour, by the statue")
     await bot.say(ROOM_B, BOB, "!local set timezone Europe/Paris")
     return bot
@@ -77,9 +86,9 @@ async def test_coalition_membership_liaison_and_rooms(tmp_path: Path) -> None:
         [rooms] = await bot.say(ROOM_C, CAROL, "!coalition rooms")
         assert "Coordination (coordination) — test.example — liaison @alice:test.example" in rooms.body
         assert "<table>" in rooms.html and "Leeds group" in rooms.html
-        [again] = await bot.say(ROOM_B, BOB, "!coalition join autumn")
+        [again] = await bot.say(ROOM_B, BOB, f"!coalition join {await invite(bot)}")
         assert "already in coalition spring" in again.body
-        [denied] = await bot.say(ROOM_B, DAN, "!coalition join spring")
+        [denied] = await bot.say(ROOM_B, DAN, f"!coalition join {await invite(bot)}")
         assert "power level 50" in denied.body
         [liaison] = await bot.say(ROOM_B, BOB, f"!coalition liaison {DAN}")
         assert f"{DAN} is now this room's liaison" in liaison.body

@@ -138,7 +138,7 @@ def test_an_action_in_the_past_is_refused() -> None:
 
 
 def test_no_rooms_is_refused() -> None:
-    with pytest.raises(PlanError, match="!coalition join"):
+    with pytest.raises(PlanError, match="!coalition invite"):
         make_plan("run1", NATIONAL, ACTION, [], NOW)
 
 

@@ -38,7 +38,7 @@ def _migrations() -> list[Migration]:
     folder = resources.files("storage.migrations")
     return [
         Migration(n, name, (folder / name).read_text("utf-8"))
-        for n, name in [(1, "001_runtime.sql"), (5, "005_herald.sql")]
+        for n, name in [(1, "001_runtime.sql"), (5, "005_herald.sql"), (8, "008_herald_consent.sql")]
     ]
 
 
