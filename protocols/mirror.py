@@ -52,6 +52,15 @@ MAX_REFLECTION = 4000
 # How much reflection text one release message carries: keeps every event (body plus escaped
 # HTML, in UTF-8 and JSON) well under Matrix's 64 KiB limit; one reflection always fits.
 RELEASE_MESSAGE_BUDGET = 5000
+# A request to reflect upon a room waits this long for a moderator there to accept it.
+REQUEST_TTL = timedelta(hours=24)
+# Rounds (and requests) at once: at most this many waiting or open about or in one room, and
+# opened by one person. A round posts bot-authored text into another room: never a flood.
+MAX_ACTIVE_PER_ROOM = 2
+MAX_ACTIVE_PER_OPENER = 2
+# Below this many eligible members per k, the announcement warns that a reflection is easy to
+# trace (and that every account counts, sock accounts too).
+SMALL_ROOM_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,23 @@ class MirrorRound:
     state: RoundState
     release_at: datetime | None = None
     redact_at: datetime | None = None
+    opener: str = ""
+    eligible: int | None = None  # members who could take part, counted at close
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A ``!mirror open`` waiting for a moderator of the room reflected upon to accept it.
+    The round is planned again (and its window starts) only when accepted."""
+
+    id: int
+    code: str
+    reflecting_room: str
+    reflected_room: str
+    opener: str
+    k: int
+    close_after: timedelta
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -180,6 +206,45 @@ def plan_round(
             "not wait long."
         )
     return RoundRequest(reflecting_room, reflected_room, k, now + close_after)
+
+
+def check_quota(in_room: int, about_room: int, by_opener: int) -> None:
+    """Refuse one more request or round when a room or an opener already has enough going on.
+
+    ``in_room``: waiting requests and unreleased rounds opened in the reflecting room;
+    ``about_room``: the same about the room reflected upon; ``by_opener``: the same opened by
+    this person, anywhere.
+    """
+    if in_room >= MAX_ACTIVE_PER_ROOM:
+        raise MirrorError(
+            f"This room already has {in_room} blind-mirror rounds or requests going on (at most "
+            f"{MAX_ACTIVE_PER_ROOM}). Wait until one is released, withheld or declined."
+        )
+    if about_room >= MAX_ACTIVE_PER_ROOM:
+        raise MirrorError(
+            f"That room already has {about_room} blind-mirror rounds or requests about it (at "
+            f"most {MAX_ACTIVE_PER_ROOM}). Try again once one of them is over."
+        )
+    if by_opener >= MAX_ACTIVE_PER_OPENER:
+        raise MirrorError(
+            f"You already have {by_opener} blind-mirror rounds or requests going on (at most "
+            f"{MAX_ACTIVE_PER_OPENER}). Wait until one is over."
+        )
+
+
+def check_request(found: ConsentRequest | None, code: str, room_id: str, now: datetime) -> ConsentRequest:
+    """The request a ``!mirror accept|decline <code>`` in ``room_id`` refers to.
+
+    A request for another room is answered exactly like an unknown code, so that the reply
+    says nothing about rooms the asker may not be in.
+    """
+    if found is None or found.reflected_room != room_id or now >= found.expires_at:
+        raise MirrorError(
+            f"No blind-mirror request with the code {code} is waiting in this room. Codes are "
+            "in the bot's request message here, and expire after "
+            f"{format_duration(REQUEST_TTL)}."
+        )
+    return found
 
 
 def new_code(entropy: bytes) -> str:
@@ -417,32 +482,99 @@ def _html_text(text: str) -> str:
 
 
 def render_opened(
-    round_: MirrorRound, reflected_label: str, zone: ZoneInfo, retention: timedelta
+    round_: MirrorRound,
+    reflected_label: str,
+    zone: ZoneInfo,
+    retention: timedelta,
+    eligible: int | None = None,
 ) -> Notice:
-    """The announcement in the reflecting room: how to take part, and what is promised."""
+    """The announcement in the reflecting room: how to take part, and what is promised.
+
+    ``eligible``: how many members may take part (those in the room now who are still in it at
+    close); a small number gets a warning, since every account counts, a second one too.
+    """
     closes = format_local(round_.closes_at, zone)
-    body = (
+    lines = [
         f"Blind mirror {round_.code} is open: an anonymous reflection on {reflected_label}'s "
-        f"work, until {closes}.\n"
-        f"To take part, send me a direct message: reflect {round_.code}\n"
+        f"work, until {closes}.",
+        f"To take part, send me a direct message: reflect {round_.code}",
         f"Reflections are released together, shuffled, only if at least {round_.k} come in; "
-        f"otherwise none is shown. They are removed after {format_duration(retention)}."
-    )
-    html_body = (
-        f"<p>Blind mirror <code>{round_.code}</code> is open: an anonymous reflection on "
-        f"{_html_text(reflected_label)}'s work, until {closes}.</p>"
+        f"otherwise none is shown. They are removed after {format_duration(retention)}.",
+    ]
+    if eligible is not None:
+        lines.append(
+            f"{eligible} members of this room can take part: those here now, if they are still "
+            "here at the close. Accounts that join later cannot, and reflections of members "
+            "who leave before the close are dropped."
+        )
+        if eligible < SMALL_ROOM_FACTOR * round_.k:
+            lines.append(
+                f"Note: with {eligible} members for at least {round_.k} reflections, a "
+                "reflection is easy to trace: the bot counts accounts, not people, so one "
+                "person's second account would count as another member."
+            )
+    html_lines = [f"<p>{_html_text(line)}</p>" for line in lines]
+    html_lines[1] = (
         f"<p>To take part, send me a direct message: <code>reflect {round_.code}</code></p>"
-        f"<p>Reflections are released together, shuffled, only if at least {round_.k} come "
-        f"in; otherwise none is shown. They are removed after {format_duration(retention)}.</p>"
     )
-    return Notice(body, html_body)
+    return Notice("\n".join(lines), "".join(html_lines))
 
 
-def render_status(rounds: Sequence[MirrorRound], now: datetime, zone: ZoneInfo) -> str:
-    """``!mirror status``. Deliberately without live counts (see the module docstring)."""
-    if not rounds:
+def render_request(request: ConsentRequest, reflecting_label: str, zone: ZoneInfo) -> Notice:
+    """The request posted in the room to be reflected upon: what would happen, and how to say
+    yes or no. Nothing happens here unless a moderator of this room accepts."""
+    lines = [
+        f"A moderator of {reflecting_label} asks to hold a blind mirror about this room: its "
+        "members would write anonymous reflections on this group's work, posted here in one "
+        f"batch (only if at least {request.k} come in), open for "
+        f"{format_duration(request.close_after)} once accepted.",
+        f"A moderator of this room can accept with: !mirror accept {request.code}",
+        f"or decline with: !mirror decline {request.code}",
+        f"Without an answer the request lapses at {format_local(request.expires_at, zone)}.",
+    ]
+    return Notice("\n".join(lines), "".join(f"<p>{_html_text(line)}</p>" for line in lines))
+
+
+def render_requested(request: ConsentRequest, zone: ZoneInfo) -> str:
+    """The opener's reply: asked, not yet open. It does not name the other room (the reply is
+    read by this room's members, who need not be in that one)."""
+    return (
+        f"I asked the moderators of the room you named to accept a blind mirror about it "
+        f"(request {request.code}). The round opens, and is announced here, only if one of "
+        f"them accepts before {format_local(request.expires_at, zone)}."
+    )
+
+
+def render_opened_there(
+    round_: MirrorRound, reflecting_label: str, zone: ZoneInfo, retention: timedelta
+) -> Notice:
+    """The announcement in the room reflected upon, once a moderator there accepted."""
+    body = (
+        f"Blind mirror {round_.code} about this room is open, as accepted here: members of "
+        f"{reflecting_label} write anonymous reflections until "
+        f"{format_local(round_.closes_at, zone)}. If at least {round_.k} come in, they are "
+        f"posted here in one batch and removed after {format_duration(retention)}."
+    )
+    return Notice(body, f"<p>{_html_text(body)}</p>")
+
+
+def render_status(
+    rounds: Sequence[MirrorRound],
+    now: datetime,
+    zone: ZoneInfo,
+    requests: Sequence[tuple[ConsentRequest, str]] = (),
+) -> str:
+    """``!mirror status``. Deliberately without live counts (see the module docstring).
+
+    ``requests``: waiting requests with what to say about them (the caller names the other
+    room only where the reader is sure to be in it).
+    """
+    if not rounds and not requests:
         return "No blind-mirror rounds right now. A moderator can start one with " + OPEN_USAGE
-    lines = []
+    lines = [
+        f"request {r.code} ({about}): waiting for consent until {format_local(r.expires_at, zone)}"
+        for r, about in requests
+    ]
     for r in rounds:
         if r.state == "open" and now < r.closes_at:
             what = f"open until {format_local(r.closes_at, zone)}, needs at least {r.k}"
@@ -459,12 +591,21 @@ def render_status(rounds: Sequence[MirrorRound], now: datetime, zone: ZoneInfo) 
     return "\n".join(lines)
 
 
+def _eligible_note(round_: MirrorRound) -> str:
+    if round_.eligible is None:
+        return ""
+    return (
+        f" {round_.eligible} members could take part (those in the room when it opened and "
+        "still in it at the close)."
+    )
+
+
 def render_withheld(round_: MirrorRound) -> Notice:
     """The close of a round with fewer than k reflections: nothing is shown, and why."""
     body = (
         f"Blind mirror {round_.code} closed with fewer than {round_.k} reflections, so none "
         "is shown: with so few, one could be traced to its author. Those that came in were "
-        "destroyed unread."
+        "destroyed unread." + _eligible_note(round_)
     )
     return Notice(body, f"<p>{_html_text(body)}</p>")
 
@@ -491,7 +632,7 @@ def render_release(
         head = (
             f"Blind mirror {round_.code}{part}: {len(ordered_texts)} anonymous reflections from "
             f"{reflecting_label}, in random order. They will be removed after "
-            f"{format_duration(retention)}."
+            f"{format_duration(retention)}." + _eligible_note(round_)
         )
         body = head + "".join(f"\n\n———\n\n{text}" for text in chunk)
         html_body = f"<p>{_html_text(head)}</p>" + "".join(

@@ -1,22 +1,26 @@
 """What the blind mirror remembers, sealed, and how it forgets: the core of the anonymity promise.
 
-:class:`MirrorRounds` keeps rounds (table ``mirror_round``), one random key per round
-(``mirror_round_key``), the reflections (``mirror_submission``) and the events a release posted
-(``mirror_message``, until redacted).
+:class:`MirrorRounds` keeps one bot's rounds (table ``mirror_round``, scoped by a ``bot``
+column: several bots may share the database), one random key per round (``mirror_round_key``),
+one sealed *box* per round (``mirror_box``), the requests waiting for consent in the room to be
+reflected upon (``mirror_request``) and the events a release posted (``mirror_message``, until
+redacted).
 
-- A reflection is stored only sealed (AES-GCM) under its round's key. The author is stored only
-  as an HMAC-SHA256 of their user id under the same key: enough to replace a person's earlier
-  reflection, never their id. No submission time is stored, and the submission table has no
-  rowid (see the migration), so nothing records the order reflections came in. (Where SQLite
-  happens to place cells inside a page could still hint at it to someone holding the live file
-  while the round is open; that goes with the rows when the round closes.)
-- The key is destroyed, with the reflections, as soon as the round is released or withheld (or
-  found stale): the key column is overwritten, the rows deleted (``secure_delete`` zeroes freed
+- The box holds, sealed whole (AES-GCM) under the round key: the keyed hashes (HMAC-SHA256
+  under the same key) of the members who may take part, taken when the round opened; and every
+  reflection, as the keyed hash of its author and its text padded to the longest a reflection
+  can be. Entries are sorted by hash. Each submission rewrites the whole box under a fresh
+  nonce, so nothing on disk (no row, rowid, cell position in a page, length or time) says which
+  reflection came in when, or how long it is. A copy taken while the round is open shows only
+  how many reflections there are.
+- The round key is wrapped under a master key derived from the operator's pickle key, which is
+  not in the database: a copy of the file alone opens nothing, even while a round is open.
+  Without a master key no round can be opened (never a constant in its place).
+- At close, only reflections of members who were in the reflecting room when the round opened
+  and are still in it count; the others are dropped from the box unread, without saying whose.
+- The key is destroyed, with the box, as soon as the round is released or withheld (or found
+  stale): the key column is overwritten, the rows deleted (``secure_delete`` zeroes freed
   space), and the WAL is checkpointed and truncated so no old page image of them stays on disk.
-- Optionally keys are wrapped under a master key held outside the database (see
-  :mod:`storage.crypto`), so a copy of the file alone opens nothing even while a round is open.
-  Without one, whoever holds the live database during an open round holds the keys too: the
-  encryption then protects what is *after* the round, including earlier backups of the file.
 
 :class:`DraftBook` keeps reflections being written, in memory only: nothing about an author,
 not even that they started writing, touches the disk before they say ``submit``. The price is
@@ -25,17 +29,23 @@ that a restart discards half-written drafts; the member types ``reflect <code>``
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import secrets
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from protocols.mirror import (
     DEFAULT_RETENTION,
+    MAX_REFLECTION,
+    REQUEST_TTL,
+    ConsentRequest,
     Draft,
+    MirrorError,
     MirrorRound,
     RoundRequest,
     check_can_reflect,
@@ -51,19 +61,44 @@ from storage.times import to_ts as _ts
 log = logging.getLogger(__name__)
 
 _OPEN_ATTEMPTS = 20
+HASH_BYTES = 32
+# Every reflection takes this many bytes in the box, whatever its length: the most its text can
+# take in UTF-8 (4 bytes a character).
+ENTRY_TEXT_BYTES = MAX_REFLECTION * 4
+_BOX_VERSION = 1
+_COUNT = struct.Struct(">I")
+
+# States in which a round still holds reflections or waits to: what the quotas count.
+ACTIVE_STATES = ("open", "closed")
 
 
 def _round(row: Any) -> MirrorRound:
+    keys = row.keys()
     return MirrorRound(
         id=int(row["id"]),
         code=row["code"],
         reflecting_room=row["reflecting_room"],
         reflected_room=row["reflected_room"],
         k=int(row["k"]),
-        closes_at=datetime.fromtimestamp(row["closes_at"], tz=timezone.utc),
+        closes_at=datetime.fromtimestamp(row["closes_at"], tz=UTC),
         state=row["state"],
         release_at=_dt(row["release_at"]),
         redact_at=_dt(row["redact_at"]),
+        opener=row["opener"] if "opener" in keys else "",
+        eligible=row["eligible"] if "eligible" in keys else None,
+    )
+
+
+def _request(row: Any) -> ConsentRequest:
+    return ConsentRequest(
+        id=int(row["id"]),
+        code=row["code"],
+        reflecting_room=row["reflecting_room"],
+        reflected_room=row["reflected_room"],
+        opener=row["opener"],
+        k=int(row["k"]),
+        close_after=timedelta(seconds=float(row["close_after"])),
+        expires_at=datetime.fromtimestamp(row["expires_at"], tz=UTC),
     )
 
 
@@ -71,8 +106,51 @@ def _key_aad(round_id: int) -> bytes:
     return b"mirror_round_key/%d" % round_id
 
 
+def _box_aad(round_id: int) -> bytes:
+    return b"mirror_box/%d" % round_id
+
+
 def _submission_aad(round_id: int, author_hash: bytes) -> bytes:
+    # Rows of mirror_submission, written before the box existed (read once, at adoption).
     return b"mirror_submission/%d/" % round_id + author_hash
+
+
+@dataclass
+class Box:
+    """What a round's sealed box holds: who may take part, and the reflections by author hash."""
+
+    eligible: set[bytes]
+    entries: dict[bytes, str]
+
+    def pack(self) -> bytes:
+        out = [bytes([_BOX_VERSION]), _COUNT.pack(len(self.eligible)), *sorted(self.eligible)]
+        out.append(_COUNT.pack(len(self.entries)))
+        for author in sorted(self.entries):
+            text = self.entries[author].encode("utf-8")
+            if len(text) > ENTRY_TEXT_BYTES:
+                raise ValueError("a reflection is longer than a box entry")
+            out += [author, _COUNT.pack(len(text)), text, bytes(ENTRY_TEXT_BYTES - len(text))]
+        return b"".join(out)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Box:
+        if not data or data[0] != _BOX_VERSION:
+            raise crypto.DecryptionError("the box has an unknown format")
+        at = 1
+        (count,) = _COUNT.unpack_from(data, at)
+        at += _COUNT.size
+        eligible = {data[at + i * HASH_BYTES : at + (i + 1) * HASH_BYTES] for i in range(count)}
+        at += count * HASH_BYTES
+        (count,) = _COUNT.unpack_from(data, at)
+        at += _COUNT.size
+        entries = {}
+        for _ in range(count):
+            author = data[at : at + HASH_BYTES]
+            (length,) = _COUNT.unpack_from(data, at + HASH_BYTES)
+            start = at + HASH_BYTES + _COUNT.size
+            entries[author] = data[start : start + length].decode("utf-8")
+            at = start + ENTRY_TEXT_BYTES
+        return cls(eligible, entries)
 
 
 @dataclass(frozen=True)
@@ -85,72 +163,169 @@ class Redaction:
 
 
 class MirrorRounds:
-    """Blind-mirror rounds and their sealed reflections (see the module docstring)."""
+    """One bot's blind-mirror rounds and their sealed reflections (see the module docstring).
 
-    def __init__(self, db: Database, master_key: bytes | None = None) -> None:
+    ``bot`` scopes every query: a bot never closes, releases or redacts another bot's round.
+    """
+
+    def __init__(self, db: Database, master_key: bytes | None, bot: str) -> None:
         self._db = db
         self._master = master_key
+        self.bot = bot
+
+    @property
+    def can_open(self) -> bool:
+        """Rounds need the operator's master key: without one, no round key is ever stored."""
+        return self._master is not None
+
+    # --- consent requests -----------------------------------------------------------------
+
+    async def add_request(
+        self,
+        reflecting_room: str,
+        reflected_room: str,
+        opener: str,
+        k: int,
+        close_after: timedelta,
+        now: datetime,
+        entropy: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> ConsentRequest:
+        """Store a request (with a fresh code) that lapses after ``REQUEST_TTL``."""
+        for _ in range(_OPEN_ATTEMPTS):
+            code = new_code(entropy(16))
+            async with self._db.transaction():
+                if await self._db.fetchone("SELECT 1 FROM mirror_request WHERE code = ?", (code,)):
+                    continue
+                request_id = await self._db.insert(
+                    "INSERT INTO mirror_request (bot, code, reflecting_room, reflected_room,"
+                    " opener, k, close_after, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (self.bot, code, reflecting_room, reflected_room, opener, k,
+                     close_after.total_seconds(), _ts(now + REQUEST_TTL)),
+                )
+            row = await self._db.fetchone("SELECT * FROM mirror_request WHERE id = ?", (request_id,))
+            return _request(row)
+        raise RuntimeError("could not find a free request code; is the entropy source broken?")
+
+    async def get_request(self, code: str) -> ConsentRequest | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM mirror_request WHERE bot = ? AND code = ?", (self.bot, code)
+        )
+        return _request(row) if row else None
+
+    async def drop_request(self, request_id: int) -> bool:
+        """Delete a request (accepted, declined); False if it was already gone."""
+        return bool(await self._db.execute(
+            "DELETE FROM mirror_request WHERE bot = ? AND id = ?", (self.bot, request_id)
+        ))
+
+    async def requests_for_room(self, room_id: str) -> list[ConsentRequest]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM mirror_request WHERE bot = ? AND (reflecting_room = ? OR"
+            " reflected_room = ?) ORDER BY expires_at, id",
+            (self.bot, room_id, room_id),
+        )
+        return [_request(r) for r in rows]
+
+    async def forget_requests(self, now: datetime) -> list[ConsentRequest]:
+        """Delete the requests that lapsed; them (to tell the room that asked)."""
+        async with self._db.transaction():
+            rows = await self._db.fetchall(
+                "SELECT * FROM mirror_request WHERE bot = ? AND expires_at <= ?",
+                (self.bot, _ts(now)),
+            )
+            await self._db.execute(
+                "DELETE FROM mirror_request WHERE bot = ? AND expires_at <= ?",
+                (self.bot, _ts(now)),
+            )
+        return [_request(r) for r in rows]
+
+    async def active_counts(self, reflecting_room: str, reflected_room: str, opener: str) -> tuple[int, int, int]:
+        """Waiting requests plus unreleased rounds: in the reflecting room, about the room
+        reflected upon (as either side), and by the opener (see protocols.mirror.check_quota)."""
+        states = ",".join(f"'{s}'" for s in ACTIVE_STATES)
+
+        async def count(where: str, params: tuple[str, ...]) -> int:
+            rounds = await self._db.fetchone(
+                f"SELECT COUNT(*) FROM mirror_round WHERE bot = ? AND state IN ({states})"
+                f" AND {where}", (self.bot, *params),
+            )
+            requests = await self._db.fetchone(
+                f"SELECT COUNT(*) FROM mirror_request WHERE bot = ? AND {where}",
+                (self.bot, *params),
+            )
+            return int(rounds[0] if rounds else 0) + int(requests[0] if requests else 0)
+
+        both = "(reflecting_room = ? OR reflected_room = ?)"
+        return (
+            await count(both, (reflecting_room, reflecting_room)),
+            await count(both, (reflected_room, reflected_room)),
+            await count("opener = ?", (opener,)),
+        )
 
     # --- rounds ---------------------------------------------------------------------------
 
     async def open_round(
-        self, request: RoundRequest, entropy: Callable[[int], bytes] = secrets.token_bytes
+        self,
+        request: RoundRequest,
+        opener: str,
+        members: Iterable[str],
+        entropy: Callable[[int], bytes] = secrets.token_bytes,
     ) -> MirrorRound:
-        """Create a round with a fresh code (retrying on the rare collision) and a fresh key."""
+        """Create a round with a fresh code, a fresh key wrapped under the master key, and a
+        box holding the keyed hashes of ``members`` (who may take part) and no reflection."""
+        if self._master is None:
+            raise RuntimeError("no master key: a round key would be stored unwrapped")
         key = crypto.new_key()
+        box = Box({crypto.keyed_hash(key, m) for m in members}, {})
         for _ in range(_OPEN_ATTEMPTS):
             code = new_code(entropy(16))
             async with self._db.transaction():
                 if await self._db.fetchone("SELECT 1 FROM mirror_round WHERE code = ?", (code,)):
                     continue
                 round_id = await self._db.insert(
-                    "INSERT INTO mirror_round (code, reflecting_room, reflected_room, k,"
-                    " closes_at) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        code,
-                        request.reflecting_room,
-                        request.reflected_room,
-                        request.k,
-                        _ts(request.closes_at),
-                    ),
+                    "INSERT INTO mirror_round (bot, code, reflecting_room, reflected_room, k,"
+                    " closes_at, opener) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (self.bot, code, request.reflecting_room, request.reflected_room, request.k,
+                     _ts(request.closes_at), opener),
                 )
-                if self._master is not None:
-                    stored, wrapped = crypto.wrap_key(self._master, key, _key_aad(round_id)), 1
-                else:
-                    stored, wrapped = key, 0
                 await self._db.execute(
-                    "INSERT INTO mirror_round_key (round_id, wrapped, key) VALUES (?, ?, ?)",
-                    (round_id, wrapped, stored),
+                    "INSERT INTO mirror_round_key (round_id, wrapped, key) VALUES (?, 1, ?)",
+                    (round_id, crypto.wrap_key(self._master, key, _key_aad(round_id))),
                 )
+                await self._write_box(round_id, key, box)
             found = await self.get(round_id)
             assert found is not None
             return found
         raise RuntimeError("could not find a free round code; is the entropy source broken?")
 
     async def get(self, round_id: int) -> MirrorRound | None:
-        row = await self._db.fetchone("SELECT * FROM mirror_round WHERE id = ?", (round_id,))
+        row = await self._db.fetchone(
+            "SELECT * FROM mirror_round WHERE bot = ? AND id = ?", (self.bot, round_id)
+        )
         return _round(row) if row else None
 
     async def get_by_code(self, code: str) -> MirrorRound | None:
         """The round with this code (as typed: case and spaces do not matter), if any."""
         row = await self._db.fetchone(
-            "SELECT * FROM mirror_round WHERE code = ?", (code.strip().lower(),)
+            "SELECT * FROM mirror_round WHERE bot = ? AND code = ?",
+            (self.bot, code.strip().lower()),
         )
         return _round(row) if row else None
 
     async def rounds_for_room(self, room_id: str) -> list[MirrorRound]:
         """Rounds opened in, or about, a room (for ``!mirror status``), oldest close first."""
         rows = await self._db.fetchall(
-            "SELECT * FROM mirror_round WHERE (reflecting_room = ? OR reflected_room = ?)"
-            " AND state != 'expired' ORDER BY closes_at, id",
-            (room_id, room_id),
+            "SELECT * FROM mirror_round WHERE bot = ? AND (reflecting_room = ? OR"
+            " reflected_room = ?) AND state != 'expired' ORDER BY closes_at, id",
+            (self.bot, room_id, room_id),
         )
         return [_round(r) for r in rows]
 
     async def active(self) -> list[MirrorRound]:
         """Rounds still waiting to close or to be released (the scheduler rebuilds from these)."""
         rows = await self._db.fetchall(
-            "SELECT * FROM mirror_round WHERE state IN ('open', 'closed') ORDER BY closes_at, id"
+            "SELECT * FROM mirror_round WHERE bot = ? AND state IN ('open', 'closed')"
+            " ORDER BY closes_at, id", (self.bot,),
         )
         return [_round(r) for r in rows]
 
@@ -158,10 +333,57 @@ class MirrorRounds:
         """Released or withheld rounds, each with the ``redact_at`` when it is to be forgotten
         (the scheduler rebuilds its expiry jobs from these)."""
         rows = await self._db.fetchall(
-            "SELECT * FROM mirror_round WHERE state IN ('released', 'withheld')"
-            " ORDER BY redact_at, id"
+            "SELECT * FROM mirror_round WHERE bot = ? AND state IN ('released', 'withheld')"
+            " ORDER BY redact_at, id", (self.bot,),
         )
         return [_round(r) for r in rows]
+
+    # --- rows from before the box ---------------------------------------------------------
+
+    async def unclaimed(self) -> list[MirrorRound]:
+        """Rounds stored before rounds belonged to a bot (``bot = ''``)."""
+        rows = await self._db.fetchall("SELECT * FROM mirror_round WHERE bot = '' ORDER BY id")
+        return [_round(r) for r in rows]
+
+    async def claim(self, round_id: int, members: Iterable[str]) -> bool:
+        """Make an unclaimed round this bot's; an open one gets its box: ``members`` (the
+        reflecting room's, now) may take part, and its reflections move out of the old
+        per-reflection rows. False if another bot claimed it first.
+
+        Raises :class:`storage.crypto.DecryptionError` if its key does not open under this
+        master key (it was wrapped under another one): then destroy it.
+        """
+        async with self._db.transaction():
+            changed = await self._db.execute(
+                "UPDATE mirror_round SET bot = ? WHERE id = ? AND bot = ''", (self.bot, round_id)
+            )
+            if not changed:
+                return False
+            round_ = await self.get(round_id)
+            assert round_ is not None
+            key = await self._key(round_id)
+            if key is not None and round_.state in ACTIVE_STATES:
+                rows = await self._db.fetchall(
+                    "SELECT author_hash, nonce, ciphertext FROM mirror_submission"
+                    " WHERE round_id = ?", (round_id,),
+                )
+                entries = {
+                    bytes(r["author_hash"]): crypto.unseal(
+                        key, bytes(r["nonce"]), bytes(r["ciphertext"]),
+                        _submission_aad(round_id, bytes(r["author_hash"])),
+                    )
+                    for r in rows
+                }
+                eligible = {crypto.keyed_hash(key, m) for m in members} | set(entries)
+                await self._write_box(round_id, key, Box(eligible, entries))
+                if self._master is not None:
+                    await self._db.execute(
+                        "UPDATE mirror_round_key SET wrapped = 1, key = ? WHERE round_id = ?",
+                        (crypto.wrap_key(self._master, key, _key_aad(round_id)), round_id),
+                    )
+            await self._shred_legacy(round_id)
+        await self._scrub()
+        return True
 
     # --- reflections ----------------------------------------------------------------------
 
@@ -173,16 +395,44 @@ class MirrorRounds:
             return None
         stored = bytes(row["key"])
         if not row["wrapped"]:
-            return stored
+            return stored  # only rows from before the master key was required
         if self._master is None:
             raise RuntimeError("round keys are wrapped but no master key is configured")
         return crypto.unwrap_key(self._master, stored, _key_aad(round_id))
 
+    async def _read_box(self, round_id: int, key: bytes) -> Box:
+        row = await self._db.fetchone(
+            "SELECT nonce, sealed FROM mirror_box WHERE round_id = ?", (round_id,)
+        )
+        if row is None:
+            return Box(set(), {})
+        packed = crypto.unseal(key, bytes(row["nonce"]), bytes(row["sealed"]), _box_aad(round_id))
+        return Box.unpack(base64.b64decode(packed))
+
+    async def _write_box(self, round_id: int, key: bytes, box: Box) -> None:
+        """Seal the whole box under a fresh nonce and write it over the old one."""
+        nonce, sealed = crypto.seal(
+            key, base64.b64encode(box.pack()).decode("ascii"), _box_aad(round_id)
+        )
+        await self._db.execute(
+            "INSERT INTO mirror_box (round_id, nonce, sealed) VALUES (?, ?, ?)"
+            " ON CONFLICT (round_id) DO UPDATE SET nonce = excluded.nonce, sealed = excluded.sealed",
+            (round_id, nonce, sealed),
+        )
+
+    async def is_eligible(self, round_id: int, user_id: str) -> bool:
+        """Was this person in the reflecting room when the round opened? (Asked, not stored.)"""
+        key = await self._key(round_id)
+        if key is None:
+            return False
+        return crypto.keyed_hash(key, user_id) in (await self._read_box(round_id, key)).eligible
+
     async def submit(self, code: str, user_id: str, text: str, now: datetime) -> bool:
         """Store a reflection for an open round; True if it replaced this person's earlier one.
 
-        Raises :class:`protocols.mirror.MirrorError` for an unknown or closed round, or a text
-        over the limit. The user id is used only to compute the keyed hash.
+        Raises :class:`protocols.mirror.MirrorError` for an unknown or closed round, a text
+        over the limit, or a person who was not in the room when the round opened. The user id
+        is used only to compute the keyed hash.
         """
         check_reflection_text(text)
         async with self._db.transaction():
@@ -190,25 +440,22 @@ class MirrorRounds:
             key = await self._key(round_.id)
             if key is None:  # an open round always has its key; refuse rather than store plain
                 raise RuntimeError("open round without a key")
+            box = await self._read_box(round_.id, key)
             author = crypto.keyed_hash(key, user_id)
-            nonce, sealed = crypto.seal(key, text, _submission_aad(round_.id, author))
-            replaced = await self._db.fetchone(
-                "SELECT 1 FROM mirror_submission WHERE round_id = ? AND author_hash = ?",
-                (round_.id, author),
-            )
-            await self._db.execute(
-                "INSERT INTO mirror_submission (round_id, author_hash, nonce, ciphertext)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (round_id, author_hash)"
-                " DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext",
-                (round_.id, author, nonce, sealed),
-            )
-        return replaced is not None
+            if author not in box.eligible:
+                raise MirrorError(
+                    f"Only members who were in the room when round {round_.code} opened can "
+                    "take part. Nothing was kept."
+                )
+            replaced = author in box.entries
+            box.entries[author] = text
+            await self._write_box(round_.id, key, box)
+        return replaced
 
     async def count(self, round_id: int) -> int:
-        row = await self._db.fetchone(
-            "SELECT COUNT(*) FROM mirror_submission WHERE round_id = ?", (round_id,)
-        )
-        return int(row[0]) if row else 0
+        """How many reflections the box holds (for tests and the close, never shown live)."""
+        key = await self._key(round_id)
+        return len((await self._read_box(round_id, key)).entries) if key is not None else 0
 
     # --- close, release, publish ----------------------------------------------------------
 
@@ -220,35 +467,45 @@ class MirrorRounds:
         delay_low: timedelta,
         delay_high: timedelta,
         retention: timedelta = DEFAULT_RETENTION,
+        members: Iterable[str] | None = None,
     ) -> MirrorRound | None:
         """Close an open round: with k or more reflections, schedule the release at a random
         delay; with fewer, withhold: destroy key and reflections now, and forget the round
         itself after ``retention``. A round that is not open is returned unchanged (so a
         restart may close twice); None if there is no such round.
+
+        ``members``: the reflecting room's members now. Only reflections of people who were
+        members when the round opened and still are count; the others are dropped unread, and
+        how many could take part is stored (``eligible``). None: every eligible one counts.
         """
-        withheld = False
         async with self._db.transaction():
             round_ = await self.get(round_id)
             if round_ is None or round_.state != "open":
                 return round_
-            decision = decide_close(
-                await self.count(round_id), round_.k, now, rng, delay_low, delay_high
-            )
+            key = await self._key(round_id)
+            box = await self._read_box(round_id, key) if key is not None else Box(set(), {})
+            eligible = box.eligible
+            if members is not None and key is not None:
+                eligible = eligible & {crypto.keyed_hash(key, m) for m in members}
+            counted = {a: t for a, t in box.entries.items() if a in eligible}
+            decision = decide_close(len(counted), round_.k, now, rng, delay_low, delay_high)
             if decision.state == "withheld":
-                withheld = True
                 await self._shred(round_id)
                 await self._db.execute(
-                    "UPDATE mirror_round SET state = 'withheld', redact_at = ? WHERE id = ?",
-                    (_ts(now + retention), round_id),
+                    "UPDATE mirror_round SET state = 'withheld', redact_at = ?, eligible = ?"
+                    " WHERE id = ?",
+                    (_ts(now + retention), len(eligible), round_id),
                 )
             else:
-                assert decision.release_at is not None
+                assert decision.release_at is not None and key is not None
+                # Only what will be released stays: no one's eligibility, no dropped text.
+                await self._write_box(round_id, key, Box(set(), counted))
                 await self._db.execute(
-                    "UPDATE mirror_round SET state = 'closed', release_at = ? WHERE id = ?",
-                    (_ts(decision.release_at), round_id),
+                    "UPDATE mirror_round SET state = 'closed', release_at = ?, eligible = ?"
+                    " WHERE id = ?",
+                    (_ts(decision.release_at), len(eligible), round_id),
                 )
-        if withheld:
-            await self._scrub()
+        await self._scrub()
         return await self.get(round_id)
 
     async def take_batch_for_release(self, round_id: int) -> list[str]:
@@ -263,20 +520,7 @@ class MirrorRounds:
         key = await self._key(round_id)
         if key is None:
             raise RuntimeError(f"round {round_id} has no key left to open its reflections")
-        rows = await self._db.fetchall(
-            "SELECT author_hash, nonce, ciphertext FROM mirror_submission WHERE round_id = ?",
-            (round_id,),
-        )
-        texts = [
-            crypto.unseal(
-                key,
-                bytes(r["nonce"]),
-                bytes(r["ciphertext"]),
-                _submission_aad(round_id, bytes(r["author_hash"])),
-            )
-            for r in rows
-        ]
-        return sorted(texts)
+        return sorted((await self._read_box(round_id, key)).entries.values())
 
     async def mark_published(
         self, round_id: int, messages: Sequence[tuple[str, str]], redact_at: datetime
@@ -286,8 +530,8 @@ class MirrorRounds:
         async with self._db.transaction():
             changed = await self._db.execute(
                 "UPDATE mirror_round SET state = 'released', redact_at = ?"
-                " WHERE id = ? AND state = 'closed'",
-                (_ts(redact_at), round_id),
+                " WHERE bot = ? AND id = ? AND state = 'closed'",
+                (_ts(redact_at), self.bot, round_id),
             )
             if not changed:
                 raise ValueError(f"round {round_id} is not closed and waiting for release")
@@ -303,7 +547,7 @@ class MirrorRounds:
     # --- forgetting -----------------------------------------------------------------------
 
     async def _shred(self, round_id: int) -> None:
-        """Overwrite, then delete, the round's key and reflections (inside a transaction)."""
+        """Overwrite, then delete, the round's key and box (inside a transaction)."""
         # Overwriting first means the key bytes are gone from the live page before the delete,
         # whatever the build's secure_delete support; secure_delete then zeroes the freed cells.
         await self._db.execute(
@@ -311,6 +555,15 @@ class MirrorRounds:
             (round_id,),
         )
         await self._db.execute("DELETE FROM mirror_round_key WHERE round_id = ?", (round_id,))
+        await self._db.execute(
+            "UPDATE mirror_box SET sealed = zeroblob(length(sealed)),"
+            " nonce = zeroblob(length(nonce)) WHERE round_id = ?",
+            (round_id,),
+        )
+        await self._db.execute("DELETE FROM mirror_box WHERE round_id = ?", (round_id,))
+        await self._shred_legacy(round_id)
+
+    async def _shred_legacy(self, round_id: int) -> None:
         await self._db.execute(
             "UPDATE mirror_submission SET ciphertext = zeroblob(length(ciphertext)),"
             " nonce = zeroblob(length(nonce)) WHERE round_id = ?",
@@ -331,6 +584,36 @@ class MirrorRounds:
             await self._shred(round_id)
         await self._scrub()
 
+    async def destroy(self, round_id: int) -> None:
+        """Shred a round and delete it with everything it posted (the bot is out of a room)."""
+        async with self._db.transaction():
+            await self._shred(round_id)
+            await self._db.execute(
+                "DELETE FROM mirror_round WHERE bot = ? AND id = ?", (self.bot, round_id)
+            )
+        await self._scrub()
+
+    async def forget_room(self, room_id: str) -> tuple[list[MirrorRound], list[ConsentRequest]]:
+        """The bot is out of ``room_id``: destroy every round in or about it that has not
+        been released (its reflections can go nowhere), and drop the requests in or about it.
+        Released rounds whose messages are in the other room stay until redacted there; those
+        whose messages were in this room are forgotten (nothing can be redacted from outside).
+        Returns what was destroyed, to tell the other room."""
+        rounds = [r for r in await self.rounds_for_room(room_id)]
+        requests = await self.requests_for_room(room_id)
+        destroyed = []
+        async with self._db.transaction():
+            for round_ in rounds:
+                if round_.state in ("released", "expired") and round_.reflected_room != room_id:
+                    continue
+                await self._shred(round_.id)
+                await self._db.execute("DELETE FROM mirror_round WHERE id = ?", (round_.id,))
+                destroyed.append(round_)
+            for request in requests:
+                await self._db.execute("DELETE FROM mirror_request WHERE id = ?", (request.id,))
+        await self._scrub()
+        return destroyed, requests
+
     async def forget_expired(
         self, now: datetime, stale_after: timedelta = DEFAULT_RETENTION
     ) -> list[Redaction]:
@@ -341,39 +624,7 @@ class MirrorRounds:
         sweep); withheld rounds past ``redact_at`` are deleted; rounds that were never closed or
         released ``stale_after`` past their close (the bot was down) are shredded and deleted.
         """
-        cutoff = _ts(now)
-        async with self._db.transaction():
-            stale = await self._db.fetchall(
-                "SELECT id FROM mirror_round WHERE"
-                " (state IN ('open', 'closed') AND closes_at <= ?)"
-                " OR (state = 'withheld' AND redact_at <= ?)",
-                (_ts(now - stale_after), cutoff),
-            )
-            for row in stale:
-                await self._shred(int(row["id"]))
-                await self._db.execute("DELETE FROM mirror_round WHERE id = ?", (row["id"],))
-            expiring = await self._db.fetchall(
-                "SELECT id FROM mirror_round WHERE state = 'released' AND redact_at <= ?",
-                (cutoff,),
-            )
-            for row in expiring:
-                await self._shred(int(row["id"]))  # normally already gone at publication
-                await self._db.execute(
-                    "UPDATE mirror_round SET state = 'expired' WHERE id = ?", (row["id"],)
-                )
-            # Expired rounds with nothing left to redact have nothing left to say.
-            await self._db.execute(
-                "DELETE FROM mirror_round WHERE state = 'expired' AND NOT EXISTS"
-                " (SELECT 1 FROM mirror_message m WHERE m.round_id = mirror_round.id)"
-            )
-            rows = await self._db.fetchall(
-                "SELECT m.round_id, m.room_id, m.event_id FROM mirror_message m"
-                " JOIN mirror_round r ON r.id = m.round_id WHERE r.state = 'expired'"
-                " ORDER BY m.round_id, m.event_id"
-            )
-        if stale or expiring:
-            await self._scrub()
-        return [Redaction(int(r["round_id"]), r["room_id"], r["event_id"]) for r in rows]
+        return await forget_expired_rounds(self._db, now, stale_after, self.bot)
 
     async def mark_redacted(self, redactions: Iterable[Redaction]) -> None:
         """These messages are redacted: forget them, and their round once none is left."""
@@ -384,9 +635,66 @@ class MirrorRounds:
                     (item.round_id, item.event_id),
                 )
             await self._db.execute(
-                "DELETE FROM mirror_round WHERE state = 'expired' AND NOT EXISTS"
-                " (SELECT 1 FROM mirror_message m WHERE m.round_id = mirror_round.id)"
+                "DELETE FROM mirror_round WHERE bot = ? AND state = 'expired' AND NOT EXISTS"
+                " (SELECT 1 FROM mirror_message m WHERE m.round_id = mirror_round.id)",
+                (self.bot,),
             )
+
+
+async def forget_expired_rounds(
+    db: Database, now: datetime, stale_after: timedelta, bot: str | None
+) -> list[Redaction]:
+    """:meth:`MirrorRounds.forget_expired` for one bot, or (``bot=None``) for every bot: what
+    ``affinity forget`` runs without a homeserver. Lapsed consent requests go too."""
+    which, params = ("", ()) if bot is None else (" AND bot = ?", (bot,))
+    cutoff = _ts(now)
+    rounds = MirrorRounds(db, None, bot or "")
+    async with db.transaction():
+        await db.execute("DELETE FROM mirror_request WHERE expires_at <= ?" + which, (cutoff, *params))
+        stale = await db.fetchall(
+            "SELECT id FROM mirror_round WHERE ((state IN ('open', 'closed') AND closes_at <= ?)"
+            " OR (state = 'withheld' AND redact_at <= ?))" + which,
+            (_ts(now - stale_after), cutoff, *params),
+        )
+        for row in stale:
+            await rounds._shred(int(row["id"]))
+            await db.execute("DELETE FROM mirror_round WHERE id = ?", (row["id"],))
+        expiring = await db.fetchall(
+            "SELECT id FROM mirror_round WHERE state = 'released' AND redact_at <= ?" + which,
+            (cutoff, *params),
+        )
+        for row in expiring:
+            await rounds._shred(int(row["id"]))  # normally already gone at publication
+            await db.execute("UPDATE mirror_round SET state = 'expired' WHERE id = ?", (row["id"],))
+        # Expired rounds with nothing left to redact have nothing left to say.
+        await db.execute(
+            "DELETE FROM mirror_round WHERE state = 'expired' AND NOT EXISTS"
+            " (SELECT 1 FROM mirror_message m WHERE m.round_id = mirror_round.id)" + which,
+            params,
+        )
+        rows = await db.fetchall(
+            "SELECT m.round_id, m.room_id, m.event_id FROM mirror_message m"
+            " JOIN mirror_round r ON r.id = m.round_id WHERE r.state = 'expired'"
+            + which.replace("bot", "r.bot") + " ORDER BY m.round_id, m.event_id",
+            params,
+        )
+    if stale or expiring:
+        await rounds._scrub()
+    return [Redaction(int(r["round_id"]), r["room_id"], r["event_id"]) for r in rows]
+
+
+# What no backup keeps, and a restore clears (see bots.operator_cli): every round key and box,
+# every consent request, every round that is not released (it could never be released from a
+# copy without its key, and an old copy must never release again), and the outbox rows of the
+# mirror (a release waiting to go out holds its texts).
+BACKUP_SCRUB = (
+    "DELETE FROM mirror_round_key",
+    "DELETE FROM mirror_box",
+    "DELETE FROM mirror_submission",
+    "DELETE FROM mirror_request",
+    "DELETE FROM mirror_round WHERE state NOT IN ('released', 'expired')",
+    "DELETE FROM outbox WHERE txn_id LIKE 'mirror-%'",
+)
 
 
 class DraftBook:

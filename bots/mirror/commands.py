@@ -1,4 +1,5 @@
-"""The group-room side of the blind mirror: ``!mirror open`` and ``!mirror status``.
+"""The group-room side of the blind mirror: ``!mirror open``, ``!mirror accept`` and
+``!mirror decline`` (in the room to be reflected upon), ``!mirror status``.
 
 The handlers only translate the command into a call on the feature; the grammar (and so the
 usage line in ``!help``) is the signature.
@@ -23,7 +24,8 @@ def _feature(ctx: Context) -> MirrorFeature:
 
 @router.command(
     "mirror open",
-    help="Open a blind-mirror round about another room: members reflect by DM, anonymously",
+    help="Ask to open a blind-mirror round about another room you are in: once a moderator "
+    "there accepts, members here reflect by DM, anonymously",
     power="moderator",
     where="room",
 )
@@ -32,9 +34,29 @@ async def mirror_open(
     room: RoomRef,
     *,
     closes: Duration | None = None,
-    min: int | None = None,  # noqa: A002 - the word people type is "min"
+    min: int | None = None,
 ) -> None:
     await _feature(ctx).open_round(ctx, room, closes, min)
+
+
+@router.command(
+    "mirror accept",
+    help="Accept a request to hold a blind mirror about this room (the code is in the request)",
+    power="moderator",
+    where="room",
+)
+async def mirror_accept(ctx: Context, code: str) -> None:
+    await _feature(ctx).answer_request(ctx, code, accept=True)
+
+
+@router.command(
+    "mirror decline",
+    help="Decline a request to hold a blind mirror about this room",
+    power="moderator",
+    where="room",
+)
+async def mirror_decline(ctx: Context, code: str) -> None:
+    await _feature(ctx).answer_request(ctx, code, accept=False)
 
 
 @router.command("mirror status", help="The blind-mirror rounds of this room", where="room")

@@ -1,16 +1,17 @@
 """The DM side of the blind mirror: ``reflect <code>``, three prompts, the draft, ``submit``.
 
 Drafts live in memory only (:class:`storage.mirror.DraftBook`): no text of a person reaches the
-disk before ``submit``, and then only sealed, under a keyed hash of their id. (The outbox does
-record that the bot answered in a DM, and when: the homeserver knows that anyway. The one reply
-that quotes the draft bypasses the outbox, so that it never touches the disk.) Alongside each
-draft this module remembers, also in memory
-only, which messages of the conversation quote it (the person's answers, the bot's rendering
-of the draft), so they can be redacted when the conversation ends: submitted, cancelled,
-replaced, abandoned, or cut short by the round's close.
+disk before ``submit``, and then only sealed, under a keyed hash of their id. Every reply in the
+conversation (refusals too) is sent straight to the homeserver, not through the outbox, so the
+database keeps no row saying when the bot answered in which DM: such times, next to a copy of
+the database, would order the authors. Alongside each draft this module remembers, also in
+memory only, which messages of the conversation quote it (the person's answers, the bot's
+rendering of the draft), so they can be redacted when the conversation ends: submitted,
+cancelled, replaced, abandoned, or cut short by the round's close. Then the DM's room keys are
+also deleted from the bot's encryption store (:mod:`bots.mirror.roomkeys`).
 
-Who may take part is checked against the reflecting room's members when the draft starts and
-again at ``submit``, read fresh from the homeserver and never stored.
+Who may take part is checked when the draft starts and again at ``submit``: a member of the
+reflecting room now (asked of the homeserver, not stored) who was one when the round opened.
 
 Nothing here logs a user id, a DM room id or a message text.
 """
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bots.runtime.context import Context, notice, stable_key
+from bots.mirror.roomkeys import forget_room_keys
+from bots.runtime.context import Context, notice, stable_key, thread_of
 from bots.runtime.errors import (
     Forbidden,
     MatrixError,
@@ -87,7 +89,18 @@ class Conversations:
     # -- dispatch ---------------------------------------------------------------------------
 
     async def on_message(self, ctx: Context) -> bool:
-        """Take a DM that belongs to a reflection; False for anything else (other features')."""
+        """Take a DM that belongs to a reflection; False for anything else (other features').
+
+        Refusals are answered here, straight to the homeserver like every reply of the
+        conversation (see the module docstring), not by the runtime through the outbox.
+        """
+        try:
+            return await self._on_message(ctx)
+        except (UserError, RuleError) as exc:
+            await self.say(ctx, str(exc))
+            return True
+
+    async def _on_message(self, ctx: Context) -> bool:
         if not ctx.is_direct:
             return False
         words = ctx.body.split()
@@ -99,7 +112,7 @@ class Conversations:
         )
         if draft is None and not starts:
             if ctx.body.strip().lower() in _KEYWORDS:
-                await ctx.reply(
+                await self.say(ctx,
                     "There is no reflection in progress. Start one with reflect <code>; the "
                     "code is in the announcement in your group's room."
                 )
@@ -111,16 +124,13 @@ class Conversations:
             trail.theirs.append((ctx.room_id, ctx.event_id))
             trail.room = ctx.room_id
         if self.feature.config.require_encrypted_dm and not ctx.encrypted:
-            await ctx.reply(UNENCRYPTED)
+            await self.say(ctx, UNENCRYPTED)
             return True
-        try:
-            if starts:
-                await self._start(ctx, words)
-            else:
-                assert draft is not None
-                await self._step(ctx, draft)
-        except RuleError as exc:
-            raise UserError(str(exc)) from exc
+        if starts:
+            await self._start(ctx, words)
+        else:
+            assert draft is not None
+            await self._step(ctx, draft)
         return True
 
     # -- steps ------------------------------------------------------------------------------
@@ -136,6 +146,11 @@ class Conversations:
             await self.feature.rounds.get_by_code(code), code, ctx.now
         )
         await self.check_member(round_, ctx.sender)
+        if not await self.feature.rounds.is_eligible(round_.id, ctx.sender):
+            raise UserError(
+                f"Only members who were in the room when round {round_.code} opened can take "
+                "part. Nothing was kept."
+            )
         previous = self.drafts.get(ctx.sender)
         note = ""
         if previous is not None:
@@ -148,7 +163,7 @@ class Conversations:
         step = start_draft(round_)
         self.drafts.put(ctx.sender, step.draft, ctx.now)
         self._trails[ctx.sender] = Trail(ctx.room_id, [(ctx.room_id, ctx.event_id)])
-        await ctx.reply(note + step.reply)
+        await self.say(ctx, note + step.reply)
 
     async def _step(self, ctx: Context, draft: Draft) -> None:
         step = draft_step(draft, ctx.body)  # a bad answer raises and leaves the draft as it was
@@ -157,22 +172,46 @@ class Conversations:
             return
         self.drafts.put(ctx.sender, step.draft, ctx.now)
         if step.draft.stage == "cancelled":
-            await ctx.reply(step.reply)
+            await self.say(ctx, step.reply)
             await self.end(ctx.sender)
         elif step.draft.stage == "review":
             await self._show_draft(ctx, step.reply)
         else:
-            await ctx.reply(step.reply)
+            await self.say(ctx, step.reply)
+
+    async def say(self, ctx: Context, text: str) -> EventID | None:
+        """Reply in the DM straight to the homeserver, never through the outbox.
+
+        The outbox writes each message to the database with the time, next to the DM it goes
+        to; for this conversation that would leave, per author, when they wrote (their "thank
+        you" at ``submit``, say), and one copy of the database would order the authors. Sent
+        directly, nothing of the conversation touches the disk; the price is no retry across a
+        crash (the person sends their message again).
+        """
+        content = notice(text, None, ctx.event_id, thread_of(ctx.source))
+        ctx._replies += 1  # the same numbering as ctx.reply: stable ids if handled again
+        return await self._send(ctx.room_id, content, ctx.key("mirror-dm", str(ctx._replies)))
+
+    async def _send(self, room: RoomID, content: dict[str, object], txn: str) -> EventID | None:
+        for attempt in range(DRAFT_SEND_ATTEMPTS):
+            try:
+                if self.bot.trust is not None:
+                    await self.bot.trust.prepare(room)
+                return await self.bot.matrix.send_event(room, "m.room.message", content, txn)
+            except RateLimited as exc:
+                await asyncio.sleep(exc.retry_after_ms / 1000)
+            except TransportError:
+                await asyncio.sleep(0.5 * 2**attempt)
+            except MatrixError as exc:
+                log.info("a DM reply was refused: %s", exc.errcode)
+                return None
+        log.info("a DM reply could not be sent after %d tries", DRAFT_SEND_ATTEMPTS)
+        return None
 
     async def _show_draft(self, ctx: Context, text: str) -> None:
-        """Show the draft, sent straight to the homeserver rather than through the outbox.
-
-        The outbox writes a message to the database before sending it, and the rendering quotes
-        the whole reflection next to the DM it goes to: that would put the text, linked to its
-        author, on disk (in the WAL at least) before ``submit``. Sent directly, the text never
-        touches the disk; the price is no retry across a crash, and the person can always send
-        ``restart``. The event is remembered to redact it when the conversation ends.
-        """
+        """Show the draft (see :meth:`say`: it quotes the whole reflection, so above all it
+        must not reach the database before ``submit``). The event is remembered to redact it
+        when the conversation ends."""
         content = notice(text, None, ctx.event_id)
         txn = ctx.key("mirror-draft")
         for attempt in range(DRAFT_SEND_ATTEMPTS):
@@ -192,7 +231,8 @@ class Conversations:
                 trail = self._trails.setdefault(ctx.sender, Trail(ctx.room_id))
                 trail.echoes.append((ctx.room_id, event))
                 return
-        await ctx.reply(
+        await self.say(
+            ctx,
             "I could not show you the draft just now. Reply submit to send it as you wrote "
             "it, restart to write it again, or cancel."
         )
@@ -203,7 +243,7 @@ class Conversations:
                 await self.feature.rounds.get(draft.round_id), draft.code, ctx.now
             )
             await self.check_member(round_, ctx.sender)
-            replaced = await self.feature.rounds.submit(draft.code, ctx.sender, text, ctx.now)
+            replaced = await self.feature.rounds.submit(round_.code, ctx.sender, text, ctx.now)
         except (RuleError, UserError):
             # The round closed, or they are no longer a member: this draft can never be taken.
             self.drafts.discard(ctx.sender)
@@ -212,7 +252,7 @@ class Conversations:
         self.drafts.discard(ctx.sender)
         if replaced:
             thanks += " It replaces the reflection you sent before."
-        await ctx.reply(thanks)
+        await self.say(ctx, thanks)
         await self.end(ctx.sender)
 
     async def check_member(self, round_: MirrorRound, user_id: str) -> None:
@@ -233,11 +273,15 @@ class Conversations:
     # -- endings ----------------------------------------------------------------------------
 
     async def end(self, user_id: str) -> None:
-        """The conversation is over: drop the draft and redact what quoted it."""
+        """The conversation is over: drop the draft, redact what quoted it, and delete the
+        DM's room keys from the encryption store (a new outbound session for what follows)."""
         self.drafts.discard(user_id)
         trail = self._trails.pop(user_id, None)
         if trail is not None:
             await self._redact(trail)
+            rooms = {trail.room, *(r for r, _ in trail.theirs), *(r for r, _ in trail.echoes)}
+            for room in rooms:
+                forget_room_keys(self.bot.client, room)
 
     async def end_round(self, round_: MirrorRound) -> None:
         """The round closed: unfinished drafts for it can never be submitted."""
@@ -246,14 +290,16 @@ class Conversations:
             if draft is None or draft.round_id != round_.id:
                 continue
             room = self._trails[user].room
-            await self.end(user)
-            await self.bot.post(
+            # Said before the keys go, so that this last message is under the old session too.
+            await self._send(
                 room,
-                f"Blind mirror {round_.code} has closed before you submitted; your draft was "
-                "discarded, and nothing of it was kept.",
-                None,
-                key=f"mirror-cut-{stable_key(room, str(round_.id), round_.code)}",
+                notice(
+                    f"Blind mirror {round_.code} has closed before you submitted; your draft "
+                    "was discarded, and nothing of it was kept."
+                ),
+                f"mirror-cut-{stable_key(room, str(round_.id), round_.code)}",
             )
+            await self.end(user)
         self.drafts.discard_round(round_.id)
 
     async def forget_idle(self, now: datetime) -> int:

@@ -4,10 +4,16 @@ A round's life, each step a scheduled job that carries only the round id and che
 round's state in the database before acting (so a restart or a second firing does nothing
 twice):
 
-1. ``!mirror open`` stores the round (with its own key) and schedules ``mirror-close-<id>``;
-2. at ``closes_at`` the round closes: with fewer than k reflections everything is destroyed
-   unread and the reflecting room is told; otherwise ``mirror-release-<id>`` is scheduled at
-   a random delay;
+0. ``!mirror open <room>`` in the reflecting room, by a moderator who is a member of the other
+   room too, stores a *request* and posts it in the room to be reflected upon; the opener's
+   reply does not name that room. Nothing opens unless a moderator there answers
+   ``!mirror accept <code>`` (``!mirror decline <code>`` drops it) within ``REQUEST_TTL``;
+1. on acceptance the round is stored (with its own key, and the keyed hashes of the reflecting
+   room's members, who alone may take part), announced in both rooms, and
+   ``mirror-close-<id>`` is scheduled;
+2. at ``closes_at`` the round closes: reflections of members who left are dropped; with fewer
+   than k left everything is destroyed unread and the reflecting room is told; otherwise
+   ``mirror-release-<id>`` is scheduled at a random delay;
 3. the release decrypts the batch, shuffles it (the order depends on nothing but the set of
    texts and a fresh random source), posts it to the room reflected upon in one go through the
    outbox, then destroys the key and the stored reflections;
@@ -20,7 +26,6 @@ Logs carry round ids and counts only: never a user id, a DM room, or any text.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from dataclasses import replace
@@ -30,17 +35,23 @@ from typing import TYPE_CHECKING
 from bots.mirror.commands import router
 from bots.mirror.conversation import Conversations
 from bots.runtime.context import Context, notice, stable_key
-from bots.runtime.errors import PERMANENT, MatrixError, NotFound, UserError
+from bots.runtime.errors import PERMANENT, MatrixError, UserError
 from bots.runtime.feature import Feature
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.scheduler import Job
 from protocols.errors import RuleError
 from protocols.mirror import (
     MirrorRound,
+    check_quota,
+    check_request,
+    parse_code,
     plan_round,
     release_order,
     render_opened,
+    render_opened_there,
     render_release,
+    render_request,
+    render_requested,
     render_status,
     render_withheld,
 )
@@ -58,10 +69,31 @@ RELEASE_WAIT_S = 120
 RELEASE_RETRY = timedelta(minutes=1)
 
 
+# What the runtime once used when no pickle key was configured: known to everyone, so never a
+# master key (a database copy would open with it).
+_PUBLIC_DEFAULT_KEYS = frozenset({"affinity-default-pickle-key"})
+
+NO_PICKLE_KEY = (
+    "Blind mirrors are off: the operator has not configured a pickle key "
+    "(encryption.pickle_key or AFFINITY_PICKLE_KEY), and without one the reflections could be "
+    "read from a copy of the bot's database. Nothing was opened."
+)
+
+# One reply for a room that cannot be found, that the bot is not in, and that the opener is
+# not in: it must not tell anyone that a room they are not in exists.
+NOT_A_ROOM_FOR_YOU = (
+    "I cannot hold a blind mirror about {ref}: it must be a room that both you and I have "
+    "joined. Use #alias:server, a room id or a matrix.to link."
+)
+
+
 def _master_key(bot: BotRuntime) -> bytes | None:
-    """The key that wraps round keys, derived from the operator's pickle key (never stored)."""
+    """The key that wraps round keys, derived from the operator's pickle key (never stored).
+    None without a real one: then no round opens (never a constant in its place)."""
     secret = getattr(bot, "pickle_key", None)
-    return crypto.master_key_from_secret(secret) if secret else None
+    if not secret or secret in _PUBLIC_DEFAULT_KEYS:
+        return None
+    return crypto.master_key_from_secret(secret)
 
 
 class MirrorFeature(Feature):
@@ -82,7 +114,7 @@ class MirrorFeature(Feature):
         # Built on first use: the pickle key is known only once the bot has started, and a DM
         # may arrive in the first sync, before start() ran.
         if self._rounds is None:
-            self._rounds = MirrorRounds(self.bot.db, _master_key(self.bot))
+            self._rounds = MirrorRounds(self.bot.db, _master_key(self.bot), self.bot.name)
         return self._rounds
 
     # -- life cycle -------------------------------------------------------------------------
@@ -90,6 +122,7 @@ class MirrorFeature(Feature):
     async def start(self) -> None:
         """Catch up on what fell due while the bot was down, then rebuild every job."""
         now = self.bot.clock()
+        await self._claim_old_rounds()
         stale_before = now - self.retention
         for round_ in await self.rounds.active():
             if round_.closes_at <= stale_before:
@@ -114,18 +147,80 @@ class MirrorFeature(Feature):
         await self.conversations.forget_idle(now)
         await self.forget(now)
 
+    async def on_removed(self, room_id: RoomID) -> None:
+        """Out of a room: every round in or about it that was not released is destroyed unread
+        (its drafts too), and the requests in or about it are dropped; the other room is told
+        without naming this one."""
+        destroyed, requests = await self.rounds.forget_room(room_id)
+        for round_ in destroyed:
+            self.bot.scheduler.cancel(f"mirror-close-{round_.id}")
+            self.bot.scheduler.cancel(f"mirror-release-{round_.id}")
+            self.bot.scheduler.cancel(f"mirror-expire-{round_.id}")
+            await self.conversations.end_round(round_)
+            other = round_.reflected_room if round_.reflecting_room == room_id else round_.reflecting_room
+            if round_.state in ("open", "closed"):
+                await self.bot.post(
+                    RoomID(other),
+                    f"Blind mirror {round_.code} was cancelled: I am no longer in one of its "
+                    "rooms. Its reflections were destroyed unread.",
+                    None,
+                    key=self._key("removed", round_),
+                )
+        for request in requests:
+            if request.reflecting_room != room_id:
+                await self.bot.post(
+                    RoomID(request.reflecting_room),
+                    f"Blind mirror request {request.code} was dropped: I am no longer in the "
+                    "room it was about.",
+                    None,
+                    key=f"mirror-request-gone-{request.id}-{request.code}",
+                )
+        if destroyed or requests:
+            log.info("out of a room: %d blind-mirror rounds and %d requests forgotten",
+                     len(destroyed), len(requests))
+
+    async def _claim_old_rounds(self) -> None:
+        """Rounds stored before they belonged to a bot: the bot in their reflecting room takes
+        them (open ones get their box: the room's members now may take part)."""
+        for round_ in await self.rounds.unclaimed():
+            try:
+                members = await self.bot.human_members(RoomID(round_.reflecting_room))
+            except MatrixError:
+                continue  # not this bot's room: another bot of the process may claim it
+            try:
+                await self.rounds.claim(round_.id, members)
+            except crypto.DecryptionError:
+                # Wrapped under a key that is not this one (the old public default): the
+                # reflections cannot be trusted to be sealed. Destroy them unread.
+                await self.rounds.destroy(round_.id)
+                await self.bot.post(
+                    RoomID(round_.reflecting_room),
+                    f"Blind mirror {round_.code} was cancelled by an upgrade: its reflections "
+                    "were stored under a key that was not secret, and were destroyed unread.",
+                    None,
+                    key=self._key("unclaimable", round_),
+                )
+
     # -- commands ---------------------------------------------------------------------------
 
     async def open_round(
         self, ctx: Context, ref: str, close_after: timedelta | None, k: int | None
     ) -> None:
-        """``!mirror open``: validate everything first, then store, schedule and announce."""
+        """``!mirror open``: validate everything, then ask the room to be reflected upon.
+
+        The opener must have joined that room (and so must the bot); otherwise the reply is
+        the same whether the room exists or not. The reply here does not name the room: this
+        room's members read it, and need not be in that one.
+        """
+        if not self.rounds.can_open:
+            raise UserError(NO_PICKLE_KEY)
         try:
             reflected = await self.bot.matrix.resolve_room(ref)
-        except NotFound as exc:
-            raise UserError(
-                f"I cannot find the room {ref}: use #alias:server, a room id or a matrix.to link."
-            ) from exc
+            members = await self.bot.matrix.joined_members(reflected)
+        except MatrixError as exc:
+            raise UserError(NOT_A_ROOM_FOR_YOU.format(ref=ref)) from exc
+        if ctx.sender not in members:
+            raise UserError(NOT_A_ROOM_FOR_YOU.format(ref=ref))
         try:
             request = plan_round(
                 ctx.room_id,
@@ -134,31 +229,81 @@ class MirrorFeature(Feature):
                 close_after if close_after is not None else self.config.default_close_after,
                 k if k is not None else self.config.default_min_submissions,
             )
+            check_quota(*await self.rounds.active_counts(ctx.room_id, reflected, ctx.sender))
+        except RuleError as exc:
+            raise UserError(str(exc)) from exc
+        pending = await self.rounds.add_request(
+            ctx.room_id, reflected, ctx.sender, request.k,
+            request.closes_at - ctx.now, ctx.now,
+        )
+        log.info("blind-mirror request %d made", pending.id)
+        asked = render_request(pending, await self.bot.matrix.room_name(ctx.room_id), self.zone)
+        await self.bot.post(
+            reflected, asked.body, asked.html, key=f"mirror-request-{pending.id}-{pending.code}"
+        )
+        await ctx.reply(render_requested(pending, self.zone))
+
+    async def answer_request(self, ctx: Context, code_text: str, accept: bool) -> None:
+        """``!mirror accept|decline <code>`` in the room to be reflected upon, by a moderator."""
+        try:
+            code = parse_code(code_text)
+            pending = check_request(
+                await self.rounds.get_request(code), code, ctx.room_id, ctx.now
+            )
+        except RuleError as exc:
+            raise UserError(str(exc)) from exc
+        if not accept:
+            await self.rounds.drop_request(pending.id)
+            await ctx.reply(f"Declined: no blind mirror about this room from request {code}.")
+            await self.bot.post(
+                RoomID(pending.reflecting_room),
+                f"Blind mirror request {code} was declined by the other room. Nothing opened.",
+                None,
+                key=f"mirror-declined-{pending.id}-{code}",
+            )
+            log.info("blind-mirror request %d declined", pending.id)
+            return
+        reflecting = RoomID(pending.reflecting_room)
+        try:
+            request = plan_round(
+                reflecting, ctx.room_id, ctx.now, pending.close_after, pending.k
+            )
+            in_room, about_room, by_opener = await self.rounds.active_counts(
+                reflecting, ctx.room_id, pending.opener
+            )
+            # This request is itself counted in all three.
+            check_quota(in_room - 1, about_room - 1, by_opener - 1)
         except RuleError as exc:
             raise UserError(str(exc)) from exc
         try:
-            await self.bot.matrix.joined_members(reflected)
-        except PERMANENT as exc:
+            members = await self.bot.human_members(reflecting)
+        except MatrixError as exc:
             raise UserError(
-                f"I am not in {ref}, so I could not post the reflections there. Invite me to "
-                "that room first, then open the round again."
+                f"I am no longer in the room that asked (request {code}), so no round can "
+                "open. Nothing was opened."
             ) from exc
-        members = len(await self.bot.human_members(ctx.room_id))
-        round_ = await self.rounds.open_round(request)
+        if not await self.rounds.drop_request(pending.id):
+            return  # accepted twice at once: the other one opens it
+        round_ = await self.rounds.open_round(request, pending.opener, members)
         self._schedule(round_)
         log.info("blind-mirror round %d opened", round_.id)
+        here = render_opened_there(
+            round_, await self.bot.matrix.room_name(reflecting), self.zone, self.retention
+        )
+        await ctx.reply(here.body, here.html)
         opened = render_opened(
-            round_, await self.bot.matrix.room_name(reflected), self.zone, self.retention
+            round_, await self.bot.matrix.room_name(ctx.room_id), self.zone, self.retention,
+            eligible=len(members),
         )
         body, html = opened.body, opened.html
-        if members < round_.k:
+        if len(members) < round_.k:
             warning = (
-                f"Note: this room has {members} members besides me, fewer than {round_.k}: "
-                "unless more join, nothing will be released."
+                f"Note: this room has {len(members)} members besides me, fewer than "
+                f"{round_.k}: nothing can be released."
             )
             body += "\n" + warning
             html += f"<p><b>{warning}</b></p>"
-        await ctx.reply(body, html)
+        await self.bot.post(reflecting, body, html, key=self._key("opened", round_))
 
     async def status(self, ctx: Context) -> None:
         rounds = await self.rounds.rounds_for_room(ctx.room_id)
@@ -166,7 +311,14 @@ class MirrorFeature(Feature):
             replace(r, reflected_room=await self.bot.matrix.room_name(RoomID(r.reflected_room)))
             for r in rounds
         ]
-        await ctx.reply(render_status(labelled, ctx.now, self.zone))
+        requests = []
+        for r in await self.rounds.requests_for_room(ctx.room_id):
+            if r.reflected_room == ctx.room_id:
+                label = await self.bot.matrix.room_name(RoomID(r.reflecting_room))
+                requests.append((r, f"from {label}: !mirror accept {r.code} or decline"))
+            else:
+                requests.append((r, "asked of the room you named"))
+        await ctx.reply(render_status(labelled, ctx.now, self.zone, requests))
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -193,6 +345,18 @@ class MirrorFeature(Feature):
         before = await self.rounds.get(round_id)
         if before is None or before.state != "open":
             return
+        try:
+            # Only reflections of people still in the room count (see storage.mirror).
+            members: list[str] | None = list(
+                await self.bot.matrix.joined_members(RoomID(before.reflecting_room))
+            )
+        except PERMANENT:
+            members = []  # out of the reflecting room: nobody's reflection can count
+        except MatrixError:
+            log.warning("round %d: members unknown for now; closing again soon", round_id)
+            self._at(f"mirror-close-{round_id}", self.bot.clock() + RELEASE_RETRY,
+                     self._close, round_id)
+            return
         round_ = await self.rounds.close(
             round_id,
             self.bot.clock(),
@@ -200,6 +364,7 @@ class MirrorFeature(Feature):
             self.config.release_delay_min,
             self.config.release_delay_max,
             self.retention,
+            members=members,
         )
         if round_ is None:
             return
@@ -216,7 +381,8 @@ class MirrorFeature(Feature):
             await self.bot.post(
                 RoomID(round_.reflecting_room),
                 f"Blind mirror {round_.code} has closed with enough reflections. They will be "
-                f"posted to {label} shortly, all at once and in random order.",
+                f"posted to {label} shortly, all at once and in random order. "
+                f"{round_.eligible} members could take part.",
                 None,
                 key=self._key("closed", round_),
             )
@@ -232,7 +398,7 @@ class MirrorFeature(Feature):
             keys = await self._enqueue_release(round_)
         try:
             deliveries = [await self.bot.outbox.wait(k, RELEASE_WAIT_S) for k in keys]
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("release of round %d still sending; checking again soon", round_id)
             self._at(
                 f"mirror-release-{round_id}", self.bot.clock() + RELEASE_RETRY,
@@ -283,8 +449,17 @@ class MirrorFeature(Feature):
         await self.forget(self.bot.clock())
 
     async def forget(self, now: datetime) -> int:
-        """Redact released messages whose time is up and delete what is left; how many were
-        redacted. A redaction the homeserver refuses for now is retried at the next sweep."""
+        """Drop lapsed requests (telling the rooms that asked), redact released messages whose
+        time is up and delete what is left; how many were redacted. A redaction the homeserver
+        refuses for now is retried at the next sweep."""
+        for request in await self.rounds.forget_requests(now):
+            await self.bot.post(
+                RoomID(request.reflecting_room),
+                f"Blind mirror request {request.code} lapsed: no moderator of the other room "
+                "accepted it in time. Nothing opened.",
+                None,
+                key=f"mirror-lapsed-{request.id}-{request.code}",
+            )
         due = await self.rounds.forget_expired(now, stale_after=self.retention)
         done = []
         for item in due:

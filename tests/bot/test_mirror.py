@@ -1,7 +1,8 @@
 """Tier 2: blind mirrors through the runtime, with a fake homeserver.
 
-Rounds are opened in ROOM (the reflecting group) about OTHER (the room reflected upon); each
-person writes in their own DM with the bot. Messages in an encrypted DM reach the runtime as nio
+Rounds are asked for in ROOM (the reflecting group) about OTHER (the room reflected upon), by
+MOD, a moderator of ROOM who is also in OTHER, and open once KEEPER, a moderator of OTHER,
+accepts there; each person writes in their own DM with the bot. Messages in an encrypted DM reach the runtime as nio
 hands them over once decrypted (an object with ``.source`` and ``.decrypted``).
 """
 
@@ -24,6 +25,7 @@ from protocols.mirror import MAX_ANSWER
 from tests.bot.fakes import BOT, ROOM, FakeBot, Sent, add_room, close, fake_bot
 
 MOD = "@mod:test.example"
+KEEPER = "@keeper.kitchen:test.example"
 ALICE = "@alice.author:test.example"
 BOB = "@bob.author:test.example"
 CAROL = "@carol.author:test.example"
@@ -70,7 +72,9 @@ async def reflect(bot: FakeBot, user: str, code: str, answers: tuple[str, ...] |
 
 async def mirror_bot(tmp_path: Path, members: tuple[str, ...] = (ALICE, BOB, CAROL), extra: str = "") -> FakeBot:
     bot = await fake_bot(tmp_path, [MirrorFeature], members=[MOD, *members], moderators=[MOD], config_extra=extra)
-    await add_room(bot, OTHER, [DAVE])
+    bot.pickle_key = "test-operator-secret"  # type: ignore[attr-defined]
+    feature(bot)._rounds = None  # built at start, before the key was set
+    await add_room(bot, OTHER, [DAVE, MOD, KEEPER], moderators=[KEEPER])
     bot.fake.names.update({ROOM: "Marshals", OTHER: "Kitchen crew"})
     for user, room in DMS.items():
         await add_room(bot, room, [user], direct=True)
@@ -81,10 +85,23 @@ def feature(bot: FakeBot) -> MirrorFeature:
     return next(f for f in bot.features if isinstance(f, MirrorFeature))
 
 
+async def ask(bot: FakeBot, options: str = "closes 2d", room: str = ROOM, target: str = OTHER,
+              opener: str = MOD) -> str:
+    """``!mirror open`` in ``room``: the code of the request posted in ``target``."""
+    sent = await bot.say(room, opener, f"!mirror open {target} {options}")
+    request = next(s for s in sent if s.room_id == target)
+    match = re.search(r"!mirror accept ([a-z0-9]{6})", request.body)
+    assert match, request.body
+    return match.group(1)
+
+
 async def open_round(bot: FakeBot, options: str = "closes 2d") -> str:
-    [reply] = await bot.say(ROOM, MOD, f"!mirror open {OTHER} {options}")
-    match = re.search(r"reflect ([a-z0-9]{6})", reply.body)
-    assert match, reply.body
+    """Ask, have KEEPER accept in OTHER, and return the round's code from ROOM's announcement."""
+    request = await ask(bot, options)
+    sent = await bot.say(OTHER, KEEPER, f"!mirror accept {request}")
+    announcement = next(s for s in sent if s.room_id == ROOM)
+    match = re.search(r"reflect ([a-z0-9]{6})", announcement.body)
+    assert match, announcement.body
     return match.group(1)
 
 
@@ -100,21 +117,90 @@ async def count_rows(bot: FakeBot, table: str) -> int:
 # -- opening ---------------------------------------------------------------------------------
 
 
-async def test_open_announces_the_code_and_status_shows_it(tmp_path: Path) -> None:
+async def test_a_round_opens_only_when_a_moderator_of_the_reflected_room_accepts(tmp_path: Path) -> None:
     bot = await mirror_bot(tmp_path)
     try:
-        [reply] = await bot.say(ROOM, MOD, f"!mirror open {OTHER} closes 2d min 3")
-        code = re.search(r"reflect ([a-z0-9]{6})", reply.body).group(1)  # type: ignore[union-attr]
-        assert "Kitchen crew" in reply.body and "direct message" in reply.body and reply.reply_to
-        assert f"<code>reflect {code}</code>" in reply.html and "fewer than" not in reply.body
-        assert bot.scheduler.job_ids() == ["mirror-close-1"]
+        sent = await bot.say(ROOM, MOD, f"!mirror open {OTHER} closes 2d min 3")
+        [reply] = [s for s in sent if s.room_id == ROOM]
+        [request] = [s for s in sent if s.room_id == OTHER]
+        # The opener's room hears that consent was asked, not of which room.
+        assert "asked the moderators of the room you named" in reply.body and reply.reply_to
+        assert "Kitchen crew" not in reply.body and OTHER not in reply.body
+        assert "A moderator of Marshals asks to hold a blind mirror about this room" in request.body
+        code = re.search(r"!mirror accept ([a-z0-9]{6})", request.body).group(1)  # type: ignore[union-attr]
+        assert f"!mirror decline {code}" in request.body
+        assert await count_rows(bot, "mirror_round") == 0 and bot.scheduler.job_ids() == []
         [status] = await bot.say(ROOM, ALICE, "!mirror status")
-        assert f"{code} (about Kitchen crew): open until 2026-11-24 12:00" in status.body
-        await reflect(bot, ALICE, code)
-        [again] = await bot.say(ROOM, ALICE, "!mirror status")
-        assert again.body == status.body  # never a live count: it would point at who just wrote
+        assert "waiting for consent" in status.body and "Kitchen crew" not in status.body
+        # Only a moderator of the room reflected upon, in that room, can accept.
+        [not_mod] = await bot.say(OTHER, DAVE, f"!mirror accept {code}")
+        assert "power level 50" in not_mod.body
+        [wrong_room] = await bot.say(ROOM, MOD, f"!mirror accept {code}")
+        assert f"No blind-mirror request with the code {code} is waiting in this room" in wrong_room.body
+        assert await count_rows(bot, "mirror_round") == 0
+        sent = await bot.say(OTHER, KEEPER, f"!mirror accept {code}")
+        [there] = [s for s in sent if s.room_id == OTHER]
+        [announced] = [s for s in sent if s.room_id == ROOM]
+        assert "about this room is open, as accepted here: members of Marshals" in there.body
+        round_code = re.search(r"reflect ([a-z0-9]{6})", announced.body).group(1)  # type: ignore[union-attr]
+        assert "Kitchen crew" in announced.body and f"<code>reflect {round_code}</code>" in announced.html
+        assert "4 members of this room can take part" in announced.body  # MOD, Alice, Bob, Carol
+        assert bot.scheduler.job_ids() == ["mirror-close-1"]
+        [again] = await bot.say(OTHER, KEEPER, f"!mirror accept {code}")
+        assert "No blind-mirror request" in again.body  # a request opens one round, once
+        [status] = await bot.say(ROOM, ALICE, "!mirror status")
+        assert f"{round_code} (about Kitchen crew): open until 2026-11-24 12:00" in status.body
+        await reflect(bot, ALICE, round_code)
+        [after] = await bot.say(ROOM, ALICE, "!mirror status")
+        assert after.body == status.body  # never a live count: it would point at who just wrote
         [help_] = await bot.say(ROOM, ALICE, "!help mirror")
         assert "!mirror open <room> [closes <duration>] [min <k>]" in help_.body
+        assert "!mirror accept <code>" in help_.body and "!mirror decline <code>" in help_.body
+    finally:
+        await close(bot)
+
+
+async def test_a_declined_or_lapsed_request_opens_nothing(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await ask(bot)
+        sent = await bot.say(OTHER, KEEPER, f"!mirror decline {code}")
+        assert "Declined" in next(s for s in sent if s.room_id == OTHER).body
+        told = next(s for s in sent if s.room_id == ROOM)
+        assert f"request {code} was declined" in told.body and "Kitchen crew" not in told.body
+        [late] = await bot.say(OTHER, KEEPER, f"!mirror accept {code}")
+        assert "No blind-mirror request" in late.body
+        lapsing = await ask(bot)
+        bot.now += timedelta(hours=24, seconds=1)
+        [expired] = await bot.say(OTHER, KEEPER, f"!mirror accept {lapsing}")
+        assert "No blind-mirror request" in expired.body  # expired, even before the sweep
+        before = len(bot.fake.sent)
+        await feature(bot).sweep(bot.now)
+        await bot.flush()
+        [note] = bot.fake.sent[before:]
+        assert note.room_id == ROOM and f"request {lapsing} lapsed" in note.body
+        assert await count_rows(bot, "mirror_request") == 0 and await count_rows(bot, "mirror_round") == 0
+    finally:
+        await close(bot)
+
+
+async def test_a_room_the_opener_is_not_in_is_refused_without_naming_it(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        cell = "!cell:test.example"
+        await add_room(bot, cell, [DAVE], moderators=[DAVE])  # the bot is there; MOD is not
+        bot.fake.names[cell] = "Secret cell"
+        bot.fake.aliases["#cell:test.example"] = cell
+        replies = {}
+        for ref in (cell, "#cell:test.example", "!nosuchroom:test.example", "#nowhere:test.example"):
+            sent = await bot.say(ROOM, MOD, f"!mirror open {ref}")
+            assert [s.room_id for s in sent] == [ROOM], "nothing is posted anywhere else"
+            replies[ref] = sent[0].body.replace(ref, "REF")
+            assert "Secret cell" not in sent[0].body
+        # The same words whether the room exists (and the bot is in it) or not.
+        assert len(set(replies.values())) == 1, replies
+        assert "must be a room that both you and I have joined" in replies[cell]
+        assert await count_rows(bot, "mirror_request") == 0
     finally:
         await close(bot)
 
@@ -130,9 +216,12 @@ async def test_open_refuses_bad_input_and_changes_nothing(tmp_path: Path) -> Non
             f"!mirror open {OTHER} closes 5m": "at least 10m",
             f"!mirror open {OTHER} closes 60d": "at most 30d",
             f"!mirror open {OTHER} closes soon": "Usage: !mirror open <room> [closes <duration>] [min <k>]",
-            "!mirror open #nowhere:test.example": "cannot find the room #nowhere:test.example",
-            "!mirror open !notjoined:test.example": "Invite me to that room first",
+            "!mirror open #nowhere:test.example": "cannot hold a blind mirror about #nowhere:test.example",
+            "!mirror open !notjoined:test.example": "both you and I have joined",
             "!mirror open": "missing <room>",
+            "!mirror accept": "missing <code>",
+            "!mirror accept hello!": "is not a round code",
+            "!mirror decline zzzzzz": "No blind-mirror request with the code zzzzzz",
         }
         for command, expected in cases.items():
             sender = ALICE if expected.startswith("power") else MOD
@@ -141,8 +230,32 @@ async def test_open_refuses_bad_input_and_changes_nothing(tmp_path: Path) -> Non
         [status] = await bot.say(ROOM, MOD, "!mirror status")
         assert status.body.startswith("No blind-mirror rounds")
         assert bot.scheduler.job_ids() == [] and await count_rows(bot, "mirror_round") == 0
+        assert await count_rows(bot, "mirror_request") == 0
         [in_dm] = await dm(bot, ALICE, "!mirror status")
         assert "works in a group room" in in_dm.body
+    finally:
+        await close(bot)
+
+
+async def test_rounds_and_requests_are_limited_per_room_and_opener(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        await open_round(bot)
+        await ask(bot)
+        [refused] = await bot.say(ROOM, MOD, f"!mirror open {OTHER}")
+        assert "This room already has 2 blind-mirror rounds or requests going on (at most 2)" in refused.body
+        # Another room about the same one: that room is full too.
+        third = "!third:test.example"
+        await add_room(bot, third, [MOD, ALICE], moderators=[MOD])
+        [about] = await bot.say(third, MOD, f"!mirror open {OTHER}")
+        assert "That room already has 2 blind-mirror rounds or requests about it" in about.body
+        # An opener with two going on elsewhere is refused in a fresh pair of rooms.
+        fourth, fifth = "!fourth:test.example", "!fifth:test.example"
+        await add_room(bot, fourth, [MOD], moderators=[MOD])
+        await add_room(bot, fifth, [MOD, KEEPER], moderators=[KEEPER])
+        [mine] = await bot.say(fourth, MOD, f"!mirror open {fifth}")
+        assert "You already have 2 blind-mirror rounds or requests going on" in mine.body
+        assert await count_rows(bot, "mirror_request") == 1 and await count_rows(bot, "mirror_round") == 1
     finally:
         await close(bot)
 
@@ -150,8 +263,12 @@ async def test_open_refuses_bad_input_and_changes_nothing(tmp_path: Path) -> Non
 async def test_open_warns_when_the_room_is_smaller_than_k(tmp_path: Path) -> None:
     bot = await mirror_bot(tmp_path, members=(ALICE, BOB))
     try:
-        [reply] = await bot.say(ROOM, MOD, f"!mirror open {OTHER} min 4")
-        assert "this room has 3 members besides me, fewer than 4" in reply.body
+        request = await ask(bot, "min 4")
+        sent = await bot.say(OTHER, KEEPER, f"!mirror accept {request}")
+        [announced] = [s for s in sent if s.room_id == ROOM]
+        assert "this room has 3 members besides me, fewer than 4" in announced.body
+        assert "a reflection is easy to trace" in announced.body
+        assert "one person's second account would count" in announced.body
     finally:
         await close(bot)
 
@@ -163,6 +280,7 @@ async def test_reflect_walks_through_prompts_and_shows_the_draft(tmp_path: Path)
     bot = await mirror_bot(tmp_path)
     try:
         code = await open_round(bot)
+        opened = len(bot.fake.sent)
         [intro] = await dm(bot, ALICE, f"reflect {code.upper()}")
         assert "(1/3) What did you observe?" in intro.body and intro.room_id == DMS[ALICE]
         [second] = await dm(bot, ALICE, ANSWERS[ALICE][0])
@@ -176,7 +294,7 @@ async def test_reflect_walks_through_prompts_and_shows_the_draft(tmp_path: Path)
         assert "Thank you" in thanks.body and "replaces" not in thanks.body
         assert await feature(bot).rounds.count(1) == 1
         # Nothing is said in any room about a submission (a moving count would point at people).
-        assert all(s.room_id == DMS[ALICE] for s in bot.fake.sent[1:])
+        assert all(s.room_id == DMS[ALICE] for s in bot.fake.sent[opened:])
     finally:
         await close(bot)
 
@@ -197,8 +315,7 @@ async def test_cancel_restart_and_a_new_code_discard_the_draft(tmp_path: Path) -
     bot = await mirror_bot(tmp_path)
     try:
         code = await open_round(bot)
-        await bot.say(ROOM, MOD, f"!mirror open {OTHER} closes 3d")
-        second = re.search(r"reflect ([a-z0-9]{6})", bot.fake.sent[-1].body).group(1)  # type: ignore[union-attr]
+        second = await open_round(bot, "closes 3d")
         await dm(bot, BOB, f"reflect {code}")
         await dm(bot, BOB, "first answer")
         [restart] = await dm(bot, BOB, "restart")
@@ -333,7 +450,7 @@ async def test_threshold_met_releases_one_anonymous_batch_then_redacts(tmp_path:
         assert bot.scheduler.job_ids() == ["mirror-expire-1"]
         # A second firing (a restart) posts nothing again.
         await feature(bot)._release(1)
-        assert [s for s in bot.fake.sent if s.room_id == OTHER] == batch
+        assert [s for s in bot.fake.sent if "anonymous reflections from" in s.body] == batch
         # After the retention period the batch is redacted and the round forgotten.
         bot.now += timedelta(days=7, seconds=1)
         await bot.fire("mirror-expire-1")

@@ -26,6 +26,8 @@ CLOSE = NOW + timedelta(days=3)
 LOW, HIGH = timedelta(seconds=30), timedelta(minutes=10)
 WEEK = timedelta(days=7)
 USERS = ["@ana.secret-author:a.org", "@bo.secret-author:a.org", "@cy.secret-author:b.org"]
+MASTER = crypto.master_key_from_secret("the operator's pickle key, long and random")
+BOT = "@mirror-bot:x.org"
 TEXTS = [
     "Observed:\nThe marshals were calm PLAINTEXT-ALPHA",
     "Observed:\nSongs kept spirits up PLAINTEXT-BRAVO",
@@ -38,7 +40,7 @@ def _migrations() -> list[Migration]:
     folder = resources.files("storage.migrations")
     return [
         Migration(n, name, (folder / name).read_text("utf-8"))
-        for n, name in [(1, "001_runtime.sql"), (4, "004_mirror.sql")]
+        for n, name in [(1, "001_runtime.sql"), (4, "004_mirror.sql"), (9, "009_mirror_hardening.sql")]
     ]
 
 
@@ -51,11 +53,21 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await database.close()
 
 
-async def _open(rounds: MirrorRounds, k: int = 3, seed: int = 1) -> tuple[str, int]:
+def _rounds(db: Database, bot: str = BOT) -> MirrorRounds:
+    return MirrorRounds(db, MASTER, bot)
+
+
+async def _open(rounds: MirrorRounds, k: int = 3, seed: int = 1, members: list[str] = USERS) -> tuple[str, int]:
     rng = random.Random(seed)
     request = plan_round("!a:x.org", "!b:x.org", NOW, CLOSE - NOW, k)
-    opened = await rounds.open_round(request, entropy=rng.randbytes)
+    opened = await rounds.open_round(request, "@opener:x.org", members, entropy=rng.randbytes)
     return opened.code, opened.id
+
+
+async def _round_key(rounds: MirrorRounds, round_id: int) -> bytes:
+    key = await rounds._key(round_id)
+    assert key is not None
+    return key
 
 
 def _raw(db: Database) -> bytes:
@@ -65,7 +77,7 @@ def _raw(db: Database) -> bytes:
 
 
 async def test_open_and_find_by_code(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     found = await rounds.get_by_code(f" {code.upper()} ")
     assert found is not None and found.id == round_id
@@ -76,11 +88,11 @@ async def test_open_and_find_by_code(db: Database) -> None:
 
 
 async def test_code_collision_retries(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     request = plan_round("!a:x.org", "!b:x.org", NOW, CLOSE - NOW, 3)
     same = [b"x" * 16, b"x" * 16, b"y" * 16]
-    first = await rounds.open_round(request, entropy=lambda n: same.pop(0))
-    second = await rounds.open_round(request, entropy=lambda n: same.pop(0))
+    first = await rounds.open_round(request, "@o:x.org", USERS, entropy=lambda n: same.pop(0))
+    second = await rounds.open_round(request, "@o:x.org", USERS, entropy=lambda n: same.pop(0))
     assert first.code != second.code and not same
 
 
@@ -93,7 +105,7 @@ async def test_schema_refuses_small_k(db: Database) -> None:
 
 
 async def test_one_per_person_replacement(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     assert await rounds.submit(code, USERS[0], "first thought", NOW) is False
     assert await rounds.submit(code, USERS[0], "second thought", NOW) is True
@@ -108,7 +120,7 @@ async def test_one_per_person_replacement(db: Database) -> None:
 
 
 async def test_submit_errors(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     with pytest.raises(MirrorError, match="No round has the code"):
         await rounds.submit("zzzzzz", USERS[0], "text", NOW)
@@ -123,24 +135,25 @@ async def test_submit_errors(db: Database) -> None:
 
 
 async def test_ciphertext_is_bound_to_its_row(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
+    other_code, other_id = await _open(rounds, seed=2)
     for user, text in zip(USERS, TEXTS, strict=True):
         await rounds.submit(code, user, text, NOW)
-    # Swap two ciphertexts between rows: neither opens any more.
-    rows = await db.fetchall("SELECT author_hash, nonce, ciphertext FROM mirror_submission")
-    a, b = rows[0], rows[1]
+        await rounds.submit(other_code, user, text, NOW)
+    # Copy one round's box over the other's: it does not open there.
+    row = await db.fetchone("SELECT nonce, sealed FROM mirror_box WHERE round_id = ?", (other_id,))
+    assert row is not None
     await db.execute(
-        "UPDATE mirror_submission SET nonce = ?, ciphertext = ? WHERE author_hash = ?",
-        (b["nonce"], b["ciphertext"], a["author_hash"]),
+        "UPDATE mirror_box SET nonce = ?, sealed = ? WHERE round_id = ?",
+        (row["nonce"], row["sealed"], round_id),
     )
-    await rounds.close(round_id, CLOSE, random.Random(0), LOW, HIGH)
     with pytest.raises(crypto.DecryptionError):
-        await rounds.take_batch_for_release(round_id)
+        await rounds.close(round_id, CLOSE, random.Random(0), LOW, HIGH)
 
 
 async def test_threshold_withholds_and_destroys(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds, k=3)
     await rounds.submit(code, USERS[0], TEXTS[0], NOW)
     await rounds.submit(code, USERS[1], TEXTS[1], NOW)
@@ -163,7 +176,7 @@ async def test_threshold_withholds_and_destroys(db: Database) -> None:
 
 
 async def test_release_delay_and_publication(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     for user, text in zip(USERS, TEXTS, strict=True):
         await rounds.submit(code, user, text, NOW)
@@ -189,7 +202,7 @@ async def test_release_delay_and_publication(db: Database) -> None:
 
 
 async def test_expiry_redacts_then_forgets(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     for user, text in zip(USERS, TEXTS, strict=True):
         await rounds.submit(code, user, text, NOW)
@@ -211,43 +224,41 @@ async def test_expiry_redacts_then_forgets(db: Database) -> None:
 
 
 async def test_stale_rounds_are_shredded(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     await rounds.submit(code, USERS[0], TEXTS[0], NOW)
     assert await rounds.forget_expired(CLOSE + WEEK - timedelta(seconds=1)) == []
     assert await rounds.get(round_id) is not None
     assert await rounds.forget_expired(CLOSE + WEEK) == []
     assert await rounds.get(round_id) is None
-    for table in ("mirror_round_key", "mirror_submission"):
+    for table in ("mirror_round_key", "mirror_box", "mirror_submission"):
         assert await db.fetchone(f"SELECT 1 FROM {table}") is None
 
 
 async def test_disk_never_holds_author_or_plaintext(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     for user, text in zip(USERS, TEXTS, strict=True):
         await rounds.submit(code, user, text, NOW)
     await rounds.submit(code, USERS[0], TEXTS[0] + " REPLACED", NOW)
-    key_row = await db.fetchone("SELECT key FROM mirror_round_key")
-    assert key_row is not None
-    key = bytes(key_row["key"])
+    key = await _round_key(rounds, round_id)
     hashes = [crypto.keyed_hash(key, u) for u in USERS]
     raw = _raw(db)
-    # While open: ciphertext and keyed hashes only.
-    assert all(h in raw for h in hashes)
+    # While open: one sealed box; not even the keyed hashes are in the clear.
+    assert key not in raw and not any(h in raw for h in hashes)
     for secret in (*USERS, *TEXTS, "secret-author", "PLAINTEXT"):
         assert secret.encode() not in raw
     await rounds.close(round_id, CLOSE, random.Random(3), LOW, HIGH)
     assert sorted(await rounds.take_batch_for_release(round_id)) == sorted(
         [TEXTS[0] + " REPLACED", *TEXTS[1:]]
     )
-    ciphertexts = [bytes(r["ciphertext"]) for r in await db.fetchall(
-        "SELECT ciphertext FROM mirror_submission")]
+    ciphertexts = [bytes(r["sealed"]) for r in await db.fetchall("SELECT sealed FROM mirror_box")]
+    wrapped = bytes((await db.fetchone("SELECT key FROM mirror_round_key"))["key"])
     await rounds.mark_published(round_id, [("!b:x.org", "$ev1")], CLOSE + WEEK)
     raw = _raw(db)
     # After publication: neither the key, nor the hashes, nor any ciphertext, anywhere in the
     # file or its WAL; nor, still, any author or text.
-    assert key not in raw
+    assert key not in raw and wrapped not in raw
     for blob in (*hashes, *(c[:32] for c in ciphertexts)):
         assert blob not in raw
     for secret in (*USERS, *TEXTS, "secret-author", "PLAINTEXT"):
@@ -257,7 +268,7 @@ async def test_disk_never_holds_author_or_plaintext(db: Database) -> None:
 
 
 async def test_destroy_key_makes_leftovers_unreadable(db: Database) -> None:
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     await rounds.submit(code, USERS[0], TEXTS[0], NOW)
     key_row = await db.fetchone("SELECT key FROM mirror_round_key")
@@ -272,7 +283,7 @@ async def test_key_is_overwritten_even_without_secure_delete(db: Database) -> No
     # Belt and braces: a build or connection without secure_delete still loses the key bytes,
     # because the column is overwritten in place before the row is deleted.
     await db.execute("PRAGMA secure_delete=OFF")
-    rounds = MirrorRounds(db)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     await rounds.submit(code, USERS[0], TEXTS[0], NOW)
     key_row = await db.fetchone("SELECT key FROM mirror_round_key")
@@ -283,8 +294,7 @@ async def test_key_is_overwritten_even_without_secure_delete(db: Database) -> No
 
 
 async def test_master_key_wraps_round_keys(db: Database) -> None:
-    master = crypto.master_key_from_secret("correct horse battery staple, but longer")
-    rounds = MirrorRounds(db, master_key=master)
+    rounds = _rounds(db)
     code, round_id = await _open(rounds)
     for user, text in zip(USERS, TEXTS, strict=True):
         await rounds.submit(code, user, text, NOW)
@@ -296,10 +306,76 @@ async def test_master_key_wraps_round_keys(db: Database) -> None:
     await rounds.close(round_id, CLOSE, random.Random(3), LOW, HIGH)
     assert await rounds.take_batch_for_release(round_id) == sorted(TEXTS)
     with pytest.raises(RuntimeError, match="no master key"):
-        await MirrorRounds(db).take_batch_for_release(round_id)
-    wrong = MirrorRounds(db, master_key=crypto.master_key_from_secret("another secret"))
+        await MirrorRounds(db, None, BOT).take_batch_for_release(round_id)
+    wrong = MirrorRounds(db, crypto.master_key_from_secret("another secret"), BOT)
     with pytest.raises(crypto.DecryptionError):
         await wrong.take_batch_for_release(round_id)
+    # Without a master key no round opens at all: a round key is never stored in the clear.
+    with pytest.raises(RuntimeError, match="no master key"):
+        await _open(MirrorRounds(db, None, BOT), seed=7)
+
+
+async def test_a_copy_during_the_round_neither_orders_nor_sizes_the_reflections(db: Database) -> None:
+    # No row per reflection (no rowid, no cell placed in submission order), and one box whose
+    # size depends on how many reflections there are, never on how long each one is.
+    rounds = _rounds(db)
+    code, round_id = await _open(rounds)
+    other_code, other_id = await _open(rounds, seed=2)
+    await rounds.submit(code, USERS[0], "short", NOW)
+    await rounds.submit(other_code, USERS[0], "é" * 3900, NOW)
+    sizes = {len(bytes(r["sealed"])) for r in await db.fetchall("SELECT sealed FROM mirror_box")}
+    assert len(sizes) == 1, "a long and a short reflection seal to the same size"
+    await rounds.submit(code, USERS[1], TEXTS[1], NOW)
+    await rounds.submit(code, USERS[2], TEXTS[2], NOW)
+    assert tuple(await db.fetchone("SELECT COUNT(*) FROM mirror_box WHERE round_id = ?", (round_id,))) == (1,)
+    assert tuple(await db.fetchone("SELECT COUNT(*) FROM mirror_submission")) == (0,)
+    # Inside the box, entries are stored in keyed-hash order, whatever order they came in.
+    for order in ([0, 1, 2], [2, 0, 1]):
+        code_n, id_n = await _open(rounds, seed=10 + order[0])
+        for i in order:
+            await rounds.submit(code_n, USERS[i], TEXTS[i], NOW)
+        box = await rounds._read_box(id_n, await _round_key(rounds, id_n))
+        stored_order = list(box.entries)  # as unpacked from the stored bytes
+        assert stored_order == sorted(stored_order)
+
+
+async def test_only_members_at_open_who_stay_count(db: Database) -> None:
+    rounds = _rounds(db)
+    newcomer = "@sock.joined-late:a.org"
+    code, round_id = await _open(rounds, members=USERS)
+    assert await rounds.is_eligible(round_id, USERS[0]) and not await rounds.is_eligible(round_id, newcomer)
+    with pytest.raises(MirrorError, match="were in the room when round"):
+        await rounds.submit(code, newcomer, "I joined after it opened", NOW)
+    for user, text in zip(USERS, TEXTS, strict=True):
+        await rounds.submit(code, user, text, NOW)
+    # One author left before the close: their reflection is dropped, and 2 < k withholds all.
+    closed = await rounds.close(round_id, CLOSE, random.Random(0), LOW, HIGH, members=USERS[1:] + [newcomer])
+    assert closed is not None and closed.state == "withheld" and closed.eligible == 2
+    # With everyone still there, the same round would have been released, counting 3.
+    code2, id2 = await _open(rounds, seed=5, members=USERS)
+    for user, text in zip(USERS, TEXTS, strict=True):
+        await rounds.submit(code2, user, text, NOW)
+    kept = await rounds.close(id2, CLOSE, random.Random(0), LOW, HIGH, members=USERS)
+    assert kept is not None and kept.state == "closed" and kept.eligible == 3
+    assert await rounds.take_batch_for_release(id2) == sorted(TEXTS)
+
+
+async def test_rounds_of_one_bot_are_invisible_to_another(db: Database) -> None:
+    ours, theirs = _rounds(db, "@one:x.org"), _rounds(db, "@two:x.org")
+    code, round_id = await _open(ours)
+    for user, text in zip(USERS, TEXTS, strict=True):
+        await ours.submit(code, user, text, NOW)
+    assert await theirs.get(round_id) is None and await theirs.get_by_code(code) is None
+    assert await theirs.active() == [] and await theirs.rounds_for_room("!a:x.org") == []
+    with pytest.raises(MirrorError, match="No round has the code"):
+        await theirs.submit(code, USERS[0], "text", NOW)
+    assert await theirs.close(round_id, CLOSE, random.Random(0), LOW, HIGH) is None
+    assert await theirs.forget_expired(CLOSE + WEEK * 2) == []
+    assert (await ours.get(round_id)) is not None and await ours.count(round_id) == 3
+    request = await ours.add_request("!a:x.org", "!b:x.org", "@opener:x.org", 3, WEEK, NOW)
+    assert await theirs.get_request(request.code) is None
+    assert await theirs.active_counts("!a:x.org", "!b:x.org", "@opener:x.org") == (0, 0, 0)
+    assert await ours.active_counts("!a:x.org", "!b:x.org", "@opener:x.org") == (2, 2, 2)
 
 
 def test_crypto_round_trip_and_padding() -> None:
