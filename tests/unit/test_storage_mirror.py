@@ -320,7 +320,7 @@ async def test_a_copy_during_the_round_neither_orders_nor_sizes_the_reflections(
     # size depends on how many reflections there are, never on how long each one is.
     rounds = _rounds(db)
     code, round_id = await _open(rounds)
-    other_code, other_id = await _open(rounds, seed=2)
+    other_code, _ = await _open(rounds, seed=2)
     await rounds.submit(code, USERS[0], "short", NOW)
     await rounds.submit(other_code, USERS[0], "é" * 3900, NOW)
     sizes = {len(bytes(r["sealed"])) for r in await db.fetchall("SELECT sealed FROM mirror_box")}
@@ -349,7 +349,7 @@ async def test_only_members_at_open_who_stay_count(db: Database) -> None:
     for user, text in zip(USERS, TEXTS, strict=True):
         await rounds.submit(code, user, text, NOW)
     # One author left before the close: their reflection is dropped, and 2 < k withholds all.
-    closed = await rounds.close(round_id, CLOSE, random.Random(0), LOW, HIGH, members=USERS[1:] + [newcomer])
+    closed = await rounds.close(round_id, CLOSE, random.Random(0), LOW, HIGH, members=[*USERS[1:], newcomer])
     assert closed is not None and closed.state == "withheld" and closed.eligible == 2
     # With everyone still there, the same round would have been released, counting 3.
     code2, id2 = await _open(rounds, seed=5, members=USERS)
