@@ -14,6 +14,7 @@ import asyncio
 import html as html_lib
 import logging
 from collections.abc import Coroutine, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -412,10 +413,9 @@ class HeraldFeature(Feature):
             member = members.get(step.room_id)
             if member is not None:  # a room that left owes the coalition nothing
                 d = by_txn[step.txn_id]
-                if (
-                    step.action == "liaison" and member.liaison
-                    and await self.still_in_room(member.room_id, member.liaison, member)
-                ):
+                if member.liaison and not await self.still_in_room(member.room_id, member.liaison, member):
+                    member = members[step.room_id] = replace(member, liaison=None)  # cleared
+                if step.action == "liaison" and member.liaison:
                     await self._dm_liaison(run, template, d, step, member)
                 else:
                     await self._note_coordination(run, template, d, step, member, coalition)

@@ -9,9 +9,10 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from bots.herald import HeraldFeature
 from protocols.herald.consent import MAX_MEMBERS, MAX_OPEN_INVITES
 from storage.herald import token_hash
-from tests.bot.fakes import ROOM, add_room, close
+from tests.bot.fakes import ROOM, add_room, close, fake_bot
 from tests.bot.test_herald import (
     ALICE,
     BOB,
@@ -25,8 +26,6 @@ from tests.bot.test_herald import (
     settle,
     start_run,
 )
-from tests.bot.fakes import fake_bot
-from bots.herald import HeraldFeature
 
 EVE = "@eve:test.example"  # moderator of a room of her own, and of her DM with the bot
 ROOM_E = "!e:test.example"
