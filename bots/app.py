@@ -38,6 +38,10 @@ def database_path(config: AppConfig):  # noqa: ANN201 - Path
     return config.data_dir / "affinity.db"
 
 
+class BotFailed(RuntimeError):
+    """A bot stopped on its own: the process must exit with a failure status."""
+
+
 class App:
     def __init__(self, config: AppConfig) -> None:
         self.config = config
@@ -62,16 +66,30 @@ class App:
             self.bots.append(bot)
 
     async def run(self) -> None:
+        """Run every bot until :meth:`stop`. A bot whose sync loop ends on its own stops the
+        others and raises :class:`BotFailed`, so the process exits non-zero and its supervisor
+        (systemd ``Restart=on-failure``, Docker ``restart: unless-stopped``) starts it again."""
         tasks = [asyncio.create_task(bot.run(), name=f"sync:{bot.name}") for bot in self.bots]
         stopper = asyncio.create_task(self._stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed: list[str] = []
         for task in done:
-            if task is not stopper and task.exception():
-                log.error("a bot's sync loop ended: %r", task.exception())
+            if task is stopper or task.cancelled():
+                continue
+            exc = task.exception()
+            if exc is not None:
+                log.error("a bot's sync loop ended: %s", type(exc).__name__)
+            elif not self._stop.is_set():
+                log.error("a bot's sync loop ended without being asked to")
+            else:
+                continue
+            failed.append(task.get_name())
         for bot in self.bots:
             bot.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         stopper.cancel()
+        if failed:
+            raise BotFailed(f"stopped because {', '.join(sorted(failed))} ended")
 
     def stop(self) -> None:
         self._stop.set()

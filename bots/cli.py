@@ -15,6 +15,7 @@ from bots.logs import setup_logging
 log = logging.getLogger("affinity")
 
 EXIT_CONFIG = 2
+EXIT_FAILURE = 1
 
 
 def _load(path: str) -> AppConfig:
@@ -54,11 +55,17 @@ async def serve(config: AppConfig, stop: asyncio.Event | None = None) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(config.logging.level, args.json or config.logging.json_lines)
+    from bots.app import BotFailed
+
     try:
         asyncio.run(serve(config))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except BotFailed as exc:
+        # Non-zero, so that systemd's Restart=on-failure (or Docker's restart policy) restarts us.
+        log.error("%s; exiting with status %d", exc, EXIT_FAILURE)
+        return EXIT_FAILURE
     return 0
 
 

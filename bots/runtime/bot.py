@@ -23,6 +23,7 @@ from bots.config import AppConfig, BotConfig
 from bots.runtime import metrics
 from bots.runtime.context import Context, notice, stable_key
 from bots.runtime.crosssign import ensure_cross_signed
+from bots.runtime.envelope import Envelope, MalformedEvent, parse_envelope, usable_event_id
 from bots.runtime.errors import MatrixError, TransportError, UsageError, UserError
 from bots.runtime.feature import Feature
 from bots.runtime.ids import EventID, RoomID, UserID, server_of
@@ -47,6 +48,14 @@ JOIN_ATTEMPTS = 8
 # What a room version 12 creator's "infinite" power level compares as: above any level a room
 # can set (power levels are integers of at most 2**53 - 1).
 CREATOR_POWER = 2**53
+# A sync loop that fails this many batches in a row for a reason other than the homeserver being
+# away gives up; the process then exits non-zero so that its supervisor starts it afresh.
+LOOP_FAILURES_BEFORE_GIVING_UP = 5
+LOOP_RESTART_DELAY_S = 1.0
+
+
+class SyncLoopDied(RuntimeError):
+    """A bot's sync loop could not be kept alive; the process must exit with a failure."""
 
 
 def utcnow() -> datetime:
@@ -116,7 +125,13 @@ class BotRuntime:
         )
 
     async def run(self) -> None:
-        """Sync until stopped. Reconnects with backoff while the homeserver is away."""
+        """Sync until stopped. Reconnects with backoff while the homeserver is away.
+
+        A batch that fails for any other reason is tried again after a pause (each event that
+        failed is already marked handled, so the retry gets past it); after
+        ``LOOP_FAILURES_BEFORE_GIVING_UP`` failures in a row this raises :class:`SyncLoopDied`,
+        and the process exits non-zero for its supervisor to restart it.
+        """
         assert self.client is not None
         checkpoint = await self._load_checkpoint()
         await self._load_room_kinds()
@@ -124,6 +139,7 @@ class BotRuntime:
         self.outbox.start()
         self.scheduler.start()
         backoff = 1.0
+        failures = 0
         features_started = False
         while not self._stopping.is_set():
             try:
@@ -138,17 +154,29 @@ class BotRuntime:
             backoff = 1.0
             self.last_sync_ok = time.time()
             metrics.LAST_SYNC.labels(self.name).set(self.last_sync_ok)
-            await self._housekeeping(resp)
-            await self._process(resp, previous=checkpoint, skip_timeline=first_ever)
-            first_ever = False
-            checkpoint = resp.next_batch
-            await self._save_checkpoint(checkpoint)
-            if not features_started:
-                for feature in self.features:
-                    await feature.start()
-                features_started = True
-                self.ready.set()
-                log.info("%s is ready", self.name)
+            try:
+                await self._housekeeping(resp)
+                await self._process(resp, previous=checkpoint, skip_timeline=first_ever)
+                first_ever = False
+                checkpoint = resp.next_batch
+                await self._save_checkpoint(checkpoint)
+                if not features_started:
+                    for feature in self.features:
+                        await feature.start()
+                    features_started = True
+                    self.ready.set()
+                    log.info("%s is ready", self.name)
+            except Exception as exc:  # noqa: BLE001 - restarted below, or given up on loudly
+                failures += 1
+                log.error(
+                    "the sync loop of %s failed (%d in a row): %s\n%s", self.name, failures,
+                    type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)),
+                )
+                if failures >= LOOP_FAILURES_BEFORE_GIVING_UP:
+                    raise SyncLoopDied(f"the sync loop of {self.name} failed {failures} times in a row") from exc
+                await self._sleep(min(LOOP_RESTART_DELAY_S * 2 ** (failures - 1), 60))
+                continue
+            failures = 0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -252,7 +280,10 @@ class BotRuntime:
 
     async def _process(self, resp: SyncResponse, previous: str | None, skip_timeline: bool) -> None:
         for room_id, info in resp.rooms.invite.items():
-            await self._on_invite(RoomID(room_id), info)
+            try:
+                await self._on_invite(RoomID(room_id), info)
+            except Exception as exc:  # noqa: BLE001 - one room's invite must not stop the loop
+                log_failure(f"invite to {room_id}", exc)
         now_ms = int(time.time() * 1000)
         for room_id, info in resp.rooms.join.items():
             room = RoomID(room_id)
@@ -264,10 +295,22 @@ class BotRuntime:
             if info.timeline.limited and previous and info.timeline.prev_batch:
                 events = await self._fill_gap(room, info.timeline.prev_batch, previous) + events
             for event in events:
-                await self._on_room_event(room, event)
+                await self._guarded_event(room, event)
         for room_id, info in resp.rooms.leave.items():
             await self._on_removed(RoomID(room_id), info)
         await self._retry_undecrypted()
+
+    async def _guarded_event(self, room_id: RoomID, event: Any) -> None:
+        """One event, whatever happens: a failure is logged by event id and the event marked
+        handled, so that neither the sync loop nor a retry of the batch trips on it again."""
+        try:
+            await self._on_room_event(room_id, event)
+        except Exception as exc:  # noqa: BLE001 - the runtime never dies of one event
+            src = event if isinstance(event, dict) else getattr(event, "source", None)
+            event_id = usable_event_id(src)
+            log_failure(event_id or "(an event without a usable id)", exc)
+            if event_id is not None:
+                await self._mark_handled(event_id)
 
     async def _fill_gap(self, room_id: RoomID, prev_batch: str, until: str) -> list[Any]:
         """A limited timeline skipped events; fetch them from /messages back to our checkpoint."""
@@ -293,9 +336,9 @@ class BotRuntime:
         """Out of a room: each feature forgets it, once (by the membership event's id)."""
         event_id = None
         for event in getattr(getattr(info, "timeline", None), "events", []) or []:
-            src = getattr(event, "source", None) or {}
-            if src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
-                event_id = src.get("event_id")
+            src = getattr(event, "source", None)
+            if isinstance(src, dict) and src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
+                event_id = usable_event_id(src)
         if event_id is not None and await self._already_handled(event_id):
             return
         self._invited_direct.pop(room_id, None)
@@ -313,12 +356,15 @@ class BotRuntime:
         inviter = None
         is_direct = False
         for event in info.invite_state:
-            src = getattr(event, "source", {}) or {}
+            src = getattr(event, "source", None)
+            if not isinstance(src, dict):
+                continue
             if src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
-                inviter = src.get("sender")
+                sender = src.get("sender")
+                inviter = sender if isinstance(sender, str) else None
                 # nio pops "content" out of the source of an invite's member event into .content
                 content = src.get("content") or getattr(event, "content", None) or {}
-                is_direct = bool(content.get("is_direct"))
+                is_direct = isinstance(content, dict) and content.get("is_direct") is True
         if inviter is None or not self.allowed(inviter):
             log.info("declining an invite from a server that is not allowed (%s)", server_of(inviter or ""))
             try:
@@ -370,8 +416,8 @@ class BotRuntime:
         return "*" in servers or server_of(user_id) in servers
 
     async def handle(self, room_id: RoomID, event: dict[str, Any]) -> None:
-        """Handle one event as the sync loop would (dedup, join time, dispatch)."""
-        await self._on_room_event(room_id, event)
+        """Handle one event as the sync loop would (checks, dedup, join time, dispatch)."""
+        await self._guarded_event(room_id, event)
 
     async def _on_room_event(self, room_id: RoomID, event: Any) -> None:
         if isinstance(event, MegolmEvent):
@@ -385,29 +431,32 @@ class BotRuntime:
                     pass
             return
         src = event if isinstance(event, dict) else getattr(event, "source", None)
-        if not isinstance(src, dict) or "event_id" not in src:
+        try:
+            env = parse_envelope(src)
+        except MalformedEvent as exc:
+            # Skipped, and never again: its id (if it has one) and what was wrong, not its text.
+            event_id = usable_event_id(src)
+            log.warning("skipping malformed event %s: %s", event_id or "(no usable id)", exc)
+            if event_id is not None:
+                await self._mark_handled(event_id)
             return
-        sender = src.get("sender")
-        event_id = src["event_id"]
-        ts = int(src.get("origin_server_ts", 0))
-        if src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
-            if src.get("content", {}).get("membership") == "join":
-                previous = (src.get("unsigned") or {}).get("prev_content", {}).get("membership")
-                if previous != "join":  # a display-name change is not a join
-                    await self._set_joined_ts(room_id, ts, overwrite=True)
+        if env.type == "m.room.member" and env.state_key == self.user_id:
+            if env.membership == "join" and env.prev_membership != "join":
+                # A display-name change is not a join.
+                await self._set_joined_ts(room_id, env.ts, overwrite=True)
             return
-        if sender == self.user_id:
+        if env.sender == self.user_id:
             return
         joined = await self._joined_ts(room_id)
-        if joined is None or ts < joined:
+        if joined is None or env.ts < joined:
             return
-        if await self._already_handled(event_id):
+        if await self._already_handled(env.event_id):
             return
         try:
-            await self._dispatch(room_id, src, decrypted=bool(getattr(event, "decrypted", False)))
+            await self._dispatch(room_id, env, decrypted=bool(getattr(event, "decrypted", False)))
         finally:
             # Handled, or failed in a way that handling again would not fix: never twice.
-            await self._mark_handled(event_id)
+            await self._mark_handled(env.event_id)
 
     async def _retry_undecrypted(self) -> None:
         if not self._undecrypted:
@@ -430,29 +479,28 @@ class BotRuntime:
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    async def _dispatch(self, room_id: RoomID, src: dict[str, Any], decrypted: bool) -> None:
-        etype = src.get("type")
-        content = src.get("content") or {}
-        sender = UserID(src["sender"])
-        if not self.allowed(sender):
+    async def _dispatch(self, room_id: RoomID, env: Envelope, decrypted: bool) -> None:
+        content = env.content
+        if not self.allowed(env.sender):
             return
         room = self.client.rooms.get(room_id) if self.client is not None else None
         ctx = Context(
-            bot=self, room_id=room_id, sender=sender, event_id=EventID(src["event_id"]),
+            bot=self, room_id=room_id, sender=env.sender, event_id=env.event_id,
             body="", now=self.clock(),
             is_direct=self.is_direct(room_id),
             encrypted=decrypted or bool(room is not None and room.encrypted),
-            source=src,
+            source=env.source,
         )
-        if etype == "m.reaction":
-            rel = content.get("m.relates_to") or {}
-            if rel.get("rel_type") == "m.annotation" and rel.get("event_id"):
-                for feature in self.features:
-                    await self._guarded(ctx, feature.on_reaction, ctx, EventID(rel["event_id"]), str(rel.get("key", "")))
+        relation = env.relation
+        if env.type == "m.reaction":
+            # parse_envelope made sure an annotation has a string target and key.
+            assert relation is not None and relation.event_id is not None and relation.key is not None
+            for feature in self.features:
+                await self._guarded(ctx, feature.on_reaction, ctx, EventID(relation.event_id), relation.key)
             return
-        if etype != "m.room.message" or content.get("msgtype") not in ("m.text", "m.emote"):
+        if env.type != "m.room.message" or content.get("msgtype") not in ("m.text", "m.emote"):
             return  # never answer notices, including other bots'
-        if (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
+        if relation is not None and relation.rel_type == "m.replace":
             return  # an edit is not a new command
         ctx.body = strip_reply_fallback(str(content.get("body", "")))
         if ctx.body.startswith("!"):
