@@ -8,6 +8,10 @@ import sys
 import time
 
 
+# Loggers that write database contents at DEBUG or INFO.
+QUIET_WHATEVER_THE_LEVEL = ("aiosqlite",)
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -32,3 +36,7 @@ def setup_logging(level: str = "INFO", json_lines: bool = False, stream: object 
     # nio logs event contents at DEBUG and some at INFO/WARNING; keep it quiet.
     for noisy in ("nio", "peewee", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # aiosqlite logs every statement with its parameters at DEBUG: reflection texts next to
+    # their author's DM room, wrapped keys. Whatever the configured level, never below WARNING.
+    for leaky in QUIET_WHATEVER_THE_LEVEL:
+        logging.getLogger(leaky).setLevel(logging.WARNING)
