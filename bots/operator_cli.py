@@ -117,6 +117,7 @@ def _duration_arg(text: str) -> timedelta:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     from bots.sweeper import capped, forget_everything
+    from storage.mirror import forget_mirror
 
     config = load_for_operator(args.config)
     db_path = database_file(config)
@@ -127,7 +128,13 @@ def cmd_forget(args: argparse.Namespace) -> int:
     async def run() -> dict[str, int]:
         db = await Database.open(db_path)
         try:
-            return await forget_everything(db, datetime.now(timezone.utc), retention)
+            now = datetime.now(timezone.utc)
+            counts = await forget_everything(db, now, retention)
+            # Blind-mirror rounds, their keys and boxes, and lapsed consent requests.
+            counts["mirror"] = counts.get("mirror", 0) + await forget_mirror(
+                db, now, retention.mirror_messages
+            )
+            return counts
         finally:
             await db.close()
 
@@ -285,6 +292,23 @@ def _passphrase(confirm: bool) -> str:
 # -- backup and restore -------------------------------------------------------------------------
 
 
+def _scrub_mirror(path: Path) -> int:
+    """Take the blind mirror's secrets out of a database copy (see
+    :data:`storage.mirror.BACKUP_SCRUB`), vacuumed so no freed page keeps them; how many
+    unreleased rounds went."""
+    from storage.mirror import scrub_for_backup
+
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")  # no -wal file beside the copy
+        dropped = scrub_for_backup(conn)
+        conn.commit()
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+    return dropped
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     config = load_for_operator(args.config)
     db_path = database_file(config)
@@ -310,6 +334,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
             version = asyncio.run(snapshot())
         except SchemaTooNew as exc:
             raise Refused(str(exc)) from None
+        # Never in a backup: round keys, sealed reflections, unreleased rounds, requests, and
+        # the mirror's outbox rows (see docs/mirror-threat-model.md).
+        left_out = _scrub_mirror(copy)
         blob = encrypt_backup(copy.read_bytes(), passphrase)
     finally:
         _remove_tree(workdir)
@@ -322,6 +349,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     os.replace(tmp, out)
     print(f"backup written: {out} ({len(blob)} bytes, schema version {version}, encrypted)")
     print("It holds the database only: not the bots' encryption stores, sessions or keys.")
+    print(
+        "Blind mirrors are left out of it: round keys, reflections and requests; "
+        f"{left_out} unreleased round(s) were not copied (a restore cannot resume them)."
+    )
     return 0
 
 
@@ -374,6 +405,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             fh.write(plain)
         del plain
         version = _check_restored(staged)
+        # An old copy must never release (again) what a round later released and redacted, and
+        # older backups did hold round keys: every unreleased round goes.
+        destroyed = _scrub_mirror(staged)
         for old in [db_path, *_sidecars(db_path)]:
             if old.exists():
                 _shred(old)
@@ -382,6 +416,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if workdir.exists():
             _remove_tree(workdir)
     print(f"restored {db_path} from {source} (schema version {version})")
+    if destroyed:
+        print(f"{destroyed} blind-mirror round(s) in the backup were not released yet: destroyed unread.")
     return 0
 
 

@@ -683,16 +683,45 @@ async def forget_expired_rounds(
     return [Redaction(int(r["round_id"]), r["room_id"], r["event_id"]) for r in rows]
 
 
+async def forget_mirror(db: Database, now: datetime, stale_after: timedelta) -> int:
+    """What ``affinity forget`` does for the mirror, for every bot, without a homeserver: lapsed
+    requests, withheld and stale rounds (shredded) are deleted; released rounds past their time
+    become expired but keep the events to redact, for the running bot's sweep to redact (the
+    command cannot). How many rounds and requests were deleted."""
+
+    async def rows() -> int:
+        rounds = await db.fetchone("SELECT COUNT(*) FROM mirror_round")
+        requests = await db.fetchone("SELECT COUNT(*) FROM mirror_request")
+        return int(rounds[0] if rounds else 0) + int(requests[0] if requests else 0)
+
+    before = await rows()
+    await forget_expired_rounds(db, now, stale_after, None)
+    return before - await rows()
+
+
+def scrub_for_backup(conn: Any) -> int:
+    """Apply :data:`BACKUP_SCRUB` to a copy of the database (a ``sqlite3`` connection); how many
+    rounds were dropped. The caller vacuums, so that no freed page keeps what was deleted."""
+    (rounds,) = conn.execute(
+        "SELECT COUNT(*) FROM mirror_round WHERE state IN ('open', 'closed')"
+    ).fetchone()
+    conn.execute("PRAGMA secure_delete=ON")
+    for statement in BACKUP_SCRUB:
+        conn.execute(statement)
+    return int(rounds)
+
+
 # What no backup keeps, and a restore clears (see bots.operator_cli): every round key and box,
-# every consent request, every round that is not released (it could never be released from a
-# copy without its key, and an old copy must never release again), and the outbox rows of the
-# mirror (a release waiting to go out holds its texts).
+# every consent request, every round still open or waiting for its release (it could never be
+# released from a copy without its key, and an old copy must never release again), and the
+# outbox rows of the mirror (a release waiting to go out holds its texts). Released rounds stay,
+# with the events to redact: a restored bot still redacts them when their time is up.
 BACKUP_SCRUB = (
     "DELETE FROM mirror_round_key",
     "DELETE FROM mirror_box",
     "DELETE FROM mirror_submission",
     "DELETE FROM mirror_request",
-    "DELETE FROM mirror_round WHERE state NOT IN ('released', 'expired')",
+    "DELETE FROM mirror_round WHERE state IN ('open', 'closed')",
     "DELETE FROM outbox WHERE txn_id LIKE 'mirror-%'",
 )
 
