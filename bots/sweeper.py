@@ -36,11 +36,12 @@ Forgetter = Callable[[Database, datetime, RetentionConfig], Awaitable[int]]
 
 
 async def _forget_herald(db: Database, now: datetime, retention: RetentionConfig) -> int:
-    from storage.herald import HeraldEvents, HeraldRuns
+    from storage.herald import Coalitions, HeraldEvents, HeraldRuns
 
     runs = await HeraldRuns(db).forget_older_than(now - retention.protocol_runs)
     events = await HeraldEvents(db).forget_older_than(now - retention.events)
-    return runs + events
+    invites = await Coalitions(db).forget_expired_invites(now)  # every bot's (bot=None)
+    return runs + events + invites + await Coalitions(db).forget_empty()
 
 
 async def _forget_lottery(db: Database, now: datetime, retention: RetentionConfig) -> int:
