@@ -512,6 +512,11 @@ class BotRuntime:
                 return
 
     async def _command(self, ctx: Context) -> None:
+        refusal = self.commands.too_long(ctx.body)
+        if refusal is not None:
+            metrics.COMMANDS.labels("unknown", "usage").inc()
+            await ctx.reply(refusal)
+            return
         command, name, words = self.commands.match(ctx.body)
         if command is None:
             if not name:

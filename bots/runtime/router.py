@@ -40,6 +40,10 @@ class RoomRef(str):
 
 Duration = timedelta
 
+# The longest command the bot reads. Commands are a line or two; a bound keeps one message from
+# making any parser (or the word splitter) work on megabytes while every bot waits.
+MAX_COMMAND_LENGTH = 4_000
+
 Handler = Callable[..., Awaitable[None]]
 
 
@@ -194,6 +198,16 @@ class CommandTable:
                 if cmd.name in self.commands:
                     raise ValueError(f"command !{cmd.name} declared twice")
                 self.commands[cmd.name] = cmd
+
+    @staticmethod
+    def too_long(body: str) -> str | None:
+        """The refusal for a command over :data:`MAX_COMMAND_LENGTH` characters, else None."""
+        if len(body) <= MAX_COMMAND_LENGTH:
+            return None
+        return (
+            f"That command is {len(body):,} characters long; commands are limited to "
+            f"{MAX_COMMAND_LENGTH:,} characters. Nothing was changed."
+        )
 
     def match(self, body: str) -> tuple[Command | None, str, list[str]]:
         """``"!roles set a b"`` -> (the ``roles set`` command, "roles set", ["a", "b"])."""

@@ -26,12 +26,11 @@ MAX_PLACE = 200
 MAX_AHEAD = timedelta(days=2 * 366)
 USAGE = "!event add <title> at <YYYY-MM-DD HH:MM> [zone] [where <place>]"
 
-_ADD = re.compile(
-    r"^(?P<title>.+?)\s+at\s+"
-    r"(?P<when>\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(?:\s+(?!where\b)[A-Za-z][\w/+-]*)?)"
-    r"(?:\s+where\s+(?P<place>.+))?$",
-    re.IGNORECASE | re.DOTALL,
-)
+# One word each, matched whole: no pattern here can backtrack across the message.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"[0-9]{1,2}:[0-9]{2}")
+_DATE_T_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{1,2}:[0-9]{2}", re.IGNORECASE)
+_ZONE = re.compile(r"[A-Za-z][\w/+-]*")
 
 
 class EventError(RuleError):
@@ -59,18 +58,55 @@ class CalendarEvent:
     created_at: datetime  # UTC
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+@dataclass(frozen=True)
+class _Split:
+    title: str
+    when: str
+    place: str | None
+
+
+def _when_at(words: Sequence[str], i: int) -> tuple[str, int] | None:
+    """If ``words[i]`` is ``at`` followed by a date and time, the time words and the index
+    after them; a constant amount of work per call."""
+    if words[i].lower() != "at" or i + 1 >= len(words):
+        return None
+    if _DATE_T_TIME.fullmatch(words[i + 1]):
+        stamp = words[i + 1]
+        return f"{stamp[:10]} {stamp[11:]}", i + 2
+    if i + 2 < len(words) and _DATE.fullmatch(words[i + 1]) and _TIME.fullmatch(words[i + 2]):
+        return f"{words[i + 1]} {words[i + 2]}", i + 3
+    return None
+
+
+def _split_event_add(words: Sequence[str]) -> _Split | None:
+    """``<title> at <date> <time> [zone] [where <place>]`` by one scan over the words.
+
+    The title is the shortest run of words after which an ``at <date> <time>`` is followed by
+    nothing, a zone, ``where ...`` or both: a title may itself contain "at". Each candidate
+    ``at`` is checked with a bounded look at the words after it, so the whole is linear in the
+    length of the text (the regular expression this replaces backtracked quadratically).
+    """
+    for i in range(1, len(words)):
+        found = _when_at(words, i)
+        if found is None:
+            continue
+        when, j = found
+        if j < len(words) and words[j].lower() != "where" and _ZONE.fullmatch(words[j]):
+            when, j = f"{when} {words[j]}", j + 1
+        if j == len(words):
+            return _Split(" ".join(words[:i]), when, None)
+        if words[j].lower() == "where":
+            return _Split(" ".join(words[:i]), when, " ".join(words[j + 1 :]))
+    return None
 
 
 def parse_event_add(text: str, zone: ZoneInfo, now: datetime) -> EventDraft:
     """Parse and check the words after ``!event add``; ``zone`` is the room's zone."""
-    match = _ADD.match(text.strip())
-    if not match:
+    split = _split_event_add(text.split())
+    if split is None:
         raise EventError(f"use: {USAGE}")
-    title = _one_line(match.group("title"))
-    place_text = match.group("place")
-    place = _one_line(place_text) if place_text is not None else None
+    title = split.title
+    place = split.place
     if not title:
         raise EventError(f"the event needs a title: {USAGE}")
     if len(title) > MAX_TITLE:
@@ -80,7 +116,7 @@ def parse_event_add(text: str, zone: ZoneInfo, now: datetime) -> EventDraft:
     if place is not None and len(place) > MAX_PLACE:
         raise EventError(f"the place is too long: at most {MAX_PLACE} characters")
     try:
-        starts_at = parse_when(_one_line(match.group("when")), zone)
+        starts_at = parse_when(split.when, zone)
     except TimeSpecError as exc:
         raise EventError(str(exc)) from exc
     if starts_at <= now:
