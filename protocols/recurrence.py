@@ -24,8 +24,8 @@ silently disappears from every short month would leave people without it for wee
 who want the very end of each month can say so (``on the last day``). ``the 5th tuesday`` is
 refused for the same reason: most months have none.
 
-Counting starts at ``start`` (a local date, usually the day the recurrence was set up): it
-anchors "every 2 weeks" and "every 3 months". ``until`` is a local date (a sunset, as in
+Counting starts at ``start`` (a local date, usually the day the recurrence was set up): "every
+2 weeks" and "every 3 months" count from the first matching day on or after it. ``until`` is a local date (a sunset, as in
 :mod:`protocols.schedule`): occurrences on it still happen, none after.
 
 ``after each gathering`` has no dates of its own: its occurrences are the room's gatherings,
@@ -44,7 +44,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -370,8 +370,14 @@ def _ordinal(number: int) -> str:
 def _rule(pattern: Pattern, at: time, start: date, until: date | None) -> rrule.rrule:
     """The rrule on naive local wall times. Cached: rrule caches what it has computed, and a
     rota asks for the same rule at every turn."""
+    assert not isinstance(pattern, AfterGathering)
+    dtstart = datetime.combine(start, at)
+    if pattern.interval > 1 and not isinstance(pattern, Daily):
+        # "Every 2 weeks on monday" set up on a tuesday starts next monday, not in 13 days:
+        # count the weeks (or months) from the first matching day on or after ``start``.
+        dtstart = _rule(replace(pattern, interval=1), at, start, None)[0]
     common = {
-        "dtstart": datetime.combine(start, at),
+        "dtstart": dtstart,
         "until": datetime.combine(until, time.max) if until is not None else None,
         "cache": True,
     }

@@ -217,6 +217,20 @@ def test_every_occurrence_keeps_the_wall_time_or_sits_at_the_jump(
     assert chained == got[: len(chained)]
 
 
+def test_every_n_counts_from_the_first_matching_day() -> None:
+    # Set up on a Tuesday: "every 2 weeks on monday" starts in 6 days, not 13.
+    weeks = parse_recurrence("every 2 weeks on monday at 10:00", BERLIN, NOW)
+    got = [local(i, BERLIN).date() for i in next_occurrences(weeks, NOW, 3)]
+    assert got == [date(2026, 12, 7), date(2026, 12, 21), date(2027, 1, 4)]
+    # Set up on 1 December, after nothing: the 15th this month, then every third month.
+    months = parse_recurrence("every 3 months on the 15th", BERLIN, NOW)
+    got = [local(i, BERLIN).date() for i in next_occurrences(months, NOW, 3)]
+    assert got == [date(2026, 12, 15), date(2027, 3, 15), date(2027, 6, 15)]
+    later = parse_recurrence("every 2 months on the 1st", BERLIN, NOW + timedelta(days=1))
+    got = [local(i, BERLIN).date() for i in next_occurrences(later, NOW, 2)]
+    assert got == [date(2027, 1, 1), date(2027, 3, 1)]
+
+
 # --- month ends ---------------------------------------------------------------------------
 
 
