@@ -20,6 +20,16 @@ _WHEN = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})$")
 # Generous but finite: nothing in the suite needs a duration longer than a few years, and a
 # bound keeps arithmetic on datetimes from overflowing on hostile input.
 MAX_DURATION = timedelta(days=3660)
+# Years a <when> may name. Near year 9999 a zone's offset or an added duration overflows
+# datetime; nothing the suite schedules is centuries away.
+MIN_YEAR = 1970
+MAX_YEAR = 2999
+# IANA zone names are short; a longer name (or odd characters) is never a zone, and asking the
+# file system about it can fail with OSError rather than "not found".
+MAX_ZONE_NAME = 255
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$")
+# Digits a duration's number may have: 3660 days is 316,224,000 seconds (9 digits).
+_MAX_DURATION_DIGITS = 12
 
 
 class TimeSpecError(ValueError):
@@ -29,11 +39,14 @@ class TimeSpecError(ValueError):
 def parse_duration(text: str) -> timedelta:
     """``"90m"`` -> 90 minutes. Zero, negative or unit-less values are errors."""
     cleaned = text.strip().lower()
-    if not _DURATION.match(cleaned):
+    if len(cleaned) > 64 or not _DURATION.match(cleaned):
         raise TimeSpecError(
             f"'{text}' is not a duration: use a number and a unit, like 90m, 48h, 7d or 2w"
         )
-    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION_PART.findall(cleaned))
+    parts = _DURATION_PART.findall(cleaned)
+    if any(len(n.lstrip("0")) > _MAX_DURATION_DIGITS for n, _ in parts):
+        raise TimeSpecError(f"'{text}' is too long: at most {MAX_DURATION.days} days")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise TimeSpecError(f"'{text}' is not a duration: it must be longer than zero")
     if seconds > MAX_DURATION.total_seconds():
@@ -58,11 +71,16 @@ def format_duration(delta: timedelta) -> str:
 
 def parse_zone(name: str) -> ZoneInfo:
     """An IANA zone by name (``Europe/Paris``, ``UTC``); unknown names are errors."""
-    if not name or name.startswith("/") or ".." in name:
+    if len(name) > MAX_ZONE_NAME:
+        raise TimeSpecError(
+            f"that is not a time zone (a zone name is at most {MAX_ZONE_NAME} characters): "
+            "use an IANA name like Europe/Berlin"
+        )
+    if not name or not _ZONE_NAME.match(name) or ".." in name:
         raise TimeSpecError(f"'{name}' is not a time zone: use an IANA name like Europe/Berlin")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise TimeSpecError(
             f"'{name}' is not a time zone: use an IANA name like Europe/Berlin or UTC"
         ) from exc
@@ -89,12 +107,17 @@ def parse_when(text: str, default_zone: ZoneInfo) -> datetime:
             f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)"
         )
     year, month, day, hour, minute = (int(g) for g in match.groups())
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise TimeSpecError(f"'{text}' is out of range: the year must be between {MIN_YEAR} and {MAX_YEAR}")
     try:
         naive = datetime(year, month, day, hour, minute)
     except ValueError as exc:
         raise TimeSpecError(f"'{text}' is not a valid date or time: {exc}") from exc
     local = naive.replace(tzinfo=zone, fold=0)
-    as_utc = local.astimezone(timezone.utc)
+    try:
+        as_utc = local.astimezone(timezone.utc)
+    except OverflowError as exc:  # unreachable within the year bounds; kept typed all the same
+        raise TimeSpecError(f"'{text}' is out of range") from exc
     if as_utc.astimezone(zone).replace(tzinfo=None) != naive:
         raise TimeSpecError(f"'{text}' does not exist in {zone.key}: the clocks skip it")
     return as_utc
