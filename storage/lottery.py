@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -51,6 +51,7 @@ from protocols.mandates import (
     release,
     reminder_at,
 )
+from storage import crypto
 from storage.db import Database
 from storage.times import from_ts as _dt
 from storage.times import to_ts as _ts
@@ -297,16 +298,66 @@ class MandateStore:
 # --- draws ---------------------------------------------------------------------------------
 
 
+# --- the seed at rest -------------------------------------------------------------------------
+#
+# While a draw is open its seed is the one secret that keeps anyone from aiming a contribution:
+# whoever knows it can compute what each extra reaction would do and add the one that gives the
+# result they want. So the seed is never stored in the clear. It is sealed (AES-256-GCM, bound to
+# the draw id and commitment) under a key derived from the operator's pickle key, which is never
+# in the database: a copy of the database or of a backup, taken during the window, holds only
+# ciphertext. After the reveal the seed is public anyway (it is in the published record).
+
+
+class SeedUnavailable(LotteryError):
+    """A committed draw's seed does not open (the pickle key changed since it was sealed)."""
+
+
+def seed_key_from_secret(secret: str) -> bytes:
+    """The key that seals draw seeds, derived from the operator's pickle key; never stored."""
+    return crypto.keyed_hash(crypto.master_key_from_secret(secret), "lottery draw seeds")
+
+
+def _seed_aad(draw_id: str, digest: str) -> bytes:
+    return f"lottery_draw\x1f{draw_id}\x1f{digest}".encode()
+
+
+def seal_seed(key: bytes, draw_id: str, digest: str, seed: bytes) -> bytes:
+    """The seed as stored: nonce and ciphertext, bound to the draw and its commitment."""
+    return crypto.wrap_key(key, seed, _seed_aad(draw_id, digest))
+
+
+def open_seed(key: bytes, draw_id: str, digest: str, sealed: bytes) -> bytes:
+    """The inverse of :func:`seal_seed`; :class:`SeedUnavailable` if it does not open."""
+    try:
+        return crypto.unwrap_key(key, sealed, _seed_aad(draw_id, digest))
+    except crypto.DecryptionError as exc:
+        raise SeedUnavailable(
+            f"Draw {draw_id} cannot be revealed: its sealed seed does not open with this bot's "
+            "key (the operator changed the pickle key)."
+        ) from exc
+
+
+SeedKey = Callable[[], bytes]
+
+
+def _no_seed_key() -> bytes:
+    """For code that never stores or opens a seed (forgetting)."""
+    raise RuntimeError("this Draws cannot store or open seeds")
+
+
 @dataclass(frozen=True)
 class StoredDraw:
-    """A draw as stored. ``seed`` is secret while ``state`` is 'committed': never show it."""
+    """A draw as stored. ``stored_seed`` is the seed sealed (``seed_sealed``) or, for draws
+    committed before seeds were sealed, in the clear; :meth:`Draws.seed` opens it. The seed is
+    secret while ``state`` is 'committed': never show it."""
 
     draw_id: str
     room: str
     state: DrawState
     commitment: str
     inputs: DrawInputs
-    seed: bytes
+    stored_seed: bytes
+    seed_sealed: bool
     commit_event_id: str | None
     reveal_at: datetime
     created_at: datetime
@@ -324,30 +375,64 @@ class Completion:
 
 
 class Draws:
-    """Draws from commitment to reveal; revealed ones stay for ``!verify`` until forgotten."""
+    """Draws from commitment to reveal; revealed ones stay for ``!verify`` until forgotten.
 
-    def __init__(self, db: Database) -> None:
+    ``seed_key`` gives the key seeds are sealed under (:func:`seed_key_from_secret`); it is
+    asked for only when a seed is stored or opened.
+    """
+
+    def __init__(self, db: Database, seed_key: SeedKey) -> None:
         self._db = db
+        self._seed_key = seed_key
 
     async def create(
         self, inputs: DrawInputs, seed: bytes, reveal_at: datetime, now: datetime
     ) -> str:
-        """Store a committed draw; returns its commitment (to publish)."""
+        """Store a committed draw, its seed sealed; returns its commitment (to publish)."""
         digest = commitment(inputs, seed)
         await self._db.execute(
-            "INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, seed_sealed, "
+            "reveal_at, created_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
             (
                 inputs.draw_id,
                 inputs.room,
                 digest,
                 canonical_json(inputs.to_json()).decode(),
-                seed,
+                seal_seed(self._seed_key(), inputs.draw_id, digest, seed),
                 _ts(reveal_at),
                 _ts(now),
             ),
         )
         return digest
+
+    def seed(self, draw: StoredDraw) -> bytes:
+        """The draw's seed, opened (:class:`SeedUnavailable` if the key changed)."""
+        if not draw.seed_sealed:
+            return draw.stored_seed  # committed before seeds were sealed (migration 011)
+        return open_seed(self._seed_key(), draw.draw_id, draw.commitment, draw.stored_seed)
+
+    async def seal_clear_seeds(self) -> int:
+        """Seal the seeds of open draws stored in the clear by an older version; rows changed."""
+        rows = await self._db.fetchall(
+            "SELECT draw_id, commitment, seed FROM lottery_draw "
+            "WHERE state = 'committed' AND seed_sealed = 0"
+        )
+        changed = 0
+        for row in rows:
+            sealed = seal_seed(self._seed_key(), row["draw_id"], row["commitment"], row["seed"])
+            changed += await self._db.execute(
+                "UPDATE lottery_draw SET seed = ?, seed_sealed = 1 "
+                "WHERE draw_id = ? AND seed_sealed = 0",
+                (sealed, row["draw_id"]),
+            )
+        return changed
+
+    async def void(self, draw_id: str) -> bool:
+        """Delete a committed draw that can never be revealed (its seed does not open)."""
+        changed = await self._db.execute(
+            "DELETE FROM lottery_draw WHERE draw_id = ? AND state = 'committed'", (draw_id,)
+        )
+        return changed > 0
 
     async def set_commit_event(self, draw_id: str, event_id: str) -> None:
         """Remember the commitment message, whose reactions and replies are contributions."""
@@ -405,7 +490,7 @@ class Draws:
             draw = await self.get(draw_id)
             if draw is None or draw.state != "committed":
                 return None
-            published = reveal(draw.inputs, draw.seed, draw.contributions)
+            published = reveal(draw.inputs, self.seed(draw), draw.contributions)
             mandates = MandateStore(self._db)
             current = await mandates.current(draw.room)
             granted: list[Mandate] = []
@@ -453,7 +538,8 @@ class Draws:
             state=row["state"],
             commitment=row["commitment"],
             inputs=DrawInputs.from_json(json.loads(row["inputs"])),
-            seed=bytes(row["seed"]),
+            stored_seed=bytes(row["seed"]),
+            seed_sealed=bool(row["seed_sealed"]),
             commit_event_id=row["commit_event_id"],
             reveal_at=_dt(row["reveal_at"]),
             created_at=_dt(row["created_at"]),
@@ -577,7 +663,7 @@ async def forget_lottery(db: Database, cutoff: datetime, now: datetime) -> int:
     """
     async with db.transaction():
         return (
-            await Draws(db).forget_older_than(cutoff)
+            await Draws(db, _no_seed_key).forget_older_than(cutoff)
             + await DrawHistory(db).forget_older_than(cutoff)
             + await Groupings(db).forget_older_than(cutoff)
             + await Stepbacks(db).forget_expired(now)

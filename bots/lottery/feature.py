@@ -63,10 +63,12 @@ from storage.lottery import (
     Groupings,
     LotteryRooms,
     MandateStore,
+    SeedUnavailable,
     Stepbacks,
     StoredDraw,
     forget_lottery,
     forget_room,
+    seed_key_from_secret,
 )
 from storage.lottery_rooms import CellRoom, CellRooms, RoomOptions
 
@@ -81,6 +83,8 @@ SEED_BYTES = 32
 SUNSET_RETRY = timedelta(minutes=5)
 # Cells planned but never given a room (a crash mid-command) are forgotten after this.
 UNFINISHED_CELLS = timedelta(days=1)
+# Only when the bot runs without a pickle key (tests; the runtime refuses to start without one).
+UNKEYED = "affinity-lottery-without-a-pickle-key"
 
 
 def commit_txn(draw_id: str) -> str:
@@ -104,13 +108,28 @@ class LotteryFeature(Feature):
         self.rooms = LotteryRooms(db, self.config.default_roles, self.config.default_term)
         self.options = RoomOptions(db, self.config.commit_window, self.config.redraw_on_expiry)
         self.mandates = MandateStore(db)
-        self.draws = Draws(db)
+        self.draws = Draws(db, self._seed_key)
+        self._sealing_key: bytes | None = None
         self.history = DrawHistory(db)
         self.stepbacks = Stepbacks(db)
         self.groupings = Groupings(db)
         self.cell_rooms = CellRooms(db)
         self.zones = RoomZones(db)
         self._rng = random.SystemRandom()
+
+    def _seed_key(self) -> bytes:
+        """The key draw seeds are sealed under, from the operator's pickle key (known only once
+        the bot has started, so derived on first use and kept in memory only)."""
+        if self._sealing_key is None:
+            secret = getattr(self.bot, "pickle_key", None)
+            if not secret:
+                log.warning(
+                    "lottery: no pickle key; draw seeds are sealed under a fixed key, so a copy "
+                    "of the database could be used to steer open draws"
+                )
+                secret = UNKEYED
+            self._sealing_key = seed_key_from_secret(secret)
+        return self._sealing_key
 
     # -- the public API (the ghost chair calls these at a gathering's start) ------------------
 
@@ -138,6 +157,9 @@ class LotteryFeature(Feature):
 
     async def start(self) -> None:
         """Announce what ended while the bot was down, then rebuild every job from the tables."""
+        sealed = await self.draws.seal_clear_seeds()
+        if sealed:
+            log.info("lottery: sealed the seeds of %d open draws stored in the clear", sealed)
         await self._expire_due()
         pending = await self.draws.pending()
         for draw in pending:
@@ -281,6 +303,17 @@ class LotteryFeature(Feature):
         term = (await self.rooms.setup(room)).term
         zone = await self.zone_of(room)
         commit_event = await self._commit_event(draw)
+        try:
+            self.draws.seed(draw)  # opens now, or never will: then the draw is void
+        except SeedUnavailable as exc:
+            async with self.bot.db.transaction():
+                if await self.draws.void(draw_id):
+                    note = f"{exc} Nothing was drawn: type !draw to draw again."
+                    await self.bot.post(
+                        room, note, None, f"lottery-void-{draw_id}", reply_to=commit_event
+                    )
+            log.warning("draw %s voided: its seed does not open with this pickle key", draw_id)
+            return
         async with self.bot.db.transaction():
             done = await self.draws.complete(draw_id, self.bot.clock(), term)
             if done is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ from protocols.lottery import (
     DrawInputs,
     LotteryError,
     PublishedDraw,
+    canonical_json,
+    commitment,
     pool,
     prepare,
     recompute,
@@ -29,9 +30,11 @@ from storage.lottery import (
     Groupings,
     LotteryRooms,
     MandateStore,
+    SeedUnavailable,
     Stepbacks,
     forget_lottery,
     forget_room,
+    seed_key_from_secret,
 )
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -40,15 +43,15 @@ ROOM = "!room:a.org"
 OTHER = "!other:a.org"
 ANA, BEN, CHI, BOT = "@ana:a.org", "@ben:a.org", "@chi:a.org", "@bot:a.org"
 SEED = bytes(range(32))
+KEY = seed_key_from_secret("operator pickle key")
 
 
 def _migrations() -> list[Migration]:
-    # Only the runtime's and ours: the lottery tables must not depend on other features'.
-    folder = resources.files("storage.migrations")
-    return [
-        Migration(n, name, (folder / name).read_text("utf-8"))
-        for n, name in [(1, "001_runtime.sql"), (2, "002_lottery.sql")]
-    ]
+    return shipped_migrations()
+
+
+def _key() -> bytes:
+    return KEY
 
 
 @pytest.fixture
@@ -186,16 +189,16 @@ def _inputs(draw_id: str = "d1", roles: tuple[str, ...] = ("care", "liaison")) -
 async def test_a_draw_survives_a_restart_between_commit_and_reveal(tmp_path: Path) -> None:
     path = tmp_path / "restart.db"
     first = await Database.open(path, migrations=_migrations())
-    digest = await Draws(first).create(_inputs(), SEED, NOW + timedelta(seconds=30), NOW)
-    await Draws(first).set_commit_event("d1", "$commit")
-    assert await Draws(first).add_contribution("d1", "$r1", NOW)
+    digest = await Draws(first, _key).create(_inputs(), SEED, NOW + timedelta(seconds=30), NOW)
+    await Draws(first, _key).set_commit_event("d1", "$commit")
+    assert await Draws(first, _key).add_contribution("d1", "$r1", NOW)
     await first.close()
 
     second = await Database.open(path, migrations=_migrations())
     try:
-        draws = Draws(second)
+        draws = Draws(second, _key)
         stored = await draws.by_commit_event("$commit")
-        assert stored is not None and stored.commitment == digest and stored.seed == SEED
+        assert stored is not None and stored.commitment == digest and draws.seed(stored) == SEED
         assert stored.state == "committed" and stored.published is None
         assert await draws.due(NOW) == []
         assert [d.draw_id for d in await draws.due(NOW + timedelta(seconds=30))] == ["d1"]
@@ -209,8 +212,67 @@ async def test_a_draw_survives_a_restart_between_commit_and_reveal(tmp_path: Pat
         await second.close()
 
 
+def _database_bytes(folder: Path) -> bytes:
+    """Everything a copy of the database holds: the file, its WAL and shared memory."""
+    return b"".join(p.read_bytes() for p in sorted(folder.glob("*.db*")) if p.is_file())
+
+
+async def test_the_seed_is_never_in_the_database_in_the_clear(tmp_path: Path) -> None:
+    # Whoever reads the database during the window must not learn the seed: with it, they
+    # could compute what each extra reaction does and add the one that gives their result.
+    seed = bytes.fromhex("5eed" * 16)
+    db = await Database.open(tmp_path / "copy.db", migrations=_migrations())
+    try:
+        draws = Draws(db, _key)
+        digest = await draws.create(_inputs(), seed, NOW + timedelta(seconds=30), NOW)
+        await draws.add_contribution("d1", "$r1", NOW)
+        copy = _database_bytes(tmp_path)
+        assert seed not in copy and seed.hex().encode() not in copy
+        row = await db.fetchone("SELECT * FROM lottery_draw WHERE draw_id = 'd1'")
+        assert row is not None and seed not in bytes(row["seed"]) and row["seed_sealed"] == 1
+        # Without the pickle key, a reader cannot open it; with another key it does not open.
+        stored = await draws.get("d1")
+        assert stored is not None and draws.seed(stored) == seed
+        with pytest.raises(SeedUnavailable):
+            Draws(db, lambda: seed_key_from_secret("another key")).seed(stored)
+        # The sealed seed is bound to its draw: copied into another row it does not open.
+        await Draws(db, _key).create(_inputs("d2"), SEED, NOW, NOW)
+        await db.execute(
+            "UPDATE lottery_draw SET seed = (SELECT seed FROM lottery_draw WHERE draw_id = 'd1') "
+            "WHERE draw_id = 'd2'"
+        )
+        moved = await draws.get("d2")
+        assert moved is not None
+        with pytest.raises(SeedUnavailable):
+            draws.seed(moved)
+        # At the reveal the seed is published, and the draw checks out.
+        done = await draws.complete("d1", NOW + timedelta(seconds=30), WEEK)
+        assert done is not None and done.published.seed == seed
+        assert done.published.commitment == digest and verify(done.published)
+    finally:
+        await db.close()
+
+
+async def test_a_clear_seed_of_an_older_version_is_sealed_and_still_reveals(db: Database) -> None:
+    # A draw committed by the previous version: its seed in the clear, not sealed.
+    inputs = _inputs()
+    await db.execute(
+        "INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ("d1", ROOM, commitment(inputs, SEED), canonical_json(inputs.to_json()).decode(), SEED,
+         NOW.timestamp(), NOW.timestamp()),
+    )
+    draws = Draws(db, _key)
+    assert await draws.seal_clear_seeds() == 1
+    assert await draws.seal_clear_seeds() == 0
+    row = await db.fetchone("SELECT seed, seed_sealed FROM lottery_draw")
+    assert row is not None and bytes(row["seed"]) != SEED and row["seed_sealed"] == 1
+    done = await draws.complete("d1", NOW, WEEK)
+    assert done is not None and done.published.seed == SEED and verify(done.published)
+
+
 async def test_contributions_are_deduplicated_and_closed_at_reveal(db: Database) -> None:
-    draws = Draws(db)
+    draws = Draws(db, _key)
     await draws.create(_inputs(), SEED, NOW, NOW)
     assert await draws.add_contribution("d1", "$a", NOW)
     assert not await draws.add_contribution("d1", "$a", NOW)
@@ -224,7 +286,7 @@ async def test_contributions_are_deduplicated_and_closed_at_reveal(db: Database)
 
 
 async def test_complete_grants_mandates_and_history_once(db: Database) -> None:
-    draws, store, history = Draws(db), MandateStore(db), DrawHistory(db)
+    draws, store, history = Draws(db, _key), MandateStore(db), DrawHistory(db)
     await draws.create(_inputs(), SEED, NOW, NOW)
     done = await draws.complete("d1", NOW, WEEK)
     assert done is not None and done.skipped == ()
@@ -241,7 +303,7 @@ async def test_complete_grants_mandates_and_history_once(db: Database) -> None:
 
 
 async def test_a_role_filled_meanwhile_is_skipped(db: Database) -> None:
-    draws, store = Draws(db), MandateStore(db)
+    draws, store = Draws(db, _key), MandateStore(db)
     await draws.create(_inputs(), SEED, NOW, NOW)
     await store.put(grant(ROOM, "care", BEN, NOW, WEEK))
     done = await draws.complete("d1", NOW, WEEK)
@@ -251,7 +313,7 @@ async def test_a_role_filled_meanwhile_is_skipped(db: Database) -> None:
 
 
 async def test_history_feeds_the_weights(db: Database) -> None:
-    draws, history = Draws(db), DrawHistory(db)
+    draws, history = Draws(db, _key), DrawHistory(db)
     await draws.create(_inputs("d1", ("care",)), SEED, NOW, NOW)
     done = await draws.complete("d1", NOW, WEEK)
     assert done is not None
@@ -263,7 +325,7 @@ async def test_history_feeds_the_weights(db: Database) -> None:
 
 
 async def test_forgetting_old_draws_history_and_groupings(db: Database) -> None:
-    draws = Draws(db)
+    draws = Draws(db, _key)
     await draws.create(_inputs("old"), SEED, NOW, NOW)
     await draws.add_contribution("old", "$x", NOW)
     await draws.complete("old", NOW, timedelta(hours=1))
@@ -329,8 +391,8 @@ async def test_forget_room_leaves_other_rooms(db: Database) -> None:
     await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
     await store.propose_renewal(ROOM, "care", BEN, NOW)
     await store.put(grant(OTHER, "care", ANA, NOW, WEEK))
-    await Draws(db).create(_inputs(), SEED, NOW, NOW)
-    await Draws(db).add_contribution("d1", "$x", NOW)
+    await Draws(db, _key).create(_inputs(), SEED, NOW, NOW)
+    await Draws(db, _key).add_contribution("d1", "$x", NOW)
     await Stepbacks(db).step_back(ROOM, BEN, NOW)
     await Groupings(db).record(ROOM, "cells", [[ANA, BEN]], NOW)
     # room, mandate, draw, step-back, grouping (renewal and contribution go by cascade)
