@@ -5,6 +5,8 @@ and one encrypted, with their liaisons on B. Proven here: each phase reaches bot
 liaison on B acknowledges; a missing acknowledgement escalates (a DM to the liaison, then a note
 to the coordinators); amendments and stand-downs reach every room, as new notices and as edits;
 and a bot killed in the middle of a broadcast, then restarted, leaves every room exactly one copy.
+Rooms join only with a one-time invitation from the coordination room: never by name, never
+from a direct chat, never twice with one token; a removed room is told and gets nothing further.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,7 @@ def is_edit(event: Event) -> bool:
     return ((event.get("content") or {}).get("m.relates_to") or {}).get("rel_type") == "m.replace"
 
 
-def from_bot(bot: BotHarness, room: str, text: str, edit: bool = False):  # noqa: ANN201 - a predicate
+def from_bot(bot: BotHarness, room: str, text: str, edit: bool = False) -> Callable[[str, Event], bool]:
     def match(r: str, e: Event) -> bool:
         return r == room and e.get("sender") == bot.user_id and text in body(e) and is_edit(e) == edit
     return match
@@ -52,7 +55,15 @@ async def command(client: UserClient, room: str, text: str, timeout: float = 30)
 
 
 def now_utc_words() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def invitation(coordinator: UserClient, coord: str, room: str = "") -> str:
+    """A one-time token, issued in the coordination room."""
+    reply = body(await command(coordinator, coord, f"!coalition invite {room}".strip()))
+    match = re.search(r"cj-[a-z2-7]{32}", reply)
+    assert match, reply
+    return match.group(0)
 
 
 def herald_of(bot: BotHarness) -> Any:
@@ -99,9 +110,9 @@ async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation
         coord = await member_room(alice, bot, "Coordination", encrypted=True)
         lyon = await member_room(bob, bot, "Lyon", encrypted=False)
         leeds = await member_room(carol, bot, "Leeds", encrypted=True)
-        assert "coordinates it" in body(await command(alice, coord, "!coalition join e2e"))
-        assert "joined coalition e2e" in body(await command(bob, lyon, "!coalition join e2e"))
-        assert "joined coalition e2e" in body(await command(carol, leeds, "!coalition join e2e"))
+        assert "coordinates it" in body(await command(alice, coord, "!coalition create e2e"))
+        assert "joined coalition e2e" in body(await command(bob, lyon, f"!coalition join {await invitation(alice, coord)}"))
+        assert "joined coalition e2e" in body(await command(carol, leeds, f"!coalition join {await invitation(alice, coord)}"))
         await command(bob, lyon, "!local set meeting_point Place Bellecour")
         rooms = await command(alice, coord, "!coalition rooms")
         assert f"Lyon — {b.server_name} — liaison {bob.user_id}" in body(rooms)
@@ -186,11 +197,11 @@ async def test_a_bot_killed_mid_broadcast_sends_each_room_one_copy(federation: F
     bob = await person(b, tmp_path)
     try:
         coord = await member_room(alice, bot, "Coordination", encrypted=False)
-        await command(alice, coord, "!coalition join crashers")
+        await command(alice, coord, "!coalition create crashers")
         rooms = []
         for index in range(5):
             room = await member_room(bob, bot, f"Group {index}", encrypted=index % 2 == 1)
-            await command(bob, room, "!coalition join crashers")
+            await command(bob, room, f"!coalition join {await invitation(alice, coord)}")
             rooms.append(room)
         plan = await command(alice, coord, f"!protocol start rapid-response at {now_utc_words()}")
         run = re.search(r"Plan (\w+):", body(plan)).group(1)  # type: ignore[union-attr]
@@ -238,4 +249,64 @@ async def test_a_bot_killed_mid_broadcast_sends_each_room_one_copy(federation: F
     finally:
         await alice.close()
         await bob.close()
+        await bot.stop()
+
+
+async def test_joining_takes_an_invitation_and_a_removed_room_gets_nothing_more(federation: Federation, tmp_path: Path) -> None:  # noqa: F811
+    a, b = federation.a, federation.b
+    bot = BotHarness(a, tmp_path / "bot", features=["herald"],
+                     extra={"access": {"allowed_servers": federation.server_names}})
+    await bot.start()
+    alice = await person(a, tmp_path)  # coordinator, on A
+    bob = await person(b, tmp_path)  # moderator of a group on B
+    eve = await person(b, tmp_path)  # moderator of a room of her own, and of her DM with the bot
+    try:
+        coord = await member_room(alice, bot, "Coordination", encrypted=False)
+        lyon = await member_room(bob, bot, "Lyon", encrypted=True)
+        mine = await member_room(eve, bot, "Eve's room", encrypted=False)
+        dm = await eve.create_room("", [bot.user_id], encrypted=True, is_direct=True)
+        await eve.wait_joined(dm, bot.user_id, timeout=45)
+
+        refused = await command(eve, dm, "!coalition create squat")
+        assert "works in a group room, not in a direct chat" in body(refused)
+        assert "created" in body(await command(alice, coord, "!coalition create e2e-consent"))
+        assert "already exists on this bot" in body(await command(eve, mine, "!coalition create e2e-consent"))
+        by_name = await command(eve, mine, "!coalition join e2e-consent")
+        assert "joined by invitation, not by name" in body(by_name)
+
+        # An invitation for Lyon, named by its matrix.to link: refused from a DM and from another
+        # room, then used once in Lyon; the reply says who coordinates.
+        token = await invitation(alice, coord, f"https://matrix.to/#/{lyon}")
+        assert "works in a group room" in body(await command(eve, dm, f"!coalition join {token}"))
+        assert "issued for another room" in body(await command(eve, mine, f"!coalition join {token}"))
+        joined = body(await command(bob, lyon, f"!coalition join {token}"))
+        assert "joined coalition e2e-consent" in joined
+        assert f"coordinated from “Coordination” ({coord}) by {alice.user_id}" in joined
+        await alice.wait_for(from_bot(bot, coord, "joined coalition e2e-consent with an invitation"))
+        await command(bob, lyon, "!coalition leave")
+        reused = body(await command(bob, lyon, f"!coalition join {token}"))
+        assert "not valid" in reused and "used already" in reused
+        assert "joined coalition" in body(await command(bob, lyon, f"!coalition join {await invitation(alice, coord)}"))
+        rooms = body(await command(alice, coord, "!coalition rooms"))
+        assert "Lyon" in rooms and "Eve" not in rooms
+        assert "not in a coalition" in body(await command(eve, mine, "!coalition rooms"))
+
+        # Removed by the coordinators: Lyon is told, and the run that follows never reaches it.
+        removed = body(await command(alice, coord, f"!coalition remove {lyon}"))
+        assert "is out of coalition e2e-consent" in removed
+        told = await bob.wait_for(from_bot(bot, lyon, "removed from coalition e2e-consent"))
+        plan = await command(alice, coord, f"!protocol start rapid-response at {now_utc_words()}")
+        run = re.search(r"Plan (\w+):", body(plan)).group(1)  # type: ignore[union-attr]
+        assert "x 3 phases" in body(plan)
+        await command(alice, coord, f"!protocol confirm {run}")
+        await alice.wait_for(from_bot(bot, coord, "RAPID RESPONSE"))
+        # A later answer in Lyon: the bot's messages to a room go out in order, so anything
+        # sent to Lyon before it has arrived by now.
+        assert "pong" in body(await command(bob, lyon, "!ping"))
+        assert told in [e for r, e in bob.events if r == lyon]
+        assert copies(bob, bot, lyon, "RAPID RESPONSE") == 0
+        assert {d.room_id for d in await herald_of(bot).runs.deliveries(run)} == {coord}
+    finally:
+        for client in (alice, bob, eve):
+            await client.close()
         await bot.stop()
