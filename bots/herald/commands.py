@@ -573,7 +573,7 @@ async def events_ics(ctx: Context) -> None:
     filename = f"{coalition.name}.ics"
     encrypted = ctx.encrypted or await ctx.bot.matrix.is_encrypted(ctx.room_id)
     info = {"mimetype": "text/calendar", "size": len(data)}
-    content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename, "info": info}
+    content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename, "info": info, "m.mentions": {}}
     try:
         if encrypted:
             # In an encrypted room the file is encrypted too: the server keeps only ciphertext.

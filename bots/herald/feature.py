@@ -352,7 +352,7 @@ class HeraldFeature(Feature):
             body = f"{banner}\n\n{d.body}"
             old = f"<del>{d.html}</del>" if strike else d.html
             rich = f"<p><strong>{html_lib.escape(banner)}</strong></p>{old}"
-            new_content = {"msgtype": "m.notice", "body": body,
+            new_content = {"msgtype": "m.notice", "body": body, "m.mentions": {},
                            "format": "org.matrix.custom.html", "formatted_body": rich}
             content = {
                 **new_content, "body": f"* {body}", "formatted_body": f"* {rich}",

@@ -611,9 +611,7 @@ class BotRuntime:
     ) -> Any:
         """Post a notice through the outbox under a stable transaction key, optionally as a
         reply and mentioning people (``m.mentions``). Every feature posts this way."""
-        content = notice(text, html, EventID(reply_to) if reply_to else None)
-        if mentions:
-            content["m.mentions"] = {"user_ids": list(mentions)}
+        content = notice(text, html, EventID(reply_to) if reply_to else None, mentions=mentions)
         room_id = RoomID(room_id)
         if wait:
             return await self.outbox.send(room_id, content, key)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import html as html_lib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bots.runtime.envelope import clean_text
 from bots.runtime.errors import PermissionDenied
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.outbox import Delivery
@@ -17,14 +19,24 @@ if TYPE_CHECKING:
 
 
 def notice(
-    text: str, html: str | None = None, reply_to: EventID | None = None, thread: str | None = None
+    text: str,
+    html: str | None = None,
+    reply_to: EventID | None = None,
+    thread: str | None = None,
+    mentions: Sequence[str] = (),
 ) -> dict[str, Any]:
     """An ``m.notice`` content, optionally replying to an event (inside its thread, if the event
-    was in one), with an HTML body if given."""
-    content: dict[str, Any] = {"msgtype": "m.notice", "body": text}
+    was in one), with an HTML body if given.
+
+    Every notice carries intentional mentions (``m.mentions``): the users named in ``mentions``,
+    else nobody. Without the key, clients fall back to scanning the text, so a user-supplied
+    ``@room`` or display name quoted in a notice would ping people.
+    """
+    content: dict[str, Any] = {"msgtype": "m.notice", "body": clean_text(text)}
     if html is not None:
         content["format"] = "org.matrix.custom.html"
-        content["formatted_body"] = html
+        content["formatted_body"] = clean_text(html)
+    content["m.mentions"] = {"user_ids": list(dict.fromkeys(mentions))} if mentions else {}
     if reply_to is not None:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         if thread is not None:
@@ -37,7 +49,10 @@ def notice(
 
 def thread_of(source: dict[str, Any]) -> str | None:
     """The root of the thread an event was sent in, if any."""
-    relates = (source.get("content") or {}).get("m.relates_to") or {}
+    content = source.get("content")
+    relates = content.get("m.relates_to") if isinstance(content, dict) else None
+    if not isinstance(relates, dict):
+        return None
     if relates.get("rel_type") == "m.thread" and isinstance(relates.get("event_id"), str):
         return str(relates["event_id"])
     return None
