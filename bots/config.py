@@ -1,13 +1,22 @@
 """The operator's YAML file, validated by pydantic. Loading has no side effects.
 
 Every model forbids unknown keys, so a typo is an error that names the key instead of a silent
-default. Secrets may be written as ``${VAR}`` and come from the environment.
+default. Secret fields (those typed ``SecretStr``: passwords, access tokens, the pickle key) may
+be written as ``${VAR}`` and come from the environment; anywhere else ``${VAR}`` is refused, so a
+secret cannot leak into, say, the public device name.
+
+The YAML is read with a loader that refuses anchors and aliases (an alias bomb never returns)
+and nesting deeper than any real config needs (deep nesting would otherwise exhaust Python's
+recursion limit); each problem is a :class:`ConfigError` naming it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import types
+import typing
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,6 +38,14 @@ from protocols.timespec import TimeSpecError, parse_duration, parse_zone
 
 FEATURES = ("lottery", "ghostchair", "mirror", "herald")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# The real config nests four levels deep (features.herald.template_dirs[0]); far more is an attack
+# or an accident, and PyYAML's composer recurses once per level.
+MAX_YAML_DEPTH = 16
+MAX_CONFIG_BYTES = 1 << 20
+PICKLE_KEY_ENV = "AFFINITY_PICKLE_KEY"
+# secrets.token_urlsafe(32) gives 43 characters; fewer than 32 is a guessable key.
+MIN_PICKLE_KEY_CHARS = 32
+GENERATE_PICKLE_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class ConfigError(ValueError):
@@ -42,10 +59,18 @@ def _user_id(value: str) -> str:
 
 
 def _duration(value: Any) -> timedelta:
+    """A positive duration from text like ``90m``; a bare number (whose unit nobody can tell)
+    and anything zero or negative are refused, whichever YAML type they arrive as."""
     if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
         return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{value!r} is not a duration: write a number and a unit, like 30s, 90m, 48h, 7d or 2w"
+        )
     try:
-        return parse_duration(str(value))
+        return parse_duration(value)
     except TimeSpecError as exc:
         raise ValueError(str(exc)) from exc
 
@@ -68,8 +93,10 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _durations_from_text(cls, value: Any, info: Any) -> Any:
+        # Every duration goes through _duration: pydantic alone would take an integer as
+        # seconds, and a negative or zero one with it.
         field = cls.model_fields.get(info.field_name)
-        if field is not None and field.annotation is timedelta and isinstance(value, str):
+        if field is not None and field.annotation is timedelta:
             return _duration(value)
         return value
 
@@ -104,7 +131,16 @@ class EncryptionConfig(Strict):
     # False (default): room keys go only to devices their owners cross-signed (as MSC4153
     # clients do), so a device injected by a homeserver admin receives nothing.
     share_with_unverified_devices: bool = False
+    # Required to run (here or in AFFINITY_PICKLE_KEY): it seals nio's store, the session and
+    # cross-signing files, and wraps the blind mirror's round keys.
     pickle_key: SecretStr | None = None
+
+    @field_validator("pickle_key")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError(f"must not be empty; generate one with {GENERATE_PICKLE_KEY}")
+        return value
 
 
 class LoggingConfig(Strict):
@@ -217,20 +253,135 @@ class AppConfig(Strict):
         return set(self.access.allowed_servers) or {server_of(bot_user_id)}
 
 
-def _expand_env(node: Any, path: str, environ: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _expand_env(v, f"{path}.{k}" if path else str(k), environ) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_expand_env(v, f"{path}[{i}]", environ) for i, v in enumerate(node)]
-    if isinstance(node, str):
+class _YamlRefused(Exception):
+    """Raised inside the loader; parse_config turns it into a ConfigError."""
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without anchors, aliases or deep nesting.
+
+    Refusing anchors outright (instead of counting expansions) is simplest and costs nothing:
+    config.example.yaml uses none, and each bot's block is short.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
+        if isinstance(event, yaml.AliasEvent):
+            raise _YamlRefused(
+                f"line {line}: YAML aliases (*{event.anchor}) are not allowed in the config; "
+                "write the value out in full"
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise _YamlRefused(
+                f"line {line}: YAML anchors (&{anchor}) are not allowed in the config; "
+                "write each value out in full"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _YamlRefused(
+                    f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep; no setting needs that"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass
+    except _YamlRefused as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # int() of a number with thousands of digits, and any recursion the depth cap missed.
+        raise ConfigError(f"{source}: not a usable YAML document: {type(exc).__name__}") from None
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """``X | None`` and ``Optional[X]`` -> [X, None]; anything else -> [itself]."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return list(typing.get_args(annotation))
+    return [annotation]
+
+
+def _is_secret(annotation: Any) -> bool:
+    return SecretStr in _unwrap(annotation)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for candidate in _unwrap(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _item_of(annotation: Any) -> Any:
+    for candidate in _unwrap(annotation):
+        if typing.get_origin(candidate) is list:
+            return typing.get_args(candidate)[0]
+    return None
+
+
+def _fields_by_key(model: type[BaseModel]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        out[name] = field.annotation
+        if field.alias:
+            out[field.alias] = field.annotation
+    return out
+
+
+def secret_field_names(model: type[BaseModel] | None = None) -> list[str]:
+    """The keys whose values may be ``${VAR}``: every field typed ``SecretStr``."""
+    names: set[str] = set()
+    for key, annotation in _fields_by_key(model or AppConfig).items():
+        if _is_secret(annotation):
+            names.add(key)
+        sub = _model_of(annotation) or _model_of(_item_of(annotation))
+        if sub is not None:
+            names |= set(secret_field_names(sub))
+    return sorted(names)
+
+
+def _expand_env(node: Any, path: str, annotation: Any, environ: Mapping[str, str], source: str) -> Any:
+    """Replace ``${VAR}`` in secret fields; refuse it anywhere else."""
+    if isinstance(node, str) and _is_secret(annotation):
 
         def repl(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in environ:
-                raise ConfigError(f"{path}: environment variable {name} is not set")
+                raise ConfigError(f"{source}: {path}: environment variable {name} is not set")
             return environ[name]
 
         return _ENV_REF.sub(repl, node)
+    if isinstance(node, dict):
+        model = _model_of(annotation)
+        fields = _fields_by_key(model) if model is not None else {}
+        out = {}
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            # An unknown key is left as it is: validation names it as unknown, which says more.
+            out[key] = _expand_env(value, child, fields[key], environ, source) if key in fields else value
+        return out
+    if isinstance(node, list):
+        item = _item_of(annotation)
+        return [_expand_env(v, f"{path}[{i}]", item, environ, source) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        match = _ENV_REF.search(node)
+        if match:
+            raise ConfigError(
+                f"{source}: {path}: ${{{match.group(1)}}} is read from the environment only in secret "
+                f"fields ({', '.join(secret_field_names())}); write this value itself"
+            )
     return node
 
 
@@ -244,15 +395,16 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def parse_config(text: str, source: str = "config", environ: dict[str, str] | None = None) -> AppConfig:
-    """Validate YAML text; raise ConfigError naming the source and the exact key."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+def parse_config(text: str, source: str = "config", environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Validate YAML text; raise ConfigError naming the source and the exact key.
+
+    The pickle key is not required here (tests build runtimes from text); :func:`load_config`,
+    which the commands use, requires it.
+    """
+    raw = _load_yaml(text, source)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys")
-    raw = _expand_env(raw, "", dict(os.environ) if environ is None else environ)
+    raw = _expand_env(raw, "", AppConfig, os.environ if environ is None else environ, source)
     try:
         return AppConfig.model_validate(raw)
     except ValidationError as exc:
@@ -263,17 +415,71 @@ def parse_config(text: str, source: str = "config", environ: dict[str, str] | No
                 msg = "unknown key (check the spelling against config.example.yaml)"
             lines.append(f"{source}: {_loc(err['loc'])}: {msg}")
         raise ConfigError("\n".join(lines)) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to validate") from None
 
 
-def load_config(path: Path | str, environ: dict[str, str] | None = None) -> AppConfig:
+def missing_pickle_key_message(source: str) -> str:
+    return (
+        f"{source}: encryption.pickle_key is not set, and {PICKLE_KEY_ENV} is not in the "
+        "environment. Affinity will not start without it: it encrypts the bots' encryption "
+        "stores, sessions and cross-signing keys, and the blind mirror's round keys (without it "
+        f"a copy of the data directory names every author). Generate one with {GENERATE_PICKLE_KEY} "
+        f"and set it as encryption.pickle_key: ${{{PICKLE_KEY_ENV}}}, kept out of the data "
+        "directory and its backups."
+    )
+
+
+def require_pickle_key(config: AppConfig, environ: Mapping[str, str] | None = None) -> str:
+    """The pickle key: ``encryption.pickle_key``, else ``AFFINITY_PICKLE_KEY``; else ConfigError.
+
+    There is no default: a constant key would seal nothing.
+    """
+    if config.encryption.pickle_key is not None:
+        key = config.encryption.pickle_key.get_secret_value()
+    else:
+        env = os.environ if environ is None else environ
+        key = env[PICKLE_KEY_ENV] if PICKLE_KEY_ENV in env else ""
+    if not key:
+        raise ConfigError(missing_pickle_key_message("config"))
+    return key
+
+
+def short_pickle_key_warning(key: str) -> str | None:
+    if len(key) >= MIN_PICKLE_KEY_CHARS:
+        return None
+    return (
+        f"the pickle key is short ({len(key)} characters): use at least {MIN_PICKLE_KEY_CHARS} "
+        f"random ones, from {GENERATE_PICKLE_KEY}"
+    )
+
+
+def load_config(
+    path: Path | str, environ: Mapping[str, str] | None = None, *, require_pickle: bool = True
+) -> AppConfig:
+    """The file as the commands run it: relative ``data_dir`` resolved, the pickle key from
+    ``AFFINITY_PICKLE_KEY`` when the file names none, and refused when there is none at all."""
     path = Path(path)
     try:
-        text = path.read_text("utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    config = parse_config(text, str(path), environ)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    env = os.environ if environ is None else environ
+    config = parse_config(text, str(path), env)
     if not config.data_dir.is_absolute():
         config = config.model_copy(update={"data_dir": (path.parent / config.data_dir).resolve()})
+    if config.encryption.pickle_key is None and PICKLE_KEY_ENV in env and env[PICKLE_KEY_ENV]:
+        encryption = config.encryption.model_copy(update={"pickle_key": SecretStr(env[PICKLE_KEY_ENV])})
+        config = config.model_copy(update={"encryption": encryption})
+    if require_pickle and config.encryption.pickle_key is None:
+        raise ConfigError(missing_pickle_key_message(str(path)))
     return config
 
 
@@ -293,4 +499,8 @@ def open_access_warnings(config: AppConfig) -> list[str]:
         warnings.append("features.mirror.require_encrypted_dm is off: reflections may travel unencrypted")
     if config.metrics.enabled and config.metrics.host not in ("127.0.0.1", "::1", "localhost"):
         warnings.append(f"metrics.host {config.metrics.host} is not loopback: metrics are reachable from the network")
+    if config.encryption.pickle_key is not None:
+        short = short_pickle_key_warning(config.encryption.pickle_key.get_secret_value())
+        if short:
+            warnings.append(f"encryption.pickle_key: {short}")
     return warnings

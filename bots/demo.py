@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import signal
 import textwrap
@@ -22,13 +23,17 @@ from bots.devserver import Homeserver
 
 
 def _credentials(directory: Path) -> dict[str, str]:
+    """The demo's passwords and its random pickle key, made on the first run and kept in the
+    demo folder (mode 0600) so later runs open the same encryption store."""
     path = directory / "credentials.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    creds = {"bot_password": secrets.token_urlsafe(12), "demo_password": secrets.token_urlsafe(9),
-             "pickle_key": secrets.token_urlsafe(24)}
-    path.write_text(json.dumps(creds))
-    path.chmod(0o600)
+    creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    fresh = {"bot_password": secrets.token_urlsafe(12), "demo_password": secrets.token_urlsafe(9),
+             "pickle_key": secrets.token_urlsafe(32)}
+    if not all(key in creds for key in fresh):
+        creds = {**fresh, **creds}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(creds))
     return creds
 
 

@@ -58,7 +58,8 @@ def message_digest(body: str, formatted_body: str | None) -> str:
     Both count, because a client shows ``formatted_body`` when there is one: a copy with the
     right ``body`` and a different HTML would read differently in Element.
     """
-    return hashlib.sha256(_canonical([_MESSAGE_DOMAIN, body, formatted_body])).hexdigest()
+    # An empty HTML body is no HTML body: clients fall back to ``body`` either way.
+    return hashlib.sha256(_canonical([_MESSAGE_DOMAIN, body, formatted_body or None])).hexdigest()
 
 
 @dataclass(frozen=True, order=True)
@@ -76,7 +77,7 @@ def entry_for(message: MessageLike) -> PlanEntry:
         room_id=message.room_id,
         key=message.phase_key,
         due_at_ms=datetime_to_ms(message.due_at),
-        digest=message_digest(message.body, message.html or None),
+        digest=message_digest(message.body, message.html),
     )
 
 

@@ -31,7 +31,8 @@ class BotHarness:
         raw: dict[str, Any] = {
             "homeserver": server.url,
             "data_dir": str(directory / "data"),
-            "encryption": {"pickle_key": "test-pickle-key"},
+            # A fresh random key per bot, kept in its config file for every restart.
+            "encryption": {"pickle_key": secrets.token_urlsafe(32)},
             "bots": [{"user_id": self.user_id, "password": self.password, "features": features}],
         }
         for key, value in (extra or {}).items():

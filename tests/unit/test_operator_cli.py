@@ -376,6 +376,7 @@ def test_check_config_warns_about_a_metrics_listener_on_the_network(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, password="p")
-    config.write_text(config.read_text() + "metrics: {enabled: true, host: 0.0.0.0}\n")
+    config.write_text(config.read_text() + "metrics: {enabled: true, host: 0.0.0.0}\n"
+                      "encryption: {pickle_key: an-operator-pickle-key-0123456789abcdef}\n")
     assert main(["check-config", "--config", str(config)]) == 0
     assert "metrics.host 0.0.0.0 is not loopback" in capsys.readouterr().err
