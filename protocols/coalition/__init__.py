@@ -1,7 +1,166 @@
 """Coalitions without a center (issue 12): the pure core of the leaderless herald.
 
-- ``registry``: the control room's registry folded from its events, a CRDT;
-- ``reveal``: the only way to build control-room state, an allow-list of ids, hashes and flags.
+- ``registry``: the control room's registry folded from its events, a CRDT (merge laws hold);
+- ``reveal``: the only way to build control-room state: an allow-list of ids, hashes and flags;
+- ``planhash``: the salted canonical hash of a run's messages and the digest of one copy;
+- ``liveness``: heartbeats timed on the reader's clock;
+- ``delivery``: "the message is its own lock": rank, turn, hold back, redact own duplicates.
+
+Where this departs from ``shared/designs/leaderless-herald.md`` (and why):
+
+1. *Who is a herald.* The design let ``herald.instance/@bot`` register a bot, but any member of
+   the control room may write its own @-key. Here the control room's creators are heralds, and
+   others become heralds through ``org.affinity.herald.admission`` (keyed by the user id without
+   "@", so another herald can write it) from a herald: a fixpoint, order-free. Retiring is final
+   per ``generation``; re-admitting takes a higher one. Known limit: without causal order, a
+   retired herald's later admissions still count; the runtime must also ban it from the room.
+2. *What state reveals.* The design put the action time, phase texts and rooms with liaisons in
+   ``herald.run`` state, which every homeserver in the room reads in clear. Here run state is
+   ``{rev, plan_hash, cancelled}``; template, action time and amendments are the private
+   timeline kinds ``plan``/``amend``, and a room's liaison (a person) is the private ``liaison``
+   kind. Private kinds sent as state are ignored. Run ids and phase keys still show in ack sets.
+3. *Cancellation is final* by construction: its own fact kind (from ``run.cancelled``, an
+   ``amend`` with ``cancel``, or the new ``org.affinity.herald.cancel/<run>`` key, whose mere
+   presence counts), so no later last-writer-wins write can flip it back.
+4. *Acks* are one owned state key per herald holding all its runs (``{"runs": {run: {room:
+   [keys]}}}``); the appendix's ``{"run": ..}`` held one run at a time and ack event ids.
+5. *Plan hash.* One salted hash per revision over (room, key, due ms, digest of body and
+   formatted_body), instead of per-phase unsalted ``text_sha256`` in state (which would let a
+   reader confirm a guessed text). A copy's digest is computed from what the room shows, never
+   taken from its marker; the marker is ``{run, key, rev}``.
+6. *Keys carry no revision.* A key's text never changes (amendments are new ``amend-N`` keys, as
+   in ``protocols.herald.plan``); with the rev in the key every amendment would resend phases.
+7. *Self-suspicion delays, never silences.* The design's "rank-0 duties only" leaves a room with
+   zero copies if every herald is self-suspect; a self-suspect herald instead waits for all
+   heralds ahead of it, dead or alive.
+8. *Copies that prove delivery* come from any admitted herald (retired ones too: order-free) with
+   the plan's digest; an undecryptable copy proves nothing (a duplicate over silence).
+9. *Heartbeats* refresh only on a higher ``seq``: sync replays state after a restart, and a
+   replayed beat is not a sign of life. A last will at the same ``seq`` wins.
 """
 
 from __future__ import annotations
+
+from protocols.coalition.delivery import (
+    DEFAULT_STAGGER,
+    STAND_DOWN_KEY,
+    Action,
+    Decision,
+    DeliveryKey,
+    HeraldView,
+    PlannedKey,
+    SeenCopy,
+    canonical_copy,
+    copy_marker,
+    decide,
+    decide_all,
+    delivered_copies,
+    is_cancelled_key,
+    next_wake,
+    own_duplicates,
+    parse_copy,
+    rank,
+    redactions,
+)
+from protocols.coalition.liveness import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_STALENESS,
+    Heartbeat,
+    HeartbeatBook,
+    parse_heartbeat,
+)
+from protocols.coalition.planhash import (
+    PlanEntry,
+    VerifiedPlan,
+    entry_for,
+    message_digest,
+    plan_entries,
+    plan_hash,
+    verify_plan,
+)
+from protocols.coalition.registry import (
+    Fact,
+    Herald,
+    MemberRoom,
+    Registry,
+    RegistryView,
+    Revision,
+    Run,
+    admission_state_key,
+    facts_from_event,
+)
+from protocols.coalition.reveal import (
+    PrivateEvent,
+    RevealError,
+    StateWrite,
+    acks_state,
+    admission_state,
+    amend_event,
+    cancel_state,
+    check_state,
+    coordination_state,
+    heartbeat_state,
+    instance_state,
+    liaison_event,
+    member_room_state,
+    plan_event,
+    run_state,
+)
+
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_STAGGER",
+    "DEFAULT_STALENESS",
+    "STAND_DOWN_KEY",
+    "Action",
+    "Decision",
+    "DeliveryKey",
+    "Fact",
+    "Heartbeat",
+    "HeartbeatBook",
+    "Herald",
+    "HeraldView",
+    "MemberRoom",
+    "PlanEntry",
+    "PlannedKey",
+    "PrivateEvent",
+    "Registry",
+    "RegistryView",
+    "RevealError",
+    "Revision",
+    "Run",
+    "SeenCopy",
+    "StateWrite",
+    "VerifiedPlan",
+    "acks_state",
+    "admission_state",
+    "admission_state_key",
+    "amend_event",
+    "cancel_state",
+    "canonical_copy",
+    "check_state",
+    "coordination_state",
+    "copy_marker",
+    "decide",
+    "decide_all",
+    "delivered_copies",
+    "entry_for",
+    "facts_from_event",
+    "heartbeat_state",
+    "instance_state",
+    "is_cancelled_key",
+    "liaison_event",
+    "member_room_state",
+    "message_digest",
+    "next_wake",
+    "own_duplicates",
+    "parse_copy",
+    "parse_heartbeat",
+    "plan_entries",
+    "plan_event",
+    "plan_hash",
+    "rank",
+    "redactions",
+    "run_state",
+    "verify_plan",
+]

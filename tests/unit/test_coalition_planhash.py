@@ -124,3 +124,8 @@ def test_entries_hash_the_same_in_any_order(rows: list[tuple[str, str, int, str]
     shuffled = list(entries)
     rnd.shuffle(shuffled)
     assert plan_hash("r", entries, SALT) == plan_hash("r", shuffled, SALT)
+
+
+def test_an_empty_html_body_is_no_html_body() -> None:
+    # The runtime sends no formatted_body for an empty HTML text; the digests must agree.
+    assert message_digest("hi", "") == message_digest("hi", None)
