@@ -1,7 +1,8 @@
 """Operator commands beyond run and check-config: forget, wipe, backup, restore.
 
-None of them starts a bot or talks to a homeserver; they work on ``data_dir`` alone, so they
-also work when the secrets of the config are not in the environment (an emergency wipe must not
+None of them starts a bot or talks to a homeserver (except ``wipe --revoke``, which logs the
+bots' devices out first); they work on ``data_dir`` alone, so they also work when the secrets of
+the config are not in the environment (an emergency wipe must not
 wait for a password). Exit status: 0 done, 1 done only in part, 2 refused (bad input, a missing
 flag, a wrong passphrase).
 """
@@ -164,7 +165,8 @@ WIPE_REFUSAL = """\
 affinity wipe destroys the data directory's database, the bots' encryption stores, session
 tokens and cross-signing keys, overwriting them first. It cannot be undone: the bots will log in
 as new devices and can no longer read earlier encrypted messages.
-Stop the bots first, then run it again with --yes-destroy-everything."""
+Stop the bots first, then run it again with --yes-destroy-everything (and --revoke to log the
+bots' devices out at the homeserver first, so their access tokens stop working)."""
 
 
 def wipe_targets(config: AppConfig) -> list[Path]:
@@ -179,10 +181,85 @@ def wipe_targets(config: AppConfig) -> list[Path]:
     return files
 
 
+REVOKE_TIMEOUT_S = 10
+
+
+def _saved_session(config: AppConfig, user_id: str) -> dict[str, str] | None:
+    """A bot's saved session (sealed, or plain from an older version), read without changing it."""
+    import json
+
+    from bots.config import require_pickle_key
+    from bots.runtime.sealed_files import read_sealed
+    from bots.runtime.session import SESSION_PURPOSE, bot_dir, session_paths
+
+    sealed, plain = session_paths(bot_dir(config.data_dir, user_id))
+    if sealed.exists():
+        return read_sealed(sealed, require_pickle_key(config), SESSION_PURPOSE, user_id)
+    if plain.exists():
+        try:
+            data = json.loads(plain.read_text("utf-8"))
+        except ValueError:
+            raise ConfigError(f"{plain} is damaged") from None
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def revoke_sessions(config: AppConfig) -> tuple[list[str], bool]:
+    """Log each bot's device out (POST /logout with its stored token) before the wipe.
+
+    Returns what happened, one line per bot, and whether every saved session is now unusable.
+    A homeserver that does not answer is reported, never waited on past a few seconds.
+    """
+    import urllib.error
+    import urllib.request
+
+    lines: list[str] = []
+    all_revoked = True
+    for bot in config.bots:
+        try:
+            session = _saved_session(config, bot.user_id)
+        except ConfigError as exc:
+            lines.append(f"{bot.user_id}: cannot read its session ({exc}); its device stays logged in")
+            all_revoked = False
+            continue
+        token = session.get("access_token") if session else None
+        if not isinstance(token, str) or not token:
+            lines.append(f"{bot.user_id}: no saved session, nothing to log out")
+            continue
+        device = session.get("device_id", "?") if session else "?"
+        request = urllib.request.Request(
+            f"{config.homeserver}/_matrix/client/v3/logout", data=b"{}", method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=REVOKE_TIMEOUT_S):
+                pass
+            lines.append(f"{bot.user_id}: logged out device {device}; its access token no longer works")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                lines.append(f"{bot.user_id}: the homeserver no longer accepts its token (device {device} was already logged out)")
+            else:
+                lines.append(f"{bot.user_id}: the homeserver refused to log out device {device} (HTTP {exc.code}); it stays logged in")
+                all_revoked = False
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            lines.append(
+                f"{bot.user_id}: the homeserver did not answer ({reason}); device {device} stays logged in. "
+                "Wiping anyway: ask the homeserver admin to delete that device"
+            )
+            all_revoked = False
+    return lines, all_revoked
+
+
 def cmd_wipe(args: argparse.Namespace) -> int:
     if not args.yes_destroy_everything:
         raise Refused(WIPE_REFUSAL)
     config = load_for_operator(args.config)
+    revoked = True
+    if args.revoke:
+        lines, revoked = revoke_sessions(config)
+        for line in lines:
+            print(line)
     failed: list[str] = []
     destroyed = 0
     for path in wipe_targets(config):
@@ -212,8 +289,10 @@ def cmd_wipe(args: argparse.Namespace) -> int:
         print("Could not erase:", file=sys.stderr)
         for line in failed:
             print(f"  {line}", file=sys.stderr)
+    if not revoked:
+        print("Not every device was logged out (see above): its access token still works until it is.", file=sys.stderr)
     print(CANNOT_ERASE)
-    return EXIT_PARTIAL if failed else 0
+    return EXIT_PARTIAL if failed or not revoked else 0
 
 
 # -- backup format ------------------------------------------------------------------------------
@@ -451,6 +530,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     wipe = sub.add_parser("wipe", help="destroy the database, encryption stores, sessions and keys")
     wipe.add_argument("--config", "-c", required=True)
     wipe.add_argument("--yes-destroy-everything", action="store_true", help="required: there is no undo")
+    wipe.add_argument("--revoke", action="store_true",
+                      help="first log each bot's device out at the homeserver, so its access token stops working")
     wipe.set_defaults(func=_guarded(cmd_wipe))
 
     backup = sub.add_parser(

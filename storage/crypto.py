@@ -113,3 +113,17 @@ def unwrap_key(master: bytes, wrapped: bytes, aad: bytes) -> bytes:
         return AESGCM(_subkey(master, b"wrap")).decrypt(nonce, sealed, aad)
     except InvalidTag as exc:
         raise DecryptionError("stored key does not open with this master key") from exc
+
+
+def file_key(secret: str, purpose: str) -> bytes:
+    """The key that seals one kind of file (``"session"``, ``"cross-signing"``) under an
+    operator secret (the pickle key): HKDF with the purpose as info, so each kind of file has
+    its own key and none is shared with the key-wrapping master key above."""
+    if not secret:
+        raise ValueError("the secret is empty")
+    if not purpose:
+        raise ValueError("a file key needs a purpose")
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=b"affinity-files", info=b"file/" + purpose.encode("utf-8")
+    )
+    return hkdf.derive(secret.encode("utf-8"))

@@ -115,7 +115,7 @@ class BotRuntime:
         self.trust = DeviceTrust(self.matrix, self.app.encryption.share_with_unverified_devices)
         if self.client.should_upload_keys:
             check(await self.client.keys_upload())
-        await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password)
+        await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password, pickle_key)
         self.outbox = Outbox(
             self.db, self.name, self.matrix.send_event, self.trust.prepare,
             concurrency=self.app.send_concurrency,

@@ -26,10 +26,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bots.runtime.errors import MatrixError
 from bots.runtime.matrix import Matrix
+from bots.runtime.sealed_files import load_sealed, write_sealed
 
 log = logging.getLogger(__name__)
 
 KEYS_QUERY = "/_matrix/client/v3/keys/query"
+CROSS_SIGNING_PURPOSE = "cross-signing"
 
 
 def b64(data: bytes) -> str:
@@ -85,15 +87,29 @@ class CrossSigningKeys:
         return cls(Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate())
 
     @classmethod
-    def load_or_create(cls, path: Path) -> CrossSigningKeys:
-        if path.exists():
-            raw = json.loads(path.read_text("utf-8"))
+    def load_or_create(cls, path: Path, pickle_key: str | None = None, owner: str = "") -> CrossSigningKeys:
+        """The keys kept at ``path``, made on first use.
+
+        With ``pickle_key`` (the bots) the private keys are sealed under it in ``path`` with the
+        suffix ``.sealed`` (a plain file from an older version is sealed, then shredded), bound to
+        ``owner``; without (the test people's clients only) they are plain JSON, mode 0600.
+        """
+        sealed = path.with_suffix(".sealed")
+        raw: dict[str, Any] | None
+        if pickle_key is not None:
+            raw = load_sealed(sealed, path, pickle_key, CROSS_SIGNING_PURPOSE, owner)
+        else:
+            raw = json.loads(path.read_text("utf-8")) if path.exists() else None
+        if raw is not None:
             return cls(*(Ed25519PrivateKey.from_private_bytes(unb64(raw[k])) for k in ("master", "self_signing", "user_signing")))
         keys = cls.generate()
         raw = {
             name: b64(key.private_bytes_raw())
             for name, key in (("master", keys.master), ("self_signing", keys.self_signing), ("user_signing", keys.user_signing))
         }
+        if pickle_key is not None:
+            write_sealed(sealed, pickle_key, CROSS_SIGNING_PURPOSE, owner, raw)
+            return keys
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -117,13 +133,16 @@ class CrossSigningKeys:
         return out
 
 
-async def ensure_cross_signed(matrix: Matrix, keys_path: Path, password: str | None) -> bool:
+async def ensure_cross_signed(
+    matrix: Matrix, keys_path: Path, password: str | None, pickle_key: str | None = None
+) -> bool:
     """Make sure our identity is published and our device signed by it. Returns True if it is.
 
-    Idempotent: on a later start it only checks (one /keys/query) and changes nothing.
+    Idempotent: on a later start it only checks (one /keys/query) and changes nothing. The bots
+    pass their ``pickle_key``: the private keys are then sealed (see ``load_or_create``).
     """
     user_id, device_id = matrix.client.user_id, matrix.client.device_id
-    keys = CrossSigningKeys.load_or_create(keys_path)
+    keys = CrossSigningKeys.load_or_create(keys_path, pickle_key, user_id)
     master_pub, ssk_pub = public_b64(keys.master), public_b64(keys.self_signing)
 
     query = await matrix.api("POST", KEYS_QUERY, {"device_keys": {user_id: []}})

@@ -1,22 +1,24 @@
 """Login once with the password, then the same device forever after.
 
-The access token and device id live in ``<data_dir>/<bot>/session.json`` (mode 0600); nio's
-encryption store lives beside it, pickled with a key from the config or ``AFFINITY_PICKLE_KEY``.
-We never log out on shutdown: logging out would delete the device and, with it, every room key
-the bot holds.
+The access token and device id live in ``<data_dir>/bots/<bot>/session.sealed`` (mode 0600),
+sealed under the pickle key (see :mod:`bots.runtime.sealed_files`; a plain ``session.json`` from an
+older version is sealed on first start). nio's encryption store lives beside it, pickled with
+the same key. We never log out on shutdown: logging out would delete the device and, with it,
+every room key the bot holds (``affinity wipe --revoke`` does, on purpose).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
 from bots.runtime.errors import Forbidden
 from bots.runtime.matrix import check
+from bots.runtime.sealed_files import load_sealed, write_sealed
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +28,21 @@ def bot_dir(data_dir: Path, user_id: str) -> Path:
     return data_dir / "bots" / safe
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+SESSION_PURPOSE = "session"
+
+
+def session_paths(directory: Path) -> tuple[Path, Path]:
+    """(the sealed session file, the plain one older versions wrote)."""
+    return directory / "session.sealed", directory / "session.json"
+
+
+def load_session(directory: Path, user_id: str, pickle_key: str) -> dict[str, Any] | None:
+    """The saved user id, device id and access token, or None before the first login.
+
+    Raises ConfigError when the file does not open with ``pickle_key``.
+    """
+    sealed, plain = session_paths(directory)
+    return load_sealed(sealed, plain, pickle_key, SESSION_PURPOSE, user_id)
 
 
 async def open_client(
@@ -58,10 +68,9 @@ async def open_client(
         max_timeouts=0,
         request_timeout=60,
     )
-    session_file = directory / "session.json"
+    saved = load_session(directory, user_id, pickle_key)
     client = AsyncClient(homeserver, user_id, store_path=str(store), config=config)
-    if session_file.exists():
-        saved = json.loads(session_file.read_text("utf-8"))
+    if saved is not None:
         client.restore_login(saved["user_id"], saved["device_id"], saved["access_token"])
         return client
     if access_token is not None:
@@ -77,9 +86,9 @@ async def open_client(
         assert isinstance(resp, LoginResponse)
     else:
         raise Forbidden("no password or access token")
-    _write_private(
-        session_file,
-        json.dumps({"user_id": client.user_id, "device_id": client.device_id, "access_token": client.access_token}),
+    write_sealed(
+        session_paths(directory)[0], pickle_key, SESSION_PURPOSE, user_id,
+        {"user_id": client.user_id, "device_id": client.device_id, "access_token": client.access_token},
     )
     log.info("logged in %s as device %s", client.user_id, client.device_id)
     return client

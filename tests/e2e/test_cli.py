@@ -36,7 +36,7 @@ async def test_run_answers_and_stops_on_sigterm(synapse: Homeserver, tmp_path: P
         assert '"msg": "stopped"' in logs
         assert "!ping" not in logs and "pong" not in logs  # never message bodies
         # The session was kept, not logged out: the device still exists.
-        session = (tmp_path / "bot" / "data" / "bots").glob("*/session.json")
+        session = (tmp_path / "bot" / "data" / "bots").glob("*/session.sealed")
         assert list(session)
     finally:
         if proc.poll() is None:

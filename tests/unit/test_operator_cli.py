@@ -265,6 +265,7 @@ def key_files(data: Path) -> list[Path]:
     files = [
         data / "affinity.db-wal", data / "affinity.db-shm",
         bot / "session.json", bot / "cross_signing.json", bot / "nio" / "bot_DEVICE.db",
+        bot / "session.sealed", bot / "cross_signing.sealed", bot / "session.sealed.tmp",
     ]
     for path in files:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,6 +299,51 @@ def test_wipe_leaves_no_database_or_key_behind(tmp_path: Path, capsys: pytest.Ca
     assert not (data / "bots").exists()
     assert outside.read_text() == "keep me"  # a link is removed, never followed
     assert (data / "notes.txt").exists()  # only what Affinity keeps is destroyed
+
+
+def test_wipe_revoke_without_an_answer_says_so_and_wipes_anyway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bots.runtime.sealed_files import write_sealed
+    from bots.runtime.session import SESSION_PURPOSE
+
+    key = "an operator pickle key of some length 0123456789"
+    monkeypatch.setenv("AFFINITY_PICKLE_KEY", key)
+    config = write_config(tmp_path)  # homeserver http://127.0.0.1:1: nothing listens there
+    data = tmp_path / "data"
+    make_db(data / "affinity.db")
+    bot = data / "bots" / "bot_example.org"
+    write_sealed(bot / "session.sealed", key, SESSION_PURPOSE, "@bot:example.org",
+                 {"user_id": "@bot:example.org", "device_id": "DEVX", "access_token": "syt_x"})
+    assert main(["wipe", "--config", str(config), "--yes-destroy-everything", "--revoke"]) == 1
+    captured = capsys.readouterr()
+    assert "@bot:example.org: the homeserver did not answer" in captured.out and "DEVX stays logged in" in captured.out
+    assert "Not every device was logged out" in captured.err
+    assert not (data / "bots").exists() and not (data / "affinity.db").exists()
+
+
+def test_wipe_revoke_with_the_wrong_pickle_key_says_so_and_wipes_anyway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bots.runtime.sealed_files import write_sealed
+    from bots.runtime.session import SESSION_PURPOSE
+
+    monkeypatch.setenv("AFFINITY_PICKLE_KEY", "not the key the session was sealed with, 01234")
+    config = write_config(tmp_path)
+    bot = tmp_path / "data" / "bots" / "bot_example.org"
+    write_sealed(bot / "session.sealed", "the real key, 0123456789abcdefghijklmnop", SESSION_PURPOSE,
+                 "@bot:example.org", {"access_token": "syt_x", "device_id": "D"})
+    assert main(["wipe", "--config", str(config), "--yes-destroy-everything", "--revoke"]) == 1
+    out = capsys.readouterr().out
+    assert "cannot read its session" in out and "does not open with this pickle key" in out
+    assert not (tmp_path / "data" / "bots").exists()
+
+
+def test_wipe_revoke_with_no_session_has_nothing_to_log_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    make_db(tmp_path / "data" / "affinity.db")
+    assert main(["wipe", "--config", str(config), "--yes-destroy-everything", "--revoke"]) == 0
+    assert "no saved session, nothing to log out" in capsys.readouterr().out
 
 
 def test_shred_overwrites_before_unlinking(tmp_path: Path) -> None:
