@@ -6,7 +6,10 @@ or a timeout never doubles a message, and because the row is written first, noth
 lost. ``M_LIMIT_EXCEEDED`` waits ``retry_after_ms``; transport errors back off and retry forever;
 only permanent refusals (kicked, room gone) mark a row failed, recorded for the feature to report.
 
-Messages to one room go out in order, one at a time; different rooms go out concurrently.
+Messages to one room go out in order, one at a time; different rooms go out concurrently, and
+fairly: rooms take turns, one message per turn (round-robin), so one room's flood (a coalition
+broadcast of thousands of messages) never holds a sending slot while another room waits. A room
+with a stand-down waiting (a herald run's ``cancel`` message) takes its next turn first.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +34,10 @@ SendFn = Callable[[RoomID, str, dict[str, Any], str], Awaitable[EventID]]
 PrepareFn = Callable[[RoomID], Awaitable[None]]
 
 MAX_ATTEMPTS_OTHER_ERRORS = 8
+
+# A stand-down must not wait behind other rooms' turns: the herald's stand-down transaction ids
+# (``protocols.herald.plan.txn_id_for`` with the plan's ``cancel`` key) put their room first.
+URGENT_TXN_LIKE = "aff-%-cancel-%"
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,12 @@ class Outbox:
         self._prepare = prepare
         self._clock = clock
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = max(1, concurrency)
+        # Rooms with something to send, in turn order; a room is in at most one of
+        # ``_ready`` (waiting for its turn) and ``_busy_rooms`` (being served now).
+        self._ready: deque[str] = deque()
         self._busy_rooms: set[str] = set()
+        self._rescan = True
         self._waiters: dict[str, list[asyncio.Future[Delivery]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -75,6 +87,7 @@ class Outbox:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (self.bot, txn_id, room_id, event_type, json.dumps(content), self._clock()),
         )
+        self._rescan = True
         self._wake.set()
         return changed > 0
 
@@ -148,50 +161,77 @@ class Outbox:
     async def drain(self, timeout: float = 30) -> None:
         """Wait until nothing is pending (for a graceful stop and for tests)."""
         deadline = time.monotonic() + timeout
-        while await self.pending_count() and time.monotonic() < deadline:
+        # Polls the table: rows may be finished by another outbox on the same database.
+        while await self.pending_count() and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            rows = await self.db.fetchall(
-                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
-                "WHERE bot = ? AND state = 'pending' ORDER BY id LIMIT 500",
-                (self.bot,),
-            )
-            metrics.OUTBOX_PENDING.labels(self.bot).set(len(rows))
-            started = False
-            for row in rows:
-                room = row["room_id"]
-                if room in self._busy_rooms:
-                    continue
+            if self._rescan:
+                self._rescan = False
+                await self._scan()
+            while self._ready and len(self._busy_rooms) < self._concurrency:
+                room = self._ready.popleft()
                 self._busy_rooms.add(room)
-                await self._slots.acquire()
-                task = asyncio.create_task(self._deliver_room(room))
+                task = asyncio.create_task(self._turn(room))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-                started = True
-            if not started or not rows:
-                await self._wake.wait()
-            else:
-                # Let started rooms run; come back when one finishes or something new arrives.
-                await self._wake.wait()
+            # Come back when a turn ends or something new is enqueued.
+            await self._wake.wait()
 
-    async def _deliver_room(self, room: str) -> None:
-        """Send this room's pending messages in order, then free the room."""
+    async def _scan(self) -> None:
+        """Give every room with pending messages a place in the turn order (oldest first, rooms
+        with a stand-down waiting before all others); rooms already queued keep their place,
+        except that a stand-down moves its room to the front."""
+        rows = await self.db.fetchall(
+            "SELECT room_id, MIN(id) AS first, COUNT(*) AS n, MAX(txn_id LIKE ?) AS urgent "
+            "FROM outbox WHERE bot = ? AND state = 'pending' GROUP BY room_id "
+            "ORDER BY urgent DESC, first",
+            (URGENT_TXN_LIKE, self.bot),
+        )
+        metrics.OUTBOX_PENDING.labels(self.bot).set(sum(int(r["n"]) for r in rows))
+        queued = set(self._ready)
+        urgent: list[str] = []
+        for row in rows:
+            room = row["room_id"]
+            if row["urgent"] and room not in self._busy_rooms:
+                urgent.append(room)
+            elif room not in queued and room not in self._busy_rooms:
+                self._ready.append(room)
+        if urgent:
+            rest = [room for room in self._ready if room not in set(urgent)]
+            self._ready = deque([*urgent, *rest])
+
+    async def _turn(self, room: str) -> None:
+        """One turn of a room: send its oldest pending message, then queue it again (at the
+        back, or at the front if a stand-down waits) while it has more."""
+        again: bool | None = None
         try:
-            while not self._stopping:
-                row = await self.db.fetchone(
-                    "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
-                    "WHERE bot = ? AND room_id = ? AND state = 'pending' ORDER BY id LIMIT 1",
-                    (self.bot, room),
-                )
-                if row is None:
-                    return
-                await self._deliver(row)
+            if self._stopping:
+                return
+            row = await self.db.fetchone(
+                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
+                "WHERE bot = ? AND room_id = ? AND state = 'pending' ORDER BY id LIMIT 1",
+                (self.bot, room),
+            )
+            if row is None:
+                return
+            await self._deliver(row)
+            more = await self.db.fetchone(
+                "SELECT COUNT(*) AS n, MAX(txn_id LIKE ?) AS urgent FROM outbox "
+                "WHERE bot = ? AND room_id = ? AND state = 'pending'",
+                (URGENT_TXN_LIKE, self.bot, room),
+            )
+            if more is not None and int(more["n"]) > 0:
+                again = bool(more["urgent"])
         finally:
             self._busy_rooms.discard(room)
-            self._slots.release()
+            if again is not None and not self._stopping:
+                if again:
+                    self._ready.appendleft(room)
+                else:
+                    self._ready.append(room)
             self._wake.set()
 
     async def _deliver(self, row: Any) -> None:
@@ -231,7 +271,7 @@ class Outbox:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)
                 continue
-            except Exception:  # noqa: BLE001 - a bug in one send must not stop the outbox
+            except Exception:  # a bug in one send must not stop the outbox
                 log.exception("delivery %s: unexpected error", txn_id)
                 metrics.SEND_RETRIES.labels(self.bot).inc()
                 if attempts >= MAX_ATTEMPTS_OTHER_ERRORS:

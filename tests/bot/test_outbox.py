@@ -100,3 +100,88 @@ async def test_pending_messages_survive_a_restart(tmp_path: Path) -> None:
     finally:
         await box.stop()
         await db.close()
+
+
+async def _fair_outbox(tmp_path: Path, hs: FlakyHomeserver, concurrency: int) -> tuple[Outbox, Database]:
+    db = await Database.open(tmp_path / "fair.db")
+    return Outbox(db, "@bot:x", hs.send, concurrency=concurrency), db
+
+
+async def test_one_rooms_flood_does_not_delay_another_room(tmp_path: Path) -> None:
+    # One coalition floods room A (500 messages, more than one fetch of the old worker); room B's
+    # single message, enqueued after all of them, goes out among the first few: rooms take turns.
+    hs = FlakyHomeserver()
+    box, db = await _fair_outbox(tmp_path, hs, concurrency=1)
+    try:
+        for i in range(500):
+            await box.enqueue(RoomID("!a:x"), {"body": f"a{i}"}, f"a-{i}")
+        await box.enqueue(RoomID("!b:x"), {"body": "stand down"}, "b-0")
+        box.start()
+        await box.drain(60)
+        order = [body for _, body in hs.delivered]
+        assert order.index("stand down") < 3, order[:5]
+        # Exactly once each, and room A's messages still in their order.
+        assert len(order) == 501 and len(set(order)) == 501
+        assert [b for r, b in hs.delivered if r == "!a:x"] == [f"a{i}" for i in range(500)]
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_a_room_enqueued_during_a_flood_gets_the_next_turn(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    box, db = await _fair_outbox(tmp_path, hs, concurrency=1)
+    box.start()
+    try:
+        for i in range(300):
+            await box.enqueue(RoomID("!a:x"), {"body": f"a{i}"}, f"a-{i}")
+        sent_before = len(hs.delivered)
+        delivery = await box.send(RoomID("!b:x"), {"body": "b"}, "b-0", timeout=30)
+        assert delivery.state == "sent"
+        assert hs.delivered.index(("!b:x", "b")) <= sent_before + 2
+        await box.drain(60)
+        assert len(hs.delivered) == 301
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_many_flooded_rooms_share_the_slots_round_robin(tmp_path: Path) -> None:
+    # 20 rooms with 50 messages each fill every slot; a 21st room's message still gets a turn
+    # within the first round instead of after the flooded rooms drain.
+    hs = FlakyHomeserver()
+    box, db = await _fair_outbox(tmp_path, hs, concurrency=4)
+    try:
+        for i in range(50):
+            for r in range(20):
+                await box.enqueue(RoomID(f"!r{r}:x"), {"body": f"r{r}-{i}"}, f"r{r}-{i}")
+        await box.enqueue(RoomID("!late:x"), {"body": "late"}, "late-0")
+        box.start()
+        await box.drain(60)
+        order = [body for _, body in hs.delivered]
+        assert order.index("late") < 21 + 4, order[:30]
+        assert len(order) == 1001 and len(set(order)) == 1001
+        for r in range(20):
+            assert [b for room, b in hs.delivered if room == f"!r{r}:x"] == [f"r{r}-{i}" for i in range(50)]
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_a_stand_down_takes_the_next_turn_before_other_rooms(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    box, db = await _fair_outbox(tmp_path, hs, concurrency=2)
+    try:
+        for i in range(10):
+            for r in range(30):
+                await box.enqueue(RoomID(f"!r{r}:x"), {"body": f"r{r}-{i}"}, f"r{r}-{i}")
+        # The herald's stand-down for one more room (protocols.herald.plan.txn_id_for, key cancel).
+        await box.enqueue(RoomID("!s:x"), {"body": "cancel"}, "aff-run1-cancel-0123456789ab")
+        box.start()
+        await box.drain(60)
+        order = [body for _, body in hs.delivered]
+        assert order.index("cancel") < 3, order[:5]
+        assert len(order) == 301
+    finally:
+        await box.stop()
+        await db.close()
