@@ -64,6 +64,7 @@ ACKS = f"{NS}.acks"  # state key: the herald's own user id (owned key, grow-only
 PLAN = f"{NS}.plan"
 AMEND = f"{NS}.amend"
 LIAISON = f"{NS}.liaison"
+PLAN_PART = f"{NS}.plan_part"  # the plan's texts, in parts (plan_parts.py); not registry facts
 
 STATE_KINDS = frozenset({INSTANCE, ADMISSION, HEARTBEAT, COORDINATION, MEMBER_ROOM, RUN, CANCEL, ACKS})
 TIMELINE_KINDS = frozenset({PLAN, AMEND, LIAISON})

@@ -33,6 +33,7 @@ from protocols.coalition.registry import (
     LIAISON,
     MEMBER_ROOM,
     PLAN,
+    PLAN_PART,
     RUN,
     TIMELINE_KINDS,
     admission_state_key,
@@ -107,6 +108,7 @@ _PRIVATE_HINT = {
     PLAN: "a plan is private: send it as an encrypted timeline event",
     AMEND: "an amendment is private: send it as an encrypted timeline event",
     LIAISON: "a liaison names a person: send it as an encrypted timeline event",
+    PLAN_PART: "a plan's texts are private: send them as encrypted timeline events",
 }
 
 
@@ -130,7 +132,7 @@ class PrivateEvent:
 def check_state(event_type: str, state_key: str, content: Mapping[str, Any]) -> None:
     """Raise :class:`RevealError` unless this state event reveals only ids, hashes, counts and
     flags of a known kind. Every state write of the coalition goes through here."""
-    if event_type in TIMELINE_KINDS:
+    if event_type in _PRIVATE_HINT:
         raise RevealError(_PRIVATE_HINT[event_type])
     fields = _ALLOWED.get(event_type)
     if fields is None:
