@@ -4,7 +4,9 @@
 - ``reveal``: the only way to build control-room state: an allow-list of ids, hashes and flags;
 - ``planhash``: the salted canonical hash of a run's messages and the digest of one copy;
 - ``liveness``: heartbeats timed on the reader's clock;
-- ``delivery``: "the message is its own lock": rank, turn, hold back, redact own duplicates.
+- ``delivery``: "the message is its own lock": rank, turn, hold back, redact own duplicates;
+- ``plan_parts``: a run's rendered plan shared among heralds as encrypted-timeline parts;
+- ``upgrade``: what a single-herald coalition writes into its new control room.
 
 Where this departs from ``shared/designs/leaderless-herald.md`` (and why):
 
@@ -69,6 +71,7 @@ from protocols.coalition.liveness import (
     HeartbeatBook,
     parse_heartbeat,
 )
+from protocols.coalition.plan_parts import SharedMessage, SharedPlan, assemble_plan, plan_parts
 from protocols.coalition.planhash import (
     PlanEntry,
     VerifiedPlan,
@@ -106,6 +109,7 @@ from protocols.coalition.reveal import (
     plan_event,
     run_state,
 )
+from protocols.coalition.upgrade import Upgrade, upgrade_single_herald
 
 __all__ = [
     "DEFAULT_HEARTBEAT",
@@ -130,12 +134,16 @@ __all__ = [
     "Revision",
     "Run",
     "SeenCopy",
+    "SharedMessage",
+    "SharedPlan",
     "StateWrite",
+    "Upgrade",
     "VerifiedPlan",
     "acks_state",
     "admission_state",
     "admission_state_key",
     "amend_event",
+    "assemble_plan",
     "cancel_state",
     "canonical_copy",
     "check_state",
@@ -159,8 +167,10 @@ __all__ = [
     "plan_entries",
     "plan_event",
     "plan_hash",
+    "plan_parts",
     "rank",
     "redactions",
     "run_state",
+    "upgrade_single_herald",
     "verify_plan",
 ]
