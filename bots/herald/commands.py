@@ -111,13 +111,24 @@ async def _coordinators_of(ctx: Context, coalition: Coalition) -> list[str]:
     h = _herald(ctx)
     room = RoomID(coalition.coordination_room)
     needed = ctx.bot.power_needed("moderator")
-    found: list[str] = []
-    try:
-        for user in await ctx.bot.human_members(room):
-            if needed is not None and await ctx.bot.power_of(room, user) >= needed and h.is_coordinator(user):
-                found.append(str(user))
+    if needed is None:
+        return []
+    try:  # the levels and creators once, not once per member: a room may be large
+        members = await ctx.bot.human_members(room)
+        levels = await ctx.bot.matrix.power_levels(room)
+        creators = await ctx.bot.matrix.creators(room)
     except MatrixError:
         return []
+    users = levels.get("users") or {}
+    default = levels.get("users_default", 0)
+
+    def power(user: str) -> int:
+        try:
+            return int(users.get(user, default))
+        except (TypeError, ValueError):
+            return 0
+
+    found = [str(u) for u in members if (u in creators or power(u) >= needed) and h.is_coordinator(u)]
     return sorted(found)[:10]
 
 
@@ -167,7 +178,7 @@ async def coalition_invite(ctx: Context, room: RoomRef | None = None) -> None:
             target = str(await ctx.bot.matrix.resolve_room(room))
         except MatrixError:
             raise UserError(
-                f"'{room[:80]}' is not a room the bot can find: use #alias:server, a room id or a matrix.to link."
+                "The bot cannot find that room: use #alias:server, a room id or a matrix.to link."
             ) from None
         if target in {m.room_id for m in await h.coalitions.members(coalition.name)}:
             raise UserError(f"That room is already in coalition {coalition.name}.")
@@ -247,7 +258,7 @@ async def coalition_remove(ctx: Context, room: RoomRef) -> None:
         target = str(await ctx.bot.matrix.resolve_room(room))
     except MatrixError:
         raise UserError(
-            f"'{room[:80]}' is not a room the bot can find: use #alias:server, a room id or a matrix.to link."
+            "The bot cannot find that room: use #alias:server, a room id or a matrix.to link."
         ) from None
     if target == coalition.coordination_room:
         raise UserError("The coordination room cannot remove itself; it coordinates the coalition.")

@@ -40,7 +40,7 @@ def check_coalition_name(name: str) -> str:
     wanted = name.strip().lower()
     if not COALITION_NAME.match(wanted):
         raise ConsentError(
-            f"'{name[:60]}' is not a coalition name: use lower-case letters, digits and - "
+            "That is not a coalition name: use lower-case letters, digits and - "
             "(e.g. spring-action), at most 48 characters."
         )
     return wanted

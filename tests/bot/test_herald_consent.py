@@ -107,7 +107,7 @@ async def test_an_invitation_for_one_room_expires_and_is_swept(tmp_path: Path) -
         await add_room(bot, "!f:test.example", [EVE], moderators=[EVE])
         bot.fake.aliases["#eve:test.example"] = ROOM_E
         [unknown] = await bot.say(ROOM, ALICE, "!coalition invite #nobody:test.example")
-        assert "not a room the bot can find" in unknown.body
+        assert "cannot find that room" in unknown.body
         [member] = await bot.say(ROOM, ALICE, f"!coalition invite {ROOM_B}")
         assert "already in coalition spring" in member.body
         for_eve = await invite(bot, "#eve:test.example")
