@@ -27,6 +27,11 @@ MAX_SWAP_PASSES = 8
 DEFAULT_CELL_MIN = 5
 DEFAULT_CELL_MAX = 7
 MAX_CELL_SIZE = 50
+# Cell rooms are real rooms with real invitations: a bounded number per command and per day, so a
+# command in a large room, or one repeated, cannot make the bot create rooms and send invites
+# without end (each is work for the homeserver and an invitation in someone's list).
+MAX_CELL_ROOMS_PER_COMMAND = 12
+MAX_CELL_ROOMS_PER_DAY = 24
 
 Pair = frozenset[str]
 Group = tuple[str, ...]
@@ -192,6 +197,26 @@ def parse_cell_bounds(text: str) -> tuple[int, int]:
     low, high = int(match.group(1)), int(match.group(2))
     check_cell_bounds(low, high)
     return low, high
+
+
+def check_cell_rooms(wanted: int, made_last_day: int) -> None:
+    """Refuse to create ``wanted`` cell rooms beyond the caps (per command, per room per day).
+
+    ``made_last_day``: cell rooms this room had made in the last 24 hours.
+    """
+    if wanted > MAX_CELL_ROOMS_PER_COMMAND:
+        raise GroupingError(
+            f"That makes {wanted} cells, and I create at most {MAX_CELL_ROOMS_PER_COMMAND} cell "
+            "rooms for one !cells. Use larger cells (like !cells 10-12 rooms), or post the cells "
+            "without rooms (!cells 5-7). Nothing was created."
+        )
+    if made_last_day + wanted > MAX_CELL_ROOMS_PER_DAY:
+        left = max(0, MAX_CELL_ROOMS_PER_DAY - made_last_day)
+        raise GroupingError(
+            f"This room has had {made_last_day} cell rooms made in the last 24 hours, and I make "
+            f"at most {MAX_CELL_ROOMS_PER_DAY} a day for one room ({left} more now, {wanted} "
+            "asked). Try again later, or post the cells without rooms. Nothing was created."
+        )
 
 
 def cells_feasible(n: int, min_size: int, max_size: int) -> bool:

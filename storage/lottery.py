@@ -57,6 +57,8 @@ from storage.times import from_ts as _dt
 from storage.times import to_ts as _ts
 
 GroupingKind = Literal["triads", "cells"]
+# Groupings kept per room and kind (the next grouping reads only the latest one).
+KEEP_GROUPINGS = 5
 DrawState = Literal["committed", "revealed"]
 
 
@@ -633,10 +635,20 @@ class Groupings:
         now: datetime,
     ) -> int:
         payload = json.dumps([sorted(g) for g in groups])
-        return await self._db.insert(
-            "INSERT INTO lottery_grouping (room_id, kind, groups, at) VALUES (?, ?, ?, ?)",
-            (room_id, kind, payload, _ts(now)),
-        )
+        async with self._db.transaction():
+            new_id = await self._db.insert(
+                "INSERT INTO lottery_grouping (room_id, kind, groups, at) VALUES (?, ?, ?, ?)",
+                (room_id, kind, payload, _ts(now)),
+            )
+            # Only the latest groupings are read (to mix people): a room that asks for triads
+            # again and again does not grow the table.
+            await self._db.execute(
+                "DELETE FROM lottery_grouping WHERE room_id = ? AND kind = ? AND id NOT IN "
+                "(SELECT id FROM lottery_grouping WHERE room_id = ? AND kind = ? "
+                "ORDER BY at DESC, id DESC LIMIT ?)",
+                (room_id, kind, room_id, kind, KEEP_GROUPINGS),
+            )
+        return new_id
 
     async def recent(
         self, room_id: str, kind: GroupingKind, limit: int = 1

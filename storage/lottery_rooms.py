@@ -135,6 +135,14 @@ class CellRooms:
         )
         return [_cell(r) for r in rows]
 
+    async def made_since(self, parent_room_id: str, since: datetime) -> int:
+        """How many cell rooms were planned for this room since ``since`` (for the daily cap)."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) FROM lottery_cell_room WHERE parent_room_id = ? AND created_at >= ?",
+            (parent_room_id, _ts(since)),
+        )
+        return int(row[0]) if row else 0
+
     async def set_room(self, cell_id: int, room_id: str) -> None:
         await self._db.execute(
             "UPDATE lottery_cell_room SET room_id = ? WHERE id = ?", (room_id, cell_id)

@@ -39,6 +39,7 @@ from protocols.groups import (
     DEFAULT_CELL_MAX,
     DEFAULT_CELL_MIN,
     cells,
+    check_cell_rooms,
     pairs_in,
     parse_cell_bounds,
     speaking_order,
@@ -83,6 +84,8 @@ SEED_BYTES = 32
 SUNSET_RETRY = timedelta(minutes=5)
 # Cells planned but never given a room (a crash mid-command) are forgotten after this.
 UNFINISHED_CELLS = timedelta(days=1)
+# The period of the daily cap on cell rooms per room (protocols.groups.MAX_CELL_ROOMS_PER_DAY).
+CELL_ROOM_DAY = timedelta(days=1)
 # Only when the bot runs without a pickle key (tests; the runtime refuses to start without one).
 UNKEYED = "affinity-lottery-without-a-pickle-key"
 
@@ -587,6 +590,8 @@ class LotteryFeature(Feature):
             grouped = await self._draw_cells(ctx.room_id, ctx.now, low, high)
             sunset = ctx.now + self.config.cell_room_sunset
             async with self.bot.db.transaction():
+                recent = await self.cell_rooms.made_since(ctx.room_id, ctx.now - CELL_ROOM_DAY)
+                check_cell_rooms(len(grouped), recent)  # refused: nothing recorded or created
                 await self.groupings.record(ctx.room_id, "cells", grouped, ctx.now)
                 planned = await self.cell_rooms.plan(ctx.room_id, source, grouped, sunset, ctx.now)
         parent = await self.bot.matrix.room_name(ctx.room_id)
