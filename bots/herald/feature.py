@@ -217,8 +217,12 @@ class HeraldFeature(Feature):
         events to features, so the check is made when it matters (an ack, an escalation)."""
         try:
             joined = user_id in await self.bot.matrix.joined_members(RoomID(room_id))
-        except MatrixError:
-            joined = False  # the bot cannot read the room: trust no one for it
+        except MatrixError as exc:
+            # The bot cannot read the room: trust no one for it now, but clear no liaison on a
+            # homeserver that is only away or busy.
+            if not _permanent(exc):
+                return False
+            joined = False
         if not joined and member is not None and member.liaison == user_id:
             await self.coalitions.clear_liaison(room_id, user_id)
             log.info("herald: a liaison who is out of their room was cleared")

@@ -337,3 +337,31 @@ async def test_two_bots_on_one_database_each_send_only_their_own_after_a_restart
             bot.scheduler.shutdown()
             await bot.outbox.stop()
         await one.db.close()
+
+
+async def test_a_homeserver_away_refuses_the_ack_for_now_but_keeps_the_liaison(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        run = await start_run(bot, "rapid-response", "2026-11-22 12:00")
+        await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
+        await settle(bot)
+        await bot.say(ROOM, ALICE, f"!ack {run}")
+        await bot.say(ROOM_C, CAROL, f"!ack {run}")
+        dm = await escalated_dm(bot, run)
+        real = bot.fake.joined_members
+
+        async def away(room_id: RoomID) -> list[UserID]:
+            if room_id == ROOM_B:
+                raise TransportError("away")
+            return await real(room_id)
+
+        bot.fake.joined_members = away  # type: ignore[method-assign]
+        [refused] = await bot.say(dm, BOB, f"!ack {run}")
+        assert "still in" in refused.body
+        [member] = [m for m in await herald(bot).coalitions.members("spring") if m.room_id == ROOM_B]
+        assert member.liaison == BOB
+        bot.fake.joined_members = real  # type: ignore[method-assign]
+        [acked] = await bot.say(dm, BOB, f"!ack {run}")
+        assert "Acknowledged run" in acked.body
+    finally:
+        await close(bot)
