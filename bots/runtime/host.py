@@ -1,0 +1,242 @@
+"""The narrow host a feature receives instead of the whole runtime.
+
+A feature sees who the bot is, the time, one way to send (post, edit, redact, upload: all
+through the outbox, under keys from :func:`bots.runtime.keys.key`), its scheduled jobs, who is
+in a room and with what power, the room settings, a few room operations, and the database on
+which it builds its repositories. Nothing else: no nio client, no outbox, no other feature.
+
+:class:`Host` is the interface (a Protocol, so a test may hand a feature any object that has
+these members); :class:`RuntimeHost` is the one implementation, over today's ``BotRuntime``.
+
+Sending, in one place:
+- ``post(..., wait=False)`` queues and returns None; ``post(..., wait=True)`` waits for the
+  homeserver and returns the event id (None when the room refused it for good). This is the
+  one way to learn a sent message's event id.
+- ``redact`` queues a redaction; the outbox retries it until it lands or the room refuses it
+  for good. The row in the outbox is the durable promise, so a feature deletes its own rows
+  right after ``redact`` returns, never before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bots.config import AccessConfig, RetentionConfig
+from bots.runtime.context import notice
+from bots.runtime.delivery import REDACTION, UPLOAD, upload_content
+from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.message import Message
+from storage.db import Database
+from storage.room_settings import RoomSettings
+
+if TYPE_CHECKING:
+    from bots.runtime.bot import BotRuntime
+    from bots.runtime.scheduler import Scheduler
+
+Job = Callable[..., Awaitable[object]]
+
+
+class Schedule:
+    """A feature's jobs on the bot's scheduler, under ids namespaced by the feature.
+
+    A job carries only ids (never a body or a user id) and loads what it needs when it fires;
+    the feature's tables are the truth, and its ``start`` rebuilds its jobs from them.
+    """
+
+    def __init__(self, scheduler: Scheduler, feature: str) -> None:
+        self._scheduler = scheduler
+        self._prefix = f"{feature}:"
+
+    def _id(self, job_id: str) -> str:
+        return self._prefix + job_id
+
+    def at(self, job_id: str, when: datetime, func: Job, *ids: str | int) -> None:
+        """Run ``func(*ids)`` at ``when`` (at once if past), replacing any job of that id: the
+        one "cancel, then schedule"."""
+        self._scheduler.at(self._id(job_id), when, func, *ids)
+
+    def every(self, job_id: str, interval: timedelta, func: Job) -> None:
+        self._scheduler.every(self._id(job_id), interval, func)
+
+    def cancel(self, job_id: str) -> bool:
+        return self._scheduler.cancel(self._id(job_id))
+
+    def when(self, job_id: str) -> datetime | None:
+        return self._scheduler.when(self._id(job_id))
+
+    def has(self, job_id: str) -> bool:
+        return self._scheduler.has(self._id(job_id))
+
+    def job_ids(self) -> list[str]:
+        """This feature's job ids (without the namespace)."""
+        n = len(self._prefix)
+        return [j[n:] for j in self._scheduler.job_ids() if j.startswith(self._prefix)]
+
+    async def fire(self, job_id: str) -> None:
+        """Run a pending job now (tests, and "do it now" commands)."""
+        await self._scheduler.fire(self._id(job_id))
+
+
+class Host(Protocol):
+    """What a feature may do. Every send goes through the outbox under a caller's stable key."""
+
+    feature: str
+    user_id: UserID
+    db: Database
+    settings: RoomSettings
+    schedule: Schedule
+    retention: RetentionConfig
+    access: AccessConfig
+
+    def clock(self) -> datetime: ...
+
+    async def post(
+        self, room_id: RoomID, message: Message, key: str, *, reply_to: EventID | None = None,
+        thread: str | None = None, mentions: Sequence[str] = (), wait: bool = False,
+    ) -> EventID | None: ...
+
+    async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None: ...
+
+    async def redact(self, room_id: RoomID, event_id: EventID, key: str, reason: str | None = None) -> None: ...
+
+    async def upload(
+        self, room_id: RoomID, data: bytes, filename: str, mimetype: str, key: str,
+        *, reply_to: EventID | None = None,
+    ) -> None: ...
+
+    async def members(self, room_id: RoomID) -> list[UserID]: ...
+
+    async def power_of(self, room_id: RoomID, user_id: str) -> int: ...
+
+    def power_needed(self, level: int | str | None) -> int | None: ...
+
+    def is_direct(self, room_id: RoomID) -> bool: ...
+
+    async def is_encrypted(self, room_id: RoomID) -> bool: ...
+
+    async def resolve_room(self, ref: str) -> RoomID: ...
+
+    async def room_name(self, room_id: RoomID) -> str: ...
+
+    async def create_room(
+        self, name: str, invite: list[UserID], *, encrypted: bool = True,
+        is_direct: bool = False, topic: str | None = None,
+    ) -> RoomID: ...
+
+    async def invite(self, room_id: RoomID, user_id: UserID) -> None: ...
+
+    async def leave(self, room_id: RoomID, reason: str | None = None) -> None: ...
+
+
+class RuntimeHost:
+    """:class:`Host` over a ``BotRuntime``: the adapter every contract feature gets today.
+
+    It reads ``bot.outbox`` and ``bot.matrix`` when called, not when built, because the runtime
+    makes them in ``start()``, after the features are constructed.
+    """
+
+    def __init__(self, bot: BotRuntime, feature: str) -> None:
+        self._bot = bot
+        self.feature = feature
+        self.user_id = bot.user_id
+        self.db = bot.db
+        self.settings = RoomSettings(bot.db)
+        self.schedule = Schedule(bot.scheduler, feature)
+        self.retention = bot.app.retention
+        self.access = bot.app.access
+
+    def clock(self) -> datetime:
+        return self._bot.clock()
+
+    @property
+    def pickle_key(self) -> str:
+        """The secret from which features derive their at-rest keys (set when the bot starts)."""
+        secret = getattr(self._bot, "pickle_key", None)
+        if not secret:
+            raise RuntimeError("the bot has not started yet: there is no pickle key to derive from")
+        return str(secret)
+
+    # -- sending, all through the outbox ------------------------------------------------------
+
+    async def post(
+        self, room_id: RoomID, message: Message, key: str, *, reply_to: EventID | None = None,
+        thread: str | None = None, mentions: Sequence[str] = (), wait: bool = False,
+    ) -> EventID | None:
+        people = list(dict.fromkeys([*message.mentions, *mentions]))
+        content = notice(message.plain, message.html or None, reply_to, thread, people)
+        return await self._queue(room_id, content, key, "m.room.message", wait)
+
+    async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:
+        """Replace the text of a message the bot sent (``m.replace``); clients show the new one."""
+        new = notice(message.plain, message.html or None, mentions=message.mentions)
+        content: dict[str, Any] = {
+            "msgtype": "m.notice", "body": "* " + new["body"], "m.new_content": new,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}, "m.mentions": {},
+        }
+        if "formatted_body" in new:
+            content["format"] = new["format"]
+            content["formatted_body"] = "* " + new["formatted_body"]
+        await self._queue(room_id, content, key, "m.room.message", False)
+
+    async def redact(self, room_id: RoomID, event_id: EventID, key: str, reason: str | None = None) -> None:
+        content: dict[str, Any] = {"redacts": event_id}
+        if reason:
+            content["reason"] = reason
+        await self._queue(room_id, content, key, REDACTION, False)
+
+    async def upload(
+        self, room_id: RoomID, data: bytes, filename: str, mimetype: str, key: str,
+        *, reply_to: EventID | None = None,
+    ) -> None:
+        relates = {"m.in_reply_to": {"event_id": reply_to}} if reply_to else None
+        await self._queue(room_id, upload_content(data, filename, mimetype, relates), key, UPLOAD, False)
+
+    async def _queue(
+        self, room_id: RoomID, content: dict[str, Any], key: str, event_type: str, wait: bool
+    ) -> EventID | None:
+        outbox = self._bot.outbox
+        if wait:
+            done = await outbox.send(room_id, content, key, event_type)
+            return done.event_id if done.state == "sent" else None
+        await outbox.enqueue(room_id, content, key, event_type)
+        return None
+
+    # -- rooms and people ---------------------------------------------------------------------
+
+    async def members(self, room_id: RoomID) -> list[UserID]:
+        """People joined now: never this bot, the suite's other bots or ``other_bots``."""
+        return await self._bot.human_members(room_id)
+
+    async def power_of(self, room_id: RoomID, user_id: str) -> int:
+        return await self._bot.power_of(room_id, user_id)
+
+    def power_needed(self, level: int | str | None) -> int | None:
+        return self._bot.power_needed(level)
+
+    def is_direct(self, room_id: RoomID) -> bool:
+        return self._bot.is_direct(room_id)
+
+    async def is_encrypted(self, room_id: RoomID) -> bool:
+        return await self._bot.matrix.is_encrypted(room_id)
+
+    async def resolve_room(self, ref: str) -> RoomID:
+        return await self._bot.matrix.resolve_room(ref)
+
+    async def room_name(self, room_id: RoomID) -> str:
+        return await self._bot.matrix.room_name(room_id)
+
+    async def create_room(
+        self, name: str, invite: list[UserID], *, encrypted: bool = True,
+        is_direct: bool = False, topic: str | None = None,
+    ) -> RoomID:
+        return await self._bot.matrix.create_room(
+            name, invite, encrypted=encrypted, is_direct=is_direct, topic=topic
+        )
+
+    async def invite(self, room_id: RoomID, user_id: UserID) -> None:
+        await self._bot.matrix.invite(room_id, user_id)
+
+    async def leave(self, room_id: RoomID, reason: str | None = None) -> None:
+        await self._bot.matrix.leave(room_id, reason)
