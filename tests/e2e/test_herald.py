@@ -310,3 +310,48 @@ async def test_joining_takes_an_invitation_and_a_removed_room_gets_nothing_more(
         for client in (alice, bob, eve):
             await client.close()
         await bot.stop()
+
+
+async def test_a_kicked_liaison_cannot_acknowledge_from_a_dm(federation: Federation, tmp_path: Path) -> None:  # noqa: F811
+    a, b = federation.a, federation.b
+    bot = BotHarness(a, tmp_path / "bot", features=["herald"],
+                     extra={"access": {"allowed_servers": federation.server_names}})
+    await bot.start()
+    alice = await person(a, tmp_path)  # coordinator, on A
+    bob = await person(b, tmp_path)  # moderator of Lyon, on B
+    carol = await person(b, tmp_path)  # Lyon's liaison, until Bob kicks her
+    try:
+        coord = await member_room(alice, bot, "Coordination", encrypted=False)
+        lyon = await member_room(bob, bot, "Lyon", encrypted=False)
+        await bob.api("POST", f"/_matrix/client/v3/rooms/{lyon}/invite", {"user_id": carol.user_id})
+        await carol.join(lyon)
+        await bob.wait_joined(lyon, carol.user_id)
+        dm = await carol.create_room("", [bot.user_id], encrypted=True, is_direct=True)
+        await carol.wait_joined(dm, bot.user_id, timeout=45)
+        await command(alice, coord, "!coalition create e2e-kick")
+        await command(bob, lyon, f"!coalition join {await invitation(alice, coord)}")
+        named = body(await command(bob, lyon, f"!coalition liaison {carol.user_id}"))
+        assert "is now this room's liaison" in named
+        plan = await command(alice, coord, f"!protocol start rapid-response at {now_utc_words()}")
+        run = re.search(r"Plan (\w+):", body(plan)).group(1)  # type: ignore[union-attr]
+        await command(alice, coord, f"!protocol confirm {run}")
+        await bob.wait_for(from_bot(bot, lyon, "RAPID RESPONSE"))
+
+        await bob.api("POST", f"/_matrix/client/v3/rooms/{lyon}/kick", {"user_id": carol.user_id})
+        deadline = time.monotonic() + 30  # until the bot's server has heard of the kick
+        while carol.user_id in await bot.runtime.matrix.joined_members(lyon):
+            assert time.monotonic() < deadline, "the kick never reached the bot's server"
+            await asyncio.sleep(0.2)
+        refused = body(await command(carol, dm, f"!ack {run}"))
+        assert "only for rooms they are still in" in refused
+        herald = herald_of(bot)
+        [lyon_member] = [m for m in await herald.coalitions.members("e2e-kick") if m.room_id == lyon]
+        assert lyon_member.liaison is None
+        board = body(await command(alice, coord, f"!protocol status {run}"))
+        assert "Lyon: call ⏳" in board
+        # Lyon's moderator still acknowledges in the room.
+        assert "Acknowledged run" in body(await command(bob, lyon, f"!ack {run}"))
+    finally:
+        for client in (alice, bob, carol):
+            await client.close()
+        await bot.stop()
