@@ -5,17 +5,22 @@ luxuries." (seed) A rota has a name, a :class:`~protocols.recurrence.Recurrence`
 people a turn needs) and a *pool*: the volunteers who joined it, not everyone in the room.
 
 Fairness. Each member has a *level*: the turns they hold or did in this rota, plus a credit given
-when they join or come back (below). A turn goes to the members of the lowest level among those
-who can take it; ties are broken by chance. So nobody takes a second turn while someone present in
-the pool has had none, and among members present throughout, levels never differ by more than
-one. Chance is reproducible: a rota draws a seed once, from the ``random.Random`` passed to
-:func:`new_rota`, and turn ``n`` breaks its ties with ``Random(f"{seed}:{n}:...")``. That is why
-:func:`upcoming` can show the turns ahead exactly as they will be given, if nothing changes.
+when they join, come back or are excused (below). A turn goes to the members of the lowest level
+among those who can take it; ties are broken by chance. So nobody takes a second turn while
+someone present in the pool has had none. Turns are given some way ahead (``commit(ahead=...)``),
+so a place freed later in a near turn may only have someone already high to go to; then places
+move along a chain of turns ahead (the highest gives one to someone who can take it, who gives
+one of theirs on, to someone two levels lower), so that among members present throughout levels
+never differ by more than one, as long as a turn needs fewer people than they are (when a turn
+needs every one of them, each does every turn whatever happened before). Chance is
+reproducible: a rota draws a seed once, from the ``random.Random`` passed to :func:`new_rota`,
+and turn ``n`` breaks its ties with ``Random(f"{seed}:{n}:...")``. That is why :func:`upcoming`
+shows the turns ahead exactly as they will be given, if nothing changes.
 
-Absence is not debt. Someone away (``!rota away``) or stepped back (``!stepback``) is skipped
-and their turns in that time go to others; a member who joins or comes back starts at the lowest
-level of those who stayed (a credit, never a turn they did), so they neither owe the turns they
-missed nor jump the queue.
+Absence is not debt. Someone away (``!rota away``) or stepped back (``!stepback``) is skipped;
+each turn of theirs given to someone else keeps their level (a credit), and a member who joins or
+comes back after turns were given without them starts at the lowest level of those who stayed.
+So nobody owes the turns they missed, and nobody jumps the queue by leaving.
 
 Swaps and takes. A holder offers a turn (:func:`offer`); anyone else in the pool who can be there
 takes it (:func:`take`). The turn and its count move to the taker, unless that would put the taker
@@ -264,11 +269,14 @@ def _choose(
     holding: Collection[str],
     salt: str,
     stepped_back: StepBacks,
+    newest: bool = False,
 ) -> tuple[Rota, tuple[str, ...]]:
     """Up to ``count`` members for a turn at ``at`` (besides ``holding``), lowest level first.
 
     Members who could not take the previous turn given and can now (they joined or came back)
     are first raised to the lowest level of those who stayed: a credit, so absence is not debt.
+    ``newest``: this is a new turn at the end of those given, so who could take it is who the
+    next new turn compares with (refilling an earlier turn does not move that mark).
     """
     can = eligible(rota, at, stepped_back)
     candidates = sorted(can - set(holding))
@@ -280,7 +288,7 @@ def _choose(
             credit[member] = credit.get(member, 0) + level[member] - raw[member]
     random.Random(f"{rota.seed}:{salt}").shuffle(candidates)
     candidates.sort(key=lambda m: level[m])  # stable: the shuffle breaks the ties
-    updated = replace(rota, credit=credit, seen=can)
+    updated = replace(rota, credit=credit, seen=can if newest else rota.seen)
     return updated, tuple(candidates[:count])
 
 
@@ -302,6 +310,9 @@ def commit(
     the runtime's to note as missed (see :func:`protocols.recurrence.catch_up`).
     """
     _require_aware(now)
+    # An away that has ended is no longer anyone's business: drop it.
+    if any(until <= now for until in rota.away.values()):
+        rota = replace(rota, away={m: u for m, u in rota.away.items() if u > now})
     changed: dict[int, Turn] = {}
     for turn in _ahead(rota, now):
         if len(turn.holders) < rota.size:
@@ -312,12 +323,16 @@ def commit(
     if missing > 0:
         start = max(rota.given_through or now, now)
         for at in next_occurrences(rota.recurrence, start, missing, next_gathering):
-            rota, holders = _choose(rota, at, rota.size, (), f"{rota.next_number}", stepped_back)
+            rota, holders = _choose(
+                rota, at, rota.size, (), f"{rota.next_number}", stepped_back, newest=True
+            )
             turn = Turn(rota.next_number, at, tuple(sorted(holders)))
             rota = replace(
                 rota, turns=(*rota.turns, turn), next_number=rota.next_number + 1, given_through=at
             )
             changed[turn.number] = turn
+    rota, moved = _rebalance(rota, now, stepped_back)
+    changed.update(moved)
     return rota, tuple(sorted(changed.values(), key=lambda t: t.number))
 
 
@@ -333,6 +348,74 @@ def _fill(rota: Rota, turn: Turn, stepped_back: StepBacks) -> tuple[Rota, Turn]:
         return rota, turn
     filled = replace(turn, holders=tuple(sorted((*turn.holders, *extra))))
     return _put(rota, filled), filled
+
+
+def _rebalance(
+    rota: Rota, now: datetime, stepped_back: StepBacks
+) -> tuple[Rota, dict[int, Turn]]:
+    """Hand places in turns ahead from someone two levels above another, along a chain.
+
+    A place freed in a near turn sometimes has only people already high to go to (the others
+    hold that turn too, or are away), while turns further ahead were given before that. Then
+    places move along a chain of turns ahead: the highest gives a turn to someone who could
+    take it, who gives one of theirs to the next, ... to someone two levels lower. Everyone in
+    between keeps their number of turns; the two ends come one closer. Each chain narrows the
+    levels, so this ends; chains through the latest turns (the furthest from anyone's plans)
+    are tried first.
+    """
+    changed: dict[int, Turn] = {}
+    while True:
+        chain = _find_chain(rota, now, stepped_back)
+        if chain is None:
+            return rota, changed
+        for number, giver, taker in chain:
+            moved = _swap_holder(_find(rota, number), giver, taker)
+            rota = _put(rota, moved)
+            changed[number] = moved
+
+
+def _find_chain(
+    rota: Rota, now: datetime, stepped_back: StepBacks
+) -> list[tuple[int, str, str]] | None:
+    """A shortest chain of (turn, giver, taker) from a member to one two levels below, or None."""
+    ahead = sorted(_ahead(rota, now), key=lambda t: t.at, reverse=True)
+    if not ahead:
+        return None
+    can_at = {t.number: eligible(rota, t.at, stepped_back) for t in ahead}
+    present = frozenset().union(*can_at.values())
+    level = _floored(rota, present)
+    order = sorted(present)
+    random.Random(f"{rota.seed}:{rota.next_number}:rebalance").shuffle(order)
+    # Highest first; the shuffle (from the rota's seed) breaks ties without favouring names.
+    for start in sorted(order, key=lambda m: -level[m]):
+        target = level[start] - 2
+        if not any(level[m] <= target for m in present):
+            return None  # the highest cannot be two above anyone: nothing to narrow
+        previous: dict[str, tuple[str, int]] = {}
+        frontier = [start]
+        seen = {start}
+        while frontier:
+            following: list[str] = []
+            for giver in frontier:
+                for turn in ahead:
+                    if giver not in turn.holders:
+                        continue
+                    for taker in order:
+                        if taker in seen or taker in turn.holders or taker not in can_at[turn.number]:
+                            continue
+                        seen.add(taker)
+                        previous[taker] = (giver, turn.number)
+                        if level[taker] <= target:
+                            chain: list[tuple[int, str, str]] = []
+                            node = taker
+                            while node != start:
+                                source, number = previous[node]
+                                chain.append((number, source, node))
+                                node = source
+                            return list(reversed(chain))
+                        following.append(taker)
+            frontier = following
+    return None
 
 
 def _put(rota: Rota, turn: Turn) -> Rota:
@@ -373,7 +456,7 @@ def leave(
     if member not in rota.pool:
         raise RotaError(f"You are not in the {rota.name} rota: nothing to leave.")
     left = replace(rota, pool=rota.pool - {member}, away=_without(rota.away, member))
-    return release(left, member, now, None, stepped_back)
+    return release(left, member, now, None, stepped_back, credit=False)
 
 
 def set_away(
@@ -410,10 +493,15 @@ def release(
     now: datetime,
     until: datetime | None,
     stepped_back: StepBacks,
+    credit: bool = True,
 ) -> tuple[Rota, tuple[Turn, ...]]:
     """Take ``member`` off their turns ahead that fall before ``until`` (None: all of them) and
-    give those places to others. For a step-back, the runtime calls this with its end."""
-    changed: list[Turn] = []
+    give those places to others. For a step-back, the runtime calls this with its end.
+
+    ``credit``: the member keeps their level for each turn freed (an away or a step-back is
+    not debt: they will not be given those turns back on return); not when they leave.
+    """
+    changed: dict[int, Turn] = {}
     for turn in _ahead(rota, now):
         if member not in turn.holders or (until is not None and turn.at >= until):
             continue
@@ -424,9 +512,13 @@ def release(
             reminded=tuple(h for h in turn.reminded if h != member),
         )
         rota = _put(rota, freed)
+        if credit:
+            rota = replace(rota, credit={**rota.credit, member: rota.credit.get(member, 0) + 1})
         rota, filled = _fill(rota, freed, stepped_back)
-        changed.append(filled)
-    return rota, tuple(changed)
+        changed[filled.number] = filled
+    rota, moved = _rebalance(rota, now, stepped_back)
+    changed.update(moved)
+    return rota, tuple(sorted(changed.values(), key=lambda t: t.number))
 
 
 # --- swaps and takes ----------------------------------------------------------------------
@@ -612,7 +704,7 @@ def forget_member(
     their place in the pool, counts and credit, their name on past turns, their turns ahead
     (given to others, returned to announce)."""
     rota, changed = release(
-        replace(rota, pool=rota.pool - {member}), member, now, None, stepped_back
+        replace(rota, pool=rota.pool - {member}), member, now, None, stepped_back, credit=False
     )
     turns = tuple(
         replace(
