@@ -1,6 +1,8 @@
 """Blind mirrors against a real Synapse, with encrypted DMs, as members meet them.
 
-A round cannot close sooner than 10 minutes after it opens (a rule of the ritual, so people have
+A round opens when a moderator of the room reflected upon accepts the request the bot posts
+there (the opener, a moderator of the group, is a member of that room too). A round cannot
+close sooner than 10 minutes after it opens (a rule of the ritual, so people have
 time to write); the tests open it with ``closes 1h`` and then fire the close job on the bot's
 scheduler, as the timer would. The release delay is configured down to 1-2 s so the release
 runs on its own timer. The retention period is passed by moving the bot's clock forward.
@@ -11,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nio.crypto.sessions import InboundGroupSession
 
 from bots.devclient import UserClient
 from bots.devserver import Homeserver
@@ -65,13 +70,35 @@ class Scene:
         self.bot, self.moderator, self.members, self.watcher = bot, moderator, members, watcher
         self.group, self.kitchen, self.dms = group, kitchen, dms
 
-    async def open_round(self) -> str:
-        opener = self.members[0]  # a moderator by power level (see scene())
+    async def ask(self) -> tuple[str, dict[str, Any]]:
+        """``!mirror open`` in the group: the request's code (read in the kitchen, where it is
+        posted) and the opener's reply."""
+        opener = self.members[0]  # a moderator by power level (see scene()), in the kitchen too
         event_id = await opener.send_text(self.group, f"!mirror open {self.kitchen} closes 1h")
         reply = await opener.wait_reply(self.group, event_id)
-        match = re.search(r"reflect ([a-z0-9]{6})", reply["content"]["body"])
-        assert match, reply["content"]["body"]
-        assert "Kitchen crew" in reply["content"]["body"]
+        request = await self.watcher.wait_for(
+            lambda room, e: room == self.kitchen and e.get("sender") == self.bot.user_id
+            and "!mirror accept" in body(e),
+            timeout=30,
+        )
+        match = re.search(r"!mirror accept ([a-z0-9]{6})", body(request))
+        assert match, body(request)
+        return match.group(1), reply
+
+    async def open_round(self) -> str:
+        """Ask, and have the kitchen's moderator (its creator) accept: the round's code."""
+        request, _ = await self.ask()
+        event_id = await self.watcher.send_text(self.kitchen, f"!mirror accept {request}")
+        accepted = await self.watcher.wait_reply(self.kitchen, event_id)
+        assert "about this room is open, as accepted here" in body(accepted), body(accepted)
+        announced = await self.members[0].wait_for(
+            lambda room, e: room == self.group and e.get("sender") == self.bot.user_id
+            and "is open: an anonymous reflection" in body(e),
+            timeout=30,
+        )
+        match = re.search(r"reflect ([a-z0-9]{6})", body(announced))
+        assert match, body(announced)
+        assert "Kitchen crew" in body(announced)
         return match.group(1)
 
     async def reflect(self, user: UserClient, code: str) -> list[dict[str, Any]]:
@@ -100,8 +127,8 @@ async def scene(synapse: Homeserver, tmp_path: Path, members: int) -> Scene:
     group = await moderator.create_room(
         "Marshals", [bot.user_id, *(p.user_id for p in people)], encrypted=True
     )
-    kitchen = await watcher.create_room("Kitchen crew", [bot.user_id], encrypted=True)
-    await asyncio.gather(*(p.join(group) for p in people))
+    kitchen = await watcher.create_room("Kitchen crew", [bot.user_id, people[0].user_id], encrypted=True)
+    await asyncio.gather(*(p.join(group) for p in people), people[0].join(kitchen))
     # The first member is made a moderator (50). Not the creator: in room version 12 a creator's
     # power is implicit, not listed in m.room.power_levels.
     levels = await moderator.api("GET", f"/_matrix/client/v3/rooms/{group}/state/m.room.power_levels/")
@@ -156,14 +183,15 @@ async def test_three_reflections_released_in_one_anonymous_batch_then_redacted(
         await s.close()
         released = await s.watcher.wait_for(
             lambda room, e: room == s.kitchen and e.get("sender") == s.bot.user_id
-            and "anonymous reflections" in e.get("content", {}).get("body", ""),
+            and "anonymous reflections from" in e.get("content", {}).get("body", ""),
             timeout=30,
         )
         await s.moderator.wait_for(
             lambda room, e: room == s.group and "were posted to Kitchen crew" in e.get("content", {}).get("body", ""),
             timeout=30,
         )
-        [batch] = bot_notices(s.watcher, s.kitchen, s.bot)  # one message: the whole batch
+        # One message: the whole batch (besides the request and the acceptance before it).
+        [batch] = [e for e in bot_notices(s.watcher, s.kitchen, s.bot) if "anonymous reflections from" in body(e)]
         text_of_batch = body(batch)
         assert batch["event_id"] == released["event_id"]
         assert f"Blind mirror {code}: 3 anonymous reflections from Marshals" in text_of_batch
@@ -191,7 +219,7 @@ async def test_three_reflections_released_in_one_anonymous_batch_then_redacted(
             and (e.get("redacts") or e.get("content", {}).get("redacts")) == batch["event_id"],
             timeout=30,
         )
-        for table in ("mirror_round", "mirror_round_key", "mirror_submission", "mirror_message"):
+        for table in ("mirror_round", "mirror_round_key", "mirror_box", "mirror_submission", "mirror_message"):
             row = await runtime.db.fetchone(f"SELECT COUNT(*) FROM {table}")
             assert row[0] == 0, table
         stored = data_bytes(s.bot)
@@ -216,8 +244,111 @@ async def test_two_reflections_release_nothing(synapse: Homeserver, tmp_path: Pa
         # A reflection after the close is refused, and the room reflected upon heard nothing.
         [late] = await converse(s.members[0], s.dms[s.members[0].user_id], [f"reflect {code}"])
         assert "has closed" in body(late)
-        assert bot_notices(s.watcher, s.kitchen, s.bot) == []
-        row = await s.bot.runtime.db.fetchone("SELECT COUNT(*) FROM mirror_submission")
+        assert not [e for e in bot_notices(s.watcher, s.kitchen, s.bot) if "anonymous reflections from" in body(e)]
+        row = await s.bot.runtime.db.fetchone("SELECT COUNT(*) FROM mirror_box")
         assert row[0] == 0
+    finally:
+        await s.close_everything()
+
+
+async def test_a_round_needs_consent_and_names_no_room_to_those_outside_it(
+    synapse: Homeserver, tmp_path: Path
+) -> None:
+    s = await scene(synapse, tmp_path, members=3)
+    try:
+        opener = s.members[0]
+        # A room the bot is in and the opener is not: refused in the same words as a room
+        # that does not exist, and nothing is posted there.
+        cell = await s.watcher.create_room("Secret cell", [s.bot.user_id], encrypted=True)
+        await s.watcher.wait_joined(cell, s.bot.user_id)
+        replies = []
+        for ref in (cell, f"!doesnotexist:{opener.user_id.split(':', 1)[1]}"):
+            event_id = await opener.send_text(s.group, f"!mirror open {ref} closes 1h")
+            reply = body(await opener.wait_reply(s.group, event_id))
+            assert "Secret cell" not in reply
+            replies.append(reply.replace(ref, "REF"))
+        assert replies[0] == replies[1] and "both you and I have joined" in replies[0]
+        assert bot_notices(s.watcher, cell, s.bot) == []
+        # Asked about the kitchen: the group hears no name, and nothing opens before consent.
+        request, asked_reply = await s.ask()
+        assert "asked the moderators of the room you named" in body(asked_reply)
+        assert "Kitchen crew" not in body(asked_reply)
+        assert not [j for j in s.bot.runtime.scheduler.job_ids() if j.startswith("mirror-close-")]
+        [asked] = [e for e in bot_notices(s.watcher, s.kitchen, s.bot) if request in body(e)]
+        assert "A moderator of Marshals asks to hold a blind mirror about this room" in body(asked)
+        # A member of the kitchen who is not its moderator cannot accept.
+        event_id = await opener.send_text(s.kitchen, f"!mirror accept {request}")
+        assert "power level" in body(await opener.wait_reply(s.kitchen, event_id))
+        event_id = await s.watcher.send_text(s.kitchen, f"!mirror accept {request}")
+        opened = body(await s.watcher.wait_reply(s.kitchen, event_id))
+        assert "about this room is open, as accepted here: members of Marshals" in opened
+        announced = await opener.wait_for(
+            lambda room, e: room == s.group and "is open: an anonymous reflection on Kitchen crew" in body(e),
+            timeout=30,
+        )
+        assert "members of this room can take part" in body(announced)
+        assert len([j for j in s.bot.runtime.scheduler.job_ids() if j.startswith("mirror-close-")]) == 1
+    finally:
+        await s.close_everything()
+
+
+def _stored_sessions(bot: BotHarness, room: str) -> list[InboundGroupSession]:
+    """The inbound Megolm sessions of ``room`` in the bot's nio store, read from the file and
+    opened with the pickle key: what someone with the bot's disk and its key holds."""
+    runtime = bot.runtime
+    with sqlite3.connect(f"file:{runtime.client.store.database_path}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT session, fp_key, sender_key FROM megolminboundsessions WHERE room_id = ?",
+            (room,),
+        ).fetchall()
+    conn.close()
+    return [
+        InboundGroupSession.from_pickle(bytes(p), fp, sender, room, passphrase=runtime.pickle_key)
+        for p, fp, sender in rows
+    ]
+
+
+async def _readable(bot: BotHarness, user: UserClient, room: str) -> int:
+    """How many of the DM's encrypted events, as the homeserver stores them, open with the
+    sessions on the bot's disk."""
+    chunk = (await user.api("GET", f"/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100"))["chunk"]
+    sessions = {s.id: s for s in _stored_sessions(bot, room)}
+    readable = 0
+    for event in chunk:
+        content = event.get("content", {})
+        session = sessions.get(content.get("session_id", ""))
+        if event.get("type") != "m.room.encrypted" or session is None:
+            continue
+        try:
+            session.decrypt(content["ciphertext"])
+        except Exception:
+            continue
+        readable += 1
+    return readable
+
+
+async def test_a_finished_reflection_cannot_be_read_with_the_bots_disk_and_the_homeserver(
+    synapse: Homeserver, tmp_path: Path
+) -> None:
+    s = await scene(synapse, tmp_path, members=3)
+    try:
+        code = await s.open_round()
+        author = s.members[1]
+        dm = s.dms[author.user_id]
+        replies = await converse(author, dm, [f"reflect {code}", *texts_of(author)])
+        assert texts_of(author)[0] in body(replies[3])
+        # While writing, the disk and the homeserver's ciphertext open the conversation: the
+        # person's answers and the bot's replies (so this test can fail).
+        assert await _readable(s.bot, author, dm) >= 8
+        [thanks] = await converse(author, dm, ["submit"])
+        assert body(thanks).startswith("Thank you")
+        deadline = time.monotonic() + 30
+        while await _readable(s.bot, author, dm) > 0:
+            assert time.monotonic() < deadline, "the conversation stayed readable from the disk"
+            await asyncio.sleep(0.2)
+        assert s.bot.runtime.client.olm.outbound_group_sessions.get(dm) is None
+        # The bot still reads what the person writes next, and answers under a new session.
+        [again] = await converse(author, dm, ["submit"])
+        assert "no reflection in progress" in body(again)
     finally:
         await s.close_everything()
