@@ -75,6 +75,7 @@ Value = tuple[str | int | bool | None, ...]
 # Registers where the first claim wins: a revision's canonical plan hash, a run's template and
 # action time per revision, a cancellation, an acknowledgement. The rest keep the latest write.
 _EARLIEST_WINS = frozenset({"claim", "template", "when", "cancel", "ack"})
+_RUN_KINDS = frozenset({"claim", "template", "when", "cancel", "ack"})  # keyed by run id first
 
 
 def admission_state_key(user_id: str) -> str:
@@ -101,10 +102,11 @@ class Fact:
         return (self.kind, self.key, self.sender)
 
     def order(self) -> tuple[Any, ...]:
-        """A total order on facts of one register (``repr`` breaks ties between forged twins)."""
+        """A total order on facts (``repr`` and the sender break ties between forged twins, so no
+        choice ever depends on the order facts arrived in)."""
         if self.kind == "admission":
-            return (self.value, self.ts, self.event_id, repr(self.value))
-        return (self.ts, self.event_id, repr(self.value))
+            return (self.value, self.ts, self.event_id, repr(self.value), self.sender)
+        return (self.ts, self.event_id, repr(self.value), self.sender)
 
 
 def _winner(a: Fact, b: Fact) -> Fact:
@@ -361,6 +363,15 @@ class Registry:
         if other.creators != self.creators:
             raise ValueError("these registries belong to different control rooms")
         return Registry(self.creators, _compact(self.facts | other.facts))
+
+    def forget_runs(self, run_ids: Iterable[str]) -> Registry:
+        """This registry without anything about ``run_ids`` (retention: the sweeper, ``affinity
+        forget``/``wipe``). Forgetting is local: a merge with a registry that still knows the run
+        brings it back, so the runtime also clears the run's state in the control room (see
+        ``reveal.cleared_state``) and rewrites its ack set without the run."""
+        gone = frozenset(run_ids)
+        kept = (f for f in self.facts if not (f.kind in _RUN_KINDS and f.key[0] in gone))
+        return Registry(self.creators, frozenset(kept))
 
     # -- who counts --
 

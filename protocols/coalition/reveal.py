@@ -225,6 +225,17 @@ def acks_state(user_id: str, acks: Mapping[str, Iterable[tuple[str, str]]]) -> S
     return _state(ACKS, user_id, {"runs": runs})
 
 
+def cleared_state(event_type: str, state_key: str) -> StateWrite:
+    """An empty overwrite of a run, member room or coordination key, for retention: a herald
+    rebuilding from current state no longer sees it (an empty content is no valid record).
+    Cancellations are never cleared this way: they are final, and a forgotten run needs none."""
+    if event_type not in (RUN, MEMBER_ROOM, COORDINATION):
+        raise RevealError(f"{event_type} is not cleared this way")
+    if not _KEY_SHAPE[event_type](state_key):
+        raise RevealError(f"{event_type} has a malformed state key")
+    return StateWrite(event_type, state_key, {})
+
+
 # --- private timeline events (to be encrypted by the runtime) ----------------------------------
 
 

@@ -223,7 +223,7 @@ def _junk_copies(key: DeliveryKey, heralds: list[str]) -> st.SearchStrategy[list
     return st.lists(one, max_size=5)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.data(), heralds_st, keys_st)
 def test_no_herald_holds_back_without_a_delivered_copy_and_all_send_eventually(
     data: st.DataObject, heralds: list[str], key: DeliveryKey
@@ -276,7 +276,7 @@ def simulate(
     return sent
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.data(), heralds_st, keys_st)
 def test_no_faults_exactly_one_copy(data: st.DataObject, heralds: list[str], key: DeliveryKey) -> None:
     # Everyone alive in everyone's view; every copy seen by the others within less than G.
@@ -288,7 +288,7 @@ def test_no_faults_exactly_one_copy(data: st.DataObject, heralds: list[str], key
     assert sent[0][0] == DUE and sent[0][1].sender == rank(key, heralds)[0]
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.data(), heralds_st, keys_st)
 def test_with_any_faults_at_least_one_copy_at_most_n_and_bounded_lateness(
     data: st.DataObject, heralds: list[str], key: DeliveryKey
@@ -309,7 +309,7 @@ def test_with_any_faults_at_least_one_copy_at_most_n_and_bounded_lateness(
     assert len(redacted) == len(copies) - 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.builds(SeenCopy, st.just(KEY), st.sampled_from(HERALDS), st.sampled_from(["$1", "$2", "$3", "$4"]),
                           st.integers(0, 3), st.just(DIGEST)), min_size=1, max_size=6),
        st.randoms(use_true_random=False))

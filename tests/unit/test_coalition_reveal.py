@@ -20,6 +20,7 @@ from protocols.coalition.reveal import (
     amend_event,
     cancel_state,
     check_state,
+    cleared_state,
     coordination_state,
     heartbeat_state,
     instance_state,
@@ -169,7 +170,7 @@ _valid = {
 }
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_kinds, st.text(min_size=1, max_size=12), _json)
 def test_no_extra_field_of_any_kind_ever_reaches_state(kind: str, name: str, value: Any) -> None:
     state_key, content = _valid[kind]
@@ -180,7 +181,7 @@ def test_no_extra_field_of_any_kind_ever_reaches_state(kind: str, name: str, val
         check_state(kind, state_key, {**content, name: value})
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_kinds, st.text(max_size=12), st.dictionaries(st.text(max_size=10), _json, max_size=4))
 def test_checking_arbitrary_content_either_passes_or_raises_reveal_error(
     kind: str, state_key: str, content: dict[str, Any]
@@ -203,3 +204,14 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+def test_cleared_state_hides_a_record_from_a_rebuild_but_never_a_cancellation() -> None:
+    cleared = cleared_state(RUN, "r42")
+    check = Registry.empty([A]).fold([as_event(cleared, A)])
+    assert cleared.content == {} and check.runs == {}
+    assert cleared_state(MEMBER_ROOM, ROOM).content == {}
+    with pytest.raises(RevealError):
+        cleared_state("org.affinity.herald.cancel", "r42")
+    with pytest.raises(RevealError):
+        cleared_state(RUN, "r 42")
