@@ -54,7 +54,9 @@ class Schedule:
 
     def at(self, job_id: str, when: datetime, func: Job, *ids: str | int) -> None:
         """Run ``func(*ids)`` at ``when`` (at once if past), replacing any job of that id: the
-        one "cancel, then schedule"."""
+        one "cancel, then schedule". (APScheduler replaces a job of the same id only once it is
+        running; before that both would stay pending, so the old one is removed here first.)"""
+        self._scheduler.cancel(self._id(job_id))
         self._scheduler.at(self._id(job_id), when, func, *ids)
 
     def every(self, job_id: str, interval: timedelta, func: Job) -> None:

@@ -1,0 +1,175 @@
+"""Commands declared as methods of their feature, bound at construction.
+
+    class Lottery(ContractFeature):
+        @command("roles term", help="Set the mandate length", power="moderator", where="room")
+        async def roles_term(self, ctx: CommandContext, term: Duration) -> None:
+            await self.rooms.set_term(ctx.room_id, term)       # its repositories, via self
+            await ctx.reply(Message.of("Mandates now last ", format_duration(term), "."))
+
+``@command`` only records the declaration on the function. When a feature is built,
+:func:`bound_commands` turns each declared method of *that instance* into a router ``Command``
+(the same grammar and usage lines as bots/runtime/router.py), so a handler reaches its feature
+through ``self``: no lookup by name, no ``type: ignore``, and ``commands.py`` and ``feature.py``
+no longer import each other.
+
+A handler gets a :class:`CommandContext`, not the runtime: who, where, when, and a way to reply.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bots.runtime.context import Context, thread_of
+from bots.runtime.converters import ArgumentError, Deferred, converter_for
+from bots.runtime.errors import PermissionDenied, UsageError
+from bots.runtime.host import Host
+from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.keys import key as make_key
+from bots.runtime.message import Message
+from bots.runtime.router import Command, Param
+
+_DECLARED = "__affinity_command__"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    name: str
+    help: str
+    power: str | int | None
+    where: str  # "any", "room" (not in a direct chat)
+
+
+def command(
+    name: str, *, help: str, power: str | int | None = None, where: str = "any"
+) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
+    """Declare a method as the handler of ``!name``; its signature after ``ctx`` is the grammar."""
+    if where not in ("any", "room"):
+        raise ValueError(f"where must be 'any' or 'room', not {where!r}")
+
+    def mark(func: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        setattr(func, _DECLARED, Declaration(name.lower(), help, power, where))
+        return func
+
+    return mark
+
+
+@dataclass
+class CommandContext:
+    """What a handler gets: the command's sender, room, event and time, and a way to answer."""
+
+    host: Host
+    room_id: RoomID
+    sender: UserID
+    event_id: EventID
+    now: datetime
+    is_direct: bool
+    encrypted: bool
+    thread: str | None = None
+    body: str = ""  # the message as typed (for on_message; a command's words arrive as arguments)
+    _replies: int = field(default=0, repr=False)
+
+    def key(self, *parts: object) -> str:
+        """A stable key for a further message this command sends (same command, same key)."""
+        return make_key(self.host.feature, self.event_id, *parts)
+
+    async def reply(self, message: Message, *, wait: bool = False) -> EventID | None:
+        """Answer with a notice replying to the command. The n-th reply of a command has the same
+        key after a crash, so the homeserver drops the duplicate."""
+        self._replies += 1
+        return await self.host.post(
+            self.room_id, message, self.key("reply", self._replies),
+            reply_to=self.event_id, thread=self.thread, wait=wait,
+        )
+
+    async def require_power(self, level: int | str | None) -> None:
+        needed = self.host.power_needed(level)
+        if needed is None:
+            return
+        have = await self.host.power_of(self.room_id, self.sender)
+        if have < needed:
+            raise PermissionDenied(
+                f"this needs power level {needed} in this room (you have {have}); ask a moderator"
+            )
+
+    @classmethod
+    def of(cls, ctx: Context, host: Host) -> CommandContext:
+        return cls(
+            host, ctx.room_id, ctx.sender, ctx.event_id, ctx.now, ctx.is_direct, ctx.encrypted,
+            thread_of(ctx.source), ctx.body,
+        )
+
+
+class BoundCommand(Command):
+    """A router ``Command`` whose converters may explain themselves (:class:`ArgumentError`)."""
+
+    def _convert(self, p: Param, text: str) -> Any:
+        try:
+            return p.convert(text)
+        except ArgumentError as exc:
+            raise UsageError(f"{exc}. Usage: {self.usage}") from exc
+        except ValueError:
+            return super()._convert(p, text)
+
+
+def params_of(func: Callable[..., Any]) -> list[Param]:
+    """The grammar of a handler ``(self, ctx, ...)`` (or a bound method ``(ctx, ...)``)."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    names = list(inspect.signature(func).parameters.items())
+    skip = 2 if names and names[0][0] == "self" else 1
+    params: list[Param] = []
+    for name, sp in names[skip:]:
+        conv, declared = converter_for(hints.get(name, str))
+        optional = sp.default is not inspect.Parameter.empty
+        kind = conv.kind
+        if sp.kind is inspect.Parameter.VAR_POSITIONAL:
+            kind, optional = "rest", True
+        elif sp.kind is inspect.Parameter.KEYWORD_ONLY:
+            kind = "keyword"
+        metavar = declared or name.rstrip("_").replace("_", "-")
+        params.append(Param(name.rstrip("_"), kind, conv.convert, optional, sp.default if optional else None, metavar))
+    return params
+
+
+Before = Callable[[], Awaitable[None]]
+
+
+def bound_commands(feature: object, name: str, host: Host, before: Before | None = None) -> list[Command]:
+    """Every ``@command`` method of ``feature``, bound to it, as router commands of ``name``.
+
+    ``before`` runs ahead of each handler (the contract uses it to make sure the feature's
+    migrations have run). Deferred arguments (times, rooms) are resolved here, with the host and
+    the command's room, so a handler receives finished values.
+    """
+    found: list[Command] = []
+    for attr in sorted(dir(type(feature))):
+        declaration = getattr(getattr(type(feature), attr), _DECLARED, None)
+        if not isinstance(declaration, Declaration):
+            continue
+        method = getattr(feature, attr)
+        handler = _handler(method, host, before)
+        found.append(BoundCommand(
+            declaration.name, declaration.help, handler, name, declaration.power, declaration.where,
+            params_of(getattr(type(feature), attr)),
+        ))
+    return found
+
+
+def _handler(method: Callable[..., Awaitable[None]], host: Host, before: Before | None) -> Callable[..., Awaitable[None]]:
+    async def handle(ctx: Context, *args: Any, **kwargs: Any) -> None:
+        if before is not None:
+            await before()
+        args = tuple([await _resolved(a, host, ctx.room_id) for a in args])
+        kwargs = {k: await _resolved(v, host, ctx.room_id) for k, v in kwargs.items()}
+        await method(CommandContext.of(ctx, host), *args, **kwargs)
+
+    handle.__name__ = getattr(method, "__name__", "handler")
+    return handle
+
+
+async def _resolved(value: Any, host: Host, room_id: RoomID) -> Any:
+    return await value.resolve(host, room_id) if isinstance(value, Deferred) else value

@@ -1,0 +1,172 @@
+"""The feature contract: everything a feature is, declared in one class.
+
+    @register
+    class Notes(ContractFeature[NotesConfig]):
+        name = "notes"                                   # config key, command group, job namespace
+        title = "Notes"                                  # for !help and the docs
+        config_model = NotesConfig                       # validated from features.notes
+        migrations = Path(__file__).parent / "migrations"  # its own NNN_name.sql files
+
+        def __init__(self, host: Host, config: NotesConfig) -> None:
+            super().__init__(host, config)
+            self.notes = NoteRepository(host.db)         # its repositories
+
+        def retention(self) -> dict[str, timedelta]:     # how long each kind of record lives
+            return {"notes": self.config.keep}
+
+        @command("note", help="Keep a note for a while")  # handlers are its methods
+        async def note(self, ctx: CommandContext, text: Words) -> None: ...
+
+        async def forget_expired(self, now: datetime) -> int: ...   # the sweeper calls this
+        async def forget_room(self, room_id: RoomID) -> None: ...   # the bot left that room
+
+A feature gets a :class:`~bots.runtime.host.Host`, never the runtime. :func:`factory` turns the
+class and its raw config into what today's ``BotRuntime`` takes (a ``FeatureFactory``), through
+:class:`ContractBridge`, which runs the feature's migrations before anything else touches its
+tables, binds its commands and maps the runtime's hooks onto the contract's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bots.config import ConfigError
+from bots.runtime.commands import CommandContext, bound_commands
+from bots.runtime.context import Context
+from bots.runtime.feature import Feature
+from bots.runtime.host import Host, RuntimeHost
+from bots.runtime.ids import EventID, RoomID
+from bots.runtime.router import Router
+from storage.feature_migrations import apply_feature_migrations, read_feature_migrations
+
+if TYPE_CHECKING:
+    from bots.runtime.bot import BotRuntime, FeatureFactory
+
+
+class NoConfig(BaseModel):
+    """The config model of a feature without settings: ``features.<name>`` must be empty."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class ContractFeature(Generic[C]):
+    """Base of every feature on the contract. Override what the feature needs."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]] = NoConfig
+    migrations: ClassVar[Path | None] = None
+
+    def __init__(self, host: Host, config: C) -> None:
+        # No I/O here: constructors never schedule jobs or open connections (start() does).
+        self.host = host
+        self.config = config
+
+    def retention(self) -> Mapping[str, timedelta]:
+        """How long each kind of record lives (``{"notes": 7d}``): what :meth:`forget_expired`
+        applies, and what the operator guide lists for the feature."""
+        return {}
+
+    async def start(self) -> None:
+        """Rebuild scheduled jobs from the feature's tables (called once the bot is ready)."""
+
+    async def stop(self) -> None:
+        """The bot is stopping: cancel work of the feature's own (jobs stop with the bot)."""
+
+    async def on_message(self, ctx: CommandContext) -> bool:
+        """A message that is not a command (a DM conversation); True if consumed."""
+        return False
+
+    async def on_reaction(self, ctx: CommandContext, target: EventID, key: str) -> None:
+        """Someone reacted to an event in a room the bot is in."""
+
+    async def forget_expired(self, now: datetime) -> int:
+        """Delete (and redact, through the host) what outlived :meth:`retention`; rows deleted."""
+        return 0
+
+    async def forget_room(self, room_id: RoomID) -> None:
+        """The bot is out of a room: forget what served only that room."""
+
+
+def validate_config(cls: type[ContractFeature[Any]], raw: Mapping[str, Any] | None, source: str = "config") -> BaseModel:
+    """``features.<name>`` validated by the feature's model; a ConfigError names the exact key."""
+    try:
+        return cls.config_model.model_validate(dict(raw or {}))
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in ("features", cls.name, *err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling against config.example.yaml)"
+            lines.append(f"{source}: {where}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+class ContractBridge(Feature):
+    """A contract feature as today's runtime sees it (the old ``Feature`` interface)."""
+
+    def __init__(self, bot: BotRuntime, cls: type[ContractFeature[Any]], config: BaseModel) -> None:
+        super().__init__(bot)
+        self.name = cls.name
+        self.host = RuntimeHost(bot, cls.name)
+        self.feature = cls(self.host, config)
+        self._migrations = read_feature_migrations(cls.migrations) if cls.migrations else []
+        self._migrated = False
+        self._lock = asyncio.Lock()
+        router = Router(cls.name)
+        router.commands = bound_commands(self.feature, cls.name, self.host, before=self.ready)
+        self.router = router
+
+    async def ready(self) -> None:
+        """Apply the feature's migrations once, before its first use of its tables."""
+        if self._migrated:
+            return
+        async with self._lock:
+            if not self._migrated:
+                now = self.host.clock().timestamp()
+                await apply_feature_migrations(self.host.db, self.name, self._migrations, now)
+                self._migrated = True
+
+    async def start(self) -> None:
+        await self.ready()
+        await self.feature.start()
+
+    async def stop(self) -> None:
+        await self.feature.stop()
+
+    async def on_message(self, ctx: Context) -> bool:
+        await self.ready()
+        return await self.feature.on_message(CommandContext.of(ctx, self.host))
+
+    async def on_reaction(self, ctx: Context, target: EventID, key: str) -> None:
+        await self.ready()
+        await self.feature.on_reaction(CommandContext.of(ctx, self.host), target, key)
+
+    async def on_removed(self, room_id: RoomID) -> None:
+        await self.ready()
+        await self.feature.forget_room(room_id)
+
+    async def sweep(self, now: datetime) -> None:
+        await self.ready()
+        await self.feature.forget_expired(now)
+
+
+def factory(cls: type[ContractFeature[Any]], raw_config: Mapping[str, Any] | None = None) -> FeatureFactory:
+    """What ``BotRuntime(features=[...])`` takes, for a contract feature and its raw config.
+    The config is validated here, before any bot starts."""
+    config = validate_config(cls, raw_config)
+
+    def make(bot: BotRuntime) -> Feature:
+        return ContractBridge(bot, cls, config)
+
+    return make
