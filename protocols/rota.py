@@ -50,6 +50,7 @@ from protocols.errors import RuleError
 from protocols.recurrence import NextGathering, Recurrence, next_occurrences, parse_recurrence
 
 MAX_SIZE = 20
+MAX_CHAINS = 200
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 StepBacks = Mapping[str, "datetime | None"]
 
@@ -82,8 +83,9 @@ class Rota:
     """A care rota and everything its fairness needs.
 
     ``turns``: the turns given (history until retention, and those ahead); ``done``: turns per
-    member folded out of the history by retention; ``credit``: levels given on joining or
-    coming back; ``seen``: who could take the last turn given (to tell who is back);
+    member folded out of the history by retention; ``credit``: levels given on joining,
+    coming back or being excused from a turn (never turns done); ``seen``: who could take the
+    last new turn given (to tell who is back);
     ``given_through``: the last occurrence that got holders.
     """
 
@@ -364,14 +366,17 @@ def _rebalance(
     are tried first.
     """
     changed: dict[int, Turn] = {}
-    while True:
+    # Each chain brings the highest and a lowest level one closer, so a handful of chains is
+    # all a real rota needs; the bound only guarantees an end on any input.
+    for _ in range(MAX_CHAINS):
         chain = _find_chain(rota, now, stepped_back)
         if chain is None:
-            return rota, changed
+            break
         for number, giver, taker in chain:
             moved = _swap_holder(_find(rota, number), giver, taker)
             rota = _put(rota, moved)
             changed[number] = moved
+    return rota, changed
 
 
 def _find_chain(
