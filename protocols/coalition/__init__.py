@@ -39,6 +39,10 @@ Where this departs from ``shared/designs/leaderless-herald.md`` (and why):
    the plan's digest; an undecryptable copy proves nothing (a duplicate over silence).
 9. *Heartbeats* refresh only on a higher ``seq``: sync replays state after a restart, and a
    replayed beat is not a sign of life. A last will at the same ``seq`` wins.
+10. *Escalations* are planned keys ``esc<n>-<phase>`` in the room that owes the ack, held back
+   also once that phase is acknowledged (the one addition to the hold-back rule). A note to the
+   coordination room names silent rooms only when it is due, so it cannot be planned and hashed
+   ahead: it stays with the runtime.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ from protocols.coalition.delivery import (
     decide,
     decide_all,
     delivered_copies,
+    escalated_phase,
+    escalation_key,
     is_cancelled_key,
     next_wake,
     own_duplicates,
@@ -153,6 +159,8 @@ __all__ = [
     "decide_all",
     "delivered_copies",
     "entry_for",
+    "escalated_phase",
+    "escalation_key",
     "facts_from_event",
     "heartbeat_state",
     "instance_state",

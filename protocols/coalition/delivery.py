@@ -12,8 +12,9 @@ waits its turn, and looks at the room first:
   alive, rank r waits r x G, so the first copy is normally seen by everyone else before their
   turn and exactly one copy is sent.
 - **Hold back** only if the room already shows the key, sent by a registered herald, with the
-  plan's digest, or the run was cancelled. Nothing else (rank, liveness, suspicion) ever stops a
-  send; it only delays it. Hence the invariant: a reachable room never ends up with zero copies.
+  plan's digest, or the run was cancelled (or, for an escalation, the phase it chases was
+  acknowledged). Nothing else (rank, liveness, suspicion) ever stops a send; it only delays it.
+  Hence the invariant: a reachable room never ends up with zero copies.
 - **Duplicates** (partitions, races, a homeserver that persisted a send then died) are resolved
   after the fact: the canonical copy is the earliest by ``(origin_server_ts, event_id)``, and each
   herald redacts its own non-canonical copies, so every herald reaches the same verdict.
@@ -25,8 +26,9 @@ runtime (including its own sends, from its outbox, so it never sends one key twi
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -162,7 +164,7 @@ def own_duplicates(
 class Action(Enum):
     SEND = "send"  # send now
     WAIT = "wait"  # look again at ``at`` (or on any change of what this herald sees)
-    HOLD = "hold"  # never send: delivered with the plan's digest, or cancelled
+    HOLD = "hold"  # never send: delivered with the plan's digest, cancelled, or (escalation) acked
     NOT_MINE = "not_mine"  # this herald is not a live herald joined to the room
 
 
@@ -178,16 +180,41 @@ class Decision:
 
 @dataclass(frozen=True)
 class PlannedKey:
-    """A key to deliver, when, and the digest its copies must have (from a verified plan)."""
+    """A key to deliver, when, and the digest its copies must have (from a verified plan).
+
+    ``unless_acked`` names the ``(room, key)`` whose acknowledgement makes this message moot:
+    set for escalations, which are keys like any other (so each is sent once, by one herald)
+    but are not needed once the room has acknowledged the phase they chase.
+    """
 
     key: DeliveryKey
     due_at: datetime
     digest: str
+    unless_acked: tuple[str, str] | None = None
+
+
+_ESCALATION = re.compile(r"esc([1-9])-(.+)")
+
+
+def escalation_key(phase_key: str, step: int) -> str:
+    """The key of escalation ``step`` (1-9) for a phase: ``esc1-go``."""
+    if not 1 <= step <= 9:
+        raise ValueError("escalation steps are numbered 1 to 9")
+    return f"esc{step}-{phase_key}"
+
+
+def escalated_phase(key: str) -> str | None:
+    """The phase an escalation key chases, or None if ``key`` is not an escalation."""
+    match = _ESCALATION.fullmatch(key)
+    return match.group(2) if match else None
 
 
 def is_cancelled_key(key: DeliveryKey, cancelled_runs: Iterable[str]) -> bool:
-    """Cancelling a run stops every message of it except its stand-down."""
-    return key.run_id in frozenset(cancelled_runs) and key.key != STAND_DOWN_KEY
+    """Cancelling a run stops every message of it except its stand-down and the escalations
+    that chase the stand-down: people must not turn up to a called-off action."""
+    if key.run_id not in frozenset(cancelled_runs):
+        return False
+    return STAND_DOWN_KEY not in (key.key, escalated_phase(key.key))
 
 
 def decide(
@@ -201,12 +228,14 @@ def decide(
     cancelled: bool,
     now: datetime,
     stagger: timedelta = DEFAULT_STAGGER,
+    acked: Iterable[tuple[str, str]] = (),
 ) -> Decision:
     """What this herald does about one key now.
 
     ``candidates`` are the live registered heralds joined to the key's room, ``alive`` the
     heralds whose heartbeat this herald received recently (itself included only if its own beat
-    came back), ``registered`` the heralds whose copies count. A herald that does not see itself
+    came back), ``registered`` the heralds whose copies count, ``acked`` the run's acknowledged
+    ``(room, key)`` pairs (``Registry.acked``). A herald that does not see itself
     alive is self-suspect: its sync may be stalled and its view of the others stale, so it counts
     everyone ahead of it as alive. The design's rule there was "rank-0 duties only", which can
     leave a room with no copy when every herald is self-suspect; waiting for all turns keeps the
@@ -222,6 +251,8 @@ def decide(
     canonical = canonical_copy(key, copies, registered, planned.digest)
     if canonical is not None:
         return Decision(key, Action.HOLD, None, None, "delivered", canonical)
+    if planned.unless_acked is not None and planned.unless_acked in frozenset(acked):
+        return Decision(key, Action.HOLD, None, None, "acknowledged: no escalation needed")
     order = rank(key, candidates)
     if me not in order:
         return Decision(key, Action.NOT_MINE, None, None, "not a live herald joined to this room")
@@ -242,7 +273,8 @@ class HeraldView:
     ``registered`` is ``Registry.admitted``; ``live`` is ``Registry.live_heralds``; ``joined``
     maps each member room to the heralds this herald sees joined there; ``alive`` comes from
     ``HeartbeatBook.alive``; ``copies`` are the run's messages seen in the rooms plus this
-    herald's own sends from its outbox; ``cancelled_runs`` from ``Registry.is_cancelled``.
+    herald's own sends from its outbox; ``cancelled_runs`` from ``Registry.is_cancelled``;
+    ``acked`` from ``Registry.acked`` for each run.
     """
 
     me: str
@@ -254,6 +286,7 @@ class HeraldView:
     copies: tuple[SeenCopy, ...]
     cancelled_runs: frozenset[str]
     stagger: timedelta = DEFAULT_STAGGER
+    acked: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=dict)  # by run
 
 
 def decide_all(view: HeraldView, planned: Iterable[PlannedKey]) -> list[Decision]:
@@ -273,6 +306,7 @@ def decide_all(view: HeraldView, planned: Iterable[PlannedKey]) -> list[Decision
                 cancelled=is_cancelled_key(item.key, view.cancelled_runs),
                 now=view.now,
                 stagger=view.stagger,
+                acked=view.acked.get(item.key.run_id, frozenset()),
             )
         )
     return decisions

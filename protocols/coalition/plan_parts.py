@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from protocols.coalition.delivery import DeliveryKey, PlannedKey
+from protocols.coalition.delivery import DeliveryKey, PlannedKey, escalated_phase
 from protocols.coalition.planhash import (
     MessageLike,
     VerifiedPlan,
@@ -74,12 +74,24 @@ class SharedPlan:
         return self.verified.plan_hash
 
     def planned_keys(self) -> list[PlannedKey]:
-        """What the delivery rule needs: each key, when it is due, the digest its copies need."""
+        """What the delivery rule needs: each key, when it is due, the digest its copies need.
+
+        An escalation (``esc<n>-<phase>``) is planned in the room that owes the acknowledgement,
+        and is moot once that room acknowledged the phase.
+        """
         by_key = {(e.room_id, e.key): e.digest for e in self.verified.entries}
-        return [
-            PlannedKey(DeliveryKey(self.run_id, m.phase_key, m.room_id), m.due_at, by_key[(m.room_id, m.phase_key)])
-            for m in self.messages
-        ]
+        out = []
+        for m in self.messages:
+            chased = escalated_phase(m.phase_key)
+            out.append(
+                PlannedKey(
+                    DeliveryKey(self.run_id, m.phase_key, m.room_id),
+                    m.due_at,
+                    by_key[(m.room_id, m.phase_key)],
+                    unless_acked=None if chased is None else (m.room_id, chased),
+                )
+            )
+        return out
 
 
 def _row(message: MessageLike) -> list[Any]:

@@ -19,9 +19,10 @@ _ROOM_ID = re.compile(r"![^\s]{1,254}")
 _EVENT_ID = re.compile(r"\$[^\s]{1,254}")
 _SERVER_NAME = re.compile(r"[A-Za-z0-9.\-\[\]:]{1,250}")
 # Same alphabet as ``protocols.herald.plan`` run ids and template phase keys; ``amend-3`` and
-# ``cancel`` (the plan's own keys for amendments and stand-downs) fit the phase-key shape.
+# ``cancel`` (the plan's own keys for amendments and stand-downs) fit the phase-key shape, and so
+# do escalation keys (``esc1-`` before a 32-character phase key, hence 40).
 _RUN_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
-_PHASE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_PHASE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _TEMPLATE = re.compile(r"[a-z0-9][a-z0-9-]{0,47}")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 

@@ -21,6 +21,8 @@ from protocols.coalition.delivery import (
     copy_marker,
     decide,
     decide_all,
+    escalated_phase,
+    escalation_key,
     is_cancelled_key,
     next_wake,
     own_duplicates,
@@ -328,3 +330,35 @@ def test_a_cancelled_key_is_never_sent(data: st.DataObject, heralds: list[str], 
                    alive=data.draw(st.frozensets(st.sampled_from(heralds))), copies=junk,
                    registered=heralds, cancelled=True, now=DUE + G * 10, stagger=G)
         assert d.action is Action.HOLD
+
+
+def test_escalations_are_keys_that_an_acknowledgement_makes_moot() -> None:
+    esc = DeliveryKey("r42", escalation_key("p3", 1), KEY.room_id)
+    assert esc.key == "esc1-p3" and escalated_phase(esc.key) == "p3" and escalated_phase("p3") is None
+    planned = PlannedKey(esc, DUE, DIGEST, unless_acked=(KEY.room_id, "p3"))
+    kwargs: dict[str, Any] = {"me": rank(esc, HERALDS)[0], "candidates": HERALDS, "alive": HERALDS, "copies": [],
+                              "registered": HERALDS, "cancelled": False, "now": DUE}
+    assert decide(planned, **kwargs).action is Action.SEND
+    held = decide(planned, **kwargs, acked=[(KEY.room_id, "p3")])
+    assert held.action is Action.HOLD and "acknowledged" in held.reason
+    # Another room's ack, or another phase's, does not silence it.
+    assert decide(planned, **kwargs, acked=[("!other", "p3"), (KEY.room_id, "p2")]).action is Action.SEND
+    with pytest.raises(ValueError):
+        escalation_key("p3", 0)
+
+
+def test_a_cancelled_run_still_chases_its_stand_down() -> None:
+    assert is_cancelled_key(DeliveryKey("r42", "esc1-p3", KEY.room_id), ["r42"])
+    assert not is_cancelled_key(DeliveryKey("r42", "esc1-cancel", KEY.room_id), ["r42"])
+    assert not is_cancelled_key(DeliveryKey("r42", "esc2-cancel", KEY.room_id), ["r42"])
+
+
+def test_decide_all_reads_the_runs_acks() -> None:
+    esc = PlannedKey(DeliveryKey("r42", "esc1-p3", KEY.room_id), DUE, DIGEST, unless_acked=(KEY.room_id, "p3"))
+    view = HeraldView(
+        me=FIRST, now=DUE, registered=frozenset(HERALDS), live=frozenset(HERALDS),
+        joined={KEY.room_id: frozenset(HERALDS)}, alive=frozenset(HERALDS), copies=(),
+        cancelled_runs=frozenset(), stagger=G, acked={"r42": frozenset({(KEY.room_id, "p3")})},
+    )
+    assert [d.action for d in decide_all(view, [esc])] == [Action.HOLD]
+    assert [d.action for d in decide_all(HeraldView(**{**view.__dict__, "acked": {}}), [esc])] != [Action.HOLD]

@@ -136,3 +136,12 @@ def test_any_plan_reassembles_from_its_parts_in_any_order(
     shared = assemble_plan(events, run_id="r", rev=1, expected_hash=plan_hash("r", messages, SALT), registered=[A])
     assert shared is not None
     assert set(shared.messages) == set(messages)
+
+
+def test_a_shared_escalation_is_moot_once_its_phase_is_acknowledged() -> None:
+    messages = [SharedMessage("!r", "go", ACTION, "Go", ""), SharedMessage("!r", "esc1-go", ACTION, "Ack?", "")]
+    events = as_events(plan_parts("r", 1, messages, SALT))
+    shared = assemble_plan(events, run_id="r", rev=1, expected_hash=plan_hash("r", messages, SALT), registered=[A])
+    assert shared is not None
+    chased = {p.key.key: p.unless_acked for p in shared.planned_keys()}
+    assert chased == {"go": None, "esc1-go": ("!r", "go")}
