@@ -19,66 +19,49 @@ Sending, in one place:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bots.config import AccessConfig, RetentionConfig
 from bots.runtime.context import notice
 from bots.runtime.delivery import REDACTION, UPLOAD, upload_content
+from bots.runtime.errors import MatrixError, RateLimited, TransportError
 from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.jobs import Schedule
 from bots.runtime.message import Message
 from storage.db import Database
 from storage.room_settings import RoomSettings
 
 if TYPE_CHECKING:
     from bots.runtime.bot import BotRuntime
-    from bots.runtime.scheduler import Scheduler
 
-Job = Callable[..., Awaitable[object]]
+log = logging.getLogger(__name__)
+
+# What a room version 12 creator's "infinite" power compares as (as in bots/runtime/bot.py).
+CREATOR_POWER = 2**53
+UNSTORED_ATTEMPTS = 5
 
 
-class Schedule:
-    """A feature's jobs on the bot's scheduler, under ids namespaced by the feature.
+@dataclass(frozen=True)
+class PowerTable:
+    """A room's power levels read once, for many lookups (a coalition's coordinators)."""
 
-    A job carries only ids (never a body or a user id) and loads what it needs when it fires;
-    the feature's tables are the truth, and its ``start`` rebuilds its jobs from them.
-    """
+    levels: dict[str, Any]
+    creators: frozenset[str]
 
-    def __init__(self, scheduler: Scheduler, feature: str) -> None:
-        self._scheduler = scheduler
-        self._prefix = f"{feature}:"
+    def of(self, user_id: str) -> int:
+        if user_id in self.creators:
+            return CREATOR_POWER
+        users = self.levels.get("users") or {}
+        return int(users.get(user_id, self.levels.get("users_default", 0)))
 
-    def _id(self, job_id: str) -> str:
-        return self._prefix + job_id
-
-    def at(self, job_id: str, when: datetime, func: Job, *ids: str | int) -> None:
-        """Run ``func(*ids)`` at ``when`` (at once if past), replacing any job of that id: the
-        one "cancel, then schedule". (APScheduler replaces a job of the same id only once it is
-        running; before that both would stay pending, so the old one is removed here first.)"""
-        self._scheduler.cancel(self._id(job_id))
-        self._scheduler.at(self._id(job_id), when, func, *ids)
-
-    def every(self, job_id: str, interval: timedelta, func: Job) -> None:
-        self._scheduler.every(self._id(job_id), interval, func)
-
-    def cancel(self, job_id: str) -> bool:
-        return self._scheduler.cancel(self._id(job_id))
-
-    def when(self, job_id: str) -> datetime | None:
-        return self._scheduler.when(self._id(job_id))
-
-    def has(self, job_id: str) -> bool:
-        return self._scheduler.has(self._id(job_id))
-
-    def job_ids(self) -> list[str]:
-        """This feature's job ids (without the namespace)."""
-        n = len(self._prefix)
-        return [j[n:] for j in self._scheduler.job_ids() if j.startswith(self._prefix)]
-
-    async def fire(self, job_id: str) -> None:
-        """Run a pending job now (tests, and "do it now" commands)."""
-        await self._scheduler.fire(self._id(job_id))
+    def needed_for(self, action: str, default: int = 50) -> int:
+        """The level an action needs (``redact``, ``kick``, ``state_default``...)."""
+        return int(self.levels.get(action, default))
 
 
 class Host(Protocol):
@@ -94,6 +77,9 @@ class Host(Protocol):
 
     def clock(self) -> datetime: ...
 
+    @property
+    def pickle_key(self) -> str: ...
+
     async def post(
         self, room_id: RoomID, message: Message, key: str, *, reply_to: EventID | None = None,
         thread: str | None = None, mentions: Sequence[str] = (), wait: bool = False,
@@ -108,9 +94,18 @@ class Host(Protocol):
         *, reply_to: EventID | None = None,
     ) -> None: ...
 
+    async def send_unstored(
+        self, room_id: RoomID, message: Message, key: str, *, reply_to: EventID | None = None,
+        thread: str | None = None,
+    ) -> EventID | None: ...
+
+    async def redact_unstored(self, room_id: RoomID, event_id: EventID, key: str) -> bool: ...
+
     async def members(self, room_id: RoomID) -> list[UserID]: ...
 
     async def power_of(self, room_id: RoomID, user_id: str) -> int: ...
+
+    async def power_table(self, room_id: RoomID) -> PowerTable: ...
 
     def power_needed(self, level: int | str | None) -> int | None: ...
 
@@ -205,6 +200,35 @@ class RuntimeHost:
         await outbox.enqueue(room_id, content, key, event_type)
         return None
 
+    # -- the one exception: never written to disk ---------------------------------------------
+
+    async def send_unstored(
+        self, room_id: RoomID, message: Message, key: str, *, reply_to: EventID | None = None,
+        thread: str | None = None,
+    ) -> EventID | None:
+        """Send straight to the homeserver, never through the outbox: only for a DM whose
+        timing must not rest in the database (a blind-mirror conversation: an outbox row would
+        say when its author wrote). A few tries in this process; None if it did not land. The
+        price is no retry across a crash (the person sends their message again)."""
+        content = notice(message.plain, message.html or None, reply_to, thread, message.mentions)
+
+        async def attempt() -> EventID:
+            trust = getattr(self._bot, "trust", None)
+            if trust is not None:
+                await trust.prepare(room_id)
+            return await self._bot.matrix.send_event(room_id, "m.room.message", content, key)
+
+        return await _tries(attempt)
+
+    async def redact_unstored(self, room_id: RoomID, event_id: EventID, key: str) -> bool:
+        """Redact straight away, never through the outbox (see :meth:`send_unstored`)."""
+
+        async def attempt() -> bool:
+            await self._bot.matrix.redact(room_id, event_id, key, None)
+            return True
+
+        return bool(await _tries(attempt))
+
     # -- rooms and people ---------------------------------------------------------------------
 
     async def members(self, room_id: RoomID) -> list[UserID]:
@@ -213,6 +237,10 @@ class RuntimeHost:
 
     async def power_of(self, room_id: RoomID, user_id: str) -> int:
         return await self._bot.power_of(room_id, user_id)
+
+    async def power_table(self, room_id: RoomID) -> PowerTable:
+        matrix = self._bot.matrix
+        return PowerTable(await matrix.power_levels(room_id), frozenset(await matrix.creators(room_id)))
 
     def power_needed(self, level: int | str | None) -> int | None:
         return self._bot.power_needed(level)
@@ -242,3 +270,19 @@ class RuntimeHost:
 
     async def leave(self, room_id: RoomID, reason: str | None = None) -> None:
         await self._bot.matrix.leave(room_id, reason)
+
+
+async def _tries(attempt: Callable[[], Awaitable[Any]]) -> Any:
+    """A few tries: wait as a rate limit asks, back off while the homeserver is away, give up
+    (None) on a refusal or after :data:`UNSTORED_ATTEMPTS`."""
+    for n in range(UNSTORED_ATTEMPTS):
+        try:
+            return await attempt()
+        except RateLimited as exc:
+            await asyncio.sleep(exc.retry_after_ms / 1000)
+        except TransportError:
+            await asyncio.sleep(0.5 * 2**n)
+        except MatrixError as exc:
+            log.info("an unstored send was refused: %s", exc.errcode)
+            return None
+    return None

@@ -80,6 +80,20 @@ class _Bold(Span):
 
 
 @dataclass(frozen=True)
+class _Italic(Span):
+    parts: tuple[Span, ...]
+
+    def plain(self) -> str:
+        return "".join(p.plain() for p in self.parts)
+
+    def html(self) -> str:
+        return "<em>" + "".join(p.html() for p in self.parts) + "</em>"
+
+    def users(self) -> tuple[UserID, ...]:
+        return tuple(u for p in self.parts for u in p.users())
+
+
+@dataclass(frozen=True)
 class _Code(Span):
     text: str
 
@@ -132,6 +146,10 @@ def bold(*parts: Inline) -> Span:
     return _Bold(tuple(_span(p) for p in parts))
 
 
+def italic(*parts: Inline) -> Span:
+    return _Italic(tuple(_span(p) for p in parts))
+
+
 def code(value: str) -> Span:
     """Text shown as code (a command, an id). Plain text keeps it as it is."""
     return _Code(value)
@@ -172,7 +190,7 @@ def _html_line(line: Line) -> str:
 
 @dataclass(frozen=True)
 class _Block:
-    kind: str  # "p", "ul", "dl"
+    kind: str  # "p", "ul", "ol", "dl", "pre"
     lines: tuple[Line, ...]
     terms: tuple[Line, ...] = ()
 
@@ -181,18 +199,25 @@ class _Block:
             return _plain(self.lines[0])
         if self.kind == "ul":
             return "\n".join(f"• {_plain(item)}" for item in self.lines)
+        if self.kind == "ol":
+            return "\n".join(f"{n}. {_plain(item)}" for n, item in enumerate(self.lines, start=1))
+        if self.kind == "pre":
+            return _plain(self.lines[0])
         return "\n".join(f"{_plain(t)}: {_plain(v)}" for t, v in zip(self.terms, self.lines, strict=True))
 
     def html(self) -> str:
         if self.kind == "p":
             return f"<p>{_html_line(self.lines[0])}</p>"
-        if self.kind == "ul":
-            return "<ul>" + "".join(f"<li>{_html_line(item)}</li>" for item in self.lines) + "</ul>"
-        items = (
+        if self.kind in ("ul", "ol"):
+            items = "".join(f"<li>{_html_line(item)}</li>" for item in self.lines)
+            return f"<{self.kind}>{items}</{self.kind}>"
+        if self.kind == "pre":
+            return f"<pre><code>{escape(_plain(self.lines[0]))}</code></pre>"
+        pairs = (
             f"<li><strong>{_html_line(t)}</strong>: {_html_line(v)}</li>"
             for t, v in zip(self.terms, self.lines, strict=True)
         )
-        return "<ul>" + "".join(items) + "</ul>"
+        return "<ul>" + "".join(pairs) + "</ul>"
 
 
 @dataclass(frozen=True)
@@ -212,6 +237,15 @@ class Message:
     def bullets(self, items: Iterable[Iterable[Inline] | Inline]) -> Message:
         lines = tuple(_line(item) for item in items)
         return self if not lines else Message((*self.blocks, _Block("ul", lines)))
+
+    def numbered(self, items: Iterable[Iterable[Inline] | Inline]) -> Message:
+        """An ordered list (a speaking order): ``1. ...`` in plain text."""
+        lines = tuple(_line(item) for item in items)
+        return self if not lines else Message((*self.blocks, _Block("ol", lines)))
+
+    def preformatted(self, value: str) -> Message:
+        """A block shown as it is, in a monospace font (a draw's inputs to verify)."""
+        return Message((*self.blocks, _Block("pre", ((_Text(value),),))))
 
     def definitions(self, pairs: Iterable[tuple[Iterable[Inline] | Inline, Iterable[Inline] | Inline]]) -> Message:
         """``term: value`` lines (a list in HTML: Element X renders no tables)."""

@@ -217,6 +217,21 @@ async def test_the_host_posts_edits_redacts_and_uploads_through_the_outbox(tmp_p
         # nothing of what was sent rests in the outbox
         assert await count(bot, "SELECT COUNT(*) FROM outbox WHERE content != '{}'") == 0
 
+        # the one exception, for a DM whose timing must not rest on disk: nothing in the outbox
+        draft = await host.send_unstored(ROOM, Message.of("your draft"), "demo-6")
+        assert draft == bot.fake.sent[-1].event_id
+        assert await host.redact_unstored(ROOM, EventID(draft or ""), "demo-7")
+        assert (ROOM, draft) in bot.fake.redacted
+        assert await count(bot, "SELECT COUNT(*) FROM outbox WHERE txn_id IN ('demo-6', 'demo-7')") == 0
+        bot.fake.refuse.add(ROOM)
+        assert await host.send_unstored(ROOM, Message.of("refused"), "demo-8") is None
+        bot.fake.refuse.clear()
+
+        bot.fake.room_creators[ROOM] = {"@ben:test.example"}
+        table = await host.power_table(ROOM)
+        assert (table.of(ANA), table.of("@eve:test.example"), table.needed_for("redact")) == (50, 0, 50)
+        assert table.of("@ben:test.example") > 100  # a room version 12 creator outranks every level
+
         calls: list[str] = []
 
         async def job(*ids: str | int) -> None:

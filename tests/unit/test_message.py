@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bots.runtime.keys import key
-from bots.runtime.message import Message, bold, code, escape, link, mention
+from bots.runtime.message import Message, bold, code, escape, italic, link, mention
 
 HOSTILE = "<script>alert(1)</script> & @room *bold* <b>x</b> \"q\" 'a'"
 
@@ -26,6 +26,8 @@ def test_hostile_user_text_is_text_in_every_construct() -> None:
         Message.of("Title: ", bold(HOSTILE), " ", code(HOSTILE))
         .bullets([HOSTILE, ["x ", bold(HOSTILE)]])
         .definitions([(HOSTILE, HOSTILE)])
+        .numbered([HOSTILE, bold(HOSTILE)])
+        .preformatted(HOSTILE)
     )
     assert "<script>" not in msg.html
     assert "&lt;script&gt;" in msg.html
@@ -40,16 +42,17 @@ def test_hostile_user_text_is_text_in_every_construct() -> None:
 def test_only_the_allowed_tags_appear() -> None:
     msg = (
         Message.of(bold("a"), code("b"), link("https://example.org/?a=1&b=2", "site"), mention("@ann:x.org"))
-        .bullets(["c"]).definitions([("d", "e")])
+        .bullets(["c"]).definitions([("d", "e")]).numbered([italic("f")]).preformatted("g\nh")
     )
-    assert set(re.findall(r"</?([a-z]+)", msg.html)) <= {"p", "strong", "code", "a", "ul", "li", "br"}
+    tags = set(re.findall(r"</?([a-z]+)", msg.html))
+    assert tags == {"p", "strong", "code", "a", "ul", "ol", "li", "em", "pre"}
     assert 'href="https://example.org/?a=1&amp;b=2"' in msg.html
 
 
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=5))
 def test_plain_and_html_carry_the_same_words(texts: list[str]) -> None:
-    msg = Message.of(*texts).bullets(texts).definitions([(t, t) for t in texts])
-    squash = lambda s: re.sub(r"\s+|•|:", "", s)  # noqa: E731 - list and line markers only
+    msg = Message.of(*texts).bullets(texts).definitions([(t, t) for t in texts]).numbered(texts).preformatted(texts[0])
+    squash = lambda s: re.sub(r"\s+|•|:|\d+\.", "", s)  # noqa: E731 - list and line markers only
     assert squash(words(msg.html)) == squash(msg.plain)
 
 
