@@ -309,7 +309,9 @@ def _parse_date(text: str) -> date:
 def parse_gathering_id(text: str) -> int:
     """``!gathering cancel <id>``: the id as shown by ``!gathering list``."""
     cleaned = text.strip().lstrip("#")
-    if cleaned.isdigit() and int(cleaned) > 0:
+    # ASCII digits only ("²" is a digit to isdigit but not to int), and few enough to be a
+    # database id (a longer number overflows SQLite's 64-bit integers).
+    if cleaned.isascii() and cleaned.isdigit() and len(cleaned) <= 12 and int(cleaned) > 0:
         return int(cleaned)
     raise GhostChairError(
         f"'{text}' is not a gathering id: use !gathering cancel <id>, with an id from "

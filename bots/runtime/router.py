@@ -135,6 +135,11 @@ class Command:
 
 
 def _int(text: str) -> int:
+    """A whole number as people type it: ASCII digits, an optional sign, at most 15 digits (a
+    longer one is no count anyone means, and overflows SQLite's 64-bit integers)."""
+    digits = text.lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 15 or len(text) - len(digits) > 1:
+        raise ValueError(text)
     return int(text)
 
 

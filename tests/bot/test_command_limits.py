@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bots.herald import HeraldFeature
-from bots.runtime.router import MAX_COMMAND_LENGTH
+from bots.runtime.context import Context
+from bots.runtime.feature import Feature
+from bots.runtime.router import MAX_COMMAND_LENGTH, Router
 from tests.bot.fakes import ROOM, close, fake_bot
 
 ALICE = "@alice:test.example"
@@ -31,5 +33,27 @@ async def test_a_command_over_the_limit_is_refused(tmp_path: Path) -> None:
         # At the limit, a command is read as usual.
         [usage] = await bot.say(ROOM, ALICE, "!ping " + "x" * (MAX_COMMAND_LENGTH - 6))
         assert "Usage: !ping" in usage.body
+    finally:
+        await close(bot)
+
+
+class Count(Feature):
+    name = "count"
+    router = Router("count")
+
+    @router.command("count", help="Say a number")
+    async def count(ctx: Context, n: int) -> None:  # type: ignore[misc]
+        await ctx.reply(f"n={n}")
+
+
+async def test_integer_arguments_are_bounded(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [Count], members=[ALICE])
+    try:
+        for good, shown in (("42", "n=42"), ("-3", "n=-3"), ("+7", "n=7"), ("9" * 15, "n=" + "9" * 15)):
+            [reply] = await bot.say(ROOM, ALICE, f"!count {good}")
+            assert reply.body == shown
+        for bad in ("9" * 16, "²", "٣", "1.5", "0x10", "--1", "+-1", ""):
+            [reply] = await bot.say(ROOM, ALICE, f"!count {bad}".strip())
+            assert "Usage: !count <n>" in reply.body, reply.body
     finally:
         await close(bot)

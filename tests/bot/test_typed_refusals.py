@@ -24,6 +24,9 @@ SORRY = "Sorry, something went wrong"
         ("!gathering at 2026-12-01 18:00 " + "Z" * 300, "not a time zone"),
         ("!gathering zone " + "Europe/" + "x" * 300, "not a time zone"),
         ("!gathering every tuesday 19:00 " + "a/" * 150 + "b", "not a time zone"),
+        # Found by tests/bot/test_fuzz.py: a number past SQLite's 64-bit integers, a digit int() refuses.
+        ("!gathering cancel 99999999999999999999", "is not a gathering id"),
+        ("!gathering cancel ²", "is not a gathering id"),
     ],
 )
 async def test_ghostchair_refuses_far_dates_and_long_zones(
