@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from bots.runtime.context import Context, thread_of
-from bots.runtime.converters import ArgumentError, Deferred, converter_for
+from bots.runtime.converters import ArgumentError, Deferred, PendingText, as_text, converter_for
 from bots.runtime.errors import PermissionDenied, UsageError
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID, UserID
@@ -105,7 +105,16 @@ class CommandContext:
 
 
 class BoundCommand(Command):
-    """A router ``Command`` whose converters may explain themselves (:class:`ArgumentError`)."""
+    """A router ``Command`` whose converters may explain themselves (:class:`ArgumentError`)
+    and whose last parameter may be :data:`~bots.runtime.converters.Text`."""
+
+    def parse(self, words: list[str]) -> tuple[list[Any], dict[str, Any]]:
+        args, kwargs = super().parse(words)
+        leading = [p for p in self.params if p.kind != "keyword"]
+        for i, p in enumerate(leading):
+            if p.convert is as_text and i < len(args) and args[i] is not p.default:
+                args[i] = PendingText(len(self.name.split()) + i, args[i])
+        return args, kwargs
 
     def _convert(self, p: Param, text: str) -> Any:
         try:
@@ -126,6 +135,10 @@ def params_of(func: Callable[..., Any]) -> list[Param]:
         conv, declared = converter_for(hints.get(name, str))
         optional = sp.default is not inspect.Parameter.empty
         kind = conv.kind
+        if conv.convert is as_text and (sp.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD or any(
+            q.kind is inspect.Parameter.KEYWORD_ONLY for _, q in names
+        ) or name != names[-1][0]):
+            raise TypeError(f"{name}: Text is the last parameter of a command without keywords")
         if sp.kind is inspect.Parameter.VAR_POSITIONAL:
             kind, optional = "rest", True
         elif sp.kind is inspect.Parameter.KEYWORD_ONLY:
@@ -163,13 +176,14 @@ def _handler(method: Callable[..., Awaitable[None]], host: Host, before: Before 
     async def handle(ctx: Context, *args: Any, **kwargs: Any) -> None:
         if before is not None:
             await before()
-        args = tuple([await _resolved(a, host, ctx.room_id) for a in args])
-        kwargs = {k: await _resolved(v, host, ctx.room_id) for k, v in kwargs.items()}
-        await method(CommandContext.of(ctx, host), *args, **kwargs)
+        call = CommandContext.of(ctx, host)
+        args = tuple([await _resolved(a, call) for a in args])
+        kwargs = {k: await _resolved(v, call) for k, v in kwargs.items()}
+        await method(call, *args, **kwargs)
 
     handle.__name__ = getattr(method, "__name__", "handler")
     return handle
 
 
-async def _resolved(value: Any, host: Host, room_id: RoomID) -> Any:
-    return await value.resolve(host, room_id) if isinstance(value, Deferred) else value
+async def _resolved(value: Any, ctx: CommandContext) -> Any:
+    return await value.resolve(ctx) if isinstance(value, Deferred) else value

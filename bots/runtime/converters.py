@@ -5,13 +5,15 @@ is, and no handler parses its own arguments again.
     async def pool_size(self, ctx, size: Annotated[int, IntRange(1, 50)]) -> None
     async def notify(self, ctx, who: UserRef, on: OnOff) -> None                    # a str, a bool
     async def mirror_open(self, ctx, room: Room, *, closes: Duration) -> None       # a RoomID
+    async def ghost_add(self, ctx, voice: Text) -> None             # the rest, as typed
     async def event_add(self, ctx, title: Words, *, where: Annotated[Words, Metavar("place")]) -> None
 
 Two stages. Parsing (here, with the text only) refuses bad syntax with the usage line.
 Some values also need the room: a time is read in the room's zone and a room alias is resolved
-by the homeserver. Their converters return a :class:`Deferred`, which the command wrapper
-(bots/runtime/commands.py) resolves with the host and the room before the handler runs, so the
-handler receives the finished value (a UTC ``datetime``, a ``RoomID``).
+by the homeserver; free text is read again from the message as typed. Their converters return
+a :class:`Deferred`, which the command wrapper (bots/runtime/commands.py) resolves with the
+command's context before the handler runs, so the handler receives the finished value (a UTC
+``datetime``, a ``RoomID``, the text with its apostrophes).
 
 A metavar (the ``<when>`` of the usage line) is declared on the parameter with
 ``Annotated[..., Metavar("when")]``; without one it is the parameter's name.
@@ -31,7 +33,7 @@ from bots.runtime.router import RoomRef, Words
 from protocols.timespec import parse_duration, parse_when, parse_zone
 
 if TYPE_CHECKING:
-    from bots.runtime.host import Host
+    from bots.runtime.commands import CommandContext
 
 
 class ArgumentError(ValueError):
@@ -62,9 +64,10 @@ class IntRange:
 
 
 class Deferred:
-    """A parsed argument that needs the host and the room to become its value."""
+    """A parsed argument that needs the command's context (its host, room, text) to become its
+    value; the command wrapper resolves it before the handler runs."""
 
-    async def resolve(self, host: Host, room_id: RoomID) -> Any:
+    async def resolve(self, ctx: CommandContext) -> Any:
         raise NotImplementedError
 
 
@@ -74,8 +77,8 @@ class PendingWhen(Deferred):
 
     text: str
 
-    async def resolve(self, host: Host, room_id: RoomID) -> datetime:
-        return parse_when(self.text, await host.settings.zone(room_id))
+    async def resolve(self, ctx: CommandContext) -> datetime:
+        return parse_when(self.text, await ctx.host.settings.zone(ctx.room_id))
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,21 @@ class PendingRoom(Deferred):
 
     ref: str
 
-    async def resolve(self, host: Host, room_id: RoomID) -> RoomID:
-        return await host.resolve_room(self.ref)
+    async def resolve(self, ctx: CommandContext) -> RoomID:
+        return await ctx.host.resolve_room(self.ref)
+
+
+@dataclass(frozen=True)
+class PendingText(Deferred):
+    """The rest of the message exactly as typed, after the first ``skip`` words: apostrophes,
+    quotes and spacing kept (the word splitter would eat a quote pair)."""
+
+    skip: int
+    words: str  # what the splitter made of it, used if the message cannot be read again
+
+    async def resolve(self, ctx: CommandContext) -> str:
+        parts = ctx.body.split(maxsplit=self.skip)
+        return parts[self.skip].strip() if len(parts) > self.skip else self.words
 
 
 _WHEN_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}( \S{1,255})?$")
@@ -138,6 +154,14 @@ When = Annotated[datetime, Converter(_when, "words", "when")]
 UserRef = Annotated[str, Converter(_user, "word", "user")]
 OnOff = Annotated[bool, Converter(_on_off, "word", "on|off")]
 Room = Annotated[RoomID, Converter(_room, "word", "room")]
+# Free text as typed (a ghost voice, an amendment): the last parameter, in a command without
+# keywords (a keyword word inside the text would otherwise cut it).
+def as_text(text: str) -> Words:
+    """The words as split (the wrapper replaces them with the text as typed: PendingText)."""
+    return Words(text)
+
+
+Text = Annotated[str, Converter(as_text, "words")]
 
 # Plain annotations (no marker): the router's own table, so both grammars agree.
 PLAIN: dict[Any, Converter] = {

@@ -13,7 +13,7 @@ import pytest
 from bots.config import ConfigError
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractBridge, ContractFeature, factory
-from bots.runtime.converters import IntRange, Metavar, OnOff, Room, UserRef, When
+from bots.runtime.converters import IntRange, Metavar, OnOff, Room, Text, UserRef, When
 from bots.runtime.delivery import KindedSender
 from bots.runtime.host import Host, RuntimeHost
 from bots.runtime.ids import EventID, RoomID
@@ -145,6 +145,10 @@ class Grammar(ContractFeature[Any]):
     async def who(self, ctx: CommandContext, user: UserRef) -> None:
         await ctx.reply(Message.of(user))
 
+    @command("say as", help="Free text as typed")
+    async def say_as(self, ctx: CommandContext, n: int, voice: Text) -> None:
+        await ctx.reply(Message.of(f"{n}|{voice}"))
+
     @command("goto", help="A room")
     async def goto(self, ctx: CommandContext, room: Room, *, where: Annotated[Words, Metavar("place")]) -> None:
         await ctx.reply(Message.of(f"{room} {where}"))
@@ -178,6 +182,11 @@ async def test_converters_finish_the_grammar(tmp_path: Path) -> None:
         assert (await bot.say(ROOM, ANA, "!who @ben:test.example"))[0].body == "@ben:test.example"
         [r] = await bot.say(ROOM, ANA, "!who ben")
         assert "not a Matrix user id" in r.body
+
+        [r] = await bot.say(ROOM, ANA, "!say as 2 the neighbour's kid  said \"hi\" at home")
+        assert r.body == "2|the neighbour's kid  said \"hi\" at home"  # quotes, apostrophes, spacing kept
+        [r] = await bot.say(ROOM, ANA, "!say as 2")
+        assert "missing <voice>" in r.body
 
         bot.fake.aliases["#crew:test.example"] = "!crew:test.example"
         [r] = await bot.say(ROOM, ANA, "!goto #crew:test.example where the square")

@@ -16,6 +16,7 @@ from bots.runtime.converters import (
     PendingRoom,
     PendingWhen,
     Room,
+    Text,
     UserRef,
     When,
     converter_for,
@@ -88,10 +89,11 @@ async def test_when_resolves_in_the_room_zone_later() -> None:
     class FakeHost:
         settings = Settings()
 
-    got = await PendingWhen("2026-07-01 09:00").resolve(FakeHost(), "!r:x")  # type: ignore[arg-type]
+    ctx: Any = type("Ctx", (), {"host": FakeHost(), "room_id": "!r:x"})()
+    got = await PendingWhen("2026-07-01 09:00").resolve(ctx)
     assert got == datetime.fromisoformat("2026-07-01T13:00:00+00:00")
     with pytest.raises(TimeSpecError, match="does not exist"):
-        await PendingWhen("2026-03-08 02:30").resolve(FakeHost(), "!r:x")  # type: ignore[arg-type]
+        await PendingWhen("2026-03-08 02:30").resolve(ctx)
 
 
 def test_unknown_annotations_are_refused_when_declared() -> None:
@@ -99,3 +101,16 @@ def test_unknown_annotations_are_refused_when_declared() -> None:
         converter_for(float)
     with pytest.raises(ArgumentError):
         IntRange(1, 2)("3")
+
+
+def test_text_is_the_last_parameter_of_a_command_without_keywords() -> None:
+    async def good(self: Any, ctx: Any, n: int, voice: Text) -> None: ...
+
+    async def with_keyword(self: Any, ctx: Any, voice: Text, *, at: When) -> None: ...
+
+    async def not_last(self: Any, ctx: Any, voice: Text, n: int) -> None: ...
+
+    assert [p.kind for p in params_of(good)] == ["word", "words"]
+    for bad in (with_keyword, not_last):
+        with pytest.raises(TypeError, match="Text is the last parameter"):
+            params_of(bad)
