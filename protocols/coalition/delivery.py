@@ -33,7 +33,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from protocols.coalition.liveness import DEFAULT_STALENESS, HeartbeatBook
 from protocols.coalition.planhash import message_digest
+from protocols.coalition.registry import Registry
 from protocols.coalition.shapes import event_envelope, is_count, is_phase_key, is_room_id, is_run_id
 
 DEFAULT_STAGGER = timedelta(seconds=45)
@@ -324,3 +326,34 @@ def redactions(view: HeraldView, planned: Iterable[PlannedKey]) -> list[str]:
         out += own_duplicates(view.me, item.key, view.copies, view.registered, item.digest)
     return out
 
+
+
+def herald_view(
+    registry: Registry,
+    heartbeats: HeartbeatBook,
+    *,
+    me: str,
+    now: datetime,
+    joined: Mapping[str, Iterable[str]],
+    copies: Iterable[SeenCopy],
+    staleness: timedelta = DEFAULT_STALENESS,
+    stagger: timedelta = DEFAULT_STAGGER,
+) -> HeraldView:
+    """The view :func:`decide_all` needs, from the folded registry and the heartbeat book.
+
+    ``joined`` (room -> heralds joined there) and ``copies`` come from the runtime's sync of the
+    member rooms; everything about who counts, who is alive, what is cancelled and what was
+    acknowledged comes from the control room.
+    """
+    return HeraldView(
+        me=me,
+        now=now,
+        registered=registry.admitted,
+        live=registry.live_heralds,
+        joined={room: frozenset(heralds) for room, heralds in joined.items()},
+        alive=heartbeats.alive(now, staleness),
+        copies=tuple(copies),
+        cancelled_runs=registry.cancelled_runs,
+        stagger=stagger,
+        acked={run_id: registry.acked(run_id) for run_id in registry.acks},
+    )

@@ -470,7 +470,7 @@ class Registry:
             held = times.get(run_id)
             if held is None or _later_time_claim(fact, held):
                 times[run_id] = fact
-        cancelled = {str(f.key[0]) for f in self._counting("cancel")}
+        cancelled = self.cancelled_runs
         out: dict[str, Run] = {}
         for run_id in sorted(claims):
             revisions: list[Revision] = []
@@ -493,9 +493,13 @@ class Registry:
             )
         return out
 
+    @cached_property
+    def cancelled_runs(self) -> frozenset[str]:
+        """Runs cancelled by any counting sender, whether or not their plan was read yet."""
+        return frozenset(str(f.key[0]) for f in self._counting("cancel"))
+
     def is_cancelled(self, run_id: str) -> bool:
-        """Cancelled by any counting sender, whether or not the run's plan has been read yet."""
-        return any(f.key[0] == run_id for f in self._counting("cancel"))
+        return run_id in self.cancelled_runs
 
     @cached_property
     def acks(self) -> Mapping[str, Mapping[str, frozenset[tuple[str, str]]]]:
