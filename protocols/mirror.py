@@ -525,8 +525,8 @@ def render_request(request: ConsentRequest, reflecting_label: str, zone: ZoneInf
     yes or no. Nothing happens here unless a moderator of this room accepts."""
     lines = [
         f"A moderator of {reflecting_label} asks to hold a blind mirror about this room: its "
-        "members would write anonymous reflections on this group's work, posted here in one "
-        f"batch (only if at least {request.k} come in), open for "
+        "members would write reflections on this group's work, without names, posted here in "
+        f"one batch (only if at least {request.k} come in), open for "
         f"{format_duration(request.close_after)} once accepted.",
         f"A moderator of this room can accept with: !mirror accept {request.code}",
         f"or decline with: !mirror decline {request.code}",
@@ -551,7 +551,7 @@ def render_opened_there(
     """The announcement in the room reflected upon, once a moderator there accepted."""
     body = (
         f"Blind mirror {round_.code} about this room is open, as accepted here: members of "
-        f"{reflecting_label} write anonymous reflections until "
+        f"{reflecting_label} write reflections, without names, until "
         f"{format_local(round_.closes_at, zone)}. If at least {round_.k} come in, they are "
         f"posted here in one batch and removed after {format_duration(retention)}."
     )

@@ -407,3 +407,32 @@ def test_draft_book_is_memory_only_and_forgets() -> None:
     assert book.discard_round(3) == 1 and len(book) == 0
     book.put("@d:x", Draft(4, "vwxyz2"), NOW)
     assert book.discard("@d:x") and not book.discard("@d:x")
+
+
+async def test_a_round_from_before_the_box_is_claimed_and_boxed(db: Database) -> None:
+    # As stored before migration 009: no bot, one sealed row per reflection, a raw key.
+    key = crypto.new_key()
+    round_id = await db.insert(
+        "INSERT INTO mirror_round (code, reflecting_room, reflected_room, k, closes_at)"
+        " VALUES ('abcdef', '!a:x.org', '!b:x.org', 3, ?)", (CLOSE.timestamp(),),
+    )
+    await db.execute("INSERT INTO mirror_round_key (round_id, wrapped, key) VALUES (?, 0, ?)", (round_id, key))
+    for user, text in zip(USERS[:2], TEXTS[:2], strict=True):
+        author = crypto.keyed_hash(key, user)
+        nonce, sealed = crypto.seal(key, text, b"mirror_submission/%d/" % round_id + author)
+        await db.execute(
+            "INSERT INTO mirror_submission (round_id, author_hash, nonce, ciphertext) VALUES (?, ?, ?, ?)",
+            (round_id, author, nonce, sealed),
+        )
+    rounds, other = _rounds(db), _rounds(db, "@two:x.org")
+    assert [r.id for r in await rounds.unclaimed()] == [round_id] and await rounds.get(round_id) is None
+    assert await rounds.claim(round_id, USERS) is True
+    assert await other.claim(round_id, USERS) is False  # claimed once
+    assert tuple(await db.fetchone("SELECT COUNT(*) FROM mirror_submission")) == (0,)
+    row = await db.fetchone("SELECT wrapped FROM mirror_round_key")
+    assert row is not None and row["wrapped"] == 1 and key not in _raw(db)
+    assert await rounds.count(round_id) == 2
+    assert await rounds.submit("abcdef", USERS[2], TEXTS[2], NOW) is False
+    closed = await rounds.close(round_id, CLOSE, random.Random(0), LOW, HIGH, members=USERS)
+    assert closed is not None and closed.state == "closed"
+    assert await rounds.take_batch_for_release(round_id) == sorted(TEXTS)
