@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from bots.config import ConfigError
-from bots.runtime.contract import ContractFeature
+from pydantic import BaseModel
+
+from bots.config import AppConfig, ConfigError
+from bots.runtime.contract import ContractFeature, factory
+
+if TYPE_CHECKING:
+    from bots.runtime.bot import FeatureFactory
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
@@ -79,3 +85,40 @@ class Registry:
 
 REGISTRY = Registry()
 register = REGISTRY.register
+
+
+def feature_section(config: AppConfig, name: str) -> dict[str, Any]:
+    """The raw ``features.<name>`` of the config, for the feature's own model to validate.
+
+    Today's four sections are typed fields of ``FeaturesConfig`` (dumped back to plain values);
+    any other section comes from the extra keys, once ``FeaturesConfig`` allows them (see
+    docs/contract-migration.md). A feature without a section gets ``{}``: its defaults.
+    """
+    typed = getattr(config.features, name, None)
+    if isinstance(typed, BaseModel):
+        return typed.model_dump()
+    extra = config.features.model_extra or {}
+    section = extra.get(name)
+    return dict(section) if isinstance(section, dict) else {}
+
+
+def factories_for(
+    config: AppConfig, bot_index: int, *, legacy: Callable[[str], FeatureFactory] | None = None,
+    registry: Registry = REGISTRY,
+) -> list[FeatureFactory]:
+    """What ``BotRuntime`` takes for one bot of the config: each named feature found in the
+    registry, its config section validated (a ConfigError names ``bots[i].features[j]`` or
+    ``features.<name>.<key>``). ``legacy`` builds a built-in feature that has not moved onto the
+    contract yet (app.py's old table), until the last one has."""
+    out: list[FeatureFactory] = []
+    for j, name in enumerate(config.bots[bot_index].features):
+        key = f"bots[{bot_index}].features[{j}]"
+        try:
+            cls = registry.find(name, key)
+        except ConfigError:
+            if legacy is None or "." in name:
+                raise
+            out.append(legacy(name))
+            continue
+        out.append(factory(cls, feature_section(config, cls.name)))
+    return out
