@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -18,11 +19,17 @@ from typing import Any
 
 from nio import AsyncClient, MegolmEvent, SyncResponse
 
-from bots.config import AppConfig, BotConfig, require_pickle_key, short_pickle_key_warning
+from bots.config import AppConfig, BotConfig
 from bots.runtime import metrics
 from bots.runtime.context import Context, notice, stable_key
 from bots.runtime.crosssign import ensure_cross_signed
-from bots.runtime.envelope import Envelope, MalformedEvent, parse_envelope, usable_event_id
+from bots.runtime.envelope import (
+    Envelope,
+    MalformedEvent,
+    guard_sync_parsing,
+    parse_envelope,
+    usable_event_id,
+)
 from bots.runtime.errors import MatrixError, TransportError, UsageError, UserError
 from bots.runtime.feature import Feature
 from bots.runtime.ids import EventID, RoomID, UserID, server_of
@@ -100,9 +107,11 @@ class BotRuntime:
 
     async def start(self) -> None:
         """Log in (or restore), publish keys, cross-sign, and start the outbox and scheduler."""
-        pickle_key = require_pickle_key(self.app)  # ConfigError without one: no default key
-        if short_pickle_key_warning(pickle_key):
-            log.warning("%s", short_pickle_key_warning(pickle_key))
+        pickle_key = (
+            self.app.encryption.pickle_key.get_secret_value()
+            if self.app.encryption.pickle_key
+            else os.environ.get("AFFINITY_PICKLE_KEY", "affinity-default-pickle-key")
+        )
         self.pickle_key = pickle_key  # features derive their at-rest master keys from it
         password = self.config.password.get_secret_value() if self.config.password else None
         token = self.config.access_token.get_secret_value() if self.config.access_token else None
@@ -111,11 +120,12 @@ class BotRuntime:
             password=password, access_token=token, device_name=self.config.device_name,
             pickle_key=pickle_key,
         )
+        guard_sync_parsing(self.client, log)  # one unparseable event must not fail every sync
         self.matrix = Matrix(self.client, share_with_unverified=self.app.encryption.share_with_unverified_devices)
         self.trust = DeviceTrust(self.matrix, self.app.encryption.share_with_unverified_devices)
         if self.client.should_upload_keys:
             check(await self.client.keys_upload())
-        await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password, pickle_key)
+        await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password)
         self.outbox = Outbox(
             self.db, self.name, self.matrix.send_event, self.trust.prepare,
             concurrency=self.app.send_concurrency,

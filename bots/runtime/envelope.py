@@ -180,3 +180,80 @@ def parse_envelope(raw: Any) -> Envelope:
         relation=relation,
         source=source,
     )
+
+
+def _breaks_nio(event: Any) -> bool:
+    """Shapes on which nio's own sync parsing raises (instead of giving a BadEvent), so that
+    one such event would fail every sync of the bot, for good."""
+    if not isinstance(event, dict):
+        return True
+    ts = event.get("origin_server_ts")
+    if ts is not None and (not isinstance(ts, int) or isinstance(ts, bool)):
+        return True
+    unsigned = event.get("unsigned")
+    if unsigned is not None:
+        if not isinstance(unsigned, dict):
+            return True
+        prev = unsigned.get("prev_content")
+        if prev is not None and not isinstance(prev, dict):
+            return True
+    return False
+
+
+def _event_lists(body: dict[str, Any]) -> list[list[Any]]:
+    """Every list of events in a /sync body that nio parses event by event."""
+    lists: list[list[Any]] = []
+
+    def events_of(section: Any) -> None:
+        if isinstance(section, dict) and isinstance(section.get("events"), list):
+            lists.append(section["events"])
+
+    rooms = body.get("rooms")
+    if isinstance(rooms, dict):
+        for kind, keys in (("join", ("timeline", "state", "account_data")), ("leave", ("timeline", "state")),
+                           ("invite", ("invite_state",))):
+            by_room = rooms.get(kind)
+            if not isinstance(by_room, dict):
+                continue
+            for room in by_room.values():
+                if isinstance(room, dict):
+                    for key in keys:
+                        events_of(room.get(key))
+    events_of(body.get("account_data"))
+    return lists
+
+
+def clean_sync_body(body: Any) -> list[str | None]:
+    """Remove, in place, the events of a /sync (or /messages) body that nio's parser would
+    raise on; returns
+    their ids (None where an event has no usable id) for the log."""
+    dropped: list[str | None] = []
+    if not isinstance(body, dict):
+        return dropped
+    if "next_batch" in body:
+        lists = _event_lists(body)
+    elif isinstance(body.get("chunk"), list) and "start" in body:  # /messages, filling a gap
+        lists = [body["chunk"]] + ([body["state"]] if isinstance(body.get("state"), list) else [])
+    else:
+        return dropped
+    for events in lists:
+        keep = [e for e in events if not _breaks_nio(e)]
+        if len(keep) != len(events):
+            dropped += [usable_event_id(e) for e in events if _breaks_nio(e)]
+            events[:] = keep
+    return dropped
+
+
+def guard_sync_parsing(client: Any, log: Any) -> None:
+    """Make ``client`` (an nio AsyncClient) drop the events its parser would raise on before it
+    parses a /sync answer. Without this, one federated event with a string timestamp makes
+    every sync fail and the bot deaf until the event leaves the sync window."""
+    parse_body = client.parse_body
+
+    async def parse_and_clean(transport_response: Any) -> Any:
+        body = await parse_body(transport_response)
+        for event_id in clean_sync_body(body):
+            log.warning("dropped an event nio cannot parse from a sync: %s", event_id or "(no usable id)")
+        return body
+
+    client.parse_body = parse_and_clean

@@ -321,3 +321,53 @@ def test_affinity_run_exits_non_zero_when_a_sync_loop_dies(tmp_path: Path, monke
         assert cli.main(["run", "--config", str(config_file)]) == cli.EXIT_FAILURE == 1
     finally:
         logging.getLogger().handlers.clear()
+
+
+class JsonTransport:
+    """Just enough of an aiohttp response for nio's create_matrix_response."""
+
+    content_type = "application/json"
+    content_disposition = None
+    status = 200
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+    async def json(self) -> dict[str, Any]:
+        import copy
+
+        return copy.deepcopy(self.body)
+
+
+def sync_body(events: list[Any]) -> dict[str, Any]:
+    room = {"timeline": {"events": events, "limited": False, "prev_batch": "p"}, "state": {"events": list(events)},
+            "ephemeral": {"events": []}, "account_data": {"events": []}}
+    return {"next_batch": "s1", "rooms": {"join": {ROOM: room}, "leave": {}, "invite": {}}}
+
+
+# Shapes on which nio's own parser raises (rather than giving a BadEvent): without the guard,
+# every sync fails while such an event is in the sync window, and the bot is deaf.
+NIO_BREAKERS = [
+    message("$nio-ts", origin_server_ts="1800000000000"),
+    message("$nio-prev", type="m.room.member", state_key=ALICE, content={"membership": "join"},
+            unsigned={"prev_content": "join"}),
+]
+
+
+async def test_nio_parses_a_sync_with_events_it_would_raise_on() -> None:
+    client = nio.AsyncClient("http://localhost:1", str(BOT))
+    try:
+        body = sync_body([*NIO_BREAKERS, message("$good", content=PING)])
+        for breaker in NIO_BREAKERS:  # the premise: unguarded, nio raises on each
+            with pytest.raises(Exception):  # noqa: B017,PT011 - nio raises TypeError or AttributeError
+                await client.create_matrix_response(nio.SyncResponse, JsonTransport(sync_body([breaker])))
+        bot_module.guard_sync_parsing(client, logging.getLogger("test"))
+        resp = await client.create_matrix_response(nio.SyncResponse, JsonTransport(body))
+        assert isinstance(resp, nio.SyncResponse)
+        assert [e.event_id for e in resp.rooms.join[ROOM].timeline.events] == ["$good"]
+        chunk = {"start": "a", "end": "b", "chunk": [*NIO_BREAKERS, message("$old", content=PING)]}
+        page = await client.create_matrix_response(nio.RoomMessagesResponse, JsonTransport(chunk), data=(ROOM,))
+        assert isinstance(page, nio.RoomMessagesResponse)
+        assert [e.event_id for e in page.chunk] == ["$old"]
+    finally:
+        await client.close()
