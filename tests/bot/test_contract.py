@@ -284,3 +284,30 @@ async def test_factories_come_from_the_registry_with_their_config_section(tmp_pa
     bad = config.bots[0].model_copy(update={"features": ["nosuch.module"]})
     with pytest.raises(ConfigError, match=r"bots\[0\]\.features\[0\]: unknown feature"):
         factories_for(config.model_copy(update={"bots": [bad]}), 0, legacy=legacy)
+
+
+async def test_affinity_forget_runs_the_same_hook_offline_and_queues_the_redactions(tmp_path: Path) -> None:
+    from bots.runtime.offline import Offline, OfflineHost, forget_contract_features
+
+    bot = await contract_bot(tmp_path, [factory(REGISTRY.find(EXAMPLE), {"keep": "1d"})])
+    try:
+        [reply] = await bot.say(ROOM, ANA, "!note old news")
+        await bot.outbox.stop()  # the bot is down from here on
+        later = bot.now + timedelta(days=8)  # the config has no features.example: its default, 7d
+        offline_bot = bot.config.model_copy(update={"features": [EXAMPLE]})
+        config = bot.app.model_copy(update={"bots": [offline_bot]})
+        assert await forget_contract_features(config, bot.db, later) == {"example": 1}
+        assert await count(bot, "SELECT COUNT(*) FROM example_note") == 0
+        # the redaction waits in the outbox for the bot's next run
+        assert await count(
+            bot, "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND event_type = 'm.room.redaction' "
+            "AND content LIKE ?", f"%{reply.event_id}%",
+        ) == 1
+        host: Host = OfflineHost(config, str(BOT), bot.db, "example", lambda: later)
+        with pytest.raises(Offline):
+            await host.members(ROOM)
+        with pytest.raises(Offline):
+            await host.post(ROOM, Message.of("x"), "k", wait=True)
+    finally:
+        bot.scheduler.shutdown()
+        await bot.db.close()

@@ -1,0 +1,135 @@
+"""A host for running a feature's forgetting without a homeserver (``affinity forget``).
+
+``forget_expired(now)`` is a feature's one forgetting hook, for the sweeper of a running bot and
+for the operator's ``affinity forget`` alike. Offline, what it sends (the redactions of the
+messages of expired records) is queued in the outbox under the bot's name, and the bot sends it
+when it next runs; its rows are deleted at once, as online. Anything that needs the homeserver
+now (members, power, rooms) is a :class:`Offline` error: forgetting must not need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from bots.config import AppConfig
+from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.jobs import Schedule
+from bots.runtime.message import Message
+from bots.runtime.outbox import Outbox
+from bots.runtime.scheduler import Scheduler
+from storage.db import Database
+from storage.room_settings import RoomSettings
+
+
+class Offline(RuntimeError):
+    """The feature asked for the homeserver while no bot is connected."""
+
+
+async def _never(*_: Any) -> EventID:
+    raise Offline("nothing is sent offline: the outbox row waits for the bot")
+
+
+class OfflineHost:
+    """A :class:`~bots.runtime.host.Host` that queues sends and refuses homeserver reads."""
+
+    def __init__(self, config: AppConfig, bot_user_id: str, db: Database, feature: str,
+                 clock: Callable[[], datetime]) -> None:
+        self.feature = feature
+        self.user_id = UserID(bot_user_id)
+        self.db = db
+        self.settings = RoomSettings(db)
+        # Jobs are never run offline (the scheduler is not started); the bot rebuilds them.
+        self.schedule = Schedule(Scheduler(bot_user_id), feature)
+        self.retention = config.retention
+        self.access = config.access
+        self._clock = clock
+        self._outbox = Outbox(db, bot_user_id, _never, clock=lambda: clock().timestamp())
+        self._config = config
+
+    def clock(self) -> datetime:
+        return self._clock()
+
+    @property
+    def pickle_key(self) -> str:
+        from bots.config import require_pickle_key
+
+        return require_pickle_key(self._config)
+
+    async def post(
+        self, room_id: RoomID, message: Message, key: str, *, reply_to: EventID | None = None,
+        thread: str | None = None, mentions: Sequence[str] = (), wait: bool = False,
+    ) -> EventID | None:
+        if wait:
+            raise Offline("no event id can be learnt offline")
+        from bots.runtime.context import notice
+
+        people = list(dict.fromkeys([*message.mentions, *mentions]))
+        await self._outbox.enqueue(room_id, notice(message.plain, message.html or None, reply_to, thread, people), key)
+        return None
+
+    async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:
+        raise Offline("edits are not queued offline")
+
+    async def redact(self, room_id: RoomID, event_id: EventID, key: str, reason: str | None = None) -> None:
+        from bots.runtime.delivery import REDACTION
+
+        content: dict[str, Any] = {"redacts": event_id}
+        if reason:
+            content["reason"] = reason
+        await self._outbox.enqueue(room_id, content, key, REDACTION)
+
+    async def upload(self, room_id: RoomID, data: bytes, filename: str, mimetype: str, key: str,
+                     *, reply_to: EventID | None = None) -> None:
+        raise Offline("uploads are not queued offline")
+
+    async def send_unstored(self, room_id: RoomID, message: Message, key: str, *,
+                            reply_to: EventID | None = None, thread: str | None = None) -> EventID | None:
+        raise Offline("nothing is sent offline")
+
+    async def redact_unstored(self, room_id: RoomID, event_id: EventID, key: str) -> bool:
+        return False  # nothing unstored can wait for the bot: the caller keeps what it needs
+
+    def power_needed(self, level: int | str | None) -> int | None:
+        if level is None:
+            return None
+        if level == "moderator":
+            return self.access.moderator_level
+        return 100 if level == "admin" else int(level)
+
+    def is_direct(self, room_id: RoomID) -> bool:
+        raise Offline("room state needs the homeserver")
+
+    # Every homeserver read is refused the same way.
+    async def _offline(self, *_: Any, **__: Any) -> Any:
+        raise Offline("this needs the homeserver; forgetting must not")
+
+    members = power_of = power_table = is_encrypted = _offline
+    resolve_room = room_name = create_room = invite = leave = _offline
+
+
+async def forget_contract_features(config: AppConfig, db: Database, now: datetime) -> dict[str, int]:
+    """``affinity forget`` for the features on the contract: each bot's features, each with an
+    offline host, run ``forget_expired(now)``; returns rows deleted by feature name. Features not
+    on the contract yet are left to ``bots.sweeper.FORGETTERS``."""
+    from bots.config import ConfigError
+    from bots.runtime.contract import validate_config
+    from bots.runtime.registry import REGISTRY, feature_section
+    from storage.feature_migrations import apply_feature_migrations, read_feature_migrations
+
+    counts: dict[str, int] = {}
+    for i, bot in enumerate(config.bots):
+        for j, name in enumerate(bot.features):
+            try:
+                cls = REGISTRY.find(name, f"bots[{i}].features[{j}]")
+            except ConfigError:
+                if "." in name:
+                    raise
+                continue  # a built-in not on the contract yet
+            steps = read_feature_migrations(cls.migrations) if cls.migrations else []
+            await apply_feature_migrations(db, cls.name, steps, now.timestamp())
+            host = OfflineHost(config, bot.user_id, db, cls.name, lambda: now)
+            feature = cls(host, validate_config(cls, feature_section(config, cls.name)))
+            counts[cls.name] = counts.get(cls.name, 0) + await feature.forget_expired(now)
+    return counts
