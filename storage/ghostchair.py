@@ -3,6 +3,9 @@
 Three repositories: :class:`AbsentVoices` (a room's ordered voices and its reminder counter),
 :class:`RoomZones` (a room's default time zone, in the shared ``room_setting`` table, key
 ``zone``) and :class:`Gatherings` (scheduled gatherings). Times are UTC unix seconds.
+Voices and gatherings belong to a bot (the ``bot`` column, migration 011): several bots share
+one database, and each repository reads and writes only its own bot's rows. The zone is the
+room's, for every bot.
 
 Gathering rows are the source of truth: the scheduler rebuilds its jobs from :meth:`Gatherings.all`
 and a job carries only the gathering id. Each gathering records the newest occurrence it has
@@ -53,8 +56,11 @@ class AbsentVoices:
     copies the defaults in, so later changes to the config do not rewrite a room's list.
     """
 
-    def __init__(self, db: Database, defaults: Sequence[str] = DEFAULT_ABSENT_VOICES) -> None:
+    def __init__(
+        self, db: Database, bot: str, defaults: Sequence[str] = DEFAULT_ABSENT_VOICES
+    ) -> None:
         self._db = db
+        self._bot = bot
         self._defaults = tuple(defaults)
 
     async def voices(self, room_id: str) -> tuple[str, ...]:
@@ -83,7 +89,7 @@ class AbsentVoices:
 
     async def rotation(self, room_id: str) -> int:
         row = await self._db.fetchone(
-            "SELECT rotation FROM ghost_room WHERE room_id = ?", (room_id,)
+            "SELECT rotation FROM ghost_room WHERE bot = ? AND room_id = ?", (self._bot, room_id)
         )
         return 0 if row is None else int(row[0])
 
@@ -95,25 +101,33 @@ class AbsentVoices:
             await self._ensure_room(room_id, voices, now)
             turn = await self.rotation(room_id)
             await self._db.execute(
-                "UPDATE ghost_room SET rotation = rotation + 1, updated_at = ? WHERE room_id = ?",
-                (_ts(now), room_id),
+                "UPDATE ghost_room SET rotation = rotation + 1, updated_at = ? "
+                "WHERE bot = ? AND room_id = ?",
+                (_ts(now), self._bot, room_id),
             )
         return voices, turn
 
     async def forget_room(self, room_id: str) -> int:
         """Delete everything kept for a room (the bot left it); rows deleted."""
         async with self._db.transaction():
-            voices = await self._db.execute("DELETE FROM ghost_voice WHERE room_id = ?", (room_id,))
-            rooms = await self._db.execute("DELETE FROM ghost_room WHERE room_id = ?", (room_id,))
+            voices = await self._db.execute(
+                "DELETE FROM ghost_voice WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+            )
+            rooms = await self._db.execute(
+                "DELETE FROM ghost_room WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+            )
         return voices + rooms
 
     async def _room_exists(self, room_id: str) -> bool:
-        row = await self._db.fetchone("SELECT 1 FROM ghost_room WHERE room_id = ?", (room_id,))
+        row = await self._db.fetchone(
+            "SELECT 1 FROM ghost_room WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+        )
         return row is not None
 
     async def _stored(self, room_id: str) -> tuple[str, ...]:
         rows = await self._db.fetchall(
-            "SELECT text FROM ghost_voice WHERE room_id = ? ORDER BY position", (room_id,)
+            "SELECT text FROM ghost_voice WHERE bot = ? AND room_id = ? ORDER BY position",
+            (self._bot, room_id),
         )
         return tuple(str(r[0]) for r in rows)
 
@@ -123,15 +137,17 @@ class AbsentVoices:
 
     async def _replace(self, room_id: str, voices: Sequence[str], now: datetime) -> None:
         await self._db.execute(
-            "INSERT INTO ghost_room (room_id, updated_at) VALUES (?, ?)"
-            " ON CONFLICT (room_id) DO UPDATE SET updated_at = excluded.updated_at",
-            (room_id, _ts(now)),
+            "INSERT INTO ghost_room (bot, room_id, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (bot, room_id) DO UPDATE SET updated_at = excluded.updated_at",
+            (self._bot, room_id, _ts(now)),
         )
-        await self._db.execute("DELETE FROM ghost_voice WHERE room_id = ?", (room_id,))
+        await self._db.execute(
+            "DELETE FROM ghost_voice WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+        )
         for position, text in enumerate(voices):
             await self._db.execute(
-                "INSERT INTO ghost_voice (room_id, position, text) VALUES (?, ?, ?)",
-                (room_id, position, text),
+                "INSERT INTO ghost_voice (bot, room_id, position, text) VALUES (?, ?, ?, ?)",
+                (self._bot, room_id, position, text),
             )
 
 
@@ -238,10 +254,11 @@ def _row_to_gathering(row: aiosqlite.Row) -> Gathering:
 
 
 class Gatherings:
-    """Scheduled gatherings, per room. Ids are global and shown to users as ``#id``."""
+    """This bot's scheduled gatherings, per room. Ids are global and shown to users as ``#id``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bot: str) -> None:
         self._db = db
+        self._bot = bot
 
     async def add(
         self, room_id: str, spec: GatheringSpec, created_by: str, now: datetime
@@ -256,15 +273,16 @@ class Gatherings:
         end, final = ends_at(schedule), final_occurrence(schedule)
         async with self._db.transaction():
             row = await self._db.fetchone(
-                "SELECT COUNT(*) FROM ghost_gathering WHERE room_id = ?", (room_id,)
+                "SELECT COUNT(*) FROM ghost_gathering WHERE bot = ? AND room_id = ?",
+                (self._bot, room_id),
             )
             check_room_capacity(int(row[0]) if row else 0)
             new_id = await self._db.insert(
-                "INSERT INTO ghost_gathering (room_id, kind, weekday, hhmm, zone, at_utc, draw,"
+                "INSERT INTO ghost_gathering (bot, room_id, kind, weekday, hhmm, zone, at_utc, draw,"
                 " remind_before_s, care_after_s, end_date, ends_utc, final_utc, created_by,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    room_id, kind, weekday, hhmm, schedule.zone.key, at_utc, int(options.draw),
+                    self._bot, room_id, kind, weekday, hhmm, schedule.zone.key, at_utc, int(options.draw),
                     _seconds(options.remind_before), _seconds(options.care_after), end_date,
                     None if end is None else _ts(end), None if final is None else _ts(final),
                     created_by, _ts(now),
@@ -276,25 +294,30 @@ class Gatherings:
 
     async def get(self, gathering_id: int) -> Gathering | None:
         row = await self._db.fetchone(
-            f"SELECT {_COLUMNS} FROM ghost_gathering WHERE id = ?", (gathering_id,)
+            f"SELECT {_COLUMNS} FROM ghost_gathering WHERE bot = ? AND id = ?",
+            (self._bot, gathering_id),
         )
         return None if row is None else _row_to_gathering(row)
 
     async def in_room(self, room_id: str) -> list[Gathering]:
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM ghost_gathering WHERE room_id = ? ORDER BY id", (room_id,)
+            f"SELECT {_COLUMNS} FROM ghost_gathering WHERE bot = ? AND room_id = ? ORDER BY id",
+            (self._bot, room_id),
         )
         return [_row_to_gathering(r) for r in rows]
 
     async def all(self) -> list[Gathering]:
-        """Every gathering: what the scheduler rebuilds its jobs from at start-up."""
-        rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM ghost_gathering ORDER BY id")
+        """Every gathering of this bot: what the scheduler rebuilds its jobs from at start-up."""
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM ghost_gathering WHERE bot = ? ORDER BY id", (self._bot,)
+        )
         return [_row_to_gathering(r) for r in rows]
 
     async def cancel(self, room_id: str, gathering_id: int) -> bool:
         """Delete a gathering of this room; False if there is none with that id here."""
         changed = await self._db.execute(
-            "DELETE FROM ghost_gathering WHERE id = ? AND room_id = ?", (gathering_id, room_id)
+            "DELETE FROM ghost_gathering WHERE bot = ? AND id = ? AND room_id = ?",
+            (self._bot, gathering_id, room_id),
         )
         return changed == 1
 
@@ -306,16 +329,16 @@ class Gatherings:
         value = _ts(occurrence)
         changed = await self._db.execute(
             f"UPDATE ghost_gathering SET {column} = ?"
-            f" WHERE id = ? AND ({column} IS NULL OR {column} < ?)",
-            (value, gathering_id, value),
+            f" WHERE bot = ? AND id = ? AND ({column} IS NULL OR {column} < ?)",
+            (value, self._bot, gathering_id, value),
         )
         return changed == 1
 
     async def expired(self, now: datetime) -> list[Gathering]:
         """Gatherings past their sunset whose every step is handled: safe to delete now."""
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM ghost_gathering WHERE {_EXPIRED} ORDER BY id",
-            (_ts(now),),
+            f"SELECT {_COLUMNS} FROM ghost_gathering WHERE bot = ? AND {_EXPIRED} ORDER BY id",
+            (self._bot, _ts(now)),
         )
         return [_row_to_gathering(r) for r in rows]
 
@@ -325,16 +348,21 @@ class Gatherings:
         cancelled. One still waiting to be posted late or noted as missed stays."""
         async with self._db.transaction():
             rows = await self._db.fetchall(
-                f"SELECT id FROM ghost_gathering WHERE {_EXPIRED} ORDER BY id", (_ts(now),)
+                f"SELECT id FROM ghost_gathering WHERE bot = ? AND {_EXPIRED} ORDER BY id",
+                (self._bot, _ts(now)),
             )
             ids = [int(r[0]) for r in rows]
             for gathering_id in ids:
-                await self._db.execute("DELETE FROM ghost_gathering WHERE id = ?", (gathering_id,))
+                await self._db.execute(
+                    "DELETE FROM ghost_gathering WHERE bot = ? AND id = ?", (self._bot, gathering_id)
+                )
         return ids
 
     async def forget_room(self, room_id: str) -> int:
         """Delete every gathering of a room (the bot left it); rows deleted."""
-        return await self._db.execute("DELETE FROM ghost_gathering WHERE room_id = ?", (room_id,))
+        return await self._db.execute(
+            "DELETE FROM ghost_gathering WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+        )
 
 
 # Past the sunset, and past the care reminder that may follow the final occurrence, and the

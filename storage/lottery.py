@@ -11,6 +11,10 @@ One repository per aggregate, all on the tables of migration 002:
 - :class:`Stepbacks`: members out of the pool, until a time or until ``!stepin``;
 - :class:`Groupings`: earlier triads and cells, so the next ones mix people.
 
+Every row belongs to a bot (the ``bot`` column, migration 011): several bots share one
+database, and each repository is made for one bot and reads and writes only its rows, so a
+reveal, a reminder or an expiry runs on the bot that is in the room, once.
+
 Draws, history and groupings are kept for a window (``retention.draw_history``) and deleted by
 :func:`forget_lottery`. Times are UTC unix seconds. The rules live in ``protocols``; these
 classes apply them inside transactions so a refused request changes nothing.
@@ -79,16 +83,19 @@ class LotteryRooms:
     def __init__(
         self,
         db: Database,
+        bot: str,
         default_roles: Sequence[str] = DEFAULT_ROLES,
         default_term: timedelta = DEFAULT_TERM,
     ) -> None:
         self._db = db
+        self._bot = bot
         self._default_roles = tuple(default_roles)
         self._default_term = default_term
 
     async def setup(self, room_id: str) -> RoomSetup:
         row = await self._db.fetchone(
-            "SELECT roles, term_s FROM lottery_room WHERE room_id = ?", (room_id,)
+            "SELECT roles, term_s FROM lottery_room WHERE bot = ? AND room_id = ?",
+            (self._bot, room_id),
         )
         roles = self._default_roles
         term = self._default_term
@@ -105,7 +112,7 @@ class LotteryRooms:
         """
         async with self._db.transaction():
             await self._upsert(room_id, now, roles=json.dumps(list(roles)))
-            store = MandateStore(self._db)
+            store = MandateStore(self._db, self._bot)
             ended = [m for m in (await store.current(room_id)).values() if m.role not in roles]
             for mandate in ended:
                 await store.remove(room_id, mandate.role)
@@ -122,19 +129,21 @@ class LotteryRooms:
     ) -> None:
         async with self._db.transaction():
             await self._db.execute(
-                "INSERT INTO lottery_room (room_id, updated_at) VALUES (?, ?) "
-                "ON CONFLICT (room_id) DO NOTHING",
-                (room_id, _ts(now)),
+                "INSERT INTO lottery_room (bot, room_id, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (bot, room_id) DO NOTHING",
+                (self._bot, room_id, _ts(now)),
             )
             if roles is not None:
                 await self._db.execute(
-                    "UPDATE lottery_room SET roles = ?, updated_at = ? WHERE room_id = ?",
-                    (roles, _ts(now), room_id),
+                    "UPDATE lottery_room SET roles = ?, updated_at = ? "
+                    "WHERE bot = ? AND room_id = ?",
+                    (roles, _ts(now), self._bot, room_id),
                 )
             if term_s is not None:
                 await self._db.execute(
-                    "UPDATE lottery_room SET term_s = ?, updated_at = ? WHERE room_id = ?",
-                    (term_s, _ts(now), room_id),
+                    "UPDATE lottery_room SET term_s = ?, updated_at = ? "
+                    "WHERE bot = ? AND room_id = ?",
+                    (term_s, _ts(now), self._bot, room_id),
                 )
 
 
@@ -160,32 +169,36 @@ def _mandate(row: aiosqlite.Row) -> Mandate:
 _MANDATE_SELECT = (
     "SELECT m.room_id, m.role, m.holder, m.started, m.expires, m.reminded, m.renewals, "
     "r.proposed_by, r.proposed_at FROM lottery_mandate m "
-    "LEFT JOIN lottery_renewal r ON r.room_id = m.room_id AND r.role = m.role"
+    "LEFT JOIN lottery_renewal r ON r.bot = m.bot AND r.room_id = m.room_id AND r.role = m.role "
+    "WHERE m.bot = ?"
 )
 
 
 class MandateStore:
     """The mandates running now, one per (room, role), with any pending renewal proposal."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bot: str) -> None:
         self._db = db
+        self._bot = bot
 
     async def current(self, room_id: str) -> dict[str, Mandate]:
         """role -> mandate for the room (including ones past expiry not yet swept)."""
         rows = await self._db.fetchall(
-            _MANDATE_SELECT + " WHERE m.room_id = ? ORDER BY m.started, m.role", (room_id,)
+            _MANDATE_SELECT + " AND m.room_id = ? ORDER BY m.started, m.role", (self._bot, room_id)
         )
         return {row["role"]: _mandate(row) for row in rows}
 
     async def get(self, room_id: str, role: str) -> Mandate | None:
         row = await self._db.fetchone(
-            _MANDATE_SELECT + " WHERE m.room_id = ? AND m.role = ?", (room_id, role)
+            _MANDATE_SELECT + " AND m.room_id = ? AND m.role = ?", (self._bot, room_id, role)
         )
         return None if row is None else _mandate(row)
 
     async def all(self) -> list[Mandate]:
-        """Every mandate of every room: the scheduler rebuilds its reminder/expiry jobs from it."""
-        rows = await self._db.fetchall(_MANDATE_SELECT + " ORDER BY m.expires, m.room_id")
+        """Every mandate of this bot: the scheduler rebuilds its reminder/expiry jobs from it."""
+        rows = await self._db.fetchall(
+            _MANDATE_SELECT + " ORDER BY m.expires, m.room_id", (self._bot,)
+        )
         return [_mandate(row) for row in rows]
 
     async def held_counts(self, room_id: str, now: datetime) -> dict[str, int]:
@@ -201,9 +214,10 @@ class MandateStore:
 
     async def _insert(self, mandate: Mandate, draw_id: str | None) -> None:
         await self._db.execute(
-            "INSERT INTO lottery_mandate (room_id, role, holder, started, expires, reminded, "
-            "renewals, draw_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO lottery_mandate (bot, room_id, role, holder, started, expires, reminded, "
+            "renewals, draw_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                self._bot,
                 mandate.room,
                 mandate.role,
                 mandate.holder,
@@ -216,9 +230,10 @@ class MandateStore:
         )
         if mandate.renewal is not None:
             await self._db.execute(
-                "INSERT INTO lottery_renewal (room_id, role, proposed_by, proposed_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO lottery_renewal (bot, room_id, role, proposed_by, proposed_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
+                    self._bot,
                     mandate.room,
                     mandate.role,
                     mandate.renewal.proposed_by,
@@ -228,7 +243,8 @@ class MandateStore:
 
     async def remove(self, room_id: str, role: str) -> bool:
         changed = await self._db.execute(
-            "DELETE FROM lottery_mandate WHERE room_id = ? AND role = ?", (room_id, role)
+            "DELETE FROM lottery_mandate WHERE bot = ? AND room_id = ? AND role = ?",
+            (self._bot, room_id, role),
         )
         return changed > 0
 
@@ -244,9 +260,9 @@ class MandateStore:
             updated = propose_renewal(await self.get(room_id, role), role, by, now)
             assert updated.renewal is not None
             await self._db.execute(
-                "INSERT INTO lottery_renewal (room_id, role, proposed_by, proposed_at) "
-                "VALUES (?, ?, ?, ?)",
-                (room_id, role, by, _ts(now)),
+                "INSERT INTO lottery_renewal (bot, room_id, role, proposed_by, proposed_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self._bot, room_id, role, by, _ts(now)),
             )
         return updated
 
@@ -257,11 +273,12 @@ class MandateStore:
             renewed = confirm_renewal(await self.get(room_id, role), role, by, now, term)
             await self._db.execute(
                 "UPDATE lottery_mandate SET expires = ?, reminded = 0, renewals = ? "
-                "WHERE room_id = ? AND role = ?",
-                (_ts(renewed.expires), renewed.renewals, room_id, role),
+                "WHERE bot = ? AND room_id = ? AND role = ?",
+                (_ts(renewed.expires), renewed.renewals, self._bot, room_id, role),
             )
             await self._db.execute(
-                "DELETE FROM lottery_renewal WHERE room_id = ? AND role = ?", (room_id, role)
+                "DELETE FROM lottery_renewal WHERE bot = ? AND room_id = ? AND role = ?",
+                (self._bot, room_id, role),
             )
         return renewed
 
@@ -269,17 +286,19 @@ class MandateStore:
         """Delete every mandate that has ended; returns them (their roles are now vacant)."""
         async with self._db.transaction():
             rows = await self._db.fetchall(
-                _MANDATE_SELECT + " WHERE m.expires <= ? ORDER BY m.expires, m.room_id, m.role",
-                (_ts(now),),
+                _MANDATE_SELECT + " AND m.expires <= ? ORDER BY m.expires, m.room_id, m.role",
+                (self._bot, _ts(now)),
             )
-            await self._db.execute("DELETE FROM lottery_mandate WHERE expires <= ?", (_ts(now),))
+            await self._db.execute(
+                "DELETE FROM lottery_mandate WHERE bot = ? AND expires <= ?", (self._bot, _ts(now))
+            )
         return [_mandate(row) for row in rows]
 
     async def due_reminders(self, now: datetime) -> list[Mandate]:
         """Running mandates whose reminder time has come and that were not reminded yet."""
         rows = await self._db.fetchall(
-            _MANDATE_SELECT + " WHERE m.reminded = 0 AND m.expires > ? ORDER BY m.expires",
-            (_ts(now),),
+            _MANDATE_SELECT + " AND m.reminded = 0 AND m.expires > ? ORDER BY m.expires",
+            (self._bot, _ts(now)),
         )
         return [m for m in map(_mandate, rows) if reminder_at(m) <= now]
 
@@ -290,9 +309,9 @@ class MandateStore:
         renewed: a renewed term earns its own reminder).
         """
         changed = await self._db.execute(
-            "UPDATE lottery_mandate SET reminded = 1 WHERE room_id = ? AND role = ? "
+            "UPDATE lottery_mandate SET reminded = 1 WHERE bot = ? AND room_id = ? AND role = ? "
             "AND holder = ? AND renewals = ? AND reminded = 0 AND ABS(expires - ?) < 0.001",
-            (mandate.room, mandate.role, mandate.holder, mandate.renewals, _ts(mandate.expires)),
+            (self._bot, mandate.room, mandate.role, mandate.holder, mandate.renewals, _ts(mandate.expires)),
         )
         return changed > 0
 
@@ -383,8 +402,9 @@ class Draws:
     asked for only when a seed is stored or opened.
     """
 
-    def __init__(self, db: Database, seed_key: SeedKey) -> None:
+    def __init__(self, db: Database, bot: str, seed_key: SeedKey) -> None:
         self._db = db
+        self._bot = bot
         self._seed_key = seed_key
 
     async def create(
@@ -393,9 +413,10 @@ class Draws:
         """Store a committed draw, its seed sealed; returns its commitment (to publish)."""
         digest = commitment(inputs, seed)
         await self._db.execute(
-            "INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, seed_sealed, "
-            "reveal_at, created_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+            "INSERT INTO lottery_draw (bot, draw_id, room_id, commitment, inputs, seed, "
+            "seed_sealed, reveal_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
             (
+                self._bot,
                 inputs.draw_id,
                 inputs.room,
                 digest,
@@ -417,7 +438,8 @@ class Draws:
         """Seal the seeds of open draws stored in the clear by an older version; rows changed."""
         rows = await self._db.fetchall(
             "SELECT draw_id, commitment, seed FROM lottery_draw "
-            "WHERE state = 'committed' AND seed_sealed = 0"
+            "WHERE bot = ? AND state = 'committed' AND seed_sealed = 0",
+            (self._bot,),
         )
         changed = 0
         for row in rows:
@@ -432,14 +454,16 @@ class Draws:
     async def void(self, draw_id: str) -> bool:
         """Delete a committed draw that can never be revealed (its seed does not open)."""
         changed = await self._db.execute(
-            "DELETE FROM lottery_draw WHERE draw_id = ? AND state = 'committed'", (draw_id,)
+            "DELETE FROM lottery_draw WHERE bot = ? AND draw_id = ? AND state = 'committed'",
+            (self._bot, draw_id),
         )
         return changed > 0
 
     async def set_commit_event(self, draw_id: str, event_id: str) -> None:
         """Remember the commitment message, whose reactions and replies are contributions."""
         await self._db.execute(
-            "UPDATE lottery_draw SET commit_event_id = ? WHERE draw_id = ?", (event_id, draw_id)
+            "UPDATE lottery_draw SET commit_event_id = ? WHERE bot = ? AND draw_id = ?",
+            (event_id, self._bot, draw_id),
         )
 
     async def add_contribution(self, draw_id: str, value: str, now: datetime) -> bool:
@@ -449,8 +473,8 @@ class Draws:
         async with self._db.transaction():
             row = await self._db.fetchone(
                 "SELECT state, (SELECT COUNT(*) FROM lottery_contribution c "
-                "WHERE c.draw_id = d.draw_id) AS n FROM lottery_draw d WHERE draw_id = ?",
-                (draw_id,),
+                "WHERE c.draw_id = d.draw_id) AS n FROM lottery_draw d WHERE bot = ? AND draw_id = ?",
+                (self._bot, draw_id),
             )
             if row is None or row["state"] != "committed" or row["n"] >= MAX_CONTRIBUTIONS:
                 return False
@@ -462,20 +486,28 @@ class Draws:
         return changed > 0
 
     async def get(self, draw_id: str) -> StoredDraw | None:
-        row = await self._db.fetchone("SELECT * FROM lottery_draw WHERE draw_id = ?", (draw_id,))
+        row = await self._db.fetchone(
+            "SELECT * FROM lottery_draw WHERE bot = ? AND draw_id = ?", (self._bot, draw_id)
+        )
         return None if row is None else await self._load(row)
 
     async def by_commit_event(self, event_id: str) -> StoredDraw | None:
         row = await self._db.fetchone(
-            "SELECT * FROM lottery_draw WHERE commit_event_id = ?", (event_id,)
+            "SELECT * FROM lottery_draw WHERE bot = ? AND commit_event_id = ?",
+            (self._bot, event_id),
         )
         return None if row is None else await self._load(row)
 
     async def pending(self, room_id: str | None = None) -> list[StoredDraw]:
-        """Committed, unrevealed draws (of one room, or all: rebuild reveal jobs at start-up)."""
-        where, params = ("", ()) if room_id is None else (" AND room_id = ?", (room_id,))
+        """Committed, unrevealed draws of this bot (of one room, or all: rebuild reveal jobs at
+        start-up)."""
+        where: str = ""
+        params: tuple[str, ...] = (self._bot,)
+        if room_id is not None:
+            where, params = " AND room_id = ?", (self._bot, room_id)
         rows = await self._db.fetchall(
-            "SELECT * FROM lottery_draw WHERE state = 'committed'" + where + " ORDER BY reveal_at",
+            "SELECT * FROM lottery_draw WHERE bot = ? AND state = 'committed'" + where
+            + " ORDER BY reveal_at",
             params,
         )
         return [await self._load(row) for row in rows]
@@ -493,7 +525,7 @@ class Draws:
             if draw is None or draw.state != "committed":
                 return None
             published = reveal(draw.inputs, self.seed(draw), draw.contributions)
-            mandates = MandateStore(self._db)
+            mandates = MandateStore(self._db, self._bot)
             current = await mandates.current(draw.room)
             granted: list[Mandate] = []
             skipped: list[str] = []
@@ -506,14 +538,14 @@ class Draws:
                 await mandates.put(mandate, draw_id)
                 granted.append(mandate)
                 await self._db.execute(
-                    "INSERT INTO lottery_history (room_id, draw_id, role, holder, at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (draw.room, draw_id, role, holder, _ts(now)),
+                    "INSERT INTO lottery_history (bot, room_id, draw_id, role, holder, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (self._bot, draw.room, draw_id, role, holder, _ts(now)),
                 )
             await self._db.execute(
                 "UPDATE lottery_draw SET state = 'revealed', result = ?, revealed_at = ? "
-                "WHERE draw_id = ? AND state = 'committed'",
-                (canonical_json(published.to_json()).decode(), _ts(now), draw_id),
+                "WHERE bot = ? AND draw_id = ? AND state = 'committed'",
+                (canonical_json(published.to_json()).decode(), _ts(now), self._bot, draw_id),
             )
         return Completion(published, tuple(granted), tuple(skipped))
 
@@ -523,7 +555,8 @@ class Draws:
         return None if draw is None else draw.published
 
     async def forget_older_than(self, cutoff: datetime) -> int:
-        """Delete draws created before ``cutoff`` (their contributions go with them)."""
+        """Delete draws created before ``cutoff`` (their contributions go with them), of every
+        bot: age is the same rule for all."""
         return await self._db.execute(
             "DELETE FROM lottery_draw WHERE created_at < ?", (_ts(cutoff),)
         )
@@ -556,13 +589,15 @@ class Draws:
 class DrawHistory:
     """Who won which role, and when: the memory behind "recent holders are less likely"."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bot: str) -> None:
         self._db = db
+        self._bot = bot
 
     async def wins(self, room_id: str) -> list[PastWin]:
         rows = await self._db.fetchall(
-            "SELECT role, holder, at FROM lottery_history WHERE room_id = ? ORDER BY at, role",
-            (room_id,),
+            "SELECT role, holder, at FROM lottery_history WHERE bot = ? AND room_id = ? "
+            "ORDER BY at, role",
+            (self._bot, room_id),
         )
         return [PastWin(r["role"], r["holder"], _dt(r["at"])) for r in rows]
 
@@ -580,8 +615,9 @@ class DrawHistory:
 class Stepbacks:
     """Members who stepped out of the pool (care, not shame), until a time or ``!stepin``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bot: str) -> None:
         self._db = db
+        self._bot = bot
 
     async def step_back(
         self, room_id: str, user_id: str, now: datetime, until: datetime | None = None
@@ -589,16 +625,18 @@ class Stepbacks:
         if until is not None and until <= now:
             raise ValueError("a step-back ends in the future")
         await self._db.execute(
-            "INSERT INTO lottery_stepback (room_id, user_id, since, until) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (room_id, user_id) DO UPDATE SET since = excluded.since, "
+            "INSERT INTO lottery_stepback (bot, room_id, user_id, since, until) "
+            "VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (bot, room_id, user_id) DO UPDATE SET since = excluded.since, "
             "until = excluded.until",
-            (room_id, user_id, _ts(now), None if until is None else _ts(until)),
+            (self._bot, room_id, user_id, _ts(now), None if until is None else _ts(until)),
         )
 
     async def step_in(self, room_id: str, user_id: str) -> bool:
         """Back in the pool; False if the member had not stepped back."""
         changed = await self._db.execute(
-            "DELETE FROM lottery_stepback WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+            "DELETE FROM lottery_stepback WHERE bot = ? AND room_id = ? AND user_id = ?",
+            (self._bot, room_id, user_id),
         )
         return changed > 0
 
@@ -606,8 +644,8 @@ class Stepbacks:
         """user -> end of the step-back (None: open-ended), for ``protocols.lottery.pool``."""
         rows = await self._db.fetchall(
             "SELECT user_id, until FROM lottery_stepback "
-            "WHERE room_id = ? AND (until IS NULL OR until > ?) ORDER BY user_id",
-            (room_id, _ts(now)),
+            "WHERE bot = ? AND room_id = ? AND (until IS NULL OR until > ?) ORDER BY user_id",
+            (self._bot, room_id, _ts(now)),
         )
         return {r["user_id"]: None if r["until"] is None else _dt(r["until"]) for r in rows}
 
@@ -624,8 +662,9 @@ class Stepbacks:
 class Groupings:
     """Earlier triads and cells of a room, so the next grouping can mix people."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bot: str) -> None:
         self._db = db
+        self._bot = bot
 
     async def record(
         self,
@@ -637,16 +676,17 @@ class Groupings:
         payload = json.dumps([sorted(g) for g in groups])
         async with self._db.transaction():
             new_id = await self._db.insert(
-                "INSERT INTO lottery_grouping (room_id, kind, groups, at) VALUES (?, ?, ?, ?)",
-                (room_id, kind, payload, _ts(now)),
+                "INSERT INTO lottery_grouping (bot, room_id, kind, groups, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self._bot, room_id, kind, payload, _ts(now)),
             )
             # Only the latest groupings are read (to mix people): a room that asks for triads
             # again and again does not grow the table.
             await self._db.execute(
-                "DELETE FROM lottery_grouping WHERE room_id = ? AND kind = ? AND id NOT IN "
-                "(SELECT id FROM lottery_grouping WHERE room_id = ? AND kind = ? "
-                "ORDER BY at DESC, id DESC LIMIT ?)",
-                (room_id, kind, room_id, kind, KEEP_GROUPINGS),
+                "DELETE FROM lottery_grouping WHERE bot = ? AND room_id = ? AND kind = ? "
+                "AND id NOT IN (SELECT id FROM lottery_grouping WHERE bot = ? AND room_id = ? "
+                "AND kind = ? ORDER BY at DESC, id DESC LIMIT ?)",
+                (self._bot, room_id, kind, self._bot, room_id, kind, KEEP_GROUPINGS),
             )
         return new_id
 
@@ -655,9 +695,9 @@ class Groupings:
     ) -> list[list[tuple[str, ...]]]:
         """The last ``limit`` groupings of this kind, newest first."""
         rows = await self._db.fetchall(
-            "SELECT groups FROM lottery_grouping WHERE room_id = ? AND kind = ? "
+            "SELECT groups FROM lottery_grouping WHERE bot = ? AND room_id = ? AND kind = ? "
             "ORDER BY at DESC, id DESC LIMIT ?",
-            (room_id, kind, limit),
+            (self._bot, room_id, kind, limit),
         )
         return [[tuple(g) for g in json.loads(r["groups"])] for r in rows]
 
@@ -669,21 +709,24 @@ class Groupings:
 
 
 async def forget_lottery(db: Database, cutoff: datetime, now: datetime) -> int:
-    """Delete draws, history and groupings older than ``cutoff`` and ended step-backs.
+    """Delete draws, history and groupings older than ``cutoff`` and ended step-backs, of every
+    bot (``affinity forget`` runs without bots; age is the same rule for all).
 
     Running mandates are not history: they end on their own (``MandateStore.expire``).
     """
     async with db.transaction():
         return (
-            await Draws(db, _no_seed_key).forget_older_than(cutoff)
-            + await DrawHistory(db).forget_older_than(cutoff)
-            + await Groupings(db).forget_older_than(cutoff)
-            + await Stepbacks(db).forget_expired(now)
+            await Draws(db, "", _no_seed_key).forget_older_than(cutoff)
+            + await DrawHistory(db, "").forget_older_than(cutoff)
+            + await Groupings(db, "").forget_older_than(cutoff)
+            + await Stepbacks(db, "").forget_expired(now)
         )
 
 
-async def forget_room(db: Database, room_id: str) -> int:
-    """Delete everything the lottery keeps about a room (the bot left it); rows deleted."""
+async def forget_room(db: Database, bot: str, room_id: str) -> int:
+    """Delete everything this bot's lottery keeps about a room (it left it); rows deleted.
+
+    Another bot still in the room keeps its own."""
     async with db.transaction():
         total = 0
         for table in (
@@ -694,5 +737,7 @@ async def forget_room(db: Database, room_id: str) -> int:
             "lottery_stepback",
             "lottery_grouping",
         ):
-            total += await db.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
+            total += await db.execute(
+                f"DELETE FROM {table} WHERE bot = ? AND room_id = ?", (bot, room_id)
+            )
         return total

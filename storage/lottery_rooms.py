@@ -6,7 +6,7 @@
   written before their rooms are created, so a command handled again after a crash invites the
   same people to the same cells instead of drawing new ones.
 
-Tables of migration 006. Times are UTC unix seconds.
+Tables of migration 006, each row its bot's (migration 011). Times are UTC unix seconds.
 """
 
 from __future__ import annotations
@@ -32,14 +32,18 @@ class Options:
 
 
 class RoomOptions:
-    def __init__(self, db: Database, default_window: timedelta, default_redraw: bool) -> None:
+    def __init__(
+        self, db: Database, bot: str, default_window: timedelta, default_redraw: bool
+    ) -> None:
         self._db = db
+        self._bot = bot
         self._default_window = default_window
         self._default_redraw = default_redraw
 
     async def get(self, room_id: str) -> Options:
         row = await self._db.fetchone(
-            "SELECT commit_window_s, redraw FROM lottery_room_option WHERE room_id = ?", (room_id,)
+            "SELECT commit_window_s, redraw FROM lottery_room_option WHERE bot = ? AND room_id = ?",
+            (self._bot, room_id),
         )
         window, redraw = self._default_window, self._default_redraw
         if row is not None and row["commit_window_s"] is not None:
@@ -58,19 +62,24 @@ class RoomOptions:
 
     async def forget_room(self, room_id: str) -> int:
         """Delete a room's options (the bot is out of it); rows deleted."""
-        return await self._db.execute("DELETE FROM lottery_room_option WHERE room_id = ?", (room_id,))
+        return await self._db.execute(
+            "DELETE FROM lottery_room_option WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+        )
 
     async def rooms_redrawing(self) -> list[str]:
-        rows = await self._db.fetchall("SELECT room_id FROM lottery_room_option WHERE redraw = 1")
+        rows = await self._db.fetchall(
+            "SELECT room_id FROM lottery_room_option WHERE bot = ? AND redraw = 1", (self._bot,)
+        )
         return [r["room_id"] for r in rows]
 
     async def _upsert(self, room_id: str, column: str, value: int, now: datetime) -> None:
         assert column in ("commit_window_s", "redraw")
         await self._db.execute(
-            f"INSERT INTO lottery_room_option (room_id, {column}, updated_at) VALUES (?, ?, ?) "
-            f"ON CONFLICT (room_id) DO UPDATE SET {column} = excluded.{column}, "
+            f"INSERT INTO lottery_room_option (bot, room_id, {column}, updated_at) "
+            "VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT (bot, room_id) DO UPDATE SET {column} = excluded.{column}, "
             "updated_at = excluded.updated_at",
-            (room_id, value, _ts(now)),
+            (self._bot, room_id, value, _ts(now)),
         )
 
 
@@ -100,10 +109,11 @@ def _cell(row: aiosqlite.Row) -> CellRoom:
 
 
 class CellRooms:
-    """Cells that get a room of their own, from planning to sunset."""
+    """Cells that get a room of their own, from planning to sunset (this bot's only)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bot: str) -> None:
         self._db = db
+        self._bot = bot
 
     async def plan(
         self,
@@ -120,10 +130,10 @@ class CellRooms:
                 return existing
             for index, members in enumerate(cells):
                 await self._db.execute(
-                    "INSERT INTO lottery_cell_room (parent_room_id, source, cell_index, members, "
-                    "sunset_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO lottery_cell_room (bot, parent_room_id, source, cell_index, "
+                    "members, sunset_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
-                        parent_room_id, source, index, json.dumps(list(members)),
+                        self._bot, parent_room_id, source, index, json.dumps(list(members)),
                         _ts(sunset_at), _ts(now),
                     ),
                 )
@@ -131,31 +141,38 @@ class CellRooms:
 
     async def of_source(self, source: str) -> list[CellRoom]:
         rows = await self._db.fetchall(
-            "SELECT * FROM lottery_cell_room WHERE source = ? ORDER BY cell_index", (source,)
+            "SELECT * FROM lottery_cell_room WHERE bot = ? AND source = ? ORDER BY cell_index",
+            (self._bot, source),
         )
         return [_cell(r) for r in rows]
 
     async def made_since(self, parent_room_id: str, since: datetime) -> int:
         """How many cell rooms were planned for this room since ``since`` (for the daily cap)."""
         row = await self._db.fetchone(
-            "SELECT COUNT(*) FROM lottery_cell_room WHERE parent_room_id = ? AND created_at >= ?",
-            (parent_room_id, _ts(since)),
+            "SELECT COUNT(*) FROM lottery_cell_room "
+            "WHERE bot = ? AND parent_room_id = ? AND created_at >= ?",
+            (self._bot, parent_room_id, _ts(since)),
         )
         return int(row[0]) if row else 0
 
     async def set_room(self, cell_id: int, room_id: str) -> None:
         await self._db.execute(
-            "UPDATE lottery_cell_room SET room_id = ? WHERE id = ?", (room_id, cell_id)
+            "UPDATE lottery_cell_room SET room_id = ? WHERE bot = ? AND id = ?",
+            (room_id, self._bot, cell_id),
         )
 
     async def get(self, cell_id: int) -> CellRoom | None:
-        row = await self._db.fetchone("SELECT * FROM lottery_cell_room WHERE id = ?", (cell_id,))
+        row = await self._db.fetchone(
+            "SELECT * FROM lottery_cell_room WHERE bot = ? AND id = ?", (self._bot, cell_id)
+        )
         return None if row is None else _cell(row)
 
     async def open(self) -> list[CellRoom]:
         """Every cell room not yet closed (the scheduler rebuilds sunset jobs from it)."""
         rows = await self._db.fetchall(
-            "SELECT * FROM lottery_cell_room WHERE room_id IS NOT NULL ORDER BY sunset_at, id"
+            "SELECT * FROM lottery_cell_room WHERE bot = ? AND room_id IS NOT NULL "
+            "ORDER BY sunset_at, id",
+            (self._bot,),
         )
         return [_cell(r) for r in rows]
 
@@ -163,10 +180,13 @@ class CellRooms:
         """Delete cells planned before ``before`` whose room was never created (a crash or a
         refusal mid-command): nobody was invited, so nothing has to be closed."""
         return await self._db.execute(
-            "DELETE FROM lottery_cell_room WHERE room_id IS NULL AND created_at < ?",
-            (_ts(before),),
+            "DELETE FROM lottery_cell_room WHERE bot = ? AND room_id IS NULL AND created_at < ?",
+            (self._bot, _ts(before)),
         )
 
     async def close(self, cell_id: int) -> bool:
         """The bot has left the cell room: forget it (members and all)."""
-        return await self._db.execute("DELETE FROM lottery_cell_room WHERE id = ?", (cell_id,)) > 0
+        changed = await self._db.execute(
+            "DELETE FROM lottery_cell_room WHERE bot = ? AND id = ?", (self._bot, cell_id)
+        )
+        return changed > 0

@@ -86,11 +86,12 @@ class GhostChairFeature(Feature):
         self.grace: timedelta = self.config.misfire_grace
         self.default_zone = parse_zone(self.config.default_timezone)
         defaults = self.config.default_voices
+        # Voices and gatherings are this bot's own; the room's zone is the room's, for every bot.
         self.voices = AbsentVoices(
-            bot.db, DEFAULT_ABSENT_VOICES if defaults is None else tuple(defaults)
+            bot.db, bot.user_id, DEFAULT_ABSENT_VOICES if defaults is None else tuple(defaults)
         )
         self.zones = RoomZones(bot.db)
-        self.gatherings = Gatherings(bot.db)
+        self.gatherings = Gatherings(bot.db, bot.user_id)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -225,11 +226,11 @@ class GhostChairFeature(Feature):
             return
         try:
             await lottery.open_draw(room, key)
-        except Exception as exc:  # noqa: BLE001 - the reminder went out; the order still may
+        except Exception as exc:  # the reminder went out; the order still may
             log.error("gathering %d: the draw failed: %s", gathering.id, type(exc).__name__)
         try:
             await lottery.post_order(room, _key(gathering, "order", occurrence))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # a failed order must not stop the gathering
             log.error(
                 "gathering %d: the speaking order failed: %s", gathering.id, type(exc).__name__
             )

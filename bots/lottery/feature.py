@@ -94,9 +94,10 @@ def commit_txn(draw_id: str) -> str:
     return f"lottery-commit-{draw_id}"
 
 
-def draw_id_for(key: str) -> str:
-    """A draw's id from the key of what started it: handled again, the same draw."""
-    return stable_key("lottery-draw", key)[:10]
+def draw_id_for(bot: str, key: str) -> str:
+    """A draw's id from the bot and the key of what started it: handled again, the same draw;
+    another bot in the same room handling the same command, another draw (its own)."""
+    return stable_key("lottery-draw", bot, key)[:10]
 
 
 class LotteryFeature(Feature):
@@ -107,16 +108,16 @@ class LotteryFeature(Feature):
         super().__init__(bot)
         self.config = bot.app.features.lottery
         self.retention = bot.app.retention.draw_history
-        db = bot.db
-        self.rooms = LotteryRooms(db, self.config.default_roles, self.config.default_term)
-        self.options = RoomOptions(db, self.config.commit_window, self.config.redraw_on_expiry)
-        self.mandates = MandateStore(db)
-        self.draws = Draws(db, self._seed_key)
+        db, me = bot.db, bot.user_id  # every row read or written here is this bot's own
+        self.rooms = LotteryRooms(db, me, self.config.default_roles, self.config.default_term)
+        self.options = RoomOptions(db, me, self.config.commit_window, self.config.redraw_on_expiry)
+        self.mandates = MandateStore(db, me)
+        self.draws = Draws(db, me, self._seed_key)
         self._sealing_key: bytes | None = None
-        self.history = DrawHistory(db)
-        self.stepbacks = Stepbacks(db)
-        self.groupings = Groupings(db)
-        self.cell_rooms = CellRooms(db)
+        self.history = DrawHistory(db, me)
+        self.stepbacks = Stepbacks(db, me)
+        self.groupings = Groupings(db, me)
+        self.cell_rooms = CellRooms(db, me)
         self.zones = RoomZones(db)
         self._rng = random.SystemRandom()
 
@@ -190,7 +191,8 @@ class LotteryFeature(Feature):
         still fire find nothing and do nothing)."""
         for mandate in (await self.mandates.current(room_id)).values():
             self._cancel_mandate(mandate)
-        deleted = await forget_room(self.bot.db, room_id) + await self.options.forget_room(room_id)
+        deleted = await forget_room(self.bot.db, self.bot.user_id, room_id)
+        deleted += await self.options.forget_room(room_id)
         if deleted:
             log.info("lottery: out of a room, forgot %d rows", deleted)
 
@@ -228,7 +230,7 @@ class LotteryFeature(Feature):
         self, room_id: RoomID, key: str, requested: Sequence[str], reply_to: EventID | None
     ) -> str:
         """Fix the inputs and a fresh secret seed, store them, post the commitment."""
-        draw_id = draw_id_for(key)
+        draw_id = draw_id_for(self.bot.user_id, key)
         existing = await self.draws.get(draw_id)
         if existing is not None:  # handled before a crash: the same draw, never a second one
             if existing.state == "committed":
@@ -584,7 +586,7 @@ class LotteryFeature(Feature):
 
     async def _cell_rooms(self, ctx: Context, low: int, high: int) -> None:
         """Plan the cells (once per command), then create and invite each room not made yet."""
-        source = ctx.key("cells")
+        source = ctx.key("cells", self.bot.user_id)  # each bot's cells are its own
         planned = await self.cell_rooms.of_source(source)
         if not planned:
             grouped = await self._draw_cells(ctx.room_id, ctx.now, low, high)
@@ -667,5 +669,5 @@ class LotteryFeature(Feature):
             self._at(f"lottery-sunset-{cell_id}", retry, self._sunset, cell_id)
             return
         await self.cell_rooms.close(cell_id)
-        await forget_room(self.bot.db, room)
+        await forget_room(self.bot.db, self.bot.user_id, room)
         log.info("cell room %d closed at its sunset", cell_id)

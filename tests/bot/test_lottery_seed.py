@@ -15,15 +15,21 @@ from datetime import timedelta
 from pathlib import Path
 
 from protocols.lottery import PublishedDraw, canonical_json, commitment, prepare, recompute, reveal, verify
-from tests.bot.fakes import ROOM, FakeBot, close
+from storage.db import Database, shipped_migrations
+from tests.bot.fakes import BOT, ROOM, FakeBot, close
 from tests.bot.test_lottery import ANA, BEN, CHI, DEV, NOW, draw_id_of, feature, jobs, lottery_bot
 
 PICKLE_KEY = "operator-pickle-key"
 
 
 async def keyed_bot(tmp_path: Path, pickle_key: str = PICKLE_KEY) -> FakeBot:
-    bot = await lottery_bot(tmp_path)
-    bot.pickle_key = pickle_key  # as BotRuntime.start sets it from the configuration
+    # As BotRuntime.start sets it from the configuration, before the features start.
+    FakeBot.pickle_key = pickle_key  # type: ignore[attr-defined]
+    try:
+        bot = await lottery_bot(tmp_path)
+    finally:
+        del FakeBot.pickle_key  # type: ignore[attr-defined]
+    bot.pickle_key = pickle_key
     return bot
 
 
@@ -104,28 +110,35 @@ async def test_a_restart_with_the_same_key_reveals_and_another_key_calls_the_dra
 
 
 async def test_draws_stored_before_seeds_were_sealed_still_reveal_and_verify(tmp_path: Path) -> None:
-    bot = await keyed_bot(tmp_path)
+    # A database as the previous version left it (schema 10): one draw still open, one revealed,
+    # both with their seed in the clear and no owning bot recorded.
+    people = [ANA, BEN, CHI, DEV]
+    seed = bytes(range(32))
+    open_inputs = prepare(ROOM, "old0open", people, ["care"], {}, {})
+    done_inputs = prepare(ROOM, "old0done", people, ["liaison"], {}, {})
+    published = reveal(done_inputs, seed, ["$old-reaction"])
+    old = await Database.open(tmp_path / "affinity.db", migrations=shipped_migrations()[:10])
+    await old.execute("INSERT INTO room_joined (bot, room_id, joined_ts) VALUES (?, ?, 0)", (BOT, ROOM))
+    for inputs, state, result in (
+        (open_inputs, "committed", None),
+        (done_inputs, "revealed", canonical_json(published.to_json()).decode()),
+    ):
+        await old.execute(
+            "INSERT INTO lottery_draw (draw_id, room_id, state, commitment, inputs, seed, "
+            "reveal_at, created_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (inputs.draw_id, ROOM, state, commitment(inputs, seed),
+             canonical_json(inputs.to_json()).decode(), seed, NOW.timestamp(),
+             NOW.timestamp(), result),
+        )
+    await old.close()
+
+    bot = await keyed_bot(tmp_path)  # the upgrade: migration 011, then the feature starts
     try:
-        people = [ANA, BEN, CHI, DEV]
-        seed = bytes(range(32))
-        # As the previous version stored them: one draw still open, one revealed; seeds clear.
-        open_inputs = prepare(ROOM, "old0open", people, ["care"], {}, {})
-        done_inputs = prepare(ROOM, "old0done", people, ["liaison"], {}, {})
-        published = reveal(done_inputs, seed, ["$old-reaction"])
-        for inputs, state, result in (
-            (open_inputs, "committed", None),
-            (done_inputs, "revealed", canonical_json(published.to_json()).decode()),
-        ):
-            await bot.db.execute(
-                "INSERT INTO lottery_draw (draw_id, room_id, state, commitment, inputs, seed, "
-                "reveal_at, created_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (inputs.draw_id, ROOM, state, commitment(inputs, seed),
-                 canonical_json(inputs.to_json()).decode(), seed, NOW.timestamp(),
-                 NOW.timestamp(), result),
-            )
-        await feature(bot).start()  # the upgraded bot starts: the open draw's seed is sealed
-        row = await bot.db.fetchone("SELECT seed, seed_sealed FROM lottery_draw WHERE draw_id = 'old0open'")
-        assert row is not None and row["seed_sealed"] == 1 and bytes(row["seed"]) != seed
+        row = await bot.db.fetchone(
+            "SELECT bot, seed, seed_sealed FROM lottery_draw WHERE draw_id = 'old0open'"
+        )
+        assert row is not None and row["bot"] == BOT
+        assert row["seed_sealed"] == 1 and seed not in bytes(row["seed"])  # sealed at start
         assert jobs(bot, "lottery-reveal-") == ["lottery-reveal-old0open"]
         [result] = await bot.fire("lottery-reveal-old0open")
         assert "Draw old0open result" in result.body and seed.hex() in result.body

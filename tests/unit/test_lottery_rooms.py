@@ -12,6 +12,8 @@ from protocols.lottery import LotteryError, parse_switch, parse_window
 from storage.db import Database
 from storage.lottery_rooms import CellRooms, RoomOptions
 
+ME = "@bot:a.org"  # the bot whose rows these are
+
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
@@ -47,7 +49,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 async def test_options_default_then_set(db: Database) -> None:
-    options = RoomOptions(db, timedelta(seconds=30), False)
+    options = RoomOptions(db, ME, timedelta(seconds=30), False)
     assert (await options.get("!a:x")).commit_window == timedelta(seconds=30)
     assert (await options.get("!a:x")).redraw is False
     await options.set_window("!a:x", timedelta(seconds=45), NOW)
@@ -56,14 +58,14 @@ async def test_options_default_then_set(db: Database) -> None:
     assert got.commit_window == timedelta(seconds=45) and got.redraw is True
     await options.set_redraw("!a:x", False, NOW)  # False is a setting, not "missing"
     assert (await options.get("!a:x")).redraw is False
-    assert (await RoomOptions(db, timedelta(seconds=30), True).get("!a:x")).redraw is False
+    assert (await RoomOptions(db, ME, timedelta(seconds=30), True).get("!a:x")).redraw is False
     assert (await options.get("!b:x")).commit_window == timedelta(seconds=30)
     with pytest.raises(ValueError):
         await options.set_window("!a:x", timedelta(0), NOW)
 
 
 async def test_cells_are_planned_once_per_command_and_forgotten_at_close(db: Database) -> None:
-    cells = CellRooms(db)
+    cells = CellRooms(db, ME)
     sunset = NOW + timedelta(days=30)
     first = await cells.plan("!p:x", "cmd-1", [["@a:x", "@b:x"], ["@c:x", "@d:x"]], sunset, NOW)
     again = await cells.plan("!p:x", "cmd-1", [["@a:x", "@c:x"], ["@b:x", "@d:x"]], sunset, NOW)

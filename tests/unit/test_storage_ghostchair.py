@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import date, datetime, time, timedelta, timezone
-from importlib import resources
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,23 +19,18 @@ from protocols.ghostchair import (
     parse_gathering,
 )
 from protocols.schedule import Once, Weekly, catch_up
-from storage.db import Database, Migration
+from storage.db import Database, Migration, shipped_migrations
 from storage.ghostchair import AbsentVoices, Gatherings, RoomZones
 
-UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)  # a Friday
 ROOM = "!room:a.org"
+ME = "@bot:a.org"  # the bot whose rows these are
 OTHER = "!other:a.org"
 
 
 def _migrations() -> list[Migration]:
-    # Only the runtime's and ours: the ghost-chair tables must not depend on other features'.
-    folder = resources.files("storage.migrations")
-    return [
-        Migration(n, name, (folder / name).read_text("utf-8"))
-        for n, name in [(1, "001_runtime.sql"), (3, "003_ghostchair.sql")]
-    ]
+    return shipped_migrations()
 
 
 @pytest.fixture
@@ -52,15 +46,15 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 async def test_a_new_room_reads_the_defaults_without_writing(db: Database) -> None:
-    voices = AbsentVoices(db)
+    voices = AbsentVoices(db, ME)
     assert await voices.voices(ROOM) == DEFAULT_ABSENT_VOICES
     assert await db.fetchall("SELECT * FROM ghost_room") == []
-    custom = AbsentVoices(db, defaults=("a", "b"))
+    custom = AbsentVoices(db, ME, defaults=("a", "b"))
     assert await custom.voices(ROOM) == ("a", "b")
 
 
 async def test_add_and_remove_keep_order_and_persist(db: Database, tmp_path: Path) -> None:
-    voices = AbsentVoices(db, defaults=("a", "b"))
+    voices = AbsentVoices(db, ME, defaults=("a", "b"))
     assert await voices.add(ROOM, "  c  ", NOW) == ("a", "b", "c")
     assert await voices.remove(ROOM, "1", NOW) == "a"
     assert await voices.voices(ROOM) == ("b", "c")
@@ -69,19 +63,19 @@ async def test_add_and_remove_keep_order_and_persist(db: Database, tmp_path: Pat
     reopened = await Database.open(tmp_path / "ghost.db", migrations=_migrations())
     try:
         # The room's own list no longer follows the defaults, even if the config changes.
-        assert await AbsentVoices(reopened, defaults=("x",)).voices(ROOM) == ("b", "c")
+        assert await AbsentVoices(reopened, ME, defaults=("x",)).voices(ROOM) == ("b", "c")
     finally:
         await reopened.close()
 
 
 async def test_removing_every_voice_leaves_an_empty_list(db: Database) -> None:
-    voices = AbsentVoices(db, defaults=("a",))
+    voices = AbsentVoices(db, ME, defaults=("a",))
     await voices.remove(ROOM, 1, NOW)
     assert await voices.voices(ROOM) == ()
 
 
 async def test_refused_changes_change_nothing(db: Database) -> None:
-    voices = AbsentVoices(db, defaults=("a", "b"))
+    voices = AbsentVoices(db, ME, defaults=("a", "b"))
     with pytest.raises(GhostChairError):
         await voices.add(ROOM, "", NOW)
     with pytest.raises(GhostChairError):
@@ -93,7 +87,7 @@ async def test_refused_changes_change_nothing(db: Database) -> None:
 
 
 async def test_take_turn_counts_up_per_room(db: Database) -> None:
-    voices = AbsentVoices(db, defaults=("a", "b"))
+    voices = AbsentVoices(db, ME, defaults=("a", "b"))
     assert await voices.take_turn(ROOM, NOW) == (("a", "b"), 0)
     assert await voices.take_turn(ROOM, NOW) == (("a", "b"), 1)
     assert await voices.take_turn(OTHER, NOW) == (("a", "b"), 0)
@@ -103,7 +97,7 @@ async def test_take_turn_counts_up_per_room(db: Database) -> None:
 
 
 async def test_forget_room_deletes_voices_and_counter(db: Database) -> None:
-    voices = AbsentVoices(db, defaults=("a",))
+    voices = AbsentVoices(db, ME, defaults=("a",))
     await voices.add(ROOM, "b", NOW)
     await voices.take_turn(ROOM, NOW)
     assert await voices.forget_room(ROOM) == 3  # two voices and the room row
@@ -135,7 +129,7 @@ ONCE = GatheringSpec(Once(datetime(2026, 5, 2, 16, tzinfo=UTC), PARIS), Gatherin
 
 
 async def test_add_and_read_back(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     weekly = await gatherings.add(ROOM, WEEKLY, "@ana:a.org", NOW)
     once = await gatherings.add(ROOM, ONCE, "@bo:a.org", NOW)
     assert weekly.schedule == WEEKLY.schedule and weekly.options == WEEKLY.options
@@ -150,13 +144,13 @@ async def test_add_and_read_back(db: Database) -> None:
 
 async def test_open_ended_weekly_round_trips(db: Database) -> None:
     spec = parse_gathering("every sun 02:30 America/New_York", PARIS, NOW)
-    stored = await Gatherings(db).add(ROOM, spec, "@ana:a.org", NOW)
+    stored = await Gatherings(db, ME).add(ROOM, spec, "@ana:a.org", NOW)
     assert stored.schedule == Weekly(6, time(2, 30), ZoneInfo("America/New_York"))
     assert stored.options == GatheringOptions()
 
 
 async def test_room_capacity_is_enforced_atomically(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     for _ in range(MAX_GATHERINGS_PER_ROOM):
         await gatherings.add(ROOM, ONCE, "@ana:a.org", NOW)
     with pytest.raises(GhostChairError, match="cancel one first"):
@@ -166,7 +160,7 @@ async def test_room_capacity_is_enforced_atomically(db: Database) -> None:
 
 
 async def test_cancel_only_in_its_own_room(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     g = await gatherings.add(ROOM, WEEKLY, "@ana:a.org", NOW)
     assert not await gatherings.cancel(OTHER, g.id)
     assert await gatherings.cancel(ROOM, g.id)
@@ -175,7 +169,7 @@ async def test_cancel_only_in_its_own_room(db: Database) -> None:
 
 
 async def test_mark_never_twice_and_never_backwards(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     g = await gatherings.add(ROOM, WEEKLY, "@ana:a.org", NOW)
     first = datetime(2026, 5, 5, 17, tzinfo=UTC)
     assert await gatherings.mark(g.id, "start", first)
@@ -191,7 +185,7 @@ async def test_mark_never_twice_and_never_backwards(db: Database) -> None:
 
 
 async def test_mark_rolls_back_with_its_transaction(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     g = await gatherings.add(ROOM, WEEKLY, "@ana:a.org", NOW)
     with pytest.raises(RuntimeError):
         async with db.transaction():
@@ -202,7 +196,7 @@ async def test_mark_rolls_back_with_its_transaction(db: Database) -> None:
 
 
 async def test_delete_expired_waits_until_the_last_occurrence_is_handled(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     weekly = await gatherings.add(ROOM, WEEKLY, "@ana:a.org", NOW)  # last: Tue 2026-05-12 19:00
     once = await gatherings.add(ROOM, ONCE, "@ana:a.org", NOW)
     open_ended = await gatherings.add(
@@ -226,7 +220,7 @@ async def test_delete_expired_waits_until_the_last_occurrence_is_handled(db: Dat
 
 
 async def test_delete_expired_waits_for_sunset_and_care(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     g = await gatherings.add(ROOM, WEEKLY, "@ana:a.org", NOW)
     last = datetime(2026, 5, 12, 17, tzinfo=UTC)
     assert await gatherings.mark(g.id, "start", last)
@@ -238,7 +232,7 @@ async def test_delete_expired_waits_for_sunset_and_care(db: Database) -> None:
 
 
 async def test_delete_expired_with_no_occurrence_after_creation(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     # Created after its final occurrence had passed (stored directly): nothing to handle.
     late = datetime(2026, 5, 13, tzinfo=UTC)
     g = await gatherings.add(ROOM, WEEKLY, "@ana:a.org", late)
@@ -246,7 +240,7 @@ async def test_delete_expired_with_no_occurrence_after_creation(db: Database) ->
 
 
 async def test_forget_room_gatherings(db: Database) -> None:
-    gatherings = Gatherings(db)
+    gatherings = Gatherings(db, ME)
     await gatherings.add(ROOM, WEEKLY, "@ana:a.org", NOW)
     await gatherings.add(ROOM, ONCE, "@ana:a.org", NOW)
     kept = await gatherings.add(OTHER, ONCE, "@ana:a.org", NOW)

@@ -78,10 +78,10 @@ def test_the_migration_is_shipped_in_sequence() -> None:
 
 
 async def test_room_setup_defaults_then_changes(db: Database) -> None:
-    rooms = LotteryRooms(db)
+    rooms = LotteryRooms(db, BOT)
     setup = await rooms.setup(ROOM)
     assert (setup.roles, setup.term) == (DEFAULT_ROLES, WEEK)
-    assert await LotteryRooms(db, ["a"], timedelta(days=3)).setup(ROOM) == type(setup)(
+    assert await LotteryRooms(db, BOT, ["a"], timedelta(days=3)).setup(ROOM) == type(setup)(
         ("a",), timedelta(days=3)
     )
     await rooms.set_term(ROOM, timedelta(days=14), NOW)
@@ -92,10 +92,10 @@ async def test_room_setup_defaults_then_changes(db: Database) -> None:
 
 
 async def test_removing_a_role_ends_its_mandate(db: Database) -> None:
-    store = MandateStore(db)
+    store = MandateStore(db, BOT)
     await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
     await store.put(grant(ROOM, "liaison", BEN, NOW, WEEK))
-    ended = await LotteryRooms(db).set_roles(ROOM, ["liaison"], NOW)
+    ended = await LotteryRooms(db, BOT).set_roles(ROOM, ["liaison"], NOW)
     assert [m.role for m in ended] == ["care"]
     assert list(await store.current(ROOM)) == ["liaison"]
 
@@ -104,7 +104,7 @@ async def test_removing_a_role_ends_its_mandate(db: Database) -> None:
 
 
 async def test_mandates_round_trip_and_expire(db: Database) -> None:
-    store = MandateStore(db)
+    store = MandateStore(db, BOT)
     care = grant(ROOM, "care", ANA, NOW, timedelta(days=1))
     liaison = grant(ROOM, "liaison", ANA, NOW, WEEK)
     await store.put(care)
@@ -120,7 +120,7 @@ async def test_mandates_round_trip_and_expire(db: Database) -> None:
 
 
 async def test_reminders_are_due_once(db: Database) -> None:
-    store = MandateStore(db)
+    store = MandateStore(db, BOT)
     care = grant(ROOM, "care", ANA, NOW, WEEK)
     await store.put(care)
     assert await store.due_reminders(NOW + timedelta(days=5)) == []
@@ -133,7 +133,7 @@ async def test_reminders_are_due_once(db: Database) -> None:
 
 
 async def test_release_only_by_the_holder_and_atomically(db: Database) -> None:
-    store = MandateStore(db)
+    store = MandateStore(db, BOT)
     await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
     with pytest.raises(MandateError, match="Only"):
         await store.release(ROOM, "care", BEN, NOW)
@@ -146,7 +146,7 @@ async def test_release_only_by_the_holder_and_atomically(db: Database) -> None:
 
 
 async def test_renewal_proposal_and_confirmation(db: Database) -> None:
-    store = MandateStore(db)
+    store = MandateStore(db, BOT)
     care = grant(ROOM, "care", ANA, NOW, WEEK)
     await store.put(care)
     later = NOW + timedelta(days=6)
@@ -169,7 +169,7 @@ async def test_renewal_proposal_and_confirmation(db: Database) -> None:
 
 
 async def test_renewals_are_capped_in_storage_too(db: Database) -> None:
-    store = MandateStore(db)
+    store = MandateStore(db, BOT)
     await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
     for _ in range(MAX_RENEWALS):
         await store.propose_renewal(ROOM, "care", BEN, NOW)
@@ -189,14 +189,14 @@ def _inputs(draw_id: str = "d1", roles: tuple[str, ...] = ("care", "liaison")) -
 async def test_a_draw_survives_a_restart_between_commit_and_reveal(tmp_path: Path) -> None:
     path = tmp_path / "restart.db"
     first = await Database.open(path, migrations=_migrations())
-    digest = await Draws(first, _key).create(_inputs(), SEED, NOW + timedelta(seconds=30), NOW)
-    await Draws(first, _key).set_commit_event("d1", "$commit")
-    assert await Draws(first, _key).add_contribution("d1", "$r1", NOW)
+    digest = await Draws(first, BOT, _key).create(_inputs(), SEED, NOW + timedelta(seconds=30), NOW)
+    await Draws(first, BOT, _key).set_commit_event("d1", "$commit")
+    assert await Draws(first, BOT, _key).add_contribution("d1", "$r1", NOW)
     await first.close()
 
     second = await Database.open(path, migrations=_migrations())
     try:
-        draws = Draws(second, _key)
+        draws = Draws(second, BOT, _key)
         stored = await draws.by_commit_event("$commit")
         assert stored is not None and stored.commitment == digest and draws.seed(stored) == SEED
         assert stored.state == "committed" and stored.published is None
@@ -223,7 +223,7 @@ async def test_the_seed_is_never_in_the_database_in_the_clear(tmp_path: Path) ->
     seed = bytes.fromhex("5eed" * 16)
     db = await Database.open(tmp_path / "copy.db", migrations=_migrations())
     try:
-        draws = Draws(db, _key)
+        draws = Draws(db, BOT, _key)
         digest = await draws.create(_inputs(), seed, NOW + timedelta(seconds=30), NOW)
         await draws.add_contribution("d1", "$r1", NOW)
         copy = _database_bytes(tmp_path)
@@ -234,9 +234,9 @@ async def test_the_seed_is_never_in_the_database_in_the_clear(tmp_path: Path) ->
         stored = await draws.get("d1")
         assert stored is not None and draws.seed(stored) == seed
         with pytest.raises(SeedUnavailable):
-            Draws(db, lambda: seed_key_from_secret("another key")).seed(stored)
+            Draws(db, BOT, lambda: seed_key_from_secret("another key")).seed(stored)
         # The sealed seed is bound to its draw: copied into another row it does not open.
-        await Draws(db, _key).create(_inputs("d2"), SEED, NOW, NOW)
+        await Draws(db, BOT, _key).create(_inputs("d2"), SEED, NOW, NOW)
         await db.execute(
             "UPDATE lottery_draw SET seed = (SELECT seed FROM lottery_draw WHERE draw_id = 'd1') "
             "WHERE draw_id = 'd2'"
@@ -257,12 +257,12 @@ async def test_a_clear_seed_of_an_older_version_is_sealed_and_still_reveals(db: 
     # A draw committed by the previous version: its seed in the clear, not sealed.
     inputs = _inputs()
     await db.execute(
-        "INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ("d1", ROOM, commitment(inputs, SEED), canonical_json(inputs.to_json()).decode(), SEED,
+        "INSERT INTO lottery_draw (bot, draw_id, room_id, commitment, inputs, seed, reveal_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (BOT, "d1", ROOM, commitment(inputs, SEED), canonical_json(inputs.to_json()).decode(), SEED,
          NOW.timestamp(), NOW.timestamp()),
     )
-    draws = Draws(db, _key)
+    draws = Draws(db, BOT, _key)
     assert await draws.seal_clear_seeds() == 1
     assert await draws.seal_clear_seeds() == 0
     row = await db.fetchone("SELECT seed, seed_sealed FROM lottery_draw")
@@ -272,7 +272,7 @@ async def test_a_clear_seed_of_an_older_version_is_sealed_and_still_reveals(db: 
 
 
 async def test_contributions_are_deduplicated_and_closed_at_reveal(db: Database) -> None:
-    draws = Draws(db, _key)
+    draws = Draws(db, BOT, _key)
     await draws.create(_inputs(), SEED, NOW, NOW)
     assert await draws.add_contribution("d1", "$a", NOW)
     assert not await draws.add_contribution("d1", "$a", NOW)
@@ -286,7 +286,7 @@ async def test_contributions_are_deduplicated_and_closed_at_reveal(db: Database)
 
 
 async def test_complete_grants_mandates_and_history_once(db: Database) -> None:
-    draws, store, history = Draws(db, _key), MandateStore(db), DrawHistory(db)
+    draws, store, history = Draws(db, BOT, _key), MandateStore(db, BOT), DrawHistory(db, BOT)
     await draws.create(_inputs(), SEED, NOW, NOW)
     done = await draws.complete("d1", NOW, WEEK)
     assert done is not None and done.skipped == ()
@@ -303,7 +303,7 @@ async def test_complete_grants_mandates_and_history_once(db: Database) -> None:
 
 
 async def test_a_role_filled_meanwhile_is_skipped(db: Database) -> None:
-    draws, store = Draws(db, _key), MandateStore(db)
+    draws, store = Draws(db, BOT, _key), MandateStore(db, BOT)
     await draws.create(_inputs(), SEED, NOW, NOW)
     await store.put(grant(ROOM, "care", BEN, NOW, WEEK))
     done = await draws.complete("d1", NOW, WEEK)
@@ -313,7 +313,7 @@ async def test_a_role_filled_meanwhile_is_skipped(db: Database) -> None:
 
 
 async def test_history_feeds_the_weights(db: Database) -> None:
-    draws, history = Draws(db, _key), DrawHistory(db)
+    draws, history = Draws(db, BOT, _key), DrawHistory(db, BOT)
     await draws.create(_inputs("d1", ("care",)), SEED, NOW, NOW)
     done = await draws.complete("d1", NOW, WEEK)
     assert done is not None
@@ -325,16 +325,16 @@ async def test_history_feeds_the_weights(db: Database) -> None:
 
 
 async def test_forgetting_old_draws_history_and_groupings(db: Database) -> None:
-    draws = Draws(db, _key)
+    draws = Draws(db, BOT, _key)
     await draws.create(_inputs("old"), SEED, NOW, NOW)
     await draws.add_contribution("old", "$x", NOW)
     await draws.complete("old", NOW, timedelta(hours=1))
     later = NOW + timedelta(days=100)
     await draws.create(_inputs("new"), SEED, later, later)
-    groupings = Groupings(db)
+    groupings = Groupings(db, BOT)
     await groupings.record(ROOM, "triads", [[ANA, BEN, CHI]], NOW)
     await groupings.record(ROOM, "triads", [[CHI, BEN, ANA]], later)
-    steps = Stepbacks(db)
+    steps = Stepbacks(db, BOT)
     await steps.step_back(ROOM, ANA, NOW, NOW + timedelta(days=1))
     await steps.step_back(ROOM, BEN, NOW)
 
@@ -353,7 +353,7 @@ async def test_forgetting_old_draws_history_and_groupings(db: Database) -> None:
 
 
 async def test_stepbacks_shape_the_pool(db: Database) -> None:
-    steps = Stepbacks(db)
+    steps = Stepbacks(db, BOT)
     await steps.step_back(ROOM, ANA, NOW, NOW + timedelta(days=2))
     await steps.step_back(ROOM, BEN, NOW)
     await steps.step_back(OTHER, CHI, NOW)
@@ -375,7 +375,7 @@ async def test_stepbacks_shape_the_pool(db: Database) -> None:
 
 
 async def test_groupings_newest_first_by_kind(db: Database) -> None:
-    groupings = Groupings(db)
+    groupings = Groupings(db, BOT)
     await groupings.record(ROOM, "triads", [[BEN, ANA, CHI]], NOW)
     await groupings.record(ROOM, "cells", [[ANA, BEN], [CHI, BOT]], NOW)
     await groupings.record(ROOM, "triads", [[CHI, ANA, BEN]], NOW + timedelta(hours=1))
@@ -386,17 +386,17 @@ async def test_groupings_newest_first_by_kind(db: Database) -> None:
 
 
 async def test_forget_room_leaves_other_rooms(db: Database) -> None:
-    await LotteryRooms(db).set_roles(ROOM, ["care"], NOW)
-    store = MandateStore(db)
+    await LotteryRooms(db, BOT).set_roles(ROOM, ["care"], NOW)
+    store = MandateStore(db, BOT)
     await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
     await store.propose_renewal(ROOM, "care", BEN, NOW)
     await store.put(grant(OTHER, "care", ANA, NOW, WEEK))
-    await Draws(db, _key).create(_inputs(), SEED, NOW, NOW)
-    await Draws(db, _key).add_contribution("d1", "$x", NOW)
-    await Stepbacks(db).step_back(ROOM, BEN, NOW)
-    await Groupings(db).record(ROOM, "cells", [[ANA, BEN]], NOW)
+    await Draws(db, BOT, _key).create(_inputs(), SEED, NOW, NOW)
+    await Draws(db, BOT, _key).add_contribution("d1", "$x", NOW)
+    await Stepbacks(db, BOT).step_back(ROOM, BEN, NOW)
+    await Groupings(db, BOT).record(ROOM, "cells", [[ANA, BEN]], NOW)
     # room, mandate, draw, step-back, grouping (renewal and contribution go by cascade)
-    assert await forget_room(db, ROOM) == 5
+    assert await forget_room(db, BOT, ROOM) == 5
     for table in (
         "lottery_room",
         "lottery_draw",
@@ -407,3 +407,69 @@ async def test_forget_room_leaves_other_rooms(db: Database) -> None:
     ):
         assert await _count(db, table) == 0, table
     assert list(await store.current(OTHER)) == ["care"]
+
+
+async def test_migration_011_gives_every_existing_row_its_bot(tmp_path: Path) -> None:
+    # A database as schema 10 left it, two bots: alpha in ROOM, beta in OTHER (and in ROOM too,
+    # where beta sent the commitment of draw d2, so that draw is beta's).
+    alpha, beta = "@alpha:a.org", "@beta:a.org"
+    path = tmp_path / "old.db"
+    old = await Database.open(path, migrations=shipped_migrations()[:10])
+    rows = [
+        ("INSERT INTO room_joined VALUES (?, ?, 0)", (alpha, ROOM)),
+        ("INSERT INTO room_joined VALUES (?, ?, 0)", (beta, OTHER)),
+        ("INSERT INTO lottery_room (room_id, roles, updated_at) VALUES (?, '[\"care\"]', 0)", (ROOM,)),
+        ("INSERT INTO lottery_room (room_id, roles, updated_at) VALUES (?, '[\"care\"]', 0)", (OTHER,)),
+        ("INSERT INTO lottery_room (room_id, updated_at) VALUES ('!nobody:a.org', 0)", ()),
+        ("INSERT INTO lottery_mandate (room_id, role, holder, started, expires) VALUES (?, 'care', ?, 0, 9)", (ROOM, ANA)),
+        ("INSERT INTO lottery_renewal VALUES (?, 'care', ?, 1)", (ROOM, BEN)),
+        ("INSERT INTO lottery_mandate (room_id, role, holder, started, expires) VALUES (?, 'care', ?, 0, 9)", (OTHER, CHI)),
+        ("INSERT INTO lottery_stepback VALUES (?, ?, 0, NULL)", (OTHER, ANA)),
+        ("INSERT INTO lottery_room_option (room_id, redraw, updated_at) VALUES (?, 1, 0)", (ROOM,)),
+        ("INSERT INTO lottery_grouping (room_id, kind, groups, at) VALUES (?, 'triads', '[]', 0)", (OTHER,)),
+        ("INSERT INTO lottery_cell_room (parent_room_id, source, cell_index, members, sunset_at, created_at) "
+         "VALUES (?, 's', 0, '[]', 9, 0)", (OTHER,)),
+        ("INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, created_at) "
+         "VALUES ('d1', ?, 'c', '{}', x'00', 0, 0)", (ROOM,)),
+        ("INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, created_at) "
+         "VALUES ('d2', ?, 'c', '{}', x'00', 0, 0)", (ROOM,)),
+        ("INSERT INTO outbox (bot, txn_id, room_id, event_type, content, created_at) "
+         "VALUES (?, 'lottery-commit-d2', ?, 'm.room.message', '{}', 0)", (beta, ROOM)),
+        ("INSERT INTO lottery_history VALUES (?, 'd2', 'care', ?, 0)", (ROOM, ANA)),
+        ("INSERT INTO ghost_room (room_id, rotation, updated_at) VALUES (?, 3, 0)", (OTHER,)),
+        ("INSERT INTO ghost_voice VALUES (?, 0, 'the river')", (OTHER,)),
+        ("INSERT INTO ghost_gathering (room_id, kind, zone, at_utc, created_by, created_at) "
+         "VALUES (?, 'once', 'UTC', 9, ?, 0)", (ROOM, ANA)),
+    ]
+    for sql, params in rows:
+        await old.execute(sql, params)
+    await old.close()
+
+    db = await Database.open(path)
+    try:
+        async def owners(table: str, key: str = "room_id") -> dict[str, str]:
+            found = await db.fetchall(f"SELECT {key}, bot FROM {table}")
+            return {r[0]: r[1] for r in found}
+
+        assert await owners("lottery_room") == {ROOM: alpha, OTHER: beta, "!nobody:a.org": ""}
+        assert await owners("lottery_mandate") == {ROOM: alpha, OTHER: beta}
+        assert await owners("lottery_renewal") == {ROOM: alpha}
+        assert await owners("lottery_stepback") == {OTHER: beta}
+        assert await owners("lottery_room_option") == {ROOM: alpha}
+        assert await owners("lottery_grouping") == {OTHER: beta}
+        assert await owners("lottery_cell_room", "parent_room_id") == {OTHER: beta}
+        assert await owners("lottery_draw", "draw_id") == {"d1": alpha, "d2": beta}
+        assert await owners("lottery_history", "draw_id") == {"d2": beta}
+        assert await owners("ghost_room") == {OTHER: beta}
+        assert await owners("ghost_voice") == {OTHER: beta}
+        assert await owners("ghost_gathering") == {ROOM: alpha}
+        # The repositories see each bot's own, and the renewal still goes with its mandate.
+        assert set(await MandateStore(db, alpha).current(ROOM)) == {"care"}
+        assert await MandateStore(db, beta).current(ROOM) == {}
+        assert (await MandateStore(db, alpha).get(ROOM, "care")).renewal is not None  # type: ignore[union-attr]
+        assert await MandateStore(db, alpha).remove(ROOM, "care")
+        assert await _count(db, "lottery_renewal") == 0
+        assert await forget_room(db, beta, OTHER) > 0
+        assert await owners("lottery_mandate") == {}
+    finally:
+        await db.close()
