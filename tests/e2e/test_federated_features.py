@@ -265,7 +265,7 @@ async def test_reflections_from_both_servers_reach_a_room_on_b_in_one_anonymous_
     reflectors = [bea, bruno, ana]  # two on B, one on A
     try:
         marshals = await group(bea, bot, [bruno, ana], "Marshals", encrypted=False)
-        kitchen = await group(wanda, bot, [], "Kitchen crew", encrypted=True)
+        kitchen = await group(wanda, bot, [bea], "Kitchen crew", encrypted=True)  # bea asks
         dms = dict(
             zip(
                 [u.user_id for u in reflectors],
@@ -274,7 +274,12 @@ async def test_reflections_from_both_servers_reach_a_room_on_b_in_one_anonymous_
             )
         )
 
-        opened = body(await ask(bea, marshals, f"!mirror open {kitchen} closes 1h"))
+        # Asked in Marshals, accepted in the Kitchen crew's room by its moderator (wanda).
+        await ask(bea, marshals, f"!mirror open {kitchen} closes 1h")
+        request = body(await wanda.wait_readable(kitchen, from_bot(bot, "!mirror accept")))
+        accept_code = re.search(r"!mirror accept ([a-z0-9]{6})", request).group(1)  # type: ignore[union-attr]
+        await ask(wanda, kitchen, f"!mirror accept {accept_code}")
+        opened = body(await bea.wait_readable(marshals, from_bot(bot, "is open: an anonymous reflection")))
         assert "Kitchen crew" in opened, opened
         code = re.search(r"reflect ([a-z0-9]{6})", opened).group(1)  # type: ignore[union-attr]
         conversations = await asyncio.gather(
