@@ -61,6 +61,9 @@ MAX_ACTIVE_PER_OPENER = 2
 # Below this many eligible members per k, the announcement warns that a reflection is easy to
 # trace (and that every account counts, sock accounts too).
 SMALL_ROOM_FACTOR = 2
+# Members who joined the reflecting room this recently before the round opened are pointed out
+# in the announcement: an account made for the round would count as a member.
+FRESH_JOIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -487,11 +490,13 @@ def render_opened(
     zone: ZoneInfo,
     retention: timedelta,
     eligible: int | None = None,
+    fresh: int = 0,
 ) -> Notice:
     """The announcement in the reflecting room: how to take part, and what is promised.
 
     ``eligible``: how many members may take part (those in the room now who are still in it at
     close); a small number gets a warning, since every account counts, a second one too.
+    ``fresh``: how many of them joined within ``FRESH_JOIN`` before the round opened (warned).
     """
     closes = format_local(round_.closes_at, zone)
     lines = [
@@ -512,6 +517,12 @@ def render_opened(
                 f"Note: with {eligible} members for at least {round_.k} reflections, a "
                 "reflection is easy to trace: the bot counts accounts, not people, so one "
                 "person's second account would count as another member."
+            )
+        if fresh:
+            lines.append(
+                f"Note: {fresh} of them joined in the last {format_duration(FRESH_JOIN)}. "
+                "The bot counts accounts: an account made for this round would count as a "
+                "member, so check that you know who they are."
             )
     html_lines = [f"<p>{_html_text(line)}</p>" for line in lines]
     html_lines[1] = (

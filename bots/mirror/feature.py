@@ -31,16 +31,18 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from bots.mirror.commands import router
 from bots.mirror.conversation import Conversations
 from bots.runtime.context import Context, notice, stable_key
-from bots.runtime.errors import PERMANENT, MatrixError, UserError
+from bots.runtime.errors import PERMANENT, MatrixError, TransportError, UserError
 from bots.runtime.feature import Feature
-from bots.runtime.ids import EventID, RoomID
+from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.scheduler import Job
 from protocols.errors import RuleError
 from protocols.mirror import (
+    FRESH_JOIN,
     MirrorRound,
     check_quota,
     check_request,
@@ -293,7 +295,7 @@ class MirrorFeature(Feature):
         await ctx.reply(here.body, here.html)
         opened = render_opened(
             round_, await self.bot.matrix.room_name(ctx.room_id), self.zone, self.retention,
-            eligible=len(members),
+            eligible=len(members), fresh=await self._fresh_joins(reflecting, members, ctx.now),
         )
         body, html = opened.body, opened.html
         if len(members) < round_.k:
@@ -304,6 +306,34 @@ class MirrorFeature(Feature):
             body += "\n" + warning
             html += f"<p><b>{warning}</b></p>"
         await self.bot.post(reflecting, body, html, key=self._key("opened", round_))
+
+    async def _fresh_joins(self, room: RoomID, members: list[UserID], now: datetime) -> int:
+        """How many of ``members`` joined ``room`` within ``FRESH_JOIN`` (from their membership
+        events); 0 when the homeserver does not say."""
+        api = getattr(self.bot.matrix, "api", None)
+        if api is None:
+            return 0
+        try:
+            data = await api(
+                "GET", f"/_matrix/client/v3/rooms/{quote(room, safe='')}/members",
+                query={"membership": "join"},
+            )
+        except (MatrixError, TransportError):
+            return 0
+        since_ms = (now - FRESH_JOIN).timestamp() * 1000
+        wanted = set(members)
+        fresh = 0
+        for event in data.get("chunk") or []:
+            if not isinstance(event, dict) or event.get("state_key") not in wanted:
+                continue
+            unsigned = event.get("unsigned")
+            before = (unsigned or {}).get("prev_content") if isinstance(unsigned, dict) else None
+            if isinstance(before, dict) and before.get("membership") == "join":
+                continue  # a name or avatar change, not a join
+            ts = event.get("origin_server_ts")
+            if isinstance(ts, int) and not isinstance(ts, bool) and ts >= since_ms:
+                fresh += 1
+        return fresh
 
     async def status(self, ctx: Context) -> None:
         rounds = await self.rounds.rounds_for_room(ctx.room_id)

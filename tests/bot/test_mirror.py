@@ -750,3 +750,34 @@ async def test_two_bots_on_one_database_never_act_on_each_others_rounds(tmp_path
         theirs.scheduler.shutdown()
         await theirs.outbox.stop()
         await close(ours)
+
+
+async def test_the_announcement_points_out_members_who_joined_just_before(tmp_path: Path) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        now_ms = int(bot.now.timestamp() * 1000)
+        hour, day = 3_600_000, 86_400_000
+
+        async def members_api(method: str, path: str, body: Any = None, query: Any = None) -> dict[str, Any]:
+            assert method == "GET" and path.endswith("/members") and query == {"membership": "join"}
+            member = {"type": "m.room.member", "content": {"membership": "join"}}
+            return {"chunk": [
+                {**member, "state_key": MOD, "origin_server_ts": now_ms - 30 * day},
+                {**member, "state_key": ALICE, "origin_server_ts": now_ms - 2 * day},
+                {**member, "state_key": BOB, "origin_server_ts": now_ms - hour},  # fresh
+                {**member, "state_key": CAROL, "origin_server_ts": now_ms - 2 * hour},  # fresh
+                # A renamed member is not a new one.
+                {**member, "state_key": DAVE, "origin_server_ts": now_ms - hour,
+                 "unsigned": {"prev_content": {"membership": "join"}}},
+                {**member, "state_key": "@not-a-member-now:test.example", "origin_server_ts": now_ms},
+                "not an event",
+            ]}
+
+        bot.fake.api = members_api  # type: ignore[attr-defined]
+        bot.fake.members[ROOM].append(DAVE)
+        request = await ask(bot)
+        sent = await bot.say(OTHER, KEEPER, f"!mirror accept {request}")
+        [announced] = [s for s in sent if s.room_id == ROOM]
+        assert "Note: 2 of them joined in the last 1d" in announced.body
+    finally:
+        await close(bot)

@@ -287,6 +287,8 @@ async def test_a_round_needs_consent_and_names_no_room_to_those_outside_it(
             timeout=30,
         )
         assert "members of this room can take part" in body(announced)
+        # Everyone joined the group minutes ago (read from the membership events): said so.
+        assert "4 of them joined in the last 1d" in body(announced)
         assert len([j for j in s.bot.runtime.scheduler.job_ids() if j.startswith("mirror-close-")]) == 1
     finally:
         await s.close_everything()
