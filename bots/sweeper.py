@@ -10,6 +10,9 @@ Two ways in, one set of rules:
   runtime tables, then every function in :data:`FORGETTERS` (rows only: with no Matrix
   connection, nothing can be redacted).
 
+Both end with a WAL checkpoint that truncates the ``-wal`` file: with ``secure_delete`` on, no
+deleted row's text is left in the database file or beside it.
+
 Only counts are logged, never what was deleted.
 """
 
@@ -99,6 +102,7 @@ async def forget_everything(
     for forgetter in FORGETTERS:
         name = getattr(forgetter, "__name__", "feature").removeprefix("_forget_")
         counts[name] = counts.get(name, 0) + await forgetter(db, now, retention)
+    await db.checkpoint()  # the deleted rows' old pages out of the WAL too
     return counts
 
 
@@ -137,6 +141,8 @@ class Sweeper:
                 await feature.sweep(now)
             except Exception:  # noqa: BLE001 - one feature's failure must not keep the others' rows
                 log.exception("the %s feature's sweep failed", feature.name)
+        # Deleted rows live on in the WAL's old pages until a checkpoint; truncate it now.
+        await self.bot.db.checkpoint()
         log.info(
             "retention sweep: %d handled event ids, %d outbox rows deleted in %.2fs",
             handled, outbox, time.monotonic() - started,

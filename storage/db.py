@@ -92,7 +92,8 @@ class Database:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
-        # Deleted rows must not linger in free pages: forgetting is a feature here.
+        # Deleted rows must not linger in free pages: forgetting is a feature here. (The WAL
+        # keeps old pages until a checkpoint: the sweeper calls checkpoint() after each sweep.)
         await conn.execute("PRAGMA secure_delete=ON")
         db = cls(conn, path)
         try:
@@ -178,6 +179,23 @@ class Database:
         async with self._guard():
             async with self._conn.execute(sql, tuple(params)) as cur:
                 return list(await cur.fetchall())
+
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes.
+
+        In WAL mode a deleted row's old page stays in the ``-wal`` file until a checkpoint, and
+        SQLite's automatic checkpoints never shrink the file: forgotten text would linger there.
+        With ``secure_delete`` on, the checkpointed pages carry zeros where the rows were.
+        Returns False when another connection's reader kept the WAL from being truncated (it is
+        then truncated by the next checkpoint).
+        """
+        async with self._guard():
+            async with self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                row = await cur.fetchone()
+        busy = bool(row and row[0])
+        if busy:
+            log.warning("the WAL could not be truncated: another connection is reading")
+        return not busy
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the live database (SQLite online backup)."""
