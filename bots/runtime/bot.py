@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 from nio import AsyncClient, MegolmEvent, SyncResponse
 
-from bots.config import AppConfig, BotConfig
+from bots.config import AppConfig, BotConfig, require_pickle_key, short_pickle_key_warning
 from bots.runtime import metrics
 from bots.runtime.context import Context, notice, stable_key
 from bots.runtime.crosssign import ensure_cross_signed
@@ -107,11 +106,9 @@ class BotRuntime:
 
     async def start(self) -> None:
         """Log in (or restore), publish keys, cross-sign, and start the outbox and scheduler."""
-        pickle_key = (
-            self.app.encryption.pickle_key.get_secret_value()
-            if self.app.encryption.pickle_key
-            else os.environ.get("AFFINITY_PICKLE_KEY", "affinity-default-pickle-key")
-        )
+        pickle_key = require_pickle_key(self.app)  # ConfigError without one: no default key
+        if short_pickle_key_warning(pickle_key):
+            log.warning("%s", short_pickle_key_warning(pickle_key))
         self.pickle_key = pickle_key  # features derive their at-rest master keys from it
         password = self.config.password.get_secret_value() if self.config.password else None
         token = self.config.access_token.get_secret_value() if self.config.access_token else None
@@ -125,7 +122,7 @@ class BotRuntime:
         self.trust = DeviceTrust(self.matrix, self.app.encryption.share_with_unverified_devices)
         if self.client.should_upload_keys:
             check(await self.client.keys_upload())
-        await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password)
+        await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password, pickle_key)
         self.outbox = Outbox(
             self.db, self.name, self.matrix.send_event, self.trust.prepare,
             concurrency=self.app.send_concurrency,
