@@ -55,6 +55,9 @@ async def serve(config: AppConfig, stop: asyncio.Event | None = None) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(config.logging.level, args.json or config.logging.json_lines)
+    from bots.runtime.filemodes import restrict_file_modes
+
+    restrict_file_modes(config.data_dir)  # umask 0077, data_dir 0700: private outside systemd too
     from bots.app import BotFailed
 
     try:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import stat
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -82,7 +84,8 @@ class Database:
         cls, path: Path | str, migrations: Sequence[Migration] | None = None
     ) -> Database:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_files(path)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode=WAL")
@@ -202,6 +205,23 @@ class Database:
         async with self._guard():
             async with aiosqlite.connect(target) as dest:
                 await self._conn.backup(dest)
+
+
+def _private_files(path: Path) -> None:
+    """The database file mode 0600 (created so, or narrowed), and its sidecars with it.
+
+    SQLite gives the -wal and -shm files it creates the database file's mode, so they follow.
+    """
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in [path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))]:
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(file, 0o600)
+            log.warning("%s was readable by other users (mode %04o); narrowed it to 0600", file.name, mode)
 
 
 def _split_sql(script: str) -> list[str]:

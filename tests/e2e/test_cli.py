@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ async def test_run_answers_and_stops_on_sigterm(synapse: Homeserver, tmp_path: P
     harness = BotHarness(synapse, tmp_path / "bot", features=[])  # writes the config, registers the bot
     proc = subprocess.Popen(
         [sys.executable, "-m", "bots.cli", "run", "--config", str(harness.config_path), "--json"],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stderr=subprocess.PIPE, text=True, umask=0o022,
     )
     alice = await person(synapse, tmp_path)
     try:
@@ -38,6 +39,12 @@ async def test_run_answers_and_stops_on_sigterm(synapse: Homeserver, tmp_path: P
         # The session was kept, not logged out: the device still exists.
         session = (tmp_path / "bot" / "data" / "bots").glob("*/session.sealed")
         assert list(session)
+        # Started with a loose umask (below), `affinity run` still kept everything private.
+        data = tmp_path / "bot" / "data"
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        assert stat.S_IMODE((data / "affinity.db").stat().st_mode) == 0o600
+        opened = [p for p in data.rglob("*") if stat.S_IMODE(p.lstat().st_mode) & 0o077]
+        assert opened == []
     finally:
         if proc.poll() is None:
             proc.kill()
