@@ -6,6 +6,8 @@
 #     -e AFFINITY_PASSWORD -e AFFINITY_PICKLE_KEY affinity
 #
 # In config.yaml set `data_dir: /data`, and `metrics: {enabled: true}` for the HEALTHCHECK.
+# AFFINITY_PICKLE_KEY is required (the bots refuse to start without it); generate it once with
+#   python -c 'import secrets; print(secrets.token_urlsafe(32))'
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
