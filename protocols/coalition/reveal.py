@@ -11,7 +11,10 @@ timeline events that the runtime encrypts (:func:`private_event`).
 What a seized homeserver therefore learns from the control room: which heralds and homeservers
 take part, which rooms are members or coordination rooms (by id) and on which homeserver each
 is, which runs exist with their revision count, plan hash and whether they were cancelled, and
-which (room, phase) pairs each herald saw acknowledged. Not what the plan says or when it is.
+which (room, phase key) pairs each herald saw acknowledged. Not what the plan says, nor the
+action time as such; but the timing of state writes is visible too (heartbeats run while a run
+is active, acks are written as they come), so a watcher learns roughly *when* phases happen, and
+a phase key is whatever word the template chose (``go``, ``debrief``).
 """
 
 from __future__ import annotations
