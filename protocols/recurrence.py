@@ -179,6 +179,26 @@ def parse_recurrence(text: str, zone: ZoneInfo, now: datetime) -> Recurrence:
     """
     if now.tzinfo is None:
         raise ValueError("pass an aware datetime (UTC)")
+    pattern, at, until = _parse_parts(text)
+    today = now.astimezone(zone).date()
+    if until is not None and until < today:
+        raise RecurrenceError(
+            f"The end date {until.isoformat()} is in the past (today is {today.isoformat()} in "
+            f"{zone.key}): give a date from today on."
+        )
+    return Recurrence(pattern, at, zone, today, until)
+
+
+def load_recurrence(text: str, zone: ZoneInfo, start: date) -> Recurrence:
+    """A stored recurrence back from :func:`describe`'s text and its ``start`` date (no check
+    against today: an old end date is simply an expired recurrence)."""
+    pattern, at, until = _parse_parts(text)
+    if until is not None and until < start:
+        raise RecurrenceError(f"The end date {until.isoformat()} is before the start {start}.")
+    return Recurrence(pattern, at, zone, start, until)
+
+
+def _parse_parts(text: str) -> tuple[Pattern, time | None, date | None]:
     words = text.lower().split()
     at: time | None = None
     until: date | None = None
@@ -208,13 +228,7 @@ def parse_recurrence(text: str, zone: ZoneInfo, now: datetime) -> Recurrence:
             )
     elif at is None:
         at = DEFAULT_AT
-    today = now.astimezone(zone).date()
-    if until is not None and until < today:
-        raise RecurrenceError(
-            f"The end date {until.isoformat()} is in the past (today is {today.isoformat()} in "
-            f"{zone.key}): give a date from today on."
-        )
-    return Recurrence(pattern, at, zone, today, until)
+    return pattern, at, until
 
 
 def _parse_date(text: str) -> date:

@@ -25,6 +25,7 @@ from protocols.recurrence import (
     describe,
     following,
     is_expired,
+    load_recurrence,
     next_occurrence,
     next_occurrences,
     occurrences_between,
@@ -136,6 +137,8 @@ def test_describe_reads_back_as_the_same_recurrence(
     until = date(2028, 2, 29) if with_until else None
     rec = Recurrence(pattern, at, zone, NOW.astimezone(zone).date(), until)  # type: ignore[arg-type]
     assert parse_recurrence(describe(rec), zone, NOW) == rec
+    # What storage keeps (the text, the zone, the start) gives it back years later too.
+    assert load_recurrence(describe(rec), zone, rec.start) == rec
 
 
 # --- DST ----------------------------------------------------------------------------------
@@ -341,3 +344,10 @@ def test_catch_up_past_grace_is_one_note_and_on_time_is_not_late() -> None:
     ]
     on_time = catch_up(rec, NOW, utc(2026, 12, 8, 17, 1), grace=timedelta(hours=1))
     assert on_time.post == utc(2026, 12, 8, 17, 0) and not on_time.late and on_time.missed == ()
+
+
+def test_load_recurrence_accepts_an_old_end_but_not_one_before_the_start() -> None:
+    old = load_recurrence("every tuesday at 18:00 until 2025-03-04", BERLIN, date(2025, 1, 1))
+    assert is_expired(old, NOW) and next_occurrence(old, NOW) is None
+    with pytest.raises(RecurrenceError, match="before the start"):
+        load_recurrence("every tuesday until 2024-12-31", BERLIN, date(2025, 1, 1))
