@@ -160,7 +160,7 @@ def bound_commands(feature: object, name: str, host: Host, before: Before | None
     """
     found: list[Command] = []
     for attr in sorted(dir(type(feature))):
-        declaration = getattr(getattr(type(feature), attr), _DECLARED, None)
+        declaration = getattr(getattr(type(feature), attr, None), _DECLARED, None)
         if not isinstance(declaration, Declaration):
             continue
         method = getattr(feature, attr)
