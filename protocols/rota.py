@@ -562,6 +562,12 @@ def offer(rota: Rota, member: str, day: date, now: datetime) -> tuple[Rota, Turn
     return _put(rota, offered), offered
 
 
+def open_offers(rota: Rota, now: datetime) -> list[tuple[Turn, str]]:
+    """(turn, giver) for every turn ahead that a holder offered and nobody took yet, soonest
+    first: what ``!rota show`` lists and what ``!rota take`` or a reaction can answer."""
+    return [(t, giver) for t in sorted(_ahead(rota, now), key=lambda t: t.at) for giver in t.offered]
+
+
 def withdraw(rota: Rota, member: str, number: int) -> Rota:
     """The holder keeps the turn after all."""
     turn = _find(rota, number)

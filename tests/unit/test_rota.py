@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import RuleError
-from protocols.recurrence import Recurrence, WeeklyOn
+from protocols.recurrence import AfterGathering, Recurrence, WeeklyOn, following
 from protocols.rota import (
     Exchanged,
     Rota,
@@ -31,6 +31,7 @@ from protocols.rota import (
     mark_reminded,
     new_rota,
     offer,
+    open_offers,
     parse_rota_spec,
     release,
     resize,
@@ -40,6 +41,7 @@ from protocols.rota import (
     upcoming,
     withdraw,
 )
+from protocols.schedule import Weekly
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday
@@ -369,6 +371,32 @@ def test_takes_that_are_refused(who: str) -> None:
     with pytest.raises(RotaError, match=message):
         take(rota, first.number, giver, taker, NOW, NOBODY)
     assert rota == before
+
+
+def test_open_offers_list_what_can_be_taken() -> None:
+    rota, _ = _two_turns()
+    first, third = rota.turns[0], rota.turns[2]
+    rota, _ = offer(rota, third.holders[0], local_day(third.at), NOW)
+    rota, _ = offer(rota, first.holders[0], local_day(first.at), NOW)
+    assert [(t.number, g) for t, g in open_offers(rota, NOW)] == [
+        (1, first.holders[0]), (3, third.holders[0])
+    ]
+    assert [t.number for t, _ in open_offers(rota, first.at)] == [3]  # the first has passed
+
+
+def test_a_rota_after_each_gathering_turns_with_the_gatherings() -> None:
+    rec = Recurrence(AfterGathering(), None, BERLIN, date(2026, 12, 1))
+    rota = new_rota("decompression", rec, 1, people(3), random.Random(3), NOW)
+    for member in people(3):
+        rota = join(rota, member)
+    gatherings = following([Weekly(4, time(19, 0), BERLIN)])  # fridays 19:00
+    shown = upcoming(rota, NOW, 3, NOBODY, gatherings)
+    assert [p.turn.at.astimezone(BERLIN).replace(tzinfo=None) for p in shown] == [
+        datetime(2026, 12, 4, 19, 0), datetime(2026, 12, 11, 19, 0), datetime(2026, 12, 18, 19, 0)
+    ]
+    assert len({p.turn.holders for p in shown}) == 3
+    with pytest.raises(RuleError, match="needs a gathering"):
+        commit(rota, NOW, 1, NOBODY)
 
 
 def test_withdraw_keeps_the_turn() -> None:
