@@ -193,7 +193,7 @@ _STEP_COLUMN: dict[str, str] = {
 _COLUMNS = (
     "id, room_id, kind, weekday, hhmm, zone, at_utc, draw, remind_before_s, care_after_s,"
     " end_date, last_fired_occurrence_utc, last_reminded_occurrence_utc,"
-    " last_cared_occurrence_utc, created_by, created_at"
+    " last_cared_occurrence_utc, created_by, created_at, rituals_owed_utc"
 )
 
 
@@ -210,6 +210,9 @@ class Gathering:
     last_fired: datetime | None
     last_reminded: datetime | None
     last_cared: datetime | None
+    # The occurrence whose opening draw and speaking order are still owed (the start was posted,
+    # the draw not yet opened): a crash in between must not lose them.
+    rituals_owed: datetime | None = None
 
     @property
     def last_handled(self) -> datetime:
@@ -250,6 +253,7 @@ def _row_to_gathering(row: aiosqlite.Row) -> Gathering:
         last_fired=_dt(row["last_fired_occurrence_utc"]),
         last_reminded=_dt(row["last_reminded_occurrence_utc"]),
         last_cared=_dt(row["last_cared_occurrence_utc"]),
+        rituals_owed=_dt(row["rituals_owed_utc"]),
     )
 
 
@@ -333,6 +337,22 @@ class Gatherings:
             (value, self._bot, gathering_id, value),
         )
         return changed == 1
+
+    async def owe_rituals(self, gathering_id: int, occurrence: datetime) -> None:
+        """Record that the opening draw and speaking order of ``occurrence`` are owed; call it in
+        the transaction that records the start."""
+        await self._db.execute(
+            "UPDATE ghost_gathering SET rituals_owed_utc = ? WHERE bot = ? AND id = ?",
+            (_ts(occurrence), self._bot, gathering_id),
+        )
+
+    async def rituals_done(self, gathering_id: int, occurrence: datetime) -> None:
+        """The opening rituals of ``occurrence`` were opened (or given up): owed no more."""
+        await self._db.execute(
+            "UPDATE ghost_gathering SET rituals_owed_utc = NULL"
+            " WHERE bot = ? AND id = ? AND ABS(rituals_owed_utc - ?) < 0.001",
+            (self._bot, gathering_id, _ts(occurrence)),
+        )
 
     async def expired(self, now: datetime) -> list[Gathering]:
         """Gatherings past their sunset whose every step is handled: safe to delete now."""

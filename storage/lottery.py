@@ -384,6 +384,7 @@ class StoredDraw:
     created_at: datetime
     contributions: tuple[str, ...]
     published: PublishedDraw | None
+    window: timedelta  # how long members have to add chance, from the commitment's delivery
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,7 @@ class Draws:
         digest = commitment(inputs, seed)
         await self._db.execute(
             "INSERT INTO lottery_draw (bot, draw_id, room_id, commitment, inputs, seed, "
-            "seed_sealed, reveal_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            "seed_sealed, reveal_at, created_at, window_s) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
             (
                 self._bot,
                 inputs.draw_id,
@@ -424,9 +425,18 @@ class Draws:
                 seal_seed(self._seed_key(), inputs.draw_id, digest, seed),
                 _ts(reveal_at),
                 _ts(now),
+                (reveal_at - now).total_seconds(),
             ),
         )
         return digest
+
+    async def set_reveal_at(self, draw_id: str, when: datetime) -> None:
+        """Move an open draw's reveal (later: its commitment was delivered late)."""
+        await self._db.execute(
+            "UPDATE lottery_draw SET reveal_at = ? "
+            "WHERE bot = ? AND draw_id = ? AND state = 'committed'",
+            (_ts(when), self._bot, draw_id),
+        )
 
     def seed(self, draw: StoredDraw) -> bytes:
         """The draw's seed, opened (:class:`SeedUnavailable` if the key changed)."""
@@ -580,6 +590,11 @@ class Draws:
             created_at=_dt(row["created_at"]),
             contributions=tuple(v["value"] for v in values),
             published=None if result is None else PublishedDraw.from_json(json.loads(result)),
+            window=(
+                timedelta(seconds=float(row["window_s"]))
+                if row["window_s"] is not None
+                else _dt(row["reveal_at"]) - _dt(row["created_at"])
+            ),
         )
 
 
@@ -705,6 +720,43 @@ class Groupings:
         return await self._db.execute("DELETE FROM lottery_grouping WHERE at < ?", (_ts(cutoff),))
 
 
+# --- redraws owed ------------------------------------------------------------------------
+
+
+class Redraws:
+    """Draws owed after mandates ended in a room that draws again: written with the vacancy
+    notice, deleted once the draw is opened, so a crash in between loses nothing."""
+
+    def __init__(self, db: Database, bot: str) -> None:
+        self._db = db
+        self._bot = bot
+
+    async def owe(self, room_id: str, key: str, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO lottery_redraw (bot, room_id, key, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (bot, key) DO NOTHING",
+            (self._bot, room_id, key, _ts(now)),
+        )
+
+    async def owed(self) -> list[tuple[str, str]]:
+        """(room, key) of every redraw still owed, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT room_id, key FROM lottery_redraw WHERE bot = ? ORDER BY created_at, key",
+            (self._bot,),
+        )
+        return [(r["room_id"], r["key"]) for r in rows]
+
+    async def done(self, key: str) -> None:
+        await self._db.execute(
+            "DELETE FROM lottery_redraw WHERE bot = ? AND key = ?", (self._bot, key)
+        )
+
+    async def forget_older_than(self, cutoff: datetime) -> int:
+        return await self._db.execute(
+            "DELETE FROM lottery_redraw WHERE created_at < ?", (_ts(cutoff),)
+        )
+
+
 # --- forgetting ----------------------------------------------------------------------------
 
 
@@ -720,6 +772,7 @@ async def forget_lottery(db: Database, cutoff: datetime, now: datetime) -> int:
             + await DrawHistory(db, "").forget_older_than(cutoff)
             + await Groupings(db, "").forget_older_than(cutoff)
             + await Stepbacks(db, "").forget_expired(now)
+            + await Redraws(db, "").forget_older_than(cutoff)
         )
 
 
@@ -736,6 +789,7 @@ async def forget_room(db: Database, bot: str, room_id: str) -> int:
             "lottery_history",
             "lottery_stepback",
             "lottery_grouping",
+            "lottery_redraw",
         ):
             total += await db.execute(
                 f"DELETE FROM {table} WHERE bot = ? AND room_id = ?", (bot, room_id)

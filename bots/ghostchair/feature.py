@@ -133,6 +133,7 @@ class GhostChairFeature(Feature):
             self.bot.scheduler.cancel(job_id(gathering_id))
             return
         now = self.bot.clock()
+        await self._owed_rituals(gathering, now)
         await self._remind(gathering, now)
         await self._start(gathering, now)
         await self._care(gathering, now)
@@ -203,6 +204,8 @@ class GhostChairFeature(Feature):
                 voices, turn = await self.voices.take_turn(room, now)
                 text, html = reminder_for_turn(voices, turn, late=plan.late)
                 await self.bot.post(room, text, html, _key(gathering, "start", plan.post))
+                if gathering.options.draw:  # owed with the start: a crash cannot lose them
+                    await self.gatherings.owe_rituals(gathering.id, plan.post)
         log.info(
             "gathering %d: started %s, %d missed",
             gathering.id,
@@ -211,12 +214,27 @@ class GhostChairFeature(Feature):
         )
         if plan.post is not None and gathering.options.draw:
             await self._open_rituals(gathering, plan.post)
+            await self.gatherings.rituals_done(gathering.id, plan.post)
+
+    async def _owed_rituals(self, gathering: Gathering, now: datetime) -> None:
+        """Open the rituals a crash left owed after a start was posted (within the grace: a draw
+        for a gathering long over helps nobody)."""
+        owed = gathering.rituals_owed
+        if owed is None:
+            return
+        if now - owed <= self.grace:
+            log.info("gathering %d: opening the rituals a restart left owed", gathering.id)
+            await self._open_rituals(gathering, owed)
+        else:
+            log.info("gathering %d: owed rituals are past the grace; given up", gathering.id)
+        await self.gatherings.rituals_done(gathering.id, owed)
 
     async def _open_rituals(self, gathering: Gathering, occurrence: datetime) -> None:
         """The draw of the opening roles and a speaking order, through the lottery feature.
 
-        Called once the start is recorded, with keys stable for the occurrence: a crash between
-        the two loses the draw rather than doubling it.
+        Owed from the moment the start is recorded until both are done, with keys stable for
+        the occurrence: run again after a crash, they open the same draw and post the same
+        order, once.
         """
         room = RoomID(gathering.room_id)
         key = _key(gathering, "draw", occurrence)

@@ -64,6 +64,7 @@ from storage.lottery import (
     Groupings,
     LotteryRooms,
     MandateStore,
+    Redraws,
     SeedUnavailable,
     Stepbacks,
     StoredDraw,
@@ -86,8 +87,14 @@ SUNSET_RETRY = timedelta(minutes=5)
 UNFINISHED_CELLS = timedelta(days=1)
 # The period of the daily cap on cell rooms per room (protocols.groups.MAX_CELL_ROOMS_PER_DAY).
 CELL_ROOM_DAY = timedelta(days=1)
+# How often a reveal that is due checks again whether its commitment has been delivered yet.
+COMMITMENT_RECHECK = timedelta(seconds=10)
 # Only when the bot runs without a pickle key (tests; the runtime refuses to start without one).
 UNKEYED = "affinity-lottery-without-a-pickle-key"
+
+
+class CommitmentRefused(Exception):
+    """A draw's commitment message was refused for good by the room."""
 
 
 def commit_txn(draw_id: str) -> str:
@@ -118,6 +125,7 @@ class LotteryFeature(Feature):
         self.stepbacks = Stepbacks(db, me)
         self.groupings = Groupings(db, me)
         self.cell_rooms = CellRooms(db, me)
+        self.redraws = Redraws(db, me)
         self.zones = RoomZones(db)
         self._rng = random.SystemRandom()
 
@@ -164,7 +172,7 @@ class LotteryFeature(Feature):
         sealed = await self.draws.seal_clear_seeds()
         if sealed:
             log.info("lottery: sealed the seeds of %d open draws stored in the clear", sealed)
-        await self._expire_due()
+        await self._expire_due()  # also opens redraws owed from before a crash
         pending = await self.draws.pending()
         for draw in pending:
             self._schedule_reveal(draw.draw_id, draw.reveal_at)
@@ -299,10 +307,43 @@ class LotteryFeature(Feature):
             log.info("draw %s: a contribution", draw.draw_id)
         return True
 
+    async def _window_end(self, draw: StoredDraw) -> datetime | None:
+        """When the window for chance ends: the draw's window counted from the moment the
+        commitment reached the room (never earlier than first announced). None while it is not
+        delivered yet; :class:`CommitmentRefused` if the room refused it for good."""
+        delivery = await self.bot.outbox.delivery(commit_txn(draw.draw_id))
+        if delivery is None:  # its outbox row was forgotten long ago: as stored
+            return draw.reveal_at
+        if delivery.state == "pending":
+            return None
+        if delivery.state != "sent" or delivery.sent_at is None:
+            raise CommitmentRefused(delivery.error or delivery.state)
+        delivered = datetime.fromtimestamp(delivery.sent_at, UTC)
+        return max(draw.reveal_at, delivered + draw.window)
+
     async def _reveal(self, draw_id: str) -> None:
         """Reveal once: the result and its announcement land together, or neither does."""
         draw = await self.draws.get(draw_id)
         if draw is None or draw.state != "committed":
+            return
+        now = self.bot.clock()
+        try:
+            ends = await self._window_end(draw)
+        except CommitmentRefused as exc:
+            # Nobody saw the commitment, so nobody could add chance: the seed alone must not
+            # decide. The room refused the bot, so there is nobody to tell either.
+            await self.draws.void(draw_id)
+            log.warning("draw %s called off: its commitment was refused (%s)", draw_id, exc)
+            return
+        if ends is None:  # not in the room yet: the window has not begun
+            self._schedule_reveal(draw_id, now + COMMITMENT_RECHECK)
+            return
+        if ends > draw.created_at + draw.window and now < ends:
+            # Delivered late: the window ends that much later too. (A commitment delivered on
+            # time leaves the reveal to its job, as scheduled.)
+            if ends != draw.reveal_at:
+                await self.draws.set_reveal_at(draw_id, ends)
+            self._schedule_reveal(draw_id, ends)
             return
         room = RoomID(draw.room)
         term = (await self.rooms.setup(room)).term
@@ -377,9 +418,9 @@ class LotteryFeature(Feature):
 
     async def _expire_due(self) -> None:
         """End every mandate whose term is over: tell each room, and draw again where wanted."""
-        redraw: list[tuple[RoomID, str]] = []
+        now = self.bot.clock()
         async with self.bot.db.transaction():
-            ended = await self.mandates.expire(self.bot.clock())
+            ended = await self.mandates.expire(now)
             by_room: dict[str, list[Mandate]] = {}
             for mandate in ended:
                 by_room.setdefault(mandate.room, []).append(mandate)
@@ -389,17 +430,22 @@ class LotteryFeature(Feature):
                 key = "lottery-vacant-" + stable_key(room_id, *ends)
                 text, html = render.vacancy(mandates, again)
                 await self.bot.post(room_id, text, html, key)
-                if again:
-                    redraw.append((RoomID(room_id), key))
+                if again:  # owed with the notice: a crash before the draw does not lose it
+                    await self.redraws.owe(room_id, key, now)
         for mandate in ended:
             self._cancel_mandate(mandate)
         if ended:
             log.info("lottery: %d mandates ended", len(ended))
-        for room_id, key in redraw:
+        await self._open_owed_redraws()
+
+    async def _open_owed_redraws(self) -> None:
+        """Open every redraw owed (one draw per key however often this runs), then forget it."""
+        for room_id, key in await self.redraws.owed():
             try:
-                await self.open_draw(room_id, key)
+                await self.open_draw(RoomID(room_id), key)
             except MatrixError as exc:  # removed from the room meanwhile: the vacancy stands
                 log.warning("lottery: could not draw again after a mandate ended (%s)", exc.errcode)
+            await self.redraws.done(key)
 
     # -- commands: setup ----------------------------------------------------------------------
 

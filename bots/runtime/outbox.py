@@ -47,6 +47,7 @@ class Delivery:
     state: str
     event_id: EventID | None
     error: str | None
+    sent_at: float | None = None  # when it was finished (sent or refused), by the outbox's clock
 
 
 class Outbox:
@@ -117,12 +118,16 @@ class Outbox:
 
     async def delivery(self, txn_id: str) -> Delivery | None:
         row = await self.db.fetchone(
-            "SELECT txn_id, room_id, state, event_id, error FROM outbox WHERE bot = ? AND txn_id = ?",
+            "SELECT txn_id, room_id, state, event_id, error, sent_at FROM outbox "
+            "WHERE bot = ? AND txn_id = ?",
             (self.bot, txn_id),
         )
         if row is None:
             return None
-        return Delivery(row["txn_id"], RoomID(row["room_id"]), row["state"], row["event_id"], row["error"])
+        return Delivery(
+            row["txn_id"], RoomID(row["room_id"]), row["state"], row["event_id"], row["error"],
+            row["sent_at"],
+        )
 
     async def pending_count(self) -> int:
         row = await self.db.fetchone(
@@ -293,12 +298,13 @@ class Outbox:
     ) -> None:
         # Once finished, the content is not needed: blank it so no message body outlives its
         # sending in our database (a reflection, a plan). The row stays for dedup and reports.
+        finished = self._clock()
         await self.db.execute(
             "UPDATE outbox SET state = ?, event_id = ?, error = ?, attempts = ?, sent_at = ?, content = '{}' "
             "WHERE id = ?",
-            (state, event_id, error, attempts, self._clock(), row_id),
+            (state, event_id, error, attempts, finished, row_id),
         )
-        result = Delivery(txn_id, room_id, state, event_id, error)
+        result = Delivery(txn_id, room_id, state, event_id, error, finished)
         for fut in self._waiters.pop(txn_id, []):
             if not fut.done():
                 fut.set_result(result)

@@ -185,3 +185,21 @@ DROP TABLE lottery_stepback_v10;
 DROP TABLE lottery_room_option_v10;
 DROP TABLE ghost_voice_v10;
 DROP TABLE ghost_room_v10;
+
+-- 3. What a crash must not lose. A redraw owed after a mandate ended is written in the same
+--    transaction as the vacancy notice and deleted once the draw is opened, so a process that
+--    dies in between opens it at start. Likewise a gathering whose start was posted records the
+--    occurrence whose opening draw and speaking order are still owed (rituals_owed_utc).
+CREATE TABLE lottery_redraw (
+    bot TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    -- The vacancy notice's key: the draw's id derives from it, so opening twice is one draw.
+    key TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (bot, key)
+);
+ALTER TABLE ghost_gathering ADD COLUMN rituals_owed_utc REAL;
+--    A draw's window for chance counts from the moment its commitment reached the room, not from
+--    the command: window_s keeps its length (NULL for older draws: reveal_at - created_at), and
+--    reveal_at moves later when the commitment was delivered late.
+ALTER TABLE lottery_draw ADD COLUMN window_s REAL CHECK (window_s >= 0);

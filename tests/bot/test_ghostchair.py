@@ -466,3 +466,40 @@ async def test_a_failing_draw_leaves_the_reminder_and_the_order_standing(
         assert when(bot, JOB.format(1)) == TUESDAY_PARIS + timedelta(days=7)
     finally:
         await close(bot)
+
+
+class Killed(BaseException):
+    """The process dies here (no `except Exception` catches it, as nothing survives a kill)."""
+
+
+async def test_the_opening_draw_survives_a_crash_between_the_start_and_the_draw(
+    tmp_path: Path,
+) -> None:
+    bot = await ghost_bot(tmp_path, lottery=True)
+    await bot.say(ROOM, MOD, "!gathering every tue 19:00 Europe/Paris draw")
+
+    async def killed(room_id: RoomID, key: str) -> str | None:
+        raise Killed
+
+    fake_lottery(bot).open_draw = killed  # type: ignore[method-assign]
+    bot.now = TUESDAY_PARIS
+    with pytest.raises(Killed):
+        await bot.scheduler.fire(JOB.format(1))  # the start is committed, then the process dies
+    await bot.flush()
+    assert len(chairs(bot.fake.sent)) == 1 and fake_lottery(bot).calls == []
+    await close(bot)
+
+    again = await ghost_bot(tmp_path, lottery=True)  # a new process on the same database
+    try:
+        calls = fake_lottery(again).calls
+        assert [(what, room) for what, room, _ in calls] == [("draw", ROOM), ("order", ROOM)]
+        assert all(k.startswith("ghost-1.") and k.endswith(str(int(TUESDAY_PARIS.timestamp())))
+                   for _, _, k in calls)  # the keys of that occurrence: the same draw, once
+        assert chairs(again.fake.sent) == []  # the start itself is not posted again
+        again.now = TUESDAY_PARIS + timedelta(minutes=1)
+        await ghost(again).advance(1)
+        assert len(calls) == 2  # owed no more
+        gathering = await ghost(again).gatherings.get(1)
+        assert gathering is not None and gathering.rituals_owed is None
+    finally:
+        await close(again)
