@@ -44,10 +44,12 @@ ALICE = "@alice:test.example"  # moderator of ROOM
 BOB = "@bob:test.example"  # member, no power
 CAROL = "@carol:test.example"  # moderator of OTHER
 MALLORY = "@mallory:elsewhere.example"  # not on an allowed server
+DAN = "@dan:test.example"
+EVE = "@eve:test.example"
 OTHER = RoomID("!other:test.example")
 DM_ALICE = RoomID("!dm-alice:test.example")
 DM_BOB = RoomID("!dm-bob:test.example")
-SENDERS = [ALICE, ALICE, ALICE, BOB, BOB, CAROL, MALLORY]
+SENDERS = [ALICE, ALICE, ALICE, BOB, BOB, CAROL, DAN, MALLORY]
 ROOMS = [ROOM, ROOM, ROOM, OTHER, DM_ALICE, DM_BOB]
 
 T = TypeVar("T")
@@ -58,21 +60,27 @@ HOSTILE = [
     "\x00", "\\", '"', "'", "''", '""', "`", "*x*", "[a](http://x)", "-", "--", "0", "-1", "NaN",
     "1e309", "x" * 300, "ÿ" * 40, "\t", "#", "!", "!ping", "%s", "{}", "{0}", "$(id)", "null",
 ]
-INTS = ["0", "1", "2", "3", "5", "-1", "10", "1000", "99999999999999999999", "1" * 60, "٣", "1.5", "0x10"]
-DURATIONS = ["30s", "90m", "1h", "48h", "7d", "2w", "1d12h", "0m", "99999999999d", "1" * 40 + "m", "m", "5", "-5m"]
-DATES = ["2026-12-01", "2026-11-22", "2026-11-23", "2027-06-15", "2026-02-30", "9999-12-31", "0001-01-01",
-         "1969-12-31", "2026-13-01", "26-1-1"]
-TIMES = ["18:00", "12:05", "12:00", "00:00", "23:59", "24:00", "9:05", "noon", "25:61"]
-ZONES = ["UTC", "Europe/Paris", "America/New_York", "Pacific/Kiritimati", "Nowhere/Land", "a" * 300,
-         "../etc", "Etc/GMT+12", "utc", "/etc/passwd"]
-WEEKDAYS = ["monday", "tue", "Sunday", "FRIDAY", "funday"]
-ROOM_REFS = [ROOM, OTHER, DM_ALICE, "!nope:test.example", "#alias:test.example", "#missing:test.example",
-             "https://matrix.to/#/!room:test.example", "https://matrix.to/#/%23alias%3Atest.example", "room"]
-USERS = [ALICE, BOB, CAROL, MALLORY, str(BOT), "alice", "@x", "@:", "@a:b:c"]
-ON_OFF = ["on", "off", "yes", "maybe"]
-LOCAL_KEYS = ["meeting_point", "timezone", "language", "x", "meeting-point"]
-TEMPLATES = ["rapid-response", "blockade", "nope", "../x"]
-OPTIONS = ["draw", "voices", "order", "until", "2026-12-31", "speakers", "3", "nodraw"]
+# Each pool: (valid values, invalid ones). Mostly valid values reach past the usage line into
+# the features; the invalid ones test the refusals.
+Pool = tuple[list[str], list[str]]
+INTS: Pool = (["1", "2", "3", "5", "10"], ["0", "-1", "1000", "99999999999999999999", "1" * 60, "٣", "²", "1.5", "0x10"])
+DURATIONS: Pool = (["30s", "90m", "1h", "48h", "7d", "2w", "1d12h"],
+                   ["0m", "99999999999d", "1" * 40 + "m", "m", "5", "-5m"])
+DATES: Pool = (["2026-12-01", "2026-11-23", "2026-11-22", "2027-06-15"],
+               ["2026-02-30", "9999-12-31", "0001-01-01", "1969-12-31", "2026-13-01", "26-1-1", "2030-01-01"])
+TIMES: Pool = (["18:00", "12:05", "12:00", "00:00", "23:59", "9:05"], ["24:00", "noon", "25:61"])
+ZONES: Pool = (["UTC", "Europe/Paris", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"],
+               ["Nowhere/Land", "a" * 300, "../etc", "utc", "/etc/passwd"])
+WEEKDAYS: Pool = (["monday", "tue", "Sunday", "FRIDAY"], ["funday", "8"])
+ROOM_REFS: Pool = ([ROOM, OTHER, "#alias:test.example", "https://matrix.to/#/!other:test.example"],
+                   [DM_ALICE, "!nope:test.example", "#missing:test.example", "room",
+                    "https://matrix.to/#/%23alias%3Atest.example"])
+USERS: Pool = ([ALICE, BOB, CAROL], [MALLORY, str(BOT), "alice", "@x", "@:", "@a:b:c"])
+ON_OFF: Pool = (["on", "off"], ["yes", "maybe"])
+LOCAL_KEYS: Pool = (["meeting_point", "timezone", "language"], ["x", "meeting-point"])
+TEMPLATES: Pool = (["rapid-response"], ["blockade", "nope", "../x"])
+OPTIONS: Pool = (["UTC", "Europe/Paris", "draw"], ["voices", "order", "until", "2026-12-31", "speakers", "3", "nodraw"])
+MIN_MAX: Pool = (["3-5", "2-4", "2"], ["5-3", "0-0", "a-b", "1-99999"])
 
 
 def markup_safe(html: str) -> list[str]:
@@ -143,56 +151,46 @@ class Fuzzer:
             words.insert(self.rng.randint(0, len(words)), self.hostile())
         return " ".join(words)
 
+    def choose(self, pool: Pool) -> str:
+        valid, invalid = pool
+        return self.pick(valid if self.rng.random() < 0.8 else invalid)
+
     def when(self) -> str:
-        parts = [self.pick(DATES), self.pick(TIMES)]
+        parts = [self.choose(DATES), self.choose(TIMES)]
         if self.rng.random() < 0.4:
-            parts.append(self.pick(ZONES))
+            parts.append(self.choose(ZONES))
         if self.rng.random() < 0.1:
             parts = [f"{parts[0]}T{parts[1]}"]
         return " ".join(parts)
 
     def value(self, metavar: str, convert: Any) -> str:
         r = self.rng.random()
-        if r < 0.12:
+        if r < 0.08:
             return self.hostile()
-        if r < 0.25 and self.harvest.words:
-            return self.pick(self.harvest.words)
         name = getattr(convert, "__name__", "")
-        if name == "parse_duration" or metavar == "duration":
-            return self.pick(DURATIONS)
-        if name in ("_int",) or metavar in ("n", "id", "k", "draw-id", "min-max"):
-            if metavar == "min-max":
-                return self.pick(["3-5", "2-4", "5-3", "0-0", "3", "a-b", "1-99999"])
-            return self.pick(INTS)
-        if name == "RoomRef" or metavar == "room":
-            return self.pick(ROOM_REFS)
-        if metavar == "rooms":
-            return self.pick(["rooms", "norooms", "x"])
-        if metavar == "date":
-            return self.pick(DATES)
-        if metavar == "time":
-            return self.pick(TIMES)
-        if metavar == "zone":
-            return self.pick(ZONES)
-        if metavar == "weekday":
-            return self.pick(WEEKDAYS)
-        if metavar == "zone-and-options":
-            return self.pick(ZONES + OPTIONS)
+        if metavar in ("run", "code", "token", "draw-id", "id", "n") and self.harvest.words and r < 0.7:
+            return self.pick(self.harvest.words)
+        if r < 0.15 and self.harvest.words:
+            return self.pick(self.harvest.words)
+        pools: dict[str, Pool] = {
+            "duration": DURATIONS, "min-max": MIN_MAX, "room": ROOM_REFS, "date": DATES, "time": TIMES,
+            "zone": ZONES, "weekday": WEEKDAYS, "user": USERS, "on-off": ON_OFF, "key": LOCAL_KEYS,
+            "template": TEMPLATES, "zone-and-options": OPTIONS, "n": INTS, "id": INTS, "k": INTS,
+            "draw-id": INTS, "rooms": (["rooms"], ["norooms", "x"]),
+        }
+        if name == "parse_duration":
+            return self.choose(DURATIONS)
+        if name == "_int":
+            return self.choose(INTS)
+        if name == "RoomRef":
+            return self.choose(ROOM_REFS)
+        if metavar in pools:
+            return self.choose(pools[metavar])
         if metavar == "when":
             return self.when()
-        if metavar == "user":
-            return self.pick(USERS)
-        if metavar == "on-off":
-            return self.pick(ON_OFF)
-        if metavar == "key":
-            return self.pick(LOCAL_KEYS)
-        if metavar == "template":
-            return self.pick(TEMPLATES)
-        if metavar in ("run", "code", "token", "draw-id") and self.harvest.words:
-            return self.pick(self.harvest.words)
         if name == "Words" or metavar in ("text", "title", "value", "reason", "place", "command"):
             return self.text()
-        return self.pick(["spring", "chair", "alpha", "x", "notetaker", "facilitator", "timekeeper", "a" * 70])
+        return self.pick(["spring", "chair", "alpha", "notetaker", "facilitator", "timekeeper", "x", "a" * 70])
 
     def command_body(self, command: Command) -> str:
         words = [f"!{command.name}"]
@@ -203,7 +201,7 @@ class Fuzzer:
             if p.kind == "keyword":
                 rests += [self.pick([p.name, p.name.upper()]), self.value(p.metavar, p.convert)]
             elif p.kind == "rest":
-                words += [self.value(p.metavar, p.convert) for _ in range(self.rng.randint(1, 4))]
+                words += [self.value(p.metavar, p.convert) for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3]))]
             else:
                 words.append(self.value(p.metavar, p.convert))
         words += rests
@@ -335,7 +333,16 @@ async def everything_bot(tmp_path: Path) -> FakeBot:
     await add_room(bot, OTHER, [ALICE, CAROL], moderators=[CAROL])
     await add_room(bot, DM_ALICE, [ALICE], direct=True)
     await add_room(bot, DM_BOB, [BOB], direct=True)
+    bot.fake.members[ROOM] += [CAROL, DAN, EVE]
+    bot.fake.aliases["#alias:test.example"] = OTHER
     bot.fake.names.update({ROOM: "Main <i data-fz>room</i>", OTHER: "Other &amp; room"})
+    # Some state to fuzz against: a coalition coordinated from ROOM with OTHER as a member.
+    await bot.say(ROOM, ALICE, "!coalition create spring")
+    [invite] = await bot.say(ROOM, ALICE, "!coalition invite")
+    token = re.search(r"cj-[a-z2-7]{32}", invite.body)
+    if token is not None:
+        await bot.say(OTHER, CAROL, f"!coalition join {token.group(0)}")
+    await bot.say(ROOM, ALICE, "!gathering at 2026-12-01 18:00 UTC")
     return bot
 
 
@@ -343,6 +350,8 @@ async def run_fuzz(bot: FakeBot, database: Path, seed: int, count: int, tried: s
     reader = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     rng = random.Random(seed)
     fuzz = Fuzzer(bot, rng)
+    for s in bot.fake.sent:  # what the set-up handed out (tokens, ids)
+        fuzz.harvest.take(s.body)
     errors = Errors()
     logging.getLogger().addHandler(errors)
     findings: list[Finding] = []
@@ -367,6 +376,8 @@ async def run_fuzz(bot: FakeBot, database: Path, seed: int, count: int, tried: s
                     body = fuzz.free_text()
                 if room in (DM_ALICE, DM_BOB):
                     sender = ALICE if room == DM_ALICE else BOB
+                elif rng.random() < 0.5:  # mostly the room's moderator: past the power checks
+                    sender = ALICE if room == ROOM else CAROL
                 event = fuzz.event(body, room, sender)
                 shown = f"{sender} in {room}: {body[:300]!r}"
                 matched, _, _ = bot.commands.match(body) if body.startswith("!") else (None, "", [])
