@@ -10,8 +10,9 @@ these members); :class:`RuntimeHost` is the one implementation, over today's ``B
 
 Sending, in one place:
 - ``post(..., wait=False)`` queues and returns None; ``post(..., wait=True)`` waits for the
-  homeserver and returns the event id (None when the room refused it for good). This is the
-  one way to learn a sent message's event id.
+  homeserver and returns the event id (None when the room refused it for good; TimeoutError
+  after two minutes without an answer, the message still queued). This is the one way to learn
+  a sent message's event id.
 - ``redact`` queues a redaction; the outbox retries it until it lands or the room refuses it
   for good. The row in the outbox is the durable promise, so a feature deletes its own rows
   right after ``redact`` returns, never before.
