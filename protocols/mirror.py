@@ -539,6 +539,9 @@ def render_request(request: ConsentRequest, reflecting_label: str, zone: ZoneInf
         "members would write reflections on this group's work, without names, posted here in "
         f"one batch (only if at least {request.k} come in), open for "
         f"{format_duration(request.close_after)} once accepted.",
+        "If accepted, the members of "
+        f"{reflecting_label} are told this room's name, so that they know whose work they "
+        "reflect on.",
         f"A moderator of this room can accept with: !mirror accept {request.code}",
         f"or decline with: !mirror decline {request.code}",
         f"Without an answer the request lapses at {format_local(request.expires_at, zone)}.",
