@@ -79,7 +79,9 @@ async def apply_feature_migrations(
         async with db.transaction() as conn:
             # Read again inside the transaction: two bots starting on one database must not both
             # apply a step (the second finds it done and skips it).
-            async with conn.execute("SELECT version FROM feature_schema WHERE feature = ?", (feature,)) as cur:
+            async with conn.execute(
+                "SELECT version FROM feature_schema WHERE feature = ?", (feature,)
+            ) as cur:
                 row = await cur.fetchone()
             if row is not None and int(row[0]) >= migration.version:
                 continue

@@ -82,8 +82,12 @@ class CommandContext:
         key after a crash, so the homeserver drops the duplicate."""
         self._replies += 1
         return await self.host.post(
-            self.room_id, message, self.key("reply", self._replies),
-            reply_to=self.event_id, thread=self.thread, wait=wait,
+            self.room_id,
+            message,
+            self.key("reply", self._replies),
+            reply_to=self.event_id,
+            thread=self.thread,
+            wait=wait,
         )
 
     async def require_power(self, level: int | str | None) -> None:
@@ -99,8 +103,15 @@ class CommandContext:
     @classmethod
     def of(cls, ctx: Context, host: Host) -> CommandContext:
         return cls(
-            host, ctx.room_id, ctx.sender, ctx.event_id, ctx.now, ctx.is_direct, ctx.encrypted,
-            thread_of(ctx.source), ctx.body,
+            host,
+            ctx.room_id,
+            ctx.sender,
+            ctx.event_id,
+            ctx.now,
+            ctx.is_direct,
+            ctx.encrypted,
+            thread_of(ctx.source),
+            ctx.body,
         )
 
 
@@ -135,16 +146,20 @@ def params_of(func: Callable[..., Any]) -> list[Param]:
         conv, declared = converter_for(hints.get(name, str))
         optional = sp.default is not inspect.Parameter.empty
         kind = conv.kind
-        if conv.convert is as_text and (sp.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD or any(
-            q.kind is inspect.Parameter.KEYWORD_ONLY for _, q in names
-        ) or name != names[-1][0]):
+        if conv.convert is as_text and (
+            sp.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD
+            or any(q.kind is inspect.Parameter.KEYWORD_ONLY for _, q in names)
+            or name != names[-1][0]
+        ):
             raise TypeError(f"{name}: Text is the last parameter of a command without keywords")
         if sp.kind is inspect.Parameter.VAR_POSITIONAL:
             kind, optional = "rest", True
         elif sp.kind is inspect.Parameter.KEYWORD_ONLY:
             kind = "keyword"
         metavar = declared or name.rstrip("_").replace("_", "-")
-        params.append(Param(name.rstrip("_"), kind, conv.convert, optional, sp.default if optional else None, metavar))
+        params.append(
+            Param(name.rstrip("_"), kind, conv.convert, optional, sp.default if optional else None, metavar)
+        )
     return params
 
 
@@ -165,14 +180,23 @@ def bound_commands(feature: object, name: str, host: Host, before: Before | None
             continue
         method = getattr(feature, attr)
         handler = _handler(method, host, before)
-        found.append(BoundCommand(
-            declaration.name, declaration.help, handler, name, declaration.power, declaration.where,
-            params_of(getattr(type(feature), attr)),
-        ))
+        found.append(
+            BoundCommand(
+                declaration.name,
+                declaration.help,
+                handler,
+                name,
+                declaration.power,
+                declaration.where,
+                params_of(getattr(type(feature), attr)),
+            )
+        )
     return found
 
 
-def _handler(method: Callable[..., Awaitable[None]], host: Host, before: Before | None) -> Callable[..., Awaitable[None]]:
+def _handler(
+    method: Callable[..., Awaitable[None]], host: Host, before: Before | None
+) -> Callable[..., Awaitable[None]]:
     async def handle(ctx: Context, *args: Any, **kwargs: Any) -> None:
         if before is not None:
             await before()

@@ -40,9 +40,10 @@ from bots.config import ConfigError
 from bots.runtime.commands import CommandContext, bound_commands
 from bots.runtime.context import Context
 from bots.runtime.feature import Feature
-from bots.runtime.host import Host, RuntimeHost
+from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.router import Router
+from bots.runtime.runtime_host import RuntimeHost
 from storage.feature_migrations import apply_feature_migrations, read_feature_migrations
 
 if TYPE_CHECKING:
@@ -97,7 +98,9 @@ class ContractFeature(Generic[C]):
         """The bot is out of a room: forget what served only that room."""
 
 
-def validate_config(cls: type[ContractFeature[Any]], raw: Mapping[str, Any] | None, source: str = "config") -> BaseModel:
+def validate_config(
+    cls: type[ContractFeature[Any]], raw: Mapping[str, Any] | None, source: str = "config"
+) -> BaseModel:
     """``features.<name>`` validated by the feature's model; a ConfigError names the exact key."""
     try:
         return cls.config_model.model_validate(dict(raw or {}))

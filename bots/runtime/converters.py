@@ -110,7 +110,9 @@ _WHEN_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}( \S{1,255})?$")
 def _when(text: str) -> PendingWhen:
     text = " ".join(text.split())
     if not _WHEN_SHAPE.match(text):
-        raise ArgumentError(f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)")
+        raise ArgumentError(
+            f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)"
+        )
     words = text.split(" ")
     if len(words) == 3:
         parse_zone(words[2])  # an unknown zone is a TimeSpecError now, not after the room lookup
@@ -154,6 +156,8 @@ When = Annotated[datetime, Converter(_when, "words", "when")]
 UserRef = Annotated[str, Converter(_user, "word", "user")]
 OnOff = Annotated[bool, Converter(_on_off, "word", "on|off")]
 Room = Annotated[RoomID, Converter(_room, "word", "room")]
+
+
 # Free text as typed (a ghost voice, an amendment): the last parameter, in a command without
 # keywords (a keyword word inside the text would otherwise cut it).
 def as_text(text: str) -> Words:

@@ -22,9 +22,13 @@ UPLOAD = "org.affinity.upload"
 class Sends(Protocol):
     """The part of the Matrix adapter (bots/runtime/matrix.py) that delivery needs."""
 
-    async def send_event(self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str) -> EventID: ...
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventID: ...
 
-    async def redact(self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None) -> None: ...
+    async def redact(
+        self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None
+    ) -> None: ...
 
     async def upload(self, data: bytes, content_type: str, filename: str) -> str: ...
 
@@ -37,8 +41,11 @@ def upload_content(
     """The outbox row of an upload: the file (base64) and the ``m.file`` message around it.
     The outbox blanks a row's content once it is sent, so the file does not outlive its sending."""
     message: dict[str, Any] = {
-        "msgtype": "m.file", "body": filename, "filename": filename,
-        "info": {"mimetype": mimetype, "size": len(data)}, "m.mentions": {},
+        "msgtype": "m.file",
+        "body": filename,
+        "filename": filename,
+        "info": {"mimetype": mimetype, "size": len(data)},
+        "m.mentions": {},
     }
     if relates_to:
         message["m.relates_to"] = relates_to

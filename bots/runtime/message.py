@@ -247,7 +247,9 @@ class Message:
         """A block shown as it is, in a monospace font (a draw's inputs to verify)."""
         return Message((*self.blocks, _Block("pre", ((_Text(value),),))))
 
-    def definitions(self, pairs: Iterable[tuple[Iterable[Inline] | Inline, Iterable[Inline] | Inline]]) -> Message:
+    def definitions(
+        self, pairs: Iterable[tuple[Iterable[Inline] | Inline, Iterable[Inline] | Inline]]
+    ) -> Message:
         """``term: value`` lines (a list in HTML: Element X renders no tables)."""
         listed = [(_line(t), _line(v)) for t, v in pairs]
         if not listed:

@@ -34,8 +34,9 @@ async def _never(*_: Any) -> EventID:
 class OfflineHost:
     """A :class:`~bots.runtime.host.Host` that queues sends and refuses homeserver reads."""
 
-    def __init__(self, config: AppConfig, bot_user_id: str, db: Database, feature: str,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, config: AppConfig, bot_user_id: str, db: Database, feature: str, clock: Callable[[], datetime]
+    ) -> None:
         self.feature = feature
         self.user_id = UserID(bot_user_id)
         self.db = db
@@ -58,15 +59,24 @@ class OfflineHost:
         return require_pickle_key(self._config)
 
     async def post(
-        self, room_id: RoomID, message: Message, key: str, *, reply_to: EventID | None = None,
-        thread: str | None = None, mentions: Sequence[str] = (), wait: bool = False,
+        self,
+        room_id: RoomID,
+        message: Message,
+        key: str,
+        *,
+        reply_to: EventID | None = None,
+        thread: str | None = None,
+        mentions: Sequence[str] = (),
+        wait: bool = False,
     ) -> EventID | None:
         if wait:
             raise Offline("no event id can be learnt offline")
         from bots.runtime.context import notice
 
         people = list(dict.fromkeys([*message.mentions, *mentions]))
-        await self._outbox.enqueue(room_id, notice(message.plain, message.html or None, reply_to, thread, people), key)
+        await self._outbox.enqueue(
+            room_id, notice(message.plain, message.html or None, reply_to, thread, people), key
+        )
         return None
 
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:
@@ -80,12 +90,27 @@ class OfflineHost:
             content["reason"] = reason
         await self._outbox.enqueue(room_id, content, key, REDACTION)
 
-    async def upload(self, room_id: RoomID, data: bytes, filename: str, mimetype: str, key: str,
-                     *, reply_to: EventID | None = None) -> None:
+    async def upload(
+        self,
+        room_id: RoomID,
+        data: bytes,
+        filename: str,
+        mimetype: str,
+        key: str,
+        *,
+        reply_to: EventID | None = None,
+    ) -> None:
         raise Offline("uploads are not queued offline")
 
-    async def send_unstored(self, room_id: RoomID, message: Message, key: str, *,
-                            reply_to: EventID | None = None, thread: str | None = None) -> EventID | None:
+    async def send_unstored(
+        self,
+        room_id: RoomID,
+        message: Message,
+        key: str,
+        *,
+        reply_to: EventID | None = None,
+        thread: str | None = None,
+    ) -> EventID | None:
         raise Offline("nothing is sent offline")
 
     async def redact_unstored(self, room_id: RoomID, event_id: EventID, key: str) -> bool:

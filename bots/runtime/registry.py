@@ -75,11 +75,17 @@ class Registry:
         if module != ref:  # a built-in name
             found = self._by_name.get(ref)
             if found is None:
-                raise ConfigError(f"{key}: unknown feature '{ref}' ({module} registers no feature of that name)")
+                raise ConfigError(
+                    f"{key}: unknown feature '{ref}' ({module} registers no feature of that name)"
+                )
             return found
-        mine = [c for c in self._by_name.values() if c.__module__ == ref or c.__module__.startswith(ref + ".")]
+        mine = [
+            c for c in self._by_name.values() if c.__module__ == ref or c.__module__.startswith(ref + ".")
+        ]
         if len(mine) != 1:
-            raise ConfigError(f"{key}: module '{ref}' must register exactly one feature (it registers {len(mine)})")
+            raise ConfigError(
+                f"{key}: module '{ref}' must register exactly one feature (it registers {len(mine)})"
+            )
         return mine[0]
 
 
@@ -103,7 +109,10 @@ def feature_section(config: AppConfig, name: str) -> dict[str, Any]:
 
 
 def factories_for(
-    config: AppConfig, bot_index: int, *, legacy: Callable[[str], FeatureFactory] | None = None,
+    config: AppConfig,
+    bot_index: int,
+    *,
+    legacy: Callable[[str], FeatureFactory] | None = None,
     registry: Registry = REGISTRY,
 ) -> list[FeatureFactory]:
     """What ``BotRuntime`` takes for one bot of the config: each named feature found in the

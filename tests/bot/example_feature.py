@@ -75,7 +75,11 @@ class ExampleFeature(ContractFeature[ExampleConfig]):
     async def note(self, ctx: CommandContext, text: Words) -> None:
         note_id = await self.notes.add(ctx.room_id, text, ctx.now)
         reply = Message.of(
-            "Kept note ", code(str(note_id)), ": ", bold(text), ". ",
+            "Kept note ",
+            code(str(note_id)),
+            ": ",
+            bold(text),
+            ". ",
             f"It is forgotten after {format_duration(self.config.keep)}.",
         )
         event_id = await ctx.reply(reply, wait=True)  # the one way to learn an event id

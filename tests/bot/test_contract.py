@@ -15,12 +15,13 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractBridge, ContractFeature, factory
 from bots.runtime.converters import IntRange, Metavar, OnOff, Room, Text, UserRef, When
 from bots.runtime.delivery import KindedSender
-from bots.runtime.host import Host, RuntimeHost
+from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.message import Message
 from bots.runtime.outbox import Outbox
 from bots.runtime.registry import REGISTRY
 from bots.runtime.router import Words
+from bots.runtime.runtime_host import RuntimeHost
 from bots.sweeper import Sweeper
 from storage.feature_migrations import feature_version
 from tests.bot.fakes import BOT, ROOM, FakeBot, add_room, close, fake_bot
@@ -88,11 +89,16 @@ async def test_the_example_feature_answers_migrates_sweeps_and_forgets_a_room(tm
         assert await feature_version(bot.db, "example") == 1  # its migration ran at start
 
         [reply] = await bot.say(ROOM, ANA, "!note buy <milk> & tell @room *now*")
-        assert reply.reply_to is not None and reply.body.startswith("Kept note 1: buy <milk> & tell @room *now*.")
+        assert reply.reply_to is not None and reply.body.startswith(
+            "Kept note 1: buy <milk> & tell @room *now*."
+        )
         assert "<strong>buy &lt;milk&gt; &amp; tell @room *now*</strong>" in reply.html
         assert reply.content["m.mentions"] == {}
         assert "forgotten after 2d" in reply.body
-        assert await count(bot, "SELECT COUNT(*) FROM example_note WHERE reply_event_id = ?", reply.event_id) == 1
+        assert (
+            await count(bot, "SELECT COUNT(*) FROM example_note WHERE reply_event_id = ?", reply.event_id)
+            == 1
+        )
 
         [usage] = await bot.say(ROOM, ANA, "!note")
         assert "Usage: !note <text>" in usage.body
@@ -115,9 +121,16 @@ async def test_the_example_feature_answers_migrates_sweeps_and_forgets_a_room(tm
         # a room that removed the bot is forgotten; others are not touched
         await add_room(bot, ROOM, [ANA])
         await bot.say(ROOM, ANA, "!note stays")
-        member = {"type": "m.room.member", "state_key": str(BOT), "sender": ANA,
-                  "event_id": "$kick", "content": {"membership": "leave"}}
-        await bot._on_removed(OTHER, SimpleNamespace(timeline=SimpleNamespace(events=[SimpleNamespace(source=member)])))
+        member = {
+            "type": "m.room.member",
+            "state_key": str(BOT),
+            "sender": ANA,
+            "event_id": "$kick",
+            "content": {"membership": "leave"},
+        }
+        await bot._on_removed(
+            OTHER, SimpleNamespace(timeline=SimpleNamespace(events=[SimpleNamespace(source=member)]))
+        )
         assert await count(bot, "SELECT COUNT(*) FROM example_note WHERE room_id = ?", OTHER) == 0
         assert await count(bot, "SELECT COUNT(*) FROM example_note WHERE room_id = ?", ROOM) == 1
     finally:
@@ -150,7 +163,9 @@ class Grammar(ContractFeature[Any]):
         await ctx.reply(Message.of(f"{n}|{voice}"))
 
     @command("goto", help="A room")
-    async def goto(self, ctx: CommandContext, room: Room, *, where: Annotated[Words, Metavar("place")]) -> None:
+    async def goto(
+        self, ctx: CommandContext, room: Room, *, where: Annotated[Words, Metavar("place")]
+    ) -> None:
         await ctx.reply(Message.of(f"{room} {where}"))
 
 
@@ -183,8 +198,8 @@ async def test_converters_finish_the_grammar(tmp_path: Path) -> None:
         [r] = await bot.say(ROOM, ANA, "!who ben")
         assert "not a Matrix user id" in r.body
 
-        [r] = await bot.say(ROOM, ANA, "!say as 2 the neighbour's kid  said \"hi\" at home")
-        assert r.body == "2|the neighbour's kid  said \"hi\" at home"  # quotes, apostrophes, spacing kept
+        [r] = await bot.say(ROOM, ANA, '!say as 2 the neighbour\'s kid  said "hi" at home')
+        assert r.body == '2|the neighbour\'s kid  said "hi" at home'  # quotes, apostrophes, spacing kept
         [r] = await bot.say(ROOM, ANA, "!say as 2")
         assert "missing <voice>" in r.body
 
@@ -206,11 +221,15 @@ async def test_the_host_posts_edits_redacts_and_uploads_through_the_outbox(tmp_p
         host: Host = RuntimeHost(bot, "demo")
         sent = await host.post(ROOM, Message.of("hello"), "demo-1", wait=True)
         assert sent == bot.fake.sent[-1].event_id
-        assert await host.post(ROOM, Message.of("again"), "demo-1", wait=True) == sent  # same key, same message
+        assert (
+            await host.post(ROOM, Message.of("again"), "demo-1", wait=True) == sent
+        )  # same key, same message
         assert len(bot.fake.sent) == 1
         await host.edit(ROOM, EventID(sent), Message.of("hello, edited"), "demo-2")
         await host.redact(ROOM, EventID(sent), "demo-3", reason="expired")
-        await host.upload(ROOM, b"BEGIN:VCALENDAR", "c.ics", "text/calendar", "demo-4", reply_to=EventID(sent))
+        await host.upload(
+            ROOM, b"BEGIN:VCALENDAR", "c.ics", "text/calendar", "demo-4", reply_to=EventID(sent)
+        )
         await bot.flush()
         bot.fake.encrypted.add(ROOM)
         await host.upload(ROOM, b"secret", "s.ics", "text/calendar", "demo-5")
@@ -299,10 +318,15 @@ async def test_affinity_forget_runs_the_same_hook_offline_and_queues_the_redacti
         assert await forget_contract_features(config, bot.db, later) == {"example": 1}
         assert await count(bot, "SELECT COUNT(*) FROM example_note") == 0
         # the redaction waits in the outbox for the bot's next run
-        assert await count(
-            bot, "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND event_type = 'm.room.redaction' "
-            "AND content LIKE ?", f"%{reply.event_id}%",
-        ) == 1
+        assert (
+            await count(
+                bot,
+                "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND event_type = 'm.room.redaction' "
+                "AND content LIKE ?",
+                f"%{reply.event_id}%",
+            )
+            == 1
+        )
         host: Host = OfflineHost(config, str(BOT), bot.db, "example", lambda: later)
         with pytest.raises(Offline):
             await host.members(ROOM)

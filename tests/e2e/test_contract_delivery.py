@@ -13,11 +13,11 @@ from nio.crypto.attachments import decrypt_attachment
 
 from bots.devserver import Homeserver
 from bots.runtime.delivery import KindedSender
-from bots.runtime.host import RuntimeHost
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message, bold
 from bots.runtime.outbox import Outbox
+from bots.runtime.runtime_host import RuntimeHost
 from tests.e2e.harness import BotHarness, person
 
 pytestmark = pytest.mark.e2e
@@ -30,11 +30,15 @@ def content_of(event: dict[str, Any]) -> dict[str, Any]:
     return content if isinstance(content, dict) else {}
 
 
-async def test_post_edit_upload_and_redact_through_the_outbox(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+async def test_post_edit_upload_and_redact_through_the_outbox(
+    synapse: Homeserver, core_bot: BotHarness, tmp_path: Path
+) -> None:
     runtime = core_bot.runtime
     # The wiring docs/contract-migration.md lists for BotRuntime.start(): the outbox sends by kind.
     await runtime.outbox.stop()
-    runtime.outbox = Outbox(runtime.db, runtime.name, KindedSender(runtime.matrix).send, runtime.trust.prepare)
+    runtime.outbox = Outbox(
+        runtime.db, runtime.name, KindedSender(runtime.matrix).send, runtime.trust.prepare
+    )
     runtime.outbox.start()
     host = RuntimeHost(runtime, "e2e")
     alice = await person(synapse, tmp_path)
@@ -42,7 +46,9 @@ async def test_post_edit_upload_and_redact_through_the_outbox(synapse: Homeserve
         room = RoomID(await alice.create_room("contract", [core_bot.user_id], encrypted=True))
         await alice.wait_joined(room, core_bot.user_id)
 
-        sent = await host.post(room, Message.of("Kept ", bold("<b>x</b> & @room")), key("e2e", "post"), wait=True)
+        sent = await host.post(
+            room, Message.of("Kept ", bold("<b>x</b> & @room")), key("e2e", "post"), wait=True
+        )
         assert sent is not None
         got = await alice.wait_readable(room, lambda e: e.get("event_id") == sent)
         assert content_of(got)["body"] == "Kept <b>x</b> & @room"
@@ -56,19 +62,26 @@ async def test_post_edit_upload_and_redact_through_the_outbox(synapse: Homeserve
         assert content_of(edit)["m.relates_to"]["event_id"] == sent
         assert content_of(edit)["m.new_content"]["body"] == "Kept, and edited"
 
-        await host.upload(room, ICS, "calendar.ics", "text/calendar", key("e2e", "ics"), reply_to=EventID(sent))
+        await host.upload(
+            room, ICS, "calendar.ics", "text/calendar", key("e2e", "ics"), reply_to=EventID(sent)
+        )
         file_event = await alice.wait_readable(room, lambda e: content_of(e).get("msgtype") == "m.file")
         content = content_of(file_event)
         assert "url" not in content  # an encrypted room gets an encrypted file
         sealed = content["file"]
         server, media_id = sealed["url"].removeprefix("mxc://").split("/", 1)
         resp = await alice.client.send(
-            "GET", f"/_matrix/client/v1/media/download/{server}/{media_id}", None,
+            "GET",
+            f"/_matrix/client/v1/media/download/{server}/{media_id}",
+            None,
             {"Authorization": f"Bearer {alice.client.access_token}"},
         )
         ciphertext = await resp.read()
         assert ciphertext != ICS
-        assert decrypt_attachment(ciphertext, sealed["key"]["k"], sealed["hashes"]["sha256"], sealed["iv"]) == ICS
+        assert (
+            decrypt_attachment(ciphertext, sealed["key"]["k"], sealed["hashes"]["sha256"], sealed["iv"])
+            == ICS
+        )
 
         await host.redact(room, EventID(sent), key("e2e", "redact"), reason="expired")
         deadline = time.monotonic() + 30

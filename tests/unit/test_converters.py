@@ -27,9 +27,16 @@ from protocols.timespec import TimeSpecError
 
 
 async def handler(
-    self: Any, ctx: Any, n: Annotated[int, IntRange(1, 50)], who: UserRef, on: OnOff = False,
-    *, at: When | None = None, where: Annotated[Words, Metavar("place")] | None = None,
-    closes: Duration | None = None, room: Room | None = None,
+    self: Any,
+    ctx: Any,
+    n: Annotated[int, IntRange(1, 50)],
+    who: UserRef,
+    on: OnOff = False,
+    *,
+    at: When | None = None,
+    where: Annotated[Words, Metavar("place")] | None = None,
+    closes: Duration | None = None,
+    room: Room | None = None,
 ) -> None:
     """A grammar with every converter."""
 

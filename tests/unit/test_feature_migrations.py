@@ -11,11 +11,17 @@ from storage.db import Database, Migration, SchemaTooNew, shipped_migrations
 from storage.feature_migrations import apply_feature_migrations, feature_version, read_feature_migrations
 
 STEP1 = Migration(1, "001_notes.sql", "CREATE TABLE ex_note (id INTEGER PRIMARY KEY, text TEXT NOT NULL);")
-STEP2 = Migration(2, "002_more.sql", "ALTER TABLE ex_note ADD COLUMN room_id TEXT;\nCREATE INDEX ex_note_room ON ex_note (room_id);")
+STEP2 = Migration(
+    2,
+    "002_more.sql",
+    "ALTER TABLE ex_note ADD COLUMN room_id TEXT;\nCREATE INDEX ex_note_room ON ex_note (room_id);",
+)
 
 
 async def tables(db: Database) -> set[str]:
-    return {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    return {
+        r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+    }
 
 
 async def test_steps_apply_in_order_once_and_per_feature(tmp_path: Path) -> None:

@@ -42,7 +42,10 @@ def test_hostile_user_text_is_text_in_every_construct() -> None:
 def test_only_the_allowed_tags_appear() -> None:
     msg = (
         Message.of(bold("a"), code("b"), link("https://example.org/?a=1&b=2", "site"), mention("@ann:x.org"))
-        .bullets(["c"]).definitions([("d", "e")]).numbered([italic("f")]).preformatted("g\nh")
+        .bullets(["c"])
+        .definitions([("d", "e")])
+        .numbered([italic("f")])
+        .preformatted("g\nh")
     )
     tags = set(re.findall(r"</?([a-z]+)", msg.html))
     assert tags == {"p", "strong", "code", "a", "ul", "ol", "li", "em", "pre"}
@@ -51,7 +54,13 @@ def test_only_the_allowed_tags_appear() -> None:
 
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=5))
 def test_plain_and_html_carry_the_same_words(texts: list[str]) -> None:
-    msg = Message.of(*texts).bullets(texts).definitions([(t, t) for t in texts]).numbered(texts).preformatted(texts[0])
+    msg = (
+        Message.of(*texts)
+        .bullets(texts)
+        .definitions([(t, t) for t in texts])
+        .numbered(texts)
+        .preformatted(texts[0])
+    )
     squash = lambda s: re.sub(r"\s+|•|:|\d+\.", "", s)  # noqa: E731 - list and line markers only
     assert squash(words(msg.html)) == squash(msg.plain)
 
@@ -71,7 +80,7 @@ def test_bad_links_and_mentions_are_refused() -> None:
 
 
 def test_escape_is_the_one_escape() -> None:
-    assert escape("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
+    assert escape('<a href="x">&\'') == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
 
 
 def test_keys_are_stable_short_and_namespaced() -> None:
