@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bots.mirror.roomkeys import forget_room_keys
+from bots.runtime.bot import log_failure
 from bots.runtime.context import Context, notice, stable_key, thread_of
 from bots.runtime.errors import (
     Forbidden,
@@ -98,6 +99,13 @@ class Conversations:
             return await self._on_message(ctx)
         except (UserError, RuleError) as exc:
             await self.say(ctx, str(exc))
+            return True
+        except Exception as exc:
+            log_failure(ctx.event_id, exc)
+            await self.say(
+                ctx,
+                "Sorry, something went wrong handling that. The operator can find it in the logs.",
+            )
             return True
 
     async def _on_message(self, ctx: Context) -> bool:

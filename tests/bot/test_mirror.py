@@ -781,3 +781,21 @@ async def test_the_announcement_points_out_members_who_joined_just_before(tmp_pa
         assert "Note: 2 of them joined in the last 1d" in announced.body
     finally:
         await close(bot)
+
+
+async def test_a_failure_in_the_conversation_is_answered_without_the_outbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await mirror_bot(tmp_path)
+    try:
+        code = await open_round(bot)
+
+        async def broken(*args: Any) -> bool:
+            raise RuntimeError("SECRET-ANSWER in an exception message")
+
+        monkeypatch.setattr(feature(bot).rounds, "is_eligible", broken)
+        [sorry] = await dm(bot, ALICE, f"reflect {code}")
+        assert sorry.body.startswith("Sorry, something went wrong")
+        assert await outbox_rows(bot, DMS[ALICE]) == 0
+    finally:
+        await close(bot)

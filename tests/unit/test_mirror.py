@@ -18,6 +18,7 @@ from protocols.mirror import (
     MAX_ANSWER,
     MAX_REFLECTION,
     PROMPTS,
+    ConsentRequest,
     Draft,
     MirrorError,
     MirrorRound,
@@ -335,3 +336,82 @@ def test_render_release_packs_every_text_once_and_escapes() -> None:
     assert positions == sorted(positions)
     single = render_release(ROUND, ["a", "b", "c"], "#a:x.org", timedelta(days=7))
     assert len(single) == 1 and "part" not in single[0].body
+
+
+# -- consent, quotas, eligibility (issue 10) --------------------------------------------------
+
+
+def _request(**changes: object) -> ConsentRequest:
+    base = ConsentRequest(1, "k7m2qx", "!group:x", "!kitchen:x", "@mod:x", 3, timedelta(days=2),
+                          NOW + timedelta(hours=24))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("counts", "refusal"),
+    [
+        ((0, 0, 0), None),
+        ((1, 1, 1), None),
+        ((2, 0, 0), "This room already has 2"),
+        ((0, 2, 0), "That room already has 2"),
+        ((0, 0, 2), "You already have 2"),
+        ((5, 5, 5), "This room already has 5"),
+    ],
+)
+def test_quota_per_room_and_opener(counts: tuple[int, int, int], refusal: str | None) -> None:
+    from protocols.mirror import MirrorError, check_quota
+
+    if refusal is None:
+        check_quota(*counts)
+    else:
+        with pytest.raises(MirrorError, match=refusal):
+            check_quota(*counts)
+
+
+def test_a_request_is_found_only_in_its_room_and_before_it_lapses() -> None:
+    from protocols.mirror import MirrorError, check_request
+
+    request = _request()
+    assert check_request(request, "k7m2qx", "!kitchen:x", NOW) == request
+    # Unknown, asked about in another room, or lapsed: the same answer, naming no room.
+    answers = set()
+    for found, room, when in [
+        (None, "!kitchen:x", NOW),
+        (request, "!group:x", NOW),
+        (request, "!elsewhere:x", NOW),
+        (request, "!kitchen:x", NOW + timedelta(hours=24)),
+    ]:
+        with pytest.raises(MirrorError) as refused:
+            check_request(found, "k7m2qx", room, when)
+        answers.add(str(refused.value))
+        assert "kitchen" not in str(refused.value) and "group" not in str(refused.value)
+    assert len(answers) == 1
+
+
+def test_the_openers_reply_names_no_room_and_the_request_says_what_accepting_means() -> None:
+    from protocols.mirror import render_request, render_requested
+
+    request = _request()
+    reply = render_requested(request, ZoneInfo("UTC"))
+    assert "!kitchen:x" not in reply and "k7m2qx" in reply and "only if one of them accepts" in reply
+    asked = render_request(request, "Marshals", ZoneInfo("UTC"))
+    assert "A moderator of Marshals asks" in asked.body and "!mirror accept k7m2qx" in asked.body
+    assert "are told this room's name" in asked.body and "anonymous reflections" not in asked.body
+    assert "<p>" in asked.html and "Marshals" in asked.html
+
+
+@pytest.mark.parametrize(
+    ("eligible", "fresh", "small", "fresh_note"),
+    [(10, 0, False, False), (5, 0, True, False), (10, 3, False, True), (None, 0, False, False)],
+)
+def test_the_announcement_says_who_can_take_part_and_warns(
+    eligible: int | None, fresh: int, small: bool, fresh_note: bool
+) -> None:
+    from protocols.mirror import MirrorRound, render_opened
+
+    round_ = MirrorRound(1, "k7m2qx", "!group:x", "!kitchen:x", 3, NOW + timedelta(days=1), "open")
+    notice = render_opened(round_, "Kitchen crew", ZoneInfo("UTC"), timedelta(days=7), eligible, fresh)
+    assert ("members of this room can take part" in notice.body) == (eligible is not None)
+    assert ("a reflection is easy to trace" in notice.body) == small
+    assert (f"{fresh} of them joined in the last 1d" in notice.body) == fresh_note
+    assert "<code>reflect k7m2qx</code>" in notice.html
