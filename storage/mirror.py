@@ -498,8 +498,12 @@ class MirrorRounds:
                 )
             else:
                 assert decision.release_at is not None and key is not None
-                # Only what will be released stays: no one's eligibility, no dropped text.
-                await self._write_box(round_id, key, Box(set(), counted))
+                # Only what will be released stays: no one's eligibility, no dropped text, and
+                # no author hash either (a text is never replaced after the close): random
+                # labels in their place, so the box no longer says whose text is which.
+                await self._write_box(
+                    round_id, key, Box(set(), {secrets.token_bytes(HASH_BYTES): t for t in counted.values()})
+                )
                 await self._db.execute(
                     "UPDATE mirror_round SET state = 'closed', release_at = ?, eligible = ?"
                     " WHERE id = ?",

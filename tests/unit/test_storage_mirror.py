@@ -358,6 +358,10 @@ async def test_only_members_at_open_who_stay_count(db: Database) -> None:
     kept = await rounds.close(id2, CLOSE, random.Random(0), LOW, HIGH, members=USERS)
     assert kept is not None and kept.state == "closed" and kept.eligible == 3
     assert await rounds.take_batch_for_release(id2) == sorted(TEXTS)
+    # Waiting for its release, the box holds the texts and no author hash, nor who could take part.
+    key = await _round_key(rounds, id2)
+    box = await rounds._read_box(id2, key)
+    assert box.eligible == set() and not {crypto.keyed_hash(key, u) for u in USERS} & set(box.entries)
 
 
 async def test_rounds_of_one_bot_are_invisible_to_another(db: Database) -> None:
