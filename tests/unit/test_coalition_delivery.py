@@ -253,11 +253,14 @@ def simulate(
     alive_views: Mapping[str, frozenset[str]],
     crashed: frozenset[str],
     latency: Mapping[tuple[str, str], timedelta | None],
+    skew: Mapping[str, timedelta] | None = None,
 ) -> list[tuple[datetime, SeenCopy]]:
-    """Every herald runs the rule: each looks at T and again at its turn; a copy sent by s is
-    seen by r after ``latency[s, r]`` (None: never, a partition). Returns the copies sent."""
+    """Every herald runs the rule: each looks at T and again at its turn, on its own clock
+    (real time + ``skew``); a copy sent by s is seen by r after ``latency[s, r]`` (None: never,
+    a partition). Returns the copies sent, at real times."""
+    clock = {h: (skew or {}).get(h, timedelta(0)) for h in heralds}
     sent: list[tuple[datetime, SeenCopy]] = []
-    wake = {h: DUE for h in heralds if h not in crashed}
+    wake = {h: DUE - clock[h] for h in heralds if h not in crashed}  # real times
     planned = PlannedKey(key, DUE, DIGEST)
     while wake:
         me = min(wake, key=lambda h: (wake[h], h))
@@ -268,13 +271,13 @@ def simulate(
             if lag is not None and at + lag <= now:
                 visible.append(c)
         d = decide(planned, me=me, candidates=heralds, alive=alive_views[me], copies=visible,
-                   registered=heralds, cancelled=False, now=now, stagger=G)
+                   registered=heralds, cancelled=False, now=now + clock[me], stagger=G)
         if d.action is Action.SEND:
-            ms = int((now - DUE).total_seconds() * 1000)
+            ms = int((now - DUE).total_seconds() * 1000) + 10**12
             sent.append((now, SeenCopy(key, me, f"${me}", ms, DIGEST)))
         elif d.action is Action.WAIT:
-            assert d.at is not None and d.at > now
-            wake[me] = d.at
+            assert d.at is not None and d.at > now + clock[me]
+            wake[me] = d.at - clock[me]
     return sent
 
 
@@ -288,6 +291,21 @@ def test_no_faults_exactly_one_copy(data: st.DataObject, heralds: list[str], key
                     crashed=frozenset(), latency=latency)
     assert len(sent) == 1
     assert sent[0][0] == DUE and sent[0][1].sender == rank(key, heralds)[0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), heralds_st, keys_st)
+def test_clock_skew_under_the_margin_still_gives_exactly_one_copy(
+    data: st.DataObject, heralds: list[str], key: DeliveryKey
+) -> None:
+    # The design's libfaketime case: clocks off by up to 20 s each way, copies seen within 4 s.
+    # Rank r's turn is r x G on its own clock, so latency + twice the skew < G keeps one copy.
+    skew = {h: timedelta(milliseconds=data.draw(st.integers(-20_000, 20_000))) for h in heralds}
+    lag = st.integers(0, 4_999).map(lambda ms: timedelta(milliseconds=ms))
+    latency = {(s, r): data.draw(lag) for s in heralds for r in heralds}
+    sent = simulate(heralds, key, alive_views={h: frozenset(heralds) for h in heralds},
+                    crashed=frozenset(), latency=latency, skew=skew)
+    assert len(sent) == 1 and sent[0][1].sender == rank(key, heralds)[0]
 
 
 @settings(max_examples=80, deadline=None)
