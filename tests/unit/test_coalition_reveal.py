@@ -123,6 +123,8 @@ def test_state_that_would_reveal_more_than_ids_hashes_and_flags_is_refused(
 
 
 def test_builders_refuse_bad_values_and_oversized_sets() -> None:
+    with pytest.raises(RevealError, match="user_id"):
+        admission_state("bob")  # `!coalition herald add bob`: not a Matrix user
     with pytest.raises(RevealError):
         member_room_state(ROOM, "Town hall")
     with pytest.raises(RevealError):
