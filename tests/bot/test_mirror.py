@@ -647,7 +647,7 @@ async def test_no_round_opens_without_a_real_pickle_key(tmp_path: Path) -> None:
     bot = await mirror_bot(tmp_path)
     try:
         for secret in ("affinity-default-pickle-key", None, ""):
-            bot.pickle_key = secret  # type: ignore[attr-defined]
+            bot.pickle_key = secret  # type: ignore[attr-defined,assignment]
             feature(bot)._rounds = None
             sent = await bot.say(ROOM, MOD, f"!mirror open {OTHER}")
             assert [s.room_id for s in sent] == [ROOM]

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,6 +69,12 @@ async def _round_key(rounds: MirrorRounds, round_id: int) -> bytes:
     key = await rounds._key(round_id)
     assert key is not None
     return key
+
+
+async def _one(db: Database, sql: str, params: tuple[object, ...] = ()) -> Any:
+    row = await db.fetchone(sql, params)
+    assert row is not None
+    return row
 
 
 def _raw(db: Database) -> bytes:
@@ -253,7 +260,7 @@ async def test_disk_never_holds_author_or_plaintext(db: Database) -> None:
         [TEXTS[0] + " REPLACED", *TEXTS[1:]]
     )
     ciphertexts = [bytes(r["sealed"]) for r in await db.fetchall("SELECT sealed FROM mirror_box")]
-    wrapped = bytes((await db.fetchone("SELECT key FROM mirror_round_key"))["key"])
+    wrapped = bytes((await _one(db, "SELECT key FROM mirror_round_key"))["key"])
     await rounds.mark_published(round_id, [("!b:x.org", "$ev1")], CLOSE + WEEK)
     raw = _raw(db)
     # After publication: neither the key, nor the hashes, nor any ciphertext, anywhere in the
@@ -327,8 +334,8 @@ async def test_a_copy_during_the_round_neither_orders_nor_sizes_the_reflections(
     assert len(sizes) == 1, "a long and a short reflection seal to the same size"
     await rounds.submit(code, USERS[1], TEXTS[1], NOW)
     await rounds.submit(code, USERS[2], TEXTS[2], NOW)
-    assert tuple(await db.fetchone("SELECT COUNT(*) FROM mirror_box WHERE round_id = ?", (round_id,))) == (1,)
-    assert tuple(await db.fetchone("SELECT COUNT(*) FROM mirror_submission")) == (0,)
+    assert tuple(await _one(db, "SELECT COUNT(*) FROM mirror_box WHERE round_id = ?", (round_id,))) == (1,)
+    assert tuple(await _one(db, "SELECT COUNT(*) FROM mirror_submission")) == (0,)
     # Inside the box, entries are stored in keyed-hash order, whatever order they came in.
     for order in ([0, 1, 2], [2, 0, 1]):
         code_n, id_n = await _open(rounds, seed=10 + order[0])
@@ -432,7 +439,7 @@ async def test_a_round_from_before_the_box_is_claimed_and_boxed(db: Database) ->
     assert [r.id for r in await rounds.unclaimed()] == [round_id] and await rounds.get(round_id) is None
     assert await rounds.claim(round_id, USERS) is True
     assert await other.claim(round_id, USERS) is False  # claimed once
-    assert tuple(await db.fetchone("SELECT COUNT(*) FROM mirror_submission")) == (0,)
+    assert tuple(await _one(db, "SELECT COUNT(*) FROM mirror_submission")) == (0,)
     row = await db.fetchone("SELECT wrapped FROM mirror_round_key")
     assert row is not None and row["wrapped"] == 1 and key not in _raw(db)
     assert await rounds.count(round_id) == 2
