@@ -107,8 +107,8 @@ class BotRuntime:
     async def start(self) -> None:
         """Log in (or restore), publish keys, cross-sign, and start the outbox and scheduler."""
         pickle_key = require_pickle_key(self.app)  # ConfigError without one: no default key
-        if short_pickle_key_warning(pickle_key):
-            log.warning("%s", short_pickle_key_warning(pickle_key))
+        if (short := short_pickle_key_warning(pickle_key)) is not None:
+            log.warning("%s", short)
         self.pickle_key = pickle_key  # features derive their at-rest master keys from it
         password = self.config.password.get_secret_value() if self.config.password else None
         token = self.config.access_token.get_secret_value() if self.config.access_token else None

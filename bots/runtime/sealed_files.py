@@ -72,8 +72,9 @@ def read_sealed(path: Path, secret: str, purpose: str, owner: str) -> dict[str, 
         data = json.loads(unseal(file_key(secret, purpose), nonce, sealed, _aad(purpose, owner)))
     except DecryptionError:
         raise ConfigError(
-            f"{path} does not open with this pickle key: was encryption.pickle_key changed? "
-            "Use the key the bots were started with (or `affinity wipe` to start over)"
+            f"{path} does not open with this pickle key: was encryption.pickle_key changed, or the "
+            "file copied from another bot's folder? Use the key the bots were started with "
+            "(or `affinity wipe` to start over)"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} is damaged; move it away to start over")
