@@ -136,7 +136,7 @@ def test_duplicates_each_herald_redacts_only_its_own() -> None:
 
 
 def test_parse_copy_reads_the_marker_and_digests_what_the_room_shows() -> None:
-    event = {
+    event: dict[str, Any] = {
         "type": "m.room.message", "sender": FIRST, "event_id": "$x", "origin_server_ts": 9,
         "content": {"msgtype": "m.notice", "body": "Phase 3: go", "format": "org.matrix.custom.html",
                     "formatted_body": "<p>Phase 3: go</p>", "org.affinity.herald": copy_marker(KEY, 7)},

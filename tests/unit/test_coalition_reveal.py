@@ -54,7 +54,7 @@ def as_event(write: StateWrite | PrivateEvent, sender: str) -> dict[str, Any]:
 
 
 def test_what_the_builders_write_is_what_the_registry_reads() -> None:
-    writes = [
+    writes: list[tuple[StateWrite | PrivateEvent, str]] = [
         (instance_state(A), A),
         (instance_state(C), C),
         (admission_state(C), A),
@@ -160,7 +160,7 @@ _kinds = st.sampled_from([
     "org.affinity.herald.coordination", "org.affinity.herald.room", "org.affinity.herald.run",
     "org.affinity.herald.cancel", "org.affinity.herald.acks",
 ])
-_valid = {
+_valid: dict[str, tuple[str, dict[str, Any]]] = {
     "org.affinity.herald.instance": (A, {"active": True}),
     "org.affinity.herald.admission": (B[1:], {"user_id": B, "generation": 0, "retired": False}),
     "org.affinity.herald.heartbeat": (A, {"seq": 1, "status": "up"}),

@@ -94,7 +94,8 @@ def test_the_control_room_gets_every_run_room_and_ack_and_state_reveals_no_plan(
     up = upgrade_single_herald(ME, COORD, members, runs, deliveries, amendments, salts)
     for write in up.state:
         check_state(write.event_type, write.state_key, write.content)
-    reg = Registry.empty([ME]).fold(as_event(w) for w in (*up.state, *up.private))
+    writes: list[StateWrite | PrivateEvent] = [*up.state, *up.private]
+    reg = Registry.empty([ME]).fold(as_event(w) for w in writes)
     assert reg.live_heralds == {ME}
     assert reg.coordination_rooms == {COORD}
     assert {r: (m.homeserver, m.liaison) for r, m in reg.member_rooms.items()} == {
@@ -116,7 +117,8 @@ def test_after_the_upgrade_one_herald_behaves_as_today() -> None:
     members, runs, deliveries, amendments = legacy()
     salts = {r.run_id: bytes([7]) * 16 for r in runs}
     up = upgrade_single_herald(ME, COORD, members, runs, deliveries, amendments, salts)
-    reg = Registry.empty([ME]).fold(as_event(w) for w in (*up.state, *up.private))
+    writes: list[StateWrite | PrivateEvent] = [*up.state, *up.private]
+    reg = Registry.empty([ME]).fold(as_event(w) for w in writes)
     events = [as_event(p) for p in up.private]
     view = HeraldView(
         me=ME, now=ACTION + timedelta(days=1), registered=reg.admitted, live=reg.live_heralds,
