@@ -335,7 +335,7 @@ async def everything_bot(tmp_path: Path) -> FakeBot:
     await add_room(bot, DM_BOB, [BOB], direct=True)
     bot.fake.members[ROOM] += [CAROL, DAN, EVE]
     bot.fake.aliases["#alias:test.example"] = OTHER
-    bot.fake.names.update({ROOM: "Main <i data-fz>room</i>", OTHER: "Other &amp; room"})
+    bot.fake.names.update({ROOM: "Main <i data-fz>room</i>", OTHER: "Other &amp; \ud800 room"})
     # Some state to fuzz against: a coalition coordinated from ROOM with OTHER as a member.
     await bot.say(ROOM, ALICE, "!coalition create spring")
     [invite] = await bot.say(ROOM, ALICE, "!coalition invite")
