@@ -7,7 +7,6 @@ import logging
 import sys
 import time
 
-
 # Loggers that write database contents at DEBUG or INFO.
 QUIET_WHATEVER_THE_LEVEL = ("aiosqlite",)
 
