@@ -474,7 +474,7 @@ class BotRuntime:
                 decrypted = None
             if decrypted is not None and not isinstance(decrypted, MegolmEvent):
                 decrypted.decrypted = True
-                await self._on_room_event(room_id, decrypted)
+                await self._guarded_event(room_id, decrypted)
             elif time.time() - since < UNDECRYPTED_PATIENCE_S:
                 self._undecrypted.append((since, room_id, event))
             else:

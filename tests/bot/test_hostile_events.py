@@ -371,3 +371,35 @@ async def test_nio_parses_a_sync_with_events_it_would_raise_on() -> None:
         assert [e.event_id for e in page.chunk] == ["$old"]
     finally:
         await client.close()
+
+
+async def test_a_late_decrypted_event_that_fails_does_not_stop_the_others(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [], members=[ALICE])
+    try:
+        class Decrypted:
+            decrypted = False
+
+            def __init__(self, source: dict[str, Any]) -> None:
+                self.source = source
+
+        pending = {"$late-1": Decrypted(message("$late-1", content=PING)),
+                   "$late-2": Decrypted(message("$late-2", content=PING))}
+        bot.client = SimpleNamespace(rooms={}, decrypt_event=lambda e: pending[e.event_id])  # type: ignore[assignment]
+        calls: list[str] = []
+        real_dispatch = bot._dispatch
+
+        async def dispatch(room_id: Any, env: Any, decrypted: bool) -> None:
+            calls.append(env.event_id)
+            if env.event_id == "$late-1":
+                raise RuntimeError("a bug outside any handler")
+            await real_dispatch(room_id, env, decrypted)
+
+        bot._dispatch = dispatch  # type: ignore[method-assign]
+        bot._undecrypted = [(0.0, ROOM, SimpleNamespace(event_id=i)) for i in pending]  # type: ignore[misc]
+        await bot._retry_undecrypted()
+        await bot.flush()
+        assert calls == ["$late-1", "$late-2"]
+        assert [s.body for s in bot.fake.sent] == ["pong"]
+        assert await bot._already_handled("$late-1")
+    finally:
+        await close(bot)
