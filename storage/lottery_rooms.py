@@ -93,6 +93,7 @@ class CellRoom:
     room_id: str | None
     sunset_at: datetime
     created_at: datetime
+    closed: bool = False
 
 
 def _cell(row: aiosqlite.Row) -> CellRoom:
@@ -105,6 +106,7 @@ def _cell(row: aiosqlite.Row) -> CellRoom:
         room_id=row["room_id"],
         sunset_at=_dt(row["sunset_at"]),
         created_at=_dt(row["created_at"]),
+        closed=row["closed_at"] is not None,
     )
 
 
@@ -171,22 +173,26 @@ class CellRooms:
         """Every cell room not yet closed (the scheduler rebuilds sunset jobs from it)."""
         rows = await self._db.fetchall(
             "SELECT * FROM lottery_cell_room WHERE bot = ? AND room_id IS NOT NULL "
-            "ORDER BY sunset_at, id",
+            "AND closed_at IS NULL ORDER BY sunset_at, id",
             (self._bot,),
         )
         return [_cell(r) for r in rows]
 
     async def forget_unfinished(self, before: datetime) -> int:
         """Delete cells planned before ``before`` whose room was never created (a crash or a
-        refusal mid-command): nobody was invited, so nothing has to be closed."""
+        refusal mid-command: nobody was invited, so nothing has to be closed) or was closed."""
         return await self._db.execute(
-            "DELETE FROM lottery_cell_room WHERE bot = ? AND room_id IS NULL AND created_at < ?",
+            "DELETE FROM lottery_cell_room WHERE bot = ? "
+            "AND (room_id IS NULL OR closed_at IS NOT NULL) AND created_at < ?",
             (self._bot, _ts(before)),
         )
 
-    async def close(self, cell_id: int) -> bool:
-        """The bot has left the cell room: forget it (members and all)."""
+    async def close(self, cell_id: int, now: datetime) -> bool:
+        """The bot has left the cell room: forget who was in it. The row itself stays until a
+        day after the room was made (:meth:`forget_unfinished`), for the daily cap."""
         changed = await self._db.execute(
-            "DELETE FROM lottery_cell_room WHERE bot = ? AND id = ?", (self._bot, cell_id)
+            "UPDATE lottery_cell_room SET closed_at = ?, members = '[]' "
+            "WHERE bot = ? AND id = ? AND closed_at IS NULL",
+            (_ts(now), self._bot, cell_id),
         )
         return changed > 0

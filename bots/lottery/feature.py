@@ -647,6 +647,8 @@ class LotteryFeature(Feature):
         zone = await self.zone_of(ctx.room_id)
         failed: list[int] = []
         for cell in planned:
+            if cell.closed:  # handled again after its rooms closed: nothing to make or schedule
+                continue
             if cell.room_id is None:
                 try:
                     made = await self._make_cell_room(cell, len(planned), parent, encrypted, zone)
@@ -693,7 +695,7 @@ class LotteryFeature(Feature):
     async def _sunset(self, cell_id: int) -> None:
         """Post the closing note, then leave the room and forget it (practice disappearance)."""
         cell = await self.cell_rooms.get(cell_id)
-        if cell is None or cell.room_id is None:
+        if cell is None or cell.room_id is None or cell.closed:
             return
         room = RoomID(cell.room_id)
         text, html = render.cell_closing(cell.cell_index + 1)
@@ -714,6 +716,6 @@ class LotteryFeature(Feature):
             log.warning("cell room %d: leaving failed for now (%s)", cell_id, exc.errcode)
             self._at(f"lottery-sunset-{cell_id}", retry, self._sunset, cell_id)
             return
-        await self.cell_rooms.close(cell_id)
+        await self.cell_rooms.close(cell_id, self.bot.clock())
         await forget_room(self.bot.db, self.bot.user_id, room)
         log.info("cell room %d closed at its sunset", cell_id)

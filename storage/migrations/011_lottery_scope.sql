@@ -203,3 +203,8 @@ ALTER TABLE ghost_gathering ADD COLUMN rituals_owed_utc REAL;
 --    the command: window_s keeps its length (NULL for older draws: reveal_at - created_at), and
 --    reveal_at moves later when the commitment was delivered late.
 ALTER TABLE lottery_draw ADD COLUMN window_s REAL CHECK (window_s >= 0);
+
+-- 4. Cell rooms are capped per room and day (protocols.groups.MAX_CELL_ROOMS_PER_DAY): a closed
+--    cell room's row stays, without its members, until a day after it was made, so the count
+--    holds even when rooms close within the day; then it is forgotten.
+ALTER TABLE lottery_cell_room ADD COLUMN closed_at REAL;

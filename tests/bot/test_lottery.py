@@ -415,6 +415,11 @@ async def test_cells_with_rooms_invite_and_close_at_sunset(tmp_path: Path) -> No
             assert "reached its sunset" in closing.body
             assert bot.fake.left[-1] == closing.room_id
         assert sorted(bot.fake.left) == sorted(c["room_id"] for c in bot.fake.created)
+        assert await feature(bot).cell_rooms.open() == []
+        # Who was in the closed rooms is forgotten; the rows count for the daily cap a day long.
+        members = await bot.db.fetchall("SELECT members FROM lottery_cell_room")
+        assert [r[0] for r in members] == ["[]", "[]"]
+        await feature(bot).sweep(NOW + timedelta(days=2, minutes=1))
         assert await count(bot, "lottery_cell_room") == 0
     finally:
         await close(bot)

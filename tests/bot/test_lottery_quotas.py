@@ -14,7 +14,7 @@ from pathlib import Path
 from protocols.groups import MAX_CELL_ROOMS_PER_COMMAND, MAX_CELL_ROOMS_PER_DAY
 from storage.lottery import KEEP_GROUPINGS
 from tests.bot.fakes import ROOM, close
-from tests.bot.test_lottery import ANA, NOW, count, jobs, lottery_bot
+from tests.bot.test_lottery import ANA, NOW, count, feature, jobs, lottery_bot
 
 
 def people(n: int) -> list[str]:
@@ -57,6 +57,28 @@ async def test_cell_rooms_for_one_room_are_capped_per_day(tmp_path: Path) -> Non
         assert len(bot.fake.created) == MAX_CELL_ROOMS_PER_DAY
         assert await count(bot, "lottery_cell_room") == MAX_CELL_ROOMS_PER_DAY
         bot.now = NOW + timedelta(hours=24, minutes=1)
+        await bot.say(ROOM, ANA, "!cells 2-2 rooms")
+        assert len(bot.fake.created) == MAX_CELL_ROOMS_PER_DAY + size
+    finally:
+        await close(bot)
+
+
+async def test_cell_rooms_that_closed_within_the_day_still_count(tmp_path: Path) -> None:
+    size = 6
+    bot = await lottery_bot(tmp_path, members=people(2 * size),
+                            config_extra="features:\n  lottery:\n    cell_room_sunset: 1h\n")
+    try:
+        for _ in range(MAX_CELL_ROOMS_PER_DAY // size):
+            await bot.say(ROOM, ANA, "!cells 2-2 rooms")
+        bot.now = NOW + timedelta(hours=2)
+        for job in jobs(bot, "lottery-sunset-"):
+            await bot.fire(job)
+        assert len(bot.fake.left) == MAX_CELL_ROOMS_PER_DAY  # every cell room is closed
+        [refused] = await bot.say(ROOM, ANA, "!cells 2-2 rooms")
+        assert f"at most {MAX_CELL_ROOMS_PER_DAY} a day" in refused.body
+        bot.now = NOW + timedelta(days=1, minutes=1)
+        await feature(bot).sweep(bot.now)
+        assert await count(bot, "lottery_cell_room") == 0
         await bot.say(ROOM, ANA, "!cells 2-2 rooms")
         assert len(bot.fake.created) == MAX_CELL_ROOMS_PER_DAY + size
     finally:

@@ -77,4 +77,11 @@ async def test_cells_are_planned_once_per_command_and_forgotten_at_close(db: Dat
     # The cell whose room was never made is forgotten after a while; the open one is not.
     assert await cells.forget_unfinished(NOW + timedelta(days=1)) == 1
     assert await cells.get(first[1].id) is None and await cells.get(first[0].id) is not None
-    assert await cells.close(first[0].id) and await cells.get(first[0].id) is None
+    # Closed: who was in it is forgotten at once, the row a day after the room was made.
+    assert await cells.close(first[0].id, NOW + timedelta(days=2))
+    assert not await cells.close(first[0].id, NOW + timedelta(days=2))
+    closed = await cells.get(first[0].id)
+    assert closed is not None and closed.closed and closed.members == ()
+    assert await cells.open() == [] and await cells.made_since("!p:x", NOW) == 1
+    assert await cells.forget_unfinished(NOW + timedelta(days=1)) == 1
+    assert await cells.get(first[0].id) is None
