@@ -156,5 +156,14 @@ async def test_a_room_both_bots_are_in_keeps_two_independent_lotteries(tmp_path:
         assert await alpha.features[0].mandates.current(SHARED) == {}  # type: ignore[attr-defined]
         assert set(await beta.features[0].mandates.current(SHARED)) == {"care"}  # type: ignore[attr-defined]
         assert len(shared[alpha.name]) == len(shared[beta.name]) == 1
+        # The ghost chair's voices too: what alpha is told, beta's list does not change.
+        await alpha.handle(SHARED, {
+            "type": "m.room.message", "event_id": "$voice", "sender": ANA,
+            "origin_server_ts": int(alpha.now.timestamp() * 1000),
+            "content": {"msgtype": "m.text", "body": "!ghost add the river"},
+        })
+        ghost_a, ghost_b = alpha.features[1], beta.features[1]
+        assert "the river" in await ghost_a.voices.voices(SHARED)  # type: ignore[attr-defined]
+        assert "the river" not in await ghost_b.voices.voices(SHARED)  # type: ignore[attr-defined]
     finally:
         await stop_bots(alpha, beta)
