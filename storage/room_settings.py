@@ -40,13 +40,18 @@ class RoomSettings:
 
     async def zone(self, room_id: str) -> ZoneInfo:
         """The room's zone; UTC until the room sets one (or if the tz database dropped it)."""
+        return await self.zone_set(room_id) or UTC
+
+    async def zone_set(self, room_id: str) -> ZoneInfo | None:
+        """The zone the room set, or None (never set, or dropped from the tz database): for a
+        feature with a fallback of its own, and to tell "set to UTC" from "never set"."""
         value = await self._read(room_id, ZONE_KEY)
         if value is None:
-            return UTC
+            return None
         try:
             return ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            return UTC
+            return None
 
     async def set_zone(self, room_id: str, zone: ZoneInfo) -> None:
         await self._write(room_id, ZONE_KEY, zone.key)
