@@ -71,6 +71,7 @@ class CommandContext:
     encrypted: bool
     thread: str | None = None
     body: str = ""  # the message as typed (for on_message; a command's words arrive as arguments)
+    reply_to: EventID | None = None  # the event this message replies to (m.in_reply_to), if any
     _replies: int = field(default=0, repr=False)
 
     def key(self, *parts: object) -> str:
@@ -112,7 +113,16 @@ class CommandContext:
             ctx.encrypted,
             thread_of(ctx.source),
             ctx.body,
+            _reply_target(ctx.source),
         )
+
+
+def _reply_target(source: dict[str, Any]) -> EventID | None:
+    content = source.get("content")
+    relates = content.get("m.relates_to") if isinstance(content, dict) else None
+    replied = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
+    target = replied.get("event_id") if isinstance(replied, dict) else None
+    return EventID(target) if isinstance(target, str) else None
 
 
 class BoundCommand(Command):
