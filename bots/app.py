@@ -11,6 +11,7 @@ from typing import Any
 from bots import core
 from bots.config import AppConfig, ConfigError
 from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.runtime.registry import factories_for
 from bots.sweeper import Sweeper
 from storage.db import Database
 
@@ -26,6 +27,8 @@ FEATURES: dict[str, str] = {
 
 
 def feature_factory(name: str) -> FeatureFactory:
+    if name not in FEATURES:
+        raise ConfigError(f"unknown feature '{name}'")
     module_name, _, cls_name = FEATURES[name].partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -58,8 +61,8 @@ class App:
 
             self.health = HealthServer(self.config, lambda: self.db, lambda: self.bots)
             await self.health.start()
-        for bot_config in self.config.bots:
-            factories = [feature_factory(name) for name in bot_config.features]
+        for i, bot_config in enumerate(self.config.bots):
+            factories = factories_for(self.config, i, legacy=feature_factory)
             bot = BotRuntime(self.config, bot_config, self.db, factories, core=[core.router])
             await bot.start()
             Sweeper(bot, self.config.retention).schedule()

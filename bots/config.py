@@ -36,7 +36,6 @@ from pydantic import (
 from bots.runtime.ids import is_user_id, server_of
 from protocols.timespec import TimeSpecError, parse_duration, parse_zone
 
-FEATURES = ("lottery", "ghostchair", "mirror", "herald")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # The real config nests four levels deep (features.herald.template_dirs[0]); far more is an attack
 # or an accident, and PyYAML's composer recurses once per level.
@@ -82,7 +81,21 @@ def _zone(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
+# A feature a bot runs: a built-in's name (``lottery``) or the dotted path of an operator's module
+# (``mygroup.rota``). Which exist is checked where the features are built (bots.runtime.registry)
+# and by ``affinity check-config``: loading the config imports no feature.
+_FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_FEATURE_REF = r"^([a-z][a-z0-9_]{0,31}|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+)$"
+
+
+def _feature_ref(value: str) -> str:
+    if not re.match(_FEATURE_REF, value):
+        raise ValueError(f"'{value}' is not a feature name (like lottery) or a dotted module path")
+    return value
+
+
 UserIdStr = Annotated[str, AfterValidator(_user_id)]
+FeatureRef = Annotated[str, AfterValidator(_feature_ref)]
 Duration = Annotated[timedelta, AfterValidator(_duration)]
 ZoneName = Annotated[str, AfterValidator(_zone)]
 
@@ -106,9 +119,8 @@ class BotConfig(Strict):
     password: SecretStr | None = None
     access_token: SecretStr | None = None
     device_name: str = "Affinity"
-    features: list[Literal["lottery", "ghostchair", "mirror", "herald"]] = Field(
-        default_factory=lambda: list(FEATURES)  # type: ignore[arg-type]
-    )
+    # Default: the four built-in features.
+    features: list[FeatureRef] = Field(default_factory=lambda: ["lottery", "ghostchair", "mirror", "herald"])
 
     @model_validator(mode="after")
     def _has_credentials(self) -> BotConfig:
@@ -200,10 +212,28 @@ class HeraldConfig(Strict):
 
 
 class FeaturesConfig(Strict):
+    """``features.<name>``: each feature's own section. The built-ins not yet moved onto the
+    feature contract are typed here; any other section is kept as it is written (``extra``) and
+    validated by its feature's own ``config_model`` when the feature is built
+    (``bots.runtime.registry.factories_for``), which names the exact key on error. Here it
+    must only be a mapping under a feature's name."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     lottery: LotteryConfig = LotteryConfig()
     ghostchair: GhostChairConfig = GhostChairConfig()
     mirror: MirrorConfig = MirrorConfig()
     herald: HeraldConfig = HeraldConfig()
+
+    def extra_problems(self) -> list[tuple[str, str]]:
+        """(key, problem) for each extra section that cannot be a feature's settings."""
+        out = []
+        for name, section in (self.model_extra or {}).items():
+            if not isinstance(name, str) or not _FEATURE_NAME.match(name):
+                out.append((f"features.{name}", "not a feature name (lower-case letters, digits and _)"))
+            elif section is not None and not isinstance(section, dict):
+                out.append((f"features.{name}", "must be a mapping of that feature's settings"))
+        return out
 
 
 class RetentionConfig(Strict):
@@ -406,7 +436,7 @@ def parse_config(text: str, source: str = "config", environ: Mapping[str, str] |
         raise ConfigError(f"{source}: the top level must be a mapping of keys")
     raw = _expand_env(raw, "", AppConfig, os.environ if environ is None else environ, source)
     try:
-        return AppConfig.model_validate(raw)
+        config = AppConfig.model_validate(raw)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -417,6 +447,10 @@ def parse_config(text: str, source: str = "config", environ: Mapping[str, str] |
         raise ConfigError("\n".join(lines)) from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to validate") from None
+    problems = config.features.extra_problems()
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {key}: {msg}" for key, msg in problems))
+    return config
 
 
 def missing_pickle_key_message(source: str) -> str:

@@ -22,6 +22,7 @@ from bots.config import AppConfig, BotConfig, require_pickle_key, short_pickle_k
 from bots.runtime import metrics
 from bots.runtime.context import Context, notice, stable_key
 from bots.runtime.crosssign import ensure_cross_signed
+from bots.runtime.delivery import KindedSender
 from bots.runtime.envelope import (
     Envelope,
     MalformedEvent,
@@ -124,7 +125,7 @@ class BotRuntime:
             check(await self.client.keys_upload())
         await ensure_cross_signed(self.matrix, self.directory / "cross_signing.json", password, pickle_key)
         self.outbox = Outbox(
-            self.db, self.name, self.matrix.send_event, self.trust.prepare,
+            self.db, self.name, KindedSender(self.matrix).send, self.trust.prepare,
             concurrency=self.app.send_concurrency,
         )
 

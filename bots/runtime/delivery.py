@@ -2,9 +2,9 @@
 redaction, or a file upload. One send function for the outbox, so every way out of the bot
 shares its retries, its order within a room and its exactly-once transaction ids.
 
-Until the ``outbox`` table has its ``kind`` column (see docs/contract-migration.md) the kind is
-read from the row's ``event_type``: ``m.room.redaction`` and :data:`UPLOAD` are ours, anything
-else is sent as the event type it names.
+The outbox row's ``kind`` says which: a ``message`` or an ``edit`` is sent as the event type the
+row names; a ``redaction`` and an ``upload`` are ours (their rows' ``event_type`` is
+:data:`REDACTION` or :data:`UPLOAD`, for the operator reading the table).
 """
 
 from __future__ import annotations
@@ -58,12 +58,14 @@ class KindedSender:
     def __init__(self, matrix: Sends) -> None:
         self.matrix = matrix
 
-    async def send(self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str) -> EventID:
-        if event_type == REDACTION:
+    async def send(
+        self, room_id: RoomID, kind: str, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventID:
+        if kind == "redaction":
             target = EventID(str(content["redacts"]))
             await self.matrix.redact(room_id, target, txn_id, content.get("reason"))
             return target  # the redaction's own id is not returned by the API we use
-        if event_type == UPLOAD:
+        if kind == "upload":
             return await self._upload(room_id, content, txn_id)
         return await self.matrix.send_event(room_id, event_type, content, txn_id)
 

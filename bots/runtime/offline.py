@@ -88,7 +88,7 @@ class OfflineHost:
         content: dict[str, Any] = {"redacts": event_id}
         if reason:
             content["reason"] = reason
-        await self._outbox.enqueue(room_id, content, key, REDACTION)
+        await self._outbox.enqueue(room_id, content, key, REDACTION, kind="redaction")
 
     async def upload(
         self,
@@ -126,11 +126,14 @@ class OfflineHost:
     def is_direct(self, room_id: RoomID) -> bool:
         raise Offline("room state needs the homeserver")
 
+    def discard_room_keys(self, room_id: RoomID) -> int:
+        raise Offline("the encryption store belongs to the running bot")
+
     # Every homeserver read is refused the same way.
     async def _offline(self, *_: Any, **__: Any) -> Any:
         raise Offline("this needs the homeserver; forgetting must not")
 
-    members = power_of = power_table = is_encrypted = _offline
+    members = joined_at = power_of = power_table = is_encrypted = _offline
     resolve_room = room_name = create_room = invite = leave = _offline
 
 

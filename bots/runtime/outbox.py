@@ -6,6 +6,13 @@ or a timeout never doubles a message, and because the row is written first, noth
 lost. ``M_LIMIT_EXCEEDED`` waits ``retry_after_ms``; transport errors back off and retry forever;
 only permanent refusals (kicked, room gone) mark a row failed, recorded for the feature to report.
 
+Each row has a kind (:data:`KINDS`): a message, an edit, a redaction or a file upload, which the
+send function (``bots.runtime.delivery.KindedSender``) delivers each its way. Other homeserver
+errors give a message up after :data:`MAX_ATTEMPTS_OTHER_ERRORS` tries, but an edit or a
+redaction is tried until it lands or is refused for good: the redaction of an expired record must
+happen, and a feature deletes its own rows as soon as the redaction is queued (the pending row is
+the durable promise; :meth:`Outbox.forget_older_than` never drops a pending row).
+
 Messages to one room go out in order, one at a time; different rooms go out concurrently, and
 fairly: rooms take turns, one message per turn (round-robin), so one room's flood (a coalition
 broadcast of thousands of messages) never holds a sending slot while another room waits. A room
@@ -30,10 +37,17 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-SendFn = Callable[[RoomID, str, dict[str, Any], str], Awaitable[EventID]]
+# send(room_id, kind, event_type, content, txn_id) -> the event id (a redaction: the redacted one)
+SendFn = Callable[[RoomID, str, str, dict[str, Any], str], Awaitable[EventID]]
 PrepareFn = Callable[[RoomID], Awaitable[None]]
 
 MAX_ATTEMPTS_OTHER_ERRORS = 8
+# The first pause after a failed send; it doubles up to MAX_BACKOFF_S.
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+KINDS = ("message", "edit", "redaction", "upload")
+# Kinds retried on any non-permanent homeserver error until they land.
+UNTIL_DONE = frozenset({"edit", "redaction"})
 
 # A stand-down must not wait behind other rooms' turns: the herald's stand-down transaction ids
 # (``protocols.herald.plan.txn_id_for`` with the plan's ``cancel`` key) put their room first.
@@ -80,13 +94,22 @@ class Outbox:
     # -- enqueueing -------------------------------------------------------------------------
 
     async def enqueue(
-        self, room_id: RoomID, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message"
+        self,
+        room_id: RoomID,
+        content: dict[str, Any],
+        txn_id: str,
+        event_type: str = "m.room.message",
+        *,
+        kind: str = "message",
     ) -> bool:
-        """Accept a message for sending. Returns False if this txn id was already accepted."""
+        """Accept a message (or an edit, redaction, upload: ``kind``) for sending. Returns False
+        if this txn id was already accepted."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown outbox kind {kind!r}; one of {', '.join(KINDS)}")
         changed = await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (bot, txn_id, room_id, event_type, content, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.bot, txn_id, room_id, event_type, json.dumps(content), self._clock()),
+            "INSERT OR IGNORE INTO outbox (bot, txn_id, room_id, kind, event_type, content, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.bot, txn_id, room_id, kind, event_type, json.dumps(content), self._clock()),
         )
         self._rescan = True
         self._wake.set()
@@ -99,9 +122,11 @@ class Outbox:
         txn_id: str,
         event_type: str = "m.room.message",
         timeout: float = 120,
+        *,
+        kind: str = "message",
     ) -> Delivery:
         """Enqueue and wait until the message is sent (or refused for good)."""
-        await self.enqueue(room_id, content, txn_id, event_type)
+        await self.enqueue(room_id, content, txn_id, event_type, kind=kind)
         return await self.wait(txn_id, timeout)
 
     async def wait(self, txn_id: str, timeout: float = 120) -> Delivery:
@@ -216,7 +241,7 @@ class Outbox:
             if self._stopping:
                 return
             row = await self.db.fetchone(
-                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
+                "SELECT id, txn_id, room_id, kind, event_type, content, attempts FROM outbox "
                 "WHERE bot = ? AND room_id = ? AND state = 'pending' ORDER BY id LIMIT 1",
                 (self.bot, room),
             )
@@ -243,14 +268,15 @@ class Outbox:
         txn_id, room_id = row["txn_id"], RoomID(row["room_id"])
         content = json.loads(row["content"])
         attempts = int(row["attempts"])
-        backoff = 0.5
+        kind = str(row["kind"])
+        backoff = FIRST_BACKOFF_S
         while not self._stopping:
             attempts += 1
             started = time.monotonic()
             try:
-                if self._prepare is not None and row["event_type"] != "m.room.redaction":
-                    await self._prepare(room_id)
-                event_id = await self._send(room_id, row["event_type"], content, txn_id)
+                if self._prepare is not None and kind != "redaction":
+                    await self._prepare(room_id)  # room keys go to trusted devices first
+                event_id = await self._send(room_id, kind, row["event_type"], content, txn_id)
             except RateLimited as exc:
                 metrics.RATE_LIMIT_WAITS.labels(self.bot).inc()
                 log.info("rate limited; waiting %d ms as the homeserver asks", exc.retry_after_ms)
@@ -265,16 +291,16 @@ class Outbox:
                 log.info("delivery %s: homeserver away (%s); retrying in %.1fs", txn_id, exc, backoff)
                 await self._note_attempt(row["id"], attempts)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             except MatrixError as exc:
                 metrics.SEND_RETRIES.labels(self.bot).inc()
-                if attempts >= MAX_ATTEMPTS_OTHER_ERRORS:
+                if attempts >= MAX_ATTEMPTS_OTHER_ERRORS and kind not in UNTIL_DONE:
                     await self._finish(row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts)
                     return
                 await self._note_attempt(row["id"], attempts)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             except Exception:  # a bug in one send must not stop the outbox
                 log.exception("delivery %s: unexpected error", txn_id)
@@ -283,7 +309,7 @@ class Outbox:
                     await self._finish(row["id"], txn_id, room_id, "failed", None, "internal error", attempts)
                     return
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             metrics.SEND_LATENCY.labels(self.bot).observe(time.monotonic() - started)
             await self._finish(row["id"], txn_id, room_id, "sent", event_id, None, attempts)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from bots.runtime.context import notice
 from bots.runtime.delivery import REDACTION, UPLOAD, upload_content
@@ -83,13 +84,13 @@ class RuntimeHost:
         if "formatted_body" in new:
             content["format"] = new["format"]
             content["formatted_body"] = "* " + new["formatted_body"]
-        await self._queue(room_id, content, key, "m.room.message", False)
+        await self._queue(room_id, content, key, "m.room.message", False, kind="edit")
 
     async def redact(self, room_id: RoomID, event_id: EventID, key: str, reason: str | None = None) -> None:
         content: dict[str, Any] = {"redacts": event_id}
         if reason:
             content["reason"] = reason
-        await self._queue(room_id, content, key, REDACTION, False)
+        await self._queue(room_id, content, key, REDACTION, False, kind="redaction")
 
     async def upload(
         self,
@@ -102,16 +103,18 @@ class RuntimeHost:
         reply_to: EventID | None = None,
     ) -> None:
         relates = {"m.in_reply_to": {"event_id": reply_to}} if reply_to else None
-        await self._queue(room_id, upload_content(data, filename, mimetype, relates), key, UPLOAD, False)
+        content = upload_content(data, filename, mimetype, relates)
+        await self._queue(room_id, content, key, UPLOAD, False, kind="upload")
 
     async def _queue(
-        self, room_id: RoomID, content: dict[str, Any], key: str, event_type: str, wait: bool
+        self, room_id: RoomID, content: dict[str, Any], key: str, event_type: str, wait: bool,
+        *, kind: str = "message",
     ) -> EventID | None:
         outbox = self._bot.outbox
         if wait:
-            done = await outbox.send(room_id, content, key, event_type)
+            done = await outbox.send(room_id, content, key, event_type, kind=kind)
             return done.event_id if done.state == "sent" else None
-        await outbox.enqueue(room_id, content, key, event_type)
+        await outbox.enqueue(room_id, content, key, event_type, kind=kind)
         return None
 
     # -- the one exception: never written to disk ---------------------------------------------
@@ -153,6 +156,35 @@ class RuntimeHost:
     async def members(self, room_id: RoomID) -> list[UserID]:
         """People joined now: never this bot, the suite's other bots or ``other_bots``."""
         return await self._bot.human_members(room_id)
+
+    async def joined_at(self, room_id: RoomID) -> dict[UserID, datetime]:
+        api = getattr(self._bot.matrix, "api", None)
+        if api is None:
+            return {}
+        try:
+            data = await api(
+                "GET", f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/members",
+                query={"membership": "join"},
+            )
+        except (MatrixError, TransportError):
+            return {}
+        found: dict[UserID, datetime] = {}
+        for event in data.get("chunk") or []:
+            if not isinstance(event, dict) or not isinstance(event.get("state_key"), str):
+                continue
+            unsigned = event.get("unsigned")
+            before = unsigned.get("prev_content") if isinstance(unsigned, dict) else None
+            if isinstance(before, dict) and before.get("membership") == "join":
+                continue  # a name or avatar change: when they joined is not this event
+            ts = event.get("origin_server_ts")
+            if isinstance(ts, int) and not isinstance(ts, bool):
+                found[UserID(event["state_key"])] = datetime.fromtimestamp(ts / 1000, timezone.utc)
+        return found
+
+    def discard_room_keys(self, room_id: RoomID) -> int:
+        from bots.runtime.roomkeys import forget_room_keys
+
+        return forget_room_keys(getattr(self._bot, "client", None), room_id)
 
     async def power_of(self, room_id: RoomID, user_id: str) -> int:
         return await self._bot.power_of(room_id, user_id)

@@ -18,6 +18,7 @@ from typing import Any
 from bots import core
 from bots.config import parse_config
 from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import Forbidden, NotFound
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.outbox import Outbox
@@ -198,7 +199,7 @@ async def fake_bot(
     bot._ids = itertools.count(1)
     bot.fake = FakeMatrix()
     bot.matrix = bot.fake  # type: ignore[assignment]
-    bot.outbox = Outbox(db, bot.name, bot.fake.send_event, clock=lambda: bot.now.timestamp())
+    bot.outbox = Outbox(db, bot.name, KindedSender(bot.fake).send, clock=lambda: bot.now.timestamp())
     bot.outbox.start()
     bot.fake.members[ROOM] = [str(BOT), *(members or [])]
     bot.fake.powers[ROOM] = {m: 50 for m in (moderators or [])}

@@ -16,6 +16,7 @@ from typing import Any
 import icalendar
 
 from bots.herald import HeraldFeature
+from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import TransportError
 from bots.runtime.outbox import Outbox
 from bots.runtime.scheduler import Scheduler
@@ -351,7 +352,7 @@ async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: P
     bot = await coalition(tmp_path)
     fake = bot.fake
     # The homeserver accepts room B, and is away for the others when the bot dies.
-    async def flaky(room: Any, event_type: str, content: dict[str, Any], txn: str) -> Any:
+    async def flaky(room: Any, kind: str, event_type: str, content: dict[str, Any], txn: str) -> Any:
         if room != ROOM_B:
             raise TransportError("away")
         return await fake.send_event(room, event_type, content, txn)
@@ -380,7 +381,7 @@ async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: P
     try:
         again.scheduler = Scheduler(again.name)
         again.features = [HeraldFeature(again)]
-        again.outbox = Outbox(again.db, again.name, fake.send_event, clock=lambda: again.now.timestamp())
+        again.outbox = Outbox(again.db, again.name, KindedSender(fake).send, clock=lambda: again.now.timestamp())
         again.outbox.start()
         await herald(again).start()
         job = next(j for j in again.scheduler.job_ids() if j.startswith(f"herald-due-{run}-"))

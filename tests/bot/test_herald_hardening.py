@@ -14,6 +14,7 @@ from typing import Any
 from bots import core
 from bots.config import parse_config
 from bots.herald import HeraldFeature
+from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import Forbidden, TransportError
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.outbox import Outbox
@@ -281,7 +282,7 @@ async def two_bots(tmp_path: Path) -> tuple[FakeBot, FakeBot]:
         bot._ids = itertools.count(1)
         bot.fake = FakeMatrix(user_id=user)
         bot.matrix = bot.fake  # type: ignore[assignment]
-        bot.outbox = Outbox(db, bot.name, bot.fake.send_event, clock=lambda b=bot: b.now.timestamp())  # type: ignore[misc]
+        bot.outbox = Outbox(db, bot.name, KindedSender(bot.fake).send, clock=lambda b=bot: b.now.timestamp())  # type: ignore[misc]
         bot.outbox.start()
         for feature in bot.features:
             await feature.start()

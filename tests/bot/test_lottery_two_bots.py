@@ -16,6 +16,7 @@ from bots import core
 from bots.config import AppConfig, parse_config
 from bots.ghostchair import GhostChairFeature
 from bots.lottery import LotteryFeature
+from bots.runtime.delivery import KindedSender
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.outbox import Outbox
 from storage.db import Database
@@ -53,7 +54,7 @@ async def start_bots(tmp_path: Path, now: datetime) -> tuple[FakeBot, FakeBot]:
         # Event ids are unique on the homeserver: each bot's messages get their own.
         bot.fake._ids = itertools.count(100_000 * (number + 1) + int((now - NOW).total_seconds()))
         bot.matrix = bot.fake  # type: ignore[assignment]
-        bot.outbox = Outbox(db, bot.name, bot.fake.send_event, clock=lambda bot=bot: bot.now.timestamp())
+        bot.outbox = Outbox(db, bot.name, KindedSender(bot.fake).send, clock=lambda bot=bot: bot.now.timestamp())
         bot.outbox.start()
         for room in ROOMS[bot.user_id]:
             bot.fake.members[room] = [str(ALPHA), str(BETA), *PEOPLE] if room == SHARED else [str(bot.user_id), *PEOPLE]

@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bots.runtime.errors import Forbidden, RateLimited, TransportError
+import pytest
+
+from bots.runtime.errors import Forbidden, MatrixError, RateLimited, TransportError
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.outbox import Outbox
 from storage.db import Database
@@ -19,7 +21,7 @@ class FlakyHomeserver:
         self.script: list[Exception] = []
         self.calls = 0
 
-    async def send(self, room: RoomID, event_type: str, content: dict[str, Any], txn: str) -> EventID:
+    async def send(self, room: RoomID, kind: str, event_type: str, content: dict[str, Any], txn: str) -> EventID:
         self.calls += 1
         if self.script:
             raise self.script.pop(0)
@@ -185,3 +187,109 @@ async def test_a_stand_down_takes_the_next_turn_before_other_rooms(tmp_path: Pat
     finally:
         await box.stop()
         await db.close()
+
+
+class KindedHomeserver:
+    """A homeserver seen through ``KindedSender``: it records redactions and edits, and answers
+    each call from a script first (an exception to raise)."""
+
+    def __init__(self) -> None:
+        self.script: list[Exception] = []
+        self.redacted: list[tuple[str, str]] = []
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+        self.calls = 0
+
+    async def send_event(self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str) -> EventID:
+        self.calls += 1
+        if self.script:
+            raise self.script.pop(0)
+        self.messages.append((room_id, content))
+        return EventID(f"$m{len(self.messages)}")
+
+    async def redact(self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None) -> None:
+        self.calls += 1
+        if self.script:
+            raise self.script.pop(0)
+        self.redacted.append((room_id, event_id))
+
+    async def upload(self, data: bytes, content_type: str, filename: str) -> str:
+        return "mxc://x/1"
+
+    async def is_encrypted(self, room_id: RoomID) -> bool:
+        return False
+
+
+async def _kinded_outbox(tmp_path: Path, hs: KindedHomeserver) -> tuple[Outbox, Database]:
+    from bots.runtime.delivery import KindedSender
+
+    db = await Database.open(tmp_path / "k.db")
+    box = Outbox(db, "@bot:x", KindedSender(hs).send)
+    box.start()
+    return box, db
+
+
+async def test_a_redaction_that_fails_transiently_is_retried_until_it_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bots.runtime import outbox as outbox_module
+
+    # Fewer tries than a message gets: a redaction must not be given up on all the same.
+    monkeypatch.setattr(outbox_module, "MAX_ATTEMPTS_OTHER_ERRORS", 2)
+    monkeypatch.setattr(outbox_module, "FIRST_BACKOFF_S", 0.001)
+    hs = KindedHomeserver()
+    hs.script = [MatrixError("busy", "M_UNKNOWN", 500), MatrixError("busy", "M_UNKNOWN", 502),
+                 MatrixError("busy", "M_UNKNOWN", 500)]
+    box, db = await _kinded_outbox(tmp_path, hs)
+    try:
+        done = await box.send(RoomID("!a:x"), {"redacts": "$old"}, "r1", "m.room.redaction",
+                              timeout=10, kind="redaction")
+        assert done.state == "sent" and hs.redacted == [("!a:x", "$old")]
+        assert hs.calls == 4 and hs.messages == []  # sent as a redaction, never as an event
+        row = await db.fetchone("SELECT kind, attempts FROM outbox WHERE txn_id = 'r1'")
+        assert row is not None and row["kind"] == "redaction" and row["attempts"] == 4
+        # An edit is kept trying too; a plain message gives up after its tries.
+        hs.script = [MatrixError("busy", "M_UNKNOWN", 500)] * 3
+        edit = await box.send(RoomID("!a:x"), {"body": "* new"}, "e1", timeout=10, kind="edit")
+        assert edit.state == "sent"
+        hs.script = [MatrixError("busy", "M_UNKNOWN", 500)] * 3
+        message = await box.send(RoomID("!a:x"), {"body": "hello"}, "m1", timeout=10)
+        assert message.state == "failed" and "M_UNKNOWN" in (message.error or "")
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_a_redaction_refused_for_good_ends_and_the_room_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bots.runtime import outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "FIRST_BACKOFF_S", 0.001)
+    hs = KindedHomeserver()
+    hs.script = [TransportError("away"), Forbidden("not in room", "M_FORBIDDEN", 403)]
+    box, db = await _kinded_outbox(tmp_path, hs)
+    try:
+        done = await box.send(RoomID("!a:x"), {"redacts": "$old"}, "r1", "m.room.redaction",
+                              timeout=10, kind="redaction")
+        assert done.state == "failed" and "M_FORBIDDEN" in (done.error or "")
+        assert hs.redacted == [] and await box.pending_count() == 0
+        after = await box.send(RoomID("!a:x"), {"body": "next"}, "m1", timeout=10)
+        assert after.state == "sent" and hs.messages == [("!a:x", {"body": "next"})]
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_pending_redactions_outlive_forgetting_and_unknown_kinds_are_refused(tmp_path: Path) -> None:
+    hs = KindedHomeserver()
+    db = await Database.open(tmp_path / "k.db")
+    box = Outbox(db, "@bot:x", hs.send_event, clock=lambda: 1000.0)  # type: ignore[arg-type]  # never started
+    try:
+        await box.enqueue(RoomID("!a:x"), {"redacts": "$old"}, "r1", "m.room.redaction", kind="redaction")
+        assert await box.forget_older_than(5000.0) == 0  # the pending row is the durable promise
+        with pytest.raises(ValueError, match="unknown outbox kind"):
+            await box.enqueue(RoomID("!a:x"), {}, "x1", kind="reaction")
+        assert await box.delivery("x1") is None
+    finally:
+        await db.close()
+

@@ -239,3 +239,54 @@ def test_a_config_file_must_be_small_utf8_text(tmp_path: Path) -> None:
     path.write_text(MINIMAL + "#" * (2 << 20) + "\n")
     with pytest.raises(ConfigError, match="larger than 1 MiB"):
         load_config(path, environ={"AFFINITY_PICKLE_KEY": KEY})
+
+
+def test_features_are_names_or_dotted_paths_and_their_sections_reach_the_feature() -> None:
+    from bots.runtime.registry import feature_section
+
+    config = parse_config(
+        MINIMAL + "    features: [lottery, mygroup.rota]\n"
+        "features:\n  rota:\n    every: 2w\n", "c.yaml"
+    )
+    assert config.bots[0].features == ["lottery", "mygroup.rota"]
+    assert feature_section(config, "rota") == {"every": "2w"}  # for the feature's own model
+    assert parse_config(MINIMAL).bots[0].features == ["lottery", "ghostchair", "mirror", "herald"]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "needle"),
+    [
+        ('    features: ["../etc"]\n', "bots[0].features[0]", "not a feature name"),
+        ("features:\n  rota: 3\n", "features.rota", "must be a mapping"),
+        ("features:\n  Rota: {}\n", "features.Rota", "not a feature name"),
+    ],
+)
+def test_a_bad_feature_or_section_names_the_exact_key(text: str, key: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(MINIMAL + text, "c.yaml")
+    assert f"c.yaml: {key}: " in str(err.value) and needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("    features: [lotery]\n", "bots[0].features[0]: unknown feature 'lotery'"),
+        ("    features: [tests.bot.example_feature]\nfeatures:\n  example:\n    keep: never\n",
+         "features.example.keep"),
+        ("    features: [lottery]\nfeatures:\n  exampel:\n    keep: 1d\n",
+         "features.exampel: no bot runs a feature named 'exampel'"),
+    ],
+)
+def test_check_config_names_the_feature_key_that_is_wrong(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(MINIMAL + text + f"encryption:\n  pickle_key: {KEY}\n")
+    done = subprocess.run([sys.executable, "-m", "bots.cli", "check-config", "--config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2, done.stdout
+    assert needle in done.stderr and "Traceback" not in done.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(MINIMAL + "    features: [lottery, tests.bot.example_feature]\n"
+                    f"features:\n  example:\n    keep: 1d\nencryption:\n  pickle_key: {KEY}\n")
+    ok = subprocess.run([sys.executable, "-m", "bots.cli", "check-config", "--config", str(good)],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
