@@ -33,136 +33,43 @@ import base64
 import logging
 import random
 import secrets
-import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from protocols.mirror import (
     DEFAULT_RETENTION,
-    MAX_REFLECTION,
-    REQUEST_TTL,
     ConsentRequest,
-    Draft,
     MirrorError,
     MirrorRound,
     RoundRequest,
     check_can_reflect,
-    check_reflection_text,
     decide_close,
     new_code,
 )
+from protocols.mirror_draft import check_reflection_text
 from storage import crypto
 from storage.db import Database
-from storage.times import from_ts_opt as _dt
+from storage.mirror_box import (
+    HASH_BYTES,
+    Box,
+    Redaction,
+    box_aad,
+    key_aad,
+    round_from_row,
+    scrub,
+    shred,
+    shred_legacy,
+    submission_aad,
+)
+from storage.mirror_drafts import DraftBook
+from storage.mirror_forget import BACKUP_SCRUB, forget_expired_rounds, forget_mirror, scrub_for_backup
+from storage.mirror_requests import _OPEN_ATTEMPTS, ACTIVE_STATES, MirrorRequests
 from storage.times import to_ts as _ts
 
 log = logging.getLogger(__name__)
 
-_OPEN_ATTEMPTS = 20
-HASH_BYTES = 32
-# Every reflection takes this many bytes in the box, whatever its length: the most its text can
-# take in UTF-8 (4 bytes a character).
-ENTRY_TEXT_BYTES = MAX_REFLECTION * 4
-_BOX_VERSION = 1
-_COUNT = struct.Struct(">I")
 
-# States in which a round still holds reflections or waits to: what the quotas count.
-ACTIVE_STATES = ("open", "closed")
-
-
-def _round(row: Any) -> MirrorRound:
-    keys = row.keys()
-    return MirrorRound(
-        id=int(row["id"]),
-        code=row["code"],
-        reflecting_room=row["reflecting_room"],
-        reflected_room=row["reflected_room"],
-        k=int(row["k"]),
-        closes_at=datetime.fromtimestamp(row["closes_at"], tz=UTC),
-        state=row["state"],
-        release_at=_dt(row["release_at"]),
-        redact_at=_dt(row["redact_at"]),
-        opener=row["opener"] if "opener" in keys else "",
-        eligible=row["eligible"] if "eligible" in keys else None,
-    )
-
-
-def _request(row: Any) -> ConsentRequest:
-    return ConsentRequest(
-        id=int(row["id"]),
-        code=row["code"],
-        reflecting_room=row["reflecting_room"],
-        reflected_room=row["reflected_room"],
-        opener=row["opener"],
-        k=int(row["k"]),
-        close_after=timedelta(seconds=float(row["close_after"])),
-        expires_at=datetime.fromtimestamp(row["expires_at"], tz=UTC),
-    )
-
-
-def _key_aad(round_id: int) -> bytes:
-    return b"mirror_round_key/%d" % round_id
-
-
-def _box_aad(round_id: int) -> bytes:
-    return b"mirror_box/%d" % round_id
-
-
-def _submission_aad(round_id: int, author_hash: bytes) -> bytes:
-    # Rows of mirror_submission, written before the box existed (read once, at adoption).
-    return b"mirror_submission/%d/" % round_id + author_hash
-
-
-@dataclass
-class Box:
-    """What a round's sealed box holds: who may take part, and the reflections by author hash."""
-
-    eligible: set[bytes]
-    entries: dict[bytes, str]
-
-    def pack(self) -> bytes:
-        out = [bytes([_BOX_VERSION]), _COUNT.pack(len(self.eligible)), *sorted(self.eligible)]
-        out.append(_COUNT.pack(len(self.entries)))
-        for author in sorted(self.entries):
-            text = self.entries[author].encode("utf-8")
-            if len(text) > ENTRY_TEXT_BYTES:
-                raise ValueError("a reflection is longer than a box entry")
-            out += [author, _COUNT.pack(len(text)), text, bytes(ENTRY_TEXT_BYTES - len(text))]
-        return b"".join(out)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Box:
-        if not data or data[0] != _BOX_VERSION:
-            raise crypto.DecryptionError("the box has an unknown format")
-        at = 1
-        (count,) = _COUNT.unpack_from(data, at)
-        at += _COUNT.size
-        eligible = {data[at + i * HASH_BYTES : at + (i + 1) * HASH_BYTES] for i in range(count)}
-        at += count * HASH_BYTES
-        (count,) = _COUNT.unpack_from(data, at)
-        at += _COUNT.size
-        entries = {}
-        for _ in range(count):
-            author = data[at : at + HASH_BYTES]
-            (length,) = _COUNT.unpack_from(data, at + HASH_BYTES)
-            start = at + HASH_BYTES + _COUNT.size
-            entries[author] = data[start : start + length].decode("utf-8")
-            at = start + ENTRY_TEXT_BYTES
-        return cls(eligible, entries)
-
-
-@dataclass(frozen=True)
-class Redaction:
-    """A published release message whose time is up: redact it, then call ``mark_redacted``."""
-
-    round_id: int
-    room_id: str
-    event_id: str
-
-
-class MirrorRounds:
+class MirrorRounds(MirrorRequests):
     """One bot's blind-mirror rounds and their sealed reflections (see the module docstring).
 
     ``bot`` scopes every query: a bot never closes, releases or redacts another bot's round.
@@ -177,90 +84,6 @@ class MirrorRounds:
     def can_open(self) -> bool:
         """Rounds need the operator's master key: without one, no round key is ever stored."""
         return self._master is not None
-
-    # --- consent requests -----------------------------------------------------------------
-
-    async def add_request(
-        self,
-        reflecting_room: str,
-        reflected_room: str,
-        opener: str,
-        k: int,
-        close_after: timedelta,
-        now: datetime,
-        entropy: Callable[[int], bytes] = secrets.token_bytes,
-    ) -> ConsentRequest:
-        """Store a request (with a fresh code) that lapses after ``REQUEST_TTL``."""
-        for _ in range(_OPEN_ATTEMPTS):
-            code = new_code(entropy(16))
-            async with self._db.transaction():
-                if await self._db.fetchone("SELECT 1 FROM mirror_request WHERE code = ?", (code,)):
-                    continue
-                request_id = await self._db.insert(
-                    "INSERT INTO mirror_request (bot, code, reflecting_room, reflected_room,"
-                    " opener, k, close_after, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (self.bot, code, reflecting_room, reflected_room, opener, k,
-                     close_after.total_seconds(), _ts(now + REQUEST_TTL)),
-                )
-            row = await self._db.fetchone("SELECT * FROM mirror_request WHERE id = ?", (request_id,))
-            return _request(row)
-        raise RuntimeError("could not find a free request code; is the entropy source broken?")
-
-    async def get_request(self, code: str) -> ConsentRequest | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM mirror_request WHERE bot = ? AND code = ?", (self.bot, code)
-        )
-        return _request(row) if row else None
-
-    async def drop_request(self, request_id: int) -> bool:
-        """Delete a request (accepted, declined); False if it was already gone."""
-        return bool(await self._db.execute(
-            "DELETE FROM mirror_request WHERE bot = ? AND id = ?", (self.bot, request_id)
-        ))
-
-    async def requests_for_room(self, room_id: str) -> list[ConsentRequest]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM mirror_request WHERE bot = ? AND (reflecting_room = ? OR"
-            " reflected_room = ?) ORDER BY expires_at, id",
-            (self.bot, room_id, room_id),
-        )
-        return [_request(r) for r in rows]
-
-    async def forget_requests(self, now: datetime) -> list[ConsentRequest]:
-        """Delete the requests that lapsed; them (to tell the room that asked)."""
-        async with self._db.transaction():
-            rows = await self._db.fetchall(
-                "SELECT * FROM mirror_request WHERE bot = ? AND expires_at <= ?",
-                (self.bot, _ts(now)),
-            )
-            await self._db.execute(
-                "DELETE FROM mirror_request WHERE bot = ? AND expires_at <= ?",
-                (self.bot, _ts(now)),
-            )
-        return [_request(r) for r in rows]
-
-    async def active_counts(self, reflecting_room: str, reflected_room: str, opener: str) -> tuple[int, int, int]:
-        """Waiting requests plus unreleased rounds: in the reflecting room, about the room
-        reflected upon (as either side), and by the opener (see protocols.mirror.check_quota)."""
-        states = ",".join(f"'{s}'" for s in ACTIVE_STATES)
-
-        async def count(where: str, params: tuple[str, ...]) -> int:
-            rounds = await self._db.fetchone(
-                f"SELECT COUNT(*) FROM mirror_round WHERE bot = ? AND state IN ({states})"
-                f" AND {where}", (self.bot, *params),
-            )
-            requests = await self._db.fetchone(
-                f"SELECT COUNT(*) FROM mirror_request WHERE bot = ? AND {where}",
-                (self.bot, *params),
-            )
-            return int(rounds[0] if rounds else 0) + int(requests[0] if requests else 0)
-
-        both = "(reflecting_room = ? OR reflected_room = ?)"
-        return (
-            await count(both, (reflecting_room, reflecting_room)),
-            await count(both, (reflected_room, reflected_room)),
-            await count("opener = ?", (opener,)),
-        )
 
     # --- rounds ---------------------------------------------------------------------------
 
@@ -290,7 +113,7 @@ class MirrorRounds:
                 )
                 await self._db.execute(
                     "INSERT INTO mirror_round_key (round_id, wrapped, key) VALUES (?, 1, ?)",
-                    (round_id, crypto.wrap_key(self._master, key, _key_aad(round_id))),
+                    (round_id, crypto.wrap_key(self._master, key, key_aad(round_id))),
                 )
                 await self._write_box(round_id, key, box)
             found = await self.get(round_id)
@@ -302,7 +125,7 @@ class MirrorRounds:
         row = await self._db.fetchone(
             "SELECT * FROM mirror_round WHERE bot = ? AND id = ?", (self.bot, round_id)
         )
-        return _round(row) if row else None
+        return round_from_row(row) if row else None
 
     async def get_by_code(self, code: str) -> MirrorRound | None:
         """The round with this code (as typed: case and spaces do not matter), if any."""
@@ -310,7 +133,7 @@ class MirrorRounds:
             "SELECT * FROM mirror_round WHERE bot = ? AND code = ?",
             (self.bot, code.strip().lower()),
         )
-        return _round(row) if row else None
+        return round_from_row(row) if row else None
 
     async def rounds_for_room(self, room_id: str) -> list[MirrorRound]:
         """Rounds opened in, or about, a room (for ``!mirror status``), oldest close first."""
@@ -319,7 +142,7 @@ class MirrorRounds:
             " reflected_room = ?) AND state != 'expired' ORDER BY closes_at, id",
             (self.bot, room_id, room_id),
         )
-        return [_round(r) for r in rows]
+        return [round_from_row(r) for r in rows]
 
     async def active(self) -> list[MirrorRound]:
         """Rounds still waiting to close or to be released (the scheduler rebuilds from these)."""
@@ -327,7 +150,7 @@ class MirrorRounds:
             "SELECT * FROM mirror_round WHERE bot = ? AND state IN ('open', 'closed')"
             " ORDER BY closes_at, id", (self.bot,),
         )
-        return [_round(r) for r in rows]
+        return [round_from_row(r) for r in rows]
 
     async def awaiting_expiry(self) -> list[MirrorRound]:
         """Released or withheld rounds, each with the ``redact_at`` when it is to be forgotten
@@ -336,14 +159,14 @@ class MirrorRounds:
             "SELECT * FROM mirror_round WHERE bot = ? AND state IN ('released', 'withheld')"
             " ORDER BY redact_at, id", (self.bot,),
         )
-        return [_round(r) for r in rows]
+        return [round_from_row(r) for r in rows]
 
     # --- rows from before the box ---------------------------------------------------------
 
     async def unclaimed(self) -> list[MirrorRound]:
         """Rounds stored before rounds belonged to a bot (``bot = ''``)."""
         rows = await self._db.fetchall("SELECT * FROM mirror_round WHERE bot = '' ORDER BY id")
-        return [_round(r) for r in rows]
+        return [round_from_row(r) for r in rows]
 
     async def claim(self, round_id: int, members: Iterable[str]) -> bool:
         """Make an unclaimed round this bot's; an open one gets its box: ``members`` (the
@@ -370,7 +193,7 @@ class MirrorRounds:
                 entries = {
                     bytes(r["author_hash"]): crypto.unseal(
                         key, bytes(r["nonce"]), bytes(r["ciphertext"]),
-                        _submission_aad(round_id, bytes(r["author_hash"])),
+                        submission_aad(round_id, bytes(r["author_hash"])),
                     )
                     for r in rows
                 }
@@ -379,7 +202,7 @@ class MirrorRounds:
                 if self._master is not None:
                     await self._db.execute(
                         "UPDATE mirror_round_key SET wrapped = 1, key = ? WHERE round_id = ?",
-                        (crypto.wrap_key(self._master, key, _key_aad(round_id)), round_id),
+                        (crypto.wrap_key(self._master, key, key_aad(round_id)), round_id),
                     )
             await self._shred_legacy(round_id)
         await self._scrub()
@@ -398,7 +221,7 @@ class MirrorRounds:
             return stored  # only rows from before the master key was required
         if self._master is None:
             raise RuntimeError("round keys are wrapped but no master key is configured")
-        return crypto.unwrap_key(self._master, stored, _key_aad(round_id))
+        return crypto.unwrap_key(self._master, stored, key_aad(round_id))
 
     async def _read_box(self, round_id: int, key: bytes) -> Box:
         row = await self._db.fetchone(
@@ -406,13 +229,13 @@ class MirrorRounds:
         )
         if row is None:
             return Box(set(), {})
-        packed = crypto.unseal(key, bytes(row["nonce"]), bytes(row["sealed"]), _box_aad(round_id))
+        packed = crypto.unseal(key, bytes(row["nonce"]), bytes(row["sealed"]), box_aad(round_id))
         return Box.unpack(base64.b64decode(packed))
 
     async def _write_box(self, round_id: int, key: bytes, box: Box) -> None:
         """Seal the whole box under a fresh nonce and write it over the old one."""
         nonce, sealed = crypto.seal(
-            key, base64.b64encode(box.pack()).decode("ascii"), _box_aad(round_id)
+            key, base64.b64encode(box.pack()).decode("ascii"), box_aad(round_id)
         )
         await self._db.execute(
             "INSERT INTO mirror_box (round_id, nonce, sealed) VALUES (?, ?, ?)"
@@ -552,35 +375,14 @@ class MirrorRounds:
 
     async def _shred(self, round_id: int) -> None:
         """Overwrite, then delete, the round's key and box (inside a transaction)."""
-        # Overwriting first means the key bytes are gone from the live page before the delete,
-        # whatever the build's secure_delete support; secure_delete then zeroes the freed cells.
-        await self._db.execute(
-            "UPDATE mirror_round_key SET key = zeroblob(length(key)) WHERE round_id = ?",
-            (round_id,),
-        )
-        await self._db.execute("DELETE FROM mirror_round_key WHERE round_id = ?", (round_id,))
-        await self._db.execute(
-            "UPDATE mirror_box SET sealed = zeroblob(length(sealed)),"
-            " nonce = zeroblob(length(nonce)) WHERE round_id = ?",
-            (round_id,),
-        )
-        await self._db.execute("DELETE FROM mirror_box WHERE round_id = ?", (round_id,))
-        await self._shred_legacy(round_id)
+        await shred(self._db, round_id)
 
     async def _shred_legacy(self, round_id: int) -> None:
-        await self._db.execute(
-            "UPDATE mirror_submission SET ciphertext = zeroblob(length(ciphertext)),"
-            " nonce = zeroblob(length(nonce)) WHERE round_id = ?",
-            (round_id,),
-        )
-        await self._db.execute("DELETE FROM mirror_submission WHERE round_id = ?", (round_id,))
+        await shred_legacy(self._db, round_id)
 
     async def _scrub(self) -> None:
-        """Copy the WAL into the database and truncate it, so no page image of what was just
-        destroyed stays in the -wal file."""
-        row = await self._db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
-        if row is not None and row[0]:
-            log.warning("WAL checkpoint was blocked by a reader; destroyed rows linger in the WAL")
+        """Truncate the WAL, so no page image of what was just destroyed stays in it."""
+        await scrub(self._db)
 
     async def destroy_key(self, round_id: int) -> None:
         """Destroy a round's key and reflections now: what is left can no longer be read."""
@@ -645,128 +447,14 @@ class MirrorRounds:
             )
 
 
-async def forget_expired_rounds(
-    db: Database, now: datetime, stale_after: timedelta, bot: str | None
-) -> list[Redaction]:
-    """:meth:`MirrorRounds.forget_expired` for one bot, or (``bot=None``) for every bot: what
-    ``affinity forget`` runs without a homeserver. Lapsed consent requests go too."""
-    which, params = ("", ()) if bot is None else (" AND bot = ?", (bot,))
-    cutoff = _ts(now)
-    rounds = MirrorRounds(db, None, bot or "")
-    async with db.transaction():
-        await db.execute("DELETE FROM mirror_request WHERE expires_at <= ?" + which, (cutoff, *params))
-        stale = await db.fetchall(
-            "SELECT id FROM mirror_round WHERE ((state IN ('open', 'closed') AND closes_at <= ?)"
-            " OR (state = 'withheld' AND redact_at <= ?))" + which,
-            (_ts(now - stale_after), cutoff, *params),
-        )
-        for row in stale:
-            await rounds._shred(int(row["id"]))
-            await db.execute("DELETE FROM mirror_round WHERE id = ?", (row["id"],))
-        expiring = await db.fetchall(
-            "SELECT id FROM mirror_round WHERE state = 'released' AND redact_at <= ?" + which,
-            (cutoff, *params),
-        )
-        for row in expiring:
-            await rounds._shred(int(row["id"]))  # normally already gone at publication
-            await db.execute("UPDATE mirror_round SET state = 'expired' WHERE id = ?", (row["id"],))
-        # Expired rounds with nothing left to redact have nothing left to say.
-        await db.execute(
-            "DELETE FROM mirror_round WHERE state = 'expired' AND NOT EXISTS"
-            " (SELECT 1 FROM mirror_message m WHERE m.round_id = mirror_round.id)" + which,
-            params,
-        )
-        rows = await db.fetchall(
-            "SELECT m.round_id, m.room_id, m.event_id FROM mirror_message m"
-            " JOIN mirror_round r ON r.id = m.round_id WHERE r.state = 'expired'"
-            + which.replace("bot", "r.bot") + " ORDER BY m.round_id, m.event_id",
-            params,
-        )
-    if stale or expiring:
-        await rounds._scrub()
-    return [Redaction(int(r["round_id"]), r["room_id"], r["event_id"]) for r in rows]
-
-
-async def forget_mirror(db: Database, now: datetime, stale_after: timedelta) -> int:
-    """What ``affinity forget`` does for the mirror, for every bot, without a homeserver: lapsed
-    requests, withheld and stale rounds (shredded) are deleted; released rounds past their time
-    become expired but keep the events to redact, for the running bot's sweep to redact (the
-    command cannot). How many rounds and requests were deleted."""
-
-    async def rows() -> int:
-        rounds = await db.fetchone("SELECT COUNT(*) FROM mirror_round")
-        requests = await db.fetchone("SELECT COUNT(*) FROM mirror_request")
-        return int(rounds[0] if rounds else 0) + int(requests[0] if requests else 0)
-
-    before = await rows()
-    await forget_expired_rounds(db, now, stale_after, None)
-    return before - await rows()
-
-
-def scrub_for_backup(conn: Any) -> int:
-    """Apply :data:`BACKUP_SCRUB` to a copy of the database (a ``sqlite3`` connection); how many
-    rounds were dropped. The caller vacuums, so that no freed page keeps what was deleted."""
-    (rounds,) = conn.execute(
-        "SELECT COUNT(*) FROM mirror_round WHERE state IN ('open', 'closed')"
-    ).fetchone()
-    conn.execute("PRAGMA secure_delete=ON")
-    for statement in BACKUP_SCRUB:
-        conn.execute(statement)
-    return int(rounds)
-
-
-# What no backup keeps, and a restore clears (see bots.operator_cli): every round key and box,
-# every consent request, every round still open or waiting for its release (it could never be
-# released from a copy without its key, and an old copy must never release again), and the
-# outbox rows of the mirror (a release waiting to go out holds its texts). Released rounds stay,
-# with the events to redact: a restored bot still redacts them when their time is up.
-BACKUP_SCRUB = (
-    "DELETE FROM mirror_round_key",
-    "DELETE FROM mirror_box",
-    "DELETE FROM mirror_submission",
-    "DELETE FROM mirror_request",
-    "DELETE FROM mirror_round WHERE state IN ('open', 'closed')",
-    "DELETE FROM outbox WHERE txn_id LIKE 'mirror-%'",
-)
-
-
-class DraftBook:
-    """Reflections being written, by user id, in memory only (see the module docstring).
-
-    Idle drafts are dropped by :meth:`forget_older_than`, so an abandoned draft does not even
-    linger in memory.
-    """
-
-    def __init__(self) -> None:
-        self._drafts: dict[str, tuple[Draft, datetime]] = {}
-
-    def get(self, user_id: str) -> Draft | None:
-        entry = self._drafts.get(user_id)
-        return entry[0] if entry else None
-
-    def put(self, user_id: str, draft: Draft, now: datetime) -> None:
-        """Keep (or replace) a user's draft; finished drafts are dropped instead of kept."""
-        if draft.stage in ("submitted", "cancelled"):
-            self._drafts.pop(user_id, None)
-        else:
-            self._drafts[user_id] = (draft, now)
-
-    def discard(self, user_id: str) -> bool:
-        return self._drafts.pop(user_id, None) is not None
-
-    def discard_round(self, round_id: int) -> int:
-        """Drop every draft for a round (it closed); how many were dropped."""
-        users = [u for u, (d, _) in self._drafts.items() if d.round_id == round_id]
-        for user in users:
-            del self._drafts[user]
-        return len(users)
-
-    def forget_older_than(self, cutoff: datetime) -> int:
-        """Drop drafts untouched since ``cutoff``; how many were dropped."""
-        users = [u for u, (_, touched) in self._drafts.items() if touched < cutoff]
-        for user in users:
-            del self._drafts[user]
-        return len(users)
-
-    def __len__(self) -> int:
-        return len(self._drafts)
+# Kept importable from here: what ``affinity forget`` / ``backup`` and the feature use.
+__all__ = [
+    "BACKUP_SCRUB",
+    "Box",
+    "DraftBook",
+    "MirrorRounds",
+    "Redaction",
+    "forget_expired_rounds",
+    "forget_mirror",
+    "scrub_for_backup",
+]

@@ -1,8 +1,10 @@
 """Blind mirrors on Matrix: anonymous reflections collected by encrypted DM, released at once.
 
-- :mod:`bots.mirror.feature`: the feature, its jobs (close, release, expire) and forgetting;
-- :mod:`bots.mirror.commands`: ``!mirror open`` and ``!mirror status`` in group rooms;
-- :mod:`bots.mirror.conversation`: the DM conversation (``reflect <code>``, prompts, ``submit``).
+- :mod:`bots.mirror.feature`: the feature class (registered as ``mirror``), its life cycle and
+  forgetting a room; assembled from :mod:`bots.mirror.base`, :mod:`bots.mirror.commands`
+  (``!mirror open|accept|decline|status``) and :mod:`bots.mirror.jobs` (close, release, expire);
+- :mod:`bots.mirror.conversation`: the DM conversation (``reflect <code>``, prompts, ``submit``);
+- :mod:`bots.mirror.render`: what rooms and DMs are told; :mod:`bots.mirror.config`: its settings.
 
 The rules live in :mod:`protocols.mirror`, the sealed storage in :mod:`storage.mirror`; what the
 suite protects against, and what it cannot, is in ``docs/mirror-threat-model.md``.

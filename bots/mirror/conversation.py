@@ -8,7 +8,7 @@ the database, would order the authors. Alongside each draft this module remember
 memory only, which messages of the conversation quote it (the person's answers, the bot's
 rendering of the draft), so they can be redacted when the conversation ends: submitted,
 cancelled, replaced, abandoned, or cut short by the round's close. Then the DM's room keys are
-also deleted from the bot's encryption store (:mod:`bots.mirror.roomkeys`).
+also deleted from the bot's encryption store (``Host.discard_room_keys``, :mod:`bots.runtime.roomkeys`).
 
 Who may take part is checked when the draft starts and again at ``submit``: a member of the
 reflecting room now (asked of the homeserver, not stored) who was one when the round opened.
@@ -18,56 +18,37 @@ Nothing here logs a user id, a DM room id or a message text.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bots.mirror.roomkeys import forget_room_keys
-from bots.runtime.bot import log_failure
-from bots.runtime.context import Context, notice, stable_key, thread_of
-from bots.runtime.errors import (
-    Forbidden,
-    MatrixError,
-    NotFound,
-    RateLimited,
-    TransportError,
-    UserError,
-)
+from bots.mirror.render import UNENCRYPTED, dm, render_cut
+from bots.runtime.commands import CommandContext
+from bots.runtime.errors import Forbidden, MatrixError, NotFound, UserError
 from bots.runtime.ids import EventID, RoomID
+from bots.runtime.keys import key
 from protocols.errors import RuleError
 from protocols.mirror import (
     CODE_ALPHABET,
     CODE_LENGTH,
-    Draft,
     MirrorError,
     MirrorRound,
     check_can_reflect,
-    draft_step,
     parse_code,
-    start_draft,
 )
+from protocols.mirror_draft import Draft, draft_step, start_draft
 from storage.mirror import DraftBook
 
 if TYPE_CHECKING:
-    from bots.mirror.feature import MirrorFeature
+    from bots.mirror.base import MirrorBase
 
 log = logging.getLogger(__name__)
 
 _CODE = re.compile(rf"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$", re.IGNORECASE)
 _KEYWORDS = ("submit", "cancel", "restart")
-DRAFT_SEND_ATTEMPTS = 4
-
-UNENCRYPTED = (
-    "I only take reflections in an encrypted chat, so that no server on the way can read "
-    "them. Turn encryption on for this chat (in Element: Room settings, Security & Privacy, "
-    "Encrypted), or start a new direct chat with me (encrypted by default), then send "
-    "reflect <code> again. Nothing was kept."
-)
-
-
 @dataclass
 class Trail:
     """What to redact when a conversation ends: (room, event) of the person's messages, and of
@@ -81,15 +62,15 @@ class Trail:
 class Conversations:
     """Every DM conversation about a reflection in progress, keyed by user id, in memory."""
 
-    def __init__(self, feature: MirrorFeature) -> None:
+    def __init__(self, feature: MirrorBase) -> None:
         self.feature = feature
-        self.bot = feature.bot
+        self.host = feature.host
         self.drafts = DraftBook()
         self._trails: dict[str, Trail] = {}
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    async def on_message(self, ctx: Context) -> bool:
+    async def on_message(self, ctx: CommandContext) -> bool:
         """Take a DM that belongs to a reflection; False for anything else (other features').
 
         Refusals are answered here, straight to the homeserver like every reply of the
@@ -101,14 +82,18 @@ class Conversations:
             await self.say(ctx, str(exc))
             return True
         except Exception as exc:
-            log_failure(ctx.event_id, exc)
+            # By event id; the exception's message is left out (it may quote the message).
+            log.error(
+                "handling event %s failed: %s\n%s", ctx.event_id, type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
             await self.say(
                 ctx,
                 "Sorry, something went wrong handling that. The operator can find it in the logs.",
             )
             return True
 
-    async def _on_message(self, ctx: Context) -> bool:
+    async def _on_message(self, ctx: CommandContext) -> bool:
         if not ctx.is_direct:
             return False
         words = ctx.body.split()
@@ -143,7 +128,7 @@ class Conversations:
 
     # -- steps ------------------------------------------------------------------------------
 
-    async def _start(self, ctx: Context, words: list[str]) -> None:
+    async def _start(self, ctx: CommandContext, words: list[str]) -> None:
         if len(words) != 2:
             raise MirrorError(
                 "Send reflect and the round code, like reflect k7m2qx; the code is in the "
@@ -173,7 +158,7 @@ class Conversations:
         self._trails[ctx.sender] = Trail(ctx.room_id, [(ctx.room_id, ctx.event_id)])
         await self.say(ctx, note + step.reply)
 
-    async def _step(self, ctx: Context, draft: Draft) -> None:
+    async def _step(self, ctx: CommandContext, draft: Draft) -> None:
         step = draft_step(draft, ctx.body)  # a bad answer raises and leaves the draft as it was
         if step.submit_text is not None:
             await self._submit(ctx, draft, step.submit_text, step.reply)
@@ -187,65 +172,36 @@ class Conversations:
         else:
             await self.say(ctx, step.reply)
 
-    async def say(self, ctx: Context, text: str) -> EventID | None:
+    async def say(self, ctx: CommandContext, text: str) -> EventID | None:
         """Reply in the DM straight to the homeserver, never through the outbox.
 
         The outbox writes each message to the database with the time, next to the DM it goes
         to; for this conversation that would leave, per author, when they wrote (their "thank
         you" at ``submit``, say), and one copy of the database would order the authors. Sent
-        directly, nothing of the conversation touches the disk; the price is no retry across a
+        unstored, nothing of the conversation touches the disk; the price is no retry across a
         crash (the person sends their message again).
         """
-        content = notice(text, None, ctx.event_id, thread_of(ctx.source))
         ctx._replies += 1  # the same numbering as ctx.reply: stable ids if handled again
-        return await self._send(ctx.room_id, content, ctx.key("mirror-dm", str(ctx._replies)))
+        return await self.host.send_unstored(
+            ctx.room_id, dm(text), ctx.key("dm", ctx._replies), reply_to=ctx.event_id, thread=ctx.thread
+        )
 
-    async def _send(self, room: RoomID, content: dict[str, object], txn: str) -> EventID | None:
-        for attempt in range(DRAFT_SEND_ATTEMPTS):
-            try:
-                if self.bot.trust is not None:
-                    await self.bot.trust.prepare(room)
-                return await self.bot.matrix.send_event(room, "m.room.message", content, txn)
-            except RateLimited as exc:
-                await asyncio.sleep(exc.retry_after_ms / 1000)
-            except TransportError:
-                await asyncio.sleep(0.5 * 2**attempt)
-            except MatrixError as exc:
-                log.info("a DM reply was refused: %s", exc.errcode)
-                return None
-        log.info("a DM reply could not be sent after %d tries", DRAFT_SEND_ATTEMPTS)
-        return None
-
-    async def _show_draft(self, ctx: Context, text: str) -> None:
+    async def _show_draft(self, ctx: CommandContext, text: str) -> None:
         """Show the draft (see :meth:`say`: it quotes the whole reflection, so above all it
         must not reach the database before ``submit``). The event is remembered to redact it
         when the conversation ends."""
-        content = notice(text, None, ctx.event_id)
-        txn = ctx.key("mirror-draft")
-        for attempt in range(DRAFT_SEND_ATTEMPTS):
-            try:
-                if self.bot.trust is not None:
-                    await self.bot.trust.prepare(ctx.room_id)
-                event = await self.bot.matrix.send_event(
-                    ctx.room_id, "m.room.message", content, txn
-                )
-            except RateLimited as exc:
-                await asyncio.sleep(exc.retry_after_ms / 1000)
-            except TransportError:
-                await asyncio.sleep(0.5 * 2**attempt)
-            except MatrixError:
-                break
-            else:
-                trail = self._trails.setdefault(ctx.sender, Trail(ctx.room_id))
-                trail.echoes.append((ctx.room_id, event))
-                return
+        event = await self.host.send_unstored(ctx.room_id, dm(text), ctx.key("draft"), reply_to=ctx.event_id)
+        if event is not None:
+            trail = self._trails.setdefault(ctx.sender, Trail(ctx.room_id))
+            trail.echoes.append((ctx.room_id, event))
+            return
         await self.say(
             ctx,
             "I could not show you the draft just now. Reply submit to send it as you wrote "
             "it, restart to write it again, or cancel."
         )
 
-    async def _submit(self, ctx: Context, draft: Draft, text: str, thanks: str) -> None:
+    async def _submit(self, ctx: CommandContext, draft: Draft, text: str, thanks: str) -> None:
         try:
             round_ = check_can_reflect(
                 await self.feature.rounds.get(draft.round_id), draft.code, ctx.now
@@ -266,7 +222,7 @@ class Conversations:
     async def check_member(self, round_: MirrorRound, user_id: str) -> None:
         """Only members of the reflecting room take part; asked of the homeserver, not stored."""
         try:
-            members = await self.bot.matrix.joined_members(RoomID(round_.reflecting_room))
+            members = await self.host.members(RoomID(round_.reflecting_room))
         except (Forbidden, NotFound) as exc:
             raise UserError(
                 f"I am no longer in the room where round {round_.code} was opened, so I cannot "
@@ -289,7 +245,7 @@ class Conversations:
             await self._redact(trail)
             rooms = {trail.room, *(r for r, _ in trail.theirs), *(r for r, _ in trail.echoes)}
             for room in rooms:
-                forget_room_keys(self.bot.client, room)
+                self.host.discard_room_keys(room)
 
     async def end_round(self, round_: MirrorRound) -> None:
         """The round closed: unfinished drafts for it can never be submitted."""
@@ -299,14 +255,7 @@ class Conversations:
                 continue
             room = self._trails[user].room
             # Said before the keys go, so that this last message is under the old session too.
-            await self._send(
-                room,
-                notice(
-                    f"Blind mirror {round_.code} has closed before you submitted; your draft "
-                    "was discarded, and nothing of it was kept."
-                ),
-                f"mirror-cut-{stable_key(room, str(round_.id), round_.code)}",
-            )
+            await self.host.send_unstored(room, render_cut(round_), key("mirror", "cut", room, round_.id, round_.code))
             await self.end(user)
         self.drafts.discard_round(round_.id)
 
@@ -328,18 +277,13 @@ class Conversations:
             if powers[room]:
                 targets.append((room, event))
         for room, event in targets:
-            try:
-                await self.bot.matrix.redact(
-                    room, event, f"mirror-dm-{stable_key(room, event)}", reason=None
-                )
-            except MatrixError as exc:
-                log.debug("a DM redaction did not go through: %s", exc.errcode)
+            if not await self.host.redact_unstored(room, event, key("mirror", "dm", room, event)):
+                log.debug("a DM redaction did not go through")
 
     async def _can_redact_others(self, room: RoomID) -> bool:
         try:
-            levels = await self.bot.matrix.power_levels(room)
-            mine = await self.bot.power_of(room, self.bot.user_id)
+            table = await self.host.power_table(room)
         except MatrixError:
             return False
-        return mine >= int(levels.get("redact", 50))
+        return table.of(self.host.user_id) >= table.needed_for("redact")
 

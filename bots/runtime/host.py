@@ -115,6 +115,17 @@ class Host(Protocol):
 
     async def members(self, room_id: RoomID) -> list[UserID]: ...
 
+    async def joined_at(self, room_id: RoomID) -> dict[UserID, datetime]:
+        """When each joined member joined (their membership event), as far as the homeserver
+        says; a member whose join time is unknown is absent; {} when the homeserver does not say."""
+        ...
+
+    def discard_room_keys(self, room_id: RoomID) -> int:
+        """Make what was said in the room so far undecryptable with the bot's stored keys
+        (bots/runtime/roomkeys.py); how many sessions changed. For a DM that must leave no
+        trace (a blind-mirror conversation)."""
+        ...
+
     async def power_of(self, room_id: RoomID, user_id: str) -> int: ...
 
     async def power_table(self, room_id: RoomID) -> PowerTable: ...

@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bots.mirror import MirrorFeature
 from bots.mirror.conversation import UNENCRYPTED
-from bots.runtime.ids import RoomID
-from protocols.mirror import MAX_ANSWER
+from bots.runtime.contract import ContractBridge, factory
+from bots.runtime.ids import RoomID, UserID
+from bots.runtime.runtime_host import RuntimeHost
+from protocols.mirror_draft import MAX_ANSWER
+from storage.room_settings import RoomSettings
 from tests.bot.fakes import BOT, ROOM, FakeBot, Sent, add_room, close, fake_bot
 
 MOD = "@mod:test.example"
@@ -71,7 +75,10 @@ async def reflect(bot: FakeBot, user: str, code: str, answers: tuple[str, ...] |
 
 
 async def mirror_bot(tmp_path: Path, members: tuple[str, ...] = (ALICE, BOB, CAROL), extra: str = "") -> FakeBot:
-    bot = await fake_bot(tmp_path, [MirrorFeature], members=[MOD, *members], moderators=[MOD], config_extra=extra)
+    section = ((yaml.safe_load(extra) or {}).get("features") or {}).get("mirror") or {}
+    bot = await fake_bot(
+        tmp_path, [factory(MirrorFeature, section)], members=[MOD, *members], moderators=[MOD], config_extra=extra
+    )
     bot.pickle_key = "test-operator-secret"  # type: ignore[attr-defined]
     feature(bot)._rounds = None  # built at start, before the key was set
     await add_room(bot, OTHER, [DAVE, MOD, KEEPER], moderators=[KEEPER])
@@ -82,7 +89,9 @@ async def mirror_bot(tmp_path: Path, members: tuple[str, ...] = (ALICE, BOB, CAR
 
 
 def feature(bot: FakeBot) -> MirrorFeature:
-    return next(f for f in bot.features if isinstance(f, MirrorFeature))
+    return next(
+        f.feature for f in bot.features if isinstance(f, ContractBridge) and isinstance(f.feature, MirrorFeature)
+    )
 
 
 async def ask(bot: FakeBot, options: str = "closes 2d", room: str = ROOM, target: str = OTHER,
@@ -106,7 +115,12 @@ async def open_round(bot: FakeBot, options: str = "closes 2d") -> str:
 
 
 def round_id(bot: FakeBot, code: str) -> int:
-    return int(next(j for j in bot.scheduler.job_ids() if j.startswith("mirror-close-")).rsplit("-", 1)[1])
+    return int(next(j for j in bot.scheduler.job_ids() if j.startswith("mirror:close-")).rsplit("-", 1)[1])
+
+
+def on_disk(folder: Path) -> bytes:
+    """Every byte of every file under ``folder`` (the database, its WAL, the stores)."""
+    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
 
 
 async def count_rows(bot: FakeBot, table: str) -> int:
@@ -145,7 +159,7 @@ async def test_a_round_opens_only_when_a_moderator_of_the_reflected_room_accepts
         round_code = re.search(r"reflect ([a-z0-9]{6})", announced.body).group(1)  # type: ignore[union-attr]
         assert "Kitchen crew" in announced.body and f"<code>reflect {round_code}</code>" in announced.html
         assert "4 members of this room can take part" in announced.body  # MOD, Alice, Bob, Carol
-        assert bot.scheduler.job_ids() == ["mirror-close-1"]
+        assert bot.scheduler.job_ids() == ["mirror:close-1"]
         [again] = await bot.say(OTHER, KEEPER, f"!mirror accept {code}")
         assert "No blind-mirror request" in again.body  # a request opens one round, once
         [status] = await bot.say(ROOM, ALICE, "!mirror status")
@@ -175,7 +189,7 @@ async def test_a_declined_or_lapsed_request_opens_nothing(tmp_path: Path) -> Non
         [expired] = await bot.say(OTHER, KEEPER, f"!mirror accept {lapsing}")
         assert "No blind-mirror request" in expired.body  # expired, even before the sweep
         before = len(bot.fake.sent)
-        await feature(bot).sweep(bot.now)
+        await feature(bot).forget_expired(bot.now)
         await bot.flush()
         [note] = bot.fake.sent[before:]
         assert note.room_id == ROOM and f"request {lapsing} lapsed" in note.body
@@ -431,12 +445,12 @@ async def test_threshold_met_releases_one_anonymous_batch_then_redacts(tmp_path:
         for user in (ALICE, BOB, CAROL):
             await reflect(bot, user, code)
         await dm(bot, DAVE, f"reflect {code}")  # Dave is not in the group: refused anyway
-        [closed] = await bot.fire("mirror-close-1")
+        [closed] = await bot.fire("mirror:close-1")
         assert closed.room_id == ROOM and "closed with enough reflections" in closed.body
-        assert bot.scheduler.job_ids() == ["mirror-release-1"]
+        assert bot.scheduler.job_ids() == ["mirror:release-1"]
         [late] = await dm(bot, ALICE, f"reflect {code}")
         assert "has closed" in late.body
-        released = await bot.fire("mirror-release-1")
+        released = await bot.fire("mirror:release-1")
         batch = [s for s in released if s.room_id == OTHER]
         assert len(batch) == 1, "the batch goes out in one message"
         body = batch[0].body
@@ -447,13 +461,13 @@ async def test_threshold_met_releases_one_anonymous_batch_then_redacts(tmp_path:
         assert [s.room_id for s in released if s.room_id != OTHER] == [ROOM]
         assert await count_rows(bot, "mirror_submission") == 0
         assert await count_rows(bot, "mirror_round_key") == 0
-        assert bot.scheduler.job_ids() == ["mirror-expire-1"]
+        assert bot.scheduler.job_ids() == ["mirror:expire-1"]
         # A second firing (a restart) posts nothing again.
         await feature(bot)._release(1)
         assert [s for s in bot.fake.sent if "anonymous reflections from" in s.body] == batch
         # After the retention period the batch is redacted and the round forgotten.
         bot.now += timedelta(days=7, seconds=1)
-        await bot.fire("mirror-expire-1")
+        await bot.fire("mirror:expire-1")
         assert (OTHER, batch[0].event_id) in bot.fake.redacted
         assert await count_rows(bot, "mirror_round") == 0 and await count_rows(bot, "mirror_message") == 0
     finally:
@@ -468,7 +482,7 @@ async def test_threshold_not_met_releases_nothing(tmp_path: Path) -> None:
         await reflect(bot, BOB, code)
         await dm(bot, CAROL, f"reflect {code}")
         await dm(bot, CAROL, "half written")
-        sent = await bot.fire("mirror-close-1")
+        sent = await bot.fire("mirror:close-1")
         assert not [s for s in sent if s.room_id == OTHER]
         [withheld] = [s for s in sent if s.room_id == ROOM]
         assert "fewer than 3 reflections, so none is shown" in withheld.body
@@ -480,7 +494,7 @@ async def test_threshold_not_met_releases_nothing(tmp_path: Path) -> None:
         [status] = await bot.say(ROOM, ALICE, "!mirror status")
         assert "withheld" in status.body
         bot.now += timedelta(days=8)
-        await bot.fire("mirror-expire-1")
+        await bot.fire("mirror:expire-1")
         assert await count_rows(bot, "mirror_round") == 0
     finally:
         await close(bot)
@@ -492,9 +506,9 @@ async def test_a_refused_release_is_reported_and_destroyed(tmp_path: Path) -> No
         code = await open_round(bot)
         for user in (ALICE, BOB, CAROL):
             await reflect(bot, user, code)
-        await bot.fire("mirror-close-1")
+        await bot.fire("mirror:close-1")
         bot.fake.refuse.add(OTHER)  # the bot was removed from the room reflected upon
-        released = await bot.fire("mirror-release-1")
+        released = await bot.fire("mirror:release-1")
         assert [s.room_id for s in released] == [ROOM]
         assert "could not post all the reflections to Kitchen crew" in released[0].body
         assert await count_rows(bot, "mirror_submission") == 0
@@ -512,8 +526,8 @@ async def test_release_order_does_not_follow_submission_order(tmp_path: Path) ->
             code = await open_round(bot)
             for user in order:
                 await reflect(bot, user, code)
-            await bot.fire("mirror-close-1")
-            released = await bot.fire("mirror-release-1")
+            await bot.fire("mirror:close-1")
+            released = await bot.fire("mirror:release-1")
             text = next(s.body for s in released if s.room_id == OTHER)
             bodies.append(text.replace(code, "CODE"))
         finally:
@@ -538,7 +552,7 @@ async def test_start_catches_up_and_rebuilds_jobs(tmp_path: Path) -> None:
         notes = [s.body for s in bot.fake.sent[before:]]
         assert any(first in n and "fewer than 3" in n for n in notes)
         assert any(second in n and "closed with enough" in n for n in notes)
-        assert sorted(bot.scheduler.job_ids()) == ["mirror-expire-1", "mirror-release-2"]
+        assert sorted(bot.scheduler.job_ids()) == ["mirror:expire-1", "mirror:release-2"]
         # Down for longer than the retention past the close: destroyed unread, and said so.
         for job in bot.scheduler.job_ids():
             bot.scheduler.cancel(job)
@@ -560,7 +574,7 @@ async def test_idle_drafts_are_forgotten_by_the_sweep(tmp_path: Path) -> None:
         await dm(bot, ALICE, f"reflect {code}")
         await dm(bot, ALICE, "an answer")
         bot.now += timedelta(hours=3)
-        await feature(bot).sweep(bot.now)
+        await feature(bot).forget_expired(bot.now)
         assert feature(bot).conversations.drafts.get(ALICE) is None
         assert await dm(bot, ALICE, "another answer") == []  # no draft: not ours any more
     finally:
@@ -577,8 +591,8 @@ async def test_round_keys_are_wrapped_under_the_pickle_key(tmp_path: Path) -> No
         assert row is not None and row["wrapped"] == 1
         for user in (ALICE, BOB, CAROL):
             await reflect(bot, user, code)
-        await bot.fire("mirror-close-1")
-        released = await bot.fire("mirror-release-1")
+        await bot.fire("mirror:close-1")
+        released = await bot.fire("mirror:release-1")
         assert any(ANSWERS[ALICE][0] in s.body for s in released if s.room_id == OTHER)
     finally:
         await close(bot)
@@ -598,16 +612,16 @@ async def test_nothing_links_an_author_to_a_text_on_disk_or_in_logs(
         for body in (f"reflect {code}", *ANSWERS[ALICE]):
             await dm(bot, ALICE, body)
         # The draft is shown to its author, and is on no disk: not in the outbox, nor the WAL.
-        data = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+        data = on_disk(tmp_path)
         assert ANSWERS[ALICE][0].encode() not in data
         await dm(bot, ALICE, "submit")
         for user in (BOB, CAROL):
             await reflect(bot, user, code)
-        await bot.fire("mirror-close-1")
-        await bot.fire("mirror-release-1")
+        await bot.fire("mirror:close-1")
+        await bot.fire("mirror:release-1")
         bot.now += timedelta(days=7, seconds=1)
-        await bot.fire("mirror-expire-1")
-        data = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+        await bot.fire("mirror:expire-1")
+        data = on_disk(tmp_path)
         for user, answers in ANSWERS.items():
             for text in answers:
                 assert text.encode() not in data, "a reflection outlived its retention on disk"
@@ -667,7 +681,7 @@ async def test_only_members_from_the_open_who_stay_count(tmp_path: Path) -> None
         for user in (ALICE, BOB, CAROL):
             await reflect(bot, user, code)
         bot.fake.members[ROOM].remove(CAROL)  # leaves before the close: her reflection is dropped
-        sent = await bot.fire("mirror-close-1")
+        sent = await bot.fire("mirror:close-1")
         [withheld] = [s for s in sent if s.room_id == ROOM]
         assert "fewer than 3 reflections" in withheld.body
         assert "3 members could take part" in withheld.body  # MOD, Alice, Bob: not Dave, not Carol
@@ -682,9 +696,9 @@ async def test_the_release_says_how_many_could_take_part(tmp_path: Path) -> None
         code = await open_round(bot)
         for user in (ALICE, BOB, CAROL):
             await reflect(bot, user, code)
-        [closed] = await bot.fire("mirror-close-1")
+        [closed] = await bot.fire("mirror:close-1")
         assert "4 members could take part" in closed.body
-        released = await bot.fire("mirror-release-1")
+        released = await bot.fire("mirror:release-1")
         [batch] = [s for s in released if s.room_id == OTHER]
         assert "3 anonymous reflections from Marshals" in batch.body
         assert "4 members could take part" in batch.body
@@ -722,12 +736,13 @@ async def test_two_bots_on_one_database_never_act_on_each_others_rounds(tmp_path
     ours = await mirror_bot(tmp_path)
     theirs = await mirror_bot(tmp_path / "other")
     try:
-        # The second bot shares the first one's database, under its own name.
-        await theirs.db.close()
-        theirs.db = ours.db
+        # The second bot's feature and outbox share the first one's database, under its own name.
         theirs.outbox.db = ours.db
         theirs.name = "@second-bot:test.example"
         theirs.outbox.bot = theirs.name
+        host = feature(theirs).host
+        assert isinstance(host, RuntimeHost)
+        host.user_id, host.db, host.settings = UserID(theirs.name), ours.db, RoomSettings(ours.db)
         for room in (ROOM, OTHER, *DMS.values()):
             await theirs._set_joined_ts(room, 0, overwrite=True)
         feature(theirs)._rounds = None
@@ -741,7 +756,7 @@ async def test_two_bots_on_one_database_never_act_on_each_others_rounds(tmp_path
         await feature(theirs)._close(1)
         await feature(theirs)._release(1)
         theirs.now += timedelta(days=60)
-        await feature(theirs).sweep(theirs.now)
+        await feature(theirs).forget_expired(theirs.now)
         assert not [s for s in theirs.fake.sent if "anonymous reflections from" in s.body]
         assert await feature(ours).rounds.count(1) == 3
         [status] = await theirs.say(ROOM, MOD, "!mirror status")
@@ -749,6 +764,7 @@ async def test_two_bots_on_one_database_never_act_on_each_others_rounds(tmp_path
     finally:
         theirs.scheduler.shutdown()
         await theirs.outbox.stop()
+        await theirs.db.close()
         await close(ours)
 
 

@@ -105,7 +105,7 @@ class Scene:
         return await converse(user, self.dms[user.user_id], [f"reflect {code}", *texts_of(user), "submit"])
 
     def close_job(self) -> str:
-        jobs = [j for j in self.bot.runtime.scheduler.job_ids() if j.startswith("mirror-close-")]
+        jobs = [j for j in self.bot.runtime.scheduler.job_ids() if j.startswith("mirror:close-")]
         assert len(jobs) == 1, jobs
         return jobs[0]
 
@@ -168,10 +168,15 @@ async def test_three_reflections_released_in_one_anonymous_batch_then_redacted(
             assert texts_of(user)[0] in body(events[3])  # the draft, shown before submit
             assert body(events[4]).startswith("Thank you")
             # Once submitted, the bot's message that quoted the draft is redacted in the DM.
+            def draft_redacted(room: str, e: dict[str, Any], u: UserClient = user, d: dict[str, Any] = events[3]) -> bool:
+                return (
+                    room == s.dms[u.user_id]
+                    and e.get("type") == "m.room.redaction"
+                    and (e.get("redacts") or e.get("content", {}).get("redacts")) == d["event_id"]
+                )
+
             await user.wait_for(
-                lambda room, e, u=user, d=events[3]: room == s.dms[u.user_id]
-                and e.get("type") == "m.room.redaction"
-                and (e.get("redacts") or e.get("content", {}).get("redacts")) == d["event_id"],
+                draft_redacted,
                 timeout=30,
             )
         # While the round is open the texts exist only sealed.
@@ -212,7 +217,7 @@ async def test_three_reflections_released_in_one_anonymous_batch_then_redacted(
         runtime = s.bot.runtime
         later = runtime.clock() + timedelta(days=7, minutes=1)
         runtime.clock = lambda: later
-        [expire] = [j for j in runtime.scheduler.job_ids() if j.startswith("mirror-expire-")]
+        [expire] = [j for j in runtime.scheduler.job_ids() if j.startswith("mirror:expire-")]
         await runtime.scheduler.fire(expire)
         await s.watcher.wait_for(
             lambda room, e: room == s.kitchen and e.get("type") == "m.room.redaction"
@@ -273,7 +278,7 @@ async def test_a_round_needs_consent_and_names_no_room_to_those_outside_it(
         request, asked_reply = await s.ask()
         assert "asked the moderators of the room you named" in body(asked_reply)
         assert "Kitchen crew" not in body(asked_reply)
-        assert not [j for j in s.bot.runtime.scheduler.job_ids() if j.startswith("mirror-close-")]
+        assert not [j for j in s.bot.runtime.scheduler.job_ids() if j.startswith("mirror:close-")]
         [asked] = [e for e in bot_notices(s.watcher, s.kitchen, s.bot) if request in body(e)]
         assert "A moderator of Marshals asks to hold a blind mirror about this room" in body(asked)
         # A member of the kitchen who is not its moderator cannot accept.
@@ -289,7 +294,7 @@ async def test_a_round_needs_consent_and_names_no_room_to_those_outside_it(
         assert "members of this room can take part" in body(announced)
         # Everyone joined the group minutes ago (read from the membership events): said so.
         assert "4 of them joined in the last 1d" in body(announced)
-        assert len([j for j in s.bot.runtime.scheduler.job_ids() if j.startswith("mirror-close-")]) == 1
+        assert len([j for j in s.bot.runtime.scheduler.job_ids() if j.startswith("mirror:close-")]) == 1
     finally:
         await s.close_everything()
 

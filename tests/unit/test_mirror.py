@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -15,34 +14,31 @@ from protocols.errors import RuleError
 from protocols.mirror import (
     CODE_ALPHABET,
     CODE_LENGTH,
-    MAX_ANSWER,
-    MAX_REFLECTION,
-    PROMPTS,
     ConsentRequest,
-    Draft,
     MirrorError,
     MirrorRound,
     OpenArgs,
     check_can_reflect,
     check_k,
-    check_reflection_text,
-    compose,
     decide_close,
-    draft_step,
     new_code,
     parse_code,
     parse_open_args,
     plan_round,
     release_delay,
     release_order,
-    render_opened,
-    render_release,
-    render_status,
-    render_withheld,
+)
+from protocols.mirror_draft import (
+    MAX_ANSWER,
+    MAX_REFLECTION,
+    PROMPTS,
+    Draft,
+    check_reflection_text,
+    compose,
+    draft_step,
     start_draft,
 )
 
-UTC = timezone.utc
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 ROUND = MirrorRound(
     id=7,
@@ -293,51 +289,6 @@ def test_release_order_depends_on_rng() -> None:
     assert sum(list(o) == texts for o in orders) <= 1
 
 
-# --- rendering ----------------------------------------------------------------------------
-
-
-def test_render_opened_tells_how_and_promises() -> None:
-    notice = render_opened(ROUND, "#b:x.org", ZoneInfo("Europe/Paris"), timedelta(days=7))
-    assert "reflect k7m2qx" in notice.body
-    assert "at least 3" in notice.body and "removed after 1w" in notice.body
-    assert "2026-04-23 14:00 CEST" in notice.body
-    assert "<code>reflect k7m2qx</code>" in notice.html
-
-
-def test_render_status_shows_no_counts() -> None:
-    released = replace(ROUND, code="abcdef", state="released", redact_at=NOW + timedelta(days=7))
-    withheld = replace(ROUND, code="ghjkmn", state="withheld")
-    text = render_status([ROUND, released, withheld], NOW, ZoneInfo("UTC"))
-    assert "k7m2qx" in text and "open until 2026-04-23 12:00 UTC" in text
-    assert "released, visible until 2026-04-27" in text
-    assert "withheld" in text
-    assert "No blind-mirror rounds" in render_status([], NOW, ZoneInfo("UTC"))
-
-
-def test_render_withheld() -> None:
-    notice = render_withheld(ROUND)
-    assert "fewer than 3" in notice.body and "none" in notice.body
-
-
-def test_render_release_packs_every_text_once_and_escapes() -> None:
-    texts = ["<b>bold</b> & co", *(f"{i}" * 3000 for i in range(1, 5))]
-    notices = render_release(ROUND, texts, "#a:x.org", timedelta(days=7))
-    assert len(notices) > 1
-    assert all(f"part {i} of {len(notices)}" in n.body for i, n in enumerate(notices, 1))
-    joined = "".join(n.body for n in notices)
-    for text in texts:
-        assert joined.count(text) == 1
-    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in notices[0].html
-    assert "<b>bold" not in notices[0].html
-    for notice in notices:
-        assert len(notice.body.encode()) + len(notice.html.encode()) < 60_000
-    # Order is kept as given (the caller shuffled).
-    positions = [joined.index(t) for t in texts]
-    assert positions == sorted(positions)
-    single = render_release(ROUND, ["a", "b", "c"], "#a:x.org", timedelta(days=7))
-    assert len(single) == 1 and "part" not in single[0].body
-
-
 # -- consent, quotas, eligibility (issue 10) --------------------------------------------------
 
 
@@ -386,32 +337,3 @@ def test_a_request_is_found_only_in_its_room_and_before_it_lapses() -> None:
         answers.add(str(refused.value))
         assert "kitchen" not in str(refused.value) and "group" not in str(refused.value)
     assert len(answers) == 1
-
-
-def test_the_openers_reply_names_no_room_and_the_request_says_what_accepting_means() -> None:
-    from protocols.mirror import render_request, render_requested
-
-    request = _request()
-    reply = render_requested(request, ZoneInfo("UTC"))
-    assert "!kitchen:x" not in reply and "k7m2qx" in reply and "only if one of them accepts" in reply
-    asked = render_request(request, "Marshals", ZoneInfo("UTC"))
-    assert "A moderator of Marshals asks" in asked.body and "!mirror accept k7m2qx" in asked.body
-    assert "are told this room's name" in asked.body and "anonymous reflections" not in asked.body
-    assert "<p>" in asked.html and "Marshals" in asked.html
-
-
-@pytest.mark.parametrize(
-    ("eligible", "fresh", "small", "fresh_note"),
-    [(10, 0, False, False), (5, 0, True, False), (10, 3, False, True), (None, 0, False, False)],
-)
-def test_the_announcement_says_who_can_take_part_and_warns(
-    eligible: int | None, fresh: int, small: bool, fresh_note: bool
-) -> None:
-    from protocols.mirror import MirrorRound, render_opened
-
-    round_ = MirrorRound(1, "k7m2qx", "!group:x", "!kitchen:x", 3, NOW + timedelta(days=1), "open")
-    notice = render_opened(round_, "Kitchen crew", ZoneInfo("UTC"), timedelta(days=7), eligible, fresh)
-    assert ("members of this room can take part" in notice.body) == (eligible is not None)
-    assert ("a reflection is easy to trace" in notice.body) == small
-    assert (f"{fresh} of them joined in the last 1d" in notice.body) == fresh_note
-    assert "<code>reflect k7m2qx</code>" in notice.html

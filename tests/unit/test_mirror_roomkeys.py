@@ -16,7 +16,7 @@ import pytest
 from nio import AsyncClient, AsyncClientConfig
 from nio.crypto.sessions import InboundGroupSession, OutboundGroupSession
 
-from bots.mirror.roomkeys import forget_room_keys
+from bots.runtime.roomkeys import forget_room_keys
 
 DM = "!dm-with-author:test.example"
 OTHER = "!unrelated:test.example"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from storage import crypto
 from storage.db import Database, Migration
 from storage.mirror import DraftBook, MirrorRounds, Redaction
 
-UTC = timezone.utc
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 CLOSE = NOW + timedelta(days=3)
 LOW, HIGH = timedelta(seconds=30), timedelta(minutes=10)
@@ -404,7 +403,7 @@ def test_crypto_round_trip_and_padding() -> None:
 
 
 def test_draft_book_is_memory_only_and_forgets() -> None:
-    from protocols.mirror import Draft
+    from protocols.mirror_draft import Draft
 
     book = DraftBook()
     book.put("@a:x", Draft(1, "abcdef"), NOW)
