@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 FEATURES: dict[str, str] = {
     "lottery": "bots.lottery:LotteryFeature",
     "ghostchair": "bots.ghostchair:GhostChairFeature",
-    "mirror": "bots.mirror:MirrorFeature",
     "herald": "bots.herald:HeraldFeature",
 }
 

@@ -183,24 +183,6 @@ class GhostChairConfig(Strict):
     misfire_grace: timedelta = timedelta(hours=1)
 
 
-class MirrorConfig(Strict):
-    default_close_after: timedelta = timedelta(days=3)
-    default_min_submissions: int = Field(default=3, ge=3)
-    release_delay_min: timedelta = timedelta(seconds=30)
-    release_delay_max: timedelta = timedelta(minutes=10)
-    require_encrypted_dm: bool = True
-    # Close times in announcements and !mirror status are shown in this zone.
-    display_timezone: ZoneName = "UTC"
-    # An unfinished draft (held in memory only) is discarded after this long without a reply.
-    draft_idle: timedelta = timedelta(hours=2)
-
-    @model_validator(mode="after")
-    def _delay_range(self) -> MirrorConfig:
-        if self.release_delay_max < self.release_delay_min:
-            raise ValueError("release_delay_max must not be shorter than release_delay_min")
-        return self
-
-
 class HeraldConfig(Strict):
     template_dirs: list[Path] = Field(default_factory=list)
     ack_reaction: str = "✅"
@@ -222,7 +204,6 @@ class FeaturesConfig(Strict):
 
     lottery: LotteryConfig = LotteryConfig()
     ghostchair: GhostChairConfig = GhostChairConfig()
-    mirror: MirrorConfig = MirrorConfig()
     herald: HeraldConfig = HeraldConfig()
 
     def extra_problems(self) -> list[tuple[str, str]]:
@@ -529,7 +510,9 @@ def open_access_warnings(config: AppConfig) -> list[str]:
             "encryption.share_with_unverified_devices is on: devices nobody cross-signed "
             "(including ones a homeserver admin could inject) receive room keys"
         )
-    if not config.features.mirror.require_encrypted_dm:
+    from bots.runtime.registry import feature_section  # the mirror's own model is bots/mirror/config.py
+
+    if feature_section(config, "mirror").get("require_encrypted_dm", True) is False:
         warnings.append("features.mirror.require_encrypted_dm is off: reflections may travel unencrypted")
     if config.metrics.enabled and config.metrics.host not in ("127.0.0.1", "::1", "localhost"):
         warnings.append(f"metrics.host {config.metrics.host} is not loopback: metrics are reachable from the network")

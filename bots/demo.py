@@ -135,14 +135,19 @@ async def _script(user: UserClient, server: Homeserver, bot_id: str, creds: dict
 
 
 def _available_features() -> list[str]:
-    from bots.app import FEATURES, feature_factory
-    from bots.config import ConfigError
+    from bots.app import feature_factory
+    from bots.config import BotConfig, ConfigError
+    from bots.runtime.registry import REGISTRY
 
     names = []
-    for name in FEATURES:
+    # The built-in names, spelled in BotConfig only: each registered, or still in app.FEATURES.
+    for name in BotConfig.model_validate({"user_id": "@demo:localhost", "password": "x"}).features:
         try:
-            feature_factory(name)
+            REGISTRY.find(name)
         except ConfigError:
-            continue
+            try:
+                feature_factory(name)
+            except ConfigError:
+                continue
         names.append(name)
     return names
