@@ -14,7 +14,7 @@ from bots.runtime.ids import RoomID
 from protocols.mirror import release_order
 from storage.room_settings import RoomSettings
 from tests.bot.fakes import ROOM, close
-from tests.bot.test_mirror import (
+from tests.bot.mirror_helpers import (
     ALICE,
     BOB,
     CAROL,
