@@ -104,12 +104,25 @@ def parse_term(text: str) -> timedelta:
     )
 
 
+def check_term(term: timedelta) -> timedelta:
+    """A mandate length (``!roles term 7d``) between ``MIN_TERM`` and ``MAX_TERM``."""
+    return _bounded(
+        term, MIN_TERM, MAX_TERM,
+        f"A mandate lasts between {format_duration(MIN_TERM)} and {format_duration(MAX_TERM)}: "
+        "short terms keep roles rotating.",
+    )
+
+
 def _bounded_duration(text: str, low: timedelta, high: timedelta, out_of_bounds: str) -> timedelta:
     """A duration as typed, refused with ``out_of_bounds`` outside [low, high]."""
     try:
         value = parse_duration(text)
     except TimeSpecError as exc:
         raise LotteryError(str(exc)) from exc
+    return _bounded(value, low, high, out_of_bounds)
+
+
+def _bounded(value: timedelta, low: timedelta, high: timedelta, out_of_bounds: str) -> timedelta:
     if not low <= value <= high:
         raise LotteryError(out_of_bounds)
     return value
@@ -416,7 +429,8 @@ def recompute(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> 
         eligible = [m for m in inputs.pool if load[m] == fewest]  # pool is sorted
         weights = [inputs.weights[role][m] for m in eligible]
         r = stream.below(sum(weights))
-        for member, w in zip(eligible, weights, strict=True):
+        for candidate, w in zip(eligible, weights, strict=True):
+            member = candidate
             if r < w:
                 break
             r -= w
@@ -498,6 +512,15 @@ def parse_window(text: str) -> timedelta:
     """A commitment window as typed (``!roles window 30s``), within the bounds above."""
     return _bounded_duration(
         text, MIN_WINDOW, MAX_WINDOW,
+        f"The window for adding chance lasts between {format_duration(MIN_WINDOW)} and "
+        f"{format_duration(MAX_WINDOW)}.",
+    )
+
+
+def check_window(window: timedelta) -> timedelta:
+    """A commitment window (``!roles window 30s``) within the bounds above."""
+    return _bounded(
+        window, MIN_WINDOW, MAX_WINDOW,
         f"The window for adding chance lasts between {format_duration(MIN_WINDOW)} and "
         f"{format_duration(MAX_WINDOW)}.",
     )

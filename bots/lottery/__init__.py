@@ -1,14 +1,16 @@
 """Role lotteries on Matrix: verifiable draws, mandates that end on their own, chance groupings.
 
-- :mod:`bots.lottery.feature`: the feature, its jobs (reveal, reminder, expiry, sunset) and the
-  small API the ghost chair calls at a gathering's start (``open_draw``, ``post_order``);
-- :mod:`bots.lottery.commands`: ``!roles``, ``!draw``, ``!verify``, ``!stepback``, ``!renew``,
-  ``!order``, ``!triads``, ``!cells`` and the rest, declared once;
-- :mod:`bots.lottery.render`: the messages.
+Importing this package registers :class:`~bots.lottery.feature.LotteryFeature` (``features:
+[lottery]``); its settings are :class:`~bots.lottery.config.LotteryConfig` under
+``features.lottery``. One module per concern: :mod:`~bots.lottery.base`,
+:mod:`~bots.lottery.mandates`, :mod:`~bots.lottery.draws`, :mod:`~bots.lottery.groupings`,
+:mod:`~bots.lottery.cells`, assembled in :mod:`~bots.lottery.feature`; the messages in
+:mod:`~bots.lottery.render`.
 
-The rules live in :mod:`protocols.lottery`, :mod:`protocols.mandates` and
-:mod:`protocols.groups`; the state in :mod:`storage.lottery` and :mod:`storage.lottery_rooms`.
-How anyone can recompute a draw offline is in ``docs/lottery-algorithm.md``.
+Other features call :meth:`LotteryFeature.opening_draw` and :meth:`LotteryFeature.speaking_order`
+(the ghost chair, at a gathering's start). The rules live in :mod:`protocols.lottery`,
+:mod:`protocols.mandates` and :mod:`protocols.groups`; the state in the ``storage.lottery*``
+modules. How anyone can recompute a draw offline is in ``docs/lottery-algorithm.md``.
 """
 
 from __future__ import annotations

@@ -8,15 +8,21 @@ chair calls, and forgetting.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bots.lottery import LotteryFeature
+from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.runtime.contract import ContractBridge, ContractFeature, factory
+from bots.runtime.feature import Feature
+from bots.runtime.registry import feature_section
 from protocols.lottery import PublishedDraw, commitment, verify
 from storage.ghostchair import RoomZones
 from tests.bot.fakes import BOT, ROOM, FakeBot, Sent, add_room, close, fake_bot
@@ -26,17 +32,33 @@ BEN = "@ben:test.example"
 CHI = "@chi:test.example"
 DEV = "@dev:test.example"
 PEOPLE = [ANA, BEN, CHI, DEV]
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DOC = Path(__file__).resolve().parents[2] / "docs" / "lottery-algorithm.md"
 
 
+def lottery(bot: BotRuntime) -> Feature:
+    """The lottery as the registry builds it, from the bot's ``features.lottery`` section."""
+    return factory(LotteryFeature, feature_section(bot.app, "lottery"))(bot)
+
+
+def built(cls: Any) -> FeatureFactory:
+    """Another feature next to the lottery, as the runtime builds it: a contract feature from
+    the bot's config section, an old one as it is."""
+    if isinstance(cls, type) and issubclass(cls, ContractFeature):
+        return lambda bot: factory(cls, feature_section(bot.app, cls.name))(bot)
+    return cast(FeatureFactory, cls)
+
+
 async def lottery_bot(tmp_path: Path, members: list[str] = PEOPLE, config_extra: str = "") -> FakeBot:
-    return await fake_bot(tmp_path, [LotteryFeature], members=members, moderators=[ANA], now=NOW,
+    return await fake_bot(tmp_path, [lottery], members=members, moderators=[ANA], now=NOW,
                           config_extra=config_extra)
 
 
 def feature(bot: FakeBot) -> LotteryFeature:
-    return next(f for f in bot.features if isinstance(f, LotteryFeature))
+    return next(
+        f.feature for f in bot.features
+        if isinstance(f, ContractBridge) and isinstance(f.feature, LotteryFeature)
+    )
 
 
 def draw_id_of(sent: Sent) -> str:
@@ -71,7 +93,7 @@ async def test_roles_setup_needs_a_moderator_and_shows_the_settings(tmp_path: Pa
         assert shown.reply_to is not None
         for role in ("facilitator", "timekeeper", "liaison", "care", "mediation"):
             assert f"{role}: vacant" in shown.body
-        assert "Mandates last 1w" in shown.body and "30s" in shown.body and "<table>" in shown.html
+        assert "Mandates last 1w" in shown.body and "30s" in shown.body and "<li><strong>" in shown.html and "<table>" not in shown.html
         [denied] = await bot.say(ROOM, BEN, "!roles set a b")
         assert "power level 50" in denied.body
         [done] = await bot.say(ROOM, ANA, "!roles set facilitator, care timekeeper")
@@ -119,7 +141,7 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(tmp_path: Path) 
             assert expected in reply.body, (command, reply.body)
             assert "something went wrong" not in reply.body
         assert await snapshot(bot) == before
-        assert jobs(bot, "lottery-") == []
+        assert jobs(bot, "lottery:") == []
         await add_room(bot, "!dm:test.example", [BEN], direct=True)
         [direct] = await bot.say("!dm:test.example", BEN, "!draw")
         assert "works in a group room" in direct.body
@@ -154,7 +176,7 @@ async def test_draw_commit_contributions_reveal_and_verify(tmp_path: Path) -> No
         assert digest, commit.body
         assert "among 4" in commit.body and BOT not in commit.body
         assert "react to this message or reply to it within 30s" in commit.body
-        assert jobs(bot, "lottery-reveal-") == [f"lottery-reveal-{draw_id}"]
+        assert jobs(bot, "lottery:reveal-") == [f"lottery:reveal-{draw_id}"]
         [early] = await bot.say(ROOM, CHI, f"!verify {draw_id}")
         assert "not revealed yet" in early.body
         # Two reactions, a repeat of one, a reply; a reaction to another message is no chance.
@@ -167,7 +189,7 @@ async def test_draw_commit_contributions_reveal_and_verify(tmp_path: Path) -> No
         assert stored.commitment == digest.group(1)
 
         bot.now = NOW + timedelta(seconds=31)
-        [result] = await bot.fire(f"lottery-reveal-{draw_id}")
+        [result] = await bot.fire(f"lottery:reveal-{draw_id}")
         assert result.reply_to == commit.event_id
         assert f"Draw {draw_id} result" in result.body and "3 contributions" in result.body
         assert "Seed: " in result.body and feature(bot).draws.seed(stored).hex() in result.body
@@ -190,7 +212,8 @@ async def test_draw_commit_contributions_reveal_and_verify(tmp_path: Path) -> No
         program = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), re.DOTALL)[0]
         (tmp_path / "verify_draw.py").write_text(program, "utf-8")
         (tmp_path / "draw.json").write_text(checked.body.splitlines()[-1], "utf-8")
-        offline = subprocess.run(
+        offline = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, str(tmp_path / "verify_draw.py"), str(tmp_path / "draw.json")],
             capture_output=True, text=True, timeout=60, check=False,
         )
@@ -213,12 +236,12 @@ async def test_only_one_draw_at_a_time_and_named_roles(tmp_path: Path) -> None:
         assert f"Draw {draw_id_of(commit)} is still open" in busy.body
         [locked] = await bot.say(ROOM, ANA, "!roles set care")
         assert "A draw is open" in locked.body
-        await bot.fire(f"lottery-reveal-{draw_id_of(commit)}")
+        await bot.fire(f"lottery:reveal-{draw_id_of(commit)}")
         [held] = await bot.say(ROOM, CHI, "!draw care")
         assert "'care' is held" in held.body
         [ended] = await bot.say(ROOM, ANA, "!roles set care facilitator")
         assert "Mandates that ended with their role: liaison" in ended.body
-        assert len(jobs(bot, "lottery-expire-")) == 1
+        assert len(jobs(bot, "lottery:expire-")) == 1
     finally:
         await close(bot)
 
@@ -234,9 +257,9 @@ async def test_a_restart_between_commit_and_reveal_reveals_the_committed_draw(tm
 
     again = await lottery_bot(tmp_path)  # start() rebuilds the reveal job from the table
     try:
-        assert jobs(again, "lottery-reveal-") == [f"lottery-reveal-{draw_id}"]
+        assert jobs(again, "lottery:reveal-") == [f"lottery:reveal-{draw_id}"]
         again.now = NOW + timedelta(minutes=5)
-        [result] = await again.fire(f"lottery-reveal-{draw_id}")
+        [result] = await again.fire(f"lottery:reveal-{draw_id}")
         assert f"Draw {draw_id} result" in result.body and "1 contribution " in result.body
         assert result.reply_to == commit.event_id  # the commitment message, sent before the restart
         stored = await feature(again).draws.get(draw_id)
@@ -245,7 +268,7 @@ async def test_a_restart_between_commit_and_reveal_reveals_the_committed_draw(tm
         assert stored.published.seed.hex() in result.body
         # Started once more: nothing left to reveal, nothing posted twice.
         await feature(again).start()
-        assert jobs(again, "lottery-reveal-") == []
+        assert jobs(again, "lottery:reveal-") == []
     finally:
         await close(again)
 
@@ -256,10 +279,10 @@ async def test_reminder_then_expiry_announces_the_vacancy_and_can_redraw(tmp_pat
         await bot.say(ROOM, ANA, "!roles set care")
         await bot.say(ROOM, ANA, "!roles term 1d")
         [commit] = await bot.say(ROOM, BEN, "!draw")
-        [result] = await bot.fire(f"lottery-reveal-{draw_id_of(commit)}")
+        [result] = await bot.fire(f"lottery:reveal-{draw_id_of(commit)}")
         holder = re.search(r"care → (\S+)", result.body).group(1)  # type: ignore[union-attr]
-        [remind] = jobs(bot, "lottery-remind-")
-        [expire] = jobs(bot, "lottery-expire-")
+        [remind] = jobs(bot, "lottery:remind-")
+        [expire] = jobs(bot, "lottery:expire-")
         assert await bot.fire(remind) == []  # too early: nothing said
         bot.now = NOW + timedelta(hours=18, minutes=1)  # a 1-day term: reminded 6 hours before
         bot.scheduler.at(remind, bot.now, feature(bot)._remind, ROOM, "care")
@@ -280,9 +303,9 @@ async def test_reminder_then_expiry_announces_the_vacancy_and_can_redraw(tmp_pat
         stored = await feature(bot).draws.get(draw_id_of(redraw))
         assert stored is not None and stored.inputs.weights["care"][holder] == 1260
         await bot.say(ROOM, ANA, "!roles redraw off")
-        [result2] = await bot.fire(f"lottery-reveal-{draw_id_of(redraw)}")
+        [result2] = await bot.fire(f"lottery:reveal-{draw_id_of(redraw)}")
         bot.now = NOW + timedelta(days=2)
-        [vacancy2] = await bot.fire(jobs(bot, "lottery-expire-")[0])
+        [vacancy2] = await bot.fire(jobs(bot, "lottery:expire-")[0])
         assert "Draw again with !draw" in vacancy2.body and result2.body != vacancy2.body
         [roles] = await bot.say(ROOM, BEN, "!roles")
         assert "care: vacant" in roles.body
@@ -290,12 +313,12 @@ async def test_reminder_then_expiry_announces_the_vacancy_and_can_redraw(tmp_pat
         # The bot was removed from the room: the mandate still ends, the redraw is given up.
         await bot.say(ROOM, ANA, "!roles redraw on")
         [commit3] = await bot.say(ROOM, BEN, "!draw")
-        await bot.fire(f"lottery-reveal-{draw_id_of(commit3)}")
+        await bot.fire(f"lottery:reveal-{draw_id_of(commit3)}")
         bot.fake.members.pop(ROOM)
         bot.now = NOW + timedelta(days=4)
-        [vacancy3] = await bot.fire(jobs(bot, "lottery-expire-")[0])
+        [vacancy3] = await bot.fire(jobs(bot, "lottery:expire-")[0])
         assert "I draw again now" in vacancy3.body
-        assert await count(bot, "lottery_mandate") == 0 and jobs(bot, "lottery-reveal-") == []
+        assert await count(bot, "lottery_mandate") == 0 and jobs(bot, "lottery:reveal-") == []
     finally:
         await close(bot)
 
@@ -305,7 +328,7 @@ async def test_release_by_the_holder_and_renewal_by_two_other_people(tmp_path: P
     try:
         await bot.say(ROOM, ANA, "!roles set care liaison")
         [commit] = await bot.say(ROOM, BEN, "!draw")
-        [result] = await bot.fire(f"lottery-reveal-{draw_id_of(commit)}")
+        [result] = await bot.fire(f"lottery:reveal-{draw_id_of(commit)}")
         care = re.search(r"care → (\S+)", result.body).group(1)  # type: ignore[union-attr]
         liaison = re.search(r"liaison → (\S+)", result.body).group(1)  # type: ignore[union-attr]
         others = [p for p in PEOPLE if p not in (care, liaison)]
@@ -314,7 +337,7 @@ async def test_release_by_the_holder_and_renewal_by_two_other_people(tmp_path: P
         [released] = await bot.say(ROOM, liaison, "!release liaison")
         assert "vacant now" in released.body
         assert await feature(bot).mandates.get(ROOM, "liaison") is None
-        assert len(jobs(bot, "lottery-expire-")) == 1
+        assert len(jobs(bot, "lottery:expire-")) == 1
 
         before = await feature(bot).mandates.get(ROOM, "care")
         assert before is not None
@@ -333,9 +356,9 @@ async def test_release_by_the_holder_and_renewal_by_two_other_people(tmp_path: P
         assert after.renewals == 1 and after.renewal is None
         # The old end passes: nothing ends, and the reminder comes again for the new term.
         bot.now = before.expires + timedelta(hours=1)
-        assert await bot.fire(jobs(bot, "lottery-expire-")[0]) == []
+        assert await bot.fire(jobs(bot, "lottery:expire-")[0]) == []
         assert await feature(bot).mandates.get(ROOM, "care") == after
-        assert len(jobs(bot, "lottery-remind-")) == 1
+        assert len(jobs(bot, "lottery:remind-")) == 1
     finally:
         await close(bot)
 
@@ -406,7 +429,7 @@ async def test_cells_with_rooms_invite_and_close_at_sunset(tmp_path: Path) -> No
         assert "Each cell has its own room now" in reply.body and "2026-11-24 12:00 UTC" in reply.body
         welcomes = [s for s in sent if s.room_id != ROOM]
         assert len(welcomes) == 2 and all("Welcome to cell" in w.body for w in welcomes)
-        sunsets = jobs(bot, "lottery-sunset-")
+        sunsets = jobs(bot, "lottery:sunset-")
         assert len(sunsets) == 2
 
         bot.now = NOW + timedelta(days=2)
@@ -419,7 +442,7 @@ async def test_cells_with_rooms_invite_and_close_at_sunset(tmp_path: Path) -> No
         # Who was in the closed rooms is forgotten; the rows count for the daily cap a day long.
         members = await bot.db.fetchall("SELECT members FROM lottery_cell_room")
         assert [r[0] for r in members] == ["[]", "[]"]
-        await feature(bot).sweep(NOW + timedelta(days=2, minutes=1))
+        await feature(bot).forget_expired(NOW + timedelta(days=2, minutes=1))
         assert await count(bot, "lottery_cell_room") == 0
     finally:
         await close(bot)
@@ -432,9 +455,9 @@ async def test_cell_rooms_survive_a_restart_until_their_sunset(tmp_path: Path) -
     await close(bot)
     again = await lottery_bot(tmp_path)
     try:
-        assert len(jobs(again, "lottery-sunset-")) == 2
+        assert len(jobs(again, "lottery:sunset-")) == 2
         again.now = NOW + timedelta(days=30)
-        for job in jobs(again, "lottery-sunset-"):
+        for job in jobs(again, "lottery:sunset-"):
             await again.fire(job)
         assert len(again.fake.left) == 2
     finally:
@@ -444,25 +467,26 @@ async def test_cell_rooms_survive_a_restart_until_their_sunset(tmp_path: Path) -
 async def test_the_api_for_the_ghost_chair(tmp_path: Path) -> None:
     bot = await lottery_bot(tmp_path)
     lottery = feature(bot)
+    old_path = bot.feature("lottery")  # how the ghost chair finds it until it moves
     try:
         await bot.say(ROOM, ANA, "!roles set care")
-        draw_id = await lottery.open_draw(ROOM, "gathering-7-2026-11-22")
+        draw_id = await lottery.opening_draw(ROOM, "gathering-7-2026-11-22")
         await bot.flush()
         assert draw_id is not None
         [commit] = [s for s in bot.fake.sent if f"Draw {draw_id}" in s.body]
         assert commit.reply_to is None
         # Called again with the same key (a job run twice): the same draw, nothing new posted.
         sent = len(bot.fake.sent)
-        assert await lottery.open_draw(ROOM, "gathering-7-2026-11-22") == draw_id
+        assert await old_path.open_draw(ROOM, "gathering-7-2026-11-22") == draw_id  # type: ignore[union-attr]
         await bot.flush()
         assert len(bot.fake.sent) == sent
-        await bot.fire(f"lottery-reveal-{draw_id}")
-        assert await lottery.open_draw(ROOM, "gathering-8") is None
+        await bot.fire(f"lottery:reveal-{draw_id}")
+        assert await lottery.opening_draw(ROOM, "gathering-8") is None
         await bot.flush()
         assert "Every role is held" in bot.fake.sent[-1].body
 
-        await lottery.post_order(ROOM, "gathering-8")
-        await lottery.post_order(ROOM, "gathering-8")
+        await lottery.speaking_order(ROOM, "gathering-8")
+        await lottery.speaking_order(ROOM, "gathering-8")
         await bot.flush()
         orders = [s for s in bot.fake.sent if s.body.startswith("Speaking order")]
         assert len(orders) == 1 and all(p in orders[0].body for p in PEOPLE)
@@ -478,7 +502,7 @@ async def test_roles_show_local_time_in_the_room_zone(tmp_path: Path) -> None:
         await bot.say(ROOM, ANA, "!roles set care")
         [commit] = await bot.say(ROOM, BEN, "!draw")
         assert "until 2026-11-22 13:00 CET" in commit.body  # the reveal, 30 s on, local
-        await bot.fire(f"lottery-reveal-{draw_id_of(commit)}")
+        await bot.fire(f"lottery:reveal-{draw_id_of(commit)}")
         [roles] = await bot.say(ROOM, BEN, "!roles")
         assert "until 2026-11-29 13:00 CET" in roles.body and "Times in Europe/Paris" in roles.body
     finally:
@@ -490,11 +514,11 @@ async def test_sweep_forgets_draws_past_retention(tmp_path: Path) -> None:
     try:
         [commit] = await bot.say(ROOM, BEN, "!draw care")
         draw_id = draw_id_of(commit)
-        await bot.fire(f"lottery-reveal-{draw_id}")
+        await bot.fire(f"lottery:reveal-{draw_id}")
         await bot.say(ROOM, BEN, "!triads")
-        await feature(bot).sweep(NOW + timedelta(days=9))
+        await feature(bot).forget_expired(NOW + timedelta(days=9))
         assert await count(bot, "lottery_draw") == 1
-        await feature(bot).sweep(NOW + timedelta(days=11))
+        await feature(bot).forget_expired(NOW + timedelta(days=11))
         for table in ("lottery_draw", "lottery_contribution", "lottery_history", "lottery_grouping"):
             assert await count(bot, table) == 0, table
         [gone] = await bot.say(ROOM, BEN, f"!verify {draw_id}")

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bots.lottery import LotteryFeature
 from bots.runtime.ids import RoomID
 from tests.bot.fakes import ROOM, FakeBot, close, fake_bot
-from tests.bot.test_lottery import ANA, BEN, CHI, NOW, draw_id_of, feature, jobs, lottery_bot
+from tests.bot.test_lottery import ANA, BEN, CHI, NOW, draw_id_of, feature, jobs, lottery, lottery_bot
 
 
 class Killed(BaseException):
@@ -25,7 +24,7 @@ class Killed(BaseException):
 
 async def restarted(tmp_path: Path, now_offset: timedelta, members: list[str]) -> FakeBot:
     """The runtime started again on the same database, ``now_offset`` after NOW."""
-    bot = await fake_bot(tmp_path, [LotteryFeature], members=members, moderators=[ANA],
+    bot = await fake_bot(tmp_path, [lottery], members=members, moderators=[ANA],
                          now=NOW + now_offset)
     bot._ids = itertools.count(10_000)  # new event ids after the restart
     return bot
@@ -39,14 +38,14 @@ async def test_a_redraw_owed_when_a_mandate_ended_survives_a_crash_before_the_dr
     await bot.say(ROOM, ANA, "!roles term 1d")
     await bot.say(ROOM, ANA, "!roles redraw on")
     [commit] = await bot.say(ROOM, BEN, "!draw")
-    await bot.fire(f"lottery-reveal-{draw_id_of(commit)}")
-    [expire] = jobs(bot, "lottery-expire-")
+    await bot.fire(f"lottery:reveal-{draw_id_of(commit)}")
+    [expire] = jobs(bot, "lottery:expire-")
     bot.now = NOW + timedelta(days=1)
 
     async def killed(room_id: RoomID, key: str) -> str | None:
         raise Killed
 
-    feature(bot).open_draw = killed  # type: ignore[method-assign]
+    feature(bot).opening_draw = killed  # type: ignore[method-assign]
     sent_before = len(bot.fake.sent)
     with pytest.raises(Killed):
         await bot.scheduler.fire(expire)  # the vacancy notice is committed, then the process dies
@@ -60,7 +59,7 @@ async def test_a_redraw_owed_when_a_mandate_ended_survives_a_crash_before_the_dr
         await again.flush()
         commits = [s for s in again.fake.sent if "Commitment:" in s.body]
         assert len(commits) == 1 and "care" in commits[0].body  # the owed redraw, opened at start
-        assert jobs(again, "lottery-reveal-") == [f"lottery-reveal-{draw_id_of(commits[0])}"]
+        assert jobs(again, "lottery:reveal-") == [f"lottery:reveal-{draw_id_of(commits[0])}"]
         await feature(again).start()  # started again: the redraw is not owed twice
         await again.flush()
         assert len([s for s in again.fake.sent if "Commitment:" in s.body]) == 1
@@ -82,7 +81,7 @@ async def test_the_window_for_chance_starts_when_the_commitment_is_delivered(tmp
         "content": {"msgtype": "m.text", "body": "!draw care"},
     })
     assert bot.fake.sent == []
-    [draw_id] = [j.removeprefix("lottery-reveal-") for j in jobs(bot, "lottery-reveal-")]
+    [draw_id] = [j.removeprefix("lottery:reveal-") for j in jobs(bot, "lottery:reveal-")]
     await close(bot)
 
     later = timedelta(minutes=10)
@@ -93,14 +92,14 @@ async def test_the_window_for_chance_starts_when_the_commitment_is_delivered(tmp
         assert draw_id_of(commit) == draw_id
         # The reveal job is due (its time passed while the bot was down) but the window is not
         # over: it counts from the delivery.
-        assert await again.fire(f"lottery-reveal-{draw_id}") == []
-        assert jobs(again, "lottery-reveal-") == [f"lottery-reveal-{draw_id}"]
+        assert await again.fire(f"lottery:reveal-{draw_id}") == []
+        assert jobs(again, "lottery:reveal-") == [f"lottery:reveal-{draw_id}"]
         await again.react(ROOM, ANA, commit.event_id, "🎲")
         await again.react(ROOM, CHI, commit.event_id, "🍀")
         again.now = NOW + later + timedelta(seconds=29)
-        assert await again.fire(f"lottery-reveal-{draw_id}") == []
+        assert await again.fire(f"lottery:reveal-{draw_id}") == []
         again.now = NOW + later + timedelta(seconds=30)
-        [result] = await again.fire(f"lottery-reveal-{draw_id}")
+        [result] = await again.fire(f"lottery:reveal-{draw_id}")
         assert f"Draw {draw_id} result" in result.body and "2 contributions" in result.body
     finally:
         await close(again)
@@ -112,12 +111,12 @@ async def test_a_commitment_the_room_refused_calls_the_draw_off(tmp_path: Path) 
     try:
         bot.fake.refuse.add(ROOM)
         await bot.say(ROOM, BEN, "!draw care")
-        [job] = jobs(bot, "lottery-reveal-")
-        draw_id = job.removeprefix("lottery-reveal-")
+        [job] = jobs(bot, "lottery:reveal-")
+        draw_id = job.removeprefix("lottery:reveal-")
         bot.now = NOW + timedelta(minutes=1)
         assert await bot.fire(job) == []
         assert await feature(bot).draws.get(draw_id) is None
         assert await feature(bot).mandates.current(ROOM) == {}
-        assert jobs(bot, "lottery-reveal-") == []
+        assert jobs(bot, "lottery:reveal-") == []
     finally:
         await close(bot)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from protocols.groups import MAX_CELL_ROOMS_PER_COMMAND, MAX_CELL_ROOMS_PER_DAY
-from storage.lottery import KEEP_GROUPINGS
+from storage.lottery_groupings import KEEP_GROUPINGS
 from tests.bot.fakes import ROOM, close
 from tests.bot.test_lottery import ANA, NOW, count, feature, jobs, lottery_bot
 
@@ -33,7 +33,7 @@ async def test_too_many_cell_rooms_for_one_command_are_refused_and_nothing_is_ma
         assert bot.fake.created == [] and bot.fake.invited == []
         for table in ("lottery_cell_room", "lottery_grouping"):
             assert await count(bot, table) == 0, table
-        assert jobs(bot, "lottery-sunset-") == []
+        assert jobs(bot, "lottery:sunset-") == []
         # Larger cells fit under the cap, and the cells without rooms are still there.
         made = await bot.say(ROOM, ANA, "!cells 3-4 rooms")
         assert len(bot.fake.created) == 7 and any("own room" in s.body for s in made)
@@ -71,13 +71,13 @@ async def test_cell_rooms_that_closed_within_the_day_still_count(tmp_path: Path)
         for _ in range(MAX_CELL_ROOMS_PER_DAY // size):
             await bot.say(ROOM, ANA, "!cells 2-2 rooms")
         bot.now = NOW + timedelta(hours=2)
-        for job in jobs(bot, "lottery-sunset-"):
+        for job in jobs(bot, "lottery:sunset-"):
             await bot.fire(job)
         assert len(bot.fake.left) == MAX_CELL_ROOMS_PER_DAY  # every cell room is closed
         [refused] = await bot.say(ROOM, ANA, "!cells 2-2 rooms")
         assert f"at most {MAX_CELL_ROOMS_PER_DAY} a day" in refused.body
         bot.now = NOW + timedelta(days=1, minutes=1)
-        await feature(bot).sweep(bot.now)
+        await feature(bot).forget_expired(bot.now)
         assert await count(bot, "lottery_cell_room") == 0
         await bot.say(ROOM, ANA, "!cells 2-2 rooms")
         assert len(bot.fake.created) == MAX_CELL_ROOMS_PER_DAY + size

@@ -56,7 +56,7 @@ async def test_a_database_copy_taken_in_the_window_cannot_predict_the_draw(tmp_p
                 assert commitment(stored.inputs, candidate) != stored.commitment
 
         bot.now = NOW + timedelta(seconds=31)
-        [result] = await bot.fire(f"lottery-reveal-{draw_id}")
+        [result] = await bot.fire(f"lottery:reveal-{draw_id}")
         revealed = await feature(bot).draws.get(draw_id)
         assert revealed is not None and revealed.published is not None
         seed = revealed.published.seed
@@ -80,7 +80,7 @@ async def test_a_restart_with_the_same_key_reveals_and_another_key_calls_the_dra
     again = await keyed_bot(tmp_path / "same")
     try:
         again.now = NOW + timedelta(minutes=1)
-        [result] = await again.fire(f"lottery-reveal-{same_id}")
+        [result] = await again.fire(f"lottery:reveal-{same_id}")
         assert f"Draw {same_id} result" in result.body
     finally:
         await close(again)
@@ -92,7 +92,7 @@ async def test_a_restart_with_the_same_key_reveals_and_another_key_calls_the_dra
     changed = await keyed_bot(tmp_path / "other", pickle_key="a new pickle key")
     try:
         changed.now = NOW + timedelta(minutes=1)
-        [note] = await changed.fire(f"lottery-reveal-{other_id}")
+        [note] = await changed.fire(f"lottery:reveal-{other_id}")
         assert f"Draw {other_id} cannot be revealed" in note.body
         assert "Nothing was drawn: type !draw to draw again." in note.body
         assert note.reply_to == commit.event_id
@@ -139,8 +139,8 @@ async def test_draws_stored_before_seeds_were_sealed_still_reveal_and_verify(tmp
         )
         assert row is not None and row["bot"] == BOT
         assert row["seed_sealed"] == 1 and seed not in bytes(row["seed"])  # sealed at start
-        assert jobs(bot, "lottery-reveal-") == ["lottery-reveal-old0open"]
-        [result] = await bot.fire("lottery-reveal-old0open")
+        assert jobs(bot, "lottery:reveal-") == ["lottery:reveal-old0open"]
+        [result] = await bot.fire("lottery:reveal-old0open")
         assert "Draw old0open result" in result.body and seed.hex() in result.body
         revealed = await feature(bot).draws.get("old0open")
         assert revealed is not None and revealed.published is not None

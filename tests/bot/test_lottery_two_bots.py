@@ -15,13 +15,12 @@ from typing import Any
 from bots import core
 from bots.config import AppConfig, parse_config
 from bots.ghostchair import GhostChairFeature
-from bots.lottery import LotteryFeature
 from bots.runtime.delivery import KindedSender
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.outbox import Outbox
 from storage.db import Database
 from tests.bot.fakes import FakeBot, FakeMatrix, Sent
-from tests.bot.test_lottery import ANA, BEN, CHI, DEV, NOW, draw_id_of, jobs
+from tests.bot.test_lottery import ANA, BEN, CHI, DEV, NOW, built, draw_id_of, jobs, lottery
 
 ALPHA = UserID("@alpha:test.example")
 BETA = UserID("@beta:test.example")
@@ -46,7 +45,7 @@ async def start_bots(tmp_path: Path, now: datetime) -> tuple[FakeBot, FakeBot]:
     db = await Database.open(tmp_path / "affinity.db")
     started: list[FakeBot] = []
     for number, bot_config in enumerate(config.bots):
-        bot = FakeBot(config, bot_config, db, [LotteryFeature, GhostChairFeature], core=[core.router])
+        bot = FakeBot(config, bot_config, db, [lottery, built(GhostChairFeature)], core=[core.router])
         bot.now = now
         bot.clock = lambda bot=bot: bot.now  # type: ignore[misc]
         bot._ids = itertools.count(1000 * (number + 1) + int((now - NOW).total_seconds()))
@@ -112,11 +111,11 @@ async def test_each_bot_reveals_expires_and_starts_only_its_own_after_a_restart(
     # Restarted after every window closed: each bot rebuilds only its own reveal jobs.
     alpha, beta = await start_bots(tmp_path, NOW + timedelta(minutes=5))
     try:
-        assert set(jobs(alpha, "lottery-reveal-")) == {f"lottery-reveal-{d}" for d in ids_a}
-        assert set(jobs(beta, "lottery-reveal-")) == {f"lottery-reveal-{d}" for d in ids_b}
-        assert jobs(beta, "ghost-gathering-") == [] and len(jobs(alpha, "ghost-gathering-")) == 1
-        await fire_all(alpha, "lottery-reveal-")
-        await fire_all(beta, "lottery-reveal-")
+        assert set(jobs(alpha, "lottery:reveal-")) == {f"lottery:reveal-{d}" for d in ids_a}
+        assert set(jobs(beta, "lottery:reveal-")) == {f"lottery:reveal-{d}" for d in ids_b}
+        assert jobs(beta, "ghostchair:gathering-") == [] and len(jobs(alpha, "ghostchair:gathering-")) == 1
+        await fire_all(alpha, "lottery:reveal-")
+        await fire_all(beta, "lottery:reveal-")
         results_a = bodies(alpha, "result:")
         results_b = bodies(beta, "result:")
         assert [r for r, _ in results_a] == [ROOM_A] and [r for r, _ in results_b] == [ROOM_B]
@@ -144,8 +143,8 @@ async def test_a_room_both_bots_are_in_keeps_two_independent_lotteries(tmp_path:
         await both_hear(alpha, beta, "!roles set care liaison", "$roles")
         shared = await both_hear(alpha, beta, "!draw care", "$draw")
         alpha.now = beta.now = NOW + timedelta(minutes=1)
-        await fire_all(alpha, "lottery-reveal-")
-        await fire_all(beta, "lottery-reveal-")
+        await fire_all(alpha, "lottery:reveal-")
+        await fire_all(beta, "lottery:reveal-")
         [(_, result_a)], [(_, result_b)] = bodies(alpha, "result:"), bodies(beta, "result:")
         draw_a, draw_b = draw_id_of(shared[alpha.name][0]), draw_id_of(shared[beta.name][0])
         assert draw_a != draw_b and draw_a in result_a and draw_b in result_b

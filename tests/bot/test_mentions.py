@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from bots.ghostchair import GhostChairFeature
-from bots.lottery import LotteryFeature
 from tests.bot.fakes import ROOM, Sent, close, fake_bot
 from tests.bot.test_herald import ALICE, BOB, NOW, ROOM_B, coalition, settle, start_run
+from tests.bot.test_lottery import built, lottery
 
 MOD = "@mod:test.example"
 
@@ -19,7 +19,7 @@ def messages(sent: list[Sent]) -> list[Sent]:
 
 
 async def test_replies_mention_nobody_even_when_quoting_at_room(tmp_path: Path) -> None:
-    bot = await fake_bot(tmp_path, [GhostChairFeature, LotteryFeature], members=[MOD], moderators=[MOD])
+    bot = await fake_bot(tmp_path, [built(GhostChairFeature), lottery], members=[MOD], moderators=[MOD])
     try:
         for body in ("!ping @room", "!pingg @room", "!gathering at 2026-12-01 18:00 @room",
                      "!gathering at 2026-12-01 18:00", "!help", "!gathering list", "!draw"):

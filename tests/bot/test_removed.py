@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from bots.ghostchair import GhostChairFeature
-from bots.lottery import LotteryFeature
 from bots.runtime.ids import RoomID
 from tests.bot.fakes import BOT, ROOM, FakeBot, close, fake_bot
+from tests.bot.test_lottery import built, lottery
 
 ANA = "@ana:test.example"
 BEN = "@ben:test.example"
@@ -31,7 +31,7 @@ async def rows(bot: FakeBot, table: str, room: str) -> int:
 
 
 async def test_a_room_the_bot_is_out_of_is_forgotten_and_others_are_not(tmp_path: Path) -> None:
-    bot = await fake_bot(tmp_path, [GhostChairFeature, LotteryFeature], members=[ANA, BEN],
+    bot = await fake_bot(tmp_path, [built(GhostChairFeature), lottery], members=[ANA, BEN],
                          moderators=[ANA], now=NOW)
     try:
         bot.fake.members[OTHER] = [str(BOT), ANA, BEN]
@@ -51,10 +51,10 @@ async def test_a_room_the_bot_is_out_of_is_forgotten_and_others_are_not(tmp_path
             assert await rows(bot, table, ROOM) == 0, table
         assert await rows(bot, "ghost_gathering", OTHER) == 1 and await rows(bot, "lottery_draw", OTHER) == 1
         gone = jobs_before - set(bot.scheduler.job_ids())
-        assert any(j.startswith("ghost-gathering-") for j in gone)
+        assert any(j.startswith("ghostchair:gathering-") for j in gone)
         # The reveal jobs still pending: the forgotten room's posts nothing, the other's reveals.
         before = len(bot.fake.sent)
-        for job in [j for j in bot.scheduler.job_ids() if j.startswith("lottery-reveal-")]:
+        for job in [j for j in bot.scheduler.job_ids() if j.startswith("lottery:reveal-")]:
             await bot.fire(job)
         after = bot.fake.sent[before:]
         assert not [s for s in after if s.room_id == ROOM]
@@ -68,7 +68,7 @@ async def test_a_room_the_bot_is_out_of_is_forgotten_and_others_are_not(tmp_path
 
 
 async def test_a_rooms_lottery_options_go_with_it(tmp_path: Path) -> None:
-    bot = await fake_bot(tmp_path, [LotteryFeature], members=[ANA, BEN], moderators=[ANA], now=NOW)
+    bot = await fake_bot(tmp_path, [lottery], members=[ANA, BEN], moderators=[ANA], now=NOW)
     try:
         await bot.say(ROOM, ANA, "!roles window 10s")
         await bot.say(ROOM, ANA, "!roles redraw on")

@@ -10,7 +10,8 @@ import pytest
 
 from protocols.lottery import LotteryError, parse_switch, parse_window
 from storage.db import Database
-from storage.lottery_rooms import CellRooms, RoomOptions
+from storage.lottery_cell_rooms import CellRooms
+from storage.lottery_options import RoomOptions
 
 ME = "@bot:a.org"  # the bot whose rows these are
 

@@ -24,18 +24,13 @@ from protocols.lottery import (
 )
 from protocols.mandates import MAX_RENEWALS, MandateError, grant
 from storage.db import Database, Migration, shipped_migrations
-from storage.lottery import (
-    DrawHistory,
-    Draws,
-    Groupings,
-    LotteryRooms,
-    MandateStore,
-    SeedUnavailable,
-    Stepbacks,
-    forget_lottery,
-    forget_room,
-    seed_key_from_secret,
-)
+from storage.lottery import forget_lottery, forget_room
+from storage.lottery_draws import DrawHistory, Draws
+from storage.lottery_groupings import Groupings
+from storage.lottery_mandates import MandateStore
+from storage.lottery_roles import RoomRoles
+from storage.lottery_seeds import SeedUnavailable, seed_key_from_secret
+from storage.lottery_stepbacks import Stepbacks
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -78,10 +73,10 @@ def test_the_migration_is_shipped_in_sequence() -> None:
 
 
 async def test_room_setup_defaults_then_changes(db: Database) -> None:
-    rooms = LotteryRooms(db, BOT)
+    rooms = RoomRoles(db, BOT)
     setup = await rooms.setup(ROOM)
     assert (setup.roles, setup.term) == (DEFAULT_ROLES, WEEK)
-    assert await LotteryRooms(db, BOT, ["a"], timedelta(days=3)).setup(ROOM) == type(setup)(
+    assert await RoomRoles(db, BOT, ["a"], timedelta(days=3)).setup(ROOM) == type(setup)(
         ("a",), timedelta(days=3)
     )
     await rooms.set_term(ROOM, timedelta(days=14), NOW)
@@ -95,7 +90,7 @@ async def test_removing_a_role_ends_its_mandate(db: Database) -> None:
     store = MandateStore(db, BOT)
     await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
     await store.put(grant(ROOM, "liaison", BEN, NOW, WEEK))
-    ended = await LotteryRooms(db, BOT).set_roles(ROOM, ["liaison"], NOW)
+    ended = await RoomRoles(db, BOT).set_roles(ROOM, ["liaison"], NOW)
     assert [m.role for m in ended] == ["care"]
     assert list(await store.current(ROOM)) == ["liaison"]
 
@@ -386,7 +381,7 @@ async def test_groupings_newest_first_by_kind(db: Database) -> None:
 
 
 async def test_forget_room_leaves_other_rooms(db: Database) -> None:
-    await LotteryRooms(db, BOT).set_roles(ROOM, ["care"], NOW)
+    await RoomRoles(db, BOT).set_roles(ROOM, ["care"], NOW)
     store = MandateStore(db, BOT)
     await store.put(grant(ROOM, "care", ANA, NOW, WEEK))
     await store.propose_renewal(ROOM, "care", BEN, NOW)

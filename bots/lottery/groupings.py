@@ -1,0 +1,77 @@
+"""The pool and chance groupings: ``!stepback`` / ``!stepin`` (out of the pool and back, care,
+not shame), a speaking order, and check-in triads away from the last triads' pairs.
+
+Orders and groupings come from :class:`random.SystemRandom`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bots.lottery import render
+from bots.lottery.draws import DrawsPart
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.ids import RoomID
+from bots.runtime.keys import key
+from bots.runtime.message import Message
+from protocols.errors import RuleError
+from protocols.groups import pairs_in, speaking_order, triads
+from protocols.timespec import format_local
+
+ORDER_TITLE = "Speaking order, by chance:"
+
+
+class GroupingsPart(DrawsPart):
+    # -- the public interface (the ghost chair) -------------------------------------------------
+
+    async def speaking_order(self, room_id: RoomID, key_: str) -> None:
+        """Post a random speaking order of the pool as ``!order`` would; ``key_`` identifies
+        what asked for it (the same key, one message)."""
+        k = key(self.name, "order", key_)
+        try:
+            order = await self._order(room_id)
+        except RuleError as exc:
+            await self.host.post(room_id, Message.of(str(exc)), k)
+            return
+        await self.host.post(room_id, render.numbered(ORDER_TITLE, order), k)
+
+    # -- commands: the pool -------------------------------------------------------------------
+
+    @command(
+        "stepback", help="Leave the pool, for a while or until !stepin (care, not shame)", where="room"
+    )
+    async def step_back(self, ctx: CommandContext, duration: timedelta | None = None) -> None:
+        until = ctx.now + duration if duration is not None else None
+        await self.stepbacks.step_back(ctx.room_id, ctx.sender, ctx.now, until)
+        zone = await self.zone_of(ctx.room_id)
+        when = f"until {format_local(until, zone)}" if until else "until you type !stepin"
+        await ctx.reply(Message.of(
+            f"You are out of the pool {when}. Take care. Roles you hold stay yours until they "
+            "end or you !release them."
+        ))
+
+    @command("stepin", help="Rejoin the pool", where="room")
+    async def step_in(self, ctx: CommandContext) -> None:
+        if await self.stepbacks.step_in(ctx.room_id, ctx.sender):
+            await ctx.reply(Message.of("Welcome back: you are in the pool again."))
+        else:
+            await ctx.reply(Message.of("You had not stepped back: you are in the pool."))
+
+    # -- commands: groupings ------------------------------------------------------------------
+
+    async def _order(self, room_id: str) -> list[str]:
+        return speaking_order(await self.pool_of(room_id, self.host.clock()), self._rng)
+
+    @command("order", help="A random speaking order of the pool", where="room")
+    async def order(self, ctx: CommandContext) -> None:
+        await ctx.reply(render.numbered(ORDER_TITLE, await self._order(ctx.room_id)))
+
+    @command("triads", help="Check-in triads by chance, away from the last triads' pairs", where="room")
+    async def triads(self, ctx: CommandContext) -> None:
+        members = await self.pool_of(ctx.room_id, ctx.now)
+        previous = await self.groupings.recent(ctx.room_id, "triads", 1)
+        pairs = pairs_in(previous[0] if previous else ())
+        met = [tuple(pair) for pair, n in pairs.items() for _ in range(n)]
+        grouped = triads(members, self._rng, met)
+        await self.groupings.record(ctx.room_id, "triads", grouped, ctx.now)
+        await ctx.reply(render.groups("Check-in triads, by chance:", "Triad", grouped))
