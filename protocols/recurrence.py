@@ -298,6 +298,9 @@ def _interval(rest: list[str], text: str) -> tuple[int, list[str]]:
     if rest[0] == "other":
         return 2, rest[1:]
     if rest[0].isdigit():
+        # ASCII digits only ("²" is a digit to isdigit() but not to int()), and a sane count.
+        if not rest[0].isascii() or len(rest[0]) > 3:
+            raise RecurrenceError(f"'{text.strip()}': the number must be between 1 and 999.")
         number = int(rest[0])
         if number < 1:
             raise RecurrenceError(f"'{text.strip()}': the number must be at least 1.")

@@ -159,7 +159,8 @@ def parse_name(text: str) -> str:
 
 
 def parse_size(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SIZE:
+    # ASCII digits only, and few: "²" is a digit to isdigit() but not to int().
+    if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= MAX_SIZE:
         raise RotaError(f"'{text}' is not a size: a turn needs 1 to {MAX_SIZE} people.")
     return int(text)
 

@@ -64,7 +64,7 @@ def creators_of(create_event: dict[str, Any]) -> frozenset[UserID]:
     """Privileged creators named by an ``m.room.create`` event (none before room version 12)."""
     content = create_event.get("content") or {}
     version = str(content.get("room_version", "1"))
-    privileged = version == "org.matrix.hydra.11" or (version.isdigit() and int(version) >= 12)
+    privileged = version == "org.matrix.hydra.11" or (version.isascii() and version.isdigit() and int(version) >= 12)
     if not privileged or not isinstance(create_event.get("sender"), str):
         return frozenset()
     extra = content.get("additional_creators") or []

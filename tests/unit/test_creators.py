@@ -33,3 +33,9 @@ def create(version: str | None, sender: str = "@a:x", **content: Any) -> dict[st
 )
 def test_creators_of(event: dict[str, Any], expected: set[str]) -> None:
     assert creators_of(event) == expected
+
+
+def test_a_room_version_of_odd_digits_names_no_creator() -> None:
+    # "¹²" is digits to isdigit() but not to int(): a hostile create event must not crash power_of.
+    event = {"sender": "@a:x", "content": {"room_version": "¹²"}}
+    assert creators_of(event) == frozenset()

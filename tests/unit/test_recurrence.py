@@ -351,3 +351,10 @@ def test_load_recurrence_accepts_an_old_end_but_not_one_before_the_start() -> No
     assert is_expired(old, NOW) and next_occurrence(old, NOW) is None
     with pytest.raises(RecurrenceError, match="before the start"):
         load_recurrence("every tuesday until 2024-12-31", BERLIN, date(2025, 1, 1))
+
+
+@pytest.mark.parametrize("count", ["²", "٣", "99999999999999999999"])
+def test_an_interval_that_is_not_a_small_ascii_number_is_refused(count: str) -> None:
+    # isdigit() accepts these; int() does not (or gives a count rrule cannot place).
+    with pytest.raises(RuleError):
+        parse_recurrence(f"every {count} weeks on tuesday", ZoneInfo("UTC"), datetime(2026, 12, 1, tzinfo=UTC))

@@ -529,3 +529,12 @@ def test_forget_member_removes_every_trace_and_gives_their_turns_away() -> None:
     assert all(gone not in t.holders for t in rota.turns)
     assert all(len(t.holders) == 1 for t in changed)
     assert gone not in repr(rota)
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "0", "21", "9" * 40])
+def test_a_size_that_is_not_a_small_ascii_number_is_a_rota_error(text: str) -> None:
+    # "²" and Arabic-Indic digits pass str.isdigit() but not int(): a typed refusal, not a crash.
+    from protocols.rota import parse_size
+
+    with pytest.raises(RotaError):
+        parse_size(text)
