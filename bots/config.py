@@ -166,17 +166,6 @@ class MetricsConfig(Strict):
     port: int = Field(default=9464, ge=1, le=65535)
 
 
-class LotteryConfig(Strict):
-    default_roles: list[str] = Field(
-        default_factory=lambda: ["facilitator", "timekeeper", "liaison", "care", "mediation"]
-    )
-    default_term: timedelta = timedelta(days=7)
-    commit_window: timedelta = timedelta(seconds=30)
-    redraw_on_expiry: bool = False
-    # How long a room made by "!cells ... rooms" lives before the bot closes it and leaves.
-    cell_room_sunset: timedelta = timedelta(days=30)
-
-
 class GhostChairConfig(Strict):
     default_voices: list[str] | None = None
     default_timezone: ZoneName = "UTC"
@@ -202,7 +191,6 @@ class FeaturesConfig(Strict):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    lottery: LotteryConfig = LotteryConfig()
     ghostchair: GhostChairConfig = GhostChairConfig()
     herald: HeraldConfig = HeraldConfig()
 

@@ -287,7 +287,11 @@ async def test_factories_come_from_the_registry_with_their_config_section(tmp_pa
         'bots:\n  - user_id: "@bot:test.example"\n    password: x\n'
         "features:\n  lottery:\n    default_term: 3d\n"
     )
-    assert feature_section(config, "lottery")["default_term"] == timedelta(days=3)
+    from bots.lottery import LotteryFeature
+    from bots.runtime.contract import validate_config
+
+    lottery = validate_config(LotteryFeature, feature_section(config, "lottery"))
+    assert getattr(lottery, "default_term", None) == timedelta(days=3)
     assert feature_section(config, "example") == {}
     # the config model still lists only the built-in names; name the example as a later one would
     bot = config.bots[0].model_copy(update={"features": [EXAMPLE, "lottery", "notmoved"]})

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 from bots.config import ConfigError, load_config, open_access_warnings, parse_config, require_pickle_key
+from bots.lottery import LotteryFeature
+from bots.lottery.config import LotteryConfig
+from bots.runtime.contract import validate_config
+from bots.runtime.registry import feature_section
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 43
@@ -19,7 +23,8 @@ def test_example_config_loads_and_documents_every_key() -> None:
     config = load_config(ROOT / "config.example.yaml", environ={
         "AFFINITY_PASSWORD": "x", "AFFINITY_PICKLE_KEY": "y"})
     assert config.bots[0].user_id == "@affinity:example.org"
-    assert config.features.lottery.default_term == timedelta(days=7)
+    lottery = validate_config(LotteryFeature, feature_section(config, "lottery"))
+    assert isinstance(lottery, LotteryConfig) and lottery.default_term == timedelta(days=7)
     assert config.data_dir.is_absolute()
     text = (ROOT / "config.example.yaml").read_text()
     # Every field of every model appears in the example (so the example never rots).
@@ -32,7 +37,7 @@ def test_example_config_loads_and_documents_every_key() -> None:
                 out |= names(annotation)
         return out
     from bots.config import AppConfig, BotConfig
-    for name in names(AppConfig) | names(BotConfig):
+    for name in names(AppConfig) | names(BotConfig) | names(LotteryConfig):
         assert f"{name}:" in text, f"config.example.yaml does not document '{name}'"
 
 
@@ -42,7 +47,6 @@ def test_example_config_loads_and_documents_every_key() -> None:
         (MINIMAL.replace("http://localhost:8008", "localhost"), "homeserver"),
         (MINIMAL.replace("@bot:localhost", "bot"), "bots[0].user_id"),
         (MINIMAL + "acess: {}\n", "acess"),
-        (MINIMAL + "features:\n  lottery:\n    default_term: -1d\n", "features.lottery.default_term"),
         (MINIMAL.replace("    password: pw\n", ""), "bots[0]"),
         (MINIMAL + "features:\n  ghostchair:\n    default_timezone: Mars/Base\n", "features.ghostchair.default_timezone"),
     ],
@@ -125,7 +129,6 @@ def test_load_config_takes_the_pickle_key_from_file_or_environment(tmp_path: Pat
     [
         ("retention:\n  draw_history: -5\n", "retention.draw_history"),
         ("retention:\n  sweep_every: 3600\n", "retention.sweep_every"),
-        ("features:\n  lottery:\n    cell_room_sunset: 0\n", "features.lottery.cell_room_sunset"),
         ("features:\n  herald:\n    late_grace: true\n", "features.herald.late_grace"),
         ("features:\n  ghostchair:\n    misfire_grace: null\n", "features.ghostchair.misfire_grace"),
         ("retention:\n  outbox: 0s\n", "retention.outbox"),
