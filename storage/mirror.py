@@ -25,11 +25,15 @@ redacted).
 :class:`DraftBook` keeps reflections being written, in memory only: nothing about an author,
 not even that they started writing, touches the disk before they say ``submit``. The price is
 that a restart discards half-written drafts; the member types ``reflect <code>`` again.
+
+The parts, one concern each: :mod:`storage.mirror_box` (rows, the box, sealing, shredding),
+:mod:`storage.mirror_requests` (consent requests and quotas), :mod:`storage.mirror_legacy` (rounds
+from before the box), :mod:`storage.mirror_forget` (forgetting for every bot, the backup scrub),
+:mod:`storage.mirror_drafts` (the in-memory drafts); all are importable from here.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import random
 import secrets
@@ -53,17 +57,19 @@ from storage.mirror_box import (
     HASH_BYTES,
     Box,
     Redaction,
-    box_aad,
     key_aad,
+    read_box,
+    read_key,
     round_from_row,
     scrub,
     shred,
     shred_legacy,
-    submission_aad,
+    write_box,
 )
 from storage.mirror_drafts import DraftBook
 from storage.mirror_forget import BACKUP_SCRUB, forget_expired_rounds, forget_mirror, scrub_for_backup
-from storage.mirror_requests import _OPEN_ATTEMPTS, ACTIVE_STATES, MirrorRequests
+from storage.mirror_legacy import claim_round, unclaimed_rounds
+from storage.mirror_requests import _OPEN_ATTEMPTS, MirrorRequests
 from storage.times import to_ts as _ts
 
 log = logging.getLogger(__name__)
@@ -161,87 +167,26 @@ class MirrorRounds(MirrorRequests):
         )
         return [round_from_row(r) for r in rows]
 
-    # --- rows from before the box ---------------------------------------------------------
+    # --- rows from before the box (storage.mirror_legacy) -------------------------------
 
     async def unclaimed(self) -> list[MirrorRound]:
         """Rounds stored before rounds belonged to a bot (``bot = ''``)."""
-        rows = await self._db.fetchall("SELECT * FROM mirror_round WHERE bot = '' ORDER BY id")
-        return [round_from_row(r) for r in rows]
+        return await unclaimed_rounds(self._db)
 
     async def claim(self, round_id: int, members: Iterable[str]) -> bool:
-        """Make an unclaimed round this bot's; an open one gets its box: ``members`` (the
-        reflecting room's, now) may take part, and its reflections move out of the old
-        per-reflection rows. False if another bot claimed it first.
-
-        Raises :class:`storage.crypto.DecryptionError` if its key does not open under this
-        master key (it was wrapped under another one): then destroy it.
-        """
-        async with self._db.transaction():
-            changed = await self._db.execute(
-                "UPDATE mirror_round SET bot = ? WHERE id = ? AND bot = ''", (self.bot, round_id)
-            )
-            if not changed:
-                return False
-            round_ = await self.get(round_id)
-            assert round_ is not None
-            key = await self._key(round_id)
-            if key is not None and round_.state in ACTIVE_STATES:
-                rows = await self._db.fetchall(
-                    "SELECT author_hash, nonce, ciphertext FROM mirror_submission"
-                    " WHERE round_id = ?", (round_id,),
-                )
-                entries = {
-                    bytes(r["author_hash"]): crypto.unseal(
-                        key, bytes(r["nonce"]), bytes(r["ciphertext"]),
-                        submission_aad(round_id, bytes(r["author_hash"])),
-                    )
-                    for r in rows
-                }
-                eligible = {crypto.keyed_hash(key, m) for m in members} | set(entries)
-                await self._write_box(round_id, key, Box(eligible, entries))
-                if self._master is not None:
-                    await self._db.execute(
-                        "UPDATE mirror_round_key SET wrapped = 1, key = ? WHERE round_id = ?",
-                        (crypto.wrap_key(self._master, key, key_aad(round_id)), round_id),
-                    )
-            await self._shred_legacy(round_id)
-        await self._scrub()
-        return True
+        """Make an unclaimed round this bot's (see :func:`storage.mirror_legacy.claim_round`)."""
+        return await claim_round(self._db, self._master, self.bot, round_id, members)
 
     # --- reflections ----------------------------------------------------------------------
 
     async def _key(self, round_id: int) -> bytes | None:
-        row = await self._db.fetchone(
-            "SELECT wrapped, key FROM mirror_round_key WHERE round_id = ?", (round_id,)
-        )
-        if row is None:
-            return None
-        stored = bytes(row["key"])
-        if not row["wrapped"]:
-            return stored  # only rows from before the master key was required
-        if self._master is None:
-            raise RuntimeError("round keys are wrapped but no master key is configured")
-        return crypto.unwrap_key(self._master, stored, key_aad(round_id))
+        return await read_key(self._db, self._master, round_id)
 
     async def _read_box(self, round_id: int, key: bytes) -> Box:
-        row = await self._db.fetchone(
-            "SELECT nonce, sealed FROM mirror_box WHERE round_id = ?", (round_id,)
-        )
-        if row is None:
-            return Box(set(), {})
-        packed = crypto.unseal(key, bytes(row["nonce"]), bytes(row["sealed"]), box_aad(round_id))
-        return Box.unpack(base64.b64decode(packed))
+        return await read_box(self._db, round_id, key)
 
     async def _write_box(self, round_id: int, key: bytes, box: Box) -> None:
-        """Seal the whole box under a fresh nonce and write it over the old one."""
-        nonce, sealed = crypto.seal(
-            key, base64.b64encode(box.pack()).decode("ascii"), box_aad(round_id)
-        )
-        await self._db.execute(
-            "INSERT INTO mirror_box (round_id, nonce, sealed) VALUES (?, ?, ?)"
-            " ON CONFLICT (round_id) DO UPDATE SET nonce = excluded.nonce, sealed = excluded.sealed",
-            (round_id, nonce, sealed),
-        )
+        await write_box(self._db, round_id, key, box)
 
     async def is_eligible(self, round_id: int, user_id: str) -> bool:
         """Was this person in the reflecting room when the round opened? (Asked, not stored.)"""

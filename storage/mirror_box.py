@@ -6,6 +6,7 @@ promises) and :mod:`storage.mirror_forget`.
 
 from __future__ import annotations
 
+import base64
 import logging
 import struct
 from dataclasses import dataclass
@@ -149,3 +150,34 @@ async def scrub(db: Database) -> None:
     row = await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
     if row is not None and row[0]:
         log.warning("WAL checkpoint was blocked by a reader; destroyed rows linger in the WAL")
+
+
+async def read_key(db: Database, master: bytes | None, round_id: int) -> bytes | None:
+    """A round's key, unwrapped under the master key; None once destroyed."""
+    row = await db.fetchone("SELECT wrapped, key FROM mirror_round_key WHERE round_id = ?", (round_id,))
+    if row is None:
+        return None
+    stored = bytes(row["key"])
+    if not row["wrapped"]:
+        return stored  # only rows from before the master key was required
+    if master is None:
+        raise RuntimeError("round keys are wrapped but no master key is configured")
+    return crypto.unwrap_key(master, stored, key_aad(round_id))
+
+
+async def read_box(db: Database, round_id: int, key: bytes) -> Box:
+    row = await db.fetchone("SELECT nonce, sealed FROM mirror_box WHERE round_id = ?", (round_id,))
+    if row is None:
+        return Box(set(), {})
+    packed = crypto.unseal(key, bytes(row["nonce"]), bytes(row["sealed"]), box_aad(round_id))
+    return Box.unpack(base64.b64decode(packed))
+
+
+async def write_box(db: Database, round_id: int, key: bytes, box: Box) -> None:
+    """Seal the whole box under a fresh nonce and write it over the old one."""
+    nonce, sealed = crypto.seal(key, base64.b64encode(box.pack()).decode("ascii"), box_aad(round_id))
+    await db.execute(
+        "INSERT INTO mirror_box (round_id, nonce, sealed) VALUES (?, ?, ?)"
+        " ON CONFLICT (round_id) DO UPDATE SET nonce = excluded.nonce, sealed = excluded.sealed",
+        (round_id, nonce, sealed),
+    )
