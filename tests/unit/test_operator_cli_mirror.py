@@ -154,3 +154,36 @@ def test_forget_forgets_the_mirror_too(tmp_path: Path, capsys: pytest.CaptureFix
     tables = _tables(live)
     assert tables["mirror_request"] == [] and len(tables["mirror_round_key"]) == 1  # the closed one
     assert tables["states"] == [("closed",), ("released",)]
+
+
+def test_forgetting_offline_queues_the_redaction_of_expired_releases(tmp_path: Path) -> None:
+    # `affinity forget` through the feature contract (bots/runtime/offline.py): the mirror's own
+    # forget_expired runs with no homeserver; the redaction of an expired release waits in the
+    # outbox for the bot's next run, and the rows go at once.
+    from bots.config import parse_config
+    from bots.runtime.offline import forget_contract_features
+
+    live = tmp_path / "affinity.db"
+    asyncio.run(_seed(live))
+    config = parse_config(
+        f'homeserver: http://127.0.0.1:1\ndata_dir: "{tmp_path}"\n'
+        "bots:\n  - user_id: '@bot:x.org'\n    password: x\n    features: [mirror]\n"
+    )
+
+    async def run() -> dict[str, int]:
+        db = await Database.open(live)
+        try:
+            return await forget_contract_features(config, db, NOW + timedelta(days=30))
+        finally:
+            await db.close()
+
+    counts = asyncio.run(run())
+    assert counts["mirror"] >= 1
+    tables = _tables(live)
+    assert tables["messages"] == [] and ("released",) not in tables["states"]
+    with sqlite3.connect(live) as conn:
+        queued = conn.execute(
+            "SELECT kind, content FROM outbox WHERE state = 'pending' AND kind = 'redaction'"
+        ).fetchall()
+    conn.close()
+    assert [(kind, json.loads(content)["redacts"]) for kind, content in queued] == [("redaction", "$released")]
