@@ -12,10 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from protocols.lottery import (
-    DEFAULT_ROLES,
-    DEFAULT_TERM,
-)
+from protocols.lottery_room import DEFAULT_ROLES, DEFAULT_TERM
 from protocols.mandates import (
     Mandate,
 )

@@ -20,7 +20,7 @@ from bots.runtime.contract import ContractFeature
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
-from protocols.lottery import pool
+from protocols.lottery_room import pool
 from storage.lottery_cell_rooms import CellRooms
 from storage.lottery_draws import DrawHistory, Draws
 from storage.lottery_groupings import Groupings
@@ -81,7 +81,7 @@ class LotteryBase(ContractFeature[LotteryConfig]):
         return await self.host.settings.zone(RoomID(room_id))
 
     async def pool_of(self, room_id: str, now: datetime) -> tuple[str, ...]:
-        """Joined humans minus those who stepped back; never the bot."""
+        """Joined humans minus those who stepped back; never this bot itself."""
         members = await self.host.members(RoomID(room_id))
         stepped = await self.stepbacks.active(room_id, now)
         return pool(members, stepped, [self.host.user_id], now)

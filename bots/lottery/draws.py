@@ -26,7 +26,8 @@ from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
 from protocols.errors import RuleError
-from protocols.lottery import prepare, problems, roles_to_draw
+from protocols.lottery import prepare, problems
+from protocols.lottery_room import roles_to_draw
 from protocols.timespec import format_duration, format_local
 from storage.lottery_draws import StoredDraw, commitment_delivery
 from storage.lottery_seeds import SeedUnavailable

@@ -18,7 +18,7 @@ from bots.runtime.errors import MatrixError
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
-from protocols.lottery import check_term, check_window, parse_roles
+from protocols.lottery_room import check_term, check_window, parse_roles
 from protocols.mandates import Mandate, reminder_at
 from protocols.timespec import format_duration, format_local
 

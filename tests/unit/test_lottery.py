@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from protocols.errors import RuleError
 from protocols.lottery import (
-    DEFAULT_ROLES,
     WEIGHT_SCALE,
     Assignment,
     DrawInputs,
@@ -27,19 +26,16 @@ from protocols.lottery import (
     Stream,
     clean_contributions,
     commitment,
-    parse_roles,
-    parse_term,
-    pool,
     prepare,
     problems,
     recent_wins,
     recompute,
     reveal,
-    roles_to_draw,
     seed_hash,
     verify,
     weight,
 )
+from protocols.lottery_room import DEFAULT_ROLES, parse_roles, parse_term, pool, roles_to_draw
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ROOM = "!room:a.org"
@@ -357,7 +353,7 @@ def _doc_verifier() -> ModuleType:
     code = blocks[0]
     assert len(code.splitlines()) <= 45, "keep the verifier short enough to read"
     module = ModuleType("verify_draw")
-    exec(compile(code, str(DOC), "exec"), module.__dict__)  # noqa: S102 - our own docs
+    exec(compile(code, str(DOC), "exec"), module.__dict__)  # our own docs
     return module
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from protocols.lottery import LotteryError, parse_switch, parse_window
+from protocols.lottery import LotteryError
+from protocols.lottery_room import parse_switch, parse_window
 from storage.db import Database
 from storage.lottery_cell_rooms import CellRooms
 from storage.lottery_options import RoomOptions

@@ -10,18 +10,17 @@ from pathlib import Path
 import pytest
 
 from protocols.lottery import (
-    DEFAULT_ROLES,
     DrawInputs,
     LotteryError,
     PublishedDraw,
     canonical_json,
     commitment,
-    pool,
     prepare,
     recompute,
     verify,
     weight,
 )
+from protocols.lottery_room import DEFAULT_ROLES, pool
 from protocols.mandates import MAX_RENEWALS, MandateError, grant
 from storage.db import Database, Migration, shipped_migrations
 from storage.lottery import forget_lottery, forget_room
