@@ -53,11 +53,7 @@ def parse_roles(words: Sequence[str]) -> tuple[str, ...]:
 
 def parse_term(text: str) -> timedelta:
     """A mandate length as typed (``!roles term 7d``), between ``MIN_TERM`` and ``MAX_TERM``."""
-    return _bounded_duration(
-        text, MIN_TERM, MAX_TERM,
-        f"A mandate lasts between {format_duration(MIN_TERM)} and {format_duration(MAX_TERM)}: "
-        "short terms keep roles rotating.",
-    )
+    return check_term(_duration(text))
 
 
 def check_term(term: timedelta) -> timedelta:
@@ -69,13 +65,11 @@ def check_term(term: timedelta) -> timedelta:
     )
 
 
-def _bounded_duration(text: str, low: timedelta, high: timedelta, out_of_bounds: str) -> timedelta:
-    """A duration as typed, refused with ``out_of_bounds`` outside [low, high]."""
+def _duration(text: str) -> timedelta:
     try:
-        value = parse_duration(text)
+        return parse_duration(text)
     except TimeSpecError as exc:
         raise LotteryError(str(exc)) from exc
-    return _bounded(value, low, high, out_of_bounds)
 
 
 def _bounded(value: timedelta, low: timedelta, high: timedelta, out_of_bounds: str) -> timedelta:
@@ -93,11 +87,7 @@ MAX_WINDOW = timedelta(hours=1)
 
 def parse_window(text: str) -> timedelta:
     """A commitment window as typed (``!roles window 30s``), within the bounds above."""
-    return _bounded_duration(
-        text, MIN_WINDOW, MAX_WINDOW,
-        f"The window for adding chance lasts between {format_duration(MIN_WINDOW)} and "
-        f"{format_duration(MAX_WINDOW)}.",
-    )
+    return check_window(_duration(text))
 
 
 def check_window(window: timedelta) -> timedelta:
