@@ -22,6 +22,7 @@ from bots.lottery import LotteryFeature
 from bots.runtime.bot import BotRuntime, FeatureFactory
 from bots.runtime.contract import ContractBridge, ContractFeature, factory
 from bots.runtime.feature import Feature
+from bots.runtime.offline import forget_contract_features
 from bots.runtime.registry import feature_section
 from protocols.lottery import PublishedDraw, commitment, verify
 from storage.ghostchair import RoomZones
@@ -523,6 +524,27 @@ async def test_sweep_forgets_draws_past_retention(tmp_path: Path) -> None:
             assert await count(bot, table) == 0, table
         [gone] = await bot.say(ROOM, BEN, f"!verify {draw_id}")
         assert "There is no draw" in gone.body and "kept for 10d" in gone.body
+    finally:
+        await close(bot)
+
+
+async def test_affinity_forget_forgets_lottery_records_offline(tmp_path: Path) -> None:
+    # `affinity forget` runs without bots: the lottery's own forget_expired, on an offline host.
+    bot = await lottery_bot(tmp_path, config_extra="retention:\n  draw_history: 10d\n")
+    try:
+        [commit] = await bot.say(ROOM, BEN, "!draw care")
+        await bot.fire(f"lottery:reveal-{draw_id_of(commit)}")
+        await bot.say(ROOM, BEN, "!triads")
+        await bot.say(ROOM, CHI, "!stepback 1d")
+        runs = bot.app.bots[0].model_copy(update={"features": ["lottery"]})
+        config = bot.app.model_copy(update={"bots": [runs]})
+        kept = await forget_contract_features(config, bot.db, NOW + timedelta(days=9))
+        assert kept.get("lottery", 0) == 1 and await count(bot, "lottery_draw") == 1  # the step-back
+        counts = await forget_contract_features(config, bot.db, NOW + timedelta(days=11))
+        assert counts["lottery"] == 3  # the draw, its history, the triads
+        for table in ("lottery_draw", "lottery_history", "lottery_grouping", "lottery_stepback"):
+            assert await count(bot, table) == 0, table
+        assert await count(bot, "lottery_mandate") == 1  # a running mandate ends on its own
     finally:
         await close(bot)
 
