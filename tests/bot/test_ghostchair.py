@@ -12,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bots.ghostchair import GhostChairFeature
 from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.runtime.contract import ContractBridge, factory
 from bots.runtime.feature import Feature
 from bots.runtime.ids import RoomID
+from bots.runtime.keys import key
 from bots.runtime.scheduler import Job
 from protocols.ghostchair import DEFAULT_ABSENT_VOICES
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
@@ -27,7 +30,7 @@ OTHER = "!other:test.example"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
 # Tuesday 2026-11-24 19:00 in Paris (CET, UTC+1).
 TUESDAY_PARIS = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
-JOB = "ghost-gathering-{}"
+JOB = "ghostchair:gathering-{}"
 
 
 class FakeLottery(Feature):
@@ -47,8 +50,14 @@ class FakeLottery(Feature):
         self.calls.append(("order", room_id, key))
 
 
+def ghost_chair(extra: str) -> FeatureFactory:
+    """The feature as the app builds it, from its ``features.ghostchair`` section."""
+    section = ((yaml.safe_load(extra) or {}).get("features") or {}).get("ghostchair")
+    return factory(GhostChairFeature, section)
+
+
 async def ghost_bot(tmp_path: Path, *, lottery: bool = False, extra: str = "") -> FakeBot:
-    features: list[FeatureFactory] = [GhostChairFeature, *([FakeLottery] if lottery else [])]
+    features: list[FeatureFactory] = [ghost_chair(extra), *([FakeLottery] if lottery else [])]
     bot = await fake_bot(
         tmp_path, features, members=[MOD, ALICE], moderators=[MOD], now=NOW, config_extra=extra
     )
@@ -73,7 +82,19 @@ def when(bot: FakeBot, job_id: str) -> datetime | None:
 
 
 def ghost(bot: FakeBot) -> GhostChairFeature:
-    return next(f for f in bot.features if isinstance(f, GhostChairFeature))
+    for f in bot.features:
+        if isinstance(f, ContractBridge) and isinstance(f.feature, GhostChairFeature):
+            return f.feature
+    raise AssertionError("no ghost chair")
+
+
+def step_key(gathering_id: int, created: datetime, step: str, occurrence: datetime) -> str:
+    """The transaction key of a gathering's step: the gathering (id and creation time), the
+    step, the occurrence."""
+    return key(
+        "ghostchair", "gathering", gathering_id, int(created.timestamp()), step,
+        int(occurrence.timestamp()),
+    )
 
 
 def fake_lottery(bot: FakeBot) -> FakeLottery:
@@ -185,7 +206,8 @@ async def test_every_schedules_one_job_and_lists_it_in_local_time(tmp_path: Path
             "#1: every tuesday 19:00 Europe/Paris until 2026-12-31; draw remind 1h care 2h; next 2026-11-24 19:00 CET"
             in listing.body
         )
-        assert "<table>" in listing.html and "This room's zone: Europe/Paris" in listing.body
+        assert "<li><strong>#1</strong>: every tuesday 19:00 Europe/Paris" in listing.html
+        assert "<table>" not in listing.html and "This room's zone: Europe/Paris" in listing.body
         # The room's zone now applies when none is named; a one-off is shown in it too.
         [once] = await bot.say(ROOM, MOD, "!gathering at 2026-12-01 18:30")
         assert (
@@ -196,7 +218,7 @@ async def test_every_schedules_one_job_and_lists_it_in_local_time(tmp_path: Path
         [other] = await bot.say(OTHER, ALICE, "!gathering list")
         assert other.body.startswith("No gatherings") and "zone: UTC" in other.body
         [help_] = await bot.say(ROOM, ALICE, "!help gathering")
-        assert "!gathering every <weekday> <time> [<zone-and-options>...]" in help_.body
+        assert "!gathering every <weekday> <time> [<zone-and-options>]" in help_.body
         assert "until <YYYY-MM-DD>" in help_.body and "!gathering zone [<zone>]" in help_.body
     finally:
         await close(bot)
@@ -228,7 +250,7 @@ async def test_bad_input_gets_a_clear_error_and_stores_nothing(tmp_path: Path) -
             [reply] = await bot.say(ROOM, sender, command)
             assert expected in reply.body, (command, reply.body)
         assert await count(bot, "ghost_gathering") == 0 and bot.scheduler.job_ids() == []
-        assert await ghost(bot).zones.get(ROOM) is None
+        assert await ghost(bot).host.settings.zone_set(ROOM) is None
         [zone] = await bot.say(ROOM, ALICE, "!gathering zone")
         assert "This room's zone is UTC" in zone.body
     finally:
@@ -288,7 +310,9 @@ async def test_draw_goes_through_the_lottery_once(tmp_path: Path) -> None:
         assert len(chairs(await bot.fire(JOB.format(1)))) == 1
         calls = fake_lottery(bot).calls
         assert [(what, room) for what, room, _ in calls] == [("draw", ROOM), ("order", ROOM)]
-        assert calls[0][2] != calls[1][2] and all(k.startswith("ghost-1.") for _, _, k in calls)
+        assert [k for _, _, k in calls] == [
+            step_key(1, NOW, "draw", TUESDAY_PARIS), step_key(1, NOW, "order", TUESDAY_PARIS)
+        ]
         await ghost(bot).advance(1)
         await restart(bot, TUESDAY_PARIS + timedelta(minutes=5))
         assert len(calls) == 2
@@ -403,7 +427,7 @@ async def test_the_sweep_deletes_what_ended_while_the_bot_was_down(tmp_path: Pat
         assert "The bot was away at 2026-11-24 19:00 CET" in note.body
         assert [g.id for g in await ghost(bot).gatherings.all()] == [2]
         assert bot.scheduler.job_ids() == [JOB.format(2)]
-        await ghost(bot).sweep(bot.now)
+        await ghost(bot).forget_expired(bot.now)
         assert await count(bot, "ghost_gathering") == 1
     finally:
         await close(bot)
@@ -493,8 +517,9 @@ async def test_the_opening_draw_survives_a_crash_between_the_start_and_the_draw(
     try:
         calls = fake_lottery(again).calls
         assert [(what, room) for what, room, _ in calls] == [("draw", ROOM), ("order", ROOM)]
-        assert all(k.startswith("ghost-1.") and k.endswith(str(int(TUESDAY_PARIS.timestamp())))
-                   for _, _, k in calls)  # the keys of that occurrence: the same draw, once
+        assert [k for _, _, k in calls] == [  # the keys of that occurrence: the same draw, once
+            step_key(1, NOW, "draw", TUESDAY_PARIS), step_key(1, NOW, "order", TUESDAY_PARIS)
+        ]
         assert chairs(again.fake.sent) == []  # the start itself is not posted again
         again.now = TUESDAY_PARIS + timedelta(minutes=1)
         await ghost(again).advance(1)

@@ -10,6 +10,7 @@ import pytest
 
 from bots.ghostchair import GhostChairFeature
 from bots.herald import HeraldFeature
+from bots.runtime.contract import factory
 from tests.bot.fakes import ROOM, close, fake_bot
 
 MOD = "@mod:test.example"
@@ -32,7 +33,7 @@ SORRY = "Sorry, something went wrong"
 async def test_ghostchair_refuses_far_dates_and_long_zones(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, body: str, expected: str
 ) -> None:
-    bot = await fake_bot(tmp_path, [GhostChairFeature], members=[MOD], moderators=[MOD])
+    bot = await fake_bot(tmp_path, [factory(GhostChairFeature)], members=[MOD], moderators=[MOD])
     try:
         replies = await bot.say(ROOM, MOD, body)
         assert replies and all(SORRY not in r.body for r in replies)
@@ -43,7 +44,7 @@ async def test_ghostchair_refuses_far_dates_and_long_zones(
 
 
 async def test_event_add_near_year_9999_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    bot = await fake_bot(tmp_path, [HeraldFeature], members=[MOD], moderators=[MOD])
+    bot = await fake_bot(tmp_path, [factory(HeraldFeature)], members=[MOD], moderators=[MOD])
     try:
         for body in ("!event add Rally at 9999-12-31 23:59", "!event add Rally at 9999-12-31 23:59 America/New_York"):
             replies = await bot.say(ROOM, MOD, body)
@@ -54,7 +55,7 @@ async def test_event_add_near_year_9999_is_refused(tmp_path: Path, caplog: pytes
 
 
 async def test_a_reaction_to_a_non_string_target_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    bot = await fake_bot(tmp_path, [HeraldFeature, GhostChairFeature], members=[MOD], moderators=[MOD])
+    bot = await fake_bot(tmp_path, [factory(HeraldFeature), factory(GhostChairFeature)], members=[MOD], moderators=[MOD])
     try:
         for target in (5, None, ["$x"], {"event_id": "$x"}):
             await bot.handle(ROOM, {

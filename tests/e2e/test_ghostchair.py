@@ -23,6 +23,8 @@ import pytest
 from bots.app import App
 from bots.devclient import UserClient
 from bots.devserver import Homeserver
+from bots.ghostchair import GhostChairFeature
+from bots.runtime.contract import ContractBridge
 from tests.e2e.harness import BotHarness, person
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +64,15 @@ def chairs(client: UserClient, room: str, bot: BotHarness) -> list[Event]:
 
 
 def ghost_jobs(bot: BotHarness) -> list[str]:
-    return [j for j in bot.runtime.scheduler.job_ids() if j.startswith("ghost-gathering-")]
+    return [j for j in bot.runtime.scheduler.job_ids() if j.startswith("ghostchair:gathering-")]
+
+
+def the_ghost_chair(bot: BotHarness) -> GhostChairFeature:
+    """The bot's ghost-chair feature (built from the config through the feature registry)."""
+    for f in bot.runtime.features:
+        if isinstance(f, ContractBridge) and isinstance(f.feature, GhostChairFeature):
+            return f.feature
+    raise AssertionError("the bot runs no ghost chair")
 
 
 async def start_ahead(bot: BotHarness, ahead: timedelta) -> None:
@@ -120,7 +130,7 @@ async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
         assert (await command(bob, plain, "!gathering cancel 2")).startswith(
             "Cancelled gathering #2"
         )
-        assert ghost_jobs(steady) == ["ghost-gathering-1"]
+        assert ghost_jobs(steady) == ["ghostchair:gathering-1"]
 
         # On time: the steady bot's own timer posts the reminder, at (not before) the minute.
         on_time = await bob.wait_for(
@@ -196,16 +206,16 @@ async def test_bad_input_changes_nothing_and_cancel_removes_the_job(
         for text, expected in cases.items():
             assert expected in await command(bob, room, text), text
         assert (await command(bob, room, "!gathering list")).startswith("No gatherings")
-        ghost = next(f for f in bot.runtime.features if f.name == "ghostchair")
+        ghost = the_ghost_chair(bot)
         assert await ghost.gatherings.all() == [] and ghost_jobs(bot) == []
         assert "This room's zone is UTC" in await command(alice, room, "!gathering zone")
 
         reply = await command(bob, room, "!gathering every tue 19:00 Europe/Paris care 1h")
         assert reply.startswith("Gathering #1: every tuesday 19:00 Europe/Paris; care 1h"), reply
         assert "This room's zone is now Europe/Paris" in reply
-        assert ghost_jobs(bot) == ["ghost-gathering-1"]
+        assert ghost_jobs(bot) == ["ghostchair:gathering-1"]
         assert "power level 50" in await command(carol, room, "!gathering cancel 1")
-        assert ghost_jobs(bot) == ["ghost-gathering-1"]
+        assert ghost_jobs(bot) == ["ghostchair:gathering-1"]
         listing = await command(alice, room, "!gathering list")
         assert (
             "#1: every tuesday 19:00 Europe/Paris; care 1h; next " in listing and " CE" in listing
@@ -236,7 +246,7 @@ async def test_a_bot_kicked_out_forgets_the_room(synapse: Homeserver, tmp_path: 
         room = await group(alice, bob, bot, encrypted=False)
         assert (await command(alice, room, "!gathering every tue 19:00")).startswith("Gathering #")
         await command(alice, room, "!ghost add the night-shift nurse")
-        ghost = next(f for f in bot.runtime.features if f.name == "ghostchair")
+        ghost = the_ghost_chair(bot)
         assert len(await ghost.gatherings.in_room(room)) == 1 and ghost_jobs(bot)
 
         await alice.api("POST", f"/_matrix/client/v3/rooms/{room}/kick",

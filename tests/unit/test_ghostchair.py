@@ -3,43 +3,40 @@
 from __future__ import annotations
 
 import string
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bots.ghostchair import render
+from bots.ghostchair.render import GatheringLine
 from protocols.errors import RuleError
-from protocols.ghostchair import (
-    DEFAULT_ABSENT_VOICES,
-    FRAMINGS,
+from protocols.gathering import (
     MAX_GATHERINGS_PER_ROOM,
-    MAX_VOICE_LENGTH,
-    MAX_VOICES,
-    GatheringLine,
     GatheringOptions,
-    GhostChairError,
-    add_voice,
-    before_text,
-    care_text,
     check_room_capacity,
     describe_options,
     describe_schedule,
-    missed_note,
     next_step,
     parse_gathering,
     parse_gathering_id,
+)
+from protocols.ghostchair import (
+    DEFAULT_ABSENT_VOICES,
+    FRAMINGS,
+    MAX_VOICE_LENGTH,
+    MAX_VOICES,
+    GhostChairError,
+    add_voice,
     remove_voice,
-    render_gatherings,
-    render_voices,
-    reminder,
-    reminder_for_turn,
     validate_voice,
 )
+from protocols.ghostchair import reminder as choose_reminder
+from protocols.ghostchair import reminder_for_turn as choose_for_turn
 from protocols.schedule import Once, Weekly
 
-UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
 NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)  # a Friday
@@ -100,6 +97,23 @@ def test_remove_from_empty_list() -> None:
 
 def test_errors_are_rule_errors() -> None:
     assert issubclass(GhostChairError, RuleError)
+
+
+def render_voices(voices: tuple[str, ...]) -> tuple[str, str]:
+    msg = render.voices_list(voices)
+    return msg.plain, msg.html
+
+
+def reminder(
+    voices: tuple[str, ...], rotation: int, framing: int, late: bool = False
+) -> tuple[str, str]:
+    msg = render.reminder(choose_reminder(voices, rotation, framing, late))
+    return msg.plain, msg.html
+
+
+def reminder_for_turn(voices: tuple[str, ...], turn: int) -> tuple[str, str]:
+    msg = render.reminder(choose_for_turn(voices, turn))
+    return msg.plain, msg.html
 
 
 def test_render_voices_numbers_and_escapes() -> None:
@@ -231,40 +245,42 @@ def test_describe_and_render_gatherings() -> None:
     assert describe_schedule(weekly) == "every tuesday 19:00 Europe/Paris until 2026-09-30"
     once = Once(datetime(2026, 5, 2, 16, tzinfo=UTC), PARIS)
     assert describe_schedule(once) == "once, 2026-05-02 18:00 CEST"
-    plain, rich = render_gatherings(
+    listing = render.gatherings_list(
         [
             GatheringLine(
                 3, weekly, GatheringOptions(draw=True), datetime(2026, 5, 5, 17, tzinfo=UTC)
             ),
             GatheringLine(4, once, GatheringOptions(), None),
-        ]
+        ],
+        PARIS,
     )
+    plain, rich = listing.plain, listing.html
     assert (
         "#3: every tuesday 19:00 Europe/Paris until 2026-09-30; draw; next 2026-05-05 19:00 CEST"
         in plain
     )
     assert "#4: once" in plain and "next none" in plain
-    assert rich.count("<tr>") == 3
-    assert "!gathering every" in render_gatherings([])[0]
+    assert rich.count("<li>") == 2 and "<table" not in rich  # one entry each, no table
+    assert "!gathering every" in render.gatherings_list([], PARIS).plain
 
 
 def test_missed_note_summarises() -> None:
-    one = missed_note([datetime(2026, 5, 5, 17, tzinfo=UTC)], PARIS)[0]
+    one = render.missed_note([datetime(2026, 5, 5, 17, tzinfo=UTC)], PARIS).plain
     assert "2026-05-05 19:00 CEST" in one
-    many = missed_note(
+    many = render.missed_note(
         [datetime(2026, 4, 21, 17, tzinfo=UTC), datetime(2026, 4, 28, 17, tzinfo=UTC),
          datetime(2026, 5, 5, 17, tzinfo=UTC)],
         PARIS,
-    )[0]
+    ).plain
     assert "3 gatherings" in many and "2026-04-21 19:00 CEST" in many and "2026-05-05" in many
     with pytest.raises(ValueError):
-        missed_note([], PARIS)
+        render.missed_note([], PARIS)
 
 
 def test_before_and_care_texts() -> None:
-    plain, _ = before_text(datetime(2026, 5, 5, 17, tzinfo=UTC), PARIS)
+    plain = render.heads_up(datetime(2026, 5, 5, 17, tzinfo=UTC), PARIS).plain
     assert "2026-05-05 19:00 CEST" in plain
-    assert "care" in care_text()[0].lower()
+    assert "care" in render.care_check_in().plain.lower()
 
 
 # --- steps of a gathering -----------------------------------------------------------------
@@ -283,8 +299,8 @@ def _steps(spec_args: str, count: int) -> list[tuple[str, datetime, datetime]]:
     return found
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_steps_of_a_weekly_gathering_in_order() -> None:

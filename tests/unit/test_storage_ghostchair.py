@@ -10,14 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from protocols.ghostchair import (
-    DEFAULT_ABSENT_VOICES,
+from protocols.gathering import (
     MAX_GATHERINGS_PER_ROOM,
     GatheringOptions,
     GatheringSpec,
-    GhostChairError,
     parse_gathering,
 )
+from protocols.ghostchair import DEFAULT_ABSENT_VOICES, GhostChairError
 from protocols.schedule import Once, Weekly, catch_up
 from storage.db import Database, Migration, shipped_migrations
 from storage.ghostchair import AbsentVoices, Gatherings, RoomZones

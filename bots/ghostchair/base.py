@@ -1,0 +1,57 @@
+"""What every part of the ghost-chair feature shares: its contract declaration, its
+repositories, the zone a room reads times in, its job ids and message keys, and the way to the
+lottery for a gathering's opening draw.
+
+The feature class (:mod:`bots.ghostchair.feature`) is assembled from this base, the gatherings'
+steps (:mod:`bots.ghostchair.steps`) and the commands (:mod:`bots.ghostchair.commands`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bots.ghostchair.config import GhostChairConfig
+from bots.ghostchair.lottery_link import OpeningRituals, find_lottery
+from bots.runtime.contract import ContractFeature
+from bots.runtime.host import Host
+from bots.runtime.keys import key
+from protocols.ghostchair import DEFAULT_ABSENT_VOICES
+from protocols.timespec import parse_zone
+from storage.ghostchair import AbsentVoices, Gathering, Gatherings
+
+
+def job_id(gathering_id: int) -> str:
+    """A gathering's one job (the host's schedule puts it in the feature's namespace)."""
+    return f"gathering-{gathering_id}"
+
+
+class GhostChairBase(ContractFeature[GhostChairConfig]):
+    name = "ghostchair"
+    title = "Ghost chair and gatherings"
+    config_model = GhostChairConfig
+
+    def __init__(self, host: Host, config: GhostChairConfig) -> None:
+        super().__init__(host, config)
+        self.grace = config.misfire_grace
+        self.default_zone = parse_zone(config.default_timezone)
+        defaults = config.default_voices
+        # Voices and gatherings are this bot's own; the room's zone is the room's, for every bot.
+        self.voices = AbsentVoices(
+            host.db, host.user_id, DEFAULT_ABSENT_VOICES if defaults is None else tuple(defaults)
+        )
+        self.gatherings = Gatherings(host.db, host.user_id)
+
+    async def room_zone(self, room_id: str) -> ZoneInfo:
+        """The room's zone (room settings), else the configured default."""
+        return await self.host.settings.zone_set(room_id) or self.default_zone
+
+    def lottery(self) -> OpeningRituals | None:
+        """This bot's lottery, for a gathering's opening draw (None: not enabled)."""
+        return find_lottery(self.host)
+
+    def step_key(self, gathering: Gathering, step: str, occurrence: datetime) -> str:
+        # The creation time as well as the id: an id is never reused (AUTOINCREMENT), and a
+        # restored or rebuilt database must not make a new gathering's message a "duplicate".
+        created = int(gathering.created_at.timestamp())
+        return key(self.name, "gathering", gathering.id, created, step, int(occurrence.timestamp()))

@@ -1,0 +1,169 @@
+"""The ghost chair's messages, each a :class:`~bots.runtime.message.Message` (plain text and
+HTML from one source; a voice typed by a person is text, never markup).
+
+Pure functions (no Matrix, no database): the feature decides what to say, these say it. Times
+are shown in the gathering's zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bots.runtime.message import Message, code, italic
+from protocols.gathering import GatheringOptions, GatheringSpec, describe_options, describe_schedule
+from protocols.ghostchair import CHAIR, LATE_NOTE, Reminder
+from protocols.schedule import Schedule
+from protocols.timespec import format_local
+
+LATE_CARE = "(Posted late: the bot was away when it was due.)"
+
+
+# -- absent voices ---------------------------------------------------------------------------
+
+
+def voices_list(voices: Sequence[str]) -> Message:
+    """``!ghost list``: the voices numbered as ``!ghost remove`` expects."""
+    if not voices:
+        return Message.of("No absent voices are kept here. Add one with ", code("!ghost add <text>"), ".")
+    return Message.of("The ghost chair is kept for:").numbered(voices)
+
+
+def voice_added(voice: str, count: int) -> Message:
+    return Message.of(
+        "The ghost chair is now also kept for ",
+        italic(voice),
+        f" ({count} voices; see them with ",
+        code("!ghost list"),
+        ").",
+    )
+
+
+def voice_removed(voice: str, left: int) -> Message:
+    return Message.of("Removed ", italic(voice), f". {left} absent voices remain.")
+
+
+def reminder(chosen: Reminder) -> Message:
+    """The ghost-chair reminder: the framing with its voice in italics, and a note if late."""
+    before, _, after = chosen.framing.partition("{voice}")
+    msg = Message.of(f"{CHAIR} {before}", italic(chosen.voice), after)
+    return msg.paragraph(LATE_NOTE) if chosen.late else msg
+
+
+# -- a gathering's steps ---------------------------------------------------------------------
+
+
+def heads_up(occurrence: datetime, zone: ZoneInfo) -> Message:
+    """The heads-up posted ``remind_before`` ahead of a gathering."""
+    return Message.of(
+        f"A gathering begins at {format_local(occurrence, zone)}. Who cannot come? "
+        "Name them, and their chair will be kept."
+    )
+
+
+def care_check_in(late: bool = False) -> Message:
+    """The care check-in posted ``care_after`` a gathering ends."""
+    msg = Message.of(
+        "Care check-in after the gathering: how is everyone? Rest is part of the work. If you "
+        "carried a lot today, say so, and let someone else carry the next part."
+    )
+    return msg.paragraph(LATE_CARE) if late else msg
+
+
+def missed_note(missed: Sequence[datetime], zone: ZoneInfo) -> Message:
+    """One short note for gatherings that passed while the bot was away (never silently lost)."""
+    if not missed:
+        raise ValueError("no missed gatherings to note")
+    if len(missed) == 1:
+        return Message.of(
+            f"The bot was away at {format_local(missed[0], zone)}: that gathering passed "
+            "without its ghost-chair reminder."
+        )
+    return Message.of(
+        f"The bot was away: {len(missed)} gatherings passed without their ghost-chair "
+        f"reminder, from {format_local(missed[0], zone)} to {format_local(missed[-1], zone)}."
+    )
+
+
+NO_LOTTERY = Message.of(
+    "No draw of roles or speaking order: the lottery feature is not enabled for this bot "
+    "(the operator can add it to the bot's features)."
+)
+
+
+# -- !gathering ------------------------------------------------------------------------------
+
+
+def scheduled(
+    gathering_id: int, spec: GatheringSpec, upcoming: datetime | None, adopted: bool
+) -> Message:
+    """The answer to ``!gathering every/at``: what was scheduled, when it is next, what it does."""
+    options = describe_options(spec.options)
+    zone = spec.schedule.zone
+    msg = Message.of(
+        f"Gathering #{gathering_id}: {describe_schedule(spec.schedule)}"
+        + (f"; {options}" if options else "")
+        + "."
+    )
+    if upcoming is not None:
+        msg = msg.paragraph(f"Next: {format_local(upcoming, zone)}.")
+    msg = msg.paragraph(
+        "At its start I post the ghost-chair reminder"
+        + (", then draw the opening roles and a speaking order." if spec.options.draw else ".")
+    )
+    if adopted:
+        msg = msg.paragraph(
+            f"This room's zone is now {zone.key} (change it with ", code("!gathering zone <zone>"), ")."
+        )
+    return msg.paragraph("Cancel it with ", code(f"!gathering cancel {gathering_id}"), ".")
+
+
+@dataclass(frozen=True)
+class GatheringLine:
+    """One entry of ``!gathering list``."""
+
+    gathering_id: int
+    schedule: Schedule
+    options: GatheringOptions
+    next_at: datetime | None
+
+
+def gatherings_list(lines: Sequence[GatheringLine], room_zone: ZoneInfo) -> Message:
+    """``!gathering list``: id, schedule, options and next occurrence, then the room's zone."""
+    if not lines:
+        msg = Message.of(
+            "No gatherings are scheduled here. Add one with ",
+            code("!gathering every <weekday> <HH:MM>"),
+            ".",
+        )
+    else:
+        entries = []
+        for line in lines:
+            upcoming = (
+                format_local(line.next_at, line.schedule.zone) if line.next_at is not None else "none"
+            )
+            opts = describe_options(line.options) or "-"
+            entries.append(
+                (f"#{line.gathering_id}", f"{describe_schedule(line.schedule)}; {opts}; next {upcoming}")
+            )
+        msg = Message.of("Gatherings:").definitions(entries)
+    return msg.paragraph(f"This room's zone: {room_zone.key}.")
+
+
+def cancelled(gathering_id: int, schedule: Schedule) -> Message:
+    return Message.of(f"Cancelled gathering #{gathering_id} ({describe_schedule(schedule)}).")
+
+
+def zone_shown(zone: ZoneInfo) -> Message:
+    return Message.of(
+        f"This room's zone is {zone.key}. A moderator sets it with ", code("!gathering zone <zone>"), "."
+    )
+
+
+def zone_set(zone: ZoneInfo) -> Message:
+    return Message.of(
+        f"This room's zone is now {zone.key}: new gatherings use it unless they name one; "
+        "existing gatherings keep theirs."
+    )
