@@ -293,7 +293,7 @@ async def test_reflections_from_both_servers_reach_a_room_on_b_in_one_anonymous_
 
         # A round closes no sooner than 10 minutes after it opens: its close job is fired, as
         # the timer would; the release then runs on the bot's own timer (1-2 s).
-        [close] = [j for j in bot.runtime.scheduler.job_ids() if j.startswith("mirror-close-")]
+        [close] = [j for j in bot.runtime.scheduler.job_ids() if j.startswith("mirror:close-")]
         await bot.runtime.scheduler.fire(close)
         batch = await wanda.wait_readable(kitchen, from_bot(bot, "anonymous reflections"))
         await bea.wait_readable(marshals, from_bot(bot, "were posted to Kitchen crew"))
