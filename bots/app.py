@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 # Feature name -> "module:Class". The runtime names no feature; this table joins them.
 FEATURES: dict[str, str] = {
-    "ghostchair": "bots.ghostchair:GhostChairFeature",
     "herald": "bots.herald:HeraldFeature",
 }
 

@@ -166,12 +166,6 @@ class MetricsConfig(Strict):
     port: int = Field(default=9464, ge=1, le=65535)
 
 
-class GhostChairConfig(Strict):
-    default_voices: list[str] | None = None
-    default_timezone: ZoneName = "UTC"
-    misfire_grace: timedelta = timedelta(hours=1)
-
-
 class HeraldConfig(Strict):
     template_dirs: list[Path] = Field(default_factory=list)
     ack_reaction: str = "✅"
@@ -191,7 +185,6 @@ class FeaturesConfig(Strict):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    ghostchair: GhostChairConfig = GhostChairConfig()
     herald: HeraldConfig = HeraldConfig()
 
     def extra_problems(self) -> list[tuple[str, str]]:

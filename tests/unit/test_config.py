@@ -48,7 +48,6 @@ def test_example_config_loads_and_documents_every_key() -> None:
         (MINIMAL.replace("@bot:localhost", "bot"), "bots[0].user_id"),
         (MINIMAL + "acess: {}\n", "acess"),
         (MINIMAL.replace("    password: pw\n", ""), "bots[0]"),
-        (MINIMAL + "features:\n  ghostchair:\n    default_timezone: Mars/Base\n", "features.ghostchair.default_timezone"),
     ],
 )
 def test_bad_config_names_the_exact_key(text: str, key: str) -> None:
@@ -130,7 +129,6 @@ def test_load_config_takes_the_pickle_key_from_file_or_environment(tmp_path: Pat
         ("retention:\n  draw_history: -5\n", "retention.draw_history"),
         ("retention:\n  sweep_every: 3600\n", "retention.sweep_every"),
         ("features:\n  herald:\n    late_grace: true\n", "features.herald.late_grace"),
-        ("features:\n  ghostchair:\n    misfire_grace: null\n", "features.ghostchair.misfire_grace"),
         ("retention:\n  outbox: 0s\n", "retention.outbox"),
     ],
 )
