@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bots.app import App  # noqa: E402
 from bots.config import load_config  # noqa: E402
 from bots.devserver import Homeserver  # noqa: E402
+from bots.runtime.contract import ContractBridge  # noqa: E402
 from protocols.herald import make_plan, new_run_id  # noqa: E402
 
 
@@ -116,7 +117,9 @@ async def main() -> None:
         runner = asyncio.create_task(app.run())
         bot = app.bots[0]
         await asyncio.wait_for(bot.ready.wait(), 300)
-        herald = next(f for f in bot.features if f.name == "herald")
+        bridge = next(f for f in bot.features if f.name == "herald")
+        assert isinstance(bridge, ContractBridge)
+        herald = bridge.feature
         coalition = "bench"
         for room_id in room_ids:
             await herald.coalitions.join(coalition, room_id, server.server_name, user_id, bot.clock())

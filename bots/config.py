@@ -166,16 +166,6 @@ class MetricsConfig(Strict):
     port: int = Field(default=9464, ge=1, le=65535)
 
 
-class HeraldConfig(Strict):
-    template_dirs: list[Path] = Field(default_factory=list)
-    ack_reaction: str = "✅"
-    # A phase that fell due while the bot was down is still sent this late; later than that it
-    # is skipped, with a note in the coordination room (a stale "go" helps nobody).
-    late_grace: timedelta = timedelta(hours=6)
-    # Escalation DMs to liaisons go in an encrypted room the bot creates.
-    encrypt_dms: bool = True
-
-
 class FeaturesConfig(Strict):
     """``features.<name>``: each feature's own section. The built-ins not yet moved onto the
     feature contract are typed here; any other section is kept as it is written (``extra``) and
@@ -184,8 +174,6 @@ class FeaturesConfig(Strict):
     must only be a mapping under a feature's name."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-
-    herald: HeraldConfig = HeraldConfig()
 
     def extra_problems(self) -> list[tuple[str, str]]:
         """(key, problem) for each extra section that cannot be a feature's settings."""

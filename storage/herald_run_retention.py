@@ -51,22 +51,11 @@ class RunRetention(_Scoped):
         )
         return changed >= 1
 
-    async def forget_older_than(
-        self, cutoff: datetime, keep_unredacted_until: datetime | None = None
-    ) -> int:
+    async def forget_older_than(self, cutoff: datetime) -> int:
         """Delete runs (with deliveries and amendments) past ``cutoff``; returns runs deleted.
-
-        With ``keep_unredacted_until``, a run with a sent message whose redaction has not
-        succeeded yet is kept (the sweep tries again next time) unless it expired before that
-        instant, so a homeserver that never answers cannot keep a run for ever.
-        """
+        Their sent messages are redacted first (:meth:`sent_messages_older_than`): the feature
+        queues each redaction in the outbox, which keeps it until it lands, then calls this."""
         where, params = self._expired_where(cutoff)
-        if keep_unredacted_until is not None:
-            where += (
-                " AND (NOT EXISTS (SELECT 1 FROM herald_delivery d WHERE d.run_id ="
-                " herald_run.run_id AND d.event_id IS NOT NULL) OR " + _RUN_END + " < ?)"
-            )
-            params = (*params, _ts(keep_unredacted_until))
         return await self._db.execute("DELETE FROM herald_run WHERE " + where, params)
 
     async def cancel_room(self, room_id: str, coalition: str | None = None) -> int:

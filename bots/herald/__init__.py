@@ -1,7 +1,7 @@
 """Herald: day-of-action protocols broadcast across coalition rooms on federated homeservers.
 
-``commands`` is the chat surface, ``feature`` the engine (delivery, acknowledgement, escalation),
-``render`` the answers' text and tables. The rules themselves live in ``protocols.herald``.
+``feature`` is the feature class (registered under ``herald``), assembled from one module per
+concern (see its docstring); ``render`` the answers' text. The rules live in ``protocols.herald``.
 """
 
 from __future__ import annotations

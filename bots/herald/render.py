@@ -1,41 +1,71 @@
-"""How the herald's answers read: plain text for every client, HTML tables where a grid helps.
+"""How the herald's answers read: each function returns a :class:`Message` (plain and HTML from
+one source, no tables: Element X shows none, so grids become lists and ``term: value`` lines).
 
 Pure functions of what the commands already loaded, so each answer is easy to test and to change.
+The one exception is :class:`Planned`: a phase message rendered by the pure plan
+(``protocols.herald.plan``), whose text other heralds recompute, sent as it was planned.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from zoneinfo import ZoneInfo
 
+from bots.runtime.message import Inline, Message, bold, code, italic
 from protocols.herald import LOCAL_KEYS, MemberRoom, PlannedMessage, ProtocolTemplate, TemplateIssue
+from protocols.herald.board import Cell, DeliveryLike, board_columns, cell_status
+from protocols.herald.events import USAGE as EVENT_USAGE
+from protocols.herald.events import CalendarEvent
 from protocols.herald.templates import Phase, format_offset
 from protocols.timespec import format_duration, format_local
 from storage.herald import Member
 
 
-def template_list(
-    templates: Mapping[str, ProtocolTemplate], problems: Sequence[TemplateIssue]
-) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Planned(Message):
+    """A planned phase message exactly as the plan rendered it (its text is part of the plan)."""
+
+    body: str = ""
+    rich: str = ""
+
+    @property
+    def plain(self) -> str:
+        return self.body
+
+    @property
+    def html(self) -> str:
+        return self.rich
+
+
+def planned(body: str, rich: str) -> Message:
+    return Planned(body=body, rich=rich)
+
+
+def marked(banner: str, body: str, rich: str, strike: bool = False) -> Message:
+    """A phase message with a banner on top (an amendment or stand-down marks the old one)."""
+    head = Message.of(bold(banner))
+    return Planned(body=f"{banner}\n\n{body}", rich=head.html + (f"<del>{rich}</del>" if strike else rich))
+
+
+def template_list(templates: Mapping[str, ProtocolTemplate], problems: Sequence[TemplateIssue]) -> Message:
     if not templates:
-        text = "No protocol templates are installed."
-        return text, f"<p>{escape(text)}</p>"
-    lines, items = [], []
+        return Message.of("No protocol templates are installed.")
+    items: list[list[Inline]] = []
     for name in sorted(templates):
         t = templates[name]
-        summary = " ".join(t.description.split())
-        lines.append(f"• {name} — {len(t.phases)} phases: {summary}")
-        items.append(f"<li><code>{escape(name)}</code> — {len(t.phases)} phases: {escape(summary)}</li>")
-    lines.append("Details: !protocol show <template>; start one with !protocol start <template> at <when>.")
-    tail = "<p>Details: <code>!protocol show &lt;template&gt;</code></p>"
+        items.append([code(name), f" — {len(t.phases)} phases: {' '.join(t.description.split())}"])
+    msg = Message().bullets(items).paragraph(
+        "Details: ", code("!protocol show <template>"), "; start one with ",
+        code("!protocol start <template> at <when>"), ".",
+    )
     if problems:
         files = len({issue.source for issue in problems})
-        note = f"{files} template file{'s' if files > 1 else ''} could not be loaded; the operator's log says why."
-        lines.append(note)
-        tail += f"<p><em>{escape(note)}</em></p>"
-    return "\n".join(lines), f"<ul>{''.join(items)}</ul>{tail}"
+        msg = msg.paragraph(
+            italic(f"{files} template file{'s' if files > 1 else ''} could not be loaded; the operator's log says why.")
+        )
+    return msg
 
 
 def _ack_words(phase: Phase) -> str:
@@ -45,24 +75,12 @@ def _ack_words(phase: Phase) -> str:
     return f"ack within {format_duration(ack.within)}"
 
 
-def template_detail(t: ProtocolTemplate) -> tuple[str, str]:
-    lines = [f"{t.name}: {' '.join(t.description.split())}"]
-    rows = []
+def template_detail(t: ProtocolTemplate) -> Message:
+    msg = Message.of(bold(t.name), ": ", " ".join(t.description.split()))
     for p in t.phases:
-        lines.append(f"• {format_offset(p.offset)} {p.key} — {p.title} ({_ack_words(p)})")
-        lines += [f"    ☐ {item}" for item in p.checklist]
-        checklist = "".join(f"<li>☐ {escape(i)}</li>" for i in p.checklist)
-        rows.append(
-            f"<tr><td>{escape(format_offset(p.offset))}</td><td><code>{escape(p.key)}</code></td>"
-            f"<td>{escape(p.title)}{f'<ul>{checklist}</ul>' if checklist else ''}</td>"
-            f"<td>{escape(_ack_words(p))}</td></tr>"
-        )
-    html = (
-        f"<p><strong>{escape(t.name)}</strong>: {escape(' '.join(t.description.split()))}</p>"
-        "<table><thead><tr><th>when</th><th>phase</th><th>what</th><th>ack</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-    return "\n".join(lines), html
+        msg = msg.paragraph(f"{format_offset(p.offset)} ", code(p.key), f" — {p.title} ({_ack_words(p)})")
+        msg = msg.bullets([f"☐ {item}" for item in p.checklist])
+    return msg
 
 
 def plan_preview(
@@ -72,72 +90,81 @@ def plan_preview(
     rooms: Sequence[tuple[MemberRoom, str]],
     plan: Sequence[PlannedMessage],
     zone: ZoneInfo,
-) -> tuple[str, str]:
-    """The plan as rooms x phases, each cell the send time in that room's own zone."""
+) -> Message:
+    """The plan: its phases, then each room with its send times in the room's own zone."""
     at: dict[tuple[str, str], PlannedMessage] = {(m.room_id, m.phase_key): m for m in plan}
     head = (
         f"Plan {run_id}: {template.name}, action at {format_local(action_at, zone)} — "
         f"{len(rooms)} rooms x {len(template.phases)} phases = {len(plan)} messages."
     )
-    confirm = f"Nothing is sent until you confirm: !protocol confirm {run_id}"
-    lines = [head]
-    for p in template.phases:
-        lines.append(f"• {p.key} ({format_offset(p.offset)}): {p.title}, {_ack_words(p)}")
-    lines.append("Rooms: " + ", ".join(label for _, label in rooms))
-    missing = [
-        label for room, label in rooms
-        if not room.details.get("meeting_point") or not room.details.get("local_contact")
-    ]
-    if missing:
-        lines.append("Local details not set yet in: " + ", ".join(missing) + " (!local set ...).")
-    lines.append(confirm)
 
-    def cell(room: MemberRoom, key: str) -> str:
+    def when(room: MemberRoom, key: str) -> str:
         m = at.get((room.room_id, key))
         if m is None:
             return "·"
         return "now" if m.immediate else m.due_at.astimezone(room.zone).strftime("%m-%d %H:%M %Z")
 
-    columns = "".join(f"<th>{escape(p.key)} {escape(format_offset(p.offset))}</th>" for p in template.phases)
-    body = "".join(
-        f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{escape(cell(room, p.key))}</td>" for p in template.phases) + "</tr>"
-        for room, label in rooms
+    msg = Message.of(bold(head)).bullets(
+        [code(p.key), f" ({format_offset(p.offset)}): {p.title}, {_ack_words(p)}"] for p in template.phases
     )
-    html = (
-        f"<p><strong>{escape(head)}</strong></p>"
-        f"<table><thead><tr><th>room</th>{columns}</tr></thead><tbody>{body}</tbody></table>"
-        + (f"<p>Local details not set yet in: {escape(', '.join(missing))}</p>" if missing else "")
-        + f"<p><em>{escape(confirm)}</em></p>"
+    msg = msg.definitions(
+        (label, ", ".join(f"{p.key} {when(room, p.key)}" for p in template.phases)) for room, label in rooms
     )
-    return "\n".join(lines), html
+    missing = [
+        label for room, label in rooms
+        if not room.details.get("meeting_point") or not room.details.get("local_contact")
+    ]
+    if missing:
+        msg = msg.paragraph("Local details not set yet in: " + ", ".join(missing) + " (!local set ...).")
+    return msg.paragraph(italic(f"Nothing is sent until you confirm: !protocol confirm {run_id}"))
 
 
-def rooms_table(
-    coalition: str, coordination_room: str, members: Sequence[tuple[Member, str]]
-) -> tuple[str, str]:
-    lines = [f"Coalition {coalition}: {len(members)} rooms"]
-    rows = []
+def rooms_list(coalition: str, coordination_room: str, members: Sequence[tuple[Member, str]]) -> Message:
+    items = []
     for member, label in members:
         role = " (coordination)" if member.room_id == coordination_room else ""
-        liaison = member.liaison or "no liaison"
-        lines.append(f"• {label}{role} — {member.homeserver} — liaison {liaison}")
-        rows.append(
-            f"<tr><td>{escape(label)}{escape(role)}</td><td>{escape(member.homeserver)}</td>"
-            f"<td>{escape(liaison)}</td></tr>"
-        )
-    html = (
-        f"<p><strong>{escape(lines[0])}</strong></p><table><thead><tr><th>room</th>"
-        f"<th>homeserver</th><th>liaison</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
-    return "\n".join(lines), html
+        items.append(f"{label}{role} — {member.homeserver} — liaison {member.liaison or 'no liaison'}")
+    return Message.of(bold(f"Coalition {coalition}: {len(members)} rooms")).bullets(items)
 
 
-def local_details(details: Mapping[str, str]) -> tuple[str, str]:
-    lines, items = [], []
+def local_details(details: Mapping[str, str]) -> Message:
+    pairs: list[tuple[Inline, Inline]] = []
     for key, hint in LOCAL_KEYS.items():
         value = details.get(key)
-        shown = value if value else f"not set — {hint}"
-        lines.append(f"• {key}: {shown}")
-        items.append(f"<li><code>{escape(key)}</code>: {escape(shown)}</li>")
-    lines.append("Change one with !local set <key> <value>.")
-    return "\n".join(lines), f"<ul>{''.join(items)}</ul><p>Change one with <code>!local set &lt;key&gt; &lt;value&gt;</code>.</p>"
+        pairs.append((code(key), value if value else f"not set — {hint}"))
+    return Message().definitions(pairs).paragraph("Change one with ", code("!local set <key> <value>"), ".")
+
+
+def ack_board(
+    template: ProtocolTemplate,
+    run_id: str,
+    rooms: Sequence[tuple[str, str]],
+    deliveries: Sequence[DeliveryLike],
+    now: datetime,
+) -> Message:
+    """The acknowledgement board: one ``room: phase symbol, ...`` line per room."""
+    columns = board_columns(template, deliveries)
+    by_cell = {(d.room_id, d.phase_key): d for d in deliveries}
+
+    def cells(room_id: str) -> str:
+        return ", ".join(
+            f"{key} {(cell_status(by_cell[(room_id, key)], now) if (room_id, key) in by_cell else Cell.NONE).symbol}"
+            for key, _ in columns
+        )
+
+    msg = Message.of(bold(f"Run {run_id} — {template.name}"))
+    msg = msg.definitions((label, cells(room_id)) for room_id, label in rooms) if rooms else msg.paragraph(
+        "(no member rooms)"
+    )
+    return msg.paragraph(italic(" · ".join(f"{c.symbol} {c.label}" for c in Cell if c is not Cell.NONE)))
+
+
+def events_listing(coalition: str, events: Sequence[CalendarEvent], zone: ZoneInfo) -> Message:
+    """``!events``, in the asking room's zone."""
+    msg = Message.of(bold(f"{coalition} calendar"))
+    ordered = sorted(events, key=lambda e: (e.starts_at, e.title))
+    if not ordered:
+        return msg.paragraph(f"No events yet. Add one: {EVENT_USAGE}")
+    return msg.definitions(
+        (format_local(e.starts_at, zone), e.title + (f" — {e.place}" if e.place else "")) for e in ordered
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bots.herald import HeraldFeature
 from bots.runtime.context import Context
+from bots.runtime.contract import factory
 from bots.runtime.feature import Feature
 from bots.runtime.router import MAX_COMMAND_LENGTH, Router
 from tests.bot.fakes import ROOM, close, fake_bot
@@ -22,7 +23,7 @@ async def table_dump(bot) -> dict[str, list[tuple[object, ...]]]:  # type: ignor
 
 
 async def test_a_command_over_the_limit_is_refused(tmp_path: Path) -> None:
-    bot = await fake_bot(tmp_path, [HeraldFeature], members=[ALICE], moderators=[ALICE])
+    bot = await fake_bot(tmp_path, [factory(HeraldFeature)], members=[ALICE], moderators=[ALICE])
     try:
         before = await table_dump(bot)
         hostile = "!event add " + "t" + " " * (64 * 1024) + "at"

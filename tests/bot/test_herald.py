@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import icalendar
+import yaml
 
 from bots.herald import HeraldFeature
+from bots.runtime.bot import FeatureFactory
+from bots.runtime.contract import ContractBridge, factory
 from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import TransportError
 from bots.runtime.outbox import Outbox
@@ -28,11 +31,19 @@ CAROL = "@carol:test.example"  # moderator and liaison of room C
 DAN = "@dan:test.example"  # member of room B, no power
 ROOM_B = "!b:test.example"
 ROOM_C = "!c:test.example"
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def herald(bot: FakeBot) -> HeraldFeature:
-    return next(f for f in bot.features if isinstance(f, HeraldFeature))
+    return next(
+        f.feature for f in bot.features if isinstance(f, ContractBridge) and isinstance(f.feature, HeraldFeature)
+    )
+
+
+def herald_factory(config_extra: str = "") -> FeatureFactory:
+    """The herald as the runtime builds it, with the ``features.herald`` section of ``config_extra``."""
+    raw = yaml.safe_load(config_extra or "{}") or {}
+    return factory(HeraldFeature, (raw.get("features") or {}).get("herald") or {})
 
 
 async def settle(bot: FakeBot) -> None:
@@ -53,7 +64,7 @@ async def invite(bot: FakeBot, room: str = "", sender: str = ALICE, where: str =
 
 async def coalition(tmp_path: Path, config_extra: str = "") -> FakeBot:
     """A coalition 'spring' coordinated from ROOM, with rooms B and C as members."""
-    bot = await fake_bot(tmp_path, [HeraldFeature], members=[ALICE], moderators=[ALICE], now=NOW,
+    bot = await fake_bot(tmp_path, [herald_factory(config_extra)], members=[ALICE], moderators=[ALICE], now=NOW,
                          config_extra=config_extra)
     await add_room(bot, ROOM_B, [BOB, DAN], moderators=[BOB])
     await add_room(bot, ROOM_C, [CAROL], moderators=[CAROL])
@@ -86,7 +97,7 @@ async def test_coalition_membership_liaison_and_rooms(tmp_path: Path) -> None:
         assert len(notes) == 2 and any("Lyon group (test.example)" in n for n in notes)
         [rooms] = await bot.say(ROOM_C, CAROL, "!coalition rooms")
         assert "Coordination (coordination) — test.example — liaison @alice:test.example" in rooms.body
-        assert "<table>" in rooms.html and "Leeds group" in rooms.html
+        assert "<li>" in rooms.html and "<table" not in rooms.html and "Leeds group" in rooms.html
         [again] = await bot.say(ROOM_B, BOB, f"!coalition join {await invite(bot)}")
         assert "already in coalition spring" in again.body
         [denied] = await bot.say(ROOM_B, DAN, f"!coalition join {await invite(bot)}")
@@ -120,15 +131,15 @@ async def test_templates_list_and_show(tmp_path: Path) -> None:
         "  - key: gather\n    offset: '0'\n    title: Gather\n    message: Gather at $meeting_point.\n"
     )
     (extra / "broken.yaml").write_text("name: broken\nphases: []\n")
-    bot = await fake_bot(tmp_path, [HeraldFeature], members=[ALICE],
-                         config_extra=f"features:\n  herald:\n    template_dirs: ['{extra}']\n")
+    extra_config = f"features:\n  herald:\n    template_dirs: ['{extra}']\n"
+    bot = await fake_bot(tmp_path, [herald_factory(extra_config)], members=[ALICE], config_extra=extra_config)
     try:
         [listing] = await bot.say(ROOM, ALICE, "!protocol list")
         assert "national-day-of-action" in listing.body and "rapid-response" in listing.body
         assert "vigil — 1 phases" in listing.body and "1 template file could not be loaded" in listing.body
         [show] = await bot.say(ROOM, ALICE, "!protocol show national-day-of-action")
         assert "announce — Announcement (ack within 2d)" in show.body
-        assert "<table>" in show.html and "Marshals named and briefed" in show.html
+        assert "<li>" in show.html and "<table" not in show.html and "Marshals named and briefed" in show.html
         [unknown] = await bot.say(ROOM, ALICE, "!protocol show nope")
         assert "no template 'nope'" in unknown.body and "rapid-response" in unknown.body
     finally:
@@ -140,14 +151,14 @@ async def test_plan_confirm_deliver_ack_and_escalate(tmp_path: Path) -> None:
     try:
         run = await start_run(bot, "rapid-response", "2026-11-22 13:00")
         # Nothing is sent before confirmation; the plan is rooms x phases in each room's zone.
-        plan = [s for s in bot.fake.sent if f"Plan {run}" in s.body][0]
+        plan = next(s for s in bot.fake.sent if f"Plan {run}" in s.body)
         assert "3 rooms x 3 phases = 9 messages" in plan.body
         assert "11-22 14:00 CET" in plan.html  # room B reads its own zone
         missing = next(line for line in plan.body.split("\n") if line.startswith("Local details not set yet"))
         assert "Leeds group" in missing and "Coordination" in missing
         [confirmed] = await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
         assert "9 messages to 3 rooms" in confirmed.body and "Next at 2026-11-22 13:00 UTC" in confirmed.body
-        jobs = [j for j in bot.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")]
+        jobs = [j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]
         assert len(jobs) == 3
 
         bot.now = NOW + timedelta(hours=1)
@@ -175,19 +186,19 @@ async def test_plan_confirm_deliver_ack_and_escalate(tmp_path: Path) -> None:
         assert "Acknowledged for this room by @carol:test.example" in thanks.body
 
         [board] = await bot.say(ROOM_C, CAROL, f"!protocol status {run}")
-        assert "<table>" in board.html and "Lyon group: call ✅" in board.body
+        assert "<li>" in board.html and "<table" not in board.html and "Lyon group: call ✅" in board.body
         assert "Coordination: call ⏳" in board.body
 
         # The coordination room (also a member) stays silent: at the deadline its liaison gets
         # a DM (a new encrypted direct room), half a window later the coordinators get a note.
         bot.now = NOW + timedelta(hours=1, minutes=16)
-        sent = await bot.fire(f"herald-escalate-{run}")
+        sent = await bot.fire(f"herald:escalate-{run}")
         [dm] = bot.fake.created
         assert dm["is_direct"] and dm["encrypted"] and dm["invite"] == [ALICE]
         [reminder] = in_room(sent, dm["room_id"])
         assert "Coordination has not acknowledged “Call-out”" in reminder.body
         bot.now = NOW + timedelta(hours=1, minutes=24)
-        sent = await bot.fire(f"herald-escalate-{run}")
+        sent = await bot.fire(f"herald:escalate-{run}")
         [note] = in_room(sent, ROOM)
         assert "No acknowledgement from Coordination (test.example)" in note.body
         assert len(bot.fake.created) == 1  # one DM room per liaison, not one per reminder
@@ -222,7 +233,7 @@ async def test_amend_and_cancel_reach_every_room_and_ask_for_fresh_acks(tmp_path
         run = await start_run(bot, "rapid-response", "2026-11-22 12:05")
         await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
         bot.now = NOW + timedelta(minutes=5)
-        await bot.fire(next(j for j in bot.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")))
+        await bot.fire(next(j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")))
         await settle(bot)
         await bot.say(ROOM_B, BOB, f"!ack {run}")
         calls = {s.room_id: s for s in bot.fake.sent if "Call-out" in s.body}
@@ -250,7 +261,7 @@ async def test_amend_and_cancel_reach_every_room_and_ask_for_fresh_acks(tmp_path
         assert sorted(s.room_id for s in stand_downs) == sorted([ROOM, ROOM_B, ROOM_C])
         assert all("Police closed the square" in s.body for s in stand_downs)
         assert len([s for s in sent if "m.new_content" in s.content and "CANCELLED" in s.body]) == 3
-        assert not [j for j in bot.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")]
+        assert not [j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]
         # A later phase never goes out, even if its job fires anyway.
         bot.now = NOW + timedelta(hours=3)
         assert await herald(bot).deliver_due(run) == 0
@@ -380,11 +391,11 @@ async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: P
     again = bot
     try:
         again.scheduler = Scheduler(again.name)
-        again.features = [HeraldFeature(again)]
+        again.features = [herald_factory()(again)]
         again.outbox = Outbox(again.db, again.name, KindedSender(fake).send, clock=lambda: again.now.timestamp())
         again.outbox.start()
-        await herald(again).start()
-        job = next(j for j in again.scheduler.job_ids() if j.startswith(f"herald-due-{run}-"))
+        await again.features[0].start()
+        job = next(j for j in again.scheduler.job_ids() if j.startswith(f"herald:due-{run}-"))
         await again.fire(job)
         await settle(again)
         calls = Counter(s.room_id for s in fake.sent if s.txn_id.startswith(f"aff-{run}-call-"))
@@ -421,9 +432,10 @@ async def test_expired_runs_are_redacted_then_forgotten(tmp_path: Path) -> None:
         await settle(bot)
         sent = {(d.room_id, d.event_id) for d in await herald(bot).runs.deliveries(run) if d.event_id}
         assert len(sent) == 3
-        await herald(bot).sweep(NOW + timedelta(days=29))
+        await herald(bot).forget_expired(NOW + timedelta(days=29))
         assert bot.fake.redacted == [] and await herald(bot).runs.get(run) is not None
-        await herald(bot).sweep(NOW + timedelta(days=40))
+        await herald(bot).forget_expired(NOW + timedelta(days=40))
+        await bot.flush()  # the redactions go through the outbox
         assert set(bot.fake.redacted) == sent
         assert await herald(bot).runs.get(run) is None
         assert await herald(bot).events.list_for("spring") == []

@@ -9,7 +9,6 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from bots.herald import HeraldFeature
 from protocols.herald.consent import MAX_MEMBERS, MAX_OPEN_INVITES
 from storage.herald import token_hash
 from tests.bot.fakes import ROOM, add_room, close, fake_bot
@@ -22,6 +21,7 @@ from tests.bot.test_herald import (
     ROOM_C,
     coalition,
     herald,
+    herald_factory,
     invite,
     settle,
     start_run,
@@ -118,7 +118,7 @@ async def test_an_invitation_for_one_room_expires_and_is_swept(tmp_path: Path) -
         [expired] = await bot.say(ROOM_E, EVE, f"!coalition join {later}")
         assert "not valid" in expired.body and "last 2d" in expired.body
         assert ROOM_E not in await members_of(bot)
-        await herald(bot).sweep(bot.now)
+        await herald(bot).forget_expired(bot.now)
         assert await bot.db.fetchall("SELECT 1 FROM herald_invite") == []
     finally:
         await close(bot)
@@ -171,7 +171,7 @@ async def test_remove_takes_a_room_out_and_cancels_what_it_was_owed(tmp_path: Pa
         before = len(bot.fake.sent)
         await bot.say(ROOM, ALICE, f"!protocol amend {run} North gate instead")
         bot.now += timedelta(hours=2)
-        for job in [j for j in bot.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")]:
+        for job in [j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]:
             await bot.fire(job)
         await settle(bot)
         assert not [s for s in bot.fake.sent[before:] if s.room_id == ROOM_C]
@@ -182,7 +182,7 @@ async def test_remove_takes_a_room_out_and_cancels_what_it_was_owed(tmp_path: Pa
 
 
 async def test_two_coalitions_on_one_bot_do_not_see_each_other(tmp_path: Path) -> None:
-    bot = await fake_bot(tmp_path, [HeraldFeature], members=[ALICE], moderators=[ALICE])
+    bot = await fake_bot(tmp_path, [herald_factory()], members=[ALICE], moderators=[ALICE])
     try:
         await add_room(bot, ROOM_B, [BOB, DAN], moderators=[BOB])
         await add_room(bot, ROOM_E, [EVE], moderators=[EVE])

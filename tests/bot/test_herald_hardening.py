@@ -4,6 +4,7 @@ and two bots sharing one database."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from datetime import timedelta
@@ -13,7 +14,6 @@ from typing import Any
 
 from bots import core
 from bots.config import parse_config
-from bots.herald import HeraldFeature
 from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import Forbidden, TransportError
 from bots.runtime.ids import EventID, RoomID, UserID
@@ -32,6 +32,7 @@ from tests.bot.test_herald import (
     ROOM_C,
     coalition,
     herald,
+    herald_factory,
     in_room,
     invite,
     settle,
@@ -54,7 +55,7 @@ async def count(bot: FakeBot, sql: str, *params: Any) -> int:
 async def escalated_dm(bot: FakeBot, run: str) -> str:
     """Fire the run's escalation until the liaison of ROOM_B (Bob) is reminded by DM."""
     bot.now = NOW + timedelta(minutes=16)
-    await bot.fire(f"herald-escalate-{run}")
+    await bot.fire(f"herald:escalate-{run}")
     [dm] = [c for c in bot.fake.created if c["invite"] == [BOB]]
     bot.direct_rooms[dm["room_id"]] = True
     bot.fake.members[dm["room_id"]] = [str(BOT), BOB]
@@ -82,7 +83,7 @@ async def test_a_kicked_liaison_cannot_acknowledge_from_a_dm_and_is_cleared(tmp_
         assert member.liaison is None
         # The coordinators hear of Lyon's silence, naming no liaison.
         bot.now = NOW + timedelta(minutes=24)
-        sent = await bot.fire(f"herald-escalate-{run}")
+        sent = await bot.fire(f"herald:escalate-{run}")
         [note] = in_room(sent, ROOM)
         assert "No acknowledgement from Lyon group" in note.body and "Liaison: none set" in note.body
     finally:
@@ -114,7 +115,9 @@ async def test_a_member_room_that_removed_the_bot_is_forgotten(tmp_path: Path) -
         await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
         await settle(bot)
         await h.dm_room(BOB)
-        assert await count(bot, "SELECT COUNT(*) FROM herald_local WHERE room_id = ?", ROOM_B) == 2
+        assert await count(bot, "SELECT COUNT(*) FROM herald_local WHERE room_id = ?", ROOM_B) == 1
+        # Its zone is a room setting, shared by every feature (one answer to "what zone").
+        assert (await h.host.settings.zone(RoomID(ROOM_B))).key == "Europe/Paris"
         before = len(bot.fake.sent)
 
         await bot._on_removed(RoomID(ROOM_B), kicked())
@@ -131,7 +134,7 @@ async def test_a_member_room_that_removed_the_bot_is_forgotten(tmp_path: Path) -
         assert {m.room_id for m in await h.coalitions.members("spring")} == {ROOM}
         bot.now = NOW + timedelta(hours=2)
         before = len(bot.fake.sent)
-        for job in [j for j in bot.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")]:
+        for job in [j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]:
             await bot.fire(job)
         await settle(bot)
         assert {s.room_id for s in bot.fake.sent[before:]} == {ROOM}
@@ -154,14 +157,14 @@ async def test_a_coordination_room_that_removed_the_bot_stands_its_runs_down(tmp
         assert told == {ROOM_B, ROOM_C}
         assert (await h.runs.get(run)).state == "cancelled"  # type: ignore[union-attr]
         assert {d.state for d in await h.runs.deliveries(run)} == {"cancelled"}
-        assert not [j for j in bot.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")]
+        assert not [j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]
         assert await h.coalitions.members("spring") == []
         for table in ("herald_event", "herald_invite"):
             assert await count(bot, f"SELECT COUNT(*) FROM {table}") == 0, table
         # The rooms are free to join another coalition; "spring" goes once its run expires.
         [free] = await bot.say(ROOM_B, BOB, "!coalition create summer")
         assert "Coalition summer created" in free.body
-        await h.sweep(NOW + timedelta(days=60))
+        await h.forget_expired(NOW + timedelta(days=60))
         assert await h.coalitions.get("spring") is None
     finally:
         await close(bot)
@@ -207,7 +210,25 @@ async def test_runs_a_year_ahead_are_refused_and_floods_are_bounded(tmp_path: Pa
         await close(bot)
 
 
-async def test_a_failed_redaction_is_retried_and_its_run_kept_until_then(tmp_path: Path) -> None:
+async def outbox_states(bot: FakeBot, kind: str) -> dict[str, str]:
+    rows = await bot.db.fetchall("SELECT room_id, state FROM outbox WHERE kind = ?", (kind,))
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+async def until(check: Any, what: str) -> None:
+    """Poll ``check()`` (sync or async) until true, with a deadline (the outbox backs off for real)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def test_a_failed_redaction_is_retried_until_it_lands(tmp_path: Path) -> None:
     bot = await coalition(tmp_path)
     try:
         h = herald(bot)
@@ -225,20 +246,30 @@ async def test_a_failed_redaction_is_retried_and_its_run_kept_until_then(tmp_pat
             redacted.append((room_id, event_id))
 
         bot.fake.redact = redact  # type: ignore[method-assign]
-        await h.sweep(NOW + timedelta(days=31))
-        # Room C refused for good (the bot was kicked): given up. Room B was unreachable: kept.
+        await h.forget_expired(NOW + timedelta(days=31))
+        # Room C refused for good (the bot was kicked): given up. Room B was unreachable: the
+        # outbox keeps its redaction (the durable promise), so the run itself is gone at once.
+        await until(lambda: outbox_states(bot, "redaction"), "the redactions are queued")
+        await until(
+            lambda: _settled(bot, {ROOM: "sent", ROOM_C: "failed"}), "room A redacted, room C given up"
+        )
         assert [r for r, _ in redacted] == [ROOM]
-        assert await h.runs.get(run) is not None
-        left = [(d.room_id, d.event_id) for d in await h.runs.deliveries(run) if d.event_id]
-        assert [r for r, _ in left] == [ROOM_B]
-        await h.sweep(NOW + timedelta(days=32))
-        assert [r for r, _ in redacted] == [ROOM] and await h.runs.get(run) is not None
-        del failures[ROOM_B]
-        await h.sweep(NOW + timedelta(days=33))
-        assert sorted(r for r, _ in redacted) == sorted([ROOM, ROOM_B])
+        assert (await outbox_states(bot, "redaction"))[ROOM_B] == "pending"
         assert await h.runs.get(run) is None
+        await h.forget_expired(NOW + timedelta(days=32))  # a second sweep queues nothing twice
+        assert [r for r, _ in redacted] == [ROOM]
+        assert await count(bot, "SELECT COUNT(*) FROM outbox WHERE kind = 'redaction'") == 3
+        del failures[ROOM_B]
+        await until(lambda: len(redacted) == 2, "room B's redaction is retried until it lands")
+        assert sorted(r for r, _ in redacted) == sorted([ROOM, ROOM_B])
+        assert sorted(redacted) == sorted(e for e in sent if e[0] != ROOM_C)
     finally:
         await close(bot)
+
+
+async def _settled(bot: FakeBot, want: dict[str, str]) -> bool:
+    states = await outbox_states(bot, "redaction")
+    return all(states.get(room) == state for room, state in want.items())
 
 
 async def test_a_redaction_that_never_succeeds_does_not_keep_a_run_for_ever(tmp_path: Path) -> None:
@@ -253,10 +284,10 @@ async def test_a_redaction_that_never_succeeds_does_not_keep_a_run_for_ever(tmp_
             raise TransportError("away")
 
         bot.fake.redact = away  # type: ignore[method-assign]
-        await h.sweep(NOW + timedelta(days=31))
-        assert await h.runs.get(run) is not None
-        await h.sweep(NOW + timedelta(days=45))  # a week past its retention: given up
+        await h.forget_expired(NOW + timedelta(days=31))
+        # The run (and the message texts in it) goes now; the outbox keeps trying the redactions.
         assert await h.runs.get(run) is None
+        assert set((await outbox_states(bot, "redaction")).values()) == {"pending"}
     finally:
         await close(bot)
 
@@ -276,7 +307,7 @@ async def two_bots(tmp_path: Path) -> tuple[FakeBot, FakeBot]:
     db = await Database.open(tmp_path / "affinity.db")
     bots = []
     for bot_config, user in zip(config.bots, (BOT, BOT2), strict=True):
-        bot = FakeBot(config, bot_config, db, [HeraldFeature], core=[core.router])
+        bot = FakeBot(config, bot_config, db, [herald_factory()], core=[core.router])
         bot.now = NOW
         bot.clock = lambda b=bot: b.now  # type: ignore[misc]
         bot._ids = itertools.count(1)
@@ -316,9 +347,10 @@ async def test_two_bots_on_one_database_each_send_only_their_own_after_a_restart
             await herald(bot).stop()
             bot.scheduler.shutdown()
             bot.scheduler = Scheduler(bot.name)
-            await herald(bot).start()
-        assert not [j for j in two.scheduler.job_ids() if j.startswith("herald-due-")]
-        jobs = [j for j in one.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")]
+            bot.features = [herald_factory()(bot)]
+            await bot.features[0].start()
+        assert not [j for j in two.scheduler.job_ids() if j.startswith("herald:due-")]
+        jobs = [j for j in one.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]
         assert len(jobs) == 3
         for bot in (one, two):
             bot.now = NOW + timedelta(hours=8)
@@ -331,7 +363,7 @@ async def test_two_bots_on_one_database_each_send_only_their_own_after_a_restart
         assert per_room and set(per_room.values()) == {1}
         assert {r for r, _ in per_room} == {"!a1:test.example", "!a2:test.example"}
         # Sweeping one bot leaves the other's rows alone.
-        await herald(two).sweep(NOW + timedelta(days=60))
+        await herald(two).forget_expired(NOW + timedelta(days=60))
         assert await herald(one).runs.get(run) is not None
     finally:
         for bot in (one, two):

@@ -51,7 +51,7 @@ async def test_herald_phases_edits_and_files_carry_mentions(tmp_path: Path) -> N
         run = await start_run(bot, "rapid-response", "2026-11-22 12:05")
         await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
         bot.now = NOW + timedelta(minutes=5)
-        await bot.fire(next(j for j in bot.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")))
+        await bot.fire(next(j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")))
         await settle(bot)
         await bot.say(ROOM_B, BOB, f"!ack {run}")
         await bot.say(ROOM, ALICE, f"!protocol amend {run} Meet at the north gate @room")

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bots.devclient import UserClient
+from bots.runtime.contract import ContractBridge
 from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
 from tests.e2e.harness import BotHarness, person
 
@@ -67,7 +68,9 @@ async def invitation(coordinator: UserClient, coord: str, room: str = "") -> str
 
 
 def herald_of(bot: BotHarness) -> Any:
-    return next(f for f in bot.runtime.features if f.name == "herald")
+    bridge = next(f for f in bot.runtime.features if f.name == "herald")
+    assert isinstance(bridge, ContractBridge)
+    return bridge.feature
 
 
 async def member_room(owner: UserClient, bot: BotHarness, name: str, encrypted: bool) -> str:
@@ -129,13 +132,13 @@ async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation
         await carol.wait_for(from_bot(bot, leeds, "RAPID RESPONSE"))
         await alice.wait_for(from_bot(bot, coord, "RAPID RESPONSE"))
 
-        # The liaison on the second server acknowledges; the board shows it as an HTML table.
+        # The liaison on the second server acknowledges; the board shows it as a list (no table).
         assert "Acknowledged run" in body(await command(bob, lyon, f"!ack {run}"))
         alice_acks = await command(alice, coord, f"!ack {run}")
         assert "Acknowledged run" in body(alice_acks)
         board = await command(alice, coord, f"!protocol status {run}")
         assert "Lyon: call ✅" in body(board) and "Leeds: call ⏳" in body(board)
-        assert "<table>" in board["content"]["formatted_body"]
+        assert "<li>" in board["content"]["formatted_body"] and "<table" not in board["content"]["formatted_body"]
 
         # Leeds stays silent. At its deadline its liaison gets a DM (a new encrypted room on A);
         # half a window later the coordination room gets a note. The clock is moved, not waited.
@@ -180,7 +183,7 @@ async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation
         for client, room in ((bob, lyon), (carol, leeds)):
             assert "The square is closed" in body(await client.wait_for(from_bot(bot, room, "STAND DOWN")))
             await client.wait_for(from_bot(bot, room, "CANCELLED", edit=True))
-        assert not [j for j in bot.runtime.scheduler.job_ids() if j.startswith(f"herald-due-{run}-")]
+        assert not [j for j in bot.runtime.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]
     finally:
         for client in (alice, bob, carol):
             await client.close()
@@ -216,7 +219,7 @@ async def test_a_bot_killed_mid_broadcast_sends_each_room_one_copy(federation: F
         async def send_then_die(*args: Any) -> Any:
             nonlocal sends
             result = await real_send(*args)
-            if args[3].startswith(f"aff-{run}-"):
+            if args[-1].startswith(f"aff-{run}-"):  # the transaction id
                 sends += 1
             if sends == 3 and not died.is_set():
                 died.set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bots.config import ConfigError, load_config, open_access_warnings, parse_config, require_pickle_key
+from bots.herald.config import HeraldConfig
 from bots.lottery import LotteryFeature
 from bots.lottery.config import LotteryConfig
 from bots.runtime.contract import validate_config
@@ -37,7 +38,7 @@ def test_example_config_loads_and_documents_every_key() -> None:
                 out |= names(annotation)
         return out
     from bots.config import AppConfig, BotConfig
-    for name in names(AppConfig) | names(BotConfig) | names(LotteryConfig):
+    for name in names(AppConfig) | names(BotConfig) | names(LotteryConfig) | names(HeraldConfig):
         assert f"{name}:" in text, f"config.example.yaml does not document '{name}'"
 
 
@@ -128,7 +129,6 @@ def test_load_config_takes_the_pickle_key_from_file_or_environment(tmp_path: Pat
     [
         ("retention:\n  draw_history: -5\n", "retention.draw_history"),
         ("retention:\n  sweep_every: 3600\n", "retention.sweep_every"),
-        ("features:\n  herald:\n    late_grace: true\n", "features.herald.late_grace"),
         ("retention:\n  outbox: 0s\n", "retention.outbox"),
     ],
 )
@@ -204,7 +204,7 @@ def test_environment_variables_expand_only_in_secret_fields() -> None:
         ("bots[0].device_name", MINIMAL + "    device_name: ${PW}\n"),
         ("homeserver", MINIMAL.replace("http://localhost:8008", "${PW}")),
         ("access.allowed_users[0]", MINIMAL + "access:\n  allowed_users: ['@${PW}:x']\n"),
-        ("features.herald.ack_reaction", MINIMAL + "features:\n  herald:\n    ack_reaction: ${PW}\n"),
+        ("metrics.host", MINIMAL + "metrics:\n  host: ${PW}\n"),
     ]:
         with pytest.raises(ConfigError) as err:
             parse_config(text, "c.yaml", environ=env)
