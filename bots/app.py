@@ -18,9 +18,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 # Feature name -> "module:Class". The runtime names no feature; this table joins them.
-FEATURES: dict[str, str] = {
-    "herald": "bots.herald:HeraldFeature",
-}
+FEATURES: dict[str, str] = {}
 
 
 def feature_factory(name: str) -> FeatureFactory:

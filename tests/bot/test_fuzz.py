@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bots.app import FEATURES, feature_factory
-from bots.config import ConfigError, parse_config
+from bots.config import BotConfig, ConfigError, parse_config
 from bots.runtime.bot import FeatureFactory
 from bots.runtime.registry import REGISTRY, factories_for
 from bots.runtime import metrics
@@ -328,7 +328,9 @@ def built_in(name: str) -> bool:
 def every_feature(tmp_path: Path) -> list[FeatureFactory]:
     """Every feature of this build: the old table's and the registry's, so a feature that moves
     onto the contract (or a new one) is fuzzed without touching this file."""
-    names = sorted(set(FEATURES) | {n for n in REGISTRY.names() if built_in(n)})
+    # The built-ins are named in BotConfig's default (imported on demand: none may be loaded yet).
+    defaults = BotConfig.model_validate({"user_id": str(BOT), "password": "x"}).features
+    names = sorted(set(FEATURES) | set(defaults) | {n for n in REGISTRY.names() if built_in(n)})
     config = parse_config(
         f'homeserver: http://localhost:1\ndata_dir: "{tmp_path}"\n'
         f'bots:\n  - user_id: "{BOT}"\n    password: x\n    features: [{", ".join(names)}]\n'
