@@ -36,7 +36,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bots protocols storage tests bench
 	$(VENV)/bin/ruff format --check bots protocols storage tests bench
-	$(VENV)/bin/mypy bots protocols storage
+	$(VENV)/bin/mypy bots protocols storage tests/bot/fakes.py
 
 bench: $(STAMP)
 	$(PY) bench/ping_roundtrip.py

@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Any
 
 from bots.runtime.context import Context, thread_of
-from bots.runtime.converters import ArgumentError, Deferred, PendingText, as_text, converter_for
-from bots.runtime.errors import PermissionDenied, UsageError
+from bots.runtime.converters import Deferred, PendingText, as_text, converter_for
+from bots.runtime.errors import PermissionDenied
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.keys import key as make_key
@@ -126,8 +126,8 @@ def _reply_target(source: dict[str, Any]) -> EventID | None:
 
 
 class BoundCommand(Command):
-    """A router ``Command`` whose converters may explain themselves (:class:`ArgumentError`)
-    and whose last parameter may be :data:`~bots.runtime.converters.Text`."""
+    """A router ``Command`` whose last parameter may be :data:`~bots.runtime.converters.Text`
+    (converters that explain themselves, :class:`ArgumentError`, are the router's own)."""
 
     def parse(self, words: list[str]) -> tuple[list[Any], dict[str, Any]]:
         args, kwargs = super().parse(words)
@@ -136,14 +136,6 @@ class BoundCommand(Command):
             if p.convert is as_text and i < len(args) and args[i] is not p.default:
                 args[i] = PendingText(len(self.name.split()) + i, args[i])
         return args, kwargs
-
-    def _convert(self, p: Param, text: str) -> Any:
-        try:
-            return p.convert(text)
-        except ArgumentError as exc:
-            raise UsageError(f"{exc}. Usage: {self.usage}") from exc
-        except ValueError:
-            return super()._convert(p, text)
 
 
 def params_of(func: Callable[..., Any]) -> list[Param]:

@@ -126,7 +126,7 @@ class ContractBridge(Feature):
         self._migrations = read_feature_migrations(cls.migrations) if cls.migrations else []
         self._migrated = False
         self._lock = asyncio.Lock()
-        router = Router(cls.name)
+        router = Router(cls.name, cls.title)
         router.commands = bound_commands(self.feature, cls.name, self.host, before=self.ready)
         self.router = router
 

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from bots.runtime.ids import RoomID, is_user_id
-from bots.runtime.router import RoomRef, Words
 from protocols.timespec import parse_duration, parse_when, parse_zone
 
 if TYPE_CHECKING:
@@ -38,6 +37,17 @@ if TYPE_CHECKING:
 
 class ArgumentError(ValueError):
     """An argument that is not what its parameter takes; the text says why, for the person."""
+
+
+class Words(str):
+    """Several words, up to the next keyword (a title, a reason, free text)."""
+
+
+class RoomRef(str):
+    """A room: ``#alias:server``, ``!id:server`` or a matrix.to link (resolved by the handler)."""
+
+
+Duration = timedelta
 
 
 @dataclass(frozen=True)

@@ -20,25 +20,18 @@ from __future__ import annotations
 
 import inspect
 import shlex
+import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from bots.runtime.converters import ArgumentError, Duration, RoomRef, Words
 from bots.runtime.errors import UsageError
 from protocols.timespec import TimeSpecError, parse_duration
 
-
-class Words(str):
-    """Several words, up to the next keyword (a title, a reason, free text)."""
-
-
-class RoomRef(str):
-    """A room: ``#alias:server``, ``!id:server`` or a matrix.to link (resolved by the handler)."""
-
-
-Duration = timedelta
+__all__ = ["Command", "CommandTable", "Duration", "Param", "RoomRef", "Router", "Words"]
 
 # The longest command the bot reads. Commands are a line or two; a bound keeps one message from
 # making any parser (or the word splitter) work on megabytes while every bot waits.
@@ -129,6 +122,8 @@ class Command:
     def _convert(self, p: Param, text: str) -> Any:
         try:
             return p.convert(text)
+        except ArgumentError as exc:  # a converter that says why
+            raise UsageError(f"{exc}. Usage: {self.usage}") from exc
         except (ValueError, TimeSpecError) as exc:
             detail = str(exc) if isinstance(exc, TimeSpecError) else f"'{text}' is not a valid <{p.metavar}>"
             raise UsageError(f"{detail}. Usage: {self.usage}") from exc
@@ -161,7 +156,7 @@ def _params_of(handler: Handler) -> list[Param]:
             continue  # ctx
         annotation = hints.get(name, str)
         optional = sp.default is not inspect.Parameter.empty
-        if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType")):
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
             inner = [a for a in typing.get_args(annotation) if a is not type(None)]
             annotation = inner[0]
         convert, kind = _CONVERTERS[annotation]
@@ -176,10 +171,11 @@ def _params_of(handler: Handler) -> list[Param]:
 
 
 class Router:
-    """The commands of one feature."""
+    """The commands of one feature, under the title ``!help`` shows them with."""
 
-    def __init__(self, feature: str) -> None:
+    def __init__(self, feature: str, title: str | None = None) -> None:
         self.feature = feature
+        self.title = title or feature.capitalize()
         self.commands: list[Command] = []
 
     def command(

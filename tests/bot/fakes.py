@@ -10,18 +10,22 @@ the test, and the clock is the test's.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bots import core
 from bots.config import parse_config
+from bots.runtime.adapter import MatrixAdapter
 from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.runtime.contract import ContractFeature, factory
 from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import Forbidden, NotFound
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.outbox import Outbox
+from bots.runtime.registry import feature_section
 from storage.db import Database
 
 BOT = UserID("@bot:test.example")
@@ -68,6 +72,7 @@ class FakeMatrix:
     invited: list[tuple[str, str]] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
     uploads: list[tuple[bytes, str, str]] = field(default_factory=list)
+    history: dict[str, list[Any]] = field(default_factory=dict)  # by room, oldest first
     _seen_txn: dict[str, str] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -138,6 +143,16 @@ class FakeMatrix:
     async def creators(self, room_id: RoomID) -> frozenset[UserID]:
         return frozenset(UserID(u) for u in self.room_creators.get(room_id, ()))
 
+    async def messages(
+        self, room_id: RoomID, start: str, end: str | None = None, limit: int = 100
+    ) -> tuple[list[Any], str | None]:
+        """A room's history, newest first: ``history`` holds nio events for a gap to be filled."""
+        return list(reversed(self.history.get(room_id, [])))[:limit], None
+
+
+def _fake_is_an_adapter(fake: FakeMatrix) -> MatrixAdapter:
+    return fake  # mypy: the fake implements the real adapter's whole interface
+
 
 class FakeBot(BotRuntime):
     """A BotRuntime wired to a FakeMatrix, with a settable clock."""
@@ -180,7 +195,7 @@ class FakeBot(BotRuntime):
 
 async def fake_bot(
     tmp_path: Path,
-    features: list[FeatureFactory],
+    features: Sequence[FeatureFactory | type[ContractFeature[Any]]],
     *,
     config_extra: str = "",
     members: list[str] | None = None,
@@ -193,12 +208,18 @@ async def fake_bot(
         "access:\n  allowed_servers: [test.example]\n" + config_extra
     )
     db = await Database.open(tmp_path / "affinity.db")
-    bot = FakeBot(config, config.bots[0], db, features, core=[core.router])
-    bot.now = now or datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    factories: list[FeatureFactory] = []
+    for f in features:  # a contract feature's class gets its config section, as the app does
+        if isinstance(f, type) and issubclass(f, ContractFeature):
+            factories.append(factory(f, feature_section(config, f.name)))
+        else:
+            factories.append(f)  # type: ignore[arg-type]  # an old feature's class or factory
+    bot = FakeBot(config, config.bots[0], db, factories, core=[core.router])
+    bot.now = now or datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     bot.clock = lambda: bot.now
     bot._ids = itertools.count(1)
     bot.fake = FakeMatrix()
-    bot.matrix = bot.fake  # type: ignore[assignment]
+    bot.matrix = bot.fake
     bot.outbox = Outbox(db, bot.name, KindedSender(bot.fake).send, clock=lambda: bot.now.timestamp())
     bot.outbox.start()
     bot.fake.members[ROOM] = [str(BOT), *(members or [])]

@@ -16,8 +16,10 @@ import pytest
 
 from bots import app as app_module
 from bots import cli
-from bots.runtime import bot as bot_module
-from bots.runtime.bot import SyncLoopDied
+from bots.runtime import sync as sync_module
+from bots.runtime.envelope import guard_sync_parsing
+from bots.runtime.errors import TransportError
+from bots.runtime.sync import SyncLoopDied
 from tests.bot.fakes import BOT, ROOM, FakeBot, close, fake_bot
 
 ALICE = "@alice:test.example"
@@ -158,7 +160,7 @@ def wire_sync(bot: FakeBot, batches: list[Any]) -> list[str | None]:
         if batches:
             return batches.pop(0)
         await bot._stopping.wait()
-        raise bot_module.TransportError("stopping")
+        raise TransportError("stopping")
 
     async def no_housekeeping(resp: Any) -> None:
         return None
@@ -198,7 +200,7 @@ async def test_the_sync_loop_survives_every_hostile_event(tmp_path: Path, caplog
 async def test_the_sync_loop_restarts_after_an_unexpected_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot_module, "LOOP_RESTART_DELAY_S", 0.0)
+    monkeypatch.setattr(sync_module, "LOOP_RESTART_DELAY_S", 0.0)
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     await bot._save_checkpoint("s0")
     wire_sync(bot, [sync_response("s1", [message("$one", content=PING)]), sync_response("s1", [message("$one", content=PING)])])
@@ -225,7 +227,7 @@ async def test_the_sync_loop_restarts_after_an_unexpected_failure(
 
 
 async def test_a_sync_loop_that_keeps_failing_gives_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot_module, "LOOP_RESTART_DELAY_S", 0.0)
+    monkeypatch.setattr(sync_module, "LOOP_RESTART_DELAY_S", 0.0)
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     wire_sync(bot, [sync_response(f"s{i}", []) for i in range(20)])
 
@@ -361,7 +363,7 @@ async def test_nio_parses_a_sync_with_events_it_would_raise_on() -> None:
         for breaker in NIO_BREAKERS:  # the premise: unguarded, nio raises on each
             with pytest.raises((TypeError, AttributeError)):  # nio's own parser, unguarded
                 await client.create_matrix_response(nio.SyncResponse, JsonTransport(sync_body([breaker])))
-        bot_module.guard_sync_parsing(client, logging.getLogger("test"))
+        guard_sync_parsing(client, logging.getLogger("test"))
         resp = await client.create_matrix_response(nio.SyncResponse, JsonTransport(body))
         assert isinstance(resp, nio.SyncResponse)
         assert [e.event_id for e in resp.rooms.join[ROOM].timeline.events] == ["$good"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bots.runtime import bot as bot_module
+from bots.runtime import membership as bot_module
 from bots.runtime.ids import RoomID
 from tests.bot.fakes import BOT, FakeBot, close, fake_bot
 

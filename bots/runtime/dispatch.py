@@ -1,0 +1,134 @@
+"""From a checked event to the code that answers it: a command goes to its handler, a reaction
+and any other message to the features' hooks. :meth:`Dispatch._guarded` is the one place where
+typed errors become replies and anything else becomes a log line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from nio import AsyncClient
+
+from bots.runtime import metrics
+from bots.runtime.context import Context
+from bots.runtime.envelope import Envelope
+from bots.runtime.errors import UsageError, UserError
+from bots.runtime.ids import EventID, RoomID
+from bots.runtime.router import CommandTable
+from bots.runtime.sync import log_failure
+from protocols.errors import RuleError
+from protocols.timespec import TimeSpecError
+
+if TYPE_CHECKING:
+    from bots.runtime.bot import BotRuntime
+    from bots.runtime.feature import Feature
+
+log = logging.getLogger(__name__)
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Element quotes the replied-to message as '> ' lines before the reply itself."""
+    if not body.startswith("> "):
+        return body.strip()
+    lines = body.split("\n")
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return "\n".join(lines).strip()
+
+
+class Dispatch:
+    """Part of :class:`~bots.runtime.bot.BotRuntime`: events to commands and feature hooks."""
+
+    client: AsyncClient | None
+    features: list[Feature]
+    commands: CommandTable
+    clock: Callable[[], datetime]
+
+    if TYPE_CHECKING:  # provided by the other parts of the runtime
+
+        def allowed(self, user_id: str) -> bool: ...
+        def is_direct(self, room_id: RoomID) -> bool: ...
+
+    async def _dispatch(self, room_id: RoomID, env: Envelope, decrypted: bool) -> None:
+        content = env.content
+        if not self.allowed(env.sender):
+            return
+        room = self.client.rooms.get(room_id) if self.client is not None else None
+        ctx = Context(
+            bot=cast("BotRuntime", self),  # this part of the runtime is the runtime
+            room_id=room_id, sender=env.sender, event_id=env.event_id,
+            body="", now=self.clock(),
+            is_direct=self.is_direct(room_id),
+            encrypted=decrypted or bool(room is not None and room.encrypted),
+            source=env.source,
+        )
+        relation = env.relation
+        if env.type == "m.reaction":
+            # parse_envelope made sure an annotation has a string target and key.
+            assert relation is not None and relation.event_id is not None and relation.key is not None
+            for feature in self.features:
+                await self._guarded(ctx, feature.on_reaction, ctx, EventID(relation.event_id), relation.key)
+            return
+        if env.type != "m.room.message" or content.get("msgtype") not in ("m.text", "m.emote"):
+            return  # never answer notices, including other bots'
+        if relation is not None and relation.rel_type == "m.replace":
+            return  # an edit is not a new command
+        ctx.body = strip_reply_fallback(str(content.get("body", "")))
+        if ctx.body.startswith("!"):
+            await self._command(ctx)
+            return
+        for feature in self.features:
+            consumed = await self._guarded(ctx, feature.on_message, ctx)
+            if consumed:
+                return
+
+    async def _command(self, ctx: Context) -> None:
+        refusal = self.commands.too_long(ctx.body)
+        if refusal is not None:
+            metrics.COMMANDS.labels("unknown", "usage").inc()
+            await ctx.reply(refusal)
+            return
+        command, name, words = self.commands.match(ctx.body)
+        if command is None:
+            if not name:
+                return
+            family = self.commands.family(name)
+            if family:  # "!ghost" alone: say which of its commands there are
+                metrics.COMMANDS.labels("unknown", "usage").inc()
+                usages = "\n".join(f"{c.usage} — {c.help}" for c in family)
+                await ctx.reply(f"!{name} needs one of:\n{usages}")
+                return
+            hint = self.commands.suggest(name)
+            tip = f" Did you mean {', '.join('!' + h for h in hint)}?" if hint else ""
+            metrics.COMMANDS.labels("unknown", "usage").inc()
+            await ctx.reply(f"Unknown command !{name}.{tip} Type !help for the list.")
+            return
+        if command.where == "room" and ctx.is_direct:
+            await ctx.reply(f"!{command.name} works in a group room, not in a direct chat.")
+            return
+
+        async def run() -> None:
+            await ctx.require_power(command.power)
+            args, kwargs = command.parse(words)
+            await command.handler(ctx, *args, **kwargs)
+
+        ok = await self._guarded(ctx, run)
+        metrics.COMMANDS.labels(command.name, "ok" if ok is not False else "failed").inc()
+
+    async def _guarded(self, ctx: Context, func: Any, *args: Any) -> Any:
+        """The one place typed errors become replies and anything else becomes a log line."""
+        try:
+            result = await func(*args)
+            return True if result is None else result
+        except UsageError as exc:
+            await ctx.reply(str(exc))
+        except (UserError, RuleError, TimeSpecError) as exc:
+            # A refusal: by the suite, by a rule of the ritual, or an unreadable time or zone.
+            # Its text is written for the person who asked.
+            await ctx.reply(str(exc))
+        except Exception as exc:  # the runtime never dies of one event
+            log_failure(ctx.event_id, exc)
+            await ctx.reply("Sorry, something went wrong handling that. The operator can find it in the logs.")
+        return False
