@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import icalendar
 import yaml
@@ -21,6 +22,7 @@ from bots.runtime.bot import FeatureFactory
 from bots.runtime.contract import ContractBridge, factory
 from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import TransportError
+from bots.runtime.ids import RoomID
 from bots.runtime.outbox import Outbox
 from bots.runtime.scheduler import Scheduler
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
@@ -439,5 +441,28 @@ async def test_expired_runs_are_redacted_then_forgotten(tmp_path: Path) -> None:
         assert set(bot.fake.redacted) == sent
         assert await herald(bot).runs.get(run) is None
         assert await herald(bot).events.list_for("spring") == []
+    finally:
+        await close(bot)
+
+
+async def test_a_rooms_zone_and_language_are_the_shared_room_settings(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        settings = herald(bot).host.settings
+        # !local set timezone (in coalition()) wrote the room's one zone, which every feature reads.
+        assert (await settings.zone(RoomID(ROOM_B))).key == "Europe/Paris"
+        [ok] = await bot.say(ROOM_B, BOB, "!local set language pt-BR")
+        assert "language set to: pt-BR" in ok.body and await settings.language(RoomID(ROOM_B)) == "pt-BR"
+        [refused] = await bot.say(ROOM_B, BOB, "!local set language Portuguese")
+        assert "not a language tag" in refused.body
+        assert await settings.language(RoomID(ROOM_B)) == "pt-BR"  # a refusal changes nothing
+        [shown] = await bot.say(ROOM_B, BOB, "!local show")
+        assert "timezone: Europe/Paris" in shown.body and "language: pt-BR" in shown.body
+        assert "meeting_point: Place Bellecour, by the statue" in shown.body
+        # The zone set by another feature (the ghost chair writes the same setting) is the herald's too.
+        await settings.set_zone(RoomID(ROOM_C), ZoneInfo("Europe/London"))
+        run = await start_run(bot, "rapid-response", "2026-11-22 13:00")
+        board = next(s for s in bot.fake.sent if f"Plan {run}" in s.body)
+        assert "Leeds group: call 11-22 13:00 GMT" in board.body
     finally:
         await close(bot)
