@@ -12,7 +12,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bots.ghostchair.config import GhostChairConfig
-from bots.ghostchair.lottery_link import OpeningRituals, find_lottery
+from bots.ghostchair.lottery_link import find_lottery
+from bots.lottery.feature import LotteryFeature
 from bots.runtime.contract import ContractFeature
 from bots.runtime.host import Host
 from bots.runtime.keys import key
@@ -46,7 +47,7 @@ class GhostChairBase(ContractFeature[GhostChairConfig]):
         """The room's zone (room settings), else the configured default."""
         return await self.host.settings.zone_set(room_id) or self.default_zone
 
-    def lottery(self) -> OpeningRituals | None:
+    def lottery(self) -> LotteryFeature | None:
         """This bot's lottery, for a gathering's opening draw (None: not enabled)."""
         return find_lottery(self.host)
 

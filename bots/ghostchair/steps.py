@@ -157,11 +157,11 @@ class GatheringSteps(GhostChairBase):
             await self.host.post(room, render.NO_LOTTERY, draw_key)
             return
         try:
-            await lottery.open_draw(room, draw_key)
+            await lottery.opening_draw(room, draw_key)
         except Exception as exc:  # the reminder went out; the order still may
             log.error("gathering %d: the draw failed: %s", gathering.id, type(exc).__name__)
         try:
-            await lottery.post_order(room, self.step_key(gathering, "order", occurrence))
+            await lottery.speaking_order(room, self.step_key(gathering, "order", occurrence))
         except Exception as exc:  # a failed order must not stop the gathering
             log.error(
                 "gathering %d: the speaking order failed: %s", gathering.id, type(exc).__name__

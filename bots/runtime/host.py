@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bots.config import AccessConfig, RetentionConfig
 from bots.runtime.ids import EventID, RoomID, UserID
@@ -36,6 +36,8 @@ from storage.room_settings import RoomSettings
 
 # What a room version 12 creator's "infinite" power compares as (as in bots/runtime/bot.py).
 CREATOR_POWER = 2**53
+
+F = TypeVar("F")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,12 @@ class Host(Protocol):
     ) -> EventID | None: ...
 
     async def redact_unstored(self, room_id: RoomID, event_id: EventID, key: str) -> bool: ...
+
+    def peer(self, cls: type[F]) -> F | None:
+        """This bot's running feature of class ``cls`` (None: the bot does not run it). The one
+        way a feature reaches another (the ghost chair's gathering opens the lottery's draw):
+        by its class, so the call is typed; never by name."""
+        ...
 
     async def members(self, room_id: RoomID) -> list[UserID]: ...
 

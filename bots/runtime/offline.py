@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bots.config import AppConfig
+from bots.runtime.host import F
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.jobs import Schedule
 from bots.runtime.message import Message
@@ -122,6 +123,9 @@ class OfflineHost:
         if level == "moderator":
             return self.access.moderator_level
         return 100 if level == "admin" else int(level)
+
+    def peer(self, cls: type[F]) -> F | None:
+        return None  # no feature runs offline; forgetting needs no other feature
 
     def is_direct(self, room_id: RoomID) -> bool:
         raise Offline("room state needs the homeserver")

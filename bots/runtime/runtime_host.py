@@ -12,7 +12,7 @@ from urllib.parse import quote
 from bots.runtime.context import notice
 from bots.runtime.delivery import REDACTION, UPLOAD, upload_content
 from bots.runtime.errors import MatrixError, RateLimited, TransportError
-from bots.runtime.host import PowerTable
+from bots.runtime.host import F, PowerTable
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.jobs import Schedule
 from bots.runtime.message import Message
@@ -150,6 +150,14 @@ class RuntimeHost:
             return True
 
         return bool(await _tries(attempt))
+
+    def peer(self, cls: type[F]) -> F | None:
+        for running in self._bot.features:
+            # A contract feature runs inside its bridge (``.feature``); an old one as itself.
+            for candidate in (getattr(running, "feature", None), running):
+                if isinstance(candidate, cls):
+                    return candidate
+        return None
 
     # -- rooms and people ---------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Tier 2: the ghost chair and scheduled gatherings through the runtime, with a fake homeserver.
 
 The clock is the test's (``bot.now``); the scheduler is not running, so a job runs when the test
-fires it, as the timer would at its time. The lottery is a tiny fake feature named "lottery"
-that records what it is asked, so these tests do not depend on the real one.
+fires it, as the timer would at its time. The lottery's opening draw and speaking order are
+recorded by a subclass of the lottery, so these tests do not depend on a real draw.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import pytest
 import yaml
 
 from bots.ghostchair import GhostChairFeature
-from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.lottery.config import LotteryConfig
+from bots.lottery.feature import LotteryFeature
+from bots.runtime.bot import FeatureFactory
 from bots.runtime.contract import ContractBridge, factory
-from bots.runtime.feature import Feature
+from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.scheduler import Job
@@ -33,21 +35,20 @@ TUESDAY_PARIS = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 JOB = "ghostchair:gathering-{}"
 
 
-class FakeLottery(Feature):
-    """The lottery feature's API, recording calls."""
+class FakeLottery(LotteryFeature):
+    """The lottery's interface for a gathering's opening (opening_draw, speaking_order),
+    recording calls instead of drawing; everything else is the real lottery."""
 
-    name = "lottery"
-
-    def __init__(self, bot: BotRuntime) -> None:
-        super().__init__(bot)
+    def __init__(self, host: Host, config: LotteryConfig) -> None:
+        super().__init__(host, config)
         self.calls: list[tuple[str, str, str]] = []
 
-    async def open_draw(self, room_id: RoomID, key: str) -> str | None:
-        self.calls.append(("draw", room_id, key))
+    async def opening_draw(self, room_id: RoomID, key_: str) -> str | None:
+        self.calls.append(("draw", room_id, key_))
         return "draw-1"
 
-    async def post_order(self, room_id: RoomID, key: str) -> None:
-        self.calls.append(("order", room_id, key))
+    async def speaking_order(self, room_id: RoomID, key_: str) -> None:
+        self.calls.append(("order", room_id, key_))
 
 
 def ghost_chair(extra: str) -> FeatureFactory:
@@ -57,7 +58,7 @@ def ghost_chair(extra: str) -> FeatureFactory:
 
 
 async def ghost_bot(tmp_path: Path, *, lottery: bool = False, extra: str = "") -> FakeBot:
-    features: list[FeatureFactory] = [ghost_chair(extra), *([FakeLottery] if lottery else [])]
+    features: list[FeatureFactory] = [ghost_chair(extra), *([factory(FakeLottery)] if lottery else [])]
     bot = await fake_bot(
         tmp_path, features, members=[MOD, ALICE], moderators=[MOD], now=NOW, config_extra=extra
     )
@@ -98,7 +99,10 @@ def step_key(gathering_id: int, created: datetime, step: str, occurrence: dateti
 
 
 def fake_lottery(bot: FakeBot) -> FakeLottery:
-    return next(f for f in bot.features if isinstance(f, FakeLottery))
+    for f in bot.features:
+        if isinstance(f, ContractBridge) and isinstance(f.feature, FakeLottery):
+            return f.feature
+    raise AssertionError("no lottery")
 
 
 async def count(bot: FakeBot, table: str) -> int:
@@ -477,10 +481,10 @@ async def test_a_failing_draw_leaves_the_reminder_and_the_order_standing(
     try:
         lottery = fake_lottery(bot)
 
-        async def broken(room_id: RoomID, key: str) -> str | None:
+        async def broken(room_id: RoomID, key_: str) -> str | None:
             raise RuntimeError("SECRET detail")
 
-        lottery.open_draw = broken  # type: ignore[method-assign]
+        lottery.opening_draw = broken  # type: ignore[method-assign]
         await bot.say(ROOM, MOD, "!gathering every tue 19:00 Europe/Paris draw")
         bot.now = TUESDAY_PARIS
         assert len(chairs(await bot.fire(JOB.format(1)))) == 1
@@ -502,10 +506,10 @@ async def test_the_opening_draw_survives_a_crash_between_the_start_and_the_draw(
     bot = await ghost_bot(tmp_path, lottery=True)
     await bot.say(ROOM, MOD, "!gathering every tue 19:00 Europe/Paris draw")
 
-    async def killed(room_id: RoomID, key: str) -> str | None:
+    async def killed(room_id: RoomID, key_: str) -> str | None:
         raise Killed
 
-    fake_lottery(bot).open_draw = killed  # type: ignore[method-assign]
+    fake_lottery(bot).opening_draw = killed  # type: ignore[method-assign]
     bot.now = TUESDAY_PARIS
     with pytest.raises(Killed):
         await bot.scheduler.fire(JOB.format(1))  # the start is committed, then the process dies
