@@ -24,14 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 
-from protocols.ghostchair import (
-    DEFAULT_ABSENT_VOICES,
-    GatheringOptions,
-    GatheringSpec,
-    add_voice,
-    check_room_capacity,
-    remove_voice,
-)
+from protocols.gathering import GatheringOptions, GatheringSpec, check_room_capacity
+from protocols.ghostchair import DEFAULT_ABSENT_VOICES, add_voice, remove_voice
 from protocols.schedule import (
     Once,
     Schedule,
