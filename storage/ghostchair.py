@@ -1,8 +1,8 @@
-"""What the ghost chair remembers: each room's absent voices and rotation, its zone, its gatherings.
+"""What the ghost chair remembers: each room's absent voices and rotation, and its gatherings.
 
-Three repositories: :class:`AbsentVoices` (a room's ordered voices and its reminder counter),
-:class:`RoomZones` (a room's default time zone, in the shared ``room_setting`` table, key
-``zone``) and :class:`Gatherings` (scheduled gatherings). Times are UTC unix seconds.
+Two repositories: :class:`AbsentVoices` (a room's ordered voices and its reminder counter) and
+:class:`Gatherings` (scheduled gatherings). A room's zone is in the shared room settings
+(:class:`storage.room_settings.RoomSettings`, key ``zone``). Times are UTC unix seconds.
 Voices and gatherings belong to a bot (the ``bot`` column, migration 011): several bots share
 one database, and each repository reads and writes only its own bot's rows. The zone is the
 room's, for every bot.
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
@@ -143,37 +143,6 @@ class AbsentVoices:
                 "INSERT INTO ghost_voice (bot, room_id, position, text) VALUES (?, ?, ?, ?)",
                 (self._bot, room_id, position, text),
             )
-
-
-# --- room zone ----------------------------------------------------------------------------
-
-ZONE_KEY = "zone"
-
-
-class RoomZones:
-    """A room's default time zone (IANA name), shared by every feature through ``room_setting``."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def get(self, room_id: str) -> ZoneInfo | None:
-        row = await self._db.fetchone(
-            "SELECT value FROM room_setting WHERE room_id = ? AND key = ?", (room_id, ZONE_KEY)
-        )
-        if row is None:
-            return None
-        try:
-            return ZoneInfo(str(row[0]))
-        except (ZoneInfoNotFoundError, ValueError):
-            # A zone removed from the tz database since it was stored: fall back to the default.
-            return None
-
-    async def set(self, room_id: str, zone: ZoneInfo) -> None:
-        await self._db.execute(
-            "INSERT INTO room_setting (room_id, key, value) VALUES (?, ?, ?)"
-            " ON CONFLICT (room_id, key) DO UPDATE SET value = excluded.value",
-            (room_id, ZONE_KEY, zone.key),
-        )
 
 
 # --- gatherings ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from bots.runtime.feature import Feature
 from bots.runtime.offline import forget_contract_features
 from bots.runtime.registry import feature_section
 from protocols.lottery import PublishedDraw, commitment, verify
-from storage.ghostchair import RoomZones
+from storage.room_settings import RoomSettings
 from tests.bot.fakes import BOT, ROOM, FakeBot, Sent, add_room, close, fake_bot
 
 ANA = "@ana:test.example"  # moderator
@@ -499,7 +499,7 @@ async def test_the_api_for_the_ghost_chair(tmp_path: Path) -> None:
 async def test_roles_show_local_time_in_the_room_zone(tmp_path: Path) -> None:
     bot = await lottery_bot(tmp_path)
     try:
-        await RoomZones(bot.db).set(ROOM, ZoneInfo("Europe/Paris"))
+        await RoomSettings(bot.db).set_zone(ROOM, ZoneInfo("Europe/Paris"))
         await bot.say(ROOM, ANA, "!roles set care")
         [commit] = await bot.say(ROOM, BEN, "!draw")
         assert "until 2026-11-22 13:00 CET" in commit.body  # the reveal, 30 s on, local

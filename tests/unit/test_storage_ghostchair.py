@@ -19,7 +19,8 @@ from protocols.gathering import (
 from protocols.ghostchair import DEFAULT_ABSENT_VOICES, GhostChairError
 from protocols.schedule import Once, Weekly, catch_up
 from storage.db import Database, Migration, shipped_migrations
-from storage.ghostchair import AbsentVoices, Gatherings, RoomZones
+from storage.ghostchair import AbsentVoices, Gatherings
+from storage.room_settings import RoomSettings
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)  # a Friday
@@ -108,13 +109,15 @@ async def test_forget_room_deletes_voices_and_counter(db: Database) -> None:
 
 
 async def test_room_zone(db: Database) -> None:
-    zones = RoomZones(db)
-    assert await zones.get(ROOM) is None
-    await zones.set(ROOM, PARIS)
-    await zones.set(ROOM, ZoneInfo("America/New_York"))
-    assert await zones.get(ROOM) == ZoneInfo("America/New_York")
+    """The ghost chair's room zone is the shared room setting (never set: None, so the
+    configured default applies; a zone the tz database dropped reads as never set)."""
+    zones = RoomSettings(db)
+    assert await zones.zone_set(ROOM) is None
+    await zones.set_zone(ROOM, PARIS)
+    await zones.set_zone(ROOM, ZoneInfo("America/New_York"))
+    assert await zones.zone_set(ROOM) == ZoneInfo("America/New_York")
     await db.execute("UPDATE room_setting SET value = 'Gone/Away' WHERE room_id = ?", (ROOM,))
-    assert await zones.get(ROOM) is None
+    assert await zones.zone_set(ROOM) is None
 
 
 # --- gatherings ---------------------------------------------------------------------------
