@@ -112,9 +112,12 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         return await self.host.settings.zone(RoomID(room_id))
 
     async def details(self, room_id: str) -> dict[str, str]:
-        """The room's local details, with its zone and language from the room settings."""
+        """The room's local details, with its zone (if it set one) and language from the room
+        settings."""
         found = await self.local.get_all(room_id)
-        found["timezone"] = (await self.zone_of(room_id)).key
+        zone = await self.host.settings.zone_set(RoomID(room_id))
+        if zone is not None:
+            found["timezone"] = zone.key
         found["language"] = await self.host.settings.language(RoomID(room_id))
         return found
 
@@ -122,7 +125,7 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         out = []
         for member in members:
             details = await self.details(member.room_id)
-            out.append(MemberRoom(member.room_id, ZoneInfo(details["timezone"]), details))
+            out.append(MemberRoom(member.room_id, await self.zone_of(member.room_id), details))
         return out
 
     async def label(self, room_id: str) -> str:
