@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 from protocols.errors import RuleError
-
-UTC = timezone.utc
 
 WEEKDAY_NAMES: tuple[str, ...] = (
     "monday",

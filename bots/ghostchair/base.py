@@ -37,7 +37,7 @@ class GhostChairBase(ContractFeature[GhostChairConfig]):
         self.grace = config.misfire_grace
         self.default_zone = parse_zone(config.default_timezone)
         defaults = config.default_voices
-        # Voices and gatherings are this bot's own; the room's zone is the room's, for every bot.
+        # Voices and gatherings are this bot's own; the room's zone is the room's (every bot reads it).
         self.voices = AbsentVoices(
             host.db, host.user_id, DEFAULT_ABSENT_VOICES if defaults is None else tuple(defaults)
         )

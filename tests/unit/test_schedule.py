@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,15 +29,14 @@ from protocols.schedule import (
     wall_time_exists,
 )
 
-UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
 SUN, MON, TUE = 6, 0, 1
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_occurrences_between_are_weekly_and_in_range(
     # A week of UTC time holds one occurrence, give or take one where DST stretches a week.
     assert max(weeks - 1, 0) <= len(got) <= weeks + 1
     assert all(after < o <= until for o in got)
-    for earlier, later in zip(got, got[1:]):
+    for earlier, later in pairwise(got):
         assert timedelta(days=7) - timedelta(hours=2) <= later - earlier
         assert later - earlier <= timedelta(days=7, hours=2)
 
