@@ -9,12 +9,16 @@ the test, and the clock is the test's.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import nio
 
 from bots import core
 from bots.config import parse_config
@@ -30,6 +34,25 @@ from storage.db import Database
 
 BOT = UserID("@bot:test.example")
 ROOM = RoomID("!room:test.example")
+# Events as Synapse sends them in /sync, recorded by tests/e2e/record_events.py.
+EVENTS = Path(__file__).resolve().parent / "events"
+
+
+def recorded(name: str, **fields: Any) -> dict[str, Any]:
+    """The recorded event ``tests/bot/events/<name>.json`` (a fresh copy), with top-level
+    fields replaced: ``recorded("text", sender=ALICE, content={...})``."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
+    event.update(copy.deepcopy(fields))
+    return event
+
+
+def from_sync(event: dict[str, Any]) -> nio.Event:
+    """The event as nio hands it to the runtime from a /sync timeline: parsed by
+    ``nio.Event.parse_event`` (a ``RoomMessageText``, ``ReactionEvent``, ``MegolmEvent``, ...,
+    or nio's ``BadEvent`` for a shape it refuses), its ``source`` the JSON as received."""
+    parsed = nio.Event.parse_event(copy.deepcopy(event))
+    assert parsed is not None, "nio returns None only for events it drops; none is recorded"
+    return parsed
 
 
 @dataclass
@@ -180,6 +203,14 @@ class FakeBot(BotRuntime):
             "origin_server_ts": int(self.now.timestamp() * 1000),
             "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}},
         })
+        await self.flush()
+        return self.fake.sent[before:]
+
+    async def deliver(self, room_id: str, event: dict[str, Any]) -> list[Sent]:
+        """Deliver an event (a :func:`recorded` one) parsed by nio as the sync loop receives it;
+        return what the bot sent because of it."""
+        before = len(self.fake.sent)
+        await self._guarded_event(RoomID(room_id), from_sync(event))
         await self.flush()
         return self.fake.sent[before:]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bots.runtime.context import Context
 from bots.runtime.errors import UserError
 from bots.runtime.feature import Feature
 from bots.runtime.router import Router, Words
-from tests.bot.fakes import ROOM, close, fake_bot
+from tests.bot.fakes import ROOM, close, fake_bot, recorded
 
 ALICE = "@alice:test.example"
 MALLORY = "@mallory:elsewhere.example"
@@ -89,10 +90,11 @@ async def test_power_levels_and_access(tmp_path: Path) -> None:
 async def test_same_event_twice_is_answered_once(tmp_path: Path) -> None:
     bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
     try:
-        event = {"type": "m.room.message", "event_id": "$dup", "sender": ALICE, "origin_server_ts": 1,
-                 "content": {"msgtype": "m.text", "body": "!ping"}}
-        await bot.handle(ROOM, event)
-        await bot.handle(ROOM, event)
+        event = recorded("text", event_id="$dup", sender=ALICE, origin_server_ts=1,
+                         content={"msgtype": "m.text", "body": "!ping"})
+        await bot.deliver(ROOM, event)
+        await bot.deliver(ROOM, event)
+        await bot.handle(ROOM, event)  # the same as a bare dict (a replayed batch)
         await bot.flush()
         assert [s.body for s in bot.fake.sent] == ["pong"]
     finally:
@@ -126,13 +128,15 @@ async def test_a_command_in_a_thread_is_answered_in_that_thread(tmp_path: Path) 
     bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
     try:
         # What Element sends in a thread: the thread relation, and a fallback reply.
-        relates = {"rel_type": "m.thread", "event_id": "$root", "is_falling_back": True,
-                   "m.in_reply_to": {"event_id": "$last-in-thread"}}
-        [pong] = await bot.say(ROOM, ALICE, "!ping", **{"m.relates_to": relates})
+        thread = recorded("thread", sender=ALICE)
+        relates = thread["content"]["m.relates_to"]
+        assert relates["is_falling_back"] is True and relates["rel_type"] == "m.thread"
+        relates["m.in_reply_to"]["event_id"] = "$last-in-thread"
+        [pong] = await bot.deliver(ROOM, thread)
         rel = pong.content["m.relates_to"]
-        assert rel["rel_type"] == "m.thread" and rel["event_id"] == "$root"
+        assert rel["rel_type"] == "m.thread" and rel["event_id"] == relates["event_id"]
         assert rel["is_falling_back"] is False and rel["m.in_reply_to"]["event_id"] == pong.reply_to
-        assert pong.reply_to != "$last-in-thread"  # it answers the command itself
+        assert pong.reply_to == thread["event_id"] != "$last-in-thread"  # it answers the command itself
         [plain] = await bot.say(ROOM, ALICE, "!ping")
         assert "rel_type" not in plain.content["m.relates_to"]
     finally:
@@ -183,5 +187,33 @@ async def test_a_rule_or_time_refusal_is_the_answer_in_one_place(tmp_path: Path)
         assert strict.body == "a pool of two cannot make a triad"
         [zone] = await bot.say(ROOM, ALICE, "!zone Mars/Olympus_Mons")
         assert "Mars/Olympus_Mons" in zone.body and "Sorry" not in zone.body
+    finally:
+        await close(bot)
+
+
+async def test_events_as_synapse_sends_them_reach_the_right_handler(tmp_path: Path) -> None:
+    """Each recorded kind of event, parsed by nio as the sync loop gets it."""
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
+    try:
+        def event(name: str) -> dict[str, Any]:
+            return recorded(name, sender=ALICE)
+
+        assert [s.body for s in await bot.deliver(ROOM, event("text"))] == ["pong"]
+        # A reply: the fallback quote is not the command, the text after it is.
+        [help_] = await bot.deliver(ROOM, event("reply"))
+        assert "!ping" in help_.body and help_.reply_to == event("reply")["event_id"]
+        # Never answered: notices (other bots'), an edit of a command, an emote that is no command.
+        for name in ("notice", "edit", "emote"):
+            assert await bot.deliver(ROOM, event(name)) == [], name
+        assert await bot._already_handled(event("edit")["event_id"])
+        # A reaction goes to the features' hook, not the commands.
+        assert await bot.deliver(ROOM, event("reaction")) == []
+        assert await bot._already_handled(event("reaction")["event_id"])
+        # Someone else's membership changes are no commands; a join is not the bot's join time.
+        for name in ("member_join", "member_leave"):
+            assert await bot.deliver(ROOM, event(name)) == [], name
+        # An event the bot cannot decrypt yet waits for its key instead of being answered.
+        assert await bot.deliver(ROOM, event("encrypted")) == []
+        assert [e.event_id for _, _, e in bot._undecrypted] == [event("encrypted")["event_id"]]
     finally:
         await close(bot)

@@ -20,7 +20,7 @@ from bots.runtime import sync as sync_module
 from bots.runtime.envelope import guard_sync_parsing
 from bots.runtime.errors import TransportError
 from bots.runtime.sync import SyncLoopDied
-from tests.bot.fakes import BOT, ROOM, FakeBot, close, fake_bot
+from tests.bot.fakes import BOT, ROOM, FakeBot, close, fake_bot, from_sync, recorded
 
 ALICE = "@alice:test.example"
 SECRET = "secret-body-words"
@@ -28,11 +28,11 @@ PING = {"msgtype": "m.text", "body": "!ping"}
 
 
 def message(event_id: str, **over: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": "m.room.message", "event_id": event_id, "sender": ALICE,
-        "origin_server_ts": 1_800_000_000_000,
-        "content": {"msgtype": "m.text", "body": f"!ping {SECRET}"},
-    }
+    """A text message as Synapse sends it in /sync (recorded), then made hostile by ``over``."""
+    event = recorded(
+        "text", event_id=event_id, sender=ALICE, origin_server_ts=1_800_000_000_000,
+        content={"msgtype": "m.text", "body": f"!ping {SECRET}"},
+    )
     event.update(over)
     return event
 
@@ -83,8 +83,8 @@ def as_nio(event: dict[str, Any]) -> Any:
     """The object nio's sync parsing gives for this event (falls back to the dict where nio's
     own parser raises on it)."""
     try:
-        return nio.Event.parse_event(dict(event))
-    except Exception:  # noqa: BLE001 - nio's parser trips on some shapes; the dict is what remains
+        return from_sync(event)
+    except Exception:  # nio's parser trips on some shapes; the dict is what remains
         return event
 
 
