@@ -98,6 +98,6 @@ class LotteryBase(ContractFeature[LotteryConfig]):
         if await self.draws.pending(room_id):
             raise UserError(f"A draw is open in this room: wait for its result before {what}.")
 
-    async def opening_draw(self, room_id: RoomID, key: str) -> str | None:
+    async def opening_draw(self, room_id: RoomID, origin: str) -> str | None:
         """Start a draw of the room's vacant roles (:mod:`bots.lottery.draws` implements it)."""
         raise NotImplementedError

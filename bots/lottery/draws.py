@@ -57,15 +57,16 @@ class DrawsPart(MandatesPart):
 
     # -- the public interface (the ghost chair, and redraws owed) ------------------------------
 
-    async def opening_draw(self, room_id: RoomID, key_: str) -> str | None:
+    async def opening_draw(self, room_id: RoomID, origin: str) -> str | None:
         """Start a draw of the room's vacant roles as ``!draw`` would (commitment now, reveal
-        after the window). ``key_`` identifies what started it: the same key, the same draw,
-        however often this is called. Returns the draw id, or None after posting a short note
-        when there is nothing to draw (no vacancy, empty pool, a draw still open)."""
+        after the window). ``origin`` is a stable id of what started it (a gathering and its
+        occurrence): the same origin, the same draw, however often this is called. Returns the
+        draw id, or None after posting a short note when there is nothing to draw (no vacancy,
+        empty pool, a draw still open)."""
         try:
-            return await self._open_draw(room_id, key_, (), None)
+            return await self._open_draw(room_id, origin, (), None)
         except (UserError, RuleError) as exc:
-            await self.host.post(room_id, Message.of(str(exc)), key(self.name, "note", key_))
+            await self.host.post(room_id, Message.of(str(exc)), key(self.name, "note", origin))
             return None
 
     # -- commands -----------------------------------------------------------------------------
@@ -101,7 +102,7 @@ class DrawsPart(MandatesPart):
 
     # -- contributions ------------------------------------------------------------------------
 
-    async def on_reaction(self, ctx: CommandContext, target: EventID, key: str) -> None:
+    async def on_reaction(self, ctx: CommandContext, target: EventID, emoji: str) -> None:
         """A reaction to a commitment message is a contribution: its event id."""
         await self._contribute(ctx, target)
 

@@ -37,16 +37,16 @@ class LotteryFeature(CellsPart):
     ``!triads``, ``!cells``...)."""
 
     # -- the public interface -----------------------------------------------------------------
-    # opening_draw(room_id, key) -> draw id or None   (bots/lottery/draws.py)
-    # speaking_order(room_id, key) -> None            (bots/lottery/groupings.py)
+    # opening_draw(room_id, origin) -> draw id or None   (bots/lottery/draws.py)
+    # speaking_order(room_id, origin) -> None            (bots/lottery/groupings.py)
 
-    async def open_draw(self, room_id: RoomID, key: str) -> str | None:
+    async def open_draw(self, room_id: RoomID, origin: str) -> str | None:
         """The old name of :meth:`opening_draw` (the ghost chair's call until it moves)."""
-        return await self.opening_draw(room_id, key)
+        return await self.opening_draw(room_id, origin)
 
-    async def post_order(self, room_id: RoomID, key: str) -> None:
+    async def post_order(self, room_id: RoomID, origin: str) -> None:
         """The old name of :meth:`speaking_order` (the ghost chair's call until it moves)."""
-        await self.speaking_order(room_id, key)
+        await self.speaking_order(room_id, origin)
 
     # -- life cycle -------------------------------------------------------------------------
 

@@ -24,10 +24,10 @@ ORDER_TITLE = "Speaking order, by chance:"
 class GroupingsPart(DrawsPart):
     # -- the public interface (the ghost chair) -------------------------------------------------
 
-    async def speaking_order(self, room_id: RoomID, key_: str) -> None:
-        """Post a random speaking order of the pool as ``!order`` would; ``key_`` identifies
-        what asked for it (the same key, one message)."""
-        k = key(self.name, "order", key_)
+    async def speaking_order(self, room_id: RoomID, origin: str) -> None:
+        """Post a random speaking order of the pool as ``!order`` would; ``origin`` is a stable
+        id of what asked for it (the same origin, one message)."""
+        k = key(self.name, "order", origin)
         try:
             order = await self._order(room_id)
         except RuleError as exc:

@@ -42,7 +42,7 @@ async def test_a_redraw_owed_when_a_mandate_ended_survives_a_crash_before_the_dr
     [expire] = jobs(bot, "lottery:expire-")
     bot.now = NOW + timedelta(days=1)
 
-    async def killed(room_id: RoomID, key: str) -> str | None:
+    async def killed(room_id: RoomID, origin: str) -> str | None:
         raise Killed
 
     feature(bot).opening_draw = killed  # type: ignore[method-assign]
