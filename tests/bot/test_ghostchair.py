@@ -22,6 +22,7 @@ from bots.runtime.contract import ContractBridge, factory
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
+from bots.runtime.offline import forget_contract_features
 from bots.runtime.scheduler import Job
 from protocols.ghostchair import DEFAULT_ABSENT_VOICES
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
@@ -532,3 +533,30 @@ async def test_the_opening_draw_survives_a_crash_between_the_start_and_the_draw(
         assert gathering is not None and gathering.rituals_owed is None
     finally:
         await close(again)
+
+
+async def test_affinity_forget_deletes_ended_gatherings_and_keeps_unhandled_ones(tmp_path: Path) -> None:
+    """``affinity forget`` (offline, through the contract's forget_expired) deletes a gathering
+    past its sunset whose last occurrence was held, keeps one still to be posted or noted, and
+    keeps any gathering before its sunset."""
+    bot = await ghost_bot(tmp_path)
+    try:
+        await bot.say(ROOM, MOD, "!gathering every tue 19:00 Europe/Paris until 2026-12-01")
+        await bot.say(OTHER, MOD, "!gathering every tue 19:00 Europe/Paris until 2026-12-01")
+        await bot.say(ROOM, MOD, "!gathering every fri 10:00")
+        for week in (0, 7):  # the bot holds #1's occurrences; #2's pass while it is away
+            bot.now = TUESDAY_PARIS + timedelta(days=week)
+            await bot.fire(JOB.format(1))
+        runs = bot.app.bots[0].model_copy(update={"features": ["ghostchair"]})
+        config = bot.app.model_copy(update={"bots": [runs]})
+        before_sunset = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)
+        assert (await forget_contract_features(config, bot.db, before_sunset)).get("ghostchair") == 0
+        after_sunset = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+        assert (await forget_contract_features(config, bot.db, after_sunset))["ghostchair"] == 1
+        assert [g.id for g in await ghost(bot).gatherings.all()] == [2, 3]
+        # #2 is still owed its note that its gatherings passed: the bot posts it when it starts.
+        [note] = [s for s in await restart(bot, after_sunset) if s.room_id == OTHER]
+        assert "2 gatherings passed without" in note.body
+        assert [g.id for g in await ghost(bot).gatherings.all()] == [3]
+    finally:
+        await close(bot)

@@ -346,3 +346,44 @@ def test_ties_put_the_reminder_first() -> None:
         NOW,
     )
     assert tie is not None and tie.kind == "remind" and tie.due == utc(2026, 5, 6, 17)
+
+
+# --- the command grammar ------------------------------------------------------------------
+
+
+def test_the_grammar_reads_a_gathering_as_parse_gathering_does() -> None:
+    from protocols.gathering import (
+        ZoneAndOptions,
+        one_off_gathering,
+        parse_zone_and_options,
+        weekly_gathering,
+    )
+
+    extra = parse_zone_and_options("America/New_York draw remind 2h until 2026-09-30".split(), weekly=True)
+    assert extra == ZoneAndOptions(
+        NEW_YORK, GatheringOptions(draw=True, remind_before=timedelta(hours=2)), date(2026, 9, 30)
+    )
+    assert weekly_gathering(3, time(18, 30), extra, PARIS, NOW) == parse_gathering(
+        "every thu 18:30 America/New_York draw remind 2h until 2026-09-30", PARIS, NOW
+    )
+    none = parse_zone_and_options([], weekly=False)
+    assert one_off_gathering(date(2026, 5, 2), time(18, 0), none, PARIS, NOW) == parse_gathering(
+        "at 2026-05-02 18:00", PARIS, NOW
+    )
+    with pytest.raises(GhostChairError, match="only for weekly"):
+        parse_zone_and_options(["until", "2026-09-30"], weekly=False)
+
+
+def test_the_grammar_explains_a_bad_word() -> None:
+    from bots.ghostchair.grammar import GatheringId, VoiceNumber, Weekday
+    from bots.runtime.converters import ArgumentError, converter_for
+
+    for annotation, word, message in (
+        (Weekday, "funday", "'funday' is not a weekday"),
+        (VoiceNumber, "x", "'x' is not a number"),
+        (GatheringId, "²", "is not a gathering id"),
+    ):
+        convert = converter_for(annotation)[0].convert
+        with pytest.raises(ArgumentError, match=message):
+            convert(word)
+    assert converter_for(Weekday)[0].convert("Tue") == 1
