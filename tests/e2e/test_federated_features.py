@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,12 @@ from bots.runtime.ids import RoomID
 from protocols.lottery import PublishedDraw, verify
 from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
 from tests.e2e.harness import BotHarness, person
+from tests.e2e.helpers import body, next_minute, react, texts_of
 
 pytestmark = pytest.mark.e2e
 
 Event = dict[str, Any]
 CHAIR = "🪑"
-
-
-def body(event: Event) -> str:
-    return str((event.get("content") or {}).get("body", ""))
 
 
 def across(pair: Federation, **features: Any) -> dict[str, Any]:
@@ -129,15 +126,6 @@ class Chair:
     at: datetime  # the gathering
 
 
-def next_minute(at_least: float) -> tuple[datetime, str]:
-    """The first whole minute at least ``at_least`` seconds from now (UTC), and how to type it."""
-    soonest = datetime.now(UTC) + timedelta(seconds=at_least)
-    minute = soonest.replace(second=0, microsecond=0)
-    if minute < soonest:
-        minute += timedelta(minutes=1)
-    return minute, minute.strftime("%Y-%m-%d %H:%M") + " UTC"
-
-
 @pytest.fixture(scope="module", autouse=True)
 async def chair(
     federation: Federation,  # noqa: F811 - the fixture
@@ -160,14 +148,6 @@ async def chair(
 
 
 # -- lottery ----------------------------------------------------------------------------------
-
-
-async def react(user: UserClient, room: str, target: str, key: str = "🎲") -> str:
-    return await user.send(
-        room,
-        "m.reaction",
-        {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}},
-    )
 
 
 async def test_an_encrypted_room_on_b_draws_among_both_servers_and_verifies(
@@ -226,15 +206,6 @@ async def test_an_encrypted_room_on_b_draws_among_both_servers_and_verifies(
 
 
 # -- blind mirror -----------------------------------------------------------------------------
-
-
-def texts_of(user: UserClient) -> tuple[str, str, str]:
-    tag = user.user_id.split(":")[0][1:]
-    return (
-        f"observed-{tag}-calm-marshals",
-        f"grateful-{tag}-for-water",
-        f"next-{tag}-start-earlier",
-    )
 
 
 async def direct(user: UserClient, bot: BotHarness) -> str:

@@ -26,24 +26,13 @@ from bots.devserver import Homeserver
 from bots.ghostchair import GhostChairFeature
 from bots.runtime.contract import ContractBridge
 from tests.e2e.harness import BotHarness, person
+from tests.e2e.helpers import ask as command
+from tests.e2e.helpers import body, next_minute, set_power
 
 pytestmark = pytest.mark.e2e
 
 Event = dict[str, Any]
 CHAIR = "🪑"
-
-
-def body(event: Event) -> str:
-    return str((event.get("content") or {}).get("body", ""))
-
-
-def next_minute(at_least: float = 15) -> tuple[datetime, str]:
-    """The first whole minute at least ``at_least`` seconds from now (UTC), and how to type it."""
-    soonest = datetime.now(UTC) + timedelta(seconds=at_least)
-    minute = soonest.replace(second=0, microsecond=0)
-    if minute < soonest:
-        minute += timedelta(minutes=1)
-    return minute, minute.strftime("%Y-%m-%d %H:%M") + " UTC"
 
 
 async def until_past(instant: datetime, timeout: float = 120) -> None:
@@ -52,11 +41,6 @@ async def until_past(instant: datetime, timeout: float = 120) -> None:
     while datetime.now(UTC) <= instant:
         assert time.monotonic() < deadline, "the clock did not reach the time"
         await asyncio.sleep(0.2)
-
-
-async def command(client: UserClient, room: str, text: str, timeout: float = 30) -> str:
-    event_id = await client.send_text(room, text)
-    return body(await client.wait_reply(room, event_id, timeout))
 
 
 def chairs(client: UserClient, room: str, bot: BotHarness) -> list[Event]:
@@ -97,9 +81,7 @@ async def group(
     )
     for member in (moderator, *members):
         await member.join(room)
-    levels = await owner.api("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/")
-    levels.setdefault("users", {})[moderator.user_id] = 50
-    await owner.api("PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/", levels)
+    await set_power(owner, room, moderator.user_id, 50)
     await owner.wait_joined(room, bot.user_id)
     return room
 

@@ -25,14 +25,12 @@ from bots.devclient import UserClient
 from bots.runtime.contract import ContractBridge
 from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
 from tests.e2e.harness import BotHarness, person
+from tests.e2e.helpers import ask_event as command
+from tests.e2e.helpers import body
 
 pytestmark = pytest.mark.e2e
 
 Event = dict[str, Any]
-
-
-def body(event: Event) -> str:
-    return str((event.get("content") or {}).get("body", ""))
 
 
 def is_edit(event: Event) -> bool:
@@ -48,11 +46,6 @@ def from_bot(bot: BotHarness, room: str, text: str, edit: bool = False) -> Calla
 def copies(client: UserClient, bot: BotHarness, room: str, text: str) -> int:
     return sum(1 for r, e in client.events
                if r == room and e.get("sender") == bot.user_id and text in body(e) and not is_edit(e))
-
-
-async def command(client: UserClient, room: str, text: str, timeout: float = 30) -> Event:
-    event_id = await client.send_text(room, text)
-    return await client.wait_reply(room, event_id, timeout)
 
 
 def now_utc_words() -> str:

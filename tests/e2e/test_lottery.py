@@ -19,6 +19,7 @@ from bots.devclient import UserClient
 from bots.devserver import Homeserver
 from protocols.lottery import PublishedDraw, verify
 from tests.e2e.harness import BotHarness, person
+from tests.e2e.helpers import ask, body, react, set_power
 
 pytestmark = pytest.mark.e2e
 
@@ -27,17 +28,8 @@ def fast(**lottery: str) -> dict[str, Any]:
     return {"features": {"lottery": {"commit_window": "6s", **lottery}}}
 
 
-def body(event: dict[str, Any]) -> str:
-    return str(event.get("content", {}).get("body", ""))
-
-
 def from_bot(bot: BotHarness, room: str, needle: str) -> Any:
     return lambda r, e: r == room and e.get("sender") == bot.user_id and needle in body(e)
-
-
-async def ask(user: UserClient, room: str, command: str, timeout: float = 30) -> str:
-    event_id = await user.send_text(room, command)
-    return body(await user.wait_reply(room, event_id, timeout=timeout))
 
 
 async def group(synapse: Homeserver, tmp_path: Path, bot: BotHarness, size: int, encrypted: bool) -> tuple[str, list[UserClient]]:
@@ -46,17 +38,11 @@ async def group(synapse: Homeserver, tmp_path: Path, bot: BotHarness, size: int,
     people = list(await asyncio.gather(*(person(synapse, tmp_path) for _ in range(size))))
     room = await people[0].create_room("Marshals", [bot.user_id, *(p.user_id for p in people[1:])], encrypted=encrypted)
     await asyncio.gather(*(p.join(room) for p in people[1:]))
-    levels = await people[0].api("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/")
-    levels.setdefault("users", {})[people[1].user_id] = 50
-    await people[0].api("PUT", f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/", levels)
+    await set_power(people[0], room, people[1].user_id, 50)
     await people[0].wait_joined(room, bot.user_id)
     for p in people:
         await p.wait_joined(room, p.user_id)
     return room, people
-
-
-async def react(user: UserClient, room: str, target: str, key: str = "🎲") -> str:
-    return await user.send(room, "m.reaction", {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}})
 
 
 async def test_an_encrypted_room_draws_verifies_and_a_mandate_expires(synapse: Homeserver, tmp_path: Path) -> None:

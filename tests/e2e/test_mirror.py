@@ -25,15 +25,11 @@ from nio.crypto.sessions import InboundGroupSession
 from bots.devclient import UserClient
 from bots.devserver import Homeserver
 from tests.e2e.harness import BotHarness, person
+from tests.e2e.helpers import body, set_power, texts_of
 
 pytestmark = pytest.mark.e2e
 
 FAST_RELEASE = {"features": {"mirror": {"release_delay_min": "1s", "release_delay_max": "2s"}}}
-
-
-def texts_of(user: UserClient) -> tuple[str, str, str]:
-    tag = user.user_id.split(":")[0][1:]
-    return (f"observed-{tag}-calm-marshals", f"grateful-{tag}-for-water", f"next-{tag}-start-earlier")
 
 
 def bot_notices(user: UserClient, room: str, bot: BotHarness) -> list[dict[str, Any]]:
@@ -47,10 +43,6 @@ async def converse(user: UserClient, room: str, lines: list[str]) -> list[dict[s
         event_id = await user.send_text(room, line)
         replies.append(await user.wait_reply(room, event_id, timeout=30))
     return replies
-
-
-def body(event: dict[str, Any]) -> str:
-    return str(event.get("content", {}).get("body", ""))
 
 
 def data_bytes(bot: BotHarness) -> bytes:
@@ -131,9 +123,7 @@ async def scene(synapse: Homeserver, tmp_path: Path, members: int) -> Scene:
     await asyncio.gather(*(p.join(group) for p in people), people[0].join(kitchen))
     # The first member is made a moderator (50). Not the creator: in room version 12 a creator's
     # power is implicit, not listed in m.room.power_levels.
-    levels = await moderator.api("GET", f"/_matrix/client/v3/rooms/{group}/state/m.room.power_levels/")
-    levels.setdefault("users", {})[people[0].user_id] = 50
-    await moderator.api("PUT", f"/_matrix/client/v3/rooms/{group}/state/m.room.power_levels/", levels)
+    await set_power(moderator, group, people[0].user_id, 50)
 
     async def direct(user: UserClient) -> tuple[str, str]:
         room = await user.create_room("", [bot.user_id], encrypted=True, is_direct=True)
