@@ -151,13 +151,15 @@ class GatheringSteps(GhostChairBase):
         order, once.
         """
         room = RoomID(gathering.room_id)
-        draw_key = self.step_key(gathering, "draw", occurrence)
+        # Stable ids of this gathering's occurrence, one per ritual: the lottery derives its
+        # draw and its messages' keys from them, so a second call opens nothing new.
+        draw_origin = self.step_key(gathering, "draw", occurrence)
         lottery = self.lottery()
         if lottery is None:
-            await self.host.post(room, render.NO_LOTTERY, draw_key)
+            await self.host.post(room, render.NO_LOTTERY, draw_origin)
             return
         try:
-            await lottery.opening_draw(room, draw_key)
+            await lottery.opening_draw(room, draw_origin)
         except Exception as exc:  # the reminder went out; the order still may
             log.error("gathering %d: the draw failed: %s", gathering.id, type(exc).__name__)
         try:

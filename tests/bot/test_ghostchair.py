@@ -44,12 +44,12 @@ class FakeLottery(LotteryFeature):
         super().__init__(host, config)
         self.calls: list[tuple[str, str, str]] = []
 
-    async def opening_draw(self, room_id: RoomID, key_: str) -> str | None:
-        self.calls.append(("draw", room_id, key_))
+    async def opening_draw(self, room_id: RoomID, origin: str) -> str | None:
+        self.calls.append(("draw", room_id, origin))
         return "draw-1"
 
-    async def speaking_order(self, room_id: RoomID, key_: str) -> None:
-        self.calls.append(("order", room_id, key_))
+    async def speaking_order(self, room_id: RoomID, origin: str) -> None:
+        self.calls.append(("order", room_id, origin))
 
 
 def ghost_chair(extra: str) -> FeatureFactory:
@@ -482,7 +482,7 @@ async def test_a_failing_draw_leaves_the_reminder_and_the_order_standing(
     try:
         lottery = fake_lottery(bot)
 
-        async def broken(room_id: RoomID, key_: str) -> str | None:
+        async def broken(room_id: RoomID, origin: str) -> str | None:
             raise RuntimeError("SECRET detail")
 
         lottery.opening_draw = broken  # type: ignore[method-assign]
@@ -507,7 +507,7 @@ async def test_the_opening_draw_survives_a_crash_between_the_start_and_the_draw(
     bot = await ghost_bot(tmp_path, lottery=True)
     await bot.say(ROOM, MOD, "!gathering every tue 19:00 Europe/Paris draw")
 
-    async def killed(room_id: RoomID, key_: str) -> str | None:
+    async def killed(room_id: RoomID, origin: str) -> str | None:
         raise Killed
 
     fake_lottery(bot).opening_draw = killed  # type: ignore[method-assign]
