@@ -1,20 +1,17 @@
-"""Commands every bot has: ``!ping`` and ``!help``, generated from the declarations."""
+"""Commands every bot has: ``!ping`` and ``!help``, generated from the declarations.
+
+``!help`` names each group of commands by its router's title (a contract feature's ``title``;
+"Basics" for these), so no central table names a feature.
+"""
 
 from __future__ import annotations
 
-from bots.runtime.context import Context, escape
+from bots.runtime.context import Context
 from bots.runtime.errors import UsageError
+from bots.runtime.message import Message, bold, code
 from bots.runtime.router import Router, Words
 
-router = Router("core")
-
-FEATURE_TITLES = {
-    "core": "Basics",
-    "lottery": "Role lotteries",
-    "ghostchair": "Ghost chair and gatherings",
-    "mirror": "Blind mirrors",
-    "herald": "Day-of-action protocols",
-}
+router = Router("core", "Basics")
 
 
 @router.command("ping", help="Check that the bot is alive")
@@ -32,17 +29,16 @@ async def help_(ctx: Context, command: Words | None = None) -> None:
             hint = table.suggest(name)
             tip = f" Did you mean {', '.join('!' + h for h in hint)}?" if hint else ""
             raise UsageError(f"There is no command !{name}.{tip} Type !help for the list.")
-        text = "\n".join(f"{c.usage} — {c.help}" for c in matches)
-        html = "<ul>" + "".join(f"<li><code>{escape(c.usage)}</code> — {escape(c.help)}</li>" for c in matches) + "</ul>"
-        await ctx.reply(text, html)
+        answer = Message()
+        for c in matches:
+            answer = answer.paragraph(code(c.usage), f" — {c.help}")
+        await ctx.reply(answer.plain, answer.html)
         return
-    lines: list[str] = []
-    html_parts: list[str] = []
+    titles = {router.feature: router.title}
+    titles.update({f.router.feature: f.router.title for f in ctx.bot.features if f.router is not None})
+    listing = Message()
     for feature, commands in table.by_feature().items():
-        title = FEATURE_TITLES.get(feature, feature)
-        lines.append(f"{title}:")
-        lines.extend(f"  {c.usage} — {c.help}" for c in commands)
-        html_parts.append(f"<p><b>{escape(title)}</b></p><ul>")
-        html_parts.extend(f"<li><code>{escape(c.usage)}</code> — {escape(c.help)}</li>" for c in commands)
-        html_parts.append("</ul>")
-    await ctx.reply("\n".join(lines), "".join(html_parts))
+        listing = listing.paragraph(bold(titles.get(feature, feature)), ":").bullets(
+            [(code(c.usage), f" — {c.help}") for c in commands]
+        )
+    await ctx.reply(listing.plain, listing.html)

@@ -225,6 +225,10 @@ async def test_every_schedules_one_job_and_lists_it_in_local_time(tmp_path: Path
         [help_] = await bot.say(ROOM, ALICE, "!help gathering")
         assert "!gathering every <weekday> <time> [<zone-and-options>]" in help_.body
         assert "until <YYYY-MM-DD>" in help_.body and "!gathering zone [<zone>]" in help_.body
+        # The full list names each group by its feature's title (the contract class's).
+        [listing_all] = await bot.say(ROOM, ALICE, "!help")
+        assert "Basics:" in listing_all.body and "Ghost chair and gatherings:" in listing_all.body
+        assert "<strong>Ghost chair and gatherings</strong>" in listing_all.html
     finally:
         await close(bot)
 
