@@ -7,6 +7,7 @@ broadcast after a crash; and the bad input that must change nothing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from bots.runtime.contract import ContractBridge, factory
 from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import TransportError
 from bots.runtime.ids import RoomID
+from bots.runtime.offline import forget_contract_features
 from bots.runtime.outbox import Outbox
 from bots.runtime.scheduler import Scheduler
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
@@ -464,5 +466,30 @@ async def test_a_rooms_zone_and_language_are_the_shared_room_settings(tmp_path: 
         run = await start_run(bot, "rapid-response", "2026-11-22 13:00")
         board = next(s for s in bot.fake.sent if f"Plan {run}" in s.body)
         assert "Leeds group: call 11-22 13:00 GMT" in board.body
+    finally:
+        await close(bot)
+
+
+async def test_affinity_forget_forgets_herald_records_offline(tmp_path: Path) -> None:
+    # `affinity forget` runs without bots: the herald's own forget_expired, on an offline host.
+    # The redactions it owes are queued for the bot's next run; the rows go at once.
+    bot = await coalition(tmp_path)
+    try:
+        run = await start_run(bot, "rapid-response", "2026-11-22 12:00")
+        await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
+        await bot.say(ROOM_B, BOB, "!event add Picnic at 2026-11-30 12:00")
+        await settle(bot)
+        sent = {d.event_id for d in await herald(bot).runs.deliveries(run) if d.event_id}
+        assert len(sent) == 3
+        await bot.outbox.stop()  # the bot is not running while `affinity forget` does its work
+        runs = bot.app.bots[0].model_copy(update={"features": ["herald"]})
+        config = bot.app.model_copy(update={"bots": [runs]})
+        kept = await forget_contract_features(config, bot.db, NOW + timedelta(days=29))
+        assert kept.get("herald", 0) == 0 and await herald(bot).runs.get(run) is not None
+        counts = await forget_contract_features(config, bot.db, NOW + timedelta(days=40))
+        assert counts["herald"] >= 2  # the run and the event
+        assert await herald(bot).runs.get(run) is None and await herald(bot).events.list_for("spring") == []
+        rows = await bot.db.fetchall("SELECT content FROM outbox WHERE kind = 'redaction' AND state = 'pending'")
+        assert {json.loads(r[0])["redacts"] for r in rows} == sent
     finally:
         await close(bot)
