@@ -36,17 +36,9 @@ class LotteryFeature(CellsPart):
     """Role lotteries (``!roles``, ``!draw``, ``!verify``, ``!stepback``, ``!renew``, ``!order``,
     ``!triads``, ``!cells``...)."""
 
-    # -- the public interface -----------------------------------------------------------------
+    # The public interface (the ghost chair finds this class through ``host.peer``):
     # opening_draw(room_id, origin) -> draw id or None   (bots/lottery/draws.py)
     # speaking_order(room_id, origin) -> None            (bots/lottery/groupings.py)
-
-    async def open_draw(self, room_id: RoomID, origin: str) -> str | None:
-        """The old name of :meth:`opening_draw` (the ghost chair's call until it moves)."""
-        return await self.opening_draw(room_id, origin)
-
-    async def post_order(self, room_id: RoomID, origin: str) -> None:
-        """The old name of :meth:`speaking_order` (the ghost chair's call until it moves)."""
-        await self.speaking_order(room_id, origin)
 
     # -- life cycle -------------------------------------------------------------------------
 
