@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bots import core
-from bots.config import AppConfig, ConfigError
-from bots.runtime.bot import BotRuntime, FeatureFactory
+from bots.config import AppConfig
+from bots.runtime.bot import BotRuntime
 from bots.runtime.registry import factories_for
 from bots.sweeper import Sweeper
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-# Feature name -> "module:Class". The runtime names no feature; this table joins them.
-FEATURES: dict[str, str] = {}
 
-
-def feature_factory(name: str) -> FeatureFactory:
-    if name not in FEATURES:
-        raise ConfigError(f"unknown feature '{name}'")
-    module_name, _, cls_name = FEATURES[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"feature '{name}' is not available in this build") from exc
-    return getattr(module, cls_name)  # type: ignore[no-any-return]
-
-
-def database_path(config: AppConfig):  # noqa: ANN201 - Path
+def database_path(config: AppConfig) -> Path:
     return config.data_dir / "affinity.db"
 
 
@@ -57,7 +43,7 @@ class App:
             self.health = HealthServer(self.config, lambda: self.db, lambda: self.bots)
             await self.health.start()
         for i, bot_config in enumerate(self.config.bots):
-            factories = factories_for(self.config, i, legacy=feature_factory)
+            factories = factories_for(self.config, i)
             bot = BotRuntime(self.config, bot_config, self.db, factories, core=[core.router])
             await bot.start()
             Sweeper(bot, self.config.retention).schedule()

@@ -74,11 +74,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    from bots.app import feature_factory
     from bots.runtime.registry import check_features
 
     try:
-        check_features(config, legacy=feature_factory)
+        check_features(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from nio import AsyncClient, MegolmEvent
 
 from bots.config import AppConfig, BotConfig, require_pickle_key, short_pickle_key_warning
 from bots.runtime.adapter import MatrixAdapter
-from bots.runtime.context import notice, stable_key
 from bots.runtime.crosssign import ensure_cross_signed
 from bots.runtime.delivery import KindedSender
 from bots.runtime.dispatch import Dispatch, strip_reply_fallback
 from bots.runtime.envelope import guard_sync_parsing
 from bots.runtime.feature import Feature
-from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.ids import RoomID, UserID
 from bots.runtime.matrix import Matrix, check
 from bots.runtime.membership import Membership, is_direct_chat
 from bots.runtime.outbox import Outbox
@@ -149,25 +147,6 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         """When the bot joined the room: events older than that are never answered."""
         await self.store.set_joined_ts(room_id, ts, overwrite)
 
-    # -- helpers for features not yet on the contract -----------------------------------------
-
-    def feature(self, name: str) -> Feature | None:
-        """This bot's feature of that name, if it is enabled."""
-        return next((f for f in self.features if f.name == name), None)
-
-    async def post(
-        self, room_id: str, text: str, html: str | None, key: str, *, wait: bool = False,
-        reply_to: str | None = None, mentions: Sequence[str] = (),
-    ) -> Any:
-        """Post a notice through the outbox under a stable transaction key, optionally as a
-        reply and mentioning people (``m.mentions``)."""
-        content = notice(text, html, EventID(reply_to) if reply_to else None, mentions=mentions)
-        room_id = RoomID(room_id)
-        if wait:
-            return await self.outbox.send(room_id, content, key)
-        await self.outbox.enqueue(room_id, content, key)
-        return None
-
 
 __all__ = [
     "CREATOR_POWER",
@@ -176,6 +155,5 @@ __all__ = [
     "SyncLoopDied",
     "is_direct_chat",
     "log_failure",
-    "stable_key",
     "strip_reply_fallback",
 ]

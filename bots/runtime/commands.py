@@ -17,21 +17,19 @@ A handler gets a :class:`CommandContext`, not the runtime: who, where, when, and
 
 from __future__ import annotations
 
-import inspect
-import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bots.runtime.context import Context, thread_of
-from bots.runtime.converters import Deferred, PendingText, as_text, converter_for
+from bots.runtime.converters import Deferred, PendingText, as_text
 from bots.runtime.errors import PermissionDenied
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.keys import key as make_key
 from bots.runtime.message import Message
-from bots.runtime.router import Command, Param
+from bots.runtime.router import Command, params_of
 
 _DECLARED = "__affinity_command__"
 
@@ -136,33 +134,6 @@ class BoundCommand(Command):
             if p.convert is as_text and i < len(args) and args[i] is not p.default:
                 args[i] = PendingText(len(self.name.split()) + i, args[i])
         return args, kwargs
-
-
-def params_of(func: Callable[..., Any]) -> list[Param]:
-    """The grammar of a handler ``(self, ctx, ...)`` (or a bound method ``(ctx, ...)``)."""
-    hints = typing.get_type_hints(func, include_extras=True)
-    names = list(inspect.signature(func).parameters.items())
-    skip = 2 if names and names[0][0] == "self" else 1
-    params: list[Param] = []
-    for name, sp in names[skip:]:
-        conv, declared = converter_for(hints.get(name, str))
-        optional = sp.default is not inspect.Parameter.empty
-        kind = conv.kind
-        if conv.convert is as_text and (
-            sp.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD
-            or any(q.kind is inspect.Parameter.KEYWORD_ONLY for _, q in names)
-            or name != names[-1][0]
-        ):
-            raise TypeError(f"{name}: Text is the last parameter of a command without keywords")
-        if sp.kind is inspect.Parameter.VAR_POSITIONAL:
-            kind, optional = "rest", True
-        elif sp.kind is inspect.Parameter.KEYWORD_ONLY:
-            kind = "keyword"
-        metavar = declared or name.rstrip("_").replace("_", "-")
-        params.append(
-            Param(name.rstrip("_"), kind, conv.convert, optional, sp.default if optional else None, metavar)
-        )
-    return params
 
 
 Before = Callable[[], Awaitable[None]]

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from bots.runtime.envelope import clean_text
 from bots.runtime.errors import PermissionDenied
 from bots.runtime.ids import EventID, RoomID, UserID
-from bots.runtime.message import escape as escape  # the one HTML escape, for old callers
 from bots.runtime.outbox import Delivery
 
 if TYPE_CHECKING:
@@ -90,12 +89,6 @@ class Context:
             return await self.bot.outbox.send(self.room_id, content, txn)
         await self.bot.outbox.enqueue(self.room_id, content, txn)
         return None
-
-    def tail(self, words: int) -> str:
-        """The raw text after the first ``words`` words of the command, as typed: apostrophes,
-        quotes and spacing kept (the parsed words lose them)."""
-        parts = self.body.split(maxsplit=words)
-        return parts[words].strip() if len(parts) > words else ""
 
     def key(self, *parts: str) -> str:
         """A stable transaction id for a further message this command sends."""

@@ -131,8 +131,8 @@ class ContractBridge(Feature):
         self.router = router
 
     def __getattr__(self, name: str) -> Any:
-        """Until features reach each other through the host: the old lookup by name
-        (``bot.feature("lottery").open_draw``) finds the contract feature's public methods."""
+        """The contract feature's public attributes, seen through its bridge (tests that hold
+        ``bot.features[i]`` reach the feature's repositories this way)."""
         if name.startswith("_") or name == "feature":
             raise AttributeError(name)
         return getattr(self.feature, name)

@@ -73,6 +73,16 @@ class IntRange:
         return value
 
 
+def whole_number(text: str) -> int:
+    """A plain ``int`` parameter: ASCII digits, an optional sign, at most 15 digits (a longer one
+    is no count anyone means, and overflows SQLite's 64-bit integers). A bad one is a plain
+    ``ValueError``: the usage error says "'x' is not a valid <metavar>"."""
+    digits = text.lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 15 or len(text) - len(digits) > 1:
+        raise ValueError(text)
+    return int(text)
+
+
 class Deferred:
     """A parsed argument that needs the command's context (its host, room, text) to become its
     value; the command wrapper resolves it before the handler runs."""
@@ -180,7 +190,7 @@ Text = Annotated[str, Converter(as_text, "words")]
 # Plain annotations (no marker): the router's own table, so both grammars agree.
 PLAIN: dict[Any, Converter] = {
     str: Converter(str, "word"),
-    int: Converter(IntRange(-(10**12), 10**12), "word"),
+    int: Converter(whole_number, "word"),
     Words: Converter(Words, "words"),
     RoomRef: Converter(RoomRef, "word"),
     timedelta: Converter(parse_duration, "word", "duration"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -108,51 +107,25 @@ def feature_section(config: AppConfig, name: str) -> dict[str, Any]:
     return dict(section) if isinstance(section, dict) else {}
 
 
-def factories_for(
-    config: AppConfig,
-    bot_index: int,
-    *,
-    legacy: Callable[[str], FeatureFactory] | None = None,
-    registry: Registry = REGISTRY,
-) -> list[FeatureFactory]:
+def factories_for(config: AppConfig, bot_index: int, *, registry: Registry = REGISTRY) -> list[FeatureFactory]:
     """What ``BotRuntime`` takes for one bot of the config: each named feature found in the
     registry, its config section validated (a ConfigError names ``bots[i].features[j]`` or
-    ``features.<name>.<key>``). ``legacy`` builds a built-in feature that has not moved onto the
-    contract yet (app.py's old table), until the last one has."""
+    ``features.<name>.<key>``)."""
     out: list[FeatureFactory] = []
     for j, name in enumerate(config.bots[bot_index].features):
-        key = f"bots[{bot_index}].features[{j}]"
-        try:
-            cls = registry.find(name, key)
-        except ConfigError as not_registered:
-            if legacy is None or "." in name:
-                raise
-            try:
-                out.append(legacy(name))
-            except ConfigError:
-                raise not_registered from None  # it names the key
-            continue
+        cls = registry.find(name, f"bots[{bot_index}].features[{j}]")
         out.append(factory(cls, feature_section(config, cls.name)))
     return out
 
 
-def check_features(
-    config: AppConfig,
-    *,
-    legacy: Callable[[str], FeatureFactory] | None = None,
-    registry: Registry = REGISTRY,
-) -> None:
+def check_features(config: AppConfig, *, registry: Registry = REGISTRY) -> None:
     """What ``affinity check-config`` checks beyond the file's shape: every bot's features exist
     and their sections validate, and every other ``features.<name>`` section belongs to a feature
     some bot runs (a misspelt section would otherwise be ignored). A ConfigError names the key."""
     names: set[str] = set()
     for i, bot in enumerate(config.bots):
-        factories_for(config, i, legacy=legacy, registry=registry)
-        for ref in bot.features:
-            try:
-                names.add(registry.find(ref).name)
-            except ConfigError:
-                names.add(ref)  # a built-in not on the contract yet (factories_for accepted it)
+        factories_for(config, i, registry=registry)
+        names |= {registry.find(ref).name for ref in bot.features}
     for name in sorted(config.features.model_extra or {}):
         if name not in names:
             raise ConfigError(

@@ -10,7 +10,10 @@ Grammar, read from the signature after ``ctx``:
   ``Words`` takes every word up to the first keyword; a default makes it optional;
 - ``*rest: str`` takes all remaining words of the leading part;
 - a keyword-only parameter is introduced by its own name as a word (``at``, ``closes``,
-  ``where``, ``min``) and takes every word up to the next keyword; a default makes it optional.
+  ``where``, ``min``) and takes every word up to the next keyword; a default makes it optional;
+- the ``<name>`` of the usage line is the parameter's name, or the converter's (``When`` shows
+  ``<when>``), or one declared with ``Annotated[..., Metavar("place")]``
+  (bots/runtime/converters.py; :func:`params_of` reads them all).
 
 Bad arguments raise ``UsageError`` with the usage line; the dispatcher catches every typed
 error in one place (see bots/runtime/dispatch.py).
@@ -20,18 +23,16 @@ from __future__ import annotations
 
 import inspect
 import shlex
-import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from bots.runtime.converters import ArgumentError, Duration, RoomRef, Words
+from bots.runtime.converters import ArgumentError, Duration, RoomRef, Words, as_text, converter_for
 from bots.runtime.errors import UsageError
-from protocols.timespec import TimeSpecError, parse_duration
+from protocols.timespec import TimeSpecError
 
-__all__ = ["Command", "CommandTable", "Duration", "Param", "RoomRef", "Router", "Words"]
+__all__ = ["Command", "CommandTable", "Duration", "Param", "RoomRef", "Router", "Words", "params_of"]
 
 # The longest command the bot reads. Commands are a line or two; a bound keeps one message from
 # making any parser (or the word splitter) work on megabytes while every bot waits.
@@ -129,45 +130,32 @@ class Command:
             raise UsageError(f"{detail}. Usage: {self.usage}") from exc
 
 
-def _int(text: str) -> int:
-    """A whole number as people type it: ASCII digits, an optional sign, at most 15 digits (a
-    longer one is no count anyone means, and overflows SQLite's 64-bit integers)."""
-    digits = text.lstrip("+-")
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 15 or len(text) - len(digits) > 1:
-        raise ValueError(text)
-    return int(text)
-
-
-_CONVERTERS: dict[Any, tuple[Callable[[str], Any], str]] = {
-    str: (str, "word"),
-    int: (_int, "word"),
-    Words: (Words, "words"),
-    RoomRef: (RoomRef, "word"),
-    timedelta: (parse_duration, "word"),
-}
-
-
-def _params_of(handler: Handler) -> list[Param]:
-    hints = typing.get_type_hints(handler)
-    sig = inspect.signature(handler)
+def params_of(func: Callable[..., Any]) -> list[Param]:
+    """The grammar of a handler ``(self, ctx, ...)`` (or a bound method ``(ctx, ...)``)."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    names = list(inspect.signature(func).parameters.items())
+    skip = 2 if names and names[0][0] == "self" else 1
     params: list[Param] = []
-    for i, (name, sp) in enumerate(sig.parameters.items()):
-        if i == 0:
-            continue  # ctx
-        annotation = hints.get(name, str)
+    for name, sp in names[skip:]:
+        conv, declared = converter_for(hints.get(name, str))
         optional = sp.default is not inspect.Parameter.empty
-        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-            inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = inner[0]
-        convert, kind = _CONVERTERS[annotation]
-        metavar = name.rstrip("_").replace("_", "-")
+        kind = conv.kind
+        if conv.convert is as_text and (
+            sp.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD
+            or any(q.kind is inspect.Parameter.KEYWORD_ONLY for _, q in names)
+            or name != names[-1][0]
+        ):
+            raise TypeError(f"{name}: Text is the last parameter of a command without keywords")
         if sp.kind is inspect.Parameter.VAR_POSITIONAL:
             kind, optional = "rest", True
         elif sp.kind is inspect.Parameter.KEYWORD_ONLY:
             kind = "keyword"
-            metavar = {"at": "when", "closes": "duration", "min": "k", "where": "place"}.get(name, metavar)
-        params.append(Param(name.rstrip("_"), kind, convert, optional, None if not optional else sp.default, metavar))
+        metavar = declared or name.rstrip("_").replace("_", "-")
+        params.append(
+            Param(name.rstrip("_"), kind, conv.convert, optional, sp.default if optional else None, metavar)
+        )
     return params
+
 
 
 class Router:
@@ -182,7 +170,7 @@ class Router:
         self, name: str, *, help: str, power: str | int | None = None, where: str = "any"
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            cmd = Command(name, help, handler, self.feature, power, where, _params_of(handler))
+            cmd = Command(name, help, handler, self.feature, power, where, params_of(handler))
             self.commands.append(cmd)
             return handler
 

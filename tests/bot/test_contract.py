@@ -42,7 +42,7 @@ async def contract_bot(tmp_path: Path, features: list[Any]) -> FakeBot:
 
 
 def bridge(bot: FakeBot, name: str) -> ContractBridge:
-    found = bot.feature(name)
+    [found] = [f for f in bot.features if f.name == name]
     assert isinstance(found, ContractBridge)
     return found
 
@@ -293,21 +293,17 @@ async def test_factories_come_from_the_registry_with_their_config_section(tmp_pa
     lottery = validate_config(LotteryFeature, feature_section(config, "lottery"))
     assert getattr(lottery, "default_term", None) == timedelta(days=3)
     assert feature_section(config, "example") == {}
-    # the config model still lists only the built-in names; name the example as a later one would
-    bot = config.bots[0].model_copy(update={"features": [EXAMPLE, "lottery", "notmoved"]})
-    config = config.model_copy(update={"bots": [bot]})
-    legacy_built: list[str] = []
-
-    def legacy(name: str) -> Any:
-        legacy_built.append(name)
-        return lambda runtime: None
-
-    made = factories_for(config, 0, legacy=legacy)
-    # the lottery registers itself; a built-in not on the contract yet is built the old way
-    assert len(made) == 3 and legacy_built == ["notmoved"]
+    # a feature by its module path next to a built-in that registers itself
+    bot = config.bots[0].model_copy(update={"features": [EXAMPLE, "lottery"]})
+    made = factories_for(config.model_copy(update={"bots": [bot]}), 0)
+    assert len(made) == 2
+    # every feature is registered now: a name nothing registers is refused, naming its key
+    unknown = config.bots[0].model_copy(update={"features": [EXAMPLE, "lottery", "notmoved"]})
+    with pytest.raises(ConfigError, match=r"bots\[0\]\.features\[2\]: unknown feature 'notmoved'"):
+        factories_for(config.model_copy(update={"bots": [unknown]}), 0)
     bad = config.bots[0].model_copy(update={"features": ["nosuch.module"]})
     with pytest.raises(ConfigError, match=r"bots\[0\]\.features\[0\]: unknown feature"):
-        factories_for(config.model_copy(update={"bots": [bad]}), 0, legacy=legacy)
+        factories_for(config.model_copy(update={"bots": [bad]}), 0)
 
 
 async def test_affinity_forget_runs_the_same_hook_offline_and_queues_the_redactions(tmp_path: Path) -> None:

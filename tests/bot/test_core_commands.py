@@ -178,8 +178,8 @@ async def test_a_rule_or_time_refusal_is_the_answer_in_one_place(tmp_path: Path)
             raise RuleError("a pool of two cannot make a triad")
 
         @router.command("zone", help="Reads a zone")
-        async def zone(ctx: Context) -> None:  # type: ignore[misc]
-            parse_zone(ctx.tail(1))
+        async def zone(ctx: Context, name: str) -> None:  # type: ignore[misc]
+            parse_zone(name)
 
     bot = await fake_bot(tmp_path, [Rules], members=[ALICE])
     try:

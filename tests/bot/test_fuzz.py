@@ -30,12 +30,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bots.app import FEATURES, feature_factory
 from bots.config import BotConfig, ConfigError, parse_config
-from bots.runtime.bot import FeatureFactory
-from bots.runtime.registry import REGISTRY, factories_for
 from bots.runtime import metrics
+from bots.runtime.bot import FeatureFactory
 from bots.runtime.ids import RoomID
+from bots.runtime.registry import REGISTRY, factories_for
 from bots.runtime.router import Command
 from tests.bot.fakes import BOT, ROOM, FakeBot, add_room, close, fake_bot
 
@@ -326,16 +325,16 @@ def built_in(name: str) -> bool:
 
 
 def every_feature(tmp_path: Path) -> list[FeatureFactory]:
-    """Every feature of this build: the old table's and the registry's, so a feature that moves
-    onto the contract (or a new one) is fuzzed without touching this file."""
+    """Every feature of this build (the registry's), so a new one is fuzzed without touching
+    this file."""
     # The built-ins are named in BotConfig's default (imported on demand: none may be loaded yet).
     defaults = BotConfig.model_validate({"user_id": str(BOT), "password": "x"}).features
-    names = sorted(set(FEATURES) | set(defaults) | {n for n in REGISTRY.names() if built_in(n)})
+    names = sorted(set(defaults) | {n for n in REGISTRY.names() if built_in(n)})
     config = parse_config(
         f'homeserver: http://localhost:1\ndata_dir: "{tmp_path}"\n'
         f'bots:\n  - user_id: "{BOT}"\n    password: x\n    features: [{", ".join(names)}]\n'
     )
-    return factories_for(config, 0, legacy=feature_factory)
+    return factories_for(config, 0)
 
 
 async def everything_bot(tmp_path: Path) -> FakeBot:
@@ -345,7 +344,7 @@ async def everything_bot(tmp_path: Path) -> FakeBot:
     )
     # The mirror derives its at-rest key from the operator's pickle key (set by start()).
     bot.pickle_key = "fuzz-operator-secret-0123456789"  # type: ignore[attr-defined]
-    mirror = bot.feature("mirror")
+    mirror = next((f for f in bot.features if f.name == "mirror"), None)
     if mirror is not None and hasattr(mirror, "_rounds"):
         mirror._rounds = None  # built at start, before the key was set
     async def quick_flush() -> None:
@@ -417,7 +416,7 @@ async def run_fuzz(bot: FakeBot, database: Path, seed: int, count: int, tried: s
             try:
                 await bot.handle(room, event)
                 await bot.flush()
-            except Exception as exc:  # noqa: BLE001 - a finding, reported with the input
+            except Exception as exc:
                 findings.append(Finding(n, "raised", f"{type(exc).__name__}: {exc!s:.200} <- {shown}"))
                 continue
             took = time.monotonic() - started

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bots.ghostchair import GhostChairFeature
+from bots.runtime.message import Message
+from bots.runtime.runtime_host import RuntimeHost
 from tests.bot.fakes import ROOM, Sent, close, fake_bot
 from tests.bot.test_herald import ALICE, BOB, NOW, ROOM_B, coalition, settle, start_run
 from tests.bot.test_lottery import built, lottery
@@ -35,8 +37,9 @@ async def test_replies_mention_nobody_even_when_quoting_at_room(tmp_path: Path) 
 async def test_post_mentions_exactly_the_people_meant(tmp_path: Path) -> None:
     bot = await fake_bot(tmp_path, [], members=[MOD])
     try:
-        await bot.post(ROOM, f"{MOD} and {MOD}: your turn", None, "k1", mentions=[MOD, MOD])
-        await bot.post(ROOM, "nobody in particular, @room", None, "k2")
+        host = RuntimeHost(bot, "core")  # every post goes through a host
+        await host.post(ROOM, Message.of(f"{MOD} and {MOD}: your turn"), "k1", mentions=[MOD, MOD])
+        await host.post(ROOM, Message.of("nobody in particular, @room"), "k2")
         await bot.flush()
         first, second = messages(bot.fake.sent)
         assert first.content["m.mentions"] == {"user_ids": [MOD]}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
 
 from bots.runtime import converters, router
+from bots.runtime.commands import params_of
 from bots.runtime.context import Context
-from bots.runtime.converters import ArgumentError, IntRange
+from bots.runtime.converters import ArgumentError, IntRange, Metavar, Words
 from bots.runtime.errors import UsageError
 from bots.runtime.router import Command, Param, Router
 
@@ -41,3 +44,26 @@ def test_routers_have_titles_and_the_grammar_types_live_in_converters() -> None:
     assert Router("ghostchair").title == "Ghostchair"
     assert router.Words is converters.Words and router.RoomRef is converters.RoomRef
     assert router.Duration is converters.Duration
+
+
+def test_a_router_reads_the_same_grammar_as_contract_commands() -> None:
+    """No metavar table in the router: names come from the parameter, its converter or a
+    declared Metavar, exactly as for a contract feature's command (commands.params_of)."""
+    router = Router("x")
+
+    @router.command("meet", help="Meet")
+    async def meet(  # type: ignore[misc]
+        ctx: Context,
+        size: Annotated[int, IntRange(2, 9)],
+        *,
+        at: Words,
+        where: Annotated[Words, Metavar("place")] | None = None,
+    ) -> None:
+        return None
+
+    [cmd] = router.commands
+    assert cmd.usage == "!meet <n> at <at> [where <place>]"
+    assert cmd.params == params_of(meet)
+    assert cmd.parse(["3", "at", "noon", "where", "the", "old", "mill"]) == (
+        [3], {"at": "noon", "where": "the old mill"}
+    )
