@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,7 +45,6 @@ from protocols.herald.plan import (
 )
 from protocols.herald.templates import load_library, shipped_library
 
-UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
 LIBRARY = load_library([shipped_library()])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,7 +23,6 @@ from protocols.herald.templates import load_library, shipped_library
 from storage.db import Database, Migration
 from storage.herald import Coalitions, HeraldEvents, HeraldRuns, LocalDetails
 
-UTC = timezone.utc
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 ACTION = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TEMPLATE = load_library([shipped_library()])["national-day-of-action"]
