@@ -167,11 +167,11 @@ class MetricsConfig(Strict):
 
 
 class FeaturesConfig(Strict):
-    """``features.<name>``: each feature's own section. The built-ins not yet moved onto the
-    feature contract are typed here; any other section is kept as it is written (``extra``) and
-    validated by its feature's own ``config_model`` when the feature is built
-    (``bots.runtime.registry.factories_for``), which names the exact key on error. Here it
-    must only be a mapping under a feature's name."""
+    """``features.<name>``: each feature's own section, kept as it is written (``extra``) and
+    validated by the feature's own ``config_model`` when the feature is built
+    (``bots.runtime.registry.factories_for``; ``affinity check-config`` also names a section no
+    bot's feature claims), which names the exact key on error. Here a section must only be a
+    mapping under a feature's name: loading the config imports no feature."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

@@ -20,8 +20,6 @@ import importlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from bots.config import AppConfig, ConfigError
 from bots.runtime.contract import ContractFeature, factory
 
@@ -93,15 +91,9 @@ register = REGISTRY.register
 
 
 def feature_section(config: AppConfig, name: str) -> dict[str, Any]:
-    """The raw ``features.<name>`` of the config, for the feature's own model to validate.
-
-    Today's four sections are typed fields of ``FeaturesConfig`` (dumped back to plain values);
-    any other section comes from the extra keys, once ``FeaturesConfig`` allows them (see
-    docs/contract-migration.md). A feature without a section gets ``{}``: its defaults.
-    """
-    typed = getattr(config.features, name, None)
-    if isinstance(typed, BaseModel):
-        return typed.model_dump()
+    """The raw ``features.<name>`` of the config (``FeaturesConfig`` keeps each section as
+    written), for the feature's own model to validate. A feature without a section gets ``{}``:
+    its defaults."""
     extra = config.features.model_extra or {}
     section = extra.get(name)
     return dict(section) if isinstance(section, dict) else {}
