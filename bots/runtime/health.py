@@ -62,10 +62,10 @@ async def storage_writable(db: Database | None) -> str | None:
     task = asyncio.ensure_future(probe())
     try:
         await asyncio.wait_for(asyncio.shield(task), STORAGE_PROBE_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return f"no write lock within {STORAGE_PROBE_TIMEOUT_S:.0f}s"
-    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+    except Exception as exc:
         return f"not writable ({type(exc).__name__})"
     return None
 

@@ -8,7 +8,6 @@ go through :meth:`Matrix.api`, which raises the same way.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -107,7 +106,7 @@ class Matrix:
             except (json.JSONDecodeError, aiohttp.ContentTypeError):
                 payload = {}
             status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"{method} {path.split('?')[0]}: {type(exc).__name__}") from exc
         if status >= 400:
             if not isinstance(payload, dict):
@@ -135,7 +134,7 @@ class Matrix:
         except LocalProtocolError as exc:
             # nio has not seen the room yet (just joined or created): try again after a sync.
             raise TransportError(f"room not known locally yet: {exc}") from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"send: {type(exc).__name__}") from exc
         resp = check(resp)
         assert isinstance(resp, RoomSendResponse)
@@ -259,7 +258,7 @@ class Matrix:
         try:
             resp = await self.client.send("POST", path, data, headers)
             payload = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"upload: {type(exc).__name__}") from exc
         if resp.status >= 400:
             raise_for(payload.get("errcode"), payload.get("error", ""), resp.status, payload.get("retry_after_ms"))
@@ -273,6 +272,6 @@ class Matrix:
             resp = check(
                 await self.client.room_messages(room_id, start=start, end=end, limit=limit)
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"messages: {type(exc).__name__}") from exc
         return list(resp.chunk), resp.end

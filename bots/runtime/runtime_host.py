@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -186,7 +186,7 @@ class RuntimeHost:
                 continue  # a name or avatar change: when they joined is not this event
             ts = event.get("origin_server_ts")
             if isinstance(ts, int) and not isinstance(ts, bool):
-                found[UserID(event["state_key"])] = datetime.fromtimestamp(ts / 1000, timezone.utc)
+                found[UserID(event["state_key"])] = datetime.fromtimestamp(ts / 1000, UTC)
         return found
 
     def discard_room_keys(self, room_id: RoomID) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,7 +26,7 @@ Job = Callable[..., Awaitable[object]]
 class Scheduler:
     def __init__(self, name: str) -> None:
         self.name = name
-        self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
 
     def start(self) -> None:
         self._scheduler.start()
@@ -37,7 +37,7 @@ class Scheduler:
 
     def at(self, job_id: str, when: datetime, func: Job, *ids: str | int) -> None:
         """Run ``func(*ids)`` at ``when`` (at once if already past). Replaces a job of that id."""
-        when = max(when, datetime.now(timezone.utc) + timedelta(milliseconds=10))
+        when = max(when, datetime.now(UTC) + timedelta(milliseconds=10))
         self._scheduler.add_job(
             self._guarded, DateTrigger(run_date=when), args=(job_id, func, *ids), id=job_id,
             replace_existing=True, misfire_grace_time=None, coalesce=True,
@@ -84,7 +84,7 @@ class Scheduler:
     async def _guarded(self, job_id: str, func: Job, *ids: Any) -> None:
         try:
             await func(*ids)
-        except Exception:  # noqa: BLE001 - one failing job must not stop the others
+        except Exception:
             log.exception("scheduled job %s failed", job_id)
         finally:
             self._count()
