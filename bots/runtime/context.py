@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bots.runtime.envelope import clean_text
 from bots.runtime.errors import PermissionDenied
 from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.keys import key
 from bots.runtime.outbox import Delivery
 
 if TYPE_CHECKING:
@@ -57,11 +57,6 @@ def thread_of(source: dict[str, Any]) -> str | None:
     return None
 
 
-def stable_key(*parts: str) -> str:
-    """A short, stable transaction key from parts (event ids, run ids): same parts, same key."""
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
-
-
 @dataclass
 class Context:
     bot: BotRuntime
@@ -78,21 +73,17 @@ class Context:
     async def reply(self, text: str, html: str | None = None, *, wait: bool = False) -> Delivery | None:
         """Answer the command with a notice that replies to it.
 
-        The transaction id comes from the command's event id and the reply's position, so a
-        command handled again after a crash produces the same ids and the homeserver drops the
-        duplicates.
+        The transaction id comes from the command's event id and the reply's position (the one
+        key scheme, bots/runtime/keys.py), so a command handled again after a crash produces the
+        same ids and the homeserver drops the duplicates.
         """
         self._replies += 1
-        txn = f"re-{stable_key(self.event_id)}-{self._replies}"
+        txn = key("runtime", self.event_id, "reply", self._replies)
         content = notice(text, html, self.event_id, thread_of(self.source))
         if wait:
             return await self.bot.outbox.send(self.room_id, content, txn)
         await self.bot.outbox.enqueue(self.room_id, content, txn)
         return None
-
-    def key(self, *parts: str) -> str:
-        """A stable transaction id for a further message this command sends."""
-        return f"cmd-{stable_key(self.event_id, *parts)}"
 
     async def power_of(self, user_id: str) -> int:
         return await self.bot.power_of(self.room_id, user_id)

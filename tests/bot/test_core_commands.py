@@ -8,6 +8,7 @@ from typing import Any
 from bots.runtime.context import Context
 from bots.runtime.errors import UserError
 from bots.runtime.feature import Feature
+from bots.runtime.keys import key
 from bots.runtime.router import Router, Words
 from tests.bot.fakes import ROOM, close, fake_bot, recorded
 
@@ -97,6 +98,8 @@ async def test_same_event_twice_is_answered_once(tmp_path: Path) -> None:
         await bot.handle(ROOM, event)  # the same as a bare dict (a replayed batch)
         await bot.flush()
         assert [s.body for s in bot.fake.sent] == ["pong"]
+        # the one key scheme: the same event and reply position always give the same id
+        assert bot.fake.sent[0].txn_id == key("runtime", "$dup", "reply", 1)
     finally:
         await close(bot)
 
