@@ -102,11 +102,12 @@ class Fact:
         return (self.kind, self.key, self.sender)
 
     def order(self) -> tuple[Any, ...]:
-        """A total order on facts (``repr`` and the sender break ties between forged twins, so no
-        choice ever depends on the order facts arrived in)."""
+        """A total order on facts (``repr`` of value and key, then the sender, break ties between
+        forged twins, so no choice ever depends on the order facts arrived in: a run's plan hash
+        sits in its key, so twins that differ only there must still be ordered)."""
         if self.kind == "admission":
-            return (self.value, self.ts, self.event_id, repr(self.value), self.sender)
-        return (self.ts, self.event_id, repr(self.value), self.sender)
+            return (self.value, self.ts, self.event_id, repr(self.value), repr(self.key), self.sender)
+        return (self.ts, self.event_id, repr(self.value), repr(self.key), self.sender)
 
 
 def _winner(a: Fact, b: Fact) -> Fact:
