@@ -16,9 +16,13 @@ from bots.runtime.matrix import Matrix
 
 
 async def main(homeserver: str, user_id: str, password: str, store: str) -> None:
-    Path(store).mkdir(parents=True, exist_ok=True)
-    client = AsyncClient(homeserver, user_id, store_path=store,
-                         config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True))
+    Path(store).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
+    client = AsyncClient(
+        homeserver,
+        user_id,
+        store_path=store,
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
+    )
     await client.login(password, device_name="echo")
     if client.should_upload_keys:
         await client.keys_upload()
@@ -28,10 +32,16 @@ async def main(homeserver: str, user_id: str, password: str, store: str) -> None
 
     async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
         if event.sender != client.user_id and event.body == "!ping":
-            await client.room_send(room.room_id, "m.room.message", {
-                "msgtype": "m.notice", "body": "pong",
-                "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}},
-            }, ignore_unverified_devices=True)
+            await client.room_send(
+                room.room_id,
+                "m.room.message",
+                {
+                    "msgtype": "m.notice",
+                    "body": "pong",
+                    "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}},
+                },
+                ignore_unverified_devices=True,
+            )
 
     async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == client.user_id:

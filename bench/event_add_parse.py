@@ -1,6 +1,6 @@
 """How long ``!event add`` parsing takes on hostile 64 KB inputs (the old regex took minutes).
 
-    .venv/bin/python bench/event_add_parse.py
+.venv/bin/python bench/event_add_parse.py
 """
 
 from __future__ import annotations

@@ -42,12 +42,16 @@ async def create_rooms(server: Homeserver, token: str, count: int) -> list[str]:
     slots = asyncio.Semaphore(8)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers) as http:
+
         async def one(index: int) -> str:
             async with slots:
-                async with http.post(f"{server.url}/_matrix/client/v3/createRoom",
-                                     json={"name": f"Group {index}", "preset": "private_chat"}) as resp:
+                async with http.post(
+                    f"{server.url}/_matrix/client/v3/createRoom",
+                    json={"name": f"Group {index}", "preset": "private_chat"},
+                ) as resp:
                     resp.raise_for_status()
                     return str((await resp.json())["room_id"])
+
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
@@ -76,14 +80,20 @@ async def baseline_round(url: str, token: str, rooms: list[Any], concurrency: in
     headers = {"Authorization": f"Bearer {token}"}
     tag = secrets.token_hex(4)
     async with aiohttp.ClientSession(headers=headers) as http:
+
         async def put(index: int, room_id: str) -> None:
-            content = {"msgtype": "m.notice", "body": body, "format": "org.matrix.custom.html",
-                       "formatted_body": f"<p>{body}</p>"}
+            content = {
+                "msgtype": "m.notice",
+                "body": body,
+                "format": "org.matrix.custom.html",
+                "formatted_body": f"<p>{body}</p>",
+            }
             path = f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/send/m.room.message/raw-{tag}-{index}"
             async with slots:
                 async with http.put(url + path, json=content) as resp:
                     resp.raise_for_status()
                     await resp.read()
+
         started = time.perf_counter()
         await asyncio.gather(*(put(i, room.room_id) for i, room in enumerate(rooms)))
         return time.perf_counter() - started
@@ -106,11 +116,16 @@ async def main() -> None:
         room_ids = await create_rooms(server, setup_token, args.rooms)
         print(f"created {len(room_ids)} rooms in {time.perf_counter() - started:.1f}s")
         config_path = work / "config.yaml"
-        config_path.write_text(yaml.safe_dump({
-            "homeserver": server.url, "data_dir": str(work / "data"),
-            "encryption": {"pickle_key": "bench"},
-            "bots": [{"user_id": user_id, "password": password, "features": ["herald"]}],
-        }))
+        config_path.write_text(
+            yaml.safe_dump(
+                {
+                    "homeserver": server.url,
+                    "data_dir": str(work / "data"),
+                    "encryption": {"pickle_key": "bench"},
+                    "bots": [{"user_id": user_id, "password": password, "features": ["herald"]}],
+                }
+            )
+        )
         config = load_config(config_path)
         app = App(config)
         await app.start()
@@ -125,7 +140,9 @@ async def main() -> None:
             await herald.coalitions.join(coalition, room_id, server.server_name, user_id, bot.clock())
         rooms = await herald.member_rooms(await herald.coalitions.members(coalition))
         token = bot.client.access_token
-        sample = make_plan("sample", herald.template("rapid-response"), bot.clock(), rooms[:1], bot.clock())[0]
+        sample = make_plan("sample", herald.template("rapid-response"), bot.clock(), rooms[:1], bot.clock())[
+            0
+        ]
         concurrency = config.send_concurrency
 
         # Warm-up: connections opened, caches filled on both sides.
@@ -136,8 +153,16 @@ async def main() -> None:
             raw_times.append(await baseline_round(server.url, token, rooms, concurrency, sample.body))
         suite, raw = statistics.median(suite_times), statistics.median(raw_times)
         print(f"rooms: {len(rooms)}, send_concurrency: {concurrency}, rounds: {args.rounds}")
-        print("suite   (enqueue, send, record): " + ", ".join(f"{t:.2f}s" for t in suite_times) + f"  median {suite:.2f}s")
-        print("raw aiohttp PUTs               : " + ", ".join(f"{t:.2f}s" for t in raw_times) + f"  median {raw:.2f}s")
+        print(
+            "suite   (enqueue, send, record): "
+            + ", ".join(f"{t:.2f}s" for t in suite_times)
+            + f"  median {suite:.2f}s"
+        )
+        print(
+            "raw aiohttp PUTs               : "
+            + ", ".join(f"{t:.2f}s" for t in raw_times)
+            + f"  median {raw:.2f}s"
+        )
         print(f"ratio suite/raw: {suite / raw:.2f}x (target: within 1.2x)")
         app.stop()
         await asyncio.wait_for(runner, 60)

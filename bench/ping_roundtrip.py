@@ -37,7 +37,7 @@ def rss_mb(pid: int) -> float:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def one_trip(user: UserClient, room: str) -> float:
@@ -59,21 +59,32 @@ async def round_trips(user: UserClient, rooms: dict[str, str], count: int) -> di
     return times
 
 
-def start_suite(server: Homeserver, work: Path, localpart: str, password: str) -> tuple[subprocess.Popen[str], float]:
+def start_suite(
+    server: Homeserver, work: Path, localpart: str, password: str
+) -> tuple[subprocess.Popen[str], float]:
     config = work / "config.yaml"
     work.mkdir(parents=True, exist_ok=True)
     if not config.exists():
-        config.write_text(yaml.safe_dump({
-            "homeserver": server.url, "data_dir": str(work / "data"),
-            "encryption": {"pickle_key": "bench"},
-            "bots": [{"user_id": server.user_id(localpart), "password": password, "features": []}],
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "homeserver": server.url,
+                    "data_dir": str(work / "data"),
+                    "encryption": {"pickle_key": "bench"},
+                    "bots": [{"user_id": server.user_id(localpart), "password": password, "features": []}],
+                }
+            )
+        )
     # Logs go to a file: a pipe nobody reads would fill up and stall the bot.
     log = work / f"bot-{time.time():.0f}.log"
     started = time.monotonic()
     with open(log, "w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "bots.cli", "run", "--config", str(config)],
-                                cwd=ROOT, stderr=sink, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bots.cli", "run", "--config", str(config)],
+            cwd=ROOT,
+            stderr=sink,
+            text=True,
+        )
     while "is ready" not in log.read_text():
         if proc.poll() is not None:
             raise RuntimeError(log.read_text()[-2000:])
@@ -94,9 +105,20 @@ async def main(pings: int, rooms: int) -> None:
         await alice.login()
 
         suite, _ = start_suite(server, work / "suite", "suite", password)
-        echo = subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_client.py"), server.url,
-                                 server.user_id("echo"), password, str(work / "echo")], cwd=ROOT,
-                                stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(ROOT)})
+        echo = subprocess.Popen(  # noqa: ASYNC220 - starting it does not wait
+            [
+                sys.executable,
+                str(ROOT / "bench" / "echo_client.py"),
+                server.url,
+                server.user_id("echo"),
+                password,
+                str(work / "echo"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={"PYTHONPATH": str(ROOT)},
+        )
         assert echo.stdout is not None
         echo.stdout.readline()
         bots = {"suite": server.user_id("suite"), "baseline": server.user_id("echo")}
@@ -133,7 +155,9 @@ async def main(pings: int, rooms: int) -> None:
         suite.wait(30)
         suite, ready_s = start_suite(server, work / "suite", "suite", password)
         await asyncio.sleep(2)  # let the first sync settle before reading its memory
-        print(f"start-to-ready with {rooms} rooms: {ready_s:.2f}s; resident memory: {rss_mb(suite.pid):.0f} MB")
+        print(
+            f"start-to-ready with {rooms} rooms: {ready_s:.2f}s; resident memory: {rss_mb(suite.pid):.0f} MB"
+        )
         suite.terminate()
         suite.wait(30)
         await alice.close()

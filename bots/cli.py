@@ -37,6 +37,7 @@ async def serve(config: AppConfig, stop: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, app.stop)
     else:
+
         async def watch() -> None:
             await stop.wait()
             app.stop()
@@ -95,7 +96,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="affinity", description="Federated Matrix bots for decentralized movements")
+    parser = argparse.ArgumentParser(
+        prog="affinity", description="Federated Matrix bots for decentralized movements"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run every bot listed in the config file")
     run.add_argument("--config", "-c", required=True)

@@ -484,7 +484,9 @@ def open_access_warnings(config: AppConfig) -> list[str]:
     if feature_section(config, "mirror").get("require_encrypted_dm", True) is False:
         warnings.append("features.mirror.require_encrypted_dm is off: reflections may travel unencrypted")
     if config.metrics.enabled and config.metrics.host not in ("127.0.0.1", "::1", "localhost"):
-        warnings.append(f"metrics.host {config.metrics.host} is not loopback: metrics are reachable from the network")
+        warnings.append(
+            f"metrics.host {config.metrics.host} is not loopback: metrics are reachable from the network"
+        )
     if config.encryption.pickle_key is not None:
         short = short_pickle_key_warning(config.encryption.pickle_key.get_secret_value())
         if short:

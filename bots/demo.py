@@ -27,8 +27,11 @@ def _credentials(directory: Path) -> dict[str, str]:
     demo folder (mode 0600) so later runs open the same encryption store."""
     path = directory / "credentials.json"
     creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    fresh = {"bot_password": secrets.token_urlsafe(12), "demo_password": secrets.token_urlsafe(9),
-             "pickle_key": secrets.token_urlsafe(32)}
+    fresh = {
+        "bot_password": secrets.token_urlsafe(12),
+        "demo_password": secrets.token_urlsafe(9),
+        "pickle_key": secrets.token_urlsafe(32),
+    }
     if not all(key in creds for key in fresh):
         creds = {**fresh, **creds}
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -59,13 +62,19 @@ async def _demo(directory: Path, server: Homeserver) -> int:
     bot_id = server.register("affinity", creds["bot_password"])
     demo_id = server.register("demo", creds["demo_password"])
     config_path = directory / "config.yaml"
-    config_path.write_text(yaml.safe_dump({
-        "homeserver": server.url,
-        "data_dir": str(directory / "data"),
-        "encryption": {"pickle_key": creds["pickle_key"]},
-        "bots": [{"user_id": bot_id, "password": creds["bot_password"],
-                  "features": _available_features()}],
-    }, sort_keys=False))
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "homeserver": server.url,
+                "data_dir": str(directory / "data"),
+                "encryption": {"pickle_key": creds["pickle_key"]},
+                "bots": [
+                    {"user_id": bot_id, "password": creds["bot_password"], "features": _available_features()}
+                ],
+            },
+            sort_keys=False,
+        )
+    )
     config = load_config(config_path)
 
     stop = asyncio.Event()
@@ -102,24 +111,33 @@ async def _demo(directory: Path, server: Homeserver) -> int:
     return 0
 
 
-async def _script(user: UserClient, server: Homeserver, bot_id: str, creds: dict[str, str],
-                  state: dict[str, str], state_path: Path) -> None:
+async def _script(
+    user: UserClient,
+    server: Homeserver,
+    bot_id: str,
+    creds: dict[str, str],
+    state: dict[str, str],
+    state_path: Path,
+) -> None:
     if "plain" not in state:
         state["plain"] = await user.create_room("Affinity demo", [bot_id])
         state["encrypted"] = await user.create_room("Affinity demo (encrypted)", [bot_id], encrypted=True)
         await asyncio.to_thread(state_path.write_text, json.dumps(state))
     for room in (state["plain"], state["encrypted"]):
         await user.wait_joined(room, bot_id, timeout=60)
-    print(textwrap.dedent(f"""
+    print(
+        textwrap.dedent(f"""
         ────────────────────────────────────────────────────────────
          Affinity is running.
          Log in with Element (https://app.element.io or a desktop app):
            homeserver: http://localhost:{server.port}
-           user:       demo        password: {creds['demo_password']}
+           user:       demo        password: {creds["demo_password"]}
          Rooms "Affinity demo" and "Affinity demo (encrypted)" hold the bot.
          Type !help there first, then !ping.
         ────────────────────────────────────────────────────────────
-        A short scripted exchange as the demo user:"""), flush=True)
+        A short scripted exchange as the demo user:"""),
+        flush=True,
+    )
     features = _available_features()
     # In the plain room, a taste of two rituals as well (when this build has them).
     extra = [c for c, f in (("!roles", "lottery"), ("!ghost now", "ghostchair")) if f in features]
@@ -131,7 +149,11 @@ async def _script(user: UserClient, server: Homeserver, bot_id: str, creds: dict
             event_id = await user.send_text(room, command)
             reply = await user.wait_reply(room, event_id, timeout=60)
             body = reply.get("content", {}).get("body", "")
-            print(f"\n[{label}] demo: {command}\n[{label}] bot:  " + body.replace("\n", "\n" + " " * (len(label) + 9)), flush=True)
+            print(
+                f"\n[{label}] demo: {command}\n[{label}] bot:  "
+                + body.replace("\n", "\n" + " " * (len(label) + 9)),
+                flush=True,
+            )
 
 
 def _available_features() -> list[str]:

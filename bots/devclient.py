@@ -21,13 +21,17 @@ Event = dict[str, Any]
 
 
 class UserClient:
-    def __init__(self, homeserver: str, user_id: str, password: str, store: Path, cross_sign: bool = True) -> None:
+    def __init__(
+        self, homeserver: str, user_id: str, password: str, store: Path, cross_sign: bool = True
+    ) -> None:
         store.mkdir(parents=True, exist_ok=True)
         self.password = password
         self.store = store
         self.cross_sign = cross_sign
         self.client = AsyncClient(
-            homeserver, user_id, store_path=str(store),
+            homeserver,
+            user_id,
+            store_path=str(store),
             config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True, max_timeouts=0),
         )
         self.events: list[tuple[str, Event]] = []
@@ -72,14 +76,16 @@ class UserClient:
         if isinstance(event, MegolmEvent):
             if event.event_id not in self._seen:
                 self._seen.add(event.event_id)
-                self.events.append((room_id, {"type": "undecryptable", "event_id": event.event_id, "sender": event.sender}))
+                self.events.append(
+                    (room_id, {"type": "undecryptable", "event_id": event.event_id, "sender": event.sender})
+                )
             return
         src = getattr(event, "source", None)
         if isinstance(src, dict):
             event_id = src.get("event_id")
             if event_id is not None and event_id in self._seen:
                 # Seen before undecryptable and readable now (its key came): keep the readable one.
-                for i, (r, e) in enumerate(self.events):
+                for i, (_r, e) in enumerate(self.events):
                     if e.get("event_id") == event_id and e.get("type") == "undecryptable":
                         self.events[i] = (room_id, src)
                 return
@@ -93,7 +99,7 @@ class UserClient:
                 await self.sync_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a test client keeps trying
+            except Exception:
                 await asyncio.sleep(0.5)
 
     async def close(self) -> None:
@@ -101,15 +107,27 @@ class UserClient:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            except (asyncio.CancelledError, Exception):
                 pass
         await self.client.close()
 
-    async def create_room(self, name: str, invite: list[str], encrypted: bool = False, is_direct: bool = False) -> str:
-        body: dict[str, Any] = {"name": name, "invite": invite, "preset": "private_chat", "is_direct": is_direct}
+    async def create_room(
+        self, name: str, invite: list[str], encrypted: bool = False, is_direct: bool = False
+    ) -> str:
+        body: dict[str, Any] = {
+            "name": name,
+            "invite": invite,
+            "preset": "private_chat",
+            "is_direct": is_direct,
+        }
         if encrypted:
-            body["initial_state"] = [{"type": "m.room.encryption", "state_key": "",
-                                      "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
+            body["initial_state"] = [
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ]
         data = await Matrix(self.client).api("POST", "/_matrix/client/v3/createRoom", body)
         return str(data["room_id"])
 
@@ -145,7 +163,9 @@ class UserClient:
         deadline = time.monotonic() + 30
         while room_id not in self.client.rooms and time.monotonic() < deadline:
             await self.wait_new(1)
-        resp = check(await self.client.room_send(room_id, event_type, content, ignore_unverified_devices=True))
+        resp = check(
+            await self.client.room_send(room_id, event_type, content, ignore_unverified_devices=True)
+        )
         assert isinstance(resp, RoomSendResponse)
         return str(resp.event_id)
 
@@ -153,10 +173,12 @@ class UserClient:
         self._new.clear()
         try:
             await asyncio.wait_for(self._new.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
-    async def wait_for(self, match: Callable[[str, Event], bool], timeout: float = 30, start: int = 0) -> Event:
+    async def wait_for(
+        self, match: Callable[[str, Event], bool], timeout: float = 30, start: int = 0
+    ) -> Event:
         deadline = time.monotonic() + timeout
         while True:
             for room_id, event in self.events[start:]:
@@ -190,9 +212,12 @@ class UserClient:
 
     def notices(self, room_id: str, sender: str | None = None) -> list[Event]:
         return [
-            e for r, e in self.events
-            if r == room_id and e.get("type") == "m.room.message"
-            and e.get("content", {}).get("msgtype") == "m.notice" and (sender is None or e.get("sender") == sender)
+            e
+            for r, e in self.events
+            if r == room_id
+            and e.get("type") == "m.room.message"
+            and e.get("content", {}).get("msgtype") == "m.notice"
+            and (sender is None or e.get("sender") == sender)
         ]
 
     async def wait_joined(self, room_id: str, user_id: str, timeout: float = 30) -> None:

@@ -43,10 +43,14 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .sign(key, hashes.SHA256())
@@ -54,8 +58,11 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "tls.crt", directory / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                          serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
     )
     return cert_path, key_path
 
@@ -85,7 +92,11 @@ class Homeserver:
         else:
             self.port = port or free_port()
             fed = federation_port or (free_port() if federation else None)
-            self.server_name = f"localhost:{fed}" if federation else ("localhost" if port == 8008 else f"localhost:{self.port}")
+            self.server_name = (
+                f"localhost:{fed}"
+                if federation
+                else ("localhost" if port == 8008 else f"localhost:{self.port}")
+            )
             self.secret = secrets.token_hex(16)
             self._federation_port = fed
 
@@ -104,17 +115,33 @@ class Homeserver:
         d.mkdir(parents=True, exist_ok=True)
         (d / "media").mkdir(exist_ok=True)
         log_config = d / "log.yaml"
-        log_config.write_text(yaml.safe_dump({
-            "version": 1,
-            "formatters": {"f": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-            "handlers": {"file": {"class": "logging.FileHandler", "filename": str(d / "homeserver.log"), "formatter": "f"}},
-            "root": {"level": "WARNING", "handlers": ["file"]},
-            "disable_existing_loggers": False,
-        }))
-        listeners: list[dict[str, Any]] = [{
-            "port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
-            "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
-        }]
+        log_config.write_text(
+            yaml.safe_dump(
+                {
+                    "version": 1,
+                    "formatters": {"f": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+                    "handlers": {
+                        "file": {
+                            "class": "logging.FileHandler",
+                            "filename": str(d / "homeserver.log"),
+                            "formatter": "f",
+                        }
+                    },
+                    "root": {"level": "WARNING", "handlers": ["file"]},
+                    "disable_existing_loggers": False,
+                }
+            )
+        )
+        listeners: list[dict[str, Any]] = [
+            {
+                "port": self.port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "tls": False,
+                "x_forwarded": False,
+                "resources": [{"names": ["client"], "compress": False}],
+            }
+        ]
         config: dict[str, Any] = {
             "server_name": self.server_name,
             "pid_file": str(d / "homeserver.pid"),
@@ -135,52 +162,78 @@ class Homeserver:
             "enable_metrics": False,
         }
         if not self.rate_limits:
-            config.update({
-                "rc_message": _LOOSE, "rc_registration": _LOOSE, "rc_admin_redaction": _LOOSE,
-                "rc_login": {"address": _LOOSE, "account": _LOOSE, "failed_attempts": _LOOSE},
-                "rc_joins": {"local": _LOOSE, "remote": _LOOSE},
-                "rc_joins_per_room": _LOOSE,
-                "rc_invites": {"per_room": _LOOSE, "per_user": _LOOSE, "per_issuer": _LOOSE},
-                "rc_key_requests": _LOOSE,
-                "rc_3pid_validation": _LOOSE,
-                "rc_room_creation": _LOOSE,
-                "rc_presence": {"per_user": _LOOSE},
-                "rc_delayed_event_mgmt": _LOOSE,
-                "rc_reports": _LOOSE,
-                "rc_media_create": _LOOSE,
-                "rc_federation": {"window_size": 1000, "sleep_limit": 1000, "sleep_delay": 0,
-                                  "reject_limit": 10000, "concurrent": 100},
-            })
+            config.update(
+                {
+                    "rc_message": _LOOSE,
+                    "rc_registration": _LOOSE,
+                    "rc_admin_redaction": _LOOSE,
+                    "rc_login": {"address": _LOOSE, "account": _LOOSE, "failed_attempts": _LOOSE},
+                    "rc_joins": {"local": _LOOSE, "remote": _LOOSE},
+                    "rc_joins_per_room": _LOOSE,
+                    "rc_invites": {"per_room": _LOOSE, "per_user": _LOOSE, "per_issuer": _LOOSE},
+                    "rc_key_requests": _LOOSE,
+                    "rc_3pid_validation": _LOOSE,
+                    "rc_room_creation": _LOOSE,
+                    "rc_presence": {"per_user": _LOOSE},
+                    "rc_delayed_event_mgmt": _LOOSE,
+                    "rc_reports": _LOOSE,
+                    "rc_media_create": _LOOSE,
+                    "rc_federation": {
+                        "window_size": 1000,
+                        "sleep_limit": 1000,
+                        "sleep_delay": 0,
+                        "reject_limit": 10000,
+                        "concurrent": 100,
+                    },
+                }
+            )
         if self.federation:
             cert, key = _self_signed(d)
-            listeners.append({
-                "port": self._federation_port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": True,
-                "resources": [{"names": ["federation"], "compress": False}],
-            })
-            config.update({
-                "tls_certificate_path": str(cert),
-                "tls_private_key_path": str(key),
-                "federation_verify_certificates": False,
-                "ip_range_whitelist": ["127.0.0.0/8", "::1/128"],
-                "federation_ip_range_blacklist": [],
-                "ip_range_blacklist": [],
-                "federation_domain_whitelist": [self.server_name, *self.peers],
-                "allow_public_rooms_over_federation": True,
-            })
+            listeners.append(
+                {
+                    "port": self._federation_port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "tls": True,
+                    "resources": [{"names": ["federation"], "compress": False}],
+                }
+            )
+            config.update(
+                {
+                    "tls_certificate_path": str(cert),
+                    "tls_private_key_path": str(key),
+                    "federation_verify_certificates": False,
+                    "ip_range_whitelist": ["127.0.0.0/8", "::1/128"],
+                    "federation_ip_range_blacklist": [],
+                    "ip_range_blacklist": [],
+                    "federation_domain_whitelist": [self.server_name, *self.peers],
+                    "allow_public_rooms_over_federation": True,
+                }
+            )
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         subprocess.run(
-            [sys.executable, "-m", "synapse.app.homeserver", "--config-path", str(self.config_path), "--generate-keys"],
-            check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "synapse.app.homeserver",
+                "--config-path",
+                str(self.config_path),
+                "--generate-keys",
+            ],
+            check=True,
+            capture_output=True,
         )
 
     def start(self, timeout: float = 90) -> None:
         self.prepare()
         if self.process is not None and self.process.poll() is None:
             return
-        log = open(self.directory / "stdout.log", "ab")  # noqa: SIM115 - lives with the process
+        log = open(self.directory / "stdout.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "synapse.app.homeserver", "--config-path", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -222,21 +275,41 @@ class Homeserver:
         """Create an account through the shared-secret admin API; an existing one is fine."""
         _, nonce = self._request("GET", "/_synapse/admin/v1/register")
         mac = hmac.new(self.secret.encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce["nonce"].encode(), localpart.encode(), password.encode(),
-                                 b"admin" if admin else b"notadmin"]))
-        status, body = self._request("POST", "/_synapse/admin/v1/register", {
-            "nonce": nonce["nonce"], "username": localpart, "password": password,
-            "admin": admin, "mac": mac.hexdigest(),
-        })
+        mac.update(
+            b"\x00".join(
+                [
+                    nonce["nonce"].encode(),
+                    localpart.encode(),
+                    password.encode(),
+                    b"admin" if admin else b"notadmin",
+                ]
+            )
+        )
+        status, body = self._request(
+            "POST",
+            "/_synapse/admin/v1/register",
+            {
+                "nonce": nonce["nonce"],
+                "username": localpart,
+                "password": password,
+                "admin": admin,
+                "mac": mac.hexdigest(),
+            },
+        )
         if status != 200 and body.get("errcode") != "M_USER_IN_USE":
             raise RuntimeError(f"registering {localpart} failed: {status} {body}")
         return self.user_id(localpart)
 
     def login(self, localpart: str, password: str) -> dict[str, Any]:
-        status, body = self._request("POST", "/_matrix/client/v3/login", {
-            "type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart},
-            "password": password,
-        })
+        status, body = self._request(
+            "POST",
+            "/_matrix/client/v3/login",
+            {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": localpart},
+                "password": password,
+            },
+        )
         if status != 200:
             raise RuntimeError(f"login {localpart} failed: {status} {body}")
         return body

@@ -20,7 +20,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -129,7 +129,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     async def run() -> dict[str, int]:
         db = await Database.open(db_path)
         try:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             counts = await forget_everything(db, now, retention)
             # Blind-mirror rounds, their keys and boxes, and lapsed consent requests.
             counts["mirror"] = counts.get("mirror", 0) + await forget_mirror(
@@ -228,7 +228,9 @@ def revoke_sessions(config: AppConfig) -> tuple[list[str], bool]:
             continue
         device = session.get("device_id", "?") if session else "?"
         request = urllib.request.Request(
-            f"{config.homeserver}/_matrix/client/v3/logout", data=b"{}", method="POST",
+            f"{config.homeserver}/_matrix/client/v3/logout",
+            data=b"{}",
+            method="POST",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         try:
@@ -237,9 +239,13 @@ def revoke_sessions(config: AppConfig) -> tuple[list[str], bool]:
             lines.append(f"{bot.user_id}: logged out device {device}; its access token no longer works")
         except urllib.error.HTTPError as exc:
             if exc.code == 401:
-                lines.append(f"{bot.user_id}: the homeserver no longer accepts its token (device {device} was already logged out)")
+                lines.append(
+                    f"{bot.user_id}: the homeserver no longer accepts its token (device {device} was already logged out)"
+                )
             else:
-                lines.append(f"{bot.user_id}: the homeserver refused to log out device {device} (HTTP {exc.code}); it stays logged in")
+                lines.append(
+                    f"{bot.user_id}: the homeserver refused to log out device {device} (HTTP {exc.code}); it stays logged in"
+                )
                 all_revoked = False
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -290,7 +296,10 @@ def cmd_wipe(args: argparse.Namespace) -> int:
         for line in failed:
             print(f"  {line}", file=sys.stderr)
     if not revoked:
-        print("Not every device was logged out (see above): its access token still works until it is.", file=sys.stderr)
+        print(
+            "Not every device was logged out (see above): its access token still works until it is.",
+            file=sys.stderr,
+        )
     print(CANNOT_ERASE)
     return EXIT_PARTIAL if failed or not revoked else 0
 
@@ -344,12 +353,16 @@ def decrypt_backup(blob: bytes, passphrase: str) -> bytes:
         raise BackupError("this is not an Affinity backup file")
     _, version, log2_n, r, p, salt, nonce = _HEADER.unpack_from(blob)
     if version != FORMAT_VERSION:
-        raise BackupError(f"backup format version {version} is not supported by this build (it reads {FORMAT_VERSION})")
+        raise BackupError(
+            f"backup format version {version} is not supported by this build (it reads {FORMAT_VERSION})"
+        )
     if not (10 <= log2_n <= 22 and 1 <= r <= 32 and 1 <= p <= 16):
         raise BackupError("the backup header is damaged")
     header = _Header(version, log2_n, r, p, salt, nonce)
     try:
-        compressed = AESGCM(_key(passphrase, header)).decrypt(nonce, blob[_HEADER.size :], blob[: _HEADER.size])
+        compressed = AESGCM(_key(passphrase, header)).decrypt(
+            nonce, blob[_HEADER.size :], blob[: _HEADER.size]
+        )
     except InvalidTag:
         raise BackupError("wrong passphrase, or the backup file is damaged") from None
     return zlib.decompress(compressed)
@@ -519,23 +532,33 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Registered here so bots/cli.py stays small."""
     forget = sub.add_parser(
-        "forget", help="delete expired records now, without starting the bots",
+        "forget",
+        help="delete expired records now, without starting the bots",
         description="Delete what retention says is expired; with --older-than, also everything older than that.",
     )
     forget.add_argument("--config", "-c", required=True)
-    forget.add_argument("--older-than", type=_duration_arg, default=None, metavar="DURATION",
-                        help="like 30d or 2w: forget every kind of record older than this")
+    forget.add_argument(
+        "--older-than",
+        type=_duration_arg,
+        default=None,
+        metavar="DURATION",
+        help="like 30d or 2w: forget every kind of record older than this",
+    )
     forget.set_defaults(func=_guarded(cmd_forget))
 
     wipe = sub.add_parser("wipe", help="destroy the database, encryption stores, sessions and keys")
     wipe.add_argument("--config", "-c", required=True)
     wipe.add_argument("--yes-destroy-everything", action="store_true", help="required: there is no undo")
-    wipe.add_argument("--revoke", action="store_true",
-                      help="first log each bot's device out at the homeserver, so its access token stops working")
+    wipe.add_argument(
+        "--revoke",
+        action="store_true",
+        help="first log each bot's device out at the homeserver, so its access token stops working",
+    )
     wipe.set_defaults(func=_guarded(cmd_wipe))
 
     backup = sub.add_parser(
-        "backup", help="an encrypted, consistent copy of the database",
+        "backup",
+        help="an encrypted, consistent copy of the database",
         description=f"The passphrase comes from {PASSPHRASE_ENV} or is asked for.",
     )
     backup.add_argument("--config", "-c", required=True)
@@ -544,11 +567,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     backup.set_defaults(func=_guarded(cmd_backup))
 
     restore = sub.add_parser(
-        "restore", help="bring the database back from a backup",
+        "restore",
+        help="bring the database back from a backup",
         description=f"The passphrase comes from {PASSPHRASE_ENV} or is asked for. Stop the bots first.",
     )
     restore.add_argument("--config", "-c", required=True)
     restore.add_argument("--in", dest="in_file", required=True, metavar="FILE", help="the backup file")
     restore.add_argument("--force", action="store_true", help="replace an existing database")
     restore.set_defaults(func=_guarded(cmd_restore))
-

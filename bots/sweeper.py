@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bots.config import RetentionConfig
@@ -94,9 +94,7 @@ async def forget_runtime(
     return {"handled_events": handled, "outbox": outbox}
 
 
-async def forget_everything(
-    db: Database, now: datetime, retention: RetentionConfig
-) -> dict[str, int]:
+async def forget_everything(db: Database, now: datetime, retention: RetentionConfig) -> dict[str, int]:
     """What ``affinity forget`` does: the runtime tables, then every registered forgetter."""
     counts = await forget_runtime(db, now, retention)
     for forgetter in FORGETTERS:
@@ -139,16 +137,18 @@ class Sweeper:
         for feature in self.bot.features:
             try:
                 await feature.sweep(now)
-            except Exception:  # noqa: BLE001 - one feature's failure must not keep the others' rows
+            except Exception:
                 log.exception("the %s feature's sweep failed", feature.name)
         # Deleted rows live on in the WAL's old pages until a checkpoint; truncate it now.
         await self.bot.db.checkpoint()
         log.info(
             "retention sweep: %d handled event ids, %d outbox rows deleted in %.2fs",
-            handled, outbox, time.monotonic() - started,
+            handled,
+            outbox,
+            time.monotonic() - started,
         )
         return counts
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

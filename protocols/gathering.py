@@ -144,9 +144,7 @@ def parse_zone_and_options(words: Sequence[str], *, weekly: bool) -> ZoneAndOpti
             continue
         if word not in _OPTION_WORDS or (word == "until" and not weekly):
             hint = " (until is only for weekly gatherings)" if word == "until" else ""
-            raise GhostChairError(
-                f"'{words[i]}' is not understood here{hint}: the options are {known}"
-            )
+            raise GhostChairError(f"'{words[i]}' is not understood here{hint}: the options are {known}")
         if i + 1 >= len(words):
             raise GhostChairError(f"'{word}' needs a value: the options are {known}")
         value = words[i + 1]
@@ -225,8 +223,7 @@ def parse_gathering_id(text: str) -> int:
     if cleaned.isascii() and cleaned.isdigit() and len(cleaned) <= 12 and int(cleaned) > 0:
         return int(cleaned)
     raise GhostChairError(
-        f"'{text}' is not a gathering id: use !gathering cancel <id>, with an id from "
-        "!gathering list."
+        f"'{text}' is not a gathering id: use !gathering cancel <id>, with an id from !gathering list."
     )
 
 

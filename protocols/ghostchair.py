@@ -38,13 +38,11 @@ DEFAULT_ABSENT_VOICES: tuple[str, ...] = (
 
 # Each framing names one voice; rotated so the ritual does not fossilize into a script.
 FRAMINGS: tuple[str, ...] = (
-    "An empty chair is kept tonight for {voice}. Before we decide, ask: how would this land "
-    "for them?",
+    "An empty chair is kept tonight for {voice}. Before we decide, ask: how would this land for them?",
     "The ghost chair is here for {voice}. No one in this room speaks for the whole.",
     "Someone is missing: {voice}. Leave room for what they would have said.",
     "We keep a seat for {voice}. Whatever we decide, we decide without them: hold it lightly.",
-    "Look at the empty chair. It belongs to {voice}. Who here is about to speak for them, and "
-    "should they?",
+    "Look at the empty chair. It belongs to {voice}. Who here is about to speak for them, and should they?",
 )
 _NO_VOICE = "those who are not here"
 
@@ -60,13 +58,9 @@ def validate_voice(text: str) -> str:
     """Clean one absent voice (whitespace collapsed); empty or overlong text is refused."""
     cleaned = _WHITESPACE.sub(" ", text).strip()
     if not cleaned:
-        raise GhostChairError(
-            "Say who the chair is for: !ghost add <text>, e.g. the comrade in prison"
-        )
+        raise GhostChairError("Say who the chair is for: !ghost add <text>, e.g. the comrade in prison")
     if len(cleaned) > MAX_VOICE_LENGTH:
-        raise GhostChairError(
-            f"That voice is {len(cleaned)} characters long; keep it to {MAX_VOICE_LENGTH}."
-        )
+        raise GhostChairError(f"That voice is {len(cleaned)} characters long; keep it to {MAX_VOICE_LENGTH}.")
     return cleaned
 
 
@@ -77,8 +71,7 @@ def add_voice(voices: Sequence[str], text: str) -> tuple[str, ...]:
         raise GhostChairError(f"'{voice}' already has a chair. See them with !ghost list.")
     if len(voices) >= MAX_VOICES:
         raise GhostChairError(
-            f"The room already keeps {MAX_VOICES} absent voices; remove one first with "
-            "!ghost remove <n>."
+            f"The room already keeps {MAX_VOICES} absent voices; remove one first with !ghost remove <n>."
         )
     return (*voices, voice)
 
@@ -88,17 +81,13 @@ def parse_voice_number(text: str) -> int:
     cleaned = str(text).strip()
     if _NUMBER.fullmatch(cleaned):  # ASCII digits only: "²" is a digit to isdigit, not to int
         return int(cleaned)
-    raise GhostChairError(
-        f"'{text}' is not a number: use !ghost remove <n>, with n from !ghost list."
-    )
+    raise GhostChairError(f"'{text}' is not a number: use !ghost remove <n>, with n from !ghost list.")
 
 
 def remove_voice(voices: Sequence[str], number: str | int) -> tuple[tuple[str, ...], str]:
     """Remove the voice at 1-based position ``number`` (as typed); returns (new list, removed)."""
     if not voices:
-        raise GhostChairError(
-            "There are no absent voices to remove. Add one with !ghost add <text>."
-        )
+        raise GhostChairError("There are no absent voices to remove. Add one with !ghost add <text>.")
     index = number if isinstance(number, int) else parse_voice_number(number)
     if not 1 <= index <= len(voices):
         raise GhostChairError(
@@ -126,9 +115,7 @@ CHAIR = "🪑"
 LATE_NOTE = "(Posted late: the bot was away when the gathering began.)"
 
 
-def reminder(
-    voices: Sequence[str], rotation_index: int, framing_index: int, late: bool = False
-) -> Reminder:
+def reminder(voices: Sequence[str], rotation_index: int, framing_index: int, late: bool = False) -> Reminder:
     """The ghost-chair reminder for one voice under one framing.
 
     Both indexes wrap around, so the caller may pass an ever-growing counter. With no voices

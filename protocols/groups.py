@@ -184,9 +184,7 @@ def check_cell_bounds(min_size: int, max_size: int) -> None:
             f"write the smaller first, like !cells {max_size}-{min_size}."
         )
     if max_size > MAX_CELL_SIZE:
-        raise GroupingError(
-            f"Cells of more than {MAX_CELL_SIZE} are not affinity cells: try !cells 5-7."
-        )
+        raise GroupingError(f"Cells of more than {MAX_CELL_SIZE} are not affinity cells: try !cells 5-7.")
 
 
 def parse_cell_bounds(text: str) -> tuple[int, int]:
@@ -250,9 +248,7 @@ def _infeasible_message(n: int, low: int, high: int) -> str:
     options = [f"!cells {n // count}-{high} ({count} cells)"] if n // count >= 2 else []
     if count > 1 and math.ceil(n / (count - 1)) <= MAX_CELL_SIZE:
         fewer = count - 1
-        options.append(
-            f"!cells {low}-{math.ceil(n / fewer)} ({fewer} cell{'s' if fewer > 1 else ''})"
-        )
+        options.append(f"!cells {low}-{math.ceil(n / fewer)} ({fewer} cell{'s' if fewer > 1 else ''})")
     return f"{people} cannot be split into cells of {low}-{high}. Try " + " or ".join(options) + "."
 
 

@@ -70,9 +70,7 @@ class PastWin:
     at: datetime
 
 
-def recent_wins(
-    history: Iterable[PastWin], window: int = RECENT_DRAWS
-) -> dict[str, dict[str, int]]:
+def recent_wins(history: Iterable[PastWin], window: int = RECENT_DRAWS) -> dict[str, dict[str, int]]:
     """role -> member -> how many of that role's last ``window`` draws the member won."""
     by_role: dict[str, list[PastWin]] = {}
     for win in history:
@@ -136,9 +134,7 @@ class DrawInputs:
             pool=tuple(str(m) for m in data["pool"]),
             roles=tuple(str(r) for r in data["roles"]),
             held={str(k): int(v) for k, v in data["held"].items()},
-            weights={
-                str(r): {str(m): int(w) for m, w in ws.items()} for r, ws in data["weights"].items()
-            },
+            weights={str(r): {str(m): int(w) for m, w in ws.items()} for r, ws in data["weights"].items()},
             version=int(data["v"]),
         )
         _check_inputs(inputs)
@@ -170,9 +166,7 @@ def prepare(
         pool=the_pool,
         roles=tuple(roles),
         held={m: int(held[m]) for m in the_pool if held.get(m, 0)},
-        weights={
-            role: {m: weight(recent.get(role, {}).get(m, 0)) for m in the_pool} for role in roles
-        },
+        weights={role: {m: weight(recent.get(role, {}).get(m, 0)) for m in the_pool} for role in roles},
     )
     _check_inputs(inputs)
     return inputs

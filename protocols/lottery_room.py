@@ -59,7 +59,9 @@ def parse_term(text: str) -> timedelta:
 def check_term(term: timedelta) -> timedelta:
     """A mandate length (``!roles term 7d``) between ``MIN_TERM`` and ``MAX_TERM``."""
     return _bounded(
-        term, MIN_TERM, MAX_TERM,
+        term,
+        MIN_TERM,
+        MAX_TERM,
         f"A mandate lasts between {format_duration(MIN_TERM)} and {format_duration(MAX_TERM)}: "
         "short terms keep roles rotating.",
     )
@@ -93,7 +95,9 @@ def parse_window(text: str) -> timedelta:
 def check_window(window: timedelta) -> timedelta:
     """A commitment window (``!roles window 30s``) within the bounds above."""
     return _bounded(
-        window, MIN_WINDOW, MAX_WINDOW,
+        window,
+        MIN_WINDOW,
+        MAX_WINDOW,
         f"The window for adding chance lasts between {format_duration(MIN_WINDOW)} and "
         f"{format_duration(MAX_WINDOW)}.",
     )
@@ -106,9 +110,7 @@ def parse_switch(text: str) -> bool:
         return True
     if value in ("off", "no", "false"):
         return False
-    raise LotteryError(
-        f"'{text}' is neither on nor off: write !roles redraw on or !roles redraw off."
-    )
+    raise LotteryError(f"'{text}' is neither on nor off: write !roles redraw on or !roles redraw off.")
 
 
 # --- the pool ------------------------------------------------------------------------------

@@ -109,8 +109,7 @@ def release(mandate: Mandate | None, role: str, by: str, now: datetime) -> Manda
     held = _require(mandate, role, now)
     if by != held.holder:
         raise MandateError(
-            f"Only {held.holder} can release '{role}'. A mandate ends on its own when its term "
-            "is over."
+            f"Only {held.holder} can release '{role}'. A mandate ends on its own when its term is over."
         )
     return held
 
@@ -131,9 +130,7 @@ def propose_renewal(mandate: Mandate | None, role: str, by: str, now: datetime) 
     return replace(held, renewal=RenewalProposal(by, now))
 
 
-def confirm_renewal(
-    mandate: Mandate | None, role: str, by: str, now: datetime, term: timedelta
-) -> Mandate:
+def confirm_renewal(mandate: Mandate | None, role: str, by: str, now: datetime, term: timedelta) -> Mandate:
     """A second member confirms the proposed renewal: the mandate runs ``term`` longer.
 
     The confirmer must be neither the holder nor the proposer, so a renewal is never one

@@ -177,19 +177,15 @@ def plan_round(
 ) -> RoundRequest:
     """Validate an opening: another room, a sensible window, k >= 3."""
     if reflecting_room == reflected_room:
-        raise MirrorError(
-            "A blind mirror reflects another group: name a room other than this one."
-        )
+        raise MirrorError("A blind mirror reflects another group: name a room other than this one.")
     check_k(k)
     if close_after < MIN_OPEN:
         raise MirrorError(
-            f"A round must stay open at least {format_duration(MIN_OPEN)}, so people have "
-            "time to write."
+            f"A round must stay open at least {format_duration(MIN_OPEN)}, so people have time to write."
         )
     if close_after > MAX_OPEN:
         raise MirrorError(
-            f"A round can stay open at most {format_duration(MAX_OPEN)}: reflections should "
-            "not wait long."
+            f"A round can stay open at most {format_duration(MAX_OPEN)}: reflections should not wait long."
         )
     return RoundRequest(reflecting_room, reflected_room, k, now + close_after)
 
@@ -263,13 +259,9 @@ def parse_code(text: str) -> str:
 def check_can_reflect(found: MirrorRound | None, code: str, now: datetime) -> MirrorRound:
     """The round a ``reflect <code>`` (or a ``submit``) refers to, if it still takes reflections."""
     if found is None:
-        raise MirrorError(
-            f"No round has the code {code}. Check the code in the room's announcement."
-        )
+        raise MirrorError(f"No round has the code {code}. Check the code in the room's announcement.")
     if found.state != "open" or now >= found.closes_at:
-        raise MirrorError(
-            f"Round {code} has closed and takes no more reflections. Nothing was sent."
-        )
+        raise MirrorError(f"Round {code} has closed and takes no more reflections. Nothing was sent.")
     return found
 
 

@@ -147,8 +147,7 @@ def draft_step(draft: Draft, text: str) -> DraftStep:
         raise MirrorError("Reply submit to send your reflection, restart, or cancel.")
     if word in _KEYWORDS:
         raise MirrorError(
-            f"Answer this prompt first ({draft.prompt_index + 1} of {len(PROMPTS)}), "
-            "or reply cancel."
+            f"Answer this prompt first ({draft.prompt_index + 1} of {len(PROMPTS)}), or reply cancel."
         )
     answers = (*draft.answers, _check_answer(draft.answers, text))
     if len(answers) < len(PROMPTS):
@@ -160,9 +159,7 @@ def draft_step(draft: Draft, text: str) -> DraftStep:
 def check_reflection_text(text: str) -> str:
     """A composed reflection about to be stored: not empty, not over the limit."""
     if len(text) > MAX_REFLECTION:
-        raise MirrorError(
-            f"The reflection is {len(text)} characters; at most {MAX_REFLECTION} are taken."
-        )
+        raise MirrorError(f"The reflection is {len(text)} characters; at most {MAX_REFLECTION} are taken.")
     if not text.strip():
         raise MirrorError("The reflection is empty; there is nothing to send.")
     return text

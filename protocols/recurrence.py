@@ -223,9 +223,7 @@ def _parse_parts(text: str) -> tuple[Pattern, time | None, date | None]:
     pattern = _parse_pattern(words, text)
     if isinstance(pattern, AfterGathering):
         if at is not None:
-            raise RecurrenceError(
-                "'after each gathering' starts with each gathering: leave out 'at HH:MM'."
-            )
+            raise RecurrenceError("'after each gathering' starts with each gathering: leave out 'at HH:MM'.")
     elif at is None:
         at = DEFAULT_AT
     return pattern, at, until
@@ -266,8 +264,7 @@ def _parse_pattern(words: list[str], text: str) -> Pattern:
         raise _nonsense(text)  # "every fortnight", "every year"
     if interval > MAX_INTERVAL[unit]:
         raise RecurrenceError(
-            f"Every {interval} {unit}s is too far apart: at most every {MAX_INTERVAL[unit]} "
-            f"{unit}s."
+            f"Every {interval} {unit}s is too far apart: at most every {MAX_INTERVAL[unit]} {unit}s."
         )
     on = rest[1:]
     if unit == "day":
@@ -363,10 +360,7 @@ def describe(recurrence: Recurrence) -> str:
         text = f"every {_every(pattern.interval, 'month')} on the {day_text}"
     else:
         nth = "last" if pattern.nth == LAST else _ordinal(pattern.nth)
-        text = (
-            f"every {_every(pattern.interval, 'month')} on the {nth} "
-            f"{weekday_name(pattern.weekday)}"
-        )
+        text = f"every {_every(pattern.interval, 'month')} on the {nth} {weekday_name(pattern.weekday)}"
     if recurrence.at is not None:
         text += f" at {recurrence.at.hour:02d}:{recurrence.at.minute:02d}"
     if recurrence.until is not None:
@@ -416,9 +410,7 @@ def _rule(pattern: Pattern, at: time, start: date, until: date | None) -> rrule.
         )
     assert isinstance(pattern, MonthlyOnDay)
     if pattern.day == LAST or pattern.day <= 28:
-        return rrule.rrule(
-            rrule.MONTHLY, interval=pattern.interval, bymonthday=pattern.day, **common
-        )
+        return rrule.rrule(rrule.MONTHLY, interval=pattern.interval, bymonthday=pattern.day, **common)
     # The 29th-31st: of the days 28..day that the month has, the last one. That is the day
     # itself where the month has it, else the month's last day (see the module docstring).
     return rrule.rrule(
@@ -532,9 +524,7 @@ def following(schedules: Iterable[Schedule]) -> NextGathering:
 
     def next_gathering(after: datetime) -> datetime | None:
         upcoming = [
-            instant
-            for instant in (schedule_next_occurrence(s, after) for s in frozen)
-            if instant is not None
+            instant for instant in (schedule_next_occurrence(s, after) for s in frozen) if instant is not None
         ]
         return min(upcoming, default=None)
 

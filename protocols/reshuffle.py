@@ -116,9 +116,7 @@ def form_cells(
     return tuple(sorted(tuple(sorted(pool[i] for i in cell)) for cell in best))
 
 
-def _greedy(
-    n: int, sizes: Sequence[int], rng: random.Random, weight: list[list[int]]
-) -> list[list[int]]:
+def _greedy(n: int, sizes: Sequence[int], rng: random.Random, weight: list[list[int]]) -> list[list[int]]:
     """Most constrained first, each into the open cell where they meet the fewest again."""
     order = list(range(n))
     rng.shuffle(order)
@@ -195,8 +193,7 @@ def parse_cells_schedule(text: str, zone: ZoneInfo, now: datetime) -> CellsSched
     recurrence = parse_recurrence(" ".join(words[:at]), zone, now)
     if isinstance(recurrence.pattern, AfterGathering):
         raise RecurrenceError(
-            "Cells reshuffle on dates, not after each gathering: say how often, like every 4 "
-            "weeks on monday."
+            "Cells reshuffle on dates, not after each gathering: say how often, like every 4 weeks on monday."
         )
     if isinstance(recurrence.pattern, Daily) and recurrence.pattern.interval < 7:
         raise RecurrenceError(

@@ -326,9 +326,7 @@ def commit(
     if missing > 0:
         start = max(rota.given_through or now, now)
         for at in next_occurrences(rota.recurrence, start, missing, next_gathering):
-            rota, holders = _choose(
-                rota, at, rota.size, (), f"{rota.next_number}", stepped_back, newest=True
-            )
+            rota, holders = _choose(rota, at, rota.size, (), f"{rota.next_number}", stepped_back, newest=True)
             turn = Turn(rota.next_number, at, tuple(sorted(holders)))
             rota = replace(
                 rota, turns=(*rota.turns, turn), next_number=rota.next_number + 1, given_through=at
@@ -353,9 +351,7 @@ def _fill(rota: Rota, turn: Turn, stepped_back: StepBacks) -> tuple[Rota, Turn]:
     return _put(rota, filled), filled
 
 
-def _rebalance(
-    rota: Rota, now: datetime, stepped_back: StepBacks
-) -> tuple[Rota, dict[int, Turn]]:
+def _rebalance(rota: Rota, now: datetime, stepped_back: StepBacks) -> tuple[Rota, dict[int, Turn]]:
     """Hand places in turns ahead from someone two levels above another, along a chain.
 
     A place freed in a near turn sometimes has only people already high to go to (the others
@@ -380,9 +376,7 @@ def _rebalance(
     return rota, changed
 
 
-def _find_chain(
-    rota: Rota, now: datetime, stepped_back: StepBacks
-) -> list[tuple[int, str, str]] | None:
+def _find_chain(rota: Rota, now: datetime, stepped_back: StepBacks) -> list[tuple[int, str, str]] | None:
     """A shortest chain of (turn, giver, taker) from a member to one two levels below, or None."""
     ahead = sorted(_ahead(rota, now), key=lambda t: t.at, reverse=True)
     if not ahead:
@@ -455,9 +449,7 @@ def join(rota: Rota, member: str) -> Rota:
     return replace(rota, pool=rota.pool | {member})
 
 
-def leave(
-    rota: Rota, member: str, now: datetime, stepped_back: StepBacks
-) -> tuple[Rota, tuple[Turn, ...]]:
+def leave(rota: Rota, member: str, now: datetime, stepped_back: StepBacks) -> tuple[Rota, tuple[Turn, ...]]:
     """``member`` leaves the pool; their turns ahead go to others (returned, to announce)."""
     if member not in rota.pool:
         raise RotaError(f"You are not in the {rota.name} rota: nothing to leave.")
@@ -472,9 +464,7 @@ def set_away(
     _require_aware(until)
     _require_aware(now)
     if member not in rota.pool:
-        raise RotaError(
-            f"You are not in the {rota.name} rota, so there is nothing to be away from."
-        )
+        raise RotaError(f"You are not in the {rota.name} rota, so there is nothing to be away from.")
     if until <= now:
         raise RotaError("That date is in the past: say how long you will be away, like 2w.")
     marked = replace(rota, away={**rota.away, member: until})
@@ -686,9 +676,7 @@ def due_flags(rota: Rota, now: datetime, lead: timedelta) -> list[Flag]:
     return [
         Flag(turn, turn.offered, rota.size - len(turn.holders))
         for turn in _ahead(rota, now)
-        if turn.at - lead <= now
-        and not turn.flagged
-        and (turn.offered or len(turn.holders) < rota.size)
+        if turn.at - lead <= now and not turn.flagged and (turn.offered or len(turn.holders) < rota.size)
     ]
 
 
@@ -704,9 +692,7 @@ def fold_history(rota: Rota, before: datetime) -> Rota:
         return rota
     done = Counter(rota.done)
     done.update(counts_from_history(old))
-    return replace(
-        rota, turns=tuple(t for t in rota.turns if t.at >= before), done=dict(done)
-    )
+    return replace(rota, turns=tuple(t for t in rota.turns if t.at >= before), done=dict(done))
 
 
 def forget_member(

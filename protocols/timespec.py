@@ -9,7 +9,7 @@ Pure: the caller passes the default zone; nothing here reads the clock.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -40,9 +40,7 @@ def parse_duration(text: str) -> timedelta:
     """``"90m"`` -> 90 minutes. Zero, negative or unit-less values are errors."""
     cleaned = text.strip().lower()
     if len(cleaned) > 64 or not _DURATION.match(cleaned):
-        raise TimeSpecError(
-            f"'{text}' is not a duration: use a number and a unit, like 90m, 48h, 7d or 2w"
-        )
+        raise TimeSpecError(f"'{text}' is not a duration: use a number and a unit, like 90m, 48h, 7d or 2w")
     parts = _DURATION_PART.findall(cleaned)
     if any(len(n.lstrip("0")) > _MAX_DURATION_DIGITS for n, _ in parts):
         raise TimeSpecError(f"'{text}' is too long: at most {MAX_DURATION.days} days")
@@ -115,7 +113,7 @@ def parse_when(text: str, default_zone: ZoneInfo) -> datetime:
         raise TimeSpecError(f"'{text}' is not a valid date or time: {exc}") from exc
     local = naive.replace(tzinfo=zone, fold=0)
     try:
-        as_utc = local.astimezone(timezone.utc)
+        as_utc = local.astimezone(UTC)
     except OverflowError as exc:  # unreachable within the year bounds; kept typed all the same
         raise TimeSpecError(f"'{text}' is out of range") from exc
     if as_utc.astimezone(zone).replace(tzinfo=None) != naive:

@@ -93,9 +93,7 @@ def master_key_from_secret(secret: str) -> bytes:
     """
     if not secret:
         raise ValueError("the master secret is empty")
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=b"affinity-master", info=b"key-wrap"
-    )
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=b"affinity-master", info=b"key-wrap")
     return hkdf.derive(secret.encode("utf-8"))
 
 
@@ -124,6 +122,9 @@ def file_key(secret: str, purpose: str) -> bytes:
     if not purpose:
         raise ValueError("a file key needs a purpose")
     hkdf = HKDF(
-        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=b"affinity-files", info=b"file/" + purpose.encode("utf-8")
+        algorithm=hashes.SHA256(),
+        length=KEY_BYTES,
+        salt=b"affinity-files",
+        info=b"file/" + purpose.encode("utf-8"),
     )
     return hkdf.derive(secret.encode("utf-8"))

@@ -80,9 +80,7 @@ class Database:
                 self._owner = None
 
     @classmethod
-    async def open(
-        cls, path: Path | str, migrations: Sequence[Migration] | None = None
-    ) -> Database:
+    async def open(cls, path: Path | str, migrations: Sequence[Migration] | None = None) -> Database:
         path = Path(path)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _private_files(path)

@@ -50,9 +50,7 @@ class AbsentVoices:
     copies the defaults in, so later changes to the config do not rewrite a room's list.
     """
 
-    def __init__(
-        self, db: Database, bot: str, defaults: Sequence[str] = DEFAULT_ABSENT_VOICES
-    ) -> None:
+    def __init__(self, db: Database, bot: str, defaults: Sequence[str] = DEFAULT_ABSENT_VOICES) -> None:
         self._db = db
         self._bot = bot
         self._defaults = tuple(defaults)
@@ -95,8 +93,7 @@ class AbsentVoices:
             await self._ensure_room(room_id, voices, now)
             turn = await self.rotation(room_id)
             await self._db.execute(
-                "UPDATE ghost_room SET rotation = rotation + 1, updated_at = ? "
-                "WHERE bot = ? AND room_id = ?",
+                "UPDATE ghost_room SET rotation = rotation + 1, updated_at = ? WHERE bot = ? AND room_id = ?",
                 (_ts(now), self._bot, room_id),
             )
         return voices, turn
@@ -135,9 +132,7 @@ class AbsentVoices:
             " ON CONFLICT (bot, room_id) DO UPDATE SET updated_at = excluded.updated_at",
             (self._bot, room_id, _ts(now)),
         )
-        await self._db.execute(
-            "DELETE FROM ghost_voice WHERE bot = ? AND room_id = ?", (self._bot, room_id)
-        )
+        await self._db.execute("DELETE FROM ghost_voice WHERE bot = ? AND room_id = ?", (self._bot, room_id))
         for position, text in enumerate(voices):
             await self._db.execute(
                 "INSERT INTO ghost_voice (bot, room_id, position, text) VALUES (?, ?, ?, ?)",
@@ -227,9 +222,7 @@ class Gatherings:
         self._db = db
         self._bot = bot
 
-    async def add(
-        self, room_id: str, spec: GatheringSpec, created_by: str, now: datetime
-    ) -> Gathering:
+    async def add(self, room_id: str, spec: GatheringSpec, created_by: str, now: datetime) -> Gathering:
         """Store a parsed gathering; refused (GhostChairError) when the room has too many."""
         schedule, options = spec.schedule, spec.options
         if isinstance(schedule, Weekly):
@@ -249,10 +242,21 @@ class Gatherings:
                 " remind_before_s, care_after_s, end_date, ends_utc, final_utc, created_by,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    self._bot, room_id, kind, weekday, hhmm, schedule.zone.key, at_utc, int(options.draw),
-                    _seconds(options.remind_before), _seconds(options.care_after), end_date,
-                    None if end is None else _ts(end), None if final is None else _ts(final),
-                    created_by, _ts(now),
+                    self._bot,
+                    room_id,
+                    kind,
+                    weekday,
+                    hhmm,
+                    schedule.zone.key,
+                    at_utc,
+                    int(options.draw),
+                    _seconds(options.remind_before),
+                    _seconds(options.care_after),
+                    end_date,
+                    None if end is None else _ts(end),
+                    None if final is None else _ts(final),
+                    created_by,
+                    _ts(now),
                 ),
             )
             gathering = await self.get(new_id)

@@ -113,8 +113,7 @@ class Coalitions(_Scoped):
 
     async def get(self, name: str) -> Coalition | None:
         row = await self._db.fetchone(
-            "SELECT name, coordination_room, created_at FROM herald_coalition"
-            " WHERE bot = ? AND name = ?",
+            "SELECT name, coordination_room, created_at FROM herald_coalition WHERE bot = ? AND name = ?",
             (self._bot, name),
         )
         return None if row is None else Coalition(row[0], row[1], _dt_req(row[2]))
@@ -200,7 +199,8 @@ class Coalitions(_Scoped):
         removed the bot): nothing refers to them any more."""
         scope, params = self._only("c.")
         return await self._db.execute(
-            "DELETE FROM herald_coalition AS c WHERE 1 = 1" + scope
+            "DELETE FROM herald_coalition AS c WHERE 1 = 1"
+            + scope
             + " AND NOT EXISTS (SELECT 1 FROM herald_member m WHERE m.bot = c.bot"
             " AND m.coalition = c.name) AND NOT EXISTS (SELECT 1 FROM herald_run r"
             " WHERE r.bot = c.bot AND r.coalition = c.name)",
@@ -223,8 +223,7 @@ class Coalitions(_Scoped):
         already has ``max_open`` unexpired invitations."""
         async with self._db.transaction():
             row = await self._db.fetchone(
-                "SELECT COUNT(*) FROM herald_invite WHERE bot = ? AND coalition = ?"
-                " AND expires_at > ?",
+                "SELECT COUNT(*) FROM herald_invite WHERE bot = ? AND coalition = ? AND expires_at > ?",
                 (self._bot, name, _ts(now)),
             )
             if row is not None and int(row[0]) >= max_open:
@@ -258,8 +257,7 @@ class Coalitions(_Scoped):
         bot only, and only in the room it names (if it names one)."""
         async with self._db.transaction():
             row = await self._db.fetchone(
-                "SELECT coalition, room_id, expires_at FROM herald_invite"
-                " WHERE token_hash = ? AND bot = ?",
+                "SELECT coalition, room_id, expires_at FROM herald_invite WHERE token_hash = ? AND bot = ?",
                 (hashed, self._bot),
             )
             if row is None:

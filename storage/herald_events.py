@@ -11,9 +11,7 @@ from storage.times import from_ts as _dt_req
 from storage.times import to_ts as _ts
 
 # The same for a calendar event, with the calendar's own bound.
-_EVENT_END = (
-    f"MIN(MAX(created_at, starts_at), created_at + {int(MAX_EVENT_AHEAD.total_seconds())})"
-)
+_EVENT_END = f"MIN(MAX(created_at, starts_at), created_at + {int(MAX_EVENT_AHEAD.total_seconds())})"
 
 
 @dataclass(frozen=True)
@@ -77,9 +75,7 @@ class HeraldEvents(_Scoped):
             " WHERE bot = ? AND coalition = ? AND starts_at >= ? ORDER BY starts_at, id",
             (self._bot, coalition, _ts(since) if since is not None else float("-inf")),
         )
-        return [
-            StoredEvent(r[0], r[1], r[2], r[3], _dt_req(r[4]), r[5], _dt_req(r[6])) for r in rows
-        ]
+        return [StoredEvent(r[0], r[1], r[2], r[3], _dt_req(r[4]), r[5], _dt_req(r[6])) for r in rows]
 
     async def remove(self, coalition: str, event_id: int) -> bool:
         changed = await self._db.execute(

@@ -13,9 +13,7 @@ from storage.times import to_ts as _ts
 # When a run's rows start to age: its action, or its creation if that came later, and never
 # later than MAX_RUN_AHEAD after its creation (so a run set before action times were bounded
 # expires too).
-_RUN_END = (
-    f"MIN(MAX(created_at, action_at), created_at + {int(MAX_RUN_AHEAD.total_seconds())})"
-)
+_RUN_END = f"MIN(MAX(created_at, action_at), created_at + {int(MAX_RUN_AHEAD.total_seconds())})"
 
 
 class RunRetention(_Scoped):

@@ -209,8 +209,7 @@ class HeraldRuns(RunRetention):
     async def by_event(self, room_id: str, event_id: str) -> Delivery | None:
         """The planned message that became Matrix event ``event_id`` (a reaction's target)."""
         row = await self._db.fetchone(
-            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery"
-            " WHERE bot = ? AND room_id = ? AND event_id = ?",
+            f"SELECT {_DELIVERY_COLUMNS} FROM herald_delivery WHERE bot = ? AND room_id = ? AND event_id = ?",
             (self._bot, room_id, event_id),
         )
         return None if row is None else _delivery(row)
@@ -323,8 +322,7 @@ class HeraldRuns(RunRetention):
                 if run is None or run.state != "confirmed":
                     return False
                 await self._db.execute(
-                    "INSERT INTO herald_amendment (run_id, seq, text, created_at)"
-                    " VALUES (?, ?, ?, ?)",
+                    "INSERT INTO herald_amendment (run_id, seq, text, created_at) VALUES (?, ?, ?, ?)",
                     (run_id, seq, text, _ts(now)),
                 )
                 await self._insert_messages(messages)
@@ -338,8 +336,7 @@ class HeraldRuns(RunRetention):
 
     async def amendments(self, run_id: str) -> list[Amendment]:
         rows = await self._db.fetchall(
-            "SELECT run_id, seq, text, created_at FROM herald_amendment WHERE run_id = ?"
-            " ORDER BY seq",
+            "SELECT run_id, seq, text, created_at FROM herald_amendment WHERE run_id = ? ORDER BY seq",
             (run_id,),
         )
         return [Amendment(r[0], r[1], r[2], _dt_req(r[3])) for r in rows]
@@ -356,8 +353,7 @@ class HeraldRuns(RunRetention):
             if changed != 1:
                 return False
             await self._db.execute(
-                "UPDATE herald_delivery SET state = 'cancelled'"
-                " WHERE run_id = ? AND state = 'pending'",
+                "UPDATE herald_delivery SET state = 'cancelled' WHERE run_id = ? AND state = 'pending'",
                 (run_id,),
             )
             await self._insert_messages(messages)
@@ -372,6 +368,7 @@ class HeraldRuns(RunRetention):
             (_ts(now), run_id, self._bot, run_id),
         )
         return changed == 1
+
     async def amendments_since(self, run_id: str, since: datetime) -> int:
         """How many amendments the run got after ``since`` (the amendment quota)."""
         row = await self._db.fetchone(

@@ -63,7 +63,5 @@ async def forget_room(db: Database, bot: str, room_id: str) -> int:
             "lottery_grouping",
             "lottery_redraw",
         ):
-            total += await db.execute(
-                f"DELETE FROM {table} WHERE bot = ? AND room_id = ?", (bot, room_id)
-            )
+            total += await db.execute(f"DELETE FROM {table} WHERE bot = ? AND room_id = ?", (bot, room_id))
         return total

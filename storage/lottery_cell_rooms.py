@@ -71,8 +71,13 @@ class CellRooms:
                     "INSERT INTO lottery_cell_room (bot, parent_room_id, source, cell_index, "
                     "members, sunset_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
-                        self._bot, parent_room_id, source, index, json.dumps(list(members)),
-                        _ts(sunset_at), _ts(now),
+                        self._bot,
+                        parent_room_id,
+                        source,
+                        index,
+                        json.dumps(list(members)),
+                        _ts(sunset_at),
+                        _ts(now),
                     ),
                 )
             return await self.of_source(source)
@@ -87,8 +92,7 @@ class CellRooms:
     async def made_since(self, parent_room_id: str, since: datetime) -> int:
         """How many cell rooms were planned for this room since ``since`` (for the daily cap)."""
         row = await self._db.fetchone(
-            "SELECT COUNT(*) FROM lottery_cell_room "
-            "WHERE bot = ? AND parent_room_id = ? AND created_at >= ?",
+            "SELECT COUNT(*) FROM lottery_cell_room WHERE bot = ? AND parent_room_id = ? AND created_at >= ?",
             (self._bot, parent_room_id, _ts(since)),
         )
         return int(row[0]) if row else 0

@@ -87,9 +87,7 @@ class Draws:
         self._bot = bot
         self._seed_key = seed_key
 
-    async def create(
-        self, inputs: DrawInputs, seed: bytes, reveal_at: datetime, now: datetime
-    ) -> str:
+    async def create(self, inputs: DrawInputs, seed: bytes, reveal_at: datetime, now: datetime) -> str:
         """Store a committed draw, its seed sealed; returns its commitment (to publish)."""
         digest = commitment(inputs, seed)
         await self._db.execute(
@@ -112,8 +110,7 @@ class Draws:
     async def set_reveal_at(self, draw_id: str, when: datetime) -> None:
         """Move an open draw's reveal (later: its commitment was delivered late)."""
         await self._db.execute(
-            "UPDATE lottery_draw SET reveal_at = ? "
-            "WHERE bot = ? AND draw_id = ? AND state = 'committed'",
+            "UPDATE lottery_draw SET reveal_at = ? WHERE bot = ? AND draw_id = ? AND state = 'committed'",
             (_ts(when), self._bot, draw_id),
         )
 
@@ -134,8 +131,7 @@ class Draws:
         for row in rows:
             sealed = seal_seed(self._seed_key(), row["draw_id"], row["commitment"], row["seed"])
             changed += await self._db.execute(
-                "UPDATE lottery_draw SET seed = ?, seed_sealed = 1 "
-                "WHERE draw_id = ? AND seed_sealed = 0",
+                "UPDATE lottery_draw SET seed = ?, seed_sealed = 1 WHERE draw_id = ? AND seed_sealed = 0",
                 (sealed, row["draw_id"]),
             )
         return changed
@@ -195,7 +191,8 @@ class Draws:
         if room_id is not None:
             where, params = " AND room_id = ?", (self._bot, room_id)
         rows = await self._db.fetchall(
-            "SELECT * FROM lottery_draw WHERE bot = ? AND state = 'committed'" + where
+            "SELECT * FROM lottery_draw WHERE bot = ? AND state = 'committed'"
+            + where
             + " ORDER BY reveal_at",
             params,
         )
@@ -246,9 +243,7 @@ class Draws:
     async def forget_older_than(self, cutoff: datetime) -> int:
         """Delete draws created before ``cutoff`` (their contributions go with them), of every
         bot: age is the same rule for all."""
-        return await self._db.execute(
-            "DELETE FROM lottery_draw WHERE created_at < ?", (_ts(cutoff),)
-        )
+        return await self._db.execute("DELETE FROM lottery_draw WHERE created_at < ?", (_ts(cutoff),))
 
     async def _load(self, row: aiosqlite.Row) -> StoredDraw:
         values = await self._db.fetchall(
@@ -286,8 +281,7 @@ class DrawHistory:
 
     async def wins(self, room_id: str) -> list[PastWin]:
         rows = await self._db.fetchall(
-            "SELECT role, holder, at FROM lottery_history WHERE bot = ? AND room_id = ? "
-            "ORDER BY at, role",
+            "SELECT role, holder, at FROM lottery_history WHERE bot = ? AND room_id = ? ORDER BY at, role",
             (self._bot, room_id),
         )
         return [PastWin(r["role"], r["holder"], _dt(r["at"])) for r in rows]

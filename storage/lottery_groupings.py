@@ -36,8 +36,7 @@ class Groupings:
         payload = json.dumps([sorted(g) for g in groups])
         async with self._db.transaction():
             new_id = await self._db.insert(
-                "INSERT INTO lottery_grouping (bot, room_id, kind, groups, at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO lottery_grouping (bot, room_id, kind, groups, at) VALUES (?, ?, ?, ?, ?)",
                 (self._bot, room_id, kind, payload, _ts(now)),
             )
             # Only the latest groupings are read (to mix people): a room that asks for triads
@@ -50,9 +49,7 @@ class Groupings:
             )
         return new_id
 
-    async def recent(
-        self, room_id: str, kind: GroupingKind, limit: int = 1
-    ) -> list[list[tuple[str, ...]]]:
+    async def recent(self, room_id: str, kind: GroupingKind, limit: int = 1) -> list[list[tuple[str, ...]]]:
         """The last ``limit`` groupings of this kind, newest first."""
         rows = await self._db.fetchall(
             "SELECT groups FROM lottery_grouping WHERE bot = ? AND room_id = ? AND kind = ? "

@@ -74,9 +74,7 @@ class MandateStore:
 
     async def all(self) -> list[Mandate]:
         """Every mandate of this bot: the scheduler rebuilds its reminder/expiry jobs from it."""
-        rows = await self._db.fetchall(
-            _MANDATE_SELECT + " ORDER BY m.expires, m.room_id", (self._bot,)
-        )
+        rows = await self._db.fetchall(_MANDATE_SELECT + " ORDER BY m.expires, m.room_id", (self._bot,))
         return [_mandate(row) for row in rows]
 
     async def held_counts(self, room_id: str, now: datetime) -> dict[str, int]:
@@ -218,11 +216,7 @@ class Redraws:
         return [(r["room_id"], r["key"]) for r in rows]
 
     async def done(self, key: str) -> None:
-        await self._db.execute(
-            "DELETE FROM lottery_redraw WHERE bot = ? AND key = ?", (self._bot, key)
-        )
+        await self._db.execute("DELETE FROM lottery_redraw WHERE bot = ? AND key = ?", (self._bot, key))
 
     async def forget_older_than(self, cutoff: datetime) -> int:
-        return await self._db.execute(
-            "DELETE FROM lottery_redraw WHERE created_at < ?", (_ts(cutoff),)
-        )
+        return await self._db.execute("DELETE FROM lottery_redraw WHERE created_at < ?", (_ts(cutoff),))

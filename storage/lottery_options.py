@@ -23,9 +23,7 @@ class Options:
 
 
 class RoomOptions:
-    def __init__(
-        self, db: Database, bot: str, default_window: timedelta, default_redraw: bool
-    ) -> None:
+    def __init__(self, db: Database, bot: str, default_window: timedelta, default_redraw: bool) -> None:
         self._db = db
         self._bot = bot
         self._default_window = default_window

@@ -87,13 +87,11 @@ class RoomRoles:
             )
             if roles is not None:
                 await self._db.execute(
-                    "UPDATE lottery_room SET roles = ?, updated_at = ? "
-                    "WHERE bot = ? AND room_id = ?",
+                    "UPDATE lottery_room SET roles = ?, updated_at = ? WHERE bot = ? AND room_id = ?",
                     (roles, _ts(now), self._bot, room_id),
                 )
             if term_s is not None:
                 await self._db.execute(
-                    "UPDATE lottery_room SET term_s = ?, updated_at = ? "
-                    "WHERE bot = ? AND room_id = ?",
+                    "UPDATE lottery_room SET term_s = ?, updated_at = ? WHERE bot = ? AND room_id = ?",
                     (term_s, _ts(now), self._bot, room_id),
                 )

@@ -114,8 +114,15 @@ class MirrorRounds(MirrorRequests):
                 round_id = await self._db.insert(
                     "INSERT INTO mirror_round (bot, code, reflecting_room, reflected_room, k,"
                     " closes_at, opener) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (self.bot, code, request.reflecting_room, request.reflected_room, request.k,
-                     _ts(request.closes_at), opener),
+                    (
+                        self.bot,
+                        code,
+                        request.reflecting_room,
+                        request.reflected_room,
+                        request.k,
+                        _ts(request.closes_at),
+                        opener,
+                    ),
                 )
                 await self._db.execute(
                     "INSERT INTO mirror_round_key (round_id, wrapped, key) VALUES (?, 1, ?)",
@@ -153,8 +160,8 @@ class MirrorRounds(MirrorRequests):
     async def active(self) -> list[MirrorRound]:
         """Rounds still waiting to close or to be released (the scheduler rebuilds from these)."""
         rows = await self._db.fetchall(
-            "SELECT * FROM mirror_round WHERE bot = ? AND state IN ('open', 'closed')"
-            " ORDER BY closes_at, id", (self.bot,),
+            "SELECT * FROM mirror_round WHERE bot = ? AND state IN ('open', 'closed') ORDER BY closes_at, id",
+            (self.bot,),
         )
         return [round_from_row(r) for r in rows]
 
@@ -163,7 +170,8 @@ class MirrorRounds(MirrorRequests):
         (the scheduler rebuilds its expiry jobs from these)."""
         rows = await self._db.fetchall(
             "SELECT * FROM mirror_round WHERE bot = ? AND state IN ('released', 'withheld')"
-            " ORDER BY redact_at, id", (self.bot,),
+            " ORDER BY redact_at, id",
+            (self.bot,),
         )
         return [round_from_row(r) for r in rows]
 
@@ -260,8 +268,7 @@ class MirrorRounds(MirrorRequests):
             if decision.state == "withheld":
                 await self._shred(round_id)
                 await self._db.execute(
-                    "UPDATE mirror_round SET state = 'withheld', redact_at = ?, eligible = ?"
-                    " WHERE id = ?",
+                    "UPDATE mirror_round SET state = 'withheld', redact_at = ?, eligible = ? WHERE id = ?",
                     (_ts(now + retention), len(eligible), round_id),
                 )
             else:
@@ -273,8 +280,7 @@ class MirrorRounds(MirrorRequests):
                     round_id, key, Box(set(), {secrets.token_bytes(HASH_BYTES): t for t in counted.values()})
                 )
                 await self._db.execute(
-                    "UPDATE mirror_round SET state = 'closed', release_at = ?, eligible = ?"
-                    " WHERE id = ?",
+                    "UPDATE mirror_round SET state = 'closed', release_at = ?, eligible = ? WHERE id = ?",
                     (_ts(decision.release_at), len(eligible), round_id),
                 )
         await self._scrub()
@@ -309,8 +315,7 @@ class MirrorRounds(MirrorRequests):
                 raise ValueError(f"round {round_id} is not closed and waiting for release")
             for room_id, event_id in messages:
                 await self._db.execute(
-                    "INSERT OR IGNORE INTO mirror_message (round_id, room_id, event_id)"
-                    " VALUES (?, ?, ?)",
+                    "INSERT OR IGNORE INTO mirror_message (round_id, room_id, event_id) VALUES (?, ?, ?)",
                     (round_id, room_id, event_id),
                 )
             await self._shred(round_id)
@@ -339,9 +344,7 @@ class MirrorRounds(MirrorRequests):
         """Shred a round and delete it with everything it posted (the bot is out of a room)."""
         async with self._db.transaction():
             await self._shred(round_id)
-            await self._db.execute(
-                "DELETE FROM mirror_round WHERE bot = ? AND id = ?", (self.bot, round_id)
-            )
+            await self._db.execute("DELETE FROM mirror_round WHERE bot = ? AND id = ?", (self.bot, round_id))
         await self._scrub()
 
     async def forget_room(self, room_id: str) -> tuple[list[MirrorRound], list[ConsentRequest]]:

@@ -136,6 +136,7 @@ async def shred(db: Database, round_id: int) -> None:
     await db.execute("DELETE FROM mirror_box WHERE round_id = ?", (round_id,))
     await shred_legacy(db, round_id)
 
+
 async def shred_legacy(db: Database, round_id: int) -> None:
     await db.execute(
         "UPDATE mirror_submission SET ciphertext = zeroblob(length(ciphertext)),"
@@ -143,6 +144,7 @@ async def shred_legacy(db: Database, round_id: int) -> None:
         (round_id,),
     )
     await db.execute("DELETE FROM mirror_submission WHERE round_id = ?", (round_id,))
+
 
 async def scrub(db: Database) -> None:
     """Copy the WAL into the database and truncate it, so no page image of what was just

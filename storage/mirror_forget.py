@@ -45,7 +45,8 @@ async def forget_expired_rounds(
         rows = await db.fetchall(
             "SELECT m.round_id, m.room_id, m.event_id FROM mirror_message m"
             " JOIN mirror_round r ON r.id = m.round_id WHERE r.state = 'expired'"
-            + which.replace("bot", "r.bot") + " ORDER BY m.round_id, m.event_id",
+            + which.replace("bot", "r.bot")
+            + " ORDER BY m.round_id, m.event_id",
             params,
         )
     if stale or expiring:
@@ -72,9 +73,7 @@ async def forget_mirror(db: Database, now: datetime, stale_after: timedelta) -> 
 def scrub_for_backup(conn: Any) -> int:
     """Apply :data:`BACKUP_SCRUB` to a copy of the database (a ``sqlite3`` connection); how many
     rounds were dropped. The caller vacuums, so that no freed page keeps what was deleted."""
-    (rounds,) = conn.execute(
-        "SELECT COUNT(*) FROM mirror_round WHERE state IN ('open', 'closed')"
-    ).fetchone()
+    (rounds,) = conn.execute("SELECT COUNT(*) FROM mirror_round WHERE state IN ('open', 'closed')").fetchone()
     conn.execute("PRAGMA secure_delete=ON")
     for statement in BACKUP_SCRUB:
         conn.execute(statement)

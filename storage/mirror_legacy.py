@@ -41,7 +41,9 @@ async def claim_round(
     key (it was wrapped under another one): then destroy it.
     """
     async with db.transaction():
-        changed = await db.execute("UPDATE mirror_round SET bot = ? WHERE id = ? AND bot = ''", (bot, round_id))
+        changed = await db.execute(
+            "UPDATE mirror_round SET bot = ? WHERE id = ? AND bot = ''", (bot, round_id)
+        )
         if not changed:
             return False
         row = await db.fetchone("SELECT * FROM mirror_round WHERE id = ?", (round_id,))
@@ -54,7 +56,9 @@ async def claim_round(
             )
             entries = {
                 bytes(r["author_hash"]): crypto.unseal(
-                    key, bytes(r["nonce"]), bytes(r["ciphertext"]),
+                    key,
+                    bytes(r["nonce"]),
+                    bytes(r["ciphertext"]),
                     submission_aad(round_id, bytes(r["author_hash"])),
                 )
                 for r in rows

@@ -42,8 +42,16 @@ class MirrorRequests:
                 request_id = await self._db.insert(
                     "INSERT INTO mirror_request (bot, code, reflecting_room, reflected_room,"
                     " opener, k, close_after, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (self.bot, code, reflecting_room, reflected_room, opener, k,
-                     close_after.total_seconds(), _ts(now + REQUEST_TTL)),
+                    (
+                        self.bot,
+                        code,
+                        reflecting_room,
+                        reflected_room,
+                        opener,
+                        k,
+                        close_after.total_seconds(),
+                        _ts(now + REQUEST_TTL),
+                    ),
                 )
             row = await self._db.fetchone("SELECT * FROM mirror_request WHERE id = ?", (request_id,))
             return request_from_row(row)
@@ -57,9 +65,11 @@ class MirrorRequests:
 
     async def drop_request(self, request_id: int) -> bool:
         """Delete a request (accepted, declined); False if it was already gone."""
-        return bool(await self._db.execute(
-            "DELETE FROM mirror_request WHERE bot = ? AND id = ?", (self.bot, request_id)
-        ))
+        return bool(
+            await self._db.execute(
+                "DELETE FROM mirror_request WHERE bot = ? AND id = ?", (self.bot, request_id)
+            )
+        )
 
     async def requests_for_room(self, room_id: str) -> list[ConsentRequest]:
         rows = await self._db.fetchall(
@@ -82,15 +92,17 @@ class MirrorRequests:
             )
         return [request_from_row(r) for r in rows]
 
-    async def active_counts(self, reflecting_room: str, reflected_room: str, opener: str) -> tuple[int, int, int]:
+    async def active_counts(
+        self, reflecting_room: str, reflected_room: str, opener: str
+    ) -> tuple[int, int, int]:
         """Waiting requests plus unreleased rounds: in the reflecting room, about the room
         reflected upon (as either side), and by the opener (see protocols.mirror.check_quota)."""
         states = ",".join(f"'{s}'" for s in ACTIVE_STATES)
 
         async def count(where: str, params: tuple[str, ...]) -> int:
             rounds = await self._db.fetchone(
-                f"SELECT COUNT(*) FROM mirror_round WHERE bot = ? AND state IN ({states})"
-                f" AND {where}", (self.bot, *params),
+                f"SELECT COUNT(*) FROM mirror_round WHERE bot = ? AND state IN ({states}) AND {where}",
+                (self.bot, *params),
             )
             requests = await self._db.fetchone(
                 f"SELECT COUNT(*) FROM mirror_request WHERE bot = ? AND {where}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def to_ts(instant: datetime) -> float:
@@ -13,7 +13,7 @@ def to_ts(instant: datetime) -> float:
 
 
 def from_ts(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def from_ts_opt(value: float | None) -> datetime | None:

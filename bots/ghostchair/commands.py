@@ -119,9 +119,7 @@ class GatheringCommands(GatheringSteps):
         upcoming = next_occurrence(spec.schedule, ctx.now)
         await ctx.reply(render.scheduled(gathering.id, spec, upcoming, adopted))
 
-    @command(
-        "gathering list", help="This room's gatherings and when each is next", where="room"
-    )
+    @command("gathering list", help="This room's gatherings and when each is next", where="room")
     async def gathering_list(self, ctx: CommandContext) -> None:
         lines = [
             render.GatheringLine(g.id, g.schedule, g.options, next_occurrence(g.schedule, ctx.now))

@@ -51,11 +51,7 @@ Weekday = Annotated[int, Converter(_explained(parse_weekday), "word", "weekday")
 TimeOfDay = Annotated[time, Converter(_explained(parse_hhmm), "word", "time")]
 Day = Annotated[date, Converter(_explained(parse_date), "word", "date")]
 Zone = Annotated[ZoneInfo, Converter(_explained(parse_zone), "word", "zone")]
-EveryOptions = Annotated[
-    ZoneAndOptions, Converter(_explained(_every_options), "words", "zone-and-options")
-]
-AtOptions = Annotated[
-    ZoneAndOptions, Converter(_explained(_at_options), "words", "zone-and-options")
-]
+EveryOptions = Annotated[ZoneAndOptions, Converter(_explained(_every_options), "words", "zone-and-options")]
+AtOptions = Annotated[ZoneAndOptions, Converter(_explained(_at_options), "words", "zone-and-options")]
 GatheringId = Annotated[int, Converter(_explained(parse_gathering_id), "word", "id")]
 VoiceNumber = Annotated[int, Converter(_explained(parse_voice_number), "word", "n")]

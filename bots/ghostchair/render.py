@@ -96,9 +96,7 @@ NO_LOTTERY = Message.of(
 # -- !gathering ------------------------------------------------------------------------------
 
 
-def scheduled(
-    gathering_id: int, spec: GatheringSpec, upcoming: datetime | None, adopted: bool
-) -> Message:
+def scheduled(gathering_id: int, spec: GatheringSpec, upcoming: datetime | None, adopted: bool) -> Message:
     """The answer to ``!gathering every/at``: what was scheduled, when it is next, what it does."""
     options = describe_options(spec.options)
     zone = spec.schedule.zone
@@ -141,9 +139,7 @@ def gatherings_list(lines: Sequence[GatheringLine], room_zone: ZoneInfo) -> Mess
     else:
         entries = []
         for line in lines:
-            upcoming = (
-                format_local(line.next_at, line.schedule.zone) if line.next_at is not None else "none"
-            )
+            upcoming = format_local(line.next_at, line.schedule.zone) if line.next_at is not None else "none"
             opts = describe_options(line.options) or "-"
             entries.append(
                 (f"#{line.gathering_id}", f"{describe_schedule(line.schedule)}; {opts}; next {upcoming}")

@@ -165,9 +165,7 @@ class GatheringSteps(GhostChairBase):
         try:
             await lottery.speaking_order(room, self.step_key(gathering, "order", occurrence))
         except Exception as exc:  # a failed order must not stop the gathering
-            log.error(
-                "gathering %d: the speaking order failed: %s", gathering.id, type(exc).__name__
-            )
+            log.error("gathering %d: the speaking order failed: %s", gathering.id, type(exc).__name__)
 
     async def _care(self, gathering: Gathering, now: datetime) -> None:
         after = gathering.options.care_after

@@ -19,15 +19,23 @@ class CalendarCommands(ProtocolCommands):
 
     async def _calendar(self, coalition: Coalition, ctx: CommandContext) -> list[CalendarEvent]:
         stored = await self.events.list_for(coalition.name, since=ctx.now)
-        return [CalendarEvent(e.coalition, e.room_id, e.title, e.starts_at, e.place, e.created_at) for e in stored]
+        return [
+            CalendarEvent(e.coalition, e.room_id, e.title, e.starts_at, e.place, e.created_at) for e in stored
+        ]
 
     @command("event add", help="List a local action in the coalition calendar (liaison)")
     async def event_add(self, ctx: CommandContext, event: EventSpec) -> None:
         coalition, member = await self.member_of(ctx)
         await self.require_liaison(ctx, member)
         stored = await self.events.add_within(
-            coalition.name, ctx.room_id, event.title, event.starts_at, event.place, ctx.now,
-            per_room=MAX_EVENTS_PER_ROOM, per_coalition=MAX_EVENTS_PER_COALITION,
+            coalition.name,
+            ctx.room_id,
+            event.title,
+            event.starts_at,
+            event.place,
+            ctx.now,
+            per_room=MAX_EVENTS_PER_ROOM,
+            per_coalition=MAX_EVENTS_PER_COALITION,
         )
         if stored is None:
             raise UserError(
@@ -36,9 +44,11 @@ class CalendarCommands(ProtocolCommands):
             )
         zone = await self.zone_of(ctx.room_id)
         where = f" at {event.place}" if event.place else ""
-        await ctx.reply(Message.of(
-            f"Listed in the {coalition.name} calendar: {event.title}, {format_local(event.starts_at, zone)}{where}."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"Listed in the {coalition.name} calendar: {event.title}, {format_local(event.starts_at, zone)}{where}."
+            )
+        )
 
     @command("events", help="Upcoming events from every room of the coalition")
     async def events_list(self, ctx: CommandContext) -> None:
@@ -53,5 +63,9 @@ class CalendarCommands(ProtocolCommands):
         data = events_to_ics(calendar, f"{coalition.name} coalition calendar")
         filename = f"{coalition.name}.ics"
         # Through the outbox: encrypted in an encrypted room, retried until it lands.
-        await self.host.upload(ctx.room_id, data, filename, "text/calendar", ctx.key("ics"), reply_to=ctx.event_id)
-        await ctx.reply(Message.of(f"{len(calendar)} upcoming events in {filename}: import it into any calendar app."))
+        await self.host.upload(
+            ctx.room_id, data, filename, "text/calendar", ctx.key("ics"), reply_to=ctx.event_id
+        )
+        await ctx.reply(
+            Message.of(f"{len(calendar)} upcoming events in {filename}: import it into any calendar app.")
+        )

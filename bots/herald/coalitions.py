@@ -65,7 +65,12 @@ class CoalitionCommands(Broadcast):
                 "coalition at a time. Leave it first with !coalition leave."
             )
 
-    @command("coalition create", help="Create a coalition coordinated from this room", power="moderator", where="room")
+    @command(
+        "coalition create",
+        help="Create a coalition coordinated from this room",
+        power="moderator",
+        where="room",
+    )
     async def coalition_create(self, ctx: CommandContext, name: str) -> None:
         wanted = check_coalition_name(name)
         await self._not_in_a_coalition(ctx)
@@ -76,12 +81,14 @@ class CoalitionCommands(Broadcast):
                 f"A coalition named {wanted} already exists on this bot; pick another name. "
                 "To join it, ask its coordination room for an invitation."
             )
-        await ctx.reply(Message.of(
-            f"Coalition {wanted} created; this room coordinates it: its moderators start, amend and "
-            "cancel protocol runs. Rooms join only by invitation: a coordinator types "
-            "!coalition invite [room] here and passes the token to that room. "
-            f"This room's liaison is {ctx.sender} (change with !coalition liaison <@user>)."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"Coalition {wanted} created; this room coordinates it: its moderators start, amend and "
+                "cancel protocol runs. Rooms join only by invitation: a coordinator types "
+                "!coalition invite [room] here and passes the token to that room. "
+                f"This room's liaison is {ctx.sender} (change with !coalition liaison <@user>)."
+            )
+        )
 
     @command(
         "coalition invite",
@@ -92,7 +99,9 @@ class CoalitionCommands(Broadcast):
     async def coalition_invite(self, ctx: CommandContext, room: KnownRoom | None = None) -> None:
         coalition = await self.coordination(ctx)
         target = str(room) if room is not None else None
-        if target is not None and target in {m.room_id for m in await self.coalitions.members(coalition.name)}:
+        if target is not None and target in {
+            m.room_id for m in await self.coalitions.members(coalition.name)
+        }:
             raise UserError(f"That room is already in coalition {coalition.name}.")
         if await self.coalitions.count_members(coalition.name) >= MAX_MEMBERS:
             raise UserError(
@@ -116,7 +125,9 @@ class CoalitionCommands(Broadcast):
                 f"{format_local(expires, zone)}:"
             )
             .preformatted(token)
-            .paragraph(f"Pass it privately to a moderator of the joining room; they type there: !coalition join {token}")
+            .paragraph(
+                f"Pass it privately to a moderator of the joining room; they type there: !coalition join {token}"
+            )
         )
 
     @command(
@@ -135,7 +146,9 @@ class CoalitionCommands(Broadcast):
         if used.outcome == "other_room":
             raise UserError("This invitation was issued for another room; it works only there.")
         if used.outcome == "full":
-            raise UserError(f"That coalition already has {MAX_MEMBERS} rooms, the most one coalition may have.")
+            raise UserError(
+                f"That coalition already has {MAX_MEMBERS} rooms, the most one coalition may have."
+            )
         if used.coalition is None:
             raise UserError(
                 "This invitation is not valid: it was never issued by this bot, was used already, or expired "
@@ -145,35 +158,48 @@ class CoalitionCommands(Broadcast):
         coordination = await self.label(coalition.coordination_room)
         coordinators = await self._coordinators_of(coalition)
         who = ", ".join(coordinators) if coordinators else "its moderators"
-        await ctx.reply(Message.of(
-            f"This room joined coalition {coalition.name}. It is coordinated from “{coordination}” "
-            f"({coalition.coordination_room}) by {who}: protocol messages from this bot in this coalition come "
-            f"from them. This room's liaison is {ctx.sender} (change with !coalition liaison <@user>). "
-            "Fill in your local details with !local set meeting_point <place>, "
-            "!local set local_contact <who>, !local set timezone <Area/City>. "
-            "A moderator can take this room out at any time with !coalition leave."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"This room joined coalition {coalition.name}. It is coordinated from “{coordination}” "
+                f"({coalition.coordination_room}) by {who}: protocol messages from this bot in this coalition come "
+                f"from them. This room's liaison is {ctx.sender} (change with !coalition liaison <@user>). "
+                "Fill in your local details with !local set meeting_point <place>, "
+                "!local set local_contact <who>, !local set timezone <Area/City>. "
+                "A moderator can take this room out at any time with !coalition leave."
+            )
+        )
         label = await self.label(ctx.room_id)
         await self.host.post(
             RoomID(coalition.coordination_room),
-            Message.of(f"➕ {label} ({homeserver}) joined coalition {coalition.name} with an invitation; liaison {ctx.sender}."),
+            Message.of(
+                f"➕ {label} ({homeserver}) joined coalition {coalition.name} with an invitation; liaison {ctx.sender}."
+            ),
             ctx.key("coalition-joined"),
         )
 
-    @command("coalition remove", help="Take a member room out of this room's coalition", power="moderator", where="room")
+    @command(
+        "coalition remove",
+        help="Take a member room out of this room's coalition",
+        power="moderator",
+        where="room",
+    )
     async def coalition_remove(self, ctx: CommandContext, room: KnownRoom) -> None:
         coalition = await self.coordination(ctx)
         target = str(room)
         if target == coalition.coordination_room:
             raise UserError("The coordination room cannot remove itself; it coordinates the coalition.")
         if not await self.coalitions.leave(coalition.name, target):
-            raise UserError(f"That room is not in coalition {coalition.name}; !coalition rooms lists its rooms.")
+            raise UserError(
+                f"That room is not in coalition {coalition.name}; !coalition rooms lists its rooms."
+            )
         cancelled = await self.runs.cancel_room(target, coalition.name)
         label = await self.label(target)
-        await ctx.reply(Message.of(
-            f"{label} is out of coalition {coalition.name}: it gets nothing further "
-            f"({cancelled} pending messages to it will not be sent)."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"{label} is out of coalition {coalition.name}: it gets nothing further "
+                f"({cancelled} pending messages to it will not be sent)."
+            )
+        )
         await self.host.post(
             room,
             Message.of(
@@ -193,7 +219,11 @@ class CoalitionCommands(Broadcast):
             )
         await self.coalitions.leave(coalition.name, ctx.room_id)
         await self.runs.cancel_room(ctx.room_id, coalition.name)
-        await ctx.reply(Message.of(f"This room left coalition {coalition.name}: it gets no more of its protocol messages."))
+        await ctx.reply(
+            Message.of(
+                f"This room left coalition {coalition.name}: it gets no more of its protocol messages."
+            )
+        )
         label = await self.label(ctx.room_id)
         await self.host.post(
             RoomID(coalition.coordination_room),
@@ -201,22 +231,28 @@ class CoalitionCommands(Broadcast):
             ctx.key("coalition-left"),
         )
 
-    @command("coalition rooms", help="List the coalition's rooms, their homeserver and liaison (member rooms only)")
+    @command(
+        "coalition rooms", help="List the coalition's rooms, their homeserver and liaison (member rooms only)"
+    )
     async def coalition_rooms(self, ctx: CommandContext) -> None:
         coalition, _ = await self.member_of(ctx)
         members = await self.coalitions.members(coalition.name)
         labelled = [(m, await self.label(m.room_id)) for m in members]
         await ctx.reply(rooms_list(coalition.name, coalition.coordination_room, labelled))
 
-    @command("coalition liaison", help="Name this room's liaison to the coalition", power="moderator", where="room")
+    @command(
+        "coalition liaison", help="Name this room's liaison to the coalition", power="moderator", where="room"
+    )
     async def coalition_liaison(self, ctx: CommandContext, user: UserRef) -> None:
         coalition, _ = await self.member_of(ctx)
         if user not in await self.host.members(ctx.room_id):
             raise UserError(f"{user} is not in this room: invite them first, then name them liaison.")
         await self.coalitions.set_liaison(coalition.name, ctx.room_id, user)
-        await ctx.reply(Message.of(
-            f"{user} is now this room's liaison to coalition {coalition.name}: they acknowledge protocols."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"{user} is now this room's liaison to coalition {coalition.name}: they acknowledge protocols."
+            )
+        )
 
     # -- local details ------------------------------------------------------------------------
 
@@ -262,7 +298,8 @@ class CoalitionCommands(Broadcast):
             # A liaison may answer from a direct chat (where the escalation reached them).
             # Only for rooms they are still in: a liaison who left or was kicked is cleared here.
             targets = [
-                m for m in await self.coalitions.rooms_of_liaison(ctx.sender)
+                m
+                for m in await self.coalitions.rooms_of_liaison(ctx.sender)
                 if await self.still_in_room(m.room_id, ctx.sender, m)
             ]
             if not targets:

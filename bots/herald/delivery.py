@@ -111,7 +111,9 @@ class Broadcast(Escalations):
         """Wait for the outbox's verdict on one message and write it on the delivery."""
         while True:
             try:
-                event_id = await self.host.post(RoomID(d.room_id), planned(d.body, d.html), d.txn_id, wait=True)
+                event_id = await self.host.post(
+                    RoomID(d.room_id), planned(d.body, d.html), d.txn_id, wait=True
+                )
                 break
             except TimeoutError:
                 continue  # the homeserver is away; the outbox keeps trying, so do we
@@ -136,7 +138,9 @@ class Broadcast(Escalations):
             f"{format_duration(self.config.late_grace)} ago, and was not sent (it would be stale). "
             f"See !protocol status {run.run_id}."
         )
-        await self.host.post(RoomID(coalition.coordination_room), text, key(self.name, "stale", run.run_id, *phases))
+        await self.host.post(
+            RoomID(coalition.coordination_room), text, key(self.name, "stale", run.run_id, *phases)
+        )
 
     async def edit_latest(self, run_id: str, change: str, banner: str, strike: bool = False) -> int:
         """Mark, in every room, the latest phase message of the run as changed (an m.replace).
@@ -159,7 +163,9 @@ class Broadcast(Escalations):
         for d in latest.values():
             assert d.event_id is not None
             await self.host.edit(
-                RoomID(d.room_id), EventID(d.event_id), marked(banner, d.body, d.html, strike),
+                RoomID(d.room_id),
+                EventID(d.event_id),
+                marked(banner, d.body, d.html, strike),
                 key(self.name, d.txn_id, "edit", change),
             )
         return len(latest)

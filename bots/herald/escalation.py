@@ -129,8 +129,13 @@ class Escalations(HeraldBase):
         await self.host.post(dm, text, key(self.name, "escalation", d.txn_id, step.step))
 
     async def _note_coordination(
-        self, run: Run, template: ProtocolTemplate, d: Delivery, step: Escalation,
-        member: Member, coalition: Coalition,
+        self,
+        run: Run,
+        template: ProtocolTemplate,
+        d: Delivery,
+        step: Escalation,
+        member: Member,
+        coalition: Coalition,
     ) -> None:
         zone = await self.zone_of(coalition.coordination_room)
         label = await self.label(member.room_id)
@@ -154,8 +159,11 @@ class Escalations(HeraldBase):
             except MatrixError:  # the bot was removed from it: open a new one
                 await self.host.settings.delete(room, self.dm_key)
         room = await self.host.create_room(
-            "Coalition alerts", [UserID(user_id)], encrypted=self.config.encrypt_dms,
-            is_direct=True, topic="Reminders about day-of-action acknowledgements",
+            "Coalition alerts",
+            [UserID(user_id)],
+            encrypted=self.config.encrypt_dms,
+            is_direct=True,
+            topic="Reminders about day-of-action acknowledgements",
         )
         await self.host.settings.put(room, self.dm_key, user_id)
         return room

@@ -106,7 +106,9 @@ class HeraldFeature(CalendarCommands):
             if coalition.coordination_room != room_id:
                 await self.host.post(
                     RoomID(coalition.coordination_room),
-                    Message.of(f"➖ A member room ({room_id}) removed this bot: it is out of coalition {coalition.name}."),
+                    Message.of(
+                        f"➖ A member room ({room_id}) removed this bot: it is out of coalition {coalition.name}."
+                    ),
                     key(self.name, "removed", coalition.name, room_id),
                 )
         await self.coalitions.forget_room(room_id)
@@ -128,7 +130,10 @@ class HeraldFeature(CalendarCommands):
         redactions = 0
         for room_id, event_id in await self.runs.sent_messages_older_than(cutoff):
             await self.host.redact(
-                RoomID(room_id), EventID(event_id), key(self.name, "redact", event_id), "expired day-of-action message"
+                RoomID(room_id),
+                EventID(event_id),
+                key(self.name, "redact", event_id),
+                "expired day-of-action message",
             )
             await self.runs.mark_redacted(room_id, event_id)
             redactions += 1
@@ -138,6 +143,10 @@ class HeraldFeature(CalendarCommands):
         empty = await self.coalitions.forget_empty()
         log.info(
             "herald sweep: %d redactions queued; %d runs, %d events, %d invitations, %d empty coalitions forgotten",
-            redactions, runs, events, invites, empty,
+            redactions,
+            runs,
+            events,
+            invites,
+            empty,
         )
         return runs + events + invites + empty

@@ -31,7 +31,9 @@ class ProtocolCommands(CoalitionCommands):
     async def protocol_show(self, ctx: CommandContext, template: str) -> None:
         await ctx.reply(template_detail(self.template(template)))
 
-    @command("protocol start", help="Plan a run (rooms x phases) and show it with its run id", power="moderator")
+    @command(
+        "protocol start", help="Plan a run (rooms x phases) and show it with its run id", power="moderator"
+    )
     async def protocol_start(self, ctx: CommandContext, template: str, *, at: When) -> None:
         coalition = await self.coordination(ctx)
         chosen = self.template(template)
@@ -50,7 +52,9 @@ class ProtocolCommands(CoalitionCommands):
         await ctx.reply(plan_preview(run_id, chosen, at, labelled, plan, zone))
 
     @command(
-        "protocol confirm", help="Schedule every phase of a planned run for every member room", power="moderator"
+        "protocol confirm",
+        help="Schedule every phase of a planned run for every member room",
+        power="moderator",
     )
     async def protocol_confirm(self, ctx: CommandContext, run: str) -> None:
         coalition = await self.coordination(ctx)
@@ -103,32 +107,46 @@ class ProtocolCommands(CoalitionCommands):
         failed = [
             f"❌ Not delivered to {labels.get(d.room_id, d.room_id)} ({d.phase_key}): "
             f"{(d.error or 'refused').split(':')[0]}"
-            for d in deliveries if d.state == "failed"
+            for d in deliveries
+            if d.state == "failed"
         ]
         await ctx.reply(board.bullets(failed))
 
-    @command("protocol amend", help="Push a change to every member room now; each acks again", power="moderator")
+    @command(
+        "protocol amend", help="Push a change to every member room now; each acks again", power="moderator"
+    )
     async def protocol_amend(self, ctx: CommandContext, run: str, text: Text) -> None:
         coalition = await self.coordination(ctx)
         found = await self.run_in(coalition, run)
         template = self.template(found.template)
         rooms = await self.member_rooms(await self.coalitions.members(coalition.name))
-        if await self.runs.amendments_since(found.run_id, ctx.now - timedelta(hours=1)) >= MAX_AMENDMENTS_PER_HOUR:
+        if (
+            await self.runs.amendments_since(found.run_id, ctx.now - timedelta(hours=1))
+            >= MAX_AMENDMENTS_PER_HOUR
+        ):
             raise UserError(
                 f"Run {found.run_id} had {MAX_AMENDMENTS_PER_HOUR} amendments in the last hour, the most one run "
                 "may have: each goes to every member room at once. Put the changes together in one amendment later."
             )
         seq = await self.runs.next_amendment_seq(found.run_id)
-        messages = make_amendment(found.run_id, found.state, seq, text, template, found.action_at, rooms, ctx.now)
+        messages = make_amendment(
+            found.run_id, found.state, seq, text, template, found.action_at, rooms, ctx.now
+        )
         if not await self.runs.amend(found.run_id, seq, text, messages, ctx.now):
-            raise UserError(f"Run {found.run_id} changed meanwhile; see !protocol status {found.run_id} and try again.")
-        await ctx.reply(Message.of(
-            f"Amendment #{seq} of run {found.run_id} is going out to {len(messages)} rooms now; "
-            "each is asked to acknowledge it."
-        ))
+            raise UserError(
+                f"Run {found.run_id} changed meanwhile; see !protocol status {found.run_id} and try again."
+            )
+        await ctx.reply(
+            Message.of(
+                f"Amendment #{seq} of run {found.run_id} is going out to {len(messages)} rooms now; "
+                "each is asked to acknowledge it."
+            )
+        )
         await self.deliver_due(found.run_id)
         await self.edit_latest(
-            found.run_id, f"amend-{seq}", f"⚠️ AMENDED (#{seq}): read the amendment below before acting on this."
+            found.run_id,
+            f"amend-{seq}",
+            f"⚠️ AMENDED (#{seq}): read the amendment below before acting on this.",
         )
 
     @command("protocol cancel", help="Stand a run down in every member room now", power="moderator")
@@ -139,18 +157,30 @@ class ProtocolCommands(CoalitionCommands):
         rooms = await self.member_rooms(await self.coalitions.members(coalition.name))
         deliveries = await self.runs.deliveries(found.run_id)
         cancellation = make_cancellation(
-            found.run_id, found.state, reason or "", template, found.action_at, rooms,
-            [(d.txn_id, d.state) for d in deliveries], ctx.now,
+            found.run_id,
+            found.state,
+            reason or "",
+            template,
+            found.action_at,
+            rooms,
+            [(d.txn_id, d.state) for d in deliveries],
+            ctx.now,
         )
         if not await self.runs.cancel(found.run_id, cancellation.messages, ctx.now):
             raise UserError(f"Run {found.run_id} changed meanwhile; see !protocol status {found.run_id}.")
         self.unschedule_deliveries(found.run_id)
         if not cancellation.messages:
-            await ctx.reply(Message.of(f"Run {found.run_id} cancelled before it was confirmed: no room had heard of it."))
+            await ctx.reply(
+                Message.of(f"Run {found.run_id} cancelled before it was confirmed: no room had heard of it.")
+            )
             return
-        await ctx.reply(Message.of(
-            f"Run {found.run_id} cancelled: the stand-down is going out to {len(cancellation.messages)} rooms now; "
-            f"{len(cancellation.skip_txn_ids)} pending messages will not be sent."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"Run {found.run_id} cancelled: the stand-down is going out to {len(cancellation.messages)} rooms now; "
+                f"{len(cancellation.skip_txn_ids)} pending messages will not be sent."
+            )
+        )
         await self.deliver_due(found.run_id)
-        await self.edit_latest(found.run_id, "cancel", "🛑 CANCELLED: stand down, see the notice below.", strike=True)
+        await self.edit_latest(
+            found.run_id, "cancel", "🛑 CANCELLED: stand down, see the notice below.", strike=True
+        )

@@ -56,14 +56,23 @@ def template_list(templates: Mapping[str, ProtocolTemplate], problems: Sequence[
     for name in sorted(templates):
         t = templates[name]
         items.append([code(name), f" — {len(t.phases)} phases: {' '.join(t.description.split())}"])
-    msg = Message().bullets(items).paragraph(
-        "Details: ", code("!protocol show <template>"), "; start one with ",
-        code("!protocol start <template> at <when>"), ".",
+    msg = (
+        Message()
+        .bullets(items)
+        .paragraph(
+            "Details: ",
+            code("!protocol show <template>"),
+            "; start one with ",
+            code("!protocol start <template> at <when>"),
+            ".",
+        )
     )
     if problems:
         files = len({issue.source for issue in problems})
         msg = msg.paragraph(
-            italic(f"{files} template file{'s' if files > 1 else ''} could not be loaded; the operator's log says why.")
+            italic(
+                f"{files} template file{'s' if files > 1 else ''} could not be loaded; the operator's log says why."
+            )
         )
     return msg
 
@@ -111,7 +120,8 @@ def plan_preview(
         (label, ", ".join(f"{p.key} {when(room, p.key)}" for p in template.phases)) for room, label in rooms
     )
     missing = [
-        label for room, label in rooms
+        label
+        for room, label in rooms
         if not room.details.get("meeting_point") or not room.details.get("local_contact")
     ]
     if missing:
@@ -153,8 +163,10 @@ def ack_board(
         )
 
     msg = Message.of(bold(f"Run {run_id} — {template.name}"))
-    msg = msg.definitions((label, cells(room_id)) for room_id, label in rooms) if rooms else msg.paragraph(
-        "(no member rooms)"
+    msg = (
+        msg.definitions((label, cells(room_id)) for room_id, label in rooms)
+        if rooms
+        else msg.paragraph("(no member rooms)")
     )
     return msg.paragraph(italic(" · ".join(f"{c.symbol} {c.label}" for c in Cell if c is not Cell.NONE)))
 

@@ -250,5 +250,7 @@ class DrawsPart(MandatesPart):
             self._schedule_mandate(mandate)
         log.info(
             "draw %s revealed: %d roles granted with %d contributions",
-            draw_id, len(done.granted), len(done.published.contributions),
+            draw_id,
+            len(done.granted),
+            len(done.published.contributions),
         )

@@ -59,7 +59,9 @@ class LotteryFeature(CellsPart):
             self._schedule_sunset(cell)
         log.info(
             "lottery: %d draws to reveal, %d mandates, %d cell rooms scheduled",
-            len(pending), len(mandates), len(cells_open),
+            len(pending),
+            len(mandates),
+            len(cells_open),
         )
 
     # -- retention and forgetting -----------------------------------------------------------

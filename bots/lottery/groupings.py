@@ -37,18 +37,18 @@ class GroupingsPart(DrawsPart):
 
     # -- commands: the pool -------------------------------------------------------------------
 
-    @command(
-        "stepback", help="Leave the pool, for a while or until !stepin (care, not shame)", where="room"
-    )
+    @command("stepback", help="Leave the pool, for a while or until !stepin (care, not shame)", where="room")
     async def step_back(self, ctx: CommandContext, duration: timedelta | None = None) -> None:
         until = ctx.now + duration if duration is not None else None
         await self.stepbacks.step_back(ctx.room_id, ctx.sender, ctx.now, until)
         zone = await self.zone_of(ctx.room_id)
         when = f"until {format_local(until, zone)}" if until else "until you type !stepin"
-        await ctx.reply(Message.of(
-            f"You are out of the pool {when}. Take care. Roles you hold stay yours until they "
-            "end or you !release them."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"You are out of the pool {when}. Take care. Roles you hold stay yours until they "
+                "end or you !release them."
+            )
+        )
 
     @command("stepin", help="Rejoin the pool", where="room")
     async def step_in(self, ctx: CommandContext) -> None:

@@ -40,9 +40,7 @@ class MandatesPart(LotteryBase):
         zone = await self.zone_of(ctx.room_id)
         await ctx.reply(render.roles(setup, options, current, pending, ctx.now, zone))
 
-    @command(
-        "roles set", help="Define this room's roles, in drawing order", power="moderator", where="room"
-    )
+    @command("roles set", help="Define this room's roles, in drawing order", power="moderator", where="room")
     async def set_roles(self, ctx: CommandContext, *role: str) -> None:
         names = parse_roles(role)
         await self._no_open_draw(ctx.room_id, "changing the roles")
@@ -51,18 +49,22 @@ class MandatesPart(LotteryBase):
             self._cancel_mandate(mandate)
         text = f"Roles here, in drawing order: {', '.join(names)}."
         if ended:
-            text += " Mandates that ended with their role: " + ", ".join(
-                f"{m.role} ({m.holder})" for m in ended
-            ) + "."
+            text += (
+                " Mandates that ended with their role: "
+                + ", ".join(f"{m.role} ({m.holder})" for m in ended)
+                + "."
+            )
         await ctx.reply(Message.of(text))
 
     @command("roles term", help="How long a mandate lasts (e.g. 7d)", power="moderator", where="room")
     async def set_term(self, ctx: CommandContext, duration: timedelta) -> None:
         term = check_term(duration)
         await self.rooms.set_term(ctx.room_id, term, ctx.now)
-        await ctx.reply(Message.of(
-            f"Mandates drawn from now on last {format_duration(term)}; running ones keep their end."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"Mandates drawn from now on last {format_duration(term)}; running ones keep their end."
+            )
+        )
 
     @command(
         "roles window",
@@ -73,9 +75,9 @@ class MandatesPart(LotteryBase):
     async def set_window(self, ctx: CommandContext, duration: timedelta) -> None:
         window = check_window(duration)
         await self.options.set_window(ctx.room_id, window, ctx.now)
-        await ctx.reply(Message.of(
-            f"From the next draw on, members have {format_duration(window)} to add their chance."
-        ))
+        await ctx.reply(
+            Message.of(f"From the next draw on, members have {format_duration(window)} to add their chance.")
+        )
 
     @command(
         "roles redraw",
@@ -85,11 +87,13 @@ class MandatesPart(LotteryBase):
     )
     async def set_redraw(self, ctx: CommandContext, on_off: OnOff) -> None:
         await self.options.set_redraw(ctx.room_id, on_off, ctx.now)
-        await ctx.reply(Message.of(
-            "When a mandate ends, I draw its role again at once."
-            if on_off
-            else "When a mandate ends, its role stays vacant until someone types !draw."
-        ))
+        await ctx.reply(
+            Message.of(
+                "When a mandate ends, I draw its role again at once."
+                if on_off
+                else "When a mandate ends, its role stays vacant until someone types !draw."
+            )
+        )
 
     # -- commands: a mandate ------------------------------------------------------------------
 
@@ -98,10 +102,12 @@ class MandatesPart(LotteryBase):
         name = await self._role(ctx.room_id, role)
         ended = await self.mandates.release(ctx.room_id, name, ctx.sender, ctx.now)
         self._cancel_mandate(ended)
-        await ctx.reply(Message.of(
-            f"You released {name}: it is vacant now. Thank you for holding it. Draw it again "
-            f"with !draw {name}."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"You released {name}: it is vacant now. Thank you for holding it. Draw it again "
+                f"with !draw {name}."
+            )
+        )
 
     @command(
         "renew",
@@ -118,18 +124,22 @@ class MandatesPart(LotteryBase):
         if mandate is not None and mandate.renewal is not None and mandate.active(ctx.now):
             renewed = await self.mandates.confirm_renewal(ctx.room_id, name, ctx.sender, ctx.now, term)
             self._schedule_mandate(renewed)
-            await ctx.reply(Message.of(
-                f"{ctx.sender} confirmed: {renewed.holder} holds {name} for one more term, until "
-                f"{format_local(renewed.expires, zone)}."
-            ))
+            await ctx.reply(
+                Message.of(
+                    f"{ctx.sender} confirmed: {renewed.holder} holds {name} for one more term, until "
+                    f"{format_local(renewed.expires, zone)}."
+                )
+            )
             return
         proposed = await self.mandates.propose_renewal(ctx.room_id, name, ctx.sender, ctx.now)
-        await ctx.reply(Message.of(
-            f"Renewing {proposed.holder} as {name} for {format_duration(term)} is proposed. "
-            f"Another member (neither {proposed.holder} nor {ctx.sender}) confirms with "
-            f"!renew {name} before {format_local(proposed.expires, zone)}; otherwise the mandate "
-            "ends as planned."
-        ))
+        await ctx.reply(
+            Message.of(
+                f"Renewing {proposed.holder} as {name} for {format_duration(term)} is proposed. "
+                f"Another member (neither {proposed.holder} nor {ctx.sender}) confirms with "
+                f"!renew {name} before {format_local(proposed.expires, zone)}; otherwise the mandate "
+                "ends as planned."
+            )
+        )
 
     # -- jobs ---------------------------------------------------------------------------------
 

@@ -52,8 +52,7 @@ def result(done: Completion, zone: ZoneInfo) -> Message:
     published = done.published
     draw_id = published.inputs.draw_id
     lines: list[list[Inline]] = [
-        [f"{m.role} → ", mention(m.holder), f" (until {format_local(m.expires, zone)})"]
-        for m in done.granted
+        [f"{m.role} → ", mention(m.holder), f" (until {format_local(m.expires, zone)})"] for m in done.granted
     ]
     lines += [[f"{role} was filled meanwhile and stays as it is"] for role in done.skipped]
     count = len(published.contributions)
@@ -160,9 +159,7 @@ def groups(title: str, label: str, grouped: Sequence[Sequence[str]], note: str =
     return msg.paragraph(note) if note else msg
 
 
-def cell_welcome(
-    index: int, count: int, members: Sequence[str], sunset: datetime, zone: ZoneInfo
-) -> Message:
+def cell_welcome(index: int, count: int, members: Sequence[str], sunset: datetime, zone: ZoneInfo) -> Message:
     return Message.of(
         f"Welcome to cell {index} of {count}: {', '.join(members)}. This room was drawn by chance "
         f"and closes {format_local(sunset, zone)}: then I post a closing note and leave. "

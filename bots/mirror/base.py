@@ -85,4 +85,3 @@ class MirrorBase(ContractFeature[MirrorConfig]):
     def _schedule(self, round_: MirrorRound) -> None:
         """The one job a round waits for in its state (see :mod:`bots.mirror.jobs`)."""
         raise NotImplementedError
-

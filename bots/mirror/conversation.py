@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _CODE = re.compile(rf"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$", re.IGNORECASE)
 _KEYWORDS = ("submit", "cancel", "restart")
+
+
 @dataclass
 class Trail:
     """What to redact when a conversation ends: (room, event) of the person's messages, and of
@@ -84,7 +86,9 @@ class Conversations:
         except Exception as exc:
             # By event id; the exception's message is left out (it may quote the message).
             log.error(
-                "handling event %s failed: %s\n%s", ctx.event_id, type(exc).__name__,
+                "handling event %s failed: %s\n%s",
+                ctx.event_id,
+                type(exc).__name__,
                 "".join(traceback.format_tb(exc.__traceback__)),
             )
             await self.say(
@@ -100,14 +104,17 @@ class Conversations:
         draft = self.drafts.get(ctx.sender)
         # With a draft open, an answer may well begin with "reflect": only "reflect <code>"
         # exactly starts a new draft then.
-        starts = bool(words) and words[0].lower() == "reflect" and (
-            draft is None or (len(words) == 2 and bool(_CODE.match(words[1])))
+        starts = (
+            bool(words)
+            and words[0].lower() == "reflect"
+            and (draft is None or (len(words) == 2 and bool(_CODE.match(words[1]))))
         )
         if draft is None and not starts:
             if ctx.body.strip().lower() in _KEYWORDS:
-                await self.say(ctx,
+                await self.say(
+                    ctx,
                     "There is no reflection in progress. Start one with reflect <code>; the "
-                    "code is in the announcement in your group's room."
+                    "code is in the announcement in your group's room.",
                 )
                 return True
             return False
@@ -135,9 +142,7 @@ class Conversations:
                 "announcement in your group's room."
             )
         code = parse_code(words[1])
-        round_ = check_can_reflect(
-            await self.feature.rounds.get_by_code(code), code, ctx.now
-        )
+        round_ = check_can_reflect(await self.feature.rounds.get_by_code(code), code, ctx.now)
         await self.check_member(round_, ctx.sender)
         if not await self.feature.rounds.is_eligible(round_.id, ctx.sender):
             raise UserError(
@@ -198,14 +203,12 @@ class Conversations:
         await self.say(
             ctx,
             "I could not show you the draft just now. Reply submit to send it as you wrote "
-            "it, restart to write it again, or cancel."
+            "it, restart to write it again, or cancel.",
         )
 
     async def _submit(self, ctx: CommandContext, draft: Draft, text: str, thanks: str) -> None:
         try:
-            round_ = check_can_reflect(
-                await self.feature.rounds.get(draft.round_id), draft.code, ctx.now
-            )
+            round_ = check_can_reflect(await self.feature.rounds.get(draft.round_id), draft.code, ctx.now)
             await self.check_member(round_, ctx.sender)
             replaced = await self.feature.rounds.submit(round_.code, ctx.sender, text, ctx.now)
         except (RuleError, UserError):
@@ -255,7 +258,9 @@ class Conversations:
                 continue
             room = self._trails[user].room
             # Said before the keys go, so that this last message is under the old session too.
-            await self.host.send_unstored(room, render_cut(round_), key("mirror", "cut", room, round_.id, round_.code))
+            await self.host.send_unstored(
+                room, render_cut(round_), key("mirror", "cut", room, round_.id, round_.code)
+            )
             await self.end(user)
         self.drafts.discard_round(round_.id)
 
@@ -286,4 +291,3 @@ class Conversations:
         except MatrixError:
             return False
         return table.of(self.host.user_id) >= table.needed_for("redact")
-

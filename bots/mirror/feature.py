@@ -92,15 +92,21 @@ class MirrorFeature(MirrorCommands, MirrorJobs):
             await self.conversations.end_round(round_)
             other = round_.reflected_room if round_.reflecting_room == room_id else round_.reflecting_room
             if round_.state in ("open", "closed"):
-                await self.host.post(RoomID(other), render_cancelled(round_), self.round_key("removed", round_))
+                await self.host.post(
+                    RoomID(other), render_cancelled(round_), self.round_key("removed", round_)
+                )
         for request in requests:
             if request.reflecting_room != room_id:
                 await self.host.post(
-                    RoomID(request.reflecting_room), render_request_gone(request), self.request_key("gone", request)
+                    RoomID(request.reflecting_room),
+                    render_request_gone(request),
+                    self.request_key("gone", request),
                 )
         if destroyed or requests:
             log.info(
-                "out of a room: %d blind-mirror rounds and %d requests forgotten", len(destroyed), len(requests)
+                "out of a room: %d blind-mirror rounds and %d requests forgotten",
+                len(destroyed),
+                len(requests),
             )
 
     async def _claim_old_rounds(self) -> None:
@@ -118,5 +124,7 @@ class MirrorFeature(MirrorCommands, MirrorJobs):
                 # reflections cannot be trusted to be sealed. Destroy them unread.
                 await self.rounds.destroy(round_.id)
                 await self.host.post(
-                    RoomID(round_.reflecting_room), render_unclaimable(round_), self.round_key("unclaimable", round_)
+                    RoomID(round_.reflecting_room),
+                    render_unclaimable(round_),
+                    self.round_key("unclaimable", round_),
                 )

@@ -58,7 +58,9 @@ class MirrorJobs(MirrorBase):
             members = []  # out of the reflecting room: nobody's reflection can count
         except MatrixError:
             log.warning("round %d: members unknown for now; closing again soon", round_id)
-            self.host.schedule.at(f"close-{round_id}", self.host.clock() + RELEASE_RETRY, self._close, round_id)
+            self.host.schedule.at(
+                f"close-{round_id}", self.host.clock() + RELEASE_RETRY, self._close, round_id
+            )
             return
         round_ = await self.rounds.close(
             round_id,
@@ -155,7 +157,9 @@ class MirrorJobs(MirrorBase):
         for item in due:
             room, event = RoomID(item.room_id), EventID(item.event_id)
             await self.host.redact(
-                room, event, key(self.name, "redact", room, event),
+                room,
+                event,
+                key(self.name, "redact", room, event),
                 reason="Blind mirror: the retention period ended",
             )
         await self.rounds.mark_redacted(due)

@@ -283,9 +283,7 @@ def render_declined(request: ConsentRequest, answer: bool = False) -> Message:
     """``answer``: the reply to the moderator who declined; else the note to the asking room."""
     if answer:
         return Message.of(f"Declined: no blind mirror about this room from request {request.code}.")
-    return Message.of(
-        f"Blind mirror request {request.code} was declined by the other room. Nothing opened."
-    )
+    return Message.of(f"Blind mirror request {request.code} was declined by the other room. Nothing opened.")
 
 
 def render_lapsed(request: ConsentRequest) -> Message:

@@ -97,8 +97,12 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         password = self.config.password.get_secret_value() if self.config.password else None
         token = self.config.access_token.get_secret_value() if self.config.access_token else None
         self.client = await open_client(
-            self.app.homeserver, self.config.user_id, self.directory,
-            password=password, access_token=token, device_name=self.config.device_name,
+            self.app.homeserver,
+            self.config.user_id,
+            self.directory,
+            password=password,
+            access_token=token,
+            device_name=self.config.device_name,
             pickle_key=pickle_key,
         )
         guard_sync_parsing(self.client, log)  # one unparseable event must not fail every sync
@@ -110,7 +114,10 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
             check(await self.client.keys_upload())
         await ensure_cross_signed(matrix, self.directory / "cross_signing.json", password, pickle_key)
         self.outbox = Outbox(
-            self.db, self.name, KindedSender(matrix).send, self.trust.prepare,
+            self.db,
+            self.name,
+            KindedSender(matrix).send,
+            self.trust.prepare,
             concurrency=self.app.send_concurrency,
         )
 

@@ -101,11 +101,20 @@ class CrossSigningKeys:
         else:
             raw = json.loads(path.read_text("utf-8")) if path.exists() else None
         if raw is not None:
-            return cls(*(Ed25519PrivateKey.from_private_bytes(unb64(raw[k])) for k in ("master", "self_signing", "user_signing")))
+            return cls(
+                *(
+                    Ed25519PrivateKey.from_private_bytes(unb64(raw[k]))
+                    for k in ("master", "self_signing", "user_signing")
+                )
+            )
         keys = cls.generate()
         raw = {
             name: b64(key.private_bytes_raw())
-            for name, key in (("master", keys.master), ("self_signing", keys.self_signing), ("user_signing", keys.user_signing))
+            for name, key in (
+                ("master", keys.master),
+                ("self_signing", keys.self_signing),
+                ("user_signing", keys.user_signing),
+            )
         }
         if pickle_key is not None:
             write_sealed(sealed, pickle_key, CROSS_SIGNING_PURPOSE, owner, raw)
@@ -159,7 +168,9 @@ async def ensure_cross_signed(
             if exc.status != 401:
                 raise
             if password is None:
-                log.warning("cross-signing keys differ on the server and no password is configured to replace them")
+                log.warning(
+                    "cross-signing keys differ on the server and no password is configured to replace them"
+                )
                 return False
             # Replacing an identity needs user-interactive auth: get a session, then prove the password.
             session = await _uia_session(matrix, body)
@@ -176,7 +187,9 @@ async def ensure_cross_signed(
 
     signed = {k: device[k] for k in ("algorithms", "device_id", "keys", "user_id")}
     signed["signatures"] = {user_id: {f"ed25519:{ssk_pub}": sign(keys.self_signing, signed)}}
-    result = await matrix.api("POST", "/_matrix/client/v3/keys/signatures/upload", {user_id: {device_id: signed}})
+    result = await matrix.api(
+        "POST", "/_matrix/client/v3/keys/signatures/upload", {user_id: {device_id: signed}}
+    )
     # Errors come back under HTTP 200, in "failures".
     if result.get("failures"):
         raise MatrixError(f"signing our device failed: {json.dumps(result['failures'])[:300]}")
@@ -191,7 +204,9 @@ async def _uia_session(matrix: Matrix, body: dict[str, Any]) -> str:
 
     client = matrix.client
     headers = {"Authorization": f"Bearer {client.access_token}", "Content-Type": "application/json"}
-    resp = await client.send("POST", "/_matrix/client/v3/keys/device_signing/upload", json.dumps(body), headers)
+    resp = await client.send(
+        "POST", "/_matrix/client/v3/keys/device_signing/upload", json.dumps(body), headers
+    )
     try:
         payload = await resp.json(content_type=None)
     except (aiohttp.ContentTypeError, json.JSONDecodeError):

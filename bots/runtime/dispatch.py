@@ -58,8 +58,11 @@ class Dispatch:
         room = self.client.rooms.get(room_id) if self.client is not None else None
         ctx = Context(
             bot=cast("BotRuntime", self),  # this part of the runtime is the runtime
-            room_id=room_id, sender=env.sender, event_id=env.event_id,
-            body="", now=self.clock(),
+            room_id=room_id,
+            sender=env.sender,
+            event_id=env.event_id,
+            body="",
+            now=self.clock(),
             is_direct=self.is_direct(room_id),
             encrypted=decrypted or bool(room is not None and room.encrypted),
             source=env.source,
@@ -130,5 +133,7 @@ class Dispatch:
             await ctx.reply(str(exc))
         except Exception as exc:  # the runtime never dies of one event
             log_failure(ctx.event_id, exc)
-            await ctx.reply("Sorry, something went wrong handling that. The operator can find it in the logs.")
+            await ctx.reply(
+                "Sorry, something went wrong handling that. The operator can find it in the logs."
+            )
         return False

@@ -82,9 +82,7 @@ def _sanitise(value: Any) -> Any:
         if isinstance(node, str):
             return clean_text(node)
         if isinstance(node, dict):
-            return {
-                (clean_text(k) if isinstance(k, str) else k): walk(v, depth + 1) for k, v in node.items()
-            }
+            return {(clean_text(k) if isinstance(k, str) else k): walk(v, depth + 1) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v, depth + 1) for v in node]
         return node
@@ -210,8 +208,11 @@ def _event_lists(body: dict[str, Any]) -> list[list[Any]]:
 
     rooms = body.get("rooms")
     if isinstance(rooms, dict):
-        for kind, keys in (("join", ("timeline", "state", "account_data")), ("leave", ("timeline", "state")),
-                           ("invite", ("invite_state",))):
+        for kind, keys in (
+            ("join", ("timeline", "state", "account_data")),
+            ("leave", ("timeline", "state")),
+            ("invite", ("invite_state",)),
+        ):
             by_room = rooms.get(kind)
             if not isinstance(by_room, dict):
                 continue

@@ -29,7 +29,10 @@ def private_data_dir(data_dir: Path) -> None:
         if mode & 0o077:
             os.chmod(data_dir, PRIVATE_DIR)
             log.warning(
-                "data_dir %s was open to other users (mode %04o); narrowed it to %04o", data_dir, mode, PRIVATE_DIR
+                "data_dir %s was open to other users (mode %04o); narrowed it to %04o",
+                data_dir,
+                mode,
+                PRIVATE_DIR,
             )
     except OSError as exc:
         # Not fatal here: opening the database says so plainly if the directory is unusable.

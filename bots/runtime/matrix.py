@@ -63,7 +63,9 @@ def creators_of(create_event: dict[str, Any]) -> frozenset[UserID]:
     """Privileged creators named by an ``m.room.create`` event (none before room version 12)."""
     content = create_event.get("content") or {}
     version = str(content.get("room_version", "1"))
-    privileged = version == "org.matrix.hydra.11" or (version.isascii() and version.isdigit() and int(version) >= 12)
+    privileged = version == "org.matrix.hydra.11" or (
+        version.isascii() and version.isdigit() and int(version) >= 12
+    )
     if not privileged or not isinstance(create_event.get("sender"), str):
         return frozenset()
     extra = content.get("additional_creators") or []
@@ -224,12 +226,18 @@ class Matrix:
             body["topic"] = topic
         if encrypted:
             body["initial_state"] = [
-                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
             ]
         data = await self.api("POST", "/_matrix/client/v3/createRoom", body)
         return RoomID(data["room_id"])
 
-    async def redact(self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None) -> None:
+    async def redact(
+        self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None
+    ) -> None:
         path = f"/_matrix/client/v3/rooms/{q(room_id)}/redact/{q(event_id)}/{q(txn_id)}"
         await self.api("PUT", path, {"reason": reason} if reason else {})
 
@@ -261,7 +269,9 @@ class Matrix:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"upload: {type(exc).__name__}") from exc
         if resp.status >= 400:
-            raise_for(payload.get("errcode"), payload.get("error", ""), resp.status, payload.get("retry_after_ms"))
+            raise_for(
+                payload.get("errcode"), payload.get("error", ""), resp.status, payload.get("retry_after_ms")
+            )
         return str(payload["content_uri"])
 
     async def messages(
@@ -269,9 +279,7 @@ class Matrix:
     ) -> tuple[list[Any], str | None]:
         """Page backwards through a room's history (decrypted by nio where it can)."""
         try:
-            resp = check(
-                await self.client.room_messages(room_id, start=start, end=end, limit=limit)
-            )
+            resp = check(await self.client.room_messages(room_id, start=start, end=end, limit=limit))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"messages: {type(exc).__name__}") from exc
         return list(resp.chunk), resp.end

@@ -127,7 +127,11 @@ class Membership:
         event_id = None
         for event in getattr(getattr(info, "timeline", None), "events", []) or []:
             src = getattr(event, "source", None)
-            if isinstance(src, dict) and src.get("type") == "m.room.member" and src.get("state_key") == self.user_id:
+            if (
+                isinstance(src, dict)
+                and src.get("type") == "m.room.member"
+                and src.get("state_key") == self.user_id
+            ):
                 event_id = usable_event_id(src)
         if event_id is not None and await self.store.already_handled(event_id):
             return

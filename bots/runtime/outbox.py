@@ -150,7 +150,11 @@ class Outbox:
         if row is None:
             return None
         return Delivery(
-            row["txn_id"], RoomID(row["room_id"]), row["state"], row["event_id"], row["error"],
+            row["txn_id"],
+            RoomID(row["room_id"]),
+            row["state"],
+            row["event_id"],
+            row["error"],
             row["sent_at"],
         )
 
@@ -283,7 +287,9 @@ class Outbox:
                 await asyncio.sleep(exc.retry_after_ms / 1000)
                 continue
             except PERMANENT as exc:
-                await self._finish(row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts)
+                await self._finish(
+                    row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts
+                )
                 log.warning("delivery %s refused for good: %s", txn_id, exc.errcode)
                 return
             except TransportError as exc:
@@ -296,7 +302,9 @@ class Outbox:
             except MatrixError as exc:
                 metrics.SEND_RETRIES.labels(self.bot).inc()
                 if attempts >= MAX_ATTEMPTS_OTHER_ERRORS and kind not in UNTIL_DONE:
-                    await self._finish(row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts)
+                    await self._finish(
+                        row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts
+                    )
                     return
                 await self._note_attempt(row["id"], attempts)
                 await asyncio.sleep(backoff)
@@ -319,8 +327,14 @@ class Outbox:
         await self.db.execute("UPDATE outbox SET attempts = ? WHERE id = ?", (attempts, row_id))
 
     async def _finish(
-        self, row_id: int, txn_id: str, room_id: RoomID, state: str, event_id: EventID | None,
-        error: str | None, attempts: int,
+        self,
+        row_id: int,
+        txn_id: str,
+        room_id: RoomID,
+        state: str,
+        event_id: EventID | None,
+        error: str | None,
+        attempts: int,
     ) -> None:
         # Once finished, the content is not needed: blank it so no message body outlives its
         # sending in our database (a reflection, a plan). The row stays for dedup and reports.

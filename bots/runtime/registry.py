@@ -99,7 +99,9 @@ def feature_section(config: AppConfig, name: str) -> dict[str, Any]:
     return dict(section) if isinstance(section, dict) else {}
 
 
-def factories_for(config: AppConfig, bot_index: int, *, registry: Registry = REGISTRY) -> list[FeatureFactory]:
+def factories_for(
+    config: AppConfig, bot_index: int, *, registry: Registry = REGISTRY
+) -> list[FeatureFactory]:
     """What ``BotRuntime`` takes for one bot of the config: each named feature found in the
     registry, its config section validated (a ConfigError names ``bots[i].features[j]`` or
     ``features.<name>.<key>``)."""

@@ -77,9 +77,7 @@ def forget_room_keys(client: Any, room_id: str) -> int:
                 )
             if database is not None:
                 with database.atomic():
-                    database.execute_sql(
-                        "DELETE FROM forwardedchains WHERE session_id = ?", (session_id,)
-                    )
+                    database.execute_sql("DELETE FROM forwardedchains WHERE session_id = ?", (session_id,))
                     database.execute_sql(
                         "DELETE FROM megolminboundsessions WHERE session_id = ?", (session_id,)
                     )

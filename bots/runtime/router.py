@@ -157,7 +157,6 @@ def params_of(func: Callable[..., Any]) -> list[Param]:
     return params
 
 
-
 class Router:
     """The commands of one feature, under the title ``!help`` shows them with."""
 

@@ -107,8 +107,14 @@ class RuntimeHost:
         await self._queue(room_id, content, key, UPLOAD, False, kind="upload")
 
     async def _queue(
-        self, room_id: RoomID, content: dict[str, Any], key: str, event_type: str, wait: bool,
-        *, kind: str = "message",
+        self,
+        room_id: RoomID,
+        content: dict[str, Any],
+        key: str,
+        event_type: str,
+        wait: bool,
+        *,
+        kind: str = "message",
     ) -> EventID | None:
         outbox = self._bot.outbox
         if wait:
@@ -171,7 +177,8 @@ class RuntimeHost:
             return {}
         try:
             data = await api(
-                "GET", f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/members",
+                "GET",
+                f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/members",
                 query={"membership": "join"},
             )
         except (MatrixError, TransportError):

@@ -39,15 +39,25 @@ class Scheduler:
         """Run ``func(*ids)`` at ``when`` (at once if already past). Replaces a job of that id."""
         when = max(when, datetime.now(UTC) + timedelta(milliseconds=10))
         self._scheduler.add_job(
-            self._guarded, DateTrigger(run_date=when), args=(job_id, func, *ids), id=job_id,
-            replace_existing=True, misfire_grace_time=None, coalesce=True,
+            self._guarded,
+            DateTrigger(run_date=when),
+            args=(job_id, func, *ids),
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
         )
         self._count()
 
     def every(self, job_id: str, interval: timedelta, func: Job) -> None:
         self._scheduler.add_job(
-            self._guarded, IntervalTrigger(seconds=interval.total_seconds()), args=(job_id, func),
-            id=job_id, replace_existing=True, misfire_grace_time=None, coalesce=True,
+            self._guarded,
+            IntervalTrigger(seconds=interval.total_seconds()),
+            args=(job_id, func),
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
         )
         self._count()
 

@@ -42,12 +42,14 @@ def shred(path: Path) -> None:
 def write_sealed(path: Path, secret: str, purpose: str, owner: str, data: dict[str, Any]) -> None:
     """Seal ``data`` (JSON) into ``path``, mode 0600, replacing it atomically."""
     nonce, sealed = seal(file_key(secret, purpose), json.dumps(data), _aad(purpose, owner))
-    body = json.dumps({
-        "format": FORMAT,
-        "purpose": purpose,
-        "nonce": base64.b64encode(nonce).decode("ascii"),
-        "ciphertext": base64.b64encode(sealed).decode("ascii"),
-    })
+    body = json.dumps(
+        {
+            "format": FORMAT,
+            "purpose": purpose,
+            "nonce": base64.b64encode(nonce).decode("ascii"),
+            "ciphertext": base64.b64encode(sealed).decode("ascii"),
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -81,7 +83,9 @@ def read_sealed(path: Path, secret: str, purpose: str, owner: str) -> dict[str, 
     return data
 
 
-def load_sealed(sealed_path: Path, plain_path: Path, secret: str, purpose: str, owner: str) -> dict[str, Any] | None:
+def load_sealed(
+    sealed_path: Path, plain_path: Path, secret: str, purpose: str, owner: str
+) -> dict[str, Any] | None:
     """The sealed file's data; a plain file from an older version is sealed first (then
     overwritten and deleted); None if there is neither."""
     if sealed_path.exists():

@@ -87,7 +87,10 @@ async def open_client(
     else:
         raise Forbidden("no password or access token")
     write_sealed(
-        session_paths(directory)[0], pickle_key, SESSION_PURPOSE, user_id,
+        session_paths(directory)[0],
+        pickle_key,
+        SESSION_PURPOSE,
+        user_id,
         {"user_id": client.user_id, "device_id": client.device_id, "access_token": client.access_token},
     )
     log.info("logged in %s as device %s", client.user_id, client.device_id)

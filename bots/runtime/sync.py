@@ -51,7 +51,9 @@ def log_failure(event_id: str, exc: BaseException) -> None:
     """Log a failed handler by its event id. The exception's message is left out: it may quote
     the message body. The stack says where it happened."""
     log.error(
-        "handling event %s failed: %s\n%s", event_id, type(exc).__name__,
+        "handling event %s failed: %s\n%s",
+        event_id,
+        type(exc).__name__,
         "".join(traceback.format_tb(exc.__traceback__)),
     )
 
@@ -127,11 +129,16 @@ class SyncLoop:
             except Exception as exc:
                 failures += 1
                 log.error(
-                    "the sync loop of %s failed (%d in a row): %s\n%s", self.name, failures,
-                    type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)),
+                    "the sync loop of %s failed (%d in a row): %s\n%s",
+                    self.name,
+                    failures,
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
                 )
                 if failures >= LOOP_FAILURES_BEFORE_GIVING_UP:
-                    raise SyncLoopDied(f"the sync loop of {self.name} failed {failures} times in a row") from exc
+                    raise SyncLoopDied(
+                        f"the sync loop of {self.name} failed {failures} times in a row"
+                    ) from exc
                 await self._sleep(min(LOOP_RESTART_DELAY_S * 2 ** (failures - 1), 60))
                 continue
             failures = 0

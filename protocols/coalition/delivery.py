@@ -327,7 +327,6 @@ def redactions(view: HeraldView, planned: Iterable[PlannedKey]) -> list[str]:
     return out
 
 
-
 def herald_view(
     registry: Registry,
     heartbeats: HeartbeatBook,

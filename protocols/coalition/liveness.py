@@ -82,7 +82,5 @@ class HeartbeatBook:
         herald that does not see itself alive is *self-suspect* (its sync may be stalled).
         """
         return frozenset(
-            user_id
-            for user_id, (beat, at) in self.beats.items()
-            if not beat.dead and now - at < staleness
+            user_id for user_id, (beat, at) in self.beats.items() if not beat.dead and now - at < staleness
         )

@@ -111,8 +111,15 @@ def plan_parts(run_id: str, rev: int, messages: Iterable[MessageLike], salt: byt
     digest = plan_hash(run_id, ordered, salt)  # validates ids, duplicates and the salt
     if not is_count(rev):
         raise ValueError("a revision is a count")
-    head: dict[str, Any] = {"run": run_id, "rev": rev, "plan_hash": digest, "salt": salt.hex(),
-                            "part": MAX_PARTS, "parts": MAX_PARTS, "messages": []}
+    head: dict[str, Any] = {
+        "run": run_id,
+        "rev": rev,
+        "plan_hash": digest,
+        "salt": salt.hex(),
+        "part": MAX_PARTS,
+        "parts": MAX_PARTS,
+        "messages": [],
+    }
     overhead = _size(head)
     chunks: list[list[list[Any]]] = [[]]
     used = overhead
@@ -153,7 +160,12 @@ def _parse_part(event: Any, registered: frozenset[str]) -> _Part | None:
     kind, sender, event_id, ts, content = envelope
     if kind != PLAN_PART or sender not in registered:
         return None
-    run_id, rev, digest, salt = content.get("run"), content.get("rev"), content.get("plan_hash"), content.get("salt")
+    run_id, rev, digest, salt = (
+        content.get("run"),
+        content.get("rev"),
+        content.get("plan_hash"),
+        content.get("salt"),
+    )
     index, count, rows = content.get("part"), content.get("parts"), content.get("messages")
     if not (is_run_id(run_id) and is_count(rev) and is_hex_hash(digest) and isinstance(salt, str)):
         return None
@@ -204,4 +216,3 @@ def assemble_plan(
         if verified is not None:
             return SharedPlan(run_id, rev, salt, verified, messages)
     return None
-

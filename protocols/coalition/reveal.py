@@ -249,7 +249,9 @@ def private_event(event_type: str, content: dict[str, Any]) -> PrivateEvent:
     return PrivateEvent(event_type, content)
 
 
-def plan_event(run_id: str, *, template: str, action_time: datetime, plan_hash: str, rev: int = 1) -> PrivateEvent:
+def plan_event(
+    run_id: str, *, template: str, action_time: datetime, plan_hash: str, rev: int = 1
+) -> PrivateEvent:
     if not is_run_id(run_id) or not is_template_name(template) or not is_hex_hash(plan_hash):
         raise RevealError("a plan event needs a run id, a template name and a plan hash")
     if not is_count(rev):

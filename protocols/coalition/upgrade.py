@@ -132,8 +132,11 @@ def upgrade_single_herald(
         state.append(run_state(run.run_id, rev=rev, plan_hash=digest, cancelled=cancelled))
         if cancelled:
             state.append(cancel_state(run.run_id))
-        private.append(plan_event(run.run_id, template=run.template, action_time=run.action_at,
-                                  plan_hash=digest, rev=rev))
+        private.append(
+            plan_event(
+                run.run_id, template=run.template, action_time=run.action_at, plan_hash=digest, rev=rev
+            )
+        )
         private += plan_parts(run.run_id, rev, messages, salt)
         for d in messages:
             if d.acked_at is not None:

@@ -84,9 +84,7 @@ def cell_status(delivery: DeliveryLike, now: datetime) -> Cell:
     return Cell.MISSED if now > delivery.ack_by else Cell.PENDING
 
 
-def board_columns(
-    template: ProtocolTemplate, deliveries: Sequence[DeliveryLike]
-) -> list[tuple[str, str]]:
+def board_columns(template: ProtocolTemplate, deliveries: Sequence[DeliveryLike]) -> list[tuple[str, str]]:
     """``(key, heading)`` for each column: the template's phases, then amendments and stand-down."""
     columns = [(p.key, f"{p.key} {format_offset(p.offset)}") for p in template.phases]
     known = {key for key, _ in columns}
@@ -108,9 +106,7 @@ def ack_board(
 ) -> tuple[str, str]:
     """The board as ``(plain, html)``. ``rooms`` are ``(room_id, label)`` in display order."""
     columns = board_columns(template, deliveries)
-    by_cell: Mapping[tuple[str, str], DeliveryLike] = {
-        (d.room_id, d.phase_key): d for d in deliveries
-    }
+    by_cell: Mapping[tuple[str, str], DeliveryLike] = {(d.room_id, d.phase_key): d for d in deliveries}
     grid = [
         [
             cell_status(by_cell[(room_id, key)], now) if (room_id, key) in by_cell else Cell.NONE
@@ -123,9 +119,7 @@ def ack_board(
 
     plain = [title]
     for (_, label), row in zip(rooms, grid, strict=True):
-        cells = ", ".join(
-            f"{key} {cell.symbol}" for (key, _), cell in zip(columns, row, strict=True)
-        )
+        cells = ", ".join(f"{key} {cell.symbol}" for (key, _), cell in zip(columns, row, strict=True))
         plain.append(f"{label}: {cells}")
     if not rooms:
         plain.append("(no member rooms)")
@@ -159,9 +153,7 @@ class Escalation:
     room_id: str
     phase_key: str
     step: int
-    action: (
-        str  # "liaison" (DM the room's liaison) | "coordination" (note in the coordination room)
-    )
+    action: str  # "liaison" (DM the room's liaison) | "coordination" (note in the coordination room)
     due_at: datetime
 
 

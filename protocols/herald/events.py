@@ -174,7 +174,6 @@ def events_listing(events: Sequence[CalendarEvent], zone: ZoneInfo) -> tuple[str
         where = f" — {e.place}" if e.place else ""
         lines.append(f"• {when}: {e.title}{where}")
         items.append(
-            f"<li><strong>{html.escape(when)}</strong>: {html.escape(e.title)}"
-            f"{html.escape(where)}</li>"
+            f"<li><strong>{html.escape(when)}</strong>: {html.escape(e.title)}{html.escape(where)}</li>"
         )
     return "\n".join(lines), f"<ul>{''.join(items)}</ul>"

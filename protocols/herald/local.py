@@ -35,9 +35,7 @@ def validate_local(key: str, value: str) -> tuple[str, str]:
     """
     norm_key = key.strip().lower().replace("-", "_")
     if norm_key not in LOCAL_KEYS:
-        raise LocalDetailError(
-            f"'{key}' is not a local detail. Use one of: {', '.join(LOCAL_KEYS)}"
-        )
+        raise LocalDetailError(f"'{key}' is not a local detail. Use one of: {', '.join(LOCAL_KEYS)}")
     text = " ".join(value.split())  # one line: newlines would break the message layout
     if not text:
         raise LocalDetailError(f"{norm_key} needs a value: {LOCAL_KEYS[norm_key]}")

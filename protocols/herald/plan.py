@@ -102,9 +102,7 @@ def check_can_confirm(run_id: str, state: RunState) -> None:
 
 def check_can_amend(run_id: str, state: RunState) -> None:
     if state == "planned":
-        raise PlanError(
-            f"run {run_id} is not confirmed yet: start it again with the change instead"
-        )
+        raise PlanError(f"run {run_id} is not confirmed yet: start it again with the change instead")
     if state != "confirmed":
         raise PlanError(f"run {run_id} is {state}; it can no longer be amended")
 
@@ -225,9 +223,7 @@ def make_plan(
     if action_time_utc.tzinfo is None:
         raise ValueError("action_time_utc must be an aware datetime")
     if not rooms:
-        raise PlanError(
-            "this coalition has no member rooms yet: invite one with !coalition invite"
-        )
+        raise PlanError("this coalition has no member rooms yet: invite one with !coalition invite")
     if action_time_utc < now - PAST_GRACE:
         raise PlanError(
             f"the action time {format_local(action_time_utc, ZoneInfo('UTC'))} is in the past: "

@@ -169,9 +169,7 @@ class AckRule(BaseModel):
     @field_validator("escalate")
     @classmethod
     def _escalate_order(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value) or list(value) != sorted(
-            value, key=ESCALATION_ACTIONS.index
-        ):
+        if len(set(value)) != len(value) or list(value) != sorted(value, key=ESCALATION_ACTIONS.index):
             raise ValueError("escalate lists liaison, then coordination, each at most once")
         return value
 
@@ -200,9 +198,7 @@ class Phase(BaseModel):
     @classmethod
     def _key_shape(cls, value: str) -> str:
         if not _KEY.match(value):
-            raise ValueError(
-                f"'{value}' is not a phase key: use lower-case letters, digits, - or _ (max 32)"
-            )
+            raise ValueError(f"'{value}' is not a phase key: use lower-case letters, digits, - or _ (max 32)")
         if value.startswith(("amend", "cancel")):
             raise ValueError(f"'{value}' is reserved for amendments and stand-downs")
         return value
@@ -235,9 +231,7 @@ class ProtocolTemplate(BaseModel):
     @classmethod
     def _name_shape(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(
-                f"'{value}' is not a template name: use lower-case letters, digits and -"
-            )
+            raise ValueError(f"'{value}' is not a template name: use lower-case letters, digits and -")
         return value
 
     @field_validator("phases")
@@ -278,9 +272,7 @@ def _line_map(node: yaml.Node, source: str) -> tuple[dict[Loc, int], list[Templa
                 child = (*loc, key)
                 if key in seen:
                     issues.append(
-                        TemplateIssue(
-                            source, key_node.start_mark.line + 1, _dotted(child), "key is repeated"
-                        )
+                        TemplateIssue(source, key_node.start_mark.line + 1, _dotted(child), "key is repeated")
                     )
                 seen.add(key)
                 lines[child] = key_node.start_mark.line + 1
@@ -337,9 +329,7 @@ def parse_template(text: str, source: str) -> ProtocolTemplate:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise TemplateError(
-            [TemplateIssue(source, line, "", f"not valid YAML: {problem}")]
-        ) from exc
+        raise TemplateError([TemplateIssue(source, line, "", f"not valid YAML: {problem}")]) from exc
     if node is None:
         raise TemplateError([TemplateIssue(source, None, "", "the file is empty")])
     lines, issues = _line_map(node, source)

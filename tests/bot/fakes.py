@@ -99,7 +99,9 @@ class FakeMatrix:
     _seen_txn: dict[str, str] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
-    async def send_event(self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str) -> EventID:
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventID:
         if room_id in self.refuse:
             raise Forbidden("not in room", "M_FORBIDDEN", 403)
         if txn_id in self._seen_txn:  # the homeserver's transaction dedup
@@ -135,15 +137,32 @@ class FakeMatrix:
     async def invite(self, room_id: RoomID, user_id: UserID) -> None:
         self.invited.append((room_id, user_id))
 
-    async def create_room(self, name: str, invite: list[UserID], *, encrypted: bool = True,
-                          is_direct: bool = False, topic: str | None = None) -> RoomID:
+    async def create_room(
+        self,
+        name: str,
+        invite: list[UserID],
+        *,
+        encrypted: bool = True,
+        is_direct: bool = False,
+        topic: str | None = None,
+    ) -> RoomID:
         room_id = RoomID(f"!created{next(self._ids)}:test.example")
-        self.created.append({"room_id": room_id, "name": name, "invite": list(invite), "encrypted": encrypted,
-                             "is_direct": is_direct, "topic": topic})
+        self.created.append(
+            {
+                "room_id": room_id,
+                "name": name,
+                "invite": list(invite),
+                "encrypted": encrypted,
+                "is_direct": is_direct,
+                "topic": topic,
+            }
+        )
         self.members[room_id] = [str(self.user_id)]
         return room_id
 
-    async def redact(self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None) -> None:
+    async def redact(
+        self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None
+    ) -> None:
         self.redacted.append((room_id, event_id))
 
     async def resolve_room(self, ref: str) -> RoomID:
@@ -188,21 +207,31 @@ class FakeBot(BotRuntime):
         """Deliver a message as if synced; return what the bot sent because of it."""
         before = len(self.fake.sent)
         event_id = f"$in{next(self._ids)}"
-        await self.handle(RoomID(room_id), {
-            "type": "m.room.message", "event_id": event_id, "sender": sender,
-            "origin_server_ts": int(self.now.timestamp() * 1000),
-            "content": {"msgtype": "m.text", "body": body, **content},
-        })
+        await self.handle(
+            RoomID(room_id),
+            {
+                "type": "m.room.message",
+                "event_id": event_id,
+                "sender": sender,
+                "origin_server_ts": int(self.now.timestamp() * 1000),
+                "content": {"msgtype": "m.text", "body": body, **content},
+            },
+        )
         await self.flush()
         return self.fake.sent[before:]
 
     async def react(self, room_id: str, sender: str, target: str, key: str) -> list[Sent]:
         before = len(self.fake.sent)
-        await self.handle(RoomID(room_id), {
-            "type": "m.reaction", "event_id": f"$re{next(self._ids)}", "sender": sender,
-            "origin_server_ts": int(self.now.timestamp() * 1000),
-            "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}},
-        })
+        await self.handle(
+            RoomID(room_id),
+            {
+                "type": "m.reaction",
+                "event_id": f"$re{next(self._ids)}",
+                "sender": sender,
+                "origin_server_ts": int(self.now.timestamp() * 1000),
+                "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}},
+            },
+        )
         await self.flush()
         return self.fake.sent[before:]
 
@@ -261,7 +290,13 @@ async def fake_bot(
     return bot
 
 
-async def add_room(bot: FakeBot, room_id: str, members: list[str], moderators: list[str] = (), direct: bool = False) -> None:  # type: ignore[assignment]
+async def add_room(
+    bot: FakeBot,
+    room_id: str,
+    members: list[str],
+    moderators: Sequence[str] = (),
+    direct: bool = False,
+) -> None:
     bot.fake.members[room_id] = [str(BOT), *members]
     bot.fake.powers[room_id] = {m: 50 for m in moderators}
     bot.direct_rooms[room_id] = direct

@@ -46,11 +46,15 @@ class Decrypted:
         self.decrypted = True
 
 
-async def dm(bot: FakeBot, user: str, body: str, *, encrypted: bool = True, room: str | None = None) -> list[Sent]:
+async def dm(
+    bot: FakeBot, user: str, body: str, *, encrypted: bool = True, room: str | None = None
+) -> list[Sent]:
     """``user`` writes ``body`` in their DM with the bot; returns what the bot sent."""
     before = len(bot.fake.sent)
     source = {
-        "type": "m.room.message", "event_id": f"$dm{next(_ids)}", "sender": user,
+        "type": "m.room.message",
+        "event_id": f"$dm{next(_ids)}",
+        "sender": user,
         "origin_server_ts": int(bot.now.timestamp() * 1000),
         "content": {"msgtype": "m.text", "body": body},
     }
@@ -67,10 +71,16 @@ async def reflect(bot: FakeBot, user: str, code: str, answers: tuple[str, ...] |
     return replies
 
 
-async def mirror_bot(tmp_path: Path, members: tuple[str, ...] = (ALICE, BOB, CAROL), extra: str = "") -> FakeBot:
+async def mirror_bot(
+    tmp_path: Path, members: tuple[str, ...] = (ALICE, BOB, CAROL), extra: str = ""
+) -> FakeBot:
     section = ((yaml.safe_load(extra) or {}).get("features") or {}).get("mirror") or {}
     bot = await fake_bot(
-        tmp_path, [factory(MirrorFeature, section)], members=[MOD, *members], moderators=[MOD], config_extra=extra
+        tmp_path,
+        [factory(MirrorFeature, section)],
+        members=[MOD, *members],
+        moderators=[MOD],
+        config_extra=extra,
     )
     bot.pickle_key = "test-operator-secret"  # type: ignore[attr-defined]
     feature(bot)._rounds = None  # built at start, before the key was set
@@ -83,12 +93,15 @@ async def mirror_bot(tmp_path: Path, members: tuple[str, ...] = (ALICE, BOB, CAR
 
 def feature(bot: FakeBot) -> MirrorFeature:
     return next(
-        f.feature for f in bot.features if isinstance(f, ContractBridge) and isinstance(f.feature, MirrorFeature)
+        f.feature
+        for f in bot.features
+        if isinstance(f, ContractBridge) and isinstance(f.feature, MirrorFeature)
     )
 
 
-async def ask(bot: FakeBot, options: str = "closes 2d", room: str = ROOM, target: str = OTHER,
-              opener: str = MOD) -> str:
+async def ask(
+    bot: FakeBot, options: str = "closes 2d", room: str = ROOM, target: str = OTHER, opener: str = MOD
+) -> str:
     """``!mirror open`` in ``room``: the code of the request posted in ``target``."""
     sent = await bot.say(room, opener, f"!mirror open {target} {options}")
     request = next(s for s in sent if s.room_id == target)

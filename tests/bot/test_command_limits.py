@@ -16,9 +16,12 @@ ALICE = "@alice:test.example"
 
 
 async def table_dump(bot) -> dict[str, list[tuple[object, ...]]]:  # type: ignore[no-untyped-def]
-    names = [r["name"] for r in await bot.db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('handled_event', 'outbox', 'sqlite_sequence')"
-    )]
+    names = [
+        r["name"]
+        for r in await bot.db.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('handled_event', 'outbox', 'sqlite_sequence')"
+        )
+    ]
     return {n: [tuple(r) for r in await bot.db.fetchall(f'SELECT * FROM "{n}"')] for n in names}
 
 

@@ -91,8 +91,13 @@ async def test_power_levels_and_access(tmp_path: Path) -> None:
 async def test_same_event_twice_is_answered_once(tmp_path: Path) -> None:
     bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
     try:
-        event = recorded("text", event_id="$dup", sender=ALICE, origin_server_ts=1,
-                         content={"msgtype": "m.text", "body": "!ping"})
+        event = recorded(
+            "text",
+            event_id="$dup",
+            sender=ALICE,
+            origin_server_ts=1,
+            content={"msgtype": "m.text", "body": "!ping"},
+        )
         await bot.deliver(ROOM, event)
         await bot.deliver(ROOM, event)
         await bot.handle(ROOM, event)  # the same as a bare dict (a replayed batch)
@@ -198,6 +203,7 @@ async def test_events_as_synapse_sends_them_reach_the_right_handler(tmp_path: Pa
     """Each recorded kind of event, parsed by nio as the sync loop gets it."""
     bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
     try:
+
         def event(name: str) -> dict[str, Any]:
             return recorded(name, sender=ALICE)
 

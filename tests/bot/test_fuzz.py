@@ -58,30 +58,80 @@ T = TypeVar("T")
 SORRY = "Sorry, something went wrong"
 MARKUP = ["<script>alert(1)</script>", "<i data-fz>x</i>", "</p><script>", "<b>", "&lt;script&gt;"]
 HOSTILE = [
-    *MARKUP, "@room", "@alice:test.example", "\ud800", "\udfff tail", "a\u202eb", "\u200b", "🏳️‍🌈",
-    "\x00", "\\", '"', "'", "''", '""', "`", "*x*", "[a](http://x)", "-", "--", "0", "-1", "NaN",
-    "1e309", "x" * 300, "ÿ" * 40, "\t", "#", "!", "!ping", "%s", "{}", "{0}", "$(id)", "null",
+    *MARKUP,
+    "@room",
+    "@alice:test.example",
+    "\ud800",
+    "\udfff tail",
+    "a\u202eb",
+    "\u200b",
+    "🏳️‍🌈",
+    "\x00",
+    "\\",
+    '"',
+    "'",
+    "''",
+    '""',
+    "`",
+    "*x*",
+    "[a](http://x)",
+    "-",
+    "--",
+    "0",
+    "-1",
+    "NaN",
+    "1e309",
+    "x" * 300,
+    "ÿ" * 40,
+    "\t",
+    "#",
+    "!",
+    "!ping",
+    "%s",
+    "{}",
+    "{0}",
+    "$(id)",
+    "null",
 ]
 # Each pool: (valid values, invalid ones). Mostly valid values reach past the usage line into
 # the features; the invalid ones test the refusals.
 Pool = tuple[list[str], list[str]]
-INTS: Pool = (["1", "2", "3", "5", "10"], ["0", "-1", "1000", "99999999999999999999", "1" * 60, "٣", "²", "1.5", "0x10"])
-DURATIONS: Pool = (["30s", "90m", "1h", "48h", "7d", "2w", "1d12h"],
-                   ["0m", "99999999999d", "1" * 40 + "m", "m", "5", "-5m"])
-DATES: Pool = (["2026-12-01", "2026-11-23", "2026-11-22", "2027-06-15"],
-               ["2026-02-30", "9999-12-31", "0001-01-01", "1969-12-31", "2026-13-01", "26-1-1", "2030-01-01"])
+INTS: Pool = (
+    ["1", "2", "3", "5", "10"],
+    ["0", "-1", "1000", "99999999999999999999", "1" * 60, "٣", "²", "1.5", "0x10"],
+)
+DURATIONS: Pool = (
+    ["30s", "90m", "1h", "48h", "7d", "2w", "1d12h"],
+    ["0m", "99999999999d", "1" * 40 + "m", "m", "5", "-5m"],
+)
+DATES: Pool = (
+    ["2026-12-01", "2026-11-23", "2026-11-22", "2027-06-15"],
+    ["2026-02-30", "9999-12-31", "0001-01-01", "1969-12-31", "2026-13-01", "26-1-1", "2030-01-01"],
+)
 TIMES: Pool = (["18:00", "12:05", "12:00", "00:00", "23:59", "9:05"], ["24:00", "noon", "25:61"])
-ZONES: Pool = (["UTC", "Europe/Paris", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"],
-               ["Nowhere/Land", "a" * 300, "../etc", "utc", "/etc/passwd"])
+ZONES: Pool = (
+    ["UTC", "Europe/Paris", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"],
+    ["Nowhere/Land", "a" * 300, "../etc", "utc", "/etc/passwd"],
+)
 WEEKDAYS: Pool = (["monday", "tue", "Sunday", "FRIDAY"], ["funday", "8"])
-ROOM_REFS: Pool = ([ROOM, OTHER, "#alias:test.example", "https://matrix.to/#/!other:test.example"],
-                   [DM_ALICE, "!nope:test.example", "#missing:test.example", "room",
-                    "https://matrix.to/#/%23alias%3Atest.example"])
+ROOM_REFS: Pool = (
+    [ROOM, OTHER, "#alias:test.example", "https://matrix.to/#/!other:test.example"],
+    [
+        DM_ALICE,
+        "!nope:test.example",
+        "#missing:test.example",
+        "room",
+        "https://matrix.to/#/%23alias%3Atest.example",
+    ],
+)
 USERS: Pool = ([ALICE, BOB, CAROL], [MALLORY, str(BOT), "alice", "@x", "@:", "@a:b:c"])
 ON_OFF: Pool = (["on", "off"], ["yes", "maybe"])
 LOCAL_KEYS: Pool = (["meeting_point", "timezone", "language"], ["x", "meeting-point"])
 TEMPLATES: Pool = (["rapid-response"], ["blockade", "nope", "../x"])
-OPTIONS: Pool = (["UTC", "Europe/Paris", "draw"], ["voices", "order", "until", "2026-12-31", "speakers", "3", "nodraw"])
+OPTIONS: Pool = (
+    ["UTC", "Europe/Paris", "draw"],
+    ["voices", "order", "until", "2026-12-31", "speakers", "3", "nodraw"],
+)
 MIN_MAX: Pool = (["3-5", "2-4", "2"], ["5-3", "0-0", "a-b", "1-99999"])
 
 
@@ -148,7 +198,10 @@ class Fuzzer:
         return self.pick(HOSTILE)
 
     def text(self) -> str:
-        words = [self.pick(["rally", "meet", "at", "the", "gate", "where", "bring", "water"]) for _ in range(self.rng.randint(1, 5))]
+        words = [
+            self.pick(["rally", "meet", "at", "the", "gate", "where", "bring", "water"])
+            for _ in range(self.rng.randint(1, 5))
+        ]
         for _ in range(self.rng.randint(0, 2)):
             words.insert(self.rng.randint(0, len(words)), self.hostile())
         return " ".join(words)
@@ -175,10 +228,23 @@ class Fuzzer:
         if r < 0.15 and self.harvest.words:
             return self.pick(self.harvest.words)
         pools: dict[str, Pool] = {
-            "duration": DURATIONS, "min-max": MIN_MAX, "room": ROOM_REFS, "date": DATES, "time": TIMES,
-            "zone": ZONES, "weekday": WEEKDAYS, "user": USERS, "on-off": ON_OFF, "key": LOCAL_KEYS,
-            "template": TEMPLATES, "zone-and-options": OPTIONS, "n": INTS, "id": INTS, "k": INTS,
-            "draw-id": INTS, "rooms": (["rooms"], ["norooms", "x"]),
+            "duration": DURATIONS,
+            "min-max": MIN_MAX,
+            "room": ROOM_REFS,
+            "date": DATES,
+            "time": TIMES,
+            "zone": ZONES,
+            "weekday": WEEKDAYS,
+            "user": USERS,
+            "on-off": ON_OFF,
+            "key": LOCAL_KEYS,
+            "template": TEMPLATES,
+            "zone-and-options": OPTIONS,
+            "n": INTS,
+            "id": INTS,
+            "k": INTS,
+            "draw-id": INTS,
+            "rooms": (["rooms"], ["norooms", "x"]),
         }
         if name == "parse_duration":
             return self.choose(DURATIONS)
@@ -192,7 +258,9 @@ class Fuzzer:
             return self.when()
         if name == "Words" or metavar in ("text", "title", "value", "reason", "place", "command"):
             return self.text()
-        return self.pick(["spring", "chair", "alpha", "notetaker", "facilitator", "timekeeper", "x", "a" * 70])
+        return self.pick(
+            ["spring", "chair", "alpha", "notetaker", "facilitator", "timekeeper", "x", "a" * 70]
+        )
 
     def command_body(self, command: Command) -> str:
         words = [f"!{command.name}"]
@@ -203,7 +271,9 @@ class Fuzzer:
             if p.kind == "keyword":
                 rests += [self.pick([p.name, p.name.upper()]), self.value(p.metavar, p.convert)]
             elif p.kind == "rest":
-                words += [self.value(p.metavar, p.convert) for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3]))]
+                words += [
+                    self.value(p.metavar, p.convert) for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3]))
+                ]
             else:
                 words.append(self.value(p.metavar, p.convert))
         words += rests
@@ -224,53 +294,97 @@ class Fuzzer:
         r = self.rng.random()
         if r < 0.3 and self.harvest.words:
             return f"{self.pick(['reflect', 'submit', 'cancel', 'yes', 'no', 'skip'])} {self.pick(self.harvest.words)}"
-        return self.pick(["submit", "cancel", "yes", "no", "help", "skip", "back", self.text(), self.hostile()])
+        return self.pick(
+            ["submit", "cancel", "yes", "no", "help", "skip", "back", self.text(), self.hostile()]
+        )
 
     # -- events ---------------------------------------------------------------------------
 
     def event(self, body: str, room: str, sender: str, **content: Any) -> dict[str, Any]:
         return {
-            "type": "m.room.message", "event_id": f"$fz{next(self.bot._ids)}", "sender": sender,
+            "type": "m.room.message",
+            "event_id": f"$fz{next(self.bot._ids)}",
+            "sender": sender,
             "origin_server_ts": int(self.bot.now.timestamp() * 1000),
             "content": {"msgtype": "m.text", "body": body, **content},
         }
 
     def random_json(self, depth: int = 0) -> Any:
-        choices: list[Any] = [None, True, False, 0, -1, 2**63, 1.5, "", "x", "$evt", "\ud800", "@room",
-                              self.hostile()]
+        choices: list[Any] = [
+            None,
+            True,
+            False,
+            0,
+            -1,
+            2**63,
+            1.5,
+            "",
+            "x",
+            "$evt",
+            "\ud800",
+            "@room",
+            self.hostile(),
+        ]
         if depth < 3:
-            choices += [[self.random_json(depth + 1)], {"event_id": self.random_json(depth + 1)},
-                        {"rel_type": self.pick(["m.annotation", "m.replace", "m.thread", 5]),
-                         "event_id": self.random_json(depth + 1), "key": self.random_json(depth + 1)}]
+            choices += [
+                [self.random_json(depth + 1)],
+                {"event_id": self.random_json(depth + 1)},
+                {
+                    "rel_type": self.pick(["m.annotation", "m.replace", "m.thread", 5]),
+                    "event_id": self.random_json(depth + 1),
+                    "key": self.random_json(depth + 1),
+                },
+            ]
         return self.rng.choice(choices)
 
     def envelope(self) -> tuple[RoomID, Any]:
         room = RoomID(self.pick(ROOMS))
         sender = self.pick(SENDERS)
         kind = self.rng.random()
-        target = self.pick(self.harvest.events) if self.harvest.events and self.rng.random() < 0.7 else "$nope"
+        target = (
+            self.pick(self.harvest.events) if self.harvest.events and self.rng.random() < 0.7 else "$nope"
+        )
         if kind < 0.35:
             key: Any = self.pick(["✅", "👍", "🎲", "✋", "x", "", self.hostile()])
             relates: Any = {"rel_type": "m.annotation", "event_id": target, "key": key}
             if self.rng.random() < 0.3:
                 relates = self.random_json()
             event: dict[str, Any] = {
-                "type": "m.reaction", "event_id": f"$fz{next(self.bot._ids)}", "sender": sender,
-                "origin_server_ts": int(self.bot.now.timestamp() * 1000), "content": {"m.relates_to": relates},
+                "type": "m.reaction",
+                "event_id": f"$fz{next(self.bot._ids)}",
+                "sender": sender,
+                "origin_server_ts": int(self.bot.now.timestamp() * 1000),
+                "content": {"m.relates_to": relates},
             }
         else:
-            body = self.command_body(self.pick(self.commands)) if self.rng.random() < 0.5 else self.free_text()
+            body = (
+                self.command_body(self.pick(self.commands)) if self.rng.random() < 0.5 else self.free_text()
+            )
             event = self.event(body, room, sender)
             if self.rng.random() < 0.5:
-                event["content"]["m.relates_to"] = self.pick([
-                    self.random_json(), {"m.in_reply_to": {"event_id": target}},
-                    {"rel_type": "m.thread", "event_id": target, "m.in_reply_to": {"event_id": target}},
-                    {"rel_type": "m.replace", "event_id": target},
-                ])
+                event["content"]["m.relates_to"] = self.pick(
+                    [
+                        self.random_json(),
+                        {"m.in_reply_to": {"event_id": target}},
+                        {"rel_type": "m.thread", "event_id": target, "m.in_reply_to": {"event_id": target}},
+                        {"rel_type": "m.replace", "event_id": target},
+                    ]
+                )
         # Break one more field, often.
         if self.rng.random() < 0.6:
-            where = self.pick(["sender", "origin_server_ts", "content", "type", "event_id", "unsigned",
-                               "state_key", "msgtype", "body"])
+            where = self.pick(
+                [
+                    "sender",
+                    "origin_server_ts",
+                    "content",
+                    "type",
+                    "event_id",
+                    "unsigned",
+                    "state_key",
+                    "msgtype",
+                    "body",
+                ]
+            )
             if where in ("msgtype", "body"):
                 if isinstance(event.get("content"), dict):
                     event["content"][where] = self.random_json()
@@ -307,7 +421,8 @@ def dump(reader: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
     names = [r[0] for r in reader.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     return {
         n: sorted((tuple(r) for r in reader.execute(f'SELECT * FROM "{n}"')), key=repr)
-        for n in names if n not in SKIP_TABLES
+        for n in names
+        if n not in SKIP_TABLES
     }
 
 
@@ -339,14 +454,17 @@ def every_feature(tmp_path: Path) -> list[FeatureFactory]:
 
 async def everything_bot(tmp_path: Path) -> FakeBot:
     bot = await fake_bot(
-        tmp_path, every_feature(tmp_path),
-        members=[ALICE, BOB], moderators=[ALICE],
+        tmp_path,
+        every_feature(tmp_path),
+        members=[ALICE, BOB],
+        moderators=[ALICE],
     )
     # The mirror derives its at-rest key from the operator's pickle key (set by start()).
     bot.pickle_key = "fuzz-operator-secret-0123456789"  # type: ignore[attr-defined]
     mirror = next((f for f in bot.features if f.name == "mirror"), None)
     if mirror is not None and hasattr(mirror, "_rounds"):
         mirror._rounds = None  # built at start, before the key was set
+
     async def quick_flush() -> None:
         # The outbox's own drain polls every 50 ms; thousands of inputs need a finer poll.
         deadline = time.monotonic() + 5
@@ -370,7 +488,9 @@ async def everything_bot(tmp_path: Path) -> FakeBot:
     return bot
 
 
-async def run_fuzz(bot: FakeBot, database: Path, seed: int, count: int, tried: set[str] | None = None) -> list[Finding]:
+async def run_fuzz(
+    bot: FakeBot, database: Path, seed: int, count: int, tried: set[str] | None = None
+) -> list[Finding]:
     reader = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     rng = random.Random(seed)
     fuzz = Fuzzer(bot, rng)
@@ -440,7 +560,9 @@ async def run_fuzz(bot: FakeBot, database: Path, seed: int, count: int, tried: s
             if command is not None and before_db is not None and failed_count(command.name) > before_failed:
                 after_db = dump(reader)
                 if after_db != before_db:
-                    changed = sorted(t for t in set(after_db) | set(before_db) if after_db.get(t) != before_db.get(t))
+                    changed = sorted(
+                        t for t in set(after_db) | set(before_db) if after_db.get(t) != before_db.get(t)
+                    )
                     findings.append(Finding(n, "refused but changed", f"tables {changed} <- {shown}"))
     finally:
         logging.getLogger().removeHandler(errors)

@@ -94,7 +94,11 @@ def step_key(gathering_id: int, created: datetime, step: str, occurrence: dateti
     """The transaction key of a gathering's step: the gathering (id and creation time), the
     step, the occurrence."""
     return key(
-        "ghostchair", "gathering", gathering_id, int(created.timestamp()), step,
+        "ghostchair",
+        "gathering",
+        gathering_id,
+        int(created.timestamp()),
+        step,
         int(occurrence.timestamp()),
     )
 
@@ -140,8 +144,7 @@ async def test_voices_start_from_the_defaults_and_moderators_edit_them(tmp_path:
         assert "power level 50" in refused.body
         [added] = await bot.say(ROOM, MOD, "!ghost add the neighbour's kid")
         assert (
-            "the neighbour's kid" in added.body
-            and f"{len(DEFAULT_ABSENT_VOICES) + 1} voices" in added.body
+            "the neighbour's kid" in added.body and f"{len(DEFAULT_ABSENT_VOICES) + 1} voices" in added.body
         )
         [dup] = await bot.say(ROOM, MOD, "!ghost add The Neighbour's Kid")
         assert "already has a chair" in dup.body
@@ -155,9 +158,7 @@ async def test_voices_start_from_the_defaults_and_moderators_edit_them(tmp_path:
             [reply] = await bot.say(ROOM, MOD, bad)
             assert expected in reply.body, (bad, reply.body)
         [listing] = await bot.say(ROOM, ALICE, "!ghost list")
-        assert (
-            DEFAULT_ABSENT_VOICES[0] not in listing.body and "the neighbour's kid" in listing.body
-        )
+        assert DEFAULT_ABSENT_VOICES[0] not in listing.body and "the neighbour's kid" in listing.body
         # Another room still has the defaults.
         [other] = await bot.say(OTHER, ALICE, "!ghost list")
         assert f"1. {DEFAULT_ABSENT_VOICES[0]}" in other.body
@@ -173,9 +174,7 @@ async def test_ghost_now_rotates_through_the_voices(tmp_path: Path) -> None:
         bodies = [(await bot.say(ROOM, ALICE, "!ghost now"))[0] for _ in range(3)]
         assert all(b.reply_to and b.body.startswith("🪑") for b in bodies)
         assert (
-            "the first" in bodies[0].body
-            and "the second" in bodies[1].body
-            and "the first" in bodies[2].body
+            "the first" in bodies[0].body and "the second" in bodies[1].body and "the first" in bodies[2].body
         )
         assert "<em>the first</em>" in bodies[0].html
         assert bodies[0].body.replace("the first", "") != bodies[2].body.replace(
@@ -197,13 +196,10 @@ async def test_every_schedules_one_job_and_lists_it_in_local_time(tmp_path: Path
             "!gathering every Tue 19:00 Europe/Paris draw remind 1h care 2h until 2026-12-31",
         )
         assert (
-            reply.reply_to
-            and "Gathering #1: every tuesday 19:00 Europe/Paris until 2026-12-31" in reply.body
+            reply.reply_to and "Gathering #1: every tuesday 19:00 Europe/Paris until 2026-12-31" in reply.body
         )
         assert "draw remind 1h care 2h" in reply.body and "Next: 2026-11-24 19:00 CET" in reply.body
-        assert (
-            "speaking order" in reply.body and "This room's zone is now Europe/Paris" in reply.body
-        )
+        assert "speaking order" in reply.body and "This room's zone is now Europe/Paris" in reply.body
         assert bot.scheduler.job_ids() == [JOB.format(1)]
         assert when(bot, JOB.format(1)) == TUESDAY_PARIS - timedelta(hours=1)  # the heads-up
         [listing] = await bot.say(ROOM, ALICE, "!gathering list")
@@ -215,10 +211,7 @@ async def test_every_schedules_one_job_and_lists_it_in_local_time(tmp_path: Path
         assert "<table>" not in listing.html and "This room's zone: Europe/Paris" in listing.body
         # The room's zone now applies when none is named; a one-off is shown in it too.
         [once] = await bot.say(ROOM, MOD, "!gathering at 2026-12-01 18:30")
-        assert (
-            "Gathering #2: once, 2026-12-01 18:30 CET" in once.body
-            and "zone is now" not in once.body
-        )
+        assert "Gathering #2: once, 2026-12-01 18:30 CET" in once.body and "zone is now" not in once.body
         assert when(bot, JOB.format(2)) == datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
         [other] = await bot.say(OTHER, ALICE, "!gathering list")
         assert other.body.startswith("No gatherings") and "zone: UTC" in other.body
@@ -320,7 +313,8 @@ async def test_draw_goes_through_the_lottery_once(tmp_path: Path) -> None:
         calls = fake_lottery(bot).calls
         assert [(what, room) for what, room, _ in calls] == [("draw", ROOM), ("order", ROOM)]
         assert [k for _, _, k in calls] == [
-            step_key(1, NOW, "draw", TUESDAY_PARIS), step_key(1, NOW, "order", TUESDAY_PARIS)
+            step_key(1, NOW, "draw", TUESDAY_PARIS),
+            step_key(1, NOW, "order", TUESDAY_PARIS),
         ]
         await ghost(bot).advance(1)
         await restart(bot, TUESDAY_PARIS + timedelta(minutes=5))
@@ -442,9 +436,7 @@ async def test_the_sweep_deletes_what_ended_while_the_bot_was_down(tmp_path: Pat
         await close(bot)
 
 
-async def test_logs_carry_no_voice_or_message_text(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_logs_carry_no_voice_or_message_text(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     bot = await ghost_bot(tmp_path, lottery=True)
     try:
@@ -527,7 +519,8 @@ async def test_the_opening_draw_survives_a_crash_between_the_start_and_the_draw(
         calls = fake_lottery(again).calls
         assert [(what, room) for what, room, _ in calls] == [("draw", ROOM), ("order", ROOM)]
         assert [k for _, _, k in calls] == [  # the keys of that occurrence: the same draw, once
-            step_key(1, NOW, "draw", TUESDAY_PARIS), step_key(1, NOW, "order", TUESDAY_PARIS)
+            step_key(1, NOW, "draw", TUESDAY_PARIS),
+            step_key(1, NOW, "order", TUESDAY_PARIS),
         ]
         assert chairs(again.fake.sent) == []  # the start itself is not posted again
         again.now = TUESDAY_PARIS + timedelta(minutes=1)

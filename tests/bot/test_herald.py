@@ -40,7 +40,9 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def herald(bot: FakeBot) -> HeraldFeature:
     return next(
-        f.feature for f in bot.features if isinstance(f, ContractBridge) and isinstance(f.feature, HeraldFeature)
+        f.feature
+        for f in bot.features
+        if isinstance(f, ContractBridge) and isinstance(f.feature, HeraldFeature)
     )
 
 
@@ -68,14 +70,22 @@ async def invite(bot: FakeBot, room: str = "", sender: str = ALICE, where: str =
 
 async def coalition(tmp_path: Path, config_extra: str = "") -> FakeBot:
     """A coalition 'spring' coordinated from ROOM, with rooms B and C as members."""
-    bot = await fake_bot(tmp_path, [herald_factory(config_extra)], members=[ALICE], moderators=[ALICE], now=NOW,
-                         config_extra=config_extra)
+    bot = await fake_bot(
+        tmp_path,
+        [herald_factory(config_extra)],
+        members=[ALICE],
+        moderators=[ALICE],
+        now=NOW,
+        config_extra=config_extra,
+    )
     await add_room(bot, ROOM_B, [BOB, DAN], moderators=[BOB])
     await add_room(bot, ROOM_C, [CAROL], moderators=[CAROL])
     bot.fake.names.update({ROOM: "Coordination", ROOM_B: "Lyon group", ROOM_C: "Leeds group"})
     [created] = await bot.say(ROOM, ALICE, "!coalition create spring")
     assert "coordinates it" in created.body
-    [joined_b] = [s for s in await bot.say(ROOM_B, BOB, f"!coalition join {await invite(bot)}") if s.room_id == ROOM_B]
+    [joined_b] = [
+        s for s in await bot.say(ROOM_B, BOB, f"!coalition join {await invite(bot)}") if s.room_id == ROOM_B
+    ]
     assert "joined coalition spring" in joined_b.body, joined_b.body
     await bot.say(ROOM_C, CAROL, f"!coalition join {await invite(bot)}")
     await bot.say(ROOM_B, BOB, "!local set meeting_point Place Bellecour, by the statue")
@@ -243,7 +253,9 @@ async def test_amend_and_cancel_reach_every_room_and_ask_for_fresh_acks(tmp_path
         calls = {s.room_id: s for s in bot.fake.sent if "Call-out" in s.body}
 
         before = len(bot.fake.sent)
-        reply = (await bot.say(ROOM, ALICE, f"!protocol amend {run} Meet at the north gate instead, it's safer"))[0]
+        reply = (
+            await bot.say(ROOM, ALICE, f"!protocol amend {run} Meet at the north gate instead, it's safer")
+        )[0]
         await settle(bot)
         sent = bot.fake.sent[before:]
         assert "Amendment #1" in reply.body
@@ -270,7 +282,9 @@ async def test_amend_and_cancel_reach_every_room_and_ask_for_fresh_acks(tmp_path
         bot.now = NOW + timedelta(hours=3)
         assert await herald(bot).deliver_due(run) == 0
         await settle(bot)
-        assert not [s for s in bot.fake.sent if s.txn_id.startswith((f"aff-{run}-check-", f"aff-{run}-debrief-"))]
+        assert not [
+            s for s in bot.fake.sent if s.txn_id.startswith((f"aff-{run}-check-", f"aff-{run}-debrief-"))
+        ]
         [twice] = await bot.say(ROOM, ALICE, f"!protocol cancel {run}")
         assert "already cancelled" in twice.body
         [late] = await bot.say(ROOM, ALICE, f"!protocol amend {run} more")
@@ -280,7 +294,9 @@ async def test_amend_and_cancel_reach_every_room_and_ask_for_fresh_acks(tmp_path
 
 
 async def test_bad_input_changes_nothing_and_sends_nothing(tmp_path: Path) -> None:
-    bot = await coalition(tmp_path, config_extra="  coordinators: ['@alice:test.example', 'allies.example']\n")
+    bot = await coalition(
+        tmp_path, config_extra="  coordinators: ['@alice:test.example', 'allies.example']\n"
+    )
     try:
         runs = herald(bot).runs
         [unknown] = await bot.say(ROOM, ALICE, "!protocol start nope at 2026-12-01 12:00")
@@ -294,7 +310,9 @@ async def test_bad_input_changes_nothing_and_sends_nothing(tmp_path: Path) -> No
         await add_room(bot, ROOM, [ALICE, DAN], moderators=[ALICE, "@zed:test.example"])
         [weak] = await bot.say(ROOM, DAN, "!protocol start rapid-response at 2026-12-01 12:00")
         assert "power level 50" in weak.body
-        [not_listed] = await bot.say(ROOM, "@zed:test.example", "!protocol start rapid-response at 2026-12-01 12:00")
+        [not_listed] = await bot.say(
+            ROOM, "@zed:test.example", "!protocol start rapid-response at 2026-12-01 12:00"
+        )
         assert "access.coordinators" in not_listed.body
         [member_room] = await bot.say(ROOM_B, BOB, "!protocol start rapid-response at 2026-12-01 12:00")
         assert "coordination room" in member_room.body
@@ -336,7 +354,9 @@ async def test_a_refusing_room_is_recorded_and_the_others_still_get_it(tmp_path:
 async def test_events_listing_and_ics_upload(tmp_path: Path) -> None:
     bot = await coalition(tmp_path)
     try:
-        [added] = await bot.say(ROOM_B, BOB, "!event add Bike ride at the river at 2026-12-05 10:00 where Quai Saint-Antoine")
+        [added] = await bot.say(
+            ROOM_B, BOB, "!event add Bike ride at the river at 2026-12-05 10:00 where Quai Saint-Antoine"
+        )
         assert "Bike ride at the river, 2026-12-05 10:00 CET at Quai Saint-Antoine" in added.body
         await bot.say(ROOM_C, CAROL, "!event add Teach-in at 2026-12-01 18:00 Europe/London")
         [past] = await bot.say(ROOM_C, CAROL, "!event add Old at 2026-01-01 10:00")
@@ -349,7 +369,9 @@ async def test_events_listing_and_ics_upload(tmp_path: Path) -> None:
         sent = await bot.say(ROOM, ALICE, "!events ics")
         [file] = [s for s in sent if s.content.get("msgtype") == "m.file"]
         [(data, mime, name)] = bot.fake.uploads
-        assert mime == "text/calendar" and name == "spring.ics" and file.content["url"] == "mxc://test.example/1"
+        assert (
+            mime == "text/calendar" and name == "spring.ics" and file.content["url"] == "mxc://test.example/1"
+        )
         calendar = icalendar.Calendar.from_ical(data)
         summaries = [str(e["summary"]) for e in calendar.walk("VEVENT")]
         assert summaries == ["Teach-in", "Bike ride at the river"]
@@ -358,7 +380,9 @@ async def test_events_listing_and_ics_upload(tmp_path: Path) -> None:
         sent = await bot.say(ROOM_B, BOB, "!events ics")
         [secret] = [s for s in sent if s.content.get("msgtype") == "m.file"]
         assert "url" not in secret.content and secret.content["file"]["v"] == "v2"
-        assert bot.fake.uploads[1][1] == "application/octet-stream" and b"Teach-in" not in bot.fake.uploads[1][0]
+        assert (
+            bot.fake.uploads[1][1] == "application/octet-stream" and b"Teach-in" not in bot.fake.uploads[1][0]
+        )
     finally:
         await close(bot)
 
@@ -366,6 +390,7 @@ async def test_events_listing_and_ics_upload(tmp_path: Path) -> None:
 async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: Path) -> None:
     bot = await coalition(tmp_path)
     fake = bot.fake
+
     # The homeserver accepts room B, and is away for the others when the bot dies.
     async def flaky(room: Any, kind: str, event_type: str, content: dict[str, Any], txn: str) -> Any:
         if room != ROOM_B:
@@ -376,11 +401,16 @@ async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: P
     await bot.outbox.stop()
     bot.outbox = Outbox(bot.db, bot.name, flaky, clock=lambda: bot.now.timestamp())
     bot.outbox.start()
-    await bot.handle(ROOM, {  # as bot.say does, without waiting for an outbox that cannot drain
-        "type": "m.room.message", "event_id": "$confirm", "sender": ALICE,
-        "origin_server_ts": int(NOW.timestamp() * 1000),
-        "content": {"msgtype": "m.text", "body": f"!protocol confirm {run}"},
-    })
+    await bot.handle(
+        ROOM,
+        {  # as bot.say does, without waiting for an outbox that cannot drain
+            "type": "m.room.message",
+            "event_id": "$confirm",
+            "sender": ALICE,
+            "origin_server_ts": int(NOW.timestamp() * 1000),
+            "content": {"msgtype": "m.text", "body": f"!protocol confirm {run}"},
+        },
+    )
     for _ in range(50):
         if in_room(fake.sent, ROOM_B) and any("Call-out" in s.body for s in in_room(fake.sent, ROOM_B)):
             break
@@ -396,7 +426,9 @@ async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: P
     try:
         again.scheduler = Scheduler(again.name)
         again.features = [herald_factory()(again)]
-        again.outbox = Outbox(again.db, again.name, KindedSender(fake).send, clock=lambda: again.now.timestamp())
+        again.outbox = Outbox(
+            again.db, again.name, KindedSender(fake).send, clock=lambda: again.now.timestamp()
+        )
         again.outbox.start()
         await again.features[0].start()
         job = next(j for j in again.scheduler.job_ids() if j.startswith(f"herald:due-{run}-"))
@@ -489,7 +521,9 @@ async def test_affinity_forget_forgets_herald_records_offline(tmp_path: Path) ->
         counts = await forget_contract_features(config, bot.db, NOW + timedelta(days=40))
         assert counts["herald"] >= 2  # the run and the event
         assert await herald(bot).runs.get(run) is None and await herald(bot).events.list_for("spring") == []
-        rows = await bot.db.fetchall("SELECT content FROM outbox WHERE kind = 'redaction' AND state = 'pending'")
+        rows = await bot.db.fetchall(
+            "SELECT content FROM outbox WHERE kind = 'redaction' AND state = 'pending'"
+        )
         assert {json.loads(r[0])["redacts"] for r in rows} == sent
     finally:
         await close(bot)

@@ -45,9 +45,15 @@ async def test_a_name_alone_joins_nothing_and_a_direct_chat_sets_nothing_up(tmp_
         [by_name] = await bot.say(ROOM_E, EVE, "!coalition join spring")
         assert "joined by invitation, not by name" in by_name.body
         token = await invite(bot)
-        for command in ("!coalition join spring", f"!coalition join {token}", "!coalition create mine",
-                        "!coalition invite", "!coalition leave", f"!coalition remove {ROOM_B}",
-                        f"!coalition liaison {EVE}"):
+        for command in (
+            "!coalition join spring",
+            f"!coalition join {token}",
+            "!coalition create mine",
+            "!coalition invite",
+            "!coalition leave",
+            f"!coalition remove {ROOM_B}",
+            f"!coalition liaison {EVE}",
+        ):
             [dm] = await bot.say(DM_E, EVE, command)
             assert "works in a group room, not in a direct chat" in dm.body, (command, dm.body)
         [garbage] = await bot.say(ROOM_E, EVE, "!coalition join cj-0000")
@@ -60,7 +66,9 @@ async def test_a_name_alone_joins_nothing_and_a_direct_chat_sets_nothing_up(tmp_
         assert "joined coalition spring" in reply.body
         assert "coordinated from “Coordination” (!room:test.example) by @alice:test.example" in reply.body
         [note] = [s for s in joined if s.room_id == ROOM]
-        assert note.body.startswith("➕ !e:test.example (test.example) joined coalition spring with an invitation")
+        assert note.body.startswith(
+            "➕ !e:test.example (test.example) joined coalition spring with an invitation"
+        )
         [again] = await bot.say(ROOM_E, EVE, f"!coalition join {token}")
         assert "already in coalition spring" in again.body
         await bot.say(ROOM_E, EVE, "!coalition leave")

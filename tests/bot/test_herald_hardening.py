@@ -41,8 +41,13 @@ from tests.bot.test_herald import (
 
 
 def kicked(event_id: str = "$kick1") -> Any:
-    member = {"type": "m.room.member", "state_key": str(BOT), "sender": BOB,
-              "event_id": event_id, "content": {"membership": "leave"}}
+    member = {
+        "type": "m.room.member",
+        "state_key": str(BOT),
+        "sender": BOB,
+        "event_id": event_id,
+        "content": {"membership": "leave"},
+    }
     return SimpleNamespace(timeline=SimpleNamespace(events=[SimpleNamespace(source=member)]))
 
 
@@ -77,7 +82,9 @@ async def test_a_kicked_liaison_cannot_acknowledge_from_a_dm_and_is_cleared(tmp_
         bot.fake.members[ROOM_B] = [str(BOT), DAN]
         [refused] = await bot.say(dm, BOB, f"!ack {run}")
         assert "only for rooms they are still in" in refused.body
-        lyon = [d for d in await herald(bot).runs.deliveries(run) if d.room_id == ROOM_B and d.phase_key == "call"]
+        lyon = [
+            d for d in await herald(bot).runs.deliveries(run) if d.room_id == ROOM_B and d.phase_key == "call"
+        ]
         assert lyon[0].acked_at is None
         [member] = [m for m in await herald(bot).coalitions.members("spring") if m.room_id == ROOM_B]
         assert member.liaison is None
@@ -96,7 +103,9 @@ async def test_a_kicked_liaisons_reaction_does_not_count(tmp_path: Path) -> None
         run = await start_run(bot, "rapid-response", "2026-11-22 12:00")
         await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
         await settle(bot)
-        [call] = [d for d in await herald(bot).runs.deliveries(run) if d.room_id == ROOM_B and d.phase_key == "call"]
+        [call] = [
+            d for d in await herald(bot).runs.deliveries(run) if d.room_id == ROOM_B and d.phase_key == "call"
+        ]
         bot.fake.members[ROOM_B] = [str(BOT), DAN]  # Bob was kicked; his reaction arrives late
         assert await bot.react(ROOM_B, BOB, str(call.event_id), "✅") == []
         assert (await herald(bot).runs.delivery(call.txn_id)).acked_at is None  # type: ignore[union-attr]
@@ -125,7 +134,13 @@ async def test_a_member_room_that_removed_the_bot_is_forgotten(tmp_path: Path) -
         await bot._on_removed(RoomID("!x:test.example"), kicked("$kick3"))
         await bot.flush()
         for room in (ROOM_B, ROOM_C, "!x:test.example"):
-            for table in ("herald_member", "herald_local", "herald_event", "herald_delivery", "herald_invite"):
+            for table in (
+                "herald_member",
+                "herald_local",
+                "herald_event",
+                "herald_delivery",
+                "herald_invite",
+            ):
                 assert await count(bot, f"SELECT COUNT(*) FROM {table} WHERE room_id = ?", room) == 0, table
         assert await count(bot, "SELECT COUNT(*) FROM room_setting WHERE key LIKE 'herald.%'") == 1
         notes = [s.body for s in bot.fake.sent[before:] if s.room_id == ROOM]
@@ -183,14 +198,23 @@ async def test_runs_a_year_ahead_are_refused_and_floods_are_bounded(tmp_path: Pa
         run = await start_run(bot, "rapid-response", "2026-11-22 13:00")
         await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
         for i in range(MAX_AMENDMENTS_PER_HOUR):
-            [_ok] = [s for s in await bot.say(ROOM, ALICE, f"!protocol amend {run} change {i}") if s.room_id == ROOM
-                     and "Amendment #" in s.body]
+            [_ok] = [
+                s
+                for s in await bot.say(ROOM, ALICE, f"!protocol amend {run} change {i}")
+                if s.room_id == ROOM and "Amendment #" in s.body
+            ]
         before = len(bot.fake.sent)
         [flood] = await bot.say(ROOM, ALICE, f"!protocol amend {run} one more")
         assert f"had {MAX_AMENDMENTS_PER_HOUR} amendments in the last hour" in flood.body
-        assert len(bot.fake.sent) == before + 1 and len(await h.runs.amendments(run)) == MAX_AMENDMENTS_PER_HOUR
+        assert (
+            len(bot.fake.sent) == before + 1 and len(await h.runs.amendments(run)) == MAX_AMENDMENTS_PER_HOUR
+        )
         bot.now += timedelta(minutes=61)
-        [later] = [s for s in await bot.say(ROOM, ALICE, f"!protocol amend {run} an hour on") if "Amendment #" in s.body]
+        [later] = [
+            s
+            for s in await bot.say(ROOM, ALICE, f"!protocol amend {run} an hour on")
+            if "Amendment #" in s.body
+        ]
         assert f"#{MAX_AMENDMENTS_PER_HOUR + 1}" in later.body
 
         for _ in range(MAX_LIVE_RUNS - 1):
@@ -238,7 +262,10 @@ async def test_a_failed_redaction_is_retried_until_it_lands(tmp_path: Path) -> N
         sent = {(d.room_id, d.event_id) for d in await h.runs.deliveries(run) if d.event_id}
         assert len(sent) == 3
         redacted: list[tuple[str, str]] = []
-        failures: dict[str, Exception] = {ROOM_B: TransportError("away"), ROOM_C: Forbidden("kicked", "M_FORBIDDEN", 403)}
+        failures: dict[str, Exception] = {
+            ROOM_B: TransportError("away"),
+            ROOM_C: Forbidden("kicked", "M_FORBIDDEN", 403),
+        }
 
         async def redact(room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None) -> None:
             if room_id in failures:
@@ -336,8 +363,12 @@ async def test_two_bots_on_one_database_each_send_only_their_own_after_a_restart
         # The same name on the other bot is another coalition, with its own rooms.
         await setup_coalition(two, ["!b1:test.example", "!b2:test.example"], BOB)
         assert {m.room_id for m in await herald(two).coalitions.members("spring")} == {
-            "!b1:test.example", "!b2:test.example"}
-        [plan] = await one.say("!a1:test.example", ALICE, "!protocol start rapid-response at 2026-11-22 13:00")
+            "!b1:test.example",
+            "!b2:test.example",
+        }
+        [plan] = await one.say(
+            "!a1:test.example", ALICE, "!protocol start rapid-response at 2026-11-22 13:00"
+        )
         run = plan.body.split("Plan ", 1)[1].split(":", 1)[0]
         await one.say("!a1:test.example", ALICE, f"!protocol confirm {run}")
         [refused] = await two.say("!b1:test.example", BOB, f"!protocol status {run}")
@@ -358,7 +389,9 @@ async def test_two_bots_on_one_database_each_send_only_their_own_after_a_restart
             await one.fire(job)
         await settle(one)
         await settle(two)
-        per_room = Counter((s.room_id, s.txn_id) for s in one.fake.sent + two.fake.sent if s.txn_id.startswith("aff-"))
+        per_room = Counter(
+            (s.room_id, s.txn_id) for s in one.fake.sent + two.fake.sent if s.txn_id.startswith("aff-")
+        )
         assert two.fake.sent == [] or not [s for s in two.fake.sent if s.txn_id.startswith("aff-")]
         assert per_room and set(per_room.values()) == {1}
         assert {r for r, _ in per_room} == {"!a1:test.example", "!a2:test.example"}

@@ -30,7 +30,10 @@ PING = {"msgtype": "m.text", "body": "!ping"}
 def message(event_id: str, **over: Any) -> dict[str, Any]:
     """A text message as Synapse sends it in /sync (recorded), then made hostile by ``over``."""
     event = recorded(
-        "text", event_id=event_id, sender=ALICE, origin_server_ts=1_800_000_000_000,
+        "text",
+        event_id=event_id,
+        sender=ALICE,
+        origin_server_ts=1_800_000_000_000,
         content={"msgtype": "m.text", "body": f"!ping {SECRET}"},
     )
     event.update(over)
@@ -74,7 +77,14 @@ HOSTILE: list[dict[str, Any]] = [
     message("$msgtype-list", content={"msgtype": ["m.text"], "body": "!ping"}),
     message("$type-int", type=5),
     message("$unsigned-str", unsigned="x"),
-    message("$deep", content={"msgtype": "m.text", "body": "!ping", "x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}),
+    message(
+        "$deep",
+        content={
+            "msgtype": "m.text",
+            "body": "!ping",
+            "x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+        },
+    ),
     message("$statekey-int", state_key=5),
 ]
 
@@ -118,7 +128,9 @@ async def test_a_malformed_event_is_skipped_by_id(
         await close(bot)
 
 
-async def test_an_event_without_a_usable_id_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_event_without_a_usable_id_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     try:
         for bad_id in (None, 5, ["$x"], "", "no-dollar", "$" + "x" * 300):
@@ -132,7 +144,9 @@ async def test_an_event_without_a_usable_id_is_skipped(tmp_path: Path, caplog: p
         await close(bot)
 
 
-async def test_a_lone_surrogate_is_replaced_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_lone_surrogate_is_replaced_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     try:
         replies = await bot.say(ROOM, ALICE, "!p\ud800ng")
@@ -178,7 +192,9 @@ async def wait_for(predicate: Any, timeout: float = 10) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_the_sync_loop_survives_every_hostile_event(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_sync_loop_survives_every_hostile_event(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     await bot._save_checkpoint("s0")  # not the first start: the timeline is answered
     events = [as_nio(e) for e in HOSTILE] + [as_nio(message("$good", content=PING))]
@@ -203,7 +219,13 @@ async def test_the_sync_loop_restarts_after_an_unexpected_failure(
     monkeypatch.setattr(sync_module, "LOOP_RESTART_DELAY_S", 0.0)
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     await bot._save_checkpoint("s0")
-    wire_sync(bot, [sync_response("s1", [message("$one", content=PING)]), sync_response("s1", [message("$one", content=PING)])])
+    wire_sync(
+        bot,
+        [
+            sync_response("s1", [message("$one", content=PING)]),
+            sync_response("s1", [message("$one", content=PING)]),
+        ],
+    )
     real_process = bot._process
     calls = 0
 
@@ -226,7 +248,9 @@ async def test_the_sync_loop_restarts_after_an_unexpected_failure(
         await close(bot)
 
 
-async def test_a_sync_loop_that_keeps_failing_gives_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_sync_loop_that_keeps_failing_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sync_module, "LOOP_RESTART_DELAY_S", 0.0)
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     wire_sync(bot, [sync_response(f"s{i}", []) for i in range(20)])
@@ -306,7 +330,9 @@ def bot_config(tmp_path: Path) -> Any:
     )
 
 
-def test_affinity_run_exits_non_zero_when_a_sync_loop_dies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_affinity_run_exits_non_zero_when_a_sync_loop_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config_file = tmp_path / "config.yaml"
     config_file.write_text(
         f'homeserver: http://localhost:1\ndata_dir: "{tmp_path}"\n'
@@ -342,8 +368,12 @@ class JsonTransport:
 
 
 def sync_body(events: list[Any]) -> dict[str, Any]:
-    room = {"timeline": {"events": events, "limited": False, "prev_batch": "p"}, "state": {"events": list(events)},
-            "ephemeral": {"events": []}, "account_data": {"events": []}}
+    room = {
+        "timeline": {"events": events, "limited": False, "prev_batch": "p"},
+        "state": {"events": list(events)},
+        "ephemeral": {"events": []},
+        "account_data": {"events": []},
+    }
     return {"next_batch": "s1", "rooms": {"join": {ROOM: room}, "leave": {}, "invite": {}}}
 
 
@@ -351,8 +381,13 @@ def sync_body(events: list[Any]) -> dict[str, Any]:
 # every sync fails while such an event is in the sync window, and the bot is deaf.
 NIO_BREAKERS = [
     message("$nio-ts", origin_server_ts="1800000000000"),
-    message("$nio-prev", type="m.room.member", state_key=ALICE, content={"membership": "join"},
-            unsigned={"prev_content": "join"}),
+    message(
+        "$nio-prev",
+        type="m.room.member",
+        state_key=ALICE,
+        content={"membership": "join"},
+        unsigned={"prev_content": "join"},
+    ),
 ]
 
 
@@ -368,7 +403,9 @@ async def test_nio_parses_a_sync_with_events_it_would_raise_on() -> None:
         assert isinstance(resp, nio.SyncResponse)
         assert [e.event_id for e in resp.rooms.join[ROOM].timeline.events] == ["$good"]
         chunk = {"start": "a", "end": "b", "chunk": [*NIO_BREAKERS, message("$old", content=PING)]}
-        page = await client.create_matrix_response(nio.RoomMessagesResponse, JsonTransport(chunk), data=(ROOM,))
+        page = await client.create_matrix_response(
+            nio.RoomMessagesResponse, JsonTransport(chunk), data=(ROOM,)
+        )
         assert isinstance(page, nio.RoomMessagesResponse)
         assert [e.event_id for e in page.chunk] == ["$old"]
     finally:
@@ -378,14 +415,17 @@ async def test_nio_parses_a_sync_with_events_it_would_raise_on() -> None:
 async def test_a_late_decrypted_event_that_fails_does_not_stop_the_others(tmp_path: Path) -> None:
     bot = await fake_bot(tmp_path, [], members=[ALICE])
     try:
+
         class Decrypted:
             decrypted = False
 
             def __init__(self, source: dict[str, Any]) -> None:
                 self.source = source
 
-        pending = {"$late-1": Decrypted(message("$late-1", content=PING)),
-                   "$late-2": Decrypted(message("$late-2", content=PING))}
+        pending = {
+            "$late-1": Decrypted(message("$late-1", content=PING)),
+            "$late-2": Decrypted(message("$late-2", content=PING)),
+        }
         bot.client = SimpleNamespace(rooms={}, decrypt_event=lambda e: pending[e.event_id])  # type: ignore[assignment]
         calls: list[str] = []
         real_dispatch = bot._dispatch

@@ -18,8 +18,12 @@ ROOM_B = RoomID("!remote:test.example")
 
 
 def invite_from(sender: str) -> Any:
-    member = {"type": "m.room.member", "state_key": str(BOT), "sender": sender,
-              "content": {"membership": "invite"}}
+    member = {
+        "type": "m.room.member",
+        "state_key": str(BOT),
+        "sender": sender,
+        "content": {"membership": "invite"},
+    }
     return SimpleNamespace(invite_state=[SimpleNamespace(source=member)])
 
 

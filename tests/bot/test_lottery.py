@@ -51,13 +51,15 @@ def built(cls: Any) -> FeatureFactory:
 
 
 async def lottery_bot(tmp_path: Path, members: list[str] = PEOPLE, config_extra: str = "") -> FakeBot:
-    return await fake_bot(tmp_path, [lottery], members=members, moderators=[ANA], now=NOW,
-                          config_extra=config_extra)
+    return await fake_bot(
+        tmp_path, [lottery], members=members, moderators=[ANA], now=NOW, config_extra=config_extra
+    )
 
 
 def feature(bot: FakeBot) -> LotteryFeature:
     return next(
-        f.feature for f in bot.features
+        f.feature
+        for f in bot.features
         if isinstance(f, ContractBridge) and isinstance(f.feature, LotteryFeature)
     )
 
@@ -79,8 +81,17 @@ async def count(bot: FakeBot, table: str) -> int:
 
 
 async def snapshot(bot: FakeBot) -> dict[str, list[tuple[object, ...]]]:
-    tables = ("lottery_room", "lottery_room_option", "lottery_mandate", "lottery_renewal",
-              "lottery_draw", "lottery_history", "lottery_stepback", "lottery_grouping", "lottery_cell_room")
+    tables = (
+        "lottery_room",
+        "lottery_room_option",
+        "lottery_mandate",
+        "lottery_renewal",
+        "lottery_draw",
+        "lottery_history",
+        "lottery_stepback",
+        "lottery_grouping",
+        "lottery_cell_room",
+    )
     out = {}
     for table in tables:
         out[table] = [tuple(r) for r in await bot.db.fetchall(f"SELECT * FROM {table}")]
@@ -94,7 +105,12 @@ async def test_roles_setup_needs_a_moderator_and_shows_the_settings(tmp_path: Pa
         assert shown.reply_to is not None
         for role in ("facilitator", "timekeeper", "liaison", "care", "mediation"):
             assert f"{role}: vacant" in shown.body
-        assert "Mandates last 1w" in shown.body and "30s" in shown.body and "<li><strong>" in shown.html and "<table>" not in shown.html
+        assert (
+            "Mandates last 1w" in shown.body
+            and "30s" in shown.body
+            and "<li><strong>" in shown.html
+            and "<table>" not in shown.html
+        )
         [denied] = await bot.say(ROOM, BEN, "!roles set a b")
         assert "power level 50" in denied.body
         [done] = await bot.say(ROOM, ANA, "!roles set facilitator, care timekeeper")
@@ -184,7 +200,12 @@ async def test_draw_commit_contributions_reveal_and_verify(tmp_path: Path) -> No
         assert await bot.react(ROOM, CHI, commit.event_id, "🎲") == []
         await bot.react(ROOM, DEV, commit.event_id, "🍀")
         await bot.react(ROOM, DEV, early.event_id, "🍀")
-        assert await bot.say(ROOM, ANA, "for luck", **{"m.relates_to": {"m.in_reply_to": {"event_id": commit.event_id}}}) == []
+        assert (
+            await bot.say(
+                ROOM, ANA, "for luck", **{"m.relates_to": {"m.in_reply_to": {"event_id": commit.event_id}}}
+            )
+            == []
+        )
         stored = await feature(bot).draws.get(draw_id)
         assert stored is not None and len(stored.contributions) == 3
         assert stored.commitment == digest.group(1)
@@ -216,7 +237,10 @@ async def test_draw_commit_contributions_reveal_and_verify(tmp_path: Path) -> No
         offline = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, str(tmp_path / "verify_draw.py"), str(tmp_path / "draw.json")],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert offline.returncode == 0 and "MATCHES" in offline.stdout, offline.stdout
         [roles] = await bot.say(ROOM, BEN, "!roles")
@@ -414,7 +438,9 @@ async def test_triads_and_cells(tmp_path: Path) -> None:
 
 async def test_cells_with_rooms_invite_and_close_at_sunset(tmp_path: Path) -> None:
     many = [ANA, *(f"@p{i}:test.example" for i in range(5))]
-    bot = await lottery_bot(tmp_path, members=many, config_extra="features:\n  lottery:\n    cell_room_sunset: 2d\n")
+    bot = await lottery_bot(
+        tmp_path, members=many, config_extra="features:\n  lottery:\n    cell_room_sunset: 2d\n"
+    )
     try:
         bot.fake.names[ROOM] = "Marshals"
         [denied] = await bot.say(ROOM, many[1], "!cells 3-3 rooms")
@@ -553,8 +579,7 @@ async def test_affinity_forget_forgets_lottery_records_offline(tmp_path: Path) -
 
 async def test_accounts_named_as_other_bots_are_never_in_the_pool(tmp_path: Path) -> None:
     bridge = "@telegrambot:test.example"
-    bot = await lottery_bot(tmp_path, members=[*PEOPLE, bridge],
-                            config_extra=f'other_bots: ["{bridge}"]\n')
+    bot = await lottery_bot(tmp_path, members=[*PEOPLE, bridge], config_extra=f'other_bots: ["{bridge}"]\n')
     try:
         [order] = await bot.say(ROOM, BEN, "!order")
         assert bridge not in order.body and all(p in order.body for p in PEOPLE)

@@ -24,8 +24,7 @@ class Killed(BaseException):
 
 async def restarted(tmp_path: Path, now_offset: timedelta, members: list[str]) -> FakeBot:
     """The runtime started again on the same database, ``now_offset`` after NOW."""
-    bot = await fake_bot(tmp_path, [lottery], members=members, moderators=[ANA],
-                         now=NOW + now_offset)
+    bot = await fake_bot(tmp_path, [lottery], members=members, moderators=[ANA], now=NOW + now_offset)
     bot._ids = itertools.count(10_000)  # new event ids after the restart
     return bot
 
@@ -75,11 +74,16 @@ async def test_the_window_for_chance_starts_when_the_commitment_is_delivered(tmp
     # after the commitment is delivered, or the bot's seed alone would decide.
     bot = await lottery_bot(tmp_path, members=[ANA, BEN, CHI])
     await bot.outbox.stop()  # nothing is delivered before the crash
-    await bot.handle(ROOM, {
-        "type": "m.room.message", "event_id": "$draw", "sender": BEN,
-        "origin_server_ts": int(NOW.timestamp() * 1000),
-        "content": {"msgtype": "m.text", "body": "!draw care"},
-    })
+    await bot.handle(
+        ROOM,
+        {
+            "type": "m.room.message",
+            "event_id": "$draw",
+            "sender": BEN,
+            "origin_server_ts": int(NOW.timestamp() * 1000),
+            "content": {"msgtype": "m.text", "body": "!draw care"},
+        },
+    )
     assert bot.fake.sent == []
     [draw_id] = [j.removeprefix("lottery:reveal-") for j in jobs(bot, "lottery:reveal-")]
     await close(bot)

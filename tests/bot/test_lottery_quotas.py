@@ -65,8 +65,9 @@ async def test_cell_rooms_for_one_room_are_capped_per_day(tmp_path: Path) -> Non
 
 async def test_cell_rooms_that_closed_within_the_day_still_count(tmp_path: Path) -> None:
     size = 6
-    bot = await lottery_bot(tmp_path, members=people(2 * size),
-                            config_extra="features:\n  lottery:\n    cell_room_sunset: 1h\n")
+    bot = await lottery_bot(
+        tmp_path, members=people(2 * size), config_extra="features:\n  lottery:\n    cell_room_sunset: 1h\n"
+    )
     try:
         for _ in range(MAX_CELL_ROOMS_PER_DAY // size):
             await bot.say(ROOM, ANA, "!cells 2-2 rooms")

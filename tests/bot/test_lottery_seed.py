@@ -126,9 +126,17 @@ async def test_draws_stored_before_seeds_were_sealed_still_reveal_and_verify(tmp
         await old.execute(
             "INSERT INTO lottery_draw (draw_id, room_id, state, commitment, inputs, seed, "
             "reveal_at, created_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (inputs.draw_id, ROOM, state, commitment(inputs, seed),
-             canonical_json(inputs.to_json()).decode(), seed, NOW.timestamp(),
-             NOW.timestamp(), result),
+            (
+                inputs.draw_id,
+                ROOM,
+                state,
+                commitment(inputs, seed),
+                canonical_json(inputs.to_json()).decode(),
+                seed,
+                NOW.timestamp(),
+                NOW.timestamp(),
+                result,
+            ),
         )
     await old.close()
 

@@ -53,10 +53,14 @@ async def start_bots(tmp_path: Path, now: datetime) -> tuple[FakeBot, FakeBot]:
         # Event ids are unique on the homeserver: each bot's messages get their own.
         bot.fake._ids = itertools.count(100_000 * (number + 1) + int((now - NOW).total_seconds()))
         bot.matrix = bot.fake  # type: ignore[assignment]
-        bot.outbox = Outbox(db, bot.name, KindedSender(bot.fake).send, clock=lambda bot=bot: bot.now.timestamp())
+        bot.outbox = Outbox(
+            db, bot.name, KindedSender(bot.fake).send, clock=lambda bot=bot: bot.now.timestamp()
+        )
         bot.outbox.start()
         for room in ROOMS[bot.user_id]:
-            bot.fake.members[room] = [str(ALPHA), str(BETA), *PEOPLE] if room == SHARED else [str(bot.user_id), *PEOPLE]
+            bot.fake.members[room] = (
+                [str(ALPHA), str(BETA), *PEOPLE] if room == SHARED else [str(bot.user_id), *PEOPLE]
+            )
             bot.fake.powers[room] = {ANA: 50}
             await bot._set_joined_ts(room, 0, overwrite=True)
         started.append(bot)
@@ -80,7 +84,9 @@ async def both_hear(alpha: FakeBot, beta: FakeBot, body: str, event_id: str) -> 
     for bot in (alpha, beta):
         before = len(bot.fake.sent)
         event: dict[str, Any] = {
-            "type": "m.room.message", "event_id": event_id, "sender": ANA,
+            "type": "m.room.message",
+            "event_id": event_id,
+            "sender": ANA,
             "origin_server_ts": int(bot.now.timestamp() * 1000),
             "content": {"msgtype": "m.text", "body": body},
         }
@@ -157,11 +163,16 @@ async def test_a_room_both_bots_are_in_keeps_two_independent_lotteries(tmp_path:
         assert set(await beta.features[0].mandates.current(SHARED)) == {"care"}  # type: ignore[attr-defined]
         assert len(shared[alpha.name]) == len(shared[beta.name]) == 1
         # The ghost chair's voices too: what alpha is told, beta's list does not change.
-        await alpha.handle(SHARED, {
-            "type": "m.room.message", "event_id": "$voice", "sender": ANA,
-            "origin_server_ts": int(alpha.now.timestamp() * 1000),
-            "content": {"msgtype": "m.text", "body": "!ghost add the river"},
-        })
+        await alpha.handle(
+            SHARED,
+            {
+                "type": "m.room.message",
+                "event_id": "$voice",
+                "sender": ANA,
+                "origin_server_ts": int(alpha.now.timestamp() * 1000),
+                "content": {"msgtype": "m.text", "body": "!ghost add the river"},
+            },
+        )
         ghost_a, ghost_b = alpha.features[1], beta.features[1]
         assert "the river" in await ghost_a.voices.voices(SHARED)  # type: ignore[attr-defined]
         assert "the river" not in await ghost_b.voices.voices(SHARED)  # type: ignore[attr-defined]

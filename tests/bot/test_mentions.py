@@ -23,8 +23,15 @@ def messages(sent: list[Sent]) -> list[Sent]:
 async def test_replies_mention_nobody_even_when_quoting_at_room(tmp_path: Path) -> None:
     bot = await fake_bot(tmp_path, [built(GhostChairFeature), lottery], members=[MOD], moderators=[MOD])
     try:
-        for body in ("!ping @room", "!pingg @room", "!gathering at 2026-12-01 18:00 @room",
-                     "!gathering at 2026-12-01 18:00", "!help", "!gathering list", "!draw"):
+        for body in (
+            "!ping @room",
+            "!pingg @room",
+            "!gathering at 2026-12-01 18:00 @room",
+            "!gathering at 2026-12-01 18:00",
+            "!help",
+            "!gathering list",
+            "!draw",
+        ):
             await bot.say(ROOM, MOD, body)
         sent = messages(bot.fake.sent)
         assert sent

@@ -291,7 +291,9 @@ async def test_unencrypted_dm_is_refused_unless_relaxed(tmp_path: Path) -> None:
         assert moved.body == UNENCRYPTED
     finally:
         await close(bot)
-    relaxed = await mirror_bot(tmp_path / "relaxed", extra="features:\n  mirror:\n    require_encrypted_dm: false\n")
+    relaxed = await mirror_bot(
+        tmp_path / "relaxed", extra="features:\n  mirror:\n    require_encrypted_dm: false\n"
+    )
     try:
         code = await open_round(relaxed)
         replies = []

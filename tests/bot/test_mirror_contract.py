@@ -71,7 +71,9 @@ async def test_a_release_cut_short_by_a_crash_resumes_with_what_it_queued(tmp_pa
         texts = await mirror.rounds.take_batch_for_release(1)
 
         def parts(seed: int) -> int:
-            return len(render_release(round_, release_order(texts, random.Random(seed)), "x", timedelta(days=7)))
+            return len(
+                render_release(round_, release_order(texts, random.Random(seed)), "x", timedelta(days=7))
+            )
 
         first = next(seed for seed in range(100) if parts(seed) == 3)
         second = next(seed for seed in range(100) if parts(seed) == 2)

@@ -44,8 +44,11 @@ async def test_the_conversation_leaves_no_outbox_row_in_the_dm(tmp_path: Path) -
         code = await open_round(bot)
         replies = await reflect(bot, ALICE, code)
         assert "Thank you" in replies[-1].body and replies[-1].reply_to
-        refusals = [*await dm(bot, BOB, "reflect zzzzzz"), *await dm(bot, BOB, "submit"),
-                    *await dm(bot, BOB, f"reflect {code}", encrypted=False)]
+        refusals = [
+            *await dm(bot, BOB, "reflect zzzzzz"),
+            *await dm(bot, BOB, "submit"),
+            *await dm(bot, BOB, f"reflect {code}", encrypted=False),
+        ]
         assert len(refusals) == 3 and "No round has the code" in refusals[0].body
         for user in (ALICE, BOB):
             assert await outbox_rows(bot, DMS[user]) == 0
@@ -117,7 +120,9 @@ async def test_a_room_that_removed_the_bot_loses_its_rounds_and_requests(tmp_pat
         told = [s for s in bot.fake.sent[before:] if s.room_id == ROOM]
         assert any(f"Blind mirror {code} was cancelled" in s.body for s in told)
         assert not any("Kitchen crew" in s.body for s in told)
-        assert any("closed before you submitted" in s.body for s in bot.fake.sent[before:] if s.room_id == DMS[BOB])
+        assert any(
+            "closed before you submitted" in s.body for s in bot.fake.sent[before:] if s.room_id == DMS[BOB]
+        )
         for table in ("mirror_round", "mirror_round_key", "mirror_box", "mirror_request"):
             assert await count_rows(bot, table) == 0, table
         assert bot.scheduler.job_ids() == []
@@ -173,17 +178,23 @@ async def test_the_announcement_points_out_members_who_joined_just_before(tmp_pa
         async def members_api(method: str, path: str, body: Any = None, query: Any = None) -> dict[str, Any]:
             assert method == "GET" and path.endswith("/members") and query == {"membership": "join"}
             member = {"type": "m.room.member", "content": {"membership": "join"}}
-            return {"chunk": [
-                {**member, "state_key": MOD, "origin_server_ts": now_ms - 30 * day},
-                {**member, "state_key": ALICE, "origin_server_ts": now_ms - 2 * day},
-                {**member, "state_key": BOB, "origin_server_ts": now_ms - hour},  # fresh
-                {**member, "state_key": CAROL, "origin_server_ts": now_ms - 2 * hour},  # fresh
-                # A renamed member is not a new one.
-                {**member, "state_key": DAVE, "origin_server_ts": now_ms - hour,
-                 "unsigned": {"prev_content": {"membership": "join"}}},
-                {**member, "state_key": "@not-a-member-now:test.example", "origin_server_ts": now_ms},
-                "not an event",
-            ]}
+            return {
+                "chunk": [
+                    {**member, "state_key": MOD, "origin_server_ts": now_ms - 30 * day},
+                    {**member, "state_key": ALICE, "origin_server_ts": now_ms - 2 * day},
+                    {**member, "state_key": BOB, "origin_server_ts": now_ms - hour},  # fresh
+                    {**member, "state_key": CAROL, "origin_server_ts": now_ms - 2 * hour},  # fresh
+                    # A renamed member is not a new one.
+                    {
+                        **member,
+                        "state_key": DAVE,
+                        "origin_server_ts": now_ms - hour,
+                        "unsigned": {"prev_content": {"membership": "join"}},
+                    },
+                    {**member, "state_key": "@not-a-member-now:test.example", "origin_server_ts": now_ms},
+                    "not an event",
+                ]
+            }
 
         bot.fake.api = members_api  # type: ignore[attr-defined]
         bot.fake.members[ROOM].append(DAVE)

@@ -21,7 +21,9 @@ class FlakyHomeserver:
         self.script: list[Exception] = []
         self.calls = 0
 
-    async def send(self, room: RoomID, kind: str, event_type: str, content: dict[str, Any], txn: str) -> EventID:
+    async def send(
+        self, room: RoomID, kind: str, event_type: str, content: dict[str, Any], txn: str
+    ) -> EventID:
         self.calls += 1
         if self.script:
             raise self.script.pop(0)
@@ -199,14 +201,18 @@ class KindedHomeserver:
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self.calls = 0
 
-    async def send_event(self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str) -> EventID:
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> EventID:
         self.calls += 1
         if self.script:
             raise self.script.pop(0)
         self.messages.append((room_id, content))
         return EventID(f"$m{len(self.messages)}")
 
-    async def redact(self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None) -> None:
+    async def redact(
+        self, room_id: RoomID, event_id: EventID, txn_id: str, reason: str | None = None
+    ) -> None:
         self.calls += 1
         if self.script:
             raise self.script.pop(0)
@@ -237,12 +243,16 @@ async def test_a_redaction_that_fails_transiently_is_retried_until_it_lands(
     monkeypatch.setattr(outbox_module, "MAX_ATTEMPTS_OTHER_ERRORS", 2)
     monkeypatch.setattr(outbox_module, "FIRST_BACKOFF_S", 0.001)
     hs = KindedHomeserver()
-    hs.script = [MatrixError("busy", "M_UNKNOWN", 500), MatrixError("busy", "M_UNKNOWN", 502),
-                 MatrixError("busy", "M_UNKNOWN", 500)]
+    hs.script = [
+        MatrixError("busy", "M_UNKNOWN", 500),
+        MatrixError("busy", "M_UNKNOWN", 502),
+        MatrixError("busy", "M_UNKNOWN", 500),
+    ]
     box, db = await _kinded_outbox(tmp_path, hs)
     try:
-        done = await box.send(RoomID("!a:x"), {"redacts": "$old"}, "r1", "m.room.redaction",
-                              timeout=10, kind="redaction")
+        done = await box.send(
+            RoomID("!a:x"), {"redacts": "$old"}, "r1", "m.room.redaction", timeout=10, kind="redaction"
+        )
         assert done.state == "sent" and hs.redacted == [("!a:x", "$old")]
         assert hs.calls == 4 and hs.messages == []  # sent as a redaction, never as an event
         row = await db.fetchone("SELECT kind, attempts FROM outbox WHERE txn_id = 'r1'")
@@ -269,8 +279,9 @@ async def test_a_redaction_refused_for_good_ends_and_the_room_goes_on(
     hs.script = [TransportError("away"), Forbidden("not in room", "M_FORBIDDEN", 403)]
     box, db = await _kinded_outbox(tmp_path, hs)
     try:
-        done = await box.send(RoomID("!a:x"), {"redacts": "$old"}, "r1", "m.room.redaction",
-                              timeout=10, kind="redaction")
+        done = await box.send(
+            RoomID("!a:x"), {"redacts": "$old"}, "r1", "m.room.redaction", timeout=10, kind="redaction"
+        )
         assert done.state == "failed" and "M_FORBIDDEN" in (done.error or "")
         assert hs.redacted == [] and await box.pending_count() == 0
         after = await box.send(RoomID("!a:x"), {"body": "next"}, "m1", timeout=10)
@@ -292,4 +303,3 @@ async def test_pending_redactions_outlive_forgetting_and_unknown_kinds_are_refus
         assert await box.delivery("x1") is None
     finally:
         await db.close()
-

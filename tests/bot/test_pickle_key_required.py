@@ -11,7 +11,9 @@ from bots.runtime.bot import BotRuntime
 from storage.db import Database
 
 
-async def test_a_runtime_without_a_pickle_key_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_runtime_without_a_pickle_key_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AFFINITY_PICKLE_KEY", raising=False)
     config = parse_config(
         f'homeserver: http://127.0.0.1:1\ndata_dir: "{tmp_path / "data"}"\n'

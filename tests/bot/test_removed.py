@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,12 +15,17 @@ from tests.bot.test_lottery import built, lottery
 ANA = "@ana:test.example"
 BEN = "@ben:test.example"
 OTHER = RoomID("!other:test.example")
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)  # a Monday
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
 
 
 def kicked(event_id: str = "$kick1") -> Any:
-    member = {"type": "m.room.member", "state_key": str(BOT), "sender": ANA,
-              "event_id": event_id, "content": {"membership": "leave"}}
+    member = {
+        "type": "m.room.member",
+        "state_key": str(BOT),
+        "sender": ANA,
+        "event_id": event_id,
+        "content": {"membership": "leave"},
+    }
     return SimpleNamespace(timeline=SimpleNamespace(events=[SimpleNamespace(source=member)]))
 
 
@@ -31,15 +36,20 @@ async def rows(bot: FakeBot, table: str, room: str) -> int:
 
 
 async def test_a_room_the_bot_is_out_of_is_forgotten_and_others_are_not(tmp_path: Path) -> None:
-    bot = await fake_bot(tmp_path, [built(GhostChairFeature), lottery], members=[ANA, BEN],
-                         moderators=[ANA], now=NOW)
+    bot = await fake_bot(
+        tmp_path, [built(GhostChairFeature), lottery], members=[ANA, BEN], moderators=[ANA], now=NOW
+    )
     try:
         bot.fake.members[OTHER] = [str(BOT), ANA, BEN]
         bot.fake.powers[OTHER] = {ANA: 50}
         await bot._set_joined_ts(OTHER, 0, overwrite=True)
         for room in (ROOM, OTHER):
-            for text in ("!ghost add the night-shift nurse", "!gathering every tue 19:00",
-                         "!roles set facilitator care", "!draw"):
+            for text in (
+                "!ghost add the night-shift nurse",
+                "!gathering every tue 19:00",
+                "!roles set facilitator care",
+                "!draw",
+            ):
                 [reply] = await bot.say(room, ANA, text)
                 assert "power level" not in reply.body and "Sorry" not in reply.body, reply.body
         for table in ("ghost_gathering", "ghost_room", "lottery_room", "lottery_draw"):

@@ -18,8 +18,13 @@ OTHER_BOT = "@other-bot:test.example"
 
 
 def kicked(event_id: str) -> Any:
-    member = {"type": "m.room.member", "state_key": str(BOT), "sender": ANA,
-              "event_id": event_id, "content": {"membership": "leave"}}
+    member = {
+        "type": "m.room.member",
+        "state_key": str(BOT),
+        "sender": ANA,
+        "event_id": event_id,
+        "content": {"membership": "leave"},
+    }
     return SimpleNamespace(timeline=SimpleNamespace(events=[SimpleNamespace(source=member)]))
 
 

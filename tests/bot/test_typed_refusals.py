@@ -46,7 +46,10 @@ async def test_ghostchair_refuses_far_dates_and_long_zones(
 async def test_event_add_near_year_9999_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     bot = await fake_bot(tmp_path, [factory(HeraldFeature)], members=[MOD], moderators=[MOD])
     try:
-        for body in ("!event add Rally at 9999-12-31 23:59", "!event add Rally at 9999-12-31 23:59 America/New_York"):
+        for body in (
+            "!event add Rally at 9999-12-31 23:59",
+            "!event add Rally at 9999-12-31 23:59 America/New_York",
+        ):
             replies = await bot.say(ROOM, MOD, body)
             assert replies and all(SORRY not in r.body for r in replies), [r.body for r in replies]
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -54,15 +57,26 @@ async def test_event_add_near_year_9999_is_refused(tmp_path: Path, caplog: pytes
         await close(bot)
 
 
-async def test_a_reaction_to_a_non_string_target_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    bot = await fake_bot(tmp_path, [factory(HeraldFeature), factory(GhostChairFeature)], members=[MOD], moderators=[MOD])
+async def test_a_reaction_to_a_non_string_target_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await fake_bot(
+        tmp_path, [factory(HeraldFeature), factory(GhostChairFeature)], members=[MOD], moderators=[MOD]
+    )
     try:
         for target in (5, None, ["$x"], {"event_id": "$x"}):
-            await bot.handle(ROOM, {
-                "type": "m.reaction", "event_id": f"$re-{type(target).__name__}", "sender": MOD,
-                "origin_server_ts": 1_800_000_000_000,
-                "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "👍"}},
-            })
+            await bot.handle(
+                ROOM,
+                {
+                    "type": "m.reaction",
+                    "event_id": f"$re-{type(target).__name__}",
+                    "sender": MOD,
+                    "origin_server_ts": 1_800_000_000_000,
+                    "content": {
+                        "m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "👍"}
+                    },
+                },
+            )
         await bot.flush()
         assert not bot.fake.sent
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

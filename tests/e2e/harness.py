@@ -21,8 +21,14 @@ _counter = itertools.count()
 class BotHarness:
     """One Affinity process (in this event loop) with one bot account on a homeserver."""
 
-    def __init__(self, server: Homeserver, directory: Path, features: list[str], extra: dict[str, Any] | None = None,
-                 localpart: str | None = None) -> None:
+    def __init__(
+        self,
+        server: Homeserver,
+        directory: Path,
+        features: list[str],
+        extra: dict[str, Any] | None = None,
+        localpart: str | None = None,
+    ) -> None:
         self.server = server
         self.directory = directory
         self.localpart = localpart or f"bot{next(_counter)}{secrets.token_hex(2)}"
@@ -79,10 +85,14 @@ class BotHarness:
         self.app = None
 
 
-async def person(server: Homeserver, root: Path, name: str | None = None, cross_sign: bool = True) -> UserClient:
+async def person(
+    server: Homeserver, root: Path, name: str | None = None, cross_sign: bool = True
+) -> UserClient:
     localpart = name or f"user{next(_counter)}{secrets.token_hex(2)}"
     password = secrets.token_hex(8)
     user_id = server.register(localpart, password)
-    client = UserClient(server.url, user_id, password, root / "people" / localpart / secrets.token_hex(2), cross_sign)
+    client = UserClient(
+        server.url, user_id, password, root / "people" / localpart / secrets.token_hex(2), cross_sign
+    )
     await client.login()
     return client

@@ -102,34 +102,59 @@ async def _record(server: Homeserver, root: Path, out: Path) -> list[str]:
         ids["text"] = await alice.send_text(group, "!ping")
         ids["notice"] = await alice.send(group, "m.room.message", {"msgtype": "m.notice", "body": "a notice"})
         ids["emote"] = await alice.send(group, "m.room.message", {"msgtype": "m.emote", "body": "waves"})
-        ids["reply"] = await alice.send(group, "m.room.message", {
-            "msgtype": "m.text",
-            "body": f"> <{alice.user_id}> !ping\n\n!help",
-            "format": "org.matrix.custom.html",
-            "formatted_body": f"<mx-reply><blockquote>{alice.user_id}: !ping</blockquote></mx-reply>!help",
-            "m.relates_to": {"m.in_reply_to": {"event_id": ids["text"]}},
-        })
-        ids["thread"] = await alice.send(group, "m.room.message", {
-            "msgtype": "m.text", "body": "!ping",
-            "m.relates_to": {"rel_type": "m.thread", "event_id": ids["text"], "is_falling_back": True,
-                             "m.in_reply_to": {"event_id": ids["text"]}},
-        })
-        ids["edit"] = await alice.send(group, "m.room.message", {
-            "msgtype": "m.text", "body": "* !help",
-            "m.new_content": {"msgtype": "m.text", "body": "!help"},
-            "m.relates_to": {"rel_type": "m.replace", "event_id": ids["text"]},
-        })
-        ids["reaction"] = await alice.send(group, "m.reaction", {
-            "m.relates_to": {"rel_type": "m.annotation", "event_id": ids["text"], "key": "👍"},
-        })
+        ids["reply"] = await alice.send(
+            group,
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": f"> <{alice.user_id}> !ping\n\n!help",
+                "format": "org.matrix.custom.html",
+                "formatted_body": f"<mx-reply><blockquote>{alice.user_id}: !ping</blockquote></mx-reply>!help",
+                "m.relates_to": {"m.in_reply_to": {"event_id": ids["text"]}},
+            },
+        )
+        ids["thread"] = await alice.send(
+            group,
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": "!ping",
+                "m.relates_to": {
+                    "rel_type": "m.thread",
+                    "event_id": ids["text"],
+                    "is_falling_back": True,
+                    "m.in_reply_to": {"event_id": ids["text"]},
+                },
+            },
+        )
+        ids["edit"] = await alice.send(
+            group,
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": "* !help",
+                "m.new_content": {"msgtype": "m.text", "body": "!help"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": ids["text"]},
+            },
+        )
+        ids["reaction"] = await alice.send(
+            group,
+            "m.reaction",
+            {
+                "m.relates_to": {"rel_type": "m.annotation", "event_id": ids["text"], "key": "👍"},
+            },
+        )
         ids["encrypted"] = await alice.send_text(secret, "!ping")
         await carol.join(group, history=False)
         await carol.api("POST", f"/_matrix/client/v3/rooms/{group}/leave", {})
         events = await bot.timeline_until(set(ids.values()))
         deadline = asyncio.get_running_loop().time() + 30
         while True:  # carol's join and leave
-            members = [e for e in events.values() if e.get("type") == "m.room.member"
-                       and e.get("state_key") == carol.user_id]
+            members = [
+                e
+                for e in events.values()
+                if e.get("type") == "m.room.member" and e.get("state_key") == carol.user_id
+            ]
             memberships = {e["content"].get("membership"): e for e in members}
             if {"join", "leave"} <= set(memberships):
                 break

@@ -21,9 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def test_run_answers_and_stops_on_sigterm(synapse: Homeserver, tmp_path: Path) -> None:
     harness = BotHarness(synapse, tmp_path / "bot", features=[])  # writes the config, registers the bot
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not wait for it
         [sys.executable, "-m", "bots.cli", "run", "--config", str(harness.config_path), "--json"],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True, umask=0o022,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        umask=0o022,
     )
     alice = await person(synapse, tmp_path)
     try:
@@ -55,8 +58,10 @@ def test_demo_plays_its_script_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "bots.cli", "demo", "--dir", str(tmp_path / "demo"), "--port", str(port)]
-    for run in range(2):  # the second run reuses what the first made
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    for _run in range(2):  # the second run reuses what the first made
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
         out = []
         deadline = time.monotonic() + 180
         assert proc.stdout is not None
@@ -79,4 +84,5 @@ def test_demo_plays_its_script_and_stops_cleanly(tmp_path: Path) -> None:
     server = Homeserver(tmp_path / "demo" / "synapse")
     with pytest.raises(OSError):  # the homeserver is stopped too
         import urllib.request
+
         urllib.request.urlopen(f"{server.url}/_matrix/client/versions", timeout=2)

@@ -225,9 +225,7 @@ async def test_element_sdk_decrypts_a_lottery_draw_and_its_reveal(
     result = run.notices[" result:"]
     for notice in (roles, commit, result):
         _readable(notice, True, report)
-    assert "facilitator: vacant" in roles["body"] and "window for chance is 3s" in roles["body"], (
-        report
-    )
+    assert "facilitator: vacant" in roles["body"] and "window for chance is 3s" in roles["body"], report
     assert "<th>role</th>" in (roles["formatted_body"] or ""), report
 
     drawn = re.search(r"^Draw (\w+): ([\w, ]+), among 1 \((\S+)\)\.$", commit["body"], re.MULTILINE)

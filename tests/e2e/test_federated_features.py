@@ -68,9 +68,7 @@ async def with_bot(owner: UserClient, bot: BotHarness, room: str) -> None:
     raise TimeoutError("the bot never joined")
 
 
-async def bot_sees(
-    bot: BotHarness, room: str, users: list[UserClient], timeout: float = 30
-) -> None:
+async def bot_sees(bot: BotHarness, room: str, users: list[UserClient], timeout: float = 30) -> None:
     """Until the bot's server counts everyone as joined (joins on B reach A a moment later)."""
     wanted = {u.user_id for u in users}
     deadline = time.monotonic() + timeout
@@ -128,7 +126,7 @@ class Chair:
 
 @pytest.fixture(scope="module", autouse=True)
 async def chair(
-    federation: Federation,  # noqa: F811 - the fixture
+    federation: Federation,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Chair]:
     root = tmp_path_factory.mktemp("chair")
@@ -151,7 +149,7 @@ async def chair(
 
 
 async def test_an_encrypted_room_on_b_draws_among_both_servers_and_verifies(
-    federation: Federation,  # noqa: F811 - the fixture
+    federation: Federation,
     tmp_path: Path,
 ) -> None:
     a, b = federation.a, federation.b
@@ -159,17 +157,13 @@ async def test_an_encrypted_room_on_b_draws_among_both_servers_and_verifies(
         a, tmp_path / "bot", ["lottery"], extra=across(federation, lottery={"commit_window": "8s"})
     )
     await bot.start()
-    bea, bruno, ana = await asyncio.gather(
-        person(b, tmp_path), person(b, tmp_path), person(a, tmp_path)
-    )
+    bea, bruno, ana = await asyncio.gather(person(b, tmp_path), person(b, tmp_path), person(a, tmp_path))
     people = [bea, bruno, ana]
     try:
         room = await group(bea, bot, [bruno, ana], "Marshals", encrypted=True)
         # Three roles among three: every member holds one, so both servers are among the holders.
         commit = await ask(bea, room, "!draw care facilitator timekeeper")
-        match = re.search(
-            r"Draw (\w+): care, facilitator, timekeeper, among 3 \(([^)]*)\)", body(commit)
-        )
+        match = re.search(r"Draw (\w+): care, facilitator, timekeeper, among 3 \(([^)]*)\)", body(commit))
         assert match, body(commit)
         draw_id, pool = match.group(1), match.group(2).split(", ")
         assert pool == sorted(p.user_id for p in people)  # the B users are in the pool
@@ -221,7 +215,7 @@ async def reflect(user: UserClient, dm: str, code: str) -> list[Event]:
 
 
 async def test_reflections_from_both_servers_reach_a_room_on_b_in_one_anonymous_batch(
-    federation: Federation,  # noqa: F811 - the fixture
+    federation: Federation,
     tmp_path: Path,
 ) -> None:
     a, b = federation.a, federation.b
@@ -253,9 +247,7 @@ async def test_reflections_from_both_servers_reach_a_room_on_b_in_one_anonymous_
         opened = body(await bea.wait_readable(marshals, from_bot(bot, "is open: an anonymous reflection")))
         assert "Kitchen crew" in opened, opened
         code = re.search(r"reflect ([a-z0-9]{6})", opened).group(1)  # type: ignore[union-attr]
-        conversations = await asyncio.gather(
-            *(reflect(u, dms[u.user_id], code) for u in reflectors)
-        )
+        conversations = await asyncio.gather(*(reflect(u, dms[u.user_id], code) for u in reflectors))
         for user, replies in zip(reflectors, conversations, strict=True):
             prompts, draft, thanks = body(replies[0]), body(replies[3]), body(replies[4])
             assert prompts.startswith(f"Blind mirror {code}: three short prompts"), prompts
@@ -296,9 +288,7 @@ async def test_the_ghost_chair_and_a_gathering_reach_a_room_on_b(chair: Chair) -
     # The gathering's reminder comes on the bot's own timer, on time, and not as a reply.
     reminder = await member.wait_readable(
         room,
-        lambda e: (
-            e.get("sender") == bot.user_id and body(e).startswith(CHAIR) and replies_to(e) is None
-        ),
+        lambda e: e.get("sender") == bot.user_id and body(e).startswith(CHAIR) and replies_to(e) is None,
         timeout=(chair.at - datetime.now(UTC)).total_seconds() + 30,
     )
     assert int(reminder["origin_server_ts"]) >= chair.at.timestamp() * 1000

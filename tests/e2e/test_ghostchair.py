@@ -70,13 +70,17 @@ async def start_ahead(bot: BotHarness, ahead: timedelta) -> None:
 
 
 async def group(
-    owner: UserClient, moderator: UserClient, bot: BotHarness, encrypted: bool,
+    owner: UserClient,
+    moderator: UserClient,
+    bot: BotHarness,
+    encrypted: bool,
     members: tuple[UserClient, ...] = (),
 ) -> str:
     """A room (version 12, the default) with the bot, its owner (a creator: implicit power),
     a moderator given power 50, and plain members."""
     room = await owner.create_room(
-        "Assembly", [bot.user_id, moderator.user_id, *(m.user_id for m in members)],
+        "Assembly",
+        [bot.user_id, moderator.user_id, *(m.user_id for m in members)],
         encrypted=encrypted,
     )
     for member in (moderator, *members):
@@ -109,31 +113,23 @@ async def test_gatherings_fire_on_time_and_once_late_across_a_restart(
         assert "speaking order" in reply
         reply = await command(bob, plain, f"!gathering at {words}")
         assert reply.startswith("Gathering #2"), reply
-        assert (await command(bob, plain, "!gathering cancel 2")).startswith(
-            "Cancelled gathering #2"
-        )
+        assert (await command(bob, plain, "!gathering cancel 2")).startswith("Cancelled gathering #2")
         assert ghost_jobs(steady) == ["ghostchair:gathering-1"]
 
         # On time: the steady bot's own timer posts the reminder, at (not before) the minute.
         on_time = await bob.wait_for(
-            lambda r, e: (
-                r == plain and e.get("sender") == steady.user_id and body(e).startswith(CHAIR)
-            ),
+            lambda r, e: r == plain and e.get("sender") == steady.user_id and body(e).startswith(CHAIR),
             timeout=(at - datetime.now(UTC)).total_seconds() + 30,
         )
         assert int(on_time["origin_server_ts"]) >= at.timestamp() * 1000
         assert "Posted late" not in body(on_time)
         # Then, through the lottery feature: the draw's commitment and a speaking order.
         commitment = await bob.wait_for(
-            lambda r, e: (
-                r == plain and e.get("sender") == steady.user_id and "Commitment:" in body(e)
-            )
+            lambda r, e: r == plain and e.get("sender") == steady.user_id and "Commitment:" in body(e)
         )
         assert "facilitator, among 2" in body(commitment)
         order = await bob.wait_for(
-            lambda r, e: (
-                r == plain and e.get("sender") == steady.user_id and "Speaking order" in body(e)
-            )
+            lambda r, e: r == plain and e.get("sender") == steady.user_id and "Speaking order" in body(e)
         )
         assert alice.user_id in body(order) and bob.user_id in body(order)
         sequence = [e["event_id"] for r, e in bob.events if r == plain]
@@ -199,9 +195,7 @@ async def test_bad_input_changes_nothing_and_cancel_removes_the_job(
         assert "power level 50" in await command(carol, room, "!gathering cancel 1")
         assert ghost_jobs(bot) == ["ghostchair:gathering-1"]
         listing = await command(alice, room, "!gathering list")
-        assert (
-            "#1: every tuesday 19:00 Europe/Paris; care 1h; next " in listing and " CE" in listing
-        )
+        assert "#1: every tuesday 19:00 Europe/Paris; care 1h; next " in listing and " CE" in listing
         assert "Cancelled gathering #1" in await command(bob, room, "!gathering cancel 1")
         assert ghost_jobs(bot) == [] and await ghost.gatherings.all() == []
         assert (await command(alice, room, "!gathering list")).startswith("No gatherings")
@@ -231,8 +225,9 @@ async def test_a_bot_kicked_out_forgets_the_room(synapse: Homeserver, tmp_path: 
         ghost = the_ghost_chair(bot)
         assert len(await ghost.gatherings.in_room(room)) == 1 and ghost_jobs(bot)
 
-        await alice.api("POST", f"/_matrix/client/v3/rooms/{room}/kick",
-                        {"user_id": bot.user_id, "reason": "we are done"})
+        await alice.api(
+            "POST", f"/_matrix/client/v3/rooms/{room}/kick", {"user_id": bot.user_id, "reason": "we are done"}
+        )
         deadline = time.monotonic() + 30
         while await ghost.gatherings.in_room(room) or ghost_jobs(bot):
             assert time.monotonic() < deadline, "the bot still keeps the room's gatherings"

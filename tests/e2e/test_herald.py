@@ -40,12 +40,16 @@ def is_edit(event: Event) -> bool:
 def from_bot(bot: BotHarness, room: str, text: str, edit: bool = False) -> Callable[[str, Event], bool]:
     def match(r: str, e: Event) -> bool:
         return r == room and e.get("sender") == bot.user_id and text in body(e) and is_edit(e) == edit
+
     return match
 
 
 def copies(client: UserClient, bot: BotHarness, room: str, text: str) -> int:
-    return sum(1 for r, e in client.events
-               if r == room and e.get("sender") == bot.user_id and text in body(e) and not is_edit(e))
+    return sum(
+        1
+        for r, e in client.events
+        if r == room and e.get("sender") == bot.user_id and text in body(e) and not is_edit(e)
+    )
 
 
 def now_utc_words() -> str:
@@ -69,11 +73,16 @@ def herald_of(bot: BotHarness) -> Any:
 async def member_room(owner: UserClient, bot: BotHarness, name: str, encrypted: bool) -> str:
     """A room its owner moderates, with the bot invited. Room version 10, where the owner's
     power is listed in m.room.power_levels (version 12 creators are covered in test_runtime)."""
-    body: dict[str, Any] = {"name": name, "invite": [bot.user_id], "preset": "private_chat",
-                            "room_version": "10"}
+    body: dict[str, Any] = {
+        "name": name,
+        "invite": [bot.user_id],
+        "preset": "private_chat",
+        "room_version": "10",
+    }
     if encrypted:
-        body["initial_state"] = [{"type": "m.room.encryption", "state_key": "",
-                                  "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
+        body["initial_state"] = [
+            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+        ]
     room = str((await owner.api("POST", "/_matrix/client/v3/createRoom", body))["room_id"])
     # Across servers the bot's first join can reach the room's server before that server has
     # stored the invite it sent, and be refused: the bot tries again by itself.
@@ -86,18 +95,27 @@ async def wait_sent(bot: BotHarness, room_id: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         data = await bot.runtime.matrix.api(
-            "GET", f"/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=10")
-        if any(e.get("sender") == bot.user_id and e.get("type") in ("m.room.message", "m.room.encrypted")
-               for e in data.get("chunk", [])):
+            "GET", f"/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=10"
+        )
+        if any(
+            e.get("sender") == bot.user_id and e.get("type") in ("m.room.message", "m.room.encrypted")
+            for e in data.get("chunk", [])
+        ):
             return
         await asyncio.sleep(0.2)
     raise TimeoutError("the bot sent nothing to the room")
 
 
-async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation: Federation, tmp_path: Path) -> None:  # noqa: F811
+async def test_phases_acks_escalation_amend_and_cancel_across_servers(
+    federation: Federation, tmp_path: Path
+) -> None:
     a, b = federation.a, federation.b
-    bot = BotHarness(a, tmp_path / "bot", features=["herald"],
-                     extra={"access": {"allowed_servers": federation.server_names}})
+    bot = BotHarness(
+        a,
+        tmp_path / "bot",
+        features=["herald"],
+        extra={"access": {"allowed_servers": federation.server_names}},
+    )
     await bot.start()
     alice = await person(a, tmp_path)  # coordinator, on A
     bob = await person(b, tmp_path)  # liaison of a plain room on B
@@ -107,8 +125,12 @@ async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation
         lyon = await member_room(bob, bot, "Lyon", encrypted=False)
         leeds = await member_room(carol, bot, "Leeds", encrypted=True)
         assert "coordinates it" in body(await command(alice, coord, "!coalition create e2e"))
-        assert "joined coalition e2e" in body(await command(bob, lyon, f"!coalition join {await invitation(alice, coord)}"))
-        assert "joined coalition e2e" in body(await command(carol, leeds, f"!coalition join {await invitation(alice, coord)}"))
+        assert "joined coalition e2e" in body(
+            await command(bob, lyon, f"!coalition join {await invitation(alice, coord)}")
+        )
+        assert "joined coalition e2e" in body(
+            await command(carol, leeds, f"!coalition join {await invitation(alice, coord)}")
+        )
         await command(bob, lyon, "!local set meeting_point Place Bellecour")
         rooms = await command(alice, coord, "!coalition rooms")
         assert f"Lyon — {b.server_name} — liaison {bob.user_id}" in body(rooms)
@@ -131,7 +153,10 @@ async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation
         assert "Acknowledged run" in body(alice_acks)
         board = await command(alice, coord, f"!protocol status {run}")
         assert "Lyon: call ✅" in body(board) and "Leeds: call ⏳" in body(board)
-        assert "<li>" in board["content"]["formatted_body"] and "<table" not in board["content"]["formatted_body"]
+        assert (
+            "<li>" in board["content"]["formatted_body"]
+            and "<table" not in board["content"]["formatted_body"]
+        )
 
         # Leeds stays silent. At its deadline its liaison gets a DM (a new encrypted room on A);
         # half a window later the coordination room gets a note. The clock is moved, not waited.
@@ -152,8 +177,9 @@ async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation
         assert any(e["type"] == "m.room.encryption" for e in dm_state["value"])
         # The alert may have been written while Carol was only invited: her server backfills it
         # when she reads the room, and its key may come a sync later. It must become readable.
-        reminder = await carol.wait_readable(dm, lambda e: e.get("sender") == bot.user_id
-                                             and e.get("type") == "m.room.message")
+        reminder = await carol.wait_readable(
+            dm, lambda e: e.get("sender") == bot.user_id and e.get("type") == "m.room.message"
+        )
         assert "has not acknowledged" in body(reminder) and f"!ack {run}" in body(reminder)
         bot.runtime.clock = lambda: real_clock() + timedelta(minutes=25)
         await herald.escalate(run)
@@ -183,11 +209,17 @@ async def test_phases_acks_escalation_amend_and_cancel_across_servers(federation
         await bot.stop()
 
 
-async def test_a_bot_killed_mid_broadcast_sends_each_room_one_copy(federation: Federation, tmp_path: Path) -> None:  # noqa: F811
+async def test_a_bot_killed_mid_broadcast_sends_each_room_one_copy(
+    federation: Federation, tmp_path: Path
+) -> None:
     a, b = federation.a, federation.b
     # One message at a time, so the broadcast is surely in the middle when the bot dies.
-    bot = BotHarness(a, tmp_path / "bot", features=["herald"],
-                     extra={"access": {"allowed_servers": federation.server_names}, "send_concurrency": 1})
+    bot = BotHarness(
+        a,
+        tmp_path / "bot",
+        features=["herald"],
+        extra={"access": {"allowed_servers": federation.server_names}, "send_concurrency": 1},
+    )
     await bot.start()
     alice = await person(a, tmp_path)
     bob = await person(b, tmp_path)
@@ -248,10 +280,16 @@ async def test_a_bot_killed_mid_broadcast_sends_each_room_one_copy(federation: F
         await bot.stop()
 
 
-async def test_joining_takes_an_invitation_and_a_removed_room_gets_nothing_more(federation: Federation, tmp_path: Path) -> None:  # noqa: F811
+async def test_joining_takes_an_invitation_and_a_removed_room_gets_nothing_more(
+    federation: Federation, tmp_path: Path
+) -> None:
     a, b = federation.a, federation.b
-    bot = BotHarness(a, tmp_path / "bot", features=["herald"],
-                     extra={"access": {"allowed_servers": federation.server_names}})
+    bot = BotHarness(
+        a,
+        tmp_path / "bot",
+        features=["herald"],
+        extra={"access": {"allowed_servers": federation.server_names}},
+    )
     await bot.start()
     alice = await person(a, tmp_path)  # coordinator, on A
     bob = await person(b, tmp_path)  # moderator of a group on B
@@ -282,7 +320,9 @@ async def test_joining_takes_an_invitation_and_a_removed_room_gets_nothing_more(
         await command(bob, lyon, "!coalition leave")
         reused = body(await command(bob, lyon, f"!coalition join {token}"))
         assert "not valid" in reused and "used already" in reused
-        assert "joined coalition" in body(await command(bob, lyon, f"!coalition join {await invitation(alice, coord)}"))
+        assert "joined coalition" in body(
+            await command(bob, lyon, f"!coalition join {await invitation(alice, coord)}")
+        )
         rooms = body(await command(alice, coord, "!coalition rooms"))
         assert "Lyon" in rooms and "Eve" not in rooms
         assert "not in a coalition" in body(await command(eve, mine, "!coalition rooms"))
@@ -308,10 +348,14 @@ async def test_joining_takes_an_invitation_and_a_removed_room_gets_nothing_more(
         await bot.stop()
 
 
-async def test_a_kicked_liaison_cannot_acknowledge_from_a_dm(federation: Federation, tmp_path: Path) -> None:  # noqa: F811
+async def test_a_kicked_liaison_cannot_acknowledge_from_a_dm(federation: Federation, tmp_path: Path) -> None:
     a, b = federation.a, federation.b
-    bot = BotHarness(a, tmp_path / "bot", features=["herald"],
-                     extra={"access": {"allowed_servers": federation.server_names}})
+    bot = BotHarness(
+        a,
+        tmp_path / "bot",
+        features=["herald"],
+        extra={"access": {"allowed_servers": federation.server_names}},
+    )
     await bot.start()
     alice = await person(a, tmp_path)  # coordinator, on A
     bob = await person(b, tmp_path)  # moderator of Lyon, on B

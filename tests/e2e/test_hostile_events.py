@@ -51,8 +51,11 @@ async def test_the_bot_survives_hostile_events(
         assert reply["content"]["m.mentions"] == {}  # quoting @room pings nobody
         assert core_bot.task is not None and not core_bot.task.done(), "the sync loop is still running"
         # Not one hostile event got an answer: the only replies are to the ping.
-        bot_events = [e for r, e in alice.events if r == room and e.get("sender") == core_bot.user_id
-                      and e.get("type") == "m.room.message"]
+        bot_events = [
+            e
+            for r, e in alice.events
+            if r == room and e.get("sender") == core_bot.user_id and e.get("type") == "m.room.message"
+        ]
         assert [reply_to(e) for e in bot_events] == [ping]
     finally:
         await alice.close()

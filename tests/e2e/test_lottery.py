@@ -32,11 +32,15 @@ def from_bot(bot: BotHarness, room: str, needle: str) -> Any:
     return lambda r, e: r == room and e.get("sender") == bot.user_id and needle in body(e)
 
 
-async def group(synapse: Homeserver, tmp_path: Path, bot: BotHarness, size: int, encrypted: bool) -> tuple[str, list[UserClient]]:
+async def group(
+    synapse: Homeserver, tmp_path: Path, bot: BotHarness, size: int, encrypted: bool
+) -> tuple[str, list[UserClient]]:
     """A room made by the first person, with the bot and everyone joined; the second person
     is a moderator (50). Not the creator: in room version 12 a creator's power is implicit."""
     people = list(await asyncio.gather(*(person(synapse, tmp_path) for _ in range(size))))
-    room = await people[0].create_room("Marshals", [bot.user_id, *(p.user_id for p in people[1:])], encrypted=encrypted)
+    room = await people[0].create_room(
+        "Marshals", [bot.user_id, *(p.user_id for p in people[1:])], encrypted=encrypted
+    )
     await asyncio.gather(*(p.join(room) for p in people[1:]))
     await set_power(people[0], room, people[1].user_id, 50)
     await people[0].wait_joined(room, bot.user_id)
@@ -45,7 +49,9 @@ async def group(synapse: Homeserver, tmp_path: Path, bot: BotHarness, size: int,
     return room, people
 
 
-async def test_an_encrypted_room_draws_verifies_and_a_mandate_expires(synapse: Homeserver, tmp_path: Path) -> None:
+async def test_an_encrypted_room_draws_verifies_and_a_mandate_expires(
+    synapse: Homeserver, tmp_path: Path
+) -> None:
     bot = BotHarness(synapse, tmp_path / "bot", ["lottery"], extra=fast(default_term="10s"))
     await bot.start()
     room, people = await group(synapse, tmp_path, bot, 3, encrypted=True)
@@ -69,7 +75,9 @@ async def test_an_encrypted_room_draws_verifies_and_a_mandate_expires(synapse: H
         assert posted
         # Chance from members: a reaction and a reply to the commitment.
         reaction = await react(ana, room, commit["event_id"])
-        reply = await ben.send_text(room, "for luck", {"m.relates_to": {"m.in_reply_to": {"event_id": commit["event_id"]}}})
+        reply = await ben.send_text(
+            room, "for luck", {"m.relates_to": {"m.in_reply_to": {"event_id": commit["event_id"]}}}
+        )
 
         result = await ana.wait_for(from_bot(bot, room, f"Draw {draw_id} result"), timeout=30)
         assert "2 contributions" in body(result), body(result)
@@ -96,7 +104,9 @@ async def test_an_encrypted_room_draws_verifies_and_a_mandate_expires(synapse: H
         await bot.stop()
 
 
-async def test_a_restart_between_commitment_and_reveal_still_reveals_it(synapse: Homeserver, tmp_path: Path) -> None:
+async def test_a_restart_between_commitment_and_reveal_still_reveals_it(
+    synapse: Homeserver, tmp_path: Path
+) -> None:
     bot = BotHarness(synapse, tmp_path / "bot", ["lottery"], extra=fast(commit_window="15s"))
     await bot.start()
     room, people = await group(synapse, tmp_path, bot, 3, encrypted=False)
@@ -121,7 +131,10 @@ async def test_a_restart_between_commitment_and_reveal_still_reveals_it(synapse:
 
         await bot.start()  # the job is rebuilt from the table and reveals what was committed
         result = await ben.wait_for(from_bot(bot, room, f"Draw {draw_id} result"), timeout=45)
-        assert "1 contribution " in body(result) and result["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == commit["event_id"]
+        assert (
+            "1 contribution " in body(result)
+            and result["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == commit["event_id"]
+        )
         checked = await ask(chi, room, f"!verify {draw_id}")
         published = PublishedDraw.from_json(json.loads(checked.splitlines()[-1]))
         assert verify(published) and published.commitment == posted and published.contributions == (reaction,)
@@ -169,8 +182,12 @@ async def test_cells_with_rooms_invite_and_sunset(synapse: Homeserver, tmp_path:
             cell = invited[p.user_id][0]
             await p.wait_for(from_bot(bot, cell, "reached its sunset"), timeout=45)
             await p.wait_for(
-                lambda r, e, c=cell: r == c and e.get("type") == "m.room.member"
-                and e.get("state_key") == bot.user_id and e.get("content", {}).get("membership") == "leave",
+                lambda r, e, c=cell: (
+                    r == c
+                    and e.get("type") == "m.room.member"
+                    and e.get("state_key") == bot.user_id
+                    and e.get("content", {}).get("membership") == "leave"
+                ),
                 timeout=30,
             )
         # Who was in them is forgotten; the rows stay a day, without members, for the daily cap.

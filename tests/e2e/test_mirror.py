@@ -57,8 +57,16 @@ class Scene:
     """A group (the reflecting room) with members who each have an encrypted DM with the bot,
     and another group's room (the one reflected upon) with a watcher in it."""
 
-    def __init__(self, bot: BotHarness, moderator: UserClient, members: list[UserClient],
-                 watcher: UserClient, group: str, kitchen: str, dms: dict[str, str]) -> None:
+    def __init__(
+        self,
+        bot: BotHarness,
+        moderator: UserClient,
+        members: list[UserClient],
+        watcher: UserClient,
+        group: str,
+        kitchen: str,
+        dms: dict[str, str],
+    ) -> None:
         self.bot, self.moderator, self.members, self.watcher = bot, moderator, members, watcher
         self.group, self.kitchen, self.dms = group, kitchen, dms
 
@@ -69,8 +77,9 @@ class Scene:
         event_id = await opener.send_text(self.group, f"!mirror open {self.kitchen} closes 1h")
         reply = await opener.wait_reply(self.group, event_id)
         request = await self.watcher.wait_for(
-            lambda room, e: room == self.kitchen and e.get("sender") == self.bot.user_id
-            and "!mirror accept" in body(e),
+            lambda room, e: (
+                room == self.kitchen and e.get("sender") == self.bot.user_id and "!mirror accept" in body(e)
+            ),
             timeout=30,
         )
         match = re.search(r"!mirror accept ([a-z0-9]{6})", body(request))
@@ -84,8 +93,11 @@ class Scene:
         accepted = await self.watcher.wait_reply(self.kitchen, event_id)
         assert "about this room is open, as accepted here" in body(accepted), body(accepted)
         announced = await self.members[0].wait_for(
-            lambda room, e: room == self.group and e.get("sender") == self.bot.user_id
-            and "is open: an anonymous reflection" in body(e),
+            lambda room, e: (
+                room == self.group
+                and e.get("sender") == self.bot.user_id
+                and "is open: an anonymous reflection" in body(e)
+            ),
             timeout=30,
         )
         match = re.search(r"reflect ([a-z0-9]{6})", body(announced))
@@ -157,8 +169,11 @@ async def test_three_reflections_released_in_one_anonymous_batch_then_redacted(
             assert body(events[0]).startswith(f"Blind mirror {code}: three short prompts")
             assert texts_of(user)[0] in body(events[3])  # the draft, shown before submit
             assert body(events[4]).startswith("Thank you")
+
             # Once submitted, the bot's message that quoted the draft is redacted in the DM.
-            def draft_redacted(room: str, e: dict[str, Any], u: UserClient = user, d: dict[str, Any] = events[3]) -> bool:
+            def draft_redacted(
+                room: str, e: dict[str, Any], u: UserClient = user, d: dict[str, Any] = events[3]
+            ) -> bool:
                 return (
                     room == s.dms[u.user_id]
                     and e.get("type") == "m.room.redaction"
@@ -177,16 +192,23 @@ async def test_three_reflections_released_in_one_anonymous_batch_then_redacted(
 
         await s.close()
         released = await s.watcher.wait_for(
-            lambda room, e: room == s.kitchen and e.get("sender") == s.bot.user_id
-            and "anonymous reflections from" in e.get("content", {}).get("body", ""),
+            lambda room, e: (
+                room == s.kitchen
+                and e.get("sender") == s.bot.user_id
+                and "anonymous reflections from" in e.get("content", {}).get("body", "")
+            ),
             timeout=30,
         )
         await s.moderator.wait_for(
-            lambda room, e: room == s.group and "were posted to Kitchen crew" in e.get("content", {}).get("body", ""),
+            lambda room, e: (
+                room == s.group and "were posted to Kitchen crew" in e.get("content", {}).get("body", "")
+            ),
             timeout=30,
         )
         # One message: the whole batch (besides the request and the acceptance before it).
-        [batch] = [e for e in bot_notices(s.watcher, s.kitchen, s.bot) if "anonymous reflections from" in body(e)]
+        [batch] = [
+            e for e in bot_notices(s.watcher, s.kitchen, s.bot) if "anonymous reflections from" in body(e)
+        ]
         text_of_batch = body(batch)
         assert batch["event_id"] == released["event_id"]
         assert f"Blind mirror {code}: 3 anonymous reflections from Marshals" in text_of_batch
@@ -210,11 +232,20 @@ async def test_three_reflections_released_in_one_anonymous_batch_then_redacted(
         [expire] = [j for j in runtime.scheduler.job_ids() if j.startswith("mirror:expire-")]
         await runtime.scheduler.fire(expire)
         await s.watcher.wait_for(
-            lambda room, e: room == s.kitchen and e.get("type") == "m.room.redaction"
-            and (e.get("redacts") or e.get("content", {}).get("redacts")) == batch["event_id"],
+            lambda room, e: (
+                room == s.kitchen
+                and e.get("type") == "m.room.redaction"
+                and (e.get("redacts") or e.get("content", {}).get("redacts")) == batch["event_id"]
+            ),
             timeout=30,
         )
-        for table in ("mirror_round", "mirror_round_key", "mirror_box", "mirror_submission", "mirror_message"):
+        for table in (
+            "mirror_round",
+            "mirror_round_key",
+            "mirror_box",
+            "mirror_submission",
+            "mirror_message",
+        ):
             row = await runtime.db.fetchone(f"SELECT COUNT(*) FROM {table}")
             assert row[0] == 0, table
         stored = data_bytes(s.bot)
@@ -232,14 +263,18 @@ async def test_two_reflections_release_nothing(synapse: Homeserver, tmp_path: Pa
         await asyncio.gather(*(s.reflect(user, code) for user in s.members))
         await s.close()
         withheld = await s.moderator.wait_for(
-            lambda room, e: room == s.group and "closed with fewer than 3" in e.get("content", {}).get("body", ""),
+            lambda room, e: (
+                room == s.group and "closed with fewer than 3" in e.get("content", {}).get("body", "")
+            ),
             timeout=30,
         )
         assert "none is shown" in withheld["content"]["body"]
         # A reflection after the close is refused, and the room reflected upon heard nothing.
         [late] = await converse(s.members[0], s.dms[s.members[0].user_id], [f"reflect {code}"])
         assert "has closed" in body(late)
-        assert not [e for e in bot_notices(s.watcher, s.kitchen, s.bot) if "anonymous reflections from" in body(e)]
+        assert not [
+            e for e in bot_notices(s.watcher, s.kitchen, s.bot) if "anonymous reflections from" in body(e)
+        ]
         row = await s.bot.runtime.db.fetchone("SELECT COUNT(*) FROM mirror_box")
         assert row[0] == 0
     finally:

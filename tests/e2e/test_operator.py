@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -27,12 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
-    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+    return [
+        (s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples
+    ]
 
 
 async def test_health_metrics_and_sweep_of_a_running_bot(synapse: Homeserver, tmp_path: Path) -> None:
     port = free_port()
-    bot = BotHarness(synapse, tmp_path / "bot", features=[], extra={"metrics": {"enabled": True, "port": port}})
+    bot = BotHarness(
+        synapse, tmp_path / "bot", features=[], extra={"metrics": {"enabled": True, "port": port}}
+    )
     await bot.start(timeout=30)
     alice = await person(synapse, tmp_path)
     base = f"http://127.0.0.1:{port}"
@@ -52,7 +56,9 @@ async def test_health_metrics_and_sweep_of_a_running_bot(synapse: Homeserver, tm
         found = samples(text)
         mine = {"bot": bot.user_id}
         assert any(
-            name == "affinity_commands_total" and labels == {"command": "ping", "outcome": "ok"} and value >= 1
+            name == "affinity_commands_total"
+            and labels == {"command": "ping", "outcome": "ok"}
+            and value >= 1
             for name, labels, value in found
         )
         assert any(n == "affinity_send_latency_seconds_count" and lb == mine and v >= 1 for n, lb, v in found)
@@ -67,8 +73,8 @@ async def test_health_metrics_and_sweep_of_a_running_bot(synapse: Homeserver, tm
         runtime = bot.runtime
         assert runtime.scheduler.has(SWEEP_JOB_ID)
         sweeper = Sweeper(runtime, bot.config.retention)
-        assert await sweeper.sweep(datetime.now(timezone.utc)) == {"handled_events": 0, "outbox": 0}
-        later = datetime.now(timezone.utc) + timedelta(days=3)
+        assert await sweeper.sweep(datetime.now(UTC)) == {"handled_events": 0, "outbox": 0}
+        later = datetime.now(UTC) + timedelta(days=3)
         counts = await sweeper.sweep(later)
         assert counts["handled_events"] >= 1 and counts["outbox"] >= 1
         left = await runtime.db.fetchone("SELECT count(*) FROM handled_event WHERE bot = ?", (bot.user_id,))
@@ -86,10 +92,14 @@ def file_names(directory: Path) -> list[str]:
 
 
 def all_bytes(directory: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file() and not p.is_symlink())
+    return b"".join(
+        p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file() and not p.is_symlink()
+    )
 
 
-async def test_secrets_rest_sealed_and_wipe_revoke_logs_the_device_out(synapse: Homeserver, tmp_path: Path) -> None:
+async def test_secrets_rest_sealed_and_wipe_revoke_logs_the_device_out(
+    synapse: Homeserver, tmp_path: Path
+) -> None:
     bot = BotHarness(synapse, tmp_path / "bot", features=[])
     await bot.start(timeout=60)
     token, device = bot.runtime.client.access_token, bot.runtime.client.device_id
@@ -116,8 +126,21 @@ async def test_secrets_rest_sealed_and_wipe_revoke_logs_the_device_out(synapse: 
     env = {k: v for k, v in os.environ.items() if k != "AFFINITY_PICKLE_KEY"}  # the key is in the file
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "bots.cli", "wipe", "--config", str(bot.config_path), "--yes-destroy-everything", "--revoke"],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "bots.cli",
+            "wipe",
+            "--config",
+            str(bot.config_path),
+            "--yes-destroy-everything",
+            "--revoke",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{bot.user_id}: logged out device {device}" in done.stdout

@@ -46,7 +46,9 @@ async def test_restart_answers_nothing_twice_and_loses_nothing(synapse: Homeserv
         await bot.stop()
 
 
-async def test_commands_before_the_bot_joined_are_not_answered(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+async def test_commands_before_the_bot_joined_are_not_answered(
+    synapse: Homeserver, core_bot: BotHarness, tmp_path: Path
+) -> None:
     alice = await person(synapse, tmp_path)
     try:
         room = await alice.create_room("history", [])
@@ -79,14 +81,21 @@ async def test_encrypted_direct_message(synapse: Homeserver, core_bot: BotHarnes
 
 
 async def test_invite_from_a_server_not_allowed_is_declined(synapse: Homeserver, tmp_path: Path) -> None:
-    bot = BotHarness(synapse, tmp_path / "bot", features=[], extra={"access": {"allowed_servers": ["elsewhere.example"]}})
+    bot = BotHarness(
+        synapse, tmp_path / "bot", features=[], extra={"access": {"allowed_servers": ["elsewhere.example"]}}
+    )
     await bot.start()
     alice = await person(synapse, tmp_path)
     try:
         room = await alice.create_room("closed", [bot.user_id])
+
         def left(_room: str, event: dict) -> bool:
-            return (event.get("type") == "m.room.member" and event.get("state_key") == bot.user_id
-                    and event["content"].get("membership") == "leave")
+            return (
+                event.get("type") == "m.room.member"
+                and event.get("state_key") == bot.user_id
+                and event["content"].get("membership") == "leave"
+            )
+
         await alice.wait_for(left, timeout=30)
         members = await alice.api("GET", f"/_matrix/client/v3/rooms/{room}/joined_members")
         assert bot.user_id not in members["joined"]
@@ -95,10 +104,14 @@ async def test_invite_from_a_server_not_allowed_is_declined(synapse: Homeserver,
         await bot.stop()
 
 
-async def test_bot_device_is_cross_signed_as_others_see_it(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+async def test_bot_device_is_cross_signed_as_others_see_it(
+    synapse: Homeserver, core_bot: BotHarness, tmp_path: Path
+) -> None:
     alice = await person(synapse, tmp_path)
     try:
-        query = await alice.api("POST", "/_matrix/client/v3/keys/query", {"device_keys": {core_bot.user_id: []}})
+        query = await alice.api(
+            "POST", "/_matrix/client/v3/keys/query", {"device_keys": {core_bot.user_id: []}}
+        )
         device_id = core_bot.runtime.client.device_id
         assert trusted_devices(query, core_bot.user_id) == {device_id: True}
         master = query["master_keys"][core_bot.user_id]["keys"]
@@ -108,7 +121,9 @@ async def test_bot_device_is_cross_signed_as_others_see_it(synapse: Homeserver, 
         await alice.close()
 
 
-async def test_room_keys_only_for_cross_signed_devices(synapse: Homeserver, core_bot: BotHarness, tmp_path: Path) -> None:
+async def test_room_keys_only_for_cross_signed_devices(
+    synapse: Homeserver, core_bot: BotHarness, tmp_path: Path
+) -> None:
     alice = await person(synapse, tmp_path, name=None)
     # A second device on Alice's account that she never signed (as a homeserver admin could add).
     from bots.devclient import UserClient
@@ -122,8 +137,11 @@ async def test_room_keys_only_for_cross_signed_devices(synapse: Homeserver, core
         ping = await alice.send_text(room, "!ping")
         await alice.wait_reply(room, ping)
         seen = await intruder.wait_for(
-            lambda r, e: r == room and e.get("sender") == core_bot.user_id
-            and e.get("type") in ("undecryptable", "m.room.message"),
+            lambda r, e: (
+                r == room
+                and e.get("sender") == core_bot.user_id
+                and e.get("type") in ("undecryptable", "m.room.message")
+            ),
             timeout=30,
         )
         assert seen["type"] == "undecryptable", "a device its owner never signed got the room key"
@@ -164,10 +182,16 @@ async def test_a_room_creator_moderates_in_every_room_version(
     owner = await person(synapse, tmp_path)
     member = await person(synapse, tmp_path)
     try:
-        data = await owner.api("POST", "/_matrix/client/v3/createRoom", {
-            "name": f"v{version}", "preset": "private_chat", "room_version": version,
-            "invite": [bot.user_id, member.user_id],
-        })
+        data = await owner.api(
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            {
+                "name": f"v{version}",
+                "preset": "private_chat",
+                "room_version": version,
+                "invite": [bot.user_id, member.user_id],
+            },
+        )
         room = str(data["room_id"])
         create = await owner.api("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.create/")
         assert create.get("room_version") == version
@@ -175,7 +199,9 @@ async def test_a_room_creator_moderates_in_every_room_version(
         await member.join(room)
         await owner.wait_joined(room, member.user_id)
 
-        refused = await member.wait_reply(room, await member.send_text(room, "!ghost add a comrade in prison"))
+        refused = await member.wait_reply(
+            room, await member.send_text(room, "!ghost add a comrade in prison")
+        )
         assert "needs power level 50" in refused["content"]["body"]
         added = await owner.wait_reply(room, await owner.send_text(room, "!ghost add a comrade in prison"))
         assert "needs power level" not in added["content"]["body"]

@@ -49,12 +49,21 @@ def digest(room: str, key: str) -> str:
 
 
 def planned(keys: dict[str, datetime]) -> list[PlannedKey]:
-    return [PlannedKey(DeliveryKey("r42", k, room), due, digest(room, k)) for k, due in keys.items() for room in ROOMS]
+    return [
+        PlannedKey(DeliveryKey("r42", k, room), due, digest(room, k))
+        for k, due in keys.items()
+        for room in ROOMS
+    ]
 
 
 def event(write: StateWrite | PrivateEvent, sender: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": write.event_type, "sender": sender, "event_id": f"$s{next(_ids)}",
-                           "origin_server_ts": next(_ids), "content": write.content}
+    out: dict[str, Any] = {
+        "type": write.event_type,
+        "sender": sender,
+        "event_id": f"$s{next(_ids)}",
+        "origin_server_ts": next(_ids),
+        "content": write.content,
+    }
     if isinstance(write, StateWrite):
         out["state_key"] = write.state_key
     return out
@@ -77,11 +86,15 @@ class World:
         return any(a in part and b in part for part in self.parts)
 
 
-def run(world: World, keys: list[PlannedKey], until: datetime) -> dict[DeliveryKey, list[tuple[datetime, str]]]:
+def run(
+    world: World, keys: list[PlannedKey], until: datetime
+) -> dict[DeliveryKey, list[tuple[datetime, str]]]:
     base = [event(instance_state(h), h) for h in HERALDS]
     base.append(event(run_state("r42", rev=1, plan_hash="a" * 64), H1))
-    cancel = [event(cancel_state("r42"), H2),
-              event(amend_event("r42", rev=2, prev_rev=1, plan_hash="b" * 64, cancel=True), H2)]
+    cancel = [
+        event(cancel_state("r42"), H2),
+        event(amend_event("r42", rev=2, prev_rev=1, plan_hash="b" * 64, cancel=True), H2),
+    ]
     plain = Registry.empty(HERALDS).fold(base)
     cancelled = plain.fold(cancel)
     books = {h: HeartbeatBook() for h in HERALDS}
@@ -103,10 +116,20 @@ def run(world: World, keys: list[PlannedKey], until: datetime) -> dict[DeliveryK
             lag = world.control_latency if me != H2 else timedelta(0)  # H2 is the one who cancels
             if world.cancel_at is not None and now >= world.cancel_at + lag:
                 registry = cancelled
-            visible = [c for at, c in world.sent
-                       if c.sender == me or (world.linked(c.sender, me) and at + LATENCY <= now)]
-            view = herald_view(registry, books[me], me=me, now=now, joined={r: HERALDS for r in ROOMS},
-                               copies=visible, stagger=G)
+            visible = [
+                c
+                for at, c in world.sent
+                if c.sender == me or (world.linked(c.sender, me) and at + LATENCY <= now)
+            ]
+            view = herald_view(
+                registry,
+                books[me],
+                me=me,
+                now=now,
+                joined={r: HERALDS for r in ROOMS},
+                copies=visible,
+                stagger=G,
+            )
             for decision in decide_all(view, keys):
                 if decision.action is Action.SEND:
                     k = decision.key
@@ -151,8 +174,10 @@ def test_a_partition_into_two_parts_each_delivers_never_zero_at_most_two() -> No
 
 
 def test_cancel_one_second_before_t_no_phase_after_it_is_delivered() -> None:
-    keys = planned(PHASES) + [PlannedKey(DeliveryKey("r42", "cancel", room), T - timedelta(seconds=1),
-                                         digest(room, "cancel")) for room in ROOMS]
+    keys = planned(PHASES) + [
+        PlannedKey(DeliveryKey("r42", "cancel", room), T - timedelta(seconds=1), digest(room, "cancel"))
+        for room in ROOMS
+    ]
     world = World(cancel_at=T - timedelta(seconds=1), control_latency=timedelta(milliseconds=500))
     copies = run(world, keys, T + timedelta(minutes=5))
     for key, sent in copies.items():
@@ -162,8 +187,10 @@ def test_cancel_one_second_before_t_no_phase_after_it_is_delivered() -> None:
 def test_a_cancel_later_than_the_latency_cannot_stop_that_phase_but_stops_the_next() -> None:
     # The documented limit: a cancel that reaches a herald after the phase's time is too late for
     # that phase (and a stand-down follows); every later phase is stopped.
-    keys = planned(PHASES) + [PlannedKey(DeliveryKey("r42", "cancel", room), T - timedelta(seconds=1),
-                                         digest(room, "cancel")) for room in ROOMS]
+    keys = planned(PHASES) + [
+        PlannedKey(DeliveryKey("r42", "cancel", room), T - timedelta(seconds=1), digest(room, "cancel"))
+        for room in ROOMS
+    ]
     world = World(cancel_at=T - timedelta(seconds=1), control_latency=timedelta(seconds=3))
     copies = run(world, keys, T + timedelta(minutes=5))
     assert all(len(c) == 1 for k, c in copies.items() if k.key == "cancel")

@@ -46,16 +46,37 @@ PLANNED = PlannedKey(KEY, DUE, DIGEST)
 _ids = iter(range(10**9))
 
 
-def copy(sender: str, *, digest: str | None = DIGEST, key: DeliveryKey = KEY, ts: int = 1,
-         event_id: str | None = None) -> SeenCopy:
+def copy(
+    sender: str,
+    *,
+    digest: str | None = DIGEST,
+    key: DeliveryKey = KEY,
+    ts: int = 1,
+    event_id: str | None = None,
+) -> SeenCopy:
     return SeenCopy(key, sender, event_id or f"$c{next(_ids)}", ts, digest)
 
 
-def run_decide(me: str, *, now: datetime = DUE, alive: tuple[str, ...] = HERALDS,
-               copies: tuple[SeenCopy, ...] = (), cancelled: bool = False,
-               candidates: tuple[str, ...] = HERALDS) -> tuple[Action, datetime | None]:
-    d = decide(PLANNED, me=me, candidates=candidates, alive=alive, copies=copies, registered=HERALDS,
-               cancelled=cancelled, now=now, stagger=G)
+def run_decide(
+    me: str,
+    *,
+    now: datetime = DUE,
+    alive: tuple[str, ...] = HERALDS,
+    copies: tuple[SeenCopy, ...] = (),
+    cancelled: bool = False,
+    candidates: tuple[str, ...] = HERALDS,
+) -> tuple[Action, datetime | None]:
+    d = decide(
+        PLANNED,
+        me=me,
+        candidates=candidates,
+        alive=alive,
+        copies=copies,
+        registered=HERALDS,
+        cancelled=cancelled,
+        now=now,
+        stagger=G,
+    )
     return d.action, d.at
 
 
@@ -69,22 +90,43 @@ CASES: list[tuple[str, dict[str, Any], tuple[Action, datetime | None]]] = [
     ("a dead rank 0 is skipped", {"me": SECOND, "alive": (SECOND, THIRD)}, (Action.SEND, DUE)),
     ("only live heralds ahead count", {"me": THIRD, "alive": (SECOND, THIRD)}, (Action.WAIT, DUE + G)),
     ("before T nobody sends", {"me": FIRST, "now": DUE - timedelta(seconds=1)}, (Action.WAIT, DUE)),
-    ("delivered by a herald with the plan's digest", {"me": SECOND, "now": DUE + G,
-                                                      "copies": (copy(FIRST),)}, (Action.HOLD, None)),
-    ("the herald's own send (from its outbox) counts", {"me": FIRST, "copies": (copy(FIRST),)},
-     (Action.HOLD, None)),
-    ("right key, wrong text: not delivered", {"me": FIRST, "copies": (copy(SECOND, digest=OTHER_DIGEST),)},
-     (Action.SEND, DUE)),
-    ("a room member imitating the bot", {"me": FIRST, "copies": (copy("@eve:x.example"),)},
-     (Action.SEND, DUE)),
-    ("an encrypted copy this herald cannot read", {"me": FIRST, "copies": (copy(SECOND, digest=None),)},
-     (Action.SEND, DUE)),
-    ("another key's copy", {"me": FIRST, "copies": (copy(SECOND, key=DeliveryKey("r42", "p4", KEY.room_id)),)},
-     (Action.SEND, DUE)),
+    (
+        "delivered by a herald with the plan's digest",
+        {"me": SECOND, "now": DUE + G, "copies": (copy(FIRST),)},
+        (Action.HOLD, None),
+    ),
+    (
+        "the herald's own send (from its outbox) counts",
+        {"me": FIRST, "copies": (copy(FIRST),)},
+        (Action.HOLD, None),
+    ),
+    (
+        "right key, wrong text: not delivered",
+        {"me": FIRST, "copies": (copy(SECOND, digest=OTHER_DIGEST),)},
+        (Action.SEND, DUE),
+    ),
+    (
+        "a room member imitating the bot",
+        {"me": FIRST, "copies": (copy("@eve:x.example"),)},
+        (Action.SEND, DUE),
+    ),
+    (
+        "an encrypted copy this herald cannot read",
+        {"me": FIRST, "copies": (copy(SECOND, digest=None),)},
+        (Action.SEND, DUE),
+    ),
+    (
+        "another key's copy",
+        {"me": FIRST, "copies": (copy(SECOND, key=DeliveryKey("r42", "p4", KEY.room_id)),)},
+        (Action.SEND, DUE),
+    ),
     ("cancelled: even rank 0 holds back", {"me": FIRST, "cancelled": True}, (Action.HOLD, None)),
     ("not joined to the room", {"me": THIRD, "candidates": (FIRST, SECOND)}, (Action.NOT_MINE, None)),
-    ("self-suspect: waits for everyone ahead, dead or not",
-     {"me": THIRD, "alive": (), "now": DUE + G}, (Action.WAIT, DUE + 2 * G)),
+    (
+        "self-suspect: waits for everyone ahead, dead or not",
+        {"me": THIRD, "alive": (), "now": DUE + G},
+        (Action.WAIT, DUE + 2 * G),
+    ),
     ("self-suspect rank 0 still does its duty", {"me": FIRST, "alive": ()}, (Action.SEND, DUE)),
     ("a herald alone in the room sends at once", {"me": THIRD, "candidates": (THIRD,)}, (Action.SEND, DUE)),
 ]
@@ -97,15 +139,40 @@ def test_decision_rule(why: str, args: dict[str, Any], expected: tuple[Action, d
 
 def test_a_hold_names_the_canonical_copy_and_bad_inputs_are_refused() -> None:
     early, late = copy(SECOND, ts=5, event_id="$b"), copy(FIRST, ts=5, event_id="$a")
-    d = decide(PLANNED, me=THIRD, candidates=HERALDS, alive=HERALDS, copies=[early, late],
-               registered=HERALDS, cancelled=False, now=DUE)
+    d = decide(
+        PLANNED,
+        me=THIRD,
+        candidates=HERALDS,
+        alive=HERALDS,
+        copies=[early, late],
+        registered=HERALDS,
+        cancelled=False,
+        now=DUE,
+    )
     assert d.canonical == late  # same timestamp: the smaller event id
     with pytest.raises(ValueError, match="aware"):
-        decide(PLANNED, me=FIRST, candidates=HERALDS, alive=HERALDS, copies=[], registered=HERALDS,
-               cancelled=False, now=datetime(2026, 5, 1))
+        decide(
+            PLANNED,
+            me=FIRST,
+            candidates=HERALDS,
+            alive=HERALDS,
+            copies=[],
+            registered=HERALDS,
+            cancelled=False,
+            now=datetime(2026, 5, 1),
+        )
     with pytest.raises(ValueError, match="stagger"):
-        decide(PLANNED, me=FIRST, candidates=HERALDS, alive=HERALDS, copies=[], registered=HERALDS,
-               cancelled=False, now=DUE, stagger=timedelta(0))
+        decide(
+            PLANNED,
+            me=FIRST,
+            candidates=HERALDS,
+            alive=HERALDS,
+            copies=[],
+            registered=HERALDS,
+            cancelled=False,
+            now=DUE,
+            stagger=timedelta(0),
+        )
 
 
 def test_a_cancelled_run_still_delivers_its_stand_down() -> None:
@@ -137,16 +204,27 @@ def test_duplicates_each_herald_redacts_only_its_own() -> None:
 
 def test_parse_copy_reads_the_marker_and_digests_what_the_room_shows() -> None:
     event: dict[str, Any] = {
-        "type": "m.room.message", "sender": FIRST, "event_id": "$x", "origin_server_ts": 9,
-        "content": {"msgtype": "m.notice", "body": "Phase 3: go", "format": "org.matrix.custom.html",
-                    "formatted_body": "<p>Phase 3: go</p>", "org.affinity.herald": copy_marker(KEY, 7)},
+        "type": "m.room.message",
+        "sender": FIRST,
+        "event_id": "$x",
+        "origin_server_ts": 9,
+        "content": {
+            "msgtype": "m.notice",
+            "body": "Phase 3: go",
+            "format": "org.matrix.custom.html",
+            "formatted_body": "<p>Phase 3: go</p>",
+            "org.affinity.herald": copy_marker(KEY, 7),
+        },
     }
     seen = parse_copy(event, KEY.room_id)
     assert seen == SeenCopy(KEY, FIRST, "$x", 9, DIGEST)
     lying = {**event, "content": {**event["content"], "body": "Phase 3: stay home"}}
     assert parse_copy(lying, KEY.room_id) is not None
     assert parse_copy(lying, KEY.room_id).digest != DIGEST  # type: ignore[union-attr]
-    edit = {**event, "content": {**event["content"], "m.relates_to": {"rel_type": "m.replace", "event_id": "$x"}}}
+    edit = {
+        **event,
+        "content": {**event["content"], "m.relates_to": {"rel_type": "m.replace", "event_id": "$x"}},
+    }
     assert parse_copy(edit, KEY.room_id) is None
     assert parse_copy({**event, "content": {"body": "hi"}}, KEY.room_id) is None
     assert parse_copy({**event, "type": "m.reaction"}, KEY.room_id) is None
@@ -158,9 +236,15 @@ def test_parse_copy_reads_the_marker_and_digests_what_the_room_shows() -> None:
 def test_decide_all_uses_the_rooms_joined_live_heralds() -> None:
     other = DeliveryKey("r42", "p3", "!other")
     view = HeraldView(
-        me=SECOND, now=DUE, registered=frozenset(HERALDS), live=frozenset({SECOND, THIRD}),
-        joined={KEY.room_id: frozenset(HERALDS)}, alive=frozenset(HERALDS), copies=(),
-        cancelled_runs=frozenset(), stagger=G,
+        me=SECOND,
+        now=DUE,
+        registered=frozenset(HERALDS),
+        live=frozenset({SECOND, THIRD}),
+        joined={KEY.room_id: frozenset(HERALDS)},
+        alive=frozenset(HERALDS),
+        copies=(),
+        cancelled_runs=frozenset(),
+        stagger=G,
     )
     decisions = decide_all(view, [PLANNED, PlannedKey(other, DUE, DIGEST)])
     by_key = {d.key: d for d in decisions}
@@ -169,8 +253,9 @@ def test_decide_all_uses_the_rooms_joined_live_heralds() -> None:
     expected_rank = rank(KEY, [SECOND, THIRD]).index(SECOND)
     assert by_key[KEY].rank == expected_rank
     assert next_wake(decisions) == (None if expected_rank == 0 else DUE + G)
-    dup = HeraldView(**{**view.__dict__, "copies": (copy(FIRST, ts=1, event_id="$1"),
-                                                    copy(SECOND, ts=2, event_id="$2"))})
+    dup = HeraldView(
+        **{**view.__dict__, "copies": (copy(FIRST, ts=1, event_id="$1"), copy(SECOND, ts=2, event_id="$2"))}
+    )
     assert redactions(dup, [PLANNED]) == ["$2"]
     cancelled = HeraldView(**{**view.__dict__, "cancelled_runs": frozenset({"r42"})})
     assert {d.action for d in decide_all(cancelled, [PLANNED])} == {Action.HOLD}
@@ -207,20 +292,42 @@ def test_parse_heartbeat_refuses_other_peoples_keys_and_bad_shapes() -> None:
 
 POOL = [f"@h{i}:s{i}.example" for i in range(6)]
 heralds_st = st.lists(st.sampled_from(POOL), min_size=1, max_size=6, unique=True)
-keys_st = st.builds(DeliveryKey, st.sampled_from(["r1", "r2"]), st.sampled_from(["p1", "amend-1"]),
-                    st.sampled_from(["!a", "!b:x", "!c"]))
+keys_st = st.builds(
+    DeliveryKey,
+    st.sampled_from(["r1", "r2"]),
+    st.sampled_from(["p1", "amend-1"]),
+    st.sampled_from(["!a", "!b:x", "!c"]),
+)
 
 
 def _junk_copies(key: DeliveryKey, heralds: list[str]) -> st.SearchStrategy[list[SeenCopy]]:
     """Copies that prove nothing: wrong text, unreadable, another key, or not from a herald."""
     other_key = DeliveryKey(key.run_id, "other", key.room_id)
     one = st.one_of(
-        st.builds(SeenCopy, st.just(key), st.sampled_from(heralds), st.text(max_size=3).map(lambda s: "$" + s),
-                  st.integers(0, 100), st.sampled_from([None, OTHER_DIGEST])),
-        st.builds(SeenCopy, st.just(other_key), st.sampled_from(heralds), st.just("$o"), st.integers(0, 9),
-                  st.just(DIGEST)),
-        st.builds(SeenCopy, st.just(key), st.just("@eve:evil.example"), st.just("$e"), st.integers(0, 9),
-                  st.just(DIGEST)),
+        st.builds(
+            SeenCopy,
+            st.just(key),
+            st.sampled_from(heralds),
+            st.text(max_size=3).map(lambda s: "$" + s),
+            st.integers(0, 100),
+            st.sampled_from([None, OTHER_DIGEST]),
+        ),
+        st.builds(
+            SeenCopy,
+            st.just(other_key),
+            st.sampled_from(heralds),
+            st.just("$o"),
+            st.integers(0, 9),
+            st.just(DIGEST),
+        ),
+        st.builds(
+            SeenCopy,
+            st.just(key),
+            st.just("@eve:evil.example"),
+            st.just("$e"),
+            st.integers(0, 9),
+            st.just(DIGEST),
+        ),
     )
     return st.lists(one, max_size=5)
 
@@ -236,13 +343,31 @@ def test_no_herald_holds_back_without_a_delivered_copy_and_all_send_eventually(
     for me in heralds:
         alive = data.draw(st.frozensets(st.sampled_from(heralds)))
         now = DUE + timedelta(seconds=data.draw(st.integers(-3600, 3600)))
-        d = decide(planned, me=me, candidates=heralds, alive=alive, copies=junk, registered=heralds,
-                   cancelled=False, now=now, stagger=G)
+        d = decide(
+            planned,
+            me=me,
+            candidates=heralds,
+            alive=alive,
+            copies=junk,
+            registered=heralds,
+            cancelled=False,
+            now=now,
+            stagger=G,
+        )
         assert d.action in (Action.SEND, Action.WAIT)
         assert d.at is not None and DUE <= d.at <= latest
         # Whatever it believes about the others, by T + (N-1)G every herald sends.
-        late = decide(planned, me=me, candidates=heralds, alive=alive, copies=junk, registered=heralds,
-                      cancelled=False, now=latest, stagger=G)
+        late = decide(
+            planned,
+            me=me,
+            candidates=heralds,
+            alive=alive,
+            copies=junk,
+            registered=heralds,
+            cancelled=False,
+            now=latest,
+            stagger=G,
+        )
         assert late.action is Action.SEND
 
 
@@ -270,8 +395,17 @@ def simulate(
             lag = timedelta(0) if c.sender == me else latency[(c.sender, me)]
             if lag is not None and at + lag <= now:
                 visible.append(c)
-        d = decide(planned, me=me, candidates=heralds, alive=alive_views[me], copies=visible,
-                   registered=heralds, cancelled=False, now=now + clock[me], stagger=G)
+        d = decide(
+            planned,
+            me=me,
+            candidates=heralds,
+            alive=alive_views[me],
+            copies=visible,
+            registered=heralds,
+            cancelled=False,
+            now=now + clock[me],
+            stagger=G,
+        )
         if d.action is Action.SEND:
             ms = int((now - DUE).total_seconds() * 1000) + 10**12
             sent.append((now, SeenCopy(key, me, f"${me}", ms, DIGEST)))
@@ -287,8 +421,13 @@ def test_no_faults_exactly_one_copy(data: st.DataObject, heralds: list[str], key
     # Everyone alive in everyone's view; every copy seen by the others within less than G.
     lag = st.integers(0, int(G.total_seconds() * 1000) - 1).map(lambda ms: timedelta(milliseconds=ms))
     latency = {(s, r): data.draw(lag) for s in heralds for r in heralds}
-    sent = simulate(heralds, key, alive_views={h: frozenset(heralds) for h in heralds},
-                    crashed=frozenset(), latency=latency)
+    sent = simulate(
+        heralds,
+        key,
+        alive_views={h: frozenset(heralds) for h in heralds},
+        crashed=frozenset(),
+        latency=latency,
+    )
     assert len(sent) == 1
     assert sent[0][0] == DUE and sent[0][1].sender == rank(key, heralds)[0]
 
@@ -303,8 +442,14 @@ def test_clock_skew_under_the_margin_still_gives_exactly_one_copy(
     skew = {h: timedelta(milliseconds=data.draw(st.integers(-20_000, 20_000))) for h in heralds}
     lag = st.integers(0, 4_999).map(lambda ms: timedelta(milliseconds=ms))
     latency = {(s, r): data.draw(lag) for s in heralds for r in heralds}
-    sent = simulate(heralds, key, alive_views={h: frozenset(heralds) for h in heralds},
-                    crashed=frozenset(), latency=latency, skew=skew)
+    sent = simulate(
+        heralds,
+        key,
+        alive_views={h: frozenset(heralds) for h in heralds},
+        crashed=frozenset(),
+        latency=latency,
+        skew=skew,
+    )
     assert len(sent) == 1 and sent[0][1].sender == rank(key, heralds)[0]
 
 
@@ -330,10 +475,24 @@ def test_with_any_faults_at_least_one_copy_at_most_n_and_bounded_lateness(
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.builds(SeenCopy, st.just(KEY), st.sampled_from(HERALDS), st.sampled_from(["$1", "$2", "$3", "$4"]),
-                          st.integers(0, 3), st.just(DIGEST)), min_size=1, max_size=6),
-       st.randoms(use_true_random=False))
-def test_every_herald_picks_the_same_canonical_copy_in_any_order(copies: list[SeenCopy], rnd: random.Random) -> None:
+@given(
+    st.lists(
+        st.builds(
+            SeenCopy,
+            st.just(KEY),
+            st.sampled_from(HERALDS),
+            st.sampled_from(["$1", "$2", "$3", "$4"]),
+            st.integers(0, 3),
+            st.just(DIGEST),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_every_herald_picks_the_same_canonical_copy_in_any_order(
+    copies: list[SeenCopy], rnd: random.Random
+) -> None:
     shuffled = list(copies)
     rnd.shuffle(shuffled)
     assert canonical_copy(KEY, copies, HERALDS, DIGEST) == canonical_copy(KEY, shuffled, HERALDS, DIGEST)
@@ -344,9 +503,17 @@ def test_every_herald_picks_the_same_canonical_copy_in_any_order(copies: list[Se
 def test_a_cancelled_key_is_never_sent(data: st.DataObject, heralds: list[str], key: DeliveryKey) -> None:
     junk = data.draw(_junk_copies(key, heralds))
     for me in heralds:
-        d = decide(PlannedKey(key, DUE, DIGEST), me=me, candidates=heralds,
-                   alive=data.draw(st.frozensets(st.sampled_from(heralds))), copies=junk,
-                   registered=heralds, cancelled=True, now=DUE + G * 10, stagger=G)
+        d = decide(
+            PlannedKey(key, DUE, DIGEST),
+            me=me,
+            candidates=heralds,
+            alive=data.draw(st.frozensets(st.sampled_from(heralds))),
+            copies=junk,
+            registered=heralds,
+            cancelled=True,
+            now=DUE + G * 10,
+            stagger=G,
+        )
         assert d.action is Action.HOLD
 
 
@@ -354,8 +521,15 @@ def test_escalations_are_keys_that_an_acknowledgement_makes_moot() -> None:
     esc = DeliveryKey("r42", escalation_key("p3", 1), KEY.room_id)
     assert esc.key == "esc1-p3" and escalated_phase(esc.key) == "p3" and escalated_phase("p3") is None
     planned = PlannedKey(esc, DUE, DIGEST, unless_acked=(KEY.room_id, "p3"))
-    kwargs: dict[str, Any] = {"me": rank(esc, HERALDS)[0], "candidates": HERALDS, "alive": HERALDS, "copies": [],
-                              "registered": HERALDS, "cancelled": False, "now": DUE}
+    kwargs: dict[str, Any] = {
+        "me": rank(esc, HERALDS)[0],
+        "candidates": HERALDS,
+        "alive": HERALDS,
+        "copies": [],
+        "registered": HERALDS,
+        "cancelled": False,
+        "now": DUE,
+    }
     assert decide(planned, **kwargs).action is Action.SEND
     held = decide(planned, **kwargs, acked=[(KEY.room_id, "p3")])
     assert held.action is Action.HOLD and "acknowledged" in held.reason
@@ -372,11 +546,22 @@ def test_a_cancelled_run_still_chases_its_stand_down() -> None:
 
 
 def test_decide_all_reads_the_runs_acks() -> None:
-    esc = PlannedKey(DeliveryKey("r42", "esc1-p3", KEY.room_id), DUE, DIGEST, unless_acked=(KEY.room_id, "p3"))
+    esc = PlannedKey(
+        DeliveryKey("r42", "esc1-p3", KEY.room_id), DUE, DIGEST, unless_acked=(KEY.room_id, "p3")
+    )
     view = HeraldView(
-        me=FIRST, now=DUE, registered=frozenset(HERALDS), live=frozenset(HERALDS),
-        joined={KEY.room_id: frozenset(HERALDS)}, alive=frozenset(HERALDS), copies=(),
-        cancelled_runs=frozenset(), stagger=G, acked={"r42": frozenset({(KEY.room_id, "p3")})},
+        me=FIRST,
+        now=DUE,
+        registered=frozenset(HERALDS),
+        live=frozenset(HERALDS),
+        joined={KEY.room_id: frozenset(HERALDS)},
+        alive=frozenset(HERALDS),
+        copies=(),
+        cancelled_runs=frozenset(),
+        stagger=G,
+        acked={"r42": frozenset({(KEY.room_id, "p3")})},
     )
     assert [d.action for d in decide_all(view, [esc])] == [Action.HOLD]
-    assert [d.action for d in decide_all(HeraldView(**{**view.__dict__, "acked": {}}), [esc])] != [Action.HOLD]
+    assert [d.action for d in decide_all(HeraldView(**{**view.__dict__, "acked": {}}), [esc])] != [
+        Action.HOLD
+    ]

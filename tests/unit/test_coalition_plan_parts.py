@@ -34,21 +34,39 @@ _ids = itertools.count()
 
 
 def as_events(parts: list[PrivateEvent], sender: str = A, ts: int = 100) -> list[dict[str, Any]]:
-    return [{"type": p.event_type, "sender": sender, "event_id": f"$p{next(_ids)}", "origin_server_ts": ts,
-             "content": p.content} for p in parts]
+    return [
+        {
+            "type": p.event_type,
+            "sender": sender,
+            "event_id": f"$p{next(_ids)}",
+            "origin_server_ts": ts,
+            "content": p.content,
+        }
+        for p in parts
+    ]
 
 
 def big_plan(rooms: int = 200) -> list[SharedMessage]:
     text = "Meet at the usual place. " * 60
-    return [SharedMessage(f"!room{i}:hs{i % 3}.example", key, ACTION + timedelta(hours=h), f"{text} {i}",
-                          f"<p>{text} {i}</p>")
-            for i in range(rooms) for h, key in enumerate(["p1", "p2", "p3"])]
+    return [
+        SharedMessage(
+            f"!room{i}:hs{i % 3}.example",
+            key,
+            ACTION + timedelta(hours=h),
+            f"{text} {i}",
+            f"<p>{text} {i}</p>",
+        )
+        for i in range(rooms)
+        for h, key in enumerate(["p1", "p2", "p3"])
+    ]
 
 
 def test_a_real_plan_round_trips_and_gives_the_delivery_keys() -> None:
     national = load_library([shipped_library()])["national-day-of-action"]
-    rooms = [MemberRoom("!paris:a.org", ZoneInfo("Europe/Paris"), {"meeting_point": "République"}),
-             MemberRoom("!nyc:b.org", ZoneInfo("America/New_York"), {})]
+    rooms = [
+        MemberRoom("!paris:a.org", ZoneInfo("Europe/Paris"), {"meeting_point": "République"}),
+        MemberRoom("!nyc:b.org", ZoneInfo("America/New_York"), {}),
+    ]
     messages = make_plan("run1", national, ACTION, rooms, NOW)
     expected = plan_hash("run1", messages, SALT)
     parts = plan_parts("run1", 1, messages, SALT)
@@ -78,7 +96,8 @@ def test_a_large_plan_is_split_into_parts_that_fit_an_encrypted_event() -> None:
     shared = assemble_plan(events + events[:3], run_id="run1", rev=3, expected_hash=expected, registered=[A])
     assert shared is not None
     assert sorted(shared.messages, key=lambda m: (m.room_id, m.phase_key)) == sorted(
-        messages, key=lambda m: (m.room_id, m.phase_key))
+        messages, key=lambda m: (m.room_id, m.phase_key)
+    )
 
 
 def test_only_a_complete_genuine_plan_from_heralds_assembles() -> None:
@@ -98,14 +117,21 @@ def test_only_a_complete_genuine_plan_from_heralds_assembles() -> None:
     spoiler = as_events([PrivateEvent(parts[0].event_type, forged)], sender=MALLORY, ts=1)
     assert assemble_plan(spoiler + events, **kwargs) is not None
     # The same tampering by a herald: the hash no longer matches, nothing is believed.
-    assert assemble_plan(as_events([PrivateEvent(parts[0].event_type, forged)], sender=B, ts=1) + events[1:],
-                         **kwargs) is None
+    assert (
+        assemble_plan(
+            as_events([PrivateEvent(parts[0].event_type, forged)], sender=B, ts=1) + events[1:], **kwargs
+        )
+        is None
+    )
     # Sent as state, or malformed: ignored, never raising.
     as_state = [{**e, "state_key": ""} for e in events]
     assert assemble_plan(as_state, **kwargs) is None
-    junk = [{**events[0], "content": {**events[0]["content"], "messages": [["!r", "p1", 1, "b"]]}},
-            {**events[0], "content": {**events[0]["content"], "salt": "zz"}},
-            {**events[0], "content": {**events[0]["content"], "part": 9, "parts": 2}}, "junk"]
+    junk = [
+        {**events[0], "content": {**events[0]["content"], "messages": [["!r", "p1", 1, "b"]]}},
+        {**events[0], "content": {**events[0]["content"], "salt": "zz"}},
+        {**events[0], "content": {**events[0]["content"], "part": 9, "parts": 2}},
+        "junk",
+    ]
     assert assemble_plan(junk, **kwargs) is None
 
 
@@ -121,27 +147,45 @@ def test_sharing_refuses_what_cannot_be_shared() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.tuples(st.sampled_from(["!a", "!b:x", "!c"]), st.sampled_from(["p1", "p2", "amend-1", "cancel"]),
-                       st.integers(0, 2**41), st.text(max_size=300), st.text(max_size=50)),
-             unique_by=lambda t: (t[0], t[1]), min_size=1, max_size=12),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["!a", "!b:x", "!c"]),
+            st.sampled_from(["p1", "p2", "amend-1", "cancel"]),
+            st.integers(0, 2**41),
+            st.text(max_size=300),
+            st.text(max_size=50),
+        ),
+        unique_by=lambda t: (t[0], t[1]),
+        min_size=1,
+        max_size=12,
+    ),
     st.randoms(use_true_random=False),
 )
 def test_any_plan_reassembles_from_its_parts_in_any_order(
     rows: list[tuple[str, str, int, str, str]], rnd: random.Random
 ) -> None:
-    messages = [SharedMessage(r, k, datetime.fromtimestamp(ms / 1000, tz=UTC), body, html)
-                for r, k, ms, body, html in rows]
+    messages = [
+        SharedMessage(r, k, datetime.fromtimestamp(ms / 1000, tz=UTC), body, html)
+        for r, k, ms, body, html in rows
+    ]
     events = as_events(plan_parts("r", 1, messages, SALT))
     rnd.shuffle(events)
-    shared = assemble_plan(events, run_id="r", rev=1, expected_hash=plan_hash("r", messages, SALT), registered=[A])
+    shared = assemble_plan(
+        events, run_id="r", rev=1, expected_hash=plan_hash("r", messages, SALT), registered=[A]
+    )
     assert shared is not None
     assert set(shared.messages) == set(messages)
 
 
 def test_a_shared_escalation_is_moot_once_its_phase_is_acknowledged() -> None:
-    messages = [SharedMessage("!r", "go", ACTION, "Go", ""), SharedMessage("!r", "esc1-go", ACTION, "Ack?", "")]
+    messages = [
+        SharedMessage("!r", "go", ACTION, "Go", ""),
+        SharedMessage("!r", "esc1-go", ACTION, "Ack?", ""),
+    ]
     events = as_events(plan_parts("r", 1, messages, SALT))
-    shared = assemble_plan(events, run_id="r", rev=1, expected_hash=plan_hash("r", messages, SALT), registered=[A])
+    shared = assemble_plan(
+        events, run_id="r", rev=1, expected_hash=plan_hash("r", messages, SALT), registered=[A]
+    )
     assert shared is not None
     chased = {p.key.key: p.unless_acked for p in shared.planned_keys()}
     assert chased == {"go": None, "esc1-go": ("!r", "go")}

@@ -112,14 +112,20 @@ def test_the_digest_covers_what_a_client_shows() -> None:
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["!a:x", "!b:y", "!c"]), st.sampled_from(["p1", "p2", "cancel"]),
-                  st.integers(0, 2**40), st.text(max_size=20)),
+        st.tuples(
+            st.sampled_from(["!a:x", "!b:y", "!c"]),
+            st.sampled_from(["p1", "p2", "cancel"]),
+            st.integers(0, 2**40),
+            st.text(max_size=20),
+        ),
         unique_by=lambda t: (t[0], t[1]),
         max_size=9,
     ),
     st.randoms(use_true_random=False),
 )
-def test_entries_hash_the_same_in_any_order(rows: list[tuple[str, str, int, str]], rnd: random.Random) -> None:
+def test_entries_hash_the_same_in_any_order(
+    rows: list[tuple[str, str, int, str]], rnd: random.Random
+) -> None:
     entries = [PlanEntry(r, k, due, message_digest(text, None)) for r, k, due, text in rows]
     shuffled = list(entries)
     rnd.shuffle(shuffled)

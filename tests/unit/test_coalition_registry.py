@@ -34,8 +34,15 @@ ROOM1, ROOM2 = "!room1:one.example", "!room2"
 _ids = itertools.count()
 
 
-def ev(kind: str, sender: str, content: dict[str, Any], *, state_key: str | None = None, ts: int = 1000,
-       event_id: str | None = None) -> dict[str, Any]:
+def ev(
+    kind: str,
+    sender: str,
+    content: dict[str, Any],
+    *,
+    state_key: str | None = None,
+    ts: int = 1000,
+    event_id: str | None = None,
+) -> dict[str, Any]:
     """An event the way nio hands it over."""
     event: dict[str, Any] = {
         "type": kind,
@@ -49,30 +56,72 @@ def ev(kind: str, sender: str, content: dict[str, Any], *, state_key: str | None
     return event
 
 
-def admit(sender: str, user: str, *, generation: int = 0, retired: bool = False, ts: int = 1000) -> dict[str, Any]:
-    return ev(ADMISSION, sender, {"user_id": user, "generation": generation, "retired": retired},
-              state_key=user[1:], ts=ts)
+def admit(
+    sender: str, user: str, *, generation: int = 0, retired: bool = False, ts: int = 1000
+) -> dict[str, Any]:
+    return ev(
+        ADMISSION,
+        sender,
+        {"user_id": user, "generation": generation, "retired": retired},
+        state_key=user[1:],
+        ts=ts,
+    )
 
 
 def instance(sender: str, *, active: bool = True, key: str | None = None, ts: int = 1000) -> dict[str, Any]:
     return ev(INSTANCE, sender, {"active": active}, state_key=key or sender, ts=ts)
 
 
-def run(sender: str, run_id: str = "r42", *, rev: int = 1, plan_hash: str = H1, cancelled: bool = False,
-        ts: int = 1000) -> dict[str, Any]:
-    return ev(RUN, sender, {"rev": rev, "plan_hash": plan_hash, "cancelled": cancelled}, state_key=run_id, ts=ts)
+def run(
+    sender: str,
+    run_id: str = "r42",
+    *,
+    rev: int = 1,
+    plan_hash: str = H1,
+    cancelled: bool = False,
+    ts: int = 1000,
+) -> dict[str, Any]:
+    return ev(
+        RUN, sender, {"rev": rev, "plan_hash": plan_hash, "cancelled": cancelled}, state_key=run_id, ts=ts
+    )
 
 
-def plan(sender: str, run_id: str = "r42", *, rev: int = 1, plan_hash: str = H1, at: int = 1_800_000_000_000,
-         template: str = "strike-day", ts: int = 1000) -> dict[str, Any]:
-    return ev(PLAN, sender, {"run": run_id, "rev": rev, "template": template, "action_time": at,
-                             "plan_hash": plan_hash}, ts=ts)
+def plan(
+    sender: str,
+    run_id: str = "r42",
+    *,
+    rev: int = 1,
+    plan_hash: str = H1,
+    at: int = 1_800_000_000_000,
+    template: str = "strike-day",
+    ts: int = 1000,
+) -> dict[str, Any]:
+    return ev(
+        PLAN,
+        sender,
+        {"run": run_id, "rev": rev, "template": template, "action_time": at, "plan_hash": plan_hash},
+        ts=ts,
+    )
 
 
-def amend(sender: str, run_id: str = "r42", *, rev: int = 2, prev_rev: int = 1, plan_hash: str = H2,
-          cancel: bool = False, at: int | None = None, ts: int = 1000) -> dict[str, Any]:
-    content: dict[str, Any] = {"run": run_id, "rev": rev, "prev_rev": prev_rev, "plan_hash": plan_hash,
-                               "cancel": cancel}
+def amend(
+    sender: str,
+    run_id: str = "r42",
+    *,
+    rev: int = 2,
+    prev_rev: int = 1,
+    plan_hash: str = H2,
+    cancel: bool = False,
+    at: int | None = None,
+    ts: int = 1000,
+) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "run": run_id,
+        "rev": rev,
+        "prev_rev": prev_rev,
+        "plan_hash": plan_hash,
+        "cancel": cancel,
+    }
     if at is not None:
         content["action_time"] = at
     return ev(AMEND, sender, content, ts=ts)
@@ -86,8 +135,9 @@ def acks(sender: str, runs: dict[str, dict[str, list[str]]], *, key: str | None 
     return ev(ACKS, sender, {"runs": runs}, state_key=key or sender)
 
 
-def room(sender: str, room_id: str = ROOM1, homeserver: str = "one.example", *, active: bool = True,
-         ts: int = 1000) -> dict[str, Any]:
+def room(
+    sender: str, room_id: str = ROOM1, homeserver: str = "one.example", *, active: bool = True, ts: int = 1000
+) -> dict[str, Any]:
     return ev(MEMBER_ROOM, sender, {"homeserver": homeserver, "active": active}, state_key=room_id, ts=ts)
 
 
@@ -135,10 +185,19 @@ def test_a_creator_can_be_retired() -> None:
     [
         (instance(C, key=A), "an @-key that is not the sender's own"),
         (acks(A, {"r42": {ROOM1: ["p1"]}}, key=B), "someone else's ack set"),
-        (ev(ADMISSION, A, {"user_id": C, "generation": 0, "retired": False}, state_key="d:four.example"),
-         "an admission keyed for someone else"),
-        (ev(PLAN, A, {"run": "r42", "rev": 1, "template": "t", "action_time": 1, "plan_hash": H1},
-            state_key="r42"), "a private plan sent as state"),
+        (
+            ev(ADMISSION, A, {"user_id": C, "generation": 0, "retired": False}, state_key="d:four.example"),
+            "an admission keyed for someone else",
+        ),
+        (
+            ev(
+                PLAN,
+                A,
+                {"run": "r42", "rev": 1, "template": "t", "action_time": 1, "plan_hash": H1},
+                state_key="r42",
+            ),
+            "a private plan sent as state",
+        ),
         (ev(RUN, A, {"rev": True, "plan_hash": H1}, state_key="r42"), "a bool is not a revision"),
         (ev(RUN, A, {"rev": 1, "plan_hash": "abc"}, state_key="r42"), "not a hash"),
         (ev(RUN, A, {"rev": 1, "plan_hash": H1}, state_key="r 42"), "not a run id"),
@@ -149,7 +208,10 @@ def test_a_creator_can_be_retired() -> None:
         (acks(A, {"r42": {ROOM1: ["p1", "NOT A KEY"]}}), "one bad ack spoils the event"),
         (amend(A, rev=2, prev_rev=2), "an amendment that does not move forward"),
         (ev(LIAISON, A, {"room": ROOM1, "liaison": "bob"}), "a liaison that is not a user id"),
-        ({"type": RUN, "sender": A, "state_key": "r42", "content": {"rev": 1, "plan_hash": H1}}, "no event id"),
+        (
+            {"type": RUN, "sender": A, "state_key": "r42", "content": {"rev": 1, "plan_hash": H1}},
+            "no event id",
+        ),
         ({**run(A), "origin_server_ts": -1}, "negative timestamp"),
         ({**run(A), "sender": "a:one.example"}, "sender is not a user id"),
         ({**run(A), "content": []}, "content is not an object"),
@@ -169,8 +231,13 @@ def test_runs_come_only_from_heralds_and_private_kinds_only_from_the_timeline() 
 
 
 def test_amendments_fold_by_revision_and_a_fork_is_flagged() -> None:
-    reg = fold(plan(A), amend(B, rev=2, plan_hash=H2, ts=2000), amend(A, rev=2, plan_hash=H3, ts=1500),
-               amend(A, rev=3, prev_rev=2, plan_hash=H1, at=1_900_000_000_000), run(B, rev=3, plan_hash=H1))
+    reg = fold(
+        plan(A),
+        amend(B, rev=2, plan_hash=H2, ts=2000),
+        amend(A, rev=2, plan_hash=H3, ts=1500),
+        amend(A, rev=3, prev_rev=2, plan_hash=H1, at=1_900_000_000_000),
+        run(B, rev=3, plan_hash=H1),
+    )
     r = reg.runs["r42"]
     assert r.rev == 3 and r.plan_hash == H1
     assert [a.rev for a in r.amendments] == [2, 3]
@@ -247,13 +314,21 @@ def _events(senders: list[str], *, admit_targets: list[str]) -> st.SearchStrateg
     def build(kind: str, s: str, t: int, e: str, data: Any) -> dict[str, Any]:
         if kind == "admission":
             target, gen, retired = data
-            return ev(ADMISSION, s, {"user_id": target, "generation": gen, "retired": retired},
-                      state_key=target[1:], ts=t, event_id=e)
+            return ev(
+                ADMISSION,
+                s,
+                {"user_id": target, "generation": gen, "retired": retired},
+                state_key=target[1:],
+                ts=t,
+                event_id=e,
+            )
         if kind == "instance":
             return ev(INSTANCE, s, {"active": data}, state_key=s, ts=t, event_id=e)
         if kind == "room":
             r, active = data
-            return ev(MEMBER_ROOM, s, {"homeserver": "hs.example", "active": active}, state_key=r, ts=t, event_id=e)
+            return ev(
+                MEMBER_ROOM, s, {"homeserver": "hs.example", "active": active}, state_key=r, ts=t, event_id=e
+            )
         if kind == "coordination":
             r, active = data
             return ev(COORDINATION, s, {"active": active}, state_key=r, ts=t, event_id=e)
@@ -264,12 +339,22 @@ def _events(senders: list[str], *, admit_targets: list[str]) -> st.SearchStrateg
             return ev(CANCEL, s, {"cancelled": True}, state_key=data, ts=t, event_id=e)
         if kind == "plan":
             r, h, at = data
-            return ev(PLAN, s, {"run": r, "rev": 1, "template": "tpl", "action_time": at, "plan_hash": h},
-                      ts=t, event_id=e)
+            return ev(
+                PLAN,
+                s,
+                {"run": r, "rev": 1, "template": "tpl", "action_time": at, "plan_hash": h},
+                ts=t,
+                event_id=e,
+            )
         if kind == "amend":
             r, rv, h, c = data
-            return ev(AMEND, s, {"run": r, "rev": rv + 1, "prev_rev": rv, "plan_hash": h, "cancel": c},
-                      ts=t, event_id=e)
+            return ev(
+                AMEND,
+                s,
+                {"run": r, "rev": rv + 1, "prev_rev": rv, "plan_hash": h, "cancel": c},
+                ts=t,
+                event_id=e,
+            )
         if kind == "acks":
             return ev(ACKS, s, {"runs": data}, state_key=s, ts=t, event_id=e)
         if kind == "liaison":
@@ -286,14 +371,13 @@ def _events(senders: list[str], *, admit_targets: list[str]) -> st.SearchStrateg
         "cancel": st.sampled_from(RUNS),
         "plan": st.tuples(st.sampled_from(RUNS), st.sampled_from(HASHES), st.integers(0, 10**12)),
         "amend": st.tuples(st.sampled_from(RUNS), rev, st.sampled_from(HASHES), st.booleans()),
-        "acks": st.dictionaries(st.sampled_from(RUNS),
-                                st.dictionaries(st.sampled_from(ROOMS), st.lists(st.sampled_from(PHASES)))),
+        "acks": st.dictionaries(
+            st.sampled_from(RUNS), st.dictionaries(st.sampled_from(ROOMS), st.lists(st.sampled_from(PHASES)))
+        ),
         "liaison": st.tuples(st.sampled_from(ROOMS), st.sampled_from([None, "@li:x.example"])),
         "junk": st.integers(),
     }
-    return st.one_of(
-        *[st.builds(build, st.just(k), sender, ts, eid, p) for k, p in payloads.items()]
-    )
+    return st.one_of(*[st.builds(build, st.just(k), sender, ts, eid, p) for k, p in payloads.items()])
 
 
 honest_events = _events(HONEST, admit_targets=HONEST)
@@ -338,8 +422,13 @@ def test_events_from_a_non_herald_never_change_what_a_reader_sees(
 
 
 @settings(max_examples=100, deadline=None)
-@given(event_lists, st.sampled_from([*CREATORS]), st.sampled_from(["run", "cancel", "amend"]),
-       st.randoms(use_true_random=False), event_lists)
+@given(
+    event_lists,
+    st.sampled_from([*CREATORS]),
+    st.sampled_from(["run", "cancel", "amend"]),
+    st.randoms(use_true_random=False),
+    event_lists,
+)
 def test_a_cancellation_is_final_whatever_the_order(
     others: list[dict[str, Any]], who: str, how: str, rnd: Any, later: list[dict[str, Any]]
 ) -> None:
@@ -357,21 +446,37 @@ def test_a_cancellation_is_final_whatever_the_order(
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12,
-), max_size=10))
+@given(
+    st.lists(
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+            ),
+            max_leaves=12,
+        ),
+        max_size=10,
+    )
+)
 def test_folding_arbitrary_json_never_raises(junk: list[Any]) -> None:
     _reg(junk)
-    shaped = [{"type": RUN, "sender": A, "event_id": "$x", "origin_server_ts": 1, "state_key": "r1",
-               "content": j} for j in junk]
+    shaped = [
+        {"type": RUN, "sender": A, "event_id": "$x", "origin_server_ts": 1, "state_key": "r1", "content": j}
+        for j in junk
+    ]
     _reg(shaped)
 
 
 def test_forgetting_a_run_drops_everything_about_it_and_nothing_else() -> None:
-    reg = fold(plan(A, "r1"), run(A, "r1"), cancel(B, "r1"), run(A, "r2"),
-               acks(A, {"r1": {ROOM1: ["p1"]}, "r2": {ROOM1: ["p2"]}}), admit(A, C), room(A))
+    reg = fold(
+        plan(A, "r1"),
+        run(A, "r1"),
+        cancel(B, "r1"),
+        run(A, "r2"),
+        acks(A, {"r1": {ROOM1: ["p1"]}, "r2": {ROOM1: ["p2"]}}),
+        admit(A, C),
+        room(A),
+    )
     left = reg.forget_runs(["r1"])
     assert set(left.runs) == {"r2"} and not left.is_cancelled("r1")
     assert set(left.acks) == {"r2"}
@@ -382,8 +487,18 @@ def test_forgetting_a_run_drops_everything_about_it_and_nothing_else() -> None:
 def test_twin_plans_differing_only_in_their_hash_fold_the_same_in_any_order() -> None:
     # Found by hypothesis: two claims with one sender, time and event id whose plan hashes
     # differ tied in the order, so the revision kept depended on which arrived first.
-    one = ev(PLAN, A, {"run": "r1", "rev": 1, "template": "tpl", "action_time": 0, "plan_hash": H1},
-             ts=0, event_id="$x0")
-    two = ev(PLAN, A, {"run": "r1", "rev": 1, "template": "tpl", "action_time": 0, "plan_hash": H2},
-             ts=0, event_id="$x0")
+    one = ev(
+        PLAN,
+        A,
+        {"run": "r1", "rev": 1, "template": "tpl", "action_time": 0, "plan_hash": H1},
+        ts=0,
+        event_id="$x0",
+    )
+    two = ev(
+        PLAN,
+        A,
+        {"run": "r1", "rev": 1, "template": "tpl", "action_time": 0, "plan_hash": H2},
+        ts=0,
+        event_id="$x0",
+    )
     assert _reg([one, two]).view() == _reg([two, one]).view()

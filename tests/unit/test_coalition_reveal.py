@@ -46,8 +46,13 @@ _ids = itertools.count()
 
 
 def as_event(write: StateWrite | PrivateEvent, sender: str) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": write.event_type, "sender": sender, "event_id": f"$r{next(_ids)}",
-                             "origin_server_ts": next(_ids), "content": write.content}
+    event: dict[str, Any] = {
+        "type": write.event_type,
+        "sender": sender,
+        "event_id": f"$r{next(_ids)}",
+        "origin_server_ts": next(_ids),
+        "content": write.content,
+    }
     if isinstance(write, StateWrite):
         event["state_key"] = write.state_key
     return event
@@ -81,19 +86,39 @@ def test_what_the_builders_write_is_what_the_registry_reads() -> None:
 @pytest.mark.parametrize(
     ("event_type", "state_key", "content", "match"),
     [
-        (RUN, "r42", {"rev": 1, "plan_hash": H1, "cancelled": False,
-                      "phases": [{"text": "Meet at the town hall"}]}, "may not carry phases"),
-        (RUN, "r42", {"rev": 1, "plan_hash": H1, "cancelled": False, "action_time": "2026-05-01T12:00Z"},
-         "may not carry action_time"),
-        (RUN, "r42", {"rev": 1, "plan_hash": H1, "cancelled": False, "template": "strike-day"},
-         "may not carry template"),
+        (
+            RUN,
+            "r42",
+            {"rev": 1, "plan_hash": H1, "cancelled": False, "phases": [{"text": "Meet at the town hall"}]},
+            "may not carry phases",
+        ),
+        (
+            RUN,
+            "r42",
+            {"rev": 1, "plan_hash": H1, "cancelled": False, "action_time": "2026-05-01T12:00Z"},
+            "may not carry action_time",
+        ),
+        (
+            RUN,
+            "r42",
+            {"rev": 1, "plan_hash": H1, "cancelled": False, "template": "strike-day"},
+            "may not carry template",
+        ),
         (RUN, "r42", {"rev": 1, "plan_hash": "Meet at the town hall", "cancelled": False}, "plan_hash"),
         (RUN, "r42", {"rev": True, "plan_hash": H1, "cancelled": False}, "rev"),
         (RUN, "r42", {"rev": 1, "plan_hash": H1}, "needs cancelled"),
-        (MEMBER_ROOM, ROOM, {"homeserver": "one.example", "active": True, "liaison": "@li:one.example"},
-         "may not carry liaison"),
-        (MEMBER_ROOM, ROOM, {"homeserver": "one.example", "active": True, "meeting_point": "Town hall"},
-         "may not carry meeting_point"),
+        (
+            MEMBER_ROOM,
+            ROOM,
+            {"homeserver": "one.example", "active": True, "liaison": "@li:one.example"},
+            "may not carry liaison",
+        ),
+        (
+            MEMBER_ROOM,
+            ROOM,
+            {"homeserver": "one.example", "active": True, "meeting_point": "Town hall"},
+            "may not carry meeting_point",
+        ),
         (MEMBER_ROOM, ROOM, {"homeserver": "Town hall steps", "active": True}, "homeserver"),
         (ACKS, A, {"runs": {"r42": {ROOM: ["Yes, we will be there!"]}}}, "runs"),
         (ACKS, A, {"runs": {"r42": {ROOM: {"p1": {"body": "ok", "sender": "@li:x"}}}}}, "runs"),
@@ -106,8 +131,12 @@ def test_what_the_builders_write_is_what_the_registry_reads() -> None:
         ("org.affinity.herald.notes", "x", {}, "not a coalition state kind"),
         ("org.affinity.herald.cancel", "r42", {"cancelled": False}, "cancelled"),
         ("org.affinity.herald.instance", "not-a-user", {"active": True}, "own user id"),
-        ("org.affinity.herald.admission", "c:three.example", {"user_id": B, "generation": 0, "retired": False},
-         "without its @"),
+        (
+            "org.affinity.herald.admission",
+            "c:three.example",
+            {"user_id": B, "generation": 0, "retired": False},
+            "without its @",
+        ),
         ("org.affinity.herald.run", "r 42", {"rev": 1, "plan_hash": H1, "cancelled": False}, "state key"),
         ("org.affinity.herald.heartbeat", A, {"seq": 1, "status": "up", "note": "all good"}, "note"),
     ],
@@ -132,8 +161,13 @@ def test_builders_refuse_bad_values_and_oversized_sets() -> None:
     with pytest.raises(RevealError):
         run_state("r42", rev=1, plan_hash="not a hash")
     with pytest.raises(RevealError, match="bytes"):
-        acks_state(A, {f"r{i}": [(f"!room{j}:one.example", f"p{k}") for j in range(200) for k in range(8)]
-                       for i in range(8)})
+        acks_state(
+            A,
+            {
+                f"r{i}": [(f"!room{j}:one.example", f"p{k}") for j in range(200) for k in range(8)]
+                for i in range(8)
+            },
+        )
     with pytest.raises(RevealError):
         plan_event("r42", template="Strike Day!", action_time=ACTION, plan_hash=H1)
     with pytest.raises(RevealError, match="follows"):
@@ -155,11 +189,18 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=10,
 )
-_kinds = st.sampled_from([
-    "org.affinity.herald.instance", "org.affinity.herald.admission", "org.affinity.herald.heartbeat",
-    "org.affinity.herald.coordination", "org.affinity.herald.room", "org.affinity.herald.run",
-    "org.affinity.herald.cancel", "org.affinity.herald.acks",
-])
+_kinds = st.sampled_from(
+    [
+        "org.affinity.herald.instance",
+        "org.affinity.herald.admission",
+        "org.affinity.herald.heartbeat",
+        "org.affinity.herald.coordination",
+        "org.affinity.herald.room",
+        "org.affinity.herald.run",
+        "org.affinity.herald.cancel",
+        "org.affinity.herald.acks",
+    ]
+)
 _valid: dict[str, tuple[str, dict[str, Any]]] = {
     "org.affinity.herald.instance": (A, {"active": True}),
     "org.affinity.herald.admission": (B[1:], {"user_id": B, "generation": 0, "retired": False}),

@@ -23,8 +23,10 @@ COORD = "!coord:one.example"
 NATIONAL = load_library([shipped_library()])["national-day-of-action"]
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 ACTION = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-ROOMS = [MemberRoom("!paris:one.example", ZoneInfo("Europe/Paris"), {}),
-         MemberRoom("!nyc:two.example", ZoneInfo("America/New_York"), {})]
+ROOMS = [
+    MemberRoom("!paris:one.example", ZoneInfo("Europe/Paris"), {}),
+    MemberRoom("!nyc:two.example", ZoneInfo("America/New_York"), {}),
+]
 _ids = itertools.count()
 
 
@@ -57,34 +59,58 @@ class Delivery:
 
 
 def delivered(m: PlannedMessage, *, sent: bool, acked: bool = False, state: str | None = None) -> Delivery:
-    return Delivery(m.room_id, m.phase_key, m.due_at, m.body, m.html, state or ("sent" if sent else "pending"),
-                    f"$d{next(_ids)}" if sent else None, m.due_at if sent else None,
-                    m.due_at + timedelta(minutes=5) if acked else None)
+    return Delivery(
+        m.room_id,
+        m.phase_key,
+        m.due_at,
+        m.body,
+        m.html,
+        state or ("sent" if sent else "pending"),
+        f"$d{next(_ids)}" if sent else None,
+        m.due_at if sent else None,
+        m.due_at + timedelta(minutes=5) if acked else None,
+    )
 
 
 def as_event(write: StateWrite | PrivateEvent) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": write.event_type, "sender": ME, "event_id": f"$u{next(_ids)}",
-                             "origin_server_ts": next(_ids), "content": write.content}
+    event: dict[str, Any] = {
+        "type": write.event_type,
+        "sender": ME,
+        "event_id": f"$u{next(_ids)}",
+        "origin_server_ts": next(_ids),
+        "content": write.content,
+    }
     if isinstance(write, StateWrite):
         event["state_key"] = write.state_key
     return event
 
 
 def legacy() -> tuple[list[Member], list[Run], dict[str, list[Delivery]], dict[str, int]]:
-    members = [Member("!paris:one.example", "one.example", "@ana:one.example"),
-               Member("!nyc:two.example", "two.example", None)]
+    members = [
+        Member("!paris:one.example", "one.example", "@ana:one.example"),
+        Member("!nyc:two.example", "two.example", None),
+    ]
     live = make_plan("live1", NATIONAL, ACTION, ROOMS, NOW)
     amended = make_amendment("live1", "confirmed", 1, "New meeting point.", NATIONAL, ACTION, ROOMS, NOW)
     first_key = live[0].phase_key
-    live_d = [delivered(m, sent=m.phase_key == first_key, acked=m.room_id == "!paris:one.example"
-                        and m.phase_key == first_key) for m in live]
+    live_d = [
+        delivered(
+            m,
+            sent=m.phase_key == first_key,
+            acked=m.room_id == "!paris:one.example" and m.phase_key == first_key,
+        )
+        for m in live
+    ]
     live_d += [delivered(m, sent=True) for m in amended]
     gone = make_plan("gone1", NATIONAL, ACTION, ROOMS, NOW)
     stand_down = make_cancellation("gone1", "confirmed", "", NATIONAL, ACTION, ROOMS, [], NOW)
     gone_d = [delivered(m, sent=False, state="cancelled") for m in gone]
     gone_d += [delivered(m, sent=True) for m in stand_down.messages]
-    runs = [Run("live1", NATIONAL.name, ACTION, "confirmed"), Run("gone1", NATIONAL.name, ACTION, "cancelled"),
-            Run("draft1", NATIONAL.name, ACTION, "planned")]
+    runs = [
+        Run("live1", NATIONAL.name, ACTION, "confirmed"),
+        Run("gone1", NATIONAL.name, ACTION, "cancelled"),
+        Run("draft1", NATIONAL.name, ACTION, "planned"),
+    ]
     return members, runs, {"live1": live_d, "gone1": gone_d}, {"live1": 1}
 
 
@@ -99,7 +125,9 @@ def test_the_control_room_gets_every_run_room_and_ack_and_state_reveals_no_plan(
     assert reg.live_heralds == {ME}
     assert reg.coordination_rooms == {COORD}
     assert {r: (m.homeserver, m.liaison) for r, m in reg.member_rooms.items()} == {
-        "!paris:one.example": ("one.example", "@ana:one.example"), "!nyc:two.example": ("two.example", None)}
+        "!paris:one.example": ("one.example", "@ana:one.example"),
+        "!nyc:two.example": ("two.example", None),
+    }
     assert set(reg.runs) == {"live1", "gone1"}  # the never-confirmed draft stays local
     assert (reg.runs["live1"].rev, reg.runs["live1"].cancelled) == (2, False)
     assert (reg.runs["gone1"].rev, reg.runs["gone1"].cancelled) == (2, True)
@@ -109,7 +137,9 @@ def test_the_control_room_gets_every_run_room_and_ack_and_state_reveals_no_plan(
     # Every message of every run can be reassembled by another herald, and checks out.
     events = [as_event(p) for p in up.private]
     for run_id, run in reg.runs.items():
-        shared = assemble_plan(events, run_id=run_id, rev=run.rev, expected_hash=run.plan_hash, registered=[ME])
+        shared = assemble_plan(
+            events, run_id=run_id, rev=run.rev, expected_hash=run.plan_hash, registered=[ME]
+        )
         assert shared is not None and len(shared.messages) == len(deliveries[run_id])
 
 
@@ -121,12 +151,19 @@ def test_after_the_upgrade_one_herald_behaves_as_today() -> None:
     reg = Registry.empty([ME]).fold(as_event(w) for w in writes)
     events = [as_event(p) for p in up.private]
     view = HeraldView(
-        me=ME, now=ACTION + timedelta(days=1), registered=reg.admitted, live=reg.live_heralds,
-        joined={m.room_id: frozenset({ME}) for m in members}, alive=frozenset({ME}), copies=up.own_copies,
+        me=ME,
+        now=ACTION + timedelta(days=1),
+        registered=reg.admitted,
+        live=reg.live_heralds,
+        joined={m.room_id: frozenset({ME}) for m in members},
+        alive=frozenset({ME}),
+        copies=up.own_copies,
         cancelled_runs=frozenset(r for r in reg.runs if reg.is_cancelled(r)),
     )
     for run_id, run in reg.runs.items():
-        shared = assemble_plan(events, run_id=run_id, rev=run.rev, expected_hash=run.plan_hash, registered=[ME])
+        shared = assemble_plan(
+            events, run_id=run_id, rev=run.rev, expected_hash=run.plan_hash, registered=[ME]
+        )
         assert shared is not None
         fate = {(d.room_id, d.phase_key): d.state for d in deliveries[run_id]}
         for decision in decide_all(view, shared.planned_keys()):

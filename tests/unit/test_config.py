@@ -17,17 +17,21 @@ from bots.runtime.registry import feature_section
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 43
-MINIMAL = 'homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: "@bot:localhost"\n    password: pw\n'
+MINIMAL = (
+    'homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: "@bot:localhost"\n    password: pw\n'
+)
 
 
 def test_example_config_loads_and_documents_every_key() -> None:
-    config = load_config(ROOT / "config.example.yaml", environ={
-        "AFFINITY_PASSWORD": "x", "AFFINITY_PICKLE_KEY": "y"})
+    config = load_config(
+        ROOT / "config.example.yaml", environ={"AFFINITY_PASSWORD": "x", "AFFINITY_PICKLE_KEY": "y"}
+    )
     assert config.bots[0].user_id == "@affinity:example.org"
     lottery = validate_config(LotteryFeature, feature_section(config, "lottery"))
     assert isinstance(lottery, LotteryConfig) and lottery.default_term == timedelta(days=7)
     assert config.data_dir.is_absolute()
     text = (ROOT / "config.example.yaml").read_text()
+
     # Every field of every model appears in the example (so the example never rots).
     def names(model: type) -> set[str]:
         out = set()
@@ -37,7 +41,9 @@ def test_example_config_loads_and_documents_every_key() -> None:
             if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
                 out |= names(annotation)
         return out
+
     from bots.config import AppConfig, BotConfig
+
     for name in names(AppConfig) | names(BotConfig) | names(LotteryConfig) | names(HeraldConfig):
         assert f"{name}:" in text, f"config.example.yaml does not document '{name}'"
 
@@ -63,7 +69,9 @@ def test_missing_environment_variable_is_named() -> None:
 
 
 def test_open_configuration_warns() -> None:
-    config = parse_config(MINIMAL + "access:\n  allowed_servers: ['*']\nencryption:\n  share_with_unverified_devices: true\n")
+    config = parse_config(
+        MINIMAL + "access:\n  allowed_servers: ['*']\nencryption:\n  share_with_unverified_devices: true\n"
+    )
     warnings = open_access_warnings(config)
     assert any("'*'" in w for w in warnings) and any("share_with_unverified" in w for w in warnings)
     assert open_access_warnings(parse_config(MINIMAL)) == []
@@ -94,15 +102,24 @@ def test_check_config_refuses_a_config_without_a_pickle_key(tmp_path: Path) -> N
     assert "encryption.pickle_key is not set" in refused.stderr and "AFFINITY_PICKLE_KEY" in refused.stderr
     assert "secrets.token_urlsafe(32)" in refused.stderr
     # The same refusal from `affinity run`, before anything is written.
-    running = subprocess.run([sys.executable, "-m", "bots.cli", "run", "--config", str(path)],
-                             capture_output=True, text=True, cwd=ROOT, env=env)
+    running = subprocess.run(
+        [sys.executable, "-m", "bots.cli", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     assert running.returncode == 2 and "encryption.pickle_key is not set" in running.stderr
     assert not (tmp_path / "d").exists()
     # From the environment it is enough; a short one is a warning.
-    ok = subprocess.run(run, capture_output=True, text=True, cwd=ROOT, env={**env, "AFFINITY_PICKLE_KEY": KEY})
+    ok = subprocess.run(
+        run, capture_output=True, text=True, cwd=ROOT, env={**env, "AFFINITY_PICKLE_KEY": KEY}
+    )
     assert ok.returncode == 0, ok.stderr
     assert "short" not in ok.stderr
-    short = subprocess.run(run, capture_output=True, text=True, cwd=ROOT, env={**env, "AFFINITY_PICKLE_KEY": "abc"})
+    short = subprocess.run(
+        run, capture_output=True, text=True, cwd=ROOT, env={**env, "AFFINITY_PICKLE_KEY": "abc"}
+    )
     assert short.returncode == 0
     assert "warning: encryption.pickle_key: the pickle key is short (3 characters)" in short.stderr
 
@@ -160,12 +177,9 @@ def test_deep_nesting_is_a_config_error(text: str) -> None:
         parse_config(MINIMAL + text, "c.yaml")
 
 
-BILLION_LAUGHS = (
-    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + "".join(
-        f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [" + ",".join([f"*{chr(ord('a') + i - 1)}"] * 9) + "]\n"
-        for i in range(1, 12)
-    )
+BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [" + ",".join([f"*{chr(ord('a') + i - 1)}"] * 9) + "]\n"
+    for i in range(1, 12)
 )
 
 
@@ -174,8 +188,11 @@ BILLION_LAUGHS = (
     [
         (BILLION_LAUGHS, "anchors (&a)"),
         (MINIMAL + "features:\n  lottery:\n    default_roles: &r [a, b]\n", "anchors (&r)"),
-        ("homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: '@bot:localhost'\n"
-         "    password: pw\n    device_name: *nowhere\n", "aliases (*nowhere)"),
+        (
+            "homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: '@bot:localhost'\n"
+            "    password: pw\n    device_name: *nowhere\n",
+            "aliases (*nowhere)",
+        ),
     ],
 )
 def test_yaml_anchors_and_aliases_are_refused(text: str, problem: str) -> None:
@@ -198,7 +215,10 @@ def test_environment_variables_expand_only_in_secret_fields() -> None:
         environ=env,
     )
     assert config.bots[0].password is not None and config.bots[0].password.get_secret_value() == "hunter2"
-    assert config.bots[1].access_token is not None and config.bots[1].access_token.get_secret_value() == "pre-syt_abc"
+    assert (
+        config.bots[1].access_token is not None
+        and config.bots[1].access_token.get_secret_value() == "pre-syt_abc"
+    )
     assert config.encryption.pickle_key is not None and config.encryption.pickle_key.get_secret_value() == KEY
     for where, text in [
         ("bots[0].device_name", MINIMAL + "    device_name: ${PW}\n"),
@@ -209,7 +229,9 @@ def test_environment_variables_expand_only_in_secret_fields() -> None:
         with pytest.raises(ConfigError) as err:
             parse_config(text, "c.yaml", environ=env)
         message = str(err.value)
-        assert message.startswith(f"c.yaml: {where}: ${{PW}} is read from the environment only in secret fields")
+        assert message.startswith(
+            f"c.yaml: {where}: ${{PW}} is read from the environment only in secret fields"
+        )
         assert "access_token, password, pickle_key" in message and "hunter2" not in message
 
 
@@ -224,8 +246,12 @@ def test_environment_variables_expand_only_in_secret_fields() -> None:
 def test_check_config_exits_2_with_the_problem(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(MINIMAL + f"encryption:\n  pickle_key: {KEY}\n" + text)
-    done = subprocess.run([sys.executable, "-m", "bots.cli", "check-config", "--config", str(path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "bots.cli", "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 2
     assert needle in done.stderr and "Traceback" not in done.stderr
 
@@ -244,8 +270,7 @@ def test_features_are_names_or_dotted_paths_and_their_sections_reach_the_feature
     from bots.runtime.registry import feature_section
 
     config = parse_config(
-        MINIMAL + "    features: [lottery, mygroup.rota]\n"
-        "features:\n  rota:\n    every: 2w\n", "c.yaml"
+        MINIMAL + "    features: [lottery, mygroup.rota]\nfeatures:\n  rota:\n    every: 2w\n", "c.yaml"
     )
     assert config.bots[0].features == ["lottery", "mygroup.rota"]
     assert feature_section(config, "rota") == {"every": "2w"}  # for the feature's own model
@@ -270,22 +295,36 @@ def test_a_bad_feature_or_section_names_the_exact_key(text: str, key: str, needl
     ("text", "needle"),
     [
         ("    features: [lotery]\n", "bots[0].features[0]: unknown feature 'lotery'"),
-        ("    features: [tests.bot.example_feature]\nfeatures:\n  example:\n    keep: never\n",
-         "features.example.keep"),
-        ("    features: [lottery]\nfeatures:\n  exampel:\n    keep: 1d\n",
-         "features.exampel: no bot runs a feature named 'exampel'"),
+        (
+            "    features: [tests.bot.example_feature]\nfeatures:\n  example:\n    keep: never\n",
+            "features.example.keep",
+        ),
+        (
+            "    features: [lottery]\nfeatures:\n  exampel:\n    keep: 1d\n",
+            "features.exampel: no bot runs a feature named 'exampel'",
+        ),
     ],
 )
 def test_check_config_names_the_feature_key_that_is_wrong(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(MINIMAL + text + f"encryption:\n  pickle_key: {KEY}\n")
-    done = subprocess.run([sys.executable, "-m", "bots.cli", "check-config", "--config", str(path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "bots.cli", "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 2, done.stdout
     assert needle in done.stderr and "Traceback" not in done.stderr
     good = tmp_path / "good.yaml"
-    good.write_text(MINIMAL + "    features: [lottery, tests.bot.example_feature]\n"
-                    f"features:\n  example:\n    keep: 1d\nencryption:\n  pickle_key: {KEY}\n")
-    ok = subprocess.run([sys.executable, "-m", "bots.cli", "check-config", "--config", str(good)],
-                        capture_output=True, text=True, cwd=ROOT)
+    good.write_text(
+        MINIMAL + "    features: [lottery, tests.bot.example_feature]\n"
+        f"features:\n  example:\n    keep: 1d\nencryption:\n  pickle_key: {KEY}\n"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-m", "bots.cli", "check-config", "--config", str(good)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert ok.returncode == 0, ok.stderr

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def instructions(text: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
-    joined = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    joined = re.sub(
+        r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    )
     out = []
     for line in joined.splitlines():
         if line.strip():
@@ -76,7 +78,8 @@ def test_installs_the_project_as_the_readme_does(dockerfile: list[tuple[str, str
         assert top in sources, f"package {top} is not copied into the image"
     # ... and .dockerignore does not hide any of it.
     ignored = [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     for source in sources:
@@ -85,7 +88,9 @@ def test_installs_the_project_as_the_readme_does(dockerfile: list[tuple[str, str
         assert any(fnmatch.fnmatch(secret, pat.lstrip("/")) for pat in ignored), secret
 
 
-def test_entry_point_exists_and_runs_the_mounted_config(dockerfile: list[tuple[str, str]], pyproject: dict) -> None:  # type: ignore[type-arg]
+def test_entry_point_exists_and_runs_the_mounted_config(
+    dockerfile: list[tuple[str, str]], pyproject: dict
+) -> None:  # type: ignore[type-arg]
     (entry,) = args_of(dockerfile, "ENTRYPOINT")
     (cmd,) = args_of(dockerfile, "CMD")
     assert json.loads(entry) == ["affinity"]

@@ -55,7 +55,12 @@ def test_hostile_inputs_are_refused_in_linear_steps(text: str, monkeypatch: pyte
             datetime(2026, 5, 2, 10, 0, tzinfo=UTC),
             None,
         ),
-        ("Dawn AT 2026-05-01T06:00 UTC WHERE the  park", "Dawn", datetime(2026, 5, 1, 6, 0, tzinfo=UTC), "the park"),
+        (
+            "Dawn AT 2026-05-01T06:00 UTC WHERE the  park",
+            "Dawn",
+            datetime(2026, 5, 1, 6, 0, tzinfo=UTC),
+            "the park",
+        ),
         ("Picnic\nat\t2026-05-01   12:00", "Picnic", datetime(2026, 5, 1, 10, 0, tzinfo=UTC), None),
     ],
 )

@@ -28,7 +28,9 @@ def umask_022() -> Iterator[None]:
         os.umask(old)
 
 
-def test_restrict_file_modes_sets_the_umask_and_makes_a_private_data_dir(tmp_path: Path, umask_022: None) -> None:
+def test_restrict_file_modes_sets_the_umask_and_makes_a_private_data_dir(
+    tmp_path: Path, umask_022: None
+) -> None:
     data = tmp_path / "fresh" / "data"
     restrict_file_modes(data)
     assert mode(data) == 0o700

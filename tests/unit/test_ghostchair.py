@@ -82,9 +82,16 @@ def test_remove_voice_by_one_based_index() -> None:
     assert remove_voice(voices, " 2 ") == (("a", "c"), "b")
 
 
-@pytest.mark.parametrize(("number", "message"), [("0", "choose 1 to 3"), ("4", "choose 1 to 3"),
-                                                 ("-1", "choose 1 to 3"), ("two", "not a number"),
-                                                 ("", "not a number")])
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("0", "choose 1 to 3"),
+        ("4", "choose 1 to 3"),
+        ("-1", "choose 1 to 3"),
+        ("two", "not a number"),
+        ("", "not a number"),
+    ],
+)
 def test_remove_voice_refuses_bad_index(number: str, message: str) -> None:
     with pytest.raises(GhostChairError, match=message):
         remove_voice(("a", "b", "c"), number)
@@ -104,9 +111,7 @@ def render_voices(voices: tuple[str, ...]) -> tuple[str, str]:
     return msg.plain, msg.html
 
 
-def reminder(
-    voices: tuple[str, ...], rotation: int, framing: int, late: bool = False
-) -> tuple[str, str]:
+def reminder(voices: tuple[str, ...], rotation: int, framing: int, late: bool = False) -> tuple[str, str]:
     msg = render.reminder(choose_reminder(voices, rotation, framing, late))
     return msg.plain, msg.html
 
@@ -247,18 +252,13 @@ def test_describe_and_render_gatherings() -> None:
     assert describe_schedule(once) == "once, 2026-05-02 18:00 CEST"
     listing = render.gatherings_list(
         [
-            GatheringLine(
-                3, weekly, GatheringOptions(draw=True), datetime(2026, 5, 5, 17, tzinfo=UTC)
-            ),
+            GatheringLine(3, weekly, GatheringOptions(draw=True), datetime(2026, 5, 5, 17, tzinfo=UTC)),
             GatheringLine(4, once, GatheringOptions(), None),
         ],
         PARIS,
     )
     plain, rich = listing.plain, listing.html
-    assert (
-        "#3: every tuesday 19:00 Europe/Paris until 2026-09-30; draw; next 2026-05-05 19:00 CEST"
-        in plain
-    )
+    assert "#3: every tuesday 19:00 Europe/Paris until 2026-09-30; draw; next 2026-05-05 19:00 CEST" in plain
     assert "#4: once" in plain and "next none" in plain
     assert rich.count("<li>") == 2 and "<table" not in rich  # one entry each, no table
     assert "!gathering every" in render.gatherings_list([], PARIS).plain
@@ -268,8 +268,11 @@ def test_missed_note_summarises() -> None:
     one = render.missed_note([datetime(2026, 5, 5, 17, tzinfo=UTC)], PARIS).plain
     assert "2026-05-05 19:00 CEST" in one
     many = render.missed_note(
-        [datetime(2026, 4, 21, 17, tzinfo=UTC), datetime(2026, 4, 28, 17, tzinfo=UTC),
-         datetime(2026, 5, 5, 17, tzinfo=UTC)],
+        [
+            datetime(2026, 4, 21, 17, tzinfo=UTC),
+            datetime(2026, 4, 28, 17, tzinfo=UTC),
+            datetime(2026, 5, 5, 17, tzinfo=UTC),
+        ],
         PARIS,
     ).plain
     assert "3 gatherings" in many and "2026-04-21 19:00 CEST" in many and "2026-05-05" in many
@@ -321,7 +324,9 @@ def test_steps_end_with_the_schedule() -> None:
         ("care", at, utc(2026, 5, 2, 7)),
     ]
     assert [kind for kind, _, _ in _steps("at 2026-05-02 18:00 remind 1d care 1h", 5)] == [
-        "remind", "start", "care",
+        "remind",
+        "start",
+        "care",
     ]
     last = utc(2026, 5, 5, 17)
     assert _steps("every tue 19:00 until 2026-05-05", 5) == [("start", last, last)]

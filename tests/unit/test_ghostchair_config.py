@@ -14,7 +14,9 @@ from bots.ghostchair.config import GhostChairConfig
 from bots.runtime.contract import validate_config
 from bots.runtime.registry import REGISTRY, feature_section
 
-MINIMAL = 'homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: "@bot:localhost"\n    password: pw\n'
+MINIMAL = (
+    'homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: "@bot:localhost"\n    password: pw\n'
+)
 
 
 def ghost_section(extra: str) -> GhostChairConfig:
@@ -27,7 +29,10 @@ def ghost_section(extra: str) -> GhostChairConfig:
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
-        ("features:\n  ghostchair:\n    default_timezone: Mars/Base\n", "features.ghostchair.default_timezone"),
+        (
+            "features:\n  ghostchair:\n    default_timezone: Mars/Base\n",
+            "features.ghostchair.default_timezone",
+        ),
         ("features:\n  ghostchair:\n    misfire_grace: null\n", "features.ghostchair.misfire_grace"),
         ("features:\n  ghostchair:\n    misfire_grace: 3600\n", "features.ghostchair.misfire_grace"),
         ("features:\n  ghostchair:\n    default_voice: [a]\n", "features.ghostchair.default_voice"),

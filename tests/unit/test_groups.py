@@ -125,7 +125,7 @@ def test_triads_weigh_pairs_by_how_often_they_met() -> None:
 
 def test_cell_feasibility_with_the_default_bounds() -> None:
     feasible = [n for n in range(1, 40) if cells_feasible(n, 5, 7)]
-    assert feasible == [5, 6, 7] + list(range(10, 40))
+    assert feasible == [5, 6, 7, *list(range(10, 40))]
 
 
 @given(st.integers(0, 120), st.integers(2, 12), st.integers(0, 10))
@@ -166,8 +166,7 @@ def test_an_unsplittable_pool_gets_working_suggestions() -> None:
     with pytest.raises(GroupingError) as caught:
         cells(_people(8), random.Random(0))
     assert str(caught.value) == (
-        "8 people cannot be split into cells of 5-7. Try !cells 4-7 (2 cells) or "
-        "!cells 5-8 (1 cell)."
+        "8 people cannot be split into cells of 5-7. Try !cells 4-7 (2 cells) or !cells 5-8 (1 cell)."
     )
 
 
@@ -187,9 +186,7 @@ def test_every_suggestion_works(n: int, low: int, spread: int) -> None:
 
 @given(st.integers(2, 80), st.integers(2, 9), st.integers(0, 5), st.integers(0, 2**32))
 @settings(max_examples=200, deadline=None)
-def test_cells_sizes_within_bounds_whenever_a_split_exists(
-    n: int, low: int, spread: int, seed: int
-) -> None:
+def test_cells_sizes_within_bounds_whenever_a_split_exists(n: int, low: int, spread: int, seed: int) -> None:
     high = low + spread
     people = _people(n)
     if not cells_feasible(n, low, high):

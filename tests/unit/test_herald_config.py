@@ -25,8 +25,14 @@ def herald_config(extra: str, environ: dict[str, str] | None = None) -> HeraldCo
 
 
 def test_the_section_reaches_the_herald() -> None:
-    found = herald_config("features:\n  herald:\n    late_grace: 2h\n    template_dirs: [t]\n    encrypt_dms: false\n")
-    assert found.late_grace == timedelta(hours=2) and found.template_dirs == [Path("t")] and not found.encrypt_dms
+    found = herald_config(
+        "features:\n  herald:\n    late_grace: 2h\n    template_dirs: [t]\n    encrypt_dms: false\n"
+    )
+    assert (
+        found.late_grace == timedelta(hours=2)
+        and found.template_dirs == [Path("t")]
+        and not found.encrypt_dms
+    )
     assert herald_config("") == HeraldConfig()
 
 

@@ -25,14 +25,17 @@ def test_a_token_carries_160_random_bits_and_reads_back() -> None:
         make_invite_token(b"short")
 
 
-@pytest.mark.parametrize("typed, says", [
-    ("spring", "not by name"),
-    ("spring-action", "not by name"),
-    ("cj-0000", "not an invitation token"),
-    ("cj-" + "a" * 31, "not an invitation token"),
-    ("<b>x</b>", "not an invitation token"),
-    ("", "not an invitation token"),
-])
+@pytest.mark.parametrize(
+    "typed, says",
+    [
+        ("spring", "not by name"),
+        ("spring-action", "not by name"),
+        ("cj-0000", "not an invitation token"),
+        ("cj-" + "a" * 31, "not an invitation token"),
+        ("<b>x</b>", "not an invitation token"),
+        ("", "not an invitation token"),
+    ],
+)
 def test_anything_but_a_token_is_refused_with_the_way_in(typed: str, says: str) -> None:
     with pytest.raises(ConsentError, match=says):
         check_invite_token(typed)

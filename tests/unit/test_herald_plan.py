@@ -111,9 +111,7 @@ def test_ack_deadlines_follow_the_template() -> None:
 
 
 def test_checklists_and_missing_details_are_rendered() -> None:
-    checklist = next(
-        m for m in plan() if m.phase_key == "checklist" and m.room_id == "!paris:a.org"
-    )
+    checklist = next(m for m in plan() if m.phase_key == "checklist" and m.room_id == "!paris:a.org")
     assert "☐ Marshals named and briefed" in checklist.body
     assert "<li>☐ Marshals named and briefed</li>" in checklist.html
     assert "!local set language" in checklist.body  # Paris has not set its language
@@ -194,12 +192,8 @@ def test_new_run_ids_are_deterministic_and_short() -> None:
 
 
 def test_amendment_goes_to_every_room_now_and_asks_for_a_fresh_ack() -> None:
-    first = make_amendment(
-        "run1", "confirmed", 1, "Meet at the north gate", NATIONAL, ACTION, ROOMS, NOW
-    )
-    second = make_amendment(
-        "run1", "confirmed", 2, "Start 30 min later", NATIONAL, ACTION, ROOMS, NOW
-    )
+    first = make_amendment("run1", "confirmed", 1, "Meet at the north gate", NATIONAL, ACTION, ROOMS, NOW)
+    second = make_amendment("run1", "confirmed", 2, "Start 30 min later", NATIONAL, ACTION, ROOMS, NOW)
     assert {m.room_id for m in first} == {r.room_id for r in ROOMS}
     assert all(m.phase_key == "amend-1" and m.due_at == NOW and m.immediate for m in first)
     assert all(m.ack_by == NOW + timedelta(hours=1) for m in first)
@@ -239,9 +233,7 @@ def test_cancel_stands_down_every_room_and_skips_pending_phases() -> None:
     messages = plan()
     sent = {messages[0].txn_id, messages[1].txn_id}
     deliveries = [(m.txn_id, "sent" if m.txn_id in sent else "pending") for m in messages]
-    result = make_cancellation(
-        "run1", "confirmed", "Storm warning", NATIONAL, ACTION, ROOMS, deliveries, NOW
-    )
+    result = make_cancellation("run1", "confirmed", "Storm warning", NATIONAL, ACTION, ROOMS, deliveries, NOW)
     assert result.state == "cancelled"
     assert set(result.skip_txn_ids) == {m.txn_id for m in messages} - sent
     assert {m.room_id for m in result.messages} == {r.room_id for r in ROOMS}
@@ -434,12 +426,8 @@ def test_bad_events(text: str, words: str) -> None:
 
 def calendar_events() -> list[CalendarEvent]:
     return [
-        CalendarEvent(
-            "nk", "!nyc:b.org", "Rally", datetime(2026, 5, 2, 16, tzinfo=UTC), "Union Square", NOW
-        ),
-        CalendarEvent(
-            "nk", "!paris:a.org", "Town hall", datetime(2026, 5, 1, 16, tzinfo=UTC), None, NOW
-        ),
+        CalendarEvent("nk", "!nyc:b.org", "Rally", datetime(2026, 5, 2, 16, tzinfo=UTC), "Union Square", NOW),
+        CalendarEvent("nk", "!paris:a.org", "Town hall", datetime(2026, 5, 1, 16, tzinfo=UTC), None, NOW),
     ]
 
 

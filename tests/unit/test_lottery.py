@@ -249,9 +249,7 @@ def test_inputs_from_json_refuses_bad_weights() -> None:
 
 # --- fairness ------------------------------------------------------------------------------
 
-members_st = st.lists(
-    st.from_regex(r"@[a-z]{1,4}:x", fullmatch=True), min_size=1, max_size=8, unique=True
-)
+members_st = st.lists(st.from_regex(r"@[a-z]{1,4}:x", fullmatch=True), min_size=1, max_size=8, unique=True)
 roles_st = st.lists(st.sampled_from(DEFAULT_ROLES), min_size=1, max_size=5, unique=True)
 
 
@@ -392,9 +390,7 @@ def test_documented_verifier_runs_as_a_program(tmp_path: Path) -> None:
     published["contributions"] = ["$b"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(published), "utf-8")
-    run = subprocess.run(
-        [sys.executable, str(script), str(bad)], capture_output=True, text=True, check=False
-    )
+    run = subprocess.run([sys.executable, str(script), str(bad)], capture_output=True, text=True, check=False)
     assert run.returncode == 1 and "DOES NOT MATCH" in run.stdout
 
 

@@ -24,16 +24,25 @@ def test_window_within_bounds(text: str, seconds: int) -> None:
     assert parse_window(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("4s", "between 5s and 1h"), ("2h", "between 5s and 1h"), ("-1d", "not a duration"),
-    ("soon", "not a duration"), ("0s", "longer than zero"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("4s", "between 5s and 1h"),
+        ("2h", "between 5s and 1h"),
+        ("-1d", "not a duration"),
+        ("soon", "not a duration"),
+        ("0s", "longer than zero"),
+    ],
+)
 def test_window_refused(text: str, message: str) -> None:
     with pytest.raises(LotteryError, match=message):
         parse_window(text)
 
 
-@pytest.mark.parametrize(("text", "value"), [("on", True), ("ON", True), ("yes", True), ("off", False), ("no", False), ("false", False)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("on", True), ("ON", True), ("yes", True), ("off", False), ("no", False), ("false", False)],
+)
 def test_switch(text: str, value: bool) -> None:
     assert parse_switch(text) is value
 

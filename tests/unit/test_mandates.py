@@ -60,9 +60,7 @@ def test_grant_sets_the_expiry() -> None:
         (timedelta(hours=1), timedelta(minutes=15)),
     ],
 )
-def test_reminder_is_a_day_before_or_a_quarter_of_a_short_term(
-    term: timedelta, lead: timedelta
-) -> None:
+def test_reminder_is_a_day_before_or_a_quarter_of_a_short_term(term: timedelta, lead: timedelta) -> None:
     assert reminder_lead(term) == lead
     assert reminder_at(_care(term)) == NOW + term - lead
 

@@ -155,8 +155,7 @@ def test_draft_walks_prompts_review_submit() -> None:
     step = draft_step(step.draft, "Rotate the stewards.")
     assert step.draft.stage == "review"
     assert step.submit_text is None
-    expected = compose(["They held the line calmly.", "The water\nand the songs.",
-                        "Rotate the stewards."])
+    expected = compose(["They held the line calmly.", "The water\nand the songs.", "Rotate the stewards."])
     assert expected in step.reply  # the draft is shown before submit
     assert "submit" in step.reply
     done = draft_step(step.draft, "SUBMIT")
@@ -241,8 +240,7 @@ def test_check_reflection_text() -> None:
 # --- close: threshold, delay, shuffle -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("count", "state"), [(0, "withheld"), (2, "withheld"), (3, "closed"),
-                                              (9, "closed")])
+@pytest.mark.parametrize(("count", "state"), [(0, "withheld"), (2, "withheld"), (3, "closed"), (9, "closed")])
 def test_threshold(count: int, state: str) -> None:
     decision = decide_close(count, 3, NOW, random.Random(1), timedelta(0), timedelta(minutes=10))
     assert decision.state == state
@@ -268,9 +266,7 @@ def test_release_delay_is_random_and_checked() -> None:
     st.integers(0, 2**32),
     st.randoms(use_true_random=False),
 )
-def test_release_order_ignores_submission_order(
-    texts: list[str], seed: int, permuter: random.Random
-) -> None:
+def test_release_order_ignores_submission_order(texts: list[str], seed: int, permuter: random.Random) -> None:
     # Any permutation of the submissions gives the very same published order for a given rng:
     # the order is a function of the multiset of texts and the rng, nothing else.
     shuffled = texts[:]
@@ -293,8 +289,9 @@ def test_release_order_depends_on_rng() -> None:
 
 
 def _request(**changes: object) -> ConsentRequest:
-    base = ConsentRequest(1, "k7m2qx", "!group:x", "!kitchen:x", "@mod:x", 3, timedelta(days=2),
-                          NOW + timedelta(hours=24))
+    base = ConsentRequest(
+        1, "k7m2qx", "!group:x", "!kitchen:x", "@mod:x", 3, timedelta(days=2), NOW + timedelta(hours=24)
+    )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 

@@ -13,7 +13,9 @@ from bots.mirror.config import MirrorConfig
 from bots.runtime.contract import validate_config
 from bots.runtime.registry import REGISTRY, feature_section
 
-MINIMAL = 'homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: "@bot:localhost"\n    password: pw\n'
+MINIMAL = (
+    'homeserver: http://localhost:8008\ndata_dir: d\nbots:\n  - user_id: "@bot:localhost"\n    password: pw\n'
+)
 
 
 def mirror_section(extra: str) -> MirrorConfig:

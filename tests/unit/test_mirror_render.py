@@ -31,8 +31,9 @@ ROUND = MirrorRound(
 
 
 def _request(**changes: object) -> ConsentRequest:
-    base = ConsentRequest(1, "k7m2qx", "!group:x", "!kitchen:x", "@mod:x", 3, timedelta(days=2),
-                          NOW + timedelta(hours=24))
+    base = ConsentRequest(
+        1, "k7m2qx", "!group:x", "!kitchen:x", "@mod:x", 3, timedelta(days=2), NOW + timedelta(hours=24)
+    )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 

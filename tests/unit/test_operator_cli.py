@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,7 +24,7 @@ from bots.sweeper import FORGETTERS, Sweeper, capped, forget_everything, forget_
 from storage.db import Database
 from storage.herald import Coalitions, HeraldEvents
 
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DAY = 86400.0
 PASS = "correct horse battery staple"
 
@@ -51,7 +51,12 @@ async def seed(db: Database, now: float) -> None:
     for bot in ("@a:x", "@b:x"):
         await db.execute("INSERT INTO handled_event VALUES (?, ?, ?)", (bot, "$old", now - 3 * DAY))
         await db.execute("INSERT INTO handled_event VALUES (?, ?, ?)", (bot, "$new", now - 1 * DAY))
-        for txn, state, age in [("t1", "sent", 3), ("t2", "failed", 3), ("t3", "pending", 3), ("t4", "sent", 1)]:
+        for txn, state, age in [
+            ("t1", "sent", 3),
+            ("t2", "failed", 3),
+            ("t3", "pending", 3),
+            ("t4", "sent", 1),
+        ]:
             await db.execute(
                 "INSERT INTO outbox (bot, txn_id, room_id, event_type, content, state, created_at) "
                 "VALUES (?, ?, '!r:x', 'm.room.message', '{}', ?, ?)",
@@ -81,14 +86,20 @@ async def test_forget_runtime_deletes_what_is_expired_and_nothing_else(tmp_path:
     counts = await forget_runtime(db, NOW, RetentionConfig(), bot="@a:x")
     assert counts == {"handled_events": 1, "outbox": 2}
     assert await rows(db, "SELECT bot, event_id FROM handled_event ORDER BY bot, event_id") == [
-        ("@a:x", "$new"), ("@b:x", "$new"), ("@b:x", "$old"),
+        ("@a:x", "$new"),
+        ("@b:x", "$new"),
+        ("@b:x", "$old"),
     ]
-    assert await rows(db, "SELECT txn_id FROM outbox WHERE bot = '@a:x' ORDER BY txn_id") == [("t3",), ("t4",)]
+    assert await rows(db, "SELECT txn_id FROM outbox WHERE bot = '@a:x' ORDER BY txn_id") == [
+        ("t3",),
+        ("t4",),
+    ]
     counts = await forget_runtime(db, NOW, RetentionConfig())  # every bot
     assert counts == {"handled_events": 1, "outbox": 2}
     # A retention long enough keeps everything.
     assert await forget_runtime(db, NOW, RetentionConfig(handled_events="30d", outbox="30d")) == {
-        "handled_events": 0, "outbox": 0,
+        "handled_events": 0,
+        "outbox": 0,
     }
     await db.close()
 
@@ -112,8 +123,11 @@ async def test_bot_sweeper_uses_the_outbox_and_every_feature(tmp_path: Path) -> 
 
     scheduled: list[tuple[str, timedelta]] = []
     bot = SimpleNamespace(
-        name="@b:x", db=db, outbox=Outbox(db, "@b:x", send=None),  # type: ignore[arg-type]
-        features=[Broken(), Recording()], clock=lambda: NOW,
+        name="@b:x",
+        db=db,
+        outbox=Outbox(db, "@b:x", send=None),  # type: ignore[arg-type]
+        features=[Broken(), Recording()],
+        clock=lambda: NOW,
         scheduler=SimpleNamespace(every=lambda job_id, interval, func: scheduled.append((job_id, interval))),
     )
     sweeper = Sweeper(bot, RetentionConfig(sweep_every="15m"))  # type: ignore[arg-type]
@@ -122,7 +136,10 @@ async def test_bot_sweeper_uses_the_outbox_and_every_feature(tmp_path: Path) -> 
     assert await sweeper.sweep() == {"handled_events": 1, "outbox": 2}
     assert swept == [NOW]  # the broken feature did not stop the next one
     assert await rows(db, "SELECT count(*) FROM handled_event WHERE bot = '@a:x'") == [(2,)]
-    assert await rows(db, "SELECT txn_id FROM outbox WHERE bot = '@b:x' ORDER BY txn_id") == [("t3",), ("t4",)]
+    assert await rows(db, "SELECT txn_id FROM outbox WHERE bot = '@b:x' ORDER BY txn_id") == [
+        ("t3",),
+        ("t4",),
+    ]
     await db.close()
 
 
@@ -263,9 +280,14 @@ def test_restore_refuses_a_database_newer_than_this_build(
 def key_files(data: Path) -> list[Path]:
     bot = data / "bots" / "bot_example.org"
     files = [
-        data / "affinity.db-wal", data / "affinity.db-shm",
-        bot / "session.json", bot / "cross_signing.json", bot / "nio" / "bot_DEVICE.db",
-        bot / "session.sealed", bot / "cross_signing.sealed", bot / "session.sealed.tmp",
+        data / "affinity.db-wal",
+        data / "affinity.db-shm",
+        bot / "session.json",
+        bot / "cross_signing.json",
+        bot / "nio" / "bot_DEVICE.db",
+        bot / "session.sealed",
+        bot / "cross_signing.sealed",
+        bot / "session.sealed.tmp",
     ]
     for path in files:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -313,11 +335,19 @@ def test_wipe_revoke_without_an_answer_says_so_and_wipes_anyway(
     data = tmp_path / "data"
     make_db(data / "affinity.db")
     bot = data / "bots" / "bot_example.org"
-    write_sealed(bot / "session.sealed", key, SESSION_PURPOSE, "@bot:example.org",
-                 {"user_id": "@bot:example.org", "device_id": "DEVX", "access_token": "syt_x"})
+    write_sealed(
+        bot / "session.sealed",
+        key,
+        SESSION_PURPOSE,
+        "@bot:example.org",
+        {"user_id": "@bot:example.org", "device_id": "DEVX", "access_token": "syt_x"},
+    )
     assert main(["wipe", "--config", str(config), "--yes-destroy-everything", "--revoke"]) == 1
     captured = capsys.readouterr()
-    assert "@bot:example.org: the homeserver did not answer" in captured.out and "DEVX stays logged in" in captured.out
+    assert (
+        "@bot:example.org: the homeserver did not answer" in captured.out
+        and "DEVX stays logged in" in captured.out
+    )
     assert "Not every device was logged out" in captured.err
     assert not (data / "bots").exists() and not (data / "affinity.db").exists()
 
@@ -331,15 +361,22 @@ def test_wipe_revoke_with_the_wrong_pickle_key_says_so_and_wipes_anyway(
     monkeypatch.setenv("AFFINITY_PICKLE_KEY", "not the key the session was sealed with, 01234")
     config = write_config(tmp_path)
     bot = tmp_path / "data" / "bots" / "bot_example.org"
-    write_sealed(bot / "session.sealed", "the real key, 0123456789abcdefghijklmnop", SESSION_PURPOSE,
-                 "@bot:example.org", {"access_token": "syt_x", "device_id": "D"})
+    write_sealed(
+        bot / "session.sealed",
+        "the real key, 0123456789abcdefghijklmnop",
+        SESSION_PURPOSE,
+        "@bot:example.org",
+        {"access_token": "syt_x", "device_id": "D"},
+    )
     assert main(["wipe", "--config", str(config), "--yes-destroy-everything", "--revoke"]) == 1
     out = capsys.readouterr().out
     assert "cannot read its session" in out and "does not open with this pickle key" in out
     assert not (tmp_path / "data" / "bots").exists()
 
 
-def test_wipe_revoke_with_no_session_has_nothing_to_log_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wipe_revoke_with_no_session_has_nothing_to_log_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write_config(tmp_path)
     make_db(tmp_path / "data" / "affinity.db")
     assert main(["wipe", "--config", str(config), "--yes-destroy-everything", "--revoke"]) == 0
@@ -375,7 +412,9 @@ async def test_health_verdicts(tmp_path: Path) -> None:
     health = await check_health(["@a:x", "@b:x", "@c:x", "@d:x"], [fresh, stale, never], db, now)  # type: ignore[list-item]
     assert not health.ok
     assert health.problems == {
-        "@b:x": "last successful sync 600s ago", "@c:x": "no successful sync yet", "@d:x": "not started",
+        "@b:x": "last successful sync 600s ago",
+        "@c:x": "no successful sync yet",
+        "@d:x": "not started",
     }
     await db.close()
     health = await check_health(["@a:x"], [fresh], db, now)  # type: ignore[list-item]
@@ -422,7 +461,9 @@ def test_check_config_warns_about_a_metrics_listener_on_the_network(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, password="p")
-    config.write_text(config.read_text() + "metrics: {enabled: true, host: 0.0.0.0}\n"
-                      "encryption: {pickle_key: an-operator-pickle-key-0123456789abcdef}\n")
+    config.write_text(
+        config.read_text() + "metrics: {enabled: true, host: 0.0.0.0}\n"
+        "encryption: {pickle_key: an-operator-pickle-key-0123456789abcdef}\n"
+    )
     assert main(["check-config", "--config", str(config)]) == 0
     assert "metrics.host 0.0.0.0 is not loopback" in capsys.readouterr().err

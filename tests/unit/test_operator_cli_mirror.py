@@ -133,7 +133,10 @@ def test_restore_destroys_every_unreleased_round_even_from_an_old_backup(
     old_backup.write_bytes(operator_cli.encrypt_backup(source.read_bytes(), PASS))
     config = write_config(tmp_path / "new")
     assert main(["restore", "--config", str(config), "--in", str(old_backup)]) == 0
-    assert "2 blind-mirror round(s) in the backup were not released yet: destroyed unread" in capsys.readouterr().out
+    assert (
+        "2 blind-mirror round(s) in the backup were not released yet: destroyed unread"
+        in capsys.readouterr().out
+    )
     tables = _tables(tmp_path / "new" / "data" / "affinity.db")
     for table in ("mirror_round_key", "mirror_box", "mirror_request", "outbox"):
         assert tables[table] == [], table
@@ -186,4 +189,6 @@ def test_forgetting_offline_queues_the_redaction_of_expired_releases(tmp_path: P
             "SELECT kind, content FROM outbox WHERE state = 'pending' AND kind = 'redaction'"
         ).fetchall()
     conn.close()
-    assert [(kind, json.loads(content)["redacts"]) for kind, content in queued] == [("redaction", "$released")]
+    assert [(kind, json.loads(content)["redacts"]) for kind, content in queued] == [
+        ("redaction", "$released")
+    ]

@@ -122,9 +122,7 @@ patterns = st.one_of(
     st.builds(Daily, st.integers(1, 90)),
     st.builds(WeeklyOn, st.integers(0, 6), st.integers(1, 52)),
     st.builds(MonthlyOnDay, st.sampled_from([*range(1, 32), LAST]), st.integers(1, 12)),
-    st.builds(
-        MonthlyOnWeekday, st.sampled_from([1, 2, 3, 4, LAST]), st.integers(0, 6), st.integers(1, 12)
-    ),
+    st.builds(MonthlyOnWeekday, st.sampled_from([1, 2, 3, 4, LAST]), st.integers(0, 6), st.integers(1, 12)),
 )
 times = st.builds(time, st.integers(0, 23), st.integers(0, 59))
 
@@ -276,11 +274,15 @@ def test_a_day_of_the_month_is_never_skipped(day: int, interval: int, start: dat
 def test_last_weekday_and_last_day() -> None:
     friday = parse_recurrence("every month on the last friday", BERLIN, utc(2027, 1, 1))
     assert [local(i, BERLIN).date() for i in next_occurrences(friday, utc(2027, 1, 1), 3)] == [
-        date(2027, 1, 29), date(2027, 2, 26), date(2027, 3, 26)
+        date(2027, 1, 29),
+        date(2027, 2, 26),
+        date(2027, 3, 26),
     ]
     last = parse_recurrence("every month on the last day", BERLIN, utc(2027, 1, 1))
     assert [local(i, BERLIN).date() for i in next_occurrences(last, utc(2027, 1, 1), 3)] == [
-        date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31)
+        date(2027, 1, 31),
+        date(2027, 2, 28),
+        date(2027, 3, 31),
     ]
 
 
@@ -288,7 +290,9 @@ def test_until_is_inclusive_and_then_expired() -> None:
     rec = parse_recurrence("every tuesday at 18:00 until 2026-12-15", BERLIN, NOW)
     got = occurrences_between(rec, NOW, utc(2027, 6, 1))
     assert [local(i, BERLIN).date() for i in got] == [
-        date(2026, 12, 1), date(2026, 12, 8), date(2026, 12, 15)  # today's 18:00 is still ahead
+        date(2026, 12, 1),
+        date(2026, 12, 8),
+        date(2026, 12, 15),  # today's 18:00 is still ahead
     ]
     assert next_occurrence(rec, got[-1]) is None
     assert not is_expired(rec, got[-1])
@@ -340,7 +344,9 @@ def test_catch_up_past_grace_is_one_note_and_on_time_is_not_late() -> None:
     late = catch_up(rec, NOW, utc(2027, 2, 9, 20, 0), grace=timedelta(hours=1))
     assert late.post is None
     assert [local(i, BERLIN).date() for i in late.missed] == [
-        date(2026, 12, 8), date(2027, 1, 12), date(2027, 2, 9)
+        date(2026, 12, 8),
+        date(2027, 1, 12),
+        date(2027, 2, 9),
     ]
     on_time = catch_up(rec, NOW, utc(2026, 12, 8, 17, 1), grace=timedelta(hours=1))
     assert on_time.post == utc(2026, 12, 8, 17, 0) and not on_time.late and on_time.missed == ()
@@ -357,4 +363,6 @@ def test_load_recurrence_accepts_an_old_end_but_not_one_before_the_start() -> No
 def test_an_interval_that_is_not_a_small_ascii_number_is_refused(count: str) -> None:
     # isdigit() accepts these; int() does not (or gives a count rrule cannot place).
     with pytest.raises(RuleError):
-        parse_recurrence(f"every {count} weeks on tuesday", ZoneInfo("UTC"), datetime(2026, 12, 1, tzinfo=UTC))
+        parse_recurrence(
+            f"every {count} weeks on tuesday", ZoneInfo("UTC"), datetime(2026, 12, 1, tzinfo=UTC)
+        )

@@ -81,7 +81,10 @@ def test_nobody_takes_a_second_turn_while_someone_has_had_none() -> None:
 def test_turns_land_on_the_recurrence_in_order() -> None:
     _, turns = commit(make(people(3)), NOW, 4, NOBODY)
     assert [local_day(t.at) for t in turns] == [
-        date(2026, 12, 1), date(2026, 12, 8), date(2026, 12, 15), date(2026, 12, 22)
+        date(2026, 12, 1),
+        date(2026, 12, 8),
+        date(2026, 12, 15),
+        date(2026, 12, 22),
     ]
     assert [t.number for t in turns] == [1, 2, 3, 4]
 
@@ -179,9 +182,7 @@ def scenarios(
     ops = draw(
         st.lists(
             st.tuples(
-                st.sampled_from(
-                    ["away", "stepback", "stepin", "join", "leave", "offer", "take", "wait"]
-                ),
+                st.sampled_from(["away", "stepback", "stepin", "join", "leave", "offer", "take", "wait"]),
                 st.integers(0, 20),
                 st.integers(0, 20),
                 st.integers(1, 40),
@@ -265,10 +266,23 @@ def test_a_place_freed_near_moves_along_the_turns_ahead() -> None:
     A place freed in a near turn can only go to someone already high; places then move along a
     chain of turns ahead so the spread stays at one."""
     replay(
-        (6, 4, 5, 3, 155, [
-            ("stepback", 16, 1, 40), ("join", 3, 3, 28), ("wait", 1, 0, 40), ("wait", 1, 5, 10),
-            ("wait", 12, 11, 30), ("join", 6, 7, 28), ("wait", 9, 3, 39), ("stepback", 7, 0, 20),
-        ])
+        (
+            6,
+            4,
+            5,
+            3,
+            155,
+            [
+                ("stepback", 16, 1, 40),
+                ("join", 3, 3, 28),
+                ("wait", 1, 0, 40),
+                ("wait", 1, 5, 10),
+                ("wait", 12, 11, 30),
+                ("join", 6, 7, 28),
+                ("wait", 9, 3, 39),
+                ("stepback", 7, 0, 20),
+            ],
+        )
     )
 
 
@@ -379,7 +393,8 @@ def test_open_offers_list_what_can_be_taken() -> None:
     rota, _ = offer(rota, third.holders[0], local_day(third.at), NOW)
     rota, _ = offer(rota, first.holders[0], local_day(first.at), NOW)
     assert [(t.number, g) for t, g in open_offers(rota, NOW)] == [
-        (1, first.holders[0]), (3, third.holders[0])
+        (1, first.holders[0]),
+        (3, third.holders[0]),
     ]
     assert [t.number for t, _ in open_offers(rota, first.at)] == [3]  # the first has passed
 
@@ -392,7 +407,9 @@ def test_a_rota_after_each_gathering_turns_with_the_gatherings() -> None:
     gatherings = following([Weekly(4, time(19, 0), BERLIN)])  # fridays 19:00
     shown = upcoming(rota, NOW, 3, NOBODY, gatherings)
     assert [p.turn.at.astimezone(BERLIN).replace(tzinfo=None) for p in shown] == [
-        datetime(2026, 12, 4, 19, 0), datetime(2026, 12, 11, 19, 0), datetime(2026, 12, 18, 19, 0)
+        datetime(2026, 12, 4, 19, 0),
+        datetime(2026, 12, 11, 19, 0),
+        datetime(2026, 12, 18, 19, 0),
     ]
     assert len({p.turn.holders for p in shown}) == 3
     with pytest.raises(RuleError, match="needs a gathering"):
@@ -436,9 +453,7 @@ def test_an_offer_nobody_took_is_flagged_once_ahead_of_time() -> None:
     lead = 2 * DAY
     assert due_flags(rota, second.at - 3 * DAY, lead) == []
     flags = due_flags(rota, second.at - DAY, lead)
-    assert [(f.turn.number, f.offered, f.short) for f in flags] == [
-        (second.number, second.holders, 0)
-    ]
+    assert [(f.turn.number, f.offered, f.short) for f in flags] == [(second.number, second.holders, 0)]
     rota = mark_flagged(rota, second.number)
     assert due_flags(rota, second.at - DAY, lead) == []
 
@@ -510,9 +525,10 @@ def test_fold_history_keeps_counts_and_forgets_who_did_which() -> None:
     assert turn_counts(folded) == counts
     assert all(t.at >= cutoff for t in folded.turns)
     assert sum(folded.done.values()) == 2 * len([t for t in rota.turns if t.at < cutoff])
-    assert counts_from_history(folded.turns) + counts_from_history(
-        t for t in rota.turns if t.at < cutoff
-    ) == counts
+    assert (
+        counts_from_history(folded.turns) + counts_from_history(t for t in rota.turns if t.at < cutoff)
+        == counts
+    )
     assert fold_history(folded, cutoff) == folded
     # Fairness carries on from the counts alone.
     later, _ = commit(folded, NOW, 10, NOBODY)

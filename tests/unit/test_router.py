@@ -65,5 +65,6 @@ def test_a_router_reads_the_same_grammar_as_contract_commands() -> None:
     assert cmd.usage == "!meet <n> at <at> [where <place>]"
     assert cmd.params == params_of(meet)
     assert cmd.parse(["3", "at", "noon", "where", "the", "old", "mill"]) == (
-        [3], {"at": "noon", "where": "the old mill"}
+        [3],
+        {"at": "noon", "where": "the old mill"},
     )

@@ -44,8 +44,18 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("monday", 0), ("Mon", 0), ("TUESDAY", 1), ("tue", 1), ("wed", 2), ("Thursday", 3),
-     ("fri", 4), ("sat", 5), (" sunday ", 6), ("SUN", 6)],
+    [
+        ("monday", 0),
+        ("Mon", 0),
+        ("TUESDAY", 1),
+        ("tue", 1),
+        ("wed", 2),
+        ("Thursday", 3),
+        ("fri", 4),
+        ("sat", 5),
+        (" sunday ", 6),
+        ("SUN", 6),
+    ],
 )
 def test_parse_weekday(text: str, expected: int) -> None:
     assert parse_weekday(text) == expected
@@ -99,20 +109,14 @@ def test_skipped_time_moves_to_the_jump() -> None:
     got = next_occurrence(Weekly(SUN, time(2, 30), NEW_YORK), utc(2026, 3, 7))
     assert got == utc(2026, 3, 8, 7, 0)
     # The week after, the wall time exists again.
-    assert next_occurrence(Weekly(SUN, time(2, 30), NEW_YORK), utc(2026, 3, 9)) == utc(
-        2026, 3, 15, 6, 30
-    )
+    assert next_occurrence(Weekly(SUN, time(2, 30), NEW_YORK), utc(2026, 3, 9)) == utc(2026, 3, 15, 6, 30)
 
 
 def test_ambiguous_time_takes_the_first_occurrence() -> None:
     # 02:30 happens twice in Paris on 2026-10-25; the first is still CEST (+2).
-    assert next_occurrence(Weekly(SUN, time(2, 30), PARIS), utc(2026, 10, 24)) == utc(
-        2026, 10, 25, 0, 30
-    )
+    assert next_occurrence(Weekly(SUN, time(2, 30), PARIS), utc(2026, 10, 24)) == utc(2026, 10, 25, 0, 30)
     # 01:30 happens twice in New York on 2026-11-01; the first is EDT (-4).
-    assert next_occurrence(Weekly(SUN, time(1, 30), NEW_YORK), utc(2026, 10, 31)) == utc(
-        2026, 11, 1, 5, 30
-    )
+    assert next_occurrence(Weekly(SUN, time(1, 30), NEW_YORK), utc(2026, 10, 31)) == utc(2026, 11, 1, 5, 30)
     # Asked between the two occurrences, the next one is a week later: never the repeat.
     assert next_occurrence(Weekly(SUN, time(1, 30), NEW_YORK), utc(2026, 11, 1, 5, 45)) == utc(
         2026, 11, 8, 6, 30
@@ -149,8 +153,15 @@ def test_local_instant_plain_and_skipped_at_midnight() -> None:
 # --- property tests -----------------------------------------------------------------------
 
 ZONES = st.sampled_from(
-    ["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Lord_Howe",
-     "America/Santiago", "Asia/Kolkata"]
+    [
+        "Europe/Paris",
+        "America/New_York",
+        "Asia/Tokyo",
+        "UTC",
+        "Australia/Lord_Howe",
+        "America/Santiago",
+        "Asia/Kolkata",
+    ]
 )
 INSTANTS = st.datetimes(
     min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
@@ -160,9 +171,7 @@ TIMES = st.times().map(lambda t: t.replace(second=0, microsecond=0))
 
 @settings(max_examples=300, deadline=None)
 @given(zone_name=ZONES, weekday=st.integers(0, 6), at=TIMES, after=INSTANTS)
-def test_next_occurrence_properties(
-    zone_name: str, weekday: int, at: time, after: datetime
-) -> None:
+def test_next_occurrence_properties(zone_name: str, weekday: int, at: time, after: datetime) -> None:
     zone = ZoneInfo(zone_name)
     got = next_occurrence(Weekly(weekday, at, zone), after)
     assert got is not None
@@ -175,8 +184,10 @@ def test_next_occurrence_properties(
     else:
         # Skipped by DST: the first valid instant after, within the gap, same day.
         wall = local.replace(tzinfo=None)
-        assert datetime.combine(local.date(), at) < wall <= datetime.combine(local.date(), at) + (
-            timedelta(hours=2)
+        assert (
+            datetime.combine(local.date(), at)
+            < wall
+            <= datetime.combine(local.date(), at) + (timedelta(hours=2))
         )
     # Nothing was skipped: from any instant between ``after`` and ``got``, ``got`` is next.
     just_before = max(after, got - timedelta(seconds=1))
@@ -184,8 +195,7 @@ def test_next_occurrence_properties(
 
 
 @settings(max_examples=100, deadline=None)
-@given(zone_name=ZONES, weekday=st.integers(0, 6), at=TIMES, after=INSTANTS,
-       weeks=st.integers(0, 20))
+@given(zone_name=ZONES, weekday=st.integers(0, 6), at=TIMES, after=INSTANTS, weeks=st.integers(0, 20))
 def test_occurrences_between_are_weekly_and_in_range(
     zone_name: str, weekday: int, at: time, after: datetime, weeks: int
 ) -> None:
@@ -212,9 +222,7 @@ def test_sunset_includes_the_end_date_and_nothing_after() -> None:
     assert not is_expired(weekly, utc(2026, 6, 30, 21, 59))
     assert is_expired(weekly, utc(2026, 6, 30, 22))
     # An end date on another weekday: the last Tuesday before it is final.
-    assert final_occurrence(Weekly(TUE, time(19, 0), PARIS, date(2026, 7, 6))) == utc(
-        2026, 6, 30, 17
-    )
+    assert final_occurrence(Weekly(TUE, time(19, 0), PARIS, date(2026, 7, 6))) == utc(2026, 6, 30, 17)
 
 
 def test_no_sunset_never_expires_and_once_expires_when_passed() -> None:
@@ -302,9 +310,7 @@ def test_catch_up_stops_at_sunset_and_handles_a_one_off() -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(last=INSTANTS, down=st.integers(0, 60 * 24 * 70), grace_min=st.integers(0, 180))
-def test_catch_up_covers_every_occurrence_exactly_once(
-    last: datetime, down: int, grace_min: int
-) -> None:
+def test_catch_up_covers_every_occurrence_exactly_once(last: datetime, down: int, grace_min: int) -> None:
     weekly = Weekly(TUE, time(19, 0), NEW_YORK)
     now = last + timedelta(minutes=down)
     result = catch_up(weekly, last, now, timedelta(minutes=grace_min))

@@ -60,8 +60,9 @@ def test_a_plain_file_left_by_a_crash_after_sealing_is_removed(tmp_path: Path) -
 async def test_open_client_restores_a_plain_session_and_leaves_it_sealed(tmp_path: Path) -> None:
     sealed, plain = session_paths(tmp_path)
     plain.write_text(json.dumps({"user_id": BOT, "device_id": "DEV", "access_token": TOKEN}))
-    client = await open_client("http://127.0.0.1:1", BOT, tmp_path, password=None, access_token=None,
-                               device_name="x", pickle_key=KEY)
+    client = await open_client(
+        "http://127.0.0.1:1", BOT, tmp_path, password=None, access_token=None, device_name="x", pickle_key=KEY
+    )
     try:
         assert client.access_token == TOKEN and client.device_id == "DEV"
     finally:
@@ -69,8 +70,15 @@ async def test_open_client_restores_a_plain_session_and_leaves_it_sealed(tmp_pat
     assert not plain.exists() and sealed.exists()
     assert TOKEN.encode() not in sealed.read_bytes()
     with pytest.raises(ConfigError, match="pickle key"):
-        await open_client("http://127.0.0.1:1", BOT, tmp_path, password=None, access_token=None,
-                          device_name="x", pickle_key="a different key entirely, 0123456789")
+        await open_client(
+            "http://127.0.0.1:1",
+            BOT,
+            tmp_path,
+            password=None,
+            access_token=None,
+            device_name="x",
+            pickle_key="a different key entirely, 0123456789",
+        )
 
 
 def test_cross_signing_keys_are_sealed_and_a_plain_file_migrates(tmp_path: Path) -> None:
@@ -86,7 +94,10 @@ def test_cross_signing_keys_are_sealed_and_a_plain_file_migrates(tmp_path: Path)
     older = tmp_path / "older"
     older.mkdir()
     keys = [Ed25519PrivateKey.generate() for _ in range(3)]
-    raw = {n: b64(k.private_bytes_raw()) for n, k in zip(("master", "self_signing", "user_signing"), keys, strict=True)}
+    raw = {
+        n: b64(k.private_bytes_raw())
+        for n, k in zip(("master", "self_signing", "user_signing"), keys, strict=True)
+    }
     (older / "cross_signing.json").write_text(json.dumps(raw))
     loaded = CrossSigningKeys.load_or_create(older / "cross_signing.json", KEY, BOT)
     assert loaded.self_signing.private_bytes_raw() == keys[1].private_bytes_raw()

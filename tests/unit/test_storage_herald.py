@@ -260,9 +260,7 @@ async def test_forget_old_runs_after_naming_messages_to_redact(db: Database) -> 
 async def test_events_list_remove_and_forget(db: Database) -> None:
     await _coalition(db)
     events = HeraldEvents(db)
-    late = await events.add(
-        "nk", "!nyc:b.org", "Rally", ACTION + timedelta(days=1), "Union Sq", NOW
-    )
+    late = await events.add("nk", "!nyc:b.org", "Rally", ACTION + timedelta(days=1), "Union Sq", NOW)
     early = await events.add("nk", "!paris:a.org", "Town hall", ACTION, None, NOW)
     listed = await events.list_for("nk")
     assert [(e.id, e.title, e.place) for e in listed] == [

@@ -53,7 +53,9 @@ async def test_an_invitation_works_once_before_its_expiry_for_its_room(db: Datab
     assert (await c.use_invite(named, "!t:x.org", "x.org", B, late, 10)).outcome == "unknown"
     await c.add_invite("nk", token_hash("cj-3"), None, A, NOW, NOW + timedelta(hours=1), max_open=2)
     await c.add_invite("nk", token_hash("cj-4"), None, A, NOW, NOW + timedelta(hours=1), max_open=2)
-    assert not await c.add_invite("nk", token_hash("cj-5"), None, A, NOW, NOW + timedelta(hours=1), max_open=2)
+    assert not await c.add_invite(
+        "nk", token_hash("cj-5"), None, A, NOW, NOW + timedelta(hours=1), max_open=2
+    )
     assert await c.forget_expired_invites(late) == 2
     assert await db.fetchall("SELECT 1 FROM herald_invite") == []
 
@@ -112,11 +114,17 @@ async def test_the_upgrade_gives_existing_rows_to_their_bot(tmp_path: Path) -> N
         ("INSERT INTO herald_member VALUES ('nk', '!m:x.org', 'x.org', NULL, ?)", (s,)),
         ("INSERT INTO herald_local VALUES ('!m:x.org', 'timezone', 'UTC', ?)", (s,)),
         ("INSERT INTO herald_run VALUES ('r1', 'nk', 't', ?, 'confirmed', ?, ?)", (s, s, s)),
-        ("INSERT INTO herald_delivery (run_id, phase, room_id, txn_id, due_at, body, html)"
-         " VALUES ('r1', 'call', '!m:x.org', 'aff-r1', ?, 'b', 'h')", (s,)),
+        (
+            "INSERT INTO herald_delivery (run_id, phase, room_id, txn_id, due_at, body, html)"
+            " VALUES ('r1', 'call', '!m:x.org', 'aff-r1', ?, 'b', 'h')",
+            (s,),
+        ),
         ("INSERT INTO herald_amendment VALUES ('r1', 1, 'x', ?)", (s,)),
-        ("INSERT INTO herald_event (coalition, room_id, title, starts_at, place, created_at)"
-         " VALUES ('nk', '!m:x.org', 'Rally', ?, NULL, ?)", (s, s)),
+        (
+            "INSERT INTO herald_event (coalition, room_id, title, starts_at, place, created_at)"
+            " VALUES ('nk', '!m:x.org', 'Rally', ?, NULL, ?)",
+            (s, s),
+        ),
     ]:
         await old.execute(sql, params)
     await old.close()

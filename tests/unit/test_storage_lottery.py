@@ -253,8 +253,16 @@ async def test_a_clear_seed_of_an_older_version_is_sealed_and_still_reveals(db: 
     await db.execute(
         "INSERT INTO lottery_draw (bot, draw_id, room_id, commitment, inputs, seed, reveal_at, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (BOT, "d1", ROOM, commitment(inputs, SEED), canonical_json(inputs.to_json()).decode(), SEED,
-         NOW.timestamp(), NOW.timestamp()),
+        (
+            BOT,
+            "d1",
+            ROOM,
+            commitment(inputs, SEED),
+            canonical_json(inputs.to_json()).decode(),
+            SEED,
+            NOW.timestamp(),
+            NOW.timestamp(),
+        ),
     )
     draws = Draws(db, BOT, _key)
     assert await draws.seal_clear_seeds() == 1
@@ -415,25 +423,46 @@ async def test_migration_011_gives_every_existing_row_its_bot(tmp_path: Path) ->
         ("INSERT INTO lottery_room (room_id, roles, updated_at) VALUES (?, '[\"care\"]', 0)", (ROOM,)),
         ("INSERT INTO lottery_room (room_id, roles, updated_at) VALUES (?, '[\"care\"]', 0)", (OTHER,)),
         ("INSERT INTO lottery_room (room_id, updated_at) VALUES ('!nobody:a.org', 0)", ()),
-        ("INSERT INTO lottery_mandate (room_id, role, holder, started, expires) VALUES (?, 'care', ?, 0, 9)", (ROOM, ANA)),
+        (
+            "INSERT INTO lottery_mandate (room_id, role, holder, started, expires) VALUES (?, 'care', ?, 0, 9)",
+            (ROOM, ANA),
+        ),
         ("INSERT INTO lottery_renewal VALUES (?, 'care', ?, 1)", (ROOM, BEN)),
-        ("INSERT INTO lottery_mandate (room_id, role, holder, started, expires) VALUES (?, 'care', ?, 0, 9)", (OTHER, CHI)),
+        (
+            "INSERT INTO lottery_mandate (room_id, role, holder, started, expires) VALUES (?, 'care', ?, 0, 9)",
+            (OTHER, CHI),
+        ),
         ("INSERT INTO lottery_stepback VALUES (?, ?, 0, NULL)", (OTHER, ANA)),
         ("INSERT INTO lottery_room_option (room_id, redraw, updated_at) VALUES (?, 1, 0)", (ROOM,)),
         ("INSERT INTO lottery_grouping (room_id, kind, groups, at) VALUES (?, 'triads', '[]', 0)", (OTHER,)),
-        ("INSERT INTO lottery_cell_room (parent_room_id, source, cell_index, members, sunset_at, created_at) "
-         "VALUES (?, 's', 0, '[]', 9, 0)", (OTHER,)),
-        ("INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, created_at) "
-         "VALUES ('d1', ?, 'c', '{}', x'00', 0, 0)", (ROOM,)),
-        ("INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, created_at) "
-         "VALUES ('d2', ?, 'c', '{}', x'00', 0, 0)", (ROOM,)),
-        ("INSERT INTO outbox (bot, txn_id, room_id, event_type, content, created_at) "
-         "VALUES (?, 'lottery-commit-d2', ?, 'm.room.message', '{}', 0)", (beta, ROOM)),
+        (
+            "INSERT INTO lottery_cell_room (parent_room_id, source, cell_index, members, sunset_at, created_at) "
+            "VALUES (?, 's', 0, '[]', 9, 0)",
+            (OTHER,),
+        ),
+        (
+            "INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, created_at) "
+            "VALUES ('d1', ?, 'c', '{}', x'00', 0, 0)",
+            (ROOM,),
+        ),
+        (
+            "INSERT INTO lottery_draw (draw_id, room_id, commitment, inputs, seed, reveal_at, created_at) "
+            "VALUES ('d2', ?, 'c', '{}', x'00', 0, 0)",
+            (ROOM,),
+        ),
+        (
+            "INSERT INTO outbox (bot, txn_id, room_id, event_type, content, created_at) "
+            "VALUES (?, 'lottery-commit-d2', ?, 'm.room.message', '{}', 0)",
+            (beta, ROOM),
+        ),
         ("INSERT INTO lottery_history VALUES (?, 'd2', 'care', ?, 0)", (ROOM, ANA)),
         ("INSERT INTO ghost_room (room_id, rotation, updated_at) VALUES (?, 3, 0)", (OTHER,)),
         ("INSERT INTO ghost_voice VALUES (?, 0, 'the river')", (OTHER,)),
-        ("INSERT INTO ghost_gathering (room_id, kind, zone, at_utc, created_by, created_at) "
-         "VALUES (?, 'once', 'UTC', 9, ?, 0)", (ROOM, ANA)),
+        (
+            "INSERT INTO ghost_gathering (room_id, kind, zone, at_utc, created_by, created_at) "
+            "VALUES (?, 'once', 'UTC', 9, ?, 0)",
+            (ROOM, ANA),
+        ),
     ]
     for sql, params in rows:
         await old.execute(sql, params)
@@ -441,6 +470,7 @@ async def test_migration_011_gives_every_existing_row_its_bot(tmp_path: Path) ->
 
     db = await Database.open(path)
     try:
+
         async def owners(table: str, key: str = "room_id") -> dict[str, str]:
             found = await db.fetchall(f"SELECT {key}, bot FROM {table}")
             return {r[0]: r[1] for r in found}

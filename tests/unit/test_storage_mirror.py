@@ -57,7 +57,9 @@ def _rounds(db: Database, bot: str = BOT) -> MirrorRounds:
     return MirrorRounds(db, MASTER, bot)
 
 
-async def _open(rounds: MirrorRounds, k: int = 3, seed: int = 1, members: list[str] = USERS) -> tuple[str, int]:
+async def _open(
+    rounds: MirrorRounds, k: int = 3, seed: int = 1, members: list[str] = USERS
+) -> tuple[str, int]:
     rng = random.Random(seed)
     request = plan_round("!a:x.org", "!b:x.org", NOW, CLOSE - NOW, k)
     opened = await rounds.open_round(request, "@opener:x.org", members, entropy=rng.randbytes)
@@ -193,9 +195,7 @@ async def test_release_delay_and_publication(db: Database) -> None:
     assert batch == sorted(TEXTS)
     assert sorted(release_order(batch, random.Random(9))) == sorted(TEXTS)
     published_at = closed.release_at
-    await rounds.mark_published(
-        round_id, [("!b:x.org", "$ev1"), ("!b:x.org", "$ev2")], published_at + WEEK
-    )
+    await rounds.mark_published(round_id, [("!b:x.org", "$ev1"), ("!b:x.org", "$ev2")], published_at + WEEK)
     released = await rounds.get(round_id)
     assert released is not None and released.state == "released"
     assert released.redact_at == published_at + WEEK
@@ -424,9 +424,12 @@ async def test_a_round_from_before_the_box_is_claimed_and_boxed(db: Database) ->
     key = crypto.new_key()
     round_id = await db.insert(
         "INSERT INTO mirror_round (code, reflecting_room, reflected_room, k, closes_at)"
-        " VALUES ('abcdef', '!a:x.org', '!b:x.org', 3, ?)", (CLOSE.timestamp(),),
+        " VALUES ('abcdef', '!a:x.org', '!b:x.org', 3, ?)",
+        (CLOSE.timestamp(),),
     )
-    await db.execute("INSERT INTO mirror_round_key (round_id, wrapped, key) VALUES (?, 0, ?)", (round_id, key))
+    await db.execute(
+        "INSERT INTO mirror_round_key (round_id, wrapped, key) VALUES (?, 0, ?)", (round_id, key)
+    )
     for user, text in zip(USERS[:2], TEXTS[:2], strict=True):
         author = crypto.keyed_hash(key, user)
         nonce, sealed = crypto.seal(key, text, b"mirror_submission/%d/" % round_id + author)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,16 +50,23 @@ def test_format_duration_round_trips(seconds: int) -> None:
 def test_parse_when_defaults_to_room_zone_and_returns_utc() -> None:
     paris = ZoneInfo("Europe/Paris")
     when = parse_when("2026-12-01 18:30", paris)
-    assert when == datetime(2026, 12, 1, 17, 30, tzinfo=timezone.utc)
-    assert parse_when("2026-07-01 18:30", paris) == datetime(2026, 7, 1, 16, 30, tzinfo=timezone.utc)
+    assert when == datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
+    assert parse_when("2026-07-01 18:30", paris) == datetime(2026, 7, 1, 16, 30, tzinfo=UTC)
     assert parse_when("2026-12-01 18:30 UTC", paris).hour == 18
     assert parse_when("2026-12-01 18:30 America/New_York", paris).hour == 23
 
 
 @pytest.mark.parametrize(
     "text",
-    ["tomorrow", "2026-13-01 10:00", "2026-02-30 10:00", "2026-12-01 25:00", "2026-12-01 10:00 Mars/Base",
-     "2026-12-01", "2026-12-01 10:00 UTC extra"],
+    [
+        "tomorrow",
+        "2026-13-01 10:00",
+        "2026-02-30 10:00",
+        "2026-12-01 25:00",
+        "2026-12-01 10:00 Mars/Base",
+        "2026-12-01",
+        "2026-12-01 10:00 UTC extra",
+    ],
 )
 def test_bad_when_is_an_error(text: str) -> None:
     with pytest.raises(TimeSpecError):
@@ -76,5 +83,5 @@ def test_zone_and_local_format() -> None:
     assert parse_zone("Europe/Berlin").key == "Europe/Berlin"
     with pytest.raises(TimeSpecError):
         parse_zone("../etc/passwd")
-    instant = datetime(2026, 12, 1, 17, 30, tzinfo=timezone.utc)
+    instant = datetime(2026, 12, 1, 17, 30, tzinfo=UTC)
     assert format_local(instant, ZoneInfo("Europe/Paris")) == "2026-12-01 18:30 CET"

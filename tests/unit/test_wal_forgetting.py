@@ -19,7 +19,8 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 def on_disk(db_path: Path) -> bytes:
     """The database file and every sidecar SQLite keeps next to it."""
     return b"".join(
-        p.read_bytes() for p in [db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm", "-journal"))]
+        p.read_bytes()
+        for p in [db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm", "-journal"))]
         if p.exists()
     )
 
@@ -41,8 +42,13 @@ async def _sweep_outbox(db: Database, path: Path) -> None:
         (f'{{"body": "{marker}"}}', (NOW - timedelta(days=5)).timestamp()),
     )
     assert marker.encode() in on_disk(path)  # the test means something: the text was written
-    bot = SimpleNamespace(name="@b:x", db=db, outbox=Outbox(db, "@b:x", send=None),  # type: ignore[arg-type]
-                          features=[], clock=lambda: NOW)
+    bot = SimpleNamespace(
+        name="@b:x",
+        db=db,
+        outbox=Outbox(db, "@b:x", send=None),  # type: ignore[arg-type]
+        features=[],
+        clock=lambda: NOW,
+    )
     counts = await Sweeper(bot, RetentionConfig()).sweep()  # type: ignore[arg-type]
     assert counts["outbox"] == 1
     assert marker.encode() not in on_disk(path)
