@@ -52,7 +52,12 @@ def test_only_the_allowed_tags_appear() -> None:
     assert 'href="https://example.org/?a=1&amp;b=2"' in msg.html
 
 
-@given(st.lists(st.text(max_size=40), min_size=1, max_size=5))
+# No digits or bullets in the words: the comparison strips the plain text's list markers
+# ("1.", "•"), and ".0" then "1." would read as a marker that is not there.
+_WORDS = st.text(st.characters(blacklist_categories=("Nd", "Cs"), blacklist_characters="•"), max_size=40)
+
+
+@given(st.lists(_WORDS, min_size=1, max_size=5))
 def test_plain_and_html_carry_the_same_words(texts: list[str]) -> None:
     msg = (
         Message.of(*texts)
