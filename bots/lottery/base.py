@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+from abc import ABC, abstractmethod
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -41,7 +42,7 @@ def short_id(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:10]
 
 
-class LotteryBase(ContractFeature[LotteryConfig]):
+class LotteryBase(ContractFeature[LotteryConfig], ABC):
     name = "lottery"
     title = "Role lotteries"
     config_model = LotteryConfig
@@ -98,6 +99,6 @@ class LotteryBase(ContractFeature[LotteryConfig]):
         if await self.draws.pending(room_id):
             raise UserError(f"A draw is open in this room: wait for its result before {what}.")
 
+    @abstractmethod
     async def opening_draw(self, room_id: RoomID, origin: str) -> str | None:
         """Start a draw of the room's vacant roles (:mod:`bots.lottery.draws` implements it)."""
-        raise NotImplementedError

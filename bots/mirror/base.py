@@ -9,6 +9,7 @@ group-room commands (:mod:`bots.mirror.commands`) and the rounds' jobs and forge
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 _PUBLIC_DEFAULT_KEYS = frozenset({"affinity-default-pickle-key"})
 
 
-class MirrorBase(ContractFeature[MirrorConfig]):
+class MirrorBase(ContractFeature[MirrorConfig], ABC):
     name = "mirror"
     title = "Blind mirrors"
     config_model = MirrorConfig
@@ -82,6 +83,6 @@ class MirrorBase(ContractFeature[MirrorConfig]):
     def request_key(self, what: str, request: ConsentRequest) -> str:
         return key(self.name, "request", what, request.id, request.code)
 
+    @abstractmethod
     def _schedule(self, round_: MirrorRound) -> None:
         """The one job a round waits for in its state (see :mod:`bots.mirror.jobs`)."""
-        raise NotImplementedError

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import typing
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -83,12 +84,12 @@ def whole_number(text: str) -> int:
     return int(text)
 
 
-class Deferred:
+class Deferred(ABC):
     """A parsed argument that needs the command's context (its host, room, text) to become its
     value; the command wrapper resolves it before the handler runs."""
 
-    async def resolve(self, ctx: CommandContext) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    async def resolve(self, ctx: CommandContext) -> Any: ...
 
 
 @dataclass(frozen=True)

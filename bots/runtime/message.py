@@ -22,6 +22,7 @@ through), so each call site would have to escape for it; here nothing needs esca
 from __future__ import annotations
 
 import html as _html
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -38,14 +39,14 @@ def escape(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Span:
+class Span(ABC):
     """A piece of a line. ``plain`` and ``html`` render it; ``users`` are the people it pings."""
 
-    def plain(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def plain(self) -> str: ...
 
-    def html(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def html(self) -> str: ...
 
     def users(self) -> tuple[UserID, ...]:
         return ()
