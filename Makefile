@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JS     := tests/js
 JS_OK  := $(JS)/node_modules/.package-lock.json
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench bench-calendar browser clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -23,10 +23,17 @@ $(JS_OK): $(JS)/package.json $(wildcard $(JS)/package-lock.json)
 	else npm install --prefix $(JS) --no-audit --no-fund; fi
 	touch $@
 
+# Chromium from the system's packages for the public calendar page test (tests/e2e/test_calendar_page.py);
+# installed only when no Chromium is on PATH (apt-get, through sudo unless already root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 demo: $(STAMP)
 	$(VENV)/bin/affinity demo --dir .demo
 
-test: $(STAMP) $(JS_OK)
+test: $(STAMP) $(JS_OK) browser
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 test-fast: $(STAMP)
@@ -40,6 +47,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/ping_roundtrip.py
+
+# The public calendar: feed and page for 1,000 events, p95 latency, requests/s, memory over 10,000 requests.
+bench-calendar: $(STAMP)
+	$(PY) bench/calendar_serve.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache $(JS)/node_modules
