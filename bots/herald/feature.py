@@ -11,6 +11,7 @@ life cycle: jobs rebuilt at start, retention, and what a room that removed the b
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,17 @@ from bots.runtime.keys import key
 from bots.runtime.message import Message
 from bots.runtime.registry import register
 from protocols.herald.consent import INVITE_TTL
+
+
+@dataclass(frozen=True)
+class CoalitionSeat:
+    """A room's place in its coalition and what one person may do there, as other features (the
+    calendar) read it through ``host.peer(HeraldFeature)``: read-only, no ids of anyone."""
+
+    coalition: str  # its name
+    coordinates: bool  # the room is a coordination room of the coalition
+    coordinator: bool  # the person may coordinate (access.coordinators, or anyone when unset)
+    liaison: bool  # the person is the room's liaison
 
 
 @register
@@ -47,6 +59,19 @@ class HeraldFeature(CalendarCommands):
             "calendar events": self.host.retention.events,
             "invitations": INVITE_TTL,
         }
+
+    async def coalition_seat(self, room_id: str, user_id: str) -> CoalitionSeat | None:
+        """The coalition ``room_id`` is in (None: none), for other features; changes nothing."""
+        found = await self.membership(room_id)
+        if found is None:
+            return None
+        coalition, member = found
+        return CoalitionSeat(
+            coalition.name,
+            coalition.coordination_room == room_id,
+            self.is_coordinator(user_id),
+            bool(member.liaison) and member.liaison == user_id,
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 
