@@ -12,7 +12,6 @@ Tables ``lottery_draw`` and ``lottery_history`` (migration 002), each row its bo
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -292,31 +291,3 @@ class DrawHistory:
 
     async def forget_older_than(self, cutoff: datetime) -> int:
         return await self._db.execute("DELETE FROM lottery_history WHERE at < ?", (_ts(cutoff),))
-
-
-# --- the commitment's delivery -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CommitmentDelivery:
-    """What the outbox knows of a draw's commitment message: its window for chance counts
-    from ``sent_at``, and contributions are reactions and replies to ``event_id``."""
-
-    state: str  # 'pending', 'sent', or a refusal
-    event_id: str | None
-    sent_at: datetime | None
-    error: str | None
-
-
-async def commitment_delivery(db: Database, bot: str, txn_ids: Sequence[str]) -> CommitmentDelivery | None:
-    """The outbox row of the first of ``txn_ids`` the bot queued (read only; the outbox owns it).
-    None when none is there (forgotten long after it was sent)."""
-    for txn_id in txn_ids:
-        row = await db.fetchone(
-            "SELECT state, event_id, sent_at, error FROM outbox WHERE bot = ? AND txn_id = ?",
-            (bot, txn_id),
-        )
-        if row is not None:
-            sent_at = _dt(row["sent_at"]) if row["sent_at"] is not None else None
-            return CommitmentDelivery(row["state"], row["event_id"], sent_at, row["error"])
-    return None

@@ -22,6 +22,7 @@ from bots.lottery.base import log, short_id
 from bots.lottery.mandates import MandatesPart
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.errors import UserError
+from bots.runtime.host import Outcome
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
@@ -29,7 +30,7 @@ from protocols.errors import RuleError
 from protocols.lottery import prepare, problems
 from protocols.lottery_room import roles_to_draw
 from protocols.timespec import format_duration, format_local
-from storage.lottery_draws import StoredDraw, commitment_delivery
+from storage.lottery_draws import StoredDraw
 from storage.lottery_seeds import SeedUnavailable
 
 SEED_BYTES = 32
@@ -54,6 +55,15 @@ class DrawsPart(MandatesPart):
     def _commit_keys(self, draw_id: str) -> list[str]:
         # Draws committed by an earlier version were queued under its own key scheme.
         return [self._commit_key(draw_id), f"lottery-commit-{draw_id}"]
+
+    async def _commitment(self, draw_id: str) -> Outcome | None:
+        """What became of the draw's commitment message (None: its record was forgotten, long
+        after it was sent)."""
+        for commit_key in self._commit_keys(draw_id):
+            outcome = await self.host.delivery(commit_key)
+            if outcome is not None:
+                return outcome
+        return None
 
     # -- the public interface (the ghost chair, and redraws owed) ------------------------------
 
@@ -133,7 +143,7 @@ class DrawsPart(MandatesPart):
         """The commitment message's event id, once the outbox has sent it."""
         if draw.commit_event_id is not None:
             return draw.commit_event_id
-        delivery = await commitment_delivery(self.host.db, self.host.user_id, self._commit_keys(draw.draw_id))
+        delivery = await self._commitment(draw.draw_id)
         if delivery is None or delivery.event_id is None:
             return None
         await self.draws.set_commit_event(draw.draw_id, delivery.event_id)
@@ -189,14 +199,14 @@ class DrawsPart(MandatesPart):
         """When the window for chance ends: the draw's window counted from the moment the
         commitment reached the room (never earlier than first announced). None while it is not
         delivered yet; :class:`CommitmentRefused` if the room refused it for good."""
-        delivery = await commitment_delivery(self.host.db, self.host.user_id, self._commit_keys(draw.draw_id))
-        if delivery is None:  # its outbox row was forgotten long ago: as stored
+        delivery = await self._commitment(draw.draw_id)
+        if delivery is None:  # its record was forgotten long ago: as stored
             return draw.reveal_at
         if delivery.state == "pending":
             return None
-        if delivery.state != "sent" or delivery.sent_at is None:
+        if delivery.state == "refused" or delivery.at is None:
             raise CommitmentRefused(delivery.error or delivery.state)
-        return max(draw.reveal_at, delivery.sent_at + draw.window)
+        return max(draw.reveal_at, delivery.at + draw.window)
 
     async def _reveal(self, draw_id: str) -> None:
         """Reveal once: the result and its announcement land together, or neither does."""

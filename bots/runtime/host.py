@@ -18,14 +18,17 @@ Sending, in one place:
 - ``redact`` queues a redaction; the outbox retries it until it lands or the room refuses it
   for good. The row in the outbox is the durable promise, so a feature deletes its own rows
   right after ``redact`` returns, never before.
+- ``delivery(key)`` says what became of anything sent under ``key`` (pending, sent with its
+  event id and time, or refused with the homeserver's reason) without waiting: a feature never
+  reads the outbox's table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from bots.config import AccessConfig, RetentionConfig
 from bots.runtime.ids import EventID, RoomID, UserID
@@ -33,6 +36,9 @@ from bots.runtime.jobs import Schedule
 from bots.runtime.message import Message
 from storage.db import Database
 from storage.room_settings import RoomSettings
+
+if TYPE_CHECKING:
+    from bots.runtime import outbox
 
 # What a room version 12 creator's "infinite" power compares as (as in bots/runtime/bot.py).
 CREATOR_POWER = 2**53
@@ -56,6 +62,31 @@ class PowerTable:
     def needed_for(self, action: str, default: int = 50) -> int:
         """The level an action needs (``redact``, ``kick``, ``state_default``...)."""
         return int(self.levels.get(action, default))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a row sent under a key (a post, edit, redaction or upload).
+
+    ``pending``: queued, not answered yet (the outbox keeps trying). ``sent``: ``event_id`` is
+    the event's id (for a redaction, the redacted event's) and ``at`` when it landed.
+    ``refused``: the room refused it for good (``error`` says why, ``at`` when).
+    """
+
+    state: Literal["pending", "sent", "refused"]
+    event_id: EventID | None
+    at: datetime | None
+    error: str | None
+
+    @classmethod
+    def of(cls, row: outbox.Delivery) -> Outcome:
+        """The outcome of an outbox row (its ``sent_at`` is seconds since the epoch)."""
+        at = datetime.fromtimestamp(row.sent_at, UTC) if row.sent_at is not None else None
+        if row.state == "pending":
+            return cls("pending", None, None, None)
+        if row.state == "sent":
+            return cls("sent", row.event_id, at, None)
+        return cls("refused", None, at, row.error or row.state)
 
 
 class Host(Protocol):
@@ -102,6 +133,11 @@ class Host(Protocol):
         *,
         reply_to: EventID | None = None,
     ) -> None: ...
+
+    async def delivery(self, key: str) -> Outcome | None:
+        """What became of what this bot sent under ``key``; None when nothing was (or its
+        record was forgotten, long after it was finished: see the outbox's retention)."""
+        ...
 
     async def send_unstored(
         self,

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bots.config import AppConfig
-from bots.runtime.host import F
+from bots.runtime.host import F, Outcome
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.jobs import Schedule
 from bots.runtime.message import Message
@@ -102,6 +102,10 @@ class OfflineHost:
         reply_to: EventID | None = None,
     ) -> None:
         raise Offline("uploads are not queued offline")
+
+    async def delivery(self, key: str) -> Outcome | None:
+        found = await self._outbox.delivery(key)
+        return None if found is None else Outcome.of(found)
 
     async def send_unstored(
         self,

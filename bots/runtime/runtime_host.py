@@ -12,7 +12,7 @@ from urllib.parse import quote
 from bots.runtime.context import notice
 from bots.runtime.delivery import REDACTION, UPLOAD, upload_content
 from bots.runtime.errors import MatrixError, RateLimited, TransportError
-from bots.runtime.host import F, PowerTable
+from bots.runtime.host import F, Outcome, PowerTable
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.jobs import Schedule
 from bots.runtime.message import Message
@@ -122,6 +122,10 @@ class RuntimeHost:
             return done.event_id if done.state == "sent" else None
         await outbox.enqueue(room_id, content, key, event_type, kind=kind)
         return None
+
+    async def delivery(self, key: str) -> Outcome | None:
+        found = await self._bot.outbox.delivery(key)
+        return None if found is None else Outcome.of(found)
 
     # -- the one exception: never written to disk ---------------------------------------------
 
