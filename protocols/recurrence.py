@@ -36,342 +36,74 @@ Downtime is handled as for gatherings (:func:`catch_up`, the same rule and resul
 :func:`protocols.schedule.catch_up`): the newest occurrence that fell due is posted, late if
 within grace; all older ones, and the newest too past grace, go into one note.
 
+The grammar is :mod:`protocols.recurrence_grammar` and the types
+:mod:`protocols.recurrence_types`; both are re-exported here, the one module callers import.
+
 Pure: ``now`` and the zone are passed in; nothing here reads the clock.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from dateutil import rrule
 
-from protocols.schedule import (
-    ON_TIME_WINDOW,
-    CatchUp,
-    Misfire,
-    Schedule,
-    ScheduleError,
-    local_instant,
-    misfire,
-    parse_hhmm,
-    parse_weekday,
-    weekday_name,
+from protocols.recurrence_grammar import (
+    GRAMMAR_HINT,
+    describe,
+    load_recurrence,
+    parse_recurrence,
 )
+from protocols.recurrence_types import (
+    DEFAULT_AT,
+    LAST,
+    MAX_INTERVAL,
+    AfterGathering,
+    Daily,
+    Frequent,
+    MonthlyOnDay,
+    MonthlyOnWeekday,
+    NextGathering,
+    Pattern,
+    Recurrence,
+    RecurrenceError,
+    WeeklyOn,
+)
+from protocols.schedule import ON_TIME_WINDOW, CatchUp, Schedule, catch_up_from, local_instant
 from protocols.schedule import next_occurrence as schedule_next_occurrence
 
-# A turn without ``at`` starts at nine in the morning, local time: early enough that the day is
-# still ahead, late enough that a reminder the evening before is not a surprise.
-DEFAULT_AT = time(9, 0)
-LAST = -1  # "the last friday", "the last day"
+__all__ = [
+    "DEFAULT_AT",
+    "GRAMMAR_HINT",
+    "LAST",
+    "MAX_INTERVAL",
+    "AfterGathering",
+    "CatchUp",
+    "Daily",
+    "Frequent",
+    "MonthlyOnDay",
+    "MonthlyOnWeekday",
+    "NextGathering",
+    "Pattern",
+    "Recurrence",
+    "RecurrenceError",
+    "WeeklyOn",
+    "catch_up",
+    "describe",
+    "ends_at",
+    "following",
+    "is_expired",
+    "load_recurrence",
+    "next_occurrence",
+    "next_occurrences",
+    "occurrences_between",
+    "parse_recurrence",
+]
 
-MAX_INTERVAL = {"day": 90, "week": 52, "month": 12}
-_ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": LAST}
-_ORDINAL = re.compile(r"^(\d{1,2})(st|nd|rd|th)$")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _RRULE_WEEKDAYS = (rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU)
-
-GRAMMAR_HINT = (
-    "say it like: every tuesday, every 2 weeks on saturday, every month on the 15th, every month "
-    "on the 2nd tuesday, every month on the last friday, or after each gathering; then "
-    "optionally at HH:MM"
-)
-
-
-class RecurrenceError(ScheduleError):
-    """A recurrence the user typed cannot be used; the message says what would work."""
-
-
-# --- the typed recurrence -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Daily:
-    """Every ``interval`` days."""
-
-    interval: int = 1
-
-
-@dataclass(frozen=True)
-class WeeklyOn:
-    """Every ``interval`` weeks on ``weekday`` (0 = Monday)."""
-
-    weekday: int
-    interval: int = 1
-
-
-@dataclass(frozen=True)
-class MonthlyOnDay:
-    """Every ``interval`` months on day ``day`` (1..31, or :data:`LAST`); past a month's end,
-    on its last day."""
-
-    day: int
-    interval: int = 1
-
-
-@dataclass(frozen=True)
-class MonthlyOnWeekday:
-    """Every ``interval`` months on the ``nth`` (1..4, or :data:`LAST`) ``weekday``."""
-
-    nth: int
-    weekday: int
-    interval: int = 1
-
-
-@dataclass(frozen=True)
-class AfterGathering:
-    """At each of the room's gatherings."""
-
-
-Pattern = Daily | WeeklyOn | MonthlyOnDay | MonthlyOnWeekday | AfterGathering
-
-# The next gathering strictly after an instant (UTC), or None: how "after each gathering" learns
-# the room's gatherings without this module knowing where they are stored.
-NextGathering = Callable[[datetime], "datetime | None"]
-
-
-@dataclass(frozen=True)
-class Recurrence:
-    """A pattern at local wall time ``at`` in ``zone``, counted from the local date ``start``,
-    until the local date ``until`` (inclusive; None: no end). ``at`` is None only for
-    :class:`AfterGathering`."""
-
-    pattern: Pattern
-    at: time | None
-    zone: ZoneInfo
-    start: date
-    until: date | None = None
-
-    def __post_init__(self) -> None:
-        _check_pattern(self.pattern)
-        if isinstance(self.pattern, AfterGathering) != (self.at is None):
-            raise ValueError("'at' is None exactly for after-each-gathering recurrences")
-        if self.until is not None and self.until < self.start:
-            raise ValueError("until is before start")
-
-
-def _check_pattern(pattern: Pattern) -> None:
-    """Programming errors (the parser never builds these); user errors are caught earlier."""
-    if isinstance(pattern, AfterGathering):
-        return
-    unit = {Daily: "day", WeeklyOn: "week"}.get(type(pattern), "month")
-    if not 1 <= pattern.interval <= MAX_INTERVAL[unit]:
-        raise ValueError(f"interval out of range: {pattern.interval}")
-    if isinstance(pattern, WeeklyOn | MonthlyOnWeekday) and not 0 <= pattern.weekday <= 6:
-        raise ValueError(f"weekday must be 0..6, not {pattern.weekday}")
-    if isinstance(pattern, MonthlyOnDay) and not (pattern.day == LAST or 1 <= pattern.day <= 31):
-        raise ValueError(f"day of month out of range: {pattern.day}")
-    if isinstance(pattern, MonthlyOnWeekday) and pattern.nth not in (1, 2, 3, 4, LAST):
-        raise ValueError(f"nth weekday out of range: {pattern.nth}")
-
-
-# --- parsing ------------------------------------------------------------------------------
-
-
-def parse_recurrence(text: str, zone: ZoneInfo, now: datetime) -> Recurrence:
-    """``"every 2 weeks on saturday at 10:00"`` -> a :class:`Recurrence` counted from today.
-
-    ``now`` (aware) fixes ``start`` (today, in ``zone``) and refuses an ``until`` in the past.
-    """
-    if now.tzinfo is None:
-        raise ValueError("pass an aware datetime (UTC)")
-    pattern, at, until = _parse_parts(text)
-    today = now.astimezone(zone).date()
-    if until is not None and until < today:
-        raise RecurrenceError(
-            f"The end date {until.isoformat()} is in the past (today is {today.isoformat()} in "
-            f"{zone.key}): give a date from today on."
-        )
-    return Recurrence(pattern, at, zone, today, until)
-
-
-def load_recurrence(text: str, zone: ZoneInfo, start: date) -> Recurrence:
-    """A stored recurrence back from :func:`describe`'s text and its ``start`` date (no check
-    against today: an old end date is simply an expired recurrence)."""
-    pattern, at, until = _parse_parts(text)
-    if until is not None and until < start:
-        raise RecurrenceError(f"The end date {until.isoformat()} is before the start {start}.")
-    return Recurrence(pattern, at, zone, start, until)
-
-
-def _parse_parts(text: str) -> tuple[Pattern, time | None, date | None]:
-    words = text.lower().split()
-    at: time | None = None
-    until: date | None = None
-    # Trailing options, in either order: "at HH:MM", "until YYYY-MM-DD".
-    while len(words) >= 2 and words[-2] in ("at", "until"):
-        keyword, value = words[-2], words[-1]
-        words = words[:-2]
-        if keyword == "at":
-            if at is not None:
-                raise RecurrenceError("'at' is given twice: give one time of day.")
-            at = parse_hhmm(value)
-        else:
-            if until is not None:
-                raise RecurrenceError("'until' is given twice: give one end date.")
-            until = _parse_date(value)
-    for keyword in ("at", "until"):
-        if keyword in words:
-            raise RecurrenceError(
-                f"'{keyword}' needs a value and goes at the end, like 'every tuesday at 18:00 "
-                "until 2027-06-30'."
-            )
-    pattern = _parse_pattern(words, text)
-    if isinstance(pattern, AfterGathering):
-        if at is not None:
-            raise RecurrenceError("'after each gathering' starts with each gathering: leave out 'at HH:MM'.")
-    elif at is None:
-        at = DEFAULT_AT
-    return pattern, at, until
-
-
-def _parse_date(text: str) -> date:
-    match = _DATE.match(text)
-    if match:
-        try:
-            return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-        except ValueError:
-            pass
-    raise RecurrenceError(f"'{text}' is not a date: use YYYY-MM-DD, like 2027-06-30.")
-
-
-def _nonsense(text: str) -> RecurrenceError:
-    shown = text.strip() or "(nothing)"
-    return RecurrenceError(f"'{shown}' is not a recurrence I understand: {GRAMMAR_HINT}.")
-
-
-def _parse_pattern(words: list[str], text: str) -> Pattern:
-    if words in (["after", "each", "gathering"], ["after", "every", "gathering"]):
-        return AfterGathering()
-    if len(words) < 2 or words[0] != "every":
-        raise _nonsense(text)
-    rest = words[1:]
-    # "every tuesday": the common case, a weekday straight after "every".
-    if len(rest) == 1 and rest[0] not in ("day", "week", "month", "other"):
-        try:
-            return WeeklyOn(parse_weekday(rest[0]))
-        except ScheduleError:
-            raise _nonsense(text) from None
-    interval, rest = _interval(rest, text)
-    if not rest:
-        raise _nonsense(text)
-    unit = rest[0].removesuffix("s")
-    if unit not in MAX_INTERVAL:
-        raise _nonsense(text)  # "every fortnight", "every year"
-    if interval > MAX_INTERVAL[unit]:
-        raise RecurrenceError(
-            f"Every {interval} {unit}s is too far apart: at most every {MAX_INTERVAL[unit]} {unit}s."
-        )
-    on = rest[1:]
-    if unit == "day":
-        if on:
-            raise _nonsense(text)
-        return Daily(interval)
-    if unit == "week":
-        if len(on) != 2 or on[0] != "on":
-            raise RecurrenceError(
-                f"Say which day of the week, like 'every {_every(interval, 'week')} on saturday'."
-            )
-        try:
-            return WeeklyOn(parse_weekday(on[1]), interval)
-        except ScheduleError as exc:
-            raise RecurrenceError(str(exc)) from None
-    # month
-    if len(on) not in (3, 4) or on[:2] != ["on", "the"]:
-        raise RecurrenceError(
-            f"Say which day of the month, like 'every {_every(interval, 'month')} on the 15th', "
-            "'on the 2nd tuesday' or 'on the last friday'."
-        )
-    if on[2:] == ["last", "day"]:
-        return MonthlyOnDay(LAST, interval)
-    return _month_day_or_weekday(on[2:], interval, text)
-
-
-def _interval(rest: list[str], text: str) -> tuple[int, list[str]]:
-    if rest[0] == "other":
-        return 2, rest[1:]
-    if rest[0].isdigit():
-        # ASCII digits only ("²" is a digit to isdigit() but not to int()), and a sane count.
-        if not rest[0].isascii() or len(rest[0]) > 3:
-            raise RecurrenceError(f"'{text.strip()}': the number must be between 1 and 999.")
-        number = int(rest[0])
-        if number < 1:
-            raise RecurrenceError(f"'{text.strip()}': the number must be at least 1.")
-        return number, rest[1:]
-    return 1, rest
-
-
-def _every(interval: int, unit: str) -> str:
-    return unit if interval == 1 else f"{interval} {unit}s"
-
-
-def _month_day_or_weekday(words: list[str], interval: int, text: str) -> Pattern:
-    """``["15th"]`` -> the 15th; ``["2nd", "tuesday"]`` or ``["last", "friday"]`` -> a weekday."""
-    first = words[0]
-    ordinal = _ORDINAL.match(first)
-    if len(words) == 1:
-        if not ordinal or not _suffix_fits(int(ordinal.group(1)), ordinal.group(2)):
-            raise _nonsense(text)
-        day = int(ordinal.group(1))
-        if not 1 <= day <= 31:
-            raise RecurrenceError(f"A month has days 1 to 31, not {day}: try 'on the last day'.")
-        return MonthlyOnDay(day, interval)
-    if len(words) != 2:
-        raise _nonsense(text)
-    if first in _ORDINAL_WORDS:
-        nth = _ORDINAL_WORDS[first]
-    elif ordinal and _suffix_fits(int(ordinal.group(1)), ordinal.group(2)):
-        nth = int(ordinal.group(1))
-    else:
-        raise _nonsense(text)
-    try:
-        weekday = parse_weekday(words[1])
-    except ScheduleError as exc:
-        raise RecurrenceError(str(exc)) from None
-    if nth not in (1, 2, 3, 4, LAST):
-        raise RecurrenceError(
-            f"Most months have no {first} {weekday_name(weekday)}: use 1st to 4th, or last."
-        )
-    return MonthlyOnWeekday(nth, weekday, interval)
-
-
-def _suffix_fits(number: int, suffix: str) -> bool:
-    if 10 <= number % 100 <= 20:
-        return suffix == "th"
-    return suffix == {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-
-
-def describe(recurrence: Recurrence) -> str:
-    """The recurrence as people type it (``parse_recurrence(describe(r))`` gives it back)."""
-    pattern = recurrence.pattern
-    if isinstance(pattern, AfterGathering):
-        text = "after each gathering"
-    elif isinstance(pattern, Daily):
-        text = f"every {_every(pattern.interval, 'day')}"
-    elif isinstance(pattern, WeeklyOn):
-        day = weekday_name(pattern.weekday)
-        text = f"every {day}" if pattern.interval == 1 else f"every {pattern.interval} weeks on {day}"
-    elif isinstance(pattern, MonthlyOnDay):
-        day_text = "last day" if pattern.day == LAST else _ordinal(pattern.day)
-        text = f"every {_every(pattern.interval, 'month')} on the {day_text}"
-    else:
-        nth = "last" if pattern.nth == LAST else _ordinal(pattern.nth)
-        text = f"every {_every(pattern.interval, 'month')} on the {nth} {weekday_name(pattern.weekday)}"
-    if recurrence.at is not None:
-        text += f" at {recurrence.at.hour:02d}:{recurrence.at.minute:02d}"
-    if recurrence.until is not None:
-        text += f" until {recurrence.until.isoformat()}"
-    return text
-
-
-def _ordinal(number: int) -> str:
-    if 10 <= number % 100 <= 20:
-        return f"{number}th"
-    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
 
 
 # --- occurrences --------------------------------------------------------------------------
@@ -381,7 +113,7 @@ def _ordinal(number: int) -> str:
 def _rule(pattern: Pattern, at: time, start: date, until: date | None) -> rrule.rrule:
     """The rrule on naive local wall times. Cached: rrule caches what it has computed, and a
     rota asks for the same rule at every turn."""
-    assert not isinstance(pattern, AfterGathering)
+    assert not isinstance(pattern, AfterGathering | Frequent)
     dtstart = datetime.combine(start, at)
     if pattern.interval > 1 and not isinstance(pattern, Daily):
         # "Every 2 weeks on monday" set up on a tuesday starts next monday, not in 13 days:
@@ -448,6 +180,9 @@ def _iter_after(
                 raise ValueError("next_gathering must return an instant after the one given")
             yield instant.astimezone(UTC)
             cursor = instant
+    if isinstance(recurrence.pattern, Frequent):
+        yield from _frequent_after(recurrence, recurrence.pattern, after)
+        return
     assert recurrence.at is not None
     rule = _rule(recurrence.pattern, recurrence.at, recurrence.start, recurrence.until)
     zone = recurrence.zone
@@ -458,6 +193,18 @@ def _iter_after(
         instant = local_instant(naive.date(), naive.time(), zone)
         if instant > after:
             yield instant
+
+
+def _frequent_after(recurrence: Recurrence, pattern: Frequent, after: datetime) -> Iterator[datetime]:
+    """Every few minutes or seconds, counted in UTC from the local start of ``start``."""
+    origin = local_instant(recurrence.start, time(0, 0), recurrence.zone)
+    frequency = rrule.MINUTELY if pattern.unit == "minute" else rrule.SECONDLY
+    ends = _local_end(recurrence)
+    rule = rrule.rrule(frequency, interval=pattern.interval, dtstart=origin)
+    instant = rule.after(after.astimezone(UTC), inc=False)
+    while instant is not None and (ends is None or instant < ends):
+        yield instant
+        instant = rule.after(instant, inc=False)
 
 
 def _local_end(recurrence: Recurrence) -> datetime | None:
@@ -543,22 +290,12 @@ def catch_up(
     on_time_window: timedelta = ON_TIME_WINDOW,
 ) -> CatchUp:
     """What to post after downtime, by the rule gatherings follow
-    (:func:`protocols.schedule.catch_up`): every occurrence in ``(last_handled, now]`` is
-    covered once; the newest is posted (late if past the on-time window but within ``grace``),
-    the rest, and the newest too past grace, are returned as ``missed`` for one note. Store
-    ``handled_through`` with what you send; pass the creation time for a fresh recurrence.
+    (:func:`protocols.schedule.catch_up_from`, shared with them): every occurrence in
+    ``(last_handled, now]`` is covered once; the newest is posted (late if past the on-time
+    window but within ``grace``), the rest, and the newest too past grace, are returned as
+    ``missed`` for one note. Store ``handled_through`` with what you send; pass the creation
+    time for a fresh recurrence.
     """
     _require_aware(now)
     due = occurrences_between(recurrence, last_handled, now, next_gathering)
-    if not due:
-        return CatchUp(post=None, late=False, missed=(), handled_through=None)
-    newest = due[-1]
-    decision = misfire(newest, now, grace, last_handled, on_time_window)
-    if decision in (Misfire.ON_TIME, Misfire.LATE):
-        return CatchUp(
-            post=newest,
-            late=decision is Misfire.LATE,
-            missed=tuple(due[:-1]),
-            handled_through=newest,
-        )
-    return CatchUp(post=None, late=False, missed=tuple(due), handled_through=newest)
+    return catch_up_from(due, last_handled, now, grace, on_time_window)

@@ -22,6 +22,7 @@ Pure: the caller passes ``now`` (aware UTC) and remembers the last occurrence it
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -290,7 +291,22 @@ def catch_up(
     ``last_handled`` for a schedule that never fired. Each occurrence is covered exactly once
     as long as the caller stores ``handled_through`` together with what it sends.
     """
-    due = occurrences_between(schedule, last_handled, now)
+    return catch_up_from(
+        occurrences_between(schedule, last_handled, now), last_handled, now, grace, on_time_window
+    )
+
+
+def catch_up_from(
+    due: Sequence[datetime],
+    last_handled: datetime,
+    now: datetime,
+    grace: timedelta,
+    on_time_window: timedelta = ON_TIME_WINDOW,
+) -> CatchUp:
+    """The catch-up rule itself, for the occurrences ``due`` in ``(last_handled, now]`` (oldest
+    first) of any kind of schedule: gatherings (:func:`catch_up`) and recurrences
+    (:func:`protocols.recurrence.catch_up`) share it, so downtime means the same for both."""
+    _require_aware(now)
     if not due:
         return CatchUp(post=None, late=False, missed=(), handled_through=None)
     newest = due[-1]

@@ -366,3 +366,17 @@ def test_an_interval_that_is_not_a_small_ascii_number_is_refused(count: str) -> 
         parse_recurrence(
             f"every {count} weeks on tuesday", ZoneInfo("UTC"), datetime(2026, 12, 1, tzinfo=UTC)
         )
+
+
+def test_short_units_only_where_allowed_and_counted_in_utc() -> None:
+    with pytest.raises(RecurrenceError, match="not a recurrence"):
+        parse_recurrence("every 10 seconds", BERLIN, NOW)
+    every = parse_recurrence("every 10 seconds", BERLIN, NOW, short_units=True)
+    assert describe(every) == "every 10 seconds" and every.at is None
+    assert load_recurrence(describe(every), BERLIN, every.start) == every
+    first, second = next_occurrences(every, NOW + timedelta(seconds=3), 2)
+    assert (first - NOW, second - first) == (timedelta(seconds=10), timedelta(seconds=10))
+    with pytest.raises(RecurrenceError, match="no time of day"):
+        parse_recurrence("every 2 minutes at 10:00", BERLIN, NOW, short_units=True)
+    plan = catch_up(every, NOW, NOW + timedelta(seconds=35), timedelta(seconds=20))
+    assert plan.post == NOW + timedelta(seconds=30) and len(plan.missed) == 2
