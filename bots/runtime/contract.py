@@ -90,6 +90,10 @@ class ContractFeature(Generic[C]):
     async def on_reaction(self, ctx: CommandContext, target: EventID, key: str) -> None:
         """Someone reacted to an event in a room the bot is in."""
 
+    async def on_event(self, ctx: CommandContext, event: dict[str, Any]) -> None:
+        """Any event from an allowed sender in a room the bot is in (its decrypted source):
+        for a feature that reads state or custom event types (the herald's control room)."""
+
     async def forget_expired(self, now: datetime) -> int:
         """Delete (and redact, through the host) what outlived :meth:`retention`; rows deleted."""
         return 0
@@ -161,6 +165,10 @@ class ContractBridge(Feature):
     async def on_reaction(self, ctx: Context, target: EventID, key: str) -> None:
         await self.ready()
         await self.feature.on_reaction(CommandContext.of(ctx, self.host), target, key)
+
+    async def on_event(self, ctx: Context, event: dict[str, Any]) -> None:
+        await self.ready()
+        await self.feature.on_event(CommandContext.of(ctx, self.host), event)
 
     async def on_removed(self, room_id: RoomID) -> None:
         await self.ready()

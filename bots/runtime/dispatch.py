@@ -67,6 +67,11 @@ class Dispatch:
             encrypted=decrypted or bool(room is not None and room.encrypted),
             source=env.source,
         )
+        for feature in self.features:
+            try:  # a hook that fails must not keep the event from the others or from commands
+                await feature.on_event(ctx, env.source)
+            except Exception as exc:
+                log_failure(env.event_id, exc)
         relation = env.relation
         if env.type == "m.reaction":
             # parse_envelope made sure an annotation has a string target and key.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.router import Router
@@ -31,6 +31,10 @@ class Feature:
 
     async def on_reaction(self, ctx: Context, target: EventID, key: str) -> None:
         """Someone reacted to an event in a room the bot is in."""
+
+    async def on_event(self, ctx: Context, event: dict[str, Any]) -> None:
+        """Any event from an allowed sender in a room the bot is in (state, custom types, other
+        bots' notices), after the runtime's checks; ``event`` is its source (decrypted)."""
 
     async def on_removed(self, room_id: RoomID) -> None:
         """The bot is out of a room (it left, or was kicked or banned): forget what served only

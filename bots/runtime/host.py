@@ -134,6 +134,20 @@ class Host(Protocol):
         reply_to: EventID | None = None,
     ) -> None: ...
 
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], key: str, *, wait: bool = False
+    ) -> EventID | None:
+        """Any event type with content the feature builds (a coalition's control events, a
+        herald's marked copy), through the outbox like every send; encrypted where the room is."""
+        ...
+
+    async def api(
+        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """A raw client-server call for what the host has no method for (room state, a room
+        version 12 room with several creators); errors raise the typed exceptions."""
+        ...
+
     async def delivery(self, key: str) -> Outcome | None:
         """What became of what this bot sent under ``key``; None when nothing was (or its
         record was forgotten, long after it was finished: see the outbox's retention)."""

@@ -80,6 +80,14 @@ class OfflineHost:
         )
         return None
 
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], key: str, *, wait: bool = False
+    ) -> EventID | None:
+        if wait:
+            raise Offline("no event id can be learnt offline")
+        await self._outbox.enqueue(room_id, content, key, event_type)
+        return None
+
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:
         raise Offline("edits are not queued offline")
 
@@ -142,7 +150,7 @@ class OfflineHost:
         raise Offline("this needs the homeserver; forgetting must not")
 
     members = joined_at = power_of = power_table = is_encrypted = _offline
-    resolve_room = room_name = create_room = invite = leave = _offline
+    resolve_room = room_name = create_room = invite = leave = api = _offline
 
 
 async def forget_contract_features(config: AppConfig, db: Database, now: datetime) -> dict[str, int]:

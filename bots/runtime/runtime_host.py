@@ -106,6 +106,19 @@ class RuntimeHost:
         content = upload_content(data, filename, mimetype, relates)
         await self._queue(room_id, content, key, UPLOAD, False, kind="upload")
 
+    async def send_event(
+        self, room_id: RoomID, event_type: str, content: dict[str, Any], key: str, *, wait: bool = False
+    ) -> EventID | None:
+        return await self._queue(room_id, content, key, event_type, wait)
+
+    async def api(
+        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        api = getattr(self._bot.matrix, "api", None)  # the fake adapter of tier 2 has none
+        if api is None:
+            raise MatrixError("this adapter makes no raw calls", None, None)
+        return dict(await api(method, path, body, query))
+
     async def _queue(
         self,
         room_id: RoomID,
