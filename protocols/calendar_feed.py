@@ -1,0 +1,194 @@
+"""The public calendar as RFC 5545 text, through the icalendar library, and followed feeds read back.
+
+Calendar apps that subscribe poll the feed and match events by UID: a stable UID per event, and
+SEQUENCE and LAST-MODIFIED that grow on each edit, make a rescheduled action move in people's
+calendars instead of doubling; a cancelled one stays in the feed as STATUS:CANCELLED for a while,
+so subscribed calendars remove it. Times carry their zone (TZID with its VTIMEZONE), so an
+action at 18:00 in Paris stays at 18:00 in Paris across a change of summer time.
+
+The output is a pure function of the events: the same events give the same bytes (DTSTAMP is
+the event's last change, not the time of writing), so an unchanged feed keeps its ETag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+
+from protocols.calendar_events import MAX_PLACE, MAX_TITLE, scrub
+from protocols.errors import RuleError
+
+PRIVATE_PLACE = "Place shared with participants"
+# Marks an event this feed took from a followed one: a feed that follows ours does not take it
+# again, so two coalitions that follow each other do not echo events back and forth.
+SECONDHAND = "X-AFFINITY-SOURCE"
+PRODID = "-//Affinity//public coalition calendar//EN"
+
+
+class FeedError(RuleError):
+    """A followed address did not give a calendar; the message says what it gave."""
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """One event as the feed and the page show it. Times are UTC; ``zone`` is where it happens."""
+
+    uid: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None
+    zone: str
+    place: str | None
+    private: bool
+    sequence: int
+    created_at: datetime
+    modified_at: datetime
+    cancelled: bool = False
+    reason: str | None = None
+    holder: str = "a member group"  # which local group holds it, by its public name
+    source: str | None = None  # the followed calendar it came from (None: this coalition's own)
+
+
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _local(instant: datetime, zone: str) -> datetime:
+    return instant.astimezone(UTC if zone == "UTC" else zone_of(zone))
+
+
+def shown_place(event: FeedEvent) -> str | None:
+    """The place as the public sees it: a private place is for members only."""
+    if event.private:
+        return PRIVATE_PLACE
+    return event.place
+
+
+def _description(event: FeedEvent) -> str:
+    lines = [f"Listed by {event.source}." if event.source else f"Held by {event.holder}."]
+    if event.cancelled:
+        lines.append("Cancelled" + (f": {event.reason}" if event.reason else "."))
+    return "\n".join(lines)
+
+
+def build_feed(name: str, events: Iterable[FeedEvent], refresh: timedelta = timedelta(hours=1)) -> bytes:
+    """The feed for a coalition named ``name``: every event given, by start time, cancelled ones
+    as STATUS:CANCELLED. Nothing in it names a person, a room or a member's homeserver."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", f"{name} coalition calendar")
+    cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", refresh)
+    for event in sorted(events, key=lambda e: (e.starts_at, e.uid)):
+        entry = icalendar.Event()
+        entry.add("uid", event.uid)
+        entry.add("dtstamp", event.modified_at.astimezone(UTC))
+        entry.add("created", event.created_at.astimezone(UTC))
+        entry.add("last-modified", event.modified_at.astimezone(UTC))
+        entry.add("sequence", event.sequence)
+        entry.add("dtstart", _local(event.starts_at, event.zone))
+        if event.ends_at is not None:
+            entry.add("dtend", _local(event.ends_at, event.zone))
+        entry.add("summary", event.title)
+        place = shown_place(event)
+        if place:
+            entry.add("location", place)
+        entry.add("description", _description(event))
+        entry.add("status", "CANCELLED" if event.cancelled else "CONFIRMED")
+        entry.add("transp", "TRANSPARENT" if event.cancelled else "OPAQUE")
+        if event.source:
+            entry.add(SECONDHAND, event.source)
+        cal.add_component(entry)
+    cal.add_missing_timezones()
+    return bytes(cal.to_ical())
+
+
+def _instant(value: object) -> tuple[datetime, str] | None:
+    """A DTSTART/DTEND value as UTC and the zone it was written in; a date is midnight UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC), "UTC"
+        key = getattr(value.tzinfo, "key", None)
+        return value.astimezone(UTC), key if isinstance(key, str) else "UTC"
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC), "UTC"
+    return None
+
+
+def _text(component: icalendar.cal.Component, key: str, limit: int) -> str | None:
+    value = component.get(key)
+    if value is None:
+        return None
+    line = scrub(" ".join(str(value).split()))[:limit]
+    return line or None
+
+
+def parse_followed(
+    data: bytes, label: str, *, max_events: int, own_uids: Sequence[str] = ()
+) -> list[FeedEvent]:
+    """The events of a followed feed, labelled with ``label``: only first-hand ones (not those
+    it took from yet another feed, nor ours), at most ``max_events``; any Matrix id in their
+    text is hidden. A body that is not an iCalendar with events is a :class:`FeedError`."""
+    try:
+        calendars = icalendar.Calendar.from_ical(data, multiple=True)
+    except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError) as exc:
+        raise FeedError("that address did not give an iCalendar feed (text/calendar)") from exc
+    if not calendars or not all(c.name == "VCALENDAR" for c in calendars):
+        raise FeedError("that address did not give an iCalendar feed (no VCALENDAR)")
+    mine = set(own_uids)
+    found: list[FeedEvent] = []
+    for cal in calendars:
+        for component in cal.walk("VEVENT"):
+            uid = str(component.get("uid") or "").strip()
+            start = _instant(getattr(component.get("dtstart"), "dt", None))
+            if not uid or start is None or uid in mine or component.get(SECONDHAND) is not None:
+                continue
+            end = _instant(getattr(component.get("dtend"), "dt", None))
+            stamp = _instant(getattr(component.get("last-modified") or component.get("dtstamp"), "dt", None))
+            changed = stamp[0] if stamp else start[0]
+            try:
+                sequence = int(component.get("sequence", 0))
+            except (TypeError, ValueError):
+                sequence = 0
+            status = str(component.get("status", "")).upper()
+            found.append(
+                FeedEvent(
+                    uid=uid[:255],
+                    title=_text(component, "summary", MAX_TITLE) or "(untitled)",
+                    starts_at=start[0],
+                    ends_at=end[0] if end and end[0] > start[0] else None,
+                    zone=start[1],
+                    place=_text(component, "location", MAX_PLACE),
+                    private=False,
+                    sequence=max(0, sequence),
+                    created_at=changed,
+                    modified_at=changed,
+                    cancelled=status == "CANCELLED",
+                    holder=label,
+                    source=label,
+                )
+            )
+            if len(found) > max_events:
+                raise FeedError(f"that feed lists more than {max_events} events; follow a smaller one")
+    return found  # an empty calendar is a calendar: following it is not an error
+
+
+def calendar_name(data: bytes) -> str | None:
+    """The X-WR-CALNAME a feed gives itself, if any (its label when followed)."""
+    try:
+        cal = icalendar.Calendar.from_ical(data)
+    except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError):
+        return None
+    name = cal.get("x-wr-calname")
+    text = scrub(" ".join(str(name).split()))[:80] if name is not None else ""
+    return text or None
