@@ -1,0 +1,1 @@
+"""Sign-up slots of a day of action: ``!slot``, ``!slot claim``, ``!slot release``, reactions."""

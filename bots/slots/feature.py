@@ -1,0 +1,251 @@
+"""Slots: a day of action's roles with a capacity (``marshal: 2``), per member room and run.
+
+``!slot`` lists them, ``!slot claim <slot>`` (or a reaction with the slot's number on a slot
+list) takes one or a place on the waitlist, ``!slot release <slot>`` frees it and promotes the
+first waiting. Before the template's deadline an over-subscribed slot is drawn by the verifiable
+lottery of protocols/lottery.py (its seed's hash is published when it first overflows). Names
+stay in the room; ``!slot board`` shows counts per room. Everything goes with the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bots.config import Strict
+from bots.dayofaction.herald_port import PhaseSent, RunInfo, herald_port, require_port, run_for
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.contract import ContractFeature
+from bots.runtime.errors import UserError
+from bots.runtime.host import Host
+from bots.runtime.ids import EventID, RoomID
+from bots.runtime.keys import key
+from bots.runtime.registry import register
+from bots.runtime.router import Words
+from bots.slots import render
+from bots.slots.store import SlotStore
+from protocols.dayofaction import slots as rules
+from protocols.lottery import reveal, seed_hash
+from protocols.timespec import format_local
+
+log = logging.getLogger(__name__)
+
+
+class SlotsConfig(Strict):
+    """``features.slots``: nothing to set yet (slots come from the templates)."""
+
+
+@register
+class SlotsFeature(ContractFeature[SlotsConfig]):
+    name = "slots"
+    title = "Slots"
+    config_model = SlotsConfig
+    migrations = Path(__file__).parent / "migrations"
+
+    def __init__(self, host: Host, config: SlotsConfig) -> None:
+        super().__init__(host, config)
+        self.store = SlotStore(host.db)
+
+    def retention(self) -> dict[str, timedelta]:
+        return {"slots": timedelta(0)}  # with the run: each row carries the run's forget time
+
+    async def start(self) -> None:
+        port = herald_port(self.host)
+        if port is not None:
+            port.dayofaction_listen(self)
+        for run_id, room_id, closes in await self.store.undrawn():
+            self._schedule_close(run_id, room_id, closes)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    @command("slot", help="This room's slots in the day of action: who holds each, who waits", where="room")
+    async def slot(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info, slots = await self._room_slots(ctx, run)
+        msg = render.slot_list(info.run_id, self._ordered(slots), await self._closes(info, ctx.room_id))
+        event = await ctx.reply(msg, wait=True)
+        if event is not None:
+            await self.store.add_message(ctx.room_id, event, info.run_id, info.forget_at)
+
+    @command("slot claim", help="Take a place in a slot (or on its waitlist)", where="room")
+    async def slot_claim(self, ctx: CommandContext, slot: Words, *, run: str | None = None) -> None:
+        info, slots = await self._room_slots(ctx, run)
+        await ctx.reply(await self._claim(info, ctx.room_id, slots, slot, ctx.sender, ctx.event_id))
+
+    @command("slot release", help="Give up your place in a slot; the first waiting moves up", where="room")
+    async def slot_release(self, ctx: CommandContext, slot: Words, *, run: str | None = None) -> None:
+        info, slots = await self._room_slots(ctx, run)
+        new, released = rules.release(slots, slot, ctx.sender)
+        await self.store.save(info.run_id, ctx.room_id, new)
+        await ctx.reply(render.Message.of("You gave up your place as ", render.bold(new.name), "."))
+        if released.promoted is not None:
+            await self.host.post(
+                ctx.room_id,
+                render.promoted(new.name, released.promoted),
+                key(self.name, "promoted", info.run_id, new.name, ctx.event_id),
+                mentions=[released.promoted],
+            )
+
+    @command("slot board", help="Each member room's slots as filled / open counts (no names)")
+    async def slot_board(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info = await run_for(self.host, ctx.room_id, run)
+        rows = []
+        for room in info.member_rooms:
+            slots = await self.store.load(info.run_id, room)
+            if slots:
+                rows.append((await self.host.room_name(room), rules.counts(slots.values())))
+        await ctx.reply(render.board(info.run_id, rows))
+
+    async def on_reaction(self, ctx: CommandContext, target: EventID, key_: str) -> None:
+        if key_ not in render.KEYCAPS:
+            return
+        run_id = await self.store.run_of_message(ctx.room_id, target)
+        if run_id is None or ctx.sender == self.host.user_id:
+            return
+        info = await require_port(self.host).dayofaction_run(run_id)
+        if info is None:
+            return
+        await self._settle_due(info, ctx.room_id)
+        ordered = self._ordered(await self.store.load(run_id, ctx.room_id))
+        index = render.KEYCAPS.index(key_)
+        if index >= len(ordered):
+            return
+        try:
+            reply = await self._claim(
+                info, ctx.room_id, {s.name: s for s in ordered}, ordered[index].name, ctx.sender, ctx.event_id
+            )
+        except rules.SlotError as exc:
+            reply = render.Message.of(str(exc))
+        await self.host.post(ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=target)
+
+    # -- the herald's moments ------------------------------------------------------------------
+
+    async def run_phase_sent(self, sent: PhaseSent) -> None:
+        """Under a phase whose checklist has slots, the room's slot list (react to claim)."""
+        if not rules.slots_of(sent.checklist) or sent.event_id is None:
+            return
+        info = await require_port(self.host).dayofaction_run(sent.run_id)
+        if info is None or sent.room_id not in info.member_rooms:
+            return
+        slots = await self._ensure(info, sent.room_id)
+        msg = render.slot_list(info.run_id, self._ordered(slots), await self._closes(info, sent.room_id))
+        event = await self.host.post(
+            sent.room_id,
+            msg,
+            key(self.name, "list", info.run_id, sent.phase, sent.room_id),
+            reply_to=sent.event_id,
+            wait=True,
+        )
+        if event is not None:
+            await self.store.add_message(sent.room_id, event, info.run_id, info.forget_at)
+
+    async def run_ended(self, run_id: str) -> None:
+        await self._forget(run_id=run_id)
+
+    # -- forgetting ----------------------------------------------------------------------------
+
+    async def forget_expired(self, now: datetime) -> int:
+        return await self._forget(now=now)
+
+    async def forget_room(self, room_id: RoomID) -> None:
+        await self.store.forget(room_id=room_id)
+
+    async def _forget(self, *, now: datetime | None = None, run_id: str | None = None) -> int:
+        messages = await self.store.expired_messages(now) if now is not None else []
+        if run_id is not None:
+            rows = await self.host.db.fetchall(
+                "SELECT room_id, event_id FROM slots_message WHERE run_id = ?", (run_id,)
+            )
+            messages = [(str(a), str(b)) for a, b in rows]
+        for room, event in messages:
+            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
+        for room_id in await self.store.rooms_of_run(run_id) if run_id else []:
+            self.host.schedule.cancel(f"close:{run_id}:{room_id}")
+        return await self.store.forget(now=now, run_id=run_id)
+
+    # -- the rules, applied ---------------------------------------------------------------------
+
+    async def _room_slots(
+        self, ctx: CommandContext, run: str | None
+    ) -> tuple[RunInfo, dict[str, rules.Slot]]:
+        info = await run_for(self.host, ctx.room_id, run)
+        if ctx.room_id not in info.member_rooms:
+            raise UserError("Slots belong to the member rooms of a run; this room is not one.")
+        slots = await self._ensure(info, ctx.room_id)
+        if not slots:
+            raise UserError(f"Run {info.run_id} has no slots: its template's checklist gives no capacities.")
+        await self._settle_due(info, ctx.room_id)
+        return info, await self.store.load(info.run_id, ctx.room_id)
+
+    async def _ensure(self, info: RunInfo, room_id: RoomID) -> dict[str, rules.Slot]:
+        slots = await self.store.load(info.run_id, room_id)
+        if slots:
+            return slots
+        spec = await require_port(self.host).dayofaction_spec(info.run_id)
+        specs = rules.slots_of(spec.checklist)
+        if not specs:
+            return {}
+        closes = spec.slots_close if spec.slots_close and spec.slots_close > self.host.clock() else None
+        await self.store.ensure(info.run_id, room_id, specs, closes, info.forget_at)
+        if closes is not None:
+            self._schedule_close(info.run_id, room_id, closes)
+        return await self.store.load(info.run_id, room_id)
+
+    async def _claim(
+        self, info: RunInfo, room_id: RoomID, slots: dict[str, rules.Slot], text: str, user: str, event: str
+    ) -> render.Message:
+        new, claimed = rules.claim(slots, text, user)
+        await self.store.save(info.run_id, room_id, new, (user, event))
+        closes = await self._closes(info, room_id)
+        if claimed.provisional:
+            seed = os.urandom(32)
+            if await self.store.set_seed(info.run_id, room_id, new.name, seed):
+                await self.host.post(
+                    room_id,
+                    render.oversubscribed(new.name, closes or "the deadline", seed_hash(seed)),
+                    key(self.name, "committed", info.run_id, room_id, new.name),
+                )
+        return render.claimed(claimed, closes)
+
+    def _schedule_close(self, run_id: str, room_id: str, closes: datetime) -> None:
+        self.host.schedule.at(f"close:{run_id}:{room_id}", closes, self._close, run_id, room_id)
+
+    async def _close(self, run_id: str, room_id: str) -> None:
+        info = await require_port(self.host).dayofaction_run(run_id)
+        if info is not None:
+            await self._settle_due(info, RoomID(room_id))
+
+    async def _settle_due(self, info: RunInfo, room_id: RoomID) -> None:
+        """At (or after) the deadline: draw every over-subscribed slot, settle the others."""
+        for slot in (await self.store.load(info.run_id, room_id)).values():
+            if slot.drawn:
+                continue
+            closes = await self.store.closes_at(info.run_id, room_id, slot.name)
+            if closes is None or closes > self.host.clock():
+                continue
+            if not slot.oversubscribed:
+                await self.store.save(info.run_id, room_id, rules.settle(slot))
+                continue
+            seed = await self.store.seed(info.run_id, room_id, slot.name) or os.urandom(32)
+            inputs = rules.draw_inputs(room_id, f"{info.run_id}:{slot.name}", slot)
+            published = reveal(inputs, seed, await self.store.contributions(info.run_id, room_id, slot.name))
+            after = rules.apply_draw(slot, published.assignment)
+            await self.store.save(info.run_id, room_id, after)
+            await self.store.set_seed(info.run_id, room_id, slot.name, None)
+            log.info("slots: drew %s in run %s", slot.name, info.run_id)
+            await self.host.post(
+                room_id,
+                render.drawn(after, seed.hex(), published.commitment),
+                key(self.name, "drawn", info.run_id, room_id, slot.name),
+            )
+
+    async def _closes(self, info: RunInfo, room_id: RoomID) -> str | None:
+        spec = await require_port(self.host).dayofaction_spec(info.run_id)
+        if spec.slots_close is None:
+            return None
+        return format_local(spec.slots_close, await self.host.settings.zone(room_id))
+
+    @staticmethod
+    def _ordered(slots: dict[str, rules.Slot]) -> list[rules.Slot]:
+        return [slots[n] for n in sorted(slots)]
