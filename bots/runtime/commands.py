@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from keyword import iskeyword
 from typing import Any
 
 from bots.runtime.context import Context, thread_of
@@ -175,7 +176,8 @@ def _handler(
             await before()
         call = CommandContext.of(ctx, host)
         args = tuple([await _resolved(a, call) for a in args])
-        kwargs = {k: await _resolved(v, call) for k, v in kwargs.items()}
+        # A keyword that is a Python word (``from``) is declared as ``from_`` (router.params_of).
+        kwargs = {(k + "_" if iskeyword(k) else k): await _resolved(v, call) for k, v in kwargs.items()}
         await method(call, *args, **kwargs)
 
     handle.__name__ = getattr(method, "__name__", "handler")
