@@ -79,11 +79,18 @@ def free_seats(offer: Offer, taken: Iterable[Proposal]) -> int:
     return offer.seats - sum(p.seats for p in taken if p.offer == offer.id)
 
 
-def match(offers: Sequence[Offer], needs: Sequence[Need], taken: Sequence[Proposal]) -> list[Proposal]:
+def match(
+    offers: Sequence[Offer],
+    needs: Sequence[Need],
+    taken: Sequence[Proposal],
+    refused: Iterable[tuple[int, int]] = (),
+) -> list[Proposal]:
     """New proposals for the needs not yet in ``taken``: each need (oldest first) to the offer of
     its area with enough free seats, leaving closest to the need's time (earliest if none), never
-    the rider's own offer. Deterministic: ties go to the older offer."""
+    the rider's own offer, never an (offer, need) pair the driver ``refused``. Deterministic: ties
+    go to the older offer."""
     placed = {p.need for p in taken}
+    no = set(refused)
     free = {o.id: free_seats(o, taken) for o in offers}
     out: list[Proposal] = []
     for need in sorted(needs, key=lambda n: n.id):
@@ -94,6 +101,7 @@ def match(offers: Sequence[Offer], needs: Sequence[Need], taken: Sequence[Propos
             for o in offers
             if o.area == need.area
             and o.driver != need.rider
+            and (o.id, need.id) not in no
             and free[o.id] >= need.seats
             and (need.at is None or abs(o.at - need.at) <= TIME_WINDOW_MINUTES)
         ]

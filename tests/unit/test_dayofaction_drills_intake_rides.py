@@ -131,6 +131,8 @@ def test_a_need_is_matched_to_the_offer_of_its_area_closest_in_time() -> None:
     props = r.match(offers, needs, [])
     assert props == [r.Proposal(2, 1, 2), r.Proposal(1, 3, 2)]
     assert r.counts_per_area(offers, needs, props) == [("north", 2, 0), ("south", 0, 1)]
+    again = r.match(offers, needs[:1], [], refused=[(2, 1)])
+    assert again == [r.Proposal(1, 1, 2)]  # the driver of offer 2 said no: the next fitting offer
 
 
 def test_bad_ride_input_is_refused() -> None:

@@ -1,0 +1,1 @@
+"""Rides to a day of action: offers and needs matched by area and time, approved by the driver."""

@@ -1,0 +1,233 @@
+"""Rides: ``!ride offer <seats> from <area> at <time>`` and ``!ride need from <area> [seats]``,
+in a member room or by DM (naming the run). The bot proposes matches by area and time to the
+driver by DM; only when the driver approves (``!ride approve <n>``, in that DM) do driver and
+rider learn each other's name, each by DM, never in a room. ``!rides`` shows counts per area.
+Everything goes with the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bots.config import Strict
+from bots.dayofaction.dm import dm_room
+from bots.dayofaction.herald_port import RunInfo, herald_port, require_port, run_for
+from bots.rides.grammar import Area, AreaSeats, Clock, Seats
+from bots.rides.store import RideStore
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.contract import ContractFeature
+from bots.runtime.errors import UserError
+from bots.runtime.host import Host
+from bots.runtime.ids import EventID, RoomID
+from bots.runtime.keys import key
+from bots.runtime.message import Message, bold, code, mention
+from bots.runtime.registry import register
+from protocols.dayofaction.rides import Need, Offer, counts_per_area, format_clock, match
+
+log = logging.getLogger(__name__)
+
+
+class RidesConfig(Strict):
+    """``features.rides``."""
+
+    encrypt_dms: bool = True
+
+
+@register
+class RidesFeature(ContractFeature[RidesConfig]):
+    name = "rides"
+    title = "Rides"
+    config_model = RidesConfig
+    migrations = Path(__file__).parent / "migrations"
+
+    def __init__(self, host: Host, config: RidesConfig) -> None:
+        super().__init__(host, config)
+        self.store = RideStore(host.db)
+
+    def retention(self) -> dict[str, timedelta]:
+        return {"rides": timedelta(0)}  # with the run: each row carries the run's forget time
+
+    async def start(self) -> None:
+        port = herald_port(self.host)
+        if port is not None:
+            port.dayofaction_listen(self)
+
+    @command("ride offer", help="Offer seats to the action, leaving from an area at a time")
+    async def ride_offer(
+        self, ctx: CommandContext, seats: Seats, *, from_: Area, at: Clock, run: str | None = None
+    ) -> None:
+        info = await self._run(ctx, run)
+        offer_id = await self.store.add_offer(
+            info.run_id, ctx.room_id, ctx.sender, from_, at, seats, info.forget_at
+        )
+        log.info("rides: offer %s in run %s", offer_id, info.run_id)
+        await self._reply(
+            ctx,
+            info,
+            Message.of(
+                f"Offer kept: {seats} seat{'s' if seats > 1 else ''} from ",
+                bold(from_),
+                f" at {format_clock(at)} for run ",
+                code(info.run_id),
+                ". When a rider fits, I ask you by DM; names are shared only there, once you approve.",
+            ),
+        )
+        await self._match(info)
+
+    @command("ride need", help="Ask for seats to the action from an area (optionally around a time)")
+    async def ride_need(
+        self, ctx: CommandContext, *, from_: AreaSeats, at: Clock | None = None, run: str | None = None
+    ) -> None:
+        info = await self._run(ctx, run)
+        area, seats = from_
+        need_id = await self.store.add_need(
+            info.run_id, ctx.room_id, ctx.sender, area, seats, at, info.forget_at
+        )
+        log.info("rides: need %s in run %s", need_id, info.run_id)
+        await self._reply(
+            ctx,
+            info,
+            Message.of(
+                f"Need kept: {seats} seat{'s' if seats > 1 else ''} from ",
+                bold(area),
+                f"{' around ' + format_clock(at) if at is not None else ''} for run ",
+                code(info.run_id),
+                ". When a driver approves, I tell you both by DM who the other is.",
+            ),
+        )
+        await self._match(info)
+
+    @command("rides", help="Seats offered and needed per area (counts, no names)")
+    async def rides(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info = await self._run(ctx, run)
+        taken, _ = await self.store.proposals(info.run_id)
+        rows = counts_per_area(
+            await self.store.offers(info.run_id), await self.store.needs(info.run_id), taken
+        )
+        msg = Message.of(
+            "Rides for run ", code(info.run_id), " per area (free seats offered / seats still needed):"
+        )
+        await ctx.reply(msg.bullets([f"{a}: {o} offered, {n} needed" for a, o, n in rows] or ["nothing yet"]))
+
+    @command(
+        "ride approve", help="Driver, by DM: take the rider of a proposal; you both learn the other's name"
+    )
+    async def ride_approve(self, ctx: CommandContext, ride: int) -> None:
+        offer, need, run_id = await self._pending(ctx, ride)
+        await self.store.decide(offer.id, need.id, "approved")
+        info = await require_port(self.host).dayofaction_run(run_id)
+        forget_at = info.forget_at if info else self.host.clock()
+        when = format_clock(offer.at)
+        await ctx.reply(
+            Message.of(
+                "Approved. Your rider: ", mention(need.rider), f" ({need.seats} seat(s), from {need.area})."
+            )
+        )
+        rider_dm = await dm_room(
+            self.host,
+            need.rider,
+            title="Rides",
+            topic="Rides to a day of action",
+            encrypted=self.config.encrypt_dms,
+        )
+        event = await self.host.post(
+            rider_dm,
+            Message.of("A driver takes you: ", mention(offer.driver), f", leaving {offer.area} at {when}."),
+            key(self.name, "approved", offer.id, need.id),
+            wait=True,
+        )
+        if event is not None:
+            await self.store.add_message(rider_dm, event, run_id, forget_at)
+
+    @command("ride decline", help="Driver, by DM: not this rider (they may be matched with someone else)")
+    async def ride_decline(self, ctx: CommandContext, ride: int) -> None:
+        offer, need, run_id = await self._pending(ctx, ride)
+        await self.store.decide(offer.id, need.id, "refused")
+        await ctx.reply(Message.of("Declined; the rider never learns who you are."))
+        info = await require_port(self.host).dayofaction_run(run_id)
+        if info is not None:
+            await self._match(info)
+
+    # -- the herald's moments and forgetting ----------------------------------------------------
+
+    async def run_phase_sent(self, sent: object) -> None:
+        return None
+
+    async def run_ended(self, run_id: str) -> None:
+        for room, event in await self.store.messages(run_id=run_id):
+            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
+        await self.store.forget(run_id=run_id)
+
+    async def forget_expired(self, now: datetime) -> int:
+        for room, event in await self.store.messages(now=now):
+            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
+        return await self.store.forget(now=now)
+
+    async def forget_room(self, room_id: RoomID) -> None:
+        await self.store.forget(room_id=room_id)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _run(self, ctx: CommandContext, run: str | None) -> RunInfo:
+        if not ctx.is_direct:
+            info = await run_for(self.host, ctx.room_id, run)
+            if ctx.room_id not in info.member_rooms:
+                raise UserError("Rides are offered in a member room of the run, or by DM with 'run <id>'.")
+            return info
+        if run is None:
+            raise UserError("By DM, name the run: add 'run <id>' (see !protocol status in your room).")
+        named = await require_port(self.host).dayofaction_run(run)
+        if named is None or named.forget_at <= self.host.clock():
+            raise UserError(f"There is no run '{run}'.")
+        for room in named.member_rooms:
+            if ctx.sender in await self.host.members(room):
+                return named
+        raise UserError(f"You are in none of the member rooms of run '{run}'.")
+
+    async def _reply(self, ctx: CommandContext, info: RunInfo, message: Message) -> None:
+        event = await ctx.reply(message, wait=True)
+        if event is not None:
+            await self.store.add_message(ctx.room_id, event, info.run_id, info.forget_at)
+
+    async def _pending(self, ctx: CommandContext, ride: int) -> tuple[Offer, Need, str]:
+        if not ctx.is_direct:
+            raise UserError("Answer a ride proposal in our direct chat, where it was asked.")
+        found = await self.store.pending_for(ride, ctx.sender)
+        if found is None:
+            raise UserError(f"No ride proposal {ride} waits for your answer.")
+        return found
+
+    async def _match(self, info: RunInfo) -> None:
+        """Propose every new match to its driver by DM (without the rider's name)."""
+        taken, refused = await self.store.proposals(info.run_id)
+        offers = await self.store.offers(info.run_id)
+        needs = {n.id: n for n in await self.store.needs(info.run_id)}
+        by_id = {o.id: o for o in offers}
+        for p in match(offers, list(needs.values()), taken, refused):
+            await self.store.propose(p)
+            offer, need = by_id[p.offer], needs[p.need]
+            around = f", around {format_clock(need.at)}" if need.at is not None else ""
+            text = Message.of(
+                "Ride proposal ",
+                code(str(need.id)),
+                f" (run {info.run_id}): a rider needs {need.seats} seat(s) from {need.area}{around};",
+                f" your offer leaves at {format_clock(offer.at)}.",
+            ).paragraph(
+                "Approve with ",
+                code(f"!ride approve {need.id}"),
+                " or decline with ",
+                code(f"!ride decline {need.id}"),
+                ". You learn each other's name only if you approve.",
+            )
+            room = await dm_room(
+                self.host,
+                offer.driver,
+                title="Rides",
+                topic="Rides to a day of action",
+                encrypted=self.config.encrypt_dms,
+            )
+            event = await self.host.post(room, text, key(self.name, "proposal", offer.id, need.id), wait=True)
+            if event is not None:
+                await self.store.add_message(room, event, info.run_id, info.forget_at)
