@@ -139,6 +139,10 @@ class EncryptionConfig(Strict):
     # Required to run (here or in AFFINITY_PICKLE_KEY): it seals nio's store, the session and
     # cross-signing files, and wraps the blind mirror's round keys.
     pickle_key: SecretStr | None = None
+    # Room keys for a scheduled send (a herald phase) are shared this long before it is due, at
+    # most this many rooms a second (bots/runtime/keys_ahead.py).
+    keys_ahead: Duration = timedelta(minutes=10)
+    keys_ahead_per_second: float = Field(default=5.0, gt=0, le=100)
 
     @field_validator("pickle_key")
     @classmethod
