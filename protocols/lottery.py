@@ -25,6 +25,17 @@ Fairness, applied while drawing roles one by one in the order given:
   ``WEIGHT_SCALE // (1 + k)``, where k is how many of the role's last ``RECENT_DRAWS`` draws this
   member won (see :func:`weight`). Integers, so the arithmetic is exact in every language.
 
+Skills and shadows (algorithm version 2, used only when a draw has either; a draw without them
+is version 1, byte for byte as before):
+
+- *Eligible*: a role that requires a skill is drawn only among ``eligible[role]`` (the pool
+  members who hold it); the load rule then applies among them.
+- *First*: ``first[role]`` are the members who last shadowed the role: among the eligible with
+  the fewest roles, they go first (the holder is drawn among them alone).
+- *Shadows*: for each role in ``shadows``, right after its holder is drawn, a shadow is drawn
+  uniformly from ``shadows[role]`` (pool members who never held the role), leaving out the
+  holder and, while anyone else is left, whoever this draw already made a holder or a shadow.
+
 Randomness: SHA-256 in counter mode (``sha256(key || counter)``), 64-bit integers, uniform
 integers by rejection sampling (no modulo bias). The exact steps are in
 ``docs/lottery-algorithm.md`` and must stay in step with this module (a test runs the snippet).
@@ -37,13 +48,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from protocols.errors import RuleError
 
 ALGORITHM_VERSION = 1
+# A draw with skill pools, first-in-pool members or shadows.
+SHADOW_VERSION = 2
+VERSIONS = (ALGORITHM_VERSION, SHADOW_VERSION)
 
 # Weight of a member for a role: WEIGHT_SCALE // (1 + k), k = wins of that role among its last
 # RECENT_DRAWS draws. 2520 = lcm(1..10), so every weight for k <= 9 is an exact integer.
@@ -105,6 +119,9 @@ class DrawInputs:
 
     ``held``: how many roles each pool member already holds in the room (zeros omitted).
     ``weights``: role -> member -> positive integer weight, for every role and pool member.
+    Version 2 only: ``eligible`` (role -> who may hold it, for roles that require a skill),
+    ``first`` (role -> who goes first: its last shadows), ``shadows`` (role -> who may shadow
+    it: pool members who never held it; a role is shadowed when it is a key here).
     """
 
     room: str
@@ -114,9 +131,12 @@ class DrawInputs:
     held: dict[str, int] = field(default_factory=dict)
     weights: dict[str, dict[str, int]] = field(default_factory=dict)
     version: int = ALGORITHM_VERSION
+    eligible: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    first: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    shadows: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "v": self.version,
             "room": self.room,
             "draw_id": self.draw_id,
@@ -125,9 +145,16 @@ class DrawInputs:
             "held": dict(sorted(self.held.items())),
             "weights": {r: dict(sorted(w.items())) for r, w in sorted(self.weights.items())},
         }
+        if self.version >= SHADOW_VERSION:
+            for name in ("eligible", "first", "shadows"):
+                out[name] = {r: list(ms) for r, ms in sorted(getattr(self, name).items())}
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DrawInputs:
+        def lists(name: str) -> dict[str, tuple[str, ...]]:
+            return {str(r): tuple(str(m) for m in ms) for r, ms in (data.get(name) or {}).items()}
+
         inputs = cls(
             room=str(data["room"]),
             draw_id=str(data["draw_id"]),
@@ -136,6 +163,9 @@ class DrawInputs:
             held={str(k): int(v) for k, v in data["held"].items()},
             weights={str(r): {str(m): int(w) for m, w in ws.items()} for r, ws in data["weights"].items()},
             version=int(data["v"]),
+            eligible=lists("eligible"),
+            first=lists("first"),
+            shadows=lists("shadows"),
         )
         _check_inputs(inputs)
         return inputs
@@ -148,10 +178,18 @@ def prepare(
     roles: Sequence[str],
     held: Mapping[str, int],
     recent: Mapping[str, Mapping[str, int]],
+    *,
+    eligible: Mapping[str, Iterable[str]] | None = None,
+    first: Mapping[str, Iterable[str]] | None = None,
+    shadow: Iterable[str] = (),
+    ever_held: Mapping[str, Iterable[str]] | None = None,
 ) -> DrawInputs:
     """Build checked, canonical inputs for a draw of ``roles`` among ``members``.
 
     ``held``: roles each member already holds in the room; ``recent``: :func:`recent_wins`.
+    ``eligible``: role -> who may hold it (roles that require a skill); ``first``: role -> its
+    last shadows; ``shadow``: the roles that get a shadow, drawn among the pool members not in
+    ``ever_held[role]``. Each is kept only for the roles drawn and the members in the pool.
     """
     the_pool = tuple(sorted(set(members)))
     if not the_pool:
@@ -168,14 +206,29 @@ def prepare(
         held={m: int(held[m]) for m in the_pool if held.get(m, 0)},
         weights={role: {m: weight(recent.get(role, {}).get(m, 0)) for m in the_pool} for role in roles},
     )
+    in_pool = set(the_pool)
+
+    def per_role(given: Mapping[str, Iterable[str]] | None) -> dict[str, tuple[str, ...]]:
+        kept = {r: tuple(sorted(set(given[r]) & in_pool)) for r in roles if given and r in given}
+        return {r: ms for r, ms in kept.items() if ms}
+
+    pools = per_role(eligible)
+    for role in roles:
+        if eligible and role in eligible and role not in pools:
+            raise LotteryError(f"Nobody in the pool may hold '{role}': nothing was drawn.")
+    shadowed = [r for r in roles if r in set(shadow)]
+    shadows = {r: tuple(m for m in the_pool if m not in set((ever_held or {}).get(r, ()))) for r in shadowed}
+    firsts = per_role(first)
+    if pools or firsts or shadowed:
+        inputs = replace(inputs, version=SHADOW_VERSION, eligible=pools, first=firsts, shadows=shadows)
     _check_inputs(inputs)
     return inputs
 
 
 def _check_inputs(inputs: DrawInputs) -> None:
     """Refuse inputs the algorithm cannot draw from (bad versions, gaps, zero weights)."""
-    if inputs.version != ALGORITHM_VERSION:
-        raise LotteryError(f"This draw uses algorithm version {inputs.version}; I know only 1.")
+    if inputs.version not in VERSIONS:
+        raise LotteryError(f"This draw uses algorithm version {inputs.version}; I know only 1 and 2.")
     if not inputs.pool or list(inputs.pool) != sorted(set(inputs.pool)):
         raise LotteryError("The pool must be non-empty, sorted and without duplicates.")
     if not inputs.roles or len(set(inputs.roles)) != len(inputs.roles):
@@ -187,6 +240,15 @@ def _check_inputs(inputs: DrawInputs) -> None:
             raise LotteryError(f"Role '{role}' needs a positive weight for every pool member.")
     if not set(inputs.held) <= set(inputs.pool) or any(n < 0 for n in inputs.held.values()):
         raise LotteryError("Held counts must be for pool members and not negative.")
+    extras = (inputs.eligible, inputs.first, inputs.shadows)
+    if inputs.version == ALGORITHM_VERSION and any(extras):
+        raise LotteryError("Skill pools, first members and shadows need algorithm version 2.")
+    for name, per_role in zip(("eligible", "first", "shadows"), extras, strict=True):
+        for role, members in per_role.items():
+            if role not in inputs.roles or not set(members) <= set(inputs.pool):
+                raise LotteryError(f"'{name}' names roles drawn and pool members only.")
+            if list(members) != sorted(set(members)) or (name == "eligible" and not members):
+                raise LotteryError(f"'{name}' lists are sorted, without duplicates (and not empty).")
 
 
 # --- hashing and the random stream ---------------------------------------------------------
@@ -270,20 +332,32 @@ def _check_seed(seed: bytes) -> None:
 
 @dataclass(frozen=True)
 class Assignment:
-    """The result of a draw: (role, holder) pairs in drawing order."""
+    """The result of a draw: (role, holder) pairs in drawing order, and (role, shadow) pairs
+    for the roles that were shadowed and had someone to shadow them."""
 
     draw_id: str
     picks: tuple[tuple[str, str], ...]
+    shadows: tuple[tuple[str, str], ...] = ()
 
     def holder(self, role: str) -> str | None:
         return next((h for r, h in self.picks if r == role), None)
 
+    def shadow(self, role: str) -> str | None:
+        return next((s for r, s in self.shadows if r == role), None)
+
     def to_json(self) -> dict[str, Any]:
-        return {"draw_id": self.draw_id, "picks": [list(p) for p in self.picks]}
+        out: dict[str, Any] = {"draw_id": self.draw_id, "picks": [list(p) for p in self.picks]}
+        if self.shadows:
+            out["shadows"] = [list(p) for p in self.shadows]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Assignment:
-        return cls(str(data["draw_id"]), tuple((str(r), str(h)) for r, h in data["picks"]))
+        return cls(
+            str(data["draw_id"]),
+            tuple((str(r), str(h)) for r, h in data["picks"]),
+            tuple((str(r), str(s)) for r, s in data.get("shadows") or ()),
+        )
 
 
 def recompute(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> Assignment:
@@ -292,9 +366,13 @@ def recompute(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> 
     stream = Stream(draw_key(inputs, seed, contributions))
     load = {member: inputs.held.get(member, 0) for member in inputs.pool}
     picks: list[tuple[str, str]] = []
+    shadows: list[tuple[str, str]] = []
     for role in inputs.roles:
-        fewest = min(load.values())
-        eligible = [m for m in inputs.pool if load[m] == fewest]  # pool is sorted
+        candidates = inputs.eligible.get(role, inputs.pool)  # both sorted
+        fewest = min(load[m] for m in candidates)
+        eligible = [m for m in candidates if load[m] == fewest]
+        firsts = [m for m in eligible if m in inputs.first.get(role, ())]
+        eligible = firsts or eligible
         weights = [inputs.weights[role][m] for m in eligible]
         r = stream.below(sum(weights))
         for candidate, w in zip(eligible, weights, strict=True):
@@ -304,7 +382,13 @@ def recompute(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> 
             r -= w
         load[member] += 1
         picks.append((role, member))
-    return Assignment(inputs.draw_id, tuple(picks))
+        if role in inputs.shadows:
+            taken = {m for _, m in picks} | {m for _, m in shadows}
+            options = [m for m in inputs.shadows[role] if m != member]
+            fresh = [m for m in options if m not in taken]
+            if fresh or options:
+                shadows.append((role, (fresh or options)[stream.below(len(fresh or options))]))
+    return Assignment(inputs.draw_id, tuple(picks), tuple(shadows))
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def test_verify_catches_tampering() -> None:
     # Dropping a contribution keeps the commitment but (here) changes the result.
     assert recompute(inputs, SEED, ()) != published.assignment
     assert not verify(dropped)
-    broken = replace(published, inputs=replace(inputs, version=2))
+    broken = replace(published, inputs=replace(inputs, version=3))
     assert "cannot be drawn" in problems(broken)[0]
 
 
@@ -349,7 +349,7 @@ def _doc_verifier() -> ModuleType:
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert len(blocks) == 1, "the algorithm page holds exactly one Python program"
     code = blocks[0]
-    assert len(code.splitlines()) <= 45, "keep the verifier short enough to read"
+    assert len(code.splitlines()) <= 50, "keep the verifier short enough to read"
     module = ModuleType("verify_draw")
     exec(compile(code, str(DOC), "exec"), module.__dict__)  # our own docs
     return module
@@ -368,9 +368,9 @@ def test_documented_verifier_matches_recompute(tmp_path: Path) -> None:
         contributions = [f"$event{i}-{j}" for j in range(i % 4)] + ["$é"]
         published = reveal(inputs, _seed(i), contributions).to_json()
         data = json.loads(json.dumps(published))
-        commit, picks = verifier.recompute(data["inputs"], data["seed"], data["contributions"])
+        commit, picks, shadows = verifier.recompute(data["inputs"], data["seed"], data["contributions"])
         assert commit == published["commitment"]
-        assert picks == published["assignment"]["picks"]
+        assert picks == published["assignment"]["picks"] and shadows == []
 
 
 def test_documented_verifier_runs_as_a_program(tmp_path: Path) -> None:
