@@ -178,6 +178,14 @@ class Host(Protocol):
         says; a member whose join time is unknown is absent; {} when the homeserver does not say."""
         ...
 
+    def prepare_rooms(self, rooms: Sequence[RoomID], *, by: datetime) -> None:
+        """Share these rooms' room keys ahead of a send due at ``by`` (from the operator's
+        ``encryption.keys_ahead`` before it, a few rooms a second; bots/runtime/keys_ahead.py),
+        so that a phase to many encrypted rooms goes out at plain-room speed. Call it when
+        scheduling such a send, and again at start for sends due soon (nio forgets its
+        sessions at a restart). Unencrypted rooms cost one state read; nothing is sent."""
+        ...
+
     def discard_room_keys(self, room_id: RoomID) -> int:
         """Make what was said in the room so far undecryptable with the bot's stored keys
         (bots/runtime/roomkeys.py); how many sessions changed. For a DM that must leave no

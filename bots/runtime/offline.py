@@ -142,6 +142,9 @@ class OfflineHost:
     def is_direct(self, room_id: RoomID) -> bool:
         raise Offline("room state needs the homeserver")
 
+    def prepare_rooms(self, rooms: Sequence[RoomID], *, by: datetime) -> None:
+        return None  # nothing is sent offline
+
     def discard_room_keys(self, room_id: RoomID) -> int:
         raise Offline("the encryption store belongs to the running bot")
 

@@ -213,6 +213,9 @@ class RuntimeHost:
                 found[UserID(event["state_key"])] = datetime.fromtimestamp(ts / 1000, UTC)
         return found
 
+    def prepare_rooms(self, rooms: Sequence[RoomID], *, by: datetime) -> None:
+        self._bot.keys_ahead.prepare(rooms, by)
+
     def discard_room_keys(self, room_id: RoomID) -> int:
         from bots.runtime.roomkeys import forget_room_keys
 
