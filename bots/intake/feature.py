@@ -1,0 +1,236 @@
+"""Intake: a day of action's short survey, by encrypted DM, seen only as counts.
+
+``!intake start [run]`` (a moderator of a coordination room) invites every member room; a member
+opts in with ``!intake me`` or a ✋ reaction on the invitation, and gets the template's questions
+(at most five) one by one in an encrypted DM. ``!intake counts [run]`` shows answers as counts
+per room, and for a room only once at least 3 people answered: a single answer is never shown.
+Answers are stored under a random token, not the person, and are forgotten with the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bots.config import Strict
+from bots.dayofaction.dm import dm_room
+from bots.dayofaction.herald_port import RunInfo, herald_port, require_port, run_for
+from bots.intake.store import IntakeStore, Respondent
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.contract import ContractFeature
+from bots.runtime.errors import UserError
+from bots.runtime.host import Host
+from bots.runtime.ids import EventID, RoomID
+from bots.runtime.keys import key
+from bots.runtime.message import Message, bold, code
+from bots.runtime.registry import register
+from protocols.dayofaction import intake as rules
+
+log = logging.getLogger(__name__)
+OPT_IN = ("✋", "✋️", "👍", "✅")
+
+
+class IntakeConfig(Strict):
+    """``features.intake``."""
+
+    encrypt_dms: bool = True
+
+
+@register
+class IntakeFeature(ContractFeature[IntakeConfig]):
+    name = "intake"
+    title = "Intake surveys"
+    config_model = IntakeConfig
+    migrations = Path(__file__).parent / "migrations"
+
+    def __init__(self, host: Host, config: IntakeConfig) -> None:
+        super().__init__(host, config)
+        self.store = IntakeStore(host.db)
+
+    def retention(self) -> dict[str, timedelta]:
+        return {"intake": timedelta(0)}  # with the run: each row carries the run's forget time
+
+    async def start(self) -> None:
+        port = herald_port(self.host)
+        if port is not None:
+            port.dayofaction_listen(self)
+
+    @command(
+        "intake start",
+        help="Invite every member room to the run's short survey",
+        power="moderator",
+        where="room",
+    )
+    async def intake_start(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info = await run_for(self.host, ctx.room_id, run)
+        if ctx.room_id not in info.coordination_rooms:
+            raise UserError("An intake is started from a coordination room of the run.")
+        questions = await self._questions(info)
+        if not await self.store.start(info.run_id, info.forget_at):
+            raise UserError(f"The intake of run {info.run_id} has started already; see !intake counts.")
+        for room in info.member_rooms:
+            invitation = Message.of(
+                "A short survey for run ",
+                code(info.run_id),
+                f" ({len(questions)} question{'s' if len(questions) > 1 else ''}, by encrypted DM): ",
+                "opt in with ",
+                code("!intake me"),
+                " or react ✋ here. The coalition sees only counts per room, and only once at least "
+                f"{rules.K} people in a room answered.",
+            )
+            event = await self.host.post(
+                room, invitation, key(self.name, "invite", info.run_id, room), wait=True
+            )
+            if event is not None:
+                await self.store.add_message(room, event, info.run_id, info.forget_at, invitation=True)
+        await ctx.reply(
+            Message.of(
+                f"Invited {len(info.member_rooms)} member room(s) to the survey of run ",
+                code(info.run_id),
+                ".",
+            )
+        )
+
+    @command("intake me", help="Take the run's short survey by encrypted DM", where="room")
+    async def intake_me(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info = await run_for(self.host, ctx.room_id, run)
+        await ctx.reply(await self._opt_in(info, ctx.room_id, ctx.sender))
+
+    @command(
+        "intake counts", help="The survey's answers as counts per room (only rooms with 3 or more answers)"
+    )
+    async def intake_counts(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info = await run_for(self.host, ctx.room_id, run)
+        if ctx.room_id not in info.coordination_rooms:
+            raise UserError("The survey's counts are shown in a coordination room of the run.")
+        questions = await self._questions(info)
+        shown, below = rules.aggregate(questions, await self.store.answers(info.run_id))
+        msg = Message.of(
+            "Survey of run ", code(info.run_id), f": counts per room, from {rules.K} answers on."
+        )
+        for rc in shown:
+            lines = [f"{q}: " + ", ".join(f"{v} {n}" for v, n in pairs) for q, pairs in rc.counts]
+            msg = msg.paragraph(
+                bold(await self.host.room_name(RoomID(rc.room))), f" ({rc.answered} answered)"
+            )
+            msg = msg.bullets(lines)
+        if not shown:
+            msg = msg.paragraph(f"No room has {rules.K} answers yet, so nothing is shown.")
+        if below:
+            msg = msg.paragraph(f"{below} room(s) have fewer than {rules.K} answers so far (not shown).")
+        await ctx.reply(msg)
+
+    async def on_reaction(self, ctx: CommandContext, target: EventID, key_: str) -> None:
+        if key_ not in OPT_IN or ctx.sender == self.host.user_id:
+            return
+        run_id = await self.store.invitation_run(ctx.room_id, target)
+        if run_id is None:
+            return
+        info = await require_port(self.host).dayofaction_run(run_id)
+        if info is None:
+            return
+        try:
+            reply = await self._opt_in(info, ctx.room_id, ctx.sender)
+        except UserError as exc:
+            reply = Message.of(str(exc))
+        await self.host.post(
+            ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=ctx.event_id
+        )
+
+    async def on_message(self, ctx: CommandContext) -> bool:
+        """An answer in the DM of someone taking a survey."""
+        if not ctx.is_direct or ctx.body.startswith("!"):
+            return False
+        r = await self.store.answering_in(ctx.room_id, ctx.sender)
+        if r is None:
+            return False
+        info = await require_port(self.host).dayofaction_run(r.run_id)
+        if info is None:
+            return False
+        questions = await self._questions(info)
+        try:
+            value = rules.answer(questions[r.step], ctx.body)
+        except rules.IntakeError as exc:
+            await self._dm(
+                r, info, Message.of(str(exc), " ", questions[r.step].prompt), ("again", ctx.event_id)
+            )
+            return True
+        answers = {**r.answers, questions[r.step].key: value}
+        if r.step + 1 < len(questions):
+            await self.store.advance(r, answers)
+            await self._ask(r, info, questions, r.step + 1)
+        else:
+            await self.store.finish(r, answers, info.forget_at)
+            log.info("intake: a survey of run %s finished", info.run_id)
+            await self._dm(
+                r,
+                info,
+                Message.of("Thank you: your answers are in, counted with the others of your room."),
+                ("done",),
+            )
+        return True
+
+    # -- forgetting ----------------------------------------------------------------------------
+
+    async def run_phase_sent(self, sent: object) -> None:
+        return None
+
+    async def run_ended(self, run_id: str) -> None:
+        for room, event in await self.store.messages(run_id=run_id):
+            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
+        await self.store.forget(run_id=run_id)
+
+    async def forget_expired(self, now: datetime) -> int:
+        for room, event in await self.store.messages(now=now):
+            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
+        return await self.store.forget(now=now)
+
+    async def forget_room(self, room_id: RoomID) -> None:
+        await self.store.forget(room_id=room_id)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _questions(self, info: RunInfo) -> tuple[rules.Question, ...]:
+        spec = await require_port(self.host).dayofaction_spec(info.run_id)
+        if not spec.survey:
+            raise UserError(f"The template of run {info.run_id} has no survey.")
+        return rules.survey(spec.survey)
+
+    async def _opt_in(self, info: RunInfo, room_id: RoomID, user: str) -> Message:
+        if room_id not in info.member_rooms:
+            raise UserError("The survey is taken from a member room of the run.")
+        if not await self.store.started(info.run_id):
+            raise UserError(f"The survey of run {info.run_id} has not started.")
+        if await self.store.respondent(info.run_id, user) is not None:
+            raise UserError("You have opted in to this survey already; its questions are in our DM.")
+        questions = await self._questions(info)
+        dm = await dm_room(
+            self.host,
+            user,
+            title="Survey",
+            topic="A short survey for a day of action",
+            encrypted=self.config.encrypt_dms,
+        )
+        await self.store.opt_in(info.run_id, user, room_id, dm, info.forget_at)
+        r = await self.store.respondent(info.run_id, user)
+        assert r is not None
+        await self._ask(r, info, questions, 0)
+        return Message.of("Thank you: the questions are in our direct chat.")
+
+    async def _ask(
+        self, r: Respondent, info: RunInfo, questions: Sequence[rules.Question], step: int
+    ) -> None:
+        q = questions[step]
+        msg = Message.of(f"Question {step + 1} of {len(questions)}: ", bold(q.prompt)).paragraph(
+            "Answer with ", q.hint(), "."
+        )
+        await self._dm(r, info, msg, ("ask", step))
+
+    async def _dm(self, r: Respondent, info: RunInfo, msg: Message, parts: Sequence[object]) -> None:
+        event = await self.host.post(
+            RoomID(r.dm_room), msg, key(self.name, "dm", r.run_id, r.user_id, *parts), wait=True
+        )
+        if event is not None:
+            await self.store.add_message(r.dm_room, event, info.run_id, info.forget_at)
