@@ -49,6 +49,12 @@ class RunRetention(_Scoped):
         )
         return changed >= 1
 
+    async def expired_run_ids(self, cutoff: datetime) -> list[str]:
+        """The runs :meth:`forget_older_than` would delete (to forget their cached parts too)."""
+        where, params = self._expired_where(cutoff)
+        rows = await self._db.fetchall("SELECT run_id FROM herald_run WHERE " + where, params)
+        return [str(r[0]) for r in rows]
+
     async def forget_older_than(self, cutoff: datetime) -> int:
         """Delete runs (with deliveries and amendments) past ``cutoff``; returns runs deleted.
         Their sent messages are redacted first (:meth:`sent_messages_older_than`): the feature

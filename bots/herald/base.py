@@ -36,6 +36,7 @@ from protocols.herald import (
     shipped_library,
 )
 from storage.herald import Coalition, Coalitions, HeraldEvents, HeraldRuns, LocalDetails, Member, Run
+from storage.herald_control import HeraldControl
 
 log = logging.getLogger("bots.herald")
 
@@ -86,6 +87,7 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         self.local = LocalDetails(host.db, host.user_id)
         self.runs = HeraldRuns(host.db, host.user_id)
         self.events = HeraldEvents(host.db, host.user_id)
+        self.control = HeraldControl(host.db, host.user_id)
         self._templates: dict[str, ProtocolTemplate] | None = None
         self.template_problems: list[TemplateIssue] = []
 
@@ -154,9 +156,33 @@ class HeraldBase(ContractFeature[HeraldConfig]):
             )
         return found
 
+    # -- what a coalition with a control room adds (bots.herald.heralds overrides these) --------
+
+    def shared_coordination(self, room_id: str) -> str | None:
+        """The coalition a room coordinates through a control room (None: none)."""
+        return None
+
+    async def share_run(self, run_id: str) -> None:
+        """A run was confirmed, amended or cancelled here: tell the other heralds."""
+
+    async def share_acks(self, coalition: str) -> None:
+        """Acknowledgements were recorded here: add them to this herald's shared set."""
+
+    async def share_member(self, coalition: str, room_id: str) -> None:
+        """A room joined (or its liaison changed): tell the other heralds."""
+
+    async def answers(self, room_id: str, event_id: str) -> bool:
+        """Whether this herald answers a command (or takes a step) in a room: always, unless
+        several heralds share the room (``bots.herald.heralds_live``)."""
+        return True
+
     async def coordination(self, ctx: CommandContext) -> Coalition:
         """The coalition this room coordinates, if the sender may coordinate it."""
         coordinated = await self.coalitions.coordinated_by(ctx.room_id)
+        shared = self.shared_coordination(ctx.room_id)
+        if not coordinated and shared is not None:
+            found = await self.coalitions.get(shared)
+            coordinated = [found] if found is not None else []
         if not coordinated:
             raise UserError(
                 "Only a coalition's coordination room can do this (the room that created it with "

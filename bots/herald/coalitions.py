@@ -168,6 +168,7 @@ class CoalitionCommands(Broadcast):
                 "A moderator can take this room out at any time with !coalition leave."
             )
         )
+        await self.share_member(coalition.name, ctx.room_id)
         label = await self.label(ctx.room_id)
         await self.host.post(
             RoomID(coalition.coordination_room),
@@ -248,6 +249,7 @@ class CoalitionCommands(Broadcast):
         if user not in await self.host.members(ctx.room_id):
             raise UserError(f"{user} is not in this room: invite them first, then name them liaison.")
         await self.coalitions.set_liaison(coalition.name, ctx.room_id, user)
+        await self.share_member(coalition.name, ctx.room_id)
         await ctx.reply(
             Message.of(
                 f"{user} is now this room's liaison to coalition {coalition.name}: they acknowledge protocols."
@@ -319,6 +321,9 @@ class CoalitionCommands(Broadcast):
                 label = "this room" if member.room_id == ctx.room_id else await self.label(member.room_id)
                 done.append(f"run {latest_run} for {label}: {', '.join(phases)}")
                 await self.schedule_escalation(latest_run)
+                shared_run = await self.runs.get(latest_run)
+                if shared_run is not None:
+                    await self.share_acks(shared_run.coalition)
         if not done:
             which = f"run {run_id}" if run_id else "any run"
             raise UserError(f"Nothing from {which} awaits an acknowledgement here.")

@@ -18,3 +18,9 @@ class HeraldConfig(Strict):
     late_grace: timedelta = timedelta(hours=6)
     # Escalation DMs to liaisons go in an encrypted room the bot creates.
     encrypt_dms: bool = True
+    # Coalitions with several heralds (docs/no-center.md): the stagger G between one herald's
+    # turn and the next for a message; how often a herald writes its heartbeat into the control
+    # room; how old a heartbeat may be before its herald is believed down.
+    stagger: timedelta = timedelta(seconds=45)
+    heartbeat: timedelta = timedelta(seconds=30)
+    staleness: timedelta = timedelta(seconds=90)

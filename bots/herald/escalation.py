@@ -59,13 +59,16 @@ class Escalations(HeraldBase):
         found = await self.membership(ctx.room_id)
         if found is None or not await self.may_ack(ctx.room_id, ctx.sender, found[1]):
             return  # anyone may react; only the liaison's (or a moderator's) reaction counts
-        if await self.runs.ack(d.run_id, ctx.room_id, ctx.sender, ctx.now, d.phase_key):
+        if not await self.runs.ack(d.run_id, ctx.room_id, ctx.sender, ctx.now, d.phase_key):
+            return
+        if await self.answers(ctx.room_id, ctx.event_id):  # several heralds: one confirms
             await self.host.post(
                 ctx.room_id,
                 Message.of(f"✅ Acknowledged for this room by {ctx.sender}: run {d.run_id}, {d.phase_key}."),
                 key(self.name, "ack", d.txn_id),
             )
-            await self.schedule_escalation(d.run_id)
+        await self.schedule_escalation(d.run_id)
+        await self.share_acks(found[0].name)
 
     async def schedule_escalation(self, run_id: str) -> None:
         """One wake-up at the run's next escalation instant (or none)."""
@@ -97,7 +100,9 @@ class Escalations(HeraldBase):
         members = {m.room_id: m for m in await self.coalitions.members(run.coalition)}
         for step in escalations_due(template, deliveries, now, run_cancelled=run.state == "cancelled"):
             member = members.get(step.room_id)
-            if member is not None:  # a room that left owes the coalition nothing
+            # Several heralds: the one ranked first for this step among those alive takes it.
+            mine = await self.answers(step.room_id, f"escalation/{step.txn_id}/{step.step}")
+            if member is not None and mine:  # a room that left owes the coalition nothing
                 d = by_txn[step.txn_id]
                 if member.liaison and not await self.still_in_room(member.room_id, member.liaison, member):
                     member = members[step.room_id] = replace(member, liaison=None)  # cleared

@@ -21,6 +21,8 @@ from bots.herald.calendar import CalendarCommands
 from bots.herald.config import HeraldConfig
 from bots.herald.delivery import due_job_id
 from bots.herald.escalation import escalate_job_id
+from bots.herald.gate import answered_once
+from bots.herald.leaderless import LeaderlessDelivery
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
@@ -41,7 +43,7 @@ class CoalitionSeat:
 
 
 @register
-class HeraldFeature(CalendarCommands):
+class HeraldFeature(CalendarCommands, LeaderlessDelivery):
     """Coalitions, local details, protocol runs, acknowledgements and the coalition calendar."""
 
     name = "herald"
@@ -58,6 +60,7 @@ class HeraldFeature(CalendarCommands):
             "protocol runs (their messages are redacted)": self.host.retention.protocol_runs,
             "calendar events": self.host.retention.events,
             "invitations": INVITE_TTL,
+            "control-room cache (plans, liaisons, copies seen; rebuilt from the room)": self.host.retention.protocol_runs,
         }
 
     async def coalition_seat(self, room_id: str, user_id: str) -> CoalitionSeat | None:
@@ -87,6 +90,7 @@ class HeraldFeature(CalendarCommands):
         for run_id in await self.runs.runs_awaiting_acks():
             await self.schedule_escalation(run_id)
         log.info("herald: %d delivery jobs rebuilt", len(scheduled))
+        await self.start_control()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -136,6 +140,8 @@ class HeraldFeature(CalendarCommands):
                     ),
                     key(self.name, "removed", coalition.name, room_id),
                 )
+        await self.control.forget_room(room_id)
+        self.views.pop(str(room_id), None)
         await self.coalitions.forget_room(room_id)
         await self.runs.forget_room(room_id)
         await self.events.forget_room(room_id)
@@ -154,6 +160,9 @@ class HeraldFeature(CalendarCommands):
         cutoff = now - retention.protocol_runs
         redactions = 0
         for room_id, event_id in await self.runs.sent_messages_older_than(cutoff):
+            if await self.control.sent_by_another(event_id, str(self.host.user_id)):
+                await self.runs.mark_redacted(room_id, event_id)  # its own herald redacts it
+                continue
             await self.host.redact(
                 RoomID(room_id),
                 EventID(event_id),
@@ -162,6 +171,8 @@ class HeraldFeature(CalendarCommands):
             )
             await self.runs.mark_redacted(room_id, event_id)
             redactions += 1
+        expired = await self.runs.expired_run_ids(cutoff)
+        cached = await self.control.forget_runs(expired) + await self.control.forget_older_than(cutoff)
         runs = await self.runs.forget_older_than(cutoff)
         events = await self.events.forget_older_than(now - retention.events)
         invites = await self.coalitions.forget_expired_invites(now)
@@ -174,4 +185,7 @@ class HeraldFeature(CalendarCommands):
             invites,
             empty,
         )
-        return runs + events + invites + empty
+        return runs + events + invites + empty + cached
+
+
+answered_once(HeraldFeature)

@@ -78,6 +78,7 @@ class ProtocolCommands(CoalitionCommands):
             parts.append(f"Next at {format_local(later[0], zone)}.")
         parts.append(f"Acknowledgements: !protocol status {found.run_id}.")
         await ctx.reply(Message.of(" ".join(parts)))
+        await self.share_run(found.run_id)
         self.schedule_deliveries(found.run_id, later)
         await self.deliver_due(found.run_id)
 
@@ -142,6 +143,7 @@ class ProtocolCommands(CoalitionCommands):
                 "each is asked to acknowledge it."
             )
         )
+        await self.share_run(found.run_id)
         await self.deliver_due(found.run_id)
         await self.edit_latest(
             found.run_id,
@@ -169,6 +171,8 @@ class ProtocolCommands(CoalitionCommands):
         if not await self.runs.cancel(found.run_id, cancellation.messages, ctx.now):
             raise UserError(f"Run {found.run_id} changed meanwhile; see !protocol status {found.run_id}.")
         self.unschedule_deliveries(found.run_id)
+        if cancellation.messages:
+            await self.share_run(found.run_id)
         if not cancellation.messages:
             await ctx.reply(
                 Message.of(f"Run {found.run_id} cancelled before it was confirmed: no room had heard of it.")

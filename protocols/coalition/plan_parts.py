@@ -57,6 +57,9 @@ class SharedMessage:
     due_at: datetime
     body: str
     html: str
+    # When the room's acknowledgement is due (None: none needed). Not hashed: it changes no
+    # copy, and a herald uses it only for its own board and reminders.
+    ack_by: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ class SharedPlan:
 
 
 def _row(message: MessageLike) -> list[Any]:
-    return [message.room_id, message.phase_key, datetime_to_ms(message.due_at), message.body, message.html]
+    ack_by = getattr(message, "ack_by", None)
+    row = [message.room_id, message.phase_key, datetime_to_ms(message.due_at), message.body, message.html]
+    return row if not isinstance(ack_by, datetime) else [*row, datetime_to_ms(ack_by)]
 
 
 def _size(value: Any) -> int:
@@ -180,14 +185,18 @@ def _parse_part(event: Any, registered: frozenset[str]) -> _Part | None:
         return None
     messages: list[SharedMessage] = []
     for row in rows:
-        if not (isinstance(row, list) and len(row) == 5):
+        if not (isinstance(row, list) and len(row) in (5, 6)):
             return None
-        room_id, key, due_ms, body, html = row
+        room_id, key, due_ms, body, html = row[:5]
+        ack_ms = row[5] if len(row) == 6 else None
         if not (is_room_id(room_id) and is_phase_key(key) and is_count(due_ms)):
             return None
         if not (isinstance(body, str) and isinstance(html, str)):
             return None
-        messages.append(SharedMessage(room_id, key, ms_to_datetime(due_ms), body, html))
+        if ack_ms is not None and not is_count(ack_ms):
+            return None
+        ack_by = None if ack_ms is None else ms_to_datetime(ack_ms)
+        messages.append(SharedMessage(room_id, key, ms_to_datetime(due_ms), body, html, ack_by))
     assert isinstance(run_id, str) and isinstance(rev, int) and isinstance(digest, str)
     return _Part(run_id, rev, digest, salt, index, count, tuple(messages), (ts, event_id))
 

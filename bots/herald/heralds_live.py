@@ -1,0 +1,130 @@
+"""A herald's life in its control rooms: heartbeats, finding a control room it was invited to,
+routing the sync's events, and answering each command once in a room several heralds share.
+
+- **Heartbeats.** Every ``heartbeat`` period a herald writes its beat (a growing ``seq``: the
+  time in milliseconds) into each control room and reads the room's state back: a beat of its own
+  that comes back is what makes it sure its sync is alive, the others' beats who is up.
+- **Discovery.** A herald invited into a control room learns that it is one from the first
+  coalition event it sees there; it declares itself on duty and asks the others (a *want*) for
+  what it cannot decrypt from before it joined.
+- **Once per room.** In a member or coordination room several heralds read every command. The
+  one ranked first for the command's event id among the heralds it believes alive answers; the
+  others stay silent (a command that records a room's own facts, such as ``!local set``, is
+  applied by every herald, silently by all but one).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from bots.herald.base import log
+from bots.herald.control_room import put_state, send_private
+from bots.herald.sharing import Sharing
+from bots.runtime.commands import CommandContext
+from bots.runtime.errors import MatrixError
+from bots.runtime.keys import key
+from protocols.coalition.charter import want_event
+from protocols.coalition.delivery import DeliveryKey, rank
+from protocols.coalition.registry import NS
+from protocols.coalition.reveal import heartbeat_state, instance_state
+
+BEAT_JOB = "heartbeat"
+JOINED_TTL_S = 10.0
+
+
+class Heartbeats(Sharing):
+    """Heartbeats, discovery, event routing and the once-per-room answer."""
+
+    _joined_cache: dict[str, tuple[float, frozenset[str]]]
+
+    async def start_control(self) -> None:
+        """At start: read every control room this herald serves, then beat."""
+        self._joined_cache = {}
+        for link in await self.control.links():
+            await self.refresh(link.control_room)
+        self.host.schedule.at(BEAT_JOB, self.host.clock(), self.beat)
+
+    async def beat(self) -> None:
+        """Write this herald's heartbeat into each control room and read each room back."""
+        seq = int(self.host.clock().timestamp() * 1000)
+        for room_id in list(self.views):
+            try:
+                await put_state(self.host, room_id, heartbeat_state(str(self.host.user_id), seq=seq))
+            except MatrixError as exc:
+                log.info("herald: a heartbeat was not written (%s)", type(exc).__name__)
+            await self.refresh(room_id)
+        self.host.schedule.at(BEAT_JOB, self.host.clock() + self.config.heartbeat, self.beat)
+
+    async def joined_cached(self, room_id: str) -> frozenset[str]:
+        cache = getattr(self, "_joined_cache", None)
+        if cache is None:
+            cache = self._joined_cache = {}
+        held = cache.get(room_id)
+        if held is not None and time.monotonic() - held[0] < JOINED_TTL_S:
+            return held[1]
+        try:
+            found = await self._joined(room_id)
+        except MatrixError:
+            return held[1] if held is not None else frozenset()
+        cache[room_id] = (time.monotonic(), found)
+        return found
+
+    # -- events from the sync ----------------------------------------------------------------
+
+    async def on_event(self, ctx: CommandContext, event: dict[str, Any]) -> None:
+        room_id = str(ctx.room_id)
+        kind = event.get("type")
+        view = self.views.get(room_id)
+        if view is not None:
+            await self.control_event(view, event)
+            return
+        if isinstance(kind, str) and kind.startswith(NS + "."):
+            await self.discover(room_id)
+            return
+        if kind == "m.room.message" and self.view_for_room(room_id) is not None:
+            await self.seen_copy(room_id, event)
+        if kind == "m.room.member":
+            getattr(self, "_joined_cache", {}).pop(room_id, None)
+
+    async def seen_copy(self, room_id: str, event: dict[str, Any]) -> None:
+        """A message in a member room (``bots.herald.leaderless`` reads it)."""
+
+    async def discover(self, room_id: str) -> None:
+        """A room where coalition events come from: a control room this bot was admitted to?"""
+        view = await self.load_view(room_id)
+        if view is None:
+            log.warning("herald: ignored coalition events in a room where this bot is no herald")
+            return
+        me = str(self.host.user_id)
+        herald = view.registry.heralds.get(me)
+        if herald is not None and not herald.active and not herald.retired:
+            await self._state(view, instance_state(me))
+        if view.coalition is None:
+            await send_private(
+                self.host, room_id, want_event(), key(self.name, "want", room_id, int(time.time()))
+            )
+            log.info("herald: joined a control room; asked the other heralds for its private events")
+        await self.apply_view(view)
+        if not self.host.schedule.when(BEAT_JOB):
+            self.host.schedule.at(BEAT_JOB, self.host.clock(), self.beat)
+
+    # -- answering once ----------------------------------------------------------------------
+
+    async def answers(self, room_id: str, event_id: str) -> bool:
+        """Whether this herald is the one to answer a command in this room."""
+        view = self.view_for_room(room_id)
+        if view is None:
+            return True
+        me = str(self.host.user_id)
+        joined = await self.joined_cached(room_id)
+        alive = view.heartbeats.alive(self.host.clock(), self.config.staleness)
+        candidates = view.registry.live_heralds & joined & (alive | {me})
+        if me not in view.registry.live_heralds:
+            return not candidates  # a retired herald answers only where no herald is left
+        order = rank(DeliveryKey("answer", "command", room_id + "/" + event_id), candidates | {me})
+        return order[0] == me
+
+    def staleness(self) -> timedelta:
+        return self.config.staleness

@@ -1,0 +1,219 @@
+"""Leaderless delivery for a coalition with a control room: "the message is its own lock".
+
+Every herald joined to a member room may send each of a run's messages there. For each key
+(run, phase, room) the heralds are ranked by rendezvous hashing (``protocols.coalition.delivery``);
+rank r sends at T + r x G unless it already sees the key delivered in the room by a registered
+herald with the plan's digest. Liveness (heartbeats in the control room, timed on this herald's
+clock) only shortens the wait for heralds believed dead; it never stops a send. Each send carries
+a marker ``{run, key, rev}`` and goes through the outbox under the plan's stable transaction id.
+
+This module is the one place that turns the pure decision into sends: :meth:`deliver_due` (the
+due jobs and every confirm, amendment or cancellation call it) and :meth:`lead`, which looks at
+the run again until nothing is pending. The day of action (issue 16) hooks in here: a slot or a
+decline is another reason not to plan a key, never a reason to skip a decided send.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bots.herald.base import log
+from bots.herald.control_room import q
+from bots.herald.delivery import is_urgent
+from bots.herald.heralds import HeraldCommands
+from bots.herald.heralds_live import Heartbeats
+from bots.runtime.errors import MatrixError
+from bots.runtime.ids import EventID, RoomID
+from bots.runtime.keys import key
+from protocols.coalition.delivery import (
+    MARKER,
+    Action,
+    DeliveryKey,
+    PlannedKey,
+    SeenCopy,
+    copy_marker,
+    decide_all,
+    herald_view,
+    next_wake,
+    redactions,
+)
+from protocols.coalition.planhash import message_digest
+from storage.herald import Delivery, Run
+from storage.herald_control import StoredCopy
+
+
+def lead_job_id(run_id: str) -> str:
+    return f"lead-{run_id}"
+
+
+def copy_content(d: Delivery, rev: int) -> dict[str, Any]:
+    """A planned message as a herald sends it: the planned text, exactly, and the marker."""
+    content: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": d.body,
+        "m.mentions": {},
+        MARKER: copy_marker(DeliveryKey(d.run_id, d.phase_key, d.room_id), rev),
+    }
+    if d.html:
+        content["format"] = "org.matrix.custom.html"
+        content["formatted_body"] = d.html
+    return content
+
+
+def digest_of(d: Delivery) -> str:
+    return message_digest(d.body, d.html or None)
+
+
+class LeaderlessDelivery(Heartbeats, HeraldCommands):
+    """Delivery by whichever herald's turn comes first, for coalitions with a control room."""
+
+    async def deliver_due(self, run_id: str) -> int:
+        run = await self.runs.get(run_id)
+        view = self.view_of(run.coalition) if run is not None else None
+        if run is None or view is None:
+            return await super().deliver_due(run_id)
+        return await self.lead(run)
+
+    async def lead(self, run: Run) -> int:
+        """Decide every pending key of the run now; send what is this herald's turn; look again
+        at the earliest turn still ahead. Returns how many messages were handed to the outbox."""
+        view = self.view_of(run.coalition)
+        if view is None:
+            return 0
+        now = self.host.clock()
+        members = {m.room_id for m in await self.coalitions.members(run.coalition)}
+        deliveries = await self.runs.deliveries(run.run_id)
+        pending = [d for d in deliveries if d.state == "pending" and d.room_id in members]
+        horizon = now + self.config.stagger * (len(view.registry.live_heralds) + 1)
+        soon = [d for d in pending if d.due_at <= horizon]
+        for d in soon:
+            too_late = not is_urgent(d.phase_key) and now - d.due_at > self.config.late_grace
+            if too_late and await self.host.delivery(d.txn_id) is None:
+                await self.runs.skip(d.txn_id)
+                log.info("herald: a phase fell due too long ago and was not sent")
+        soon = [
+            d for d in soon if not (not is_urgent(d.phase_key) and now - d.due_at > self.config.late_grace)
+        ]
+        shared = await self.control.shared_rev(run.run_id)
+        rev = shared[0] if shared is not None else 1
+        copies = [_seen(c) for c in await self.control.copies(run.run_id)]
+        joined = {room: await self.joined_cached(room) for room in {d.room_id for d in soon}}
+        hv = herald_view(
+            view.registry,
+            view.heartbeats,
+            me=str(self.host.user_id),
+            now=now,
+            joined=joined,
+            copies=copies,
+            staleness=self.config.staleness,
+            stagger=self.config.stagger,
+        )
+        by_key = {DeliveryKey(d.run_id, d.phase_key, d.room_id): d for d in soon}
+        planned = [PlannedKey(k, d.due_at, digest_of(d)) for k, d in by_key.items()]
+        decisions = decide_all(hv, planned)
+        sent = 0
+        for decision in decisions:
+            d = by_key[decision.key]
+            if decision.action is Action.SEND:
+                if await self.host.delivery(d.txn_id) is not None:
+                    continue  # already handed to the outbox: its follower records the outcome
+                content = copy_content(d, rev)
+                await self.host.send_event(RoomID(d.room_id), "m.room.message", content, d.txn_id)
+                self.spawn(self._follow_copy(d, content))
+                sent += 1
+            elif decision.action is Action.HOLD and decision.canonical is not None:
+                await self.runs.mark_sent(d.txn_id, decision.canonical.event_id, now)
+            elif decision.action is Action.HOLD:
+                await self.runs.skip(d.txn_id)
+        await self._redact_own_duplicates(run, hv, deliveries, copies)
+        wake = next_wake(decisions)
+        if len(soon) < len(pending):
+            later = min(d.due_at for d in pending if d not in soon)
+            wake = later if wake is None else min(wake, later)
+        if sent or any(d.action is Action.SEND for d in decisions):
+            wake = now + self._poll if wake is None else min(wake, now + self._poll)
+        if wake is not None or pending:
+            # Look again soon while anything is pending: a copy, a heartbeat or a death changes
+            # the decision, and this is where it is read again.
+            again = now + self._poll if wake is None else min(max(wake, now), now + self._poll)
+            self.host.schedule.at(lead_job_id(run.run_id), again, self.deliver_due, run.run_id)
+        else:
+            self.host.schedule.cancel(lead_job_id(run.run_id))
+            await self._after_batch(run.run_id)
+        return sent
+
+    @property
+    def _poll(self) -> timedelta:
+        return min(self.config.stagger / 3, self.config.heartbeat)
+
+    async def _follow_copy(self, d: Delivery, content: dict[str, Any]) -> None:
+        """Wait for the outbox's verdict on one copy; record it, and keep it as a seen copy with
+        the homeserver's own timestamp (the canonical copy is chosen by it, the same everywhere)."""
+        room = RoomID(d.room_id)
+        while True:
+            try:
+                event_id = await self.host.send_event(room, "m.room.message", content, d.txn_id, wait=True)
+                break
+            except TimeoutError:
+                continue  # the homeserver is away; the outbox keeps trying, so do we
+        if event_id is None:
+            outcome = await self.host.delivery(d.txn_id)
+            await self.runs.mark_failed(d.txn_id, (outcome.error if outcome else None) or "refused")
+            return
+        await self.runs.mark_sent(d.txn_id, event_id, self.host.clock())
+        try:
+            found = await self.host.api("GET", f"/_matrix/client/v3/rooms/{q(d.room_id)}/event/{q(event_id)}")
+            ts = int(found["origin_server_ts"])
+        except (MatrixError, KeyError, TypeError, ValueError):
+            return  # seen again through the others' copies; never guessed
+        me = str(self.host.user_id)
+        await self.control.add_copy(
+            StoredCopy(d.run_id, d.phase_key, d.room_id, me, event_id, ts, digest_of(d))
+        )
+
+    async def _redact_own_duplicates(
+        self, run: Run, hv: Any, deliveries: list[Delivery], copies: list[SeenCopy]
+    ) -> None:
+        """Copies of this herald that lost to an earlier one (a partition, a race): redacted, so
+        every room keeps the one copy all heralds agree on."""
+        planned = [
+            PlannedKey(DeliveryKey(d.run_id, d.phase_key, d.room_id), d.due_at, digest_of(d))
+            for d in deliveries
+            if d.state == "sent"
+        ]
+        rooms = {c.event_id: c.key.room_id for c in copies}
+        for event_id in redactions(hv, planned):
+            room = rooms.get(event_id)
+            if room is not None:
+                await self.host.redact(
+                    RoomID(room), EventID(event_id), key(self.name, "dup", event_id), "duplicate"
+                )
+
+    async def seen_copy(self, room_id: str, event: dict[str, Any]) -> None:
+        """A run's message seen in a member room (from the sync): kept, and the run looked at."""
+        from protocols.coalition.delivery import parse_copy
+
+        copy = parse_copy(event, room_id)
+        if copy is None:
+            return
+        view = self.view_for_room(room_id)
+        if view is None or copy.sender not in view.registry.admitted:
+            return  # a room member imitating a herald proves nothing
+        await self.control.add_copy(_stored(copy))
+        run = await self.runs.get(copy.key.run_id)
+        if run is not None and run.state in ("confirmed", "cancelled"):
+            self.host.schedule.at(lead_job_id(run.run_id), self.host.clock(), self.deliver_due, run.run_id)
+
+
+def _seen(c: StoredCopy) -> SeenCopy:
+    return SeenCopy(DeliveryKey(c.run_id, c.phase, c.room_id), c.sender, c.event_id, c.origin_ts, c.digest)
+
+
+def _stored(c: SeenCopy) -> StoredCopy:
+    return StoredCopy(
+        c.key.run_id, c.key.key, c.key.room_id, c.sender, c.event_id, c.origin_server_ts, c.digest
+    )
+
+
+__all__ = ["LeaderlessDelivery", "datetime"]
