@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, cast, runtime_checkable
 
 from bots.runtime.errors import UserError
@@ -52,13 +52,37 @@ class PhaseSent:
     checklist: tuple[str, ...] = field(default=())
 
 
-class RunListener(Protocol):
-    """What a day-of-action feature hears from the herald (each call is best effort: a listener
-    that fails is logged by the herald and never stops a delivery)."""
+@dataclass(frozen=True)
+class CoalitionInfo:
+    name: str
+    member_rooms: tuple[RoomID, ...]
+    coordination_rooms: tuple[RoomID, ...]
 
-    async def run_phase_sent(self, sent: PhaseSent) -> None: ...
 
-    async def run_ended(self, run_id: str) -> None: ...
+@dataclass(frozen=True)
+class PhaseView:
+    """A template's phase for a drill: its text already rendered for ``room``."""
+
+    key: str
+    title: str
+    offset: timedelta
+    text: str
+    ack_within: timedelta | None  # None: no acknowledgement asked
+
+
+class RunListener:
+    """What a day-of-action feature hears from the herald; a feature overrides what it acts on
+    (each call is best effort: a listener that fails is logged by the herald and never stops a
+    delivery)."""
+
+    async def run_phase_sent(self, sent: PhaseSent) -> None:
+        """A phase's message landed in a member room."""
+
+    async def run_acked(self, run_id: str, room_id: RoomID, phase: str, by: UserID, at: datetime) -> None:
+        """A room acknowledged a phase (``by`` its liaison or a member)."""
+
+    async def run_ended(self, run_id: str) -> None:
+        """The run is over and forgotten by the herald: forget everything about it."""
 
 
 @runtime_checkable
@@ -76,6 +100,16 @@ class HeraldPort(Protocol):
     async def dayofaction_liaison(self, room_id: RoomID) -> UserID | None: ...
 
     def dayofaction_listen(self, listener: RunListener) -> None: ...
+
+    async def dayofaction_coalitions(self, room_id: RoomID) -> Sequence[CoalitionInfo]:
+        """The coalitions ``room_id`` is in, as a member or a coordination room."""
+        ...
+
+    async def dayofaction_phases(
+        self, template: str, room_id: RoomID, action_at: datetime
+    ) -> Sequence[PhaseView] | None:
+        """A template's phases rendered for a room (None: no such template)."""
+        ...
 
 
 def herald_port(host: Host) -> HeraldPort | None:

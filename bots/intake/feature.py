@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bots.config import Strict
 from bots.dayofaction.dm import dm_room
-from bots.dayofaction.herald_port import RunInfo, herald_port, require_port, run_for
+from bots.dayofaction.herald_port import RunInfo, RunListener, herald_port, require_port, run_for
 from bots.intake.store import IntakeStore, Respondent
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractFeature
@@ -39,7 +39,7 @@ class IntakeConfig(Strict):
 
 
 @register
-class IntakeFeature(ContractFeature[IntakeConfig]):
+class IntakeFeature(ContractFeature[IntakeConfig], RunListener):
     name = "intake"
     title = "Intake surveys"
     config_model = IntakeConfig
@@ -173,9 +173,6 @@ class IntakeFeature(ContractFeature[IntakeConfig]):
         return True
 
     # -- forgetting ----------------------------------------------------------------------------
-
-    async def run_phase_sent(self, sent: object) -> None:
-        return None
 
     async def run_ended(self, run_id: str) -> None:
         for room, event in await self.store.messages(run_id=run_id):

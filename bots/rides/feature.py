@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bots.config import Strict
 from bots.dayofaction.dm import dm_room
-from bots.dayofaction.herald_port import RunInfo, herald_port, require_port, run_for
+from bots.dayofaction.herald_port import RunInfo, RunListener, herald_port, require_port, run_for
 from bots.rides.grammar import Area, AreaSeats, Clock, Seats
 from bots.rides.store import RideStore
 from bots.runtime.commands import CommandContext, command
@@ -36,7 +36,7 @@ class RidesConfig(Strict):
 
 
 @register
-class RidesFeature(ContractFeature[RidesConfig]):
+class RidesFeature(ContractFeature[RidesConfig], RunListener):
     name = "rides"
     title = "Rides"
     config_model = RidesConfig
@@ -151,9 +151,6 @@ class RidesFeature(ContractFeature[RidesConfig]):
             await self._match(info)
 
     # -- the herald's moments and forgetting ----------------------------------------------------
-
-    async def run_phase_sent(self, sent: object) -> None:
-        return None
 
     async def run_ended(self, run_id: str) -> None:
         for room, event in await self.store.messages(run_id=run_id):

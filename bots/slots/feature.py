@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bots.config import Strict
-from bots.dayofaction.herald_port import PhaseSent, RunInfo, herald_port, require_port, run_for
+from bots.dayofaction.herald_port import PhaseSent, RunInfo, RunListener, herald_port, require_port, run_for
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractFeature
 from bots.runtime.errors import UserError
@@ -38,7 +38,7 @@ class SlotsConfig(Strict):
 
 
 @register
-class SlotsFeature(ContractFeature[SlotsConfig]):
+class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
     name = "slots"
     title = "Slots"
     config_model = SlotsConfig

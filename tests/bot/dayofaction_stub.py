@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bots.dayofaction.herald_port import PhaseSent, RunInfo, RunListener, RunSpec
+from bots.dayofaction.herald_port import CoalitionInfo, PhaseSent, PhaseView, RunInfo, RunListener, RunSpec
 from bots.runtime.contract import ContractFeature, NoConfig
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID, UserID
@@ -27,6 +27,8 @@ class StubHerald(ContractFeature[NoConfig]):
         self.specs: dict[str, RunSpec] = {}
         self.liaisons: dict[RoomID, UserID] = {}
         self.listeners: list[RunListener] = []
+        self.coalitions: list[CoalitionInfo] = []
+        self.templates: dict[str, list[PhaseView]] = {}
 
     def add_run(self, run: RunInfo, spec: RunSpec) -> None:
         self.runs[run.run_id] = run
@@ -68,6 +70,18 @@ class StubHerald(ContractFeature[NoConfig]):
 
     async def dayofaction_liaison(self, room_id: RoomID) -> UserID | None:
         return self.liaisons.get(room_id)
+
+    async def ack(self, run_id: str, room: str, phase: str, by: str) -> None:
+        for listener in self.listeners:
+            await listener.run_acked(run_id, RoomID(room), phase, UserID(by), self.host.clock())
+
+    async def dayofaction_coalitions(self, room_id: RoomID) -> Sequence[CoalitionInfo]:
+        return [c for c in self.coalitions if room_id in c.member_rooms or room_id in c.coordination_rooms]
+
+    async def dayofaction_phases(
+        self, template: str, room_id: RoomID, action_at: datetime
+    ) -> Sequence[PhaseView] | None:
+        return self.templates.get(template)
 
     def dayofaction_listen(self, listener: RunListener) -> None:
         if listener not in self.listeners:
