@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -25,8 +26,10 @@ from bots.runtime.crosssign import ensure_cross_signed
 from bots.runtime.delivery import KindedSender
 from bots.runtime.dispatch import Dispatch, strip_reply_fallback
 from bots.runtime.envelope import guard_sync_parsing
+from bots.runtime.errors import MatrixError, TransportError
 from bots.runtime.feature import Feature
 from bots.runtime.ids import RoomID, UserID
+from bots.runtime.keys_ahead import KeysAhead
 from bots.runtime.matrix import Matrix, check
 from bots.runtime.membership import Membership, is_direct_chat
 from bots.runtime.outbox import Outbox
@@ -84,6 +87,14 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         self._joining: dict[str, asyncio.Task[None]] = {}
         # Rooms nio does not know (tests with a fake adapter) say here whether they are DMs.
         self.direct_rooms: dict[str, bool] = {}
+        # The rooms the bot is joined to, from /joined_rooms at a restart, kept up as it joins
+        # and leaves (empty until then, and with the tests' fake homeserver).
+        self.joined_rooms: set[RoomID] = set()
+        # Room keys shared before a scheduled send (host.prepare_rooms); started by run().
+        encryption = app.encryption
+        self.keys_ahead = KeysAhead(
+            self._share_ahead, clock, encryption.keys_ahead, encryption.keys_ahead_per_second
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -117,9 +128,61 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
             self.db,
             self.name,
             KindedSender(matrix).send,
-            self.trust.prepare,
+            self._prepare_send,
             concurrency=self.app.send_concurrency,
         )
+
+    async def _prepare_send(self, room_id: RoomID) -> None:
+        """Before a send: the room's state once (who gets the key), then the devices' trust."""
+        await self._load_room(room_id)
+        await self.trust.prepare(room_id)
+
+    # -- rooms, without a full-state sync ----------------------------------------------------
+
+    async def _load_room(self, room_id: RoomID) -> None:
+        """The room's state, once per process (bots/runtime/room_state.py); nothing to do with
+        the tests' fake homeserver, which has no nio rooms."""
+        if isinstance(self.matrix, Matrix):
+            await self.matrix.load_room(room_id)
+
+    def _room_known(self, room_id: RoomID) -> bool:
+        if isinstance(self.matrix, Matrix):
+            return self.matrix.room_states.is_loaded(room_id)
+        return True
+
+    def _mark_rooms_loaded(self, room_ids: list[str]) -> None:
+        if isinstance(self.matrix, Matrix):
+            self.matrix.room_states.mark_loaded(room_ids)
+
+    def _forget_room_state(self, room_id: RoomID) -> None:
+        self.joined_rooms.discard(room_id)
+        if isinstance(self.matrix, Matrix):
+            self.matrix.room_states.forget(room_id)
+
+    async def _share_ahead(self, room_id: RoomID) -> bool:
+        """One room's keys ahead of a send: its state, its devices' trust, then the session."""
+        if not isinstance(self.matrix, Matrix):
+            return False
+        await self._load_room(room_id)
+        await self.trust.prepare(room_id)
+        return await self.matrix.share_room_key(room_id)
+
+    async def _resume(self) -> None:
+        """A restart: learn the joined rooms from ``/joined_rooms`` (not from a full-state sync).
+        A room with no join time recorded gets one now, as on a first start."""
+        if not isinstance(self.matrix, Matrix):
+            return
+        try:
+            rooms = await self.matrix.joined_rooms()
+        except (MatrixError, TransportError) as exc:
+            log.warning("could not list the joined rooms: %s", type(exc).__name__)
+            return
+        self.joined_rooms = set(rooms)
+        now_ms = int(time.time() * 1000)
+        for room in rooms:
+            if await self.store.joined_ts(room) is None:
+                await self.store.set_joined_ts(room, now_ms, overwrite=False)
+        log.info("%s resumes in %d rooms", self.name, len(rooms))
 
     async def close(self) -> None:
         """Stop everything; never log out (that would destroy the device and its keys)."""
@@ -127,6 +190,7 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         for task in list(self._joining.values()):
             task.cancel()
         self.scheduler.shutdown()
+        await self.keys_ahead.stop()
         for feature in self.features:
             stop = getattr(feature, "stop", None)
             if stop is not None:

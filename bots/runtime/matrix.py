@@ -24,6 +24,7 @@ from bots.runtime.errors import (
     TransportError,
 )
 from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.room_state import RoomStates
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ class Matrix:
         self.share_with_unverified = share_with_unverified
         # A room's create event never changes, so who created it can be remembered.
         self._creators: dict[str, frozenset[UserID]] = {}
+        # Each room's state, loaded once per process when first needed (no full-state sync).
+        self.room_states = RoomStates(client, self._fetch_state)
 
     @property
     def user_id(self) -> UserID:
@@ -121,10 +124,46 @@ class Matrix:
             )
         return payload if isinstance(payload, dict) else {"value": payload}
 
+    async def load_room(self, room_id: RoomID) -> None:
+        """Make sure nio knows the room's state (members, encryption), once per process."""
+        await self.room_states.ensure(room_id)
+
+    async def _fetch_state(self, room_id: str) -> list[dict[str, Any]]:
+        data = await self.api("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/state")
+        events = [e for e in data.get("value", []) if isinstance(e, dict)]
+        create = next((e for e in events if e.get("type") == "m.room.create"), None)
+        if create is not None:
+            self._creators[room_id] = creators_of(create)
+        return events
+
+    async def share_room_key(self, room_id: RoomID) -> bool:
+        """Share the room's outbound Megolm session now, if it needs sharing (bots/runtime/
+        keys_ahead.py); whether it was shared. Call after the room's devices were settled."""
+        client = self.client
+        room = client.rooms.get(room_id)
+        if room is None or not room.encrypted or client.olm is None:
+            return False
+        if not client.olm.should_share_group_session(room_id):
+            return False
+        sharing = client.sharing_session.get(room_id)
+        if sharing is not None:  # a send is sharing it right now
+            await sharing.wait()
+            return False
+        try:
+            check(
+                await client.share_group_session(
+                    room_id, ignore_unverified_devices=self.share_with_unverified
+                )
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"share keys: {type(exc).__name__}") from exc
+        return True
+
     async def send_event(
         self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str
     ) -> EventID:
         """Send one event. The stable ``txn_id`` makes a retry land at most once."""
+        await self.load_room(room_id)  # nio must know who to encrypt for
         try:
             resp = await self.client.room_send(
                 room_id,
@@ -195,6 +234,11 @@ class Matrix:
         except NotFound:
             return False
         return True
+
+    async def joined_rooms(self) -> list[RoomID]:
+        """The rooms the bot is joined to now (one cheap request, no room state)."""
+        data = await self.api("GET", "/_matrix/client/v3/joined_rooms")
+        return [RoomID(r) for r in data.get("joined_rooms", []) if isinstance(r, str)]
 
     async def join(self, room_id: str) -> RoomID:
         data = await self.api("POST", f"/_matrix/client/v3/join/{q(room_id)}", {})

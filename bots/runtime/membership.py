@@ -51,6 +51,7 @@ class Membership:
     features: list[Feature]
     store: SyncStore
     direct_rooms: dict[str, bool]
+    joined_rooms: set[RoomID]
     _stopping: asyncio.Event
     _invited_direct: dict[str, bool]
     _joining: dict[str, asyncio.Task[None]]
@@ -59,6 +60,8 @@ class Membership:
 
         def allowed(self, user_id: str) -> bool: ...
         async def _sleep(self, seconds: float) -> None: ...
+        def _room_known(self, room_id: RoomID) -> bool: ...
+        def _forget_room_state(self, room_id: RoomID) -> None: ...
 
     # -- invites ----------------------------------------------------------------------------
 
@@ -95,6 +98,7 @@ class Membership:
             task.add_done_callback(lambda _: self._joining.pop(room_id, None))
             return
         await self.store.set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
+        self.joined_rooms.add(room_id)
         log.info("joined a room on invite (direct: %s)", is_direct)
 
     async def _join_invited(self, room_id: RoomID, is_direct: bool) -> None:
@@ -116,6 +120,7 @@ class Membership:
                 delay = min(delay * 2, 8.0)
                 continue
             await self.store.set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
+            self.joined_rooms.add(room_id)
             log.info("joined a room on invite after %d tries (direct: %s)", attempt, is_direct)
             return
 
@@ -136,6 +141,7 @@ class Membership:
         if event_id is not None and await self.store.already_handled(event_id):
             return
         self._invited_direct.pop(room_id, None)
+        self._forget_room_state(room_id)
         await self.store.forget_kind(room_id)
         for feature in self.features:
             try:
@@ -155,7 +161,9 @@ class Membership:
     def is_direct(self, room_id: RoomID) -> bool:
         """A direct chat: just the bot and one person, in a room not invited to as a group."""
         room = self.client.rooms.get(room_id) if self.client is not None else None
-        if room is None:
+        if room is None or not self._room_known(room_id):
+            # A room whose members are not known yet is no DM: never type what is private
+            # where a group might read it.
             return self.direct_rooms.get(room_id, False)
         return is_direct_chat(room.member_count, self._invited_direct.get(room_id))
 

@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,17 @@ UNTIL_DONE = frozenset({"edit", "redaction"})
 # A stand-down must not wait behind other rooms' turns: the herald's stand-down transaction ids
 # (``protocols.herald.plan.txn_id_for`` with the plan's ``cancel`` key) put their room first.
 URGENT_TXN_LIKE = "aff-%-cancel-%"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One message for :meth:`Outbox.enqueue_batch`."""
+
+    room_id: RoomID
+    content: dict[str, Any]
+    txn_id: str
+    event_type: str = "m.room.message"
+    kind: str = "message"
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,36 @@ class Outbox:
         self._rescan = True
         self._wake.set()
         return changed > 0
+
+    async def enqueue_batch(self, items: Sequence[Queued]) -> int:
+        """Accept many messages in one transaction (a herald phase to every member room): all of
+        them are accepted or, on an error, none; how many were new (a txn id already accepted
+        is skipped). One commit instead of one per room, and no room starts before all are in."""
+        for item in items:
+            if item.kind not in KINDS:
+                raise ValueError(f"unknown outbox kind {item.kind!r}; one of {', '.join(KINDS)}")
+        now = self._clock()
+        added = 0
+        async with self.db.transaction() as conn:
+            for item in items:
+                cur = await conn.execute(
+                    "INSERT OR IGNORE INTO outbox "
+                    "(bot, txn_id, room_id, kind, event_type, content, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.bot,
+                        item.txn_id,
+                        item.room_id,
+                        item.kind,
+                        item.event_type,
+                        json.dumps(item.content),
+                        now,
+                    ),
+                )
+                added += max(cur.rowcount, 0)
+        self._rescan = True
+        self._wake.set()
+        return added
 
     async def send(
         self,

@@ -6,6 +6,11 @@ so a restart answers nothing twice and loses nothing. Each event goes through
 :meth:`SyncLoop._guarded_event`: checked (bots/runtime/envelope.py), deduplicated, then handed to
 the dispatcher (bots/runtime/dispatch.py); membership changes of the bot itself go to
 bots/runtime/membership.py.
+
+A restart resumes from the checkpoint with an incremental sync, never a full-state one: the
+first sync of a process returns at once (timeout 0), the joined rooms come from
+``/joined_rooms``, and each room's state is loaded once, when first needed
+(bots/runtime/room_state.py). Only the very first start (no checkpoint) syncs from nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from bots.runtime.sync_store import SyncStore
 
 if TYPE_CHECKING:
     from bots.runtime.feature import Feature
+    from bots.runtime.keys_ahead import KeysAhead
     from bots.runtime.outbox import Outbox
     from bots.runtime.scheduler import Scheduler
     from bots.runtime.trust import DeviceTrust
@@ -70,6 +76,7 @@ class SyncLoop:
     trust: DeviceTrust
     features: list[Feature]
     store: SyncStore
+    keys_ahead: KeysAhead
     ready: asyncio.Event
     last_sync_ok: float
     _stopping: asyncio.Event
@@ -78,6 +85,9 @@ class SyncLoop:
     if TYPE_CHECKING:  # provided by the other parts of the runtime
 
         async def _load_room_kinds(self) -> None: ...
+        async def _load_room(self, room_id: RoomID) -> None: ...
+        async def _resume(self) -> None: ...
+        def _mark_rooms_loaded(self, room_ids: list[str]) -> None: ...
         async def _on_invite(self, room_id: RoomID, info: Any) -> None: ...
         async def _on_removed(self, room_id: RoomID, info: Any) -> None: ...
         async def _dispatch(self, room_id: RoomID, env: Envelope, decrypted: bool) -> None: ...
@@ -96,14 +106,18 @@ class SyncLoop:
         checkpoint = await self.store.load_checkpoint()
         await self._load_room_kinds()
         first_ever = checkpoint is None
+        if not first_ever:
+            await self._resume()
         self.outbox.start()
+        self.keys_ahead.start()
         self.scheduler.start()
         backoff = 1.0
         failures = 0
         features_started = False
         while not self._stopping.is_set():
             try:
-                resp = await self._sync(checkpoint, full_state=checkpoint is None or not features_started)
+                # The first sync of a process returns at once: ready means caught up.
+                resp = await self._sync(checkpoint, not features_started)
             except (TransportError, MatrixError) as exc:
                 if self._stopping.is_set():
                     break
@@ -116,6 +130,8 @@ class SyncLoop:
             metrics.LAST_SYNC.labels(self.name).set(self.last_sync_ok)
             try:
                 await self._housekeeping(resp)
+                if first_ever:  # a sync from nothing carries every room's whole state
+                    self._mark_rooms_loaded(list(resp.rooms.join))
                 await self._process(resp, previous=checkpoint, skip_timeline=first_ever)
                 first_ever = False
                 checkpoint = resp.next_batch
@@ -152,11 +168,12 @@ class SyncLoop:
         except TimeoutError:
             pass
 
-    async def _sync(self, since: str | None, full_state: bool) -> SyncResponse:
+    async def _sync(self, since: str | None, at_once: bool) -> SyncResponse:
+        """One incremental sync from ``since`` (never ``full_state``); ``at_once``: do not
+        long-poll (the first sync of a process, so that it is ready as soon as it caught up)."""
         assert self.client is not None
-        sync = asyncio.ensure_future(
-            self.client.sync(timeout=SYNC_TIMEOUT_MS, since=since, full_state=full_state)
-        )
+        timeout = 0 if at_once else SYNC_TIMEOUT_MS
+        sync = asyncio.ensure_future(self.client.sync(timeout=timeout, since=since))
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:
             done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -284,6 +301,7 @@ class SyncLoop:
         if await self.store.already_handled(env.event_id):
             return
         try:
+            await self._load_room(room_id)  # members and encryption, once per room
             await self._dispatch(room_id, env, decrypted=bool(getattr(event, "decrypted", False)))
         finally:
             # Handled, or failed in a way that handling again would not fix: never twice.
