@@ -83,6 +83,9 @@ class HeraldFeature(CalendarCommands, LeaderlessDelivery):
         self.library()
         scheduled: set[str] = set()
         for d in await self.runs.pending():
+            # Issue 18 (H18): share each room's key ahead of its due phase (nio forgets its
+            # sessions at a restart), from encryption.keys_ahead before it, rate-controlled.
+            self.host.prepare_rooms([RoomID(d.room_id)], by=d.due_at)
             job = due_job_id(d.run_id, d.due_at)
             if job not in scheduled:
                 scheduled.add(job)
