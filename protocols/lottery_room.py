@@ -22,6 +22,8 @@ MIN_TERM = timedelta(hours=1)
 MAX_TERM = timedelta(days=90)
 MAX_ROLES = 20
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# "!draw care shadow": the word that asks for shadows, so no role may be called that.
+SHADOW_WORD = "shadow"
 
 
 # --- room setup ----------------------------------------------------------------------------
@@ -47,6 +49,8 @@ def parse_roles(words: Sequence[str]) -> tuple[str, ...]:
             )
         if name in seen:
             raise LotteryError(f"'{name}' is named twice: name each role once.")
+        if name == SHADOW_WORD:
+            raise LotteryError("'shadow' cannot be a role: !draw <role> shadow asks for a shadow.")
         seen.add(name)
     return tuple(names)
 

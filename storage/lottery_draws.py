@@ -22,6 +22,7 @@ from protocols.lottery import (
     MAX_CONTRIBUTION_LENGTH,
     MAX_CONTRIBUTIONS,
     RECENT_DRAWS,
+    SHADOW_VERSION,
     DrawInputs,
     LotteryError,
     PastWin,
@@ -36,7 +37,7 @@ from protocols.mandates import (
     grant,
 )
 from storage.db import Database
-from storage.lottery_mandates import MandateStore
+from storage.lottery_mandates import MandateStore, Shadows
 from storage.lottery_seeds import SeedKey, open_seed, seal_seed
 from storage.times import from_ts as _dt
 from storage.times import to_ts as _ts
@@ -67,7 +68,8 @@ class StoredDraw:
 
 @dataclass(frozen=True)
 class Completion:
-    """A revealed draw and the mandates it granted (roles filled meanwhile are skipped)."""
+    """A revealed draw and the mandates it granted (roles filled meanwhile are skipped); a
+    granted role's shadow is ``published.assignment.shadow(role)``."""
 
     published: PublishedDraw
     granted: tuple[Mandate, ...]
@@ -201,7 +203,8 @@ class Draws:
         return [d for d in await self.pending() if d.reveal_at <= now]
 
     async def complete(self, draw_id: str, now: datetime, term: timedelta) -> Completion | None:
-        """Reveal the draw: result, mandates for the roles still vacant, history; all at once.
+        """Reveal the draw: result, mandates for the roles still vacant (with their shadows),
+        history; all at once.
 
         None if the draw is unknown or already revealed (a second reveal job does nothing).
         """
@@ -222,6 +225,11 @@ class Draws:
                 mandate = grant(draw.room, role, holder, now, term)
                 await mandates.put(mandate, draw_id)
                 granted.append(mandate)
+                if draw.inputs.version >= SHADOW_VERSION:  # its last shadow had their turn first
+                    shadow = published.assignment.shadow(role)
+                    await Shadows(self._db, self._bot).replace(
+                        draw.room, role, shadow, draw_id, now, mandate.expires
+                    )
                 await self._db.execute(
                     "INSERT INTO lottery_history (bot, room_id, draw_id, role, holder, at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -284,6 +292,14 @@ class DrawHistory:
             (self._bot, room_id),
         )
         return [PastWin(r["role"], r["holder"], _dt(r["at"])) for r in rows]
+
+    async def ever_held(self, room_id: str) -> dict[str, set[str]]:
+        """role -> everyone who held it in the room, as far as the history remembers (whom a
+        shadow draw leaves out)."""
+        held: dict[str, set[str]] = {}
+        for win in await self.wins(room_id):
+            held.setdefault(win.role, set()).add(win.holder)
+        return held
 
     async def recent(self, room_id: str, window: int = RECENT_DRAWS) -> dict[str, dict[str, int]]:
         """role -> member -> wins among the role's last ``window`` draws (for ``prepare``)."""

@@ -2,10 +2,12 @@
 
 - :class:`MandateStore`: one mandate per (room, role), with any pending renewal proposal;
 - :class:`Redraws`: draws owed after mandates ended in a room that draws again, written with
-  the vacancy notice and deleted once the draw is opened, so a crash in between loses nothing.
+  the vacancy notice and deleted once the draw is opened, so a crash in between loses nothing;
+- :class:`Shadows`: who shadows a role beside its holder, and goes first when it is drawn next.
 
 Tables ``lottery_mandate``, ``lottery_renewal`` (migration 002) and ``lottery_redraw``, each
-row its bot's (migration 011). Times are UTC unix seconds.
+row its bot's (migration 011); ``lottery_shadow`` is the lottery's own feature migration
+(``bots/lottery/migrations/001_shadows.sql``). Times are UTC unix seconds.
 """
 
 from __future__ import annotations
@@ -220,3 +222,44 @@ class Redraws:
 
     async def forget_older_than(self, cutoff: datetime) -> int:
         return await self._db.execute("DELETE FROM lottery_redraw WHERE created_at < ?", (_ts(cutoff),))
+
+
+class Shadows:
+    """Who shadows which role (table ``lottery_shadow``, the lottery's feature migration 001):
+    beside the holder until ``expires``, then first in the pool when the role is drawn next."""
+
+    def __init__(self, db: Database, bot: str) -> None:
+        self._db = db
+        self._bot = bot
+
+    async def of(self, room_id: str) -> dict[str, tuple[str, datetime]]:
+        """role -> (member, until) for the room: current shadows and last ones alike."""
+        rows = await self._db.fetchall(
+            "SELECT role, member, expires FROM lottery_shadow WHERE bot = ? AND room_id = ? ORDER BY role",
+            (self._bot, room_id),
+        )
+        return {r["role"]: (r["member"], _dt(r["expires"])) for r in rows}
+
+    async def replace(
+        self, room_id: str, role: str, member: str | None, draw_id: str, start: datetime, until: datetime
+    ) -> None:
+        """The role was drawn: its last shadow has had their turn first; ``member`` (if any)
+        shadows the new mandate."""
+        await self._db.execute(
+            "DELETE FROM lottery_shadow WHERE bot = ? AND room_id = ? AND role = ?",
+            (self._bot, room_id, role),
+        )
+        if member is not None:
+            await self._db.execute(
+                "INSERT INTO lottery_shadow (bot, room_id, role, member, draw_id, started, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self._bot, room_id, role, member, draw_id, _ts(start), _ts(until)),
+            )
+
+    async def forget_older_than(self, cutoff: datetime) -> int:
+        return await self._db.execute("DELETE FROM lottery_shadow WHERE started < ?", (_ts(cutoff),))
+
+    async def forget_room(self, room_id: str) -> int:
+        return await self._db.execute(
+            "DELETE FROM lottery_shadow WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+        )

@@ -8,6 +8,11 @@ commitment), the reveal job, and ``!verify``.
   reveals once, even if the job fires twice across a restart, and the result is queued in the
   same transaction.
 
+Skills and shadows (algorithm version 2): a role that requires a skill is drawn only among its
+holders, as the skill board says (:meth:`bots.skills.SkillsFeature.role_pools`, through
+``host.peer``); ``!draw <role> shadow`` also draws a shadow among the pool members who never
+held the role; a role's last shadow goes first. All of it is fixed in the committed inputs.
+
 Seeds come from :mod:`secrets`. Logs carry draw ids and counts, never a message body.
 """
 
@@ -26,9 +31,10 @@ from bots.runtime.host import Outcome
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
+from bots.skills.feature import SkillsFeature
 from protocols.errors import RuleError
 from protocols.lottery import prepare, problems
-from protocols.lottery_room import roles_to_draw
+from protocols.lottery_room import SHADOW_WORD, roles_to_draw
 from protocols.timespec import format_duration, format_local
 from storage.lottery_draws import StoredDraw
 from storage.lottery_seeds import SeedUnavailable
@@ -74,7 +80,7 @@ class DrawsPart(MandatesPart):
         draw id, or None after posting a short note when there is nothing to draw (no vacancy,
         empty pool, a draw still open)."""
         try:
-            return await self._open_draw(room_id, origin, (), None)
+            return await self._open_draw(room_id, origin, (), None, shadow=False)
         except (UserError, RuleError) as exc:
             await self.host.post(room_id, Message.of(str(exc)), key(self.name, "note", origin))
             return None
@@ -83,11 +89,14 @@ class DrawsPart(MandatesPart):
 
     @command(
         "draw",
-        help="Draw the vacant roles (or the named ones) among the pool: commitment first, result after",
+        help="Draw the vacant roles (or the named ones) among the pool: commitment first, result "
+        "after. Add 'shadow' to also draw, for each role, a shadow who never held it",
         where="room",
     )
     async def draw(self, ctx: CommandContext, *role: str) -> None:
-        await self._open_draw(ctx.room_id, ctx.key("draw"), role, ctx.event_id)
+        shadow = any(r.lower() == SHADOW_WORD for r in role)
+        roles = [r for r in role if r.lower() != SHADOW_WORD]
+        await self._open_draw(ctx.room_id, ctx.key("draw"), roles, ctx.event_id, shadow=shadow)
 
     @command("verify", help="Recompute a draw from its published inputs", where="room")
     async def verify(self, ctx: CommandContext, draw_id: str) -> None:
@@ -152,7 +161,13 @@ class DrawsPart(MandatesPart):
     # -- opening and revealing ----------------------------------------------------------------
 
     async def _open_draw(
-        self, room_id: RoomID, started_by: str, requested: Sequence[str], reply_to: EventID | None
+        self,
+        room_id: RoomID,
+        started_by: str,
+        requested: Sequence[str],
+        reply_to: EventID | None,
+        *,
+        shadow: bool,
     ) -> str:
         """Fix the inputs and a fresh secret seed, store them, queue the commitment."""
         draw_id = draw_id_for(self.host.user_id, started_by)
@@ -173,13 +188,19 @@ class DrawsPart(MandatesPart):
         current = await self.mandates.current(room_id)
         held = [role for role, m in current.items() if m.active(now)]
         wanted = roles_to_draw(setup.roles, held, requested)
+        members = await self.pool_of(room_id, now)
+        skills = self.host.peer(SkillsFeature)
         inputs = prepare(
             room_id,
             draw_id,
-            await self.pool_of(room_id, now),
+            members,
             wanted,
             await self.mandates.held_counts(room_id, now),
             await self.history.recent(room_id),
+            eligible=await skills.role_pools(room_id, wanted, members) if skills is not None else None,
+            first={role: [member] for role, (member, _) in (await self.shadows.of(room_id)).items()},
+            shadow=wanted if shadow else (),
+            ever_held=await self.history.ever_held(room_id) if shadow else None,
         )
         options = await self.options.get(room_id)
         reveal_at = now + options.commit_window

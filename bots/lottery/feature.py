@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bots.lottery.base import log
 from bots.lottery.cells import CellsPart
@@ -35,6 +36,8 @@ UNFINISHED_CELLS = timedelta(days=1)
 class LotteryFeature(CellsPart):
     """Role lotteries (``!roles``, ``!draw``, ``!verify``, ``!stepback``, ``!renew``, ``!order``,
     ``!triads``, ``!cells``...)."""
+
+    migrations = Path(__file__).parent / "migrations"  # its own tables (shadows)
 
     # The public interface (the ghost chair finds this class through ``host.peer``):
     # opening_draw(room_id, origin) -> draw id or None   (bots/lottery/draws.py)
@@ -76,6 +79,7 @@ class LotteryFeature(CellsPart):
             "draw history": kept,
             "groupings": kept,
             "redraws owed": kept,
+            "shadows (beside the holder, then first in the pool next time)": kept,
             "unfinished cells": UNFINISHED_CELLS,
         }
 
@@ -85,6 +89,7 @@ class LotteryFeature(CellsPart):
         its draw messages are the room's public record, so nothing is redacted."""
         deleted = await forget_lottery(self.host.db, now - self.host.retention.draw_history, now)
         deleted += await self.cell_rooms.forget_unfinished(now - UNFINISHED_CELLS)
+        deleted += await self.shadows.forget_older_than(now - self.host.retention.draw_history)
         if deleted:
             log.info("lottery: forgot %d rows", deleted)
         return deleted
@@ -96,5 +101,6 @@ class LotteryFeature(CellsPart):
             self._cancel_mandate(mandate)
         deleted = await forget_room(self.host.db, self.host.user_id, room_id)
         deleted += await self.options.forget_room(room_id)
+        deleted += await self.shadows.forget_room(room_id)
         if deleted:
             log.info("lottery: out of a room, forgot %d rows", deleted)

@@ -12,15 +12,18 @@ from datetime import timedelta
 
 from bots.lottery import render
 from bots.lottery.base import LotteryBase, log, short_id
+from bots.lottery.config import LotteryConfig
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import OnOff
 from bots.runtime.errors import MatrixError
+from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
 from protocols.lottery_room import check_term, check_window, parse_roles
 from protocols.mandates import Mandate, reminder_at
 from protocols.timespec import format_duration, format_local
+from storage.lottery_mandates import Shadows
 
 
 def _mandate_jobs(mandate: Mandate) -> tuple[str, str]:
@@ -29,6 +32,10 @@ def _mandate_jobs(mandate: Mandate) -> tuple[str, str]:
 
 
 class MandatesPart(LotteryBase):
+    def __init__(self, host: Host, config: LotteryConfig) -> None:
+        super().__init__(host, config)
+        self.shadows = Shadows(host.db, host.user_id)
+
     # -- commands: a room's roles and settings ------------------------------------------------
 
     @command("roles", help="The roles, who holds them and until when (local time)", where="room")
@@ -38,7 +45,8 @@ class MandatesPart(LotteryBase):
         current = await self.mandates.current(ctx.room_id)
         pending = [d.draw_id for d in await self.draws.pending(ctx.room_id)]
         zone = await self.zone_of(ctx.room_id)
-        await ctx.reply(render.roles(setup, options, current, pending, ctx.now, zone))
+        shadows = await self.shadows.of(ctx.room_id)
+        await ctx.reply(render.roles(setup, options, current, pending, ctx.now, zone, shadows))
 
     @command("roles set", help="Define this room's roles, in drawing order", power="moderator", where="room")
     async def set_roles(self, ctx: CommandContext, *role: str) -> None:

@@ -27,13 +27,25 @@ def commitment(
 ) -> Message:
     """The notice posted first: what is drawn, among whom, and the hash that fixes the seed."""
     record = canonical_json(inputs.to_json()).decode()
-    return (
-        Message()
-        .paragraph(
-            bold(f"Draw {inputs.draw_id}"),
-            f": {', '.join(inputs.roles)}, among {len(inputs.pool)} ({', '.join(inputs.pool)}).",
+    msg = Message().paragraph(
+        bold(f"Draw {inputs.draw_id}"),
+        f": {', '.join(inputs.roles)}, among {len(inputs.pool)} ({', '.join(inputs.pool)}).",
+    )
+    notes = [
+        f"{role} only among the {len(ms)} who hold its skill" for role, ms in sorted(inputs.eligible.items())
+    ]
+    notes += [
+        f"{role}: {', '.join(ms)} shadowed it last and go{'es' if len(ms) == 1 else ''} first"
+        for role, ms in sorted(inputs.first.items())
+    ]
+    if inputs.shadows:
+        notes.append(
+            f"with a shadow for {', '.join(r for r in inputs.roles if r in inputs.shadows)}, among those who never held it"
         )
-        .paragraph("Commitment: ", code(digest))
+    if notes:
+        msg = msg.paragraph("; ".join(notes) + ".")
+    return (
+        msg.paragraph("Commitment: ", code(digest))
         .paragraph(
             "Add your chance: ",
             bold("react to this message or reply to it"),
@@ -51,9 +63,15 @@ def result(done: Completion, zone: ZoneInfo) -> Message:
     """The reveal: who holds what until when (each holder pinged), the seed, and how to check."""
     published = done.published
     draw_id = published.inputs.draw_id
-    lines: list[list[Inline]] = [
-        [f"{m.role} → ", mention(m.holder), f" (until {format_local(m.expires, zone)})"] for m in done.granted
-    ]
+    lines: list[list[Inline]] = []
+    for m in done.granted:
+        line: list[Inline] = [f"{m.role} → ", mention(m.holder), f" (until {format_local(m.expires, zone)})"]
+        shadow = published.assignment.shadow(m.role)
+        if shadow is not None:
+            line += [", shadow: ", mention(shadow), " (beside the holder, and first in the pool next time)"]
+        elif m.role in published.inputs.shadows:
+            line.append(", no shadow: everyone in the pool has held it")
+        lines.append(line)
     lines += [[f"{role} was filled meanwhile and stays as it is"] for role in done.skipped]
     count = len(published.contributions)
     return (
@@ -80,6 +98,7 @@ def verified(published: PublishedDraw, problems: Sequence[str]) -> Message:
         verdict = f"Draw {draw_id} does NOT check out: " + "; ".join(problems) + "."
     else:
         picks = ", ".join(f"{role} → {holder}" for role, holder in published.assignment.picks)
+        picks += "".join(f", {role} shadow → {who}" for role, who in published.assignment.shadows)
         verdict = (
             f"Draw {draw_id} checks out: the seed matches the commitment {published.commitment}, "
             f"and recomputing from the inputs, the seed and {len(published.contributions)} "
@@ -104,15 +123,20 @@ def roles(
     pending: Sequence[str],
     now: datetime,
     zone: ZoneInfo,
+    shadows: Mapping[str, tuple[str, datetime]] | None = None,
 ) -> Message:
-    """``!roles``: each role with its holder and expiry (local time), then the room's settings."""
+    """``!roles``: each role with its holder and expiry (local time) and its shadow, then the
+    room's settings."""
     rows: list[tuple[str, str]] = []
     for role in setup.roles:
         mandate = mandates.get(role)
+        shadow = (shadows or {}).get(role)
         if mandate is None or not mandate.active(now):
-            rows.append((role, "vacant"))
+            rows.append((role, "vacant" + (f" ({shadow[0]} shadowed it and goes first)" if shadow else "")))
             continue
         until = f"{mandate.holder} until {format_local(mandate.expires, zone)}"
+        if shadow is not None and shadow[1] > now:
+            until += f", shadowed by {shadow[0]}"
         if mandate.renewal is not None:
             until += f" (renewal proposed by {mandate.renewal.proposed_by}, awaiting confirmation)"
         rows.append((role, until))

@@ -9,9 +9,10 @@ lottery reaches it through ``host.peer`` and passes the answer into its pure dra
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 from bots.runtime.commands import CommandContext, command
-from bots.runtime.converters import OnOff, UserRef
+from bots.runtime.converters import Metavar, OnOff, UserRef, Words
 from bots.runtime.errors import UserError
 from bots.runtime.ids import RoomID
 from bots.runtime.message import Message
@@ -20,12 +21,15 @@ from bots.skills.board import BoardPart
 from protocols.lottery_room import ROLE_PATTERN
 from protocols.skills import Teachers, role_pools
 
+# A skill of one word or several ("first aid"): it is normalised to one tag either way.
+SkillWords = Annotated[Words, Metavar("skill")]
+
 
 class RolesPart(BoardPart):
     # -- holding a skill ----------------------------------------------------------------------
 
     @command("learned", help="Record that you hold a skill now (after a swap or a training)", where="room")
-    async def learned(self, ctx: CommandContext, skill: str) -> None:
+    async def learned(self, ctx: CommandContext, skill: SkillWords) -> None:
         tag = self.skill_of(skill)
         confirming = await self.requirements.confirming(ctx.room_id)
         async with self.host.db.transaction():
@@ -34,7 +38,7 @@ class RolesPart(BoardPart):
         await ctx.reply(render.learned(tag, confirming, is_new, self.config.held_ttl))
 
     @command("skills confirm", help="Confirm that a member holds a skill", power="moderator", where="room")
-    async def confirm(self, ctx: CommandContext, user: UserRef, skill: str) -> None:
+    async def confirm(self, ctx: CommandContext, user: UserRef, skill: SkillWords) -> None:
         tag = self.skill_of(skill)
         if not await self.held.confirm(ctx.room_id, user, tag, ctx.sender):
             raise UserError(
@@ -50,7 +54,7 @@ class RolesPart(BoardPart):
         power="moderator",
         where="room",
     )
-    async def require(self, ctx: CommandContext, role: str, skill: str) -> None:
+    async def require(self, ctx: CommandContext, role: str, skill: SkillWords) -> None:
         name = await self._known_role(ctx.room_id, role)
         tag = self.skill_of(skill)
         confirming = await self.requirements.confirming(ctx.room_id)
