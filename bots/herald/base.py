@@ -147,6 +147,16 @@ class HeraldBase(ContractFeature[HeraldConfig]):
                     return coalition, member
         return None
 
+    async def coalition_rooms(self, room_id: str) -> tuple[str, list[str]] | None:
+        """Read-only, for other features (the ledger of gains): the name of the coalition this
+        room is in and every member room's id (the coordination room included), or None."""
+        found = await self.membership(room_id)
+        if found is None:
+            return None
+        coalition = found[0]
+        rooms = [m.room_id for m in await self.coalitions.members(coalition.name)]
+        return coalition.name, sorted({coalition.coordination_room, *rooms})
+
     async def member_of(self, ctx: CommandContext) -> tuple[Coalition, Member]:
         found = await self.membership(ctx.room_id)
         if found is None:
