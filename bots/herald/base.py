@@ -147,7 +147,7 @@ class HeraldBase(ContractFeature[HeraldConfig]):
                     return coalition, member
         return None
 
-    async def coalition_rooms(self, room_id: str) -> tuple[str, list[str]] | None:
+    async def gains_scope(self, room_id: str) -> tuple[str, list[str]] | None:
         """Read-only, for other features (the ledger of gains): the name of the coalition this
         room is in and every member room's id (the coordination room included), or None."""
         found = await self.membership(room_id)
