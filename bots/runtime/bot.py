@@ -34,6 +34,7 @@ from bots.runtime.matrix import Matrix, check
 from bots.runtime.membership import Membership, is_direct_chat
 from bots.runtime.outbox import Outbox
 from bots.runtime.permissions import CREATOR_POWER, Permissions
+from bots.runtime.ratelimit_check import UNKNOWN, check_rate_limit
 from bots.runtime.router import CommandTable, Router
 from bots.runtime.scheduler import Scheduler
 from bots.runtime.session import bot_dir, open_client
@@ -90,6 +91,7 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         # The rooms the bot is joined to, from /joined_rooms at a restart, kept up as it joins
         # and leaves (empty until then, and with the tests' fake homeserver).
         self.joined_rooms: set[RoomID] = set()
+        self.rate_limit = UNKNOWN  # what the start-up check learnt (bots/runtime/ratelimit_check.py)
         # Room keys shared before a scheduled send (host.prepare_rooms); started by run().
         encryption = app.encryption
         self.keys_ahead = KeysAhead(
@@ -124,6 +126,7 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         if self.client.should_upload_keys:
             check(await self.client.keys_upload())
         await ensure_cross_signed(matrix, self.directory / "cross_signing.json", password, pickle_key)
+        self.rate_limit = await check_rate_limit(matrix, self.name)
         self.outbox = Outbox(
             self.db,
             self.name,

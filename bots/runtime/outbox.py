@@ -33,6 +33,7 @@ from typing import Any
 from bots.runtime import metrics
 from bots.runtime.errors import PERMANENT, MatrixError, RateLimited, TransportError
 from bots.runtime.ids import EventID, RoomID
+from bots.runtime.ratelimit_check import FIX as RATE_LIMIT_FIX
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._warned_rate_limit = False  # the first 429 of a process says how to lift the limit
 
     # -- enqueueing -------------------------------------------------------------------------
 
@@ -324,6 +326,9 @@ class Outbox:
                 event_id = await self._send(room_id, kind, row["event_type"], content, txn_id)
             except RateLimited as exc:
                 metrics.RATE_LIMIT_WAITS.labels(self.bot).inc()
+                if not self._warned_rate_limit:
+                    self._warned_rate_limit = True
+                    log.warning("%s is rate-limited by its homeserver; %s", self.bot, RATE_LIMIT_FIX)
                 log.info("rate limited; waiting %d ms as the homeserver asks", exc.retry_after_ms)
                 await asyncio.sleep(exc.retry_after_ms / 1000)
                 continue

@@ -10,6 +10,7 @@ gets its room keys.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -135,3 +136,34 @@ async def test_an_encrypted_phase_after_a_restart_reads_in_element(
     phase = run.notices[PHASE_TEXT]
     assert phase["encrypted"] is True and phase["shield"] == "NONE", report
     assert run.steps["bot_identity"]["signed_by_owner"] is True, report
+
+
+async def test_a_rate_limited_bot_is_told_at_start_how_to_lift_the_limit(
+    synapse: Homeserver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The start-up check reads the bot's rate-limit override (the bot is a server admin here)
+    and warns with the fix while there is none; once the override is set, it says so."""
+    localpart, password = f"adm{secrets.token_hex(3)}", secrets.token_hex(8)
+    synapse.register(localpart, password, admin=True)
+    token = synapse.login(localpart, password)["access_token"]
+    bot = BotHarness(synapse, tmp_path / "bot", [])
+    status, _ = synapse._request("PUT", f"/_synapse/admin/v2/users/{bot.user_id}", {"admin": True}, token)
+    assert status == 200
+    caplog.set_level(logging.INFO, logger="bots.runtime.ratelimit_check")
+    try:
+        await bot.start()
+        assert bot.runtime.rate_limit == "limited"
+        warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert warned and "override_ratelimit" in warned[0].getMessage()
+        assert "docs/operators.md" in warned[0].getMessage()
+        await bot.stop()
+
+        override = {"messages_per_second": 0, "burst_count": 0}
+        path = f"/_synapse/admin/v1/users/{bot.user_id}/override_ratelimit"
+        assert synapse._request("POST", path, override, token)[0] == 200
+        caplog.clear()
+        await bot.start()
+        assert bot.runtime.rate_limit == "lifted"
+        assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    finally:
+        await bot.stop()
