@@ -1,0 +1,133 @@
+"""The ledger of gains: ``!gain add``, ``!gain remove``, ``!gains``, ``!gains share``,
+``!gains coalition``.
+
+"Measure sovereignty, not spectacle." A gain is a category and a text; there is no author and
+no head count. The text is forgotten after ``keep_text``; the category count stays. A coalition
+tally goes through the herald (``host.peer``, read-only: which rooms are members) and counts
+every member room this process keeps a ledger for, with the texts of the rooms that share
+them (by name, or as "a member group").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bots.gains import render
+from bots.gains.config import GainsConfig
+from bots.gains.store import Ledger
+from bots.herald.feature import HeraldFeature
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.contract import ContractFeature
+from bots.runtime.converters import Text
+from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.host import Host
+from bots.runtime.ids import RoomID
+from bots.runtime.message import Message
+from bots.runtime.registry import register
+from protocols.gains import RoomGains, categories, check_category, check_share, check_text, tally
+
+log = logging.getLogger("bots.gains")
+
+
+@register
+class GainsFeature(ContractFeature[GainsConfig]):
+    """The ledger of gains in self-rule, counted by category."""
+
+    name = "gains"
+    title = "Ledger of gains"
+    config_model = GainsConfig
+    migrations = Path(__file__).parent / "migrations"
+
+    def __init__(self, host: Host, config: GainsConfig) -> None:
+        super().__init__(host, config)
+        self.ledger = Ledger(host.db, host.user_id)
+        self.categories = categories(config.categories)
+
+    def retention(self) -> Mapping[str, timedelta]:
+        return {"gain texts (their category counts stay)": self.config.keep_text}
+
+    # -- commands -----------------------------------------------------------------------------
+
+    @command("gain add", help="Record a gain in self-rule: a category and what was gained", where="room")
+    async def add(self, ctx: CommandContext, category: str, text: Text) -> None:
+        chosen = check_category(category, self.categories)
+        cleaned = check_text(text)
+        gain_id = await self.ledger.add(ctx.room_id, chosen, cleaned, ctx.now)
+        await ctx.reply(render.recorded(gain_id, chosen, self.config.keep_text))
+
+    @command("gain remove", help="Take back a gain recorded by mistake", power="moderator", where="room")
+    async def remove(self, ctx: CommandContext, gain: int) -> None:
+        category = await self.ledger.remove(ctx.room_id, gain)
+        if category is None:
+            raise UserError(
+                f"There is no gain #{gain} here (a gain's text is forgotten after a while; its count stays)."
+            )
+        await ctx.reply(Message.of(f"Took back gain #{gain} ({category})."))
+
+    @command(
+        "gains", help="This room's gains, counted by category, with the texts still remembered", where="room"
+    )
+    async def show(self, ctx: CommandContext) -> None:
+        counts = (await self.ledger.counts([ctx.room_id]))[ctx.room_id]
+        ordered = tally([RoomGains(ctx.room_id, "", "counts", counts, ())], self.categories).counts
+        texts = (await self.ledger.texts([ctx.room_id]))[ctx.room_id]
+        await ctx.reply(render.room(ordered, texts, await self.ledger.share_of(ctx.room_id)))
+
+    @command(
+        "gains share",
+        help="How this room's gains reach its coalition's tally: counts, named or anonymous",
+        power="moderator",
+        where="room",
+    )
+    async def share(self, ctx: CommandContext, mode: str) -> None:
+        chosen = check_share(mode)
+        await self.ledger.set_share(ctx.room_id, chosen, ctx.now)
+        await ctx.reply(Message.of(f"From now on {render.SHARE_TEXT[chosen]}."))
+
+    @command(
+        "gains coalition",
+        help="The coalition's gains: every member room's, counted by category",
+        where="room",
+    )
+    async def coalition(self, ctx: CommandContext) -> None:
+        herald = self.host.peer(HeraldFeature)
+        scope = await herald.gains_scope(ctx.room_id) if herald is not None else None
+        if scope is None:
+            raise UserError(
+                "This room is not in a coalition (or this bot runs no herald): !gains shows this room's gains."
+            )
+        name, rooms = scope
+        here = await self.ledger.known_rooms(rooms)
+        counted = [r for r in rooms if r in here]
+        counts = await self.ledger.counts(counted)
+        texts = await self.ledger.texts(counted)
+        members = []
+        for room_id in counted:
+            share = await self.ledger.share_of(room_id)
+            title = await self._name(RoomID(room_id)) if share == "named" else ""
+            items = [(c, t) for _, c, t in texts[room_id]] if share != "counts" else []
+            members.append(RoomGains(room_id, title, share, counts[room_id], items))
+        await ctx.reply(render.coalition(name, tally(members, self.categories), len(rooms) - len(counted)))
+
+    async def _name(self, room_id: RoomID) -> str:
+        try:
+            return await self.host.room_name(room_id) or "a member room"
+        except MatrixError:
+            return "a member room"
+
+    # -- forgetting ---------------------------------------------------------------------------
+
+    async def forget_expired(self, now: datetime) -> int:
+        """Forget the texts of gains older than ``keep_text`` (of every bot); their counts stay.
+        The replies that quoted a text are the room's own messages; the bot's reply to
+        ``!gain add`` never repeats the text."""
+        forgotten = await self.ledger.forget_texts_older_than(now - self.config.keep_text)
+        if forgotten:
+            log.info("gains: forgot the texts of %d gains", forgotten)
+        return forgotten
+
+    async def forget_room(self, room_id: RoomID) -> None:
+        await self.ledger.forget_room(room_id)
