@@ -1,0 +1,309 @@
+"""Local autonomy and liaisons: ``!protocol decline/rejoin``, ``!local note``,
+``!coalition backup``, ``!coalition liaisons``, and the liaison drawn by the room's lottery.
+
+What the herald asks (through ``host.peer``) when it delivers and escalates:
+:meth:`AutonomyPart.declined_rooms`, :meth:`AutonomyPart.local_note`,
+:meth:`AutonomyPart.escalation_chain` and :meth:`AutonomyPart.record_answer`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bots.config import Strict
+from bots.dayofaction.dm import dm_room
+from bots.dayofaction.herald_port import (
+    CoalitionInfo,
+    RunInfo,
+    RunListener,
+    herald_port,
+    require_port,
+    run_for,
+)
+from bots.dayofaction.store import AutonomyStore
+from bots.lottery.feature import LotteryFeature
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.contract import ContractFeature
+from bots.runtime.converters import Text, UserRef
+from bots.runtime.errors import UserError
+from bots.runtime.host import Host
+from bots.runtime.ids import RoomID
+from bots.runtime.keys import key
+from bots.runtime.message import Message, bold, code
+from protocols.dayofaction import autonomy as rules
+from protocols.dayofaction import liaisons as li
+from protocols.timespec import format_local
+
+log = logging.getLogger(__name__)
+
+
+class DayOfActionConfig(Strict):
+    """``features.dayofaction``."""
+
+    encrypt_dms: bool = True
+    liaison_check: timedelta = timedelta(minutes=1)  # how often a lottery's liaison is looked up
+    drill_keep: timedelta = timedelta(days=7)
+    overload: int = li.OVERLOAD  # escalations answered in 30 days that offer a step back
+
+
+class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
+    def __init__(self, host: Host, config: DayOfActionConfig) -> None:
+        super().__init__(host, config)
+        self.autonomy = AutonomyStore(host.db)
+
+    # -- what the herald asks -------------------------------------------------------------------
+
+    async def declined_rooms(self, run_id: str) -> dict[str, str | None]:
+        """room -> reason (or None) for every room that sits ``run_id`` out."""
+        return await self.autonomy.declined(run_id)
+
+    async def local_note(self, run_id: str, room_id: str) -> str | None:
+        return await self.autonomy.note(run_id, room_id)
+
+    async def escalation_chain(
+        self, run_id: str, room_id: RoomID, coordination_rooms: Sequence[str]
+    ) -> list[rules.Target]:
+        """Liaison, then backup, then the coordination rooms; empty for a declined room."""
+        term = await self.current_liaison(room_id)
+        return rules.escalation_chain(
+            room=room_id,
+            declined=await self.autonomy.declined(run_id),
+            liaison=term.liaison if term else None,
+            backup=term.backup if term else None,
+            coordination_rooms=coordination_rooms,
+            exclude=[self.host.user_id],
+        )
+
+    async def record_answer(self, room_id: str, user_id: str, at: datetime) -> None:
+        """Someone acknowledged after being escalated to: counted for 30 days."""
+        await self.autonomy.answered(room_id, user_id, at)
+
+    async def current_liaison(self, room_id: RoomID) -> li.Liaison | None:
+        """The room's liaison and backup, after applying its lottery's draw or mandate end."""
+        await self._sync_liaison(room_id)
+        term = await self.autonomy.liaison(room_id)
+        if term is not None and term.liaison is not None:
+            return term
+        port = herald_port(self.host)
+        named = await port.dayofaction_liaison(room_id) if port else None
+        if named is None:
+            return term
+        return li.Liaison(room_id, named, term.backup if term else None, None)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    @command(
+        "protocol decline",
+        help="This room sits a run out: no more phases or escalations come here",
+        where="room",
+    )
+    async def protocol_decline(self, ctx: CommandContext, run: str, reason: Text | None = None) -> None:
+        info = await self._member_run(ctx, run)
+        why = rules.check_reason(reason)
+        if not await self.autonomy.decline(info.run_id, ctx.room_id, why, info.forget_at):
+            raise UserError(
+                f"This room already sits run {info.run_id} out; !protocol rejoin {info.run_id} undoes it."
+            )
+        log.info("dayofaction: a room declined run %s", info.run_id)
+        await ctx.reply(
+            Message.of(
+                "This room sits run ",
+                code(info.run_id),
+                " out: no more phases or escalations come here. ",
+                "The coalition's board shows it as declined, not silent. ",
+                code(f"!protocol rejoin {info.run_id}"),
+                " undoes it.",
+            )
+        )
+        name = await self.host.room_name(ctx.room_id)
+        for room in info.coordination_rooms:
+            text = Message.of(
+                bold(name), " declined run ", code(info.run_id), f"{': ' + why if why else ''}."
+            )
+            await self.host.post(
+                room, text, key(self.name, "declined", info.run_id, ctx.room_id, ctx.event_id)
+            )
+
+    @command("protocol rejoin", help="This room takes part in a run it declined after all", where="room")
+    async def protocol_rejoin(self, ctx: CommandContext, run: str) -> None:
+        info = await self._member_run(ctx, run)
+        if not await self.autonomy.rejoin(info.run_id, ctx.room_id):
+            raise UserError(f"This room has not declined run {info.run_id}.")
+        await ctx.reply(Message.of("This room takes part in run ", code(info.run_id), " again."))
+        name = await self.host.room_name(ctx.room_id)
+        for room in info.coordination_rooms:
+            text = Message.of(bold(name), " rejoined run ", code(info.run_id), ".")
+            await self.host.post(
+                room, text, key(self.name, "rejoined", info.run_id, ctx.room_id, ctx.event_id)
+            )
+
+    @command("local note", help="The room's own words under each phase message of a run", where="room")
+    async def local_note_cmd(self, ctx: CommandContext, run: str, text: Text) -> None:
+        info = await self._member_run(ctx, run)
+        note = rules.check_note(text)
+        await self.autonomy.set_note(info.run_id, ctx.room_id, note, info.forget_at)
+        await ctx.reply(
+            Message.of("Each phase message of run ", code(info.run_id), " here now ends with your note.")
+        )
+
+    @command(
+        "coalition backup",
+        help="Name the room's backup liaison (escalations go liaison, backup, coordination)",
+        where="room",
+    )
+    async def coalition_backup(self, ctx: CommandContext, user: UserRef) -> None:
+        await self._in_a_coalition(ctx.room_id)
+        await self._liaison_or_moderator(ctx)
+        if user not in await self.host.members(ctx.room_id):
+            raise UserError(f"{user} is not in this room; a backup is one of the room's members.")
+        term = li.name_backup(
+            await self.current_liaison(ctx.room_id), ctx.room_id, user, bot=self.host.user_id
+        )
+        await self.autonomy.put_liaison(term)
+        await ctx.reply(
+            Message.of(
+                "Backup liaison: ",
+                user,
+                ". Escalations go to the liaison, then the backup, then the coordination rooms.",
+            )
+        )
+
+    @command(
+        "coalition liaisons",
+        help="Each member room's liaison, backup, term end and escalations answered lately",
+    )
+    async def coalition_liaisons(self, ctx: CommandContext) -> None:
+        coalitions = [c for c in await require_port(self.host).dayofaction_coalitions(ctx.room_id)]
+        if not coalitions:
+            raise UserError("This room is in no coalition.")
+        answered = li.answered_recently(await self.autonomy.answers(ctx.now - li.ANSWER_WINDOW), ctx.now)
+        msg = Message()
+        zone = await self.host.settings.zone(ctx.room_id)
+        for c in coalitions:
+            items = []
+            for room in c.member_rooms:
+                term = await self.current_liaison(room)
+                who = term.liaison if term and term.liaison else "none"
+                backup = term.backup if term and term.backup else "none"
+                until = format_local(term.term_end, zone) if term and term.term_end else "no term"
+                n = answered.get(who, 0)
+                items.append(
+                    f"{await self.host.room_name(room)}: liaison {who} (until {until}, answered {n} escalation(s) in 30 days), backup {backup}"
+                )
+            msg = msg.paragraph("Coalition ", bold(c.name), ":").bullets(items or ["no member rooms"])
+        await ctx.reply(msg)
+        for person in li.overloaded(answered, self.config.overload):
+            await self._offer_stepback(person, ctx.now)
+
+    # -- the lottery's liaison -------------------------------------------------------------------
+
+    async def _sync_liaisons(self) -> None:
+        lottery = self.host.peer(LotteryFeature)
+        rooms = set(await self.autonomy.liaison_rooms())
+        if lottery is not None:
+            rooms |= {m.room for m in await lottery.mandates.all() if m.role == li.LIAISON_ROLE}
+        for room in sorted(rooms):
+            await self._sync_liaison(RoomID(room))
+
+    async def _sync_liaison(self, room_id: RoomID) -> None:
+        """Apply the room's lottery: a new liaison mandate makes its holder the liaison; the end
+        of one hands over to the backup, or asks for a redraw. The room is told either way."""
+        now = self.host.clock()
+        current = await self.autonomy.liaison(room_id)
+        lottery = self.host.peer(LotteryFeature)
+        mandate = await lottery.mandates.get(room_id, li.LIAISON_ROLE) if lottery else None
+        if (
+            mandate is not None
+            and mandate.active(now)
+            and (current is None or current.liaison != mandate.holder or current.term_end != mandate.expires)
+        ):
+            term = li.drawn(current, room_id, li.LIAISON_ROLE, mandate.holder, mandate.expires)
+            assert term is not None
+            await self.autonomy.put_liaison(term)
+            if current is None or current.liaison != mandate.holder:
+                zone = await self.host.settings.zone(room_id)
+                await self.host.post(
+                    room_id,
+                    Message.of(
+                        mandate.holder,
+                        " is this room's liaison to the coalition until ",
+                        format_local(mandate.expires, zone),
+                        " (drawn by lottery).",
+                    ),
+                    key(self.name, "liaison", room_id, mandate.holder, mandate.expires.timestamp()),
+                )
+            return
+        if current is None:
+            return
+        after, hand = li.hand_off(current, now)
+        if hand is None:
+            return
+        await self.autonomy.put_liaison(after)
+        if hand.acting:
+            text = Message.of(
+                hand.leaving,
+                "'s mandate as liaison ended. The backup, ",
+                hand.acting,
+                ", acts as liaison until the next draw.",
+            )
+        else:
+            text = Message.of(
+                hand.leaving,
+                "'s mandate as liaison ended and there is no backup: draw a new liaison with ",
+                code("!draw liaison"),
+                ". Meanwhile escalations go to the coordination rooms.",
+            )
+        await self.host.post(
+            room_id, text, key(self.name, "handoff", room_id, hand.leaving, now.date().isoformat())
+        )
+
+    async def _offer_stepback(self, person: str, now: datetime) -> None:
+        room = await dm_room(
+            self.host, person, title="Coalition", topic="Liaison work", encrypted=self.config.encrypt_dms
+        )
+        text = Message.of(
+            "You answered many escalations in the last 30 days. That is a lot to carry: you may step back for a while with ",
+            code("!stepback"),
+            " in your room (care, not shame); the backup or a new draw takes over.",
+        )
+        await self.host.post(room, text, key(self.name, "stepback", person, now.date().isoformat()))
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _member_run(self, ctx: CommandContext, run: str) -> RunInfo:
+        info = await run_for(self.host, ctx.room_id, run)
+        term = await self.current_liaison(ctx.room_id)
+        rules.check_decline(
+            command_room=ctx.room_id,
+            target_room=ctx.room_id if ctx.room_id in info.member_rooms else "",
+            sender=ctx.sender,
+            liaison=term.liaison if term else None,
+            sender_power=await self.host.power_of(ctx.room_id, ctx.sender),
+            moderator_power=self.host.power_needed("moderator") or 50,
+        )
+        return info
+
+    async def _liaison_or_moderator(self, ctx: CommandContext) -> None:
+        term = await self.current_liaison(ctx.room_id)
+        if not rules.may_decline(
+            sender=ctx.sender,
+            liaison=term.liaison if term else None,
+            sender_power=await self.host.power_of(ctx.room_id, ctx.sender),
+            moderator_power=self.host.power_needed("moderator") or 50,
+        ):
+            raise UserError("Only this room's liaison or a moderator of this room can do that.")
+
+    async def _in_a_coalition(self, room_id: RoomID) -> CoalitionInfo:
+        found = [
+            c
+            for c in await require_port(self.host).dayofaction_coalitions(room_id)
+            if room_id in c.member_rooms
+        ]
+        if not found:
+            raise UserError("This room is in no coalition: !coalition join <name> first.")
+        return found[0]
+
+    async def run_ended(self, run_id: str) -> None:
+        await self.autonomy.forget_run(run_id)
