@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bots.gains import GainsFeature
 from bots.herald.feature import HeraldFeature
+from bots.runtime.ids import RoomID
 from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
 
 ALICE = "@alice:test.example"  # moderator of the coordination room
@@ -138,7 +139,7 @@ async def test_after_retention_only_counts_remain(tmp_path: Path) -> None:
         assert await rows(bot, "gains_entry") == 0
         [listed] = await bot.say(ROOM_B, DAN, "!gains")
         assert "care: 1" in listed.body and "night shift" not in listed.body
-        await gains.on_removed(ROOM_B)
+        await gains.on_removed(RoomID(ROOM_B))
         assert await rows(bot, "gains_count") == 0
     finally:
         await close(bot)
