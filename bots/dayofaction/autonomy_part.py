@@ -45,6 +45,7 @@ class DayOfActionConfig(Strict):
     encrypt_dms: bool = True
     liaison_check: timedelta = timedelta(minutes=1)  # how often a lottery's liaison is looked up
     drill_keep: timedelta = timedelta(days=7)
+    drill_min_window: timedelta = timedelta(seconds=15)  # a compressed ack window is never shorter
     overload: int = li.OVERLOAD  # escalations answered in 30 days that offer a step back
 
 

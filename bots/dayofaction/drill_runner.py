@@ -32,7 +32,6 @@ from protocols.dayofaction import drills
 
 log = logging.getLogger(__name__)
 ACK_KEYS = ("✅", "✔️", "☑️")
-MIN_WINDOW = timedelta(seconds=15)  # a compressed window still leaves time to react
 DEFAULT_SPAN = timedelta(minutes=10)  # without a speed, a drill takes about this long
 
 
@@ -94,7 +93,9 @@ class DrillPart(AutonomyPart):
             views = await port.dayofaction_phases(template, room, action_at) or first
             for seq, (view, at) in enumerate(zip(views, times, strict=True)):
                 within = (
-                    max(drills.compress(view.ack_within, chosen), MIN_WINDOW) if view.ack_within else None
+                    max(drills.compress(view.ack_within, chosen), self.config.drill_min_window)
+                    if view.ack_within
+                    else None
                 )
                 windows.append(within or timedelta(0))
                 rows.append(DrillPhase(drill_id, room, view.key, seq, at, within, None, None, None, 0))

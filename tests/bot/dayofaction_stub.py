@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import CoalitionInfo, PhaseSent, PhaseView, RunInfo, RunListener, RunSpec
 from bots.runtime.contract import ContractFeature, NoConfig
 from bots.runtime.host import Host
@@ -39,8 +40,15 @@ class StubHerald(ContractFeature[NoConfig]):
     ) -> dict[RoomID, EventID | None]:
         run = self.runs[run_id]
         sent: dict[RoomID, EventID | None] = {}
+        autonomy = self.host.peer(DayOfActionFeature)  # as the herald asks: declines and notes
+        declined = await autonomy.declined_rooms(run_id) if autonomy else {}
         for room in run.member_rooms:
+            if room in declined:
+                continue
             body = Message.of(text).bullets(list(checklist)) if checklist else Message.of(text)
+            note = await autonomy.local_note(run_id, room) if autonomy else None
+            if note:
+                body = body.paragraph("Local note: ", note)
             event = await self.host.post(room, body, key(self.name, run_id, phase, room), wait=True)
             sent[room] = event
             for listener in self.listeners:

@@ -60,7 +60,7 @@ def feature(bot: FakeBot) -> DayOfActionFeature:
 
 
 async def test_a_room_declines_a_run_and_the_herald_is_told_so_and_rejoin_undoes_it(tmp_path: Path) -> None:
-    bot, _ = await doa_bot(tmp_path)
+    bot, stub = await doa_bot(tmp_path)
     try:
         out = await bot.say(ROOM, MOD, "!protocol decline r1 we march elsewhere")
         assert "sits run r1 out" in out[0].body
@@ -72,6 +72,8 @@ async def test_a_room_declines_a_run_and_the_herald_is_told_so_and_rejoin_undoes
         assert [t.id for t in await doa.escalation_chain("r1", RoomID(ROOM2), [COORD])] == [COORD]
         [again] = await bot.say(ROOM, MOD, "!protocol decline r1")
         assert "already sits" in again.body
+        sent = await stub.send_phase("r1", "go", "Two hours to go")  # as the herald delivers
+        assert list(sent) == [RoomID(ROOM2)]
         await bot.say(ROOM, MOD, "!protocol rejoin r1")
         assert await doa.declined_rooms("r1") == {}
     finally:
@@ -97,11 +99,14 @@ async def test_declining_for_another_room_or_without_a_mandate_is_refused_and_ch
 
 
 async def test_a_local_note_is_kept_for_the_rooms_phase_messages(tmp_path: Path) -> None:
-    bot, _ = await doa_bot(tmp_path)
+    bot, stub = await doa_bot(tmp_path)
     try:
         [ok] = await bot.say(ROOM, MOD, "!local note r1 Wir treffen uns am Brunnen — bring water")
         assert "ends with your note" in ok.body
         assert await feature(bot).local_note("r1", ROOM) == "Wir treffen uns am Brunnen — bring water"
+        await stub.send_phase("r1", "go", "Two hours to go")
+        north = [s for s in bot.fake.sent if s.room_id == ROOM and s.body.startswith("Two hours")]
+        assert "Local note: Wir treffen uns am Brunnen" in north[0].body
         [long] = await bot.say(ROOM, MOD, "!local note r1 " + "x" * 501)
         assert "at most 500" in long.body
         [member] = await bot.say(ROOM, MEM, "!local note r1 hi")
