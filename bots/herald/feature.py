@@ -4,7 +4,7 @@ homeservers, as one feature on the contract.
 The class is assembled from one mixin per concern, each building on the last:
 ``base`` (repositories, templates, who may do what) -> ``escalation`` (acks and the ladder) ->
 ``delivery`` (the broadcast) -> ``coalitions`` (``!coalition``, ``!local``, ``!ack``) ->
-``protocols`` (``!protocol``) -> ``calendar`` (``!event``, ``!events``). This module adds the
+``protocols`` (``!protocol``); the calendar is its own feature (bots/calendar). This module adds the
 life cycle: jobs rebuilt at start, retention, and what a room that removed the bot leaves behind.
 """
 
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from bots.herald.base import log
-from bots.herald.calendar import CalendarCommands
 from bots.herald.config import HeraldConfig
 from bots.herald.delivery import due_job_id
 from bots.herald.escalation import escalate_job_id
@@ -43,8 +42,8 @@ class CoalitionSeat:
 
 
 @register
-class HeraldFeature(CalendarCommands, LeaderlessDelivery):
-    """Coalitions, local details, protocol runs, acknowledgements and the coalition calendar."""
+class HeraldFeature(LeaderlessDelivery):
+    """Coalitions, local details, protocol runs and acknowledgements."""
 
     name = "herald"
     title = "Day-of-action protocols"

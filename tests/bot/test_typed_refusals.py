@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bots.calendar import CalendarFeature
 from bots.ghostchair import GhostChairFeature
 from bots.herald import HeraldFeature
 from bots.runtime.contract import factory
@@ -44,7 +45,7 @@ async def test_ghostchair_refuses_far_dates_and_long_zones(
 
 
 async def test_event_add_near_year_9999_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    bot = await fake_bot(tmp_path, [factory(HeraldFeature)], members=[MOD], moderators=[MOD])
+    bot = await fake_bot(tmp_path, [factory(HeraldFeature), CalendarFeature], members=[MOD], moderators=[MOD])
     try:
         for body in (
             "!event add Rally at 9999-12-31 23:59",

@@ -1,0 +1,95 @@
+"""The public page as HTML, from the page model (``protocols.calendar_page``), through Jinja2 with
+autoescaping on: every title, place and name is escaped by the engine, never by hand.
+
+One self-contained document: no script, no cookie, no font or image from elsewhere, so it reads
+the same with JavaScript off, on a phone (one column, large targets) and on paper (a print
+style), and tells no third party who opened it. Landmarks (header, main, footer), one h1, a
+heading per day and per action; colours meet WCAG AA contrast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jinja2
+
+from protocols.calendar_page import PageDay
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<meta name="referrer" content="no-referrer">
+<title>{{ name }} coalition calendar</title>
+<link rel="alternate" type="text/calendar" title="{{ name }} coalition calendar" href="events.ics">
+<style>
+:root { color-scheme: light; }
+body { margin: 0 auto; max-width: 42rem; padding: 1rem; font: 1.0625rem/1.5 system-ui, sans-serif;
+       color: #1a1a1a; background: #ffffff; }
+a { color: #0b57d0; }
+a:focus { outline: 3px solid #1a1a1a; outline-offset: 2px; }
+header { border-bottom: 2px solid #1a1a1a; margin-bottom: 1rem; }
+h1 { font-size: 1.6rem; margin: 0.5rem 0; }
+h2 { font-size: 1.2rem; margin: 1.5rem 0 0.5rem; padding-bottom: 0.25rem; border-bottom: 1px solid #595959; }
+h3 { font-size: 1.05rem; margin: 0 0 0.25rem; }
+ul.events { list-style: none; margin: 0; padding: 0; }
+li.event { padding: 0.75rem 0; border-bottom: 1px solid #d0d0d0; break-inside: avoid; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 0 0.75rem; margin: 0; }
+dt { color: #3d3d3d; font-weight: 600; }
+dd { margin: 0; }
+.subscribe a { display: inline-block; padding: 0.5rem 0; min-height: 44px; }
+footer { margin-top: 2rem; color: #3d3d3d; font-size: 0.9rem; }
+@media print {
+  body { max-width: none; font-size: 11pt; }
+  .subscribe { display: none; }
+  a { color: #000; text-decoration: none; }
+}
+</style>
+</head>
+<body>
+<header>
+<h1>{{ name }} coalition calendar</h1>
+<p class="subscribe">Upcoming actions.
+<a href="events.ics">Subscribe in your calendar app</a>{% if webcal %}
+(<a href="{{ webcal }}">webcal</a>){% endif %}</p>
+</header>
+<main>
+{% for day in days %}
+<section aria-labelledby="day-{{ loop.index }}">
+<h2 id="day-{{ loop.index }}"><time datetime="{{ day.day.isoformat() }}">{{ day.heading }}</time></h2>
+<ul class="events">
+{% for item in day.items %}
+<li class="event">
+<h3>{{ item.title }}</h3>
+<dl>
+<dt>When</dt><dd><time datetime="{{ item.iso_start }}">{{ item.time }}</time> ({{ item.zone }})</dd>
+<dt>Where</dt><dd>{{ item.place or "To be announced" }}</dd>
+<dt>{{ "Listed by" if item.followed else "Held by" }}</dt><dd>{{ item.holder }}</dd>
+</dl>
+</li>
+{% endfor %}
+</ul>
+</section>
+{% else %}
+<p>No upcoming actions are listed yet.</p>
+{% endfor %}
+</main>
+<footer>
+<p>Times are given in the zone where each action happens. This page names no one; places kept
+for participants are shared with them directly.</p>
+</footer>
+</body>
+</html>
+"""
+
+_ENV = jinja2.Environment(
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
+_PAGE = _ENV.from_string(_TEMPLATE)
+
+
+def render_page(name: str, days: Sequence[PageDay], webcal: str | None) -> bytes:
+    """The page for a coalition named ``name``."""
+    return _PAGE.render(name=name, days=days, webcal=webcal).encode("utf-8")

@@ -1,0 +1,249 @@
+"""Tier 2: the public calendar through the runtime (fake homeserver, real HTTP on loopback).
+
+Events added, edited and cancelled by chat and who may do it; the public addresses, rotation and
+off; the listener's ETag/304 and 404; nothing identifying a person in the bodies; a room's
+public name and its opt-out; forgetting; the herald's old rows copied once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import icalendar
+from multidict import CIMultiDict
+
+from bots.calendar import CalendarFeature
+from bots.herald import HeraldFeature
+from bots.runtime.contract import ContractBridge
+from bots.runtime.ids import RoomID
+from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
+
+ALICE = "@alice:test.example"  # moderator of the coordination room
+BOB = "@bob:test.example"  # moderator and liaison of room B
+DAN = "@dan:test.example"  # member of room B, no power
+ROOM_B = "!b:test.example"
+ROOM_C = "!c:test.example"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+PUBLIC = "features:\n  calendar:\n    public: {listen: '127.0.0.1:0', base_url: 'https://cal.example.net'}\n"
+
+
+def calendar(bot: FakeBot) -> CalendarFeature:
+    return next(
+        f.feature
+        for f in bot.features
+        if isinstance(f, ContractBridge) and isinstance(f.feature, CalendarFeature)
+    )
+
+
+async def coalition(tmp_path: Path, config: str = PUBLIC) -> FakeBot:
+    """Coalition 'spring' coordinated from ROOM, with room B (Lyon group) and C as members."""
+    bot = await fake_bot(
+        tmp_path,
+        [HeraldFeature, CalendarFeature],
+        members=[ALICE],
+        moderators=[ALICE],
+        now=NOW,
+        config_extra=config,
+    )
+    await add_room(bot, ROOM_B, [BOB, DAN], moderators=[BOB])
+    await add_room(bot, ROOM_C, ["@carol:test.example"], moderators=["@carol:test.example"])
+    bot.fake.names.update({ROOM: "Coordination", ROOM_B: "Lyon group"})  # C has no name
+    await bot.say(ROOM, ALICE, "!coalition create spring")
+    for room, who in ((ROOM_B, BOB), (ROOM_C, "@carol:test.example")):
+        [token] = await bot.say(ROOM, ALICE, "!coalition invite")
+        found = re.search(r"cj-[a-z2-7]{32}", token.body)
+        assert found, token.body
+        await bot.say(room, who, f"!coalition join {found.group(0)}")
+    await bot.say(ROOM_B, BOB, "!local set timezone Europe/Paris")
+    return bot
+
+
+async def addresses(bot: FakeBot, command: str = "!calendar link") -> tuple[str, str]:
+    """The local page and feed addresses from the bot's answer (base_url -> the listener)."""
+    [reply] = await bot.say(ROOM, ALICE, command)
+    page = re.search(r"https://cal\.example\.net/c/([A-Za-z0-9_-]{32})/", reply.body)
+    assert page, reply.body
+    assert f"webcal://cal.example.net/c/{page.group(1)}/events.ics" in reply.body
+    local = f"http://127.0.0.1:{calendar(bot).port}/c/{page.group(1)}/"
+    return local, local + "events.ics"
+
+
+async def get(url: str, **headers: str) -> tuple[int, CIMultiDict[str], bytes]:
+    async with aiohttp.ClientSession() as s, s.get(url, headers=headers, allow_redirects=False) as r:
+        return r.status, CIMultiDict(r.headers), await r.read()
+
+
+def vevents(feed: bytes) -> dict[str, icalendar.Event]:
+    return {str(e["summary"]): e for e in icalendar.Calendar.from_ical(feed).walk("VEVENT")}
+
+
+def assert_names_nobody(body: bytes) -> None:
+    text = body.decode()
+    for marker in ("test.example", "@alice", "@bob", "!b:", "!c:", ROOM):
+        assert marker not in text, marker
+
+
+async def test_events_by_chat_reach_the_feed_and_page_with_etags(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        page_url, feed_url = await addresses(bot)
+        [added] = await bot.say(
+            ROOM_B, BOB, "!event add Rally at 2026-11-30 18:00 until 2026-11-30 20:00 where Place Bellecour"
+        )
+        assert "as #1" in added.body, added.body
+        await bot.say(
+            ROOM_C, "@carol:test.example", "!event add Teach-in at 2026-12-01 10:00 UTC where Hall 2 private"
+        )
+        status, headers, feed = await get(feed_url)
+        assert status == 200 and headers["Content-Type"].startswith("text/calendar")
+        assert "Set-Cookie" not in headers and headers["Cache-Control"].startswith("public")
+        rally = vevents(feed)["Rally"]
+        uid, etag = str(rally["uid"]), headers["ETag"]
+        assert int(rally["sequence"]) == 0 and str(rally["status"]) == "CONFIRMED"
+        assert rally["dtstart"].dt.tzinfo.key == "Europe/Paris" and rally["dtstart"].dt.hour == 18
+        assert rally["dtend"].dt.hour == 20
+        assert str(vevents(feed)["Teach-in"]["location"]) == "Place shared with participants"
+        assert b"Hall 2" not in feed
+        # unchanged: 304 by ETag and by date
+        assert (await get(feed_url, **{"If-None-Match": etag}))[0] == 304
+        assert (await get(feed_url, **{"If-Modified-Since": headers["Last-Modified"]}))[0] == 304
+
+        [edited] = await bot.say(ROOM_B, BOB, "!event edit 1 at 2026-11-30 19:00")
+        assert "changed" in edited.body
+        status, headers2, feed = await get(feed_url, **{"If-None-Match": etag})
+        assert status == 200 and headers2["ETag"] != etag
+        rally = vevents(feed)["Rally"]
+        assert str(rally["uid"]) == uid and int(rally["sequence"]) == 1
+        assert rally["dtstart"].dt.hour == 19 and rally["dtend"].dt.hour == 21  # the end moved with it
+
+        status, _, page = await get(page_url)
+        html = page.decode()
+        assert status == 200 and "Rally" in html and "Lyon group" in html and "a member group" in html
+        assert "<script" not in html and "Place shared with participants" in html
+        assert_names_nobody(page)
+        assert_names_nobody(feed)
+
+        [cancel] = await bot.say(ROOM_B, BOB, "!event cancel 1 storm warning")
+        assert "cancelled" in cancel.body
+        _, _, feed = await get(feed_url)
+        rally = vevents(feed)["Rally"]
+        assert (
+            str(rally["status"]) == "CANCELLED" and int(rally["sequence"]) == 2 and str(rally["uid"]) == uid
+        )
+        assert "Rally" not in (await get(page_url))[2].decode()
+        [listing] = await bot.say(ROOM, ALICE, "!events")
+        assert "Teach-in" in listing.body and "Rally" not in listing.body
+    finally:
+        await close(bot)
+
+
+async def test_who_may_do_what_and_bad_input_changes_nothing(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        feature = calendar(bot)
+        [weak] = await bot.say(ROOM_B, DAN, "!event add Mine at 2026-12-01 10:00")
+        assert "liaison or a moderator" in weak.body
+        [member] = await bot.say(ROOM_B, BOB, "!calendar link")
+        assert "coordination room" in member.body
+        [person] = await bot.say(ROOM_B, BOB, "!event add Ask @bob:test.example at 2026-12-01 10:00")
+        assert "names nobody" in person.body
+        [past] = await bot.say(ROOM_B, BOB, "!event add Old at 2026-01-01 10:00")
+        assert "in the past" in past.body
+        await add_room(bot, "!out:test.example", [BOB], moderators=[BOB])
+        [outside] = await bot.say("!out:test.example", BOB, "!event add Rally at 2026-12-01 10:00")
+        assert "not in a coalition" in outside.body
+        assert await feature.events.list_for("spring") == []
+
+        await bot.say(ROOM_B, BOB, "!event add Rally at 2026-12-01 10:00")
+        [other] = await bot.say(ROOM_C, "@carol:test.example", "!event cancel 1")
+        assert "listed no event #1" in other.body
+        [bad_field] = await bot.say(ROOM_B, BOB, "!event edit 1 colour red")
+        assert "not a field" in bad_field.body
+        [bad_end] = await bot.say(ROOM_B, BOB, "!event edit 1 until 2026-12-01 09:00")
+        assert "must come after" in bad_end.body
+        [stored] = await feature.events.list_for("spring")
+        assert stored.sequence == 0 and stored.ends_at is None
+        [off] = await bot.say(ROOM, ALICE, "!calendar off")
+        assert "not published" in off.body
+    finally:
+        await close(bot)
+
+
+async def test_rotate_and_off_retire_addresses_and_opt_out_hides_the_name(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        page_url, feed_url = await addresses(bot)
+        again, _ = await addresses(bot)
+        assert again == page_url  # link again: the same addresses
+        await bot.say(ROOM_B, BOB, "!event add Rally at 2026-12-01 10:00")
+        assert "Lyon group" in (await get(page_url))[2].decode()
+        [opt] = await bot.say(ROOM_B, BOB, "!local set public_name off")
+        assert "a member group" in opt.body
+        page = (await get(page_url))[2].decode()
+        assert "Lyon group" not in page and "a member group" in page
+        [denied] = await bot.say(ROOM_B, DAN, "!local set public_name on")
+        assert "power level" in denied.body
+
+        new_page, new_feed = await addresses(bot, "!calendar rotate")
+        assert new_page != page_url
+        assert (await get(feed_url))[0] == 404 and (await get(page_url))[0] == 404
+        assert (await get(new_feed))[0] == 200
+        [off] = await bot.say(ROOM, ALICE, "!calendar off")
+        assert "404" in off.body
+        assert (await get(new_feed))[0] == 404 and (await get(new_page))[0] == 404
+    finally:
+        await close(bot)
+
+
+async def test_without_a_listener_the_link_says_how_to_set_one(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path, config="")
+    try:
+        [reply] = await bot.say(ROOM, ALICE, "!calendar link")
+        assert "features.calendar.public" in reply.body
+        [added] = await bot.say(ROOM_B, BOB, "!event add Rally at 2026-12-01 10:00")
+        assert "#1" in added.body
+    finally:
+        await close(bot)
+
+
+async def test_forgetting_events_and_a_room_that_removed_the_bot(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        feature = calendar(bot)
+        _, feed_url = await addresses(bot)
+        await bot.say(ROOM_B, BOB, "!event add Rally at 2026-11-23 10:00")
+        await bot.say(ROOM_C, "@carol:test.example", "!event add Camp at 2026-12-20 10:00")
+        # the sweeper, past the retention of the first event only
+        assert await feature.forget_expired(NOW + timedelta(days=31)) == 1
+        assert [e.title for e in await feature.events.list_for("spring")] == ["Camp"]
+        await feature.forget_room(RoomID(ROOM_C))
+        assert await feature.events.list_for("spring") == []
+        await feature.forget_room(RoomID(ROOM))
+        assert (await get(feed_url))[0] == 404
+        for table in ("calendar_event", "calendar_publish", "calendar_follow"):
+            row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")
+            assert row is not None and row[0] == 0, table
+    finally:
+        await close(bot)
+
+
+async def test_the_herald_s_old_events_are_copied_once_with_their_old_uid(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        feature = calendar(bot)
+        await bot.db.execute(
+            "INSERT INTO herald_event (bot, coalition, room_id, title, starts_at, place, created_at)"
+            " VALUES (?, 'spring', ?, 'Picnic', ?, 'Park', ?)",
+            (str(bot.user_id), ROOM_B, (NOW + timedelta(days=3)).timestamp(), NOW.timestamp()),
+        )
+        await bot.db.execute("DELETE FROM calendar_imported")
+        await feature.start()
+        await feature.start()  # a second start copies nothing more
+        [picnic] = await feature.events.list_for("spring")
+        assert picnic.title == "Picnic" and picnic.zone == "Europe/Paris" and picnic.uid.endswith("@affinity")
+        await feature.stop()
+    finally:
+        await close(bot)
