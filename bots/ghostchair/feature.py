@@ -15,6 +15,7 @@ from bots.ghostchair.base import job_id
 from bots.ghostchair.commands import GatheringCommands, VoiceCommands
 from bots.runtime.ids import RoomID
 from bots.runtime.registry import register
+from protocols.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,11 @@ class GhostChairFeature(VoiceCommands, GatheringCommands):
         for gathering in await self.gatherings.all():
             await self.advance(gathering.id)
         await self.forget_expired(self.host.clock())
+
+    async def gathering_schedules(self, room_id: str) -> list[Schedule]:
+        """The room's gathering schedules (read only): what a care rota "after each gathering"
+        turns with (bots/care reaches this through ``host.peer``)."""
+        return [g.schedule for g in await self.gatherings.in_room(room_id)]
 
     async def forget_room(self, room_id: RoomID) -> None:
         """Out of the room: its gatherings stop and its absent voices are forgotten."""

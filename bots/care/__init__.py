@@ -1,0 +1,7 @@
+"""Care: rotas that keep a care duty turning among volunteers (``!rota ...``)."""
+
+from __future__ import annotations
+
+from bots.care.feature import CareFeature
+
+__all__ = ["CareFeature"]

@@ -1,0 +1,261 @@
+"""Tier 2: care rotas through the runtime, with a fake homeserver.
+
+The clock is the test's (``bot.now``); the scheduler is not running, so a rota's job runs when
+the test fires it, as the timer would at its time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bots.care import CareFeature
+from bots.lottery.feature import LotteryFeature
+from bots.runtime.contract import ContractBridge
+from bots.runtime.offline import forget_contract_features
+from tests.bot.fakes import ROOM, FakeBot, Sent, close, fake_bot
+
+MOD = "@mod:test.example"
+ANA = "@ana:test.example"
+BEN = "@ben:test.example"
+CAL = "@cal:test.example"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
+# Tuesday 2026-11-24 18:00 UTC (the room's zone is UTC).
+TUESDAY = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
+CONFIG = "features:\n  care:\n    remind_before: 1d\n    flag_before: 2d\n    turns_ahead: 3\n"
+
+
+async def care_bot(tmp_path: Path, *, lottery: bool = True) -> FakeBot:
+    features = [CareFeature, *([LotteryFeature] if lottery else [])]
+    return await fake_bot(
+        tmp_path,
+        features,  # type: ignore[arg-type]
+        members=[MOD, ANA, BEN, CAL],
+        moderators=[MOD],
+        now=NOW,
+        config_extra=CONFIG,
+    )
+
+
+def care(bot: FakeBot) -> CareFeature:
+    for f in bot.features:
+        if isinstance(f, ContractBridge) and isinstance(f.feature, CareFeature):
+            return f.feature
+    raise AssertionError("no care feature")
+
+
+def bodies(sent: list[Sent]) -> list[str]:
+    return [s.body for s in sent]
+
+
+async def count(bot: FakeBot, table: str) -> int:
+    row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")
+    return int(row[0]) if row else 0
+
+
+async def state(bot: FakeBot) -> list[tuple[str, str, float]]:
+    rows = await bot.db.fetchall("SELECT name, state, handled_through FROM care_rota ORDER BY id")
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def meals(bot: FakeBot, members: tuple[str, ...] = (ANA, BEN, CAL), size: int = 1) -> None:
+    [reply] = await bot.say(ROOM, ANA, f"!rota add meals every tuesday at 18:00 size {size}")
+    assert reply.body.startswith(
+        "Rota meals: every tuesday at 18:00, 1 person a turn." if size == 1 else "Rota meals"
+    )
+    for member in members:
+        [joined] = [s for s in await bot.say(ROOM, member, "!rota join meals") if s.room_id == ROOM]
+        assert "You are in the meals rota" in joined.body
+
+
+async def test_a_rota_turns_fairly_reminds_by_dm_and_announces_once(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        await meals(bot)
+        [board] = await bot.say(ROOM, MOD, "!rota show meals")
+        assert "3 volunteers" in board.body and "Turns ahead:" in board.body
+        lines = [line for line in board.body.splitlines() if line.startswith("• ")]
+        assert len(lines) == 3
+        # Three turns, three people: each holds one (nobody a second while someone has none).
+        holders = {line.rsplit(": ", 1)[1] for line in lines}
+        assert holders == {ANA, BEN, CAL}
+        first_holder = lines[0].rsplit(": ", 1)[1]
+
+        # A day before the first turn: a reminder by DM, to the holder only, once.
+        bot.now = TUESDAY - timedelta(hours=23)
+        sent = await bot.fire("care:rota-1")
+        dms = [s for s in sent if s.room_id != ROOM]
+        assert len(dms) == 1 and "your meals turn in" in dms[0].body
+        [created] = [c for c in bot.fake.created if c["is_direct"]]
+        assert created["invite"] == [first_holder] and dms[0].room_id == created["room_id"]
+        assert [s for s in await bot.fire("care:rota-1") if s.room_id != ROOM] == []
+
+        # The turn begins: one announcement in the room, mentioning the holder.
+        bot.now = TUESDAY + timedelta(seconds=5)
+        sent = await bot.fire("care:rota-1")
+        starts = [s for s in sent if s.room_id == ROOM and "it is the turn of" in s.body]
+        assert len(starts) == 1 and first_holder in starts[0].body
+        assert starts[0].content["m.mentions"]["user_ids"] == [first_holder]
+        assert "late" not in starts[0].body
+        # Fired again (a second timer, a race): nothing twice.
+        assert [s for s in await bot.fire("care:rota-1") if "turn of" in s.body] == []
+    finally:
+        await close(bot)
+
+
+async def test_a_restart_across_a_turn_posts_once_late_or_notes_it(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        await meals(bot)
+        for job in bot.scheduler.job_ids():
+            bot.scheduler.cancel(job)
+        # Down across the first turn, back 30 minutes later (within the grace of an hour).
+        bot.now = TUESDAY + timedelta(minutes=30)
+        before = len(bot.fake.sent)
+        for feature in bot.features:
+            await feature.start()
+        await bot.flush()
+        room = [s.body for s in bot.fake.sent[before:] if s.room_id == ROOM]
+        assert len([b for b in room if "it is the turn of" in b]) == 1
+        assert any("Posted late" in b for b in room)
+        # Started again: nothing is posted twice.
+        before = len(bot.fake.sent)
+        for feature in bot.features:
+            await feature.start()
+        await bot.flush()
+        assert not [s for s in bot.fake.sent[before:] if s.room_id == ROOM]
+        # Down across two turns, back past the grace: one note, no late announcement.
+        bot.now = TUESDAY + 2 * WEEK + timedelta(hours=3)
+        before = len(bot.fake.sent)
+        for feature in bot.features:
+            await feature.start()
+        await bot.flush()
+        room = [s.body for s in bot.fake.sent[before:] if s.room_id == ROOM]
+        assert room == [b for b in room if "passed while the bot was away" in b] and len(room) == 1
+        assert "2 turns passed" in room[0]
+    finally:
+        await close(bot)
+
+
+async def test_swap_taken_by_command_or_reaction_and_flagged_when_nobody_does(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        await meals(bot)
+        feature = care(bot)
+        rota = (await feature.rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        first = min(rota.turns, key=lambda t: t.at)
+        holder = first.holders[0]
+        other = next(m for m in (ANA, BEN, CAL) if m != holder)
+        day = first.at.date().isoformat()
+        [request] = await bot.say(ROOM, holder, f"!rota swap meals {day}")
+        assert request.body.startswith(f"Swap request #1: {holder} asks someone to take their meals turn")
+        # Two days ahead and not taken: flagged to the room, once.
+        bot.now = first.at - timedelta(days=1, hours=12)
+        flagged = [s for s in await bot.fire("care:rota-1") if s.body.startswith("⚠️")]
+        assert len(flagged) == 1 and "!rota take 1" in flagged[0].body
+        assert not [s for s in await bot.fire("care:rota-1") if s.body.startswith("⚠️")]
+        # A reaction takes it; the board follows, and the taker is reminded by DM.
+        bot.now = first.at - timedelta(hours=20)
+        sent = await bot.react(ROOM, other, request.event_id, "👍")
+        assert any(f"{other} takes {holder}'s meals turn" in b or "in exchange" in b for b in bodies(sent))
+        rota = (await feature.rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        assert other in next(t for t in rota.turns if t.number == first.number).holders
+        assert any("your meals turn" in s.body and s.room_id != ROOM for s in sent)
+        assert await count(bot, "care_swap") == 0
+        [taken_again] = await bot.say(ROOM, CAL, "!rota take 1")
+        assert "no open swap request #1" in taken_again.body
+    finally:
+        await close(bot)
+
+
+async def test_away_and_stepback_members_are_skipped(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        await meals(bot)
+        [reply] = await bot.say(ROOM, ANA, "!rota away 4w")
+        assert reply.body.startswith("You are away from meals until")
+        rota = (await care(bot).rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        assert all(ANA not in t.holders for t in rota.turns if t.at < NOW + 4 * WEEK)
+        # !stepback (the lottery's) is honoured too: BEN's turns go to CAL.
+        await bot.say(ROOM, BEN, "!stepback 4w")
+        await bot.fire("care:rota-1")
+        rota = (await care(bot).rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        assert all(t.holders == (CAL,) for t in rota.turns if t.at < NOW + 4 * WEEK)
+    finally:
+        await close(bot)
+
+
+async def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        await meals(bot, members=(ANA, BEN))
+        before = await state(bot)
+        jobs = bot.scheduler.job_ids()
+        rota = (await care(bot).rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        first = min(rota.turns, key=lambda t: t.at)
+        not_holder = next(m for m in (ANA, BEN) if m not in first.holders)
+        cases = {
+            "!rota add chores whenever it suits": "not a recurrence I understand",
+            "!rota add chores every 10 seconds": "not a recurrence I understand",
+            "!rota add chores every tuesday size 9": "more than the pool can give",
+            "!rota add chores every month on the 5th tuesday": "Most months have no 5th tuesday",
+            "!rota add chores every tuesday until 2020-01-01": "is in the past",
+            "!rota add Bad!Name every tuesday": "not a rota name",
+            "!rota add meals every friday": "already has a meals rota",
+            f"!rota swap meals {first.at.date().isoformat()}": "is not yours",
+            "!rota swap meals 2020-01-01": "is in the past",
+            "!rota swap meals 2026-11-25": "no meals turn ahead on 2026-11-25",
+            "!rota swap meals someday": "not a date",
+            "!rota take 7": "no open swap request #7",
+            "!rota take seven": "not a request",
+            "!rota join meals": "already in the meals rota",
+            "!rota show chores": "no chores rota here",
+            "!rota away soon": "not a duration",
+        }
+        for text, expected in cases.items():
+            sender = not_holder if "swap" in text else ANA
+            replies = await bot.say(ROOM, sender, text)
+            assert replies and expected in replies[-1].body, (text, bodies(replies))
+        [refused] = await bot.say(ROOM, ANA, "!rota remove meals")
+        assert "power level" in refused.body
+        [refused] = await bot.say(ROOM, CAL, "!rota leave meals")
+        assert "not in the meals rota" in refused.body
+        [refused] = await bot.say(ROOM, CAL, "!rota away 1w")
+        assert "in no rota here" in refused.body
+        assert await state(bot) == before and bot.scheduler.job_ids() == jobs
+        assert await count(bot, "care_swap") == 0
+    finally:
+        await close(bot)
+
+
+async def test_forgetting_keeps_counts_and_drops_requests_reminders_and_rooms(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        await meals(bot)
+        feature = care(bot)
+        rota = (await feature.rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        first = min(rota.turns, key=lambda t: t.at)
+        await bot.say(ROOM, first.holders[0], f"!rota swap meals {first.at.date().isoformat()}")
+        bot.now = TUESDAY - timedelta(hours=20)
+        await bot.fire("care:rota-1")
+        assert await count(bot, "care_reminder") >= 1 and await count(bot, "care_swap") == 1
+        # Long after: who did which turn is folded into counts; requests and reminders go.
+        bot.now = TUESDAY + 70 * timedelta(days=1)
+        await bot.fire("care:rota-1")
+        redacted_before = len(bot.fake.redacted)
+        await feature.forget_expired(bot.now)
+        await bot.flush()
+        rota = (await feature.rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        assert all(t.at >= bot.now - timedelta(days=60) for t in rota.turns)
+        assert sum(rota.done.values()) >= 1
+        assert await count(bot, "care_swap") == 0 and await count(bot, "care_reminder") == 0
+        assert len(bot.fake.redacted) > redacted_before
+        # affinity forget's offline path runs the same hook; removed from the room, all goes.
+        runs = bot.app.bots[0].model_copy(update={"features": ["care"]})
+        config = bot.app.model_copy(update={"bots": [runs]})
+        assert (await forget_contract_features(config, bot.db, bot.now)).get("care") == 0
+        await feature.forget_room(ROOM)  # type: ignore[arg-type]
+        assert await count(bot, "care_rota") == 0 and "care:rota-1" not in bot.scheduler.job_ids()
+    finally:
+        await close(bot)
