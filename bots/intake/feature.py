@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bots.config import Strict
 from bots.dayofaction.dm import dm_room
+from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import RunInfo, RunListener, herald_port, require_port, run_for
 from bots.intake.store import IntakeStore, Respondent
 from bots.runtime.commands import CommandContext, command
@@ -70,7 +71,10 @@ class IntakeFeature(ContractFeature[IntakeConfig], RunListener):
         questions = await self._questions(info)
         if not await self.store.start(info.run_id, info.forget_at):
             raise UserError(f"The intake of run {info.run_id} has started already; see !intake counts.")
-        for room in info.member_rooms:
+        autonomy = self.host.peer(DayOfActionFeature)
+        declined = await autonomy.declined_rooms(info.run_id) if autonomy else {}
+        rooms = [r for r in info.member_rooms if r not in declined]  # a declined room gets nothing more
+        for room in rooms:
             invitation = Message.of(
                 "A short survey for run ",
                 code(info.run_id),
