@@ -118,32 +118,30 @@ def _duration_arg(text: str) -> timedelta:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     from bots.sweeper import capped, forget_everything
-    from storage.mirror import forget_mirror
 
     config = load_for_operator(args.config)
     db_path = database_file(config)
     if not db_path.exists():
         raise Refused(f"there is no database at {db_path}: nothing to forget")
-    retention = capped(config.retention, args.older_than)
+    config = config.model_copy(update={"retention": capped(config.retention, args.older_than)})
 
     async def run() -> dict[str, int]:
         db = await Database.open(db_path)
         try:
-            now = datetime.now(UTC)
-            counts = await forget_everything(db, now, retention)
-            # Blind-mirror rounds, their keys and boxes, and lapsed consent requests.
-            counts["mirror"] = counts.get("mirror", 0) + await forget_mirror(
-                db, now, retention.mirror_messages
-            )
-            return counts
+            return await forget_everything(config, db, datetime.now(UTC))
         finally:
             await db.close()
 
-    counts = asyncio.run(run())
+    try:
+        counts = asyncio.run(run())
+    except ConfigError as exc:  # a feature the config names is unknown, or its section is wrong
+        raise Refused(f"{exc}; nothing was forgotten") from None
+    except ImportError as exc:  # a feature's package is broken: never skip its records silently
+        raise Refused(f"a feature cannot be loaded ({exc}); nothing was forgotten") from None
     print("deleted: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
     print(
-        "Rows only: messages the bots sent stay in the rooms. The running bot's own sweep "
-        "redacts the messages of what it forgets."
+        "Messages the bots sent about what was forgotten are redacted when each bot next runs "
+        "(the redactions wait in its outbox); what was said in the rooms stays there."
     )
     return 0
 

@@ -7,8 +7,15 @@ Two ways in, one set of rules:
   (handled event ids, finished outbox rows) and calls each feature's ``sweep(now)``, because a
   feature may have to redact its Matrix messages before it deletes their rows;
 - ``affinity forget`` runs :func:`forget_everything` on the database without starting bots: the
-  runtime tables, then every function in :data:`FORGETTERS` (rows only: with no Matrix
-  connection, nothing can be redacted).
+  runtime tables, then each feature's same ``forget_expired(now)`` through the feature contract
+  with an offline host (:func:`bots.runtime.offline.forget_contract_features`): what it would
+  redact waits in the outbox for the bot's next run, and its rows go at once.
+
+Which features and bots ``affinity forget`` covers: every bot the config names and every bot
+this database has run (its rows in the runtime's tables), each with every feature the suite
+ships and every feature the config names for it. A feature taken off a bot's list, or a bot
+taken out of the config, still has its expired records forgotten: retention is a promise to the
+people in the rooms, not a setting of today's list.
 
 Both end with a WAL checkpoint that truncates the ``-wal`` file: with ``secure_delete`` on, no
 deleted row's text is left in the database file or beside it.
@@ -20,11 +27,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bots.config import RetentionConfig
+from bots.config import AppConfig, RetentionConfig
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -33,29 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_JOB_ID = "retention-sweep"
-
-Forgetter = Callable[[Database, datetime, RetentionConfig], Awaitable[int]]
-"""Deletes one feature's expired rows as of ``now`` under ``retention``; returns rows deleted."""
-
-
-async def _forget_herald(db: Database, now: datetime, retention: RetentionConfig) -> int:
-    from storage.herald import Coalitions, HeraldEvents, HeraldRuns
-
-    runs = await HeraldRuns(db).forget_older_than(now - retention.protocol_runs)
-    events = await HeraldEvents(db).forget_older_than(now - retention.events)
-    invites = await Coalitions(db).forget_expired_invites(now)  # every bot's (bot=None)
-    return runs + events + invites + await Coalitions(db).forget_empty()
-
-
-async def _forget_lottery(db: Database, now: datetime, retention: RetentionConfig) -> int:
-    from storage.lottery import forget_lottery
-
-    return await forget_lottery(db, now - retention.draw_history, now)
-
-
-# Feature-level forgetting for `affinity forget`. A feature whose storage keeps history adds its
-# function here (storage-level code only: the command runs without Matrix and without bots).
-FORGETTERS: list[Forgetter] = [_forget_herald, _forget_lottery]
 
 
 def capped(retention: RetentionConfig, older_than: timedelta | None) -> RetentionConfig:
@@ -94,12 +78,30 @@ async def forget_runtime(
     return {"handled_events": handled, "outbox": outbox}
 
 
-async def forget_everything(db: Database, now: datetime, retention: RetentionConfig) -> dict[str, int]:
-    """What ``affinity forget`` does: the runtime tables, then every registered forgetter."""
-    counts = await forget_runtime(db, now, retention)
-    for forgetter in FORGETTERS:
-        name = getattr(forgetter, "__name__", "feature").removeprefix("_forget_")
-        counts[name] = counts.get(name, 0) + await forgetter(db, now, retention)
+async def bots_in(db: Database) -> list[str]:
+    """Every bot this database has run: those with rows in the runtime's own tables."""
+    rows = await db.fetchall(
+        "SELECT bot FROM sync_checkpoint UNION SELECT bot FROM handled_event"
+        " UNION SELECT bot FROM room_joined UNION SELECT bot FROM outbox ORDER BY bot"
+    )
+    return [str(row[0]) for row in rows]
+
+
+async def forget_everything(config: AppConfig, db: Database, now: datetime) -> dict[str, int]:
+    """What ``affinity forget`` does: the runtime tables, then every feature through its
+    contract (see the module's docstring for which), under ``config.retention``. Rows deleted,
+    by what they were (``handled_events``, ``outbox``, then each feature's name)."""
+    from bots.runtime.offline import forget_contract_features
+    from bots.runtime.registry import check_features, shipped_features
+
+    # Every feature loaded and its settings checked before anything is deleted: a broken one
+    # (an unknown name, a bad section, a package that does not import) stops it all.
+    check_features(config)
+    shipped = shipped_features()
+    counts = await forget_runtime(db, now, config.retention)
+    counts.update(
+        await forget_contract_features(config, db, now, also_features=shipped, also_bots=await bots_in(db))
+    )
     await db.checkpoint()  # the deleted rows' old pages out of the WAL too
     return counts
 

@@ -67,7 +67,7 @@ from storage.mirror_box import (
     write_box,
 )
 from storage.mirror_drafts import DraftBook
-from storage.mirror_forget import BACKUP_SCRUB, forget_expired_rounds, forget_mirror, scrub_for_backup
+from storage.mirror_forget import BACKUP_SCRUB, ExpiredRounds, forget_expired_rounds, scrub_for_backup
 from storage.mirror_legacy import claim_round, unclaimed_rounds
 from storage.mirror_requests import _OPEN_ATTEMPTS, MirrorRequests
 from storage.times import to_ts as _ts
@@ -370,7 +370,7 @@ class MirrorRounds(MirrorRequests):
 
     async def forget_expired(
         self, now: datetime, stale_after: timedelta = DEFAULT_RETENTION
-    ) -> list[Redaction]:
+    ) -> ExpiredRounds:
         """Forget what is due, and return the release messages to redact.
 
         Released rounds past ``redact_at`` become ``expired`` (their messages are returned until
@@ -380,15 +380,16 @@ class MirrorRounds(MirrorRequests):
         """
         return await forget_expired_rounds(self._db, now, stale_after, self.bot)
 
-    async def mark_redacted(self, redactions: Iterable[Redaction]) -> None:
-        """These messages are redacted: forget them, and their round once none is left."""
+    async def mark_redacted(self, redactions: Iterable[Redaction]) -> int:
+        """These messages are redacted: forget them, and their round once none is left; how
+        many rounds went."""
         async with self._db.transaction():
             for item in redactions:
                 await self._db.execute(
                     "DELETE FROM mirror_message WHERE round_id = ? AND event_id = ?",
                     (item.round_id, item.event_id),
                 )
-            await self._db.execute(
+            return await self._db.execute(
                 "DELETE FROM mirror_round WHERE bot = ? AND state = 'expired' AND NOT EXISTS"
                 " (SELECT 1 FROM mirror_message m WHERE m.round_id = mirror_round.id)",
                 (self.bot,),
@@ -400,9 +401,9 @@ __all__ = [
     "BACKUP_SCRUB",
     "Box",
     "DraftBook",
+    "ExpiredRounds",
     "MirrorRounds",
     "Redaction",
     "forget_expired_rounds",
-    "forget_mirror",
     "scrub_for_backup",
 ]

@@ -1,6 +1,5 @@
-"""How the blind mirror forgets without a homeserver, for one bot or every bot: expired and
-stale rounds (shredded), lapsed requests, and what a backup never keeps (see
-:mod:`storage.mirror`)."""
+"""How the blind mirror forgets, for one bot: expired and stale rounds (shredded), lapsed
+requests, and what a backup never keeps (see :mod:`storage.mirror`)."""
 
 from __future__ import annotations
 
@@ -12,15 +11,25 @@ from storage.mirror_box import Redaction, scrub, shred
 from storage.times import to_ts as _ts
 
 
+class ExpiredRounds(list[Redaction]):
+    """The release messages whose time is up (to redact, then ``mark_redacted``), and how many
+    rows were deleted on the way (rounds and lapsed requests)."""
+
+    def __init__(self, due: list[Redaction], deleted: int) -> None:
+        super().__init__(due)
+        self.deleted = deleted
+
+
 async def forget_expired_rounds(
-    db: Database, now: datetime, stale_after: timedelta, bot: str | None
-) -> list[Redaction]:
-    """:meth:`MirrorRounds.forget_expired` for one bot, or (``bot=None``) for every bot: what
-    ``affinity forget`` runs without a homeserver. Lapsed consent requests go too."""
-    which, params = ("", ()) if bot is None else (" AND bot = ?", (bot,))
+    db: Database, now: datetime, stale_after: timedelta, bot: str
+) -> ExpiredRounds:
+    """:meth:`MirrorRounds.forget_expired` (see there). Lapsed consent requests go too."""
+    which, params = " AND bot = ?", (bot,)
     cutoff = _ts(now)
     async with db.transaction():
-        await db.execute("DELETE FROM mirror_request WHERE expires_at <= ?" + which, (cutoff, *params))
+        deleted = await db.execute(
+            "DELETE FROM mirror_request WHERE expires_at <= ?" + which, (cutoff, *params)
+        )
         stale = await db.fetchall(
             "SELECT id FROM mirror_round WHERE ((state IN ('open', 'closed') AND closes_at <= ?)"
             " OR (state = 'withheld' AND redact_at <= ?))" + which,
@@ -36,8 +45,9 @@ async def forget_expired_rounds(
         for row in expiring:
             await shred(db, int(row["id"]))  # normally already gone at publication
             await db.execute("UPDATE mirror_round SET state = 'expired' WHERE id = ?", (row["id"],))
+        deleted += len(stale)
         # Expired rounds with nothing left to redact have nothing left to say.
-        await db.execute(
+        deleted += await db.execute(
             "DELETE FROM mirror_round WHERE state = 'expired' AND NOT EXISTS"
             " (SELECT 1 FROM mirror_message m WHERE m.round_id = mirror_round.id)" + which,
             params,
@@ -51,23 +61,7 @@ async def forget_expired_rounds(
         )
     if stale or expiring:
         await scrub(db)
-    return [Redaction(int(r["round_id"]), r["room_id"], r["event_id"]) for r in rows]
-
-
-async def forget_mirror(db: Database, now: datetime, stale_after: timedelta) -> int:
-    """What ``affinity forget`` does for the mirror, for every bot, without a homeserver: lapsed
-    requests, withheld and stale rounds (shredded) are deleted; released rounds past their time
-    become expired but keep the events to redact, for the running bot's sweep to redact (the
-    command cannot). How many rounds and requests were deleted."""
-
-    async def rows() -> int:
-        rounds = await db.fetchone("SELECT COUNT(*) FROM mirror_round")
-        requests = await db.fetchone("SELECT COUNT(*) FROM mirror_request")
-        return int(rounds[0] if rounds else 0) + int(requests[0] if requests else 0)
-
-    before = await rows()
-    await forget_expired_rounds(db, now, stale_after, None)
-    return before - await rows()
+    return ExpiredRounds([Redaction(int(r["round_id"]), r["room_id"], r["event_id"]) for r in rows], deleted)
 
 
 def scrub_for_backup(conn: Any) -> int:

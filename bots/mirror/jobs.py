@@ -142,7 +142,7 @@ class MirrorJobs(MirrorBase):
 
     async def forget_expired(self, now: datetime) -> int:
         """Drop idle drafts and lapsed requests (telling the rooms that asked), redact released
-        messages whose time is up and delete what is left; how many rows were forgotten.
+        messages whose time is up and delete what is left; how many rounds and requests went.
 
         A redaction goes through the outbox, which retries it until it lands or the room
         refuses it for good: the queued redaction is the promise, so the rows go at once.
@@ -162,7 +162,7 @@ class MirrorJobs(MirrorBase):
                 key(self.name, "redact", room, event),
                 reason="Blind mirror: the retention period ended",
             )
-        await self.rounds.mark_redacted(due)
+        emptied = await self.rounds.mark_redacted(due)
         if due:
             log.info("redacting %d blind-mirror messages", len(due))
-        return len(requests) + len(due)
+        return len(requests) + due.deleted + emptied

@@ -9,9 +9,10 @@ now (members, power, rooms) is a :class:`Offline` error: forgetting must not nee
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bots.config import AppConfig
 from bots.runtime.host import F, Outcome
@@ -22,6 +23,11 @@ from bots.runtime.outbox import Outbox
 from bots.runtime.scheduler import Scheduler
 from storage.db import Database
 from storage.room_settings import RoomSettings
+
+if TYPE_CHECKING:
+    from bots.runtime.contract import ContractFeature
+
+log = logging.getLogger(__name__)
 
 
 class Offline(RuntimeError):
@@ -156,27 +162,46 @@ class OfflineHost:
     resolve_room = room_name = create_room = invite = leave = api = _offline
 
 
-async def forget_contract_features(config: AppConfig, db: Database, now: datetime) -> dict[str, int]:
-    """``affinity forget`` for the features on the contract: each bot's features, each with an
-    offline host, run ``forget_expired(now)``; returns rows deleted by feature name. Features not
-    on the contract yet are left to ``bots.sweeper.FORGETTERS``."""
+async def forget_contract_features(
+    config: AppConfig,
+    db: Database,
+    now: datetime,
+    *,
+    also_features: Sequence[type[ContractFeature[Any]]] = (),
+    also_bots: Sequence[str] = (),
+) -> dict[str, int]:
+    """Forgetting without a homeserver, through each feature's own ``forget_expired(now)``: each
+    bot of the config runs its features (and ``also_features``), each with an
+    :class:`OfflineHost` of that bot; each bot of ``also_bots`` not in the config runs
+    ``also_features``. Rows deleted, by feature name (a feature run for several bots: their sum).
+
+    A feature's migrations are applied first, as the bot would at start. Its settings are its
+    ``features.<name>`` section; a feature no bot names whose settings do not validate without
+    one is skipped (logged): it cannot have run without them."""
     from bots.config import ConfigError
     from bots.runtime.contract import validate_config
     from bots.runtime.registry import REGISTRY, feature_section
     from storage.feature_migrations import apply_feature_migrations, read_feature_migrations
 
-    counts: dict[str, int] = {}
+    plan: list[tuple[str, list[type[ContractFeature[Any]]]]] = []
     for i, bot in enumerate(config.bots):
-        for j, name in enumerate(bot.features):
+        named = [REGISTRY.find(name, f"bots[{i}].features[{j}]") for j, name in enumerate(bot.features)]
+        plan.append((bot.user_id, list(dict.fromkeys([*named, *also_features]))))
+    configured = {bot.user_id for bot in config.bots}
+    plan.extend((bot, list(also_features)) for bot in dict.fromkeys(also_bots) if bot not in configured)
+    counts: dict[str, int] = {}
+    migrated: set[str] = set()
+    for bot_id, features in plan:
+        for cls in features:
             try:
-                cls = REGISTRY.find(name, f"bots[{i}].features[{j}]")
-            except ConfigError:
-                if "." in name:
-                    raise
-                continue  # a built-in not on the contract yet
-            steps = read_feature_migrations(cls.migrations) if cls.migrations else []
-            await apply_feature_migrations(db, cls.name, steps, now.timestamp())
-            host = OfflineHost(config, bot.user_id, db, cls.name, lambda: now)
-            feature = cls(host, validate_config(cls, feature_section(config, cls.name)))
+                settings = validate_config(cls, feature_section(config, cls.name))
+            except ConfigError as exc:
+                log.warning("not forgetting with %s: its settings do not validate (%s)", cls.name, exc)
+                continue
+            if cls.name not in migrated:
+                steps = read_feature_migrations(cls.migrations) if cls.migrations else []
+                await apply_feature_migrations(db, cls.name, steps, now.timestamp())
+                migrated.add(cls.name)
+            feature = cls(OfflineHost(config, bot_id, db, cls.name, lambda: now), settings)
             counts[cls.name] = counts.get(cls.name, 0) + await feature.forget_expired(now)
     return counts

@@ -17,6 +17,7 @@ names the config key. Importing registers; nothing else happens at import (no I/
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,23 @@ class Registry:
 
 REGISTRY = Registry()
 register = REGISTRY.register
+
+
+def shipped_features(*, registry: Registry = REGISTRY) -> list[FeatureClass]:
+    """Every feature the suite ships: each package under ``bots/`` that registers a feature of
+    its own name (``bots.lottery`` -> ``lottery``), found by looking, not from a table. What
+    ``affinity forget`` forgets with even when no bot runs it any more."""
+    import bots
+
+    found: list[FeatureClass] = []
+    for module in sorted(pkgutil.iter_modules(bots.__path__), key=lambda m: m.name):
+        if not module.ispkg or not _NAME.match(module.name):
+            continue
+        try:
+            found.append(registry.find(module.name))
+        except ConfigError:
+            continue  # a package of the runtime's (bots.runtime), not a feature
+    return found
 
 
 def feature_section(config: AppConfig, name: str) -> dict[str, Any]:

@@ -20,9 +20,12 @@ from bots.cli import main
 from bots.config import ConfigError, RetentionConfig, parse_config
 from bots.runtime.health import HealthServer, check_health
 from bots.runtime.outbox import Outbox
-from bots.sweeper import FORGETTERS, Sweeper, capped, forget_everything, forget_runtime
+from bots.runtime.registry import REGISTRY
+from bots.sweeper import Sweeper, capped, forget_everything, forget_runtime
 from storage.db import Database
+from storage.feature_migrations import apply_feature_migrations, read_feature_migrations
 from storage.herald import Coalitions, HeraldEvents
+from tests.bot.example_feature import ExampleNotes
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DAY = 86400.0
@@ -151,25 +154,30 @@ def test_capped_shortens_every_lifetime_but_not_the_interval() -> None:
     assert capped(RetentionConfig(), None) == RetentionConfig()
 
 
-async def test_forget_everything_calls_the_registered_forgetters(tmp_path: Path) -> None:
+async def test_forget_everything_runs_each_feature_through_its_contract(tmp_path: Path) -> None:
+    """Every feature the suite ships and every one a bot names, for every bot the config names
+    and every bot the database has run, through its own ``forget_expired``."""
     db = await Database.open(tmp_path / "a.db")
-    await Coalitions(db).join("c", "!r:x", "x", None, NOW - timedelta(days=60))
-    events = HeraldEvents(db)
+    await seed(db, NOW.timestamp())  # runtime rows of @a:x and @b:x, which the config no longer names
+    await Coalitions(db, "@b:x").join("c", "!r:x", "x", None, NOW - timedelta(days=60))
+    events = HeraldEvents(db, "@b:x")
     await events.add("c", "!r:x", "old", NOW - timedelta(days=40), None, NOW - timedelta(days=50))
     await events.add("c", "!r:x", "soon", NOW + timedelta(days=1), None, NOW)
-    calls: list[tuple[datetime, RetentionConfig]] = []
-
-    async def probe(db: Database, now: datetime, retention: RetentionConfig) -> int:
-        calls.append((now, retention))
-        return 7
-
-    FORGETTERS.append(probe)
-    try:
-        counts = await forget_everything(db, NOW, RetentionConfig())
-    finally:
-        FORGETTERS.remove(probe)
-    assert counts["herald"] == 1 and counts["probe"] == 7
-    assert calls == [(NOW, RetentionConfig())]
+    config = parse_config(
+        "homeserver: http://127.0.0.1:1\ndata_dir: ./data\n"
+        "bots:\n  - user_id: '@c:x'\n    password: x\n    features: [tests.bot.example_feature]\n"
+    )
+    example = REGISTRY.find("tests.bot.example_feature")
+    assert example.migrations is not None
+    await apply_feature_migrations(db, "example", read_feature_migrations(example.migrations), 0)
+    notes = ExampleNotes(db)
+    await notes.add("!r:x", "old", NOW - timedelta(days=8))
+    await notes.add("!r:x", "new", NOW - timedelta(days=6))
+    counts = await forget_everything(config, db, NOW)
+    assert counts["handled_events"] == 2 and counts["outbox"] == 4
+    assert counts["herald"] == 1  # the bot taken out of the config still forgets
+    assert counts["example"] == 1  # a feature the config names (kept 7 days)
+    assert {"lottery", "mirror", "ghostchair"} <= set(counts)  # every feature the suite ships
     assert [e.title for e in await events.list_for("c")] == ["soon"]
     await db.close()
 
@@ -189,6 +197,26 @@ def test_forget_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as exc:
         main(["forget", "--config", str(config), "--older-than", "soon"])
     assert exc.value.code == 2
+
+
+def test_forget_refuses_an_unknown_feature_before_deleting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("features: []", "features: [nosuch]"))
+    make_db(tmp_path / "data" / "affinity.db")
+    assert main(["forget", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown feature 'nosuch'" in err and "nothing was forgotten" in err
+
+    async def left() -> int:
+        db = await Database.open(tmp_path / "data" / "affinity.db")
+        try:
+            return len(await db.fetchall("SELECT 1 FROM handled_event"))
+        finally:
+            await db.close()
+
+    assert asyncio.run(left()) == 4
 
 
 # -- backup and restore -------------------------------------------------------------------------

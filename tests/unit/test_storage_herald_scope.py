@@ -149,8 +149,13 @@ async def test_the_upgrade_gives_existing_rows_to_their_bot(tmp_path: Path) -> N
 
 
 async def test_affinity_forget_drops_expired_invitations_of_every_bot(tmp_path: Path) -> None:
-    from bots.config import RetentionConfig
+    from bots.config import parse_config
     from bots.sweeper import forget_everything
+
+    config = parse_config(  # affinity forget forgets for every bot the config names
+        "homeserver: http://127.0.0.1:1\ndata_dir: ./data\nbots:\n"
+        + "".join(f"  - user_id: '{bot}'\n    password: x\n    features: [herald]\n" for bot in (A, B))
+    )
 
     db = await Database.open(tmp_path / "a.db")
     try:
@@ -159,7 +164,7 @@ async def test_affinity_forget_drops_expired_invitations_of_every_bot(tmp_path: 
             await c.create("nk", "!a:x.org", "x.org", None, NOW)
             await c.add_invite("nk", token_hash(f"cj-{bot}"), None, bot, NOW, NOW + timedelta(hours=1), 5)
             await c.add_invite("nk", token_hash(f"cj-late-{bot}"), None, bot, NOW, NOW + timedelta(days=9), 5)
-        counts = await forget_everything(db, NOW + timedelta(hours=2), RetentionConfig())
+        counts = await forget_everything(config, db, NOW + timedelta(hours=2))
         assert counts["herald"] == 2
         assert len(await db.fetchall("SELECT 1 FROM herald_invite")) == 2
     finally:

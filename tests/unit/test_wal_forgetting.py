@@ -7,13 +7,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-from bots.config import RetentionConfig
+from bots.config import AppConfig, RetentionConfig, parse_config
 from bots.runtime.outbox import Outbox
 from bots.sweeper import Sweeper, forget_everything
 from storage.db import Database
 from storage.herald import Coalitions, HeraldEvents
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+BOT = "@b:x"
+
+
+def operator_config() -> AppConfig:
+    """A config naming the bot whose rows ``affinity forget`` forgets (its features: any)."""
+    return parse_config(
+        "homeserver: http://127.0.0.1:1\ndata_dir: ./data\n"
+        f"bots:\n  - user_id: '{BOT}'\n    password: x\n    features: []\n"
+    )
 
 
 def on_disk(db_path: Path) -> bytes:
@@ -66,11 +75,11 @@ async def test_affinity_forget_leaves_no_deleted_herald_text_on_disk(tmp_path: P
 
 async def _forget_herald(db: Database, path: Path) -> None:
     marker = f"MARKER-{secrets.token_hex(8)}"
-    await Coalitions(db).join("c", "!r:x", "x", None, NOW - timedelta(days=80))
-    events = HeraldEvents(db)
+    await Coalitions(db, BOT).join("c", "!r:x", "x", None, NOW - timedelta(days=80))
+    events = HeraldEvents(db, BOT)
     await events.add("c", "!r:x", marker, NOW - timedelta(days=60), f"at {marker}", NOW - timedelta(days=70))
     assert marker.encode() in on_disk(path)
-    counts = await forget_everything(db, NOW, RetentionConfig())
+    counts = await forget_everything(operator_config(), db, NOW)
     assert counts["herald"] == 1
     assert marker.encode() not in on_disk(path)
 
