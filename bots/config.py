@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -116,8 +117,10 @@ class BotConfig(Strict):
     features: list[FeatureRef] = Field(default_factory=lambda: ["lottery", "ghostchair", "mirror", "herald"])
 
     @model_validator(mode="after")
-    def _has_credentials(self) -> BotConfig:
-        if self.password is None and self.access_token is None:
+    def _has_credentials(self, info: ValidationInfo) -> BotConfig:
+        # In application-service mode (``appservice:``) the registration's token is the credential.
+        appservice = bool(info.context and info.context.get("appservice"))
+        if self.password is None and self.access_token is None and not appservice:
             raise ValueError("each bot needs a password or an access_token")
         return self
 
@@ -195,6 +198,16 @@ class RetentionConfig(Strict):
     sweep_every: timedelta = timedelta(hours=1)
 
 
+class AppserviceConfig(Strict):
+    """Application-service mode (docs/operators.md): the homeserver pushes events to the bot."""
+
+    # The file `affinity appservice-registration` wrote (relative: to this config file).
+    registration: Path
+    # Where the bot listens for the homeserver's transactions (the registration's url).
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=9009, ge=1, le=65535)
+
+
 class AppConfig(Strict):
     homeserver: str
     data_dir: Path
@@ -211,6 +224,7 @@ class AppConfig(Strict):
     # Accounts in your rooms that are not people (bridges, other bots): never drawn for a role,
     # never in a speaking order, triad or cell. The bots of this file are left out anyway.
     other_bots: list[UserIdStr] = Field(default_factory=list)
+    appservice: AppserviceConfig | None = None
 
     @field_validator("homeserver")
     @classmethod
@@ -218,6 +232,12 @@ class AppConfig(Strict):
         if not re.match(r"^https?://[^\s/]+(/.*)?$", value):
             raise ValueError("must be a URL like https://matrix.example.org")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_appservice_bot(self) -> AppConfig:
+        if self.appservice is not None and len(self.bots) != 1:
+            raise ValueError("application-service mode (appservice:) runs exactly one bot")
+        return self
 
     @model_validator(mode="after")
     def _unique_bots(self) -> AppConfig:
@@ -256,7 +276,7 @@ def parse_config(text: str, source: str = "config", environ: Mapping[str, str] |
         raise ConfigError(f"{source}: the top level must be a mapping of keys")
     raw = expand_secrets(raw, AppConfig, os.environ if environ is None else environ, source)
     try:
-        config = AppConfig.model_validate(raw)
+        config = AppConfig.model_validate(raw, context={"appservice": bool(raw.get("appservice"))})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -329,6 +349,11 @@ def load_config(
     config = parse_config(text, str(path), env)
     if not config.data_dir.is_absolute():
         config = config.model_copy(update={"data_dir": (path.parent / config.data_dir).resolve()})
+    if config.appservice is not None and not config.appservice.registration.is_absolute():
+        resolved = (path.parent / config.appservice.registration).resolve()
+        config = config.model_copy(
+            update={"appservice": config.appservice.model_copy(update={"registration": resolved})}
+        )
     if config.encryption.pickle_key is None and PICKLE_KEY_ENV in env and env[PICKLE_KEY_ENV]:
         encryption = config.encryption.model_copy(update={"pickle_key": SecretStr(env[PICKLE_KEY_ENV])})
         config = config.model_copy(update={"encryption": encryption})
