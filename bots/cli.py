@@ -111,9 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=".demo")
     demo.add_argument("--port", type=int, default=8008)
     demo.set_defaults(func=cmd_demo)
-    from bots import operator_cli
+    from bots.operator.parser import add_commands
 
-    operator_cli.add_commands(sub)
+    add_commands(sub)
     return parser
 
 

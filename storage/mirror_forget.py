@@ -74,7 +74,7 @@ def scrub_for_backup(conn: Any) -> int:
     return int(rounds)
 
 
-# What no backup keeps, and a restore clears (see bots.operator_cli): every round key and box,
+# What no backup keeps, and a restore clears (see bots.operator.backup and bots.operator.restore): every round key and box,
 # every consent request, every round still open or waiting for its release (it could never be
 # released from a copy without its key, and an old copy must never release again), and the
 # outbox rows of the mirror (a release waiting to go out holds its texts). Released rounds stay,

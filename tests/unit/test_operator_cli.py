@@ -15,9 +15,11 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bots import operator_cli
 from bots.cli import main
 from bots.config import ConfigError, RetentionConfig, parse_config
+from bots.operator import backup_format
+from bots.operator.backup import PASSPHRASE_ENV
+from bots.operator.common import shred
 from bots.runtime.health import HealthServer, check_health
 from bots.runtime.outbox import Outbox
 from bots.runtime.registry import REGISTRY
@@ -35,7 +37,7 @@ PASS = "correct horse battery staple"
 @pytest.fixture(autouse=True)
 def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     # The KDF cost is stored in each file's header; tests use a cheap one to stay fast.
-    monkeypatch.setattr(operator_cli, "SCRYPT_LOG2_N", 10)
+    monkeypatch.setattr(backup_format, "SCRYPT_LOG2_N", 10)
 
 
 def write_config(directory: Path, password: str = "${BOT_PASSWORD}") -> Path:
@@ -223,18 +225,18 @@ def test_forget_refuses_an_unknown_feature_before_deleting_anything(
 
 
 def test_backup_format_round_trip_and_tampering() -> None:
-    blob = operator_cli.encrypt_backup(b"SQLite format 3\x00 secret rows", PASS)
-    assert blob.startswith(operator_cli.MAGIC) and b"secret rows" not in blob
-    assert operator_cli.decrypt_backup(blob, PASS) == b"SQLite format 3\x00 secret rows"
-    with pytest.raises(operator_cli.BackupError, match="wrong passphrase"):
-        operator_cli.decrypt_backup(blob, "wrong")
+    blob = backup_format.encrypt_backup(b"SQLite format 3\x00 secret rows", PASS)
+    assert blob.startswith(backup_format.MAGIC) and b"secret rows" not in blob
+    assert backup_format.decrypt_backup(blob, PASS) == b"SQLite format 3\x00 secret rows"
+    with pytest.raises(backup_format.BackupError, match="wrong passphrase"):
+        backup_format.decrypt_backup(blob, "wrong")
     # The header is authenticated: changing the KDF cost (same passphrase) is caught too.
     head = bytearray(blob)
-    head[len(operator_cli.MAGIC) + 2] = 9  # r
-    with pytest.raises(operator_cli.BackupError):
-        operator_cli.decrypt_backup(bytes(head), PASS)
-    with pytest.raises(operator_cli.BackupError, match="not an Affinity backup"):
-        operator_cli.decrypt_backup(b"hello", PASS)
+    head[len(backup_format.MAGIC) + 2] = 9  # r
+    with pytest.raises(backup_format.BackupError):
+        backup_format.decrypt_backup(bytes(head), PASS)
+    with pytest.raises(backup_format.BackupError, match="not an Affinity backup"):
+        backup_format.decrypt_backup(b"hello", PASS)
 
 
 def test_backup_and_restore_round_trip(
@@ -243,12 +245,12 @@ def test_backup_and_restore_round_trip(
     source = write_config(tmp_path / "old")
     make_db(tmp_path / "old" / "data" / "affinity.db")
     out = tmp_path / "affinity.backup"
-    monkeypatch.delenv(operator_cli.PASSPHRASE_ENV, raising=False)
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
     monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: False))
     assert main(["backup", "--config", str(source), "--out", str(out)]) == 2
-    assert operator_cli.PASSPHRASE_ENV in capsys.readouterr().err and not out.exists()
+    assert PASSPHRASE_ENV in capsys.readouterr().err and not out.exists()
 
-    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, PASS)
+    monkeypatch.setenv(PASSPHRASE_ENV, PASS)
     assert main(["backup", "--config", str(source), "--out", str(out)]) == 0
     assert out.stat().st_mode & 0o077 == 0
     assert b"$old" not in out.read_bytes()
@@ -257,11 +259,11 @@ def test_backup_and_restore_round_trip(
 
     target = write_config(tmp_path / "new")
     db_path = tmp_path / "new" / "data" / "affinity.db"
-    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, "wrong")
+    monkeypatch.setenv(PASSPHRASE_ENV, "wrong")
     assert main(["restore", "--config", str(target), "--in", str(out)]) == 2
     assert "wrong passphrase" in capsys.readouterr().err and not db_path.exists()
 
-    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, PASS)
+    monkeypatch.setenv(PASSPHRASE_ENV, PASS)
     assert main(["restore", "--config", str(target), "--in", str(out)]) == 0
     assert "schema version" in capsys.readouterr().out
 
@@ -293,9 +295,9 @@ def test_restore_refuses_a_database_newer_than_this_build(
     newer = tmp_path / "newer.db"
     with sqlite3.connect(newer) as conn:
         conn.execute("PRAGMA user_version=999")
-    blob = operator_cli.encrypt_backup(newer.read_bytes(), PASS)
+    blob = backup_format.encrypt_backup(newer.read_bytes(), PASS)
     (tmp_path / "b").write_bytes(blob)
-    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, PASS)
+    monkeypatch.setenv(PASSPHRASE_ENV, PASS)
     config = write_config(tmp_path / "cfg")
     assert main(["restore", "--config", str(config), "--in", str(tmp_path / "b")]) == 2
     assert "nothing was replaced" in capsys.readouterr().err
@@ -416,7 +418,7 @@ def test_shred_overwrites_before_unlinking(tmp_path: Path) -> None:
     secret.write_bytes(b"private key material" * 50)
     twin = tmp_path / "twin"
     os.link(secret, twin)  # a second name for the same blocks shows what was written to them
-    operator_cli._shred(secret)
+    shred(secret)
     assert not secret.exists()
     assert len(twin.read_bytes()) == 1000 and b"private key" not in twin.read_bytes()
 

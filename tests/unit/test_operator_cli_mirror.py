@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bots import operator_cli
 from bots.cli import main
+from bots.operator import backup_format
+from bots.operator.backup import PASSPHRASE_ENV
 from protocols.mirror import plan_round
 from storage import crypto
 from storage.db import Database
@@ -32,8 +33,8 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(autouse=True)
 def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(operator_cli, "SCRYPT_LOG2_N", 10)
-    monkeypatch.setenv(operator_cli.PASSPHRASE_ENV, PASS)
+    monkeypatch.setattr(backup_format, "SCRYPT_LOG2_N", 10)
+    monkeypatch.setenv(PASSPHRASE_ENV, PASS)
 
 
 def write_config(directory: Path) -> Path:
@@ -105,7 +106,7 @@ def test_a_backup_holds_no_round_key_reflection_request_or_pending_release(
     assert main(["backup", "--config", str(config), "--out", str(out)]) == 0
     assert "2 unreleased round(s) were not copied" in capsys.readouterr().out  # open and closed
     copy = tmp_path / "copy.db"
-    copy.write_bytes(operator_cli.decrypt_backup(out.read_bytes(), PASS))
+    copy.write_bytes(backup_format.decrypt_backup(out.read_bytes(), PASS))
     raw = copy.read_bytes()
     for name, secret in secrets.items():
         assert secret not in raw, name
@@ -130,7 +131,7 @@ def test_restore_destroys_every_unreleased_round_even_from_an_old_backup(
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     old_backup = tmp_path / "old.backup"
-    old_backup.write_bytes(operator_cli.encrypt_backup(source.read_bytes(), PASS))
+    old_backup.write_bytes(backup_format.encrypt_backup(source.read_bytes(), PASS))
     config = write_config(tmp_path / "new")
     assert main(["restore", "--config", str(config), "--in", str(old_backup)]) == 0
     assert (
