@@ -22,9 +22,11 @@ through), so each call site would have to escape for it; here nothing needs esca
 from __future__ import annotations
 
 import html as _html
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from urllib.parse import quote
 
 from bots.runtime.ids import UserID, is_user_id
@@ -287,3 +289,80 @@ def lines(texts: Sequence[str]) -> Message:
     for t in texts:
         msg = msg.paragraph(t)
     return msg
+
+
+# -- what Element X shows ----------------------------------------------------------------------
+
+# The HTML subset Element X renders (its formatted-body parser keeps these and drops the rest,
+# tables included), with the attributes each may carry. ``span`` only for ``data-mx-*``
+# (spoilers, colours); ``a`` only with an ``href``.
+ELEMENT_X_TAGS: frozenset[str] = frozenset(
+    {"a", "b", "strong", "i", "em", "u", "del", "code", "pre", "ul", "ol", "li", "p", "br"}
+    | {"blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "span"}
+)
+_VOID = frozenset({"br"})
+_ATTRIBUTES: dict[str, tuple[str, ...]] = {"a": ("href",), "ol": ("start",), "code": ("class",)}
+_URL_SCHEMES = ("https://", "http://", "matrix:", "mxc://")
+
+
+class _SubsetCheck(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ELEMENT_X_TAGS:
+            self.problems.append(f"<{tag}> is not shown by Element X")
+        for name, value in attrs:
+            if tag == "span" and name.startswith("data-mx-"):
+                continue
+            if name not in _ATTRIBUTES.get(tag, ()):
+                self.problems.append(f"<{tag} {name}=...> is not an attribute Element X keeps")
+            elif name == "href" and not (value or "").startswith(_URL_SCHEMES):
+                self.problems.append(f"<a href={value!r}> is not a link Element X follows")
+            elif name == "class" and not (value or "").startswith("language-"):
+                self.problems.append(f"<code class={value!r}>: only language-* classes")
+        if tag not in _VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _VOID:
+            self.problems.append(f"<{tag}/> is not an element that may be empty")
+            return
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:
+            return
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"</{tag}> closes nothing open (open: {', '.join(self.open) or 'none'})")
+            return
+        self.open.pop()
+
+    def handle_comment(self, data: str) -> None:
+        self.problems.append("an HTML comment")
+
+    def handle_decl(self, decl: str) -> None:
+        self.problems.append(f"a declaration <!{decl}>")
+
+    def handle_pi(self, data: str) -> None:
+        self.problems.append("a processing instruction")
+
+
+def element_x_problems(html: str) -> list[str]:
+    """What in ``html`` Element X would not show as written: tags outside its subset, other
+    attributes, unbalanced tags. Empty when the HTML is fine."""
+    check = _SubsetCheck()
+    check.feed(html)
+    check.close()
+    problems = check.problems
+    if check.open:
+        problems.append(f"left open: {', '.join(check.open)}")
+    return problems
+
+
+def html_text(html: str) -> str:
+    """The visible text of HTML in the subset: tags dropped, ``<br>`` a line break, entities
+    decoded (what a reader of the formatted body sees, for comparing with the plain body)."""
+    return _html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>", "\n", html)))
