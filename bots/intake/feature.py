@@ -139,9 +139,7 @@ class IntakeFeature(ContractFeature[IntakeConfig], RunListener):
             reply = await self._opt_in(info, ctx.room_id, ctx.sender)
         except UserError as exc:
             reply = Message.of(str(exc))
-        await self.host.post(
-            ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=ctx.event_id
-        )
+        await self.host.post(ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=target)
 
     async def on_message(self, ctx: CommandContext) -> bool:
         """An answer in the DM of someone taking a survey."""
