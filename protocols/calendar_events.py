@@ -184,9 +184,10 @@ def parse_event_add(text: str, zone: ZoneInfo, now: datetime) -> EventDraft:
     if split.private and place is None:
         raise EventError("'private' keeps the place for members: say where (where <place>) first")
     starts_at = _time(split.start, zone)
-    ends_at = _time(split.end, zone) if split.end is not None else None
-    check_times(starts_at, ends_at, zone, now)
     shown = _shown_zone(split.start, zone)
+    # An end without a zone is in the start's zone (``at 18:00 Europe/Paris until 20:00``).
+    ends_at = _time(split.end, parse_zone(shown)) if split.end is not None else None
+    check_times(starts_at, ends_at, zone, now)
     return EventDraft(title, starts_at, ends_at, shown, place, split.private)
 
 

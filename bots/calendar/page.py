@@ -52,8 +52,7 @@ footer { margin-top: 2rem; color: #3d3d3d; font-size: 0.9rem; }
 <header>
 <h1>{{ name }} coalition calendar</h1>
 <p class="subscribe">Upcoming actions.
-<a href="events.ics">Subscribe in your calendar app</a>{% if webcal %}
-(<a href="{{ webcal }}">webcal</a>){% endif %}</p>
+<a href="events.ics">Subscribe in your calendar app</a>{% if webcal %} (<a href="{{ webcal }}">webcal</a>){% endif %}</p>
 </header>
 <main>
 {% for day in days %}

@@ -62,6 +62,16 @@ PARIS = ZoneInfo("Europe/Paris")
             None,
             False,
         ),
+        # the end takes the start's zone when it names none
+        (
+            "Fair at 2026-12-01 10:00 UTC until 2026-12-01 12:00",
+            "Fair",
+            (12, 1, 10),
+            (12, 1, 12),
+            "UTC",
+            None,
+            False,
+        ),
     ],
 )
 def test_event_add_reads_title_times_place_and_private(
