@@ -16,6 +16,7 @@ from bots.config import Strict
 from bots.dayofaction.dm import dm_room
 from bots.dayofaction.herald_port import (
     CoalitionInfo,
+    PhaseSent,
     RunInfo,
     RunListener,
     herald_port,
@@ -29,7 +30,7 @@ from bots.runtime.contract import ContractFeature
 from bots.runtime.converters import Text, UserRef
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
-from bots.runtime.ids import RoomID
+from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
 from bots.runtime.message import Message, bold, code
 from protocols.dayofaction import autonomy as rules
@@ -223,6 +224,9 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             term = li.drawn(current, room_id, li.LIAISON_ROLE, mandate.holder, mandate.expires)
             assert term is not None
             await self.autonomy.put_liaison(term)
+            port = herald_port(self.host)
+            if port is not None:
+                await port.dayofaction_set_liaison(room_id, UserID(mandate.holder))
             if current is None or current.liaison != mandate.holder:
                 zone = await self.host.settings.zone(room_id)
                 await self.host.post(
@@ -242,6 +246,9 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         if hand is None:
             return
         await self.autonomy.put_liaison(after)
+        port = herald_port(self.host)
+        if port is not None:
+            await port.dayofaction_set_liaison(room_id, UserID(hand.acting) if hand.acting else None)
         if hand.acting:
             text = Message.of(
                 hand.leaving,
@@ -305,6 +312,17 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         if not found:
             raise UserError("This room is in no coalition: !coalition join <name> first.")
         return found[0]
+
+    async def run_phase_sent(self, sent: PhaseSent) -> None:
+        """The room's local note, under each phase message sent to it."""
+        note = await self.autonomy.note(sent.run_id, sent.room_id)
+        if note and sent.event_id is not None:
+            await self.host.post(
+                sent.room_id,
+                Message.of(bold("Local note: "), note),
+                key(self.name, "note", sent.run_id, sent.phase, sent.room_id),
+                reply_to=sent.event_id,
+            )
 
     async def run_ended(self, run_id: str) -> None:
         await self.autonomy.forget_run(run_id)

@@ -101,6 +101,11 @@ class HeraldPort(Protocol):
 
     def dayofaction_listen(self, listener: RunListener) -> None: ...
 
+    async def dayofaction_set_liaison(self, room_id: RoomID, user_id: UserID | None) -> None:
+        """Make ``user_id`` the room's liaison for the herald (None: nobody), as the room's
+        lottery decided."""
+        ...
+
     async def dayofaction_coalitions(self, room_id: RoomID) -> Sequence[CoalitionInfo]:
         """The coalitions ``room_id`` is in, as a member or a coordination room."""
         ...

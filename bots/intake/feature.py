@@ -91,7 +91,7 @@ class IntakeFeature(ContractFeature[IntakeConfig], RunListener):
                 await self.store.add_message(room, event, info.run_id, info.forget_at, invitation=True)
         await ctx.reply(
             Message.of(
-                f"Invited {len(info.member_rooms)} member room(s) to the survey of run ",
+                f"Invited {len(rooms)} member room(s) to the survey of run ",
                 code(info.run_id),
                 ".",
             )

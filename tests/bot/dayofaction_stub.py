@@ -40,15 +40,12 @@ class StubHerald(ContractFeature[NoConfig]):
     ) -> dict[RoomID, EventID | None]:
         run = self.runs[run_id]
         sent: dict[RoomID, EventID | None] = {}
-        autonomy = self.host.peer(DayOfActionFeature)  # as the herald asks: declines and notes
+        autonomy = self.host.peer(DayOfActionFeature)  # as the herald asks: declines
         declined = await autonomy.declined_rooms(run_id) if autonomy else {}
         for room in run.member_rooms:
             if room in declined:
                 continue
             body = Message.of(text).bullets(list(checklist)) if checklist else Message.of(text)
-            note = await autonomy.local_note(run_id, room) if autonomy else None
-            if note:
-                body = body.paragraph("Local note: ", note)
             event = await self.host.post(room, body, key(self.name, run_id, phase, room), wait=True)
             sent[room] = event
             for listener in self.listeners:
@@ -90,6 +87,12 @@ class StubHerald(ContractFeature[NoConfig]):
         self, template: str, room_id: RoomID, action_at: datetime
     ) -> Sequence[PhaseView] | None:
         return self.templates.get(template)
+
+    async def dayofaction_set_liaison(self, room_id: RoomID, user_id: UserID | None) -> None:
+        if user_id is None:
+            self.liaisons.pop(room_id, None)
+        else:
+            self.liaisons[room_id] = user_id
 
     def dayofaction_listen(self, listener: RunListener) -> None:
         if listener not in self.listeners:

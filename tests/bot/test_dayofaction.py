@@ -105,8 +105,10 @@ async def test_a_local_note_is_kept_for_the_rooms_phase_messages(tmp_path: Path)
         assert "ends with your note" in ok.body
         assert await feature(bot).local_note("r1", ROOM) == "Wir treffen uns am Brunnen — bring water"
         await stub.send_phase("r1", "go", "Two hours to go")
-        north = [s for s in bot.fake.sent if s.room_id == ROOM and s.body.startswith("Two hours")]
-        assert "Local note: Wir treffen uns am Brunnen" in north[0].body
+        await bot.flush()
+        north = next(s for s in bot.fake.sent if s.room_id == ROOM and s.body.startswith("Two hours"))
+        [note] = [s for s in bot.fake.sent if s.body.startswith("Local note:")]
+        assert note.room_id == ROOM and note.reply_to == north.event_id and "am Brunnen" in note.body
         [long] = await bot.say(ROOM, MOD, "!local note r1 " + "x" * 501)
         assert "at most 500" in long.body
         [member] = await bot.say(ROOM, MEM, "!local note r1 hi")
