@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JS     := tests/js
 JS_OK  := $(JS)/node_modules/.package-lock.json
 
-.PHONY: demo test test-fast lint bench bench-calendar browser clean
+.PHONY: demo test test-fast lint bench bench-calendar bench-redundancy browser clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -51,6 +51,10 @@ bench: $(STAMP)
 # The public calendar: feed and page for 1,000 events, p95 latency, requests/s, memory over 10,000 requests.
 bench-calendar: $(STAMP)
 	$(PY) bench/calendar_serve.py
+
+# Coalitions without a center: one phase to 200 rooms with one herald and with two, the ratio and the copies.
+bench-redundancy: $(STAMP)
+	$(PY) bench/redundancy.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache $(JS)/node_modules

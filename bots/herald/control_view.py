@@ -36,6 +36,7 @@ class ControlView:
     joined: frozenset[str] = frozenset()
     coalition: str | None = None
     private: list[dict[str, Any]] = field(default_factory=list)
+    invited_for: frozenset[str] = frozenset()  # the heralds this herald last invited everywhere
 
 
 def to_planned(run_id: str, plan: SharedPlan) -> list[PlannedMessage]:
@@ -102,11 +103,15 @@ class ControlRegistry(ProtocolCommands):
         registry = Registry.empty(creators).fold(state).fold(private)
         if held is not None and held.registry.creators == registry.creators:
             registry = registry.merge(held.registry)
+            invited = held.invited_for
+        else:
+            invited = frozenset()
         if self.host.user_id not in registry.admitted:
             return None
         book = held.heartbeats if held is not None else HeartbeatBook()
         view = ControlView(room_id, registry, book.record_events(state, now), joined_from(state))
         view.private = private
+        view.invited_for = invited
         view.coalition = coalition_name(private, registry.admitted)
         self.views[room_id] = view
         return view
@@ -124,6 +129,10 @@ class ControlRegistry(ProtocolCommands):
         await self.control.link(view.coalition, view.room_id, self.host.clock())
         await self._mirror(view)
         await self._adopt(view)
+        await self.welcome_heralds(view)
+
+    async def welcome_heralds(self, view: ControlView) -> None:
+        """Invite newly admitted heralds into the rooms (``bots.herald.sharing``)."""
 
     async def control_event(self, view: ControlView, event: dict[str, Any]) -> None:
         """One event of a control room, from the sync (never this bot's own)."""

@@ -8,7 +8,7 @@ routing the sync's events, and answering each command once in a room several her
   coalition event it sees there; it declares itself on duty and asks the others (a *want*) for
   what it cannot decrypt from before it joined.
 - **Once per room.** In a member or coordination room several heralds read every command. The
-  one ranked first for the command's event id among the heralds it believes alive answers; the
+  one ranked first for the room among the heralds it believes alive answers; the
   others stay silent (a command that records a room's own facts, such as ``!local set``, is
   applied by every herald, silently by all but one).
 """
@@ -123,7 +123,9 @@ class Heartbeats(Sharing):
         candidates = view.registry.live_heralds & joined & (alive | {me})
         if me not in view.registry.live_heralds:
             return not candidates  # a retired herald answers only where no herald is left
-        order = rank(DeliveryKey("answer", "command", room_id + "/" + event_id), candidates | {me})
+        # Ranked per room, not per command: the herald that planned a run (``!protocol start``)
+        # is the one that confirms it, while it is alive.
+        order = rank(DeliveryKey("answer", "command", room_id), candidates | {me})
         return order[0] == me
 
     def staleness(self) -> timedelta:

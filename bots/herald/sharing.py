@@ -140,16 +140,30 @@ class Sharing(ControlRegistry):
         )
         await self.invite_heralds(view, [room_id])
 
+    async def welcome_heralds(self, view: ControlView) -> None:
+        """Every herald invites a newly admitted one into the rooms it is in: whichever of them
+        has the power to invite there (a room's moderators decide who may) gets it in."""
+        heralds = frozenset(h for h, x in view.registry.heralds.items() if not x.retired)
+        if heralds <= view.invited_for:
+            return
+        view.invited_for = heralds
+        await self.invite_heralds(
+            view, sorted({*view.registry.member_rooms, *view.registry.coordination_rooms})
+        )
+
     async def invite_heralds(self, view: ControlView, rooms: list[str]) -> int:
-        """Invite every live herald not yet in these rooms; how many invitations went out."""
+        """Invite every admitted herald not yet in these rooms; how many invitations went out."""
         sent = 0
         me = self.host.user_id
+        wanted = frozenset(h for h, x in view.registry.heralds.items() if not x.retired)
         for room_id in rooms:
             try:
                 present = set(await self._joined(room_id))
             except MatrixError:
                 continue
-            for herald in sorted(view.registry.live_heralds - present - {me}):
+            if me not in present:
+                continue
+            for herald in sorted(wanted - present - {me}):
                 try:
                     await self.host.invite(RoomID(room_id), UserID(herald))
                     sent += 1

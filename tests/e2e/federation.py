@@ -1,4 +1,4 @@
-"""Two Synapse homeservers that federate with each other, on loopback, for end-to-end tests.
+"""Two (or three) Synapse homeservers that federate with each other, on loopback, for e2e tests.
 
 Each listens for clients on its own port and for federation over TLS (a self-signed
 certificate, verification off, loopback allowed) on the port that is part of its server name,
@@ -53,3 +53,51 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     finally:
         pair.a.stop()
         pair.b.stop()
+
+
+@dataclass(frozen=True)
+class Triple:
+    """Three homeservers that federate with each other (coalitions without a center)."""
+
+    a: Homeserver
+    b: Homeserver
+    c: Homeserver
+
+    @property
+    def servers(self) -> list[Homeserver]:
+        return [self.a, self.b, self.c]
+
+    @property
+    def server_names(self) -> list[str]:
+        return [s.server_name for s in self.servers]
+
+
+def start_three(root: object) -> Triple:
+    """Prepare and start three homeservers, each trusting the other two (and only them)."""
+    from pathlib import Path
+
+    base = Path(str(root))
+    ports = [free_port() for _ in range(3)]
+    servers = [
+        Homeserver(
+            base / name,
+            federation=True,
+            federation_port=port,
+            peers=[f"localhost:{p}" for p in ports if p != port],
+        )
+        for name, port in zip("abc", ports, strict=True)
+    ]
+    with ThreadPoolExecutor(3) as pool:
+        for future in [pool.submit(s.start) for s in servers]:
+            future.result()
+    return Triple(*servers)
+
+
+@pytest.fixture(scope="module")
+def federation3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Triple]:
+    triple = start_three(tmp_path_factory.mktemp("federation3"))
+    try:
+        yield triple
+    finally:
+        for server in triple.servers:
+            server.stop()
