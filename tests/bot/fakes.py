@@ -204,36 +204,27 @@ class FakeBot(BotRuntime):
     _ids: Any
 
     async def say(self, room_id: str, sender: str, body: str, **content: Any) -> list[Sent]:
-        """Deliver a message as if synced; return what the bot sent because of it."""
-        before = len(self.fake.sent)
-        event_id = f"$in{next(self._ids)}"
-        await self.handle(
-            RoomID(room_id),
-            {
-                "type": "m.room.message",
-                "event_id": event_id,
-                "sender": sender,
-                "origin_server_ts": int(self.now.timestamp() * 1000),
-                "content": {"msgtype": "m.text", "body": body, **content},
-            },
+        """Deliver a message as if synced (the recorded ``text`` event with this sender, body
+        and any other content fields, parsed by nio); return what the bot sent because of it."""
+        event = recorded(
+            "text",
+            event_id=f"$in{next(self._ids)}",
+            sender=sender,
+            origin_server_ts=int(self.now.timestamp() * 1000),
+            content={"msgtype": "m.text", "body": body, **content},
         )
-        await self.flush()
-        return self.fake.sent[before:]
+        return await self.deliver(room_id, event)
 
     async def react(self, room_id: str, sender: str, target: str, key: str) -> list[Sent]:
-        before = len(self.fake.sent)
-        await self.handle(
-            RoomID(room_id),
-            {
-                "type": "m.reaction",
-                "event_id": f"$re{next(self._ids)}",
-                "sender": sender,
-                "origin_server_ts": int(self.now.timestamp() * 1000),
-                "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}},
-            },
+        """React to ``target`` as if synced (the recorded ``reaction`` event, parsed by nio)."""
+        event = recorded(
+            "reaction",
+            event_id=f"$re{next(self._ids)}",
+            sender=sender,
+            origin_server_ts=int(self.now.timestamp() * 1000),
+            content={"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}},
         )
-        await self.flush()
-        return self.fake.sent[before:]
+        return await self.deliver(room_id, event)
 
     async def deliver(self, room_id: str, event: dict[str, Any]) -> list[Sent]:
         """Deliver an event (a :func:`recorded` one) parsed by nio as the sync loop receives it;
