@@ -18,10 +18,10 @@ from typing import Any
 
 from bots.herald.base import log
 from bots.herald.config import HeraldConfig
+from bots.herald.dayofaction_port import DayOfActionPort
 from bots.herald.delivery import due_job_id
 from bots.herald.escalation import escalate_job_id
 from bots.herald.gate import answered_once
-from bots.herald.leaderless import LeaderlessDelivery
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
@@ -42,7 +42,7 @@ class CoalitionSeat:
 
 
 @register
-class HeraldFeature(LeaderlessDelivery):
+class HeraldFeature(DayOfActionPort):  # the leaderless delivery, seen by the day-of-action features
     """Coalitions, local details, protocol runs and acknowledgements."""
 
     name = "herald"

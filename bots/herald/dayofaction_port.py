@@ -1,0 +1,217 @@
+"""The herald as the day-of-action features see it (bots/dayofaction/herald_port.py): runs for a
+room, what a run's template says, coalitions, a template's phases rendered for a room, the room's
+liaison, and the moments those features act on (a phase sent, acknowledged, a run forgotten).
+
+Read-only over the herald's tables, plus two questions the herald asks back through
+``host.peer(DayOfActionFeature)`` when that feature runs: which rooms declined a run (they get no
+more phases and no escalations) and whom to escalate to (liaison, backup, coordination rooms).
+A listener that fails is logged and never stops a delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from bots.dayofaction.feature import DayOfActionFeature
+from bots.dayofaction.herald_port import CoalitionInfo, PhaseSent, PhaseView, RunInfo, RunListener, RunSpec
+from bots.herald.leaderless import LeaderlessDelivery
+from bots.runtime.ids import EventID, RoomID, UserID
+from protocols.herald import Escalation, ProtocolTemplate
+from protocols.herald.plan import MemberRoom, RunState, render_variables
+from storage.herald import Coalition, Delivery, Member, Run
+
+log = logging.getLogger(__name__)
+LAST_STEP = 99  # past every step of the ladder: nothing more is owed
+LIVE: tuple[RunState, ...] = ("planned", "confirmed", "done")
+
+
+class DayOfActionPort(LeaderlessDelivery):
+    """The port's methods and the herald's calls to the day-of-action listeners."""
+
+    _doa_listeners: list[RunListener]
+
+    def dayofaction_listen(self, listener: RunListener) -> None:
+        if not hasattr(self, "_doa_listeners"):
+            self._doa_listeners = []
+        if listener not in self._doa_listeners:
+            self._doa_listeners.append(listener)
+
+    async def _doa_info(self, run: Run) -> RunInfo | None:
+        coalition = await self.coalitions.get(run.coalition)
+        if coalition is None:
+            return None
+        members = tuple(RoomID(m.room_id) for m in await self.coalitions.members(run.coalition))
+        forget_at = max(run.action_at, run.created_at) + self.host.retention.protocol_runs
+        return RunInfo(
+            run.run_id,
+            run.template,
+            run.coalition,
+            run.action_at,
+            forget_at,
+            members,
+            (RoomID(coalition.coordination_room),),
+        )
+
+    async def dayofaction_runs(self, room_id: RoomID) -> Sequence[RunInfo]:
+        out: list[RunInfo] = []
+        for coalition in await self.coalitions.coalitions_of(room_id):
+            for run in await self.runs.list_for(coalition.name, LIVE):
+                info = await self._doa_info(run)
+                if info is not None and info.forget_at > self.host.clock():
+                    out.append(info)
+        return out
+
+    async def dayofaction_run(self, run_id: str) -> RunInfo | None:
+        run = await self.runs.get(run_id)
+        return None if run is None or run.state not in LIVE else await self._doa_info(run)
+
+    async def dayofaction_spec(self, run_id: str) -> RunSpec:
+        """The checklist items (``marshal: 2`` is a slot); slots close when the phase that
+        lists them goes out; the survey asks the standard questions (templates name none yet)."""
+        run = await self.runs.get(run_id)
+        template = self.library().get(run.template) if run is not None else None
+        if run is None or template is None:
+            return RunSpec()
+        items: list[str] = []
+        closes: datetime | None = None
+        phase_key: str | None = None
+        for phase in template.phases:
+            if phase.checklist and phase_key is None:
+                phase_key, closes = phase.key, run.action_at + phase.offset
+            items.extend(phase.checklist)
+        return RunSpec(tuple(items), closes, ("why", "area", "seats", "access", "language"), phase_key)
+
+    async def dayofaction_liaison(self, room_id: RoomID) -> UserID | None:
+        found = await self.membership(room_id)
+        return UserID(found[1].liaison) if found is not None and found[1].liaison else None
+
+    async def dayofaction_coalitions(self, room_id: RoomID) -> Sequence[CoalitionInfo]:
+        out = []
+        for c in await self.coalitions.coalitions_of(room_id):
+            members = tuple(RoomID(m.room_id) for m in await self.coalitions.members(c.name))
+            out.append(CoalitionInfo(c.name, members, (RoomID(c.coordination_room),)))
+        return out
+
+    async def dayofaction_phases(
+        self, template: str, room_id: RoomID, action_at: datetime
+    ) -> Sequence[PhaseView] | None:
+        found = self.library().get(template.strip().lower())
+        if found is None:
+            return None
+        room = MemberRoom(room_id, await self.zone_of(room_id), await self.details(room_id))
+        coalitions = await self.coalitions.coalitions_of(room_id)
+        out = []
+        for phase in found.phases:
+            variables = render_variables(
+                run_id="drill",
+                template=found,
+                action_time=action_at,
+                phase_time=action_at + phase.offset,
+                room=room,
+                coalition=coalitions[0].name if coalitions else "",
+            )
+            text = string.Template(phase.message).safe_substitute(variables).strip()
+            within = phase.ack.within if phase.ack.needed else None
+            out.append(PhaseView(phase.key, phase.title, phase.offset, text, within))
+        return out
+
+    # -- the herald's moments, told to the listeners --------------------------------------------
+
+    async def doa_phase_sent(self, d: Delivery, event_id: str) -> None:
+        run = await self.runs.get(d.run_id)
+        template = self.library().get(run.template) if run is not None else None
+        phase = template.phase(d.phase_key) if template is not None else None
+        sent = PhaseSent(
+            d.run_id,
+            RoomID(d.room_id),
+            d.phase_key,
+            EventID(event_id),
+            self.host.clock(),
+            tuple(phase.checklist) if phase is not None else (),
+        )
+        for listener in getattr(self, "_doa_listeners", []):
+            try:
+                await listener.run_phase_sent(sent)
+            except Exception:
+                log.exception("herald: a day-of-action listener failed on %s", d.txn_id)
+
+    async def _record(self, d: Delivery) -> None:
+        await super()._record(d)
+        await self._doa_if_sent(d)
+
+    async def _follow_copy(self, d: Delivery, content: dict[str, Any]) -> None:
+        await super()._follow_copy(d, content)
+        await self._doa_if_sent(d)
+
+    async def _doa_if_sent(self, d: Delivery) -> None:
+        now = await self.runs.delivery(d.txn_id)
+        if now is not None and now.state == "sent" and now.event_id:
+            await self.doa_phase_sent(now, now.event_id)
+
+    async def doa_acked(self, run_id: str, room_id: str, phase: str, by: str, at: datetime) -> None:
+        for listener in getattr(self, "_doa_listeners", []):
+            try:
+                await listener.run_acked(run_id, RoomID(room_id), phase, UserID(by), at)
+            except Exception:
+                log.exception("herald: a day-of-action listener failed on an ack of %s", run_id)
+
+    async def doa_runs_forgotten(self, run_ids: Sequence[str]) -> None:
+        for run_id in run_ids:
+            for listener in getattr(self, "_doa_listeners", []):
+                try:
+                    await listener.run_ended(run_id)
+                except Exception:
+                    log.exception("herald: a day-of-action listener failed forgetting %s", run_id)
+
+    async def dayofaction_set_liaison(self, room_id: RoomID, user_id: UserID | None) -> None:
+        found = await self.membership(room_id)
+        if found is not None and found[1].liaison != user_id:
+            await self.coalitions.set_liaison(found[0].name, room_id, user_id)
+
+    # -- a declined room gets nothing more; the backup comes after the liaison -------------------
+
+    async def deliver_due(self, run_id: str) -> int:
+        """What is due, except to rooms that declined the run (their due phases are skipped; a
+        later phase still goes out if the room rejoins before it)."""
+        declined = await self._doa_declined(run_id)
+        if declined:
+            now = self.host.clock()
+            for d in await self.runs.deliveries(run_id):
+                if d.room_id in declined and d.state == "pending" and d.due_at <= now:
+                    if await self.host.delivery(d.txn_id) is None:
+                        await self.runs.skip(d.txn_id)
+        return await super().deliver_due(run_id)
+
+    async def escalate(self, run_id: str) -> None:
+        """Every due step, except for rooms that declined the run (their ladder is closed)."""
+        declined = await self._doa_declined(run_id)
+        for d in await self.runs.deliveries(run_id) if declined else []:
+            if d.room_id in declined and d.ack_by is not None and d.acked_at is None:
+                await self.runs.record_escalation(d.txn_id, LAST_STEP)
+        await super().escalate(run_id)
+
+    async def _note_coordination(
+        self,
+        run: Run,
+        template: ProtocolTemplate,
+        d: Delivery,
+        step: Escalation,
+        member: Member,
+        coalition: Coalition,
+    ) -> None:
+        """Before the coordination room: the room's backup liaison, by DM."""
+        autonomy = self.host.peer(DayOfActionFeature)
+        term = await autonomy.current_liaison(RoomID(d.room_id)) if autonomy is not None else None
+        if term is not None and term.backup and term.backup not in (member.liaison, self.host.user_id):
+            await self._dm_liaison(run, template, d, step, replace(member, liaison=term.backup))
+        await super()._note_coordination(run, template, d, step, member, coalition)
+
+    async def _doa_declined(self, run_id: str) -> set[str]:
+        """Rooms that sit ``run_id`` out (none when the day-of-action feature does not run)."""
+        autonomy = self.host.peer(DayOfActionFeature)
+        return set(await autonomy.declined_rooms(run_id)) if autonomy is not None else set()
