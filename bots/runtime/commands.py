@@ -27,6 +27,7 @@ from bots.runtime.context import Context, thread_of
 from bots.runtime.converters import Deferred, PendingText, as_text
 from bots.runtime.errors import PermissionDenied
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.keys import key as make_key
 from bots.runtime.message import Message
@@ -97,7 +98,11 @@ class CommandContext:
         have = await self.host.power_of(self.room_id, self.sender)
         if have < needed:
             raise PermissionDenied(
-                f"this needs power level {needed} in this room (you have {have}); ask a moderator"
+                _(
+                    "this needs power level {needed} in this room (you have {have}); ask a moderator",
+                    needed=needed,
+                    have=have,
+                )
             )
 
     @classmethod

@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from bots.runtime.envelope import clean_text
 from bots.runtime.errors import PermissionDenied
+from bots.runtime.i18n import _
+from bots.runtime.i18n_rooms import render
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.keys import key
+from bots.runtime.message import Message, Span
 from bots.runtime.outbox import Delivery
+from storage.room_settings import RoomSettings
 
 if TYPE_CHECKING:
     from bots.runtime.bot import BotRuntime
@@ -70,8 +74,11 @@ class Context:
     source: dict[str, Any] = field(default_factory=dict)
     _replies: int = 0
 
-    async def reply(self, text: str, html: str | None = None, *, wait: bool = False) -> Delivery | None:
-        """Answer the command with a notice that replies to it.
+    async def reply(
+        self, text: str | Message | Span, html: str | None = None, *, wait: bool = False
+    ) -> Delivery | None:
+        """Answer the command with a notice that replies to it (a ``Message`` or a translatable
+        sentence is rendered in the room's language, bots/runtime/i18n.py).
 
         The transaction id comes from the command's event id and the reply's position (the one
         key scheme, bots/runtime/keys.py), so a command handled again after a crash produces the
@@ -79,6 +86,8 @@ class Context:
         """
         self._replies += 1
         txn = key("runtime", self.event_id, "reply", self._replies)
+        if not isinstance(text, str):
+            text, html = await render(RoomSettings(self.bot.db), self.room_id, text)
         content = notice(text, html, self.event_id, thread_of(self.source))
         if wait:
             return await self.bot.outbox.send(self.room_id, content, txn)
@@ -95,5 +104,9 @@ class Context:
         have = await self.power_of(self.sender)
         if have < needed:
             raise PermissionDenied(
-                f"this needs power level {needed} in this room (you have {have}); ask a moderator"
+                _(
+                    "this needs power level {needed} in this room (you have {have}); ask a moderator",
+                    needed=needed,
+                    have=have,
+                )
             )

@@ -14,12 +14,17 @@ from nio import AsyncClient
 from bots.runtime import metrics
 from bots.runtime.context import Context
 from bots.runtime.envelope import Envelope
-from bots.runtime.errors import UsageError, UserError
+from bots.runtime.errors import UserError
+from bots.runtime.i18n import _, catalogued
+from bots.runtime.i18n_rooms import direct_chats_of, follow
 from bots.runtime.ids import EventID, RoomID
+from bots.runtime.message import Message, Span, code
 from bots.runtime.router import CommandTable
 from bots.runtime.sync import log_failure
 from protocols.errors import RuleError
 from protocols.timespec import TimeSpecError
+from storage.db import Database
+from storage.room_settings import RoomSettings
 
 if TYPE_CHECKING:
     from bots.runtime.bot import BotRuntime
@@ -45,6 +50,7 @@ class Dispatch:
     features: list[Feature]
     commands: CommandTable
     clock: Callable[[], datetime]
+    db: Database
 
     if TYPE_CHECKING:  # provided by the other parts of the runtime
 
@@ -105,16 +111,23 @@ class Dispatch:
             family = self.commands.family(name)
             if family:  # "!ghost" alone: say which of its commands there are
                 metrics.COMMANDS.labels("unknown", "usage").inc()
-                usages = "\n".join(f"{c.usage} — {c.help}" for c in family)
-                await ctx.reply(f"!{name} needs one of:\n{usages}")
+                usages = Message().bullets([code(c.usage), " — ", catalogued(c.help)] for c in family)
+                await ctx.reply(Message.of(_("!{name} needs one of:", name=name)).extend(usages))
                 return
-            hint = self.commands.suggest(name)
-            tip = f" Did you mean {', '.join('!' + h for h in hint)}?" if hint else ""
+            hint = ", ".join("!" + h for h in self.commands.suggest(name))
             metrics.COMMANDS.labels("unknown", "usage").inc()
-            await ctx.reply(f"Unknown command !{name}.{tip} Type !help for the list.")
+            await ctx.reply(
+                _(
+                    "Unknown command !{name}. Did you mean {hint}? Type !help for the list.",
+                    name=name,
+                    hint=hint,
+                )
+                if hint
+                else _("Unknown command !{name}. Type !help for the list.", name=name)
+            )
             return
         if command.where == "room" and ctx.is_direct:
-            await ctx.reply(f"!{command.name} works in a group room, not in a direct chat.")
+            await ctx.reply(_("!{name} works in a group room, not in a direct chat.", name=command.name))
             return
 
         async def run() -> None:
@@ -123,6 +136,8 @@ class Dispatch:
             await command.handler(ctx, *args, **kwargs)
 
         ok = await self._guarded(ctx, run)
+        if ok is not False and not ctx.is_direct:  # their DMs with the bot follow this room's language
+            await follow(RoomSettings(self.db), ctx.room_id, await direct_chats_of(ctx.bot, ctx.sender))
         metrics.COMMANDS.labels(command.name, "ok" if ok is not False else "failed").inc()
 
     async def _guarded(self, ctx: Context, func: Any, *args: Any) -> Any:
@@ -130,15 +145,15 @@ class Dispatch:
         try:
             result = await func(*args)
             return True if result is None else result
-        except UsageError as exc:
-            await ctx.reply(str(exc))
         except (UserError, RuleError, TimeSpecError) as exc:
-            # A refusal: by the suite, by a rule of the ritual, or an unreadable time or zone.
-            # Its text is written for the person who asked.
-            await ctx.reply(str(exc))
+            # A usage error, a refusal by the suite, by a rule of the ritual, or an unreadable
+            # time or zone. Its text is written for the person who asked (translatable if it
+            # was raised with one, bots/runtime/i18n.py).
+            said = exc.args[0] if exc.args and isinstance(exc.args[0], Span) else None
+            await ctx.reply(said if said is not None else str(exc))
         except Exception as exc:  # the runtime never dies of one event
             log_failure(ctx.event_id, exc)
             await ctx.reply(
-                "Sorry, something went wrong handling that. The operator can find it in the logs."
+                _("Sorry, something went wrong handling that. The operator can find it in the logs.")
             )
         return False

@@ -30,6 +30,7 @@ from typing import Any
 
 from bots.runtime.converters import ArgumentError, Duration, RoomRef, Words, as_text, converter_for
 from bots.runtime.errors import UsageError
+from bots.runtime.i18n import Translatable, _
 from protocols.timespec import TimeSpecError
 
 __all__ = ["Command", "CommandTable", "Duration", "Param", "RoomRef", "Router", "Words", "params_of"]
@@ -92,7 +93,7 @@ class Command:
             if p.kind == "rest":
                 args.extend(self._convert(p, w) for w in queue)
                 if not queue and not p.optional:
-                    raise UsageError(f"missing <{p.metavar}>. Usage: {self.usage}")
+                    raise self._missing(p.metavar)
                 queue = []
             elif p.kind == "words":
                 if queue:
@@ -101,24 +102,30 @@ class Command:
                 elif p.optional:
                     args.append(p.default)
                 else:
-                    raise UsageError(f"missing <{p.metavar}>. Usage: {self.usage}")
+                    raise self._missing(p.metavar)
             elif queue:
                 args.append(self._convert(p, queue.pop(0)))
             elif p.optional:
                 args.append(p.default)
             else:
-                raise UsageError(f"missing <{p.metavar}>. Usage: {self.usage}")
+                raise self._missing(p.metavar)
         if queue:
-            raise UsageError(f"unexpected '{' '.join(queue)}'. Usage: {self.usage}")
+            raise UsageError(
+                _("unexpected '{words}'. Usage: {usage}", words=" ".join(queue), usage=self.usage)
+            )
         kwargs: dict[str, Any] = {}
         for name, p in keywords.items():
             if name in segments:
                 if not segments[name]:
-                    raise UsageError(f"'{name}' needs a value. Usage: {self.usage}")
+                    raise UsageError(_("'{name}' needs a value. Usage: {usage}", name=name, usage=self.usage))
                 kwargs[name] = self._convert(p, " ".join(segments[name]))
             elif not p.optional:
-                raise UsageError(f"missing '{name} <{p.metavar}>'. Usage: {self.usage}")
+                raise self._missing(f"{name} <{p.metavar}>", keyword=True)
         return args, kwargs
+
+    def _missing(self, what: str, keyword: bool = False) -> UsageError:
+        shown = f"'{what}'" if keyword else f"<{what}>"
+        return UsageError(_("missing {what}. Usage: {usage}", what=shown, usage=self.usage))
 
     def _convert(self, p: Param, text: str) -> Any:
         try:
@@ -126,8 +133,16 @@ class Command:
         except ArgumentError as exc:  # a converter that says why
             raise UsageError(f"{exc}. Usage: {self.usage}") from exc
         except (ValueError, TimeSpecError) as exc:
-            detail = str(exc) if isinstance(exc, TimeSpecError) else f"'{text}' is not a valid <{p.metavar}>"
-            raise UsageError(f"{detail}. Usage: {self.usage}") from exc
+            if isinstance(exc, TimeSpecError):
+                raise UsageError(f"{exc}. Usage: {self.usage}") from exc
+            raise UsageError(
+                _(
+                    "'{text}' is not a valid <{metavar}>. Usage: {usage}",
+                    text=text,
+                    metavar=p.metavar,
+                    usage=self.usage,
+                )
+            ) from exc
 
 
 def params_of(func: Callable[..., Any]) -> list[Param]:
@@ -188,13 +203,14 @@ class CommandTable:
                 self.commands[cmd.name] = cmd
 
     @staticmethod
-    def too_long(body: str) -> str | None:
+    def too_long(body: str) -> Translatable | None:
         """The refusal for a command over :data:`MAX_COMMAND_LENGTH` characters, else None."""
         if len(body) <= MAX_COMMAND_LENGTH:
             return None
-        return (
-            f"That command is {len(body):,} characters long; commands are limited to "
-            f"{MAX_COMMAND_LENGTH:,} characters. Nothing was changed."
+        return _(
+            "That command is {length} characters long; commands are limited to {limit} characters. Nothing was changed.",
+            length=len(body),
+            limit=MAX_COMMAND_LENGTH,
         )
 
     def match(self, body: str) -> tuple[Command | None, str, list[str]]:

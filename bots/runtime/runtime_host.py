@@ -13,6 +13,7 @@ from bots.runtime.context import notice
 from bots.runtime.delivery import REDACTION, UPLOAD, upload_content
 from bots.runtime.errors import MatrixError, RateLimited, TransportError
 from bots.runtime.host import F, Outcome, PowerTable
+from bots.runtime.i18n_rooms import render
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.jobs import Schedule
 from bots.runtime.message import Message
@@ -68,12 +69,14 @@ class RuntimeHost:
         wait: bool = False,
     ) -> EventID | None:
         people = list(dict.fromkeys([*message.mentions, *mentions]))
-        content = notice(message.plain, message.html or None, reply_to, thread, people)
+        plain, html = await render(self.settings, room_id, message)  # in the room's language
+        content = notice(plain, html or None, reply_to, thread, people)
         return await self._queue(room_id, content, key, "m.room.message", wait)
 
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:
         """Replace the text of a message the bot sent (``m.replace``); clients show the new one."""
-        new = notice(message.plain, message.html or None, mentions=message.mentions)
+        plain, html = await render(self.settings, room_id, message)
+        new = notice(plain, html or None, mentions=message.mentions)
         content: dict[str, Any] = {
             "msgtype": "m.notice",
             "body": "* " + new["body"],
@@ -155,7 +158,8 @@ class RuntimeHost:
         timing must not rest in the database (a blind-mirror conversation: an outbox row would
         say when its author wrote). A few tries in this process; None if it did not land. The
         price is no retry across a crash (the person sends their message again)."""
-        content = notice(message.plain, message.html or None, reply_to, thread, message.mentions)
+        plain, html = await render(self.settings, room_id, message)
+        content = notice(plain, html or None, reply_to, thread, message.mentions)
 
         async def attempt() -> EventID:
             trust = getattr(self._bot, "trust", None)
