@@ -134,13 +134,6 @@ class ContractBridge(Feature):
         router.commands = bound_commands(self.feature, cls.name, self.host, before=self.ready)
         self.router = router
 
-    def __getattr__(self, name: str) -> Any:
-        """The contract feature's public attributes, seen through its bridge (tests that hold
-        ``bot.features[i]`` reach the feature's repositories this way)."""
-        if name.startswith("_") or name == "feature":
-            raise AttributeError(name)
-        return getattr(self.feature, name)
-
     async def ready(self) -> None:
         """Apply the feature's migrations once, before its first use of its tables."""
         if self._migrated:

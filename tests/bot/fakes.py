@@ -27,9 +27,11 @@ from bots.runtime.bot import BotRuntime, FeatureFactory
 from bots.runtime.contract import ContractFeature, factory
 from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import Forbidden, NotFound
+from bots.runtime.host import F
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.outbox import Outbox
 from bots.runtime.registry import feature_section
+from bots.runtime.runtime_host import RuntimeHost
 from storage.db import Database
 
 BOT = UserID("@bot:test.example")
@@ -190,6 +192,14 @@ class FakeMatrix:
     ) -> tuple[list[Any], str | None]:
         """A room's history, newest first: ``history`` holds nio events for a gap to be filled."""
         return list(reversed(self.history.get(room_id, [])))[:limit], None
+
+
+def running(bot: BotRuntime, cls: type[F]) -> F:
+    """The bot's running feature of class ``cls``, found the way a feature finds another
+    (``host.peer``): by its class, so what the test holds is typed; never by position or name."""
+    found = RuntimeHost(bot, "tests").peer(cls)
+    assert found is not None, f"the bot runs no {cls.__name__}"
+    return found
 
 
 def _fake_is_an_adapter(fake: FakeMatrix) -> MatrixAdapter:

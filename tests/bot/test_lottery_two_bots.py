@@ -15,11 +15,12 @@ from typing import Any
 from bots import core
 from bots.config import AppConfig, parse_config
 from bots.ghostchair import GhostChairFeature
+from bots.lottery import LotteryFeature
 from bots.runtime.delivery import KindedSender
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.outbox import Outbox
 from storage.db import Database
-from tests.bot.fakes import FakeBot, FakeMatrix, Sent
+from tests.bot.fakes import FakeBot, FakeMatrix, Sent, running
 from tests.bot.test_lottery import ANA, BEN, CHI, DEV, NOW, built, draw_id_of, jobs, lottery
 
 ALPHA = UserID("@alpha:test.example")
@@ -155,12 +156,13 @@ async def test_a_room_both_bots_are_in_keeps_two_independent_lotteries(tmp_path:
         draw_a, draw_b = draw_id_of(shared[alpha.name][0]), draw_id_of(shared[beta.name][0])
         assert draw_a != draw_b and draw_a in result_a and draw_b in result_b
         # Alpha's lottery in the room is not beta's: releasing, stepping back, options are per bot.
-        a_roles = await alpha.features[0].mandates.current(SHARED)  # type: ignore[attr-defined]
-        b_roles = await beta.features[0].mandates.current(SHARED)  # type: ignore[attr-defined]
+        lottery_a, lottery_b = running(alpha, LotteryFeature), running(beta, LotteryFeature)
+        a_roles = await lottery_a.mandates.current(SHARED)
+        b_roles = await lottery_b.mandates.current(SHARED)
         assert set(a_roles) == set(b_roles) == {"care"}
-        await alpha.features[0].on_removed(SHARED)
-        assert await alpha.features[0].mandates.current(SHARED) == {}  # type: ignore[attr-defined]
-        assert set(await beta.features[0].mandates.current(SHARED)) == {"care"}  # type: ignore[attr-defined]
+        await lottery_a.forget_room(SHARED)
+        assert await lottery_a.mandates.current(SHARED) == {}
+        assert set(await lottery_b.mandates.current(SHARED)) == {"care"}
         assert len(shared[alpha.name]) == len(shared[beta.name]) == 1
         # The ghost chair's voices too: what alpha is told, beta's list does not change.
         await alpha.handle(
@@ -173,8 +175,8 @@ async def test_a_room_both_bots_are_in_keeps_two_independent_lotteries(tmp_path:
                 "content": {"msgtype": "m.text", "body": "!ghost add the river"},
             },
         )
-        ghost_a, ghost_b = alpha.features[1], beta.features[1]
-        assert "the river" in await ghost_a.voices.voices(SHARED)  # type: ignore[attr-defined]
-        assert "the river" not in await ghost_b.voices.voices(SHARED)  # type: ignore[attr-defined]
+        ghost_a, ghost_b = running(alpha, GhostChairFeature), running(beta, GhostChairFeature)
+        assert "the river" in await ghost_a.voices.voices(SHARED)
+        assert "the river" not in await ghost_b.voices.voices(SHARED)
     finally:
         await stop_bots(alpha, beta)
