@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import bots
+from bots.herald.control_view import ControlView
 from bots.runtime.message import (
     Message,
     Span,
@@ -40,6 +41,8 @@ from bots.runtime.message import (
     text,
 )
 from bots.runtime.registry import REGISTRY
+from protocols.coalition.liveness import HeartbeatBook
+from protocols.coalition.registry import Registry
 from protocols.herald import MemberRoom, ProtocolTemplate
 from protocols.herald.board import DeliveryLike, DeliveryView
 from protocols.herald.plan import PlannedMessage, make_plan
@@ -96,6 +99,18 @@ DELIVERIES = st.builds(
     acked_at=st.none() | MOMENTS,
 )
 
+# A herald's view of its control room: an empty registry of founders (its facts are the
+# coalition tests' business; here only how the list reads matters).
+CONTROL_VIEWS = st.builds(
+    ControlView,
+    room_id=st.just("!control:x.org"),
+    registry=st.frozensets(USER_IDS, max_size=3).map(Registry.empty),
+    heartbeats=st.just(HeartbeatBook()),
+    joined=st.frozensets(USER_IDS, max_size=3),
+    coalition=st.none() | WORDS,
+    private=st.just([]),
+)
+
 # Types whose own rules random values seldom meet. Anything else is drawn from its hints.
 STRATEGIES: dict[type, st.SearchStrategy[typing.Any]] = {
     ZoneInfo: ZONES,
@@ -105,6 +120,7 @@ STRATEGIES: dict[type, st.SearchStrategy[typing.Any]] = {
     Mandate: MANDATES,
     Span: SPANS,  # type: ignore[type-abstract]
     DeliveryLike: DELIVERIES,  # type: ignore[type-abstract]
+    ControlView: CONTROL_VIEWS,
 }
 
 
@@ -216,10 +232,15 @@ def _arguments(fn: Callable[..., Message]) -> st.SearchStrategy[dict[str, typing
     hints = _hints(fn)
     names = list(inspect.signature(fn).parameters)
     single: dict[str, st.SearchStrategy[typing.Any]] = {}
+    module = inspect.getmodule(fn)
+    # The keys of the module's own tables (a sharing mode, a status) are words it expects.
+    known = sorted(
+        {k for table in vars(module).values() if isinstance(table, dict) for k in table if isinstance(k, str)}
+    )
     for pname in names:
         hint = hints[pname]
-        if hint is str:  # words, or a user id for a parameter that is one
-            single[pname] = st.one_of(WORDS, USER_IDS)
+        if hint is str:  # words, a user id for a parameter that is one, a key of its tables
+            single[pname] = st.one_of(WORDS, USER_IDS, *([st.sampled_from(known)] if known else []))
         else:
             single[pname] = _valid(st.from_type(hint))
     drawn = st.fixed_dictionaries(single)
