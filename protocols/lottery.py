@@ -41,74 +41,35 @@ integers by rejection sampling (no modulo bias). The exact steps are in
 ``docs/lottery-algorithm.md`` and must stay in step with this module (a test runs the snippet).
 
 Pure: the seed, the draw id and the history are passed in; no clock, no randomness of its own.
+The weights are :mod:`protocols.lottery_weights`, the hashing and the random stream
+:mod:`protocols.lottery_stream`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
-from protocols.errors import RuleError
+from protocols.lottery_stream import (
+    MAX_CONTRIBUTION_LENGTH,
+    MAX_CONTRIBUTIONS,
+    MIN_SEED_BYTES,
+    LotteryError,
+    Stream,
+    canonical_json,
+    check_seed,
+    clean_contributions,
+    seed_hash,
+    sha256_hex,
+)
+from protocols.lottery_weights import RECENT_DRAWS, WEIGHT_SCALE, PastWin, recent_wins, weight
 
 ALGORITHM_VERSION = 1
 # A draw with skill pools, first-in-pool members or shadows.
 SHADOW_VERSION = 2
 VERSIONS = (ALGORITHM_VERSION, SHADOW_VERSION)
-
-# Weight of a member for a role: WEIGHT_SCALE // (1 + k), k = wins of that role among its last
-# RECENT_DRAWS draws. 2520 = lcm(1..10), so every weight for k <= 9 is an exact integer.
-WEIGHT_SCALE = 2520
-RECENT_DRAWS = 4
-MIN_SEED_BYTES = 16
-MAX_CONTRIBUTIONS = 200
-MAX_CONTRIBUTION_LENGTH = 255
-
-
-class LotteryError(RuleError):
-    """A lottery rule refused the input; the message says what to do."""
-
-
-# --- weights -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PastWin:
-    """One line of draw history: ``holder`` won ``role`` at ``at``."""
-
-    role: str
-    holder: str
-    at: datetime
-
-
-def recent_wins(history: Iterable[PastWin], window: int = RECENT_DRAWS) -> dict[str, dict[str, int]]:
-    """role -> member -> how many of that role's last ``window`` draws the member won."""
-    by_role: dict[str, list[PastWin]] = {}
-    for win in history:
-        by_role.setdefault(win.role, []).append(win)
-    out: dict[str, dict[str, int]] = {}
-    for role, wins in by_role.items():
-        latest = sorted(wins, key=lambda w: (w.at, w.holder), reverse=True)[:window]
-        counts: dict[str, int] = {}
-        for win in latest:
-            counts[win.holder] = counts.get(win.holder, 0) + 1
-        out[role] = counts
-    return out
-
-
-def weight(recent: int) -> int:
-    """A member's weight for a role they won ``recent`` times among its last draws.
-
-    0 -> 2520, 1 -> 1260, 2 -> 840, 3 -> 630, 4 -> 504: someone who just held a role is half as
-    likely as a newcomer to get it again, never excluded (a small group must still fill it).
-    """
-    if recent < 0:
-        raise ValueError("recent wins cannot be negative")
-    return WEIGHT_SCALE // (1 + recent)
-
 
 # --- the committed inputs ------------------------------------------------------------------
 
@@ -251,61 +212,10 @@ def _check_inputs(inputs: DrawInputs) -> None:
                 raise LotteryError(f"'{name}' lists are sorted, without duplicates (and not empty).")
 
 
-# --- hashing and the random stream ---------------------------------------------------------
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one byte string a JSON value hashes as: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def seed_hash(seed: bytes) -> str:
-    """What the commitment reveals of the seed: its SHA-256, in hex."""
-    return _sha256_hex(seed)
-
-
 def commitment(inputs: DrawInputs, seed: bytes) -> str:
     """The commitment published before contributions: binds the inputs and the seed."""
-    _check_seed(seed)
-    return _sha256_hex(canonical_json({"inputs": inputs.to_json(), "seed_hash": seed_hash(seed)}))
-
-
-def clean_contributions(contributions: Iterable[str]) -> tuple[str, ...]:
-    """Contributions as the algorithm uses them: distinct, sorted (by code point)."""
-    out = tuple(sorted(set(contributions)))
-    if len(out) > MAX_CONTRIBUTIONS:
-        raise LotteryError(f"At most {MAX_CONTRIBUTIONS} contributions to one draw.")
-    if any(not c or len(c) > MAX_CONTRIBUTION_LENGTH for c in out):
-        raise LotteryError(f"A contribution is 1 to {MAX_CONTRIBUTION_LENGTH} characters.")
-    return out
-
-
-class Stream:
-    """SHA-256 counter-mode integers: block i is ``sha256(key || i as 8 bytes big-endian)``,
-    and its first 8 bytes (big-endian) are the i-th 64-bit integer."""
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-        self._counter = 0
-
-    def next_u64(self) -> int:
-        block = hashlib.sha256(self._key + self._counter.to_bytes(8, "big")).digest()
-        self._counter += 1
-        return int.from_bytes(block[:8], "big")
-
-    def below(self, n: int) -> int:
-        """A uniform integer in [0, n): values past the last whole multiple of n are redrawn."""
-        if not 0 < n <= 2**64:
-            raise ValueError("n must be in 1..2**64")
-        limit = (2**64 // n) * n
-        while True:
-            x = self.next_u64()
-            if x < limit:
-                return x % n
+    check_seed(seed)
+    return sha256_hex(canonical_json({"inputs": inputs.to_json(), "seed_hash": seed_hash(seed)}))
 
 
 def draw_key(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> bytes:
@@ -320,11 +230,6 @@ def draw_key(inputs: DrawInputs, seed: bytes, contributions: Iterable[str]) -> b
             }
         )
     ).digest()
-
-
-def _check_seed(seed: bytes) -> None:
-    if len(seed) < MIN_SEED_BYTES:
-        raise ValueError(f"a seed has at least {MIN_SEED_BYTES} bytes")
 
 
 # --- drawing -------------------------------------------------------------------------------
@@ -451,3 +356,33 @@ def problems(published: PublishedDraw) -> list[str]:
 def verify(published: PublishedDraw) -> bool:
     """True when the commitment matches the seed and inputs and the result recomputes."""
     return not problems(published)
+
+
+__all__ = [
+    "ALGORITHM_VERSION",
+    "MAX_CONTRIBUTIONS",
+    "MAX_CONTRIBUTION_LENGTH",
+    "MIN_SEED_BYTES",
+    "RECENT_DRAWS",
+    "SHADOW_VERSION",
+    "VERSIONS",
+    "WEIGHT_SCALE",
+    "Assignment",
+    "DrawInputs",
+    "LotteryError",
+    "PastWin",
+    "PublishedDraw",
+    "Stream",
+    "canonical_json",
+    "clean_contributions",
+    "commitment",
+    "draw_key",
+    "prepare",
+    "problems",
+    "recent_wins",
+    "recompute",
+    "reveal",
+    "seed_hash",
+    "verify",
+    "weight",
+]
