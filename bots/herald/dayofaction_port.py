@@ -13,14 +13,17 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import CoalitionInfo, PhaseSent, PhaseView, RunInfo, RunListener, RunSpec
+from bots.herald.escalation import phase_title
 from bots.herald.leaderless import LeaderlessDelivery
+from bots.runtime.errors import MatrixError
 from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.keys import key
+from bots.runtime.message import Message
 from protocols.herald import Escalation, ProtocolTemplate
 from protocols.herald.plan import MemberRoom, RunState, render_variables
 from storage.herald import Coalition, Delivery, Member, Run
@@ -208,7 +211,18 @@ class DayOfActionPort(LeaderlessDelivery):
         autonomy = self.host.peer(DayOfActionFeature)
         term = await autonomy.current_liaison(RoomID(d.room_id)) if autonomy is not None else None
         if term is not None and term.backup and term.backup not in (member.liaison, self.host.user_id):
-            await self._dm_liaison(run, template, d, step, replace(member, liaison=term.backup))
+            label = await self.label(member.room_id)
+            text = Message.of(
+                f"⏰ {label} has not acknowledged “{phase_title(template, d.phase_key)}” of run {run.run_id} "
+                f"({template.name}), and its liaison has not answered: you are the room's backup. Please check "
+                f"the room and acknowledge there (!ack {run.run_id}, or react {self.config.ack_reaction})."
+            )
+            try:
+                dm = await self.dm_room(term.backup)
+            except MatrixError as exc:
+                log.warning("herald: no DM with a backup liaison for %s: %s", d.txn_id, exc.errcode)
+            else:
+                await self.host.post(dm, text, key(self.name, "backup", d.txn_id, step.step))
         await super()._note_coordination(run, template, d, step, member, coalition)
 
     async def _doa_declined(self, run_id: str) -> set[str]:

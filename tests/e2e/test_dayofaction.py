@@ -1,0 +1,266 @@
+"""The day of action end to end against two federating Synapses: slots, a declined room,
+intake counts from three answers, a ride approved by DM, a drawn liaison escalated to in a drill
+with its backup next, the drill's report, and everything forgotten after the run's retention.
+
+The herald's side (runs, a phase sent, what a run's template says) is the tests' stand-in that
+implements the narrow port the day-of-action features use (tests/bot/dayofaction_stub.py); the
+features themselves, the lottery, the outbox and the rooms are real. Times are configured down to
+seconds and every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.dayofaction.herald_port import CoalitionInfo, PhaseView, RunSpec
+from bots.devclient import UserClient
+from bots.runtime.ids import RoomID
+from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
+from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
+from tests.e2e.harness import BotHarness, person
+from tests.e2e.helpers import Event, ask, ask_event, body, react, until
+
+pytestmark = pytest.mark.e2e
+
+FEATURES = ["tests.bot.dayofaction_stub", "lottery", "slots", "rides", "intake", "dayofaction"]
+TABLES = (
+    "slots_slot",
+    "slots_claim",
+    "slots_message",
+    "rides_offer",
+    "rides_need",
+    "rides_proposal",
+    "rides_message",
+    "intake_run",
+    "intake_respondent",
+    "intake_answer",
+    "intake_message",
+    "dayofaction_decline",
+    "dayofaction_note",
+)
+
+
+async def room_of(
+    owner: UserClient, bot: BotHarness, name: str, members: list[UserClient], encrypted: bool
+) -> str:
+    """A room version 10 room its owner moderates, with the bot and ``members`` joined."""
+    content: dict[str, Any] = {
+        "name": name,
+        "invite": [bot.user_id, *(m.user_id for m in members)],
+        "preset": "private_chat",
+        "room_version": "10",
+    }
+    if encrypted:
+        content["initial_state"] = [
+            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+        ]
+    room = str((await owner.api("POST", "/_matrix/client/v3/createRoom", content))["room_id"])
+    await owner.wait_joined(room, bot.user_id, timeout=45)
+    for m in members:
+        await m.join(room)
+        await owner.wait_joined(room, m.user_id, timeout=45)
+    return room
+
+
+def from_bot(bot: BotHarness, room: str, needle: str) -> Any:
+    return lambda r, e: r == room and e.get("sender") == bot.user_id and needle in body(e)
+
+
+async def open_dm(who: UserClient, seen: int) -> str:
+    """The DM the bot opened with ``who`` after it had ``seen`` invites: joined, as Element does."""
+    await until(lambda: len(who.invites) > seen, f"{who.user_id} is invited to a DM", timeout=45)
+    dm = who.invites[seen]
+    await who.join(dm)
+    return dm
+
+
+async def readable(who: UserClient, bot: BotHarness, room: str, needle: str) -> Event:
+    return await who.wait_readable(
+        room, lambda e: e.get("sender") == bot.user_id and needle in body(e), timeout=45
+    )
+
+
+async def rows(bot: BotHarness, table: str) -> int:
+    row = await bot.runtime.db.fetchone(f"SELECT COUNT(*) FROM {table}")
+    return int(row[0])
+
+
+async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_path: Path) -> None:
+    a, b = federation.a, federation.b
+    bot = BotHarness(
+        a,
+        tmp_path / "bot",
+        FEATURES,
+        extra={
+            "access": {"allowed_servers": federation.server_names},
+            "retention": {"sweep_every": "2s", "outbox": "1s", "handled_events": "1s"},
+            "features": {
+                "lottery": {"commit_window": "3s", "default_term": "1h"},
+                "dayofaction": {"liaison_check": "2s", "drill_min_window": "8s"},
+            },
+        },
+    )
+    await bot.start()
+    mod, ana, cai = [await person(a, tmp_path) for _ in range(3)]
+    ben, sue = [await person(b, tmp_path) for _ in range(2)]  # on the second server
+    people = {p.user_id: p for p in (mod, ana, cai, ben)}
+    try:
+        coord = await room_of(mod, bot, "Coordination", [], encrypted=True)
+        north = await room_of(mod, bot, "North", [ana, cai, ben], encrypted=True)
+        south = await room_of(sue, bot, "South", [], encrypted=False)  # hosted on the second server
+        stub: StubHerald = stub_of(bot.runtime.features)
+        now = datetime.now(UTC)
+        stub.coalitions.append(CoalitionInfo("e2e", (RoomID(north), RoomID(south)), (RoomID(coord),)))
+        stub.add_run(
+            run_info("r1", now + timedelta(days=1), now + timedelta(hours=1), [north, south], [coord]),
+            RunSpec(
+                ("Medic: 1", "Marshal: 2", "Water for everyone"),
+                now + timedelta(seconds=40),
+                ("why", "seats"),
+            ),
+        )
+        stub.templates["doa-drill"] = [
+            PhaseView("go", "Go", timedelta(hours=-2), "Two hours to go", timedelta(hours=1))
+        ]
+
+        # -- slots: a reaction on the list under the checklist, a command, an over-subscribed draw
+        await stub.send_phase("r1", "checklist", "Checklist for tomorrow", ["Medic: 1", "Marshal: 2"])
+        listing = await ana.wait_for(from_bot(bot, north, "Slots for run r1"), timeout=45)
+        await react(ana, north, listing["event_id"], "2️⃣")  # sorted: marshal, medic
+        await ana.wait_for(from_bot(bot, north, "You hold a place as medic"), timeout=45)
+        assert "drawn by lottery" in await ask(ben, north, "!slot claim medic", timeout=45)
+        await ana.wait_for(from_bot(bot, north, "SHA-256"), timeout=45)
+        assert "You hold a place as marshal" in await ask(cai, north, "!slot claim Marshal")
+        assert "no slot 'cook'" in await ask(cai, north, "!slot claim cook")
+        assert "already hold" in await ask(cai, north, "!slot claim marshal")
+
+        # -- a room declines: it gets nothing more, the others do
+        assert "liaison or a moderator" in await ask(ana, north, "!protocol decline r1", timeout=45)
+        assert "sits run r1 out" in await ask(
+            sue, south, "!protocol decline r1 we march at the port", timeout=45
+        )
+        await mod.wait_for(from_bot(bot, coord, "South declined run r1: we march at the port"), timeout=45)
+        sent = await stub.send_phase("r1", "go", "Two hours to go")
+        assert list(sent) == [north]
+        await ana.wait_for(from_bot(bot, north, "Two hours to go"), timeout=45)
+
+        # -- intake: counts only once three answered
+        assert "Invited 1 member room" in await ask(mod, coord, "!intake start")
+        invitation = await ana.wait_for(from_bot(bot, north, "A short survey for run r1"), timeout=45)
+        for who, answers, by_reaction in ((ana, ["friends", "2"], False), (ben, ["1", "0"], True)):
+            seen = len(who.invites)
+            if by_reaction:
+                await react(who, north, invitation["event_id"], "✋")
+            else:
+                assert "questions are in our direct chat" in await ask(who, north, "!intake me", timeout=45)
+            dm = await open_dm(who, seen)
+            for i, answer in enumerate(answers):
+                await readable(who, bot, dm, f"Question {i + 1} of 2")
+                await who.send_text(dm, answer)
+            await readable(who, bot, dm, "your answers are in")
+        counts = await ask(mod, coord, "!intake counts")
+        assert "No room has 3 answers" in counts and "friends" not in counts
+        seen = len(cai.invites)
+        await ask(cai, north, "!intake me", timeout=45)
+        dm = await open_dm(cai, seen)
+        await readable(cai, bot, dm, "Question 1 of 2")
+        await cai.send_text(dm, "friends")
+        await readable(cai, bot, dm, "Question 2 of 2")
+        await cai.send_text(dm, "500")
+        await readable(cai, bot, dm, "out of range")
+        await cai.send_text(dm, "2")
+        await readable(cai, bot, dm, "your answers are in")
+        counts = await ask(mod, coord, "!intake counts")
+        assert (
+            "North (3 answered)" in counts
+            and "why: solidarity 1, friends 2" in counts
+            and "seats: 0 1, 2 2" in counts
+        )
+
+        # -- a ride across servers: matched, approved by DM, names only by DM
+        assert "out of range" in await ask(cai, north, "!ride offer 500 from quokkahill at 08:00")
+        assert "out of range" in await ask(cai, north, "!ride offer 0 from quokkahill at 08:00")
+        assert "Offer kept: 3 seats" in await ask(cai, north, "!ride offer 3 from quokkahill at 08:00")
+        seen = len(cai.invites)
+        need = await ask(ben, north, "!ride need from quokkahill 2", timeout=45)
+        assert "Need kept: 2 seats" in need and cai.user_id not in need
+        rides_dm = await open_dm(cai, seen)
+        proposal = await readable(cai, bot, rides_dm, "Ride proposal")
+        assert ben.user_id not in body(proposal)
+        ride = re.search(r"!ride approve (\d+)", body(proposal)).group(1)  # type: ignore[union-attr]
+        seen = len(ben.invites)
+        approved = await ask(cai, rides_dm, f"!ride approve {ride}", timeout=45)
+        assert ben.user_id in approved
+        ben_dm = await open_dm(ben, seen)
+        assert cai.user_id in body(await readable(ben, bot, ben_dm, "A driver takes you"))
+        assert "quokkahill: 1 offered, 0 needed" in await ask(ana, north, "!rides")
+        ride_notes = [
+            e for r, e in ana.events if r == north and re.search(r"Offer kept|Need kept|Rides for", body(e))
+        ]
+        assert len(ride_notes) == 3
+        assert all(cai.user_id not in body(e) and ben.user_id not in body(e) for e in ride_notes)
+
+        # -- the over-subscribed slot was drawn at its deadline; a release promotes the waiting
+        drawn = await ana.wait_for(from_bot(bot, north, "Drawn by lottery for medic"), timeout=60)
+        holder = re.search(r"medic: (@\S+)\.", body(drawn)).group(1)  # type: ignore[union-attr]
+        other = ben if holder == ana.user_id else ana
+        assert "gave up" in await ask(people[holder], north, "!slot release medic", timeout=45)
+        promoted = await ana.wait_for(from_bot(bot, north, "moved up from the waitlist"), timeout=45)
+        assert other.user_id in body(promoted)
+
+        # -- a drawn liaison, a backup, and a drill: escalated to the liaison, then the backup
+        await ask(mod, north, "!roles set liaison")
+        commit = await ask_event(mod, north, "!draw liaison")
+        draw_id = re.search(r"Draw (\w+)", body(commit)).group(1)  # type: ignore[union-attr]
+        await mod.wait_for(from_bot(bot, north, f"Draw {draw_id} result"), timeout=45)
+        told = await mod.wait_for(from_bot(bot, north, "is this room's liaison"), timeout=45)
+        liaison = people[body(told).split(" is this room")[0].strip()]
+        backup = next(p for p in (cai, ana, mod) if p is not liaison)  # on the bot's server
+        assert "Backup liaison" in await ask(mod, north, f"!coalition backup {backup.user_id}")
+        assert "no template 'nope'" in await ask(mod, coord, "!protocol drill nope")
+        seen_l, seen_b = len(liaison.invites), len(backup.invites)
+        started = await ask(mod, coord, "!protocol drill doa-drill speed 3600x")
+        drill_id = re.search(r"(drill-\w+)", started).group(1)  # type: ignore[union-attr]
+        await mod.wait_for(from_bot(bot, north, "DRILL — Go"), timeout=45)
+        alert = await open_dm(liaison, seen_l)
+        assert "North" in body(await readable(liaison, bot, alert, "no acknowledgement"))
+        backup_alert = await open_dm(backup, seen_b)
+        assert "North" in body(await readable(backup, bot, backup_alert, "no acknowledgement"))
+        assert "Acknowledged (drill" in await ask(backup, north, "!ack drill")
+        report = await mod.wait_for(from_bot(bot, coord, f"report of drill {drill_id}"), timeout=60)
+        assert re.search(r"North: go \d+s", body(report)) and "South: go silent" in body(report)
+        assert "Silent rooms: South." in body(report)
+
+        # -- when the run ends (its retention is over), nothing of it is left on disk
+        await stub.end_run("r1")
+
+        async def forgotten() -> bool:
+            return all([await rows(bot, t) == 0 for t in TABLES])
+
+        await until(forgotten, "the run's slots, rides, intake and declines are forgotten", timeout=45)
+
+        async def redacted() -> bool:
+            found = await mod.api("GET", f"/_matrix/client/v3/rooms/{north}/event/{listing['event_id']}")
+            return not found.get("content")
+
+        await until(redacted, "the slot list is redacted", timeout=45)
+        database = Path(bot.runtime.db.path)
+        deadline = time.monotonic() + 30
+        while True:
+            await bot.runtime.db.checkpoint()
+            data = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file())
+            if b"quokkahill" not in data and b"we march at the port" not in data:
+                break
+            assert time.monotonic() < deadline, "the run's words are still in the database files"
+            await asyncio.sleep(1)
+    finally:
+        await bot.stop()
+        for p in (mod, ana, cai, ben, sue):
+            await p.close()
