@@ -13,7 +13,7 @@ the event's last change, not the time of writing), so an unchanged feed keeps it
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -78,9 +78,58 @@ def _description(event: FeedEvent) -> str:
     return "\n".join(lines)
 
 
-def build_feed(name: str, events: Iterable[FeedEvent], refresh: timedelta = timedelta(hours=1)) -> bytes:
+def _vevent(event: FeedEvent) -> bytes:
+    entry = icalendar.Event()
+    entry.add("uid", event.uid)
+    entry.add("dtstamp", event.modified_at.astimezone(UTC))
+    entry.add("created", event.created_at.astimezone(UTC))
+    entry.add("last-modified", event.modified_at.astimezone(UTC))
+    entry.add("sequence", event.sequence)
+    entry.add("dtstart", _local(event.starts_at, event.zone))
+    if event.ends_at is not None:
+        entry.add("dtend", _local(event.ends_at, event.zone))
+    entry.add("summary", event.title)
+    place = shown_place(event)
+    if place:
+        entry.add("location", place)
+    entry.add("description", _description(event))
+    entry.add("status", "CANCELLED" if event.cancelled else "CONFIRMED")
+    entry.add("transp", "TRANSPARENT" if event.cancelled else "OPAQUE")
+    if event.source:
+        entry.add(SECONDHAND, event.source)
+    return bytes(entry.to_ical())
+
+
+def _vtimezone(zone: str) -> bytes:
+    """The VTIMEZONE the library writes for ``zone`` (through a calendar that needs it)."""
+    cal = icalendar.Calendar()
+    probe = icalendar.Event()
+    probe.add("dtstart", datetime(2000, 1, 1, tzinfo=zone_of(zone)))
+    cal.add_component(probe)
+    cal.add_missing_timezones()
+    return b"".join(bytes(tz.to_ical()) for tz in cal.timezones)
+
+
+@dataclass
+class FeedCache:
+    """Serialised pieces kept from one build to the next: a VEVENT per event (a FeedEvent is
+    frozen, so an unchanged event is the same key) and a VTIMEZONE per zone. Rebuilding a feed
+    of 1,000 events after one edit then serialises one event, not 1,000. Only what the last
+    build used is kept."""
+
+    events: dict[FeedEvent, bytes] = field(default_factory=dict)
+    zones: dict[str, bytes] = field(default_factory=dict)
+
+
+def build_feed(
+    name: str,
+    events: Iterable[FeedEvent],
+    refresh: timedelta = timedelta(hours=1),
+    cache: FeedCache | None = None,
+) -> bytes:
     """The feed for a coalition named ``name``: every event given, by start time, cancelled ones
-    as STATUS:CANCELLED. Nothing in it names a person, a room or a member's homeserver."""
+    as STATUS:CANCELLED, each zone's VTIMEZONE first. Nothing in it names a person, a room or a
+    member's homeserver. The same events give the same bytes, with or without ``cache``."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -89,28 +138,23 @@ def build_feed(name: str, events: Iterable[FeedEvent], refresh: timedelta = time
     cal.add("x-wr-calname", f"{name} coalition calendar")
     cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", refresh)
-    for event in sorted(events, key=lambda e: (e.starts_at, e.uid)):
-        entry = icalendar.Event()
-        entry.add("uid", event.uid)
-        entry.add("dtstamp", event.modified_at.astimezone(UTC))
-        entry.add("created", event.created_at.astimezone(UTC))
-        entry.add("last-modified", event.modified_at.astimezone(UTC))
-        entry.add("sequence", event.sequence)
-        entry.add("dtstart", _local(event.starts_at, event.zone))
-        if event.ends_at is not None:
-            entry.add("dtend", _local(event.ends_at, event.zone))
-        entry.add("summary", event.title)
-        place = shown_place(event)
-        if place:
-            entry.add("location", place)
-        entry.add("description", _description(event))
-        entry.add("status", "CANCELLED" if event.cancelled else "CONFIRMED")
-        entry.add("transp", "TRANSPARENT" if event.cancelled else "OPAQUE")
-        if event.source:
-            entry.add(SECONDHAND, event.source)
-        cal.add_component(entry)
-    cal.add_missing_timezones()
-    return bytes(cal.to_ical())
+    head = bytes(cal.to_ical())
+    end = b"END:VCALENDAR\r\n"
+    assert head.endswith(end)
+    ordered = sorted(events, key=lambda e: (e.starts_at, e.uid))
+    old = cache or FeedCache()
+    kept = FeedCache()
+    parts = [head[: -len(end)]]
+    for zone in sorted({e.zone for e in ordered} - {"UTC"}):
+        kept.zones[zone] = old.zones.get(zone) or _vtimezone(zone)
+        parts.append(kept.zones[zone])
+    for event in ordered:
+        kept.events[event] = old.events.get(event) or _vevent(event)
+        parts.append(kept.events[event])
+    parts.append(end)
+    if cache is not None:
+        cache.events, cache.zones = kept.events, kept.zones
+    return b"".join(parts)
 
 
 def _instant(value: object) -> tuple[datetime, str] | None:

@@ -10,6 +10,7 @@ Coalition facts (which coalition a room is in, who may coordinate) come from the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from bots.herald.feature import HeraldFeature
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
 from bots.runtime.registry import register
-from protocols.calendar_feed import FeedError, build_feed, parse_followed
+from protocols.calendar_feed import FeedCache, FeedError, build_feed, parse_followed
 from protocols.calendar_follow import FollowError
 from protocols.calendar_page import page_days
 
@@ -50,6 +51,7 @@ class CalendarFeature(PublishCommands):
         self._tokens: dict[str, str] = {}  # token -> coalition, for the listener's hot path
         self.server: PublicServer | None = None
         self.port: int | None = None  # the port the listener is on (tests listen on port 0)
+        self._feed_caches: dict[str, FeedCache] = {}
 
     def retention(self) -> dict[str, timedelta]:
         return {
@@ -105,11 +107,17 @@ class CalendarFeature(PublishCommands):
             for e in await self.feed_events(coalition, now)
             if not e.cancelled or e.modified_at + CANCELLED_SHOWN >= now or (e.ends_at or e.starts_at) >= now
         ]
-        feed = build_feed(coalition, events, self.config.refresh)
         token = await self.publishing.get(coalition)
         webcal = self.addresses(token.token)[2] if token is not None and self.config.public else None
-        page = render_page(coalition, page_days(events, now), webcal)
-        return Bodies(page=page, feed=feed)
+        cache = self._feed_caches.setdefault(coalition, FeedCache())
+
+        def build() -> Bodies:
+            # Serialising a large calendar is CPU work: in a thread, so the bot's loop keeps
+            # syncing and answering while it runs (one build per coalition at a time).
+            feed = build_feed(coalition, events, self.config.refresh, cache)
+            return Bodies(page=render_page(coalition, page_days(events, now), webcal), feed=feed)
+
+        return await asyncio.to_thread(build)
 
     def published(self, coalition: str, token: str | None, old: str | None) -> None:
         if old is not None:

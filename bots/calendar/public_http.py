@@ -11,12 +11,14 @@ An unknown token is a plain 404, the same whether it never existed or was rotate
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import cached_property
 
 from aiohttp import web
 
@@ -45,8 +47,17 @@ class Bodies:
 @dataclass
 class _Body:
     data: bytes
+    gzipped: bytes  # the same, compressed once: calendar apps and browsers accept gzip
     etag: str
     last_modified: datetime
+
+    @property
+    def gzip_etag(self) -> str:
+        return self.etag[:-1] + '-gz"'
+
+    @cached_property
+    def http_date(self) -> str:
+        return _http_date(self.last_modified)
 
 
 @dataclass
@@ -71,13 +82,16 @@ def _http_date(instant: datetime) -> str:
     return format_datetime(instant.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
-def not_modified(headers: dict[str, str] | web.Request, etag: str, last_modified: datetime) -> bool:
-    """RFC 9110: If-None-Match decides when present (weak comparison); else If-Modified-Since."""
+def not_modified(
+    headers: dict[str, str] | web.Request, etags: tuple[str, ...], last_modified: datetime
+) -> bool:
+    """RFC 9110: If-None-Match decides when present (weak comparison with any of ``etags``, the
+    tags of one body's representations); else If-Modified-Since."""
     get = headers.headers.get if isinstance(headers, web.Request) else headers.get
     match = get("If-None-Match")
     if match is not None:
         tags = {t.strip().removeprefix("W/") for t in match.split(",")}
-        return "*" in tags or etag in tags
+        return "*" in tags or any(etag in tags for etag in etags)
     since = get("If-Modified-Since")
     if since is None:
         return False
@@ -154,12 +168,10 @@ class PublicServer:
             if entry is not None and entry.version == version and now - entry.built_at < self._rebuild_after:
                 return entry
             bodies = await self._build(coalition)
-            entry = _Entry(
-                version,
-                now,
-                self._body(entry, "page", bodies.page, now),
-                self._body(entry, "feed", bodies.feed, now),
-            )
+            # Hashing and compressing a large body is CPU work: off the loop, which keeps serving.
+            page = await asyncio.to_thread(self._body, entry, "page", bodies.page, now)
+            feed = await asyncio.to_thread(self._body, entry, "feed", bodies.feed, now)
+            entry = _Entry(version, now, page, feed)
             self._entries[token] = entry
             return entry
 
@@ -169,18 +181,25 @@ class PublicServer:
         before: _Body | None = getattr(old, which) if old is not None else None
         if before is not None and before.etag == etag:
             return before
-        return _Body(data, etag, now.replace(microsecond=0))
+        return _Body(data, gzip.compress(data, 6, mtime=0), etag, now.replace(microsecond=0))
 
     def _respond(self, request: web.Request, body: _Body, content_type: str) -> web.Response:
+        zipped = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        etag = body.gzip_etag if zipped else body.etag
         headers = {
             **SECURITY_HEADERS,
-            "ETag": body.etag,
-            "Last-Modified": _http_date(body.last_modified),
+            "ETag": etag,
+            "Last-Modified": body.http_date,
             "Cache-Control": self._cache_control,
+            "Vary": "Accept-Encoding",
         }
-        if not_modified(request, body.etag, body.last_modified):
+        if not_modified(request, (body.etag, body.gzip_etag), body.last_modified):
             return web.Response(status=304, headers=headers)
-        return web.Response(body=body.data, headers={**headers, "Content-Type": content_type})
+        headers["Content-Type"] = content_type
+        if zipped:
+            headers["Content-Encoding"] = "gzip"
+            return web.Response(body=body.gzipped, headers=headers)
+        return web.Response(body=body.data, headers=headers)
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         entry = await self._entry(request.match_info["token"])

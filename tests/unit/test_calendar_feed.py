@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from protocols.calendar_feed import (
     PRIVATE_PLACE,
+    FeedCache,
     FeedError,
     FeedEvent,
     build_feed,
@@ -183,6 +184,16 @@ def test_the_same_events_give_the_same_bytes_in_any_order() -> None:
     assert build_feed("spring", events) == build_feed("spring", list(reversed(events)))
     [utc] = [e for e in vevents(build_feed("spring", events)) if e.value("UID") == "b@affinity"]
     assert utc.value("DTSTART").endswith("Z") and not utc.has("DTEND")
+
+
+def test_a_cached_build_gives_the_same_bytes_and_keeps_only_what_it_used() -> None:
+    cache = FeedCache()
+    events = [event(uid=f"{i}@x", zone=["Europe/Paris", "UTC", "Asia/Tokyo"][i % 3]) for i in range(6)]
+    assert build_feed("spring", events, cache=cache) == build_feed("spring", events)
+    assert set(cache.zones) == {"Europe/Paris", "Asia/Tokyo"} and len(cache.events) == 6
+    edited = [replace(events[0], title="Moved", sequence=1), *events[1:3]]
+    assert build_feed("spring", edited, cache=cache) == build_feed("spring", edited)
+    assert set(cache.events) == set(edited) and set(cache.zones) == {"Europe/Paris", "Asia/Tokyo"}
 
 
 @given(st.text(min_size=1, max_size=120).filter(lambda t: t.strip()))
