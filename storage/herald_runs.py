@@ -376,12 +376,3 @@ class HeraldRuns(RunRetention):
             (run_id, _ts(since)),
         )
         return int(row[0]) if row is not None else 0
-
-    async def outbox_outcome(self, txn_id: str) -> tuple[str, str | None] | None:
-        """``(state, error)`` of a planned message the outbox holds, or None if it holds none
-        (it was never handed over). Plan transaction ids are unique (the run id is random), so
-        the outbox row is this bot's. Read only: the outbox owns its table."""
-        row = await self._db.fetchone(
-            "SELECT state, error FROM outbox WHERE txn_id = ? ORDER BY id DESC LIMIT 1", (txn_id,)
-        )
-        return None if row is None else (str(row[0]), row[1])

@@ -10,6 +10,7 @@ the plan hash the registry holds.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,13 +20,14 @@ from bots.herald.control_room import creators_from, joined_from, room_state
 from bots.herald.protocols import ProtocolCommands
 from bots.runtime.errors import MatrixError
 from protocols.coalition import HeartbeatBook, Registry
-from protocols.coalition.charter import CHARTER, WANT, coalition_name
+from protocols.coalition.charter import CHARTER, COPIES, WANT, coalition_name, parse_copies
 from protocols.coalition.plan_parts import SharedPlan, assemble_plan
 from protocols.coalition.registry import PLAN_PART, STATE_KINDS, TIMELINE_KINDS
 from protocols.coalition.shapes import server_of
 from protocols.herald.plan import PlannedMessage, txn_id_for
+from storage.herald_control import StoredCopy
 
-PRIVATE_KINDS = frozenset({*TIMELINE_KINDS, PLAN_PART, CHARTER})
+PRIVATE_KINDS = frozenset({*TIMELINE_KINDS, PLAN_PART, CHARTER, COPIES})
 
 
 @dataclass
@@ -126,10 +128,15 @@ class ControlRegistry(ProtocolCommands):
     async def apply_view(self, view: ControlView) -> None:
         if view.coalition is None:
             return  # the charter has not reached this herald yet: it asked for it (want)
-        await self.control.link(view.coalition, view.room_id, self.host.clock())
-        await self._mirror(view)
-        await self._adopt(view)
-        await self.welcome_heralds(view)
+        lock: asyncio.Lock | None = getattr(self, "_apply_lock", None)
+        if lock is None:
+            lock = self._apply_lock = asyncio.Lock()
+        # One at a time: a heartbeat's refresh and an event from the sync may both adopt a run.
+        async with lock:
+            await self.control.link(view.coalition, view.room_id, self.host.clock())
+            await self._mirror(view)
+            await self._adopt(view)
+            await self.welcome_heralds(view)
 
     async def welcome_heralds(self, view: ControlView) -> None:
         """Invite newly admitted heralds into the rooms (``bots.herald.sharing``)."""
@@ -150,6 +157,18 @@ class ControlRegistry(ProtocolCommands):
         elif kind in PRIVATE_KINDS and state_key is None:
             await self.control.add_event(view.room_id, event, self.host.clock())
             view.private.append(event)
+            for copy in parse_copies(event, registered):
+                await self.control.add_copy(
+                    StoredCopy(
+                        copy.key.run_id,
+                        copy.key.key,
+                        copy.key.room_id,
+                        copy.sender,
+                        copy.event_id,
+                        copy.origin_server_ts,
+                        copy.digest,
+                    )
+                )
             view.registry = view.registry.fold([event])
             view.coalition = view.coalition or coalition_name(view.private, registered)
         elif kind == WANT and state_key is None:

@@ -83,7 +83,7 @@ class Broadcast(Escalations):
             too_late = not is_urgent(d.phase_key) and now - d.due_at > self.config.late_grace
             # Only a message the outbox does not hold yet may still be held back; the common
             # case (a member room, on time) just queues, which ignores a txn id it has.
-            if (left or too_late) and await self.runs.outbox_outcome(d.txn_id) is None:
+            if (left or too_late) and await self.host.delivery(d.txn_id) is None:
                 await self.runs.skip(d.txn_id)
                 if too_late:
                     stale.add(d.phase_key)
@@ -120,8 +120,8 @@ class Broadcast(Escalations):
         if event_id is not None:
             await self.runs.mark_sent(d.txn_id, event_id, self.host.clock())
             return
-        outcome = await self.runs.outbox_outcome(d.txn_id)
-        error = (outcome[1] if outcome is not None else None) or "refused"
+        outcome = await self.host.delivery(d.txn_id)
+        error = (outcome.error if outcome is not None else None) or "refused"
         await self.runs.mark_failed(d.txn_id, error)
         log.warning("herald delivery %s refused: %s", d.txn_id, error.split(":")[0])
 

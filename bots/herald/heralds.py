@@ -23,6 +23,7 @@ from bots.runtime.errors import MatrixError, UserError
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.message import Message
 from protocols.coalition import Registry
+from protocols.coalition.charter import copies_event
 from protocols.coalition.delivery import SeenCopy
 from protocols.coalition.reveal import admission_state, coordination_state, instance_state
 from protocols.coalition.upgrade import upgrade_single_herald
@@ -65,6 +66,12 @@ class HeraldCommands(Sharing):
             await self._private(view, event, f"herald-upgrade-{room}-{index}")
         for copy in plan.own_copies:
             await self.control.add_copy(_stored(copy))
+        for run in runs:  # what was delivered before: the others hold back on it too
+            mine = [c for c in plan.own_copies if c.key.run_id == run.run_id]
+            if mine:
+                await self._private(
+                    view, copies_event(run.run_id, mine), f"herald-upgrade-{room}-copies-{run.run_id}"
+                )
         for run in runs:
             rev = next(
                 (w.content["rev"] for w in plan.state if w.state_key == run.run_id and "rev" in w.content),

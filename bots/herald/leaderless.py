@@ -126,6 +126,14 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
                 await self.runs.mark_sent(d.txn_id, decision.canonical.event_id, now)
             elif decision.action is Action.HOLD:
                 await self.runs.skip(d.txn_id)
+        counts = {a: sum(1 for d in decisions if d.action is a) for a in Action}
+        log.info(
+            "herald: leaderless turn: %d to send, %d held back, %d waiting, %d not mine",
+            counts[Action.SEND],
+            counts[Action.HOLD],
+            counts[Action.WAIT],
+            counts[Action.NOT_MINE],
+        )
         await self._redact_own_duplicates(run, hv, deliveries, copies)
         wake = next_wake(decisions)
         if len(soon) < len(pending):

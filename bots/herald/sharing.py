@@ -195,6 +195,12 @@ class Sharing(ControlRegistry):
                 and all((e.get("content") or {}).get(k) == v for k, v in wanted.items())
                 and (e.get("content") or {}).get("plan_hash") == run.plan_hash
             ]
+            found += [
+                e
+                for e in view.private
+                if e.get("type") == "org.affinity.herald.copies"
+                and (e.get("content") or {}).get("run") == run.run_id
+            ]
             plan_head = next((e for e in view.private if _is_head(e, run.run_id)), None)
             if plan_head is not None and plan_head not in found:
                 found.insert(0, plan_head)

@@ -13,13 +13,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from protocols.coalition.delivery import DeliveryKey, SeenCopy
 from protocols.coalition.registry import NS
 from protocols.coalition.reveal import PrivateEvent, RevealError
-from protocols.coalition.shapes import event_envelope
+from protocols.coalition.shapes import (
+    event_envelope,
+    is_count,
+    is_event_id,
+    is_hex_hash,
+    is_phase_key,
+    is_room_id,
+    is_run_id,
+)
 from protocols.herald.consent import ConsentError, check_coalition_name
 
 CHARTER = f"{NS}.charter"
 WANT = f"{NS}.want"
+# The copies a herald delivered before the coalition had a control room (the upgrade): other
+# heralds cannot see them (they joined the rooms later, and those copies carry no marker).
+COPIES = f"{NS}.copies"
 
 
 def charter_event(name: str) -> PrivateEvent:
@@ -28,6 +40,44 @@ def charter_event(name: str) -> PrivateEvent:
     except ConsentError as exc:
         raise RevealError(str(exc)) from None
     return PrivateEvent(CHARTER, {"name": checked})
+
+
+def copies_event(run_id: str, copies: Iterable[SeenCopy]) -> PrivateEvent:
+    rows = [
+        [c.key.room_id, c.key.key, c.event_id, c.origin_server_ts, c.digest]
+        for c in sorted(copies, key=lambda c: (c.key.room_id, c.key.key))
+        if c.key.run_id == run_id and c.digest is not None
+    ]
+    return PrivateEvent(COPIES, {"run": run_id, "copies": rows})
+
+
+def parse_copies(event: Any, registered: Iterable[str]) -> list[SeenCopy]:
+    """The copies a registered herald says it delivered before the upgrade ([] otherwise).
+
+    Unlike a copy read from a room, the digest here is the herald's word: a herald is trusted
+    to deliver (it could as well send the message itself), and this list is only ever written
+    once, at the upgrade, for messages that carry no marker."""
+    envelope = event_envelope(event)
+    if envelope is None or event.get("state_key") is not None:
+        return []
+    kind, sender, _, _, content = envelope
+    run_id, rows = content.get("run"), content.get("copies")
+    if kind != COPIES or sender not in frozenset(registered) or not is_run_id(run_id):
+        return []
+    if not isinstance(rows, list):
+        return []
+    found: list[SeenCopy] = []
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 5):
+            return []
+        room_id, key, event_id, ts, digest = row
+        if not (is_room_id(room_id) and is_phase_key(key) and is_event_id(event_id)):
+            return []
+        if not (is_count(ts) and is_hex_hash(digest)):
+            return []
+        assert isinstance(run_id, str)
+        found.append(SeenCopy(DeliveryKey(run_id, key, room_id), sender, event_id, ts, digest))
+    return found
 
 
 def want_event() -> PrivateEvent:
