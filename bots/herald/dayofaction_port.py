@@ -20,6 +20,7 @@ from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import CoalitionInfo, PhaseSent, PhaseView, RunInfo, RunListener, RunSpec
 from bots.herald.escalation import phase_title
 from bots.herald.leaderless import LeaderlessDelivery
+from bots.runtime.commands import CommandContext, command
 from bots.runtime.errors import MatrixError
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.keys import key
@@ -224,6 +225,37 @@ class DayOfActionPort(LeaderlessDelivery):
             else:
                 await self.host.post(dm, text, key(self.name, "backup", d.txn_id, step.step))
         await super()._note_coordination(run, template, d, step, member, coalition)
+
+    @command("protocol status", help="The acknowledgement board of a run (rooms x phases)")
+    async def protocol_status(self, ctx: CommandContext, run: str | None = None) -> None:
+        """The herald's board, then the rooms that declined the run, told apart from the silent."""
+        await super().protocol_status(ctx, run)
+        coalition, _ = await self.member_of(ctx)
+        found = await self.run_in(coalition, run) if run is not None else None
+        run_id = found.run_id if found is not None else None
+        if run_id is None:
+            runs = [r for r in await self.runs.list_for(coalition.name) if r.state != "planned"]
+            run_id = max(runs, key=lambda r: r.created_at).run_id if runs else None
+        autonomy = self.host.peer(DayOfActionFeature)
+        declined = await autonomy.declined_rooms(run_id) if autonomy is not None and run_id else {}
+        if declined:
+            lines = [
+                f"{await self.label(r)}: declined{' (' + why + ')' if why else ''}"
+                for r, why in declined.items()
+            ]
+            await ctx.reply(Message.of("Sitting this run out (declined, not silent):").bullets(lines))
+
+    async def on_reaction(self, ctx: CommandContext, target: EventID, reaction: str) -> None:
+        """An acknowledgement after an escalation counts as an escalation answered."""
+        before = await self.runs.by_event(ctx.room_id, target)
+        await super().on_reaction(ctx, target, reaction)
+        after = await self.runs.by_event(ctx.room_id, target)
+        if before is None or after is None or before.acked_at is not None or after.acked_by != ctx.sender:
+            return
+        await self.doa_acked(after.run_id, after.room_id, after.phase_key, ctx.sender, ctx.now)
+        autonomy = self.host.peer(DayOfActionFeature)
+        if autonomy is not None and before.escalation_step > 0:
+            await autonomy.record_answer(after.room_id, ctx.sender, ctx.now)
 
     async def _doa_declined(self, run_id: str) -> set[str]:
         """Rooms that sit ``run_id`` out (none when the day-of-action feature does not run)."""

@@ -104,6 +104,13 @@ async def test_a_run_through_the_herald_with_a_declined_room_slots_a_note_and_th
         everything = " ".join(s.body for s in bot.fake.sent if s.room_id == ROOM_C)
         assert "Tomorrow at" not in everything and "acknowledge" not in everything.lower()
         assert not [s for s in bot.fake.sent if "Leeds" in s.body and "acknowledg" in s.body]
+        out = await bot.say(ROOM, ALICE, f"!protocol status {run}")
+        assert "Leeds: declined (we march at the port)" in out[-1].body and "not silent" in out[-1].body
+        # Bob answers at last, by reaction: an escalation answered, counted for 30 days.
+        await bot.react(ROOM_B, BOB, lyon.event_id, "✅")
+        [liaisons] = await bot.say(ROOM, ALICE, "!coalition liaisons")
+        assert f"Lyon: liaison {BOB}" in liaisons.body and "answered 1 escalation" in liaisons.body
+        assert f"backup {DAN}" in liaisons.body
         assert herald(bot) is not None
     finally:
         await close(bot)
