@@ -244,6 +244,7 @@ def _choose(
     holding: Collection[str],
     salt: str,
     stepped_back: StepBacks,
+    now: datetime,
     newest: bool = False,
 ) -> tuple[Rota, tuple[str, ...]]:
     """Up to ``count`` members for a turn at ``at`` (besides ``holding``), lowest level first.
@@ -256,7 +257,7 @@ def _choose(
     can = eligible(rota, at, stepped_back)
     candidates = sorted(can - set(holding))
     raw = levels(rota)
-    level = _floored(rota, can)
+    level = _floored(rota, can, now)
     credit = dict(rota.credit)
     for member in can:
         if level[member] > raw[member]:
@@ -267,12 +268,19 @@ def _choose(
     return updated, tuple(candidates[:count])
 
 
-def _floored(rota: Rota, present: Collection[str]) -> Counter[str]:
-    """Levels as the next turn given will see them: those back or new raised to the floor."""
+def _floored(rota: Rota, present: Collection[str], now: datetime) -> Counter[str]:
+    """Levels as the next turn given will see them: those back or new raised to the floor.
+
+    The floor is the lowest level among those who stayed *without* the turns they hold after
+    ``now``: a turn given but not yet done is no debt of a newcomer's, so someone who joins
+    after the first volunteer was given the next few turns shares them (the turns ahead move
+    to them along a chain) instead of waiting until they are all done.
+    """
     level = levels(rota)
     stayed = [m for m in present if m in rota.seen]
     if stayed:
-        floor = min(level[m] for m in stayed)
+        ahead = Counter(h for t in rota.turns if t.at > now for h in t.holders)
+        floor = min(level[m] - ahead[m] for m in stayed)
         for member in present:
             if member not in rota.seen:
                 level[member] = max(level[member], floor)

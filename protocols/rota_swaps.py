@@ -102,7 +102,7 @@ def take(
         raise RotaError("You are away or stepped back at that time: you cannot take that turn.")
 
     present = eligible(rota, turn.at, stepped_back)
-    level = _floored(rota, present)
+    level = _floored(rota, present, now)
     after = Counter(level)
     after[giver] -= 1
     after[taker] += 1

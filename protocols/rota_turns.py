@@ -50,14 +50,16 @@ def commit(
     changed: dict[int, Turn] = {}
     for turn in _ahead(rota, now):
         if len(turn.holders) < rota.size:
-            rota, filled = _fill(rota, turn, stepped_back)
+            rota, filled = _fill(rota, turn, stepped_back, now)
             if filled != turn:
                 changed[turn.number] = filled
     missing = ahead - len(_ahead(rota, now))
     if missing > 0:
         start = max(rota.given_through or now, now)
         for at in next_occurrences(rota.recurrence, start, missing, next_gathering):
-            rota, holders = _choose(rota, at, rota.size, (), f"{rota.next_number}", stepped_back, newest=True)
+            rota, holders = _choose(
+                rota, at, rota.size, (), f"{rota.next_number}", stepped_back, now, newest=True
+            )
             turn = Turn(rota.next_number, at, tuple(sorted(holders)))
             rota = replace(
                 rota, turns=(*rota.turns, turn), next_number=rota.next_number + 1, given_through=at
@@ -68,10 +70,10 @@ def commit(
     return rota, tuple(sorted(changed.values(), key=lambda t: t.number))
 
 
-def _fill(rota: Rota, turn: Turn, stepped_back: StepBacks) -> tuple[Rota, Turn]:
+def _fill(rota: Rota, turn: Turn, stepped_back: StepBacks, now: datetime) -> tuple[Rota, Turn]:
     need = rota.size - len(turn.holders)
     salt = f"{turn.number}:fill:{len(turn.holders)}:{','.join(turn.holders)}"
-    rota, extra = _choose(rota, turn.at, need, turn.holders, salt, stepped_back)
+    rota, extra = _choose(rota, turn.at, need, turn.holders, salt, stepped_back, now)
     if not extra:
         return rota, turn
     filled = replace(turn, holders=tuple(sorted((*turn.holders, *extra))))
@@ -110,7 +112,7 @@ def _find_chain(rota: Rota, now: datetime, stepped_back: StepBacks) -> list[tupl
         return None
     can_at = {t.number: eligible(rota, t.at, stepped_back) for t in ahead}
     present = frozenset().union(*can_at.values())
-    level = _floored(rota, present)
+    level = _floored(rota, present, now)
     order = sorted(present)
     random.Random(f"{rota.seed}:{rota.next_number}:rebalance").shuffle(order)
     # Highest first; the shuffle (from the rota's seed) breaks ties without favouring names.
@@ -229,7 +231,7 @@ def release(
         rota = _put(rota, freed)
         if credit:
             rota = replace(rota, credit={**rota.credit, member: rota.credit.get(member, 0) + 1})
-        rota, filled = _fill(rota, freed, stepped_back)
+        rota, filled = _fill(rota, freed, stepped_back, now)
         changed[filled.number] = filled
     rota, moved = _rebalance(rota, now, stepped_back)
     changed.update(moved)

@@ -52,6 +52,7 @@ class CareBase(ContractFeature[CareConfig]):
         # A rota's state is read, changed and written under this lock: a job and a command on
         # the same rota never overwrite each other.
         self.lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def room_zone(self, room_id: str) -> ZoneInfo:
         """The room's zone (room settings, shared with gatherings), else the configured default."""

@@ -10,6 +10,7 @@ when their turn passes or after ``swap_requests``; DM reminders are redacted and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -31,6 +32,12 @@ class CareFeature(RotaCommands):
         """Catch up on every rota (late turns, missed notes) and rebuild its job."""
         for stored in await self.rotas.all():
             await self.advance(stored.id)
+
+    async def stop(self) -> None:
+        """Steps still running are cancelled: their rows say what is done, start() redoes the rest."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def on_reaction(self, ctx: CommandContext, target: EventID, key: str) -> None:
         await self.reaction_take(ctx, target)

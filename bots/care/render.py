@@ -84,14 +84,14 @@ def board(
 
 
 def turn_start(rota: Rota, turn: Turn, late: bool) -> Message:
-    parts: list[Inline] = [f"{TURN} {rota.name}: it is the turn of "]
+    parts: list[Inline] = [f"{TURN} {rota.name}, turn {turn.number}: it is the turn of "]
     for i, holder in enumerate(turn.holders):
         if i:
             parts.append(" and ")
         parts.append(mention(holder))
     parts.append(" now. Thank you for caring.")
     if not turn.holders:
-        parts = [f"{TURN} {rota.name}: a turn begins now and nobody holds it."]
+        parts = [f"{TURN} {rota.name}, turn {turn.number}: it begins now and nobody holds it."]
     msg = Message.of(*parts)
     return msg.paragraph(LATE_NOTE) if late else msg
 

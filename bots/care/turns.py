@@ -21,6 +21,7 @@ Logs carry rota ids and counts only, never a name or a message.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import datetime, timedelta
 
@@ -42,6 +43,8 @@ from protocols.rota import (
 
 # A rota after each gathering in a room without gatherings looks again this often.
 RECHECK = timedelta(hours=1)
+# A step that failed (the homeserver away) is tried again this much later.
+RETRY = timedelta(minutes=1)
 
 
 def _who(user_id: str) -> str:
@@ -54,6 +57,21 @@ class RotaTurns(CareBase):
         """Do what is due for this rota by now, then wait for its next step."""
         async with self.lock:
             await self.advance_locked(rota_id)
+
+    async def _job(self, rota_id: int) -> None:
+        """The timer's entry: the step runs in a task of its own, so the timer's job ends at
+        once. (A step can take a while, sending reminders; a job set again for the same id
+        while one still runs would be skipped by the scheduler.)"""
+        task = asyncio.create_task(self._guarded_advance(rota_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guarded_advance(self, rota_id: int) -> None:
+        try:
+            await self.advance(rota_id)
+        except Exception as exc:  # one rota's failure must not stop the others; retried later
+            log.error("rota %d: step failed: %s", rota_id, type(exc).__name__)
+            self.host.schedule.at(rota_job(rota_id), self.host.clock() + RETRY, self._job, rota_id)
 
     async def advance_locked(self, rota_id: int) -> None:
         stored = await self.rotas.get(rota_id)
@@ -185,4 +203,4 @@ class RotaTurns(CareBase):
         if not ahead:
             self.host.schedule.cancel(rota_job(stored.id))
             return
-        self.host.schedule.at(rota_job(stored.id), min(ahead), self.advance, stored.id)
+        self.host.schedule.at(rota_job(stored.id), min(ahead), self._job, stored.id)

@@ -6,6 +6,7 @@ the test fires it, as the timer would at its time.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,15 @@ def bodies(sent: list[Sent]) -> list[str]:
     return [s.body for s in sent]
 
 
+async def tick(bot: FakeBot) -> list[Sent]:
+    """Fire the rota's job as its timer would, and wait for the step it starts."""
+    before = len(bot.fake.sent)
+    await bot.fire("care:rota-1")
+    await asyncio.gather(*care(bot).tasks)
+    await bot.flush()
+    return bot.fake.sent[before:]
+
+
 async def count(bot: FakeBot, table: str) -> int:
     row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")
     return int(row[0]) if row else 0
@@ -84,22 +94,22 @@ async def test_a_rota_turns_fairly_reminds_by_dm_and_announces_once(tmp_path: Pa
 
         # A day before the first turn: a reminder by DM, to the holder only, once.
         bot.now = TUESDAY - timedelta(hours=23)
-        sent = await bot.fire("care:rota-1")
+        sent = await tick(bot)
         dms = [s for s in sent if s.room_id != ROOM]
         assert len(dms) == 1 and "your meals turn in" in dms[0].body
         [created] = [c for c in bot.fake.created if c["is_direct"]]
         assert created["invite"] == [first_holder] and dms[0].room_id == created["room_id"]
-        assert [s for s in await bot.fire("care:rota-1") if s.room_id != ROOM] == []
+        assert [s for s in await tick(bot) if s.room_id != ROOM] == []
 
         # The turn begins: one announcement in the room, mentioning the holder.
         bot.now = TUESDAY + timedelta(seconds=5)
-        sent = await bot.fire("care:rota-1")
+        sent = await tick(bot)
         starts = [s for s in sent if s.room_id == ROOM and "it is the turn of" in s.body]
         assert len(starts) == 1 and first_holder in starts[0].body
         assert starts[0].content["m.mentions"]["user_ids"] == [first_holder]
         assert "late" not in starts[0].body
         # Fired again (a second timer, a race): nothing twice.
-        assert [s for s in await bot.fire("care:rota-1") if "turn of" in s.body] == []
+        assert [s for s in await tick(bot) if "turn of" in s.body] == []
     finally:
         await close(bot)
 
@@ -152,9 +162,9 @@ async def test_swap_taken_by_command_or_reaction_and_flagged_when_nobody_does(tm
         assert request.body.startswith(f"Swap request #1: {holder} asks someone to take their meals turn")
         # Two days ahead and not taken: flagged to the room, once.
         bot.now = first.at - timedelta(days=1, hours=12)
-        flagged = [s for s in await bot.fire("care:rota-1") if s.body.startswith("⚠️")]
+        flagged = [s for s in await tick(bot) if s.body.startswith("⚠️")]
         assert len(flagged) == 1 and "!rota take 1" in flagged[0].body
-        assert not [s for s in await bot.fire("care:rota-1") if s.body.startswith("⚠️")]
+        assert not [s for s in await tick(bot) if s.body.startswith("⚠️")]
         # A reaction takes it; the board follows, and the taker is reminded by DM.
         bot.now = first.at - timedelta(hours=20)
         sent = await bot.react(ROOM, other, request.event_id, "👍")
@@ -179,7 +189,7 @@ async def test_away_and_stepback_members_are_skipped(tmp_path: Path) -> None:
         assert all(ANA not in t.holders for t in rota.turns if t.at < NOW + 4 * WEEK)
         # !stepback (the lottery's) is honoured too: BEN's turns go to CAL.
         await bot.say(ROOM, BEN, "!stepback 4w")
-        await bot.fire("care:rota-1")
+        await tick(bot)
         rota = (await care(bot).rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
         assert all(t.holders == (CAL,) for t in rota.turns if t.at < NOW + 4 * WEEK)
     finally:
@@ -238,11 +248,11 @@ async def test_forgetting_keeps_counts_and_drops_requests_reminders_and_rooms(tm
         first = min(rota.turns, key=lambda t: t.at)
         await bot.say(ROOM, first.holders[0], f"!rota swap meals {first.at.date().isoformat()}")
         bot.now = TUESDAY - timedelta(hours=20)
-        await bot.fire("care:rota-1")
+        await tick(bot)
         assert await count(bot, "care_reminder") >= 1 and await count(bot, "care_swap") == 1
         # Long after: who did which turn is folded into counts; requests and reminders go.
         bot.now = TUESDAY + 70 * timedelta(days=1)
-        await bot.fire("care:rota-1")
+        await tick(bot)
         redacted_before = len(bot.fake.redacted)
         await feature.forget_expired(bot.now)
         await bot.flush()
