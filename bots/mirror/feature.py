@@ -20,6 +20,7 @@ Logs carry round ids and counts only: never a user id, a DM room, or any text.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -40,6 +41,7 @@ from bots.runtime.ids import RoomID
 from bots.runtime.registry import register
 from protocols.mirror import REQUEST_TTL
 from storage import crypto
+from storage.mirror import scrub_for_backup
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,23 @@ class MirrorFeature(MirrorCommands, MirrorJobs):
     def __init__(self, host: Host, config: MirrorConfig) -> None:
         super().__init__(host, config)
         self.conversations = Conversations(self)
+
+    @classmethod
+    def scrub_copy(cls, conn: sqlite3.Connection, restoring: bool) -> str | None:
+        """No backup keeps a round key, a sealed reflection, a request, an unreleased round or
+        a release waiting in the outbox; a restore destroys every unreleased round, as an old
+        copy must never release again (see storage.mirror_forget.BACKUP_SCRUB)."""
+        dropped = scrub_for_backup(conn)
+        if restoring:
+            return (
+                f"{dropped} blind-mirror round(s) in the backup were not released yet: destroyed unread."
+                if dropped
+                else None
+            )
+        return (
+            "Blind mirrors are left out of it: round keys, reflections and requests; "
+            f"{dropped} unreleased round(s) were not copied (a restore cannot resume them)."
+        )
 
     def retention(self) -> Mapping[str, timedelta]:
         return {

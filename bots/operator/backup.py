@@ -1,5 +1,6 @@
 """``affinity backup``: an encrypted, consistent copy of the database (not the bots'
-encryption stores, sessions or keys), without what no backup may keep."""
+encryption stores, sessions or keys), without what no backup may keep (each feature says what,
+through its contract's ``scrub_copy``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ import argparse
 import asyncio
 import getpass
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
 from bots.operator.backup_format import encrypt_backup
-from bots.operator.common import Refused, database_file, load_for_operator, private_tmpdir, remove_tree
+from bots.operator.common import (
+    Refused,
+    database_file,
+    load_for_operator,
+    private_tmpdir,
+    remove_tree,
+    scrub_copy,
+)
 from storage.db import Database, SchemaTooNew
 
 PASSPHRASE_ENV = "AFFINITY_BACKUP_PASSPHRASE"
@@ -29,23 +36,6 @@ def passphrase(confirm: bool) -> str:
     if not value:
         raise Refused("the backup passphrase must not be empty")
     return value
-
-
-def scrub_mirror(path: Path) -> int:
-    """Take the blind mirror's secrets out of a database copy (see
-    :data:`storage.mirror.BACKUP_SCRUB`), vacuumed so no freed page keeps them; how many
-    unreleased rounds went."""
-    from storage.mirror import scrub_for_backup
-
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA journal_mode=DELETE")  # no -wal file beside the copy
-        dropped = scrub_for_backup(conn)
-        conn.commit()
-        conn.execute("VACUUM")
-    finally:
-        conn.close()
-    return dropped
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -73,9 +63,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
             version = asyncio.run(snapshot())
         except SchemaTooNew as exc:
             raise Refused(str(exc)) from None
-        # Never in a backup: round keys, sealed reflections, unreleased rounds, requests, and
-        # the mirror's outbox rows (see docs/mirror-threat-model.md).
-        left_out = scrub_mirror(copy)
+        # Never in a backup: what each feature's contract takes out (the blind mirror's round
+        # keys, reflections, unreleased rounds, requests and outbox rows: docs/mirror-threat-model.md).
+        said = scrub_copy(config, copy, restoring=False)
         blob = encrypt_backup(copy.read_bytes(), secret)
     finally:
         remove_tree(workdir)
@@ -88,8 +78,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
     os.replace(tmp, out)
     print(f"backup written: {out} ({len(blob)} bytes, schema version {version}, encrypted)")
     print("It holds the database only: not the bots' encryption stores, sessions or keys.")
-    print(
-        "Blind mirrors are left out of it: round keys, reflections and requests; "
-        f"{left_out} unreleased round(s) were not copied (a restore cannot resume them)."
-    )
+    for sentence in said:
+        print(sentence)
     return 0

@@ -78,3 +78,36 @@ def remove_tree(directory: Path) -> None:
         else:
             path.rmdir()
     directory.rmdir()
+
+
+def scrub_copy(config: AppConfig, path: Path, *, restoring: bool) -> list[str]:
+    """Let every feature the suite ships, and every one the config names, take out of a copy of
+    the database what no backup may keep (its contract's ``scrub_copy``); then vacuum the copy,
+    so no freed page keeps it. What the features say, for the operator."""
+    import sqlite3
+
+    from bots.runtime.registry import REGISTRY, shipped_features
+
+    try:
+        named = [
+            REGISTRY.find(ref, f"bots[{i}].features")
+            for i, bot in enumerate(config.bots)
+            for ref in bot.features
+        ]
+        features = list(dict.fromkeys([*shipped_features(), *named]))
+    except (ConfigError, ImportError) as exc:  # never a copy with a feature's secrets left in it
+        raise Refused(f"a feature cannot be loaded ({exc}); nothing was written or replaced") from None
+    said: list[str] = []
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")  # no -wal file beside the copy
+        conn.execute("PRAGMA secure_delete=ON")
+        for cls in features:
+            sentence = cls.scrub_copy(conn, restoring)
+            if sentence:
+                said.append(sentence)
+        conn.commit()
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+    return said

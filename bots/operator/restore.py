@@ -9,7 +9,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from bots.operator.backup import passphrase, scrub_mirror
+from bots.operator.backup import passphrase
 from bots.operator.backup_format import MAGIC, BackupError, decrypt_backup
 from bots.operator.common import (
     Refused,
@@ -17,6 +17,7 @@ from bots.operator.common import (
     load_for_operator,
     private_tmpdir,
     remove_tree,
+    scrub_copy,
     shred,
     sidecars,
 )
@@ -72,9 +73,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             fh.write(plain)
         del plain
         version = _check_restored(staged)
-        # An old copy must never release (again) what a round later released and redacted, and
-        # older backups did hold round keys: every unreleased round goes.
-        destroyed = scrub_mirror(staged)
+        # What no backup may keep goes from the restored copy too: older backups did keep some
+        # (an old copy must never release a blind-mirror round again).
+        said = scrub_copy(config, staged, restoring=True)
         for old in [db_path, *sidecars(db_path)]:
             if old.exists():
                 shred(old)
@@ -83,6 +84,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if workdir.exists():
             remove_tree(workdir)
     print(f"restored {db_path} from {source} (schema version {version})")
-    if destroyed:
-        print(f"{destroyed} blind-mirror round(s) in the backup were not released yet: destroyed unread.")
+    for sentence in said:
+        print(sentence)
     return 0

@@ -29,6 +29,7 @@ tables, binds its commands and maps the runtime's hooks onto the contract's.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -100,6 +101,15 @@ class ContractFeature(Generic[C]):
 
     async def forget_room(self, room_id: RoomID) -> None:
         """The bot is out of a room: forget what served only that room."""
+
+    @classmethod
+    def scrub_copy(cls, conn: sqlite3.Connection, restoring: bool) -> str | None:
+        """Take out of a copy of the database what no backup may keep (``affinity backup``,
+        before the copy is encrypted; ``affinity restore``, before it replaces the database, as
+        older backups may hold it). ``conn`` is a ``sqlite3`` connection to the copy, in a
+        transaction the caller commits, then vacuums. Returns a sentence for the operator (None:
+        nothing to say). No bot runs, so this is a class method: the copy is the only input."""
+        return None
 
 
 def validate_config(
