@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -71,16 +72,21 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
     @command("slot claim", help="Take a place in a slot (or on its waitlist)", where="room")
     async def slot_claim(self, ctx: CommandContext, slot: Words, *, run: str | None = None) -> None:
         info, slots = await self._room_slots(ctx, run)
-        await ctx.reply(await self._claim(info, ctx.room_id, slots, slot, ctx.sender, ctx.event_id))
+        await self._reply(
+            ctx, info, await self._claim(info, ctx.room_id, slots, slot, ctx.sender, ctx.event_id)
+        )
 
     @command("slot release", help="Give up your place in a slot; the first waiting moves up", where="room")
     async def slot_release(self, ctx: CommandContext, slot: Words, *, run: str | None = None) -> None:
         info, slots = await self._room_slots(ctx, run)
         new, released = rules.release(slots, slot, ctx.sender)
         await self.store.save(info.run_id, ctx.room_id, new)
-        await ctx.reply(render.Message.of("You gave up your place as ", render.bold(new.name), "."))
+        await self._reply(
+            ctx, info, render.Message.of("You gave up your place as ", render.bold(new.name), ".")
+        )
         if released.promoted is not None:
-            await self.host.post(
+            await self._post(
+                info,
                 ctx.room_id,
                 render.promoted(new.name, released.promoted),
                 key(self.name, "promoted", info.run_id, new.name, ctx.event_id),
@@ -117,7 +123,7 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
             )
         except rules.SlotError as exc:
             reply = render.Message.of(str(exc))
-        await self.host.post(ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=target)
+        await self._post(info, ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=target)
 
     # -- the herald's moments ------------------------------------------------------------------
 
@@ -201,7 +207,8 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
         if claimed.provisional:
             seed = os.urandom(32)
             if await self.store.set_seed(info.run_id, room_id, new.name, seed):
-                await self.host.post(
+                await self._post(
+                    info,
                     room_id,
                     render.oversubscribed(new.name, closes or "the deadline", seed_hash(seed)),
                     key(self.name, "committed", info.run_id, room_id, new.name),
@@ -234,7 +241,8 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
             await self.store.save(info.run_id, room_id, after)
             await self.store.set_seed(info.run_id, room_id, slot.name, None)
             log.info("slots: drew %s in run %s", slot.name, info.run_id)
-            await self.host.post(
+            await self._post(
+                info,
                 room_id,
                 render.drawn(after, seed.hex(), published.commitment),
                 key(self.name, "drawn", info.run_id, room_id, slot.name),
@@ -245,6 +253,27 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
         if spec.slots_close is None:
             return None
         return format_local(spec.slots_close, await self.host.settings.zone(room_id))
+
+    async def _post(
+        self,
+        info: RunInfo,
+        room_id: RoomID,
+        message: render.Message,
+        key_: str,
+        *,
+        reply_to: EventID | None = None,
+        mentions: Sequence[str] = (),
+    ) -> None:
+        """Post what names people in the room, and keep its id to redact it with the run."""
+        event = await self.host.post(room_id, message, key_, reply_to=reply_to, mentions=mentions, wait=True)
+        if event is not None:
+            await self.store.add_message(room_id, event, info.run_id, info.forget_at)
+
+    async def _reply(self, ctx: CommandContext, info: RunInfo, message: render.Message) -> None:
+        """Answer, and keep the answer's id: it says who took what, so it goes with the run."""
+        event = await ctx.reply(message, wait=True)
+        if event is not None:
+            await self.store.add_message(ctx.room_id, event, info.run_id, info.forget_at)
 
     @staticmethod
     def _ordered(slots: dict[str, rules.Slot]) -> list[rules.Slot]:

@@ -125,3 +125,36 @@ async def test_rides_and_their_dms_are_forgotten_with_the_run(tmp_path: Path) ->
         assert len(bot.fake.redacted) == 3  # two replies in rooms, one proposal by DM
     finally:
         await close(bot)
+
+
+async def test_affinity_forget_deletes_expired_rides_slots_and_answers_offline(tmp_path: Path) -> None:
+    from bots.intake.feature import IntakeFeature
+    from bots.runtime.offline import forget_contract_features
+    from bots.slots.feature import SlotsFeature
+
+    bot = await fake_bot(
+        tmp_path, [StubHerald, RidesFeature, SlotsFeature, IntakeFeature], members=[DRIVER, OTHER]
+    )
+    await add_room(bot, ROOM2, [RIDER])
+    stub_of(bot.features).add_run(
+        run_info("r1", bot.now + timedelta(days=1), bot.now + timedelta(days=2), [ROOM, ROOM2], []),
+        RunSpec(("medic: 1",)),
+    )
+    try:
+        await bot.say(ROOM, DRIVER, "!ride offer 3 from north at 08:00")
+        await bot.say(ROOM, OTHER, "!slot claim medic")
+        await bot.outbox.stop()  # the bot is not running while `affinity forget` does its work
+        names = bot.app.bots[0].model_copy(update={"features": ["rides", "slots", "intake"]})
+        config = bot.app.model_copy(update={"bots": [names]})
+        kept = await forget_contract_features(config, bot.db, bot.now + timedelta(days=1))
+        assert kept.get("rides", 0) == 0 and await rows(bot, "rides_offer") == 1
+        counts = await forget_contract_features(config, bot.db, bot.now + timedelta(days=2))
+        assert counts["rides"] == 1 and counts["slots"] == 1
+        for table in ("rides_offer", "rides_message", "slots_slot", "slots_claim", "slots_message"):
+            assert await rows(bot, table) == 0, table
+        redactions = await bot.db.fetchone(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'redaction' AND state = 'pending'"
+        )
+        assert redactions is not None and redactions[0] == 2  # both replies, redacted at the next run
+    finally:
+        await close(bot)
