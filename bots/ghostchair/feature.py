@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bots.ghostchair.attendance import AttendancePolls
 from bots.ghostchair.base import job_id
 from bots.ghostchair.commands import GatheringCommands, VoiceCommands
 from bots.runtime.ids import RoomID
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 @register
-class GhostChairFeature(VoiceCommands, GatheringCommands):
+class GhostChairFeature(VoiceCommands, GatheringCommands, AttendancePolls):
     """``!ghost ...`` and ``!gathering ...``; one job per gathering, rebuilt from its row."""
 
     def retention(self) -> dict[str, timedelta]:

@@ -148,6 +148,11 @@ class Host(Protocol):
         version 12 room with several creators); errors raise the typed exceptions."""
         ...
 
+    async def relations(self, room_id: RoomID, event_id: EventID, rel_type: str) -> list[dict[str, Any]]:
+        """The events relating to ``event_id`` by ``rel_type`` (a poll's responses), decrypted
+        where the room is encrypted (bots/runtime/polls_relations.py)."""
+        ...
+
     async def delivery(self, key: str) -> Outcome | None:
         """What became of what this bot sent under ``key``; None when nothing was (or its
         record was forgotten, long after it was finished: see the outbox's retention)."""

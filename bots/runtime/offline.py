@@ -117,6 +117,9 @@ class OfflineHost:
     ) -> None:
         raise Offline("uploads are not queued offline")
 
+    async def relations(self, room_id: RoomID, event_id: EventID, rel_type: str) -> list[dict[str, Any]]:
+        raise Offline("nothing is read from the homeserver offline")
+
     async def delivery(self, key: str) -> Outcome | None:
         found = await self._outbox.delivery(key)
         return None if found is None else Outcome.of(found)

@@ -122,6 +122,11 @@ class RuntimeHost:
             raise MatrixError("this adapter makes no raw calls", None, None)
         return dict(await api(method, path, body, query))
 
+    async def relations(self, room_id: RoomID, event_id: EventID, rel_type: str) -> list[dict[str, Any]]:
+        from bots.runtime.polls_relations import read_relations
+
+        return await read_relations(self.api, getattr(self._bot, "client", None), room_id, event_id, rel_type)
+
     async def _queue(
         self,
         room_id: RoomID,
