@@ -1,4 +1,5 @@
-"""Care: rotas that keep a care duty turning among volunteers (``!rota ...``)."""
+"""Care: rotas that keep a care duty turning among volunteers (``!rota ...``), and handovers
+from one mandate holder to the next (``!handover``)."""
 
 from __future__ import annotations
 

@@ -30,3 +30,9 @@ class CareConfig(Strict):
     # For tests and demos only: "every 10 seconds" and "every 2 minutes" are read as
     # recurrences. People need days.
     short_units: bool = False
+    # Handovers: a mandate's holder is asked by DM for a note this long before it ends (or
+    # at once for a shorter mandate); the bot looks at the lottery's mandates this often; an
+    # undelivered note is deleted after ``handover_notes``.
+    handover_ask_before: timedelta = timedelta(days=1)
+    handover_check: timedelta = timedelta(minutes=1)
+    handover_notes: timedelta = timedelta(days=14)

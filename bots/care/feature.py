@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from bots.care.base import log, rota_job
-from bots.care.commands import RotaCommands
+from bots.care.handover import HandoverPart
 from bots.runtime.commands import CommandContext
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
@@ -25,13 +25,15 @@ from protocols.rota import fold_history
 
 
 @register
-class CareFeature(RotaCommands):
-    """Care rotas: ``!rota add/list/show/remove/join/leave/away/swap/take``."""
+class CareFeature(HandoverPart):
+    """Care rotas (``!rota add/list/show/remove/join/leave/away/swap/take``) and handovers
+    (``!handover``)."""
 
     async def start(self) -> None:
         """Catch up on every rota (late turns, missed notes) and rebuild its job."""
         for stored in await self.rotas.all():
             await self.advance(stored.id)
+        self.start_handovers()
 
     async def stop(self) -> None:
         """Steps still running are cancelled: their rows say what is done, start() redoes the rest."""
@@ -48,6 +50,7 @@ class CareFeature(RotaCommands):
             "swap requests": self.config.swap_requests,
             "DM reminders": self.config.reminders,
             "direct rooms unused": self.config.reminders,
+            "handover notes not delivered": self.config.handover_notes,
         }
 
     async def forget_expired(self, now: datetime) -> int:
@@ -82,6 +85,7 @@ class CareFeature(RotaCommands):
             await self.reminders.delete(reminder_id)
             deleted += 1
         deleted += await self.direct.unused_since(now - self.config.reminders)
+        deleted += await self.handovers.older_than(now - self.config.handover_notes)
         if deleted:
             log.info("care: forgot %d records", deleted)
         return deleted
@@ -94,3 +98,4 @@ class CareFeature(RotaCommands):
                 self.host.schedule.cancel(rota_job(rota_id))
         await self.reminders.forget_room(room_id)
         await self.direct.forget_room(room_id)
+        await self.handovers.forget_room(room_id)

@@ -14,7 +14,8 @@ from bots.care import CareFeature
 from bots.lottery.feature import LotteryFeature
 from bots.runtime.contract import ContractBridge
 from bots.runtime.offline import forget_contract_features
-from tests.bot.fakes import ROOM, FakeBot, Sent, close, fake_bot
+from protocols.mandates import Mandate
+from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
 
 MOD = "@mod:test.example"
 ANA = "@ana:test.example"
@@ -267,5 +268,63 @@ async def test_forgetting_keeps_counts_and_drops_requests_reminders_and_rooms(tm
         assert (await forget_contract_features(config, bot.db, bot.now)).get("care") == 0
         await feature.forget_room(ROOM)  # type: ignore[arg-type]
         assert await count(bot, "care_rota") == 0 and "care:rota-1" not in bot.scheduler.job_ids()
+    finally:
+        await close(bot)
+
+
+# -- handovers -------------------------------------------------------------------------------
+
+
+async def test_a_handover_note_reaches_only_the_next_holder_once(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        feature = care(bot)
+        lottery = next(
+            f.feature
+            for f in bot.features
+            if isinstance(f, ContractBridge) and isinstance(f.feature, LotteryFeature)
+        )
+        term = timedelta(hours=12)
+        await lottery.mandates.put(Mandate(ROOM, "facilitator", ANA, NOW, NOW + term))
+        # In a room, the note is refused: nothing about it goes there.
+        [refused] = await bot.say(ROOM, ANA, "!handover facilitator keys are under the mat")
+        assert "direct message" in refused.body
+        # Less than a day before the end: Ana is asked by DM, once.
+        before = len(bot.fake.sent)
+        await feature.scan_handovers()
+        await feature.scan_handovers()
+        await bot.flush()
+        asks = bot.fake.sent[before:]
+        assert len(asks) == 1 and "What does the next person need" in asks[0].body
+        dm = asks[0].room_id
+        assert bot.fake.created[-1]["invite"] == [ANA] and bot.fake.created[-1]["is_direct"]
+        await add_room(bot, dm, [ANA], direct=True)  # Ana accepted the invite
+        # She answers in that room; someone else writing there is not her note.
+        [kept] = await bot.say(dm, ANA, "The keys are under the mat; call the landlord on Fridays.")
+        assert kept.body.startswith("Kept your facilitator handover note")
+        [changed] = await bot.say(dm, ANA, "!handover facilitator Keys under the mat.")
+        assert changed.body.startswith("Kept your facilitator handover note")
+        await add_room(bot, "!bendm:test.example", [BEN], direct=True)
+        [none] = await bot.say("!bendm:test.example", BEN, "!handover facilitator I hold nothing")
+        assert "You hold no facilitator mandate" in none.body
+        # Still Ana's mandate: nothing is delivered.
+        before = len(bot.fake.sent)
+        await feature.scan_handovers()
+        await bot.flush()
+        assert bot.fake.sent[before:] == []
+        # Ben holds the role next: the note goes to him only, once, and is deleted.
+        bot.now = NOW + term + timedelta(minutes=5)
+        await lottery.mandates.put(Mandate(ROOM, "facilitator", BEN, bot.now, bot.now + term))
+        before = len(bot.fake.sent)
+        await feature.scan_handovers()
+        await feature.scan_handovers()
+        await bot.flush()
+        sent = bot.fake.sent[before:]
+        notes = [s for s in sent if "Keys under the mat." in s.body]
+        assert len(notes) == 1 and bot.fake.created[-1]["invite"] == [BEN]
+        assert notes[0].room_id == bot.fake.created[-1]["room_id"]
+        assert not [s for s in bot.fake.sent if s.room_id == ROOM and "mat" in s.body]
+        assert await count(bot, "care_handover") <= 1  # Ben may have been asked; Ana's note is gone
+        assert not [r for r in await bot.db.fetchall("SELECT note FROM care_handover") if r[0]]
     finally:
         await close(bot)
