@@ -113,8 +113,10 @@ class BotConfig(Strict):
     password: SecretStr | None = None
     access_token: SecretStr | None = None
     device_name: str = "Affinity"
-    # Default: the four built-in features.
-    features: list[FeatureRef] = Field(default_factory=lambda: ["lottery", "ghostchair", "mirror", "herald"])
+    # Default: the built-in features (the calendar, which the herald's !event moved to, included).
+    features: list[FeatureRef] = Field(
+        default_factory=lambda: ["lottery", "ghostchair", "mirror", "herald", "calendar"]
+    )
 
     @model_validator(mode="after")
     def _has_credentials(self, info: ValidationInfo) -> BotConfig:

@@ -274,7 +274,7 @@ def test_features_are_names_or_dotted_paths_and_their_sections_reach_the_feature
     )
     assert config.bots[0].features == ["lottery", "mygroup.rota"]
     assert feature_section(config, "rota") == {"every": "2w"}  # for the feature's own model
-    assert parse_config(MINIMAL).bots[0].features == ["lottery", "ghostchair", "mirror", "herald"]
+    assert parse_config(MINIMAL).bots[0].features == ["lottery", "ghostchair", "mirror", "herald", "calendar"]
 
 
 @pytest.mark.parametrize(
