@@ -25,7 +25,9 @@ MAX_REASON = 200
 MAX_AHEAD = timedelta(days=2 * 366)
 # An action lasts hours or a few days; a week-long one is a camp, longer is a typo.
 MAX_LENGTH = timedelta(days=14)
-USAGE = "!event add <title> at <YYYY-MM-DD HH:MM> [zone] [until <YYYY-MM-DD HH:MM>] [where <place>] [private]"
+USAGE = (
+    "!event add <title> at <YYYY-MM-DD HH:MM> [zone] [until <[YYYY-MM-DD] HH:MM>] [where <place>] [private]"
+)
 EDIT_USAGE = "!event edit <id> <title|at|until|where|private> <value>"
 FIELDS = ("title", "at", "until", "where", "private")
 
@@ -38,6 +40,7 @@ _ZONE = re.compile(r"[A-Za-z][\w/+-]*")
 # or a matrix.to link: none of these may reach the public calendar.
 _MATRIX_ID = re.compile(r"[@!#$+][^\s:@!#]{1,255}:[A-Za-z0-9.\-\[\]]+|matrix\.to/", re.IGNORECASE)
 _KEYWORDS = {"until", "where", "private"}
+_SAME_DAY = "same-day "
 
 
 class EventError(RuleError):
@@ -120,6 +123,8 @@ def _tail(words: Sequence[str], j: int) -> tuple[str | None, str | None, bool] |
     end = None
     if j < len(words) and words[j].lower() == "until":
         found = _when_after(words, j + 1)
+        if found is None and j + 1 < len(words) and _TIME.fullmatch(words[j + 1]):
+            found = (_SAME_DAY + words[j + 1], j + 2)  # a time on the start's day
         if found is None:
             return None
         end, j = found
@@ -185,8 +190,12 @@ def parse_event_add(text: str, zone: ZoneInfo, now: datetime) -> EventDraft:
         raise EventError("'private' keeps the place for members: say where (where <place>) first")
     starts_at = _time(split.start, zone)
     shown = _shown_zone(split.start, zone)
-    # An end without a zone is in the start's zone (``at 18:00 Europe/Paris until 20:00``).
-    ends_at = _time(split.end, parse_zone(shown)) if split.end is not None else None
+    # An end without a zone is in the start's zone (``at 18:00 Europe/Paris until 20:00``), and
+    # an end that is only a time is on the start's day there.
+    end = split.end
+    if end is not None and end.startswith(_SAME_DAY):
+        end = f"{starts_at.astimezone(parse_zone(shown)):%Y-%m-%d} {end.removeprefix(_SAME_DAY)}"
+    ends_at = _time(end, parse_zone(shown)) if end is not None else None
     check_times(starts_at, ends_at, zone, now)
     return EventDraft(title, starts_at, ends_at, shown, place, split.private)
 

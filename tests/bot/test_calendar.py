@@ -19,6 +19,7 @@ from bots.calendar import CalendarFeature
 from bots.herald import HeraldFeature
 from bots.runtime.contract import ContractBridge
 from bots.runtime.ids import RoomID
+from bots.runtime.offline import forget_contract_features
 from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
 
 ALICE = "@alice:test.example"  # moderator of the coordination room
@@ -245,5 +246,29 @@ async def test_the_herald_s_old_events_are_copied_once_with_their_old_uid(tmp_pa
         [picnic] = await feature.events.list_for("spring")
         assert picnic.title == "Picnic" and picnic.zone == "Europe/Paris" and picnic.uid.endswith("@affinity")
         await feature.stop()
+    finally:
+        await close(bot)
+
+
+async def test_a_room_s_bound_on_events_and_affinity_forget_offline(tmp_path: Path) -> None:
+    config = PUBLIC + "    max_events_per_room: 2\n"
+    bot = await coalition(tmp_path, config)
+    try:
+        feature = calendar(bot)
+        await bot.say(ROOM_B, BOB, "!event add One at 2026-11-23 10:00 until 12:00")
+        await bot.say(ROOM_B, BOB, "!event add Two at 2026-12-02 10:00")
+        [full] = await bot.say(ROOM_B, BOB, "!event add Three at 2026-12-03 10:00")
+        assert "a room lists at most 2 upcoming events" in full.body
+        [other] = await bot.say(ROOM_C, "@carol:test.example", "!event add Mine at 2026-12-03 10:00")
+        assert "as #3" in other.body
+        [one, *_] = await feature.events.list_for("spring")
+        assert one.ends_at is not None and one.ends_at - one.starts_at == timedelta(hours=2)
+        # `affinity forget` runs the calendar's forgetting with no homeserver and no herald.
+        await bot.outbox.stop()
+        runs = bot.app.bots[0].model_copy(update={"features": ["herald", "calendar"]})
+        offline = bot.app.model_copy(update={"bots": [runs]})
+        counts = await forget_contract_features(offline, bot.db, NOW + timedelta(days=32))
+        assert counts["calendar"] == 1
+        assert [e.title for e in await feature.events.list_for("spring")] == ["Two", "Mine"]
     finally:
         await close(bot)

@@ -62,6 +62,16 @@ PARIS = ZoneInfo("Europe/Paris")
             None,
             False,
         ),
+        # an end that is only a time is on the start's day, in its zone
+        (
+            "Rally at 2026-11-30 23:00 UTC until 23:30 where Square",
+            "Rally",
+            (11, 30, 23),
+            (11, 30, 23),
+            "UTC",
+            "Square",
+            False,
+        ),
         # the end takes the start's zone when it names none
         (
             "Fair at 2026-12-01 10:00 UTC until 2026-12-01 12:00",
@@ -99,6 +109,8 @@ def test_event_add_reads_title_times_place_and_private(
         ("Rally at 2020-01-01 10:00", "in the past"),
         ("Rally at 2030-01-01 10:00", "two years"),
         ("Rally at 2026-11-30 18:00 until 2026-11-30 17:00", "must come after"),
+        ("Rally at 2026-11-30 18:00 until 17:00", "must come after"),
+        ("Rally at 2026-11-30 18:00 until 25:00", "time"),
         ("Rally at 2026-11-30 18:00 until 2026-12-30 17:00", "two weeks"),
         ("Rally at 2026-11-30 18:00 private", "say where"),
         ("Ask @ana:example.org at 2026-11-30 18:00", "names nobody"),
