@@ -178,11 +178,14 @@ class CellsSchedule:
     pause: timedelta | None = None
 
 
-def parse_cells_schedule(text: str, zone: ZoneInfo, now: datetime) -> CellsSchedule:
+def parse_cells_schedule(
+    text: str, zone: ZoneInfo, now: datetime, short_units: bool = False
+) -> CellsSchedule:
     """``"every 4 weeks on monday at 18:00 5-7 rooms pause 1w"`` -> a :class:`CellsSchedule`.
 
     The recurrence comes first (see :mod:`protocols.recurrence`), then the size range, then the
-    options. Reshuffles are at most weekly and on dates: a cell needs time to become one.
+    options. Reshuffles are at most weekly and on dates: a cell needs time to become one
+    (``short_units``, for tests and demos only, also reads ``every 30 seconds``).
     """
     words = text.split()
     at = next((i for i, w in enumerate(words) if _RANGE.match(w)), None)
@@ -190,7 +193,7 @@ def parse_cells_schedule(text: str, zone: ZoneInfo, now: datetime) -> CellsSched
         raise ReshuffleError(
             "Give the cell sizes after the recurrence, like !cells every 4 weeks on monday 5-7."
         )
-    recurrence = parse_recurrence(" ".join(words[:at]), zone, now)
+    recurrence = parse_recurrence(" ".join(words[:at]), zone, now, short_units)
     if isinstance(recurrence.pattern, AfterGathering):
         raise RecurrenceError(
             "Cells reshuffle on dates, not after each gathering: say how often, like every 4 weeks on monday."

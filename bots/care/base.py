@@ -78,6 +78,10 @@ class CareBase(ContractFeature[CareConfig]):
             return following(())
         return following(await ghost.gathering_schedules(room_id))
 
+    async def paused(self, room_id: str, now: datetime) -> datetime | None:
+        """When a resting cell room's pause ends (None: not resting); reshuffles override it."""
+        return None
+
     async def dm_room(self, user_id: str, now: datetime) -> RoomID:
         """The bot's direct room with ``user_id``: the one it opened before, else a new one."""
         found = await self.direct.get(user_id)

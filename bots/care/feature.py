@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from bots.care.base import log, rota_job
-from bots.care.handover import HandoverPart
+from bots.care.cells import ReshufflePart, cells_job
 from bots.runtime.commands import CommandContext
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
@@ -25,15 +25,17 @@ from protocols.rota import fold_history
 
 
 @register
-class CareFeature(HandoverPart):
+class CareFeature(ReshufflePart):
     """Care rotas (``!rota add/list/show/remove/join/leave/away/swap/take``) and handovers
-    (``!handover``)."""
+    (``!handover``), and scheduled reshuffles of cells (``!cells every/schedule/stop``)."""
 
     async def start(self) -> None:
         """Catch up on every rota (late turns, missed notes) and rebuild its job."""
         for stored in await self.rotas.all():
             await self.advance(stored.id)
         self.start_handovers()
+        for schedule in await self.cell_schedules.all():
+            await self.boundary(schedule.id)
 
     async def stop(self) -> None:
         """Steps still running are cancelled: their rows say what is done, start() redoes the rest."""
@@ -99,3 +101,5 @@ class CareFeature(HandoverPart):
         await self.reminders.forget_room(room_id)
         await self.direct.forget_room(room_id)
         await self.handovers.forget_room(room_id)
+        for schedule_id in await self.cell_schedules.forget_room(room_id):
+            self.host.schedule.cancel(cells_job(schedule_id))

@@ -80,6 +80,13 @@ class RotaTurns(CareBase):
             return
         now = self.host.clock()
         room = stored.room_id
+        rest = await self.paused(room, now)
+        if rest is not None:
+            # A cell at rest after a reshuffle: no turn is announced, nobody is reminded.
+            await self.rotas.mark_handled(stored.id, stored.handled_through, now)
+            self.host.schedule.at(rota_job(rota_id), rest, self._job, rota_id)
+            log.info("rota %d: resting until its cell's pause ends", rota_id)
+            return
         stepped = await self.stepped_back(room, now)
         following = await self.next_gathering(room, stored.rota.recurrence)
         await self._start(stored, now, following)

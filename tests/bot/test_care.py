@@ -328,3 +328,68 @@ async def test_a_handover_note_reaches_only_the_next_holder_once(tmp_path: Path)
         assert not [r for r in await bot.db.fetchall("SELECT note FROM care_handover") if r[0]]
     finally:
         await close(bot)
+
+
+# -- scheduled reshuffles ----------------------------------------------------------------------
+
+CELLS_CONFIG = "features:\n  care:\n    short_units: true\n"
+SIX = [f"@p{i}:test.example" for i in range(6)]
+
+
+async def test_a_reshuffle_closes_the_old_cell_rooms_and_opens_new_ones(tmp_path: Path) -> None:
+    bot = await fake_bot(
+        tmp_path,
+        [CareFeature, LotteryFeature],  # type: ignore[list-item]
+        members=[MOD, *SIX],
+        moderators=[MOD],
+        now=NOW,
+        config_extra=CELLS_CONFIG,
+    )
+    try:
+        cases = {
+            "!cells every whenever 3-3": "not a recurrence",
+            "!cells every 10 seconds 9-9": "fewer than one cell of 9",
+            "!cells every 10 seconds 3-3 loudly": "not an option",
+        }
+        for text, expected in cases.items():
+            [reply] = await bot.say(ROOM, MOD, text)
+            assert expected in reply.body, (text, reply.body)
+        assert await count(bot, "care_cells") == 0
+        [refused] = await bot.say(ROOM, SIX[0], "!cells every 10 seconds 3-3 rooms")
+        assert "power level" in refused.body
+        [reply] = await bot.say(ROOM, MOD, "!cells every 10 seconds 3-4 rooms pause 1h")
+        assert reply.body.startswith("Cells reshuffle every 10 seconds, cells of 3-4, each with its own room")
+        # The first boundary: cells form (seven people: a cell of three and one of four), each
+        # with its own room.
+        bot.now = NOW + timedelta(seconds=10)
+        await bot.fire("care:cells-1")
+        await bot.flush()
+        first = [c for c in bot.fake.created if not c["is_direct"]]
+        assert len(first) == 2 and sorted(len(c["invite"]) for c in first) == [3, 4]
+        # During the pause, a rota in a cell room does not turn.
+        cell_room = first[0]["room_id"]
+        await add_room(bot, cell_room, list(first[0]["invite"]))
+        [added] = await bot.say(cell_room, first[0]["invite"][0], "!rota add rest every 10 seconds")
+        assert added.body.startswith("Rota rest")
+        [shown] = await bot.say(ROOM, MOD, "!cells schedule")
+        assert "Generation 1: 2 cells" in shown.body and "resting now" in shown.body
+        # The next boundary: the old rooms get a closing note and are left; new ones open.
+        bot.now = NOW + timedelta(seconds=20)
+        before = len(bot.fake.sent)
+        await bot.fire("care:cells-1")
+        await bot.flush()
+        closing = [s for s in bot.fake.sent[before:] if "closes: a new generation" in s.body]
+        assert sorted(s.room_id for s in closing) == sorted(c["room_id"] for c in first)
+        assert sorted(bot.fake.left) == sorted(c["room_id"] for c in first)
+        second = [c for c in bot.fake.created if not c["is_direct"]][2:]
+        assert len(second) == 2
+        # Leaving is the runtime's removal: every feature forgets the room (here, its rota).
+        for room in bot.fake.left:
+            for feature in bot.features:
+                await feature.on_removed(room)
+        assert await count(bot, "care_rota") == 0
+        [stopped] = await bot.say(ROOM, MOD, "!cells stop")
+        assert stopped.body.startswith("Stopped reshuffling")
+        assert "care:cells-1" not in bot.scheduler.job_ids()
+    finally:
+        await close(bot)
