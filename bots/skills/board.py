@@ -7,6 +7,7 @@ Every check runs before anything is written, so a refused command changes nothin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from bots.runtime.commands import CommandContext, command
@@ -17,12 +18,13 @@ from bots.runtime.keys import key
 from bots.runtime.message import Message
 from bots.skills import render
 from bots.skills.base import SkillsBase, log
+from bots.skills.store import StoredMatch
 from protocols.skills import (
     DECLINED,
     INTRODUCE,
     MAX_OPEN_ENTRIES,
+    WAITING,
     Kind,
-    Match,
     SkillError,
     answer,
     board,
@@ -68,16 +70,15 @@ class BoardPart(SkillsBase):
             await self.known.touch(ctx.room_id, tag, ctx.now)
             others = await self.entries.open(ctx.room_id, ctx.now, tag)
             pairs = matches_for(entry, others, await self.matches.pairs(ctx.room_id), ctx.now)
-            made: list[tuple[Match, str | None, str | None]] = []
+            made: list[StoredMatch] = []
             for ask_entry, offer_entry in pairs:
-                match = await self.matches.add(
-                    ctx.room_id, ask_entry, offer_entry, ctx.now, ctx.now + self.config.match_ttl
-                )
-                if match is not None:
-                    made.append((match, ask_entry.note, offer_entry.note))
+                until_answered = ctx.now + self.config.match_ttl
+                stored = await self.matches.add(ctx.room_id, ask_entry, offer_entry, ctx.now, until_answered)
+                if stored is not None:
+                    made.append(stored)
         await ctx.reply(render.posted(entry, self.config.entry_ttl, len(made), close))
-        for match, ask_note, offer_note in made:
-            await self._ask_both(ctx.room_id, match, ask_note, offer_note)
+        for stored in made:  # a crash before this: start() asks what is still owed
+            await self.settle(stored)
         if made:
             log.info("skills: an entry met %d others", len(made))
 
@@ -94,14 +95,40 @@ class BoardPart(SkillsBase):
                 return candidate, " ".join(words[n:]) or None
         return self.skill_of(typed), note
 
-    async def _ask_both(
-        self, room_id: RoomID, match: Match, ask_note: str | None, offer_note: str | None
-    ) -> None:
+    async def settle(self, stored: StoredMatch) -> None:
+        """Send what a match owes: the question to both sides, then (once decided) the outcome:
+        introductions after two yeses, "did not go ahead" after a no to whoever did not say it.
+        Each message has a stable key, and the match records what was sent, so a crash in
+        between sends each message once (``start`` settles what is still owed)."""
+        match = stored.match
+        room_id = RoomID(stored.room_id)
         room_name = await self._room_name(room_id)
-        ttl = self.config.match_ttl
-        for user, side, note in ((match.asker, "asker", offer_note), (match.offerer, "offerer", ask_note)):
-            message = render.ask_consent(match, side, room_name, note, ttl)
-            await self._dm(user, message, key(self.name, "match", match.id, side))
+        if not stored.asked:
+            ask_note = await self._note(stored.ask_id)
+            offer_note = await self._note(stored.offer_id)
+            for user, side, note in (
+                (match.asker, "asker", offer_note),
+                (match.offerer, "offerer", ask_note),
+            ):
+                message = render.ask_consent(match, side, room_name, note, self.config.match_ttl)
+                await self._dm(user, message, key(self.name, "match", match.id, side))
+            await self.matches.mark(match.id, asked=True)
+        if stored.told or match.outcome == WAITING:
+            return
+        if match.outcome == INTRODUCE:
+            for user in (match.asker, match.offerer):
+                intro = render.introduce(match, match.other(user), room_name)
+                await self._dm(user, intro, key(self.name, "intro", match.id, user))
+            log.info("skills: a match introduced")
+        else:
+            for user, said in ((match.asker, match.asker_yes), (match.offerer, match.offerer_yes)):
+                if said is not False:
+                    await self._dm(user, render.not_going_ahead(match), key(self.name, "off", match.id, user))
+        await self.matches.mark(match.id, told=True)
+
+    async def _note(self, entry_id: int) -> str | None:
+        found = await self.entries.get(entry_id)
+        return None if found is None else found[1].note
 
     async def _dm(self, user: str, message: Message, k: str) -> None:
         try:
@@ -157,31 +184,18 @@ class BoardPart(SkillsBase):
         await self._answer(ctx, match, False)
 
     async def _answer(self, ctx: CommandContext, match_id: int, yes: bool) -> None:
-        found = await self.matches.get(match_id, ctx.now)
-        if found is None:
+        if not ctx.is_direct:
             raise UserError(
-                f"There is no open match {match_id} (a match waits {self.config.match_ttl.days} days)."
+                "Answer a match in our direct chat, where I asked you: nothing was recorded here."
             )
-        room_id, match = found
-        if ctx.sender not in (match.asker, match.offerer):
-            raise UserError(f"There is no open match {match_id} for you.")
-        updated = answer(match, ctx.sender, yes)
+        stored = await self.matches.get(match_id, ctx.now)
+        if stored is None or ctx.sender not in (stored.match.asker, stored.match.offerer):
+            days = self.config.match_ttl.days
+            raise UserError(f"There is no open match {match_id} for you (a match waits {days} days).")
+        updated = answer(stored.match, ctx.sender, yes)
         await self.matches.save_answers(updated)
-        outcome = updated.outcome
-        if outcome == INTRODUCE:
-            room_name = await self._room_name(RoomID(room_id))
-            for user in (updated.asker, updated.offerer):
-                other = updated.other(user)
-                await self._dm(
-                    user, render.introduce(updated, other, room_name), key(self.name, "intro", match_id, user)
-                )
-            log.info("skills: match %d introduced", match_id)
-            if not ctx.is_direct:
-                await ctx.reply(Message.of("Both said yes: I introduced you by direct message."))
-            return
-        if outcome == DECLINED:
-            other = updated.other(ctx.sender)
-            await self._dm(other, render.not_going_ahead(updated), key(self.name, "off", match_id, other))
+        if updated.outcome == DECLINED:
             await ctx.reply(render.declined(updated))
-            return
-        await ctx.reply(render.waiting(updated))
+        elif updated.outcome == WAITING:
+            await ctx.reply(render.waiting(updated))
+        await self.settle(replace(stored, match=updated))

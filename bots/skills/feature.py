@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bots.runtime.errors import MatrixError
 from bots.runtime.ids import RoomID
 from bots.runtime.registry import register
 from bots.skills.base import log
@@ -27,6 +28,17 @@ class SkillsFeature(RolesPart):
     """Skill swap (``!offer``, ``!ask``, ``!skills``, ``!swap``, ``!learned``, ``!roles require``)."""
 
     migrations = Path(__file__).parent / "migrations"
+
+    async def start(self) -> None:
+        """Send what open matches still owe (a crash between deciding and telling)."""
+        owed = await self.matches.owing(self.host.clock())
+        for stored in owed:
+            try:
+                await self.settle(stored)
+            except MatrixError as exc:
+                log.warning("skills: a match's messages wait (%s)", exc.errcode)
+        if owed:
+            log.info("skills: settled %d matches owed a message", len(owed))
 
     def retention(self) -> Mapping[str, timedelta]:
         """Asks and offers live ``entry_ttl`` (a known skill as long after its last use); a

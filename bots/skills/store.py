@@ -5,6 +5,7 @@ question. Every row is this bot's (``host.user_id``). Times are UTC unix seconds
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
@@ -39,6 +40,29 @@ def _match(row: aiosqlite.Row) -> Match:
         row["offerer"],
         _yes(row["asker_yes"]),
         _yes(row["offerer_yes"]),
+    )
+
+
+@dataclass(frozen=True)
+class StoredMatch:
+    """A match as stored: its room, its answers, and what it still owes (asking, telling)."""
+
+    room_id: str
+    match: Match
+    ask_id: int
+    offer_id: int
+    asked: bool
+    told: bool
+
+
+def _stored(row: aiosqlite.Row) -> StoredMatch:
+    return StoredMatch(
+        row["room_id"],
+        _match(row),
+        int(row["ask_id"]),
+        int(row["offer_id"]),
+        bool(row["asked"]),
+        bool(row["told"]),
     )
 
 
@@ -103,7 +127,7 @@ class Matches(Scoped):
 
     async def add(
         self, room_id: str, ask: Entry, offer: Entry, now: datetime, until: datetime
-    ) -> Match | None:
+    ) -> StoredMatch | None:
         """The match of this ask and offer; None if it was made before (never asked twice)."""
         changed = await self._db.execute(
             "INSERT INTO skills_match (bot, room_id, skill, ask_id, offer_id, asker, offerer, created_at, "
@@ -116,7 +140,7 @@ class Matches(Scoped):
             "SELECT * FROM skills_match WHERE bot = ? AND ask_id = ? AND offer_id = ?",
             (self._bot, ask.id, offer.id),
         )
-        return None if row is None else _match(row)
+        return None if row is None else _stored(row)
 
     async def pairs(self, room_id: str) -> list[tuple[int, int]]:
         rows = await self._db.fetchall(
@@ -124,12 +148,31 @@ class Matches(Scoped):
         )
         return [(int(r[0]), int(r[1])) for r in rows]
 
-    async def get(self, match_id: int, now: datetime) -> tuple[str, Match] | None:
+    async def get(self, match_id: int, now: datetime) -> StoredMatch | None:
         row = await self._db.fetchone(
             "SELECT * FROM skills_match WHERE bot = ? AND id = ? AND expires_at > ?",
             (self._bot, match_id, _ts(now)),
         )
-        return None if row is None else (row["room_id"], _match(row))
+        return None if row is None else _stored(row)
+
+    async def owing(self, now: datetime) -> list[StoredMatch]:
+        """Open matches that still owe a message (asking both, or telling the outcome)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM skills_match WHERE bot = ? AND expires_at > ? AND (asked = 0 OR (told = 0 AND "
+            "(asker_yes = 0 OR offerer_yes = 0 OR (asker_yes = 1 AND offerer_yes = 1)))) ORDER BY id",
+            (self._bot, _ts(now)),
+        )
+        return [_stored(r) for r in rows]
+
+    async def mark(self, match_id: int, *, asked: bool = False, told: bool = False) -> None:
+        if asked:
+            await self._db.execute(
+                "UPDATE skills_match SET asked = 1 WHERE bot = ? AND id = ?", (self._bot, match_id)
+            )
+        if told:
+            await self._db.execute(
+                "UPDATE skills_match SET told = 1 WHERE bot = ? AND id = ?", (self._bot, match_id)
+            )
 
     async def save_answers(self, match: Match) -> None:
         def flag(v: bool | None) -> int | None:

@@ -107,7 +107,10 @@ async def test_a_match_reveals_names_only_after_two_yeses(tmp_path: Path) -> Non
         [waiting] = await bot.say(chi_dm, CHI, f"!swap yes {match}")
         assert "When the other side says yes too" in waiting.body
         assert BEN not in waiting.body
-        [stranger] = await bot.say(ROOM, ANA, f"!swap yes {match}")
+        [in_room] = await bot.say(ROOM, BEN, f"!swap yes {match}")
+        assert "in our direct chat" in in_room.body  # a group room learns nothing
+        await add_room(bot, "!dm-ana:test.example", [ANA], direct=True)
+        [stranger] = await bot.say("!dm-ana:test.example", ANA, f"!swap yes {match}")
         assert "no open match" in stranger.body
         sent = await bot.say(ben_dm, BEN, f"!swap yes {match}")
         intro = {s.room_id: s for s in sent}
@@ -173,5 +176,25 @@ async def test_entries_and_matches_expire_and_a_room_is_forgotten(tmp_path: Path
         await skills.on_removed(ROOM)
         for table in ("skills_held", "skills_room", "skills_requirement"):
             assert await rows(bot, table) == 0
+    finally:
+        await close(bot)
+
+
+async def test_a_match_owed_its_messages_after_a_crash_gets_them_at_start(tmp_path: Path) -> None:
+    bot = await skills_bot(tmp_path)
+    try:
+        await bot.say(ROOM, BEN, "!offer cooking")
+        await bot.say(ROOM, CHI, "!ask cooking")
+        # As if the process died right after the match was written: nobody was asked yet.
+        await bot.db.execute("UPDATE skills_match SET id = 2, asked = 0 WHERE id = 1")
+        skills = next(f for f in bot.features if f.name == "skills")
+        before = len(bot.fake.sent)
+        await skills.start()
+        await bot.flush()
+        asked = [s.body for s in bot.fake.sent[before:]]
+        assert len(asked) == 2 and all("match 2" in b for b in asked)
+        await skills.start()  # owed no more: nothing is sent twice
+        await bot.flush()
+        assert len(bot.fake.sent) == before + 2
     finally:
         await close(bot)

@@ -65,7 +65,9 @@ def _draw_id(commit: Sent) -> str:
 
 
 async def test_a_shadow_sits_beside_the_holder_and_goes_first_next_time(tmp_path: Path) -> None:
-    bot = await skills_bot(tmp_path, config_extra="features:\n  lottery:\n    default_roles: [care, liaison]\n")
+    bot = await skills_bot(
+        tmp_path, config_extra="features:\n  lottery:\n    default_roles: [care, liaison]\n"
+    )
     try:
         [refused] = await bot.say(ROOM, ANA, "!roles set care shadow")
         assert "'shadow' cannot be a role" in refused.body
@@ -78,6 +80,7 @@ async def test_a_shadow_sits_beside_the_holder_and_goes_first_next_time(tmp_path
         shadow = result.body.split("shadow: ")[1].split(" ")[0]
         assert shadow != holder and {holder, shadow} <= {ANA, BEN, CHI}
         assert shadow in result.content["m.mentions"]["user_ids"]
+        assert await rows(bot, "lottery_shadow") == 1
         [roles] = await bot.say(ROOM, BEN, "!roles")
         assert f"shadowed by {shadow}" in roles.body
         [verified] = await bot.say(ROOM, BEN, f"!verify {draw_id}")
@@ -96,8 +99,11 @@ async def test_a_shadow_sits_beside_the_holder_and_goes_first_next_time(tmp_path
         await bot.say(ROOM, shadow, "!release care")
         [third] = await bot.say(ROOM, CHI, "!draw care shadow")
         bot.now += timedelta(minutes=1)
-        await bot.fire(f"lottery:reveal-{_draw_id(third)}")
-        assert await rows(bot, "lottery_shadow") == 1
+        [last] = await bot.fire(f"lottery:reveal-{_draw_id(third)}")
+        # Two of three have held care: the third is its shadow, unless they were drawn to hold it.
+        shadowed = ", shadow: @" in last.body
+        assert await rows(bot, "lottery_shadow") == (1 if shadowed else 0)
+        assert shadowed != ("no shadow: everyone in the pool has held it" in last.body)
         await lottery.on_removed(ROOM)
         assert await rows(bot, "lottery_shadow") == 0
     finally:
