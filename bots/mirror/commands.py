@@ -15,7 +15,7 @@ from typing import Annotated
 from bots.mirror.base import MirrorBase
 from bots.mirror.render import (
     NO_PICKLE_KEY,
-    NOT_A_ROOM_FOR_YOU,
+    not_a_room_for_you,
     render_declined,
     render_opened,
     render_opened_there,
@@ -26,6 +26,7 @@ from bots.mirror.render import (
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Converter
 from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.router import RoomRef
 from protocols.errors import RuleError
@@ -68,9 +69,9 @@ class MirrorCommands(MirrorBase):
             reflected = await self.host.resolve_room(room)
             members = await self.host.members(reflected)
         except MatrixError as exc:
-            raise UserError(NOT_A_ROOM_FOR_YOU.format(ref=room)) from exc
+            raise UserError(not_a_room_for_you(room)) from exc
         if ctx.sender not in members:
-            raise UserError(NOT_A_ROOM_FOR_YOU.format(ref=room))
+            raise UserError(not_a_room_for_you(room))
         try:
             request = plan_round(
                 ctx.room_id,
@@ -118,9 +119,11 @@ class MirrorCommands(MirrorBase):
         for r in await self.rounds.requests_for_room(ctx.room_id):
             if r.reflected_room == ctx.room_id:
                 label = await self.host.room_name(RoomID(r.reflecting_room))
-                requests.append((r, f"from {label}: !mirror accept {r.code} or decline"))
+                requests.append(
+                    (r, _("from {room}: !mirror accept {code} or decline", room=label, code=r.code))
+                )
             else:
-                requests.append((r, "asked of the room you named"))
+                requests.append((r, _("asked of the room you named")))
         await ctx.reply(render_status(labelled, ctx.now, await self.zone(ctx.room_id), requests))
 
     async def _answer(self, ctx: CommandContext, code_text: str, accept: bool) -> None:

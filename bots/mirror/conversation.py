@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING
 from bots.mirror.render import UNENCRYPTED, dm, render_cut
 from bots.runtime.commands import CommandContext
 from bots.runtime.errors import Forbidden, MatrixError, NotFound, UserError
+from bots.runtime.i18n import _
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
+from bots.runtime.message import Inline, Span
 from protocols.errors import RuleError
 from protocols.mirror import (
     CODE_ALPHABET,
     CODE_LENGTH,
-    MirrorError,
     MirrorRound,
     check_can_reflect,
     parse_code,
@@ -81,7 +82,8 @@ class Conversations:
         try:
             return await self._on_message(ctx)
         except (UserError, RuleError) as exc:
-            await self.say(ctx, str(exc))
+            said = exc.args[0] if exc.args and isinstance(exc.args[0], Span) else str(exc)
+            await self.say(ctx, said)
             return True
         except Exception as exc:
             # By event id; the exception's message is left out (it may quote the message).
@@ -93,7 +95,7 @@ class Conversations:
             )
             await self.say(
                 ctx,
-                "Sorry, something went wrong handling that. The operator can find it in the logs.",
+                _("Sorry, something went wrong handling that. The operator can find it in the logs."),
             )
             return True
 
@@ -113,8 +115,10 @@ class Conversations:
             if ctx.body.strip().lower() in _KEYWORDS:
                 await self.say(
                     ctx,
-                    "There is no reflection in progress. Start one with reflect <code>; the "
-                    "code is in the announcement in your group's room.",
+                    _(
+                        "There is no reflection in progress. Start one with reflect <code>; the "
+                        "code is in the announcement in your group's room."
+                    ),
                 )
                 return True
             return False
@@ -137,17 +141,22 @@ class Conversations:
 
     async def _start(self, ctx: CommandContext, words: list[str]) -> None:
         if len(words) != 2:
-            raise MirrorError(
-                "Send reflect and the round code, like reflect k7m2qx; the code is in the "
-                "announcement in your group's room."
+            raise UserError(
+                _(
+                    "Send reflect and the round code, like reflect k7m2qx; the code is in the "
+                    "announcement in your group's room."
+                )
             )
         code = parse_code(words[1])
         round_ = check_can_reflect(await self.feature.rounds.get_by_code(code), code, ctx.now)
         await self.check_member(round_, ctx.sender)
         if not await self.feature.rounds.is_eligible(round_.id, ctx.sender):
             raise UserError(
-                f"Only members who were in the room when round {round_.code} opened can take "
-                "part. Nothing was kept."
+                _(
+                    "Only members who were in the room when round {code} opened can take part. "
+                    "Nothing was kept.",
+                    code=round_.code,
+                )
             )
         previous = self.drafts.get(ctx.sender)
         note = ""
@@ -177,7 +186,7 @@ class Conversations:
         else:
             await self.say(ctx, step.reply)
 
-    async def say(self, ctx: CommandContext, text: str) -> EventID | None:
+    async def say(self, ctx: CommandContext, text: Inline) -> EventID | None:
         """Reply in the DM straight to the homeserver, never through the outbox.
 
         The outbox writes each message to the database with the time, next to the DM it goes
@@ -202,8 +211,10 @@ class Conversations:
             return
         await self.say(
             ctx,
-            "I could not show you the draft just now. Reply submit to send it as you wrote "
-            "it, restart to write it again, or cancel.",
+            _(
+                "I could not show you the draft just now. Reply submit to send it as you wrote "
+                "it, restart to write it again, or cancel."
+            ),
         )
 
     async def _submit(self, ctx: CommandContext, draft: Draft, text: str, thanks: str) -> None:
@@ -228,13 +239,18 @@ class Conversations:
             members = await self.host.members(RoomID(round_.reflecting_room))
         except (Forbidden, NotFound) as exc:
             raise UserError(
-                f"I am no longer in the room where round {round_.code} was opened, so I cannot "
-                "take reflections for it. Nothing was kept."
+                _(
+                    "I am no longer in the room where round {code} was opened, so I cannot take "
+                    "reflections for it. Nothing was kept.",
+                    code=round_.code,
+                )
             ) from exc
         if user_id not in members:
             raise UserError(
-                f"Only members of the room where round {round_.code} was opened can take "
-                "part. Nothing was kept."
+                _(
+                    "Only members of the room where round {code} was opened can take part. Nothing was kept.",
+                    code=round_.code,
+                )
             )
 
     # -- endings ----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 Every text of a person (a reflection, a room name) goes in as text: the builder escapes it.
 Nothing here names who wrote what; status texts show no live counts (see protocols.mirror).
+The sentences go through the message catalogue (bots/runtime/i18n.py): each room reads them in
+its language. The conversation's own prompts (protocols/mirror_draft.py) are still English.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bots.runtime.message import Message, bold, code
+from bots.runtime.i18n import Translatable, _, duration, ngettext, when
+from bots.runtime.message import Inline, Message, bold, code
 from protocols.mirror import (
     FRESH_JOIN,
     OPEN_USAGE,
@@ -19,22 +22,25 @@ from protocols.mirror import (
     ConsentRequest,
     MirrorRound,
 )
-from protocols.timespec import format_duration, format_local
 
-NO_PICKLE_KEY = (
+NO_PICKLE_KEY = _(
     "Blind mirrors are off: the operator has not configured a pickle key "
     "(encryption.pickle_key or AFFINITY_PICKLE_KEY), and without one the reflections could be "
     "read from a copy of the bot's database. Nothing was opened."
 )
 
-# One reply for a room that cannot be found, that the bot is not in, and that the opener is
-# not in: it must not tell anyone that a room they are not in exists.
-NOT_A_ROOM_FOR_YOU = (
-    "I cannot hold a blind mirror about {ref}: it must be a room that both you and I have "
-    "joined. Use #alias:server, a room id or a matrix.to link."
-)
 
-UNENCRYPTED = (
+def not_a_room_for_you(ref: str) -> Translatable:
+    """One reply for a room that cannot be found, that the bot is not in, and that the opener
+    is not in: it must not tell anyone that a room they are not in exists."""
+    return _(
+        "I cannot hold a blind mirror about {ref}: it must be a room that both you and I have "
+        "joined. Use #alias:server, a room id or a matrix.to link.",
+        ref=ref,
+    )
+
+
+UNENCRYPTED = _(
     "I only take reflections in an encrypted chat, so that no server on the way can read "
     "them. Turn encryption on for this chat (in Element: Room settings, Security & Privacy, "
     "Encrypted), or start a new direct chat with me (encrypted by default), then send "
@@ -42,8 +48,11 @@ UNENCRYPTED = (
 )
 
 
-def dm(text: str) -> Message:
-    """A conversation reply: its blank-line-separated parts as paragraphs."""
+def dm(text: Inline) -> Message:
+    """A conversation reply: its blank-line-separated parts as paragraphs (a translatable
+    sentence is one paragraph)."""
+    if not isinstance(text, str):
+        return Message.of(text)
     msg = Message()
     for part in text.split("\n\n"):
         msg = msg.paragraph(part)
@@ -65,43 +74,70 @@ def render_opened(
     ``fresh``: how many of them joined within ``FRESH_JOIN`` before the round opened (warned).
     A room with fewer members than k is told that nothing can be released.
     """
-    closes = format_local(round_.closes_at, zone)
     msg = (
         Message()
         .paragraph(
-            f"Blind mirror {round_.code} is open: an anonymous reflection on {reflected_label}'s "
-            f"work, until {closes}."
+            _(
+                "Blind mirror {code} is open: an anonymous reflection on {room}'s work, until {closes}.",
+                code=round_.code,
+                room=reflected_label,
+                closes=when(round_.closes_at, zone),
+            )
         )
-        .paragraph("To take part, send me a direct message: ", code(f"reflect {round_.code}"))
         .paragraph(
-            f"Reflections are released together, shuffled, only if at least {round_.k} come "
-            f"in; otherwise none is shown. They are removed after {format_duration(retention)}."
+            _("To take part, send me a direct message: {command}", command=code(f"reflect {round_.code}"))
+        )
+        .paragraph(
+            _(
+                "Reflections are released together, shuffled, only if at least {k} come in; "
+                "otherwise none is shown. They are removed after {retention}.",
+                k=round_.k,
+                retention=duration(retention),
+            )
         )
     )
     if eligible is None:
         return msg
     msg = msg.paragraph(
-        f"{eligible} members of this room can take part: those here now, if they are still "
-        "here at the close. Accounts that join later cannot, and reflections of members "
-        "who leave before the close are dropped."
+        ngettext(
+            "{n} member of this room can take part: those here now, if they are still here at the "
+            "close. Accounts that join later cannot, and reflections of members who leave before "
+            "the close are dropped.",
+            "{n} members of this room can take part: those here now, if they are still here at the "
+            "close. Accounts that join later cannot, and reflections of members who leave before "
+            "the close are dropped.",
+            eligible,
+        )
     )
     if eligible < SMALL_ROOM_FACTOR * round_.k:
         msg = msg.paragraph(
-            f"Note: with {eligible} members for at least {round_.k} reflections, a "
-            "reflection is easy to trace: the bot counts accounts, not people, so one "
-            "person's second account would count as another member."
+            _(
+                "Note: with {eligible} members for at least {k} reflections, a reflection is easy "
+                "to trace: the bot counts accounts, not people, so one person's second account "
+                "would count as another member.",
+                eligible=eligible,
+                k=round_.k,
+            )
         )
     if fresh:
         msg = msg.paragraph(
-            f"Note: {fresh} of them joined in the last {format_duration(FRESH_JOIN)}. "
-            "The bot counts accounts: an account made for this round would count as a "
-            "member, so check that you know who they are."
+            _(
+                "Note: {fresh} of them joined in the last {period}. The bot counts accounts: an "
+                "account made for this round would count as a member, so check that you know who "
+                "they are.",
+                fresh=fresh,
+                period=duration(FRESH_JOIN),
+            )
         )
     if eligible < round_.k:
         msg = msg.paragraph(
             bold(
-                f"Note: this room has {eligible} members besides me, fewer than "
-                f"{round_.k}: nothing can be released."
+                _(
+                    "Note: this room has {eligible} members besides me, fewer than {k}: nothing "
+                    "can be released.",
+                    eligible=eligible,
+                    k=round_.k,
+                )
             )
         )
     return msg
@@ -113,18 +149,30 @@ def render_request(request: ConsentRequest, reflecting_label: str, zone: ZoneInf
     return (
         Message()
         .paragraph(
-            f"A moderator of {reflecting_label} asks to hold a blind mirror about this room: its "
-            "members would write reflections on this group's work, without names, posted here "
-            f"in one batch (only if at least {request.k} come in), open for "
-            f"{format_duration(request.close_after)} once accepted."
+            _(
+                "A moderator of {room} asks to hold a blind mirror about this room: its members "
+                "would write reflections on this group's work, without names, posted here in one "
+                "batch (only if at least {k} come in), open for {period} once accepted.",
+                room=reflecting_label,
+                k=request.k,
+                period=duration(request.close_after),
+            )
         )
         .paragraph(
-            f"If accepted, the members of {reflecting_label} are told this room's name, so that "
-            "they know whose work they reflect on."
+            _(
+                "If accepted, the members of {room} are told this room's name, so that they know "
+                "whose work they reflect on.",
+                room=reflecting_label,
+            )
         )
-        .paragraph(f"A moderator of this room can accept with: !mirror accept {request.code}")
-        .paragraph(f"or decline with: !mirror decline {request.code}")
-        .paragraph(f"Without an answer the request lapses at {format_local(request.expires_at, zone)}.")
+        .paragraph(
+            _(
+                "A moderator of this room can accept with: {command}",
+                command=f"!mirror accept {request.code}",
+            )
+        )
+        .paragraph(_("or decline with: {command}", command=f"!mirror decline {request.code}"))
+        .paragraph(_("Without an answer the request lapses at {when}.", when=when(request.expires_at, zone)))
     )
 
 
@@ -132,9 +180,13 @@ def render_requested(request: ConsentRequest, zone: ZoneInfo) -> Message:
     """The opener's reply: asked, not yet open. It does not name the other room (the reply is
     read by this room's members, who need not be in that one)."""
     return Message.of(
-        f"I asked the moderators of the room you named to accept a blind mirror about it "
-        f"(request {request.code}). The round opens, and is announced here, only if one of "
-        f"them accepts before {format_local(request.expires_at, zone)}."
+        _(
+            "I asked the moderators of the room you named to accept a blind mirror about it "
+            "(request {code}). The round opens, and is announced here, only if one of them "
+            "accepts before {when}.",
+            code=request.code,
+            when=when(request.expires_at, zone),
+        )
     )
 
 
@@ -143,10 +195,16 @@ def render_opened_there(
 ) -> Message:
     """The announcement in the room reflected upon, once a moderator there accepted."""
     return Message.of(
-        f"Blind mirror {round_.code} about this room is open, as accepted here: members of "
-        f"{reflecting_label} write reflections, without names, until "
-        f"{format_local(round_.closes_at, zone)}. If at least {round_.k} come in, they are "
-        f"posted here in one batch and removed after {format_duration(retention)}."
+        _(
+            "Blind mirror {code} about this room is open, as accepted here: members of {room} "
+            "write reflections, without names, until {closes}. If at least {k} come in, they are "
+            "posted here in one batch and removed after {retention}.",
+            code=round_.code,
+            room=reflecting_label,
+            closes=when(round_.closes_at, zone),
+            k=round_.k,
+            retention=duration(retention),
+        )
     )
 
 
@@ -154,7 +212,7 @@ def render_status(
     rounds: Sequence[MirrorRound],
     now: datetime,
     zone: ZoneInfo,
-    requests: Sequence[tuple[ConsentRequest, str]] = (),
+    requests: Sequence[tuple[ConsentRequest, Inline]] = (),
 ) -> Message:
     """``!mirror status``. Deliberately without live counts (see protocols.mirror).
 
@@ -163,59 +221,92 @@ def render_status(
     given (the caller puts the room's name there).
     """
     if not rounds and not requests:
-        return Message.of("No blind-mirror rounds right now. A moderator can start one with " + OPEN_USAGE)
-    items = [
-        f"request {r.code} ({about}): waiting for consent until {format_local(r.expires_at, zone)}"
+        return Message.of(
+            _("No blind-mirror rounds right now. A moderator can start one with {usage}", usage=OPEN_USAGE)
+        )
+    items: list[Inline] = [
+        _(
+            "request {code} ({about}): waiting for consent until {when}",
+            code=r.code,
+            about=about,
+            when=when(r.expires_at, zone),
+        )
         for r, about in requests
     ]
     for r in rounds:
+        what: Inline
         if r.state == "open" and now < r.closes_at:
-            what = f"open until {format_local(r.closes_at, zone)}, needs at least {r.k}"
+            what = _("open until {when}, needs at least {k}", when=when(r.closes_at, zone), k=r.k)
         elif r.state in ("open", "closed"):
-            what = "closed, release pending"
+            what = _("closed, release pending")
         elif r.state == "released":
-            until = f" until {format_local(r.redact_at, zone)}" if r.redact_at else ""
-            what = f"released, visible{until}"
+            what = (
+                _("released, visible until {when}", when=when(r.redact_at, zone))
+                if r.redact_at
+                else _("released, visible")
+            )
         elif r.state == "withheld":
-            what = f"withheld: fewer than {r.k} reflections, none shown"
+            what = _("withheld: fewer than {k} reflections, none shown", k=r.k)
         else:
-            what = "expired"
-        items.append(f"{r.code} (about {r.reflected_room}): {what}")
+            what = _("expired")
+        items.append(_("{code} (about {room}): {what}", code=r.code, room=r.reflected_room, what=what))
     return Message().bullets(items)
 
 
-def _eligible_note(round_: MirrorRound) -> str:
+def _eligible_note(round_: MirrorRound) -> list[Inline]:
     if round_.eligible is None:
-        return ""
-    return (
-        f" {round_.eligible} members could take part (those in the room when it opened and "
-        "still in it at the close)."
-    )
+        return []
+    return [
+        " ",
+        _(
+            "{eligible} members could take part (those in the room when it opened and still in "
+            "it at the close).",
+            eligible=round_.eligible,
+        ),
+    ]
 
 
 def render_withheld(round_: MirrorRound) -> Message:
     """The close of a round with fewer than k reflections: nothing is shown, and why."""
     return Message.of(
-        f"Blind mirror {round_.code} closed with fewer than {round_.k} reflections, so none "
-        "is shown: with so few, one could be traced to its author. Those that came in were "
-        "destroyed unread." + _eligible_note(round_)
+        _(
+            "Blind mirror {code} closed with fewer than {k} reflections, so none is shown: with "
+            "so few, one could be traced to its author. Those that came in were destroyed unread.",
+            code=round_.code,
+            k=round_.k,
+        ),
+        *_eligible_note(round_),
     )
 
 
 def render_closed(round_: MirrorRound, reflected_label: str) -> Message:
     return Message.of(
-        f"Blind mirror {round_.code} has closed with enough reflections. They will be "
-        f"posted to {reflected_label} shortly, all at once and in random order. "
-        f"{round_.eligible} members could take part."
+        _(
+            "Blind mirror {code} has closed with enough reflections. They will be posted to "
+            "{room} shortly, all at once and in random order. {eligible} members could take part.",
+            code=round_.code,
+            room=reflected_label,
+            eligible=str(round_.eligible),
+        )
     )
 
 
 def render_posted(round_: MirrorRound, reflected_label: str, complete: bool) -> Message:
     if complete:
-        return Message.of(f"Blind mirror {round_.code}: the reflections were posted to {reflected_label}.")
+        return Message.of(
+            _(
+                "Blind mirror {code}: the reflections were posted to {room}.",
+                code=round_.code,
+                room=reflected_label,
+            )
+        )
     return Message.of(
-        f"Blind mirror {round_.code}: I could not post all the reflections to {reflected_label} "
-        "(I may have been removed from it). What was not posted was destroyed unread."
+        _(
+            "Blind mirror {code}: I could not post all the reflections to {room} (I may have been "
+            "removed from it). What was not posted was destroyed unread.",
+            code=round_.code,
+            room=reflected_label,
+        )
     )
 
 
@@ -237,12 +328,19 @@ def render_release(
     total = len(chunks)
     messages = []
     for index, chunk in enumerate(chunks, start=1):
-        part = f" (part {index} of {total})" if total > 1 else ""
-        msg = Message.of(
-            f"Blind mirror {round_.code}{part}: {len(ordered_texts)} anonymous reflections from "
-            f"{reflecting_label}, in random order. They will be removed after "
-            f"{format_duration(retention)}." + _eligible_note(round_)
+        head = ngettext(
+            "{n} anonymous reflection from {room}, in random order. It will be removed after {retention}.",
+            "{n} anonymous reflections from {room}, in random order. They will be removed after {retention}.",
+            len(ordered_texts),
+            room=reflecting_label,
+            retention=duration(retention),
         )
+        title = (
+            _("Blind mirror {code} (part {index} of {total}):", code=round_.code, index=index, total=total)
+            if total > 1
+            else _("Blind mirror {code}:", code=round_.code)
+        )
+        msg = Message.of(title, " ", head, *_eligible_note(round_))
         for text in chunk:
             msg = msg.paragraph("———").paragraph(text)
         messages.append(msg)
@@ -254,48 +352,73 @@ def render_release(
 
 def render_stale(round_: MirrorRound) -> Message:
     return Message.of(
-        f"Blind mirror {round_.code} could not be released in time (the bot was down too "
-        "long); its reflections were destroyed unread."
+        _(
+            "Blind mirror {code} could not be released in time (the bot was down too long); its "
+            "reflections were destroyed unread.",
+            code=round_.code,
+        )
     )
 
 
 def render_cancelled(round_: MirrorRound) -> Message:
     return Message.of(
-        f"Blind mirror {round_.code} was cancelled: I am no longer in one of its rooms. Its "
-        "reflections were destroyed unread."
+        _(
+            "Blind mirror {code} was cancelled: I am no longer in one of its rooms. Its "
+            "reflections were destroyed unread.",
+            code=round_.code,
+        )
     )
 
 
 def render_unclaimable(round_: MirrorRound) -> Message:
     return Message.of(
-        f"Blind mirror {round_.code} was cancelled by an upgrade: its reflections were stored "
-        "under a key that was not secret, and were destroyed unread."
+        _(
+            "Blind mirror {code} was cancelled by an upgrade: its reflections were stored under a "
+            "key that was not secret, and were destroyed unread.",
+            code=round_.code,
+        )
     )
 
 
 def render_request_gone(request: ConsentRequest) -> Message:
     return Message.of(
-        f"Blind mirror request {request.code} was dropped: I am no longer in the room it was about."
+        _(
+            "Blind mirror request {code} was dropped: I am no longer in the room it was about.",
+            code=request.code,
+        )
     )
 
 
 def render_declined(request: ConsentRequest, answer: bool = False) -> Message:
     """``answer``: the reply to the moderator who declined; else the note to the asking room."""
     if answer:
-        return Message.of(f"Declined: no blind mirror about this room from request {request.code}.")
-    return Message.of(f"Blind mirror request {request.code} was declined by the other room. Nothing opened.")
+        return Message.of(
+            _("Declined: no blind mirror about this room from request {code}.", code=request.code)
+        )
+    return Message.of(
+        _(
+            "Blind mirror request {code} was declined by the other room. Nothing opened.",
+            code=request.code,
+        )
+    )
 
 
 def render_lapsed(request: ConsentRequest) -> Message:
     return Message.of(
-        f"Blind mirror request {request.code} lapsed: no moderator of the other room accepted "
-        "it in time. Nothing opened."
+        _(
+            "Blind mirror request {code} lapsed: no moderator of the other room accepted it in "
+            "time. Nothing opened.",
+            code=request.code,
+        )
     )
 
 
 def render_cut(round_: MirrorRound) -> Message:
     """To a person whose draft the close cut short (in their DM)."""
     return Message.of(
-        f"Blind mirror {round_.code} has closed before you submitted; your draft was "
-        "discarded, and nothing of it was kept."
+        _(
+            "Blind mirror {code} has closed before you submitted; your draft was discarded, and "
+            "nothing of it was kept.",
+            code=round_.code,
+        )
     )

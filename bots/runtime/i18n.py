@@ -35,13 +35,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_skeleton, format_timedelta
+from babel.dates import format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
+from babel.units import format_unit
 
 from bots.runtime.ids import UserID
 from bots.runtime.message import Span, escape
+from protocols.timespec import format_duration, format_local
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "affinity"
@@ -154,7 +156,10 @@ class _When(Span):
 
     def plain(self) -> str:
         r = current()
-        local = self.instant.astimezone(self.zone or r.zone)
+        zone = self.zone or r.zone
+        if r.language == DEFAULT:  # the suite's own compact form: 2026-12-01 18:30 CET
+            return format_local(self.instant, zone)
+        local = self.instant.astimezone(zone)
         day = format_skeleton("yMMMEd", local, locale=r.language)
         clock = format_skeleton("Hm", local, locale=r.language)
         return f"{day} {clock} {local.strftime('%Z')}"
@@ -163,26 +168,43 @@ class _When(Span):
         return escape(self.plain())
 
 
+# CLDR's unit names, largest first; a length is said in the largest units it fills exactly.
+_UNITS = (("week", 604_800), ("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1))
+
+
 @dataclass(frozen=True)
 class _Duration(Span):
     length: timedelta
 
     def plain(self) -> str:
-        return format_timedelta(self.length, locale=current().language, threshold=1.5)
+        language = current().language
+        if language == DEFAULT:  # the suite's own compact form: 90m, 2d, 1w
+            return format_duration(self.length)
+        seconds = max(0, int(self.length.total_seconds()))
+        parts: list[str] = []
+        for unit, size in _UNITS:
+            if unit == "week" and seconds % size:
+                continue  # "10 days" reads better than "1 week 3 days"
+            count, seconds = divmod(seconds, size)
+            if count:
+                parts.append(format_unit(count, f"duration-{unit}", length="long", locale=language))
+        return " ".join(parts) or format_unit(0, "duration-second", length="long", locale=language)
 
     def html(self) -> str:
         return escape(self.plain())
 
 
 def when(instant: datetime, zone: ZoneInfo | None = None) -> Span:
-    """A time as the room reads it: its language's date format, in ``zone`` or the room's."""
+    """A time as the room reads it: its language's date format (CLDR; English keeps the
+    suite's ``2026-12-01 18:30 CET``), in ``zone`` or else the room's zone."""
     if instant.tzinfo is None:
         raise ValueError("when() needs an aware datetime")
     return _When(instant, zone)
 
 
 def duration(length: timedelta) -> Span:
-    """A length of time in words of the current language (``2 days``, ``2 dni``)."""
+    """A length of time in the current language (``2 dni``, ``90 Minuten``; English keeps the
+    suite's ``2d``), exact: in the largest units it fills."""
     return _Duration(length)
 
 

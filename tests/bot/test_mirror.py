@@ -283,12 +283,12 @@ async def test_unencrypted_dm_is_refused_unless_relaxed(tmp_path: Path) -> None:
     try:
         code = await open_round(bot)
         [refused] = await dm(bot, ALICE, f"reflect {code}", encrypted=False)
-        assert refused.body == UNENCRYPTED and "Security & Privacy" in refused.body
+        assert refused.body == str(UNENCRYPTED) and "Security & Privacy" in refused.body
         assert feature(bot).conversations.drafts.get(ALICE) is None
         # A draft begun encrypted does not continue in a plain room either.
         await dm(bot, ALICE, f"reflect {code}")
         [moved] = await dm(bot, ALICE, "secret answer", encrypted=False)
-        assert moved.body == UNENCRYPTED
+        assert moved.body == str(UNENCRYPTED)
     finally:
         await close(bot)
     relaxed = await mirror_bot(

@@ -1,0 +1,49 @@
+"""Translated renderers: a room's language changes the words, the dates (CLDR, in the room's
+zone) and the plural forms, never the values; English keeps the suite's own compact forms."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from bots.mirror.render import render_opened, render_status
+from bots.runtime.i18n import duration, rendering, when
+from bots.runtime.message import element_x_problems
+from tests.unit.test_mirror_render import NOW, ROUND
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+def test_a_blind_mirror_announcement_reads_in_polish_with_a_polish_date() -> None:
+    notice = render_opened(ROUND, "Kuchnia", WARSAW, timedelta(days=7), eligible=5)
+    with rendering("pl", WARSAW):
+        plain, html = notice.plain, notice.html
+    assert (
+        "Ślepe lustro k7m2qx jest otwarte: anonimowa refleksja o pracy pokoju Kuchnia, do czw., 23 kwi 2026 14:00 CEST."
+        in plain
+    )
+    assert "Okres przechowywania: 1 tydzień, potem zostaną usunięte." in plain  # a week, in words
+    assert "5 członków tego pokoju może wziąć udział" in plain  # the "many" form of 5
+    assert element_x_problems(html) == []
+    assert "Blind mirror k7m2qx is open" in notice.plain  # outside a rendering: English, as before
+    assert "until 2026-04-23 14:00 CEST" in render_opened(ROUND, "Kuchnia", WARSAW, timedelta(days=7)).plain
+
+
+def test_status_lines_nest_translated_parts() -> None:
+    status = render_status([ROUND], NOW, ZoneInfo("UTC"))
+    with rendering("de"):
+        assert (
+            status.plain
+            == "• k7m2qx (über !b:x.org): offen bis Do., 23. Apr. 2026 12:00 UTC, braucht mindestens 3"
+        )
+
+
+def test_times_and_lengths_follow_the_language() -> None:
+    with rendering("es", WARSAW):
+        assert when(NOW).plain() == "lun, 20 abr 2026 14:00 CEST"
+        assert duration(timedelta(minutes=90)).plain() == "1 hora 30 minutos"
+    with rendering("en", WARSAW):
+        assert (
+            when(NOW).plain() == "2026-04-20 14:00 CEST"
+            and duration(timedelta(minutes=90)).plain() == "1h30m"
+        )
