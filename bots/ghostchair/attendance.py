@@ -35,7 +35,7 @@ class AttendancePolls(GhostChairBase):
     async def _gathering_here(self, ctx: CommandContext, id_: int) -> Gathering:
         gathering = await self.gatherings.get(id_)
         if gathering is None or gathering.room_id != ctx.room_id:
-            raise UserError(_("There is no gathering #{id} in this room; see !gathering list.", id=id_))
+            raise UserError(_("There is no gathering #{id} in this room; see !gathering list.", id=str(id_)))
         return gathering
 
     @command(

@@ -26,6 +26,7 @@ from bots.ghostchair.steps import GatheringSteps
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Text
 from bots.runtime.errors import UserError
+from bots.runtime.i18n import _
 from protocols.gathering import GatheringSpec, ZoneAndOptions, one_off_gathering, weekly_gathering
 from protocols.ghostchair import reminder_for_turn
 from protocols.schedule import next_occurrence
@@ -105,9 +106,11 @@ class GatheringCommands(GatheringSteps):
     async def _schedule(self, ctx: CommandContext, spec: GatheringSpec) -> None:
         if spec.options.draw and self.lottery() is None:
             raise UserError(
-                "draw needs the lottery feature, which is not enabled for this bot: leave out "
-                "draw, or ask the operator to add lottery to the bot's features. Nothing was "
-                "scheduled."
+                _(
+                    "draw needs the lottery feature, which is not enabled for this bot: leave out "
+                    "draw, or ask the operator to add lottery to the bot's features. Nothing was "
+                    "scheduled."
+                )
             )
         gathering = await self.gatherings.add(ctx.room_id, spec, ctx.sender, ctx.now)
         zone = spec.schedule.zone
@@ -136,9 +139,9 @@ class GatheringCommands(GatheringSteps):
     async def gathering_cancel(self, ctx: CommandContext, id_: GatheringId) -> None:
         gathering = await self.gatherings.get(id_)
         if gathering is None or gathering.room_id != ctx.room_id:
-            raise UserError(f"There is no gathering #{id_} in this room; see !gathering list.")
+            raise UserError(_("There is no gathering #{id} in this room; see !gathering list.", id=str(id_)))
         if not await self.gatherings.cancel(ctx.room_id, id_):
-            raise UserError(f"Gathering #{id_} is already gone; see !gathering list.")
+            raise UserError(_("Gathering #{id} is already gone; see !gathering list.", id=str(id_)))
         self.host.schedule.cancel(job_id(id_))
         log.info("gathering %d cancelled", id_)
         await ctx.reply(render.cancelled(id_, gathering.schedule))

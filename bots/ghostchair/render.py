@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bots.runtime.message import Message, code, italic
+from bots.runtime.i18n import _, ngettext, when
+from bots.runtime.message import Inline, Message, code, italic
 from protocols.gathering import GatheringOptions, GatheringSpec, describe_options, describe_schedule
 from protocols.ghostchair import CHAIR, LATE_NOTE, Reminder
 from protocols.schedule import Schedule
-from protocols.timespec import format_local
 
-LATE_CARE = "(Posted late: the bot was away when it was due.)"
+LATE_CARE = _("(Posted late: the bot was away when it was due.)")
 
 
 # -- absent voices ---------------------------------------------------------------------------
@@ -27,27 +27,39 @@ LATE_CARE = "(Posted late: the bot was away when it was due.)"
 def voices_list(voices: Sequence[str]) -> Message:
     """``!ghost list``: the voices numbered as ``!ghost remove`` expects."""
     if not voices:
-        return Message.of("No absent voices are kept here. Add one with ", code("!ghost add <text>"), ".")
-    return Message.of("The ghost chair is kept for:").numbered(voices)
+        return Message.of(
+            _("No absent voices are kept here. Add one with {command}.", command=code("!ghost add <text>"))
+        )
+    return Message.of(_("The ghost chair is kept for:")).numbered(voices)
 
 
 def voice_added(voice: str, count: int) -> Message:
     return Message.of(
-        "The ghost chair is now also kept for ",
-        italic(voice),
-        f" ({count} voices; see them with ",
-        code("!ghost list"),
-        ").",
+        ngettext(
+            "The ghost chair is now also kept for {voice} ({n} voice; see them with {command}).",
+            "The ghost chair is now also kept for {voice} ({n} voices; see them with {command}).",
+            count,
+            voice=italic(voice),
+            command=code("!ghost list"),
+        )
     )
 
 
 def voice_removed(voice: str, left: int) -> Message:
-    return Message.of("Removed ", italic(voice), f". {left} absent voices remain.")
+    return Message.of(
+        ngettext(
+            "Removed {voice}. {n} absent voice remains.",
+            "Removed {voice}. {n} absent voices remain.",
+            left,
+            voice=italic(voice),
+        )
+    )
 
 
 def reminder(chosen: Reminder) -> Message:
-    """The ghost-chair reminder: the framing with its voice in italics, and a note if late."""
-    before, _, after = chosen.framing.partition("{voice}")
+    """The ghost-chair reminder: the framing with its voice in italics, and a note if late.
+    (The framings are the ritual's own words, protocols/ghostchair.py, still English.)"""
+    before, _sep, after = chosen.framing.partition("{voice}")
     msg = Message.of(f"{CHAIR} {before}", italic(chosen.voice), after)
     return msg.paragraph(LATE_NOTE) if chosen.late else msg
 
@@ -58,16 +70,20 @@ def reminder(chosen: Reminder) -> Message:
 def heads_up(occurrence: datetime, zone: ZoneInfo) -> Message:
     """The heads-up posted ``remind_before`` ahead of a gathering."""
     return Message.of(
-        f"A gathering begins at {format_local(occurrence, zone)}. Who cannot come? "
-        "Name them, and their chair will be kept."
+        _(
+            "A gathering begins at {when}. Who cannot come? Name them, and their chair will be kept.",
+            when=when(occurrence, zone),
+        )
     )
 
 
 def care_check_in(late: bool = False) -> Message:
     """The care check-in posted ``care_after`` a gathering ends."""
     msg = Message.of(
-        "Care check-in after the gathering: how is everyone? Rest is part of the work. If you "
-        "carried a lot today, say so, and let someone else carry the next part."
+        _(
+            "Care check-in after the gathering: how is everyone? Rest is part of the work. If you "
+            "carried a lot today, say so, and let someone else carry the next part."
+        )
     )
     return msg.paragraph(LATE_CARE) if late else msg
 
@@ -78,18 +94,27 @@ def missed_note(missed: Sequence[datetime], zone: ZoneInfo) -> Message:
         raise ValueError("no missed gatherings to note")
     if len(missed) == 1:
         return Message.of(
-            f"The bot was away at {format_local(missed[0], zone)}: that gathering passed "
-            "without its ghost-chair reminder."
+            _(
+                "The bot was away at {when}: that gathering passed without its ghost-chair reminder.",
+                when=when(missed[0], zone),
+            )
         )
     return Message.of(
-        f"The bot was away: {len(missed)} gatherings passed without their ghost-chair "
-        f"reminder, from {format_local(missed[0], zone)} to {format_local(missed[-1], zone)}."
+        _(
+            "The bot was away: {count} gatherings passed without their ghost-chair reminder, from "
+            "{first} to {last}.",
+            count=len(missed),
+            first=when(missed[0], zone),
+            last=when(missed[-1], zone),
+        )
     )
 
 
 NO_LOTTERY = Message.of(
-    "No draw of roles or speaking order: the lottery feature is not enabled for this bot "
-    "(the operator can add it to the bot's features)."
+    _(
+        "No draw of roles or speaking order: the lottery feature is not enabled for this bot "
+        "(the operator can add it to the bot's features)."
+    )
 )
 
 
@@ -97,25 +122,33 @@ NO_LOTTERY = Message.of(
 
 
 def scheduled(gathering_id: int, spec: GatheringSpec, upcoming: datetime | None, adopted: bool) -> Message:
-    """The answer to ``!gathering every/at``: what was scheduled, when it is next, what it does."""
+    """The answer to ``!gathering every/at``: what was scheduled, when it is next, what it does.
+    (How a schedule and its options read is the ritual's, protocols/gathering.py: English.)"""
     options = describe_options(spec.options)
     zone = spec.schedule.zone
     msg = Message.of(
-        f"Gathering #{gathering_id}: {describe_schedule(spec.schedule)}"
-        + (f"; {options}" if options else "")
-        + "."
+        _(
+            "Gathering #{id}: {schedule}.",
+            id=str(gathering_id),
+            schedule=describe_schedule(spec.schedule) + (f"; {options}" if options else ""),
+        )
     )
     if upcoming is not None:
-        msg = msg.paragraph(f"Next: {format_local(upcoming, zone)}.")
+        msg = msg.paragraph(_("Next: {when}.", when=when(upcoming, zone)))
     msg = msg.paragraph(
-        "At its start I post the ghost-chair reminder"
-        + (", then draw the opening roles and a speaking order." if spec.options.draw else ".")
+        _("At its start I post the ghost-chair reminder, then draw the opening roles and a speaking order.")
+        if spec.options.draw
+        else _("At its start I post the ghost-chair reminder.")
     )
     if adopted:
         msg = msg.paragraph(
-            f"This room's zone is now {zone.key} (change it with ", code("!gathering zone <zone>"), ")."
+            _(
+                "This room's zone is now {zone} (change it with {command}).",
+                zone=zone.key,
+                command=code("!gathering zone <zone>"),
+            )
         )
-    return msg.paragraph("Cancel it with ", code(f"!gathering cancel {gathering_id}"), ".")
+    return msg.paragraph(_("Cancel it with {command}.", command=code(f"!gathering cancel {gathering_id}")))
 
 
 @dataclass(frozen=True)
@@ -132,34 +165,58 @@ def gatherings_list(lines: Sequence[GatheringLine], room_zone: ZoneInfo) -> Mess
     """``!gathering list``: id, schedule, options and next occurrence, then the room's zone."""
     if not lines:
         msg = Message.of(
-            "No gatherings are scheduled here. Add one with ",
-            code("!gathering every <weekday> <HH:MM>"),
-            ".",
+            _(
+                "No gatherings are scheduled here. Add one with {command}.",
+                command=code("!gathering every <weekday> <HH:MM>"),
+            )
         )
     else:
         entries = []
         for line in lines:
-            upcoming = format_local(line.next_at, line.schedule.zone) if line.next_at is not None else "none"
+            upcoming: Inline = (
+                when(line.next_at, line.schedule.zone) if line.next_at is not None else _("none")
+            )
             opts = describe_options(line.options) or "-"
             entries.append(
-                (f"#{line.gathering_id}", f"{describe_schedule(line.schedule)}; {opts}; next {upcoming}")
+                (
+                    f"#{line.gathering_id}",
+                    _(
+                        "{schedule}; {options}; next {when}",
+                        schedule=describe_schedule(line.schedule),
+                        options=opts,
+                        when=upcoming,
+                    ),
+                )
             )
-        msg = Message.of("Gatherings:").definitions(entries)
-    return msg.paragraph(f"This room's zone: {room_zone.key}.")
+        msg = Message.of(_("Gatherings:")).definitions(entries)
+    return msg.paragraph(_("This room's zone: {zone}.", zone=room_zone.key))
 
 
 def cancelled(gathering_id: int, schedule: Schedule) -> Message:
-    return Message.of(f"Cancelled gathering #{gathering_id} ({describe_schedule(schedule)}).")
+    return Message.of(
+        _(
+            "Cancelled gathering #{id} ({schedule}).",
+            id=str(gathering_id),
+            schedule=describe_schedule(schedule),
+        )
+    )
 
 
 def zone_shown(zone: ZoneInfo) -> Message:
     return Message.of(
-        f"This room's zone is {zone.key}. A moderator sets it with ", code("!gathering zone <zone>"), "."
+        _(
+            "This room's zone is {zone}. A moderator sets it with {command}.",
+            zone=zone.key,
+            command=code("!gathering zone <zone>"),
+        )
     )
 
 
 def zone_set(zone: ZoneInfo) -> Message:
     return Message.of(
-        f"This room's zone is now {zone.key}: new gatherings use it unless they name one; "
-        "existing gatherings keep theirs."
+        _(
+            "This room's zone is now {zone}: new gatherings use it unless they name one; existing "
+            "gatherings keep theirs.",
+            zone=zone.key,
+        )
     )
