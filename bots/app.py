@@ -44,7 +44,10 @@ class App:
             await self.health.start()
         for i, bot_config in enumerate(self.config.bots):
             factories = factories_for(self.config, i)
-            bot = BotRuntime(self.config, bot_config, self.db, factories, core=[core.router])
+            runtime = BotRuntime
+            if self.config.appservice is not None:  # application-service mode (bots/appservice)
+                from bots.appservice.runtime import AppserviceRuntime as runtime
+            bot = runtime(self.config, bot_config, self.db, factories, core=[core.router])
             await bot.start()
             Sweeper(bot, self.config.retention).schedule()
             self.bots.append(bot)

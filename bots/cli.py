@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bots.operator.parser import add_commands
 
     add_commands(sub)
+    from bots.appservice.cli import add_command as add_appservice_command
+
+    add_appservice_command(sub)
     return parser
 
 

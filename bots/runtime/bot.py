@@ -118,15 +118,20 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
             device_name=self.config.device_name,
             pickle_key=pickle_key,
         )
-        guard_sync_parsing(self.client, log)  # one unparseable event must not fail every sync
+        matrix = await self._set_up(self.client, password, pickle_key)
+        self.rate_limit = await check_rate_limit(matrix, self.name)
+
+    async def _set_up(self, client: AsyncClient, password: str | None, pickle_key: str) -> Matrix:
+        """What follows the login in every mode: the adapter, device trust, keys up,
+        cross-signing, the outbox."""
+        guard_sync_parsing(client, log)  # one unparseable event must not fail every sync
         share = self.app.encryption.share_with_unverified_devices
-        matrix = Matrix(self.client, share_with_unverified=share)
+        matrix = Matrix(client, share_with_unverified=share)
         self.matrix = matrix
         self.trust = DeviceTrust(matrix, share)
-        if self.client.should_upload_keys:
-            check(await self.client.keys_upload())
+        if client.should_upload_keys:
+            check(await client.keys_upload())
         await ensure_cross_signed(matrix, self.directory / "cross_signing.json", password, pickle_key)
-        self.rate_limit = await check_rate_limit(matrix, self.name)
         self.outbox = Outbox(
             self.db,
             self.name,
@@ -134,6 +139,7 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
             self._prepare_send,
             concurrency=self.app.send_concurrency,
         )
+        return matrix
 
     async def _prepare_send(self, room_id: RoomID) -> None:
         """Before a send: the room's state once (who gets the key), then the devices' trust."""

@@ -40,7 +40,9 @@ def apply_state(client: AsyncClient, room_id: str, events: Iterable[Any]) -> Mat
         if isinstance(event, RoomEncryptionEvent):
             encrypted = True
         if isinstance(event, RoomMemberEvent):
-            room.handle_membership(event)
+            if room.handle_membership(event) and client.olm is not None:
+                # Someone came or went: the next message needs a session shared afresh.
+                client.olm.outbound_group_sessions.pop(room_id, None)
         elif isinstance(event, Event):
             room.handle_event(event)
     if encrypted:

@@ -81,6 +81,8 @@ class SyncLoop:
     last_sync_ok: float
     _stopping: asyncio.Event
     _undecrypted: list[tuple[float, RoomID, MegolmEvent]]
+    # None: every room. Application-service mode filters rooms out (its events are pushed).
+    sync_filter: dict[str, Any] | None = None
 
     if TYPE_CHECKING:  # provided by the other parts of the runtime
 
@@ -173,7 +175,9 @@ class SyncLoop:
         long-poll (the first sync of a process, so that it is ready as soon as it caught up)."""
         assert self.client is not None
         timeout = 0 if at_once else SYNC_TIMEOUT_MS
-        sync = asyncio.ensure_future(self.client.sync(timeout=timeout, since=since))
+        sync = asyncio.ensure_future(
+            self.client.sync(timeout=timeout, since=since, sync_filter=self.sync_filter)
+        )
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:
             done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)

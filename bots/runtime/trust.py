@@ -41,7 +41,9 @@ class DeviceTrust:
             await client.keys_query()
         if self.share_with_unverified:
             return
-        users = [u for u in room.users if u != client.user_id]
+        # The bot's own other devices too (a data dir made afresh leaves the old ones behind):
+        # nio refuses to share with a device it has not settled.
+        users = [u for u in room.users if u != client.user_id] + [client.user_id]
         missing = [u for u in users if u not in self._signed]
         if missing:
             query = await self.matrix.api("POST", KEYS_QUERY, {"device_keys": {u: [] for u in missing}})
@@ -52,6 +54,8 @@ class DeviceTrust:
         for user_id in users:
             signed = self._signed.get(user_id, {})
             for device in client.device_store.active_user_devices(user_id):
+                if device.id == client.device_id:
+                    continue
                 trusted = signed.get(device.id, False)
                 if trusted and not olm.is_device_verified(device):
                     if olm.is_device_blacklisted(device):

@@ -1,6 +1,7 @@
 """A recording reverse proxy on loopback between a bot and Synapse: every request is passed on
 unchanged and its method, path and query are kept, so a test can assert on what the bot asked
-(for instance that a restart made no full-state sync)."""
+(for instance that a restart made no full-state sync). ``refuse`` plays a homeserver that lacks
+an endpoint: a request whose method and path start as listed gets 404 ``M_UNRECOGNIZED``."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ class Request:
 
 
 class RecordingProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, refuse: tuple[tuple[str, str], ...] = ()) -> None:
         self.upstream = upstream.rstrip("/")
+        self.refuse = refuse
         self.port = free_port()
         self.requests: list[Request] = []
         self._runner: web.AppRunner | None = None
@@ -62,6 +64,10 @@ class RecordingProxy:
         assert self._session is not None
         split = urlsplit(str(request.rel_url))
         self.requests.append(Request(request.method, split.path, parse_qs(split.query)))
+        if any(request.method == m and split.path.startswith(p) for m, p in self.refuse):
+            return web.json_response(
+                {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}, status=404
+            )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         body = await request.read()
         async with self._session.request(
