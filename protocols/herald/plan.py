@@ -235,12 +235,15 @@ def make_plan(
             "year ahead: a run is planned at most a year in advance"
         )
     plan: list[tuple[int, int, PlannedMessage]] = []
-    for phase_index, phase in enumerate(template.phases):
-        scheduled = action_time_utc + phase.offset
+    for phase_index, template_phase in enumerate(template.phases):
+        scheduled = action_time_utc + template_phase.offset
         immediate = scheduled <= now
         due = now if immediate else scheduled
-        ack_by = due + phase.ack.within if phase.ack.needed and phase.ack.within else None
+        ack = template_phase.ack
+        ack_by = due + ack.within if ack.needed and ack.within else None
         for room_index, room in enumerate(rooms):
+            # The room's language picks the phase's text in it, if the template has one.
+            phase = template_phase.in_language(str(room.details.get("language") or ""))
             variables = render_variables(
                 run_id=run_id,
                 template=template,

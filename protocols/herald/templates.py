@@ -182,6 +182,38 @@ class AckRule(BaseModel):
         return self
 
 
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+
+
+class PhaseText(BaseModel):
+    """A phase's words in one language (``texts: {pl: {title, message, checklist}}``); what a
+    translation leaves out is said in the template's own words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str | None = Field(default=None, min_length=1, max_length=80)
+    message: str | None = Field(default=None, min_length=1, max_length=4000)
+    checklist: tuple[str, ...] | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _message_variables(cls, value: str | None) -> str | None:
+        return None if value is None else _check_variables(value)
+
+    @field_validator("checklist")
+    @classmethod
+    def _checklist_items(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else _checked_items(value)
+
+
+def _checked_items(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        if not item.strip() or len(item) > 200 or "\n" in item.strip():
+            raise ValueError("each checklist item is one line of 1 to 200 characters")
+        _check_variables(item)
+    return value
+
+
 class Phase(BaseModel):
     """One message to every member room at ``offset`` from the action time."""
 
@@ -193,6 +225,9 @@ class Phase(BaseModel):
     message: str = Field(min_length=1, max_length=4000)
     checklist: tuple[str, ...] = ()
     ack: AckRule = AckRule()
+    # The phase in other languages, by language tag (pl, de, pt-BR): a room whose language has
+    # a text gets it (protocols/herald/plan.py), any other room the words above.
+    texts: dict[str, PhaseText] = Field(default_factory=dict)
 
     @field_validator("key")
     @classmethod
@@ -211,11 +246,39 @@ class Phase(BaseModel):
     @field_validator("checklist")
     @classmethod
     def _checklist_items(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            if not item.strip() or len(item) > 200 or "\n" in item.strip():
-                raise ValueError("each checklist item is one line of 1 to 200 characters")
-            _check_variables(item)
+        return _checked_items(value)
+
+    @field_validator("texts")
+    @classmethod
+    def _language_tags(cls, value: dict[str, PhaseText]) -> dict[str, PhaseText]:
+        for tag in value:
+            if not _LANGUAGE_TAG.match(tag):
+                raise ValueError(f"'{tag}' is not a language tag: use one like pl, de or pt-BR")
         return value
+
+    @model_validator(mode="after")
+    def _whole_checklists(self) -> Phase:
+        for tag, text in self.texts.items():
+            if text.checklist is not None and len(text.checklist) != len(self.checklist):
+                raise ValueError(
+                    f"the {tag} text's checklist has {len(text.checklist)} items, the phase's "
+                    f"{len(self.checklist)}: translate each item, or leave the checklist out"
+                )
+        return self
+
+    def in_language(self, language: str) -> Phase:
+        """The phase as a room speaking ``language`` reads it: its text in that language (the
+        exact tag, else the language without its region), else the template's own words."""
+        text = self.texts.get(language) or self.texts.get(language.split("-")[0])
+        if text is None:
+            return self
+        return self.model_copy(
+            update={
+                "title": text.title or self.title,
+                "message": text.message or self.message,
+                "checklist": self.checklist if text.checklist is None else text.checklist,
+            }
+        )
 
 
 class ProtocolTemplate(BaseModel):
