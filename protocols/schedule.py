@@ -26,9 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from protocols.errors import RuleError
+
+if TYPE_CHECKING:
+    from protocols.recurrence import Recurrence
 
 WEEKDAY_NAMES: tuple[str, ...] = (
     "monday",
@@ -110,7 +114,24 @@ class Once:
             raise ValueError("a one-off gathering needs an aware datetime")
 
 
-Schedule = Weekly | Once
+@dataclass(frozen=True)
+class Recurring:
+    """A gathering on a recurrence beyond weekly (every n weeks, monthly on a date or the nth
+    weekday): a :class:`protocols.recurrence.Recurrence`, whose dates come from
+    ``dateutil.rrule`` with the same DST rules as :class:`Weekly`. (That module builds on this
+    one, so it is imported where it is used.)"""
+
+    recurrence: Recurrence
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.recurrence.zone
+
+
+Schedule = Weekly | Once | Recurring
+# How far back the last occurrence before a recurring gathering's sunset may lie (every 12
+# months at most, see protocols.recurrence_types.MAX_INTERVAL).
+_LONGEST_GAP = timedelta(days=400)
 
 
 def _require_aware(instant: datetime) -> None:
@@ -164,6 +185,10 @@ def next_occurrence(schedule: Schedule, after: datetime) -> datetime | None:
     if isinstance(schedule, Once):
         at = schedule.at.astimezone(UTC)
         return at if at > after else None
+    if isinstance(schedule, Recurring):
+        from protocols import recurrence
+
+        return recurrence.next_occurrence(schedule.recurrence, after)
     zone = schedule.zone
     # Start a day early: near midnight and across a jump, the local date of ``after`` can be
     # a day past the date of the occurrence that is still ahead.
@@ -193,6 +218,12 @@ def final_occurrence(schedule: Schedule) -> datetime | None:
     """The last occurrence there will ever be; None for a weekly schedule without a sunset."""
     if isinstance(schedule, Once):
         return schedule.at.astimezone(UTC)
+    if isinstance(schedule, Recurring):
+        end = ends_at(schedule)
+        if end is None:
+            return None
+        found = occurrences_between(schedule, end - _LONGEST_GAP, end)
+        return found[-1] if found else None
     if schedule.end_date is None:
         return None
     zone = schedule.zone
@@ -204,6 +235,10 @@ def ends_at(schedule: Schedule) -> datetime | None:
     """From this instant on no occurrence remains (None: the schedule never ends by itself)."""
     if isinstance(schedule, Once):
         return schedule.at.astimezone(UTC)
+    if isinstance(schedule, Recurring):
+        from protocols import recurrence
+
+        return recurrence.ends_at(schedule.recurrence)
     if schedule.end_date is None:
         return None
     return sunset_instant(schedule.end_date, schedule.zone)

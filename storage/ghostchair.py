@@ -27,6 +27,7 @@ import aiosqlite
 from protocols.gathering import GatheringOptions, GatheringSpec, check_room_capacity
 from protocols.ghostchair import DEFAULT_ABSENT_VOICES, add_voice, remove_voice
 from protocols.schedule import (
+    Recurring,
     Once,
     Schedule,
     Weekly,
@@ -225,6 +226,8 @@ class Gatherings:
     async def add(self, room_id: str, spec: GatheringSpec, created_by: str, now: datetime) -> Gathering:
         """Store a parsed gathering; refused (GhostChairError) when the room has too many."""
         schedule, options = spec.schedule, spec.options
+        if isinstance(schedule, Recurring):  # stored by bots.ghostchair.recurrences (its own table)
+            raise TypeError("a recurring gathering is stored as a weekly row plus its recurrence")
         if isinstance(schedule, Weekly):
             kind, weekday, hhmm, at_utc = "weekly", schedule.weekday, format_hhmm(schedule.at), None
             end_date = schedule.end_date.isoformat() if schedule.end_date is not None else None
