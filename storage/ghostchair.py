@@ -27,8 +27,8 @@ import aiosqlite
 from protocols.gathering import GatheringOptions, GatheringSpec, check_room_capacity
 from protocols.ghostchair import DEFAULT_ABSENT_VOICES, add_voice, remove_voice
 from protocols.schedule import (
-    Recurring,
     Once,
+    Recurring,
     Schedule,
     Weekly,
     ends_at,
