@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID, is_user_id
 from protocols.timespec import parse_duration, parse_when, parse_zone
 
@@ -67,10 +68,17 @@ class IntRange:
 
     def __call__(self, text: str) -> int:
         if not re.fullmatch(r"[+-]?\d{1,12}", text):
-            raise ArgumentError(f"'{text}' is not a whole number")
+            raise ArgumentError(_("'{text}' is not a whole number", text=text))
         value = int(text)
         if not self.lo <= value <= self.hi:
-            raise ArgumentError(f"{value} is out of range: use a number from {self.lo} to {self.hi}")
+            raise ArgumentError(
+                _(
+                    "{value} is out of range: use a number from {lo} to {hi}",
+                    value=str(value),
+                    lo=str(self.lo),
+                    hi=str(self.hi),
+                )
+            )
         return value
 
 
@@ -132,7 +140,7 @@ def _when(text: str) -> PendingWhen:
     text = " ".join(text.split())
     if not _WHEN_SHAPE.match(text):
         raise ArgumentError(
-            f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)"
+            _("'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)", text=text)
         )
     words = text.split(" ")
     if len(words) == 3:
@@ -143,7 +151,7 @@ def _when(text: str) -> PendingWhen:
 
 def _user(text: str) -> str:
     if not is_user_id(text):
-        raise ArgumentError(f"'{text}' is not a Matrix user id like @name:example.org")
+        raise ArgumentError(_("'{text}' is not a Matrix user id like @name:example.org", text=text))
     return text
 
 
@@ -154,12 +162,14 @@ def _on_off(text: str) -> bool:
     try:
         return _ON[text.lower()]
     except KeyError:
-        raise ArgumentError(f"'{text}' is neither on nor off") from None
+        raise ArgumentError(_("'{text}' is neither on nor off", text=text)) from None
 
 
 def _room(text: str) -> PendingRoom:
     if not (text.startswith(("#", "!", "https://matrix.to/#/")) and ":" in text):
-        raise ArgumentError(f"'{text}' is not a room: use #alias:server, a room id or a matrix.to link")
+        raise ArgumentError(
+            _("'{text}' is not a room: use #alias:server, a room id or a matrix.to link", text=text)
+        )
     return PendingRoom(text)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from bots.runtime.converters import ArgumentError, Duration, RoomRef, Words, as_text, converter_for
 from bots.runtime.errors import UsageError
 from bots.runtime.i18n import Translatable, _
+from bots.runtime.message import Span
 from protocols.timespec import TimeSpecError
 
 __all__ = ["Command", "CommandTable", "Duration", "Param", "RoomRef", "Router", "Words", "params_of"]
@@ -130,8 +131,9 @@ class Command:
     def _convert(self, p: Param, text: str) -> Any:
         try:
             return p.convert(text)
-        except ArgumentError as exc:  # a converter that says why
-            raise UsageError(f"{exc}. Usage: {self.usage}") from exc
+        except ArgumentError as exc:  # a converter that says why (translatable, or text)
+            said = exc.args[0] if exc.args and isinstance(exc.args[0], Span) else str(exc)
+            raise UsageError(_("{problem}. Usage: {usage}", problem=said, usage=self.usage)) from exc
         except (ValueError, TimeSpecError) as exc:
             if isinstance(exc, TimeSpecError):
                 raise UsageError(f"{exc}. Usage: {self.usage}") from exc

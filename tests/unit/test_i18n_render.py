@@ -4,11 +4,17 @@ zone) and the plural forms, never the values; English keeps the suite's own comp
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bots.mirror.render import render_opened, render_status
+from bots.runtime.converters import IntRange
+from bots.runtime.errors import UsageError
 from bots.runtime.i18n import duration, rendering, when
 from bots.runtime.message import element_x_problems
+from bots.runtime.router import Command, params_of
 from tests.unit.test_mirror_render import NOW, ROUND
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -47,3 +53,15 @@ def test_times_and_lengths_follow_the_language() -> None:
             when(NOW).plain() == "2026-04-20 14:00 CEST"
             and duration(timedelta(minutes=90)).plain() == "1h30m"
         )
+
+
+async def size(ctx: object, n: Annotated[int, IntRange(2, 9)]) -> None: ...
+
+
+def test_a_bad_argument_is_explained_in_the_room_language() -> None:
+    command = Command("cells size", "Cell size", size, "test", None, "any", params_of(size))
+    with pytest.raises(UsageError) as refused:
+        command.parse(["12"])
+    with rendering("pl"):
+        assert str(refused.value) == "12 jest poza zakresem: użyj liczby od 2 do 9. Użycie: !cells size <n>"
+    assert str(refused.value) == "12 is out of range: use a number from 2 to 9. Usage: !cells size <n>"
