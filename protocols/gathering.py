@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo
 
 from protocols.errors import RuleError
 from protocols.ghostchair import GhostChairError
+from protocols.recurrence import describe
 from protocols.schedule import (
     Once,
+    Recurring,
     Schedule,
     Weekly,
     format_hhmm,
@@ -240,6 +242,8 @@ def describe_schedule(schedule: Schedule) -> str:
     """``every tuesday 19:00 Europe/Paris until 2026-09-30`` or ``once, 2026-05-01 18:00 CEST``."""
     if isinstance(schedule, Once):
         return f"once, {format_local(schedule.at, schedule.zone)}"
+    if isinstance(schedule, Recurring):
+        return f"{describe(schedule.recurrence)} {schedule.zone.key}"
     text = f"every {weekday_name(schedule.weekday)} {format_hhmm(schedule.at)} {schedule.zone.key}"
     if schedule.end_date is not None:
         text += f" until {schedule.end_date.isoformat()}"

@@ -9,17 +9,19 @@ steps (:mod:`bots.ghostchair.steps`) and the commands (:mod:`bots.ghostchair.com
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bots.ghostchair.config import GhostChairConfig
 from bots.ghostchair.lottery_link import find_lottery
+from bots.ghostchair.recurrences import RecurringGatherings
 from bots.lottery.feature import LotteryFeature
 from bots.runtime.contract import ContractFeature
 from bots.runtime.host import Host
 from bots.runtime.keys import key
 from protocols.ghostchair import DEFAULT_ABSENT_VOICES
 from protocols.timespec import parse_zone
-from storage.ghostchair import AbsentVoices, Gathering, Gatherings
+from storage.ghostchair import AbsentVoices, Gathering
 
 
 def job_id(gathering_id: int) -> str:
@@ -31,6 +33,7 @@ class GhostChairBase(ContractFeature[GhostChairConfig]):
     name = "ghostchair"
     title = "Ghost chair and gatherings"
     config_model = GhostChairConfig
+    migrations = Path(__file__).parent / "migrations"
 
     def __init__(self, host: Host, config: GhostChairConfig) -> None:
         super().__init__(host, config)
@@ -41,7 +44,8 @@ class GhostChairBase(ContractFeature[GhostChairConfig]):
         self.voices = AbsentVoices(
             host.db, host.user_id, DEFAULT_ABSENT_VOICES if defaults is None else tuple(defaults)
         )
-        self.gatherings = Gatherings(host.db, host.user_id)
+        # Gatherings beyond weekly carry their recurrence (this feature's own table).
+        self.gatherings = RecurringGatherings(host.db, host.user_id)
 
     async def room_zone(self, room_id: str) -> ZoneInfo:
         """The room's zone (room settings), else the configured default."""

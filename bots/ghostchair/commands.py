@@ -9,6 +9,7 @@ where every typed error does, in the runtime.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from bots.ghostchair import render
 from bots.ghostchair.base import GhostChairBase, job_id
@@ -24,10 +25,11 @@ from bots.ghostchair.grammar import (
 )
 from bots.ghostchair.steps import GatheringSteps
 from bots.runtime.commands import CommandContext, command
-from bots.runtime.converters import Text
+from bots.runtime.converters import Metavar, Text, Words
 from bots.runtime.errors import UserError
 from bots.runtime.i18n import _
 from protocols.gathering import GatheringSpec, ZoneAndOptions, one_off_gathering, weekly_gathering
+from protocols.gathering_recurring import recurring_gathering
 from protocols.ghostchair import reminder_for_turn
 from protocols.schedule import next_occurrence
 
@@ -89,6 +91,21 @@ class GatheringCommands(GatheringSteps):
         extra = options or ZoneAndOptions()
         zone = await self.room_zone(ctx.room_id)
         await self._schedule(ctx, weekly_gathering(weekday, at, extra, zone, ctx.now))
+
+    @command(
+        "gathering repeat",
+        help="Schedule a gathering beyond weekly: every n days or weeks, monthly on a date or "
+        f"the nth weekday, e.g. every 2 weeks on tuesday at 19:00 (DST-correct). {OPTIONS_HELP}",
+        power="moderator",
+        where="room",
+    )
+    async def gathering_repeat(
+        self,
+        ctx: CommandContext,
+        recurrence: Annotated[Words, Metavar("every ... [at HH:MM] [until YYYY-MM-DD]")],
+    ) -> None:
+        zone = await self.room_zone(ctx.room_id)
+        await self._schedule(ctx, recurring_gathering(recurrence, zone, ctx.now))
 
     @command(
         "gathering at",
