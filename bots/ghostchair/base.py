@@ -51,6 +51,14 @@ class GhostChairBase(ContractFeature[GhostChairConfig]):
         """The room's zone (room settings), else the configured default."""
         return await self.host.settings.zone_set(room_id) or self.default_zone
 
+    async def resting(self, room_id: str, now: datetime) -> bool:
+        """Whether the room is a cell resting after a scheduled reshuffle (the care feature's
+        ``!cells every ... pause``): then no gathering of it fires."""
+        from bots.care.feature import CareFeature  # care builds on the ghost chair: imported here
+
+        care = self.host.peer(CareFeature)
+        return care is not None and await care.paused(room_id, now) is not None
+
     def lottery(self) -> LotteryFeature | None:
         """This bot's lottery, for a gathering's opening draw (None: not enabled)."""
         return find_lottery(self.host)

@@ -32,6 +32,7 @@ from protocols.gathering import next_step
 from protocols.ghostchair import reminder_for_turn
 from protocols.schedule import (
     ON_TIME_WINDOW,
+    CatchUp,
     catch_up,
     ends_at,
     final_occurrence,
@@ -100,6 +101,10 @@ class GatheringSteps(GhostChairBase):
 
     async def _start(self, gathering: Gathering, now: datetime) -> None:
         plan = catch_up(gathering.schedule, gathering.last_handled, now, self.grace)
+        if plan.handled_through is not None and await self.resting(gathering.room_id, now):
+            # A cell at rest after a scheduled reshuffle: no ritual of it fires.
+            log.info("gathering %d: its cell is resting; nothing posted", gathering.id)
+            plan = CatchUp(post=None, late=False, missed=(), handled_through=plan.handled_through)
         if plan.handled_through is None:
             return
         room = RoomID(gathering.room_id)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bots.care import CareFeature
+from bots.ghostchair import GhostChairFeature
 from bots.lottery.feature import LotteryFeature
 from bots.runtime.contract import ContractBridge
 from bots.runtime.offline import forget_contract_features
@@ -339,7 +340,7 @@ SIX = [f"@p{i}:test.example" for i in range(6)]
 async def test_a_reshuffle_closes_the_old_cell_rooms_and_opens_new_ones(tmp_path: Path) -> None:
     bot = await fake_bot(
         tmp_path,
-        [CareFeature, LotteryFeature],  # type: ignore[list-item]
+        [CareFeature, LotteryFeature, GhostChairFeature],  # type: ignore[list-item]
         members=[MOD, *SIX],
         moderators=[MOD],
         now=NOW,
@@ -371,6 +372,17 @@ async def test_a_reshuffle_closes_the_old_cell_rooms_and_opens_new_ones(tmp_path
         await add_room(bot, cell_room, list(first[0]["invite"]))
         [added] = await bot.say(cell_room, first[0]["invite"][0], "!rota add rest every 10 seconds")
         assert added.body.startswith("Rota rest")
+        # Nor does a gathering: at its time, no ghost chair is posted.
+        mates = list(first[0]["invite"])
+        await add_room(bot, cell_room, mates, moderators=[mates[0]])
+        at = (bot.now + timedelta(minutes=2)).strftime("%Y-%m-%d %H:%M")
+        [scheduled] = await bot.say(cell_room, mates[0], f"!gathering at {at} UTC")
+        assert scheduled.body.startswith("Gathering #1"), scheduled.body
+        saved = bot.now
+        bot.now = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=UTC) + timedelta(seconds=2)
+        sent = await bot.fire("ghostchair:gathering-1")
+        assert not [s for s in sent if s.body.startswith("🪑")]
+        bot.now = saved
         [shown] = await bot.say(ROOM, MOD, "!cells schedule")
         assert "Generation 1: 2 cells" in shown.body and "resting now" in shown.body
         # The next boundary: the old rooms get a closing note and are left; new ones open.
