@@ -79,13 +79,17 @@ class AppserviceRuntime(BotRuntime):
             device_name=self.config.device_name,
             pickle_key=pickle_key,
         )
-        matrix = await self._set_up(self.client, None, pickle_key)
-        self.rate_limit = LIFTED  # the registration says rate_limited: false
-        self.listener = Listener(
-            registration.hs_token, self.handle_transaction, settings.listen_host, settings.listen_port
-        )
-        await self.listener.start()
-        await self._ping(matrix, registration)
+        try:
+            matrix = await self._set_up(self.client, None, pickle_key)
+            self.rate_limit = LIFTED  # the registration says rate_limited: false
+            self.listener = Listener(
+                registration.hs_token, self.handle_transaction, settings.listen_host, settings.listen_port
+            )
+            await self.listener.start()
+            await self._ping(matrix, registration)
+        except BaseException:  # the app never holds this bot: close what was opened
+            await self.close()
+            raise
 
     async def _ping(self, matrix: Matrix, registration: Registration) -> None:
         """Ask the homeserver to reach our listener, so that a wrong url fails now, clearly."""
@@ -157,8 +161,12 @@ class AppserviceRuntime(BotRuntime):
             if membership in ("leave", "ban"):
                 await self._on_removed(room, SimpleNamespace(timeline=SimpleNamespace(events=[source])))
                 return
-        if isinstance(raw.get("state_key"), str) and self._room_known(room) and self.client is not None:
-            apply_state(self.client, room, [raw])  # members and encryption stay current
+        if isinstance(raw.get("state_key"), str) and self.client is not None:
+            if self._room_known(room):
+                apply_state(self.client, room, [raw])  # members and encryption stay current
+            elif raw.get("type") == "m.room.encryption" and isinstance(self.matrix, Matrix):
+                # A room known only as unencrypted is read again, whole, before the next send.
+                self.matrix.room_states.forget(room)
         if raw.get("type") == "m.room.encrypted":
             await self._guarded_event(room, self._decrypted(room, raw))
             return

@@ -155,6 +155,24 @@ async def open_appservice_client(
     )
     client = AppserviceClient(homeserver, user_id, store_path=str(store), config=config)
     client.access_token = registration.as_token
+    try:
+        return await _open(
+            client, user_id, directory, registration, registration_path, device_name, pickle_key
+        )
+    except BaseException:
+        await client.close()
+        raise
+
+
+async def _open(
+    client: AppserviceClient,
+    user_id: str,
+    directory: Path,
+    registration: Registration,
+    registration_path: Path,
+    device_name: str,
+    pickle_key: str,
+) -> AppserviceClient:
     matrix = Matrix(client)
     client.user_id = registration.sender(server_of(user_id))
     await _whoami(matrix, client.user_id, registration_path)

@@ -143,7 +143,8 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
 
     async def _prepare_send(self, room_id: RoomID) -> None:
         """Before a send: the room's state once (who gets the key), then the devices' trust."""
-        await self._load_room(room_id)
+        if isinstance(self.matrix, Matrix):
+            await self.matrix.load_room_for_send(room_id)
         await self.trust.prepare(room_id)
 
     # -- rooms, without a full-state sync ----------------------------------------------------
@@ -172,7 +173,7 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         """One room's keys ahead of a send: its state, its devices' trust, then the session."""
         if not isinstance(self.matrix, Matrix):
             return False
-        await self._load_room(room_id)
+        await self.matrix.load_room_for_send(room_id)
         await self.trust.prepare(room_id)
         return await self.matrix.share_room_key(room_id)
 

@@ -128,6 +128,13 @@ class Matrix:
         """Make sure nio knows the room's state (members, encryption), once per process."""
         await self.room_states.ensure(room_id)
 
+    async def load_room_for_send(self, room_id: RoomID) -> None:
+        """Enough of the room's state to send there (an unencrypted room: that it is one)."""
+        await self.room_states.ensure_sendable(room_id, self._probe_encrypted)
+
+    async def _probe_encrypted(self, room_id: str) -> bool:
+        return await self.is_encrypted(RoomID(room_id))
+
     async def _fetch_state(self, room_id: str) -> list[dict[str, Any]]:
         data = await self.api("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/state")
         events = [e for e in data.get("value", []) if isinstance(e, dict)]
@@ -163,7 +170,7 @@ class Matrix:
         self, room_id: RoomID, event_type: str, content: dict[str, Any], txn_id: str
     ) -> EventID:
         """Send one event. The stable ``txn_id`` makes a retry land at most once."""
-        await self.load_room(room_id)  # nio must know who to encrypt for
+        await self.load_room_for_send(room_id)  # nio must know the room, and who gets its key
         try:
             resp = await self.client.room_send(
                 room_id,

@@ -23,6 +23,7 @@ from nio import AsyncClient, Event, MatrixRoom, RoomEncryptionEvent, RoomMemberE
 log = logging.getLogger(__name__)
 
 StateFetch = Callable[[str], Awaitable[list[dict[str, Any]]]]
+EncryptionProbe = Callable[[str], Awaitable[bool]]
 
 
 def apply_state(client: AsyncClient, room_id: str, events: Iterable[Any]) -> MatrixRoom:
@@ -66,6 +67,7 @@ class RoomStates:
         self._client = client
         self._fetch = fetch
         self._loaded: set[str] = set()
+        self._plain: set[str] = set()  # known unencrypted: enough to send there
         self._loading: dict[str, asyncio.Future[None]] = {}
         self.loads = 0  # how many rooms were loaded (read by tests and benchmarks)
 
@@ -79,6 +81,20 @@ class RoomStates:
     def forget(self, room_id: str) -> None:
         """Out of the room: its state is stale; a later join loads it afresh."""
         self._loaded.discard(room_id)
+        self._plain.discard(room_id)
+
+    async def ensure_sendable(self, room_id: str, encrypted: EncryptionProbe) -> None:
+        """Enough of the room's state to send there: an unencrypted room needs only to be known
+        as one (a single small read, not its member list); an encrypted room needs its members,
+        so its whole state is loaded. A room nio's store saw encrypted is never probed again."""
+        if room_id in self._loaded or room_id in self._plain:
+            return
+        if room_id not in self._client.encrypted_rooms and not await encrypted(room_id):
+            if room_id not in self._client.rooms:
+                self._client.rooms[room_id] = MatrixRoom(room_id, self._client.user_id, False)
+            self._plain.add(room_id)
+            return
+        await self.ensure(room_id)
 
     async def ensure(self, room_id: str) -> None:
         """Load the room's state unless this process already did. Raises the typed errors of

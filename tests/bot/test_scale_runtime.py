@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from nio import AsyncClient
 
 from bots.runtime.errors import TransportError
 from bots.runtime.ids import RoomID
 from bots.runtime.keys_ahead import MAX_TRIES, KeysAhead
 from bots.runtime.outbox import Queued
+from bots.runtime.room_state import RoomStates
 from tests.bot.fakes import close, fake_bot
 
 
@@ -105,3 +108,61 @@ async def test_a_passed_deadline_is_dropped_and_failures_give_up() -> None:
         assert calls == ["!flaky:x"] * MAX_TRIES and ahead.shared == 0
     finally:
         await ahead.stop()
+
+
+def state_event(kind: str, key: str, content: dict[str, Any], sender: str = "@alice:x") -> dict[str, Any]:
+    return {
+        "type": kind,
+        "state_key": key,
+        "content": content,
+        "sender": sender,
+        "event_id": f"${kind}{key}",
+        "origin_server_ts": 1,
+    }
+
+
+def room_state(encrypted: bool) -> list[dict[str, Any]]:
+    events = [
+        state_event("m.room.create", "", {"room_version": "12"}),
+        state_event("m.room.member", "@alice:x", {"membership": "join"}),
+        state_event("m.room.member", "@bot:x", {"membership": "join"}),
+        state_event("m.room.member", "@bob:x", {"membership": "invite"}),
+    ]
+    if encrypted:
+        events.append(state_event("m.room.encryption", "", {"algorithm": "m.megolm.v1.aes-sha2"}))
+    return events
+
+
+async def test_a_room_state_is_loaded_once_and_a_plain_room_only_probed() -> None:
+    client = AsyncClient("http://localhost:1", "@bot:x")
+    fetched: list[str] = []
+    probed: list[str] = []
+
+    async def fetch(room: str) -> list[dict[str, Any]]:
+        fetched.append(room)
+        await asyncio.sleep(0)  # let the other callers pile up
+        return room_state(encrypted=room.startswith("!e"))
+
+    async def probe(room: str) -> bool:
+        probed.append(room)
+        return room.startswith("!e")
+
+    states = RoomStates(client, fetch)
+    await asyncio.gather(*(states.ensure("!g:x") for _ in range(5)))
+    room = client.rooms["!g:x"]
+    assert fetched == ["!g:x"] and states.is_loaded("!g:x")
+    # Joined and invited members count (a DM must not look like a group, nor the reverse).
+    assert room.member_count == 3 and room.members_synced and not room.encrypted
+
+    for _ in range(2):
+        await states.ensure_sendable("!p:x", probe)
+    assert probed == ["!p:x"] and fetched == ["!g:x"]  # one small read, no member list
+    assert not client.rooms["!p:x"].encrypted and not states.is_loaded("!p:x")
+
+    await states.ensure_sendable("!e:x", probe)
+    assert fetched[-1] == "!e:x" and client.rooms["!e:x"].encrypted and "!e:x" in client.encrypted_rooms
+    # A room once seen encrypted is never probed again, even after it is forgotten.
+    states.forget("!e:x")
+    await states.ensure_sendable("!e:x", probe)
+    assert probed == ["!p:x", "!e:x"] and fetched.count("!e:x") == 2
+    await client.close()
