@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JS     := tests/js
 JS_OK  := $(JS)/node_modules/.package-lock.json
 
-.PHONY: demo test test-fast lint bench bench-calendar bench-redundancy browser clean
+.PHONY: demo test test-fast lint bench bench-calendar bench-redundancy bench-scale browser clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -55,6 +55,11 @@ bench-calendar: $(STAMP)
 # Coalitions without a center: one phase to 200 rooms with one herald and with two, the ratio and the copies.
 bench-redundancy: $(STAMP)
 	$(PY) bench/redundancy.py
+
+# A thousand rooms (issue 18): restarts, a phase to 1,000 plain and 1,000 encrypted rooms, the
+# appservice mode. Builds its fixture once (minutes) in bench/scale/.fixture-1000; ROOMS=300 for less.
+bench-scale: $(STAMP)
+	$(PY) bench/scale/scale.py --rooms $(or $(ROOMS),1000)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache $(JS)/node_modules
