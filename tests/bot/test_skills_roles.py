@@ -5,11 +5,17 @@ says who could teach it and draws nothing; a room may ask moderators to confirm 
 
 from __future__ import annotations
 
+import asyncio
+import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 from tests.bot.fakes import ROOM, Sent, close
 from tests.bot.test_skills import ANA, BEN, CHI, rows, skills_bot
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lottery-algorithm.md"
 
 
 async def test_a_required_skill_opens_a_role_only_to_holders(tmp_path: Path) -> None:
@@ -85,6 +91,19 @@ async def test_a_shadow_sits_beside_the_holder_and_goes_first_next_time(tmp_path
         assert f"shadowed by {shadow}" in roles.body
         [verified] = await bot.say(ROOM, BEN, f"!verify {draw_id}")
         assert "checks out" in verified.body and f"care shadow → {shadow}" in verified.body
+        # What !verify shows, the offline program in the docs recomputes, shadow included.
+        program = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), re.DOTALL)[0]
+        (tmp_path / "verify_draw.py").write_text(program, "utf-8")
+        (tmp_path / "draw.json").write_text(verified.body.splitlines()[-1], "utf-8")
+        offline = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(tmp_path / "verify_draw.py"), str(tmp_path / "draw.json")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert offline.returncode == 0 and "MATCHES" in offline.stdout and shadow in offline.stdout
         # The holder releases: the shadow is first in the pool for the next draw of care.
         await bot.say(ROOM, holder, "!release care")
         [vacant] = await bot.say(ROOM, BEN, "!roles")
