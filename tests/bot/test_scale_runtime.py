@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from nio import AsyncClient
 
-from bots.runtime.errors import TransportError
+from bots.runtime.errors import RateLimited, TransportError
 from bots.runtime.ids import RoomID
 from bots.runtime.keys_ahead import MAX_TRIES, KeysAhead
-from bots.runtime.outbox import Queued
+from bots.runtime.outbox import Outbox, Queued
+from bots.runtime.ratelimit_check import verdict
 from bots.runtime.room_state import RoomStates
 from tests.bot.fakes import close, fake_bot
 
@@ -166,3 +167,41 @@ async def test_a_room_state_is_loaded_once_and_a_plain_room_only_probed() -> Non
     await states.ensure_sendable("!e:x", probe)
     assert probed == ["!p:x", "!e:x"] and fetched.count("!e:x") == 2
     await client.close()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"messages_per_second": 0, "burst_count": 0}, "lifted"),
+        ({}, "limited"),  # no override: the homeserver's defaults apply
+        ({"messages_per_second": 5, "burst_count": 0}, "limited"),
+    ],
+)
+def test_the_rate_limit_override_is_read_as_lifted_only_when_it_lifts(
+    override: dict[str, int], expected: str
+) -> None:
+    assert verdict(override) == expected
+
+
+async def test_the_first_refusal_for_rate_limits_says_how_to_lift_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await fake_bot(tmp_path, [])
+    calls: list[str] = []
+
+    async def limited(room: RoomID, kind: str, event_type: str, content: Any, txn_id: str) -> Any:
+        calls.append(txn_id)
+        if len(calls) <= 2:
+            raise RateLimited(1, "slow down")
+        return f"$ok{len(calls)}"
+
+    await bot.outbox.stop()
+    bot.outbox = Outbox(bot.db, bot.name, limited, clock=lambda: bot.now.timestamp())
+    bot.outbox.start()
+    try:
+        await bot.outbox.enqueue(RoomID("!r:test.example"), notice("x"), "t-1")
+        await bot.outbox.drain()
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len([w for w in warnings if "override_ratelimit" in w]) == 1  # once, not per 429
+    finally:
+        await close(bot)
