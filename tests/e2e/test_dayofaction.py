@@ -26,6 +26,7 @@ from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
 from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
 from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import Event, ask, ask_event, body, react, until
+from tests.e2e.test_herald import wait_sent
 
 pytestmark = pytest.mark.e2e
 
@@ -73,10 +74,14 @@ def from_bot(bot: BotHarness, room: str, needle: str) -> Any:
     return lambda r, e: r == room and e.get("sender") == bot.user_id and needle in body(e)
 
 
-async def open_dm(who: UserClient, seen: int) -> str:
-    """The DM the bot opened with ``who`` after it had ``seen`` invites: joined, as Element does."""
+async def open_dm(who: UserClient, seen: int, bot: BotHarness | None = None) -> str:
+    """The DM the bot opened with ``who`` after it had ``seen`` invites: joined, as Element does.
+    With ``bot``: joined once the bot's first message is in it (joining over federation at the
+    instant the bot writes can leave that message out of the person's server's view)."""
     await until(lambda: len(who.invites) > seen, f"{who.user_id} is invited to a DM", timeout=45)
     dm = who.invites[seen]
+    if bot is not None:
+        await wait_sent(bot, dm)
     await who.join(dm)
     return dm
 
