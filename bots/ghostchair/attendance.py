@@ -47,13 +47,13 @@ class AttendancePolls(GhostChairBase):
             raise UserError(
                 _(
                     "Gathering #{id} already has a poll open; end it with {command}.",
-                    id=id_,
+                    id=str(id_),
                     command=code(f"!gathering poll end {id_}"),
                 )
             )
         upcoming = next_occurrence(gathering.schedule, ctx.now)
         if upcoming is None:
-            raise UserError(_("Gathering #{id} has no meeting to come.", id=id_))
+            raise UserError(_("Gathering #{id} has no meeting to come.", id=str(id_)))
         question = _("Who is coming on {when}? (Your answer is visible to the room.)", when=when(upcoming))
         answers = [("coming", _("Coming")), ("maybe", _("Maybe")), ("not", _("Not this time"))]
         poll = await start_poll(self.host, ctx.room_id, question, answers, ctx.key("poll", id_))
@@ -64,13 +64,13 @@ class AttendancePolls(GhostChairBase):
 
     @command("gathering poll end", help="Close a gathering's poll and say how many are coming", where="room")
     async def gathering_poll_end(self, ctx: CommandContext, id_: GatheringId) -> None:
-        await self._gathering_here(ctx, id_)
         poll = await self.host.settings.get(ctx.room_id, poll_key(id_))
-        if not poll:
+        if not poll:  # (a poll outlives its gathering's cancellation: it can still be ended)
+            await self._gathering_here(ctx, id_)
             raise UserError(
                 _(
                     "Gathering #{id} has no poll open; start one with {command}.",
-                    id=id_,
+                    id=str(id_),
                     command=code(f"!gathering poll {id_}"),
                 )
             )
@@ -86,4 +86,4 @@ class AttendancePolls(GhostChairBase):
         await end_poll(self.host, ctx.room_id, EventID(poll), result, summary, ctx.key("poll-end", id_))
         await self.host.settings.delete(ctx.room_id, poll_key(id_))
         await unpin(self.host, ctx.room_id, poll)
-        await ctx.reply(Message.of(_("Gathering #{id}: {summary}", id=id_, summary=summary)))
+        await ctx.reply(Message.of(_("Gathering #{id}: {summary}", id=str(id_), summary=summary)))
