@@ -69,6 +69,15 @@ class ControlRegistry(ProtocolCommands):
             self._control_views = found
         return found
 
+    def known_since(self, run_id: str, *, now: datetime | None = None) -> datetime:
+        """When this herald learnt the run's current revision (this process's first look at it
+        after a restart). A herald's turn is counted from then at the earliest: a message due
+        before the plan reached it gives the heralds ahead of it their stagger too."""
+        known: dict[str, datetime] = self.__dict__.setdefault("_known_runs", {})
+        if now is not None:
+            known[run_id] = now
+        return known.setdefault(run_id, self.host.clock())
+
     def view_of(self, coalition: str) -> ControlView | None:
         return next((v for v in self.views.values() if v.coalition == coalition), None)
 
@@ -137,6 +146,10 @@ class ControlRegistry(ProtocolCommands):
             await self._mirror(view)
             await self._adopt(view)
             await self.welcome_heralds(view)
+            await self.on_duty(view)
+
+    async def on_duty(self, view: ControlView) -> None:
+        """Declare this herald on duty (``bots.herald.heralds_live``)."""
 
     async def welcome_heralds(self, view: ControlView) -> None:
         """Invite newly admitted heralds into the rooms (``bots.herald.sharing``)."""
@@ -146,15 +159,19 @@ class ControlRegistry(ProtocolCommands):
         kind = event.get("type")
         sender = str(event.get("sender"))
         state_key = event.get("state_key")
-        registered = view.registry.admitted
-        if kind in STATE_KINDS or (kind in PRIVATE_KINDS and state_key is None):
-            if sender not in registered:
+        if kind in STATE_KINDS:
+            # Folded whoever sent it: the admission that makes its sender a herald may come later,
+            # and until then the fact counts for nothing.
+            view.registry = view.registry.fold([event])
+            if sender not in view.registry.admitted:
                 log.warning("herald: ignored a registry event from a sender who is not a herald")
                 return
-        if kind in STATE_KINDS:
-            view.registry = view.registry.fold([event])
             view.heartbeats = view.heartbeats.record_events([event], self.host.clock())
         elif kind in PRIVATE_KINDS and state_key is None:
+            registered = view.registry.admitted
+            if sender not in registered:
+                log.warning("herald: ignored a private coalition event from a sender who is not a herald")
+                return
             await self.control.add_event(view.room_id, event, self.host.clock())
             view.private.append(event)
             for copy in parse_copies(event, registered):
@@ -172,7 +189,14 @@ class ControlRegistry(ProtocolCommands):
             view.registry = view.registry.fold([event])
             view.coalition = view.coalition or coalition_name(view.private, registered)
         elif kind == WANT and state_key is None:
-            await self.resend(view, str(event.get("event_id")))
+            # One answer per asking herald per staleness period: a herald that cannot decrypt
+            # yet asks again, and each answer is a burst of events.
+            answered: dict[tuple[str, str], datetime] = self.__dict__.setdefault("_answered", {})
+            now = self.host.clock()
+            last = answered.get((view.room_id, sender))
+            if sender in view.registry.admitted and (last is None or now - last >= self.config.staleness):
+                answered[(view.room_id, sender)] = now
+                await self.resend(view, str(event.get("event_id")))
             return
         else:
             return
@@ -246,6 +270,7 @@ class ControlRegistry(ProtocolCommands):
             if run.cancelled:
                 await self._cancel_adopted(run.run_id, [m for m in messages if m.phase_key == "cancel"])
             await self.control.set_shared_rev(run.run_id, run.rev, run.plan_hash)
+            self.known_since(run.run_id, now=self.host.clock())
             await self._merge_acks(view, run.run_id, now)
             log.info("herald: adopted revision %d of a shared run (%d messages)", run.rev, len(messages))
             self.schedule_deliveries(run.run_id, sorted({m.due_at for m in messages}))

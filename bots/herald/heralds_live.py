@@ -16,11 +16,12 @@ routing the sync's events, and answering each command once in a room several her
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bots.herald.base import log
 from bots.herald.control_room import put_state, send_private
+from bots.herald.control_view import ControlView
 from bots.herald.sharing import Sharing
 from bots.runtime.commands import CommandContext
 from bots.runtime.errors import MatrixError
@@ -49,13 +50,17 @@ class Heartbeats(Sharing):
     async def beat(self) -> None:
         """Write this herald's heartbeat into each control room and read each room back."""
         seq = int(self.host.clock().timestamp() * 1000)
-        for room_id in list(self.views):
-            try:
-                await put_state(self.host, room_id, heartbeat_state(str(self.host.user_id), seq=seq))
-            except MatrixError as exc:
-                log.info("herald: a heartbeat was not written (%s)", type(exc).__name__)
-            await self.refresh(room_id)
-        self.host.schedule.at(BEAT_JOB, self.host.clock() + self.config.heartbeat, self.beat)
+        try:
+            for room_id in list(self.views):
+                try:
+                    await put_state(self.host, room_id, heartbeat_state(str(self.host.user_id), seq=seq))
+                except MatrixError as exc:
+                    log.info("herald: a heartbeat was not written (%s)", type(exc).__name__)
+                view = await self.refresh(room_id)
+                if view is not None and view.coalition is None:
+                    await self.ask_for_private(view)  # the answers may not have been readable yet
+        finally:  # whatever failed, the next beat comes
+            self.host.schedule.at(BEAT_JOB, self.host.clock() + self.config.heartbeat, self.beat)
 
     async def joined_cached(self, room_id: str) -> frozenset[str]:
         cache = getattr(self, "_joined_cache", None)
@@ -97,18 +102,32 @@ class Heartbeats(Sharing):
         if view is None:
             log.warning("herald: ignored coalition events in a room where this bot is no herald")
             return
-        me = str(self.host.user_id)
-        herald = view.registry.heralds.get(me)
-        if herald is not None and not herald.active and not herald.retired:
-            await self._state(view, instance_state(me))
         if view.coalition is None:
-            await send_private(
-                self.host, room_id, want_event(), key(self.name, "want", room_id, int(time.time()))
-            )
+            await self.ask_for_private(view)
             log.info("herald: joined a control room; asked the other heralds for its private events")
         await self.apply_view(view)
         if not self.host.schedule.when(BEAT_JOB):
             self.host.schedule.at(BEAT_JOB, self.host.clock(), self.beat)
+
+    async def ask_for_private(self, view: ControlView) -> None:
+        """Ask again at most once per staleness period: every answer is a burst of events."""
+        now = self.host.clock()
+        asked: dict[str, datetime] = self.__dict__.setdefault("_asked", {})
+        last = asked.get(view.room_id)
+        if last is not None and now - last < self.config.staleness:
+            return
+        asked[view.room_id] = now
+        seq = int(now.timestamp())
+        await send_private(self.host, view.room_id, want_event(), key(self.name, "want", view.room_id, seq))
+
+    async def on_duty(self, view: ControlView) -> None:
+        """Declare this herald on duty once it knows the coalition (its charter arrived): a
+        herald that could not act yet must not be ranked first by the others."""
+        me = str(self.host.user_id)
+        herald = view.registry.heralds.get(me)
+        if view.coalition is not None and herald is not None and not herald.active and not herald.retired:
+            await self._state(view, instance_state(me))
+            log.info("herald: on duty for a coalition (%d member rooms)", len(view.registry.member_rooms))
 
     # -- answering once ----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ decline is another reason not to plan a key, never a reason to skip a decided se
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,7 +111,8 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
             stagger=self.config.stagger,
         )
         by_key = {DeliveryKey(d.run_id, d.phase_key, d.room_id): d for d in soon}
-        planned = [PlannedKey(k, d.due_at, digest_of(d)) for k, d in by_key.items()]
+        since = self.known_since(run.run_id)
+        planned = [PlannedKey(k, max(d.due_at, since), digest_of(d)) for k, d in by_key.items()]
         decisions = decide_all(hv, planned)
         sent = 0
         for decision in decisions:
@@ -127,7 +129,8 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
             elif decision.action is Action.HOLD:
                 await self.runs.skip(d.txn_id)
         counts = {a: sum(1 for d in decisions if d.action is a) for a in Action}
-        log.info(
+        log.log(
+            logging.INFO if counts[Action.SEND] or counts[Action.HOLD] else logging.DEBUG,
             "herald: leaderless turn: %d to send, %d held back, %d waiting, %d not mine",
             counts[Action.SEND],
             counts[Action.HOLD],
@@ -136,16 +139,15 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
         )
         await self._redact_own_duplicates(run, hv, deliveries, copies)
         wake = next_wake(decisions)
-        if len(soon) < len(pending):
-            later = min(d.due_at for d in pending if d not in soon)
-            wake = later if wake is None else min(wake, later)
-        if sent or any(d.action is Action.SEND for d in decisions):
-            wake = now + self._poll if wake is None else min(wake, now + self._poll)
-        if wake is not None or pending:
-            # Look again soon while anything is pending: a copy, a heartbeat or a death changes
-            # the decision, and this is where it is read again.
-            again = now + self._poll if wake is None else min(max(wake, now), now + self._poll)
-            self.host.schedule.at(lead_job_id(run.run_id), again, self.deliver_due, run.run_id)
+        if soon:
+            # Look again soon while a key is near: a copy, a heartbeat or a death changes the
+            # decision, and this is where it is read again.
+            wake = now + self._poll if wake is None else min(max(wake, now), now + self._poll)
+        elif pending:
+            span = horizon - now
+            wake = max(now, min(d.due_at for d in pending) - span)
+        if wake is not None:
+            self.host.schedule.at(lead_job_id(run.run_id), wake, self.deliver_due, run.run_id)
         else:
             self.host.schedule.cancel(lead_job_id(run.run_id))
             await self._after_batch(run.run_id)

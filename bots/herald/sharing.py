@@ -87,6 +87,7 @@ class Sharing(ControlRegistry):
         for index, part in enumerate(parts):
             await self._private(view, part, key(self.name, "part", run_id, rev, index))
         await self.control.set_shared_rev(run_id, rev, digest)
+        self.known_since(run_id, now=self.host.clock())
         await self._state(view, run_state(run_id, rev=rev, plan_hash=digest, cancelled=cancelled))
         if cancelled:
             await self._state(view, cancel_state(run_id))
