@@ -95,4 +95,5 @@ class App:
     async def sweep(self, now: datetime) -> None:
         for bot in self.bots:
             for feature in bot.features:
-                await feature.sweep(now)
+                await feature.ready()
+                await feature.forget_expired(now)

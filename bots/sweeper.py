@@ -138,7 +138,8 @@ class Sweeper:
         counts = {"handled_events": handled, "outbox": outbox}
         for feature in self.bot.features:
             try:
-                await feature.sweep(now)
+                await feature.ready()
+                await feature.forget_expired(now)
             except Exception:
                 log.exception("the %s feature's sweep failed", feature.name)
         # Deleted rows live on in the WAL's old pages until a checkpoint; truncate it now.

@@ -21,9 +21,10 @@
         async def forget_room(self, room_id: RoomID) -> None: ...   # the bot left that room
 
 A feature gets a :class:`~bots.runtime.host.Host`, never the runtime. :func:`factory` turns the
-class and its raw config into what today's ``BotRuntime`` takes (a ``FeatureFactory``), through
-:class:`ContractBridge`, which runs the feature's migrations before anything else touches its
-tables, binds its commands and maps the runtime's hooks onto the contract's.
+class and its raw config into what ``BotRuntime`` takes (a ``FeatureFactory``), which builds the
+feature itself over a :class:`~bots.runtime.runtime_host.RuntimeHost`: the runtime holds the
+features, calls :meth:`ContractFeature.ready` (the feature's own migrations, once) before it
+touches one, and routes commands to its :attr:`ContractFeature.router`.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bots.config import ConfigError
 from bots.runtime.commands import CommandContext, bound_commands
-from bots.runtime.context import Context
-from bots.runtime.feature import Feature
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.router import Router
@@ -72,6 +71,33 @@ class ContractFeature(Generic[C]):
         # No I/O here: constructors never schedule jobs or open connections (start() does).
         self.host = host
         self.config = config
+        self._migrated = False
+        self._migrating = asyncio.Lock()
+        self._router: Router | None = None
+
+    # -- what the runtime calls; not hooks (a feature does not override them) -------------------
+
+    async def ready(self) -> None:
+        """Apply the feature's own migrations once, before anything touches its tables (the
+        runtime calls this before ``start`` and every hook; its commands call it too)."""
+        if self._migrated:
+            return
+        async with self._migrating:
+            if not self._migrated:
+                steps = read_feature_migrations(self.migrations) if self.migrations else []
+                await apply_feature_migrations(self.host.db, self.name, steps, self.host.clock().timestamp())
+                self._migrated = True
+
+    @property
+    def router(self) -> Router:
+        """The feature's commands (its ``@command`` methods, bound to it), named by its title."""
+        if self._router is None:
+            router = Router(self.name, self.title)
+            router.commands = bound_commands(self, self.name, self.host, before=self.ready)
+            self._router = router
+        return self._router
+
+    # -- hooks ------------------------------------------------------------------------------
 
     def retention(self) -> Mapping[str, timedelta]:
         """How long each kind of record lives (``{"notes": 7d}``): what :meth:`forget_expired`
@@ -129,65 +155,12 @@ def validate_config(
         raise ConfigError("\n".join(lines)) from None
 
 
-class ContractBridge(Feature):
-    """A contract feature as today's runtime sees it (the old ``Feature`` interface)."""
-
-    def __init__(self, bot: BotRuntime, cls: type[ContractFeature[Any]], config: BaseModel) -> None:
-        super().__init__(bot)
-        self.name = cls.name
-        self.host = RuntimeHost(bot, cls.name)
-        self.feature = cls(self.host, config)
-        self._migrations = read_feature_migrations(cls.migrations) if cls.migrations else []
-        self._migrated = False
-        self._lock = asyncio.Lock()
-        router = Router(cls.name, cls.title)
-        router.commands = bound_commands(self.feature, cls.name, self.host, before=self.ready)
-        self.router = router
-
-    async def ready(self) -> None:
-        """Apply the feature's migrations once, before its first use of its tables."""
-        if self._migrated:
-            return
-        async with self._lock:
-            if not self._migrated:
-                now = self.host.clock().timestamp()
-                await apply_feature_migrations(self.host.db, self.name, self._migrations, now)
-                self._migrated = True
-
-    async def start(self) -> None:
-        await self.ready()
-        await self.feature.start()
-
-    async def stop(self) -> None:
-        await self.feature.stop()
-
-    async def on_message(self, ctx: Context) -> bool:
-        await self.ready()
-        return await self.feature.on_message(CommandContext.of(ctx, self.host))
-
-    async def on_reaction(self, ctx: Context, target: EventID, key: str) -> None:
-        await self.ready()
-        await self.feature.on_reaction(CommandContext.of(ctx, self.host), target, key)
-
-    async def on_event(self, ctx: Context, event: dict[str, Any]) -> None:
-        await self.ready()
-        await self.feature.on_event(CommandContext.of(ctx, self.host), event)
-
-    async def on_removed(self, room_id: RoomID) -> None:
-        await self.ready()
-        await self.feature.forget_room(room_id)
-
-    async def sweep(self, now: datetime) -> None:
-        await self.ready()
-        await self.feature.forget_expired(now)
-
-
 def factory(cls: type[ContractFeature[Any]], raw_config: Mapping[str, Any] | None = None) -> FeatureFactory:
     """What ``BotRuntime(features=[...])`` takes, for a contract feature and its raw config.
     The config is validated here, before any bot starts."""
     config = validate_config(cls, raw_config)
 
-    def make(bot: BotRuntime) -> Feature:
-        return ContractBridge(bot, cls, config)
+    def make(bot: BotRuntime) -> ContractFeature[Any]:
+        return cls(RuntimeHost(bot, cls.name), config)
 
     return make

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from nio import AsyncClient
 
 from bots.runtime import metrics
+from bots.runtime.commands import CommandContext
 from bots.runtime.context import Context
 from bots.runtime.envelope import Envelope
 from bots.runtime.errors import UserError
@@ -41,6 +42,16 @@ def strip_reply_fallback(body: str) -> str:
     while lines and lines[0].startswith(">"):
         lines.pop(0)
     return "\n".join(lines).strip()
+
+
+async def _reaction(feature: Feature, ctx: Context, target: EventID, key: str) -> None:
+    await feature.ready()
+    await feature.on_reaction(CommandContext.of(ctx, feature.host), target, key)
+
+
+async def _message(feature: Feature, ctx: Context) -> bool:
+    await feature.ready()
+    return await feature.on_message(CommandContext.of(ctx, feature.host))
 
 
 class Dispatch:
@@ -75,15 +86,17 @@ class Dispatch:
         )
         for feature in self.features:
             try:  # a hook that fails must not keep the event from the others or from commands
-                await feature.on_event(ctx, env.source)
+                await feature.ready()
+                await feature.on_event(CommandContext.of(ctx, feature.host), env.source)
             except Exception as exc:
                 log_failure(env.event_id, exc)
         relation = env.relation
         if env.type == "m.reaction":
             # parse_envelope made sure an annotation has a string target and key.
             assert relation is not None and relation.event_id is not None and relation.key is not None
+            target = EventID(relation.event_id)
             for feature in self.features:
-                await self._guarded(ctx, feature.on_reaction, ctx, EventID(relation.event_id), relation.key)
+                await self._guarded(ctx, _reaction, feature, ctx, target, relation.key)
             return
         if env.type != "m.room.message" or content.get("msgtype") not in ("m.text", "m.emote"):
             return  # never answer notices, including other bots'
@@ -94,7 +107,7 @@ class Dispatch:
             await self._command(ctx)
             return
         for feature in self.features:
-            consumed = await self._guarded(ctx, feature.on_message, ctx)
+            consumed = await self._guarded(ctx, _message, feature, ctx)
             if consumed:
                 return
 

@@ -145,7 +145,8 @@ class Membership:
         await self.store.forget_kind(room_id)
         for feature in self.features:
             try:
-                await feature.on_removed(room_id)
+                await feature.ready()
+                await feature.forget_room(room_id)
             except Exception as exc:  # one feature's failure must not stop the others
                 log_failure(event_id or f"leave of {room_id}", exc)
         await self.store.forget_joined(room_id)

@@ -185,10 +185,8 @@ class RuntimeHost:
 
     def peer(self, cls: type[F]) -> F | None:
         for running in self._bot.features:
-            # A contract feature runs inside its bridge (``.feature``); an old one as itself.
-            for candidate in (getattr(running, "feature", None), running):
-                if isinstance(candidate, cls):
-                    return candidate
+            if isinstance(running, cls):
+                return running
         return None
 
     # -- rooms and people ---------------------------------------------------------------------

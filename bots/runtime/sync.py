@@ -140,6 +140,7 @@ class SyncLoop:
                 await self.store.save_checkpoint(checkpoint)
                 if not features_started:
                     for feature in self.features:
+                        await feature.ready()  # its own migrations, before its tables are read
                         await feature.start()
                     features_started = True
                     self.ready.set()

@@ -102,9 +102,8 @@ class StubHerald(ContractFeature[NoConfig]):
 def stub_of(features: Sequence[object]) -> StubHerald:
     """The running stand-in among a bot's features (through its bridge)."""
     for f in features:
-        inner = getattr(f, "feature", f)
-        if isinstance(inner, StubHerald):
-            return inner
+        if isinstance(f, StubHerald):
+            return f
     raise LookupError("the bot runs no dayofaction_stub")
 
 

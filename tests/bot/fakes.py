@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nio
 
@@ -270,11 +270,11 @@ async def fake_bot(
     )
     db = await Database.open(tmp_path / "affinity.db")
     factories: list[FeatureFactory] = []
-    for f in features:  # a contract feature's class gets its config section, as the app does
+    for f in features:  # a feature's class gets its config section, as the app does
         if isinstance(f, type) and issubclass(f, ContractFeature):
             factories.append(factory(f, feature_section(config, f.name)))
         else:
-            factories.append(f)  # type: ignore[arg-type]  # an old feature's class or factory
+            factories.append(cast("FeatureFactory", f))
     bot = FakeBot(config, config.bots[0], db, factories, core=[core.router])
     bot.now = now or datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     bot.clock = lambda: bot.now
@@ -286,7 +286,8 @@ async def fake_bot(
     bot.fake.members[ROOM] = [str(BOT), *(members or [])]
     bot.fake.powers[ROOM] = {m: 50 for m in (moderators or [])}
     await bot._set_joined_ts(ROOM, 0, overwrite=True)
-    for feature in bot.features:
+    for feature in bot.features:  # as the sync loop starts them
+        await feature.ready()
         await feature.start()
     return bot
 

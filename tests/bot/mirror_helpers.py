@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from bots.mirror import MirrorFeature
-from bots.runtime.contract import ContractBridge, factory
+from bots.runtime.contract import factory
 from bots.runtime.ids import RoomID
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, fake_bot
 
@@ -92,11 +92,7 @@ async def mirror_bot(
 
 
 def feature(bot: FakeBot) -> MirrorFeature:
-    return next(
-        f.feature
-        for f in bot.features
-        if isinstance(f, ContractBridge) and isinstance(f.feature, MirrorFeature)
-    )
+    return next(f for f in bot.features if isinstance(f, MirrorFeature))
 
 
 async def ask(

@@ -17,7 +17,6 @@ from multidict import CIMultiDict
 
 from bots.calendar import CalendarFeature
 from bots.herald import HeraldFeature
-from bots.runtime.contract import ContractBridge
 from bots.runtime.ids import RoomID
 from bots.runtime.offline import forget_contract_features
 from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
@@ -32,11 +31,7 @@ PUBLIC = "features:\n  calendar:\n    public: {listen: '127.0.0.1:0', base_url: 
 
 
 def calendar(bot: FakeBot) -> CalendarFeature:
-    return next(
-        f.feature
-        for f in bot.features
-        if isinstance(f, ContractBridge) and isinstance(f.feature, CalendarFeature)
-    )
+    return next(f for f in bot.features if isinstance(f, CalendarFeature))
 
 
 async def coalition(tmp_path: Path, config: str = PUBLIC) -> FakeBot:

@@ -13,7 +13,6 @@ from pathlib import Path
 from bots.care import CareFeature
 from bots.ghostchair import GhostChairFeature
 from bots.lottery.feature import LotteryFeature
-from bots.runtime.contract import ContractBridge
 from bots.runtime.offline import forget_contract_features
 from protocols.mandates import Mandate
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
@@ -43,8 +42,8 @@ async def care_bot(tmp_path: Path, *, lottery: bool = True) -> FakeBot:
 
 def care(bot: FakeBot) -> CareFeature:
     for f in bot.features:
-        if isinstance(f, ContractBridge) and isinstance(f.feature, CareFeature):
-            return f.feature
+        if isinstance(f, CareFeature):
+            return f
     raise AssertionError("no care feature")
 
 
@@ -280,11 +279,7 @@ async def test_a_handover_note_reaches_only_the_next_holder_once(tmp_path: Path)
     bot = await care_bot(tmp_path)
     try:
         feature = care(bot)
-        lottery = next(
-            f.feature
-            for f in bot.features
-            if isinstance(f, ContractBridge) and isinstance(f.feature, LotteryFeature)
-        )
+        lottery = next(f for f in bot.features if isinstance(f, LotteryFeature))
         term = timedelta(hours=12)
         await lottery.mandates.put(Mandate(ROOM, "facilitator", ANA, NOW, NOW + term))
         # In a room, the note is refused: nothing about it goes there.
@@ -398,7 +393,7 @@ async def test_a_reshuffle_closes_the_old_cell_rooms_and_opens_new_ones(tmp_path
         # Leaving is the runtime's removal: every feature forgets the room (here, its rota).
         for room in bot.fake.left:
             for feature in bot.features:
-                await feature.on_removed(room)
+                await feature.forget_room(room)
         assert await count(bot, "care_rota") == 0
         [stopped] = await bot.say(ROOM, MOD, "!cells stop")
         assert stopped.body.startswith("Stopped reshuffling")

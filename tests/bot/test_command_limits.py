@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bots.herald import HeraldFeature
-from bots.runtime.context import Context
-from bots.runtime.contract import factory
-from bots.runtime.feature import Feature
-from bots.runtime.router import MAX_COMMAND_LENGTH, Router
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.contract import ContractFeature, NoConfig, factory
+from bots.runtime.message import Message
+from bots.runtime.router import MAX_COMMAND_LENGTH
 from tests.bot.fakes import ROOM, close, fake_bot
 
 ALICE = "@alice:test.example"
@@ -41,13 +41,13 @@ async def test_a_command_over_the_limit_is_refused(tmp_path: Path) -> None:
         await close(bot)
 
 
-class Count(Feature):
+class Count(ContractFeature[NoConfig]):
     name = "count"
-    router = Router("count")
+    title = "Count"
 
-    @router.command("count", help="Say a number")
-    async def count(ctx: Context, n: int) -> None:  # type: ignore[misc]
-        await ctx.reply(f"n={n}")
+    @command("count", help="Say a number")
+    async def count(self, ctx: CommandContext, n: int) -> None:
+        await ctx.reply(Message.of(f"n={n}"))
 
 
 async def test_integer_arguments_are_bounded(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from bots.config import ConfigError
 from bots.runtime.commands import CommandContext, command
-from bots.runtime.contract import ContractBridge, ContractFeature, factory
+from bots.runtime.contract import ContractFeature, factory
 from bots.runtime.converters import IntRange, Metavar, OnOff, Room, Text, UserRef, When
 from bots.runtime.delivery import KindedSender
 from bots.runtime.host import Host
@@ -41,9 +41,8 @@ async def contract_bot(tmp_path: Path, features: list[Any]) -> FakeBot:
     return bot
 
 
-def bridge(bot: FakeBot, name: str) -> ContractBridge:
+def running_named(bot: FakeBot, name: str) -> ContractFeature[Any]:
     [found] = [f for f in bot.features if f.name == name]
-    assert isinstance(found, ContractBridge)
     return found
 
 
@@ -172,7 +171,7 @@ class Grammar(ContractFeature[Any]):
 async def test_converters_finish_the_grammar(tmp_path: Path) -> None:
     bot = await contract_bot(tmp_path, [factory(Grammar)])
     try:
-        host = bridge(bot, "grammar").host
+        host = running_named(bot, "grammar").host
         from zoneinfo import ZoneInfo
 
         await host.settings.set_zone(ROOM, ZoneInfo("Europe/Paris"))

@@ -5,31 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bots.runtime.context import Context
+from bots.runtime.commands import CommandContext, command
+from bots.runtime.contract import ContractFeature, NoConfig
 from bots.runtime.errors import UserError
-from bots.runtime.feature import Feature
 from bots.runtime.keys import key
-from bots.runtime.router import Router, Words
+from bots.runtime.message import Message
+from bots.runtime.router import Words
 from tests.bot.fakes import ROOM, close, fake_bot, recorded
 
 ALICE = "@alice:test.example"
 MALLORY = "@mallory:elsewhere.example"
 
 
-class Echo(Feature):
+class Echo(ContractFeature[NoConfig]):
     name = "echo"
-    router = Router("echo")
+    title = "Echo"
 
-    @router.command("echo", help="Say it back")
-    async def echo(ctx: Context, count: int, *, text: Words) -> None:  # type: ignore[misc]
-        await ctx.reply(" ".join([text] * count))
+    @command("echo", help="Say it back")
+    async def echo(self, ctx: CommandContext, count: int, *, text: Words) -> None:
+        await ctx.reply(Message.of(" ".join([text] * count)))
 
-    @router.command("boom", help="Fails")
-    async def boom(ctx: Context, *words: str) -> None:  # type: ignore[misc]
+    @command("boom", help="Fails")
+    async def boom(self, ctx: CommandContext, *words: str) -> None:
         raise RuntimeError(f"failed on {' '.join(words)}")
 
-    @router.command("refuse", help="Refuses", power="moderator")
-    async def refuse(ctx: Context) -> None:  # type: ignore[misc]
+    @command("refuse", help="Refuses", power="moderator")
+    async def refuse(self, ctx: CommandContext) -> None:
         raise UserError("no, because reasons")
 
 
@@ -152,17 +153,17 @@ async def test_a_command_in_a_thread_is_answered_in_that_thread(tmp_path: Path) 
 
 
 async def test_a_command_family_alone_lists_its_commands(tmp_path: Path) -> None:
-    class Family(Feature):
+    class Family(ContractFeature[NoConfig]):
         name = "family"
-        router = Router("family")
+        title = "Family"
 
-        @router.command("ghost add", help="Add one")
-        async def add(ctx: Context, *, text: Words) -> None:  # type: ignore[misc]
-            await ctx.reply("added")
+        @command("ghost add", help="Add one")
+        async def add(self, ctx: CommandContext, *, text: Words) -> None:
+            await ctx.reply(Message.of("added"))
 
-        @router.command("ghost list", help="List them")
-        async def list_(ctx: Context) -> None:  # type: ignore[misc]
-            await ctx.reply("listed")
+        @command("ghost list", help="List them")
+        async def list_(self, ctx: CommandContext) -> None:
+            await ctx.reply(Message.of("listed"))
 
     bot = await fake_bot(tmp_path, [Family], members=[ALICE])
     try:
@@ -177,16 +178,16 @@ async def test_a_rule_or_time_refusal_is_the_answer_in_one_place(tmp_path: Path)
     from protocols.errors import RuleError
     from protocols.timespec import parse_zone
 
-    class Rules(Feature):
+    class Rules(ContractFeature[NoConfig]):
         name = "rules"
-        router = Router("rules")
+        title = "Rules"
 
-        @router.command("strict", help="Refuses by a rule")
-        async def strict(ctx: Context) -> None:  # type: ignore[misc]
+        @command("strict", help="Refuses by a rule")
+        async def strict(self, ctx: CommandContext) -> None:
             raise RuleError("a pool of two cannot make a triad")
 
-        @router.command("zone", help="Reads a zone")
-        async def zone(ctx: Context, name: str) -> None:  # type: ignore[misc]
+        @command("zone", help="Reads a zone")
+        async def zone(self, ctx: CommandContext, name: str) -> None:
             parse_zone(name)
 
     bot = await fake_bot(tmp_path, [Rules], members=[ALICE])

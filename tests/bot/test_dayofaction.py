@@ -11,7 +11,6 @@ from typing import TypeVar
 from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import CoalitionInfo, PhaseView, RunSpec
 from bots.lottery.feature import LotteryFeature
-from bots.runtime.contract import ContractBridge
 from bots.runtime.ids import RoomID
 from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
 from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
@@ -50,9 +49,7 @@ async def doa_bot(tmp_path: Path) -> tuple[FakeBot, StubHerald]:
 
 def inner(bot: FakeBot, cls: type[T]) -> T:
     """The running contract feature of class ``cls`` (inside its bridge)."""
-    return next(
-        f.feature for f in bot.features if isinstance(f, ContractBridge) and isinstance(f.feature, cls)
-    )
+    return next(f for f in bot.features if isinstance(f, cls))
 
 
 def feature(bot: FakeBot) -> DayOfActionFeature:
@@ -201,7 +198,7 @@ async def test_a_drill_sends_every_phase_marked_escalates_and_reports_per_room_a
         row = await bot.db.fetchone("SELECT COUNT(*) FROM dayofaction_drill_phase")
         assert row is not None and row[0] == 6
         bot.now += timedelta(days=7, minutes=5)
-        await next(f for f in bot.features if f.name == "dayofaction").sweep(bot.now)
+        await next(f for f in bot.features if f.name == "dayofaction").forget_expired(bot.now)
         await bot.flush()
         for table in ("dayofaction_drill", "dayofaction_drill_phase", "dayofaction_message"):
             row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")

@@ -132,14 +132,14 @@ async def test_after_retention_only_counts_remain(tmp_path: Path) -> None:
         await bot.say(ROOM_B, DAN, "!gain add care a care rota for the night shift")
         gains = next(f for f in bot.features if f.name == "gains")
         bot.now += timedelta(days=29)
-        await gains.sweep(bot.now)
+        await gains.forget_expired(bot.now)
         assert await rows(bot, "gains_entry") == 1
         bot.now += timedelta(days=2)
-        await gains.sweep(bot.now)
+        await gains.forget_expired(bot.now)
         assert await rows(bot, "gains_entry") == 0
         [listed] = await bot.say(ROOM_B, DAN, "!gains")
         assert "care: 1" in listed.body and "night shift" not in listed.body
-        await gains.on_removed(RoomID(ROOM_B))
+        await gains.forget_room(RoomID(ROOM_B))
         assert await rows(bot, "gains_count") == 0
     finally:
         await close(bot)

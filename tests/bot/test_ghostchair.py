@@ -18,7 +18,7 @@ from bots.ghostchair import GhostChairFeature
 from bots.lottery.config import LotteryConfig
 from bots.lottery.feature import LotteryFeature
 from bots.runtime.bot import FeatureFactory
-from bots.runtime.contract import ContractBridge, factory
+from bots.runtime.contract import factory
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
@@ -85,8 +85,8 @@ def when(bot: FakeBot, job_id: str) -> datetime | None:
 
 def ghost(bot: FakeBot) -> GhostChairFeature:
     for f in bot.features:
-        if isinstance(f, ContractBridge) and isinstance(f.feature, GhostChairFeature):
-            return f.feature
+        if isinstance(f, GhostChairFeature):
+            return f
     raise AssertionError("no ghost chair")
 
 
@@ -105,8 +105,8 @@ def step_key(gathering_id: int, created: datetime, step: str, occurrence: dateti
 
 def fake_lottery(bot: FakeBot) -> FakeLottery:
     for f in bot.features:
-        if isinstance(f, ContractBridge) and isinstance(f.feature, FakeLottery):
-            return f.feature
+        if isinstance(f, FakeLottery):
+            return f
     raise AssertionError("no lottery")
 
 

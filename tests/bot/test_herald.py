@@ -21,7 +21,7 @@ import yaml
 from bots.calendar import CalendarFeature
 from bots.herald import HeraldFeature
 from bots.runtime.bot import FeatureFactory
-from bots.runtime.contract import ContractBridge, factory
+from bots.runtime.contract import factory
 from bots.runtime.delivery import KindedSender
 from bots.runtime.errors import TransportError
 from bots.runtime.ids import RoomID
@@ -40,11 +40,7 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def herald(bot: FakeBot) -> HeraldFeature:
-    return next(
-        f.feature
-        for f in bot.features
-        if isinstance(f, ContractBridge) and isinstance(f.feature, HeraldFeature)
-    )
+    return next(f for f in bot.features if isinstance(f, HeraldFeature))
 
 
 def herald_factory(config_extra: str = "") -> FeatureFactory:

@@ -99,7 +99,7 @@ async def test_answers_are_forgotten_with_the_run(tmp_path: Path) -> None:
             await take(bot, person, ["friends", "1"])
         bot.now += timedelta(days=2)
         [feature] = [f for f in bot.features if f.name == "intake"]
-        await feature.sweep(bot.now)
+        await feature.forget_expired(bot.now)
         await bot.flush()
         for table in ("intake_run", "intake_respondent", "intake_answer", "intake_message"):
             row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")

@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo
 
 from bots.lottery import LotteryFeature
 from bots.runtime.bot import BotRuntime, FeatureFactory
-from bots.runtime.contract import ContractBridge, ContractFeature, factory
-from bots.runtime.feature import Feature
+from bots.runtime.contract import ContractFeature, factory
 from bots.runtime.offline import forget_contract_features
 from bots.runtime.registry import feature_section
 from protocols.lottery import PublishedDraw, commitment, verify
 from storage.room_settings import RoomSettings
-from tests.bot.fakes import BOT, ROOM, FakeBot, Sent, add_room, close, fake_bot
+from tests.bot.fakes import BOT, ROOM, FakeBot, Sent, add_room, close, fake_bot, running
 
 ANA = "@ana:test.example"  # moderator
 BEN = "@ben:test.example"
@@ -37,7 +36,7 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DOC = Path(__file__).resolve().parents[2] / "docs" / "lottery-algorithm.md"
 
 
-def lottery(bot: BotRuntime) -> Feature:
+def lottery(bot: BotRuntime) -> ContractFeature[Any]:
     """The lottery as the registry builds it, from the bot's ``features.lottery`` section."""
     return factory(LotteryFeature, feature_section(bot.app, "lottery"))(bot)
 
@@ -57,11 +56,7 @@ async def lottery_bot(tmp_path: Path, members: list[str] = PEOPLE, config_extra:
 
 
 def feature(bot: FakeBot) -> LotteryFeature:
-    return next(
-        f.feature
-        for f in bot.features
-        if isinstance(f, ContractBridge) and isinstance(f.feature, LotteryFeature)
-    )
+    return running(bot, LotteryFeature)
 
 
 def draw_id_of(sent: Sent) -> str:
@@ -496,8 +491,7 @@ async def test_the_api_for_the_ghost_chair(tmp_path: Path) -> None:
     lottery = feature(bot)
     try:
         # how another feature of the bot reaches it: by its class, typed
-        bridge = next(f for f in bot.features if isinstance(f, ContractBridge))
-        assert bridge.host.peer(LotteryFeature) is lottery
+        assert lottery.host.peer(LotteryFeature) is lottery
         await bot.say(ROOM, ANA, "!roles set care")
         draw_id = await lottery.opening_draw(ROOM, "gathering-7-2026-11-22")
         await bot.flush()

@@ -118,7 +118,7 @@ async def test_rides_and_their_dms_are_forgotten_with_the_run(tmp_path: Path) ->
         await bot.say(ROOM2, RIDER, "!ride need from north")
         bot.now += timedelta(days=2)
         [feature] = [f for f in bot.features if f.name == "rides"]
-        await feature.sweep(bot.now)
+        await feature.forget_expired(bot.now)
         await bot.flush()
         for table in ("rides_offer", "rides_need", "rides_proposal", "rides_message"):
             assert await rows(bot, table) == 0

@@ -166,14 +166,14 @@ async def test_entries_and_matches_expire_and_a_room_is_forgotten(tmp_path: Path
         assert await rows(bot, "skills_match") == 1
         skills = next(f for f in bot.features if f.name == "skills")
         bot.now += timedelta(days=1, minutes=1)
-        await skills.sweep(bot.now)
+        await skills.forget_expired(bot.now)
         assert await rows(bot, "skills_match") == 0 and await rows(bot, "skills_entry") == 2
         bot.now += timedelta(days=1)
-        await skills.sweep(bot.now)
+        await skills.forget_expired(bot.now)
         assert await rows(bot, "skills_entry") == 0 and await rows(bot, "skills_known") == 0
         assert await rows(bot, "skills_held") == 1  # a skill held counts for held_ttl
         await bot.say(ROOM, ANA, "!roles confirm-skills on")
-        await skills.on_removed(ROOM)
+        await skills.forget_room(ROOM)
         for table in ("skills_held", "skills_room", "skills_requirement"):
             assert await rows(bot, table) == 0
     finally:

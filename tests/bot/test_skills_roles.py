@@ -123,7 +123,7 @@ async def test_a_shadow_sits_beside_the_holder_and_goes_first_next_time(tmp_path
         shadowed = ", shadow: @" in last.body
         assert await rows(bot, "lottery_shadow") == (1 if shadowed else 0)
         assert shadowed != ("no shadow: everyone in the pool has held it" in last.body)
-        await lottery.on_removed(ROOM)
+        await lottery.forget_room(ROOM)
         assert await rows(bot, "lottery_shadow") == 0
     finally:
         await close(bot)

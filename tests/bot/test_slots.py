@@ -140,7 +140,7 @@ async def test_slots_are_forgotten_with_the_run_and_their_lists_redacted(tmp_pat
         await bot.say(ROOM, A, "!slot")
         bot.now += timedelta(days=3)
         [feature] = [f for f in bot.features if f.name == "slots"]
-        await feature.sweep(bot.now)
+        await feature.forget_expired(bot.now)
         await bot.flush()
         assert await count(bot, "slots_slot") == 0 and await count(bot, "slots_claim") == 0
         assert await count(bot, "slots_message") == 0

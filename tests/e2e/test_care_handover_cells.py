@@ -19,7 +19,6 @@ from bots.care import CareFeature
 from bots.devclient import UserClient
 from bots.devserver import Homeserver
 from bots.lottery.feature import LotteryFeature
-from bots.runtime.contract import ContractBridge
 from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import ask, body, until
 from tests.e2e.test_care import accept_dm, dm_invites
@@ -31,8 +30,8 @@ NOTE = "The keys are under the blue mat."
 
 def care_of(bot: BotHarness) -> CareFeature:
     for f in bot.runtime.features:
-        if isinstance(f, ContractBridge) and isinstance(f.feature, CareFeature):
-            return f.feature
+        if isinstance(f, CareFeature):
+            return f
     raise AssertionError("the bot runs no care feature")
 
 

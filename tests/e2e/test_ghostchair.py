@@ -24,7 +24,6 @@ from bots.app import App
 from bots.devclient import UserClient
 from bots.devserver import Homeserver
 from bots.ghostchair import GhostChairFeature
-from bots.runtime.contract import ContractBridge
 from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import ask as command
 from tests.e2e.helpers import body, next_minute, set_power
@@ -54,8 +53,8 @@ def ghost_jobs(bot: BotHarness) -> list[str]:
 def the_ghost_chair(bot: BotHarness) -> GhostChairFeature:
     """The bot's ghost-chair feature (built from the config through the feature registry)."""
     for f in bot.runtime.features:
-        if isinstance(f, ContractBridge) and isinstance(f.feature, GhostChairFeature):
-            return f.feature
+        if isinstance(f, GhostChairFeature):
+            return f
     raise AssertionError("the bot runs no ghost chair")
 
 

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from bots.devclient import UserClient
-from bots.runtime.contract import ContractBridge
 from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
 from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import ask_event as command
@@ -65,9 +64,9 @@ async def invitation(coordinator: UserClient, coord: str, room: str = "") -> str
 
 
 def herald_of(bot: BotHarness) -> Any:
-    bridge = next(f for f in bot.runtime.features if f.name == "herald")
-    assert isinstance(bridge, ContractBridge)
-    return bridge.feature
+    from bots.herald import HeraldFeature
+
+    return next(f for f in bot.runtime.features if isinstance(f, HeraldFeature))
 
 
 async def member_room(owner: UserClient, bot: BotHarness, name: str, encrypted: bool) -> str:

@@ -117,14 +117,19 @@ async def test_bot_sweeper_uses_the_outbox_and_every_feature(tmp_path: Path) -> 
     class Broken:
         name = "broken"
 
-        async def sweep(self, now: datetime) -> None:
+        async def ready(self) -> None: ...
+
+        async def forget_expired(self, now: datetime) -> int:
             raise RuntimeError("boom")
 
     class Recording:
         name = "recording"
 
-        async def sweep(self, now: datetime) -> None:
+        async def ready(self) -> None: ...
+
+        async def forget_expired(self, now: datetime) -> int:
             swept.append(now)
+            return 0
 
     scheduled: list[tuple[str, timedelta]] = []
     bot = SimpleNamespace(
