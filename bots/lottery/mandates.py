@@ -20,6 +20,7 @@ from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
+from bots.skills.feature import SkillsFeature
 from protocols.lottery_room import check_term, check_window, parse_roles
 from protocols.mandates import Mandate, reminder_at
 from protocols.timespec import format_duration, format_local
@@ -46,7 +47,9 @@ class MandatesPart(LotteryBase):
         pending = [d.draw_id for d in await self.draws.pending(ctx.room_id)]
         zone = await self.zone_of(ctx.room_id)
         shadows = await self.shadows.of(ctx.room_id)
-        await ctx.reply(render.roles(setup, options, current, pending, ctx.now, zone, shadows))
+        skills = self.host.peer(SkillsFeature)
+        needs = await skills.requirements.of(ctx.room_id) if skills is not None else {}
+        await ctx.reply(render.roles(setup, options, current, pending, ctx.now, zone, shadows, needs))
 
     @command("roles set", help="Define this room's roles, in drawing order", power="moderator", where="room")
     async def set_roles(self, ctx: CommandContext, *role: str) -> None:

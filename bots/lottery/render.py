@@ -124,13 +124,16 @@ def roles(
     now: datetime,
     zone: ZoneInfo,
     shadows: Mapping[str, tuple[str, datetime]] | None = None,
+    needs: Mapping[str, str] | None = None,
 ) -> Message:
-    """``!roles``: each role with its holder and expiry (local time) and its shadow, then the
-    room's settings."""
+    """``!roles``: each role (with the skill it requires) with its holder and expiry (local
+    time) and its shadow, then the room's settings."""
     rows: list[tuple[str, str]] = []
-    for role in setup.roles:
-        mandate = mandates.get(role)
-        shadow = (shadows or {}).get(role)
+    for name in setup.roles:
+        needed = (needs or {}).get(name)
+        role = f"{name} (needs {needed})" if needed else name
+        mandate = mandates.get(name)
+        shadow = (shadows or {}).get(name)
         if mandate is None or not mandate.active(now):
             rows.append((role, "vacant" + (f" ({shadow[0]} shadowed it and goes first)" if shadow else "")))
             continue

@@ -151,7 +151,11 @@ async def test_a_role_that_requires_a_skill_draws_only_its_holders(
             sorted([ana.user_id, chi.user_id])
         )
         assert published.assignment.shadow("care") == shadow.group(1)
-        assert f"shadowed by {shadow.group(1)}" in await ask(dev, room, "!roles")
+        roles = await ask(dev, room, "!roles")
+        assert (
+            f"care (needs first-aid): {holder.group(1)} until" in roles
+            and f"shadowed by {shadow.group(1)}" in roles
+        )
     finally:
         for p in people:
             await p.close()
