@@ -11,7 +11,7 @@ them (by name, or as "a member group").
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -71,8 +71,7 @@ class GainsFeature(ContractFeature[GainsConfig]):
         "gains", help="This room's gains, counted by category, with the texts still remembered", where="room"
     )
     async def show(self, ctx: CommandContext) -> None:
-        counts = (await self.ledger.counts([ctx.room_id]))[ctx.room_id]
-        ordered = tally([RoomGains(ctx.room_id, "", "counts", counts, ())], self.categories).counts
+        ordered = await self.public_tally([ctx.room_id])
         texts = (await self.ledger.texts([ctx.room_id]))[ctx.room_id]
         await ctx.reply(render.room(ordered, texts, await self.ledger.share_of(ctx.room_id)))
 
@@ -111,6 +110,12 @@ class GainsFeature(ContractFeature[GainsConfig]):
             items = [(c, t) for _, c, t in texts[room_id]] if share != "counts" else []
             members.append(RoomGains(room_id, title, share, counts[room_id], items))
         await ctx.reply(render.coalition(name, tally(members, self.categories), len(rooms) - len(counted)))
+
+    async def public_tally(self, room_ids: Sequence[str]) -> dict[str, int]:
+        """Counts by category over ``room_ids`` (in the categories' order), with no text and no
+        room name: what a coalition's public page may show (reach it through ``host.peer``)."""
+        counts = await self.ledger.counts(list(room_ids))
+        return tally([RoomGains(r, "", "counts", c, ()) for r, c in counts.items()], self.categories).counts
 
     async def _name(self, room_id: RoomID) -> str:
         try:
