@@ -14,9 +14,11 @@ from typing import Any
 import aiohttp
 import icalendar
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict
 
 from bots.devserver import Homeserver
+from protocols.calendar_feed import FeedEvent, build_feed
 from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import ask, until
 from tests.e2e.test_calendar_browser import browser, check_page_shape, keep
@@ -46,6 +48,10 @@ async def fetch(url: str, **headers: str) -> tuple[int, CIMultiDict[str], bytes]
         return r.status, CIMultiDict(r.headers), await r.read()
 
 
+def vevents(feed: bytes) -> dict[str, icalendar.Event]:
+    return {str(e["summary"]): e for e in icalendar.Calendar.from_ical(feed).walk("VEVENT")}
+
+
 def the_event(feed: bytes) -> icalendar.Event:
     [event] = icalendar.Calendar.from_ical(feed).walk("VEVENT")
     return event
@@ -60,7 +66,9 @@ async def test_events_by_chat_in_the_feed_and_the_page_over_http(synapse: Homese
         extra={
             "features": {
                 "calendar": {
-                    "public": {"listen": f"127.0.0.1:{port}", "base_url": f"http://127.0.0.1:{port}"}
+                    "public": {"listen": f"127.0.0.1:{port}", "base_url": f"http://127.0.0.1:{port}"},
+                    # the followed feed is served by this test on loopback
+                    "follow": {"allow_private": True},
                 }
             }
         },
@@ -105,6 +113,40 @@ async def test_events_by_chat_in_the_feed_and_the_page_over_http(synapse: Homese
         assert str(edited["uid"]) == uid and int(edited["sequence"]) == 1
         assert edited["last-modified"].dt >= first["last-modified"].dt
 
+        # Another coalition's feed (served here on loopback) merged in and labelled.
+        other = build_feed(
+            "north",
+            [
+                FeedEvent(
+                    "north-1@x",
+                    "Teach-in",
+                    datetime.now(UTC) + timedelta(days=4),
+                    None,
+                    "UTC",
+                    "Hall",
+                    False,
+                    0,
+                    datetime.now(UTC),
+                    datetime.now(UTC),
+                )
+            ],
+        )
+        app = web.Application()
+
+        async def north(_: web.Request) -> web.Response:
+            return web.Response(body=other, content_type="text/calendar")
+
+        app.router.add_get("/north.ics", north)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        feed_port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", feed_port).start()
+        try:
+            followed = await ask(alice, coord, f"!calendar follow http://127.0.0.1:{feed_port}/north.ics")
+            assert "Following “north coalition calendar”: 1 events merged" in followed, followed
+        finally:
+            await runner.cleanup()
+
         # The page the bot serves, in a real browser with scripts off.
         async with browser(tmp_path / "chromium") as tab:
             page = await tab.render(page_url)
@@ -112,10 +154,11 @@ async def test_events_by_chat_in_the_feed_and_the_page_over_http(synapse: Homese
         check_page_shape(page)
         assert "Big rally" in page.html and "Lyon group" in page.html and "Town hall" in page.html
         assert "18:00–20:00" in page.html and "e2ecal coalition calendar" in page.title
+        assert "Teach-in" in page.html and "north coalition calendar" in page.html
 
         assert "cancelled" in await ask(bob, lyon, "!event cancel 1 weather")
         _, _, feed = await fetch(feed_url)
-        cancelled = the_event(feed)
+        cancelled = vevents(feed)["Big rally"]
         assert str(cancelled["status"]) == "CANCELLED" and str(cancelled["uid"]) == uid
         assert int(cancelled["sequence"]) == 2
         _, _, html = await fetch(page_url)
