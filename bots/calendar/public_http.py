@@ -129,6 +129,7 @@ class PublicServer:
         self.app.router.add_get("/c/{token}/", self._page)
         self.app.router.add_get("/c/{token}/events.ics", self._feed)
         self.app.router.add_get("/c/{token}", self._slash)
+        self.app.on_response_prepare.append(_plain_server)
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (port 0: any free one); returns the port."""
@@ -217,6 +218,11 @@ class PublicServer:
         if await self._lookup(request.match_info["token"]) is None:
             return _not_found()
         raise web.HTTPMovedPermanently(location=f"{request.match_info['token']}/", headers=SECURITY_HEADERS)
+
+
+async def _plain_server(request: web.Request, response: web.StreamResponse) -> None:
+    """No software versions in the answers (aiohttp would name itself and Python's version)."""
+    response.headers["Server"] = "Affinity"
 
 
 def _not_found() -> web.Response:

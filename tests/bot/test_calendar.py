@@ -96,6 +96,7 @@ async def test_events_by_chat_reach_the_feed_and_page_with_etags(tmp_path: Path)
         status, headers, feed = await get(feed_url)
         assert status == 200 and headers["Content-Type"].startswith("text/calendar")
         assert "Set-Cookie" not in headers and headers["Cache-Control"].startswith("public")
+        assert headers["Server"] == "Affinity" and "no-referrer" == headers["Referrer-Policy"]
         rally = vevents(feed)["Rally"]
         uid, etag = str(rally["uid"]), headers["ETag"]
         assert int(rally["sequence"]) == 0 and str(rally["status"]) == "CONFIRMED"
