@@ -62,16 +62,17 @@ class HeraldCommands(Sharing):
         await self.share_charter(view, coalition.name)
         for write in plan.state:
             await self._state(view, write)
-        for index, event in enumerate(plan.private):
-            await self._private(view, event, f"herald-upgrade-{room}-{index}")
         for copy in plan.own_copies:
             await self.control.add_copy(_stored(copy))
-        for run in runs:  # what was delivered before: the others hold back on it too
+        for run in runs:  # what was delivered before, ahead of the plans: the
+            # others hold back on it as soon as they can plan
             mine = [c for c in plan.own_copies if c.key.run_id == run.run_id]
             if mine:
                 await self._private(
                     view, copies_event(run.run_id, mine), f"herald-upgrade-{room}-copies-{run.run_id}"
                 )
+        for index, event in enumerate(plan.private):
+            await self._private(view, event, f"herald-upgrade-{room}-{index}")
         for run in runs:
             rev = next(
                 (w.content["rev"] for w in plan.state if w.state_key == run.run_id and "rev" in w.content),

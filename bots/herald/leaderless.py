@@ -111,7 +111,7 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
             stagger=self.config.stagger,
         )
         by_key = {DeliveryKey(d.run_id, d.phase_key, d.room_id): d for d in soon}
-        since = self.known_since(run.run_id)
+        since = max(self.known_since(run.run_id), self._suspect_until(hv.alive, now))
         planned = [PlannedKey(k, max(d.due_at, since), digest_of(d)) for k, d in by_key.items()]
         decisions = decide_all(hv, planned)
         sent = 0
@@ -152,6 +152,17 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
             self.host.schedule.cancel(lead_job_id(run.run_id))
             await self._after_batch(run.run_id)
         return sent
+
+    def _suspect_until(self, alive: frozenset[str], now: datetime) -> datetime:
+        """A herald that does not see its own heartbeat come back (stopped, or its sync stalled)
+        gives its sync one stagger to catch up before it sends anything: after a SIGSTOP it would
+        otherwise send what the others delivered meanwhile, before its sync shows it. Never
+        longer (it must not be silenced): ``now`` once it sees itself alive again."""
+        if str(self.host.user_id) in alive:
+            self.__dict__.pop("_suspect_since", None)
+            return now - self.config.stagger
+        since: datetime = self.__dict__.setdefault("_suspect_since", now)
+        return since + self.config.stagger
 
     @property
     def _poll(self) -> timedelta:

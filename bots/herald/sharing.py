@@ -196,15 +196,17 @@ class Sharing(ControlRegistry):
                 and all((e.get("content") or {}).get(k) == v for k, v in wanted.items())
                 and (e.get("content") or {}).get("plan_hash") == run.plan_hash
             ]
-            found += [
+            plan_head = next((e for e in view.private if _is_head(e, run.run_id)), None)
+            if plan_head is not None and plan_head not in found:
+                found.insert(0, plan_head)
+            # What was delivered before the upgrade goes first: a herald that can plan the run
+            # must already know what not to send again.
+            found = [
                 e
                 for e in view.private
                 if e.get("type") == "org.affinity.herald.copies"
                 and (e.get("content") or {}).get("run") == run.run_id
-            ]
-            plan_head = next((e for e in view.private if _is_head(e, run.run_id)), None)
-            if plan_head is not None and plan_head not in found:
-                found.insert(0, plan_head)
+            ] + found
             seen: set[str] = set()
             for event in found:
                 content = event.get("content") or {}
