@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import InvalidOperation
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -143,7 +144,10 @@ class _Number(Span):
     value: int
 
     def plain(self) -> str:
-        return format_decimal(self.value, locale=current().language)
+        try:
+            return format_decimal(self.value, locale=current().language)
+        except InvalidOperation:  # beyond the decimal context (28 digits): as Python writes it
+            return str(self.value)
 
     def html(self) -> str:
         return escape(self.plain())

@@ -214,7 +214,7 @@ def test_every_renderer_writes_element_x_html(name: str, renderer: Callable[...,
     with _registered(STRATEGIES):
         arguments = _arguments(renderer)
 
-        @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
         @given(arguments)
         def each(kwargs: dict[str, typing.Any]) -> None:
             nonlocal rendered

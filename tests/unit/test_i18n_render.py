@@ -65,3 +65,14 @@ def test_a_bad_argument_is_explained_in_the_room_language() -> None:
     with rendering("pl"):
         assert str(refused.value) == "12 jest poza zakresem: użyj liczby od 2 do 9. Użycie: !cells size <n>"
     assert str(refused.value) == "12 is out of range: use a number from 2 to 9. Usage: !cells size <n>"
+
+
+def test_numbers_are_grouped_for_the_language_even_past_the_decimal_context() -> None:
+    from bots.runtime.i18n import ngettext
+
+    counted = ngettext("{n} voice", "{n} voices", 1234)
+    with rendering("de"):
+        assert counted.plain() == "1.234 voices"  # no German text in this catalogue: English words
+    huge = ngettext("{n} voice", "{n} voices", 10**28)
+    with rendering("pl"):
+        assert huge.plain() == f"{10**28} voices"
