@@ -160,10 +160,6 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
             return self.matrix.room_states.is_loaded(room_id)
         return True
 
-    def _mark_rooms_loaded(self, room_ids: list[str]) -> None:
-        if isinstance(self.matrix, Matrix):
-            self.matrix.room_states.mark_loaded(room_ids)
-
     def _forget_room_state(self, room_id: RoomID) -> None:
         self.joined_rooms.discard(room_id)
         if isinstance(self.matrix, Matrix):

@@ -74,10 +74,6 @@ class RoomStates:
     def is_loaded(self, room_id: str) -> bool:
         return room_id in self._loaded
 
-    def mark_loaded(self, room_ids: Iterable[str]) -> None:
-        """Rooms whose whole state nio already has (those of a sync without a checkpoint)."""
-        self._loaded.update(room_ids)
-
     def forget(self, room_id: str) -> None:
         """Out of the room: its state is stale; a later join loads it afresh."""
         self._loaded.discard(room_id)

@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
+# The very first sync (no checkpoint) answers nothing of what it returns, and rooms' members are
+# loaded when first needed: one event per timeline, members lazily (Synapse then sends no
+# member list), so that a bot added to a thousand rooms starts in seconds, not minutes.
+FIRST_SYNC_FILTER: dict[str, Any] = {
+    "room": {"timeline": {"limit": 1}, "state": {"lazy_load_members": True}},
+    "presence": {"types": []},
+}
 # How long an event we could not decrypt waits for its room key before we give up on it.
 UNDECRYPTED_PATIENCE_S = 120
 # A sync loop that fails this many batches in a row for a reason other than the homeserver being
@@ -89,7 +96,6 @@ class SyncLoop:
         async def _load_room_kinds(self) -> None: ...
         async def _load_room(self, room_id: RoomID) -> None: ...
         async def _resume(self) -> None: ...
-        def _mark_rooms_loaded(self, room_ids: list[str]) -> None: ...
         async def _on_invite(self, room_id: RoomID, info: Any) -> None: ...
         async def _on_removed(self, room_id: RoomID, info: Any) -> None: ...
         async def _dispatch(self, room_id: RoomID, env: Envelope, decrypted: bool) -> None: ...
@@ -132,8 +138,6 @@ class SyncLoop:
             metrics.LAST_SYNC.labels(self.name).set(self.last_sync_ok)
             try:
                 await self._housekeeping(resp)
-                if first_ever:  # a sync from nothing carries every room's whole state
-                    self._mark_rooms_loaded(list(resp.rooms.join))
                 await self._process(resp, previous=checkpoint, skip_timeline=first_ever)
                 first_ever = False
                 checkpoint = resp.next_batch
@@ -176,9 +180,10 @@ class SyncLoop:
         long-poll (the first sync of a process, so that it is ready as soon as it caught up)."""
         assert self.client is not None
         timeout = 0 if at_once else SYNC_TIMEOUT_MS
-        sync = asyncio.ensure_future(
-            self.client.sync(timeout=timeout, since=since, sync_filter=self.sync_filter)
-        )
+        chosen = self.sync_filter
+        if chosen is None and since is None:
+            chosen = FIRST_SYNC_FILTER
+        sync = asyncio.ensure_future(self.client.sync(timeout=timeout, since=since, sync_filter=chosen))
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:
             done, _ = await asyncio.wait({sync, stopper}, return_when=asyncio.FIRST_COMPLETED)
