@@ -400,3 +400,31 @@ async def test_a_reshuffle_closes_the_old_cell_rooms_and_opens_new_ones(tmp_path
         assert "care:cells-1" not in bot.scheduler.job_ids()
     finally:
         await close(bot)
+
+
+async def test_a_rota_after_each_gathering_turns_with_the_ghost_chairs_gatherings(tmp_path: Path) -> None:
+    bot = await fake_bot(
+        tmp_path,
+        [CareFeature, GhostChairFeature],  # type: ignore[list-item]
+        members=[MOD, ANA, BEN],
+        moderators=[MOD],
+        now=NOW,
+        config_extra=CONFIG,
+    )
+    try:
+        [added] = await bot.say(ROOM, ANA, "!rota add decompression after each gathering")
+        assert added.body.startswith("Rota decompression: after each gathering")
+        [board] = await bot.say(ROOM, ANA, "!rota show decompression")
+        assert "No turns ahead" in board.body  # no gathering yet: nothing to turn with
+        await bot.say(ROOM, MOD, "!gathering every tue 18:00")
+        for member in (ANA, BEN):
+            await bot.say(ROOM, member, "!rota join decompression")
+        [board] = await bot.say(ROOM, ANA, "!rota show decompression")
+        lines = [line for line in board.body.splitlines() if line.startswith("• ")]
+        assert lines[0].startswith("• 2026-11-24 18:00") and lines[1].startswith("• 2026-12-01 18:00"), (
+            board.body
+        )
+        [refused] = await bot.say(ROOM, ANA, "!rota add talk after each gathering at 10:00")
+        assert "leave out 'at HH:MM'" in refused.body
+    finally:
+        await close(bot)
