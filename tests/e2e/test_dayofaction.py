@@ -165,7 +165,7 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
                 await react(who, north, invitation["event_id"], "✋")
             else:
                 assert "questions are in our direct chat" in await ask(who, north, "!intake me", timeout=45)
-            dm = await open_dm(who, seen)
+            dm = await open_dm(who, seen, bot)
             for i, answer in enumerate(answers):
                 await readable(who, bot, dm, f"Question {i + 1} of 2")
                 await who.send_text(dm, answer)
@@ -174,7 +174,7 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         assert "No room has 3 answers" in counts and "friends" not in counts
         seen = len(cai.invites)
         await ask(cai, north, "!intake me", timeout=45)
-        dm = await open_dm(cai, seen)
+        dm = await open_dm(cai, seen, bot)
         await readable(cai, bot, dm, "Question 1 of 2")
         await cai.send_text(dm, "friends")
         await readable(cai, bot, dm, "Question 2 of 2")
@@ -196,14 +196,14 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         seen = len(cai.invites)
         need = await ask(ben, north, "!ride need from quokkahill 2", timeout=45)
         assert "Need kept: 2 seats" in need and cai.user_id not in need
-        rides_dm = await open_dm(cai, seen)
+        rides_dm = await open_dm(cai, seen, bot)
         proposal = await readable(cai, bot, rides_dm, "Ride proposal")
         assert ben.user_id not in body(proposal)
         ride = re.search(r"!ride approve (\d+)", body(proposal)).group(1)  # type: ignore[union-attr]
         seen = len(ben.invites)
         approved = await ask(cai, rides_dm, f"!ride approve {ride}", timeout=45)
         assert ben.user_id in approved
-        ben_dm = await open_dm(ben, seen)
+        ben_dm = await open_dm(ben, seen, bot)
         assert cai.user_id in body(await readable(ben, bot, ben_dm, "A driver takes you"))
         assert "quokkahill: 1 offered, 0 needed" in await ask(ana, north, "!rides")
         ride_notes = [
@@ -234,9 +234,9 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         started = await ask(mod, coord, "!protocol drill doa-drill speed 3600x")
         drill_id = re.search(r"(drill-\w+)", started).group(1)  # type: ignore[union-attr]
         await mod.wait_for(from_bot(bot, north, "DRILL — Go"), timeout=45)
-        alert = await open_dm(liaison, seen_l)
+        alert = await open_dm(liaison, seen_l, bot)
         assert "North" in body(await readable(liaison, bot, alert, "no acknowledgement"))
-        backup_alert = await open_dm(backup, seen_b)
+        backup_alert = await open_dm(backup, seen_b, bot)
         assert "North" in body(await readable(backup, bot, backup_alert, "no acknowledgement"))
         assert "Acknowledged (drill" in await ask(backup, north, "!ack drill")
         report = await mod.wait_for(from_bot(bot, coord, f"report of drill {drill_id}"), timeout=60)
