@@ -114,3 +114,19 @@ async def test_a_run_through_the_herald_with_a_declined_room_slots_a_note_and_th
         assert herald(bot) is not None
     finally:
         await close(bot)
+
+
+async def test_a_drill_of_a_herald_template_renders_each_rooms_phase_marked_drill(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        [unknown] = await bot.say(ROOM, ALICE, "!protocol drill nope")
+        assert "no template 'nope'" in unknown.body
+        [started] = await bot.say(ROOM, ALICE, "!protocol drill doa-test speed 3600x")
+        drill_id = re.search(r"(drill-\w+)", started.body).group(1)  # type: ignore[union-attr]
+        assert "2 phase(s) to 3 room(s)" in started.body
+        sent = await bot.fire(f"dayofaction:drill:{drill_id}:send:0")
+        assert sorted(s.room_id for s in sent) == sorted([ROOM, ROOM_B, ROOM_C])
+        assert all(s.body.startswith("DRILL — Checklist") and "Tomorrow at" in s.body for s in sent)
+        assert not await herald(bot).runs.list_for("spring")  # a drill is not a run
+    finally:
+        await close(bot)
