@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bots.runtime.i18n import _, duration, ngettext, when
 from bots.runtime.message import Inline, Message, bold, code, mention
 from protocols.lottery import DrawInputs, PublishedDraw, canonical_json
 from protocols.mandates import Mandate
-from protocols.timespec import format_duration, format_local
 from storage.lottery_draws import Completion
 from storage.lottery_options import Options
 from storage.lottery_roles import RoomSetup
@@ -28,33 +28,53 @@ def commitment(
     """The notice posted first: what is drawn, among whom, and the hash that fixes the seed."""
     record = canonical_json(inputs.to_json()).decode()
     msg = Message().paragraph(
-        bold(f"Draw {inputs.draw_id}"),
-        f": {', '.join(inputs.roles)}, among {len(inputs.pool)} ({', '.join(inputs.pool)}).",
+        bold(_("Draw {id}", id=inputs.draw_id)),
+        _(
+            ": {roles}, among {count} ({pool}).",
+            roles=", ".join(inputs.roles),
+            count=str(len(inputs.pool)),
+            pool=", ".join(inputs.pool),
+        ),
     )
-    notes = [
-        f"{role} only among the {len(ms)} who hold its skill" for role, ms in sorted(inputs.eligible.items())
+    notes: list[Inline] = [
+        _("{role} only among the {count} who hold its skill", role=role, count=str(len(ms)))
+        for role, ms in sorted(inputs.eligible.items())
     ]
     notes += [
-        f"{role}: {', '.join(ms)} shadowed it last and go{'es' if len(ms) == 1 else ''} first"
+        ngettext(
+            "{role}: {members} shadowed it last and goes first",
+            "{role}: {members} shadowed it last and go first",
+            len(ms),
+            role=role,
+            members=", ".join(ms),
+        )
         for role, ms in sorted(inputs.first.items())
     ]
     if inputs.shadows:
         notes.append(
-            f"with a shadow for {', '.join(r for r in inputs.roles if r in inputs.shadows)}, among those who never held it"
+            _(
+                "with a shadow for {roles}, among those who never held it",
+                roles=", ".join(r for r in inputs.roles if r in inputs.shadows),
+            )
         )
     if notes:
-        msg = msg.paragraph("; ".join(notes) + ".")
+        joined: list[Inline] = []
+        for note in notes:
+            joined += [note, "; "]
+        msg = msg.paragraph(*joined[:-1], ".")
     return (
-        msg.paragraph("Commitment: ", code(digest))
+        msg.paragraph(_("Commitment: {digest}", digest=code(digest)))
         .paragraph(
-            "Add your chance: ",
-            bold("react to this message or reply to it"),
-            f" within {format_duration(window)} (until {format_local(reveal_at, zone)}). Then I "
-            "reveal my seed and the result; anyone can check it with ",
-            code(f"!verify {inputs.draw_id}"),
-            ".",
+            _(
+                "Add your chance: {how} within {window} (until {when}). Then I reveal my seed and "
+                "the result; anyone can check it with {command}.",
+                how=bold(_("react to this message or reply to it")),
+                window=duration(window),
+                when=when(reveal_at, zone),
+                command=code(f"!verify {inputs.draw_id}"),
+            )
         )
-        .paragraph("Inputs:")
+        .paragraph(_("Inputs:"))
         .preformatted(record)
     )
 
@@ -65,26 +85,40 @@ def result(done: Completion, zone: ZoneInfo) -> Message:
     draw_id = published.inputs.draw_id
     lines: list[list[Inline]] = []
     for m in done.granted:
-        line: list[Inline] = [f"{m.role} → ", mention(m.holder), f" (until {format_local(m.expires, zone)})"]
+        line: list[Inline] = [
+            _(
+                "{role} → {holder} (until {when})",
+                role=m.role,
+                holder=mention(m.holder),
+                when=when(m.expires, zone),
+            )
+        ]
         shadow = published.assignment.shadow(m.role)
         if shadow is not None:
-            line += [", shadow: ", mention(shadow), " (beside the holder, and first in the pool next time)"]
+            line.append(
+                _(
+                    ", shadow: {shadow} (beside the holder, and first in the pool next time)",
+                    shadow=mention(shadow),
+                )
+            )
         elif m.role in published.inputs.shadows:
-            line.append(", no shadow: everyone in the pool has held it")
+            line.append(_(", no shadow: everyone in the pool has held it"))
         lines.append(line)
-    lines += [[f"{role} was filled meanwhile and stays as it is"] for role in done.skipped]
+    lines += [[_("{role} was filled meanwhile and stays as it is", role=role)] for role in done.skipped]
     count = len(published.contributions)
     return (
         Message()
-        .paragraph(bold(f"Draw {draw_id} result:"))
+        .paragraph(bold(_("Draw {id} result:", id=draw_id)))
         .bullets(lines)
-        .paragraph("Seed: ", code(published.seed.hex()))
+        .paragraph(_("Seed: {seed}", seed=code(published.seed.hex())))
         .paragraph(
-            f"With {count} contribution{'' if count == 1 else 's'} from members. Check it: ",
-            code(f"!verify {draw_id}"),
-            " (or offline, see ",
-            code(ALGORITHM_DOC),
-            ").",
+            ngettext(
+                "With {n} contribution from members. Check it: {command} (or offline, see {doc}).",
+                "With {n} contributions from members. Check it: {command} (or offline, see {doc}).",
+                count,
+                command=code(f"!verify {draw_id}"),
+                doc=code(ALGORITHM_DOC),
+            )
         )
     )
 
@@ -94,23 +128,28 @@ def verified(published: PublishedDraw, problems: Sequence[str]) -> Message:
     the last line of the plain text)."""
     draw_id = published.inputs.draw_id
     record = canonical_json(published.to_json()).decode()
+    verdict: Inline
     if problems:
-        verdict = f"Draw {draw_id} does NOT check out: " + "; ".join(problems) + "."
+        verdict = _("Draw {id} does NOT check out: {problems}.", id=draw_id, problems="; ".join(problems))
     else:
         picks = ", ".join(f"{role} → {holder}" for role, holder in published.assignment.picks)
         picks += "".join(f", {role} shadow → {who}" for role, who in published.assignment.shadows)
-        verdict = (
-            f"Draw {draw_id} checks out: the seed matches the commitment {published.commitment}, "
-            f"and recomputing from the inputs, the seed and {len(published.contributions)} "
-            f"contributions gives the published result ({picks})."
+        verdict = _(
+            "Draw {id} checks out: the seed matches the commitment {commitment}, and recomputing "
+            "from the inputs, the seed and {count} contributions gives the published result ({picks}).",
+            id=draw_id,
+            commitment=published.commitment,
+            count=str(len(published.contributions)),
+            picks=picks,
         )
     return (
         Message()
         .paragraph(verdict)
         .paragraph(
-            "To recompute it yourself, save the JSON below and run the program in ",
-            code(ALGORITHM_DOC),
-            ".",
+            _(
+                "To recompute it yourself, save the JSON below and run the program in {doc}.",
+                doc=code(ALGORITHM_DOC),
+            )
         )
         .preformatted(record)
     )
@@ -128,49 +167,74 @@ def roles(
 ) -> Message:
     """``!roles``: each role (with the skill it requires) with its holder and expiry (local
     time) and its shadow, then the room's settings."""
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[Inline, list[Inline]]] = []
     for name in setup.roles:
         needed = (needs or {}).get(name)
-        role = f"{name} (needs {needed})" if needed else name
+        role: Inline = _("{role} (needs {skill})", role=name, skill=needed) if needed else name
         mandate = mandates.get(name)
         shadow = (shadows or {}).get(name)
         if mandate is None or not mandate.active(now):
-            rows.append((role, "vacant" + (f" ({shadow[0]} shadowed it and goes first)" if shadow else "")))
+            rows.append(
+                (
+                    role,
+                    [
+                        _("vacant ({who} shadowed it and goes first)", who=shadow[0])
+                        if shadow
+                        else _("vacant")
+                    ],
+                )
+            )
             continue
-        until = f"{mandate.holder} until {format_local(mandate.expires, zone)}"
+        until: list[Inline] = [
+            _("{holder} until {when}", holder=mandate.holder, when=when(mandate.expires, zone))
+        ]
         if shadow is not None and shadow[1] > now:
-            until += f", shadowed by {shadow[0]}"
+            until.append(_(", shadowed by {who}", who=shadow[0]))
         if mandate.renewal is not None:
-            until += f" (renewal proposed by {mandate.renewal.proposed_by}, awaiting confirmation)"
+            until.append(
+                _(" (renewal proposed by {who}, awaiting confirmation)", who=mandate.renewal.proposed_by)
+            )
         rows.append((role, until))
-    settings = (
-        f"Mandates last {format_duration(setup.term)}; the window for chance is "
-        f"{format_duration(options.commit_window)}; a role that ends is "
-        f"{'drawn again at once' if options.redraw else 'left vacant until !draw'}. "
-        f"Times in {zone.key}."
-    )
+    settings: list[Inline] = [
+        _(
+            "Mandates last {term}; the window for chance is {window}; a role that ends is {what}. "
+            "Times in {zone}.",
+            term=duration(setup.term),
+            window=duration(options.commit_window),
+            what=_("drawn again at once") if options.redraw else _("left vacant until !draw"),
+            zone=zone.key,
+        )
+    ]
     if pending:
-        settings += " Draw open now: " + ", ".join(pending) + "."
-    return Message().paragraph("Roles:").definitions(rows).paragraph(settings)
+        settings += [" ", _("Draw open now: {roles}.", roles=", ".join(pending))]
+    return Message().paragraph(_("Roles:")).definitions(rows).paragraph(*settings)
 
 
 def reminder(mandate: Mandate, zone: ZoneInfo) -> Message:
     return Message.of(
         mention(mandate.holder),
-        f": your mandate as {mandate.role} ends {format_local(mandate.expires, zone)}. "
-        f"Time to hand over. To renew it, someone proposes !renew {mandate.role} and another "
-        "member confirms with the same command.",
+        _(
+            ": your mandate as {role} ends {when}. Time to hand over. To renew it, someone "
+            "proposes !renew {role} and another member confirms with the same command.",
+            role=mandate.role,
+            when=when(mandate.expires, zone),
+        ),
     )
 
 
 def vacancy(mandates: Sequence[Mandate], redraw: bool) -> Message:
     names = ", ".join(m.role for m in mandates)
     who = ", ".join(f"{m.role} ({m.holder})" for m in mandates)
-    plural = len(mandates) > 1
     return Message.of(
-        f"The mandate{'s' if plural else ''} of {who} ended: {names} {'are' if plural else 'is'} "
-        f"vacant now. Thank you for holding {'them' if plural else 'it'}. "
-        + ("I draw again now." if redraw else "Draw again with !draw when you are ready.")
+        ngettext(
+            "The mandate of {who} ended: {names} is vacant now. Thank you for holding it.",
+            "The mandates of {who} ended: {names} are vacant now. Thank you for holding them.",
+            len(mandates),
+            who=who,
+            names=names,
+        ),
+        " ",
+        _("I draw again now.") if redraw else _("Draw again with !draw when you are ready."),
     )
 
 
@@ -188,14 +252,23 @@ def groups(title: str, label: str, grouped: Sequence[Sequence[str]], note: str =
 
 def cell_welcome(index: int, count: int, members: Sequence[str], sunset: datetime, zone: ZoneInfo) -> Message:
     return Message.of(
-        f"Welcome to cell {index} of {count}: {', '.join(members)}. This room was drawn by chance "
-        f"and closes {format_local(sunset, zone)}: then I post a closing note and leave. "
-        "What you build here is yours to carry on, or to let go."
+        _(
+            "Welcome to cell {index} of {count}: {members}. This room was drawn by chance and "
+            "closes {when}: then I post a closing note and leave. What you build here is yours to "
+            "carry on, or to let go.",
+            index=str(index),
+            count=str(count),
+            members=", ".join(members),
+            when=when(sunset, zone),
+        )
     )
 
 
 def cell_closing(index: int) -> Message:
     return Message.of(
-        f"Cell {index} has reached its sunset. Thank you for meeting. I am leaving this room now; "
-        "you may stay, or let it go: practice disappearance."
+        _(
+            "Cell {index} has reached its sunset. Thank you for meeting. I am leaving this room now; "
+            "you may stay, or let it go: practice disappearance.",
+            index=str(index),
+        )
     )

@@ -32,6 +32,7 @@ TRANSLATED: tuple[str, ...] = (
     "bots/runtime",
     "bots/mirror",
     "bots/ghostchair",
+    "bots/lottery/render.py",
 )
 
 
