@@ -39,6 +39,11 @@ test: $(STAMP) $(JS_OK) browser
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/bot
 
+# The day of action end to end on two federating Synapses: the tests' stand-in herald (also in
+# make test) and the real herald (minutes on a loaded machine, so only here).
+test-dayofaction: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_dayofaction.py tests/e2e/dayofaction_herald_flow.py
+
 # ruff (rules in pyproject.toml) and mypy over the whole tree; CI runs this before the tests.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bots protocols storage tests bench

@@ -28,7 +28,7 @@ from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import Event, ask, ask_event, body, react, until
 from tests.e2e.test_herald import wait_sent
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 FEATURES = ["tests.bot.dayofaction_stub", "lottery", "slots", "rides", "intake", "dayofaction"]
 TABLES = (

@@ -2,7 +2,10 @@
 gets no phase while the others do, the slot list answers the checklist, the liaison drawn by the
 room's lottery gets the escalation DM and the backup the next one, and the board tells the
 declined room apart from the silent. The escalation clock is moved, not waited (as in
-tests/e2e/test_herald.py)."""
+tests/e2e/test_herald.py).
+
+Not collected by ``make test`` (its name has no ``test_`` prefix): a federated run of several
+minutes on a loaded machine, run with ``make test-dayofaction``."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import ask, ask_event, body, until
 from tests.e2e.test_dayofaction import from_bot, open_dm, readable, room_of
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 TEMPLATE = {
     "name": "doa-e2e",
