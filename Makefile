@@ -39,6 +39,10 @@ test: $(STAMP) $(JS_OK) browser
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/bot
 
+# Coalitions without a center, the longer fault runs (SIGSTOP, cancel at T - 1 s): three Synapses.
+test-redundancy: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/redundancy_faults.py
+
 # The day of action end to end on two federating Synapses: the tests' stand-in herald (also in
 # make test) and the real herald (minutes on a loaded machine, so only here).
 test-dayofaction: $(STAMP)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bots.app import App  # noqa: E402
 from bots.config import load_config  # noqa: E402
 from bots.devserver import Homeserver  # noqa: E402
-from bots.runtime.contract import ContractBridge  # noqa: E402
+from bots.herald import HeraldFeature  # noqa: E402
 from protocols.coalition.reveal import admission_state  # noqa: E402
 from protocols.herald import make_plan, new_run_id  # noqa: E402
 
@@ -70,13 +70,11 @@ def is_copy(event: dict[str, Any], run_id: str | None) -> bool:
     marker = content.get("org.affinity.herald") or {}
     if run_id is not None:
         return marker.get("run") == run_id
-    return not marker and str(content.get("body", "")).startswith("RAPID RESPONSE")
+    return not marker and "RAPID RESPONSE" in str(content.get("body", ""))
 
 
 def herald_of(bot: Any) -> Any:
-    bridge = next(f for f in bot.features if f.name == "herald")
-    assert isinstance(bridge, ContractBridge)
-    return bridge.feature
+    return next(f for f in bot.features if isinstance(f, HeraldFeature))
 
 
 async def until(check: Any, what: str, timeout: float = 600) -> None:
