@@ -275,7 +275,16 @@ async def appservice_mode(fixture: Fixture, work: Path) -> None:
             done = await app.bots[0].outbox.delivery(reply)
             return done is not None and done.state == "sent"
 
-        await until(answered, 120)
+        try:
+            await until(answered, 120)
+        except TimeoutError:
+            runtime: Any = app.bots[0]
+            print(
+                f"  no answer within 120 s: ready after {ready:.1f} s, "
+                f"{runtime.handled_transactions} transactions handled, "
+                f"{runtime.listener.pings if runtime.listener else 0} pings",
+                flush=True,
+            )
         took = time.monotonic() - started
         report(
             "appservice: restart to the first handled command",
@@ -297,6 +306,7 @@ async def main() -> int:
     parser.add_argument("--rooms", type=int, default=1000, help="plain rooms, and as many encrypted")
     parser.add_argument("--fixture", type=Path, default=None)
     parser.add_argument("--no-appservice", action="store_true")
+    parser.add_argument("--only-appservice", action="store_true")
     args = parser.parse_args()
     root = args.fixture or ROOT / "bench" / "scale" / f".fixture-{args.rooms}"
     fixture = Fixture.load(root)
@@ -311,7 +321,8 @@ async def main() -> int:
         f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} (a shared machine skews every figure)"
     )
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        await sync_mode(fixture, Path(tmp) / "sync")
+        if not args.only_appservice:
+            await sync_mode(fixture, Path(tmp) / "sync")
         if not args.no_appservice:
             await appservice_mode(fixture, Path(tmp) / "appservice")
     missed = [name for name, _, _, ok in results if not ok]

@@ -184,10 +184,10 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
             log.warning("could not list the joined rooms: %s", type(exc).__name__)
             return
         self.joined_rooms = set(rooms)
-        now_ms = int(time.time() * 1000)
-        for room in rooms:
-            if await self.store.joined_ts(room) is None:
-                await self.store.set_joined_ts(room, now_ms, overwrite=False)
+        known = await self.store.rooms_with_join_time()
+        missing = [room for room in rooms if room not in known]
+        if missing:
+            await self.store.set_joined_ts_many(missing, int(time.time() * 1000))
         log.info("%s resumes in %d rooms", self.name, len(rooms))
 
     async def close(self) -> None:

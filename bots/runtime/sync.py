@@ -223,12 +223,12 @@ class SyncLoop:
                 await self._on_invite(RoomID(room_id), info)
             except Exception as exc:  # one room's invite must not stop the loop
                 log_failure(f"invite to {room_id}", exc)
-        now_ms = int(time.time() * 1000)
+        if skip_timeline:
+            # First start ever: what is already in the rooms predates us. Answer nothing of it.
+            await self.store.set_joined_ts_many(list(resp.rooms.join), int(time.time() * 1000))
         for room_id, info in resp.rooms.join.items():
             room = RoomID(room_id)
             if skip_timeline:
-                # First start ever: what is already in the rooms predates us. Answer nothing of it.
-                await self.store.set_joined_ts(room, now_ms, overwrite=False)
                 continue
             events = list(info.timeline.events)
             if info.timeline.limited and previous and info.timeline.prev_batch:

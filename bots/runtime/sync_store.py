@@ -9,6 +9,7 @@ twice and loses nothing. Events older than the bot's join of their room are neve
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from storage.db import Database
 
@@ -56,6 +57,19 @@ class SyncStore:
             f"INSERT OR {verb} INTO room_joined (bot, room_id, joined_ts) VALUES (?, ?, ?)",
             (self.bot, room_id, ts),
         )
+
+    async def set_joined_ts_many(self, room_ids: Sequence[str], ts: int) -> None:
+        """A join time for each room that has none yet, in one transaction (a first start in a
+        thousand rooms must not commit a thousand times)."""
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO room_joined (bot, room_id, joined_ts) VALUES (?, ?, ?)",
+                [(self.bot, room_id, ts) for room_id in room_ids],
+            )
+
+    async def rooms_with_join_time(self) -> set[str]:
+        rows = await self.db.fetchall("SELECT room_id FROM room_joined WHERE bot = ?", (self.bot,))
+        return {row["room_id"] for row in rows}
 
     async def forget_joined(self, room_id: str) -> None:
         await self.db.execute("DELETE FROM room_joined WHERE bot = ? AND room_id = ?", (self.bot, room_id))
