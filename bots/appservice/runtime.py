@@ -156,7 +156,10 @@ class AppserviceRuntime(BotRuntime):
             membership = content.get("membership") if isinstance(content, dict) else None
             source = SimpleNamespace(source=raw)
             if membership == "invite":
-                await self._on_invite(room, SimpleNamespace(invite_state=[source]))
+                # A newly registered service is first sent the homeserver's backlog: an old
+                # invite to a room the bot is in since must not send it joining again.
+                if room not in self.joined_rooms:
+                    await self._on_invite(room, SimpleNamespace(invite_state=[source]))
                 return
             if membership in ("leave", "ban"):
                 await self._on_removed(room, SimpleNamespace(timeline=SimpleNamespace(events=[source])))
