@@ -427,6 +427,7 @@ async def test_a_broadcast_cut_by_a_crash_resumes_with_one_copy_each(tmp_path: P
             again.db, again.name, KindedSender(fake).send, clock=lambda: again.now.timestamp()
         )
         again.outbox.start()
+        await again.features[0].ready()
         await again.features[0].start()
         job = next(j for j in again.scheduler.job_ids() if j.startswith(f"herald:due-{run}-"))
         await again.fire(job)

@@ -336,7 +336,8 @@ async def two_bots(tmp_path: Path) -> tuple[FakeBot, FakeBot]:
         bot.matrix = bot.fake  # type: ignore[assignment]
         bot.outbox = Outbox(db, bot.name, KindedSender(bot.fake).send, clock=lambda b=bot: b.now.timestamp())  # type: ignore[misc]
         bot.outbox.start()
-        for feature in bot.features:
+        for feature in bot.features:  # as the sync loop starts them: its migrations first
+            await feature.ready()
             await feature.start()
         bots.append(bot)
     return bots[0], bots[1]
@@ -373,6 +374,7 @@ async def test_two_bots_on_one_database_each_send_only_their_own_after_a_restart
             bot.scheduler.shutdown()
             bot.scheduler = Scheduler(bot.name)
             bot.features = [herald_factory()(bot)]
+            await bot.features[0].ready()
             await bot.features[0].start()
         assert not [j for j in two.scheduler.job_ids() if j.startswith("herald:due-")]
         jobs = [j for j in one.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]

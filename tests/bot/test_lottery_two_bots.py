@@ -66,7 +66,8 @@ async def start_bots(tmp_path: Path, now: datetime) -> tuple[FakeBot, FakeBot]:
             await bot._set_joined_ts(room, 0, overwrite=True)
         started.append(bot)
     for bot in started:
-        for feature in bot.features:
+        for feature in bot.features:  # as the sync loop starts them: its migrations first
+            await feature.ready()
             await feature.start()
         await bot.flush()
     return started[0], started[1]
