@@ -26,7 +26,7 @@ from bots.runtime.adapter import MatrixAdapter
 from bots.runtime.bot import BotRuntime, FeatureFactory
 from bots.runtime.contract import ContractFeature, factory
 from bots.runtime.delivery import KindedSender
-from bots.runtime.errors import Forbidden, NotFound
+from bots.runtime.errors import Forbidden, MatrixError, NotFound
 from bots.runtime.host import F
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.outbox import Outbox
@@ -192,6 +192,16 @@ class FakeMatrix:
     ) -> tuple[list[Any], str | None]:
         """A room's history, newest first: ``history`` holds nio events for a gap to be filled."""
         return list(reversed(self.history.get(room_id, [])))[:limit], None
+
+    async def api(
+        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The raw calls this fake homeserver can answer: an event's relations (none, unless a
+        test puts them in ``history``). Any other raw call is refused as an outage would be, so a
+        feature that needs one must say so in its own tier-2 test."""
+        if method == "GET" and "/relations/" in path:
+            return {"chunk": []}
+        raise MatrixError(f"the fake homeserver makes no raw call {method} {path}", None, None)
 
 
 def running(bot: BotRuntime, cls: type[F]) -> F:

@@ -196,7 +196,7 @@ async def test_the_announcement_points_out_members_who_joined_just_before(tmp_pa
                 ]
             }
 
-        bot.fake.api = members_api  # type: ignore[attr-defined]
+        bot.fake.api = members_api  # type: ignore[method-assign]
         bot.fake.members[ROOM].append(DAVE)
         request = await ask(bot)
         sent = await bot.say(OTHER, KEEPER, f"!mirror accept {request}")
