@@ -70,7 +70,7 @@ class HeraldFeature(DayOfActionPort):  # the leaderless delivery, seen by the da
         coalition, member = found
         return CoalitionSeat(
             coalition.name,
-            coalition.coordination_room == room_id,
+            coalition.coordination_room == room_id or self.shared_coordination(room_id) == coalition.name,
             self.is_coordinator(user_id),
             bool(member.liaison) and member.liaison == user_id,
         )
