@@ -33,8 +33,10 @@ browser:
 demo: $(STAMP)
 	$(VENV)/bin/affinity demo --dir .demo
 
+# The fast tiers first (they fail in minutes), then the end-to-end tier against real Synapses.
 test: $(STAMP) $(JS_OK) browser
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/bot
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 tests/e2e
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/bot
