@@ -12,11 +12,9 @@ import pytest
 from nio.crypto.attachments import decrypt_attachment
 
 from bots.devserver import Homeserver
-from bots.runtime.delivery import KindedSender
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message, bold
-from bots.runtime.outbox import Outbox
 from bots.runtime.runtime_host import RuntimeHost
 from tests.e2e.harness import BotHarness, person
 
@@ -34,12 +32,8 @@ async def test_post_edit_upload_and_redact_through_the_outbox(
     synapse: Homeserver, core_bot: BotHarness, tmp_path: Path
 ) -> None:
     runtime = core_bot.runtime
-    # The wiring docs/contract-migration.md lists for BotRuntime.start(): the outbox sends by kind.
-    await runtime.outbox.stop()
-    runtime.outbox = Outbox(
-        runtime.db, runtime.name, KindedSender(runtime.matrix).send, runtime.trust.prepare
-    )
-    runtime.outbox.start()
+    # The runtime's own outbox, as BotRuntime builds it: it sends by kind (KindedSender) and
+    # prepares each encrypted room first (its state once, then its devices' trust).
     host = RuntimeHost(runtime, "e2e")
     alice = await person(synapse, tmp_path)
     try:
