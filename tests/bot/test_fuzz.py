@@ -39,6 +39,7 @@ from bots.runtime.router import Command
 from tests.bot.fakes import BOT, ROOM, FakeBot, add_room, close, fake_bot
 
 SEED = int(os.environ.get("AFFINITY_FUZZ_SEED", "20261202"))
+FAKE_OUTAGE = "the fake homeserver makes no raw call"  # tests/bot/fakes.py FakeMatrix.api
 INPUTS = int(os.environ.get("AFFINITY_FUZZ_N", "2000"))
 ENVELOPE_SHARE = 0.2  # of the inputs, malformed or odd envelopes rather than commands
 
@@ -542,13 +543,18 @@ async def run_fuzz(
             took = time.monotonic() - started
             if took > 1.0:
                 findings.append(Finding(n, "took over a second", f"{took:.2f}s <- {shown}"))
-            for record in errors.records[before_errors:]:
-                findings.append(Finding(n, "logged an error", f"{record.getMessage()[:300]} <- {shown}"))
+            logged = [record.getMessage() for record in errors.records[before_errors:]]
+            # The fake homeserver refuses raw client-server calls (a control room's state, say) as
+            # an outage would: the apology is then the right answer, and the e2e tier covers the
+            # call against Synapse. Every other error or apology is a finding.
+            outage = bool(logged) and all(FAKE_OUTAGE in message for message in logged)
+            for message in [] if outage else logged:
+                findings.append(Finding(n, "logged an error", f"{message[:300]} <- {shown}"))
             sent = bot.fake.sent[before_sent:]
             for s in sent:
                 fuzz.harvest.take(s.body)
                 fuzz.harvest.events.append(s.event_id)
-                if SORRY in s.body:
+                if SORRY in s.body and not outage:
                     findings.append(Finding(n, "apologised", shown))
                 if s.event_type == "m.room.message" and "m.mentions" not in s.content:
                     findings.append(Finding(n, "no m.mentions", f"{s.body[:80]!r} <- {shown}"))
