@@ -11,6 +11,7 @@ from datetime import datetime
 import aiosqlite
 
 from storage.db import Database
+from storage.run_scoped import run_scope, scoped_messages
 
 
 @dataclass(frozen=True)
@@ -120,26 +121,12 @@ class IntakeStore:
     async def messages(
         self, *, now: datetime | None = None, run_id: str | None = None
     ) -> list[tuple[str, str]]:
-        if now is not None:
-            rows = await self._db.fetchall(
-                "SELECT room_id, event_id FROM intake_message WHERE forget_at <= ?", (now.timestamp(),)
-            )
-        else:
-            rows = await self._db.fetchall(
-                "SELECT room_id, event_id FROM intake_message WHERE run_id = ?", (run_id,)
-            )
-        return [(str(a), str(b)) for a, b in rows]
+        return await scoped_messages(self._db, "intake_message", now=now, run_id=run_id)
 
     async def forget(
         self, *, now: datetime | None = None, run_id: str | None = None, room_id: str | None = None
     ) -> int:
-        params: tuple[object, ...]
-        if now is not None:
-            where, params = "forget_at <= ?", (now.timestamp(),)
-        elif run_id is not None:
-            where, params = "run_id = ?", (run_id,)
-        else:
-            where, params = "room_id = ?", (room_id,)
+        where, params = run_scope(now=now, run_id=run_id, room_id=room_id)
         async with self._db.transaction() as conn:
             gone = 0
             for table in ("intake_answer", "intake_respondent", "intake_message"):

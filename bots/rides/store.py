@@ -6,6 +6,7 @@ from datetime import datetime
 
 from protocols.dayofaction.rides import Need, Offer, Proposal
 from storage.db import Database
+from storage.run_scoped import run_scope, scoped_messages
 
 
 class RideStore:
@@ -97,27 +98,13 @@ class RideStore:
     async def messages(
         self, *, now: datetime | None = None, run_id: str | None = None
     ) -> list[tuple[str, str]]:
-        if now is not None:
-            rows = await self._db.fetchall(
-                "SELECT room_id, event_id FROM rides_message WHERE forget_at <= ?", (now.timestamp(),)
-            )
-        else:
-            rows = await self._db.fetchall(
-                "SELECT room_id, event_id FROM rides_message WHERE run_id = ?", (run_id,)
-            )
-        return [(str(a), str(b)) for a, b in rows]
+        return await scoped_messages(self._db, "rides_message", now=now, run_id=run_id)
 
     async def forget(
         self, *, now: datetime | None = None, run_id: str | None = None, room_id: str | None = None
     ) -> int:
         """Delete what expired by ``now``, or everything of a run, or said in a room."""
-        params: tuple[object, ...]
-        if now is not None:
-            where, params = "forget_at <= ?", (now.timestamp(),)
-        elif run_id is not None:
-            where, params = "run_id = ?", (run_id,)
-        else:
-            where, params = "room_id = ?", (room_id,)
+        where, params = run_scope(now=now, run_id=run_id, room_id=room_id)
         async with self._db.transaction() as conn:
             gone = (await conn.execute(f"DELETE FROM rides_offer WHERE {where}", params)).rowcount
             gone += (await conn.execute(f"DELETE FROM rides_need WHERE {where}", params)).rowcount

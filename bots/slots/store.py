@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from protocols.dayofaction.slots import Slot, SlotSpec
 from storage.db import Database
+from storage.run_scoped import run_scope, scoped_messages
 
 
 def _ts(at: datetime | None) -> float | None:
@@ -146,22 +147,13 @@ class SlotStore:
         return [str(r[0]) for r in rows]
 
     async def expired_messages(self, now: datetime) -> list[tuple[str, str]]:
-        rows = await self._db.fetchall(
-            "SELECT room_id, event_id FROM slots_message WHERE forget_at <= ?", (now.timestamp(),)
-        )
-        return [(str(a), str(b)) for a, b in rows]
+        return await scoped_messages(self._db, "slots_message", now=now)
 
     async def forget(
         self, *, now: datetime | None = None, run_id: str | None = None, room_id: str | None = None
     ) -> int:
         """Delete what expired by ``now``, or everything of a run, or of a room."""
-        params: tuple[object, ...]
-        if now is not None:
-            where, params = "forget_at <= ?", (now.timestamp(),)
-        elif run_id is not None:
-            where, params = "run_id = ?", (run_id,)
-        else:
-            where, params = "room_id = ?", (room_id,)
+        where, params = run_scope(now=now, run_id=run_id, room_id=room_id)
         async with self._db.transaction() as conn:
             gone = (await conn.execute(f"DELETE FROM slots_slot WHERE {where}", params)).rowcount
             await conn.execute(f"DELETE FROM slots_message WHERE {where}", params)
