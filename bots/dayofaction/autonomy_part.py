@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bots.config import Strict
-from bots.dayofaction.dm import dm_room
 from bots.dayofaction.herald_port import (
     CoalitionInfo,
     PhaseSent,
@@ -28,6 +27,7 @@ from bots.lottery.feature import LotteryFeature
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractFeature
 from bots.runtime.converters import Text, UserRef
+from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID, UserID

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from bots.dayofaction.autonomy_part import AutonomyPart, DayOfActionConfig
-from bots.dayofaction.dm import dm_room
 from bots.dayofaction.drill_store import Drill, DrillPhase, DrillStore
 from bots.dayofaction.herald_port import PhaseView, require_port
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import ArgumentError, Converter
+from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID

@@ -11,8 +11,9 @@ from dataclasses import replace
 
 from bots.herald.base import HeraldBase, log
 from bots.runtime.commands import CommandContext
+from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import MatrixError
-from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
 from protocols.herald import Escalation, ProtocolTemplate, escalations_due, next_escalation_at
@@ -156,19 +157,11 @@ class Escalations(HeraldBase):
 
     async def dm_room(self, user_id: str) -> RoomID:
         """The bot's direct room with ``user_id``: the one it opened before, else a new one."""
-        for found in await self.host.settings.rooms_where(self.dm_key, user_id):
-            room = RoomID(found)
-            try:
-                await self.host.members(room)
-                return room
-            except MatrixError:  # the bot was removed from it: open a new one
-                await self.host.settings.delete(room, self.dm_key)
-        room = await self.host.create_room(
-            "Coalition alerts",
-            [UserID(user_id)],
-            encrypted=self.config.encrypt_dms,
-            is_direct=True,
+        return await dm_room(
+            self.host,
+            user_id,
+            title="Coalition alerts",
             topic="Reminders about day-of-action acknowledgements",
+            encrypted=self.config.encrypt_dms,
+            setting=self.dm_key,
         )
-        await self.host.settings.put(room, self.dm_key, user_id)
-        return room

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bots.config import Strict
-from bots.dayofaction.dm import dm_room
 from bots.dayofaction.herald_port import RunInfo, RunListener, herald_port, require_port, run_for
 from bots.rides.grammar import Area, AreaSeats, Clock, Seats
 from bots.rides.store import RideStore
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractFeature
+from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID

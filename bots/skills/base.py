@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 from bots.runtime.contract import ContractFeature
-from bots.runtime.errors import MatrixError
+from bots.runtime.direct_rooms import dm_room
 from bots.runtime.host import Host
-from bots.runtime.ids import RoomID, UserID
+from bots.runtime.ids import RoomID
 from bots.skills.config import SkillsConfig
 from bots.skills.store import Entries, Held, Known, Matches, Requirements
 from protocols.skills import normalise_skill
@@ -42,19 +42,11 @@ class SkillsBase(ContractFeature[SkillsConfig]):
 
     async def dm_room(self, user_id: str) -> RoomID:
         """The bot's direct chat with ``user_id`` for skill swaps: the one opened before, else new."""
-        for found in await self.host.settings.rooms_where(self.dm_key, user_id):
-            room = RoomID(found)
-            try:
-                await self.host.members(room)
-                return room
-            except MatrixError:  # the bot is out of it: open a new one
-                await self.host.settings.delete(room, self.dm_key)
-        room = await self.host.create_room(
-            "Skill swap",
-            [UserID(user_id)],
-            encrypted=self.config.encrypt_dms,
-            is_direct=True,
+        return await dm_room(
+            self.host,
+            user_id,
+            title="Skill swap",
             topic="Asks that meet offers: you decide whether to be put in touch",
+            encrypted=self.config.encrypt_dms,
+            setting=self.dm_key,
         )
-        await self.host.settings.put(room, self.dm_key, user_id)
-        return room

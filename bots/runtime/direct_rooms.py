@@ -1,4 +1,9 @@
-"""The bot's direct chat with a person, opened once and found again (per feature and bot)."""
+"""The bot's direct chat with a person, opened once and found again (per feature and bot).
+
+Every feature that writes to one person (escalations, skill swaps, surveys, rides, drills) asks
+here, so a conversation is reused while the bot is still in it, and a new encrypted one is opened
+when the person left or removed the bot.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,19 @@ from bots.runtime.host import Host
 from bots.runtime.ids import RoomID, UserID
 
 
-async def dm_room(host: Host, user_id: str, *, title: str, topic: str, encrypted: bool = True) -> RoomID:
+async def dm_room(
+    host: Host,
+    user_id: str,
+    *,
+    title: str,
+    topic: str,
+    encrypted: bool = True,
+    setting: str | None = None,
+) -> RoomID:
     """The direct chat this feature opened with ``user_id`` before (if the bot is still in it),
-    else a new encrypted one. The setting's key names the feature and the bot, so two features
-    each keep their own conversation."""
-    setting = f"{host.feature}.dm.{host.user_id}"
+    else a new one. The room setting that remembers it (``setting``, by default named after the
+    feature and the bot) keeps two features' conversations apart."""
+    setting = setting or f"{host.feature}.dm.{host.user_id}"
     for found in await host.settings.rooms_where(setting, user_id):
         room = RoomID(found)
         try:
