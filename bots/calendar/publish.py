@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from abc import abstractmethod
 from urllib.parse import urlsplit
 
 from bots.calendar.events import EventCommands
@@ -63,9 +64,9 @@ class PublishCommands(EventCommands):
             )
         )
 
+    @abstractmethod
     def published(self, coalition: str, token: str | None, old: str | None) -> None:
         """The listener learns of a new, changed or removed token (the feature implements it)."""
-        raise NotImplementedError
 
     @command(
         "calendar link",
@@ -138,9 +139,9 @@ class PublishCommands(EventCommands):
             )
         )
 
+    @abstractmethod
     async def fetch(self, url: str) -> tuple[str, bytes]:
         """Fetch a followed feed within the configured bounds (the feature implements it)."""
-        raise NotImplementedError
 
     @command(
         "calendar unfollow",
