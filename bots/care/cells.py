@@ -32,6 +32,7 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Converter, Words
 from bots.runtime.errors import PERMANENT, MatrixError, UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _, ngettext
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
 from protocols.groups import Group
@@ -62,16 +63,20 @@ class ReshufflePart(HandoverPart):
         zone = await self.room_zone(ctx.room_id)
         schedule = parse_cells_schedule(f"every {spec}", zone, ctx.now, self.config.short_units)
         if self.host.peer(LotteryFeature) is None:
-            raise UserError("Cells need the lottery (the room's pool), which this bot does not run.")
+            raise UserError(_("Cells need the lottery (the room's pool), which this bot does not run."))
         if await self.cell_schedules.in_room(ctx.room_id) is not None:
             raise UserError(
-                "This room already reshuffles on a schedule: !cells stop first, then set a new one."
+                _("This room already reshuffles on a schedule: !cells stop first, then set a new one.")
             )
         pool = await self._pool(ctx.room_id, ctx.now)
         if len(pool) < schedule.min_size:
             raise UserError(
-                f"The pool has {len(pool)} people, fewer than one cell of {schedule.min_size}: "
-                "nothing was scheduled."
+                ngettext(
+                    "The pool has {n} person, fewer than one cell of {size}: nothing was scheduled.",
+                    "The pool has {n} people, fewer than one cell of {size}: nothing was scheduled.",
+                    len(pool),
+                    size=schedule.min_size,
+                )
             )
         schedule_id = await self.cell_schedules.add(ctx.room_id, f"every {spec}", schedule, ctx.now)
         first = next_boundary(schedule, ctx.now)
@@ -99,7 +104,7 @@ class ReshufflePart(HandoverPart):
     async def cells_stop(self, ctx: CommandContext) -> None:
         stored = await self.cell_schedules.in_room(ctx.room_id)
         if stored is None:
-            raise UserError("This room has no reshuffle schedule: nothing to stop.")
+            raise UserError(_("This room has no reshuffle schedule: nothing to stop."))
         await self.cell_schedules.remove(stored.id)
         self.host.schedule.cancel(cells_job(stored.id))
         await ctx.reply(render.stopped())

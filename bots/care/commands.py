@@ -22,6 +22,7 @@ from bots.ghostchair.feature import GhostChairFeature
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import ArgumentError, Converter, Words
 from bots.runtime.errors import UserError
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from protocols.errors import RuleError
@@ -62,7 +63,7 @@ def _request_id(text: str) -> int:
     cleaned = text.strip().lstrip("#")
     if cleaned.isascii() and cleaned.isdigit() and len(cleaned) <= 12 and int(cleaned) > 0:
         return int(cleaned)
-    raise ArgumentError(f"'{text}' is not a request: use the number of a swap request, like 3")
+    raise ArgumentError(_("'{text}' is not a request: use the number of a swap request, like 3", text=text))
 
 
 RotaName = Annotated[str, Converter(_explained(parse_name), "word", "name")]
@@ -75,7 +76,7 @@ class RotaCommands(RotaTurns):
     async def _rota(self, ctx: CommandContext, name: str) -> StoredRota:
         stored = await self.rotas.named(ctx.room_id, name)
         if stored is None:
-            raise UserError(f"There is no {name} rota here: !rota list shows this room's rotas.")
+            raise UserError(_("There is no {name} rota here: !rota list shows this room's rotas.", name=name))
         return stored
 
     @command(
@@ -88,17 +89,19 @@ class RotaCommands(RotaTurns):
         recurrence, size = parse_rota_spec(spec, zone, ctx.now, self.config.short_units)
         if isinstance(recurrence.pattern, AfterGathering) and self.host.peer(GhostChairFeature) is None:
             raise UserError(
-                "'after each gathering' needs the ghost chair (gatherings), which this bot does "
-                "not run: choose days, like every tuesday. Nothing was added."
+                _(
+                    "'after each gathering' needs the ghost chair (gatherings), which this bot does "
+                    "not run: choose days, like every tuesday. Nothing was added."
+                )
             )
         possible = await self.volunteers_possible(ctx.room_id)
         rota = new_rota(name, recurrence, size, possible, random.SystemRandom(), ctx.now)
         async with self.lock:
             existing = await self.rotas.in_room(ctx.room_id)
             if any(r.rota.name == rota.name for r in existing):
-                raise UserError(f"This room already has a {rota.name} rota: !rota show {rota.name}.")
+                raise UserError(_("This room already has a {name} rota: !rota show {name}.", name=rota.name))
             if len(existing) >= MAX_ROTAS_PER_ROOM:
-                raise UserError(f"This room already has {MAX_ROTAS_PER_ROOM} rotas: remove one first.")
+                raise UserError(_("This room already has {n} rotas: remove one first.", n=MAX_ROTAS_PER_ROOM))
             stored = await self.rotas.add(ctx.room_id, rota, ctx.now)
             await self.advance_locked(stored.id)
         following = await self.next_gathering(ctx.room_id, recurrence)
@@ -169,12 +172,12 @@ class RotaCommands(RotaTurns):
     )
     async def rota_away(self, ctx: CommandContext, duration: timedelta) -> None:
         if duration <= timedelta(0):
-            raise UserError("Say how long you will be away, like 2w.")
+            raise UserError(_("Say how long you will be away, like 2w."))
         until = ctx.now + duration
         async with self.lock:
             mine = [s for s in await self.rotas.in_room(ctx.room_id) if ctx.sender in s.rota.pool]
             if not mine:
-                raise UserError("You are in no rota here, so there is nothing to be away from.")
+                raise UserError(_("You are in no rota here, so there is nothing to be away from."))
             stepped = await self.stepped_back(ctx.room_id, ctx.now)
             changed = 0
             for stored in mine:
@@ -205,7 +208,12 @@ class RotaCommands(RotaTurns):
     async def rota_take(self, ctx: CommandContext, request: RequestId) -> None:
         found = await self.swaps.get(request)
         if found is None or found.room_id != ctx.room_id:
-            raise UserError(f"There is no open swap request #{request} here: !rota show <name> lists them.")
+            raise UserError(
+                _(
+                    "There is no open swap request #{request} here: !rota show <name> lists them.",
+                    request=str(request),
+                )
+            )
         await self.take_request(found, ctx)
 
     async def take_request(self, request: SwapRequest, ctx: CommandContext) -> None:
@@ -213,7 +221,7 @@ class RotaCommands(RotaTurns):
         async with self.lock:
             stored = await self.rotas.get(request.rota_id)
             if stored is None:
-                raise UserError("That rota is gone.")
+                raise UserError(_("That rota is gone."))
             stepped = await self.stepped_back(ctx.room_id, ctx.now)
             rota, result = take(stored.rota, request.turn_number, request.giver, ctx.sender, ctx.now, stepped)
             async with self.host.db.transaction():

@@ -25,6 +25,7 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Text
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from protocols.mandates import Mandate
@@ -92,27 +93,31 @@ class HandoverPart(RotaCommands):
     async def handover(self, ctx: CommandContext, role: str, note: Text) -> None:
         if not ctx.is_direct:
             raise UserError(
-                "Write your handover note to me in a direct message: it goes to the next holder "
-                "only, and nothing about it to the room."
+                _(
+                    "Write your handover note to me in a direct message: it goes to the next holder "
+                    "only, and nothing about it to the room."
+                )
             )
         await self._keep(ctx, role.strip().lower(), str(note))
 
     async def _keep(self, ctx: CommandContext, role: str, note: str) -> None:
         lottery = self._mandates_source()
         if lottery is None:
-            raise UserError("Handovers need the lottery (roles and mandates), which this bot does not run.")
+            raise UserError(
+                _("Handovers need the lottery (roles and mandates), which this bot does not run.")
+            )
         text = note.strip()
         if not text:
-            raise UserError("The note is empty: say what the next person needs.")
+            raise UserError(_("The note is empty: say what the next person needs."))
         if len(text) > MAX_NOTE:
-            raise UserError(f"Keep the note under {MAX_NOTE} characters: the essentials only.")
+            raise UserError(_("Keep the note under {n} characters: the essentials only.", n=str(MAX_NOTE)))
         held = [
             m
             for m in await lottery.mandates.all()
             if m.holder == ctx.sender and m.role == role and m.active(ctx.now)
         ]
         if not held:
-            raise UserError(f"You hold no {role} mandate now, so there is nothing to hand over.")
+            raise UserError(_("You hold no {role} mandate now, so there is nothing to hand over.", role=role))
         for mandate in held:
             await self.handovers.write(mandate.room, mandate.role, ctx.sender, mandate.expires, text, ctx.now)
         await ctx.reply(render.kept(role))

@@ -33,6 +33,7 @@ TRANSLATED: tuple[str, ...] = (
     "bots/mirror",
     "bots/ghostchair",
     "bots/lottery/render.py",
+    "bots/care",
 )
 
 
