@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from bots.config import Strict
 from bots.dayofaction.feature import DayOfActionFeature
-from bots.dayofaction.herald_port import RunInfo, RunListener, herald_port, require_port, run_for
+from bots.dayofaction.herald_port import RunInfo, require_port, run_for
+from bots.dayofaction.run_feature import RunFeature
 from bots.intake.store import IntakeStore, Respondent
 from bots.runtime.commands import CommandContext, command
-from bots.runtime.contract import ContractFeature
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
-from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message, bold, code
 from bots.runtime.registry import register
 from protocols.dayofaction import intake as rules
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 OPT_IN = ("✋", "✋️", "👍", "✅")
@@ -40,23 +39,15 @@ class IntakeConfig(Strict):
 
 
 @register
-class IntakeFeature(ContractFeature[IntakeConfig], RunListener):
+class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
     name = "intake"
     title = "Intake surveys"
     config_model = IntakeConfig
     migrations = Path(__file__).parent / "migrations"
+    records = "survey answers, counted per room under a random token"
 
-    def __init__(self, host: Host, config: IntakeConfig) -> None:
-        super().__init__(host, config)
-        self.store = IntakeStore(host.db)
-
-    def retention(self) -> dict[str, timedelta]:
-        return {"intake": timedelta(0)}  # with the run: each row carries the run's forget time
-
-    async def start(self) -> None:
-        port = herald_port(self.host)
-        if port is not None:
-            port.dayofaction_listen(self)
+    def open_store(self, db: Database) -> IntakeStore:
+        return IntakeStore(db)
 
     @command(
         "intake start",
@@ -174,21 +165,6 @@ class IntakeFeature(ContractFeature[IntakeConfig], RunListener):
             )
         return True
 
-    # -- forgetting ----------------------------------------------------------------------------
-
-    async def run_ended(self, run_id: str) -> None:
-        for room, event in await self.store.messages(run_id=run_id):
-            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
-        await self.store.forget(run_id=run_id)
-
-    async def forget_expired(self, now: datetime) -> int:
-        for room, event in await self.store.messages(now=now):
-            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
-        return await self.store.forget(now=now)
-
-    async def forget_room(self, room_id: RoomID) -> None:
-        await self.store.forget(room_id=room_id)
-
     # -- helpers --------------------------------------------------------------------------------
 
     async def _questions(self, info: RunInfo) -> tuple[rules.Question, ...]:
@@ -231,5 +207,4 @@ class IntakeFeature(ContractFeature[IntakeConfig], RunListener):
         event = await self.host.post(
             RoomID(r.dm_room), msg, key(self.name, "dm", r.run_id, r.user_id, *parts), wait=True
         )
-        if event is not None:
-            await self.store.add_message(r.dm_room, event, info.run_id, info.forget_at)
+        await self.keep(r.dm_room, event, info)

@@ -133,6 +133,10 @@ class IntakeStore:
                 gone += (await conn.execute(f"DELETE FROM {table} WHERE {where}", params)).rowcount
             if room_id is None:
                 await conn.execute(f"DELETE FROM intake_run WHERE {where}", params)
+            else:  # a DM the bot was removed from: the survey answered there cannot go on
+                gone += (
+                    await conn.execute("DELETE FROM intake_respondent WHERE dm_room = ?", (room_id,))
+                ).rowcount
         return gone
 
 

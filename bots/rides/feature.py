@@ -8,23 +8,21 @@ Everything goes with the run.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from bots.config import Strict
-from bots.dayofaction.herald_port import RunInfo, RunListener, herald_port, require_port, run_for
+from bots.dayofaction.herald_port import RunInfo, require_port, run_for
+from bots.dayofaction.run_feature import RunFeature
 from bots.rides.grammar import Area, AreaSeats, Clock, Seats
 from bots.rides.store import RideStore
 from bots.runtime.commands import CommandContext, command
-from bots.runtime.contract import ContractFeature
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
-from bots.runtime.host import Host
-from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message, bold, code, mention
 from bots.runtime.registry import register
 from protocols.dayofaction.rides import Need, Offer, counts_per_area, format_clock, match
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +34,15 @@ class RidesConfig(Strict):
 
 
 @register
-class RidesFeature(ContractFeature[RidesConfig], RunListener):
+class RidesFeature(RunFeature[RidesConfig, RideStore]):
     name = "rides"
     title = "Rides"
     config_model = RidesConfig
     migrations = Path(__file__).parent / "migrations"
+    records = "ride offers, needs and proposals, and the DMs about them"
 
-    def __init__(self, host: Host, config: RidesConfig) -> None:
-        super().__init__(host, config)
-        self.store = RideStore(host.db)
-
-    def retention(self) -> dict[str, timedelta]:
-        return {"rides": timedelta(0)}  # with the run: each row carries the run's forget time
-
-    async def start(self) -> None:
-        port = herald_port(self.host)
-        if port is not None:
-            port.dayofaction_listen(self)
+    def open_store(self, db: Database) -> RideStore:
+        return RideStore(db)
 
     @command("ride offer", help="Offer seats to the action, leaving from an area at a time")
     async def ride_offer(
@@ -63,7 +53,7 @@ class RidesFeature(ContractFeature[RidesConfig], RunListener):
             info.run_id, ctx.room_id, ctx.sender, from_, at, seats, info.forget_at
         )
         log.info("rides: offer %s in run %s", offer_id, info.run_id)
-        await self._reply(
+        await self.reply_kept(
             ctx,
             info,
             Message.of(
@@ -86,7 +76,7 @@ class RidesFeature(ContractFeature[RidesConfig], RunListener):
             info.run_id, ctx.room_id, ctx.sender, area, seats, at, info.forget_at
         )
         log.info("rides: need %s in run %s", need_id, info.run_id)
-        await self._reply(
+        await self.reply_kept(
             ctx,
             info,
             Message.of(
@@ -116,14 +106,17 @@ class RidesFeature(ContractFeature[RidesConfig], RunListener):
     )
     async def ride_approve(self, ctx: CommandContext, ride: int) -> None:
         offer, need, run_id = await self._pending(ctx, ride)
-        await self.store.decide(offer.id, need.id, "approved")
         info = await require_port(self.host).dayofaction_run(run_id)
-        forget_at = info.forget_at if info else self.host.clock()
+        if info is None:
+            raise UserError(f"Run {run_id} is over: its rides are forgotten.")
+        await self.store.decide(offer.id, need.id, "approved")
         when = format_clock(offer.at)
-        await ctx.reply(
+        await self.reply_kept(
+            ctx,
+            info,
             Message.of(
                 "Approved. Your rider: ", mention(need.rider), f" ({need.seats} seat(s), from {need.area})."
-            )
+            ),
         )
         rider_dm = await dm_room(
             self.host,
@@ -138,8 +131,7 @@ class RidesFeature(ContractFeature[RidesConfig], RunListener):
             key(self.name, "approved", offer.id, need.id),
             wait=True,
         )
-        if event is not None:
-            await self.store.add_message(rider_dm, event, run_id, forget_at)
+        await self.keep(rider_dm, event, info)
 
     @command("ride decline", help="Driver, by DM: not this rider (they may be matched with someone else)")
     async def ride_decline(self, ctx: CommandContext, ride: int) -> None:
@@ -149,21 +141,6 @@ class RidesFeature(ContractFeature[RidesConfig], RunListener):
         info = await require_port(self.host).dayofaction_run(run_id)
         if info is not None:
             await self._match(info)
-
-    # -- the herald's moments and forgetting ----------------------------------------------------
-
-    async def run_ended(self, run_id: str) -> None:
-        for room, event in await self.store.messages(run_id=run_id):
-            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
-        await self.store.forget(run_id=run_id)
-
-    async def forget_expired(self, now: datetime) -> int:
-        for room, event in await self.store.messages(now=now):
-            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
-        return await self.store.forget(now=now)
-
-    async def forget_room(self, room_id: RoomID) -> None:
-        await self.store.forget(room_id=room_id)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -182,11 +159,6 @@ class RidesFeature(ContractFeature[RidesConfig], RunListener):
             if ctx.sender in await self.host.members(room):
                 return named
         raise UserError(f"You are in none of the member rooms of run '{run}'.")
-
-    async def _reply(self, ctx: CommandContext, info: RunInfo, message: Message) -> None:
-        event = await ctx.reply(message, wait=True)
-        if event is not None:
-            await self.store.add_message(ctx.room_id, event, info.run_id, info.forget_at)
 
     async def _pending(self, ctx: CommandContext, ride: int) -> tuple[Offer, Need, str]:
         if not ctx.is_direct:
@@ -226,5 +198,4 @@ class RidesFeature(ContractFeature[RidesConfig], RunListener):
                 encrypted=self.config.encrypt_dms,
             )
             event = await self.host.post(room, text, key(self.name, "proposal", offer.id, need.id), wait=True)
-            if event is not None:
-                await self.store.add_message(room, event, info.run_id, info.forget_at)
+            await self.keep(room, event, info)

@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from bots.config import Strict
-from bots.dayofaction.herald_port import PhaseSent, RunInfo, RunListener, herald_port, require_port, run_for
+from bots.dayofaction.herald_port import PhaseSent, RunInfo, require_port, run_for
+from bots.dayofaction.run_feature import RunFeature
 from bots.runtime.commands import CommandContext, command
-from bots.runtime.contract import ContractFeature
 from bots.runtime.errors import UserError
-from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.registry import register
@@ -30,6 +29,7 @@ from bots.slots.store import SlotStore
 from protocols.dayofaction import slots as rules
 from protocols.lottery import reveal, seed_hash
 from protocols.timespec import format_local
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +39,17 @@ class SlotsConfig(Strict):
 
 
 @register
-class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
+class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
     name = "slots"
     title = "Slots"
     config_model = SlotsConfig
     migrations = Path(__file__).parent / "migrations"
+    records = "slots, their claims and the lists naming who holds them"
 
-    def __init__(self, host: Host, config: SlotsConfig) -> None:
-        super().__init__(host, config)
-        self.store = SlotStore(host.db)
+    def open_store(self, db: Database) -> SlotStore:
+        return SlotStore(db)
 
-    def retention(self) -> dict[str, timedelta]:
-        return {"slots": timedelta(0)}  # with the run: each row carries the run's forget time
-
-    async def start(self) -> None:
-        port = herald_port(self.host)
-        if port is not None:
-            port.dayofaction_listen(self)
+    async def resume(self) -> None:
         for run_id, room_id, closes in await self.store.undrawn():
             self._schedule_close(run_id, room_id, closes)
 
@@ -65,14 +59,12 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
     async def slot(self, ctx: CommandContext, *, run: str | None = None) -> None:
         info, slots = await self._room_slots(ctx, run)
         msg = render.slot_list(info.run_id, self._ordered(slots), await self._closes(info, ctx.room_id))
-        event = await ctx.reply(msg, wait=True)
-        if event is not None:
-            await self.store.add_message(ctx.room_id, event, info.run_id, info.forget_at)
+        await self.reply_kept(ctx, info, msg)
 
     @command("slot claim", help="Take a place in a slot (or on its waitlist)", where="room")
     async def slot_claim(self, ctx: CommandContext, slot: Words, *, run: str | None = None) -> None:
         info, slots = await self._room_slots(ctx, run)
-        await self._reply(
+        await self.reply_kept(
             ctx, info, await self._claim(info, ctx.room_id, slots, slot, ctx.sender, ctx.event_id)
         )
 
@@ -81,7 +73,7 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
         info, slots = await self._room_slots(ctx, run)
         new, released = rules.release(slots, slot, ctx.sender)
         await self.store.save(info.run_id, ctx.room_id, new)
-        await self._reply(
+        await self.reply_kept(
             ctx, info, render.Message.of("You gave up your place as ", render.bold(new.name), ".")
         )
         if released.promoted is not None:
@@ -143,32 +135,11 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
             reply_to=sent.event_id,
             wait=True,
         )
-        if event is not None:
-            await self.store.add_message(sent.room_id, event, info.run_id, info.forget_at)
+        await self.keep(sent.room_id, event, info)
 
-    async def run_ended(self, run_id: str) -> None:
-        await self._forget(run_id=run_id)
-
-    # -- forgetting ----------------------------------------------------------------------------
-
-    async def forget_expired(self, now: datetime) -> int:
-        return await self._forget(now=now)
-
-    async def forget_room(self, room_id: RoomID) -> None:
-        await self.store.forget(room_id=room_id)
-
-    async def _forget(self, *, now: datetime | None = None, run_id: str | None = None) -> int:
-        messages = await self.store.expired_messages(now) if now is not None else []
-        if run_id is not None:
-            rows = await self.host.db.fetchall(
-                "SELECT room_id, event_id FROM slots_message WHERE run_id = ?", (run_id,)
-            )
-            messages = [(str(a), str(b)) for a, b in rows]
-        for room, event in messages:
-            await self.host.redact(RoomID(room), EventID(event), key(self.name, "forget", room, event))
-        for room_id in await self.store.rooms_of_run(run_id) if run_id else []:
+    async def forgetting_run(self, run_id: str) -> None:
+        for room_id in await self.store.rooms_of_run(run_id):
             self.host.schedule.cancel(f"close:{run_id}:{room_id}")
-        return await self.store.forget(now=now, run_id=run_id)
 
     # -- the rules, applied ---------------------------------------------------------------------
 
@@ -266,14 +237,7 @@ class SlotsFeature(ContractFeature[SlotsConfig], RunListener):
     ) -> None:
         """Post what names people in the room, and keep its id to redact it with the run."""
         event = await self.host.post(room_id, message, key_, reply_to=reply_to, mentions=mentions, wait=True)
-        if event is not None:
-            await self.store.add_message(room_id, event, info.run_id, info.forget_at)
-
-    async def _reply(self, ctx: CommandContext, info: RunInfo, message: render.Message) -> None:
-        """Answer, and keep the answer's id: it says who took what, so it goes with the run."""
-        event = await ctx.reply(message, wait=True)
-        if event is not None:
-            await self.store.add_message(ctx.room_id, event, info.run_id, info.forget_at)
+        await self.keep(room_id, event, info)
 
     @staticmethod
     def _ordered(slots: dict[str, rules.Slot]) -> list[rules.Slot]:

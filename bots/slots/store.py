@@ -146,8 +146,10 @@ class SlotStore:
         rows = await self._db.fetchall("SELECT DISTINCT room_id FROM slots_slot WHERE run_id = ?", (run_id,))
         return [str(r[0]) for r in rows]
 
-    async def expired_messages(self, now: datetime) -> list[tuple[str, str]]:
-        return await scoped_messages(self._db, "slots_message", now=now)
+    async def messages(
+        self, *, now: datetime | None = None, run_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        return await scoped_messages(self._db, "slots_message", now=now, run_id=run_id)
 
     async def forget(
         self, *, now: datetime | None = None, run_id: str | None = None, room_id: str | None = None
