@@ -146,6 +146,9 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         if isinstance(self.matrix, Matrix):
             await self.matrix.load_room_for_send(room_id)
         await self.trust.prepare(room_id)
+        if isinstance(self.matrix, Matrix):
+            # Only once every member device holds the room key (or the wait ran out).
+            await self.matrix.key_coverage.ensure(room_id)
 
     # -- rooms, without a full-state sync ----------------------------------------------------
 
@@ -164,6 +167,7 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         self.joined_rooms.discard(room_id)
         if isinstance(self.matrix, Matrix):
             self.matrix.room_states.forget(room_id)
+            self.matrix.key_coverage.forget(room_id)
 
     async def _share_ahead(self, room_id: RoomID) -> bool:
         """One room's keys ahead of a send: its state, its devices' trust, then the session."""

@@ -24,6 +24,7 @@ from bots.runtime.errors import (
     TransportError,
 )
 from bots.runtime.ids import EventID, RoomID, UserID
+from bots.runtime.key_coverage import KeyCoverage
 from bots.runtime.room_state import RoomStates
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class Matrix:
         self._creators: dict[str, frozenset[UserID]] = {}
         # Each room's state, loaded once per process when first needed (no full-state sync).
         self.room_states = RoomStates(client, self._fetch_state)
+        # Sends wait until the room key reached every member device (bots/runtime/key_coverage.py).
+        self.key_coverage = KeyCoverage(client, self.share_room_key)
 
     @property
     def user_id(self) -> UserID:

@@ -47,14 +47,25 @@ class DeviceTrust:
         missing = [u for u in users if u not in self._signed]
         if missing:
             query = await self.matrix.api("POST", KEYS_QUERY, {"device_keys": {u: [] for u in missing}})
+            answered = query.get("device_keys", {})
             for user_id in missing:
-                self._signed[user_id] = trusted_devices(query, user_id)
+                if user_id in answered:
+                    self._signed[user_id] = trusted_devices(query, user_id)
+                # else their homeserver did not answer ("failures"): their devices get no
+                # decision now, and are asked for again before the next send.
         changed = False
         olm = client.olm
         for user_id in users:
+            known = user_id in self._signed
             signed = self._signed.get(user_id, {})
             for device in client.device_store.active_user_devices(user_id):
                 if device.id == client.device_id:
+                    continue
+                if not known:
+                    # Unanswered: earlier decisions stand; a device never decided gets nothing
+                    # until its owner's signatures can be read.
+                    if not olm.is_device_verified(device) and not olm.is_device_blacklisted(device):
+                        client.blacklist_device(device)
                     continue
                 trusted = signed.get(device.id, False)
                 if trusted and not olm.is_device_verified(device):
