@@ -21,6 +21,7 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import UserRef
 from bots.runtime.errors import MatrixError, UserError
 from bots.runtime.ids import RoomID, UserID
+from bots.runtime.keys import key
 from bots.runtime.message import Message
 from protocols.coalition import Registry
 from protocols.coalition.charter import copies_event
@@ -69,10 +70,12 @@ class HeraldCommands(Sharing):
             mine = [c for c in plan.own_copies if c.key.run_id == run.run_id]
             if mine:
                 await self._private(
-                    view, copies_event(run.run_id, mine), f"herald-upgrade-{room}-copies-{run.run_id}"
+                    view,
+                    copies_event(run.run_id, mine),
+                    key(self.name, "upgrade", room, "copies", run.run_id),
                 )
         for index, event in enumerate(plan.private):
-            await self._private(view, event, f"herald-upgrade-{room}-{index}")
+            await self._private(view, event, key(self.name, "upgrade", room, index))
         for run in runs:
             rev = next(
                 (w.content["rev"] for w in plan.state if w.state_key == run.run_id and "rev" in w.content),
