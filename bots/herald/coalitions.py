@@ -57,6 +57,9 @@ class CoalitionCommands(Broadcast):
         found = [str(u) for u in members if power(u) >= needed and self.is_coordinator(u)]
         return sorted(found)[:10]
 
+    async def coalition_changed(self, coalition: str) -> None:
+        """A room joined or left the coalition (``bots.herald.space`` keeps its space in step)."""
+
     async def _not_in_a_coalition(self, ctx: CommandContext) -> None:
         current = await self.coalitions.coalitions_of(ctx.room_id)
         if current:
@@ -169,6 +172,7 @@ class CoalitionCommands(Broadcast):
             )
         )
         await self.share_member(coalition.name, ctx.room_id)
+        await self.coalition_changed(coalition.name)
         label = await self.label(ctx.room_id)
         await self.host.post(
             RoomID(coalition.coordination_room),
@@ -194,6 +198,7 @@ class CoalitionCommands(Broadcast):
                 f"That room is not in coalition {coalition.name}; !coalition rooms lists its rooms."
             )
         cancelled = await self.runs.cancel_room(target, coalition.name)
+        await self.coalition_changed(coalition.name)
         label = await self.label(target)
         await ctx.reply(
             Message.of(
@@ -220,6 +225,7 @@ class CoalitionCommands(Broadcast):
             )
         await self.coalitions.leave(coalition.name, ctx.room_id)
         await self.runs.cancel_room(ctx.room_id, coalition.name)
+        await self.coalition_changed(coalition.name)
         await ctx.reply(
             Message.of(
                 f"This room left coalition {coalition.name}: it gets no more of its protocol messages."

@@ -18,10 +18,10 @@ from typing import Any
 
 from bots.herald.base import log
 from bots.herald.config import HeraldConfig
-from bots.herald.dayofaction_port import DayOfActionPort
 from bots.herald.delivery import due_job_id
 from bots.herald.escalation import escalate_job_id
 from bots.herald.gate import answered_once
+from bots.herald.space import CoalitionSpaces
 from bots.runtime.host import Host
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
@@ -42,7 +42,7 @@ class CoalitionSeat:
 
 
 @register
-class HeraldFeature(DayOfActionPort):  # the leaderless delivery, seen by the day-of-action features
+class HeraldFeature(CoalitionSpaces):  # pins and spaces over the day-of-action port
     """Coalitions, local details, protocol runs and acknowledgements."""
 
     name = "herald"
@@ -60,6 +60,8 @@ class HeraldFeature(DayOfActionPort):  # the leaderless delivery, seen by the da
             "calendar events": self.host.retention.events,
             "invitations": INVITE_TTL,
             "control-room cache (plans, liaisons, copies seen; rebuilt from the room)": self.host.retention.protocol_runs,
+            "pinned phases (unpinned when their run ends)": self.host.retention.protocol_runs,
+            "coalition spaces (kept while the coalition is)": self.host.retention.sweep_every,
         }
 
     async def coalition_seat(self, room_id: str, user_id: str) -> CoalitionSeat | None:
@@ -93,6 +95,7 @@ class HeraldFeature(DayOfActionPort):  # the leaderless delivery, seen by the da
             await self.schedule_escalation(run_id)
         log.info("herald: %d delivery jobs rebuilt", len(scheduled))
         await self.start_control()
+        await self.restore_affordances()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -151,6 +154,7 @@ class HeraldFeature(DayOfActionPort):  # the leaderless delivery, seen by the da
         await self.coalitions.forget_empty()
         # A liaison's direct chat with the bot is gone too: the next alert opens a new one.
         await self.host.settings.delete(room_id, self.dm_key)
+        await self.forget_room_affordances(room_id)
 
     async def forget_expired(self, now: datetime) -> int:
         """Redact the messages of expired runs, then delete the runs and past events.
@@ -179,6 +183,7 @@ class HeraldFeature(DayOfActionPort):  # the leaderless delivery, seen by the da
         events = await self.events.forget_older_than(now - retention.events)
         invites = await self.coalitions.forget_expired_invites(now)
         empty = await self.coalitions.forget_empty()
+        cached += await self.forget_expired_affordances(now)  # pins and spaces
         log.info(
             "herald sweep: %d redactions queued; %d runs, %d events, %d invitations, %d empty coalitions forgotten",
             redactions,
