@@ -23,6 +23,7 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import ArgumentError, Converter, Words
 from bots.runtime.errors import UserError
 from bots.runtime.i18n import _
+from bots.runtime.i18n_rules import said_clause
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from protocols.errors import RuleError
@@ -54,7 +55,7 @@ def _explained(parse: Callable[[str], T]) -> Callable[[str], T]:
         try:
             return parse(text)
         except RuleError as exc:
-            raise ArgumentError(str(exc).rstrip(".")) from None
+            raise ArgumentError(said_clause(exc)) from None
 
     return convert
 

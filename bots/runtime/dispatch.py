@@ -18,8 +18,9 @@ from bots.runtime.envelope import Envelope
 from bots.runtime.errors import UserError
 from bots.runtime.i18n import _, catalogued
 from bots.runtime.i18n_rooms import direct_chats_of, follow
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import EventID, RoomID
-from bots.runtime.message import Message, Span, code
+from bots.runtime.message import Message, code
 from bots.runtime.router import CommandTable
 from bots.runtime.sync import log_failure
 from protocols.errors import RuleError
@@ -162,8 +163,7 @@ class Dispatch:
             # A usage error, a refusal by the suite, by a rule of the ritual, or an unreadable
             # time or zone. Its text is written for the person who asked (translatable if it
             # was raised with one, bots/runtime/i18n.py).
-            said = exc.args[0] if exc.args and isinstance(exc.args[0], Span) else None
-            await ctx.reply(said if said is not None else str(exc))
+            await ctx.reply(said(exc))
         except Exception as exc:  # the runtime never dies of one event
             log_failure(ctx.event_id, exc)
             await ctx.reply(

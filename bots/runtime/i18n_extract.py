@@ -23,6 +23,7 @@ from babel.messages.pofile import read_po, write_po
 
 from bots.runtime import i18n
 from bots.runtime.i18n import DEFAULT, DOMAIN, SHIPPED, placeholders
+from bots.runtime.i18n_rules import BUILTIN_ERRORS
 
 ROOT = Path(__file__).resolve().parents[2]
 # What is translated (paths under the repository root): the runtime's own words, the core
@@ -73,6 +74,9 @@ def entries_of(source: str, path: str) -> Iterator[Entry]:
                     text = _string(keyword.value) if keyword.arg == "help" else None
                     if text:
                         yield Entry(text, None, f"{path}:{node.lineno}")
+            elif name.endswith("Error") and path.startswith("protocols") and first is not None:
+                if name not in BUILTIN_ERRORS:  # a rule's refusal (bots/runtime/i18n_rules.py)
+                    yield Entry(first, None, f"{path}:{node.lineno}")
             elif name == "Router" and len(node.args) > 1 and (title := _string(node.args[1])):
                 yield Entry(title, None, f"{path}:{node.lineno}")
         elif isinstance(node, ast.ClassDef):
