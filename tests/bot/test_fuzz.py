@@ -6,7 +6,8 @@ without touching this file. Inputs are drawn from a seeded ``random.Random`` (se
 ``AFFINITY_FUZZ_SEED``; ``AFFINITY_FUZZ_N`` for more inputs than the default). For each input:
 
 - no unhandled error: no "Sorry, something went wrong" reply, no ERROR log line;
-- no hang: no single input takes more than a second (a hang detector, not a benchmark);
+- no hang: no single input takes more than ``HANG_S`` (a hang detector, far above any honest
+  handling time even on a loaded machine; speed is measured in bench/, never here);
 - no half-applied change: a command that was refused leaves every table as it was;
 - no unescaped HTML: every ``formatted_body`` is well-formed and never carries the fuzzer's
   own tags (``<script>``, ``<i data-fz>``) unescaped; every message carries ``m.mentions``.
@@ -41,6 +42,7 @@ from tests.bot.fakes import BOT, ROOM, FakeBot, add_room, close, fake_bot
 SEED = int(os.environ.get("AFFINITY_FUZZ_SEED", "20261202"))
 FAKE_OUTAGE = "the fake homeserver makes no raw call"  # tests/bot/fakes.py FakeMatrix.api
 INPUTS = int(os.environ.get("AFFINITY_FUZZ_N", "2000"))
+HANG_S = 15.0
 ENVELOPE_SHARE = 0.2  # of the inputs, malformed or odd envelopes rather than commands
 
 ALICE = "@alice:test.example"  # moderator of ROOM
@@ -533,16 +535,16 @@ async def run_fuzz(
             before_failed = failed_count(command.name) if command is not None else 0.0
             before_sent = len(bot.fake.sent)
             before_errors = len(errors.records)
-            started = time.monotonic()
             try:
-                await bot.handle(room, event)
-                await bot.flush()
+                async with asyncio.timeout(HANG_S):
+                    await bot.handle(room, event)
+                    await bot.flush()
+            except TimeoutError:
+                findings.append(Finding(n, "hung", f"over {HANG_S:.0f}s <- {shown}"))
+                continue
             except Exception as exc:
                 findings.append(Finding(n, "raised", f"{type(exc).__name__}: {exc!s:.200} <- {shown}"))
                 continue
-            took = time.monotonic() - started
-            if took > 1.0:
-                findings.append(Finding(n, "took over a second", f"{took:.2f}s <- {shown}"))
             logged = [record.getMessage() for record in errors.records[before_errors:]]
             # The fake homeserver refuses raw client-server calls (a control room's state, say) as
             # an outage would: the apology is then the right answer, and the e2e tier covers the
