@@ -79,8 +79,12 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         )
 
     async def record_answer(self, room_id: str, user_id: str, at: datetime) -> None:
-        """Someone acknowledged after being escalated to: counted for 30 days."""
+        """Someone acknowledged after being escalated to: counted for 30 days. Whoever reaches
+        the overload threshold is offered a step back by DM (at most once a day)."""
         await self.autonomy.answered(room_id, user_id, at)
+        counts = li.answered_recently(await self.autonomy.answers(at - li.ANSWER_WINDOW), at)
+        if user_id in li.overloaded(counts, self.config.overload):
+            await self._offer_stepback(user_id, at)
 
     async def current_liaison(self, room_id: RoomID) -> li.Liaison | None:
         """The room's liaison and backup, after applying its lottery's draw or mandate end."""

@@ -25,6 +25,7 @@ from bots.runtime.errors import MatrixError
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
+from bots.slots.feature import SlotsFeature
 from protocols.herald import Escalation, ProtocolTemplate
 from protocols.herald.plan import MemberRoom, RunState, render_variables
 from storage.herald import Coalition, Delivery, Member, Run
@@ -32,6 +33,7 @@ from storage.herald import Coalition, Delivery, Member, Run
 log = logging.getLogger(__name__)
 LAST_STEP = 99  # past every step of the ladder: nothing more is owed
 LIVE: tuple[RunState, ...] = ("planned", "confirmed", "done")
+STANDARD_SURVEY = ("why", "area", "seats", "access", "language")  # a template without ``survey:``
 
 
 class DayOfActionPort(LeaderlessDelivery):
@@ -75,8 +77,9 @@ class DayOfActionPort(LeaderlessDelivery):
         return None if run is None or run.state not in LIVE else await self._doa_info(run)
 
     async def dayofaction_spec(self, run_id: str) -> RunSpec:
-        """The checklist items (``marshal: 2`` is a slot); slots close when the phase that
-        lists them goes out; the survey asks the standard questions (templates name none yet)."""
+        """The checklist items (``marshal: 2`` is a slot); slots close at the template's
+        ``slots_close`` (else when the first phase with a checklist goes out); the template's
+        survey (else the five standard questions)."""
         run = await self.runs.get(run_id)
         template = self.library().get(run.template) if run is not None else None
         if run is None or template is None:
@@ -88,7 +91,10 @@ class DayOfActionPort(LeaderlessDelivery):
             if phase.checklist and phase_key is None:
                 phase_key, closes = phase.key, run.action_at + phase.offset
             items.extend(phase.checklist)
-        return RunSpec(tuple(items), closes, ("why", "area", "seats", "access", "language"), phase_key)
+        if template.slots_close is not None:
+            closes = run.action_at + template.slots_close
+        survey = template.survey if template.survey is not None else STANDARD_SURVEY
+        return RunSpec(tuple(items), closes, tuple(survey), phase_key)
 
     async def dayofaction_liaison(self, room_id: RoomID) -> UserID | None:
         found = await self.membership(room_id)
@@ -228,7 +234,8 @@ class DayOfActionPort(LeaderlessDelivery):
 
     @command("protocol status", help="The acknowledgement board of a run (rooms x phases)")
     async def protocol_status(self, ctx: CommandContext, run: str | None = None) -> None:
-        """The herald's board, then the rooms that declined the run, told apart from the silent."""
+        """The herald's board, then the rooms that declined the run (told apart from the silent)
+        and each room's slots as filled / open counts (names stay in the room)."""
         await super().protocol_status(ctx, run)
         coalition, _ = await self.member_of(ctx)
         found = await self.run_in(coalition, run) if run is not None else None
@@ -236,14 +243,43 @@ class DayOfActionPort(LeaderlessDelivery):
         if run_id is None:
             runs = [r for r in await self.runs.list_for(coalition.name) if r.state != "planned"]
             run_id = max(runs, key=lambda r: r.created_at).run_id if runs else None
+        if run_id is None:
+            return
         autonomy = self.host.peer(DayOfActionFeature)
-        declined = await autonomy.declined_rooms(run_id) if autonomy is not None and run_id else {}
+        declined = await autonomy.declined_rooms(run_id) if autonomy is not None else {}
+        slots = self.host.peer(SlotsFeature)
+        members = [RoomID(m.room_id) for m in await self.coalitions.members(coalition.name)]
+        counts = await slots.board_lines(run_id, members) if slots is not None else []
+        msg = Message()
         if declined:
             lines = [
                 f"{await self.label(r)}: declined{' (' + why + ')' if why else ''}"
                 for r, why in declined.items()
             ]
-            await ctx.reply(Message.of("Sitting this run out (declined, not silent):").bullets(lines))
+            msg = msg.paragraph("Sitting this run out (declined, not silent):").bullets(lines)
+        if counts:
+            msg = msg.paragraph("Slots per room (filled / open, waiting; names stay in each room):")
+            msg = msg.bullets(counts)
+        if declined or counts:
+            await ctx.reply(msg)
+
+    @command("ack", help="Acknowledge a run's messages for your room (liaison)")
+    async def ack(self, ctx: CommandContext, run: str | None = None) -> None:
+        """An acknowledgement typed after an escalation counts as an escalation answered, as a
+        reaction does."""
+        await super().ack(ctx, run)
+        rows = await self.host.db.fetchall(
+            "SELECT DISTINCT run_id, room_id, phase, escalation_step FROM herald_delivery"
+            " WHERE bot = ? AND acked_by = ? AND acked_at = ?",
+            (self.host.user_id, ctx.sender, ctx.now.timestamp()),
+        )
+        autonomy = self.host.peer(DayOfActionFeature)
+        answered: set[str] = set()
+        for run_id, room_id, phase, step in rows:
+            await self.doa_acked(str(run_id), str(room_id), str(phase), ctx.sender, ctx.now)
+            if autonomy is not None and int(step) > 0 and str(room_id) not in answered:
+                answered.add(str(room_id))
+                await autonomy.record_answer(str(room_id), ctx.sender, ctx.now)
 
     async def on_reaction(self, ctx: CommandContext, target: EventID, reaction: str) -> None:
         """An acknowledgement after an escalation counts as an escalation answered."""

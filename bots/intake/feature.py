@@ -55,7 +55,7 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
         power="moderator",
         where="room",
     )
-    async def intake_start(self, ctx: CommandContext, *, run: str | None = None) -> None:
+    async def intake_start(self, ctx: CommandContext, run: str | None = None) -> None:
         info = await run_for(self.host, ctx.room_id, run)
         if ctx.room_id not in info.coordination_rooms:
             raise UserError("An intake is started from a coordination room of the run.")

@@ -88,12 +88,17 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
     @command("slot board", help="Each member room's slots as filled / open counts (no names)")
     async def slot_board(self, ctx: CommandContext, *, run: str | None = None) -> None:
         info = await run_for(self.host, ctx.room_id, run)
+        await ctx.reply(render.board(info.run_id, await self.board_lines(info.run_id, info.member_rooms)))
+
+    async def board_lines(self, run_id: str, rooms: Sequence[RoomID]) -> list[str]:
+        """Each room's slots in the run as filled / open counts, never names (the coalition's
+        board, and ``!slot board``)."""
         rows = []
-        for room in info.member_rooms:
-            slots = await self.store.load(info.run_id, room)
+        for room in rooms:
+            slots = await self.store.load(run_id, room)
             if slots:
                 rows.append((await self.host.room_name(room), rules.counts(slots.values())))
-        await ctx.reply(render.board(info.run_id, rows))
+        return render.board_lines(rows)
 
     async def on_reaction(self, ctx: CommandContext, target: EventID, key_: str) -> None:
         if key_ not in render.KEYCAPS:

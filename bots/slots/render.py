@@ -72,8 +72,8 @@ def promoted(slot: str, user: str) -> Message:
     return Message.of(user, " moved up from the waitlist and now holds a place as ", bold(slot), ".")
 
 
-def board(run_id: str, rows: Sequence[tuple[str, Sequence[tuple[str, int, int, int]]]]) -> Message:
-    msg = Message.of("Slots of run ", code(run_id), ", per room (filled / open, waiting):")
+def board_lines(rows: Sequence[tuple[str, Sequence[tuple[str, int, int, int]]]]) -> list[str]:
+    """One line per room: each slot as filled / open, and how many wait (no names)."""
     items = []
     for label, counts in rows:
         parts = [
@@ -81,4 +81,9 @@ def board(run_id: str, rows: Sequence[tuple[str, Sequence[tuple[str, int, int, i
             for name, filled, open_, waiting in counts
         ]
         items.append(f"{label}: " + "; ".join(parts))
-    return msg.bullets(items or ["no room has slots yet"])
+    return items
+
+
+def board(run_id: str, lines: Sequence[str]) -> Message:
+    msg = Message.of("Slots of run ", code(run_id), ", per room (filled / open, waiting):")
+    return msg.bullets(list(lines) or ["no room has slots yet"])

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from protocols.dayofaction.intake import survey as intake_survey
 from protocols.errors import RuleError
 from protocols.timespec import TimeSpecError, format_duration, parse_duration
 
@@ -289,6 +290,21 @@ class ProtocolTemplate(BaseModel):
     name: str
     description: str = Field(min_length=1, max_length=1000)
     phases: tuple[Phase, ...] = Field(min_length=1, max_length=20)
+    # The day of action's sign-up slots (checklist items like ``marshal: 2``): until this offset
+    # from the action time an over-subscribed slot is drawn by lottery, then first come (unset:
+    # when the first phase with a checklist goes out). The intake survey: at most five questions,
+    # standard keys (why, area, seats, access, language) or {key, prompt, options | min, max}.
+    slots_close: Offset | None = None
+    survey: tuple[str | dict[str, Any], ...] | None = None
+
+    @field_validator("survey")
+    @classmethod
+    def _survey_shape(
+        cls, value: tuple[str | dict[str, Any], ...] | None
+    ) -> tuple[str | dict[str, Any], ...] | None:
+        if value is not None:
+            intake_survey(value)  # an IntakeError is a ValueError: the loader names the key
+        return value
 
     @field_validator("name")
     @classmethod
