@@ -132,6 +132,7 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
         if info is None or sent.room_id not in info.member_rooms:
             return
         slots = await self._ensure(info, sent.room_id)
+        await self.store.add_message(sent.room_id, sent.event_id, info.run_id, info.forget_at, own=False)
         msg = render.slot_list(info.run_id, self._ordered(slots), await self._closes(info, sent.room_id))
         event = await self.host.post(
             sent.room_id,

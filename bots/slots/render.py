@@ -26,7 +26,8 @@ def slot_list(run_id: str, slots: Sequence[Slot], closes: str | None) -> Message
             f"Over-subscribed slots are drawn by lottery at {closes}; after that, first come."
         )
     return msg.paragraph(
-        "Claim with !slot claim <slot> or by reacting with its number; give it up with !slot release <slot>."
+        "Claim with !slot claim <slot> or by reacting with its number, here or on the checklist;"
+        " give it up with !slot release <slot>."
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from protocols.dayofaction.slots import Slot, SlotSpec
 from storage.db import Database
-from storage.run_scoped import run_scope, scoped_messages
+from storage.run_scoped import run_scope
 
 
 def _ts(at: datetime | None) -> float | None:
@@ -130,10 +130,14 @@ class SlotStore:
         )
         return [(str(a), str(b), datetime.fromtimestamp(float(c), UTC)) for a, b, c in rows]
 
-    async def add_message(self, room_id: str, event_id: str, run_id: str, forget_at: datetime) -> None:
+    async def add_message(
+        self, room_id: str, event_id: str, run_id: str, forget_at: datetime, *, own: bool = True
+    ) -> None:
+        """A message reactions on which claim a slot: the bot's own (redacted with the run), or
+        the herald's checklist (``own=False``: only forgotten)."""
         await self._db.execute(
-            "INSERT OR IGNORE INTO slots_message (room_id, event_id, run_id, forget_at) VALUES (?, ?, ?, ?)",
-            (room_id, event_id, run_id, forget_at.timestamp()),
+            "INSERT OR IGNORE INTO slots_message (room_id, event_id, run_id, forget_at, own) VALUES (?, ?, ?, ?, ?)",
+            (room_id, event_id, run_id, forget_at.timestamp(), int(own)),
         )
 
     async def run_of_message(self, room_id: str, event_id: str) -> str | None:
@@ -149,7 +153,12 @@ class SlotStore:
     async def messages(
         self, *, now: datetime | None = None, run_id: str | None = None
     ) -> list[tuple[str, str]]:
-        return await scoped_messages(self._db, "slots_message", now=now, run_id=run_id)
+        """The bot's own messages to redact (not the herald's checklist)."""
+        where, params = run_scope(now=now, run_id=run_id)
+        rows = await self._db.fetchall(
+            f"SELECT room_id, event_id FROM slots_message WHERE own = 1 AND {where}", params
+        )
+        return [(str(a), str(b)) for a, b in rows]
 
     async def forget(
         self, *, now: datetime | None = None, run_id: str | None = None, room_id: str | None = None

@@ -73,7 +73,7 @@ async def test_bad_slot_input_is_refused_and_changes_nothing(tmp_path: Path) -> 
         await close(bot)
 
 
-async def test_a_reaction_on_the_slot_list_under_the_checklist_claims_that_slot(tmp_path: Path) -> None:
+async def test_a_reaction_on_the_slot_list_or_on_the_checklist_claims_that_slot(tmp_path: Path) -> None:
     bot, stub = await slots_bot(tmp_path)
     try:
         await stub.send_phase("r1", "checklist", "Checklist for tomorrow", CHECKLIST)
@@ -83,6 +83,16 @@ async def test_a_reaction_on_the_slot_list_under_the_checklist_claims_that_slot(
         sent = await bot.react(ROOM, B, listing.event_id, KEYCAPS[1])  # sorted: marshal, medic
         assert "You hold a place as medic" in sent[0].body
         assert await bot.react(ROOM, C, listing.event_id, "👍") == []
+        # The checklist message itself takes the same numbers; it is the herald's, never redacted here.
+        [checklist] = [s for s in bot.fake.sent if "Checklist for tomorrow" in s.body]
+        sent = await bot.react(ROOM, C, checklist.event_id, KEYCAPS[0])
+        assert "You hold a place as marshal" in sent[0].body
+        [feature] = [f for f in bot.features if f.name == "slots"]
+        await feature.run_ended("r1")
+        await bot.flush()
+        assert checklist.event_id not in {e for _, e in bot.fake.redacted}
+        assert listing.event_id in {e for _, e in bot.fake.redacted}
+        assert await count(bot, "slots_message") == 0
     finally:
         await close(bot)
 
