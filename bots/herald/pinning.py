@@ -226,8 +226,9 @@ class PhasePins(DayOfActionPort):
 
     async def forget_expired_pins(self, cutoff: datetime) -> int:
         """Rows of runs that expired (or are gone), and what settling takes down."""
+        settled = 0
         try:
-            await self.settle_all_pins()
+            settled = await self.settle_all_pins()
         except (MatrixError, Offline):  # the homeserver away, or offline (affinity forget)
             log.info("herald: pins not settled now; their rows expire with their runs")
-        return await self.pins.forget_stale(cutoff)
+        return settled + await self.pins.forget_stale(cutoff)
