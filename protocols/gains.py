@@ -59,7 +59,11 @@ def check_category(typed: str, known: Sequence[str]) -> str:
     """A category as typed, lower-cased, that must be one of ``known``."""
     name = typed.strip().lower()
     if name not in known:
-        raise GainError(f"'{typed}' is not a category. Categories: {', '.join(known)}. Nothing was kept.")
+        raise GainError(
+            "'{typed}' is not a category. Categories: {known}. Nothing was kept.",
+            typed=typed,
+            known=", ".join(known),
+        )
     return name
 
 
@@ -70,8 +74,9 @@ def check_text(text: str) -> str:
         raise GainError("Say what was gained, like: !gain add kitchen a weekly free kitchen")
     if len(cleaned) > MAX_GAIN_LENGTH:
         raise GainError(
-            f"That gain has {len(cleaned):,} characters; say it in at most {MAX_GAIN_LENGTH}. "
-            "Nothing was kept."
+            "That gain has {length} characters; say it in at most {most}. Nothing was kept.",
+            length=f"{len(cleaned):,}",
+            most=str(MAX_GAIN_LENGTH),
         )
     return cleaned
 
@@ -79,7 +84,9 @@ def check_text(text: str) -> str:
 def check_share(typed: str) -> str:
     mode = typed.strip().lower()
     if mode not in SHARE_MODES:
-        raise GainError(f"'{typed}' is not a way to share: use one of {', '.join(SHARE_MODES)}.")
+        raise GainError(
+            "'{typed}' is not a way to share: use one of {modes}.", typed=typed, modes=", ".join(SHARE_MODES)
+        )
     return mode
 
 

@@ -24,8 +24,8 @@ from bots.runtime.contract import ContractFeature
 from bots.runtime.converters import Text
 from bots.runtime.errors import MatrixError, UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
-from bots.runtime.message import Message
 from bots.runtime.registry import register
 from protocols.gains import RoomGains, categories, check_category, check_share, check_text, tally
 
@@ -63,9 +63,12 @@ class GainsFeature(ContractFeature[GainsConfig]):
         category = await self.ledger.remove(ctx.room_id, gain)
         if category is None:
             raise UserError(
-                f"There is no gain #{gain} here (a gain's text is forgotten after a while; its count stays)."
+                _(
+                    "There is no gain #{id} here (a gain's text is forgotten after a while; its count stays).",
+                    id=str(gain),
+                )
             )
-        await ctx.reply(Message.of(f"Took back gain #{gain} ({category})."))
+        await ctx.reply(render.taken_back(gain, category))
 
     @command(
         "gains", help="This room's gains, counted by category, with the texts still remembered", where="room"
@@ -84,7 +87,7 @@ class GainsFeature(ContractFeature[GainsConfig]):
     async def share(self, ctx: CommandContext, mode: str) -> None:
         chosen = check_share(mode)
         await self.ledger.set_share(ctx.room_id, chosen, ctx.now)
-        await ctx.reply(Message.of(f"From now on {render.SHARE_TEXT[chosen]}."))
+        await ctx.reply(render.share_set(chosen))
 
     @command(
         "gains coalition",
@@ -96,7 +99,9 @@ class GainsFeature(ContractFeature[GainsConfig]):
         scope = await herald.gains_scope(ctx.room_id) if herald is not None else None
         if scope is None:
             raise UserError(
-                "This room is not in a coalition (or this bot runs no herald): !gains shows this room's gains."
+                _(
+                    "This room is not in a coalition (or this bot runs no herald): !gains shows this room's gains."
+                )
             )
         name, rooms = scope
         here = await self.ledger.known_rooms(rooms)
@@ -119,9 +124,9 @@ class GainsFeature(ContractFeature[GainsConfig]):
 
     async def _name(self, room_id: RoomID) -> str:
         try:
-            return await self.host.room_name(room_id) or "a member room"
+            return await self.host.room_name(room_id) or render.MEMBER_ROOM
         except MatrixError:
-            return "a member room"
+            return render.MEMBER_ROOM
 
     # -- forgetting ---------------------------------------------------------------------------
 

@@ -1,62 +1,105 @@
-"""The ledger's messages, as :class:`Message` (lists, never tables; nothing escaped by hand)."""
+"""The ledger's messages, as :class:`Message` (lists, never tables; nothing escaped by hand), in
+the room's language (bots/runtime/i18n.py). Category names are words typed in commands, and stay
+as they are."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from bots.runtime.message import Message, bold, code
+from bots.runtime.i18n import _, duration, ngettext
+from bots.runtime.message import Inline, Message, Span, bold, code
 from protocols.gains import ANONYMOUS_NAME, Tally
-from protocols.timespec import format_duration
-
-SHARE_TEXT = {
-    "counts": "this room's gains count in its coalition's tally, without their texts",
-    "named": "this room's gains and their texts appear in its coalition's tally under its name",
-    "anonymous": f"this room's gains and their texts appear in its coalition's tally as “{ANONYMOUS_NAME}”",
-}
 
 
-def _counts(counts: Mapping[str, int]) -> list[str]:
-    return [f"{category}: {n}" for category, n in counts.items()]
+def share_text(share: str) -> Span:
+    """What a way of sharing means, as a clause (``this room's gains count in ...``)."""
+    if share == "counts":
+        return _("this room's gains count in its coalition's tally, without their texts")
+    if share == "named":
+        return _("this room's gains and their texts appear in its coalition's tally under its name")
+    return _(
+        "this room's gains and their texts appear in its coalition's tally as “{name}”",
+        name=_("a member group"),
+    )
+
+
+def _counts(counts: Mapping[str, int]) -> list[Span]:
+    return [_("{category}: {n}", category=category, n=n) for category, n in counts.items()]
 
 
 def recorded(gain_id: int, category: str, keep: timedelta) -> Message:
     return Message.of(
-        f"Recorded gain #{gain_id} in {category}. Its text is kept for {format_duration(keep)}, its count "
-        "stays. Take it back with ",
-        code(f"!gain remove {gain_id}"),
-        " (a moderator).",
+        _(
+            "Recorded gain #{id} in {category}. Its text is kept for {keep}, its count stays. Take "
+            "it back with {command} (a moderator).",
+            id=str(gain_id),
+            category=category,
+            keep=duration(keep),
+            command=code(f"!gain remove {gain_id}"),
+        )
     )
+
+
+def taken_back(gain_id: int, category: str) -> Message:
+    return Message.of(_("Took back gain #{id} ({category}).", id=str(gain_id), category=category))
+
+
+def share_set(share: str) -> Message:
+    return Message.of(_("From now on {what}.", what=share_text(share)))
 
 
 def room(counts: Mapping[str, int], texts: Sequence[tuple[int, str, str]], share: str) -> Message:
     if not counts:
-        msg = Message.of("No gains recorded here yet. Record one with !gain add <category> <text>.")
+        msg = Message.of(_("No gains recorded here yet. Record one with !gain add <category> <text>."))
     else:
-        msg = Message.of(bold("Gains of this room"), f" ({sum(counts.values())} in all):").bullets(
-            _counts(counts)
-        )
+        msg = Message.of(
+            _("{title} ({n} in all):", title=bold(_("Gains of this room")), n=sum(counts.values()))
+        ).bullets(_counts(counts))
     if texts:
-        msg = msg.paragraph("Remembered:").bullets(
-            [code(f"#{i}"), f" {category}: {text}"] for i, category, text in texts
+        msg = msg.paragraph(_("Remembered:")).bullets(
+            [code(f"#{i}"), " ", _("{category}: {text}", category=category, text=text)]
+            for i, category, text in texts
         )
-    return msg.paragraph(f"Sharing: {SHARE_TEXT[share]} (!gains share counts|named|anonymous).")
+    return msg.paragraph(_("Sharing: {what} (!gains share counts|named|anonymous).", what=share_text(share)))
+
+
+# A named room whose name cannot be read is shown as this (in the room's language).
+MEMBER_ROOM = "a member room"
+
+
+def _who(who: str) -> Inline:
+    if who == ANONYMOUS_NAME:
+        return _("a member group")
+    return _("a member room") if who == MEMBER_ROOM else who
 
 
 def coalition(name: str, tally: Tally, elsewhere: int) -> Message:
     total = sum(tally.counts.values())
     msg = Message.of(
-        bold(f"Gains of coalition {name}"),
-        f": {total} in {tally.rooms_with_gains} of {tally.rooms} member rooms counted here.",
+        bold(_("Gains of coalition {name}", name=name)),
+        ngettext(
+            ": {total} in {n} of {rooms} member rooms counted here.",
+            ": {total} in {n} of {rooms} member rooms counted here.",
+            tally.rooms_with_gains,
+            total=total,
+            rooms=tally.rooms,
+        ),
     )
-    msg = msg.bullets(_counts(tally.counts)) if tally.counts else msg.paragraph("No gains recorded yet.")
+    msg = msg.bullets(_counts(tally.counts)) if tally.counts else msg.paragraph(_("No gains recorded yet."))
     if tally.shared:
-        msg = msg.paragraph("Shared by their rooms:").bullets(
-            f"{who} ({category}): {text}" for who, category, text in tally.shared
+        msg = msg.paragraph(_("Shared by their rooms:")).bullets(
+            _("{who} ({category}): {text}", who=_who(who), category=category, text=text)
+            for who, category, text in tally.shared
         )
     if elsewhere:
         msg = msg.paragraph(
-            f"{elsewhere} member room{'s are' if elsewhere != 1 else ' is'} served by another herald's bot: "
-            "ask there with !gains coalition for their part."
+            ngettext(
+                "{n} member room is served by another herald's bot: ask there with !gains coalition "
+                "for their part.",
+                "{n} member rooms are served by another herald's bot: ask there with !gains coalition "
+                "for their part.",
+                elsewhere,
+            )
         )
     return msg

@@ -35,6 +35,8 @@ TRANSLATED: tuple[str, ...] = (
     "bots/ghostchair",
     "bots/lottery/render.py",
     "bots/care",
+    "bots/gains",
+    "protocols/gains.py",
 )
 
 
