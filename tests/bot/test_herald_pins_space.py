@@ -273,7 +273,7 @@ async def test_pins_and_spaces_are_forgotten_with_the_room_the_run_and_the_coali
 
 
 async def test_affinity_forget_drops_the_rows_of_expired_runs_offline(tmp_path: Path) -> None:
-    bot, state = await pinning_coalition(tmp_path)
+    bot, _ = await pinning_coalition(tmp_path)
     try:
         run = await start_run(bot, "rapid-response", "2026-11-22 12:00")
         await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
@@ -294,7 +294,7 @@ def test_affinity_wipe_destroys_the_pins_and_spaces_with_the_database(tmp_path: 
     data = tmp_path / "data"
 
     async def pinned_and_spaced() -> None:
-        bot, state = await pinning_coalition(data)
+        bot, _ = await pinning_coalition(data)
         try:
             run = await start_run(bot, "rapid-response", "2026-11-22 12:00")
             await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
