@@ -46,6 +46,7 @@ class DayOfActionConfig(Strict):
     encrypt_dms: bool = True
     liaison_check: timedelta = timedelta(minutes=1)  # how often a lottery's liaison is looked up
     drill_keep: timedelta = timedelta(days=7)
+    liaison_keep: timedelta = timedelta(days=30)  # a liaison and backup, after the term ends
     drill_min_window: timedelta = timedelta(seconds=15)  # a compressed ack window is never shorter
     overload: int = li.OVERLOAD  # escalations answered in 30 days that offer a step back
 
@@ -167,7 +168,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         term = li.name_backup(
             await self.current_liaison(ctx.room_id), ctx.room_id, user, bot=self.host.user_id
         )
-        await self.autonomy.put_liaison(term)
+        await self.autonomy.put_liaison(term, self._liaison_forget_at(term, ctx.now))
         await ctx.reply(
             Message.of(
                 "Backup liaison: ",
@@ -227,7 +228,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         ):
             term = li.drawn(current, room_id, li.LIAISON_ROLE, mandate.holder, mandate.expires)
             assert term is not None
-            await self.autonomy.put_liaison(term)
+            await self.autonomy.put_liaison(term, self._liaison_forget_at(term, now))
             port = herald_port(self.host)
             if port is not None:
                 await port.dayofaction_set_liaison(room_id, UserID(mandate.holder))
@@ -249,7 +250,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         after, hand = li.hand_off(current, now)
         if hand is None:
             return
-        await self.autonomy.put_liaison(after)
+        await self.autonomy.put_liaison(after, self._liaison_forget_at(after, now))
         port = herald_port(self.host)
         if port is not None:
             await port.dayofaction_set_liaison(room_id, UserID(hand.acting) if hand.acting else None)
@@ -270,6 +271,12 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         await self.host.post(
             room_id, text, key(self.name, "handoff", room_id, hand.leaving, now.date().isoformat())
         )
+
+    def _liaison_forget_at(self, term: li.Liaison, now: datetime) -> datetime:
+        """When a room's liaison and backup are forgotten: ``liaison_keep`` after the term ends
+        (or after now, without a term or once it ended)."""
+        ends = term.term_end if term.term_end is not None and term.term_end > now else now
+        return ends + self.config.liaison_keep
 
     async def _offer_stepback(self, person: str, now: datetime) -> None:
         room = await dm_room(

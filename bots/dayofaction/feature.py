@@ -33,6 +33,7 @@ class DayOfActionFeature(DrillPart):
             "declines and local notes": timedelta(0),  # with the run
             "drills": self.config.drill_keep,
             "escalations answered": ANSWER_WINDOW,
+            "a room's liaison and backup (after the term ends)": self.config.liaison_keep,
         }
 
     async def start(self) -> None:

@@ -66,16 +66,18 @@ class AutonomyStore:
         rows = await self._db.fetchall("SELECT room_id FROM dayofaction_liaison")
         return [str(r[0]) for r in rows]
 
-    async def put_liaison(self, term: Liaison) -> None:
+    async def put_liaison(self, term: Liaison, forget_at: datetime) -> None:
+        """Keep the room's liaison and backup until ``forget_at`` (renewed on every change)."""
         await self._db.execute(
-            "INSERT INTO dayofaction_liaison (room_id, liaison, backup, term_end) VALUES (?, ?, ?, ?)"
+            "INSERT INTO dayofaction_liaison (room_id, liaison, backup, term_end, forget_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (room_id) DO UPDATE SET liaison = excluded.liaison, backup = excluded.backup,"
-            " term_end = excluded.term_end",
+            " term_end = excluded.term_end, forget_at = excluded.forget_at",
             (
                 term.room,
                 term.liaison,
                 term.backup,
                 None if term.term_end is None else term.term_end.timestamp(),
+                forget_at.timestamp(),
             ),
         )
 
@@ -103,6 +105,9 @@ class AutonomyStore:
                 await conn.execute(
                     "DELETE FROM dayofaction_answer WHERE at < ?", (answers_before.timestamp(),)
                 )
+            ).rowcount
+            gone += (
+                await conn.execute("DELETE FROM dayofaction_liaison WHERE forget_at <= ?", (now.timestamp(),))
             ).rowcount
         return gone
 

@@ -74,11 +74,10 @@ class Context:
     source: dict[str, Any] = field(default_factory=dict)
     _replies: int = 0
 
-    async def reply(
-        self, text: str | Message | Span, html: str | None = None, *, wait: bool = False
-    ) -> Delivery | None:
+    async def reply(self, text: str | Message | Span, *, wait: bool = False) -> Delivery | None:
         """Answer the command with a notice that replies to it (a ``Message`` or a translatable
-        sentence is rendered in the room's language, bots/runtime/i18n.py).
+        sentence is rendered in the room's language, bots/runtime/i18n.py; a ``str`` is sent as
+        plain text). There is no way to pass HTML: it comes only from a ``Message``.
 
         The transaction id comes from the command's event id and the reply's position (the one
         key scheme, bots/runtime/keys.py), so a command handled again after a crash produces the
@@ -86,9 +85,11 @@ class Context:
         """
         self._replies += 1
         txn = key("runtime", self.event_id, "reply", self._replies)
-        if not isinstance(text, str):
-            text, html = await render(RoomSettings(self.bot.db), self.room_id, text)
-        content = notice(text, html, self.event_id, thread_of(self.source))
+        if isinstance(text, str):
+            plain, html = text, None
+        else:
+            plain, html = await render(RoomSettings(self.bot.db), self.room_id, text)
+        content = notice(plain, html, self.event_id, thread_of(self.source))
         if wait:
             return await self.bot.outbox.send(self.room_id, content, txn)
         await self.bot.outbox.enqueue(self.room_id, content, txn)

@@ -115,6 +115,7 @@ class Host(Protocol):
         thread: str | None = None,
         mentions: Sequence[str] = (),
         wait: bool = False,
+        urgent: bool = False,
     ) -> EventID | None: ...
 
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None: ...
@@ -135,10 +136,19 @@ class Host(Protocol):
     ) -> None: ...
 
     async def send_event(
-        self, room_id: RoomID, event_type: str, content: dict[str, Any], key: str, *, wait: bool = False
+        self,
+        room_id: RoomID,
+        event_type: str,
+        content: dict[str, Any],
+        key: str,
+        *,
+        wait: bool = False,
+        urgent: bool = False,
     ) -> EventID | None:
         """Any event type with content the feature builds (a coalition's control events, a
-        herald's marked copy), through the outbox like every send; encrypted where the room is."""
+        herald's marked copy), through the outbox like every send; encrypted where the room is.
+        ``urgent`` (here and on ``post``): the room's next sending turn comes before every other
+        room's, for what must not wait behind a broadcast (a stand-down)."""
         ...
 
     async def api(

@@ -75,23 +75,30 @@ class OfflineHost:
         thread: str | None = None,
         mentions: Sequence[str] = (),
         wait: bool = False,
+        urgent: bool = False,
     ) -> EventID | None:
         if wait:
             raise Offline("no event id can be learnt offline")
         from bots.runtime.context import notice
 
         people = list(dict.fromkeys([*message.mentions, *mentions]))
-        await self._outbox.enqueue(
-            room_id, notice(message.plain, message.html or None, reply_to, thread, people), key
-        )
+        content = notice(message.plain, message.html or None, reply_to, thread, people)
+        await self._outbox.enqueue(room_id, content, key, urgent=urgent)
         return None
 
     async def send_event(
-        self, room_id: RoomID, event_type: str, content: dict[str, Any], key: str, *, wait: bool = False
+        self,
+        room_id: RoomID,
+        event_type: str,
+        content: dict[str, Any],
+        key: str,
+        *,
+        wait: bool = False,
+        urgent: bool = False,
     ) -> EventID | None:
         if wait:
             raise Offline("no event id can be learnt offline")
-        await self._outbox.enqueue(room_id, content, key, event_type)
+        await self._outbox.enqueue(room_id, content, key, event_type, urgent=urgent)
         return None
 
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:

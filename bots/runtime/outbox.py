@@ -16,7 +16,8 @@ the durable promise; :meth:`Outbox.forget_older_than` never drops a pending row)
 Messages to one room go out in order, one at a time; different rooms go out concurrently, and
 fairly: rooms take turns, one message per turn (round-robin), so one room's flood (a coalition
 broadcast of thousands of messages) never holds a sending slot while another room waits. A room
-with a stand-down waiting (a herald run's ``cancel`` message) takes its next turn first.
+with an urgent row waiting (``urgent=True`` on enqueue: a herald's stand-down) takes its next
+turn first. The outbox reads no feature's transaction ids: the sender says what is urgent.
 """
 
 from __future__ import annotations
@@ -50,10 +51,6 @@ KINDS = ("message", "edit", "redaction", "upload")
 # Kinds retried on any non-permanent homeserver error until they land.
 UNTIL_DONE = frozenset({"edit", "redaction"})
 
-# A stand-down must not wait behind other rooms' turns: the herald's stand-down transaction ids
-# (``protocols.herald.plan.txn_id_for`` with the plan's ``cancel`` key) put their room first.
-URGENT_TXN_LIKE = "aff-%-cancel-%"
-
 
 @dataclass(frozen=True)
 class Queued:
@@ -64,6 +61,7 @@ class Queued:
     txn_id: str
     event_type: str = "m.room.message"
     kind: str = "message"
+    urgent: bool = False  # its room's next turn comes before every other room's (a stand-down)
 
 
 @dataclass(frozen=True)
@@ -114,15 +112,18 @@ class Outbox:
         event_type: str = "m.room.message",
         *,
         kind: str = "message",
+        urgent: bool = False,
     ) -> bool:
         """Accept a message (or an edit, redaction, upload: ``kind``) for sending. Returns False
-        if this txn id was already accepted."""
+        if this txn id was already accepted. ``urgent``: the room's next turn comes before every
+        other room's (a stand-down must not wait behind a broadcast to a thousand rooms)."""
         if kind not in KINDS:
             raise ValueError(f"unknown outbox kind {kind!r}; one of {', '.join(KINDS)}")
         changed = await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (bot, txn_id, room_id, kind, event_type, content, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.bot, txn_id, room_id, kind, event_type, json.dumps(content), self._clock()),
+            "INSERT OR IGNORE INTO outbox "
+            "(bot, txn_id, room_id, kind, event_type, content, created_at, urgent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.bot, txn_id, room_id, kind, event_type, json.dumps(content), self._clock(), int(urgent)),
         )
         self._rescan = True
         self._wake.set()
@@ -141,8 +142,8 @@ class Outbox:
             for item in items:
                 cur = await conn.execute(
                     "INSERT OR IGNORE INTO outbox "
-                    "(bot, txn_id, room_id, kind, event_type, content, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "(bot, txn_id, room_id, kind, event_type, content, created_at, urgent) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         self.bot,
                         item.txn_id,
@@ -151,6 +152,7 @@ class Outbox:
                         item.event_type,
                         json.dumps(item.content),
                         now,
+                        int(item.urgent),
                     ),
                 )
                 added += max(cur.rowcount, 0)
@@ -167,9 +169,10 @@ class Outbox:
         timeout: float = 120,
         *,
         kind: str = "message",
+        urgent: bool = False,
     ) -> Delivery:
         """Enqueue and wait until the message is sent (or refused for good)."""
-        await self.enqueue(room_id, content, txn_id, event_type, kind=kind)
+        await self.enqueue(room_id, content, txn_id, event_type, kind=kind, urgent=urgent)
         return await self.wait(txn_id, timeout)
 
     async def wait(self, txn_id: str, timeout: float = 120) -> Delivery:
@@ -259,13 +262,13 @@ class Outbox:
 
     async def _scan(self) -> None:
         """Give every room with pending messages a place in the turn order (oldest first, rooms
-        with a stand-down waiting before all others); rooms already queued keep their place,
-        except that a stand-down moves its room to the front."""
+        with an urgent row waiting before all others); rooms already queued keep their place,
+        except that an urgent row moves its room to the front."""
         rows = await self.db.fetchall(
-            "SELECT room_id, MIN(id) AS first, COUNT(*) AS n, MAX(txn_id LIKE ?) AS urgent "
+            "SELECT room_id, MIN(id) AS first, COUNT(*) AS n, MAX(urgent) AS urgent "
             "FROM outbox WHERE bot = ? AND state = 'pending' GROUP BY room_id "
             "ORDER BY urgent DESC, first",
-            (URGENT_TXN_LIKE, self.bot),
+            (self.bot,),
         )
         metrics.OUTBOX_PENDING.labels(self.bot).set(sum(int(r["n"]) for r in rows))
         queued = set(self._ready)
@@ -282,7 +285,7 @@ class Outbox:
 
     async def _turn(self, room: str) -> None:
         """One turn of a room: send its oldest pending message, then queue it again (at the
-        back, or at the front if a stand-down waits) while it has more."""
+        back, or at the front if an urgent row waits) while it has more."""
         again: bool | None = None
         try:
             if self._stopping:
@@ -296,9 +299,9 @@ class Outbox:
                 return
             await self._deliver(row)
             more = await self.db.fetchone(
-                "SELECT COUNT(*) AS n, MAX(txn_id LIKE ?) AS urgent FROM outbox "
+                "SELECT COUNT(*) AS n, MAX(urgent) AS urgent FROM outbox "
                 "WHERE bot = ? AND room_id = ? AND state = 'pending'",
-                (URGENT_TXN_LIKE, self.bot, room),
+                (self.bot, room),
             )
             if more is not None and int(more["n"]) > 0:
                 again = bool(more["urgent"])

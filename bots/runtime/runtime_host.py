@@ -67,11 +67,12 @@ class RuntimeHost:
         thread: str | None = None,
         mentions: Sequence[str] = (),
         wait: bool = False,
+        urgent: bool = False,
     ) -> EventID | None:
         people = list(dict.fromkeys([*message.mentions, *mentions]))
         plain, html = await render(self.settings, room_id, message)  # in the room's language
         content = notice(plain, html or None, reply_to, thread, people)
-        return await self._queue(room_id, content, key, "m.room.message", wait)
+        return await self._queue(room_id, content, key, "m.room.message", wait, urgent=urgent)
 
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:
         """Replace the text of a message the bot sent (``m.replace``); clients show the new one."""
@@ -110,9 +111,16 @@ class RuntimeHost:
         await self._queue(room_id, content, key, UPLOAD, False, kind="upload")
 
     async def send_event(
-        self, room_id: RoomID, event_type: str, content: dict[str, Any], key: str, *, wait: bool = False
+        self,
+        room_id: RoomID,
+        event_type: str,
+        content: dict[str, Any],
+        key: str,
+        *,
+        wait: bool = False,
+        urgent: bool = False,
     ) -> EventID | None:
-        return await self._queue(room_id, content, key, event_type, wait)
+        return await self._queue(room_id, content, key, event_type, wait, urgent=urgent)
 
     async def api(
         self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
@@ -136,12 +144,13 @@ class RuntimeHost:
         wait: bool,
         *,
         kind: str = "message",
+        urgent: bool = False,
     ) -> EventID | None:
         outbox = self._bot.outbox
         if wait:
-            done = await outbox.send(room_id, content, key, event_type, kind=kind)
+            done = await outbox.send(room_id, content, key, event_type, kind=kind, urgent=urgent)
             return done.event_id if done.state == "sent" else None
-        await outbox.enqueue(room_id, content, key, event_type, kind=kind)
+        await outbox.enqueue(room_id, content, key, event_type, kind=kind, urgent=urgent)
         return None
 
     async def delivery(self, key: str) -> Outcome | None:

@@ -10,8 +10,8 @@ import pytest
 
 from bots.runtime.errors import Forbidden, MatrixError, RateLimited, TransportError
 from bots.runtime.ids import EventID, RoomID
-from bots.runtime.outbox import Outbox
-from storage.db import Database
+from bots.runtime.outbox import Outbox, Queued
+from storage.db import Database, shipped_migrations
 
 
 class FlakyHomeserver:
@@ -179,13 +179,53 @@ async def test_a_stand_down_takes_the_next_turn_before_other_rooms(tmp_path: Pat
         for i in range(10):
             for r in range(30):
                 await box.enqueue(RoomID(f"!r{r}:x"), {"body": f"r{r}-{i}"}, f"r{r}-{i}")
-        # The herald's stand-down for one more room (protocols.herald.plan.txn_id_for, key cancel).
-        await box.enqueue(RoomID("!s:x"), {"body": "cancel"}, "aff-run1-cancel-0123456789ab")
+        # A stand-down for one more room, marked urgent by its sender (its key says nothing).
+        await box.enqueue(RoomID("!s:x"), {"body": "cancel"}, "plain-key-1", urgent=True)
         box.start()
         await box.drain(60)
         order = [body for _, body in hs.delivered]
         assert order.index("cancel") < 3, order[:5]
         assert len(order) == 301
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_a_key_shaped_like_a_stand_down_is_not_urgent_unless_marked(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    box, db = await _fair_outbox(tmp_path, hs, concurrency=2)
+    try:
+        for i in range(10):
+            for r in range(30):
+                await box.enqueue(RoomID(f"!r{r}:x"), {"body": f"r{r}-{i}"}, f"r{r}-{i}")
+        # The herald's old stand-down key format, without the flag: the outbox reads no key.
+        await box.enqueue(RoomID("!s:x"), {"body": "cancel"}, "aff-run1-cancel-0123456789ab")
+        box.start()
+        await box.drain(60)
+        order = [body for _, body in hs.delivered]
+        assert order.index("cancel") >= 20, order[:35]
+        assert len(order) == 301
+    finally:
+        await box.stop()
+        await db.close()
+
+
+async def test_an_urgent_row_in_a_room_already_waiting_moves_it_to_the_front(tmp_path: Path) -> None:
+    hs = FlakyHomeserver()
+    box, db = await _fair_outbox(tmp_path, hs, concurrency=1)
+    try:
+        for i in range(5):
+            for r in range(20):
+                await box.enqueue(RoomID(f"!r{r}:x"), {"body": f"r{r}-{i}"}, f"r{r}-{i}")
+        # Room 19 is last in the turn order; its urgent row is behind its own four others.
+        await box.enqueue_batch([Queued(RoomID("!r19:x"), {"body": "stop"}, "stop-19", urgent=True)])
+        box.start()
+        await box.drain(60)
+        order = [body for _, body in hs.delivered]
+        mine = [b for room, b in hs.delivered if room == "!r19:x"]
+        # The room's turns come first until its urgent row is out; its own order is kept.
+        assert order.index("stop") < 8, order[:10]
+        assert mine == ["r19-0", "r19-1", "r19-2", "r19-3", "r19-4", "stop"]
     finally:
         await box.stop()
         await db.close()
@@ -303,3 +343,23 @@ async def test_pending_redactions_outlive_forgetting_and_unknown_kinds_are_refus
         assert await box.delivery("x1") is None
     finally:
         await db.close()
+
+
+async def test_a_stand_down_pending_before_the_upgrade_stays_urgent(tmp_path: Path) -> None:
+    # A database from before migration 012 with a herald stand-down and another message pending:
+    # the upgrade marks the stand-down urgent (the one place the old key format is still read).
+    upto = [m for m in shipped_migrations() if m.version < 12]
+    db = await Database.open(tmp_path / "old.db", upto)
+    for txn in ("aff-run1-cancel-0123456789ab", "aff-run1-call-0123456789ab"):
+        await db.execute(
+            "INSERT INTO outbox (bot, txn_id, room_id, event_type, content, created_at) "
+            "VALUES ('@bot:x', ?, '!r:x', 'm.room.message', '{}', 0)",
+            (txn,),
+        )
+    await db.migrate(shipped_migrations())
+    rows = await db.fetchall("SELECT txn_id, urgent FROM outbox ORDER BY id")
+    await db.close()
+    assert [(r["txn_id"], r["urgent"]) for r in rows] == [
+        ("aff-run1-cancel-0123456789ab", 1),
+        ("aff-run1-call-0123456789ab", 0),
+    ]
