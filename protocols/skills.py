@@ -98,8 +98,10 @@ def normalise_skill(text: str) -> str:
         raise SkillError("Name a skill in a word or two, like: !offer first aid")
     if len(tag) > MAX_SKILL_LENGTH:
         raise SkillError(
-            f"A skill is a short tag (at most {MAX_SKILL_LENGTH} characters, this one has "
-            f"{len(tag)}); put the details in the note."
+            "A skill is a short tag (at most {most} characters, this one has {length}); put the "
+            "details in the note.",
+            most=MAX_SKILL_LENGTH,
+            length=len(tag),
         )
     return tag
 
@@ -111,8 +113,9 @@ def check_note(note: str | None) -> str | None:
     cleaned = " ".join(note.split())
     if len(cleaned) > MAX_NOTE_LENGTH:
         raise SkillError(
-            f"That note has {len(cleaned):,} characters; a note is at most {MAX_NOTE_LENGTH}. "
-            "Nothing was kept."
+            "That note has {length} characters; a note is at most {most}. Nothing was kept.",
+            length=f"{len(cleaned):,}",
+            most=str(MAX_NOTE_LENGTH),
         )
     return cleaned
 
@@ -222,7 +225,7 @@ class Match:
             return "asker"
         if user == self.offerer:
             return "offerer"
-        raise SkillError(f"Match {self.id} is not yours: I only ask the two people it concerns.")
+        raise SkillError("Match {id} is not yours: I only ask the two people it concerns.", id=str(self.id))
 
     def other(self, user: str) -> str:
         return self.offerer if self.side_of(user) == "asker" else self.asker
@@ -241,7 +244,7 @@ def answer(match: Match, user: str, yes: bool) -> Match:
     change any more: a yes after a no reveals nothing, a no after both said yes is too late."""
     side = match.side_of(user)
     if match.outcome != WAITING:
-        raise SkillError(f"Match {match.id} is already settled; nothing changed.")
+        raise SkillError("Match {id} is already settled; nothing changed.", id=str(match.id))
     if side == "asker":
         return replace(match, asker_yes=yes)
     return replace(match, offerer_yes=yes)
@@ -281,18 +284,27 @@ def role_pools(
         held = set(holders.get(skill, ()))
         eligible = tuple(m for m in members if m in held)
         if not eligible:
-            raise SkillError(no_holder_message(role, skill, (teachers or {}).get(skill, Teachers())))
+            raise no_holder_error(role, skill, (teachers or {}).get(skill, Teachers()))
         out[role] = eligible
     return out
 
 
-def no_holder_message(role: str, skill: str, teachers: Teachers) -> str:
+def no_holder_error(role: str, skill: str, teachers: Teachers) -> SkillError:
     """Why a role cannot be drawn, and the way out: who could teach its skill."""
-    text = f"Nobody in the pool holds {skill}, which {role} requires, so {role} cannot be drawn."
     if teachers.holders or teachers.offerers:
         who = sorted(set(teachers.holders) | set(teachers.offerers))
-        text += f" Who could teach it: {', '.join(who)}."
-    else:
-        text += f" Nobody here offers it yet: someone can ask with !ask {skill}."
-    text += f" Once someone has learned it, they type !learned {skill}. Nothing was drawn."
-    return text
+        return SkillError(
+            "Nobody in the pool holds {skill}, which {role} requires, so {role} cannot be drawn. "
+            "Who could teach it: {who}. Once someone has learned it, they type !learned {skill}. "
+            "Nothing was drawn.",
+            skill=skill,
+            role=role,
+            who=", ".join(who),
+        )
+    return SkillError(
+        "Nobody in the pool holds {skill}, which {role} requires, so {role} cannot be drawn. Nobody "
+        "here offers it yet: someone can ask with !ask {skill}. Once someone has learned it, they "
+        "type !learned {skill}. Nothing was drawn.",
+        skill=skill,
+        role=role,
+    )

@@ -37,6 +37,8 @@ TRANSLATED: tuple[str, ...] = (
     "bots/care",
     "bots/gains",
     "protocols/gains.py",
+    "bots/skills",
+    "protocols/skills.py",
 )
 
 

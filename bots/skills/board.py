@@ -13,6 +13,7 @@ from typing import Annotated
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Metavar, Words
 from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.i18n import _, ngettext
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
@@ -61,7 +62,10 @@ class BoardPart(SkillsBase):
         note = check_note(note_text)
         if await self.entries.count_of(ctx.room_id, ctx.sender, ctx.now) >= MAX_OPEN_ENTRIES:
             raise UserError(
-                f"You have {MAX_OPEN_ENTRIES} open entries here: withdraw one (!skills) first. Nothing was kept."
+                _(
+                    "You have {n} open entries here: withdraw one (!skills) first. Nothing was kept.",
+                    n=MAX_OPEN_ENTRIES,
+                )
             )
         close = [] if tag in known else suggestions(tag, known)
         until = ctx.now + self.config.entry_ttl
@@ -165,13 +169,13 @@ class BoardPart(SkillsBase):
     async def withdraw(self, ctx: CommandContext, entry: int) -> None:
         found = await self.entries.get(entry)
         if found is None or found[0] != ctx.room_id or not found[1].open(ctx.now):
-            raise UserError(f"There is no open entry #{entry} here: !skills lists yours.")
+            raise UserError(_("There is no open entry #{id} here: !skills lists yours.", id=str(entry)))
         if found[1].user != ctx.sender:
-            raise UserError(f"Entry #{entry} is not yours: only who posted it withdraws it.")
+            raise UserError(_("Entry #{id} is not yours: only who posted it withdraws it.", id=str(entry)))
         async with self.host.db.transaction():
             await self.entries.delete(entry)
             await self.matches.forget_entry(entry)
-        await ctx.reply(Message.of(f"Withdrawn: #{entry} ({found[1].kind} of {found[1].skill})."))
+        await ctx.reply(render.withdrawn(entry, found[1].kind, found[1].skill))
 
     # -- consent ------------------------------------------------------------------------------
 
@@ -186,12 +190,19 @@ class BoardPart(SkillsBase):
     async def _answer(self, ctx: CommandContext, match_id: int, yes: bool) -> None:
         if not ctx.is_direct:
             raise UserError(
-                "Answer a match in our direct chat, where I asked you: nothing was recorded here."
+                _("Answer a match in our direct chat, where I asked you: nothing was recorded here.")
             )
         stored = await self.matches.get(match_id, ctx.now)
         if stored is None or ctx.sender not in (stored.match.asker, stored.match.offerer):
             days = self.config.match_ttl.days
-            raise UserError(f"There is no open match {match_id} for you (a match waits {days} days).")
+            raise UserError(
+                ngettext(
+                    "There is no open match {id} for you (a match waits {n} day).",
+                    "There is no open match {id} for you (a match waits {n} days).",
+                    days,
+                    id=str(match_id),
+                )
+            )
         updated = answer(stored.match, ctx.sender, yes)
         await self.matches.save_answers(updated)
         if updated.outcome == DECLINED:

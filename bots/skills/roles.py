@@ -14,8 +14,9 @@ from typing import Annotated
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Metavar, OnOff, UserRef, Words
 from bots.runtime.errors import UserError
+from bots.runtime.i18n import _, ngettext
 from bots.runtime.ids import RoomID
-from bots.runtime.message import Message
+from bots.runtime.message import Inline, Message
 from bots.skills import render
 from bots.skills.board import BoardPart
 from protocols.lottery_room import ROLE_PATTERN
@@ -42,9 +43,13 @@ class RolesPart(BoardPart):
         tag = self.skill_of(skill)
         if not await self.held.confirm(ctx.room_id, user, tag, ctx.sender):
             raise UserError(
-                f"{user} has not recorded {tag} here: they type !learned {tag} first. Nothing changed."
+                _(
+                    "{user} has not recorded {skill} here: they type !learned {skill} first. Nothing changed.",
+                    user=user,
+                    skill=tag,
+                )
             )
-        await ctx.reply(Message.of(f"Confirmed: {user} holds {tag}."))
+        await ctx.reply(Message.of(_("Confirmed: {user} holds {skill}.", user=user, skill=tag)))
 
     # -- roles that need a skill ----------------------------------------------------------------
 
@@ -74,8 +79,8 @@ class RolesPart(BoardPart):
     async def unrequire(self, ctx: CommandContext, role: str) -> None:
         name = role.strip().lower()
         if not await self.requirements.clear(ctx.room_id, name):
-            raise UserError(f"{name} requires no skill here. Nothing changed.")
-        await ctx.reply(Message.of(f"{name} is drawn among the whole pool again."))
+            raise UserError(_("{role} requires no skill here. Nothing changed.", role=name))
+        await ctx.reply(Message.of(_("{role} is drawn among the whole pool again.", role=name)))
 
     @command(
         "roles confirm-skills",
@@ -87,14 +92,23 @@ class RolesPart(BoardPart):
         await self.requirements.set_confirming(ctx.room_id, on_off, ctx.now)
         if on_off:
             pending = await self.held.unconfirmed(ctx.room_id)
-            text = "From now on a skill opens roles once a moderator confirms it with !skills confirm <user> <skill>."
-            if pending:
-                text += (
-                    f" {len(pending)} recorded skill{'s' if len(pending) != 1 else ''} await confirmation."
+            text: list[Inline] = [
+                _(
+                    "From now on a skill opens roles once a moderator confirms it with !skills confirm <user> <skill>."
                 )
-            await ctx.reply(Message.of(text))
+            ]
+            if pending:
+                text += [
+                    " ",
+                    ngettext(
+                        "{n} recorded skill awaits confirmation.",
+                        "{n} recorded skills await confirmation.",
+                        len(pending),
+                    ),
+                ]
+            await ctx.reply(Message.of(*text))
         else:
-            await ctx.reply(Message.of("From now on !learned is enough for a skill to open roles."))
+            await ctx.reply(Message.of(_("From now on !learned is enough for a skill to open roles.")))
 
     async def _known_role(self, room_id: RoomID, typed: str) -> str:
         name = typed.strip().lower()
@@ -104,9 +118,13 @@ class RolesPart(BoardPart):
         if lottery is not None:
             roles = (await lottery.rooms.setup(room_id)).roles
             if name not in roles:
-                raise UserError(f"'{typed}' is not a role here. Roles: {', '.join(roles) or 'none yet'}.")
+                raise UserError(
+                    _("'{typed}' is not a role here. Roles: {roles}.", typed=typed, roles=", ".join(roles))
+                    if roles
+                    else _("'{typed}' is not a role here. Roles: none yet.", typed=typed)
+                )
         elif not ROLE_PATTERN.match(name):
-            raise UserError(f"'{typed}' is not a role name.")
+            raise UserError(_("'{typed}' is not a role name.", typed=typed))
         return name
 
     # -- what the lottery asks ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from bots.care import CareFeature
 from bots.gains import GainsFeature
 from bots.herald.feature import HeraldFeature
 from bots.lottery.feature import LotteryFeature
+from bots.skills import SkillsFeature
 from tests.bot.fakes import ROOM, FakeBot, close, fake_bot
 
 MOD = "@mod:test.example"
@@ -70,5 +71,31 @@ async def test_gains_answer_in_polish(tmp_path: Path) -> None:
         [bad] = await bot.say(ROOM, ANA, "!gain add kitchn soup")  # a rule's refusal, in Polish
         assert bad.body.startswith("'kitchn' to nie kategoria. Kategorie: ")
         assert bad.body.endswith("Nic nie zapisano.")
+    finally:
+        await close(bot)
+
+
+async def test_skills_answer_in_polish(tmp_path: Path) -> None:
+    bot = await fake_bot(
+        tmp_path, [LotteryFeature, SkillsFeature], members=[MOD, ANA, BEN], moderators=[MOD], now=NOW
+    )
+    try:
+        await polish(bot)
+        [listing] = await bot.say(ROOM, ANA, "!help")
+        assert "Wymiana umiejętności:" in listing.body
+        assert (await help_line(bot, "swap no")).endswith(
+            "— Odrzuć dopasowanie: nikt nie pozna twojego imienia"
+        )
+        [posted] = await bot.say(ROOM, ANA, "!offer first-aid trained medic")
+        assert posted.body.startswith("Na tablicy jako #1: twoja oferta: first-aid (na 30 dni;")
+        for who in (BEN, MOD):
+            await bot.say(ROOM, who, "!offer first-aid")
+        [board] = await bot.say(ROOM, ANA, "!skills")
+        assert "first-aid: 3 oferty, 0 próśb" in board.body  # Polish few and many
+        [empty] = await bot.say(ROOM, ANA, "!offer !!!")  # the rule's refusal, in Polish
+        assert empty.body == "Nazwij umiejętność jednym lub dwoma słowami, np.: !offer first aid"
+        await bot.say(ROOM, MOD, "!roles set medic")
+        [required] = await bot.say(ROOM, MOD, "!roles require medic surgery")
+        assert required.body.startswith("medic jest losowana tylko wśród osób, które mają surgery.")
     finally:
         await close(bot)
