@@ -169,13 +169,13 @@ async def test_affinity_forget_and_wipe_leave_none_of_it_on_disk(tmp_path: Path)
     await close(bot)
     data = tmp_path / "again"
     assert any(m in b"".join(p.read_bytes() for p in data.glob("affinity.db*")) for m in MARKERS)
-    config = tmp_path / "config.yaml"
-    config.write_text(
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
         f'homeserver: http://localhost:1\ndata_dir: "{data}"\n'
         'bots:\n  - user_id: "@bot:test.example"\n    password: x\n'
         f"    features: [{', '.join(FEATURES)}]\n"
     )
-    assert main(["wipe", "--config", str(config), "--yes-destroy-everything"]) == 0
+    assert main(["wipe", "--config", str(config_file), "--yes-destroy-everything"]) == 0
     assert not list(data.glob("affinity.db*"))
     left = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file())
     assert not any(m in left for m in MARKERS)
