@@ -138,6 +138,31 @@ class HeraldControl(_Scoped):
             (self._bot, run_id, rev, plan_hash),
         )
 
+    # -- invitations shared by the other heralds (the table is storage.herald_coalitions') --
+
+    async def mirror_invite(
+        self,
+        coalition: str,
+        token_hash: str,
+        room_id: str | None,
+        issued_by: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """An open invitation another herald issued, accepted here too (kept as its hash)."""
+        await self._db.execute(
+            "INSERT OR IGNORE INTO herald_invite"
+            " (token_hash, bot, coalition, room_id, created_by, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (token_hash, self._bot, coalition, room_id, issued_by, _ts(now), _ts(expires_at)),
+        )
+
+    async def drop_invite(self, token_hash: str) -> int:
+        """An invitation spent through another herald (or expired): no longer accepted here."""
+        return await self._db.execute(
+            "DELETE FROM herald_invite WHERE token_hash = ? AND bot = ?", (token_hash, self._bot)
+        )
+
     # -- forgetting --
 
     async def forget_runs(self, run_ids: list[str]) -> int:

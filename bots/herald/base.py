@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -180,6 +181,14 @@ class HeraldBase(ContractFeature[HeraldConfig]):
 
     async def share_member(self, coalition: str, room_id: str) -> None:
         """A room joined (or its liaison changed): tell the other heralds."""
+
+    async def share_invite(
+        self, coalition: str, token_hash: str, room_id: str | None, expires_at: datetime
+    ) -> None:
+        """An invitation was issued here: any herald accepts it (``bots.herald.invitations``)."""
+
+    async def spend_invite(self, coalition: str, token_hash: str) -> None:
+        """An invitation was used here: no herald accepts it again."""
 
     async def answers(self, room_id: str, event_id: str) -> bool:
         """Whether this herald answers a command (or takes a step) in a room: always, unless

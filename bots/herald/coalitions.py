@@ -120,6 +120,7 @@ class CoalitionCommands(Broadcast):
                 f"Coalition {coalition.name} already has {MAX_OPEN_INVITES} open invitations; wait until some "
                 f"are used or expire ({format_duration(INVITE_TTL)} after they were issued)."
             )
+        await self.share_invite(coalition.name, token_hash(token), target, expires)
         zone = await self.zone_of(ctx.room_id)
         which = "one room (the one named)" if target else "one room"
         await ctx.reply(
@@ -158,6 +159,7 @@ class CoalitionCommands(Broadcast):
                 f"(invitations last {format_duration(INVITE_TTL)}). Ask the coordination room for a new one."
             )
         coalition = used.coalition
+        await self.spend_invite(coalition.name, token_hash(typed))
         coordination = await self.label(coalition.coordination_room)
         coordinators = await self._coordinators_of(coalition)
         who = ", ".join(coordinators) if coordinators else "its moderators"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bots.herald.base import log
 from bots.herald.control_room import creators_from, joined_from, room_state
@@ -21,11 +21,15 @@ from bots.herald.protocols import ProtocolCommands
 from bots.runtime.errors import MatrixError
 from protocols.coalition import HeartbeatBook, Registry
 from protocols.coalition.charter import CHARTER, COPIES, WANT, coalition_name, parse_copies
+from protocols.coalition.kinds import INVITE
 from protocols.coalition.plan_parts import SharedPlan, assemble_plan
 from protocols.coalition.registry import PLAN_PART, STATE_KINDS, TIMELINE_KINDS
 from protocols.coalition.shapes import server_of
 from protocols.herald.plan import PlannedMessage, txn_id_for
 from storage.herald_control import StoredCopy
+
+if TYPE_CHECKING:
+    from bots.herald.invitations import SharedInvite
 
 PRIVATE_KINDS = frozenset({*TIMELINE_KINDS, PLAN_PART, CHARTER, COPIES})
 
@@ -39,6 +43,7 @@ class ControlView:
     coalition: str | None = None
     private: list[dict[str, Any]] = field(default_factory=list)
     invited_for: frozenset[str] = frozenset()  # the heralds this herald last invited everywhere
+    invites: dict[str, SharedInvite] = field(default_factory=dict)  # open and spent, by token hash
 
 
 def to_planned(run_id: str, plan: SharedPlan) -> list[PlannedMessage]:
@@ -123,6 +128,9 @@ class ControlRegistry(ProtocolCommands):
         view = ControlView(room_id, registry, book.record_events(state, now), joined_from(state))
         view.private = private
         view.invited_for = invited
+        view.invites = dict(held.invites) if held is not None else {}
+        for event in state:
+            self.note_invite(view, event)
         view.coalition = coalition_name(private, registry.admitted)
         self.views[room_id] = view
         return view
@@ -144,12 +152,20 @@ class ControlRegistry(ProtocolCommands):
         async with lock:
             await self.control.link(view.coalition, view.room_id, self.host.clock())
             await self._mirror(view)
+            await self.mirror_invites(view)
             await self._adopt(view)
             await self.welcome_heralds(view)
             await self.on_duty(view)
 
     async def on_duty(self, view: ControlView) -> None:
         """Declare this herald on duty (``bots.herald.heralds_live``)."""
+
+    def note_invite(self, view: ControlView, event: dict[str, Any]) -> bool:
+        """An invitation shared in the control room (``bots.herald.invitations``)."""
+        return False
+
+    async def mirror_invites(self, view: ControlView) -> None:
+        """Copy the shared invitations into this herald's table (``bots.herald.invitations``)."""
 
     async def welcome_heralds(self, view: ControlView) -> None:
         """Invite newly admitted heralds into the rooms (``bots.herald.sharing``)."""
@@ -188,6 +204,10 @@ class ControlRegistry(ProtocolCommands):
                 )
             view.registry = view.registry.fold([event])
             view.coalition = view.coalition or coalition_name(view.private, registered)
+        elif kind == INVITE and state_key is not None:
+            if not self.note_invite(view, event):
+                log.warning("herald: ignored an invitation from a sender who is not a herald")
+                return
         elif kind == WANT and state_key is None:
             # One answer per asking herald per staleness period: a herald that cannot decrypt
             # yet asks again, and each answer is a burst of events.

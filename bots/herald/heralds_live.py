@@ -16,15 +16,18 @@ routing the sync's events, and answering each command once in a room several her
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
 from bots.herald.base import log
 from bots.herald.control_room import put_state, send_private
 from bots.herald.control_view import ControlView
+from bots.herald.room_check import SeenEvents
 from bots.herald.sharing import Sharing
 from bots.runtime.commands import CommandContext
 from bots.runtime.errors import MatrixError
+from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from protocols.coalition.charter import want_event
 from protocols.coalition.delivery import DeliveryKey, rank
@@ -33,6 +36,7 @@ from protocols.coalition.reveal import heartbeat_state, instance_state
 
 BEAT_JOB = "heartbeat"
 JOINED_TTL_S = 10.0
+ANSWERS_KEPT = 1000  # decisions kept, one per recent command (event id)
 
 
 class Heartbeats(Sharing):
@@ -88,10 +92,21 @@ class Heartbeats(Sharing):
         if isinstance(kind, str) and kind.startswith(NS + "."):
             await self.discover(room_id)
             return
-        if kind == "m.room.message" and self.view_for_room(room_id) is not None:
+        member_view = self.view_for_room(room_id)
+        if member_view is not None and event.get("sender") in member_view.registry.admitted:
+            self.seen_events.add(str(event.get("event_id")))
+        if kind == "m.room.message" and member_view is not None:
             await self.seen_copy(room_id, event)
         if kind == "m.room.member":
             getattr(self, "_joined_cache", {}).pop(room_id, None)
+
+    @property
+    def seen_events(self) -> SeenEvents:
+        """The other heralds' events in member rooms that the sync delivered (``room_check``)."""
+        found: SeenEvents | None = self.__dict__.get("_seen_events")
+        if found is None:
+            found = self.__dict__["_seen_events"] = SeenEvents()
+        return found
 
     async def seen_copy(self, room_id: str, event: dict[str, Any]) -> None:
         """A message in a member room (``bots.herald.leaderless`` reads it)."""
@@ -131,8 +146,23 @@ class Heartbeats(Sharing):
 
     # -- answering once ----------------------------------------------------------------------
 
+    async def answers_in(self, room_id: RoomID, event_id: EventID) -> bool:
+        """The runtime asks before its own replies (``!help``, ``!ping``, a refusal): the same
+        herald answers them as answers the herald's commands."""
+        return await self.answers(str(room_id), str(event_id))
+
     async def answers(self, room_id: str, event_id: str) -> bool:
-        """Whether this herald is the one to answer a command in this room."""
+        """Whether this herald is the one to answer a command in this room. Decided once per
+        event and kept a while, so that the runtime's replies and the command's own agree."""
+        decided: OrderedDict[str, bool] = self.__dict__.setdefault("_answers", OrderedDict())
+        held = decided.get(event_id)
+        if held is None:
+            held = decided[event_id] = await self._first_here(room_id)
+            while len(decided) > ANSWERS_KEPT:
+                decided.popitem(last=False)
+        return held
+
+    async def _first_here(self, room_id: str) -> bool:
         view = self.view_for_room(room_id)
         if view is None:
             return True

@@ -16,6 +16,7 @@ decline is another reason not to plan a key, never a reason to skip a decided se
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,13 +25,19 @@ from bots.herald.control_room import q
 from bots.herald.delivery import is_urgent
 from bots.herald.heralds import HeraldCommands
 from bots.herald.heralds_live import Heartbeats
+from bots.herald.invitations import SharedInvitations
+from bots.herald.render import planned
+from bots.herald.room_check import RoomView, patience_left, room_view
+from bots.runtime.context import notice
 from bots.runtime.errors import MatrixError
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from protocols.coalition.delivery import (
     MARKER,
     Action,
+    Decision,
     DeliveryKey,
+    HeraldView,
     PlannedKey,
     SeenCopy,
     copy_marker,
@@ -49,16 +56,11 @@ def lead_job_id(run_id: str) -> str:
 
 
 def copy_content(d: Delivery, rev: int) -> dict[str, Any]:
-    """A planned message as a herald sends it: the planned text, exactly, and the marker."""
-    content: dict[str, Any] = {
-        "msgtype": "m.notice",
-        "body": d.body,
-        "m.mentions": {},
-        MARKER: copy_marker(DeliveryKey(d.run_id, d.phase_key, d.room_id), rev),
-    }
-    if d.html:
-        content["format"] = "org.matrix.custom.html"
-        content["formatted_body"] = d.html
+    """A planned message as a herald sends it: the planned text, exactly (a :class:`Message`
+    rendered by the plan, which every herald recomputes), and the marker."""
+    message = planned(d.body, d.html)
+    content = notice(message.plain, message.html or None, mentions=message.mentions)
+    content[MARKER] = copy_marker(DeliveryKey(d.run_id, d.phase_key, d.room_id), rev)
     return content
 
 
@@ -66,7 +68,7 @@ def digest_of(d: Delivery) -> str:
     return message_digest(d.body, d.html or None)
 
 
-class LeaderlessDelivery(Heartbeats, HeraldCommands):
+class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
     """Delivery by whichever herald's turn comes first, for coalitions with a control room."""
 
     async def deliver_due(self, run_id: str) -> int:
@@ -112,14 +114,23 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
         )
         by_key = {DeliveryKey(d.run_id, d.phase_key, d.room_id): d for d in soon}
         since = max(self.known_since(run.run_id), self._suspect_until(hv.alive, now))
-        planned = [PlannedKey(k, max(d.due_at, since), digest_of(d)) for k, d in by_key.items()]
-        decisions = decide_all(hv, planned)
+        planned_keys = [PlannedKey(k, max(d.due_at, since), digest_of(d)) for k, d in by_key.items()]
+        decisions = decide_all(hv, planned_keys)
+        behind = await self._lagging_rooms(decisions, by_key, hv, now)
+        if any(d.action is Action.SEND for d in decisions):
+            # Copies the sync handed over while the rooms were read count now.
+            copies = [_seen(c) for c in await self.control.copies(run.run_id)]
+            hv = replace(hv, copies=tuple(copies))
+            decisions = decide_all(hv, planned_keys)
         sent = 0
         for decision in decisions:
             d = by_key[decision.key]
+            if decision.action is Action.SEND and d.room_id in behind:
+                continue  # looked at again within a poll (``soon`` keeps the wake-up near)
             if decision.action is Action.SEND:
                 if await self.host.delivery(d.txn_id) is not None:
                     continue  # already handed to the outbox: its follower records the outcome
+                self.__dict__.get("_lag_waits", {}).pop(d.txn_id, None)
                 content = copy_content(d, rev)
                 await self.host.send_event(RoomID(d.room_id), "m.room.message", content, d.txn_id)
                 self.spawn(self._follow_copy(d, content))
@@ -152,6 +163,35 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
             self.host.schedule.cancel(lead_job_id(run.run_id))
             await self._after_batch(run.run_id)
         return sent
+
+    async def _lagging_rooms(
+        self, decisions: list[Decision], by_key: dict[DeliveryKey, Delivery], hv: HeraldView, now: datetime
+    ) -> set[str]:
+        """The rooms of this turn's sends where this herald's sync lags its homeserver
+        (:mod:`bots.herald.room_check`). Only a send another herald may have beaten is checked:
+        one with a herald ahead of it, or one whose turn came more than a poll ago."""
+        waiting: dict[str, datetime] = self.__dict__.setdefault("_lag_waits", {})
+        me = str(self.host.user_id)
+        behind: set[str] = set()
+        checked: dict[str, RoomView] = {}
+        for decision in decisions:
+            if decision.action is not Action.SEND or decision.at is None:
+                continue
+            if decision.rank == 0 and now - decision.at <= self._poll:
+                continue  # first in turn, on time: nobody was due before it
+            d = by_key[decision.key]
+            txn = d.txn_id
+            if not patience_left(waiting, txn, now, self.config.stagger):
+                continue  # waited a stagger already: send (a check never silences a room)
+            if d.room_id not in checked:
+                others = (hv.joined.get(d.room_id, frozenset()) & hv.registered) - {me}
+                since = d.due_at - self.config.stagger
+                checked[d.room_id] = await room_view(self.host, d.room_id, others, since, self.seen_events)
+            if checked[d.room_id] is not RoomView.COMPLETE:
+                behind.add(d.room_id)
+        if behind:
+            log.info("herald: %d rooms show copies this herald's sync has not delivered yet", len(behind))
+        return behind
 
     def _suspect_until(self, alive: frozenset[str], now: datetime) -> datetime:
         """A herald that does not see its own heartbeat come back (stopped, or its sync stalled)
@@ -198,13 +238,13 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands):
     ) -> None:
         """Copies of this herald that lost to an earlier one (a partition, a race): redacted, so
         every room keeps the one copy all heralds agree on."""
-        planned = [
+        sent_keys = [
             PlannedKey(DeliveryKey(d.run_id, d.phase_key, d.room_id), d.due_at, digest_of(d))
             for d in deliveries
             if d.state == "sent"
         ]
         rooms = {c.event_id: c.key.room_id for c in copies}
-        for event_id in redactions(hv, planned):
+        for event_id in redactions(hv, sent_keys):
             room = rooms.get(event_id)
             if room is not None:
                 await self.host.redact(

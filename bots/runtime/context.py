@@ -72,6 +72,7 @@ class Context:
     is_direct: bool = False
     encrypted: bool = False
     source: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False  # another bot in the room answers this command (Feature.answers_in)
     _replies: int = 0
 
     async def reply(self, text: str | Message | Span, *, wait: bool = False) -> Delivery | None:
@@ -83,6 +84,8 @@ class Context:
         key scheme, bots/runtime/keys.py), so a command handled again after a crash produces the
         same ids and the homeserver drops the duplicates.
         """
+        if self.quiet:
+            return None
         self._replies += 1
         txn = key("runtime", self.event_id, "reply", self._replies)
         if isinstance(text, str):

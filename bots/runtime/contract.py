@@ -121,6 +121,12 @@ class ContractFeature(Generic[C]):
         """Any event from an allowed sender in a room the bot is in (its decrypted source):
         for a feature that reads state or custom event types (the herald's control room)."""
 
+    async def answers_in(self, room_id: RoomID, event_id: EventID) -> bool:
+        """False when another bot in this room answers the command ``event_id`` (several heralds
+        share a room): the runtime then keeps its own replies to it (``!help``, ``!ping``, an
+        unknown command, a refusal) to itself; the command's handlers still run."""
+        return True
+
     async def forget_expired(self, now: datetime) -> int:
         """Delete (and redact, through the host) what outlived :meth:`retention`; rows deleted."""
         return 0

@@ -113,6 +113,11 @@ class Dispatch:
                 return
 
     async def _command(self, ctx: Context) -> None:
+        for feature in self.features:  # several bots share the room: one of them answers
+            try:
+                ctx.quiet = ctx.quiet or not await feature.answers_in(ctx.room_id, ctx.event_id)
+            except Exception as exc:  # a failing hook leaves the answer to this bot
+                log_failure(ctx.event_id, exc)
         refusal = self.commands.too_long(ctx.body)
         if refusal is not None:
             metrics.COMMANDS.labels("unknown", "usage").inc()

@@ -16,6 +16,9 @@ MEMBER_ROOM = f"{NS}.room"  # state key: a member room id
 RUN = f"{NS}.run"  # state key: run id
 CANCEL = f"{NS}.cancel"  # state key: run id; its mere presence cancels the run
 ACKS = f"{NS}.acks"  # state key: the herald's own user id (owned key, grow-only set)
+# An open invitation, so that any herald accepts it: state key the SHA-256 of its token; an
+# empty content means spent (or withdrawn). Not a registry fact (``bots.herald.invitations``).
+INVITE = f"{NS}.invite"
 # Private kinds: timeline only, encrypted by the runtime.
 PLAN = f"{NS}.plan"
 AMEND = f"{NS}.amend"

@@ -41,6 +41,7 @@ from protocols.coalition.registry import (
     TIMELINE_KINDS,
     admission_state_key,
 )
+from protocols.coalition.kinds import INVITE
 from protocols.coalition.shapes import (
     datetime_to_ms,
     is_count,
@@ -98,6 +99,8 @@ _ALLOWED: dict[str, dict[str, tuple[Check, bool]]] = {
     RUN: {"rev": (is_count, True), "plan_hash": (is_hex_hash, True), "cancelled": (_is_bool, True)},
     CANCEL: {"cancelled": (lambda value: value is True, True)},
     ACKS: {"runs": (_is_ack_map, True)},
+    # Both absent: spent. The token's hash cannot be turned back into the token.
+    INVITE: {"expires": (is_count, False), "room": (is_room_id, False)},
 }
 _OWNED = frozenset({INSTANCE, HEARTBEAT, ACKS})
 _KEY_SHAPE: dict[str, Check] = {
@@ -106,6 +109,7 @@ _KEY_SHAPE: dict[str, Check] = {
     MEMBER_ROOM: is_room_id,
     RUN: is_run_id,
     CANCEL: is_run_id,
+    INVITE: is_hex_hash,
 }
 _PRIVATE_HINT = {
     PLAN: "a plan is private: send it as an encrypted timeline event",
@@ -195,6 +199,20 @@ def admission_state(user_id: str, *, generation: int = 0, retired: bool = False)
 
 def heartbeat_state(user_id: str, *, seq: int, status: str = "up") -> StateWrite:
     return _state(HEARTBEAT, user_id, {"seq": seq, "status": status})
+
+
+def invite_state(token_hash: str, *, expires: datetime, room_id: str | None = None) -> StateWrite:
+    """An open invitation any herald may accept: its token's SHA-256, its expiry and the one
+    room it is for (if any). Never the token, nor who issued it."""
+    content: dict[str, Any] = {"expires": datetime_to_ms(expires)}
+    if room_id is not None:
+        content["room"] = room_id
+    return _state(INVITE, token_hash, content)
+
+
+def spent_invite_state(token_hash: str) -> StateWrite:
+    """The invitation was used (through any herald) or expired: no herald accepts it any more."""
+    return _state(INVITE, token_hash, {})
 
 
 def coordination_state(room_id: str, *, active: bool = True) -> StateWrite:
