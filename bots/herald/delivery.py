@@ -30,6 +30,11 @@ def is_urgent(phase_key: str) -> bool:
     return phase_key.startswith("amend-") or phase_key == "cancel"
 
 
+def is_stand_down(phase_key: str) -> bool:
+    """A run's stand-down: its room's next sending turn comes before every other room's."""
+    return phase_key == "cancel"
+
+
 def due_job_id(run_id: str, due_at: datetime) -> str:
     return f"due-{run_id}-{int(due_at.timestamp())}"
 
@@ -91,9 +96,13 @@ class Broadcast(Escalations):
                     log.info("herald: %s not sent, its room left the coalition", d.txn_id)
                 continue
             if not left and not too_late:
-                # The plan's transaction id, not a keys.key: other heralds recompute it, and the
-                # outbox puts a stand-down's room first by it.
-                await self.host.post(RoomID(d.room_id), planned(d.body, d.html), d.txn_id)
+                # The plan's transaction id, not a keys.key: other heralds recompute it.
+                await self.host.post(
+                    RoomID(d.room_id),
+                    planned(d.body, d.html),
+                    d.txn_id,
+                    urgent=is_stand_down(d.phase_key),
+                )
             followed.append(d)
         if stale:
             await self._note_stale(run, sorted(stale))
@@ -112,7 +121,11 @@ class Broadcast(Escalations):
         while True:
             try:
                 event_id = await self.host.post(
-                    RoomID(d.room_id), planned(d.body, d.html), d.txn_id, wait=True
+                    RoomID(d.room_id),
+                    planned(d.body, d.html),
+                    d.txn_id,
+                    wait=True,
+                    urgent=is_stand_down(d.phase_key),
                 )
                 break
             except TimeoutError:
