@@ -11,6 +11,7 @@ today's ``BotRuntime`` (and :class:`~bots.runtime.offline.OfflineHost` the one f
 ``affinity forget``).
 
 Sending, in one place:
+- ``post_many(posts)`` queues one message to each of many rooms in one transaction (a phase);
 - ``post(..., wait=False)`` queues and returns None; ``post(..., wait=True)`` waits for the
   homeserver and returns the event id (None when the room refused it for good; TimeoutError
   after two minutes without an answer, the message still queued). This is the one way to learn
@@ -38,7 +39,7 @@ from storage.db import Database
 from storage.room_settings import RoomSettings
 
 if TYPE_CHECKING:
-    from bots.runtime import outbox
+    from bots.runtime import fan_out, outbox
 
 # What a room version 12 creator's "infinite" power compares as (as in bots/runtime/bot.py).
 CREATOR_POWER = 2**53
@@ -117,6 +118,14 @@ class Host(Protocol):
         wait: bool = False,
         urgent: bool = False,
     ) -> EventID | None: ...
+
+    async def post_many(self, posts: Sequence[fan_out.Post | fan_out.RawPost]) -> int:
+        """Queue one message to each of many rooms (a phase to every member room) in one
+        transaction: all or, on an error, none; a message is rendered in its room's language
+        and zone as ``post`` renders it. How many were new (a key already queued is skipped, so
+        queueing a cut phase again is safe). Follow each with ``delivery(key)`` or
+        ``post(..., wait=True)`` under the same key (bots/runtime/fan_out.py)."""
+        ...
 
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None: ...
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bots.config import AppConfig
+from bots.runtime.fan_out import Post, RawPost, queued
 from bots.runtime.host import F, Outcome
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.jobs import Schedule
@@ -85,6 +86,9 @@ class OfflineHost:
         content = notice(message.plain, message.html or None, reply_to, thread, people)
         await self._outbox.enqueue(room_id, content, key, urgent=urgent)
         return None
+
+    async def post_many(self, posts: Sequence[Post | RawPost]) -> int:
+        return await self._outbox.enqueue_batch(await queued(self._outbox.db, posts))
 
     async def send_event(
         self,

@@ -210,6 +210,10 @@ class Outbox:
         )
         return int(row[0]) if row else 0
 
+    def fanning_out(self) -> bool:
+        """Every sending slot busy and rooms still waiting for a turn (a broadcast); no read."""
+        return bool(self._ready) and len(self._busy_rooms) >= self._concurrency
+
     async def forget_older_than(self, cutoff: float) -> int:
         """Finished rows are only needed for deduplication and reports; drop them in time."""
         return await self.db.execute(

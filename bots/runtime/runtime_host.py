@@ -12,6 +12,7 @@ from urllib.parse import quote
 from bots.runtime.context import notice
 from bots.runtime.delivery import REDACTION, UPLOAD, upload_content
 from bots.runtime.errors import MatrixError, RateLimited, TransportError
+from bots.runtime.fan_out import Post, RawPost, queued
 from bots.runtime.host import F, Outcome, PowerTable
 from bots.runtime.i18n_rooms import render
 from bots.runtime.ids import EventID, RoomID, UserID
@@ -73,6 +74,9 @@ class RuntimeHost:
         plain, html = await render(self.settings, room_id, message)  # in the room's language
         content = notice(plain, html or None, reply_to, thread, people)
         return await self._queue(room_id, content, key, "m.room.message", wait, urgent=urgent)
+
+    async def post_many(self, posts: Sequence[Post | RawPost]) -> int:
+        return await self._bot.outbox.enqueue_batch(await queued(self.db, posts))
 
     async def edit(self, room_id: RoomID, event_id: EventID, message: Message, key: str) -> None:
         """Replace the text of a message the bot sent (``m.replace``); clients show the new one."""

@@ -10,7 +10,8 @@ bots/runtime/membership.py.
 A restart resumes from the checkpoint with an incremental sync, never a full-state one: the
 first sync of a process returns at once (timeout 0), the joined rooms come from
 ``/joined_rooms``, and each room's state is loaded once, when first needed
-(bots/runtime/room_state.py). Only the very first start (no checkpoint) syncs from nothing.
+(bots/runtime/room_state.py). The very first start (no checkpoint) does the same, with a first
+sync filtered to no room: it only gives the checkpoint.
 """
 
 from __future__ import annotations
@@ -41,13 +42,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
-# The very first sync (no checkpoint) answers nothing of what it returns, and rooms' members are
-# loaded when first needed: one event per timeline, members lazily (Synapse then sends no
-# member list), so that a bot added to a thousand rooms starts in seconds, not minutes.
+# The very first sync (no checkpoint) answers nothing of what it returns: it is only for the
+# checkpoint (and to-device messages, key counts, invites, which no room filter hides). So it
+# asks for no room at all; the joined rooms come from ``/joined_rooms`` as at a restart, and each
+# room's state is loaded when first needed. An initial sync of a thousand rooms' state cost
+# Synapse tens of seconds of CPU, and nio as many seconds again to validate every event.
 FIRST_SYNC_FILTER: dict[str, Any] = {
-    "room": {"timeline": {"limit": 1}, "state": {"lazy_load_members": True}},
+    "room": {"rooms": []},
+    "presence": {"types": []},
+    "account_data": {"types": []},
+}
+
+# Every sync after the first: receipts, typing and presence, which no feature reads, stay out.
+# (The bot's own events cannot: a filter on the sender would hide its own leave too, and a room
+# it left, or that an admin shut down, must still be forgotten.)
+RUNNING_SYNC_FILTER: dict[str, Any] = {
+    "room": {"ephemeral": {"types": []}},
     "presence": {"types": []},
 }
+# While the outbox fans out (more rooms waiting than it sends to at once), each send's echo
+# would end the long poll at once: a sync per message, paid by the homeserver and by nio's
+# parsing. Then the loop waits this long between syncs, so that one sync brings many echoes.
+# A command's answer waits at most this long behind a phase, which holds its turn anyway.
+FAN_OUT_SYNC_PAUSE_S = 1.0
+
 # How long an event we could not decrypt waits for its room key before we give up on it.
 UNDECRYPTED_PATIENCE_S = 120
 # A sync loop that fails this many batches in a row for a reason other than the homeserver being
@@ -114,8 +132,9 @@ class SyncLoop:
         checkpoint = await self.store.load_checkpoint()
         await self._load_room_kinds()
         first_ever = checkpoint is None
-        if not first_ever:
-            await self._resume()
+        # The joined rooms, from /joined_rooms (a room without a join time gets one now: on the
+        # first start ever that is every room, so nothing said before is answered).
+        await self._resume()
         self.outbox.start()
         self.keys_ahead.start()
         self.scheduler.start()
@@ -165,6 +184,8 @@ class SyncLoop:
                 await self._sleep(min(LOOP_RESTART_DELAY_S * 2 ** (failures - 1), 60))
                 continue
             failures = 0
+            if self.outbox.fanning_out():
+                await self._sleep(FAN_OUT_SYNC_PAUSE_S)  # one sync for many echoes
 
     def stop(self) -> None:
         self._stopping.set()
@@ -181,8 +202,8 @@ class SyncLoop:
         assert self.client is not None
         timeout = 0 if at_once else SYNC_TIMEOUT_MS
         chosen = self.sync_filter
-        if chosen is None and since is None:
-            chosen = FIRST_SYNC_FILTER
+        if chosen is None:
+            chosen = FIRST_SYNC_FILTER if since is None else RUNNING_SYNC_FILTER
         sync = asyncio.ensure_future(self.client.sync(timeout=timeout, since=since, sync_filter=chosen))
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:

@@ -205,3 +205,78 @@ async def test_the_first_refusal_for_rate_limits_says_how_to_lift_them(
         assert len([w for w in warnings if "override_ratelimit" in w]) == 1  # once, not per 429
     finally:
         await close(bot)
+
+
+async def test_the_outbox_says_it_fans_out_only_while_rooms_wait_for_a_slot(tmp_path: Path) -> None:
+    from storage.db import Database
+
+    db = await Database.open(tmp_path / "fan.db")
+    gate = asyncio.Event()
+    sent: list[str] = []
+
+    async def send(room: RoomID, kind: str, event_type: str, content: dict[str, Any], txn: str) -> Any:
+        await gate.wait()
+        sent.append(room)
+        return f"$e{len(sent)}"
+
+    outbox = Outbox(db, "@bot:test.example", send, concurrency=2)
+    outbox.start()
+    try:
+        assert not outbox.fanning_out()
+        await outbox.enqueue(RoomID("!one:x"), notice("a reply"), "reply-1")
+        await wait_for(lambda: outbox._busy_rooms == {"!one:x"}, "the reply is being sent")
+        assert not outbox.fanning_out()  # one reply: a slot to spare
+        rooms = [RoomID(f"!r{i}:x") for i in range(6)]
+        await outbox.enqueue_batch([Queued(r, notice("phase"), f"p-{r}") for r in rooms])
+        await wait_for(outbox.fanning_out, "the phase waits for slots")
+        gate.set()
+        await outbox.drain()
+        assert len(sent) == 7
+        assert not outbox.fanning_out()
+    finally:
+        await outbox.stop()
+        await db.close()
+
+
+async def test_the_sync_loop_pauses_between_syncs_only_while_the_outbox_fans_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from bots.runtime import sync as sync_module
+
+    bot = await fake_bot(tmp_path, [])
+    fanning = [True, True, False]
+    batches = [
+        SimpleNamespace(rooms=SimpleNamespace(invite={}, join={}, leave={}), next_batch=f"s{i}")
+        for i in range(3)
+    ]
+    pauses: list[float] = []
+    real_sleep = bot._sleep
+
+    async def fake_sync(since: str | None, at_once: bool) -> Any:
+        if batches:
+            return batches.pop(0)
+        await bot._stopping.wait()
+        raise TransportError("stopping")
+
+    async def no_housekeeping(resp: Any) -> None:
+        return None
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    bot.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
+    bot._sync = fake_sync  # type: ignore[method-assign]
+    bot._housekeeping = no_housekeeping  # type: ignore[method-assign]
+    bot._sleep = sleep  # type: ignore[method-assign]
+    monkeypatch.setattr(bot.outbox, "fanning_out", lambda: fanning.pop(0) if fanning else False)
+    task = asyncio.create_task(bot.run())
+    try:
+        await wait_for(lambda: not batches and not fanning, "three syncs were read")
+        assert pauses == [sync_module.FAN_OUT_SYNC_PAUSE_S] * 2
+    finally:
+        bot.stop()
+        await asyncio.wait_for(task, 10)
+        await close(bot)

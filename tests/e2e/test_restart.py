@@ -10,6 +10,7 @@ gets its room keys.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from collections import Counter
@@ -71,6 +72,11 @@ async def test_a_restart_resumes_incrementally_and_misses_nothing(
         assert "facilitator" in await ask(alice, later, "!roles", timeout=60)
         assert await ask(alice, group, "!ping") == "pong"
 
+        # The first start ever asked for no room's state (only the checkpoint), and learnt the
+        # rooms from /joined_rooms.
+        first = [r for r in proxy.since(0)[:mark] if r.path == "/_matrix/client/v3/sync"]
+        assert json.loads(first[0].param("filter") or "{}").get("room") == {"rooms": []}
+        assert "/_matrix/client/v3/joined_rooms" in proxy.paths(0)[:mark]
         syncs = _sync_requests(proxy, mark)
         assert syncs, proxy.paths(mark)
         # Never a full-state sync; the first one resumes from the checkpoint and returns at once.
