@@ -12,14 +12,58 @@ import os
 import secrets
 import signal
 import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bots import core
 from bots.config import load_config
 from bots.devclient import UserClient
 from bots.devserver import Homeserver
+from bots.runtime.router import Command, params_of
+
+
+def _core_command(handler: Callable[..., Any]) -> Command:
+    return next(c for c in core.router.commands if c.handler is handler)
+
+
+def _feature_command(feature: str, method: Callable[..., Any]) -> Command:
+    """The command ``method`` of a feature answers, as its ``@command`` declares it."""
+    declaration = getattr(method, "__affinity_command__", None)
+    if declaration is None:
+        raise LookupError(f"{method.__qualname__} declares no command")
+    return Command(
+        declaration.name,
+        declaration.help,
+        method,
+        feature,
+        declaration.power,
+        declaration.where,
+        params_of(method),
+    )
+
+
+def _samples() -> list[Command]:
+    """The feature commands the demo types in its plain room (a taste of two rituals), named by
+    the handler that answers them: a renamed command renames the demo's line, and a removed
+    handler fails the demo's test (tests/bot/test_demo_script.py), not the demo."""
+    from bots.ghostchair.feature import GhostChairFeature
+    from bots.lottery.feature import LotteryFeature
+
+    return [
+        _feature_command(LotteryFeature.name, LotteryFeature.show_roles),
+        _feature_command(GhostChairFeature.name, GhostChairFeature.ghost_now),
+    ]
+
+
+def demo_commands(features: Sequence[str]) -> tuple[list[str], list[str]]:
+    """What the demo user types: in the plain room and in the encrypted one. Only commands that
+    need no argument, of the features this build runs."""
+    basics = ["!" + _core_command(core.ping).name, "!" + _core_command(core.help_).name]
+    extra = ["!" + c.name for c in _samples() if c.feature in features]
+    return [*basics, *extra], basics
 
 
 def _credentials(directory: Path) -> dict[str, str]:
@@ -138,12 +182,11 @@ async def _script(
         A short scripted exchange as the demo user:"""),
         flush=True,
     )
-    features = _available_features()
     # In the plain room, a taste of two rituals as well (when this build has them).
-    extra = [c for c, f in (("!roles", "lottery"), ("!ghost now", "ghostchair")) if f in features]
+    plain, encrypted = demo_commands(_available_features())
     for room, label, commands in (
-        (state["plain"], "plain room", ["!ping", "!help", *extra]),
-        (state["encrypted"], "encrypted room", ["!ping", "!help"]),
+        (state["plain"], "plain room", plain),
+        (state["encrypted"], "encrypted room", encrypted),
     ):
         for command in commands:
             event_id = await user.send_text(room, command)
