@@ -180,29 +180,36 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
             if decision.rank == 0 and now - decision.at <= self._poll:
                 continue  # first in turn, on time: nobody was due before it
             d = by_key[decision.key]
-            txn = d.txn_id
-            if not patience_left(waiting, txn, now, self.config.stagger):
-                continue  # waited a stagger already: send (a check never silences a room)
             if d.room_id not in checked:
                 others = (hv.joined.get(d.room_id, frozenset()) & hv.registered) - {me}
                 since = d.due_at - self.config.stagger
                 checked[d.room_id] = await room_view(self.host, d.room_id, others, since, self.seen_events)
-            if checked[d.room_id] is not RoomView.COMPLETE:
+            seen = checked[d.room_id]
+            if seen is RoomView.AWAY:
+                waiting.pop(d.txn_id, None)  # the patience starts when the homeserver is back
                 behind.add(d.room_id)
+            elif seen is not RoomView.COMPLETE and patience_left(waiting, d.txn_id, now, self.config.stagger):
+                behind.add(d.room_id)  # else waited a stagger already: send (never silenced)
         if behind:
             log.info("herald: %d rooms show copies this herald's sync has not delivered yet", len(behind))
         return behind
 
     def _suspect_until(self, alive: frozenset[str], now: datetime) -> datetime:
-        """A herald that does not see its own heartbeat come back (stopped, or its sync stalled)
-        gives its sync one stagger to catch up before it sends anything: after a SIGSTOP it would
-        otherwise send what the others delivered meanwhile, before its sync shows it. Never
-        longer (it must not be silenced): ``now`` once it sees itself alive again."""
-        if str(self.host.user_id) in alive:
-            self.__dict__.pop("_suspect_since", None)
-            return now - self.config.stagger
-        since: datetime = self.__dict__.setdefault("_suspect_since", now)
-        return since + self.config.stagger
+        """A herald that does not see its own heartbeat come back (stopped, its sync stalled, its
+        homeserver away) holds its turns until one stagger after it sees itself again: its
+        homeserver and its sync then catch up with what the others delivered meanwhile (after a
+        SIGSTOP or an outage it would otherwise resend it). Never longer (it must not be
+        silenced): a herald that stays suspect sends one stagger after it first noticed."""
+        suspect: datetime | None = self.__dict__.get("_suspect_since")
+        if str(self.host.user_id) not in alive:
+            if suspect is None:
+                self.__dict__["_suspect_since"] = suspect = now
+            return suspect + self.config.stagger
+        if suspect is not None:  # back: give the catching up its stagger from now
+            self.__dict__.pop("_suspect_since")
+            self.__dict__["_back_at"] = now
+        back: datetime | None = self.__dict__.get("_back_at")
+        return back + self.config.stagger if back is not None else now - self.config.stagger
 
     @property
     def _poll(self) -> timedelta:

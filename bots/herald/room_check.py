@@ -12,7 +12,10 @@ it:
   copies just read from the database (a copy seen a moment ago holds the send back);
 - an event the sync has not handed over yet (or the room could not be read): wait a poll and
   look again. Never longer than one stagger per key: a check only delays a send, it never stops
-  one (an event the sync will never show, such as one it cannot decrypt, must not silence a room).
+  one (an event the sync will never show, such as one it cannot decrypt, must not silence a room);
+- the homeserver does not answer at all: wait, without counting it against that stagger. A send
+  could not go out now either, and queued in the outbox it would go out the moment the server is
+  back, before this herald could see what the others delivered meanwhile.
 
 Encrypted copies need no decryption here: the event id is enough to know whether the sync has
 delivered it.
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from bots.herald.control_room import q
-from bots.runtime.errors import MatrixError
+from bots.runtime.errors import MatrixError, TransportError
 from bots.runtime.host import Host
 
 PAGES = 4  # 4 x 50 events from the heralds since the key fell due: more than a room gets
@@ -37,6 +40,7 @@ class RoomView(Enum):
     COMPLETE = "complete"  # every recent herald event is one the sync delivered
     BEHIND = "behind"  # the homeserver has a herald event the sync has not delivered yet
     UNREADABLE = "unreadable"  # the room could not be read now
+    AWAY = "away"  # the homeserver does not answer: a send could not go out either
 
 
 class SeenEvents:
@@ -69,6 +73,8 @@ async def room_view(
     for _ in range(PAGES):
         try:
             data = await host.api("GET", path, None, query)
+        except TransportError:
+            return RoomView.AWAY
         except MatrixError:
             return RoomView.UNREADABLE
         chunk = data.get("chunk")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bots.herald.room_check import RoomView, SeenEvents, patience_left, room_view
-from bots.runtime.errors import MatrixError
+from bots.runtime.errors import MatrixError, TransportError
 
 ROOM = "!group:b.example"
 DUE = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -24,16 +24,19 @@ def event(event_id: str, sender: str, seconds_after_due: float) -> dict[str, Any
 class Rooms:
     """A homeserver's /messages, newest first, two events a page; or an outage."""
 
-    def __init__(self, timeline: list[dict[str, Any]], down: bool = False) -> None:
+    def __init__(self, timeline: list[dict[str, Any]], down: bool = False, away: bool = False) -> None:
         self.timeline = timeline
         self.down = down
+        self.away = away
         self.queries: list[dict[str, str]] = []
 
     async def api(
         self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
     ) -> dict[str, Any]:
+        if self.away:
+            raise TransportError("connection refused")
         if self.down:
-            raise MatrixError("away", None, None)
+            raise MatrixError("forbidden", "M_FORBIDDEN", 403)
         assert method == "GET" and path.endswith("/messages") and query is not None
         self.queries.append(query)
         start = int(query.get("from", "0"))
@@ -69,6 +72,7 @@ async def test_an_event_the_sync_has_not_delivered_means_behind_even_pages_back(
 
 async def test_a_room_that_cannot_be_read_is_not_a_complete_view() -> None:
     seen = SeenEvents()
+    assert await room_view(Rooms([], away=True), ROOM, OTHERS, DUE, seen) is RoomView.AWAY  # type: ignore[arg-type]
     assert await room_view(Rooms([], down=True), ROOM, OTHERS, DUE, seen) is RoomView.UNREADABLE  # type: ignore[arg-type]
     # No other herald in the room: nothing to wait for, nothing read.
     assert await room_view(Rooms([], down=True), ROOM, frozenset(), DUE, seen) is RoomView.COMPLETE  # type: ignore[arg-type]
