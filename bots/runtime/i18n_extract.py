@@ -39,6 +39,7 @@ TRANSLATED: tuple[str, ...] = (
     "protocols/gains.py",
     "bots/skills",
     "protocols/skills.py",
+    "bots/herald/space.py",
 )
 
 
