@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from protocols.herald.events import EventError, parse_event_add
+from protocols.calendar_events import EventError, parse_event_add
 
 SIZE = 64 * 1024
 INPUTS = {

@@ -1,4 +1,4 @@
-"""``!event add`` parses in one pass: the inputs that made the old regular expression backtrack
+"""``!event add`` (the calendar, protocols/calendar_events.py) parses in one pass: the inputs that made the old regular expression backtrack
 for tens of seconds are refused with the typed error, after a number of steps bounded by the
 number of words."""
 
@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from protocols.herald import events
-from protocols.herald.events import EventError, parse_event_add
+from protocols import calendar_events as events
+from protocols.calendar_events import EventError, parse_event_add
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
@@ -32,14 +32,14 @@ WORST = [
 @pytest.mark.parametrize("text", WORST, ids=range(len(WORST)))
 def test_hostile_inputs_are_refused_in_linear_steps(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = events._when_at
+    real = events._when_after
 
     def counted(words, i):  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
         return real(words, i)
 
-    monkeypatch.setattr(events, "_when_at", counted)
+    monkeypatch.setattr(events, "_when_after", counted)
     with pytest.raises(EventError):
         parse_event_add(text, PARIS, NOW)
     assert calls <= len(text.split())
