@@ -50,6 +50,8 @@ from protocols.coalition.planhash import message_digest
 from storage.herald import Delivery, Run
 from storage.herald_control import StoredCopy
 
+LAG_PATIENCE = 3  # staggers a key waits at most for this herald's sync to catch up
+
 
 def lead_job_id(run_id: str) -> str:
     return f"lead-{run_id}"
@@ -188,7 +190,7 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
             if seen is RoomView.AWAY:
                 waiting.pop(d.txn_id, None)  # the patience starts when the homeserver is back
                 behind.add(d.room_id)
-            elif seen is not RoomView.COMPLETE and patience_left(waiting, d.txn_id, now, self.config.stagger):
+            elif seen is not RoomView.COMPLETE and patience_left(waiting, d.txn_id, now, self._patience):
                 behind.add(d.room_id)  # else waited a stagger already: send (never silenced)
         if behind:
             log.info("herald: %d rooms show copies this herald's sync has not delivered yet", len(behind))
@@ -210,6 +212,13 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
             self.__dict__["_back_at"] = now
         back: datetime | None = self.__dict__.get("_back_at")
         return back + self.config.stagger if back is not None else now - self.config.stagger
+
+    @property
+    def _patience(self) -> timedelta:
+        """How long a key may wait for a lagging sync: a room that shows another herald's recent
+        event has a herald at work in it, and a sync that failed while its homeserver was away
+        may take a minute to try again."""
+        return self.config.stagger * LAG_PATIENCE
 
     @property
     def _poll(self) -> timedelta:

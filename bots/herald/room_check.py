@@ -11,9 +11,9 @@ it:
 - every such event already seen through the sync: the view is complete; decide again with the
   copies just read from the database (a copy seen a moment ago holds the send back);
 - an event the sync has not handed over yet (or the room could not be read): wait a poll and
-  look again. Never longer than one stagger per key: a check only delays a send, it never stops
+  look again. Never longer than a few staggers per key: a check only delays a send, it never stops
   one (an event the sync will never show, such as one it cannot decrypt, must not silence a room);
-- the homeserver does not answer at all: wait, without counting it against that stagger. A send
+- the homeserver does not answer at all: wait, without counting it against that patience. A send
   could not go out now either, and queued in the outbox it would go out the moment the server is
   back, before this herald could see what the others delivered meanwhile.
 
@@ -92,7 +92,7 @@ async def room_view(
     return RoomView.COMPLETE
 
 
-def patience_left(waiting: dict[str, datetime], key: str, now: datetime, stagger: timedelta) -> bool:
-    """Whether a key held for a lagging view may still wait (at most one stagger per key)."""
+def patience_left(waiting: dict[str, datetime], key: str, now: datetime, patience: timedelta) -> bool:
+    """Whether a key held for a lagging view may still wait (at most ``patience`` per key)."""
     first = waiting.setdefault(key, now)
-    return now - first < stagger
+    return now - first < patience

@@ -78,7 +78,7 @@ async def test_a_room_that_cannot_be_read_is_not_a_complete_view() -> None:
     assert await room_view(Rooms([], down=True), ROOM, frozenset(), DUE, seen) is RoomView.COMPLETE  # type: ignore[arg-type]
 
 
-def test_a_lagging_view_delays_a_key_one_stagger_at_most() -> None:
+def test_a_lagging_view_delays_a_key_for_its_patience_at_most() -> None:
     waiting: dict[str, datetime] = {}
     stagger = timedelta(seconds=20)
     assert patience_left(waiting, "k", DUE, stagger)

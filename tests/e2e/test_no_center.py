@@ -15,6 +15,7 @@ Offsets are compressed: G is 20 s (a copy must reach the other heralds within G,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -31,6 +32,7 @@ from typing import Any
 import pytest
 
 from bots.devclient import UserClient
+from bots.runtime.keys import key
 from tests.e2e.federation import Triple, federation3  # noqa: F401 - the fixture
 from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import ask_event as command
@@ -241,6 +243,93 @@ async def test_bad_input_changes_nothing(coalition: Coalition, federation3: Trip
     listing = body(await command(alice, coalition.coord, "!coalition heralds", timeout=60))
     assert silent in listing and "has not joined the control room" in listing, listing
     assert silent not in view_a(coalition.heralds[0]).registry.live_heralds
+
+
+def db_of(harness: BotHarness) -> Path:
+    return harness.directory / "data" / "affinity.db"
+
+
+def handled_by(harness: BotHarness, event_id: str) -> bool:
+    """The herald's sync has handled the event (its replies, if any, are in its outbox)."""
+    with sqlite3.connect(db_of(harness)) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM handled_event WHERE bot = ? AND event_id = ?", (harness.user_id, event_id)
+        ).fetchone()
+    return row is not None
+
+
+def replies_queued(harness: BotHarness, event_id: str) -> int:
+    """Replies the herald queued to a command (the runtime's first reply key, or its own)."""
+    keys = [key("runtime", event_id, "reply", 1), key("herald", event_id, "reply", 1)]
+    with sqlite3.connect(db_of(harness)) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE bot = ? AND txn_id IN (?, ?)", (harness.user_id, *keys)
+        ).fetchone()
+    return int(row[0])
+
+
+def holds_invite(harness: BotHarness, hashed: str) -> bool:
+    """The herald would accept the invitation whose token hashes to ``hashed``."""
+    with sqlite3.connect(db_of(harness)) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM herald_invite WHERE bot = ? AND token_hash = ?", (harness.user_id, hashed)
+        ).fetchone()
+    return row is not None
+
+
+def replies_seen(client: UserClient, room: str, event_id: str) -> list[dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for r, event in client.events:
+        relates = (event.get("content") or {}).get("m.relates_to") or {}
+        if r == room and (relates.get("m.in_reply_to") or {}).get("event_id") == event_id:
+            found[str(event.get("event_id"))] = event
+    return list(found.values())
+
+
+async def test_one_herald_answers_each_command_in_a_room_they_share(coalition: Coalition) -> None:
+    """!ping, !help and an unknown command in the coordination room, where all three heralds
+    are: once every herald has handled the command, exactly one has a reply in its outbox, and
+    the room shows that one reply."""
+    alice = coalition.people[0]
+    for text in ("!ping", "!help", "!nosuchcommand", "!coalition heralds"):
+        event_id = await alice.send_text(coalition.coord, text)
+        await until(
+            lambda e=event_id: all(handled_by(h, e) for h in coalition.heralds),
+            f"every herald handled {text}",
+            60,
+        )
+        queued = {h.user_id: replies_queued(h, event_id) for h in coalition.heralds}
+        assert sum(queued.values()) == 1, (text, queued)
+        await until(
+            lambda e=event_id: len(replies_seen(alice, coalition.coord, e)) >= 1, f"the answer to {text}", 60
+        )
+        assert len(replies_seen(alice, coalition.coord, event_id)) == 1
+    print(f"one answer each to !ping, !help, an unknown command, !coalition heralds (last: {queued})")
+
+
+async def test_any_herald_accepts_an_invitation_issued_through_another(coalition: Coalition) -> None:
+    """A token issued in the coordination room (through whichever herald answers there) joins a
+    room that invited only another herald; the same token is then refused by a third herald."""
+    alice, bob, carol = coalition.people
+    reply = await command(alice, coalition.coord, "!coalition invite", timeout=60)
+    found = re.search(r"cj-[a-z2-7]{32}", body(reply))
+    assert found, body(reply)
+    token = found.group(0)
+    issuer = str(reply["sender"])
+    others = [h for h in coalition.heralds if h.user_id != issuer]
+    hashed = hashlib.sha256(token.encode()).hexdigest()
+    await until(lambda: all(holds_invite(h, hashed) for h in others), "every herald holds the invitation", 60)
+    joined = await member_room(bob, others[0], "Joins through another herald", encrypted=False)
+    await set_power(bob, joined, others[0].user_id)
+    answer = body(await command(bob, joined, f"!coalition join {token}", timeout=60))
+    assert "joined coalition nocenter" in answer, answer
+    again = await member_room(carol, others[1], "Tries the token again", encrypted=False)
+    await until(
+        lambda: not holds_invite(others[1], hashed), "the third herald drops the spent invitation", 60
+    )
+    refused = body(await command(carol, again, f"!coalition join {token}", timeout=60))
+    assert "This invitation is not valid" in refused, refused
+    print(f"invitation issued by {issuer}, accepted by {others[0].user_id}, refused by {others[1].user_id}")
 
 
 async def test_sigkill_before_the_action_time_still_one_copy_per_room(coalition: Coalition) -> None:
