@@ -314,3 +314,19 @@ def test_affinity_wipe_destroys_the_pins_and_spaces_with_the_database(tmp_path: 
     )
     assert main(["wipe", "--config", str(config), "--yes-destroy-everything"]) == 0
     assert not (data / "affinity.db").exists()
+
+
+async def test_coalition_space_answers_in_the_rooms_language(tmp_path: Path) -> None:
+    bot, _ = await pinning_coalition(tmp_path)
+    try:
+        await herald(bot).host.settings.set_language(RoomID(ROOM), "pl")
+        [made] = await bot.say(ROOM, ALICE, "!coalition space")
+        assert made.body.startswith(
+            "Koalicja spring jest teraz przestrzenią, która obejmuje 3 pokoje: spring"
+        )
+        assert "Nie udało się połączyć z przestrzenią 1 pokoju" in made.body
+        assert made.body.endswith("wpisać ponownie !coalition space): Leeds group.")
+        [usage] = await bot.say(ROOM, ALICE, "!help coalition space")
+        assert "Pokaż koalicję i jej pokoje członkowskie jako przestrzeń Matrix" in usage.body
+    finally:
+        await close(bot)
