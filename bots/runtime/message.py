@@ -97,6 +97,20 @@ class _Italic(Span):
 
 
 @dataclass(frozen=True)
+class _Struck(Span):
+    parts: tuple[Span, ...]
+
+    def plain(self) -> str:
+        return "".join(p.plain() for p in self.parts)
+
+    def html(self) -> str:
+        return "<del>" + "".join(p.html() for p in self.parts) + "</del>"
+
+    def users(self) -> tuple[UserID, ...]:
+        return tuple(u for p in self.parts for u in p.users())
+
+
+@dataclass(frozen=True)
 class _Code(Span):
     text: str
 
@@ -151,6 +165,11 @@ def bold(*parts: Inline) -> Span:
 
 def italic(*parts: Inline) -> Span:
     return _Italic(tuple(_span(p) for p in parts))
+
+
+def struck(*parts: Inline) -> Span:
+    """Struck through (what no longer holds); plain text keeps the words."""
+    return _Struck(tuple(_span(p) for p in parts))
 
 
 def code(value: str) -> Span:
