@@ -37,10 +37,10 @@ TEMPLATE = {
 }
 
 
-async def coalition(tmp_path: Path) -> FakeBot:
+async def coalition(tmp_path: Path, template: dict[str, object] = TEMPLATE) -> FakeBot:
     folder = tmp_path / "templates"
     folder.mkdir()
-    (folder / "doa-test.yaml").write_text(yaml.safe_dump(TEMPLATE))
+    (folder / "doa-test.yaml").write_text(yaml.safe_dump(template))
     bot = await fake_bot(
         tmp_path,
         [factory(HeraldFeature, {"template_dirs": [str(folder)]}), SlotsFeature, DayOfActionFeature],
@@ -128,5 +128,39 @@ async def test_a_drill_of_a_herald_template_renders_each_rooms_phase_marked_dril
         assert sorted(s.room_id for s in sent) == sorted([ROOM, ROOM_B, ROOM_C])
         assert all(s.body.startswith("DRILL — Checklist") and "Tomorrow at" in s.body for s in sent)
         assert not await herald(bot).runs.list_for("spring")  # a drill is not a run
+    finally:
+        await close(bot)
+
+
+async def test_the_template_sets_the_slot_deadline_and_survey_the_board_counts_slots_and_a_typed_ack_counts(
+    tmp_path: Path,
+) -> None:
+    bus = {"key": "bus", "prompt": "Which bus do you take?", "options": ["first", "second"]}
+    bot = await coalition(tmp_path, {**TEMPLATE, "slots_close": "-90m", "survey": ["why", bus]})
+    try:
+        [plan] = await bot.say(ROOM, ALICE, "!protocol start doa-test at 2026-11-22 14:00 UTC")
+        run = re.search(r"Plan (\w+):", plan.body).group(1)  # type: ignore[union-attr]
+        await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
+        spec = await herald(bot).dayofaction_spec(run)
+        assert spec.slots_close == NOW + timedelta(minutes=30) and spec.survey == ("why", bus)
+        await bot.say(ROOM_B, DAN, "!slot claim medic")
+        drawn = await bot.say(ROOM_B, BOB, "!slot claim medic")
+        # Before the template's deadline: no first come, a seed committed, the draw at 12:30.
+        assert any("SHA-256" in s.body for s in drawn)
+        assert any("drawn by lottery at 2026-11-22 12:30" in s.body for s in drawn)
+        out = await bot.say(ROOM, ALICE, f"!protocol status {run}")
+        assert "Slots per room" in out[-1].body and "Lyon: marshal 0/2; medic" in out[-1].body
+        assert DAN not in out[-1].body and BOB not in out[-1].body
+
+        bot.now = NOW + timedelta(hours=1)
+        job = min(j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-"))
+        await bot.fire(job)
+        await settle(bot)
+        bot.now = NOW + timedelta(hours=1, minutes=31)
+        await bot.fire(f"herald:escalate-{run}")  # Lyon's liaison, Bob, is asked by DM
+        [acked] = await bot.say(ROOM_B, BOB, f"!ack {run}")
+        assert "Acknowledged" in acked.body
+        [liaisons] = await bot.say(ROOM, ALICE, "!coalition liaisons")
+        assert f"Lyon: liaison {BOB}" in liaisons.body and "answered 1 escalation" in liaisons.body
     finally:
         await close(bot)
