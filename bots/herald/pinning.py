@@ -33,6 +33,7 @@ from bots.runtime.errors import MatrixError
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
 from bots.runtime.offline import Offline
+from protocols.coalition.delivery import parse_copy
 from storage.herald import Delivery, Run
 from storage.herald_pins import HeraldPins, RunPin
 
@@ -88,11 +89,12 @@ class PhasePins(DayOfActionPort):
         """Another herald's copy of a later phase in a room: this herald's pin of an earlier
         phase there comes down (that herald pins its own copy, where it may)."""
         await super().seen_copy(room_id, event)
-        from protocols.coalition.delivery import parse_copy
-
         copy = parse_copy(event, room_id)
-        if copy is None or copy.sender == str(self.host.user_id):
+        view = self.view_for_room(room_id)
+        if copy is None or view is None or copy.sender == str(self.host.user_id):
             return
+        if copy.sender not in view.registry.admitted:
+            return  # a room member imitating a herald takes nothing down
         mine = await self.pins.get(copy.key.run_id, room_id)
         if mine is None or mine.event_id == copy.event_id:
             return

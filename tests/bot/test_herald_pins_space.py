@@ -16,10 +16,13 @@ import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from bots.cli import main
+from bots.herald.leaderless import copy_content
 from bots.herald.pinning import PINNED_AFTER_LAST, unpin_job_id
 from bots.runtime.ids import RoomID
 from bots.runtime.offline import forget_contract_features
@@ -328,5 +331,37 @@ async def test_coalition_space_answers_in_the_rooms_language(tmp_path: Path) -> 
         assert made.body.endswith("wpisać ponownie !coalition space): Leeds group.")
         [usage] = await bot.say(ROOM, ALICE, "!help coalition space")
         assert "Pokaż koalicję i jej pokoje członkowskie jako przestrzeń Matrix" in usage.body
+    finally:
+        await close(bot)
+
+
+async def test_another_heralds_later_phase_takes_this_heralds_pin_down(tmp_path: Path) -> None:
+    bot, state = await pinning_coalition(tmp_path)
+    try:
+        run = await start_run(bot, "rapid-response", "2026-11-22 12:00")
+        await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
+        await settle(bot)
+        feature = herald(bot)
+        call_b = await phase_event(bot, run, ROOM_B, "call")
+        [check] = [
+            d for d in await feature.runs.deliveries(run) if d.room_id == ROOM_B and d.phase_key == "check"
+        ]
+        registry = SimpleNamespace(admitted=frozenset({"@other:test.example"}))
+        feature.view_for_room = lambda room: SimpleNamespace(registry=registry)  # type: ignore[method-assign,assignment,return-value]
+
+        def copy_by(sender: str, event_id: str) -> dict[str, Any]:
+            content = copy_content(check, rev=1)
+            return {
+                "type": "m.room.message",
+                "sender": sender,
+                "event_id": event_id,
+                "origin_server_ts": 1,
+                "content": content,
+            }
+
+        await feature.seen_copy(ROOM_B, copy_by("@nobody:test.example", "$forged"))
+        assert state.pinned(ROOM_B) == [call_b, "$theirs"]  # not a herald: nothing changes
+        await feature.seen_copy(ROOM_B, copy_by("@other:test.example", "$check-by-other"))
+        assert state.pinned(ROOM_B) == ["$theirs"] and await feature.pins.get(run, ROOM_B) is None
     finally:
         await close(bot)
