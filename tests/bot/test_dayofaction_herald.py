@@ -5,6 +5,7 @@ backup is DMed after the liaison, the local note goes under the phase."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,10 +38,10 @@ TEMPLATE = {
 }
 
 
-async def coalition(tmp_path: Path, template: dict[str, object] = TEMPLATE) -> FakeBot:
+async def coalition(tmp_path: Path, template: Mapping[str, object] = TEMPLATE) -> FakeBot:
     folder = tmp_path / "templates"
     folder.mkdir()
-    (folder / "doa-test.yaml").write_text(yaml.safe_dump(template))
+    (folder / "doa-test.yaml").write_text(yaml.safe_dump(dict(template)))
     bot = await fake_bot(
         tmp_path,
         [factory(HeraldFeature, {"template_dirs": [str(folder)]}), SlotsFeature, DayOfActionFeature],
