@@ -64,7 +64,10 @@ class PhasePins(DayOfActionPort):
         super().__init__(host, config)
         self.pins = HeraldPins(host.db, host.user_id)
         self._pin_refused: set[str] = set()  # rooms already logged as refusing
-        self._pin_lock = asyncio.Lock()  # one read-modify-write of a run's pins at a time
+        self._pin_locks: dict[str, asyncio.Lock] = {}  # one change of a room's pins at a time
+
+    def _room_lock(self, room_id: str) -> asyncio.Lock:
+        return self._pin_locks.setdefault(room_id, asyncio.Lock())
 
     # -- the sending path: a phase landed, a batch ended, a run was looked at -------------------
 
@@ -107,8 +110,9 @@ class PhasePins(DayOfActionPort):
             None,
         )
         if phase is not None and not is_urgent(phase.phase_key) and phase.due_at > mine.due_at:
-            async with self._pin_lock:
-                await self._take_down(mine)
+            async with self._room_lock(room_id):
+                if await self.pins.get(mine.run_id, room_id) == mine:
+                    await self._take_down(mine)
 
     # -- pinning ---------------------------------------------------------------------------------
 
@@ -126,7 +130,7 @@ class PhasePins(DayOfActionPort):
         """Pin ``event_id`` (phase ``d``) in its room as the run's latest phase, replacing the
         run's earlier pin there. False when nothing was pinned (an earlier phase arriving late,
         a run that ended, a room where the bot may not pin)."""
-        async with self._pin_lock:
+        async with self._room_lock(d.room_id):
             return await self._pin_phase(d, event_id)
 
     async def _pin_phase(self, d: Delivery, event_id: str) -> bool:
@@ -146,7 +150,12 @@ class PhasePins(DayOfActionPort):
             await self._take_down(current)
         if already:
             return False  # someone pinned it first: theirs, never unpinned by the bot
-        await self.pins.put(RunPin(d.run_id, d.room_id, event_id, d.due_at, self.host.clock()))
+        mine = RunPin(d.run_id, d.room_id, event_id, d.due_at, self.host.clock())
+        await self.pins.put(mine)
+        now = await self.runs.get(d.run_id)
+        if now is None or await self._run_ended(now, d.room_id):  # ended meanwhile: settle missed it
+            await self._take_down(mine)
+            return False
         log.info("herald: pinned a phase of run %s", d.run_id)
         return True
 
@@ -192,10 +201,6 @@ class PhasePins(DayOfActionPort):
     async def settle_pins(self, run_id: str) -> int:
         """Take down the run's pins where the run has ended; when it finished, at the moment its
         last phase has been up long enough (a job, rebuilt at start). How many came down."""
-        async with self._pin_lock:
-            return await self._settle_pins(run_id)
-
-    async def _settle_pins(self, run_id: str) -> int:
         mine = await self.pins.of_run(run_id)
         if not mine:
             self.host.schedule.cancel(unpin_job_id(run_id))
@@ -212,8 +217,13 @@ class PhasePins(DayOfActionPort):
                 self.host.schedule.at(unpin_job_id(run_id), finish, self.settle_pins, run_id)
         down = 0
         for pin in mine:
-            if (ended or pin.room_id not in members) and await self._take_down(pin):
-                down += 1
+            if not (ended or pin.room_id not in members):
+                continue
+            async with self._room_lock(pin.room_id):  # a phase being pinned there goes first
+                if await self.pins.get(run_id, pin.room_id) != pin:
+                    continue  # replaced meanwhile: the newer pin is settled on its own
+                if await self._take_down(pin):
+                    down += 1
         if down:
             log.info("herald: run %s ended; %d pins taken down", run_id, down)
         return down
