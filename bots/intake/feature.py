@@ -17,13 +17,16 @@ from bots.config import Strict
 from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import RunInfo, require_port, run_for
 from bots.dayofaction.run_feature import RunFeature
+from bots.intake import render
 from bots.intake.store import IntakeStore, Respondent
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
+from bots.runtime.i18n import _
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Message, bold, code
+from bots.runtime.message import Message
 from bots.runtime.registry import register
 from protocols.dayofaction import intake as rules
 from storage.db import Database
@@ -58,35 +61,23 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
     async def intake_start(self, ctx: CommandContext, run: str | None = None) -> None:
         info = await run_for(self.host, ctx.room_id, run)
         if ctx.room_id not in info.coordination_rooms:
-            raise UserError("An intake is started from a coordination room of the run.")
+            raise UserError(_("An intake is started from a coordination room of the run."))
         questions = await self._questions(info)
         if not await self.store.start(info.run_id, info.forget_at):
-            raise UserError(f"The intake of run {info.run_id} has started already; see !intake counts.")
+            raise UserError(
+                _("The intake of run {run} has started already; see !intake counts.", run=info.run_id)
+            )
         autonomy = self.host.peer(DayOfActionFeature)
         declined = await autonomy.declined_rooms(info.run_id) if autonomy else {}
         rooms = [r for r in info.member_rooms if r not in declined]  # a declined room gets nothing more
         for room in rooms:
-            invitation = Message.of(
-                "A short survey for run ",
-                code(info.run_id),
-                f" ({len(questions)} question{'s' if len(questions) > 1 else ''}, by encrypted DM): ",
-                "opt in with ",
-                code("!intake me"),
-                " or react ✋ here. The coalition sees only counts per room, and only once at least "
-                f"{rules.K} people in a room answered.",
-            )
+            invitation = render.invitation(info.run_id, len(questions))
             event = await self.host.post(
                 room, invitation, key(self.name, "invite", info.run_id, room), wait=True
             )
             if event is not None:
                 await self.store.add_message(room, event, info.run_id, info.forget_at, invitation=True)
-        await ctx.reply(
-            Message.of(
-                f"Invited {len(rooms)} member room(s) to the survey of run ",
-                code(info.run_id),
-                ".",
-            )
-        )
+        await ctx.reply(render.invited(len(rooms), info.run_id))
 
     @command("intake me", help="Take the run's short survey by encrypted DM", where="room")
     async def intake_me(self, ctx: CommandContext, *, run: str | None = None) -> None:
@@ -99,23 +90,11 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
     async def intake_counts(self, ctx: CommandContext, *, run: str | None = None) -> None:
         info = await run_for(self.host, ctx.room_id, run)
         if ctx.room_id not in info.coordination_rooms:
-            raise UserError("The survey's counts are shown in a coordination room of the run.")
+            raise UserError(_("The survey's counts are shown in a coordination room of the run."))
         questions = await self._questions(info)
         shown, below = rules.aggregate(questions, await self.store.answers(info.run_id))
-        msg = Message.of(
-            "Survey of run ", code(info.run_id), f": counts per room, from {rules.K} answers on."
-        )
-        for rc in shown:
-            lines = [f"{q}: " + ", ".join(f"{v} {n}" for v, n in pairs) for q, pairs in rc.counts]
-            msg = msg.paragraph(
-                bold(await self.host.room_name(RoomID(rc.room))), f" ({rc.answered} answered)"
-            )
-            msg = msg.bullets(lines)
-        if not shown:
-            msg = msg.paragraph(f"No room has {rules.K} answers yet, so nothing is shown.")
-        if below:
-            msg = msg.paragraph(f"{below} room(s) have fewer than {rules.K} answers so far (not shown).")
-        await ctx.reply(msg)
+        named = [(await self.host.room_name(RoomID(rc.room)), rc) for rc in shown]
+        await ctx.reply(render.counts(info.run_id, named, below))
 
     async def on_reaction(self, ctx: CommandContext, target: EventID, key_: str) -> None:
         if key_ not in OPT_IN or ctx.sender == self.host.user_id:
@@ -129,7 +108,7 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
         try:
             reply = await self._opt_in(info, ctx.room_id, ctx.sender)
         except UserError as exc:
-            reply = Message.of(str(exc))
+            reply = Message.of(said(exc))
         await self.host.post(ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=target)
 
     async def on_message(self, ctx: CommandContext) -> bool:
@@ -146,9 +125,7 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
         try:
             value = rules.answer(questions[r.step], ctx.body)
         except rules.IntakeError as exc:
-            await self._dm(
-                r, info, Message.of(str(exc), " ", questions[r.step].prompt), ("again", ctx.event_id)
-            )
+            await self._dm(r, info, render.again(said(exc), questions[r.step]), ("again", ctx.event_id))
             return True
         answers = {**r.answers, questions[r.step].key: value}
         if r.step + 1 < len(questions):
@@ -160,7 +137,7 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
             await self._dm(
                 r,
                 info,
-                Message.of("Thank you: your answers are in, counted with the others of your room."),
+                render.finished(),
                 ("done",),
             )
         return True
@@ -170,16 +147,16 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
     async def _questions(self, info: RunInfo) -> tuple[rules.Question, ...]:
         spec = await require_port(self.host).dayofaction_spec(info.run_id)
         if not spec.survey:
-            raise UserError(f"The template of run {info.run_id} has no survey.")
+            raise UserError(_("The template of run {run} has no survey.", run=info.run_id))
         return rules.survey(spec.survey)
 
     async def _opt_in(self, info: RunInfo, room_id: RoomID, user: str) -> Message:
         if room_id not in info.member_rooms:
-            raise UserError("The survey is taken from a member room of the run.")
+            raise UserError(_("The survey is taken from a member room of the run."))
         if not await self.store.started(info.run_id):
-            raise UserError(f"The survey of run {info.run_id} has not started.")
+            raise UserError(_("The survey of run {run} has not started.", run=info.run_id))
         if await self.store.respondent(info.run_id, user) is not None:
-            raise UserError("You have opted in to this survey already; its questions are in our DM.")
+            raise UserError(_("You have opted in to this survey already; its questions are in our DM."))
         questions = await self._questions(info)
         dm = await dm_room(
             self.host,
@@ -192,16 +169,13 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
         r = await self.store.respondent(info.run_id, user)
         assert r is not None
         await self._ask(r, info, questions, 0)
-        return Message.of("Thank you: the questions are in our direct chat.")
+        return render.opted_in()
 
     async def _ask(
         self, r: Respondent, info: RunInfo, questions: Sequence[rules.Question], step: int
     ) -> None:
         q = questions[step]
-        msg = Message.of(f"Question {step + 1} of {len(questions)}: ", bold(q.prompt)).paragraph(
-            "Answer with ", q.hint(), "."
-        )
-        await self._dm(r, info, msg, ("ask", step))
+        await self._dm(r, info, render.question(step, len(questions), q), ("ask", step))
 
     async def _dm(self, r: Respondent, info: RunInfo, msg: Message, parts: Sequence[object]) -> None:
         event = await self.host.post(

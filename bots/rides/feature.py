@@ -13,15 +13,16 @@ from pathlib import Path
 from bots.config import Strict
 from bots.dayofaction.herald_port import RunInfo, require_port, run_for
 from bots.dayofaction.run_feature import RunFeature
+from bots.rides import render
 from bots.rides.grammar import Area, AreaSeats, Clock, Seats
 from bots.rides.store import RideStore
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
+from bots.runtime.i18n import _
 from bots.runtime.keys import key
-from bots.runtime.message import Message, bold, code, mention
 from bots.runtime.registry import register
-from protocols.dayofaction.rides import Need, Offer, counts_per_area, format_clock, match
+from protocols.dayofaction.rides import Need, Offer, counts_per_area, match
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,7 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         await self.reply_kept(
             ctx,
             info,
-            Message.of(
-                f"Offer kept: {seats} seat{'s' if seats > 1 else ''} from ",
-                bold(from_),
-                f" at {format_clock(at)} for run ",
-                code(info.run_id),
-                ". When a rider fits, I ask you by DM; names are shared only there, once you approve.",
-            ),
+            render.offer_kept(seats, from_, at, info.run_id),
         )
         await self._match(info)
 
@@ -79,13 +74,7 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         await self.reply_kept(
             ctx,
             info,
-            Message.of(
-                f"Need kept: {seats} seat{'s' if seats > 1 else ''} from ",
-                bold(area),
-                f"{' around ' + format_clock(at) if at is not None else ''} for run ",
-                code(info.run_id),
-                ". When a driver approves, I tell you both by DM who the other is.",
-            ),
+            render.need_kept(seats, area, at, info.run_id),
         )
         await self._match(info)
 
@@ -96,10 +85,7 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         rows = counts_per_area(
             await self.store.offers(info.run_id), await self.store.needs(info.run_id), taken
         )
-        msg = Message.of(
-            "Rides for run ", code(info.run_id), " per area (free seats offered / seats still needed):"
-        )
-        await ctx.reply(msg.bullets([f"{a}: {o} offered, {n} needed" for a, o, n in rows] or ["nothing yet"]))
+        await ctx.reply(render.per_area(info.run_id, rows))
 
     @command(
         "ride approve", help="Driver, by DM: take the rider of a proposal; you both learn the other's name"
@@ -108,15 +94,12 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         offer, need, run_id = await self._pending(ctx, ride)
         info = await require_port(self.host).dayofaction_run(run_id)
         if info is None:
-            raise UserError(f"Run {run_id} is over: its rides are forgotten.")
+            raise UserError(_("Run {run} is over: its rides are forgotten.", run=run_id))
         await self.store.decide(offer.id, need.id, "approved")
-        when = format_clock(offer.at)
         await self.reply_kept(
             ctx,
             info,
-            Message.of(
-                "Approved. Your rider: ", mention(need.rider), f" ({need.seats} seat(s), from {need.area})."
-            ),
+            render.approved(need.rider, need.seats, need.area),
         )
         rider_dm = await dm_room(
             self.host,
@@ -127,7 +110,7 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         )
         event = await self.host.post(
             rider_dm,
-            Message.of("A driver takes you: ", mention(offer.driver), f", leaving {offer.area} at {when}."),
+            render.taken(offer.driver, offer.area, offer.at),
             key(self.name, "approved", offer.id, need.id),
             wait=True,
         )
@@ -137,7 +120,7 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
     async def ride_decline(self, ctx: CommandContext, ride: int) -> None:
         offer, need, run_id = await self._pending(ctx, ride)
         await self.store.decide(offer.id, need.id, "refused")
-        await ctx.reply(Message.of("Declined; the rider never learns who you are."))
+        await ctx.reply(render.declined())
         info = await require_port(self.host).dayofaction_run(run_id)
         if info is not None:
             await self._match(info)
@@ -148,24 +131,24 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         if not ctx.is_direct:
             info = await run_for(self.host, ctx.room_id, run)
             if ctx.room_id not in info.member_rooms:
-                raise UserError("Rides are offered in a member room of the run, or by DM with 'run <id>'.")
+                raise UserError(_("Rides are offered in a member room of the run, or by DM with 'run <id>'."))
             return info
         if run is None:
-            raise UserError("By DM, name the run: add 'run <id>' (see !protocol status in your room).")
+            raise UserError(_("By DM, name the run: add 'run <id>' (see !protocol status in your room)."))
         named = await require_port(self.host).dayofaction_run(run)
         if named is None or named.forget_at <= self.host.clock():
-            raise UserError(f"There is no run '{run}'.")
+            raise UserError(_("There is no run '{run}'.", run=run))
         for room in named.member_rooms:
             if ctx.sender in await self.host.members(room):
                 return named
-        raise UserError(f"You are in none of the member rooms of run '{run}'.")
+        raise UserError(_("You are in none of the member rooms of run '{run}'.", run=run))
 
     async def _pending(self, ctx: CommandContext, ride: int) -> tuple[Offer, Need, str]:
         if not ctx.is_direct:
-            raise UserError("Answer a ride proposal in our direct chat, where it was asked.")
+            raise UserError(_("Answer a ride proposal in our direct chat, where it was asked."))
         found = await self.store.pending_for(ride, ctx.sender)
         if found is None:
-            raise UserError(f"No ride proposal {ride} waits for your answer.")
+            raise UserError(_("No ride proposal {id} waits for your answer.", id=str(ride)))
         return found
 
     async def _match(self, info: RunInfo) -> None:
@@ -177,19 +160,7 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         for p in match(offers, list(needs.values()), taken, refused):
             await self.store.propose(p)
             offer, need = by_id[p.offer], needs[p.need]
-            around = f", around {format_clock(need.at)}" if need.at is not None else ""
-            text = Message.of(
-                "Ride proposal ",
-                code(str(need.id)),
-                f" (run {info.run_id}): a rider needs {need.seats} seat(s) from {need.area}{around};",
-                f" your offer leaves at {format_clock(offer.at)}.",
-            ).paragraph(
-                "Approve with ",
-                code(f"!ride approve {need.id}"),
-                " or decline with ",
-                code(f"!ride decline {need.id}"),
-                ". You learn each other's name only if you approve.",
-            )
+            text = render.proposal(need.id, info.run_id, need.seats, need.area, need.at, offer.at)
             room = await dm_room(
                 self.host,
                 offer.driver,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from bots.runtime.converters import ArgumentError, Converter, IntRange
+from bots.runtime.i18n_rules import said_clause
 from protocols.dayofaction import rides
 
 
@@ -12,7 +13,7 @@ def _area(text: str) -> str:
     try:
         return rides.area(text)
     except rides.RideError as exc:
-        raise ArgumentError(str(exc).rstrip(".")) from None
+        raise ArgumentError(said_clause(exc)) from None
 
 
 def _area_seats(text: str) -> tuple[str, int]:
@@ -29,7 +30,7 @@ def _clock(text: str) -> int:
     try:
         return rides.clock(text)
     except rides.RideError as exc:
-        raise ArgumentError(str(exc).rstrip(".")) from None
+        raise ArgumentError(said_clause(exc)) from None
 
 
 Seats = Annotated[int, IntRange(rides.MIN_SEATS, rides.MAX_SEATS)]

@@ -39,6 +39,12 @@ TRANSLATED: tuple[str, ...] = (
     "protocols/gains.py",
     "bots/skills",
     "protocols/skills.py",
+    "bots/slots",
+    "protocols/dayofaction/slots.py",
+    "bots/intake",
+    "protocols/dayofaction/intake.py",
+    "bots/rides",
+    "protocols/dayofaction/rides.py",
     "bots/herald/space.py",
 )
 

@@ -20,15 +20,16 @@ from bots.dayofaction.herald_port import PhaseSent, RunInfo, require_port, run_f
 from bots.dayofaction.run_feature import RunFeature
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.errors import UserError
+from bots.runtime.i18n import _, when
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
+from bots.runtime.message import Span
 from bots.runtime.registry import register
 from bots.runtime.router import Words
 from bots.slots import render
 from bots.slots.store import SlotStore
 from protocols.dayofaction import slots as rules
 from protocols.lottery import reveal, seed_hash
-from protocols.timespec import format_local
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,7 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
         info, slots = await self._room_slots(ctx, run)
         new, released = rules.release(slots, slot, ctx.sender)
         await self.store.save(info.run_id, ctx.room_id, new)
-        await self.reply_kept(
-            ctx, info, render.Message.of("You gave up your place as ", render.bold(new.name), ".")
-        )
+        await self.reply_kept(ctx, info, render.released(new.name))
         if released.promoted is not None:
             await self._post(
                 info,
@@ -90,7 +89,7 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
         info = await run_for(self.host, ctx.room_id, run)
         await ctx.reply(render.board(info.run_id, await self.board_lines(info.run_id, info.member_rooms)))
 
-    async def board_lines(self, run_id: str, rooms: Sequence[RoomID]) -> list[str]:
+    async def board_lines(self, run_id: str, rooms: Sequence[RoomID]) -> list[Span]:
         """Each room's slots in the run as filled / open counts, never names (the coalition's
         board, and ``!slot board``)."""
         rows = []
@@ -154,10 +153,12 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
     ) -> tuple[RunInfo, dict[str, rules.Slot]]:
         info = await run_for(self.host, ctx.room_id, run)
         if ctx.room_id not in info.member_rooms:
-            raise UserError("Slots belong to the member rooms of a run; this room is not one.")
+            raise UserError(_("Slots belong to the member rooms of a run; this room is not one."))
         slots = await self._ensure(info, ctx.room_id)
         if not slots:
-            raise UserError(f"Run {info.run_id} has no slots: its template's checklist gives no capacities.")
+            raise UserError(
+                _("Run {run} has no slots: its template's checklist gives no capacities.", run=info.run_id)
+            )
         await self._settle_due(info, ctx.room_id)
         return info, await self.store.load(info.run_id, ctx.room_id)
 
@@ -187,7 +188,7 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
                 await self._post(
                     info,
                     room_id,
-                    render.oversubscribed(new.name, closes or "the deadline", seed_hash(seed)),
+                    render.oversubscribed(new.name, closes or render.deadline(), seed_hash(seed)),
                     key(self.name, "committed", info.run_id, room_id, new.name),
                 )
         return render.claimed(claimed, closes)
@@ -225,11 +226,11 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
                 key(self.name, "drawn", info.run_id, room_id, slot.name),
             )
 
-    async def _closes(self, info: RunInfo, room_id: RoomID) -> str | None:
+    async def _closes(self, info: RunInfo, room_id: RoomID) -> Span | None:
         spec = await require_port(self.host).dayofaction_spec(info.run_id)
         if spec.slots_close is None:
             return None
-        return format_local(spec.slots_close, await self.host.settings.zone(room_id))
+        return when(spec.slots_close, await self.host.settings.zone(room_id))
 
     async def _post(
         self,

@@ -1,90 +1,135 @@
-"""The slots' messages (names only in the room itself; the coalition sees counts)."""
+"""The slots' messages (names only in the room itself; the coalition sees counts), in the
+room's language (bots/runtime/i18n.py). Slot names are the template's, as typed in commands."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bots.runtime.message import Message, bold, code
+from bots.runtime.i18n import _, ngettext
+from bots.runtime.i18n_join import joined
+from bots.runtime.message import Inline, Message, Span, bold, code
 from protocols.dayofaction.slots import Claimed, Slot
 
 KEYCAPS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣")
 
 
-def slot_list(run_id: str, slots: Sequence[Slot], closes: str | None) -> Message:
-    msg = Message.of("Slots for run ", code(run_id), " in this room:")
-    items = []
+def slot_list(run_id: str, slots: Sequence[Slot], closes: Inline | None) -> Message:
+    msg = Message.of(_("Slots for run {run} in this room:", run=code(run_id)))
+    items: list[list[Inline]] = []
     for i, slot in enumerate(slots):
         mark = KEYCAPS[i] + " " if i < len(KEYCAPS) else ""
-        held = ", ".join(slot.holders) or "nobody yet"
-        line = f"{mark}{slot.name}: {len(slot.holders)} of {slot.capacity} ({held})"
+        held: Inline = ", ".join(slot.holders) or _("nobody yet")
+        line: list[Inline] = [
+            mark,
+            _(
+                "{slot}: {held} of {capacity} ({holders})",
+                slot=slot.name,
+                held=len(slot.holders),
+                capacity=slot.capacity,
+                holders=held,
+            ),
+        ]
         if slot.waiting:
-            line += f"; waiting: {', '.join(slot.waiting)}"
+            line.append(_("; waiting: {who}", who=", ".join(slot.waiting)))
         items.append(line)
-    msg = msg.bullets(items or ["this run has no slots"])
+    msg = msg.bullets(items or [[_("this run has no slots")]])
     if closes:
         msg = msg.paragraph(
-            f"Over-subscribed slots are drawn by lottery at {closes}; after that, first come."
+            _("Over-subscribed slots are drawn by lottery at {when}; after that, first come.", when=closes)
         )
     return msg.paragraph(
-        "Claim with !slot claim <slot> or by reacting with its number, here or on the checklist;"
-        " give it up with !slot release <slot>."
+        _(
+            "Claim with !slot claim <slot> or by reacting with its number, here or on the checklist; "
+            "give it up with !slot release <slot>."
+        )
     )
 
 
-def claimed(c: Claimed, closes: str | None) -> Message:
+def claimed(c: Claimed, closes: Inline | None) -> Message:
     if c.holds and not c.provisional:
-        return Message.of("You hold a place as ", bold(c.slot), ".")
+        return Message.of(_("You hold a place as {slot}.", slot=bold(c.slot)))
     if c.provisional:
         return Message.of(
-            bold(c.slot),
-            f" has more people than places: the holders are drawn by lottery at {closes or 'the deadline'}.",
-            " You are signed up.",
+            _(
+                "{slot} has more people than places: the holders are drawn by lottery at {when}. You "
+                "are signed up.",
+                slot=bold(c.slot),
+                when=closes or deadline(),
+            )
         )
     return Message.of(
-        "All places as ", bold(c.slot), f" are taken: you are number {c.position} on the waitlist."
+        _(
+            "All places as {slot} are taken: you are number {position} on the waitlist.",
+            slot=bold(c.slot),
+            position=c.position,
+        )
     )
 
 
-def oversubscribed(slot: str, closes: str, seed_hash: str) -> Message:
+def deadline() -> Span:
+    """When no closing time is known."""
+    return _("the deadline")
+
+
+def released(slot: str) -> Message:
+    return Message.of(_("You gave up your place as {slot}.", slot=bold(slot)))
+
+
+def oversubscribed(slot: str, closes: Inline, seed_hash: str) -> Message:
     return Message.of(
-        bold(slot),
-        f" is over-subscribed: the holders will be drawn by lottery at {closes}, not first come. ",
-        "The seed is fixed now; its SHA-256 is ",
-        code(seed_hash),
-        ", so it cannot change before the draw.",
+        _(
+            "{slot} is over-subscribed: the holders will be drawn by lottery at {when}, not first "
+            "come. The seed is fixed now; its SHA-256 is {hash}, so it cannot change before the draw.",
+            slot=bold(slot),
+            when=closes,
+            hash=code(seed_hash),
+        )
     )
 
 
 def drawn(slot: Slot, seed_hex: str, commitment: str) -> Message:
-    msg = Message.of("Drawn by lottery for ", bold(slot.name), ": ", ", ".join(slot.holders), ".")
+    msg = Message.of(
+        _("Drawn by lottery for {slot}: {holders}.", slot=bold(slot.name), holders=", ".join(slot.holders))
+    )
     if slot.waiting:
-        msg = msg.paragraph("Waiting, in the order they signed up: ", ", ".join(slot.waiting), ".")
+        msg = msg.paragraph(_("Waiting, in the order they signed up: {who}.", who=", ".join(slot.waiting)))
     return msg.paragraph(
-        "Check it: the pool is everyone who claimed, the roles are one per place, the contributions are "
-        "the claims' event ids; seed ",
-        code(seed_hex),
-        ", commitment ",
-        code(commitment),
-        " (docs/lottery-algorithm.md).",
+        _(
+            "Check it: the pool is everyone who claimed, the roles are one per place, the "
+            "contributions are the claims' event ids; seed {seed}, commitment {commitment} "
+            "(docs/lottery-algorithm.md).",
+            seed=code(seed_hex),
+            commitment=code(commitment),
+        )
     )
 
 
 def promoted(slot: str, user: str) -> Message:
-    return Message.of(user, " moved up from the waitlist and now holds a place as ", bold(slot), ".")
+    return Message.of(
+        _("{user} moved up from the waitlist and now holds a place as {slot}.", user=user, slot=bold(slot))
+    )
 
 
-def board_lines(rows: Sequence[tuple[str, Sequence[tuple[str, int, int, int]]]]) -> list[str]:
+def board_lines(rows: Sequence[tuple[str, Sequence[tuple[str, int, int, int]]]]) -> list[Span]:
     """One line per room: each slot as filled / open, and how many wait (no names)."""
-    items = []
+    items: list[Span] = []
     for label, counts in rows:
-        parts = [
-            f"{name} {filled}/{open_}" + (f", {waiting} waiting" if waiting else "")
-            for name, filled, open_, waiting in counts
-        ]
-        items.append(f"{label}: " + "; ".join(parts))
+        parts: list[Inline] = []
+        for name, filled, open_, waiting in counts:
+            part = _("{slot} {filled}/{open}", slot=name, filled=filled, open=open_)
+            if waiting:
+                parts.append(
+                    joined(
+                        [part, ngettext(", {n} waiting", ", {n} waiting", waiting)],
+                        "",
+                    )
+                )
+            else:
+                parts.append(part)
+        items.append(_("{room}: {slots}", room=label, slots=joined(parts, "; ")))
     return items
 
 
-def board(run_id: str, lines: Sequence[str]) -> Message:
-    msg = Message.of("Slots of run ", code(run_id), ", per room (filled / open, waiting):")
-    return msg.bullets(list(lines) or ["no room has slots yet"])
+def board(run_id: str, lines: Sequence[Inline]) -> Message:
+    msg = Message.of(_("Slots of run {run}, per room (filled / open, waiting):", run=code(run_id)))
+    return msg.bullets(list(lines) or [_("no room has slots yet")])

@@ -108,9 +108,16 @@ def answer(question: Question, text: str) -> str:
             return question.options[int(word) - 1]
         if word in question.options:
             return word
-        raise IntakeError(f"'{text.strip()[:40]}' is not one of the answers: {question.hint()}.")
+        raise IntakeError(
+            "'{text}' is not one of the answers: {hint}.", text=text.strip()[:40], hint=question.hint()
+        )
     if not re.fullmatch(r"\d{1,3}", word) or not question.lo <= int(word) <= question.hi:
-        raise IntakeError(f"'{text.strip()[:40]}' is out of range: {question.hint()}.")
+        raise IntakeError(
+            "'{text}' is out of range: a number from {lo} to {hi}.",
+            text=text.strip()[:40],
+            lo=question.lo,
+            hi=question.hi,
+        )
     return word
 
 

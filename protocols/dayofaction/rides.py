@@ -26,7 +26,7 @@ class RideError(RuleError):
 
 def check_seats(seats: int) -> int:
     if not MIN_SEATS <= seats <= MAX_SEATS:
-        raise RideError(f"Seats: a number from {MIN_SEATS} to {MAX_SEATS}.")
+        raise RideError("Seats: a number from {low} to {high}.", low=MIN_SEATS, high=MAX_SEATS)
     return seats
 
 
@@ -42,7 +42,7 @@ def clock(text: str) -> int:
     """``HH:MM`` -> minutes after midnight (the room's zone on the action day)."""
     found = _CLOCK.match(text.strip())
     if found is None:
-        raise RideError(f"'{text.strip()[:20]}' is not a time of day: use HH:MM, like 08:30.")
+        raise RideError("'{text}' is not a time of day: use HH:MM, like 08:30.", text=text.strip()[:20])
     return int(found[1]) * 60 + int(found[2])
 
 

@@ -47,7 +47,7 @@ def parse_slot_item(item: str) -> SlotSpec | None:
         return None
     capacity = int(found["cap"])
     if not 1 <= capacity <= MAX_CAPACITY:
-        raise SlotError(f"'{item}': a slot holds 1 to {MAX_CAPACITY} people")
+        raise SlotError("'{item}': a slot holds 1 to {most} people", item=item, most=MAX_CAPACITY)
     return SlotSpec(slot_name(found["name"]), capacity)
 
 
@@ -101,8 +101,11 @@ def find(slots: Mapping[str, Slot], text: str) -> Slot:
     name = slot_name(text)
     slot = slots.get(name)
     if slot is None:
-        known = ", ".join(sorted(slots)) or "none in this run"
-        raise SlotError(f"There is no slot '{text}'. Slots: {known}.")
+        if not slots:
+            raise SlotError("There is no slot '{text}'. Slots: none in this run.", text=text)
+        raise SlotError(
+            "There is no slot '{text}'. Slots: {known}.", text=text, known=", ".join(sorted(slots))
+        )
     return slot
 
 
@@ -110,10 +113,15 @@ def claim(slots: Mapping[str, Slot], text: str, user: str) -> tuple[Slot, Claime
     """Take a place in a slot, or a place on its waitlist."""
     slot = find(slots, text)
     if user in slot.queue:
-        where = "hold" if user in slot.holders else "are waiting for"
-        raise SlotError(f"You already {where} '{slot.name}'. To give it up: !slot release {slot.name}")
+        if user in slot.holders:
+            raise SlotError("You already hold '{slot}'. To give it up: !slot release {slot}", slot=slot.name)
+        raise SlotError(
+            "You already are waiting for '{slot}'. To give it up: !slot release {slot}", slot=slot.name
+        )
     if len(slot.queue) >= MAX_QUEUE:
-        raise SlotError(f"'{slot.name}' has {MAX_QUEUE} people signed up already; no more can wait.")
+        raise SlotError(
+            "'{slot}' has {n} people signed up already; no more can wait.", slot=slot.name, n=MAX_QUEUE
+        )
     new = replace(slot, queue=(*slot.queue, user))
     holds = user in new.holders
     position = 0 if holds else new.waiting.index(user) + 1
@@ -124,7 +132,7 @@ def release(slots: Mapping[str, Slot], text: str, user: str) -> tuple[Slot, Rele
     """Give up a place (held or waiting); a freed held place goes to the first waiting."""
     slot = find(slots, text)
     if user not in slot.queue:
-        raise SlotError(f"You have not claimed '{slot.name}'.")
+        raise SlotError("You have not claimed '{slot}'.", slot=slot.name)
     held = user in slot.holders
     new = replace(slot, queue=tuple(u for u in slot.queue if u != user))
     promoted = slot.waiting[0] if held and slot.waiting else None
@@ -141,7 +149,7 @@ def draw_inputs(room: str, draw_id: str, slot: Slot) -> DrawInputs:
     role per place, nobody favoured (no history). The load-first rule of the lottery gives each
     claimant at most one place, since the pool is larger than the places."""
     if not slot.oversubscribed:
-        raise SlotError(f"'{slot.name}' is not over-subscribed; nothing to draw.")
+        raise SlotError("'{slot}' is not over-subscribed; nothing to draw.", slot=slot.name)
     return prepare(room, draw_id, slot.queue, draw_roles(slot), {}, {})
 
 

@@ -56,7 +56,7 @@ async def test_an_intake_with_two_answers_shows_nothing_and_with_three_shows_cou
         )
         await take(bot, PEOPLE[1], ["1", "0"], by_reaction=invitation.event_id)
         [counts] = await bot.say(COORD, MOD, "!intake counts")
-        assert "No room has 3 answers" in counts.body and "1 room(s) have fewer" in counts.body
+        assert "No room has 3 answers" in counts.body and "1 room has fewer" in counts.body
         assert "friends" not in counts.body
         await take(bot, PEOPLE[2], ["friends", "2"])
         [counts] = await bot.say(COORD, MOD, "!intake counts")

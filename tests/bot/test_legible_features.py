@@ -5,20 +5,26 @@ room's zone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bots.care import CareFeature
+from bots.dayofaction.herald_port import RunSpec
 from bots.gains import GainsFeature
 from bots.herald.feature import HeraldFeature
+from bots.intake.feature import IntakeFeature
 from bots.lottery.feature import LotteryFeature
+from bots.rides.feature import RidesFeature
 from bots.skills import SkillsFeature
-from tests.bot.fakes import ROOM, FakeBot, close, fake_bot
+from bots.slots.feature import SlotsFeature
+from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
+from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
 
 MOD = "@mod:test.example"
 ANA = "@ana:test.example"
 BEN = "@ben:test.example"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
+COORD = "!coord:test.example"
 
 
 async def polish(bot: FakeBot) -> None:
@@ -97,5 +103,78 @@ async def test_skills_answer_in_polish(tmp_path: Path) -> None:
         await bot.say(ROOM, MOD, "!roles set medic")
         [required] = await bot.say(ROOM, MOD, "!roles require medic surgery")
         assert required.body.startswith("medic jest losowana tylko wśród osób, które mają surgery.")
+    finally:
+        await close(bot)
+
+
+async def run_bot(tmp_path: Path, feature: type, spec: RunSpec) -> FakeBot:
+    """A bot with a stand-in herald and one run: ROOM a member room, COORD its coordination."""
+    bot = await fake_bot(tmp_path, [StubHerald, feature], members=[MOD, ANA, BEN], moderators=[MOD], now=NOW)
+    await add_room(bot, COORD, [MOD], moderators=[MOD])
+    stub_of(bot.features).add_run(
+        run_info("r1", bot.now + timedelta(days=1), bot.now + timedelta(days=3), [ROOM], [COORD]), spec
+    )
+    return bot
+
+
+async def test_slots_answer_in_polish(tmp_path: Path) -> None:
+    bot = await run_bot(tmp_path, SlotsFeature, RunSpec(("Marshal: 2", "medic: 1"), NOW + timedelta(hours=6)))
+    try:
+        await polish(bot)
+        assert (await help_line(bot, "slot claim")).endswith(
+            "— Zajmij miejsce (albo miejsce na liście oczekujących)"
+        )
+        [listed] = await bot.say(ROOM, ANA, "!slot")
+        assert listed.body.startswith("Miejsca przebiegu r1 w tym pokoju:")
+        assert "marshal: 0 z 2 (jeszcze nikt)" in listed.body
+        assert "losowane niedz., 22 lis 2026 18:00 UTC;" in listed.body  # the room's zone, in Polish
+        [got] = await bot.say(ROOM, ANA, "!slot claim medic")
+        assert got.body == "Masz miejsce jako medic."
+        more = [s.body for s in await bot.say(ROOM, BEN, "!slot claim medic")]  # more people than places
+        assert any(b.startswith("medic ma więcej osób niż miejsc: osoby, które je zajmą") for b in more)
+        assert any(b.startswith("medic ma więcej chętnych niż miejsc") for b in more)
+        [nope] = await bot.say(ROOM, ANA, "!slot claim cook")  # the rule's refusal, in Polish
+        assert nope.body == "Nie ma miejsca 'cook'. Miejsca: marshal, medic."
+    finally:
+        await close(bot)
+
+
+async def test_rides_answer_in_polish(tmp_path: Path) -> None:
+    bot = await run_bot(tmp_path, RidesFeature, RunSpec())
+    try:
+        await polish(bot)
+        assert (await help_line(bot, "rides")).endswith(
+            "— Miejsca oferowane i potrzebne według okolic (liczby, bez imion)"
+        )
+        [kept] = await bot.say(ROOM, ANA, "!ride offer 3 from North at 08:00")
+        assert kept.body.startswith("Oferta zapisana: 3 miejsca z north o 08:00 na przebieg r1.")
+        [five] = await bot.say(ROOM, BEN, "!ride offer 5 from south at 09:00")
+        assert five.body.startswith("Oferta zapisana: 5 miejsc z south")
+        [counts] = await bot.say(ROOM, MOD, "!rides")
+        assert "north: oferowane 3, potrzebne 0" in counts.body
+        [bad] = await bot.say(ROOM, ANA, "!ride offer 2 from north at 25:99")
+        assert bad.body.startswith("'25:99' to nie godzina: użyj GG:MM, np. 08:30. Użycie: ")
+    finally:
+        await close(bot)
+
+
+async def test_intake_answers_in_polish(tmp_path: Path) -> None:
+    bot = await run_bot(tmp_path, IntakeFeature, RunSpec(survey=("why", "seats")))
+    try:
+        await polish(bot)
+        assert (await help_line(bot, "intake me")).endswith(
+            "— Wypełnij krótką ankietę przebiegu w zaszyfrowanej wiadomości prywatnej"
+        )
+        out = await bot.say(COORD, MOD, "!intake start")
+        [invitation] = [s for s in out if s.room_id == ROOM]
+        assert invitation.body.startswith("Krótka ankieta przebiegu r1 (2 pytania, w zaszyfrowanej")
+        [early] = await bot.say(ROOM, ANA, "!intake counts")
+        assert early.body == "Liczby z ankiety są pokazywane w pokoju koordynacyjnym przebiegu."
+        [english] = await bot.say(COORD, MOD, "!intake counts")  # the coordination room speaks English
+        assert english.body.startswith("Survey of run r1: counts per room")
+        await bot.say(COORD, MOD, "!language pl")
+        [counts] = await bot.say(COORD, MOD, "!intake counts")
+        assert counts.body.startswith("Ankieta przebiegu r1: liczby na pokój, od 3 odpowiedzi.")
+        assert "Żaden pokój nie ma jeszcze 3 odpowiedzi" in counts.body
     finally:
         await close(bot)
