@@ -118,7 +118,13 @@ class AppserviceRuntime(BotRuntime):
                 await self.listener.stop()
 
     async def _resume(self) -> None:
-        # Rooms are never in this mode's /sync, so the joined rooms are always read here.
+        # Rooms are never in this mode's /sync. At a restart the bot knows them already: every
+        # join and leave since its first start was pushed to it and recorded (room_joined), and
+        # the homeserver pushes what came while it was down. Only a first start asks.
+        if self.joined_rooms:
+            return
+        if await self.store.load_checkpoint() is not None:
+            self.joined_rooms = {RoomID(r) for r in await self.store.rooms_with_join_time()}
         if not self.joined_rooms:
             await super()._resume()
 

@@ -176,11 +176,13 @@ async def _open(
     matrix = Matrix(client)
     client.user_id = registration.sender(server_of(user_id))
     await _whoami(matrix, client.user_id, registration_path)
-    await _ensure_registered(matrix, user_id)
-    client.user_id = user_id
-    client.as_user_id = user_id  # from now on every request speaks as the bot
     saved = load_session(directory, user_id, pickle_key)
     device_id = saved["device_id"] if saved else None
+    if device_id is None:
+        # A restart knows its account exists (its device was made for it): not asked again.
+        await _ensure_registered(matrix, user_id)
+    client.user_id = user_id
+    client.as_user_id = user_id  # from now on every request speaks as the bot
     if device_id is None:
         device_id = await _create_device(matrix, user_id, new_device_id(), device_name)
         write_sealed(

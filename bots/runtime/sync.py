@@ -30,6 +30,7 @@ from bots.runtime.envelope import Envelope, MalformedEvent, parse_envelope, usab
 from bots.runtime.errors import MatrixError, TransportError
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.matrix import check
+from bots.runtime.sync_lean import spare_nio
 from bots.runtime.sync_store import SyncStore
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ class SyncLoop:
         and the process exits non-zero for its supervisor to restart it.
         """
         assert self.client is not None
+        if isinstance(self.client, AsyncClient):
+            spare_nio(self.client, self.user_id)  # its own echoes are not parsed (sync_lean.py)
         checkpoint = await self.store.load_checkpoint()
         await self._load_room_kinds()
         first_ever = checkpoint is None

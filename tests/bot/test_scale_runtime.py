@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -241,8 +242,6 @@ async def test_the_outbox_says_it_fans_out_only_while_rooms_wait_for_a_slot(tmp_
 async def test_the_sync_loop_pauses_between_syncs_only_while_the_outbox_fans_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from types import SimpleNamespace
-
     from bots.runtime import sync as sync_module
 
     bot = await fake_bot(tmp_path, [])
@@ -280,3 +279,39 @@ async def test_the_sync_loop_pauses_between_syncs_only_while_the_outbox_fans_out
         bot.stop()
         await asyncio.wait_for(task, 10)
         await close(bot)
+
+
+def sync_body(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"next_batch": "s2", "rooms": {"join": {"!r:x": {"timeline": {"events": events}}}}}
+
+
+async def test_the_bots_own_messages_are_dropped_before_nio_parses_a_sync() -> None:
+    from bots.runtime.sync_lean import drop_own_echoes, spare_nio
+
+    me = "@bot:x"
+    own_message = {"type": "m.room.message", "sender": me, "event_id": "$1", "content": {"body": "x"}}
+    own_join = {"type": "m.room.member", "sender": me, "state_key": me, "event_id": "$2", "content": {}}
+    theirs = {"type": "m.room.message", "sender": "@alice:x", "event_id": "$3", "content": {}}
+    body = sync_body([own_message, own_join, theirs])
+    assert drop_own_echoes(body, me) == 1
+    assert body["rooms"]["join"]["!r:x"]["timeline"]["events"] == [own_join, theirs]
+    # Not a sync body (a /messages page): untouched.
+    page = {"chunk": [own_message], "start": "t"}
+    assert drop_own_echoes(page, me) == 0 and page["chunk"] == [own_message]
+
+    client = AsyncClient("https://example.org", me)
+    saved: list[Any] = []
+    client.store = SimpleNamespace(save_encrypted_rooms=saved.append)  # type: ignore[assignment]
+
+    class Response:
+        async def json(self) -> Any:
+            return sync_body([dict(own_message), dict(theirs)])
+
+    spare_nio(client, me)
+    spare_nio(client, me)  # once only
+    parsed = await client.parse_body(Response())  # type: ignore[arg-type]
+    assert [e["event_id"] for e in parsed["rooms"]["join"]["!r:x"]["timeline"]["events"]] == ["$3"]
+    client.store.save_encrypted_rooms(set())
+    client.store.save_encrypted_rooms({"!enc:x"})
+    assert saved == [{"!enc:x"}]
+    await client.close()
