@@ -24,6 +24,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from bots.herald.config import HeraldConfig
 from bots.herald.dayofaction_port import DayOfActionPort
@@ -45,6 +46,10 @@ PINNED_AFTER_LAST = timedelta(hours=12)
 
 def unpin_job_id(run_id: str) -> str:
     return f"unpin-{run_id}"
+
+
+def _pins_path(room_id: str) -> str:
+    return f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/state/{pins.PINNED}/"
 
 
 def may_send_state(levels: dict[str, Any], power: int, event_type: str) -> bool:
@@ -143,11 +148,16 @@ class PhasePins(DayOfActionPort):
             return False
         if await self._may_pin(room) is not True:
             return False
-        already = event_id in await pins.pinned(self.host, room)
-        if not already and not await pins.pin(self.host, room, event_id):
-            return False
+        # One read and one write: the new phase on top, the run's previous one off.
+        now_pinned = await pins.pinned(self.host, room)
+        already = event_id in now_pinned
+        after = list(now_pinned) if already else pins.with_pin(now_pinned, event_id, True)
         if current is not None:
-            await self._take_down(current)
+            after = pins.with_pin(after, current.event_id, False)
+        if after != now_pinned:
+            await self.host.api("PUT", _pins_path(room), {"pinned": after})
+        if current is not None:
+            await self.pins.drop(current.run_id, current.room_id)
         if already:
             return False  # someone pinned it first: theirs, never unpinned by the bot
         mine = RunPin(d.run_id, d.room_id, event_id, d.due_at, self.host.clock())
