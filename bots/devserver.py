@@ -208,6 +208,14 @@ class Homeserver:
                     "ip_range_blacklist": [],
                     "federation_domain_whitelist": [self.server_name, *self.peers],
                     "allow_public_rooms_over_federation": True,
+                    # A request to a peer that failed (a loaded machine, a peer restarting) is
+                    # retried within seconds, not after Synapse's default ten minutes, during
+                    # which room keys and messages for that peer would wait.
+                    "federation": {
+                        "destination_min_retry_interval": "1s",
+                        "destination_retry_multiplier": 2,
+                        "destination_max_retry_interval": "8s",
+                    },
                 }
             )
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))

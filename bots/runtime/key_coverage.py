@@ -102,6 +102,10 @@ class KeyCoverage:
         self.sent_incomplete += 1
         log.warning("sending although %d device(s) could not get the room key", len(missing))
 
+    def waiting(self) -> frozenset[str]:
+        """The rooms whose next message waits for a device to get the key (for tests)."""
+        return frozenset(self._waiting_since)
+
     def forget(self, room_id: str) -> None:
         self._done(room_id)
 
