@@ -30,12 +30,12 @@ from bots.runtime.converters import Text, UserRef
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _, ngettext, when
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
-from bots.runtime.message import Message, bold, code
+from bots.runtime.message import Message, Span, bold, code
 from protocols.dayofaction import autonomy as rules
 from protocols.dayofaction import liaisons as li
-from protocols.timespec import format_local
 
 log = logging.getLogger(__name__)
 
@@ -111,23 +111,25 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         why = rules.check_reason(reason)
         if not await self.autonomy.decline(info.run_id, ctx.room_id, why, info.forget_at):
             raise UserError(
-                f"This room already sits run {info.run_id} out; !protocol rejoin {info.run_id} undoes it."
+                _("This room already sits run {run} out; !protocol rejoin {run} undoes it.", run=info.run_id)
             )
         log.info("dayofaction: a room declined run %s", info.run_id)
         await ctx.reply(
             Message.of(
-                "This room sits run ",
-                code(info.run_id),
-                " out: no more phases or escalations come here. ",
-                "The coalition's board shows it as declined, not silent. ",
-                code(f"!protocol rejoin {info.run_id}"),
-                " undoes it.",
+                _(
+                    "This room sits run {run} out: no more phases or escalations come here. The "
+                    "coalition's board shows it as declined, not silent. {command} undoes it.",
+                    run=code(info.run_id),
+                    command=code(f"!protocol rejoin {info.run_id}"),
+                )
             )
         )
         name = await self.host.room_name(ctx.room_id)
         for room in info.coordination_rooms:
             text = Message.of(
-                bold(name), " declined run ", code(info.run_id), f"{': ' + why if why else ''}."
+                _("{room} declined run {run}: {why}.", room=bold(name), run=code(info.run_id), why=why)
+                if why
+                else _("{room} declined run {run}.", room=bold(name), run=code(info.run_id))
             )
             await self.host.post(
                 room, text, key(self.name, "declined", info.run_id, ctx.room_id, ctx.event_id)
@@ -137,11 +139,11 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
     async def protocol_rejoin(self, ctx: CommandContext, run: str) -> None:
         info = await self._member_run(ctx, run)
         if not await self.autonomy.rejoin(info.run_id, ctx.room_id):
-            raise UserError(f"This room has not declined run {info.run_id}.")
-        await ctx.reply(Message.of("This room takes part in run ", code(info.run_id), " again."))
+            raise UserError(_("This room has not declined run {run}.", run=info.run_id))
+        await ctx.reply(Message.of(_("This room takes part in run {run} again.", run=code(info.run_id))))
         name = await self.host.room_name(ctx.room_id)
         for room in info.coordination_rooms:
-            text = Message.of(bold(name), " rejoined run ", code(info.run_id), ".")
+            text = Message.of(_("{room} rejoined run {run}.", room=bold(name), run=code(info.run_id)))
             await self.host.post(
                 room, text, key(self.name, "rejoined", info.run_id, ctx.room_id, ctx.event_id)
             )
@@ -152,7 +154,9 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         note = rules.check_note(text)
         await self.autonomy.set_note(info.run_id, ctx.room_id, note, info.forget_at)
         await ctx.reply(
-            Message.of("Each phase message of run ", code(info.run_id), " here now ends with your note.")
+            Message.of(
+                _("Each phase message of run {run} here now ends with your note.", run=code(info.run_id))
+            )
         )
 
     @command(
@@ -164,16 +168,20 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         await self._in_a_coalition(ctx.room_id)
         await self._liaison_or_moderator(ctx)
         if user not in await self.host.members(ctx.room_id):
-            raise UserError(f"{user} is not in this room; a backup is one of the room's members.")
+            raise UserError(
+                _("{user} is not in this room; a backup is one of the room's members.", user=user)
+            )
         term = li.name_backup(
             await self.current_liaison(ctx.room_id), ctx.room_id, user, bot=self.host.user_id
         )
         await self.autonomy.put_liaison(term, self._liaison_forget_at(term, ctx.now))
         await ctx.reply(
             Message.of(
-                "Backup liaison: ",
-                user,
-                ". Escalations go to the liaison, then the backup, then the coordination rooms.",
+                _(
+                    "Backup liaison: {user}. Escalations go to the liaison, then the backup, then the "
+                    "coordination rooms.",
+                    user=user,
+                )
             )
         )
 
@@ -184,22 +192,31 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
     async def coalition_liaisons(self, ctx: CommandContext) -> None:
         coalitions = [c for c in await require_port(self.host).dayofaction_coalitions(ctx.room_id)]
         if not coalitions:
-            raise UserError("This room is in no coalition.")
+            raise UserError(_("This room is in no coalition."))
         answered = li.answered_recently(await self.autonomy.answers(ctx.now - li.ANSWER_WINDOW), ctx.now)
         msg = Message()
         zone = await self.host.settings.zone(ctx.room_id)
         for c in coalitions:
-            items = []
+            items: list[Span] = []
             for room in c.member_rooms:
                 term = await self.current_liaison(room)
-                who = term.liaison if term and term.liaison else "none"
-                backup = term.backup if term and term.backup else "none"
-                until = format_local(term.term_end, zone) if term and term.term_end else "no term"
-                n = answered.get(who, 0)
+                who = term.liaison if term and term.liaison else None
+                backup = term.backup if term and term.backup else None
+                n = answered.get(who or "none", 0)
                 items.append(
-                    f"{await self.host.room_name(room)}: liaison {who} (until {until}, answered {n} escalation(s) in 30 days), backup {backup}"
+                    ngettext(
+                        "{room}: liaison {who} (until {until}, answered {n} escalation in 30 days), backup {backup}",
+                        "{room}: liaison {who} (until {until}, answered {n} escalations in 30 days), backup {backup}",
+                        n,
+                        room=await self.host.room_name(room),
+                        who=who or _("none"),
+                        until=when(term.term_end, zone) if term and term.term_end else _("no term"),
+                        backup=backup or _("none"),
+                    )
                 )
-            msg = msg.paragraph("Coalition ", bold(c.name), ":").bullets(items or ["no member rooms"])
+            msg = msg.paragraph(_("Coalition {name}:", name=bold(c.name))).bullets(
+                items or [_("no member rooms")]
+            )
         await ctx.reply(msg)
         for person in li.overloaded(answered, self.config.overload):
             await self._offer_stepback(person, ctx.now)
@@ -237,10 +254,11 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
                 await self.host.post(
                     room_id,
                     Message.of(
-                        mandate.holder,
-                        " is this room's liaison to the coalition until ",
-                        format_local(mandate.expires, zone),
-                        " (drawn by lottery).",
+                        _(
+                            "{holder} is this room's liaison to the coalition until {when} (drawn by lottery).",
+                            holder=mandate.holder,
+                            when=when(mandate.expires, zone),
+                        )
                     ),
                     key(self.name, "liaison", room_id, mandate.holder, mandate.expires.timestamp()),
                 )
@@ -256,17 +274,20 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             await port.dayofaction_set_liaison(room_id, UserID(hand.acting) if hand.acting else None)
         if hand.acting:
             text = Message.of(
-                hand.leaving,
-                "'s mandate as liaison ended. The backup, ",
-                hand.acting,
-                ", acts as liaison until the next draw.",
+                _(
+                    "{leaving}'s mandate as liaison ended. The backup, {acting}, acts as liaison until the next draw.",
+                    leaving=hand.leaving,
+                    acting=hand.acting,
+                )
             )
         else:
             text = Message.of(
-                hand.leaving,
-                "'s mandate as liaison ended and there is no backup: draw a new liaison with ",
-                code("!draw liaison"),
-                ". Meanwhile escalations go to the coordination rooms.",
+                _(
+                    "{leaving}'s mandate as liaison ended and there is no backup: draw a new liaison "
+                    "with {command}. Meanwhile escalations go to the coordination rooms.",
+                    leaving=hand.leaving,
+                    command=code("!draw liaison"),
+                )
             )
         await self.host.post(
             room_id, text, key(self.name, "handoff", room_id, hand.leaving, now.date().isoformat())
@@ -283,9 +304,12 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             self.host, person, title="Coalition", topic="Liaison work", encrypted=self.config.encrypt_dms
         )
         text = Message.of(
-            "You answered many escalations in the last 30 days. That is a lot to carry: you may step back for a while with ",
-            code("!stepback"),
-            " in your room (care, not shame); the backup or a new draw takes over.",
+            _(
+                "You answered many escalations in the last 30 days. That is a lot to carry: you may step "
+                "back for a while with {command} in your room (care, not shame); the backup or a new "
+                "draw takes over.",
+                command=code("!stepback"),
+            )
         )
         await self.host.post(room, text, key(self.name, "stepback", person, now.date().isoformat()))
 
@@ -312,7 +336,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             sender_power=await self.host.power_of(ctx.room_id, ctx.sender),
             moderator_power=self.host.power_needed("moderator") or 50,
         ):
-            raise UserError("Only this room's liaison or a moderator of this room can do that.")
+            raise UserError(_("Only this room's liaison or a moderator of this room can do that."))
 
     async def _in_a_coalition(self, room_id: RoomID) -> CoalitionInfo:
         found = [
@@ -321,7 +345,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             if room_id in c.member_rooms
         ]
         if not found:
-            raise UserError("This room is in no coalition: !coalition join <name> first.")
+            raise UserError(_("This room is in no coalition: !coalition join <name> first."))
         return found[0]
 
     async def run_phase_sent(self, sent: PhaseSent) -> None:
@@ -330,7 +354,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         if note and sent.event_id is not None:
             await self.host.post(
                 sent.room_id,
-                Message.of(bold("Local note: "), note),
+                Message.of(bold(_("Local note: ")), note),
                 key(self.name, "note", sent.run_id, sent.phase, sent.room_id),
                 reply_to=sent.event_id,
             )

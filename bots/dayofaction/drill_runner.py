@@ -24,9 +24,12 @@ from bots.runtime.converters import ArgumentError, Converter
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _, ngettext
+from bots.runtime.i18n_join import concat, joined
+from bots.runtime.i18n_rules import said_clause
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Message, bold, code
+from bots.runtime.message import Inline, Message, Span, bold, code
 from protocols.dayofaction import autonomy as rules
 from protocols.dayofaction import drills
 
@@ -38,14 +41,19 @@ DEFAULT_SPAN = timedelta(minutes=10)  # without a speed, a drill takes about thi
 def _speed(text: str) -> int:
     digits = text.lower().removesuffix("x")
     if not digits.isdigit():
-        raise ArgumentError(f"'{text}' is not a speed: use a number like 60x")
+        raise ArgumentError(_("'{text}' is not a speed: use a number like 60x", text=text))
     try:
         return drills.check_speed(int(digits))
     except drills.DrillError as exc:
-        raise ArgumentError(str(exc).rstrip(".")) from None
+        raise ArgumentError(said_clause(exc)) from None
 
 
 Speed = Annotated[int, Converter(_speed, "word", "n")]
+
+
+def _mark(text: Inline) -> Span:
+    """A drill message's first words (protocols/dayofaction/drills.py), in the room's language."""
+    return concat(_("DRILL"), " — ", text)  # drills.DRILL_MARK, in the room's language
 
 
 def _span(seconds: float) -> str:
@@ -72,14 +80,14 @@ class DrillPart(AutonomyPart):
             c for c in await port.dayofaction_coalitions(ctx.room_id) if ctx.room_id in c.coordination_rooms
         ]
         if not coalitions:
-            raise UserError("A drill is started from a coalition's coordination room.")
+            raise UserError(_("A drill is started from a coalition's coordination room."))
         name = rules.pick_coalition([c.name for c in coalitions], in_)
         coalition = next(c for c in coalitions if c.name == name)
         if not coalition.member_rooms:
-            raise UserError(f"Coalition {name} has no member rooms to drill.")
+            raise UserError(_("Coalition {name} has no member rooms to drill.", name=name))
         first = await port.dayofaction_phases(template, coalition.member_rooms[0], ctx.now)
         if first is None:
-            raise UserError(f"There is no template '{template}'. See !protocol list.")
+            raise UserError(_("There is no template '{template}'. See !protocol list.", template=template))
         span = first[-1].offset - first[0].offset
         chosen = speed or max(1, math.ceil(span / DEFAULT_SPAN))
         times = drills.schedule([p.offset for p in first], ctx.now, chosen)
@@ -107,12 +115,15 @@ class DrillPart(AutonomyPart):
         log.info("dayofaction: drill %s of %s at %dx", drill_id, template, chosen)
         await ctx.reply(
             Message.of(
-                "Drill ",
-                code(drill_id),
-                " of ",
-                bold(template),
-                f" at {chosen}x: {len(first)} phase(s) to "
-                f"{len(coalition.member_rooms)} room(s), the report here in about {_span((ends - ctx.now).total_seconds())}.",
+                _(
+                    "Drill {drill} of {template} at {speed}x: {phases} to {rooms}, the report here in about {length}.",
+                    drill=code(drill_id),
+                    template=bold(template),
+                    speed=str(chosen),
+                    phases=ngettext("{n} phase", "{n} phases", len(first)),
+                    rooms=ngettext("{n} room", "{n} rooms", len(coalition.member_rooms)),
+                    length=_span((ends - ctx.now).total_seconds()),
+                )
             )
         )
 
@@ -120,9 +131,13 @@ class DrillPart(AutonomyPart):
     async def ack_drill(self, ctx: CommandContext) -> None:
         phase = await self.drills.latest_unacked(ctx.room_id)
         if phase is None:
-            raise UserError("No drill message waits for an acknowledgement here.")
+            raise UserError(_("No drill message waits for an acknowledgement here."))
         await self._ack(phase, ctx.sender, ctx.now)
-        await ctx.reply(Message.of("Acknowledged (drill ", code(phase.drill_id), ", ", phase.phase, ")."))
+        await ctx.reply(
+            Message.of(
+                _("Acknowledged (drill {drill}, {phase}).", drill=code(phase.drill_id), phase=phase.phase)
+            )
+        )
 
     async def on_reaction(self, ctx: CommandContext, target: EventID, key_: str) -> None:
         if key_ not in ACK_KEYS or ctx.sender == self.host.user_id:
@@ -190,12 +205,18 @@ class DrillPart(AutonomyPart):
     def _drill_message(drill: Drill, view: PhaseView | None, row: DrillPhase) -> Message:
         title = view.title if view else row.phase
         msg = Message.of(
-            bold(drills.mark(title)), f" (drill {drill.drill_id} of {drill.template}, not a real call)"
+            bold(_mark(title)),
+            " ",
+            _(
+                "(drill {drill} of {template}, not a real call)",
+                drill=drill.drill_id,
+                template=drill.template,
+            ),
         )
         if view is not None:
             msg = msg.paragraph(view.text)
         if row.ack_within is not None:
-            msg = msg.paragraph("Acknowledge with a ✅ reaction or ", code("!ack drill"), ".")
+            msg = msg.paragraph(_("Acknowledge with a ✅ reaction or {command}.", command=code("!ack drill")))
         return msg
 
     async def _escalate_job(self, drill_id: str, seq: int, step: int) -> None:
@@ -219,11 +240,16 @@ class DrillPart(AutonomyPart):
                 continue
             name = await self.host.room_name(RoomID(row.room_id))
             text = Message.of(
-                bold(drills.mark("no acknowledgement")),
-                f" from {name} for “{row.phase}” (drill {drill_id}). ",
-                "React ✅ on the drill message there, or say ",
-                code("!ack drill"),
-                " in that room.",
+                bold(_mark(_("no acknowledgement"))),
+                " ",
+                _(
+                    "from {room} for “{phase}” (drill {drill}). React ✅ on the drill message there, or "
+                    "say {command} in that room.",
+                    room=name,
+                    phase=row.phase,
+                    drill=drill_id,
+                    command=code("!ack drill"),
+                ),
             )
             where = (
                 RoomID(target.id)
@@ -256,20 +282,33 @@ class DrillPart(AutonomyPart):
         }
         acked = {(r.room_id, r.phase): r.acked_at for r in rows if r.acked_at is not None}
         report = drills.report(rooms, sent, acked, asked)
-        items = []
+        items: list[Span] = []
         for rr in report:
-            times = ", ".join(
-                f"{p} {_span(t.total_seconds()) if t is not None else 'silent'}" for p, t in rr.ack_times
+            times: list[Inline] = [
+                _("{phase} {time}", phase=p, time=_span(t.total_seconds()) if t is not None else _("silent"))
+                for p, t in rr.ack_times
+            ]
+            items.append(
+                _(
+                    "{room}: {times}",
+                    room=await self.host.room_name(RoomID(rr.room)),
+                    times=joined(times) if times else _("nothing to acknowledge"),
+                )
             )
-            items.append(f"{await self.host.room_name(RoomID(rr.room))}: {times or 'nothing to acknowledge'}")
         silent = [await self.host.room_name(RoomID(r)) for r in drills.silent_rooms(report)]
         msg = Message.of(
-            bold(drills.mark("report")),
-            " of drill ",
-            code(drill_id),
-            f" ({drill.template} at {drill.speed}x): time to acknowledge each phase, per room.",
+            bold(_mark(_("report"))),
+            " ",
+            _(
+                "of drill {drill} ({template} at {speed}x): time to acknowledge each phase, per room.",
+                drill=code(drill_id),
+                template=drill.template,
+                speed=str(drill.speed),
+            ),
         )
-        msg = msg.bullets(items).paragraph("Silent rooms: " + (", ".join(silent) if silent else "none") + ".")
+        msg = msg.bullets(items).paragraph(
+            _("Silent rooms: {rooms}.", rooms=", ".join(silent)) if silent else _("Silent rooms: none.")
+        )
         event = await self.host.post(
             RoomID(drill.coordination_room), msg, key(self.name, drill_id, "report"), wait=True
         )

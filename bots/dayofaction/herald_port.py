@@ -15,6 +15,7 @@ from typing import Protocol, cast, runtime_checkable
 
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import EventID, RoomID, UserID
 
 
@@ -125,7 +126,7 @@ def herald_port(host: Host) -> HeraldPort | None:
 def require_port(host: Host) -> HeraldPort:
     port = herald_port(host)
     if port is None:
-        raise UserError("This bot does not run the herald, so there is no day of action here.")
+        raise UserError(_("This bot does not run the herald, so there is no day of action here."))
     return port
 
 
@@ -135,12 +136,12 @@ async def run_for(host: Host, room_id: RoomID, named: str | None) -> RunInfo:
     if named is not None:
         run = await port.dayofaction_run(named)
         if run is None or (room_id not in run.member_rooms and room_id not in run.coordination_rooms):
-            raise UserError(f"There is no run '{named}' for this room. See !protocol status.")
+            raise UserError(_("There is no run '{run}' for this room. See !protocol status.", run=named))
         return run
     runs = list(await port.dayofaction_runs(room_id))
     if not runs:
-        raise UserError("No day of action is running for this room.")
+        raise UserError(_("No day of action is running for this room."))
     if len(runs) > 1:
         ids = ", ".join(sorted(r.run_id for r in runs))
-        raise UserError(f"Several runs are on for this room ({ids}): name one with 'run <id>'.")
+        raise UserError(_("Several runs are on for this room ({ids}): name one with 'run <id>'.", ids=ids))
     return runs[0]

@@ -45,6 +45,10 @@ TRANSLATED: tuple[str, ...] = (
     "protocols/dayofaction/intake.py",
     "bots/rides",
     "protocols/dayofaction/rides.py",
+    "bots/dayofaction",
+    "protocols/dayofaction/autonomy.py",
+    "protocols/dayofaction/drills.py",
+    "protocols/dayofaction/liaisons.py",
     "bots/herald/space.py",
 )
 

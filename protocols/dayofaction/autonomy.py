@@ -87,7 +87,7 @@ def check_reason(reason: str | None) -> str | None:
         return None
     reason = " ".join(reason.split())
     if len(reason) > MAX_REASON:
-        raise AutonomyError(f"A reason is at most {MAX_REASON} characters.")
+        raise AutonomyError("A reason is at most {most} characters.", most=str(MAX_REASON))
     return reason or None
 
 
@@ -96,7 +96,11 @@ def check_note(text: str) -> str:
     if not text:
         raise AutonomyError("A local note needs some text.")
     if len(text) > MAX_NOTE:
-        raise AutonomyError(f"A local note is at most {MAX_NOTE} characters ({len(text)} given).")
+        raise AutonomyError(
+            "A local note is at most {most} characters ({length} given).",
+            most=str(MAX_NOTE),
+            length=str(len(text)),
+        )
     return text
 
 
@@ -150,15 +154,21 @@ def pick_coalition(room_coalitions: Sequence[str], named: str | None) -> str:
     """The coalition a command means: the one named, or the room's only one."""
     if named is not None:
         if named not in room_coalitions:
-            joined = ", ".join(room_coalitions) or "none"
-            raise AutonomyError(f"This room is not in a coalition '{named}' (it is in: {joined}).")
+            if not room_coalitions:
+                raise AutonomyError(
+                    "This room is not in a coalition '{named}' (it is in: none).", named=named
+                )
+            raise AutonomyError(
+                "This room is not in a coalition '{named}' (it is in: {joined}).",
+                named=named,
+                joined=", ".join(room_coalitions),
+            )
         return named
     if not room_coalitions:
         raise AutonomyError("This room is in no coalition: !coalition join <name> first.")
     if len(room_coalitions) > 1:
         raise AutonomyError(
-            "This room is in several coalitions ("
-            + ", ".join(room_coalitions)
-            + "): name one with 'in <coalition>'."
+            "This room is in several coalitions ({joined}): name one with 'in <coalition>'.",
+            joined=", ".join(room_coalitions),
         )
     return room_coalitions[0]

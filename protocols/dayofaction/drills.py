@@ -26,7 +26,7 @@ class DrillError(RuleError):
 
 def check_speed(speed: int) -> int:
     if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise DrillError(f"A drill's speed is {MIN_SPEED}x to {MAX_SPEED}x.")
+        raise DrillError("A drill's speed is {low}x to {high}x.", low=str(MIN_SPEED), high=str(MAX_SPEED))
     return speed
 
 

@@ -124,7 +124,7 @@ async def test_a_drill_of_a_herald_template_renders_each_rooms_phase_marked_dril
         assert "no template 'nope'" in unknown.body
         [started] = await bot.say(ROOM, ALICE, "!protocol drill doa-test speed 3600x")
         drill_id = re.search(r"(drill-\w+)", started.body).group(1)  # type: ignore[union-attr]
-        assert "2 phase(s) to 3 room(s)" in started.body
+        assert "2 phases to 3 rooms" in started.body
         sent = await bot.fire(f"dayofaction:drill:{drill_id}:send:0")
         assert sorted(s.room_id for s in sent) == sorted([ROOM, ROOM_B, ROOM_C])
         assert all(s.body.startswith("DRILL — Checklist") and "Tomorrow at" in s.body for s in sent)

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bots.care import CareFeature
-from bots.dayofaction.herald_port import RunSpec
+from bots.dayofaction.feature import DayOfActionFeature
+from bots.dayofaction.herald_port import CoalitionInfo, RunSpec
 from bots.gains import GainsFeature
 from bots.herald.feature import HeraldFeature
 from bots.intake.feature import IntakeFeature
 from bots.lottery.feature import LotteryFeature
 from bots.rides.feature import RidesFeature
+from bots.runtime.ids import RoomID
 from bots.skills import SkillsFeature
 from bots.slots.feature import SlotsFeature
 from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
@@ -176,5 +178,44 @@ async def test_intake_answers_in_polish(tmp_path: Path) -> None:
         [counts] = await bot.say(COORD, MOD, "!intake counts")
         assert counts.body.startswith("Ankieta przebiegu r1: liczby na pokój, od 3 odpowiedzi.")
         assert "Żaden pokój nie ma jeszcze 3 odpowiedzi" in counts.body
+    finally:
+        await close(bot)
+
+
+async def test_the_day_of_action_answers_in_polish(tmp_path: Path) -> None:
+    bot = await fake_bot(
+        tmp_path,
+        [StubHerald, LotteryFeature, DayOfActionFeature],
+        members=[MOD, ANA],
+        moderators=[MOD],
+        now=NOW,
+    )
+    try:
+        await add_room(bot, COORD, [MOD], moderators=[MOD])
+        stub = stub_of(bot.features)
+        stub.coalitions.append(CoalitionInfo("north", (RoomID(ROOM),), (RoomID(COORD),)))
+        stub.add_run(
+            run_info("r1", NOW + timedelta(days=1), NOW + timedelta(days=2), [ROOM], [COORD]), RunSpec()
+        )
+        await polish(bot)
+        [listing] = await bot.say(ROOM, ANA, "!help")
+        assert "Dzień akcji: autonomia lokalna, łącznicy, ćwiczenia:" in listing.body
+        assert (await help_line(bot, "ack drill")).endswith(
+            "— Potwierdź ostatnią wiadomość ćwiczenia w tym pokoju"
+        )
+        out = await bot.say(ROOM, MOD, "!protocol decline r1 we march elsewhere")
+        assert out[0].body.startswith("Ten pokój nie bierze udziału w przebiegu r1:")
+        [told] = [s for s in out if s.room_id == COORD]  # the coordination room speaks English
+        assert "declined run r1: we march elsewhere." in told.body
+        [again] = await bot.say(ROOM, MOD, "!protocol decline r1")
+        assert again.body == "Ten pokój już nie bierze udziału w przebiegu r1; !protocol rejoin r1 to cofa."
+        [member] = await bot.say(ROOM, ANA, "!protocol rejoin r1")  # a rule's refusal
+        assert member.body == (
+            "Zrezygnować z przebiegu albo do niego wrócić może tylko łącznik tego pokoju albo jego moderator."
+        )
+        [nothing] = await bot.say(ROOM, ANA, "!ack drill")
+        assert nothing.body == "Żadna wiadomość ćwiczenia nie czeka tu na potwierdzenie."
+        [nope] = await bot.say(ROOM, MOD, "!local note nope hello")
+        assert nope.body == "Nie ma przebiegu 'nope' dla tego pokoju. Zobacz !protocol status."
     finally:
         await close(bot)
