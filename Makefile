@@ -63,9 +63,10 @@ bench: $(STAMP)
 bench-calendar: $(STAMP)
 	$(PY) bench/calendar_serve.py
 
-# Coalitions without a center: one phase to 200 rooms with one herald and with two, the ratio and the copies.
+# Coalitions without a center: a call-out to N member rooms with one herald, then with k (each its own
+# process on its own federating Synapse): the ratios and the copies per room. ROOMS=200 HERALDS=3 for more.
 bench-redundancy: $(STAMP)
-	$(PY) bench/redundancy.py
+	$(PY) bench/redundancy.py --rooms $(or $(ROOMS),20) --heralds $(or $(HERALDS),2)
 
 # A thousand rooms (issue 18): restarts, a phase to 1,000 plain and 1,000 encrypted rooms, the
 # appservice mode. Builds its fixture once (minutes) in bench/scale/.fixture-1000; ROOMS=300 for less.

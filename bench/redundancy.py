@@ -1,205 +1,322 @@
-"""Benchmark: one phase to N member rooms with one herald (today's single-bot path) and with two
-heralds (leaderless: each is first for about half the rooms), on the same local Synapse.
+"""Benchmark: a day-of-action call-out to N member rooms with one herald, then with k heralds
+(leaderless), on k federating Synapses; the ratios, and the copies counted in every room.
 
-    .venv/bin/python bench/redundancy.py [--rooms 200] [--stagger 20]
+    make bench-redundancy                       # 20 member rooms, 2 heralds
+    ROOMS=200 HERALDS=3 make bench-redundancy
+    .venv/bin/python bench/redundancy.py [--rooms 20] [--heralds 2] [--stagger 20] [--encrypted 0.5]
 
-Both heralds run in one process against one homeserver, so the homeserver's load is the same in
-both rounds; what changes is who sends. The time runs from handing the due phase to the heralds
-until every room holds a copy; then the copies are counted in every room (from the homeserver),
-and the ratio one/two is printed. With two heralds each room must still hold exactly one copy:
-the second in rank waits the stagger G before it would send, and sees the first copy by then.
+Each herald is a process of its own (``bench/herald_process.py``: its own config, data directory
+and SQLite) on its own homeserver; one person per homeserver owns the member rooms there, half of
+them encrypted. The coalition is built as its people build it (commands in Element's place).
+Each round plans a rapid-response run for the next whole minute and confirms it, so the call is
+due at T for every herald that holds the plan. Round 1 has the one herald of today's coalitions;
+then ``!coalition herald add`` moves the coalition into a control room and rounds 2 and 3 have k
+heralds (round 2 is the first time heralds B.. send in the rooms, so they share room keys then;
+in round 3 their sessions exist). For each round, from a client of each room's owner on the
+room's own server: when the first copy became readable (after T), how many copies each room got
+(must be exactly 1), and per herald, over the round (T - 1 s until every herald decided every
+room): CPU seconds, requests to its homeserver, messages sent, to-device messages.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
-import sys
+import os
+import re
+import shutil
+import statistics
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
-import yaml
+from coalition_setup import (
+    Coalition,
+    HeraldProcess,
+    TimedClient,
+    add_heralds,
+    body,
+    build,
+    command,
+    person,
+    start_herald,
+)
+from homeserver_fixture import stamp, start_servers, stop_all, until
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bots.app import App  # noqa: E402
-from bots.config import load_config  # noqa: E402
-from bots.devserver import Homeserver  # noqa: E402
-from bots.herald import HeraldFeature  # noqa: E402
-from protocols.coalition.reveal import admission_state  # noqa: E402
-from protocols.herald import make_plan, new_run_id  # noqa: E402
-
-
-async def create_rooms(server: Homeserver, token: str, count: int, invite: str) -> list[str]:
-    slots = asyncio.Semaphore(8)
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-
-        async def one(index: int) -> str:
-            body = {"name": f"Group {index}", "preset": "private_chat", "invite": [invite]}
-            async with slots, http.post(f"{server.url}/_matrix/client/v3/createRoom", json=body) as resp:
-                resp.raise_for_status()
-                return str((await resp.json())["room_id"])
-
-        return list(await asyncio.gather(*(one(i) for i in range(count))))
+MARKER = "org.affinity.herald"
 
 
-async def count_copies(
-    server: Homeserver, token: str, rooms: list[str], run_id: str | None
-) -> dict[str, int]:
-    """Copies of the run's call-out in each room, read from the homeserver."""
-    found: dict[str, int] = {}
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-        for room in rooms:
-            path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/messages?dir=b&limit=50"
-            async with http.get(server.url + path) as resp:
-                chunk = (await resp.json()).get("chunk", [])
-            found[room] = sum(1 for e in chunk if is_copy(e, run_id))
-    return found
+@dataclass
+class Round:
+    label: str
+    heralds: list[HeraldProcess]
+    run: str
+    action: datetime
+    seen_after: dict[str, float]  # room -> seconds from T until its first copy was readable there
+    sent_after: dict[str, float]  # room -> seconds from T to the first copy's origin_server_ts
+    copies: dict[str, int]
+    senders: Counter[str]
+    cost: dict[str, dict[str, float]]  # herald name -> what it cost during the round
+    window: float  # seconds from T - 1 s over which the cost was counted (the same every round)
+    load: float
+    decided_after: float | None  # seconds from T until every herald had decided every room
+    undecided: dict[str, int]  # herald name -> rooms it never decided (still pending at the end)
 
 
-def is_copy(event: dict[str, Any], run_id: str | None) -> bool:
-    """A copy of the call-out: of ``run_id`` by its marker, or (None) any unmarked call-out,
-    as the single herald sends it."""
+def is_copy(event: dict[str, Any], run: str, heralds: set[str], since_ms: int) -> bool:
+    """A copy of the run's call-out: by its marker (several heralds), or (the single herald
+    sends none) its call-out sent since the run was confirmed."""
     content = event.get("content") or {}
-    marker = content.get("org.affinity.herald") or {}
-    if run_id is not None:
-        return marker.get("run") == run_id
-    return not marker and "RAPID RESPONSE" in str(content.get("body", ""))
+    marker = content.get(MARKER) or {}
+    if len(heralds) > 1 or marker:
+        return bool(marker.get("run") == run and marker.get("key") == "call")
+    return (
+        event.get("sender") in heralds
+        and "RAPID RESPONSE" in body(event)
+        and int(event.get("origin_server_ts", 0)) >= since_ms
+    )
 
 
-def herald_of(bot: Any) -> Any:
-    return next(f for f in bot.features if isinstance(f, HeraldFeature))
+def copies_in(
+    owner: TimedClient, room: str, run: str, heralds: set[str], since_ms: int
+) -> list[dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for r, event in owner.events:
+        if r == room and is_copy(event, run, heralds, since_ms):
+            found[str(event.get("event_id"))] = event
+    return list(found.values())
 
 
-async def until(check: Any, what: str, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
+def next_minute(at_least: float) -> datetime:
+    soonest = datetime.now(UTC) + timedelta(seconds=at_least)
+    minute = soonest.replace(second=0, microsecond=0)
+    return minute if minute >= soonest else minute + timedelta(minutes=1)
+
+
+def cost_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after if k not in ("at", "pid")}
+
+
+async def one_round(
+    label: str,
+    coalition: Coalition,
+    heralds: list[HeraldProcess],
+    *,
+    lead: float,
+    window: float,
+    timeout: float,
+) -> Round:
+    """Plan a run for the next whole minute at least ``lead`` seconds away, confirm it, and watch
+    its call-out go out at T; the heralds' cost is counted from T - 1 s over ``window`` seconds."""
+    alice = coalition.owners[coalition.coord]
+    action = next_minute(lead)
+    since_ms = int(time.time() * 1000)
+    plan = await command(
+        alice, coalition.coord, f"!protocol start rapid-response at {action:%Y-%m-%d %H:%M} UTC"
+    )
+    found = re.search(r"Plan (\w+):", plan)
+    assert found, plan
+    run = found.group(1)
+    reply = await command(alice, coalition.coord, f"!protocol confirm {run}")
+    assert "confirmed" in reply, reply
+    t = action.timestamp()
+    try:
+        await until(
+            lambda: all(h.planned(run) for h in heralds), "every herald holds the plan", t - 3 - time.time()
+        )
+    except TimeoutError:
+        late = [h.name for h in heralds if not h.planned(run)]
+        print(f"{stamp()} {label}: at T - 3 s, heralds {late} did not hold the plan yet")
+    await until(lambda: time.time() >= t - 1, "T - 1 s", timeout=lead + 70, every=0.05)
+    before = {h.name: h.counters() for h in heralds}
+    ids = {h.user_id for h in heralds}
+    rooms = coalition.owners
+    decided_after: float | None = None
+    after: dict[str, dict[str, float]] | None = None
+    last_reread = time.monotonic()
     while True:
-        done = check()
-        if not isinstance(done, bool):
-            done = await done
-        if done:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.1)
+        now = time.time()
+        if after is None and now >= t - 1 + window:
+            after = {h.name: h.counters() for h in heralds}
+        if decided_after is None and all(h.pending(run) == 0 for h in heralds):
+            decided_after = now - t
+        missing = [r for r, o in rooms.items() if not copies_in(o, r, run, ids, since_ms)]
+        if missing and time.monotonic() - last_reread > 3:
+            last_reread = time.monotonic()  # a copy may have come before its room key: read again
+            await asyncio.gather(*(rooms[r].history(r) for r in missing), return_exceptions=True)
+        if after is not None and decided_after is not None and not missing:
+            break
+        if now > t + timeout:
+            print(f"{stamp()} {label}: {len(missing)} rooms without a readable copy at T + {timeout:.0f} s")
+            after = after or {h.name: h.counters() for h in heralds}
+            break
+        await asyncio.sleep(0.5)
+    undecided = {h.name: n for h in heralds if (n := h.pending(run))}
+    seen_after: dict[str, float] = {}
+    sent_after: dict[str, float] = {}
+    copies: dict[str, int] = {}
+    senders: Counter[str] = Counter()
+    for room, owner in rooms.items():
+        found_copies = copies_in(owner, room, run, ids, since_ms)
+        copies[room] = len(found_copies)
+        senders.update(str(e.get("sender")) for e in found_copies)
+        if found_copies:
+            first = min(found_copies, key=lambda e: int(e.get("origin_server_ts", 0)))
+            sent_after[room] = int(first["origin_server_ts"]) / 1000 - t
+            seen = [
+                owner.readable_at[str(e["event_id"])]
+                for e in found_copies
+                if e["event_id"] in owner.readable_at
+            ]
+            if seen:
+                seen_after[room] = min(seen) - t
+    cost = {h.name: cost_between(before[h.name], after[h.name]) for h in heralds}
+    return Round(
+        label, heralds, run, action, seen_after, sent_after, copies, senders, cost, window,
+        os.getloadavg()[0], decided_after, undecided,
+    )  # fmt: skip
 
 
-async def pending(herald: Any, run_id: str) -> int:
-    return sum(1 for d in await herald.runs.deliveries(run_id) if d.state == "pending")
+def describe(r: Round, rooms: int, names: dict[str, str]) -> list[str]:
+    reached = len(r.seen_after)
+    seen = sorted(r.seen_after.values())
+    sent = sorted(r.sent_after.values())
+    lines = [f"{r.label} (run {r.run}, T {r.action:%H:%M} UTC, load {r.load:.1f}):"]
+    if seen:
+        lines.append(
+            f"  reached {reached} of {rooms} rooms: the last {seen[-1]:.1f} s after T "
+            f"(median {statistics.median(seen):.1f} s); last copy sent {sent[-1]:.1f} s after T"
+        )
+    else:
+        lines.append(f"  reached 0 of {rooms} rooms")
+    spread = Counter(r.copies.values())
+    lines.append(
+        "  copies per room: "
+        + ", ".join(
+            f"{n} copies in {c} rooms" if n != 1 else f"1 copy in {c} rooms"
+            for n, c in sorted(spread.items())
+        )
+        + "; sent by "
+        + ", ".join(f"{names.get(s, s)} {c}" for s, c in sorted(r.senders.items()))
+    )
+    for name, c in r.cost.items():
+        lines.append(
+            f"  herald {name}: CPU {c.get('cpu_s', 0):.2f} s, {c.get('requests', 0):.0f} requests "
+            f"({c.get('messages_sent', 0):.0f} messages, {c.get('state_writes', 0):.0f} state writes, "
+            f"{c.get('sync', 0):.0f} syncs), {c.get('to_device_messages', 0):.0f} to-device messages "
+            f"in {c.get('to_device_requests', 0):.0f} requests, {c.get('keys_claim', 0):.0f} key claims"
+        )
+    if r.decided_after is not None:
+        lines.append(
+            f"  every herald had decided every room (sent, or saw a copy) {r.decided_after:.1f} s after T"
+        )
+    for name, n in r.undecided.items():
+        lines.append(f"  herald {name} never decided {n} rooms (neither sent nor saw a copy there)")
+    lines.append(f"  (cost counted over {r.window:.0f} s from T - 1 s)")
+    return lines
 
 
-async def one_round(heralds: list[Any], coalition: str, shared: bool) -> tuple[str, float]:
-    first = heralds[0]
-    now = first.host.clock()
-    run_id = new_run_id(secrets.token_bytes(16))
-    rooms = await first.member_rooms(await first.coalitions.members(coalition))
-    plan = [
-        m
-        for m in make_plan(run_id, first.template("rapid-response"), now, rooms, now)
-        if m.phase_key == "call"
+def total(r: Round, what: str) -> float:
+    return sum(c.get(what, 0.0) for c in r.cost.values())
+
+
+def ratios(one: Round, many: Round, k: int) -> list[str]:
+    def last(r: Round) -> float:
+        return max(r.seen_after.values(), default=float("nan"))
+
+    def div(a: float, b: float) -> str:
+        return f"{a / b:.2f}x" if b else "n/a"
+
+    per_herald = total(many, "cpu_s") / k
+    return [
+        f"{many.label} against one herald:",
+        f"  time until every room could read the call: one / {k} = "
+        f"{last(one):.1f} s / {last(many):.1f} s = {div(last(one), last(many))}",
+        f"  CPU, all heralds together: {k} / one = {total(many, 'cpu_s'):.2f} s / {total(one, 'cpu_s'):.2f} s"
+        f" = {div(total(many, 'cpu_s'), total(one, 'cpu_s'))}; per herald {div(per_herald, total(one, 'cpu_s'))}",
+        f"  to-device messages, all heralds: {total(many, 'to_device_messages'):.0f} against "
+        f"{total(one, 'to_device_messages'):.0f}; requests {total(many, 'requests'):.0f} against "
+        f"{total(one, 'requests'):.0f} ({div(total(many, 'requests'), total(one, 'requests'))})",
+        f"  copies per room: {sorted(set(many.copies.values()))} (must be [1])",
     ]
-    await first.runs.create(run_id, coalition, "rapid-response", now, now)
-    await first.runs.confirm(run_id, plan, now)
-    started = time.perf_counter()
-    if shared:
-        await first.share_run(run_id)
-    await first.deliver_due(run_id)
-
-    async def done() -> bool:
-        for h in heralds if shared else heralds[:1]:
-            if await h.runs.get(run_id) is None or await pending(h, run_id):
-                return False
-        return True
-
-    await until(done, "every herald decided every room")
-    await first.settle(timeout=300)
-    return run_id, time.perf_counter() - started
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rooms", type=int, default=200)
-    parser.add_argument("--stagger", type=int, default=20, help="G in seconds")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rooms", type=int, default=int(os.environ.get("ROOMS") or 20))
+    parser.add_argument("--heralds", type=int, default=int(os.environ.get("HERALDS") or 2))
+    parser.add_argument("--stagger", type=int, default=20, help="G in seconds (the tests' value)")
+    parser.add_argument("--heartbeat", type=int, default=30, help="seconds (the default); staleness 3x")
+    parser.add_argument("--encrypted", type=float, default=0.5, help="share of encrypted member rooms")
+    parser.add_argument("--lead", type=float, default=40, help="seconds at least from confirm to T")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory")
     args = parser.parse_args()
+    if not 2 <= args.heralds <= 8 or args.rooms < 1 or not 0 <= args.encrypted <= 1:
+        parser.error("--heralds must be 2 to 8, --rooms at least 1, --encrypted between 0 and 1")
+    k = args.heralds
     work = Path(tempfile.mkdtemp(prefix="redundancy-bench-"))
-    server = Homeserver(work / "synapse")
-    server.start()
-    app: App | None = None
+    print(f"{stamp()} {k} Synapses, {k} heralds, {args.rooms} member rooms, G = {args.stagger} s; in {work}")
+    servers = start_servers(work, k)
+    names = [s.server_name for s in servers]
+    settings = {
+        "access": {"allowed_servers": names},
+        "features": {
+            "herald": {
+                "stagger": f"{args.stagger}s",
+                "heartbeat": f"{args.heartbeat}s",
+                "staleness": f"{3 * args.heartbeat}s",
+            }
+        },
+    }
+    heralds = [start_herald(s, work, "ABCDEFGH"[i], settings) for i, s in enumerate(servers)]
+    people: list[TimedClient] = []
+    ok = False
     try:
-        users = []
-        for name in ("herald-a", "herald-b"):
-            password = secrets.token_hex(8)
-            users.append((server.register(name, password), password, name))
-        token_a = server.login(users[0][2], users[0][1])["access_token"]
-        started = time.perf_counter()
-        room_ids = await create_rooms(server, token_a, args.rooms, users[1][0])
-        print(f"created {len(room_ids)} rooms in {time.perf_counter() - started:.1f}s")
-        herald_settings = {"stagger": f"{args.stagger}s", "heartbeat": "2s", "staleness": "10s"}
-        config_path = work / "config.yaml"
-        config_path.write_text(
-            yaml.safe_dump(
-                {
-                    "homeserver": server.url,
-                    "data_dir": str(work / "data"),
-                    "encryption": {"pickle_key": "bench"},
-                    "features": {"herald": herald_settings},
-                    "bots": [{"user_id": u, "password": p, "features": ["herald"]} for u, p, _ in users],
-                }
-            )
-        )
-        app = App(load_config(config_path))
-        await app.start()
-        runner = asyncio.create_task(app.run())
-        for bot in app.bots:
-            await asyncio.wait_for(bot.ready.wait(), 600)
-        a, b = (herald_of(bot) for bot in app.bots)
-        coalition = "bench"
-        for room_id in room_ids:
-            await a.coalitions.join(coalition, room_id, server.server_name, None, a.host.clock())
-        await until(
-            lambda: all_joined(server, token_a, room_ids, users[1][0]), "the second herald joined every room"
-        )
-
-        _, one = await one_round([a], coalition, shared=False)
-        one_copies = await count_copies(server, token_a, room_ids, None)
-        view = await a.upgrade(await a.coalitions.get(coalition))
-        await a._state(view, admission_state(users[1][0]))
-        await a.host.invite(view.room_id, users[1][0])
-        await until(lambda: b.view_of(coalition) is not None, "the second herald joined the control room")
-        both = {users[0][0], users[1][0]}
-        await until(lambda: both <= a.view_of(coalition).registry.live_heralds, "both heralds on duty")
-        run_two, two = await one_round([a, b], coalition, shared=True)
-
-        two_copies = await count_copies(server, token_a, room_ids, run_two)
-        senders = {d.event_id for d in await b.runs.deliveries(run_two) if d.state == "sent"}
-        print(f"rooms: {len(room_ids)}, G: {args.stagger}s")
-        print(f"one herald : {one:.2f}s, copies per room {sorted(set(one_copies.values()))}")
+        await until(lambda: all(h.ready() for h in heralds), "every herald is ready", timeout=300, every=0.5)
+        people = [await person(s, work, f"owner-{'abcdefgh'[i]}") for i, s in enumerate(servers)]
+        started = time.time()
+        coalition = await build(people, heralds[0], args.rooms, args.encrypted)
+        print(f"{stamp()} one herald's coalition built in {time.time() - started:.0f} s")
+        rooms = len(coalition.owners)
+        window = args.stagger * k + 20  # every turn has come, and a late copy has had time to arrive
+        timeout = window + 120 + rooms
+        timing = {"lead": args.lead, "window": window, "timeout": timeout}
+        rounds = [await one_round("round 1, one herald", coalition, heralds[:1], **timing)]
+        started = time.time()
+        await add_heralds(coalition, heralds)
+        print(f"{stamp()} {k} heralds on duty after {time.time() - started:.0f} s")
+        for n, label in ((2, "first"), (3, "second")):
+            title = f"round {n}, {k} heralds ({label} run)"
+            rounds.append(await one_round(title, coalition, heralds, **timing))
+        by_id = {h.user_id: h.name for h in heralds}
+        print()
         print(
-            f"two heralds: {two:.2f}s, copies per room {sorted(set(two_copies.values()))}, {len(senders)} recorded"
+            f"=== {rooms} rooms ({args.rooms} member rooms and the coordination room, "
+            f"{len(coalition.encrypted)} encrypted), {k} federating Synapses, G = {args.stagger} s, heartbeat {args.heartbeat} s ==="
         )
-        print(f"ratio one/two: {one / two:.2f}x")
-        app.stop()
-        await asyncio.wait_for(runner, 60)
+        for r in rounds:
+            print("\n".join(describe(r, rooms, by_id)))
+        print()
+        for many in rounds[1:]:
+            print("\n".join(ratios(rounds[0], many, k)))
+        ok = all(set(r.copies.values()) == {1} for r in rounds)
+        print(f"\nexactly one copy in every room, every round: {'yes' if ok else 'NO'}")
     finally:
-        if app is not None:
-            await app.close()
-        server.stop()
-
-
-async def all_joined(server: Homeserver, token: str, rooms: list[str], user_id: str) -> bool:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-        for room in rooms:
-            path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/joined_members"
-            async with http.get(server.url + path) as resp:
-                if user_id not in (await resp.json()).get("joined", {}):
-                    return False
-    return True
+        for herald in heralds:
+            herald.stop()
+        for client in people:
+            await client.close()
+        stop_all(servers)
+        if ok and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"logs and databases kept in {work}")
 
 
 if __name__ == "__main__":
