@@ -178,6 +178,7 @@ class HeraldFeature(CoalitionSpaces):  # pins and spaces over the day-of-action 
             await self.runs.mark_redacted(room_id, event_id)
             redactions += 1
         expired = await self.runs.expired_run_ids(cutoff)
+        await self.doa_runs_forgotten(expired)  # slots, intake, rides, declines go with their run
         cached = await self.control.forget_runs(expired) + await self.control.forget_older_than(cutoff)
         runs = await self.runs.forget_older_than(cutoff)
         events = await self.events.forget_older_than(now - retention.events)
