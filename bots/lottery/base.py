@@ -20,6 +20,7 @@ from bots.lottery.config import LotteryConfig
 from bots.runtime.contract import ContractFeature
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
 from protocols.lottery_room import pool
 from storage.lottery_cell_rooms import CellRooms
@@ -91,13 +92,17 @@ class LotteryBase(ContractFeature[LotteryConfig], ABC):
         role = typed.strip().lower()
         setup = await self.rooms.setup(room_id)
         if role not in setup.roles:
-            known = ", ".join(setup.roles) or "none yet"
-            raise UserError(f"'{typed}' is not a role here. Roles: {known}.")
+            raise UserError(
+                _("'{typed}' is not a role here. Roles: {roles}.", typed=typed, roles=", ".join(setup.roles))
+                if setup.roles
+                else _("'{typed}' is not a role here. Roles: none yet.", typed=typed)
+            )
         return role
 
-    async def _no_open_draw(self, room_id: str, what: str) -> None:
+    async def _no_open_draw(self, room_id: str) -> None:
+        """Refuse changing the roles while a draw is open."""
         if await self.draws.pending(room_id):
-            raise UserError(f"A draw is open in this room: wait for its result before {what}.")
+            raise UserError(_("A draw is open in this room: wait for its result before changing the roles."))
 
     @abstractmethod
     async def opening_draw(self, room_id: RoomID, origin: str) -> str | None:

@@ -21,8 +21,12 @@ from bots.lottery.groupings import GroupingsPart
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import ArgumentError, Converter
 from bots.runtime.errors import PERMANENT, MatrixError, UsageError
+from bots.runtime.i18n import _, when
+from bots.runtime.i18n_join import concat
+from bots.runtime.i18n_rules import said_clause
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
+from bots.runtime.message import Inline
 from protocols.groups import (
     DEFAULT_CELL_MAX,
     DEFAULT_CELL_MIN,
@@ -57,11 +61,15 @@ def _cell_option(word: str) -> CellOption:
         try:
             return CellOption(bounds=parse_cell_bounds(word))
         except GroupingError as exc:
-            raise ArgumentError(str(exc).rstrip(".")) from None
-    raise ArgumentError(f"unexpected '{word}'")
+            raise ArgumentError(said_clause(exc)) from None
+    raise ArgumentError(_("unexpected '{word}'", word=word))
 
 
 CellWord = Annotated[CellOption, Converter(_cell_option, "word", "min-max|rooms")]
+
+
+def _cells_title(low: int, high: int) -> Inline:
+    return _("Affinity cells of {low}-{high}, by chance:", low=low, high=high)
 
 
 class CellsPart(GroupingsPart):
@@ -75,7 +83,7 @@ class CellsPart(GroupingsPart):
         bounds = [o.bounds for o in option if o.bounds is not None]
         rooms = [o for o in option if o.rooms]
         if len(bounds) > 1 or len(rooms) > 1:
-            raise UsageError(f"give the size range and 'rooms' once each. {CELLS_USAGE}")
+            raise UsageError(_("give the size range and 'rooms' once each. {usage}", usage=CELLS_USAGE))
         low, high = bounds[0] if bounds else (DEFAULT_CELL_MIN, DEFAULT_CELL_MAX)
         if rooms:
             await ctx.require_power("moderator")
@@ -83,7 +91,7 @@ class CellsPart(GroupingsPart):
             return
         grouped = await self._draw_cells(ctx.room_id, ctx.now, low, high)
         await self.groupings.record(ctx.room_id, "cells", grouped, ctx.now)
-        await ctx.reply(render.groups(f"Affinity cells of {low}-{high}, by chance:", "Cell", grouped))
+        await ctx.reply(render.groups(_cells_title(low, high), render.cell, grouped))
 
     async def _draw_cells(self, room_id: str, now: datetime, low: int, high: int) -> list[tuple[str, ...]]:
         members = await self.pool_of(room_id, now)
@@ -117,14 +125,20 @@ class CellsPart(GroupingsPart):
                     failed.append(cell.cell_index + 1)
                     continue
             self._schedule_sunset(cell)
-        note = (
-            f"Each cell has its own room now (invitations sent). The rooms close "
-            f"{format_local(planned[0].sunset_at, zone)}: I post a closing note there and leave."
-        )
+        note: list[Inline] = [
+            _(
+                "Each cell has its own room now (invitations sent). The rooms close {when}: I post a "
+                "closing note there and leave.",
+                when=when(planned[0].sunset_at, zone),
+            )
+        ]
         if failed:
-            note += " I could not create the room for cell " + ", ".join(map(str, failed)) + "."
-        title = f"Affinity cells of {low}-{high}, by chance:"
-        await ctx.reply(render.groups(title, "Cell", [cell.members for cell in planned], note))
+            note += [
+                " ",
+                _("I could not create the room for cell {cells}.", cells=", ".join(map(str, failed))),
+            ]
+        title = _cells_title(low, high)
+        await ctx.reply(render.groups(title, render.cell, [cell.members for cell in planned], concat(*note)))
 
     async def _make_cell_room(
         self, cell: CellRoom, count: int, parent: str, encrypted: bool, zone: ZoneInfo

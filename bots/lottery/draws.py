@@ -28,6 +28,8 @@ from bots.lottery.mandates import MandatesPart
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.errors import UserError
 from bots.runtime.host import Outcome
+from bots.runtime.i18n import _, duration, when
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
@@ -35,7 +37,6 @@ from bots.skills.feature import SkillsFeature
 from protocols.errors import RuleError
 from protocols.lottery import prepare, problems
 from protocols.lottery_room import SHADOW_WORD, roles_to_draw
-from protocols.timespec import format_duration, format_local
 from storage.lottery_draws import StoredDraw
 from storage.lottery_seeds import SeedUnavailable
 
@@ -82,7 +83,7 @@ class DrawsPart(MandatesPart):
         try:
             return await self._open_draw(room_id, origin, (), None, shadow=False)
         except (UserError, RuleError) as exc:
-            await self.host.post(room_id, Message.of(str(exc)), key(self.name, "note", origin))
+            await self.host.post(room_id, Message.of(said(exc)), key(self.name, "note", origin))
             return None
 
     # -- commands -----------------------------------------------------------------------------
@@ -104,15 +105,21 @@ class DrawsPart(MandatesPart):
         draw = await self.draws.get(wanted)
         if draw is None or draw.room != ctx.room_id:
             raise UserError(
-                f"There is no draw {draw_id} in this room (draws are kept for "
-                f"{format_duration(self.host.retention.draw_history)}). The id is in the draw's "
-                "messages."
+                _(
+                    "There is no draw {id} in this room (draws are kept for {kept}). The id is in the "
+                    "draw's messages.",
+                    id=draw_id,
+                    kept=duration(self.host.retention.draw_history),
+                )
             )
         if draw.published is None:
             zone = await self.zone_of(ctx.room_id)
             raise UserError(
-                f"Draw {wanted} is not revealed yet: its result comes "
-                f"{format_local(draw.reveal_at, zone)}. Verify it then."
+                _(
+                    "Draw {id} is not revealed yet: its result comes {when}. Verify it then.",
+                    id=wanted,
+                    when=when(draw.reveal_at, zone),
+                )
             )
         found = problems(draw.published)
         if draw.published.commitment != draw.commitment:
@@ -181,8 +188,11 @@ class DrawsPart(MandatesPart):
         open_ = await self.draws.pending(room_id)
         if open_:
             raise UserError(
-                f"Draw {open_[0].draw_id} is still open here: its result comes "
-                f"{format_local(open_[0].reveal_at, zone)}. Draw again after it."
+                _(
+                    "Draw {id} is still open here: its result comes {when}. Draw again after it.",
+                    id=open_[0].draw_id,
+                    when=when(open_[0].reveal_at, zone),
+                )
             )
         setup = await self.rooms.setup(room_id)
         current = await self.mandates.current(room_id)
@@ -267,7 +277,9 @@ class DrawsPart(MandatesPart):
         except SeedUnavailable as exc:
             async with self.host.db.transaction():
                 if await self.draws.void(draw_id):
-                    note = Message.of(f"{exc} Nothing was drawn: type !draw to draw again.")
+                    note = Message.of(
+                        _("{problem} Nothing was drawn: type !draw to draw again.", problem=str(exc))
+                    )
                     await self.host.post(room, note, key(self.name, "void", draw_id), reply_to=reply_to)
             log.warning("draw %s voided: its seed does not open with this pickle key", draw_id)
             return

@@ -11,14 +11,15 @@ from datetime import timedelta
 from bots.lottery import render
 from bots.lottery.draws import DrawsPart
 from bots.runtime.commands import CommandContext, command
+from bots.runtime.i18n import _, when
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
 from protocols.errors import RuleError
 from protocols.groups import pairs_in, speaking_order, triads
-from protocols.timespec import format_local
 
-ORDER_TITLE = "Speaking order, by chance:"
+ORDER_TITLE = _("Speaking order, by chance:")
 
 
 class GroupingsPart(DrawsPart):
@@ -31,7 +32,7 @@ class GroupingsPart(DrawsPart):
         try:
             order = await self._order(room_id)
         except RuleError as exc:
-            await self.host.post(room_id, Message.of(str(exc)), k)
+            await self.host.post(room_id, Message.of(said(exc)), k)
             return
         await self.host.post(room_id, render.numbered(ORDER_TITLE, order), k)
 
@@ -42,20 +43,25 @@ class GroupingsPart(DrawsPart):
         until = ctx.now + duration if duration is not None else None
         await self.stepbacks.step_back(ctx.room_id, ctx.sender, ctx.now, until)
         zone = await self.zone_of(ctx.room_id)
-        when = f"until {format_local(until, zone)}" if until else "until you type !stepin"
-        await ctx.reply(
-            Message.of(
-                f"You are out of the pool {when}. Take care. Roles you hold stay yours until they "
-                "end or you !release them."
+        if until:
+            said_ = _(
+                "You are out of the pool until {when}. Take care. Roles you hold stay yours until they "
+                "end or you !release them.",
+                when=when(until, zone),
             )
-        )
+        else:
+            said_ = _(
+                "You are out of the pool until you type !stepin. Take care. Roles you hold stay yours "
+                "until they end or you !release them."
+            )
+        await ctx.reply(Message.of(said_))
 
     @command("stepin", help="Rejoin the pool", where="room")
     async def step_in(self, ctx: CommandContext) -> None:
         if await self.stepbacks.step_in(ctx.room_id, ctx.sender):
-            await ctx.reply(Message.of("Welcome back: you are in the pool again."))
+            await ctx.reply(Message.of(_("Welcome back: you are in the pool again.")))
         else:
-            await ctx.reply(Message.of("You had not stepped back: you are in the pool."))
+            await ctx.reply(Message.of(_("You had not stepped back: you are in the pool.")))
 
     # -- commands: groupings ------------------------------------------------------------------
 
@@ -74,4 +80,4 @@ class GroupingsPart(DrawsPart):
         met = [tuple(pair) for pair, n in pairs.items() for _ in range(n)]
         grouped = triads(members, self._rng, met)
         await self.groupings.record(ctx.room_id, "triads", grouped, ctx.now)
-        await ctx.reply(render.groups("Check-in triads, by chance:", "Triad", grouped))
+        await ctx.reply(render.groups(_("Check-in triads, by chance:"), render.triad, grouped))

@@ -17,13 +17,14 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import OnOff
 from bots.runtime.errors import MatrixError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _, when
+from bots.runtime.i18n import duration as duration_
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Message
+from bots.runtime.message import Inline, Message
 from bots.skills.feature import SkillsFeature
 from protocols.lottery_room import check_term, check_window, parse_roles
 from protocols.mandates import Mandate, reminder_at
-from protocols.timespec import format_duration, format_local
 from storage.lottery_mandates import Shadows
 
 
@@ -54,18 +55,20 @@ class MandatesPart(LotteryBase):
     @command("roles set", help="Define this room's roles, in drawing order", power="moderator", where="room")
     async def set_roles(self, ctx: CommandContext, *role: str) -> None:
         names = parse_roles(role)
-        await self._no_open_draw(ctx.room_id, "changing the roles")
+        await self._no_open_draw(ctx.room_id)
         ended = await self.rooms.set_roles(ctx.room_id, names, ctx.now)
         for mandate in ended:
             self._cancel_mandate(mandate)
-        text = f"Roles here, in drawing order: {', '.join(names)}."
+        text: list[Inline] = [_("Roles here, in drawing order: {roles}.", roles=", ".join(names))]
         if ended:
-            text += (
-                " Mandates that ended with their role: "
-                + ", ".join(f"{m.role} ({m.holder})" for m in ended)
-                + "."
-            )
-        await ctx.reply(Message.of(text))
+            text += [
+                " ",
+                _(
+                    "Mandates that ended with their role: {ended}.",
+                    ended=", ".join(f"{m.role} ({m.holder})" for m in ended),
+                ),
+            ]
+        await ctx.reply(Message.of(*text))
 
     @command("roles term", help="How long a mandate lasts (e.g. 7d)", power="moderator", where="room")
     async def set_term(self, ctx: CommandContext, duration: timedelta) -> None:
@@ -73,7 +76,10 @@ class MandatesPart(LotteryBase):
         await self.rooms.set_term(ctx.room_id, term, ctx.now)
         await ctx.reply(
             Message.of(
-                f"Mandates drawn from now on last {format_duration(term)}; running ones keep their end."
+                _(
+                    "Mandates drawn from now on last {term}; running ones keep their end.",
+                    term=duration_(term),
+                )
             )
         )
 
@@ -87,7 +93,12 @@ class MandatesPart(LotteryBase):
         window = check_window(duration)
         await self.options.set_window(ctx.room_id, window, ctx.now)
         await ctx.reply(
-            Message.of(f"From the next draw on, members have {format_duration(window)} to add their chance.")
+            Message.of(
+                _(
+                    "From the next draw on, members have {window} to add their chance.",
+                    window=duration_(window),
+                )
+            )
         )
 
     @command(
@@ -100,9 +111,9 @@ class MandatesPart(LotteryBase):
         await self.options.set_redraw(ctx.room_id, on_off, ctx.now)
         await ctx.reply(
             Message.of(
-                "When a mandate ends, I draw its role again at once."
+                _("When a mandate ends, I draw its role again at once.")
                 if on_off
-                else "When a mandate ends, its role stays vacant until someone types !draw."
+                else _("When a mandate ends, its role stays vacant until someone types !draw.")
             )
         )
 
@@ -115,8 +126,11 @@ class MandatesPart(LotteryBase):
         self._cancel_mandate(ended)
         await ctx.reply(
             Message.of(
-                f"You released {name}: it is vacant now. Thank you for holding it. Draw it again "
-                f"with !draw {name}."
+                _(
+                    "You released {role}: it is vacant now. Thank you for holding it. Draw it again with "
+                    "!draw {role}.",
+                    role=name,
+                )
             )
         )
 
@@ -137,18 +151,29 @@ class MandatesPart(LotteryBase):
             self._schedule_mandate(renewed)
             await ctx.reply(
                 Message.of(
-                    f"{ctx.sender} confirmed: {renewed.holder} holds {name} for one more term, until "
-                    f"{format_local(renewed.expires, zone)}."
+                    _(
+                        "{who} confirmed: {holder} holds {role} for one more term, until {when}.",
+                        who=ctx.sender,
+                        holder=renewed.holder,
+                        role=name,
+                        when=when(renewed.expires, zone),
+                    )
                 )
             )
             return
         proposed = await self.mandates.propose_renewal(ctx.room_id, name, ctx.sender, ctx.now)
         await ctx.reply(
             Message.of(
-                f"Renewing {proposed.holder} as {name} for {format_duration(term)} is proposed. "
-                f"Another member (neither {proposed.holder} nor {ctx.sender}) confirms with "
-                f"!renew {name} before {format_local(proposed.expires, zone)}; otherwise the mandate "
-                "ends as planned."
+                _(
+                    "Renewing {holder} as {role} for {term} is proposed. Another member (neither {holder} "
+                    "nor {who}) confirms with !renew {role} before {when}; otherwise the mandate ends as "
+                    "planned.",
+                    holder=proposed.holder,
+                    role=name,
+                    term=duration_(term),
+                    who=ctx.sender,
+                    when=when(proposed.expires, zone),
+                )
             )
         )
 

@@ -7,7 +7,7 @@ are shown in the room's zone; a member the message is about is a mention (a pill
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -238,16 +238,25 @@ def vacancy(mandates: Sequence[Mandate], redraw: bool) -> Message:
     )
 
 
-def numbered(title: str, people: Sequence[str]) -> Message:
+def numbered(title: Inline, people: Sequence[str]) -> Message:
     return Message.of(title).numbered(people)
 
 
-def groups(title: str, label: str, grouped: Sequence[Sequence[str]], note: str = "") -> Message:
-    """``Triad 1: a, b, c`` lines (one line each in plain text, a list in HTML)."""
-    msg = Message.of(title).definitions(
-        (f"{label} {i}", ", ".join(g)) for i, g in enumerate(grouped, start=1)
-    )
+def groups(
+    title: Inline, label: Callable[[int], Inline], grouped: Sequence[Sequence[str]], note: Inline = ""
+) -> Message:
+    """``Triad 1: a, b, c`` lines (one line each in plain text, a list in HTML); ``label``
+    names the n-th group (``Triad 1``) in the room's language."""
+    msg = Message.of(title).definitions((label(i), ", ".join(g)) for i, g in enumerate(grouped, start=1))
     return msg.paragraph(note) if note else msg
+
+
+def triad(number: int) -> Inline:
+    return _("Triad {number}", number=number)
+
+
+def cell(number: int) -> Inline:
+    return _("Cell {number}", number=number)
 
 
 def cell_welcome(index: int, count: int, members: Sequence[str], sunset: datetime, zone: ZoneInfo) -> Message:

@@ -33,7 +33,7 @@ TRANSLATED: tuple[str, ...] = (
     "bots/runtime",
     "bots/mirror",
     "bots/ghostchair",
-    "bots/lottery/render.py",
+    "bots/lottery",
     "bots/care",
     "bots/gains",
     "protocols/gains.py",
