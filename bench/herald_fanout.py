@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,34 +24,19 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import yaml
+from homeserver_fixture import (
+    account,
+    create_rooms,
+    herald_of,
+    running_app,
+    start_servers,
+    stop_all,
+    write_bot_config,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bots.app import App  # noqa: E402
-from bots.config import load_config  # noqa: E402
-from bots.devserver import Homeserver  # noqa: E402
-from bots.runtime.contract import ContractBridge  # noqa: E402
-from protocols.herald import make_plan, new_run_id  # noqa: E402
-
-
-async def create_rooms(server: Homeserver, token: str, count: int) -> list[str]:
-    """Rooms the bot itself creates (so it is joined), eight at a time."""
-    slots = asyncio.Semaphore(8)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(headers=headers) as http:
-
-        async def one(index: int) -> str:
-            async with slots:
-                async with http.post(
-                    f"{server.url}/_matrix/client/v3/createRoom",
-                    json={"name": f"Group {index}", "preset": "private_chat"},
-                ) as resp:
-                    resp.raise_for_status()
-                    return str((await resp.json())["room_id"])
-
-        return list(await asyncio.gather(*(one(i) for i in range(count))))
+from bots.app import App
+from bots.herald.render_phases import say
+from protocols.herald import make_plan, new_run_id
 
 
 async def suite_round(app: App, herald: Any, coalition: str, rooms: list[Any]) -> float:
@@ -61,7 +45,7 @@ async def suite_round(app: App, herald: Any, coalition: str, rooms: list[Any]) -
     now = bot.clock()
     run_id = new_run_id(secrets.token_bytes(16))
     template = herald.template("rapid-response")
-    plan = make_plan(run_id, template, now, rooms, now, coalition=coalition)
+    plan = make_plan(run_id, template, now, rooms, now, coalition=coalition, render=say)
     await herald.runs.create(run_id, coalition, template.name, now, now)
     await herald.runs.confirm(run_id, plan, now)
     started = time.perf_counter()
@@ -105,52 +89,34 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="herald-bench-"))
-    server = Homeserver(work / "synapse")
-    server.start()
-    app: App | None = None
+    servers = start_servers(work, 1)
+    server = servers[0]
     try:
-        localpart, password = "herald", secrets.token_hex(8)
-        user_id = server.register(localpart, password)
-        setup_token = server.login(localpart, password)["access_token"]
+        user_id, password = account(server, "herald")
+        setup_token = server.login("herald", password)["access_token"]
         started = time.perf_counter()
-        room_ids = await create_rooms(server, setup_token, args.rooms)
+        # Rooms the bot itself creates, so it is joined.
+        room_ids = await create_rooms(server.url, setup_token, args.rooms)
         print(f"created {len(room_ids)} rooms in {time.perf_counter() - started:.1f}s")
-        config_path = work / "config.yaml"
-        config_path.write_text(
-            yaml.safe_dump(
-                {
-                    "homeserver": server.url,
-                    "data_dir": str(work / "data"),
-                    "encryption": {"pickle_key": "bench"},
-                    "bots": [{"user_id": user_id, "password": password, "features": ["herald"]}],
-                }
-            )
-        )
-        config = load_config(config_path)
-        app = App(config)
-        await app.start()
-        runner = asyncio.create_task(app.run())
-        bot = app.bots[0]
-        await asyncio.wait_for(bot.ready.wait(), 300)
-        bridge = next(f for f in bot.features if f.name == "herald")
-        assert isinstance(bridge, ContractBridge)
-        herald = bridge.feature
-        coalition = "bench"
-        for room_id in room_ids:
-            await herald.coalitions.join(coalition, room_id, server.server_name, user_id, bot.clock())
-        rooms = await herald.member_rooms(await herald.coalitions.members(coalition))
-        token = bot.client.access_token
-        sample = make_plan("sample", herald.template("rapid-response"), bot.clock(), rooms[:1], bot.clock())[
-            0
-        ]
-        concurrency = config.send_concurrency
+        config_path = write_bot_config(work, server, user_id, password, ["herald"])
+        async with running_app(config_path) as app:
+            bot = app.bots[0]
+            herald = herald_of(bot)
+            coalition = "bench"
+            for room_id in room_ids:
+                await herald.coalitions.join(coalition, room_id, server.server_name, user_id, bot.clock())
+            rooms = await herald.member_rooms(await herald.coalitions.members(coalition))
+            token = bot.client.access_token
+            template = herald.template("rapid-response")
+            sample = make_plan("sample", template, bot.clock(), rooms[:1], bot.clock(), render=say)[0]
+            concurrency = app.config.send_concurrency
 
-        # Warm-up: connections opened, caches filled on both sides.
-        await baseline_round(server.url, token, rooms[:20], concurrency, sample.body)
-        suite_times, raw_times = [], []
-        for _ in range(args.rounds):
-            suite_times.append(await suite_round(app, herald, coalition, rooms))
-            raw_times.append(await baseline_round(server.url, token, rooms, concurrency, sample.body))
+            # Warm-up: connections opened, caches filled on both sides.
+            await baseline_round(server.url, token, rooms[:20], concurrency, sample.body)
+            suite_times, raw_times = [], []
+            for _ in range(args.rounds):
+                suite_times.append(await suite_round(app, herald, coalition, rooms))
+                raw_times.append(await baseline_round(server.url, token, rooms, concurrency, sample.body))
         suite, raw = statistics.median(suite_times), statistics.median(raw_times)
         print(f"rooms: {len(rooms)}, send_concurrency: {concurrency}, rounds: {args.rounds}")
         print(
@@ -164,12 +130,8 @@ async def main() -> None:
             + f"  median {raw:.2f}s"
         )
         print(f"ratio suite/raw: {suite / raw:.2f}x (target: within 1.2x)")
-        app.stop()
-        await asyncio.wait_for(runner, 60)
     finally:
-        if app is not None:
-            await app.close()
-        server.stop()
+        stop_all(servers)
 
 
 if __name__ == "__main__":
