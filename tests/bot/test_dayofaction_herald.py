@@ -163,5 +163,13 @@ async def test_the_template_sets_the_slot_deadline_and_survey_the_board_counts_s
         assert "Acknowledged" in acked.body
         [liaisons] = await bot.say(ROOM, ALICE, "!coalition liaisons")
         assert f"Lyon: liaison {BOB}" in liaisons.body and "answered 1 escalation" in liaisons.body
+
+        # The herald's sweep forgets the run: the slots go with it, and their messages.
+        await herald(bot).forget_expired(NOW + timedelta(days=31))  # the herald's own sweep alone
+        await settle(bot)
+        for table in ("slots_slot", "slots_claim", "slots_message"):
+            row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")
+            assert row is not None and row[0] == 0, table
+        assert any(s.event_id == e for _, e in bot.fake.redacted for s in drawn)
     finally:
         await close(bot)
