@@ -167,8 +167,11 @@ class Heartbeats(Sharing):
         if view is None:
             return True
         me = str(self.host.user_id)
-        joined = await self.joined_cached(room_id)
-        alive = view.heartbeats.alive(self.host.clock(), self.config.staleness)
+        # A room that could not be read is taken to hold every herald (two answers rather than
+        # none), and a herald counts as up for twice the staleness: a beat or two lost on a
+        # loaded machine must not make two heralds each believe it is the first one left.
+        joined = await self.joined_cached(room_id) or view.registry.live_heralds
+        alive = view.heartbeats.alive(self.host.clock(), self.config.staleness * 2)
         candidates = view.registry.live_heralds & joined & (alive | {me})
         if me not in view.registry.live_heralds:
             return not candidates  # a retired herald answers only where no herald is left

@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
+from yarl import URL
 
 from bots.devserver import Homeserver, _self_signed, free_port
 from tests.e2e.federation import Triple
@@ -96,8 +97,10 @@ class _Proxy:
         headers["Host"] = self.name
         body = await request.read()
         try:
+            # The raw path, byte for byte: the caller's signature covers it (X-Matrix ``uri``).
+            target = URL(self.upstream + request.raw_path, encoded=True)
             async with self._session.request(
-                request.method, self.upstream + str(request.rel_url), headers=headers, data=body or None
+                request.method, target, headers=headers, data=body or None
             ) as upstream:
                 payload = await upstream.read()
                 out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP}
