@@ -16,6 +16,7 @@ from bots.herald.feature import HeraldFeature
 from bots.intake.feature import IntakeFeature
 from bots.lottery.feature import LotteryFeature
 from bots.rides.feature import RidesFeature
+from bots.runtime.i18n import catalogued, rendering
 from bots.runtime.ids import RoomID
 from bots.skills import SkillsFeature
 from bots.slots.feature import SlotsFeature
@@ -217,5 +218,34 @@ async def test_the_day_of_action_answers_in_polish(tmp_path: Path) -> None:
         assert nothing.body == "Żadna wiadomość ćwiczenia nie czeka tu na potwierdzenie."
         [nope] = await bot.say(ROOM, MOD, "!local note nope hello")
         assert nope.body == "Nie ma przebiegu 'nope' dla tego pokoju. Zobacz !protocol status."
+    finally:
+        await close(bot)
+
+
+async def test_polish_help_lists_every_command_of_these_features_in_polish(tmp_path: Path) -> None:
+    """``!help`` is generated from the declarations: in a Polish room each command of the care,
+    skills, gains, lottery and day-of-action features (slots, intake, rides) shows its Polish
+    help under its feature's Polish title, and no English help is left."""
+    features = [StubHerald, LotteryFeature, CareFeature, SkillsFeature, GainsFeature]
+    features += [DayOfActionFeature, SlotsFeature, IntakeFeature, RidesFeature]
+    bot = await fake_bot(tmp_path, features, members=[MOD, ANA], moderators=[MOD], now=NOW)
+    try:
+        await polish(bot)
+        [listing] = await bot.say(ROOM, ANA, "!help")
+        ours = {f.router.feature: f.router.title for f in bot.features if f.router is not None}
+        ours.pop(StubHerald.name, None)
+        checked = 0
+        for feature, commands in bot.commands.by_feature().items():
+            if feature not in ours:
+                continue
+            with rendering("pl"):
+                title = catalogued(ours[feature]).plain()
+                lines = {c.usage: catalogued(c.help).plain() for c in commands}
+            assert title != ours[feature] and f"{title}:" in listing.body
+            for command in commands:
+                assert lines[command.usage] != command.help, command.usage  # translated
+                assert f"{command.usage} — {lines[command.usage]}" in listing.body
+                checked += 1
+        assert checked >= 50
     finally:
         await close(bot)
