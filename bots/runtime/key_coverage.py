@@ -10,9 +10,9 @@ a direct chat the bot has just opened, that is the whole conversation.
 So before each encrypted send the bot checks who still lacks the current session, claims their
 one-time keys again, and shares the *same* session with just them. If someone is still
 unreachable, the send fails as a transport error and the outbox tries again with its backoff, up
-to ``KEY_WAIT_S`` per room; after that, messages go out for those who can read them (one member's
-dead homeserver must not silence a room) and the missing devices are tried again, at most every
-``RECLAIM_EVERY_S``, before later sends.
+to ``KEY_WAIT_S`` per homeserver; after that, messages go out for those who can read them (one
+member's dead homeserver must not silence a room) and the missing devices are tried again, at most
+every ``RECLAIM_EVERY_S``, before later sends.
 """
 
 from __future__ import annotations
@@ -58,8 +58,17 @@ def missing_devices(client: AsyncClient, room_id: str) -> set[Device]:
     return missing
 
 
+def _servers(devices: set[Device]) -> set[str]:
+    return {user_id.split(":", 1)[1] for user_id, _ in devices}
+
+
 class KeyCoverage:
-    """Per process: which rooms are waiting for a device to get their key, and since when."""
+    """Per process: which homeservers' devices lack a room key, since when, and which rooms'
+    messages are held for them.
+
+    The wait is counted per homeserver, not per room: a herald in a thousand rooms that all
+    include someone on a dead server holds its messages once, for ``KEY_WAIT_S``, not a
+    thousand times."""
 
     def __init__(
         self,
@@ -70,13 +79,15 @@ class KeyCoverage:
         self.client = client
         self._share = share  # shares the room's session with whoever lacks it (nio, as configured)
         self._clock = clock
-        self._waiting_since: dict[str, float] = {}
-        self._last_claim: dict[str, float] = {}
+        self._missing_since: dict[str, float] = {}  # homeserver -> first seen lacking a key
+        self._last_try: dict[str, float] = {}  # homeserver -> last claim for its devices
+        self._held: set[str] = set()
         self.sent_incomplete = 0  # messages sent although a device lacked the key (for tests)
 
     async def ensure(self, room_id: str) -> None:
         """Share the room's session until every member device has it; raise ``TransportError``
-        while some device lacks it and the room has waited less than ``KEY_WAIT_S``."""
+        while some device lacks it and its homeserver has been waited for less than
+        ``KEY_WAIT_S``."""
         client = self.client
         olm = client.olm
         room = client.rooms.get(room_id)
@@ -84,34 +95,39 @@ class KeyCoverage:
             return
         await self._share_if_needed(room_id)
         missing = missing_devices(client, room_id)
-        if not missing:
-            self._done(room_id)
-            return
-        now = self._clock()
-        started = self._waiting_since.setdefault(room_id, now)
-        waited_out = now - started >= KEY_WAIT_S
-        if not waited_out or now - self._last_claim.get(room_id, -RECLAIM_EVERY_S) >= RECLAIM_EVERY_S:
-            self._last_claim[room_id] = now
-            await self._reach(room_id, missing)
-            missing = missing_devices(client, room_id)
-            if not missing:
-                self._done(room_id)
-                return
-        if not waited_out:
-            raise TransportError(f"room key not yet delivered to {len(missing)} device(s)")
-        self.sent_incomplete += 1
-        log.warning("sending although %d device(s) could not get the room key", len(missing))
+        if missing:
+            now = self._clock()
+            servers = _servers(missing)
+            for server in servers:
+                self._missing_since.setdefault(server, now)
+            if any(self._fresh(s, now) or self._try_due(s, now) for s in servers):
+                for server in servers:
+                    self._last_try[server] = now
+                await self._reach(room_id, missing)
+                missing = missing_devices(client, room_id)
+                for server in servers - _servers(missing):  # reached again: no longer waited for
+                    self._missing_since.pop(server, None)
+                    self._last_try.pop(server, None)
+            if missing and any(self._fresh(s, now) for s in _servers(missing)):
+                self._held.add(room_id)
+                raise TransportError(f"room key not yet delivered to {len(missing)} device(s)")
+        self._held.discard(room_id)
+        if missing:
+            self.sent_incomplete += 1
+            log.warning("sending although %d device(s) could not get the room key", len(missing))
 
     def waiting(self) -> frozenset[str]:
-        """The rooms whose next message waits for a device to get the key (for tests)."""
-        return frozenset(self._waiting_since)
+        """The rooms whose last send was held for a device to get the key (for tests)."""
+        return frozenset(self._held)
 
     def forget(self, room_id: str) -> None:
-        self._done(room_id)
+        self._held.discard(room_id)
 
-    def _done(self, room_id: str) -> None:
-        self._waiting_since.pop(room_id, None)
-        self._last_claim.pop(room_id, None)
+    def _fresh(self, server: str, now: float) -> bool:
+        return now - self._missing_since[server] < KEY_WAIT_S
+
+    def _try_due(self, server: str, now: float) -> bool:
+        return now - self._last_try.get(server, now - RECLAIM_EVERY_S) >= RECLAIM_EVERY_S
 
     async def _share_if_needed(self, room_id: str) -> None:
         olm = self.client.olm

@@ -17,6 +17,7 @@ from bots.runtime.errors import TransportError
 from bots.runtime.key_coverage import KEY_WAIT_S, RECLAIM_EVERY_S, KeyCoverage, missing_devices
 
 ROOM = "!dm:a"
+ROOM2 = "!group:a"
 
 
 @dataclass
@@ -62,7 +63,10 @@ class Client:
         self.device_id = "BOT"
         self.olm = Olm()
         self.devices = {u: [Device(u, d) for d in ds] for u, ds in devices.items()}
-        self.rooms = {ROOM: type("Room", (), {"encrypted": True, "users": dict.fromkeys(devices)})()}
+        self.rooms = {
+            room: type("Room", (), {"encrypted": True, "users": dict.fromkeys(devices)})()
+            for room in (ROOM, ROOM2)
+        }
         self.device_store = self
         self.reachable = reachable
         self.sharing_session: dict[str, asyncio.Event] = {}
@@ -177,3 +181,15 @@ def test_an_unencrypted_or_unknown_room_is_not_checked() -> None:
     client.rooms[ROOM].encrypted = False
     assert missing_devices(client, ROOM) == set()
     assert missing_devices(client, "!other:a") == set()
+
+
+async def test_a_dead_homeserver_is_waited_for_once_not_once_per_room() -> None:
+    client = Client({"@bot:a": ["BOT"], "@cai:c": ["CAI1"]}, reachable=set())
+    clock = Clock()
+    keys = coverage(client, clock)
+    with pytest.raises(TransportError):
+        await keys.ensure(ROOM)
+    clock.now += KEY_WAIT_S
+    await keys.ensure(ROOM)  # the wait ran out for server c
+    await keys.ensure(ROOM2)  # another room with someone on c goes out at once
+    assert keys.sent_incomplete == 2 and keys.waiting() == frozenset()
