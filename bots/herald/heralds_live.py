@@ -52,13 +52,26 @@ class Heartbeats(Sharing):
         self.host.schedule.at(BEAT_JOB, self.host.clock(), self.beat)
 
     async def beat(self) -> None:
-        """Write this herald's heartbeat into each control room and read each room back."""
-        seq = int(self.host.clock().timestamp() * 1000)
+        """Write this herald's heartbeat into each control room and read each room back.
+
+        A beat that comes more than the staleness after the last one (the process was stopped
+        or starved) or that cannot be written (the homeserver is away) makes this herald doubt
+        its view: ``bots.herald.leaderless`` then holds its sends for a stagger once it is back
+        and checks the rooms first."""
+        now = self.host.clock()
+        last: datetime | None = self.__dict__.get("_last_beat")
+        self.__dict__["_last_beat"] = now
+        if last is not None and now - last > self.config.staleness:
+            self.__dict__["_back_at"] = now
+        seq = int(now.timestamp() * 1000)
         try:
             for room_id in list(self.views):
                 try:
                     await put_state(self.host, room_id, heartbeat_state(str(self.host.user_id), seq=seq))
+                    if self.__dict__.pop("_suspect_since", None) is not None:
+                        self.__dict__["_back_at"] = self.host.clock()
                 except MatrixError as exc:
+                    self.__dict__.setdefault("_suspect_since", now)
                     log.info("herald: a heartbeat was not written (%s)", type(exc).__name__)
                 view = await self.refresh(room_id)
                 if view is not None and view.coalition is None:
