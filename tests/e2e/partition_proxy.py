@@ -20,6 +20,7 @@ import re
 import ssl
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,9 @@ class ProxiedTriple:
         for proxy in self._proxies:
             proxy.certs.mkdir(parents=True, exist_ok=True)
             asyncio.run_coroutine_threadsafe(proxy.start(), self._loop).result(30)
-        for server in self.servers:
-            server.start()
+        with ThreadPoolExecutor(3) as pool:  # a Synapse takes seconds to boot: all at once
+            for future in [pool.submit(server.start) for server in self.servers]:
+                future.result()
         return Triple(*self.servers)
 
     def stop(self) -> None:
