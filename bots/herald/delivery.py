@@ -18,10 +18,10 @@ from typing import Any
 from bots.herald.base import log
 from bots.herald.escalation import Escalations
 from bots.herald.render import marked, planned
+from bots.runtime.i18n import duration, ngettext
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Message
-from protocols.timespec import format_duration
+from bots.runtime.message import Inline, Message, code
 from storage.herald import Delivery, Run
 
 
@@ -147,15 +147,23 @@ class Broadcast(Escalations):
         if coalition is None:
             return
         text = Message.of(
-            f"Run {run.run_id}: phase {', '.join(phases)} fell due while the bot was away, more than "
-            f"{format_duration(self.config.late_grace)} ago, and was not sent (it would be stale). "
-            f"See !protocol status {run.run_id}."
+            ngettext(
+                "Run {run}: phase {phases} fell due while the bot was away, more than {grace} ago, "
+                "and was not sent (it would be stale). See {command}.",
+                "Run {run}: phases {phases} fell due while the bot was away, more than {grace} ago, "
+                "and were not sent (they would be stale). See {command}.",
+                len(phases),
+                run=run.run_id,
+                phases=", ".join(phases),
+                grace=duration(self.config.late_grace),
+                command=code(f"!protocol status {run.run_id}"),
+            )
         )
         await self.host.post(
             RoomID(coalition.coordination_room), text, key(self.name, "stale", run.run_id, *phases)
         )
 
-    async def edit_latest(self, run_id: str, change: str, banner: str, strike: bool = False) -> int:
+    async def edit_latest(self, run_id: str, change: str, banner: Inline, strike: bool = False) -> int:
         """Mark, in every room, the latest phase message of the run as changed (an m.replace).
 
         The full notice follows separately; the edit is for whoever scrolls back to the old
@@ -178,7 +186,7 @@ class Broadcast(Escalations):
             await self.host.edit(
                 RoomID(d.room_id),
                 EventID(d.event_id),
-                marked(banner, d.body, d.html, strike),
+                marked(banner, d.body, strike),
                 key(self.name, d.txn_id, "edit", change),
             )
         return len(latest)

@@ -1,9 +1,11 @@
 """How the herald's answers read: each function returns a :class:`Message` (plain and HTML from
-one source, no tables: Element X shows none, so grids become lists and ``term: value`` lines).
+one source, no tables: Element X shows none, so grids become lists and ``term: value`` lines),
+its sentences through the message catalogue (bots/runtime/i18n.py), said in the room's language.
 
 Pure functions of what the commands already loaded, so each answer is easy to test and to change.
-The one exception is :class:`Planned`: a phase message rendered by the pure plan
-(``protocols.herald.plan``), whose text other heralds recompute, sent as it was planned.
+The one exception is :class:`Planned`: a run's message, rendered once in its room's language
+when the run was planned (``bots/herald/render_phases.py``), and sent as it was planned (its text
+is part of the plan every herald shares).
 """
 
 from __future__ import annotations
@@ -13,19 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bots.runtime.message import Inline, Message, bold, code, italic
+from bots.runtime.i18n import Translatable, _, duration, ngettext, when
+from bots.runtime.message import Inline, Message, bold, code, italic, struck
 from protocols.herald import LOCAL_KEYS, MemberRoom, PlannedMessage, ProtocolTemplate, TemplateIssue
 from protocols.herald.board import Cell, DeliveryLike, board_columns, cell_status
-from protocols.herald.events import USAGE as EVENT_USAGE
-from protocols.herald.events import CalendarEvent
 from protocols.herald.templates import Phase, format_offset
-from protocols.timespec import format_duration, format_local
 from storage.herald import Member
 
 
 @dataclass(frozen=True)
 class Planned(Message):
-    """A planned phase message exactly as the plan rendered it (its text is part of the plan)."""
+    """A run's message as it was rendered when the run was planned (a ``Message`` rendered in
+    its room's language, and stored): sent as it is, never rendered again."""
 
     body: str = ""
     rich: str = ""
@@ -43,51 +44,70 @@ def planned(body: str, rich: str) -> Message:
     return Planned(body=body, rich=rich)
 
 
-def marked(banner: str, body: str, rich: str, strike: bool = False) -> Message:
-    """A phase message with a banner on top (an amendment or stand-down marks the old one)."""
-    head = Message.of(bold(banner))
-    return Planned(body=f"{banner}\n\n{body}", rich=head.html + (f"<del>{rich}</del>" if strike else rich))
+def marked(banner: Inline, body: str, strike: bool = False) -> Message:
+    """A run's earlier message with a banner on top (an amendment or a stand-down marks it):
+    its words line by line, struck through for a stand-down."""
+    msg = Message.of(bold(banner))
+    for line in body.splitlines():
+        if line.strip():
+            msg = msg.paragraph(struck(line) if strike else line)
+    return msg
 
 
 def template_list(templates: Mapping[str, ProtocolTemplate], problems: Sequence[TemplateIssue]) -> Message:
     if not templates:
-        return Message.of("No protocol templates are installed.")
+        return Message.of(_("No protocol templates are installed."))
     items: list[list[Inline]] = []
     for name in sorted(templates):
         t = templates[name]
-        items.append([code(name), f" — {len(t.phases)} phases: {' '.join(t.description.split())}"])
+        items.append(
+            [
+                code(name),
+                " — ",
+                ngettext(
+                    "{n} phase: {description}",
+                    "{n} phases: {description}",
+                    len(t.phases),
+                    description=" ".join(t.description.split()),
+                ),
+            ]
+        )
     msg = (
         Message()
         .bullets(items)
         .paragraph(
-            "Details: ",
-            code("!protocol show <template>"),
-            "; start one with ",
-            code("!protocol start <template> at <when>"),
-            ".",
+            _(
+                "Details: {show}; start one with {start}.",
+                show=code("!protocol show <template>"),
+                start=code("!protocol start <template> at <when>"),
+            )
         )
     )
     if problems:
         files = len({issue.source for issue in problems})
         msg = msg.paragraph(
             italic(
-                f"{files} template file{'s' if files > 1 else ''} could not be loaded; the operator's log says why."
+                ngettext(
+                    "{n} template file could not be loaded; the operator's log says why.",
+                    "{n} template files could not be loaded; the operator's log says why.",
+                    files,
+                )
             )
         )
     return msg
 
 
-def _ack_words(phase: Phase) -> str:
+def _ack_words(phase: Phase) -> Translatable:
     ack = phase.ack
     if not ack.needed or ack.within is None:
-        return "no ack needed"
-    return f"ack within {format_duration(ack.within)}"
+        return _("no ack needed")
+    return _("ack within {within}", within=duration(ack.within))
 
 
 def template_detail(t: ProtocolTemplate) -> Message:
     msg = Message.of(bold(t.name), ": ", " ".join(t.description.split()))
     for p in t.phases:
-        msg = msg.paragraph(f"{format_offset(p.offset)} ", code(p.key), f" — {p.title} ({_ack_words(p)})")
+        msg = msg.paragraph(f"{format_offset(p.offset)} ", code(p.key), f" — {p.title} (", _ack_words(p), ")")
         msg = msg.bullets([f"☐ {item}" for item in p.checklist])
     return msg
 
@@ -102,47 +122,108 @@ def plan_preview(
 ) -> Message:
     """The plan: its phases, then each room with its send times in the room's own zone."""
     at: dict[tuple[str, str], PlannedMessage] = {(m.room_id, m.phase_key): m for m in plan}
-    head = (
-        f"Plan {run_id}: {template.name}, action at {format_local(action_at, zone)} — "
-        f"{len(rooms)} rooms x {len(template.phases)} phases = {len(plan)} messages."
+    head = _(
+        "Plan {run}: {template}, action at {when} — {rooms} rooms x {phases} phases = {messages} messages.",
+        run=run_id,
+        template=template.name,
+        when=when(action_at, zone),
+        rooms=len(rooms),
+        phases=len(template.phases),
+        messages=len(plan),
     )
 
-    def when(room: MemberRoom, key: str) -> str:
+    def sent_at(room: MemberRoom, key: str) -> Inline:
         m = at.get((room.room_id, key))
         if m is None:
             return "·"
-        return "now" if m.immediate else m.due_at.astimezone(room.zone).strftime("%m-%d %H:%M %Z")
+        return _("now") if m.immediate else m.due_at.astimezone(room.zone).strftime("%m-%d %H:%M %Z")
+
+    def times(room: MemberRoom) -> list[Inline]:
+        out: list[Inline] = []
+        for n, p in enumerate(template.phases):
+            out += [", " if n else "", f"{p.key} ", sent_at(room, p.key)]
+        return out
 
     msg = Message.of(bold(head)).bullets(
-        [code(p.key), f" ({format_offset(p.offset)}): {p.title}, {_ack_words(p)}"] for p in template.phases
+        [code(p.key), f" ({format_offset(p.offset)}): {p.title}, ", _ack_words(p)] for p in template.phases
     )
-    msg = msg.definitions(
-        (label, ", ".join(f"{p.key} {when(room, p.key)}" for p in template.phases)) for room, label in rooms
-    )
+    msg = msg.definitions((label, times(room)) for room, label in rooms)
     missing = [
         label
         for room, label in rooms
         if not room.details.get("meeting_point") or not room.details.get("local_contact")
     ]
     if missing:
-        msg = msg.paragraph("Local details not set yet in: " + ", ".join(missing) + " (!local set ...).")
-    return msg.paragraph(italic(f"Nothing is sent until you confirm: !protocol confirm {run_id}"))
+        msg = msg.paragraph(
+            _("Local details not set yet in: {rooms} (!local set ...).", rooms=", ".join(missing))
+        )
+    return msg.paragraph(
+        italic(_("Nothing is sent until you confirm: {command}", command=f"!protocol confirm {run_id}"))
+    )
 
 
 def rooms_list(coalition: str, coordination_room: str, members: Sequence[tuple[Member, str]]) -> Message:
-    items = []
+    items: list[Inline] = []
     for member, label in members:
-        role = " (coordination)" if member.room_id == coordination_room else ""
-        items.append(f"{label}{role} — {member.homeserver} — liaison {member.liaison or 'no liaison'}")
-    return Message.of(bold(f"Coalition {coalition}: {len(members)} rooms")).bullets(items)
+        liaison = member.liaison or _("no liaison")
+        if member.room_id == coordination_room:
+            items.append(
+                _(
+                    "{room} (coordination) — {server} — liaison {liaison}",
+                    room=label,
+                    server=member.homeserver,
+                    liaison=liaison,
+                )
+            )
+        else:
+            items.append(
+                _(
+                    "{room} — {server} — liaison {liaison}",
+                    room=label,
+                    server=member.homeserver,
+                    liaison=liaison,
+                )
+            )
+    title = ngettext(
+        "Coalition {coalition}: {n} room",
+        "Coalition {coalition}: {n} rooms",
+        len(members),
+        coalition=coalition,
+    )
+    return Message.of(bold(title)).bullets(items)
+
+
+# What each local detail is for (protocols.herald.local.LOCAL_KEYS), in the room's language.
+_HINTS: dict[str, Translatable] = {
+    "meeting_point": _("where your group meets, e.g. 'Town hall steps, Market Square'"),
+    "local_contact": _("who people call on the day, e.g. '@ana:example.org or +33 6 12 34 56 78'"),
+    "language": _("the language of your briefings, e.g. 'French' or 'fr'"),
+    "timezone": _("your room's IANA time zone, e.g. Europe/Paris"),
+}
 
 
 def local_details(details: Mapping[str, str]) -> Message:
     pairs: list[tuple[Inline, Inline]] = []
     for key, hint in LOCAL_KEYS.items():
         value = details.get(key)
-        pairs.append((code(key), value if value else f"not set — {hint}"))
-    return Message().definitions(pairs).paragraph("Change one with ", code("!local set <key> <value>"), ".")
+        pairs.append((code(key), value if value else _("not set — {hint}", hint=_HINTS.get(key) or hint)))
+    return (
+        Message()
+        .definitions(pairs)
+        .paragraph(_("Change one with {command}.", command=code("!local set <key> <value>")))
+    )
+
+
+# What each square of the board means, in the room's language.
+_CELLS: dict[Cell, Translatable] = {
+    Cell.ACKED: _("acked"),
+    Cell.PENDING: _("waiting for ack"),
+    Cell.MISSED: _("ack missed"),
+    Cell.NOT_SENT: _("not sent"),
+    Cell.FAILED: _("delivery failed"),
+    Cell.SENT: _("sent, no ack needed"),
+    Cell.NONE: _("not part of this run"),
+}
 
 
 def ack_board(
@@ -159,24 +240,17 @@ def ack_board(
     def cells(room_id: str) -> str:
         return ", ".join(
             f"{key} {(cell_status(by_cell[(room_id, key)], now) if (room_id, key) in by_cell else Cell.NONE).symbol}"
-            for key, _ in columns
+            for key, _heading in columns
         )
 
-    msg = Message.of(bold(f"Run {run_id} — {template.name}"))
+    msg = Message.of(bold(_("Run {run} — {template}", run=run_id, template=template.name)))
     msg = (
         msg.definitions((label, cells(room_id)) for room_id, label in rooms)
         if rooms
-        else msg.paragraph("(no member rooms)")
+        else msg.paragraph(_("(no member rooms)"))
     )
-    return msg.paragraph(italic(" · ".join(f"{c.symbol} {c.label}" for c in Cell if c is not Cell.NONE)))
-
-
-def events_listing(coalition: str, events: Sequence[CalendarEvent], zone: ZoneInfo) -> Message:
-    """``!events``, in the asking room's zone."""
-    msg = Message.of(bold(f"{coalition} calendar"))
-    ordered = sorted(events, key=lambda e: (e.starts_at, e.title))
-    if not ordered:
-        return msg.paragraph(f"No events yet. Add one: {EVENT_USAGE}")
-    return msg.definitions(
-        (format_local(e.starts_at, zone), e.title + (f" — {e.place}" if e.place else "")) for e in ordered
-    )
+    legend: list[Inline] = []
+    for c in Cell:
+        if c is not Cell.NONE:
+            legend += [" · " if legend else "", f"{c.symbol} ", _CELLS[c]]
+    return msg.paragraph(italic(*legend))

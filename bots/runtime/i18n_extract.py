@@ -50,6 +50,11 @@ TRANSLATED: tuple[str, ...] = (
     "protocols/dayofaction/drills.py",
     "protocols/dayofaction/liaisons.py",
     "bots/herald/space.py",
+    "bots/herald/render.py",
+    "bots/herald/render_phases.py",
+    "bots/herald/protocols.py",
+    "bots/herald/delivery.py",
+    "protocols/herald/plan.py",
 )
 
 

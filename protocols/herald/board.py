@@ -1,5 +1,8 @@
 """The acknowledgement board (rooms x phases) and the escalation of missed acknowledgements.
 
+The board's squares are facts (:class:`Cell`); ``bots/herald/render.py`` says them, one line
+per room (Element X shows no tables).
+
 Both read the run's deliveries as stored (any object with the attributes of
 :class:`DeliveryView`), plus ``now``. Escalation is a two-step ladder: at the deadline the room's
 liaison gets a direct message; half an acknowledgement window later, if still silent, the
@@ -9,8 +12,7 @@ and a step at or below the recorded one is never returned again.
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -95,51 +97,6 @@ def board_columns(template: ProtocolTemplate, deliveries: Sequence[DeliveryLike]
     for key in sorted(extra, key=lambda k: (extra[k], k)):
         columns.append((key, key))
     return columns
-
-
-def ack_board(
-    template: ProtocolTemplate,
-    run_id: str,
-    rooms: Sequence[tuple[str, str]],
-    deliveries: Sequence[DeliveryLike],
-    now: datetime,
-) -> tuple[str, str]:
-    """The board as ``(plain, html)``. ``rooms`` are ``(room_id, label)`` in display order."""
-    columns = board_columns(template, deliveries)
-    by_cell: Mapping[tuple[str, str], DeliveryLike] = {(d.room_id, d.phase_key): d for d in deliveries}
-    grid = [
-        [
-            cell_status(by_cell[(room_id, key)], now) if (room_id, key) in by_cell else Cell.NONE
-            for key, _ in columns
-        ]
-        for room_id, _ in rooms
-    ]
-    title = f"Run {run_id} — {template.name}"
-    legend = " · ".join(f"{c.symbol} {c.label}" for c in Cell if c is not Cell.NONE)
-
-    plain = [title]
-    for (_, label), row in zip(rooms, grid, strict=True):
-        cells = ", ".join(f"{key} {cell.symbol}" for (key, _), cell in zip(columns, row, strict=True))
-        plain.append(f"{label}: {cells}")
-    if not rooms:
-        plain.append("(no member rooms)")
-    plain.append(legend)
-
-    head = "".join(f"<th>{html.escape(heading)}</th>" for _, heading in columns)
-    body = "".join(
-        "<tr><td>"
-        + html.escape(label)
-        + "</td>"
-        + "".join(f'<td title="{cell.label}">{cell.symbol}</td>' for cell in row)
-        + "</tr>"
-        for (_, label), row in zip(rooms, grid, strict=True)
-    )
-    rich = (
-        f"<p><strong>{html.escape(title)}</strong></p>"
-        f"<table><thead><tr><th>room</th>{head}</tr></thead><tbody>{body}</tbody></table>"
-        f"<p><small>{html.escape(legend)}</small></p>"
-    )
-    return "\n".join(plain), rich
 
 
 # --- escalation ---------------------------------------------------------------------------

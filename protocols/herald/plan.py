@@ -3,13 +3,14 @@
 Plan, then act: ``make_plan`` returns one :class:`PlannedMessage` per (phase, room), each with a
 transaction id derived only from the run, the phase and the room. The outbox sends by that id, so
 a broadcast interrupted by a crash and planned again sends every room each message exactly once.
-Every instant is UTC; each room reads its messages in its own zone with its own local details.
+Every instant is UTC; each room reads its messages in its own zone with its own local details,
+in its own language: the plan states each message's facts (``protocols.herald.wording``) and
+the caller's :data:`~protocols.herald.wording.Wording` says them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 from protocols.errors import RuleError
 from protocols.herald.local import local_value
-from protocols.herald.templates import Phase, ProtocolTemplate, format_offset
+from protocols.herald.templates import ProtocolTemplate
+from protocols.herald.wording import PhaseWords, UrgentWords, Wording
 from protocols.timespec import format_local
 
 RunState = Literal["planned", "confirmed", "cancelled", "done"]
@@ -97,19 +99,19 @@ def txn_id_for(run_id: str, key: str, room_id: str) -> str:
 
 def check_can_confirm(run_id: str, state: RunState) -> None:
     if state != "planned":
-        raise PlanError(f"run {run_id} is {state}; only a planned run can be confirmed")
+        raise PlanError("run {run} is {state}; only a planned run can be confirmed", run=run_id, state=state)
 
 
 def check_can_amend(run_id: str, state: RunState) -> None:
     if state == "planned":
-        raise PlanError(f"run {run_id} is not confirmed yet: start it again with the change instead")
+        raise PlanError("run {run} is not confirmed yet: start it again with the change instead", run=run_id)
     if state != "confirmed":
-        raise PlanError(f"run {run_id} is {state}; it can no longer be amended")
+        raise PlanError("run {run} is {state}; it can no longer be amended", run=run_id, state=state)
 
 
 def check_can_cancel(run_id: str, state: RunState) -> None:
     if state not in ("planned", "confirmed"):
-        raise PlanError(f"run {run_id} is already {state}; there is nothing to cancel")
+        raise PlanError("run {run} is already {state}; there is nothing to cancel", run=run_id, state=state)
 
 
 def run_is_done(phase_states: Iterable[str]) -> bool:
@@ -148,48 +150,6 @@ def render_variables(
     }
 
 
-def _html_paragraphs(text: str) -> str:
-    """Escaped text as paragraphs: a blank line starts a paragraph, a newline breaks a line."""
-    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    return "".join(f"<p>{p.replace(chr(10), '<br/>')}</p>" for p in paragraphs)
-
-
-def _ack_line(run_id: str, ack_by: datetime, zone: ZoneInfo) -> str:
-    return f"Please acknowledge by {format_local(ack_by, zone)}: !ack {run_id} or react with ✅."
-
-
-def _render_phase(
-    phase: Phase,
-    variables: Mapping[str, str],
-    *,
-    headline: str,
-    ack_line: str | None,
-    late_note: str | None,
-) -> tuple[str, str]:
-    escaped = {k: html.escape(v) for k, v in variables.items()}
-    message = string.Template(phase.message).substitute(variables).strip()
-    message_html = string.Template(html.escape(phase.message)).substitute(escaped)
-    items = [string.Template(item).substitute(variables).strip() for item in phase.checklist]
-    items_html = [string.Template(html.escape(i)).substitute(escaped) for i in phase.checklist]
-
-    plain = [headline, ""]
-    rich = [f"<p><strong>{html.escape(headline)}</strong></p>"]
-    if late_note:
-        plain += [late_note, ""]
-        rich.append(f"<p><em>{html.escape(late_note)}</em></p>")
-    plain.append(message)
-    rich.append(_html_paragraphs(message_html))
-    if items:
-        plain += ["", "Checklist for your group:"] + [f"☐ {item}" for item in items]
-        rich.append("<p>Checklist for your group:</p><ul>")
-        rich += [f"<li>☐ {item.strip()}</li>" for item in items_html]
-        rich.append("</ul>")
-    if ack_line:
-        plain += ["", ack_line]
-        rich.append(f"<p><em>{html.escape(ack_line)}</em></p>")
-    return "\n".join(plain), "".join(rich)
-
-
 # --- plan ---------------------------------------------------------------------------------
 
 
@@ -210,9 +170,11 @@ def make_plan(
     member_rooms: Sequence[MemberRoom | tuple[str, ZoneInfo, Mapping[str, str]]],
     now: datetime,
     *,
+    render: Wording,
     coalition: str = "",
 ) -> list[PlannedMessage]:
-    """Every (phase, room) message of a run, ordered by due time, then phase, then room.
+    """Every (phase, room) message of a run, ordered by due time, then phase, then room, each
+    said by ``render`` in its room's language.
 
     An action time more than ``PAST_GRACE`` in the past is refused. Phases whose time has
     already passed are due at ``now`` and flagged ``immediate``; their acknowledgement window
@@ -226,13 +188,13 @@ def make_plan(
         raise PlanError("this coalition has no member rooms yet: invite one with !coalition invite")
     if action_time_utc < now - PAST_GRACE:
         raise PlanError(
-            f"the action time {format_local(action_time_utc, ZoneInfo('UTC'))} is in the past: "
-            "pick a time to come"
+            "the action time {when} is in the past: pick a time to come",
+            when=format_local(action_time_utc, ZoneInfo("UTC")),
         )
     if action_time_utc > now + MAX_RUN_AHEAD:
         raise PlanError(
-            f"the action time {format_local(action_time_utc, ZoneInfo('UTC'))} is more than a "
-            "year ahead: a run is planned at most a year in advance"
+            "the action time {when} is more than a year ahead: a run is planned at most a year in advance",
+            when=format_local(action_time_utc, ZoneInfo("UTC")),
         )
     plan: list[tuple[int, int, PlannedMessage]] = []
     for phase_index, template_phase in enumerate(template.phases):
@@ -252,18 +214,20 @@ def make_plan(
                 room=room,
                 coalition=coalition,
             )
-            headline = f"📣 {phase.title} — {template.name} ({format_offset(phase.offset)})"
-            late = (
-                f"This phase was due at {format_local(scheduled, room.zone)}; sent now."
-                if immediate and scheduled < now
-                else None
-            )
-            body, rich = _render_phase(
-                phase,
-                variables,
-                headline=headline,
-                ack_line=_ack_line(run_id, ack_by, room.zone) if ack_by else None,
-                late_note=late,
+            said = render(
+                PhaseWords(
+                    run_id=run_id,
+                    template=template.name,
+                    phase=phase,
+                    message=string.Template(phase.message).substitute(variables).strip(),
+                    checklist=tuple(
+                        string.Template(i).substitute(variables).strip() for i in phase.checklist
+                    ),
+                    late_from=scheduled if immediate and scheduled < now else None,
+                    ack_by=ack_by,
+                    zone=room.zone,
+                    language=_language(room),
+                )
             )
             message = PlannedMessage(
                 run_id=run_id,
@@ -272,8 +236,8 @@ def make_plan(
                 txn_id=txn_id_for(run_id, phase.key, room.room_id),
                 due_at=due,
                 immediate=immediate,
-                body=body,
-                html=rich,
+                body=said.plain,
+                html=said.html,
                 ack_by=ack_by,
             )
             plan.append((phase_index, room_index, message))
@@ -281,38 +245,49 @@ def make_plan(
     return [entry[2] for entry in plan]
 
 
-def _check_note(text: str, what: str, required: bool) -> str:
+def _check_note(text: str, required: bool) -> str:
+    """An amendment's text (``required``) or a stand-down's reason."""
     cleaned = text.strip()
     if required and not cleaned:
         raise PlanError("say what changed: !protocol amend <run> <text>")
+    if len(cleaned) > MAX_NOTE_LENGTH and required:
+        raise PlanError("the amendment is too long: at most {limit} characters", limit=MAX_NOTE_LENGTH)
     if len(cleaned) > MAX_NOTE_LENGTH:
-        raise PlanError(f"the {what} is too long: at most {MAX_NOTE_LENGTH} characters")
+        raise PlanError("the reason is too long: at most {limit} characters", limit=MAX_NOTE_LENGTH)
     return cleaned
+
+
+def _language(room: MemberRoom) -> str:
+    return str(room.details.get("language") or "")
 
 
 def _urgent_messages(
     *,
     run_id: str,
     key: str,
-    banner: str,
+    amendment: int | None,
     note: str,
     template: ProtocolTemplate,
     action_time_utc: datetime,
     rooms: Sequence[MemberRoom],
     now: datetime,
     ack_within: timedelta,
+    render: Wording,
 ) -> list[PlannedMessage]:
     ack_by = now + ack_within
     out: list[PlannedMessage] = []
     for room in rooms:
-        when = format_local(action_time_utc, room.zone)
-        headline = f"{banner} — {template.name}, action at {when} (run {run_id})"
-        ack = _ack_line(run_id, ack_by, room.zone)
-        body = "\n".join(filter(None, [headline, "", note, "", ack]))
-        rich = (
-            f"<p><strong>{html.escape(headline)}</strong></p>"
-            + (_html_paragraphs(html.escape(note)) if note else "")
-            + f"<p><em>{html.escape(ack)}</em></p>"
+        said = render(
+            UrgentWords(
+                run_id=run_id,
+                template=template.name,
+                action_at=action_time_utc,
+                amendment=amendment,
+                note=note,
+                ack_by=ack_by,
+                zone=room.zone,
+                language=_language(room),
+            )
         )
         out.append(
             PlannedMessage(
@@ -322,8 +297,8 @@ def _urgent_messages(
                 txn_id=txn_id_for(run_id, key, room.room_id),
                 due_at=now,
                 immediate=True,
-                body=body,
-                html=rich,
+                body=said.plain,
+                html=said.html,
                 ack_by=ack_by,
             )
         )
@@ -340,6 +315,7 @@ def make_amendment(
     member_rooms: Sequence[MemberRoom | tuple[str, ZoneInfo, Mapping[str, str]]],
     now: datetime,
     *,
+    render: Wording,
     ack_within: timedelta = URGENT_ACK_WITHIN,
 ) -> list[PlannedMessage]:
     """An "AMENDED" message to every room, due now, asking every room for a fresh acknowledgement.
@@ -353,17 +329,18 @@ def make_amendment(
     check_can_amend(run_id, state)
     if seq < 1:
         raise ValueError("amendment numbers start at 1")
-    note = _check_note(text, "amendment", required=True)
+    note = _check_note(text, required=True)
     return _urgent_messages(
         run_id=run_id,
         key=f"amend-{seq}",
-        banner=f"⚠️ AMENDED (#{seq})",
+        amendment=seq,
         note=note,
         template=template,
         action_time_utc=action_time_utc,
         rooms=rooms,
         now=now,
         ack_within=ack_within,
+        render=render,
     )
 
 
@@ -377,6 +354,7 @@ def make_cancellation(
     deliveries: Iterable[tuple[str, str]],
     now: datetime,
     *,
+    render: Wording,
     ack_within: timedelta = URGENT_ACK_WITHIN,
 ) -> Cancellation:
     """Cancel a run: a "STAND DOWN" to every room, and every still-pending phase skipped.
@@ -387,19 +365,20 @@ def make_cancellation(
     rooms = [MemberRoom(*room) for room in member_rooms]
     _check_common(run_id, rooms, now)
     check_can_cancel(run_id, state)
-    note = _check_note(reason, "reason", required=False)
+    note = _check_note(reason, required=False)
     skip = [txn for txn, delivery_state in deliveries if delivery_state == "pending"]
     if state == "planned":
         return Cancellation(state="cancelled", messages=[], skip_txn_ids=skip)
     messages = _urgent_messages(
         run_id=run_id,
         key="cancel",
-        banner="🛑 STAND DOWN",
-        note=note or "The action is called off. Do not go to the meeting point.",
+        amendment=None,
+        note=note,
         template=template,
         action_time_utc=action_time_utc,
         rooms=rooms,
         now=now,
         ack_within=ack_within,
+        render=render,
     )
     return Cancellation(state="cancelled", messages=messages, skip_txn_ids=skip)

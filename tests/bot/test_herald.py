@@ -147,7 +147,7 @@ async def test_templates_list_and_show(tmp_path: Path) -> None:
     try:
         [listing] = await bot.say(ROOM, ALICE, "!protocol list")
         assert "national-day-of-action" in listing.body and "rapid-response" in listing.body
-        assert "vigil — 1 phases" in listing.body and "1 template file could not be loaded" in listing.body
+        assert "vigil — 1 phase:" in listing.body and "1 template file could not be loaded" in listing.body
         [show] = await bot.say(ROOM, ALICE, "!protocol show national-day-of-action")
         assert "announce — Announcement (ack within 2d)" in show.body
         assert "<li>" in show.html and "<table" not in show.html and "Marshals named and briefed" in show.html

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bots.herald.render_phases import say
 from protocols.coalition.delivery import DeliveryKey
 from protocols.coalition.plan_parts import (
     PART_BUDGET_BYTES,
@@ -67,7 +68,7 @@ def test_a_real_plan_round_trips_and_gives_the_delivery_keys() -> None:
         MemberRoom("!paris:a.org", ZoneInfo("Europe/Paris"), {"meeting_point": "République"}),
         MemberRoom("!nyc:b.org", ZoneInfo("America/New_York"), {}),
     ]
-    messages = make_plan("run1", national, ACTION, rooms, NOW)
+    messages = make_plan("run1", national, ACTION, rooms, NOW, render=say)
     expected = plan_hash("run1", messages, SALT)
     parts = plan_parts("run1", 1, messages, SALT)
     assert len(parts) == 1

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bots.herald.render_phases import say
 from protocols.coalition.planhash import (
     PlanEntry,
     entry_for,
@@ -34,7 +35,7 @@ SALT = bytes(range(16))
 
 
 def plan() -> list[PlannedMessage]:
-    return make_plan("run1", NATIONAL, ACTION, ROOMS, NOW, coalition="No Kings")
+    return make_plan("run1", NATIONAL, ACTION, ROOMS, NOW, coalition="No Kings", render=say)
 
 
 def test_the_hash_is_stable_and_independent_of_order() -> None:
@@ -70,7 +71,7 @@ def test_run_salt_and_membership_are_part_of_the_hash() -> None:
     assert plan_hash("run2", messages, SALT) != base
     assert plan_hash("run1", messages, bytes(16)) != base
     assert plan_hash("run1", messages[:-1], SALT) != base
-    cancel = make_cancellation("run1", "confirmed", "", NATIONAL, ACTION, ROOMS, [], NOW)
+    cancel = make_cancellation("run1", "confirmed", "", NATIONAL, ACTION, ROOMS, [], NOW, render=say)
     assert plan_hash("run1", [*messages, *cancel.messages], SALT) != base
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bots.herald.render_phases import say
 from protocols.coalition.delivery import Action, HeraldView, decide_all
 from protocols.coalition.plan_parts import assemble_plan
 from protocols.coalition.registry import Registry
@@ -90,8 +91,10 @@ def legacy() -> tuple[list[Member], list[Run], dict[str, list[Delivery]], dict[s
         Member("!paris:one.example", "one.example", "@ana:one.example"),
         Member("!nyc:two.example", "two.example", None),
     ]
-    live = make_plan("live1", NATIONAL, ACTION, ROOMS, NOW)
-    amended = make_amendment("live1", "confirmed", 1, "New meeting point.", NATIONAL, ACTION, ROOMS, NOW)
+    live = make_plan("live1", NATIONAL, ACTION, ROOMS, NOW, render=say)
+    amended = make_amendment(
+        "live1", "confirmed", 1, "New meeting point.", NATIONAL, ACTION, ROOMS, NOW, render=say
+    )
     first_key = live[0].phase_key
     live_d = [
         delivered(
@@ -102,8 +105,8 @@ def legacy() -> tuple[list[Member], list[Run], dict[str, list[Delivery]], dict[s
         for m in live
     ]
     live_d += [delivered(m, sent=True) for m in amended]
-    gone = make_plan("gone1", NATIONAL, ACTION, ROOMS, NOW)
-    stand_down = make_cancellation("gone1", "confirmed", "", NATIONAL, ACTION, ROOMS, [], NOW)
+    gone = make_plan("gone1", NATIONAL, ACTION, ROOMS, NOW, render=say)
+    stand_down = make_cancellation("gone1", "confirmed", "", NATIONAL, ACTION, ROOMS, [], NOW, render=say)
     gone_d = [delivered(m, sent=False, state="cancelled") for m in gone]
     gone_d += [delivered(m, sent=True) for m in stand_down.messages]
     runs = [

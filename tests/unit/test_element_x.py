@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 import bots
 from bots.herald.control_view import ControlView
+from bots.herald.render_phases import say
 from bots.runtime.message import (
     Message,
     Span,
@@ -198,7 +199,7 @@ ROOMS = st.lists(
 def _plan(template: ProtocolTemplate, rooms: list[tuple[ZoneInfo, dict[str, str]]]) -> list[PlannedMessage]:
     now = datetime(2030, 5, 1, 12, tzinfo=UTC)
     members = [MemberRoom(f"!room{i}:x.org", zone, details) for i, (zone, details) in enumerate(rooms)]
-    return make_plan("run_1", template, now + timedelta(days=3), members, now)
+    return make_plan("run_1", template, now + timedelta(days=3), members, now, render=say)
 
 
 # Parameters that only make sense together: a phase message's text and HTML come from the plan.

@@ -1,4 +1,4 @@
-"""Herald plans: phases x rooms, time zones, amend and cancel, the board, escalation, events."""
+"""Herald plans: phases x rooms, time zones, amend and cancel, the board, escalation."""
 
 from __future__ import annotations
 
@@ -8,27 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import icalendar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bots.herald.render import ack_board
+from bots.herald.render_phases import say
 from protocols.errors import RuleError
 from protocols.herald.board import (
     Cell,
     DeliveryView,
-    ack_board,
     cell_status,
     escalations_due,
     next_escalation_at,
-)
-from protocols.herald.events import (
-    CalendarEvent,
-    EventError,
-    event_uid,
-    events_listing,
-    events_to_ics,
-    parse_event_add,
 )
 from protocols.herald.plan import (
     MemberRoom,
@@ -60,7 +52,7 @@ TXN = re.compile(r"^aff-[A-Za-z0-9_]+-[a-z0-9_-]+-[0-9a-f]{12}$")
 
 
 def plan(now: datetime = NOW, action: datetime = ACTION) -> list[PlannedMessage]:
-    return make_plan("run1", NATIONAL, action, ROOMS, now, coalition="No Kings")
+    return make_plan("run1", NATIONAL, action, ROOMS, now, coalition="No Kings", render=say)
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -121,7 +113,7 @@ def test_checklists_and_missing_details_are_rendered() -> None:
 
 def test_local_details_are_escaped_in_html() -> None:
     rooms = [MemberRoom("!x:a.org", PARIS, {"meeting_point": "<script>alert(1)</script> & co"})]
-    messages = make_plan("run1", NATIONAL, ACTION, rooms, NOW)
+    messages = make_plan("run1", NATIONAL, ACTION, rooms, NOW, render=say)
     announce = next(m for m in messages if m.phase_key == "announce")
     assert "<script>" not in announce.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in announce.html
@@ -136,7 +128,7 @@ def test_an_action_in_the_past_is_refused() -> None:
 
 def test_no_rooms_is_refused() -> None:
     with pytest.raises(PlanError, match="!coalition invite"):
-        make_plan("run1", NATIONAL, ACTION, [], NOW)
+        make_plan("run1", NATIONAL, ACTION, [], NOW, render=say)
 
 
 def test_phases_already_due_go_out_at_once_and_are_flagged() -> None:
@@ -157,7 +149,7 @@ def test_phases_already_due_go_out_at_once_and_are_flagged() -> None:
 
 def test_a_rapid_response_started_just_now_sends_its_call_at_once() -> None:
     action = NOW - timedelta(minutes=2)  # typed at minute precision, confirmed a bit later
-    messages = make_plan("rr", RAPID, action, ROOMS, NOW)
+    messages = make_plan("rr", RAPID, action, ROOMS, NOW, render=say)
     calls = [m for m in messages if m.phase_key == "call"]
     assert all(m.immediate and m.due_at == NOW for m in calls)
     assert all(m.ack_by == NOW + timedelta(minutes=15) for m in calls)
@@ -173,7 +165,7 @@ def test_a_rapid_response_started_just_now_sends_its_call_at_once() -> None:
 def test_due_times_never_before_now_and_windows_kept(ahead: int, zone: str) -> None:
     action = NOW + timedelta(minutes=ahead)
     rooms = [MemberRoom("!r:a.org", ZoneInfo(zone), {})]
-    for m in make_plan("p", NATIONAL, action, rooms, NOW):
+    for m in make_plan("p", NATIONAL, action, rooms, NOW, render=say):
         phase = NATIONAL.phase(m.phase_key)
         assert phase is not None
         assert m.due_at == max(NOW, action + phase.offset)
@@ -192,8 +184,12 @@ def test_new_run_ids_are_deterministic_and_short() -> None:
 
 
 def test_amendment_goes_to_every_room_now_and_asks_for_a_fresh_ack() -> None:
-    first = make_amendment("run1", "confirmed", 1, "Meet at the north gate", NATIONAL, ACTION, ROOMS, NOW)
-    second = make_amendment("run1", "confirmed", 2, "Start 30 min later", NATIONAL, ACTION, ROOMS, NOW)
+    first = make_amendment(
+        "run1", "confirmed", 1, "Meet at the north gate", NATIONAL, ACTION, ROOMS, NOW, render=say
+    )
+    second = make_amendment(
+        "run1", "confirmed", 2, "Start 30 min later", NATIONAL, ACTION, ROOMS, NOW, render=say
+    )
     assert {m.room_id for m in first} == {r.room_id for r in ROOMS}
     assert all(m.phase_key == "amend-1" and m.due_at == NOW and m.immediate for m in first)
     assert all(m.ack_by == NOW + timedelta(hours=1) for m in first)
@@ -202,7 +198,8 @@ def test_amendment_goes_to_every_room_now_and_asks_for_a_fresh_ack() -> None:
     ids1, ids2 = {m.txn_id for m in first}, {m.txn_id for m in second}
     assert not ids1 & ids2
     assert ids1 == {
-        m.txn_id for m in make_amendment("run1", "confirmed", 1, "x", NATIONAL, ACTION, ROOMS, NOW)
+        m.txn_id
+        for m in make_amendment("run1", "confirmed", 1, "x", NATIONAL, ACTION, ROOMS, NOW, render=say)
     }
     assert not ids1 & {m.txn_id for m in plan()}
     paris = next(m for m in first if m.room_id == "!paris:a.org")
@@ -221,11 +218,11 @@ def test_amendment_goes_to_every_room_now_and_asks_for_a_fresh_ack() -> None:
 )
 def test_amendments_that_are_refused(state: RunState, text: str, words: str) -> None:
     with pytest.raises(PlanError, match=words):
-        make_amendment("run1", state, 1, text, NATIONAL, ACTION, ROOMS, NOW)
+        make_amendment("run1", state, 1, text, NATIONAL, ACTION, ROOMS, NOW, render=say)
 
 
 def test_amendment_text_is_escaped() -> None:
-    (m,) = make_amendment("r", "confirmed", 1, "<b>new</b>", NATIONAL, ACTION, ROOMS[:1], NOW)
+    (m,) = make_amendment("r", "confirmed", 1, "<b>new</b>", NATIONAL, ACTION, ROOMS[:1], NOW, render=say)
     assert "&lt;b&gt;new&lt;/b&gt;" in m.html and "<b>new</b>" in m.body
 
 
@@ -233,7 +230,9 @@ def test_cancel_stands_down_every_room_and_skips_pending_phases() -> None:
     messages = plan()
     sent = {messages[0].txn_id, messages[1].txn_id}
     deliveries = [(m.txn_id, "sent" if m.txn_id in sent else "pending") for m in messages]
-    result = make_cancellation("run1", "confirmed", "Storm warning", NATIONAL, ACTION, ROOMS, deliveries, NOW)
+    result = make_cancellation(
+        "run1", "confirmed", "Storm warning", NATIONAL, ACTION, ROOMS, deliveries, NOW, render=say
+    )
     assert result.state == "cancelled"
     assert set(result.skip_txn_ids) == {m.txn_id for m in messages} - sent
     assert {m.room_id for m in result.messages} == {r.room_id for r in ROOMS}
@@ -243,19 +242,19 @@ def test_cancel_stands_down_every_room_and_skips_pending_phases() -> None:
 
 
 def test_cancel_without_reason_still_says_what_to_do() -> None:
-    result = make_cancellation("run1", "confirmed", "", NATIONAL, ACTION, ROOMS, [], NOW)
+    result = make_cancellation("run1", "confirmed", "", NATIONAL, ACTION, ROOMS, [], NOW, render=say)
     assert all("Do not go" in m.body for m in result.messages)
 
 
 def test_cancelling_an_unconfirmed_run_reaches_no_room() -> None:
-    result = make_cancellation("run1", "planned", "", NATIONAL, ACTION, ROOMS, [], NOW)
+    result = make_cancellation("run1", "planned", "", NATIONAL, ACTION, ROOMS, [], NOW, render=say)
     assert result.state == "cancelled" and result.messages == [] and result.skip_txn_ids == []
 
 
 @pytest.mark.parametrize("state", ["cancelled", "done"])
 def test_cancel_twice_is_refused(state: RunState) -> None:
     with pytest.raises(PlanError, match="already"):
-        make_cancellation("run1", state, "", NATIONAL, ACTION, ROOMS, [], NOW)
+        make_cancellation("run1", state, "", NATIONAL, ACTION, ROOMS, [], NOW, render=say)
 
 
 def test_confirm_and_done_rules() -> None:
@@ -288,7 +287,7 @@ def test_cell_status() -> None:
     assert cell_status(view(start), after) is Cell.SENT
 
 
-def test_ack_board_is_a_table_of_rooms_by_phases() -> None:
+def test_ack_board_is_a_line_of_phases_per_room() -> None:
     messages = plan()
     now = ACTION - timedelta(minutes=30)
     states = {"announce": "sent", "checklist": "sent", "go": "sent"}
@@ -302,20 +301,20 @@ def test_ack_board_is_a_table_of_rooms_by_phases() -> None:
     ]
     views.append(
         view(
-            make_amendment("run1", "confirmed", 1, "x", NATIONAL, ACTION, ROOMS[:1], now)[0],
+            make_amendment("run1", "confirmed", 1, "x", NATIONAL, ACTION, ROOMS[:1], now, render=say)[0],
             "failed",
         )
     )
     rooms = [("!paris:a.org", "Paris <a.org>"), ("!nyc:b.org", "NYC (b.org)")]
-    plain, rich = ack_board(NATIONAL, "run1", rooms, views, now)
-    assert rich.count("<tr>") == 3  # header + two rooms
-    assert "<th>announce T-1w</th>" in rich and "<th>amend-1</th>" in rich
-    assert rich.index("<th>debrief T+4h</th>") < rich.index("<th>amend-1</th>")
+    board = ack_board(NATIONAL, "run1", rooms, views, now)
+    plain, rich = board.plain, board.html
+    assert "<table" not in rich and rich.count("<li>") == 2  # one line per room, no table
     assert "Paris &lt;a.org&gt;" in rich and "Paris <a.org>" not in rich
     lines = plain.splitlines()
     paris = next(line for line in lines if line.startswith("Paris"))
     nyc = next(line for line in lines if line.startswith("NYC"))
     assert "announce ✅" in paris and "start ✉️" in paris and "amend-1 ❌" in paris
+    assert paris.index("debrief") < paris.index("amend-1")
     assert "checklist ⚠️" in nyc and "amend-1 ·" in nyc
     assert "✅ acked" in plain and "⚠️ ack missed" in plain
 
@@ -367,89 +366,10 @@ def test_template_can_stop_at_the_liaison() -> None:
 
 
 def test_after_cancel_only_the_stand_down_escalates() -> None:
-    stand_down = make_cancellation("run1", "confirmed", "", NATIONAL, ACTION, ROOMS[:1], [], NOW)
+    stand_down = make_cancellation("run1", "confirmed", "", NATIONAL, ACTION, ROOMS[:1], [], NOW, render=say)
     views = [go_view(), view(stand_down.messages[0])]
     late = ACTION + timedelta(days=1)
     found = escalations_due(NATIONAL, views, late, run_cancelled=True)
     assert {e.phase_key for e in found} == {"cancel"}
     assert [e.action for e in found] == ["liaison", "coordination"]
     assert next_escalation_at(NATIONAL, views, run_cancelled=True) == stand_down.messages[0].ack_by
-
-
-# --- events -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "title", "starts", "place"),
-    [
-        (
-            "Town hall at 2026-05-01 18:00",
-            "Town hall",
-            datetime(2026, 5, 1, 16, 0, tzinfo=UTC),
-            None,
-        ),
-        (
-            "Sit-in at the bank at 2026-05-01 09:30 UTC where Main St 1",
-            "Sit-in at the bank",
-            datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
-            "Main St 1",
-        ),
-        (
-            "Rally at 2026-05-01 12:00 America/New_York where Union  Square",
-            "Rally",
-            datetime(2026, 5, 1, 16, 0, tzinfo=UTC),
-            "Union Square",
-        ),
-    ],
-)
-def test_parse_event_add(text: str, title: str, starts: datetime, place: str | None) -> None:
-    draft = parse_event_add(text, PARIS, NOW)
-    assert (draft.title, draft.starts_at, draft.place) == (title, starts, place)
-
-
-@pytest.mark.parametrize(
-    ("text", "words"),
-    [
-        ("Rally tomorrow", "use: !event add"),
-        ("x" * 121 + " at 2026-05-01 18:00", "title is too long"),
-        ("Rally at 2026-04-01 18:00", "in the past"),
-        ("Rally at 2029-05-01 18:00", "two years"),
-        ("Rally at 2026-13-01 18:00", "not a valid date"),
-        ("Rally at 2026-05-01 18:00 Mars/Base", "time zone"),
-        ("Rally at 2026-05-01 18:00 where " + "p" * 201, "place is too long"),
-    ],
-)
-def test_bad_events(text: str, words: str) -> None:
-    with pytest.raises(EventError, match=words):
-        parse_event_add(text, PARIS, NOW)
-
-
-def calendar_events() -> list[CalendarEvent]:
-    return [
-        CalendarEvent("nk", "!nyc:b.org", "Rally", datetime(2026, 5, 2, 16, tzinfo=UTC), "Union Square", NOW),
-        CalendarEvent("nk", "!paris:a.org", "Town hall", datetime(2026, 5, 1, 16, tzinfo=UTC), None, NOW),
-    ]
-
-
-def test_ics_parses_back_with_stable_uids() -> None:
-    events = calendar_events()
-    data = events_to_ics(events, "No Kings")
-    assert data == events_to_ics(list(reversed(events)), "No Kings")  # stable output
-    cal = icalendar.Calendar.from_ical(data)
-    assert str(cal["version"]) == "2.0" and str(cal["x-wr-calname"]) == "No Kings"
-    parsed = list(cal.walk("VEVENT"))
-    assert [str(e["summary"]) for e in parsed] == ["Town hall", "Rally"]
-    assert parsed[0].decoded("dtstart") == datetime(2026, 5, 1, 16, tzinfo=UTC)
-    assert parsed[1].decoded("dtstart").utcoffset() == timedelta(0)
-    assert str(parsed[1]["location"]) == "Union Square" and "location" not in parsed[0]
-    uids = [str(e["uid"]) for e in parsed]
-    assert uids == [event_uid(events[1]), event_uid(events[0])] and len(set(uids)) == 2
-    assert event_uid(replace(events[0], title="Rally!")) != event_uid(events[0])
-
-
-def test_events_listing_in_the_room_zone() -> None:
-    plain, rich = events_listing(calendar_events(), PARIS)
-    assert plain.splitlines()[0] == "• 2026-05-01 18:00 CEST: Town hall"
-    assert "Union Square" in plain and "<ul>" in rich
-    empty, _ = events_listing([], PARIS)
-    assert "!event add" in empty

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bots.herald.render_phases import say
 from protocols.herald.board import escalations_due
 from protocols.herald.plan import (
     MemberRoom,
@@ -61,7 +62,7 @@ async def _confirmed_run(db: Database) -> tuple[HeraldRuns, list[PlannedMessage]
     await _coalition(db)
     runs = HeraldRuns(db)
     await runs.create("run1", "nk", TEMPLATE.name, ACTION, NOW)
-    plan = make_plan("run1", TEMPLATE, ACTION, ROOMS, NOW, coalition="nk")
+    plan = make_plan("run1", TEMPLATE, ACTION, ROOMS, NOW, coalition="nk", render=say)
     assert await runs.confirm("run1", plan, NOW)
     return runs, plan
 
@@ -193,7 +194,9 @@ async def test_amendments_are_numbered_and_ask_for_fresh_acks(db: Database) -> N
     runs, _ = await _confirmed_run(db)
     seq = await runs.next_amendment_seq("run1")
     assert seq == 1
-    messages = make_amendment("run1", "confirmed", seq, "North gate", TEMPLATE, ACTION, ROOMS, NOW)
+    messages = make_amendment(
+        "run1", "confirmed", seq, "North gate", TEMPLATE, ACTION, ROOMS, NOW, render=say
+    )
     assert await runs.amend("run1", seq, "North gate", messages, NOW)
     assert not await runs.amend("run1", seq, "again", messages, NOW)  # number taken
     assert await runs.next_amendment_seq("run1") == 2
@@ -225,6 +228,7 @@ async def test_cancel_skips_pending_and_stores_the_stand_down(db: Database) -> N
         ROOMS,
         [(d.txn_id, d.state) for d in stored],
         NOW,
+        render=say,
     )
     assert await runs.cancel("run1", result.messages, NOW)
     assert not await runs.cancel("run1", result.messages, NOW)

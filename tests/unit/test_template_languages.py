@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bots.herald.render_phases import say
 from protocols.herald import MemberRoom
 from protocols.herald.plan import make_plan
 from protocols.herald.templates import TemplateError, parse_template
@@ -42,7 +43,9 @@ def _rooms(*languages: str) -> list[MemberRoom]:
 
 def test_each_room_gets_its_language_else_the_default() -> None:
     template = parse_template(TEMPLATE, "march.yaml")
-    plan = make_plan("run1", template, NOW + timedelta(days=2), _rooms("pl", "de-AT", "es", "en"), NOW)
+    plan = make_plan(
+        "run1", template, NOW + timedelta(days=2), _rooms("pl", "de-AT", "es", "en"), NOW, render=say
+    )
     by_room = {m.room_id: m for m in plan}
     polish, austrian, spanish, english = (by_room[f"!r{i}:x.org"] for i in range(4))
     assert "📣 Zbiórka" in polish.body and "Spotkanie w miejscu Plac Zamkowy o 14:00." in polish.body

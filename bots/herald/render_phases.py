@@ -1,0 +1,89 @@
+"""How a run's messages read in each member room: a phase, an amendment, a stand-down.
+
+The plan (``protocols.herald.plan``) states each message's facts (``protocols.herald.wording``);
+:func:`say` words them with :class:`~bots.runtime.message.Message` through the message catalogue,
+in the room's language and zone, once, when the run is planned: the text is part of the plan
+every herald shares and sends as it is (:class:`~bots.herald.render.Planned`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bots.herald.render import Planned
+from bots.runtime.i18n import _, rendering, when
+from bots.runtime.message import Inline, Message, bold, code, italic
+from protocols.herald.templates import format_offset
+from protocols.herald.wording import PhaseWords, UrgentWords
+
+
+def say(words: PhaseWords | UrgentWords) -> Planned:
+    """The message, rendered in its room's language and zone (the plan's :data:`Wording`)."""
+    message = phase_message(words) if isinstance(words, PhaseWords) else urgent_message(words)
+    with rendering(words.language, words.zone):
+        return Planned(body=message.plain, rich=message.html)
+
+
+def paragraphs(text: str) -> list[str]:
+    """A blank line starts a paragraph; a single newline stays a line break within it."""
+    return [p.strip("\n") for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+
+
+def _ack(run_id: str, words: PhaseWords | UrgentWords) -> Inline:
+    assert words.ack_by is not None
+    return _(
+        "Please acknowledge by {when}: {command} or react with ✅.",
+        when=when(words.ack_by, words.zone),
+        command=code(f"!ack {run_id}"),
+    )
+
+
+def phase_message(words: PhaseWords) -> Message:
+    phase = words.phase
+    msg = Message.of(
+        bold(
+            _(
+                "📣 {phase} — {template} ({offset})",
+                phase=phase.title,
+                template=words.template,
+                offset=format_offset(phase.offset),
+            )
+        )
+    )
+    if words.late_from is not None:
+        msg = msg.paragraph(
+            italic(_("This phase was due at {when}; sent now.", when=when(words.late_from, words.zone)))
+        )
+    for paragraph in paragraphs(words.message):
+        msg = msg.paragraph(paragraph)
+    if words.checklist:
+        msg = msg.paragraph(_("Checklist for your group:")).bullets(f"☐ {item}" for item in words.checklist)
+    if words.ack_by is not None:
+        msg = msg.paragraph(italic(_ack(words.run_id, words)))
+    return msg
+
+
+def urgent_message(words: UrgentWords) -> Message:
+    at = when(words.action_at, words.zone)
+    if words.amendment is not None:
+        head = _(
+            "⚠️ AMENDED (#{number}) — {template}, action at {when} (run {run})",
+            number=str(words.amendment),
+            template=words.template,
+            when=at,
+            run=words.run_id,
+        )
+    else:
+        head = _(
+            "🛑 STAND DOWN — {template}, action at {when} (run {run})",
+            template=words.template,
+            when=at,
+            run=words.run_id,
+        )
+    msg = Message.of(bold(head))
+    if words.note:
+        for paragraph in paragraphs(words.note):
+            msg = msg.paragraph(paragraph)
+    elif words.amendment is None:
+        msg = msg.paragraph(_("The action is called off. Do not go to the meeting point."))
+    return msg.paragraph(italic(_ack(words.run_id, words)))
