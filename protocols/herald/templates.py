@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -31,7 +30,15 @@ from pydantic import (
 )
 
 from protocols.dayofaction.intake import survey as intake_survey
-from protocols.errors import RuleError
+from protocols.herald.template_issues import (
+    TemplateError,
+    TemplateIssue,
+    clean_message,
+    dotted,
+    has_child,
+    line_for,
+    line_map,
+)
 from protocols.timespec import TimeSpecError, format_duration, parse_duration
 
 # What a message may name. Time words are rendered in the room's own zone; local details come
@@ -60,34 +67,6 @@ _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 # Offsets beyond this are surely typos (a protocol is about one day of action, not a season).
 MAX_OFFSET = timedelta(days=90)
-
-
-class TemplateError(RuleError):
-    """A template file is broken. ``issues`` holds each problem with its file, line and key."""
-
-    def __init__(self, issues: Sequence[TemplateIssue]) -> None:
-        self.issues = list(issues)
-        shown = "\n".join(str(issue) for issue in self.issues[:5])
-        more = len(self.issues) - 5
-        if more > 0:
-            shown += f"\n(and {more} more)"
-        super().__init__(shown)
-
-
-@dataclass(frozen=True)
-class TemplateIssue:
-    """One problem in a template file; ``line`` is 1-based, ``key`` a dotted path."""
-
-    source: str
-    line: int | None
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}, line {self.line}"
-        if self.key:
-            where += f", key {self.key}"
-        return f"{where}: {self.message}"
 
 
 def parse_offset(value: object) -> timedelta:
@@ -331,75 +310,6 @@ class ProtocolTemplate(BaseModel):
 # --- loading ------------------------------------------------------------------------------
 
 
-Loc = tuple[Any, ...]
-
-
-def _line_map(node: yaml.Node, source: str) -> tuple[dict[Loc, int], list[TemplateIssue]]:
-    """Map every key path in the YAML tree to its 1-based line; report duplicated keys.
-
-    PyYAML silently keeps the last of two equal keys; an operator who wrote a key twice meant
-    something, so that is an error here.
-    """
-    lines: dict[Loc, int] = {(): node.start_mark.line + 1}
-    issues: list[TemplateIssue] = []
-
-    def walk(current: yaml.Node, loc: Loc) -> None:
-        if isinstance(current, yaml.MappingNode):
-            seen: set[Any] = set()
-            for key_node, value_node in current.value:
-                key = key_node.value
-                child = (*loc, key)
-                if key in seen:
-                    issues.append(
-                        TemplateIssue(source, key_node.start_mark.line + 1, _dotted(child), "key is repeated")
-                    )
-                seen.add(key)
-                lines[child] = key_node.start_mark.line + 1
-                walk(value_node, child)
-        elif isinstance(current, yaml.SequenceNode):
-            for index, item in enumerate(current.value):
-                child = (*loc, index)
-                lines[child] = item.start_mark.line + 1
-                walk(item, child)
-
-    walk(node, ())
-    return lines, issues
-
-
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
-    # A missing key has no line of its own: point at the nearest enclosing one that exists.
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
-
-
-def _has_child(loc: Loc, locs: Sequence[Loc]) -> bool:
-    return any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
-
-
-def _clean_message(error: dict[str, Any]) -> str:
-    message = str(error.get("msg", "invalid"))
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
-    if error.get("type") == "extra_forbidden":
-        message = "unknown key (check its spelling)"
-    elif error.get("type") == "missing":
-        message = "this key is required"
-    return message
-
-
 def parse_template(text: str, source: str) -> ProtocolTemplate:
     """Validate one template from YAML text; ``source`` names the file in errors."""
     try:
@@ -411,7 +321,7 @@ def parse_template(text: str, source: str) -> ProtocolTemplate:
         raise TemplateError([TemplateIssue(source, line, "", f"not valid YAML: {problem}")]) from exc
     if node is None:
         raise TemplateError([TemplateIssue(source, None, "", "the file is empty")])
-    lines, issues = _line_map(node, source)
+    lines, issues = line_map(node, source)
     if issues:
         raise TemplateError(issues)
     data = yaml.safe_load(text)
@@ -423,11 +333,11 @@ def parse_template(text: str, source: str) -> ProtocolTemplate:
         errors = exc.errors()
         locs = [tuple(err["loc"]) for err in errors]
         found = [
-            TemplateIssue(source, _line_for(loc, lines), _dotted(loc), _clean_message(dict(err)))
+            TemplateIssue(source, line_for(loc, lines), dotted(loc), clean_message(dict(err)))
             for err, loc in zip(errors, locs, strict=True)
             # pydantic also calls a list "too short" when its broken items were dropped;
             # the items' own errors are the ones worth reading.
-            if not (err["type"] == "too_short" and _has_child(loc, locs))
+            if not (err["type"] == "too_short" and has_child(loc, locs))
         ]
         raise TemplateError(found) from exc
 
