@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from protocols.coalition.kinds import INVITE
 from protocols.coalition.registry import (
     ACKS,
     ADMISSION,
@@ -41,7 +42,6 @@ from protocols.coalition.registry import (
     TIMELINE_KINDS,
     admission_state_key,
 )
-from protocols.coalition.kinds import INVITE
 from protocols.coalition.shapes import (
     datetime_to_ms,
     is_count,
