@@ -45,10 +45,10 @@ test-fast: $(STAMP)
 test-redundancy: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/redundancy_faults.py
 
-# The day of action end to end on two federating Synapses: the tests' stand-in herald (also in
-# make test) and the real herald (minutes on a loaded machine, so only here).
+# The day of action end to end on two federating Synapses (the stand-in herald and the real one,
+# sharing one pair of servers); also part of make test.
 test-dayofaction: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_dayofaction.py tests/e2e/dayofaction_herald_flow.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_dayofaction.py
 
 # ruff (rules in pyproject.toml) and mypy over the whole tree; CI runs this before the tests.
 lint: $(STAMP)

@@ -1,11 +1,16 @@
-"""The day of action end to end against two federating Synapses: slots, a declined room,
-intake counts from three answers, a ride approved by DM, a drawn liaison escalated to in a drill
-with its backup next, the drill's report, and everything forgotten after the run's retention.
+"""The day of action end to end against two federating Synapses, two tests sharing one pair of
+servers (module scope: the second costs only its own run).
 
-The herald's side (runs, a phase sent, what a run's template says) is the tests' stand-in that
-implements the narrow port the day-of-action features use (tests/bot/dayofaction_stub.py); the
-features themselves, the lottery, the outbox and the rooms are real. Times are configured down to
-seconds and every wait polls with a deadline.
+The first covers the whole day with the tests' stand-in herald, which implements the narrow port
+the day-of-action features use (tests/bot/dayofaction_stub.py), so a phase can be sent at once:
+slots by reaction and command with a draw and a waitlist, a declined room, intake counts from
+three answers, a ride approved by DM, a drawn liaison escalated to in a drill with its backup
+next, the drill's report, and the sweep after the run's retention leaving nothing on disk. The
+second runs the real herald: a declined room gets no phase, the slot list answers the checklist,
+the drawn liaison then the backup get the escalation DMs, and the board counts slots and tells
+the declined room apart. The features, the lottery, the outbox and the rooms are real; people
+and rooms are set up concurrently, times are configured down to seconds, every wait polls with a
+deadline.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bots.dayofaction.herald_port import CoalitionInfo, PhaseView, RunSpec
 from bots.devclient import UserClient
+from bots.devserver import Homeserver
+from bots.herald import HeraldFeature
 from bots.runtime.ids import RoomID
 from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
 from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
@@ -92,6 +100,11 @@ async def readable(who: UserClient, bot: BotHarness, room: str, needle: str) -> 
     )
 
 
+async def people(server: Homeserver, tmp_path: Path, n: int) -> list[UserClient]:
+    """``n`` people on ``server``, logged in (and cross-signed) at the same time."""
+    return list(await asyncio.gather(*(person(server, tmp_path) for _ in range(n))))
+
+
 async def rows(bot: BotHarness, table: str) -> int:
     row = await bot.runtime.db.fetchone(f"SELECT COUNT(*) FROM {table}")
     return int(row[0])
@@ -113,13 +126,14 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         },
     )
     await bot.start()
-    mod, ana, cai = [await person(a, tmp_path) for _ in range(3)]
-    ben, sue = [await person(b, tmp_path) for _ in range(2)]  # on the second server
-    people = {p.user_id: p for p in (mod, ana, cai, ben)}
+    (mod, ana, cai), (ben, sue) = await asyncio.gather(people(a, tmp_path, 3), people(b, tmp_path, 2))
+    by_id = {p.user_id: p for p in (mod, ana, cai, ben)}  # ben and sue are on the second server
     try:
-        coord = await room_of(mod, bot, "Coordination", [], encrypted=True)
-        north = await room_of(mod, bot, "North", [ana, cai, ben], encrypted=True)
-        south = await room_of(sue, bot, "South", [], encrypted=False)  # hosted on the second server
+        coord, north, south = await asyncio.gather(
+            room_of(mod, bot, "Coordination", [], encrypted=True),
+            room_of(mod, bot, "North", [ana, cai, ben], encrypted=True),
+            room_of(sue, bot, "South", [], encrypted=False),  # hosted on the second server
+        )
         stub: StubHerald = stub_of(bot.runtime.features)
         now = datetime.now(UTC)
         stub.coalitions.append(CoalitionInfo("e2e", (RoomID(north), RoomID(south)), (RoomID(coord),)))
@@ -216,7 +230,7 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         drawn = await ana.wait_for(from_bot(bot, north, "Drawn by lottery for medic"), timeout=60)
         holder = re.search(r"medic: (@\S+)\.", body(drawn)).group(1)  # type: ignore[union-attr]
         other = ben if holder == ana.user_id else ana
-        assert "gave up" in await ask(people[holder], north, "!slot release medic", timeout=45)
+        assert "gave up" in await ask(by_id[holder], north, "!slot release medic", timeout=45)
         promoted = await ana.wait_for(from_bot(bot, north, "moved up from the waitlist"), timeout=45)
         assert other.user_id in body(promoted)
 
@@ -226,7 +240,7 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         draw_id = re.search(r"Draw (\w+)", body(commit)).group(1)  # type: ignore[union-attr]
         await mod.wait_for(from_bot(bot, north, f"Draw {draw_id} result"), timeout=45)
         told = await mod.wait_for(from_bot(bot, north, "is this room's liaison"), timeout=45)
-        liaison = people[body(told).split(" is this room")[0].strip()]
+        liaison = by_id[body(told).split(" is this room")[0].strip()]
         backup = next(p for p in (cai, ana, mod) if p is not liaison)  # on the bot's server
         assert "Backup liaison" in await ask(mod, north, f"!coalition backup {backup.user_id}")
         assert "no template 'nope'" in await ask(mod, coord, "!protocol drill nope")
@@ -243,8 +257,11 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         assert re.search(r"North: go \d+s", body(report)) and "South: go silent" in body(report)
         assert "Silent rooms: South." in body(report)
 
-        # -- when the run ends (its retention is over), nothing of it is left on disk
-        await stub.end_run("r1")
+        # -- once the run's retention is over, the sweep leaves nothing of it on disk
+        later = stub.runs["r1"].forget_at + timedelta(seconds=1)
+        for feature in bot.runtime.features:
+            if feature.name in ("slots", "rides", "intake", "dayofaction"):
+                await feature.forget_expired(later)
 
         async def forgotten() -> bool:
             return all([await rows(bot, t) == 0 for t in TABLES])
@@ -268,4 +285,123 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
     finally:
         await bot.stop()
         for p in (mod, ana, cai, ben, sue):
+            await p.close()
+
+
+HERALD_TEMPLATE = {
+    "name": "doa-e2e",
+    "description": "A call with slots.",
+    "phases": [
+        {
+            "key": "call",
+            "offset": "0",
+            "title": "Call-out",
+            "message": "We gather now.",
+            "checklist": ["Medic: 1"],
+            "ack": {"needed": True, "within": "15m"},
+        },
+        {"key": "debrief", "offset": "+2h", "title": "Debrief", "message": "How did it go?"},
+    ],
+}
+
+
+async def test_with_the_real_herald_a_declined_room_gets_nothing_and_the_drawn_liaison_then_the_backup_are_asked(
+    federation: Federation, tmp_path: Path
+) -> None:
+    """The real herald across the two servers: a room that declines gets no phase while the
+    others do, the slot list answers the checklist, the liaison drawn by the room's lottery gets
+    the escalation DM and the backup a DM of its own next, and the board tells the declined room
+    apart from the silent. The escalation clock is moved, not waited (as in test_herald.py)."""
+    a, b = federation.a, federation.b
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "doa-e2e.yaml").write_text(yaml.safe_dump(HERALD_TEMPLATE))
+    bot = BotHarness(
+        a,
+        tmp_path / "bot",
+        ["herald", "lottery", "slots", "dayofaction"],
+        extra={
+            "access": {"allowed_servers": federation.server_names},
+            "features": {
+                "herald": {"template_dirs": [str(templates)]},
+                "lottery": {"commit_window": "3s", "default_term": "1h"},
+                "dayofaction": {"liaison_check": "2s"},
+            },
+        },
+    )
+    await bot.start()
+    (alice, dan, carol), (bob,) = await asyncio.gather(people(a, tmp_path, 3), people(b, tmp_path, 1))
+    real_clock = bot.runtime.clock
+    try:
+        coord, lyon, leeds = await asyncio.gather(
+            room_of(alice, bot, "Coordination", [], encrypted=True),
+            room_of(bob, bot, "Lyon", [dan], encrypted=True),  # owned by Bob, on the second server
+            room_of(carol, bot, "Leeds", [], encrypted=False),
+        )
+        assert "coordinates it" in await ask(alice, coord, "!coalition create e2e", timeout=45)
+        for owner, room in ((bob, lyon), (carol, leeds)):
+            invite = await ask(alice, coord, "!coalition invite", timeout=45)
+            token = re.search(r"cj-[a-z2-7]{32}", invite).group(0)  # type: ignore[union-attr]
+            assert "joined coalition e2e" in await ask(owner, room, f"!coalition join {token}", timeout=45)
+
+        # Lyon's lottery draws its liaison (Dan steps back, so it is Bob, on the other server);
+        # the room names Dan its backup.
+        await ask(bob, lyon, "!roles set liaison", timeout=45)
+        await ask(dan, lyon, "!stepback", timeout=45)
+        commit = await ask_event(bob, lyon, "!draw liaison", timeout=45)
+        draw_id = re.search(r"Draw (\w+)", body(commit)).group(1)  # type: ignore[union-attr]
+        await bob.wait_for(from_bot(bot, lyon, f"Draw {draw_id} result"), timeout=45)
+        told = await bob.wait_for(from_bot(bot, lyon, "is this room's liaison"), timeout=45)
+        assert body(told).startswith(bob.user_id)
+        liaison, backup = bob, dan
+        assert "Backup liaison" in await ask(bob, lyon, f"!coalition backup {backup.user_id}", timeout=45)
+
+        when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        plan = await ask(alice, coord, f"!protocol start doa-e2e at {when}", timeout=45)
+        run = re.search(r"Plan (\w+):", plan).group(1)  # type: ignore[union-attr]
+        assert "sits run" in await ask(
+            carol, leeds, f"!protocol decline {run} we march at the port", timeout=45
+        )
+        assert "confirmed" in await ask(alice, coord, f"!protocol confirm {run}", timeout=45)
+        call = await bob.wait_for(from_bot(bot, lyon, "We gather now"), timeout=60)
+        listing = await bob.wait_for(from_bot(bot, lyon, "Slots for run"), timeout=45)
+        assert listing["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == call["event_id"]
+        assert "You hold a place as medic" in await ask(dan, lyon, "!slot claim medic", timeout=45)
+        await alice.wait_for(from_bot(bot, coord, "We gather now"), timeout=45)
+
+        # Lyon stays silent: the drawn liaison first, then the backup; Leeds is never chased.
+        herald = next(f for f in bot.runtime.features if isinstance(f, HeraldFeature))
+        seen_l, seen_b = len(liaison.invites), len(backup.invites)
+        bot.runtime.clock = lambda: real_clock() + timedelta(minutes=16)
+        await herald.escalate(run)
+        alert = await open_dm(liaison, seen_l, bot)
+        assert "Lyon has not acknowledged" in body(
+            await readable(liaison, bot, alert, "has not acknowledged")
+        )
+        bot.runtime.clock = lambda: real_clock() + timedelta(minutes=24)
+        await herald.escalate(run)
+        backup_alert = await open_dm(backup, seen_b, bot)  # a DM of its own, with the bot's alert in it
+        assert backup_alert not in (alert, coord, lyon, leeds)
+        assert "backup" in body(await readable(backup, bot, backup_alert, "has not acknowledged"))
+        note = await alice.wait_for(from_bot(bot, coord, "No acknowledgement from Lyon"), timeout=45)
+        assert "Leeds" not in body(note)
+        bot.runtime.clock = real_clock
+        status = await alice.send_text(coord, f"!protocol status {run}")
+        await until(
+            lambda: len(alice.replies(coord, status)) >= 2, "the board and its declined rooms", timeout=45
+        )
+        board = body(alice.replies(coord, status)[-1])
+        assert "Leeds: declined (we march at the port)" in board
+        assert "Lyon: medic 1/0" in board and dan.user_id not in board  # counts, never names
+        # Leeds got its own answer to the decline and nothing of the run.
+        from_run = [
+            e
+            for r, e in carol.events
+            if r == leeds and e.get("sender") == bot.user_id and "gather" in body(e)
+        ]
+        assert from_run == []
+    finally:
+        bot.runtime.clock = real_clock
+        await bot.stop()
+        for p in (alice, dan, carol, bob):
             await p.close()
