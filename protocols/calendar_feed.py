@@ -223,7 +223,7 @@ def parse_followed(
                 )
             )
             if len(found) > max_events:
-                raise FeedError(f"that feed lists more than {max_events} events; follow a smaller one")
+                raise FeedError("that feed lists more than {n} events; follow a smaller one", n=max_events)
     return found  # an empty calendar is a calendar: following it is not an error
 
 

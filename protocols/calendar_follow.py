@@ -47,7 +47,7 @@ def check_url(url: str) -> Target:
     if text.lower().startswith("webcal://"):
         text = "https://" + text[len("webcal://") :]
     if len(text) > MAX_URL:
-        raise FollowError(f"that address is too long (at most {MAX_URL} characters)")
+        raise FollowError("that address is too long (at most {most} characters)", most=str(MAX_URL))
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -81,13 +81,15 @@ def address_allowed(address: str, allow_private: bool) -> bool:
 def check_redirect(location: str, hops: int, limits: FollowLimits) -> Target:
     """The next hop of a redirect, checked like the first address; too many hops is an error."""
     if hops >= limits.max_redirects:
-        raise FollowError(f"that address redirects more than {limits.max_redirects} times")
+        raise FollowError("that address redirects more than {n} times", n=limits.max_redirects)
     return check_url(location)
 
 
 def check_size(received: int, limits: FollowLimits) -> None:
     if received > limits.max_bytes:
-        raise FollowError(f"that feed is larger than {limits.max_bytes:,} bytes; follow a smaller one")
+        raise FollowError(
+            "that feed is larger than {size} bytes; follow a smaller one", size=f"{limits.max_bytes:,}"
+        )
 
 
 def label_for(calendar_name: str | None, target: Target) -> str:

@@ -19,6 +19,7 @@ from bots.runtime.commands import CommandContext
 from bots.runtime.contract import ContractFeature
 from bots.runtime.errors import MatrixError, PermissionDenied, UserError
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
 from protocols.calendar_events import names_nobody
 from protocols.calendar_feed import FeedError, FeedEvent, parse_followed
@@ -26,7 +27,7 @@ from protocols.calendar_page import MEMBER_GROUP
 
 log = logging.getLogger("bots.calendar")
 
-NOT_IN_COALITION = (
+NOT_IN_COALITION = _(
     "This room is not in a coalition, and the calendar is a coalition's. A coalition's coordination "
     "room invites a room (!coalition invite); a moderator here then types !coalition join <token>."
 )
@@ -71,7 +72,7 @@ class CalendarBase(ContractFeature[CalendarConfig]):
         herald = self.host.peer(HeraldFeature)
         if herald is None:
             raise UserError(
-                "The calendar is a coalition's, and this bot runs no herald (features: [herald])."
+                _("The calendar is a coalition's, and this bot runs no herald (features: [herald]).")
             )
         return herald
 
@@ -94,7 +95,7 @@ class CalendarBase(ContractFeature[CalendarConfig]):
             try:
                 await ctx.require_power("moderator")
             except PermissionDenied:
-                raise PermissionDenied("Only this room's liaison or a moderator can do this.") from None
+                raise PermissionDenied(_("Only this room's liaison or a moderator can do this.")) from None
         return seat
 
     async def coordinator_seat(self, ctx: CommandContext) -> CoalitionSeat:
@@ -103,11 +104,16 @@ class CalendarBase(ContractFeature[CalendarConfig]):
         seat = await self.member_seat(ctx)
         if not seat.coordinates:
             raise UserError(
-                f"Only a coordination room of coalition {seat.coalition} can do this; this room is a member room."
+                _(
+                    "Only a coordination room of coalition {coalition} can do this; this room is a member room.",
+                    coalition=seat.coalition,
+                )
             )
         if not seat.coordinator:
             raise PermissionDenied(
-                "This is for the coordinators this bot's operator named (access.coordinators); ask one of them."
+                _(
+                    "This is for the coordinators this bot's operator named (access.coordinators); ask one of them."
+                )
             )
         return seat
 

@@ -13,11 +13,12 @@ from bots.calendar.store import StoredEvent
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Metavar, Text
 from bots.runtime.errors import UserError
-from bots.runtime.message import Message, code
+from bots.runtime.i18n import Value, _, ngettext, when
+from bots.runtime.i18n_join import concat
+from bots.runtime.message import Inline, Message, Span, code
 from protocols.calendar_events import USAGE, check_reason, check_times
-from protocols.calendar_feed import PRIVATE_PLACE, FeedEvent, build_feed, zone_of
+from protocols.calendar_feed import FeedEvent, build_feed, zone_of
 from protocols.calendar_page import upcoming
-from protocols.timespec import format_local
 
 EventNumber = Annotated[int, Metavar("id")]
 
@@ -27,17 +28,25 @@ def new_uid() -> str:
     return f"{secrets.token_hex(16)}@affinity"
 
 
-def _line(event: FeedEvent, number: int | None, zone: ZoneInfo) -> str:
+def _line(event: FeedEvent, number: int | None, zone: ZoneInfo) -> Span:
     """An action as ``!events`` lists it, in the asking room's zone."""
-    when = format_local(event.starts_at, zone)
+    parts: list[Inline] = [f"#{number} " if number is not None else ""]
     if event.ends_at is not None:
-        when += f" until {format_local(event.ends_at, zone)}"
-    where = f" — {event.place}" if event.place else ""
-    if event.private and event.place:
-        where += " (private: the public calendar says “place shared with participants”)"
-    who = f" ({event.holder})" if event.source is None else f" (from {event.source})"
-    prefix = f"#{number} " if number is not None else ""
-    return f"{prefix}{when}: {event.title}{where}{who}"
+        parts.append(
+            _("{start} until {end}", start=when(event.starts_at, zone), end=when(event.ends_at, zone))
+        )
+    else:
+        parts.append(when(event.starts_at, zone))
+    parts.append(f": {event.title}")
+    if event.place:
+        parts.append(f" — {event.place}")
+        if event.private:
+            parts += [" ", _("(private: the public calendar says “place shared with participants”)")]
+    if event.source is None:
+        parts.append(f" ({event.holder})")
+    else:
+        parts += [" ", _("(from {source})", source=event.source)]
+    return concat(*parts)
 
 
 class EventCommands(CalendarBase):
@@ -47,10 +56,14 @@ class EventCommands(CalendarBase):
         event = await self.events.get(coalition, number)
         if event is None or event.room_id != ctx.room_id:
             raise UserError(
-                f"This room listed no event #{number} in the {coalition} calendar; !events lists them."
+                _(
+                    "This room listed no event #{number} in the {coalition} calendar; !events lists them.",
+                    number=str(number),
+                    coalition=coalition,
+                )
             )
         if event.cancelled_at is not None:
-            raise UserError(f"Event #{number} is cancelled already.")
+            raise UserError(_("Event #{number} is cancelled already.", number=str(number)))
         return event
 
     @command("event add", help="List an action in the coalition's public calendar (liaison)", where="room")
@@ -75,22 +88,45 @@ class EventCommands(CalendarBase):
         )
         if number is None:
             raise UserError(
-                f"The {seat.coalition} calendar is full: a room lists at most {self.config.max_events_per_room} "
-                f"upcoming events and a coalition at most {self.config.max_events_per_coalition}. "
-                "Past events drop off on their own."
+                _(
+                    "The {coalition} calendar is full: a room lists at most {per_room} upcoming events and "
+                    "a coalition at most {per_coalition}. Past events drop off on their own.",
+                    coalition=seat.coalition,
+                    per_room=self.config.max_events_per_room,
+                    per_coalition=self.config.max_events_per_coalition,
+                )
             )
         self.changed(seat.coalition)
         zone = zone_of(event.zone)
-        where = f" at {event.place}" if event.place else ""
-        private = f" The public calendar says “{PRIVATE_PLACE}”." if event.private else ""
-        await ctx.reply(
-            Message.of(
-                f"Listed in the {seat.coalition} calendar as ",
-                code(f"#{number}"),
-                f": {event.title}, {format_local(event.starts_at, zone)}{where}.{private} "
-                f"Change it with !event edit {number} <field> <value>, or !event cancel {number}.",
+        values: dict[str, Value] = {
+            "coalition": seat.coalition,
+            "number": code(f"#{number}"),
+            "title": event.title,
+            "when": when(event.starts_at, zone),
+        }
+        listed = (
+            _(
+                "Listed in the {coalition} calendar as {number}: {title}, {when} at {place}.",
+                place=event.place,
+                **values,
             )
+            if event.place
+            else _("Listed in the {coalition} calendar as {number}: {title}, {when}.", **values)
         )
+        said: list[Inline] = [listed]
+        if event.private:
+            said += [
+                " ",
+                _("The public calendar says “{private}”.", private=_("Place shared with participants")),
+            ]
+        said += [
+            " ",
+            _(
+                "Change it with !event edit {number} <field> <value>, or !event cancel {number}.",
+                number=str(number),
+            ),
+        ]
+        await ctx.reply(Message.of(*said))
 
     @command("event edit", help="Change an action this room listed (liaison)", where="room")
     async def event_edit(self, ctx: CommandContext, edit: EditSpec) -> None:
@@ -101,7 +137,11 @@ class EventCommands(CalendarBase):
         self.changed(seat.coalition)
         await ctx.reply(
             Message.of(
-                f"Event #{event.id} changed ({edit.field}); calendars subscribed to the feed update on their next look."
+                _(
+                    "Event #{number} changed ({field}); calendars subscribed to the feed update on their next look.",
+                    number=str(event.id),
+                    field=edit.field,
+                )
             )
         )
 
@@ -115,7 +155,7 @@ class EventCommands(CalendarBase):
             return {"place": value}
         if field == "private":
             if value and event.place is None:
-                raise UserError("Give the event a place first (!event edit <id> where <place>).")
+                raise UserError(_("Give the event a place first (!event edit <id> where <place>)."))
             return {"private": value}
         if field == "until":
             assert value is None or isinstance(value, datetime)
@@ -135,8 +175,12 @@ class EventCommands(CalendarBase):
         self.changed(seat.coalition)
         await ctx.reply(
             Message.of(
-                f"Event #{stored.id} ({stored.title}) is cancelled. It stays in the feed marked cancelled, so "
-                "subscribed calendars remove it; the page no longer lists it."
+                _(
+                    "Event #{number} ({title}) is cancelled. It stays in the feed marked cancelled, so "
+                    "subscribed calendars remove it; the page no longer lists it.",
+                    number=str(stored.id),
+                    title=stored.title,
+                )
             )
         )
 
@@ -147,14 +191,20 @@ class EventCommands(CalendarBase):
         coming = upcoming(await self.feed_events(seat.coalition, ctx.now), ctx.now)
         if not coming:
             await ctx.reply(
-                Message.of(f"No upcoming actions in the {seat.coalition} calendar. Add one: {USAGE}")
+                Message.of(
+                    _(
+                        "No upcoming actions in the {coalition} calendar. Add one: {usage}",
+                        coalition=seat.coalition,
+                        usage=USAGE,
+                    )
+                )
             )
             return
         zone = await self.host.settings.zone(ctx.room_id)
         await ctx.reply(
-            Message.of(f"Upcoming in the {seat.coalition} calendar ({len(coming)}):").bullets(
-                [_line(e, own.get(e.uid), zone) for e in coming[:50]]
-            )
+            Message.of(
+                _("Upcoming in the {coalition} calendar ({n}):", coalition=seat.coalition, n=len(coming))
+            ).bullets([_line(e, own.get(e.uid), zone) for e in coming[:50]])
         )
 
     @command("events ics", help="Upload the coalition calendar as an .ics file", where="room")
@@ -174,7 +224,13 @@ class EventCommands(CalendarBase):
         coming = len(upcoming(events, ctx.now))
         await ctx.reply(
             Message.of(
-                f"{coming} upcoming events in {filename}: import it into any calendar app, "
-                "or subscribe to the public feed (!calendar link in a coordination room) to stay up to date."
+                ngettext(
+                    "{n} upcoming event in {file}: import it into any calendar app, or subscribe to the "
+                    "public feed (!calendar link in a coordination room) to stay up to date.",
+                    "{n} upcoming events in {file}: import it into any calendar app, or subscribe to the "
+                    "public feed (!calendar link in a coordination room) to stay up to date.",
+                    coming,
+                    file=filename,
+                )
             )
         )

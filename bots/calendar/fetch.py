@@ -40,7 +40,7 @@ class _CheckedResolver(AbstractResolver):
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=socket.AF_UNSPEC)
         except OSError:
-            raise FollowError(f"the name {host} does not resolve") from None
+            raise FollowError("the name {host} does not resolve", host=host) from None
         found: list[ResolveResult] = []
         refused = False
         for fam, _, proto, _, sockaddr in infos:
@@ -61,10 +61,11 @@ class _CheckedResolver(AbstractResolver):
         if refused:
             # One private answer is enough to refuse: the name points inside the network.
             raise FollowError(
-                f"{host} points to a private or local address; the bot follows public addresses only"
+                "{host} points to a private or local address; the bot follows public addresses only",
+                host=host,
             )
         if not found:
-            raise FollowError(f"the name {host} does not resolve")
+            raise FollowError("the name {host} does not resolve", host=host)
         return found
 
     async def close(self) -> None:

@@ -10,10 +10,11 @@ from bots.calendar.events import EventCommands
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import OnOff
 from bots.runtime.errors import UserError
-from bots.runtime.message import Message, link
+from bots.runtime.i18n import _, duration, ngettext
+from bots.runtime.i18n_rules import said_clause
+from bots.runtime.message import Inline, Message, Span, link
 from protocols.calendar_feed import FeedError, calendar_name, parse_followed
 from protocols.calendar_follow import FollowError, check_url, label_for
-from protocols.timespec import format_duration
 
 TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough for a link
 
@@ -32,8 +33,8 @@ class PublishCommands(EventCommands):
         return page, feed, webcal
 
     @staticmethod
-    def not_configured() -> str:
-        return (
+    def not_configured() -> Span:
+        return _(
             "This bot does not publish calendars: its operator has not set features.calendar.public "
             "(listen and base_url; see docs/calendar.md)."
         )
@@ -47,20 +48,27 @@ class PublishCommands(EventCommands):
             await self.publishing.put(coalition, ctx.room_id, token, ctx.now)
             self.published(coalition, token, current.token if current is not None else None)
         page, feed, webcal = self.addresses(token)
-        first = "New public addresses" if rotate else "Public addresses"
-        after = " The old addresses no longer work." if rotate and current is not None else ""
+        head: list[Inline] = [
+            _("New public addresses of the {coalition} calendar.", coalition=coalition)
+            if rotate
+            else _("Public addresses of the {coalition} calendar.", coalition=coalition)
+        ]
+        if rotate and current is not None:
+            head += [" ", _("The old addresses no longer work.")]
         await ctx.reply(
-            Message.of(f"{first} of the {coalition} calendar.{after}")
+            Message.of(*head)
             .bullets(
                 [
-                    ["The page: ", link(page, page)],
-                    ["The feed for calendar apps: ", link(feed, feed)],
-                    ["The same feed as a subscription link: ", webcal],
+                    [_("The page: {link}", link=link(page, page))],
+                    [_("The feed for calendar apps: {link}", link=link(feed, feed))],
+                    [_("The same feed as a subscription link: {link}", link=webcal)],
                 ]
             )
             .paragraph(
-                "Anyone with these addresses can read the calendar; they name no person, room or homeserver. "
-                "!calendar rotate replaces them, !calendar off stops publishing."
+                _(
+                    "Anyone with these addresses can read the calendar; they name no person, room or "
+                    "homeserver. !calendar rotate replaces them, !calendar off stops publishing."
+                )
             )
         )
 
@@ -98,11 +106,21 @@ class PublishCommands(EventCommands):
         seat = await self.coordinator_seat(ctx)
         current = await self.publishing.get(seat.coalition)
         if current is None:
-            raise UserError(f"The {seat.coalition} calendar is not published; !calendar link publishes it.")
+            raise UserError(
+                _(
+                    "The {coalition} calendar is not published; !calendar link publishes it.",
+                    coalition=seat.coalition,
+                )
+            )
         await self.publishing.remove(seat.coalition)
         self.published(seat.coalition, None, current.token)
         await ctx.reply(
-            Message.of(f"The {seat.coalition} calendar is no longer published: its addresses now answer 404.")
+            Message.of(
+                _(
+                    "The {coalition} calendar is no longer published: its addresses now answer 404.",
+                    coalition=seat.coalition,
+                )
+            )
         )
 
     # -- following other coalitions' feeds ----------------------------------------------------
@@ -121,21 +139,33 @@ class PublishCommands(EventCommands):
             final, body = await self.fetch(target.url)
             events = parse_followed(body, "", max_events=self.config.follow.max_events, own_uids=sorted(own))
         except (FollowError, FeedError) as exc:
-            raise UserError(f"Not followed: {exc}. Nothing was changed.") from None
+            raise UserError(
+                _("Not followed: {problem}. Nothing was changed.", problem=said_clause(exc))
+            ) from None
         label = label_for(calendar_name(body), check_url(final))
         if not await self.follows.add(
             seat.coalition, ctx.room_id, target.url, label, body, ctx.now, self.config.follow.max_follows
         ):
             raise UserError(
-                f"The {seat.coalition} calendar follows {self.config.follow.max_follows} feeds already; "
-                "unfollow one first."
+                _(
+                    "The {coalition} calendar follows {n} feeds already; unfollow one first.",
+                    coalition=seat.coalition,
+                    n=self.config.follow.max_follows,
+                )
             )
         self.changed(seat.coalition)
         await ctx.reply(
             Message.of(
-                f"Following “{label}”: {len(events)} events merged into the {seat.coalition} calendar, labelled "
-                f"with their source, refreshed every {format_duration(self.config.follow.every)}. "
-                "!calendar unfollow stops it."
+                ngettext(
+                    "Following “{label}”: {n} event merged into the {coalition} calendar, labelled with its "
+                    "source, refreshed every {every}. !calendar unfollow stops it.",
+                    "Following “{label}”: {n} events merged into the {coalition} calendar, labelled with "
+                    "their source, refreshed every {every}. !calendar unfollow stops it.",
+                    len(events),
+                    label=label,
+                    coalition=seat.coalition,
+                    every=duration(self.config.follow.every),
+                )
             )
         )
 
@@ -155,11 +185,27 @@ class PublishCommands(EventCommands):
         removed = await self.follows.remove(seat.coalition, target)
         if not removed:
             host = urlsplit(target).hostname if target else None
-            which = f"{host}" if host else "any feed"
-            raise UserError(f"The {seat.coalition} calendar does not follow {which}. Nothing was changed.")
+            raise UserError(
+                _(
+                    "The {coalition} calendar does not follow {host}. Nothing was changed.",
+                    coalition=seat.coalition,
+                    host=host,
+                )
+                if host
+                else _(
+                    "The {coalition} calendar does not follow any feed. Nothing was changed.",
+                    coalition=seat.coalition,
+                )
+            )
         self.changed(seat.coalition)
         await ctx.reply(
-            Message.of(f"Unfollowed {removed} feed{'s' if removed != 1 else ''}; their events are gone.")
+            Message.of(
+                ngettext(
+                    "Unfollowed {n} feed; its events are gone.",
+                    "Unfollowed {n} feeds; their events are gone.",
+                    removed,
+                )
+            )
         )
 
     # -- the room's public name ---------------------------------------------------------------
@@ -177,8 +223,8 @@ class PublishCommands(EventCommands):
             self.changed(seat.coalition)
         await ctx.reply(
             Message.of(
-                "The public calendar names this group by the room's name."
+                _("The public calendar names this group by the room's name.")
                 if shown
-                else "The public calendar now calls this group “a member group”."
+                else _("The public calendar now calls this group “a member group”.")
             )
         )

@@ -86,7 +86,7 @@ async def test_a_followed_feed_is_merged_labelled_refreshed_and_kept_when_it_fai
     try:
         page_url, feed_url = await addresses(bot)
         [ok] = await bot.say(ROOM, ALICE, f"!calendar follow {feeds.base}/good.ics")
-        assert "Following “north coalition calendar”: 1 events merged" in ok.body, ok.body
+        assert "Following “north coalition calendar”: 1 event merged" in ok.body, ok.body
         page = (await get(page_url))[2].decode()
         assert "Teach-in" in page and "Listed by" in page and "north coalition calendar" in page
         [teach] = icalendar.Calendar.from_ical((await get(feed_url))[2]).walk("VEVENT")

@@ -5,9 +5,11 @@ room's zone."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bots.calendar import CalendarFeature
 from bots.care import CareFeature
 from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import CoalitionInfo, RunSpec
@@ -247,5 +249,33 @@ async def test_polish_help_lists_every_command_of_these_features_in_polish(tmp_p
                 assert f"{command.usage} — {lines[command.usage]}" in listing.body
                 checked += 1
         assert checked >= 50
+    finally:
+        await close(bot)
+
+
+async def test_the_calendar_answers_in_polish(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [HeraldFeature, CalendarFeature], members=[MOD], moderators=[MOD], now=NOW)
+    try:
+        room_b, bob = "!b:test.example", "@bob:test.example"
+        await add_room(bot, room_b, [bob, ANA], moderators=[bob])
+        await bot.say(ROOM, MOD, "!coalition create spring")
+        [token] = await bot.say(ROOM, MOD, "!coalition invite")
+        found = re.search(r"cj-[a-z2-7]{32}", token.body)
+        assert found, token.body
+        await bot.say(room_b, bob, f"!coalition join {found.group(0)}")
+        await bot.say(room_b, bob, "!language pl")
+        [listing] = await bot.say(room_b, ANA, "!help")
+        assert "Publiczny kalendarz:" in listing.body
+        assert "!events — Nadchodzące akcje w kalendarzu koalicji" in listing.body
+        [added] = await bot.say(room_b, bob, "!event add Blockade at 2026-12-05 10:00 where Main square")
+        assert added.body.startswith(
+            "Dodano do kalendarza spring jako #1: Blockade, sob., 5 gru 2026 10:00 UTC"
+        )
+        [coming] = await bot.say(room_b, ANA, "!events")
+        assert coming.body.startswith("Nadchodzące w kalendarzu spring (1):")
+        [refused] = await bot.say(room_b, ANA, "!event cancel 1")
+        assert refused.body == "Może to zrobić tylko łącznik tego pokoju albo moderator."
+        [missing] = await bot.say(room_b, bob, "!event cancel 7")
+        assert missing.body == "Ten pokój nie dodał wydarzenia #7 do kalendarza spring; !events je pokazuje."
     finally:
         await close(bot)

@@ -143,7 +143,7 @@ async def test_events_by_chat_in_the_feed_and_the_page_over_http(synapse: Homese
         await web.TCPSite(runner, "127.0.0.1", feed_port).start()
         try:
             followed = await ask(alice, coord, f"!calendar follow http://127.0.0.1:{feed_port}/north.ics")
-            assert "Following “north coalition calendar”: 1 events merged" in followed, followed
+            assert "Following “north coalition calendar”: 1 event merged" in followed, followed
         finally:
             await runner.cleanup()
 
