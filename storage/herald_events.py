@@ -1,16 +1,23 @@
-"""The coalition calendar: events the member rooms list (``!event add``)."""
+"""The herald's calendar rows from before the calendar was its own feature (``herald_event``).
+
+Nothing adds to them any more (``!event`` is the calendar's, bots/calendar): the calendar copies
+them once at start (bots/calendar/legacy.py), and the herald still forgets them on its
+retention and for a room or a coalition it leaves, so none outlives its time in a database
+where the calendar is not enabled. ``add`` and ``list_for`` serve the tests of that forgetting.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from protocols.herald.events import MAX_AHEAD as MAX_EVENT_AHEAD
 from storage.herald_scope import _Scoped
 from storage.times import from_ts as _dt_req
 from storage.times import to_ts as _ts
 
-# The same for a calendar event, with the calendar's own bound.
+# How far ahead an event could be listed (the herald's old !event add refused more).
+MAX_EVENT_AHEAD = timedelta(days=2 * 366)
+# An event ends, for retention, when it started (or was listed, if later), within that bound.
 _EVENT_END = f"MIN(MAX(created_at, starts_at), created_at + {int(MAX_EVENT_AHEAD.total_seconds())})"
 
 
@@ -26,7 +33,7 @@ class StoredEvent:
 
 
 class HeraldEvents(_Scoped):
-    """The coalition calendar."""
+    """The pre-split calendar rows of this bot: read, and forgotten."""
 
     async def add(
         self,
@@ -43,31 +50,6 @@ class HeraldEvents(_Scoped):
             (self._bot, coalition, room_id, title, _ts(starts_at), place, _ts(now)),
         )
 
-    async def add_within(
-        self,
-        coalition: str,
-        room_id: str,
-        title: str,
-        starts_at: datetime,
-        place: str | None,
-        now: datetime,
-        *,
-        per_room: int,
-        per_coalition: int,
-    ) -> int | None:
-        """:meth:`add`, unless the room already lists ``per_room`` upcoming events or the
-        coalition ``per_coalition``: then None and nothing is stored."""
-        async with self._db.transaction():
-            row = await self._db.fetchone(
-                "SELECT COUNT(*), COALESCE(SUM(room_id = ?), 0) FROM herald_event"
-                " WHERE bot = ? AND coalition = ? AND starts_at >= ?",
-                (room_id, self._bot, coalition, _ts(now)),
-            )
-            total, mine = (int(row[0]), int(row[1])) if row is not None else (0, 0)
-            if mine >= per_room or total >= per_coalition:
-                return None
-            return await self.add(coalition, room_id, title, starts_at, place, now)
-
     async def list_for(self, coalition: str, since: datetime | None = None) -> list[StoredEvent]:
         """A coalition's events by start time, optionally only those starting at/after ``since``."""
         rows = await self._db.fetchall(
@@ -76,13 +58,6 @@ class HeraldEvents(_Scoped):
             (self._bot, coalition, _ts(since) if since is not None else float("-inf")),
         )
         return [StoredEvent(r[0], r[1], r[2], r[3], _dt_req(r[4]), r[5], _dt_req(r[6])) for r in rows]
-
-    async def remove(self, coalition: str, event_id: int) -> bool:
-        changed = await self._db.execute(
-            "DELETE FROM herald_event WHERE bot = ? AND coalition = ? AND id = ?",
-            (self._bot, coalition, event_id),
-        )
-        return changed == 1
 
     async def forget_coalition(self, coalition: str) -> int:
         """Every event of a coalition (it lost its coordination room)."""

@@ -4,7 +4,8 @@
 - ``local``: a room's local details (``!local set``);
 - ``plan``: the broadcast plan, amendments, stand-downs and the run's state machine;
 - ``board``: the acknowledgement board and the escalation ladder;
-- ``events``: the coalition calendar and its iCalendar export.
+- ``wording``: what each run message says, as facts the herald words (the calendar is
+  its own feature: ``protocols/calendar_events.py``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,6 @@ from protocols.herald.board import (
     cell_status,
     escalations_due,
     next_escalation_at,
-)
-from protocols.herald.events import (
-    CalendarEvent,
-    EventDraft,
-    EventError,
-    event_uid,
-    events_listing,
-    events_to_ics,
-    parse_event_add,
 )
 from protocols.herald.local import LOCAL_KEYS, LocalDetailError, validate_local
 from protocols.herald.plan import (
@@ -57,13 +49,10 @@ from protocols.herald.templates import (
 __all__ = [
     "ALLOWED_VARIABLES",
     "LOCAL_KEYS",
-    "CalendarEvent",
     "Cancellation",
     "Cell",
     "DeliveryView",
     "Escalation",
-    "EventDraft",
-    "EventError",
     "LocalDetailError",
     "MemberRoom",
     "PlanError",
@@ -77,9 +66,6 @@ __all__ = [
     "check_can_cancel",
     "check_can_confirm",
     "escalations_due",
-    "event_uid",
-    "events_listing",
-    "events_to_ics",
     "load_library",
     "load_template",
     "make_amendment",
@@ -87,7 +73,6 @@ __all__ = [
     "make_plan",
     "new_run_id",
     "next_escalation_at",
-    "parse_event_add",
     "parse_template",
     "run_is_done",
     "shipped_library",
