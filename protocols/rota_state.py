@@ -122,8 +122,9 @@ def parse_name(text: str) -> str:
     name = text.strip().lower()
     if not NAME_PATTERN.match(name):
         raise RotaError(
-            f"'{text}' is not a rota name: use a short word of letters, digits and dashes, "
-            "like meals or child-care."
+            "'{text}' is not a rota name: use a short word of letters, digits and dashes, like meals "
+            "or child-care.",
+            text=text,
         )
     return name
 
@@ -131,7 +132,7 @@ def parse_name(text: str) -> str:
 def parse_size(text: str) -> int:
     # ASCII digits only, and few: "²" is a digit to isdigit() but not to int().
     if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= MAX_SIZE:
-        raise RotaError(f"'{text}' is not a size: a turn needs 1 to {MAX_SIZE} people.")
+        raise RotaError("'{text}' is not a size: a turn needs 1 to {most} people.", text=text, most=MAX_SIZE)
     return int(text)
 
 
@@ -158,12 +159,20 @@ def parse_rota_spec(
 
 def _check_size(size: int, room_pool: Collection[str]) -> None:
     if not 1 <= size <= MAX_SIZE:
-        raise RotaError(f"A turn needs 1 to {MAX_SIZE} people, not {size}.")
+        raise RotaError("A turn needs 1 to {most} people, not {size}.", most=MAX_SIZE, size=size)
     if size > len(room_pool):
-        people = "1 person" if len(room_pool) == 1 else f"{len(room_pool)} people"
+        if len(room_pool) == 1:
+            raise RotaError(
+                "A turn of {size} is more than the pool can give: there is 1 person who could "
+                "volunteer here. Choose size 1 or less.",
+                size=size,
+            )
         raise RotaError(
-            f"A turn of {size} is more than the pool can give: there {'is' if len(room_pool) == 1 else 'are'} "
-            f"{people} who could volunteer here. Choose size {max(1, len(room_pool))} or less."
+            "A turn of {size} is more than the pool can give: there are {n} people who could "
+            "volunteer here. Choose size {most} or less.",
+            size=size,
+            n=len(room_pool),
+            most=max(1, len(room_pool)),
         )
 
 
@@ -309,7 +318,9 @@ def _find(rota: Rota, number: int) -> Turn:
     for turn in rota.turns:
         if turn.number == number:
             return turn
-    raise RotaError(f"The {rota.name} rota has no turn {number}: !rota show {rota.name} lists them.")
+    raise RotaError(
+        "The {name} rota has no turn {number}: !rota show {name} lists them.", name=rota.name, number=number
+    )
 
 
 def _ahead(rota: Rota, now: datetime) -> list[Turn]:

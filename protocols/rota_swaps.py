@@ -41,23 +41,33 @@ def offer(rota: Rota, member: str, day: date, now: datetime) -> tuple[Rota, Turn
     zone = rota.recurrence.zone
     today = now.astimezone(zone).date()
     if day < today:
-        raise RotaError(f"{day.isoformat()} is in the past: offer a turn that is still ahead.")
+        raise RotaError("{day} is in the past: offer a turn that is still ahead.", day=day.isoformat())
     turns = [t for t in turn_on(rota, day) if t.at > now]
     if not turns:
         raise RotaError(
-            f"There is no {rota.name} turn ahead on {day.isoformat()}: !rota show {rota.name} "
-            "lists the turns ahead."
+            "There is no {name} turn ahead on {day}: !rota show {name} lists the turns ahead.",
+            name=rota.name,
+            day=day.isoformat(),
         )
     mine = [t for t in turns if member in t.holders]
     if not mine:
-        holders = ", ".join(h for t in turns for h in t.holders) or "nobody yet"
+        holders = ", ".join(h for t in turns for h in t.holders)
+        if not holders:
+            raise RotaError(
+                "The {name} turn on {day} is not yours (nobody holds it yet): only a holder can offer it.",
+                name=rota.name,
+                day=day.isoformat(),
+            )
         raise RotaError(
-            f"The {rota.name} turn on {day.isoformat()} is not yours (it is {holders}'s): only "
-            "a holder can offer it. You can take it if they offer it."
+            "The {name} turn on {day} is not yours (it is {holders}'s): only a holder can offer it. You "
+            "can take it if they offer it.",
+            name=rota.name,
+            day=day.isoformat(),
+            holders=holders,
         )
     turn = mine[0]
     if member in turn.offered:
-        raise RotaError(f"You already offered your {rota.name} turn on {day.isoformat()}.")
+        raise RotaError("You already offered your {name} turn on {day}.", name=rota.name, day=day.isoformat())
     offered = replace(turn, offered=tuple(sorted((*turn.offered, member))))
     return _put(rota, offered), offered
 
@@ -87,17 +97,19 @@ def take(
     """``taker`` takes turn ``number``, which ``giver`` offered."""
     turn = _find(rota, number)
     if turn.at <= now:
-        raise RotaError(f"That {rota.name} turn has passed: nothing to take.")
+        raise RotaError("That {name} turn has passed: nothing to take.", name=rota.name)
     if giver not in turn.offered:
-        raise RotaError(f"{giver} has not offered that {rota.name} turn: nothing to take.")
+        raise RotaError(
+            "{giver} has not offered that {name} turn: nothing to take.", giver=giver, name=rota.name
+        )
     if taker == giver:
         raise RotaError("That is your own turn: withdraw the offer to keep it.")
     if taker not in rota.pool:
         raise RotaError(
-            f"Join the {rota.name} rota first (!rota join {rota.name}): turns go to its volunteers."
+            "Join the {name} rota first (!rota join {name}): turns go to its volunteers.", name=rota.name
         )
     if taker in turn.holders:
-        raise RotaError(f"You already hold that {rota.name} turn.")
+        raise RotaError("You already hold that {name} turn.", name=rota.name)
     if taker not in eligible(rota, turn.at, stepped_back):
         raise RotaError("You are away or stepped back at that time: you cannot take that turn.")
 
@@ -122,8 +134,9 @@ def take(
             back = _swap_holder(other, taker, giver)
             return _put(_put(rota, moved), back), Exchanged(moved, back, giver, taker)
     raise RotaError(
-        f"Taking it would put you two turns ahead of others in the {rota.name} rota, and you "
-        "hold no later turn to give in exchange: let someone with fewer turns take it."
+        "Taking it would put you two turns ahead of others in the {name} rota, and you hold no later "
+        "turn to give in exchange: let someone with fewer turns take it.",
+        name=rota.name,
     )
 
 

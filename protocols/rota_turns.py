@@ -170,14 +170,14 @@ def upcoming(
 def join(rota: Rota, member: str) -> Rota:
     """``member`` volunteers; they take turns from the next turn given."""
     if member in rota.pool:
-        raise RotaError(f"You are already in the {rota.name} rota.")
+        raise RotaError("You are already in the {name} rota.", name=rota.name)
     return replace(rota, pool=rota.pool | {member})
 
 
 def leave(rota: Rota, member: str, now: datetime, stepped_back: StepBacks) -> tuple[Rota, tuple[Turn, ...]]:
     """``member`` leaves the pool; their turns ahead go to others (returned, to announce)."""
     if member not in rota.pool:
-        raise RotaError(f"You are not in the {rota.name} rota: nothing to leave.")
+        raise RotaError("You are not in the {name} rota: nothing to leave.", name=rota.name)
     left = replace(rota, pool=rota.pool - {member}, away=_without(rota.away, member))
     return release(left, member, now, None, stepped_back, credit=False)
 
@@ -189,7 +189,9 @@ def set_away(
     _require_aware(until)
     _require_aware(now)
     if member not in rota.pool:
-        raise RotaError(f"You are not in the {rota.name} rota, so there is nothing to be away from.")
+        raise RotaError(
+            "You are not in the {name} rota, so there is nothing to be away from.", name=rota.name
+        )
     if until <= now:
         raise RotaError("That date is in the past: say how long you will be away, like 2w.")
     marked = replace(rota, away={**rota.away, member: until})
@@ -200,7 +202,7 @@ def come_back(rota: Rota, member: str, now: datetime) -> Rota:
     """End an away early; the member takes turns again from the next turn given."""
     back = rota.away.get(member)
     if back is None or back <= now:
-        raise RotaError(f"You are not away from the {rota.name} rota.")
+        raise RotaError("You are not away from the {name} rota.", name=rota.name)
     return replace(rota, away=_without(rota.away, member))
 
 

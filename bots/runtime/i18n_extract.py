@@ -35,6 +35,9 @@ TRANSLATED: tuple[str, ...] = (
     "bots/ghostchair",
     "bots/lottery",
     "bots/care",
+    "protocols/rota_state.py",
+    "protocols/rota_swaps.py",
+    "protocols/rota_turns.py",
     "bots/gains",
     "protocols/gains.py",
     "bots/skills",
@@ -58,6 +61,11 @@ TRANSLATED: tuple[str, ...] = (
     "bots/herald/protocols.py",
     "bots/herald/delivery.py",
     "protocols/herald/plan.py",
+    "bots/herald/render_heralds.py",
+    "bots/herald/escalation.py",
+    "bots/herald/base.py",
+    "bots/herald/feature.py",
+    "bots/herald/grammar.py",
 )
 
 

@@ -58,6 +58,8 @@ async def test_care_answers_in_polish(tmp_path: Path) -> None:
         assert "Pierwsza kolejka: wt., 24 lis 2026 18:00 UTC." in added.body  # CLDR's Polish date
         [joined] = await bot.say(ROOM, ANA, "!rota join meals")
         assert joined.body.startswith("Jesteś w dyżurze meals (1 chętna osoba).")
+        [twice] = await bot.say(ROOM, ANA, "!rota join meals")  # the rota rules' refusal
+        assert twice.body == "Już jesteś w dyżurze meals."
         [missing] = await bot.say(ROOM, ANA, "!rota show soup")
         assert missing.body == "Nie ma tu dyżuru soup: !rota list pokazuje dyżury tego pokoju."
         [away] = await bot.say(ROOM, BEN, "!rota away 2w")
