@@ -45,6 +45,7 @@ from coalition_setup import (
     person,
     start_herald,
 )
+from crossing_times import crossing_lines
 from homeserver_fixture import stamp, start_servers, stop_all, until
 
 MARKER = "org.affinity.herald"
@@ -59,6 +60,7 @@ class Round:
     seen_after: dict[str, float]  # room -> seconds from T until its first copy was readable there
     sent_after: dict[str, float]  # room -> seconds from T to the first copy's origin_server_ts
     copies: dict[str, int]
+    copy_events: dict[str, list[dict[str, Any]]]  # room -> the copies found there
     senders: Counter[str]
     cost: dict[str, dict[str, float]]  # herald name -> what it cost during the round
     window: float  # seconds from T - 1 s over which the cost was counted (the same every round)
@@ -159,10 +161,12 @@ async def one_round(
     seen_after: dict[str, float] = {}
     sent_after: dict[str, float] = {}
     copies: dict[str, int] = {}
+    copy_events: dict[str, list[dict[str, Any]]] = {}
     senders: Counter[str] = Counter()
     for room, owner in rooms.items():
         found_copies = copies_in(owner, room, run, ids, since_ms)
         copies[room] = len(found_copies)
+        copy_events[room] = found_copies
         senders.update(str(e.get("sender")) for e in found_copies)
         if found_copies:
             first = min(found_copies, key=lambda e: int(e.get("origin_server_ts", 0)))
@@ -176,7 +180,7 @@ async def one_round(
                 seen_after[room] = min(seen) - t
     cost = {h.name: cost_between(before[h.name], after[h.name]) for h in heralds}
     return Round(
-        label, heralds, run, action, seen_after, sent_after, copies, senders, cost, window,
+        label, heralds, run, action, seen_after, sent_after, copies, copy_events, senders, cost, window,
         os.getloadavg()[0], decided_after, undecided,
     )  # fmt: skip
 
@@ -203,6 +207,8 @@ def describe(r: Round, rooms: int, names: dict[str, str]) -> list[str]:
         + "; sent by "
         + ", ".join(f"{names.get(s, s)} {c}" for s, c in sorted(r.senders.items()))
     )
+    if len(r.heralds) > 1:
+        lines += crossing_lines(r.copy_events, {h.user_id: h.server for h in r.heralds})
     for name, c in r.cost.items():
         lines.append(
             f"  herald {name}: CPU {c.get('cpu_s', 0):.2f} s, {c.get('requests', 0):.0f} requests "
