@@ -26,6 +26,7 @@ from bots.runtime.errors import (
     UserError,
 )
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
 from protocols.herald import (
     MemberRoom,
@@ -105,7 +106,13 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         found = self.library().get(name.strip().lower())
         if found is None:
             known = ", ".join(sorted(self.library())) or "none"
-            raise UserError(f"There is no template '{name}'. Templates: {known} (see !protocol list).")
+            raise UserError(
+                _(
+                    "There is no template '{name}'. Templates: {known} (see !protocol list).",
+                    name=name,
+                    known=known,
+                )
+            )
         return found
 
     # -- a room's details, zone and name ------------------------------------------------------
@@ -162,8 +169,10 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         found = await self.membership(ctx.room_id)
         if found is None:
             raise UserError(
-                "This room is not in a coalition. A coalition's coordination room invites a room "
-                "(!coalition invite); a moderator here then types !coalition join <token>."
+                _(
+                    "This room is not in a coalition. A coalition's coordination room invites a room "
+                    "(!coalition invite); a moderator here then types !coalition join <token>."
+                )
             )
         return found
 
@@ -204,13 +213,17 @@ class HeraldBase(ContractFeature[HeraldConfig]):
             coordinated = [found] if found is not None else []
         if not coordinated:
             raise UserError(
-                "Only a coalition's coordination room can do this (the room that created it with "
-                "!coalition create <name>); this room coordinates none."
+                _(
+                    "Only a coalition's coordination room can do this (the room that created it with "
+                    "!coalition create <name>); this room coordinates none."
+                )
             )
         if not self.is_coordinator(ctx.sender):
             raise PermissionDenied(
-                "Starting, amending and cancelling protocols is limited to the coordinators this "
-                "bot's operator named (access.coordinators); ask one of them."
+                _(
+                    "Starting, amending and cancelling protocols is limited to the coordinators this "
+                    "bot's operator named (access.coordinators); ask one of them."
+                )
             )
         return coordinated[0]
 
@@ -218,7 +231,11 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         run = await self.runs.get(run_id_of(run_id))
         if run is None or run.coalition != coalition.name:
             raise UserError(
-                f"There is no run {run_id} in coalition {coalition.name}. !protocol status lists the latest."
+                _(
+                    "There is no run {run} in coalition {coalition}. !protocol status lists the latest.",
+                    run=run_id,
+                    coalition=coalition.name,
+                )
             )
         return run
 
@@ -228,10 +245,14 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         try:
             await ctx.require_power("moderator")
         except PermissionDenied:
-            raise PermissionDenied(
-                "Only this room's liaison or a moderator can do this"
-                + (f" (the liaison is {member.liaison})." if member is not None and member.liaison else ".")
-            ) from None
+            if member is not None and member.liaison:
+                raise PermissionDenied(
+                    _(
+                        "Only this room's liaison or a moderator can do this (the liaison is {liaison}).",
+                        liaison=member.liaison,
+                    )
+                ) from None
+            raise PermissionDenied(_("Only this room's liaison or a moderator can do this.")) from None
 
     def is_coordinator(self, user_id: str) -> bool:
         """``access.coordinators`` (users or servers); empty leaves it to power levels alone."""

@@ -13,11 +13,11 @@ from bots.herald.base import HeraldBase, log
 from bots.runtime.commands import CommandContext
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import MatrixError
+from bots.runtime.i18n import _, when
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Message
+from bots.runtime.message import Message, code
 from protocols.herald import Escalation, ProtocolTemplate, escalations_due, next_escalation_at
-from protocols.timespec import format_local
 from storage.herald import Coalition, Delivery, Member, Run
 
 # The room setting under which a bot remembers the DM room it opened with a liaison (the value
@@ -65,7 +65,14 @@ class Escalations(HeraldBase):
         if await self.answers(ctx.room_id, ctx.event_id):  # several heralds: one confirms
             await self.host.post(
                 ctx.room_id,
-                Message.of(f"✅ Acknowledged for this room by {ctx.sender}: run {d.run_id}, {d.phase_key}."),
+                Message.of(
+                    _(
+                        "✅ Acknowledged for this room by {person}: run {run}, {phase}.",
+                        person=ctx.sender,
+                        run=d.run_id,
+                        phase=d.phase_key,
+                    )
+                ),
                 key(self.name, "ack", d.txn_id),
             )
         await self.schedule_escalation(d.run_id)
@@ -120,12 +127,23 @@ class Escalations(HeraldBase):
         assert member.liaison is not None
         zone = await self.zone_of(member.room_id)
         label = await self.label(member.room_id)
-        deadline = format_local(d.ack_by, zone) if d.ack_by else "its deadline"
+        deadline = when(d.ack_by, zone) if d.ack_by else _("its deadline")
         text = Message.of(
-            f"⏰ {label} has not acknowledged “{phase_title(template, d.phase_key)}” of run "
-            f"{run.run_id} ({template.name}); it was due by {deadline}.\n"
-            f"Please check the room and acknowledge there (!ack {run.run_id}, or react "
-            f"{self.config.ack_reaction} to the message), or answer here with !ack {run.run_id}."
+            _(
+                "⏰ {room} has not acknowledged “{phase}” of run {run} ({template}); it was due by {deadline}.",
+                room=label,
+                phase=phase_title(template, d.phase_key),
+                run=run.run_id,
+                template=template.name,
+                deadline=deadline,
+            )
+        ).paragraph(
+            _(
+                "Please check the room and acknowledge there ({command}, or react {reaction} to the "
+                "message), or answer here with {command}.",
+                command=code(f"!ack {run.run_id}"),
+                reaction=self.config.ack_reaction,
+            )
         )
         try:
             dm = await self.dm_room(member.liaison)
@@ -145,11 +163,19 @@ class Escalations(HeraldBase):
     ) -> None:
         zone = await self.zone_of(coalition.coordination_room)
         label = await self.label(member.room_id)
-        deadline = format_local(d.ack_by, zone) if d.ack_by else "its deadline"
+        deadline = when(d.ack_by, zone) if d.ack_by else _("its deadline")
         text = Message.of(
-            f"⚠️ No acknowledgement from {label} ({member.homeserver}) for "
-            f"“{phase_title(template, d.phase_key)}” of run {run.run_id}, due by {deadline}. "
-            f"Liaison: {member.liaison or 'none set'}. See !protocol status {run.run_id}."
+            _(
+                "⚠️ No acknowledgement from {room} ({server}) for “{phase}” of run {run}, due by "
+                "{deadline}. Liaison: {liaison}. See {command}.",
+                room=label,
+                server=member.homeserver,
+                phase=phase_title(template, d.phase_key),
+                run=run.run_id,
+                deadline=deadline,
+                liaison=member.liaison or _("none set"),
+                command=code(f"!protocol status {run.run_id}"),
+            )
         )
         await self.host.post(
             RoomID(coalition.coordination_room), text, key(self.name, "escalation", d.txn_id, step.step)

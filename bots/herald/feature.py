@@ -23,6 +23,7 @@ from bots.herald.escalation import escalate_job_id
 from bots.herald.gate import answered_once
 from bots.herald.space import CoalitionSpaces
 from bots.runtime.host import Host
+from bots.runtime.i18n import _
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
@@ -127,8 +128,11 @@ class HeraldFeature(CoalitionSpaces):  # pins and spaces over the day-of-action 
                 await self.host.post(
                     RoomID(member.room_id),
                     Message.of(
-                        f"Coalition {coalition.name} has lost its coordination room (it removed this bot): "
-                        "this room is out of the coalition and gets none of its messages any more."
+                        _(
+                            "Coalition {coalition} has lost its coordination room (it removed this bot): "
+                            "this room is out of the coalition and gets none of its messages any more.",
+                            coalition=coalition.name,
+                        )
                     ),
                     key(self.name, "dissolved", coalition.name, member.room_id),
                 )
@@ -141,7 +145,11 @@ class HeraldFeature(CoalitionSpaces):  # pins and spaces over the day-of-action 
                 await self.host.post(
                     RoomID(coalition.coordination_room),
                     Message.of(
-                        f"➖ A member room ({room_id}) removed this bot: it is out of coalition {coalition.name}."
+                        _(
+                            "➖ A member room ({room}) removed this bot: it is out of coalition {coalition}.",
+                            room=room_id,
+                            coalition=coalition.name,
+                        )
                     ),
                     key(self.name, "removed", coalition.name, room_id),
                 )

@@ -9,6 +9,7 @@ from typing import Annotated
 from bots.runtime.commands import CommandContext
 from bots.runtime.converters import ArgumentError, Converter, Deferred
 from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
 
 
@@ -21,7 +22,7 @@ class PendingRoom(Deferred):
             return await ctx.host.resolve_room(self.ref)
         except MatrixError:
             raise UserError(
-                "The bot cannot find that room: use #alias:server, a room id or a matrix.to link."
+                _("The bot cannot find that room: use #alias:server, a room id or a matrix.to link.")
             ) from None
 
 

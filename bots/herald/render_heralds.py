@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bots.runtime.i18n import _
 from bots.runtime.message import Inline, Message, bold
 
 if TYPE_CHECKING:
@@ -19,25 +20,38 @@ def herald_list(coalition: str, view: ControlView, rooms: Mapping[str, int], now
     lines: list[list[Inline]] = []
     for user_id, herald in sorted(reg.heralds.items()):
         beat = view.heartbeats.beats.get(user_id)
+        status: Inline
         if herald.retired:
-            status = "retired"
+            status = _("retired")
         elif user_id not in view.joined:
-            status = "invited, has not joined the control room"
+            status = _("invited, has not joined the control room")
         elif not herald.active:
-            status = "joined, not on duty yet"
+            status = _("joined, not on duty yet")
         elif beat is None:
-            status = "no heartbeat seen yet"
+            status = _("no heartbeat seen yet")
         elif beat[0].dead:
-            status = "reported dead by its homeserver"
+            status = _("reported dead by its homeserver")
         else:
-            status = f"last heartbeat {max(0, int((now - beat[1]).total_seconds()))} s ago"
+            status = _("last heartbeat {seconds} s ago", seconds=max(0, int((now - beat[1]).total_seconds())))
         lines.append(
             [
                 bold(user_id),
-                f" — {herald.homeserver} — {status} — in {rooms.get(user_id, 0)} of {total} rooms",
+                _(
+                    " — {server} — {status} — in {rooms} of {total} rooms",
+                    server=herald.homeserver,
+                    status=status,
+                    rooms=rooms.get(user_id, 0),
+                    total=total,
+                ),
             ]
         )
     return Message.of(
-        f"Coalition {coalition}: {len(live)} heralds on duty, {len(reg.coordination_rooms)} coordination "
-        f"rooms, {total} member rooms."
+        _(
+            "Coalition {coalition}: {heralds} heralds on duty, {coordination} coordination rooms, "
+            "{members} member rooms.",
+            coalition=coalition,
+            heralds=len(live),
+            coordination=len(reg.coordination_rooms),
+            members=total,
+        )
     ).bullets(lines)
