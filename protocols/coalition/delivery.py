@@ -231,6 +231,7 @@ def decide(
     now: datetime,
     stagger: timedelta = DEFAULT_STAGGER,
     acked: Iterable[tuple[str, str]] = (),
+    down_since: Mapping[str, datetime] | None = None,
 ) -> Decision:
     """What this herald does about one key now.
 
@@ -263,6 +264,15 @@ def decide(
     believed = frozenset(alive)
     turns = len(ahead) if me not in believed else sum(1 for h in ahead if h in believed)
     turn_at = planned.due_at + stagger * turns
+    if me in believed and down_since:
+        # A herald ahead that went down after the due time hands its turn on from then, one
+        # stagger per live herald between it and this one: otherwise every herald behind it
+        # would find its turn past at the same moment and all would send at once.
+        for i, h in enumerate(ahead):
+            since = down_since.get(h)
+            if h not in believed and since is not None:
+                between = sum(1 for x in ahead[i + 1 :] if x in believed)
+                turn_at = max(turn_at, since + stagger * between)
     if now >= turn_at:
         return Decision(key, Action.SEND, turn_at, position, "my turn, not delivered yet")
     return Decision(key, Action.WAIT, turn_at, position, f"{turns} herald(s) ahead may send first")
@@ -289,6 +299,7 @@ class HeraldView:
     cancelled_runs: frozenset[str]
     stagger: timedelta = DEFAULT_STAGGER
     acked: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=dict)  # by run
+    down_since: Mapping[str, datetime] = field(default_factory=dict)  # HeartbeatBook.down_since
 
 
 def decide_all(view: HeraldView, planned: Iterable[PlannedKey]) -> list[Decision]:
@@ -309,6 +320,7 @@ def decide_all(view: HeraldView, planned: Iterable[PlannedKey]) -> list[Decision
                 now=view.now,
                 stagger=view.stagger,
                 acked=view.acked.get(item.key.run_id, frozenset()),
+                down_since=view.down_since,
             )
         )
     return decisions
@@ -355,4 +367,5 @@ def herald_view(
         cancelled_runs=registry.cancelled_runs,
         stagger=stagger,
         acked={run_id: registry.acked(run_id) for run_id in registry.acks},
+        down_since=heartbeats.down_since(now, staleness),
     )

@@ -75,6 +75,15 @@ class HeartbeatBook:
                 book = book.record(beat, received_at)
         return book
 
+    def down_since(self, now: datetime, staleness: timedelta = DEFAULT_STALENESS) -> dict[str, datetime]:
+        """When each herald with a beat on record that is not alive now went down, as this herald
+        sees it: its last beat's arrival plus ``staleness`` (or that arrival, for a last will)."""
+        return {
+            user_id: at if beat.dead else at + staleness
+            for user_id, (beat, at) in self.beats.items()
+            if beat.dead or now - at >= staleness
+        }
+
     def alive(self, now: datetime, staleness: timedelta = DEFAULT_STALENESS) -> frozenset[str]:
         """Heralds whose latest beat is ``up`` and arrived within ``staleness`` of ``now``.
 

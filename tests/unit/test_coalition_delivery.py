@@ -565,3 +565,48 @@ def test_decide_all_reads_the_runs_acks() -> None:
     assert [d.action for d in decide_all(HeraldView(**{**view.__dict__, "acked": {}}), [esc])] != [
         Action.HOLD
     ]
+
+
+def test_a_herald_going_down_after_the_due_time_hands_its_turn_on_one_stagger_at_a_time() -> None:
+    """The first herald goes down 30 s after the due time: the second sends from then, the
+    third one stagger later, not both at once (their turns, counted from the due time, would
+    both be past)."""
+    staleness = timedelta(seconds=20)
+    book = HeartbeatBook().record(Heartbeat(FIRST, 1, False), DUE + timedelta(seconds=10))
+    down = book.down_since(DUE + timedelta(seconds=31), staleness)
+    assert down == {FIRST: DUE + timedelta(seconds=30)}
+    assert book.down_since(DUE + timedelta(seconds=29), staleness) == {}
+    now = DUE + timedelta(seconds=31)
+
+    def turn(me: str) -> tuple[Action, datetime | None]:
+        d = decide(
+            PLANNED,
+            me=me,
+            candidates=HERALDS,
+            alive=(SECOND, THIRD),
+            copies=(),
+            registered=HERALDS,
+            cancelled=False,
+            now=now,
+            stagger=G,
+            down_since=down,
+        )
+        return d.action, d.at
+
+    assert turn(SECOND) == (Action.SEND, DUE + timedelta(seconds=30))
+    assert turn(THIRD) == (Action.WAIT, DUE + timedelta(seconds=30) + G)
+    # A herald that was already down at the due time changes nothing: the turns stand.
+    early = {FIRST: DUE - timedelta(minutes=5)}
+    d = decide(
+        PLANNED,
+        me=THIRD,
+        candidates=HERALDS,
+        alive=(SECOND, THIRD),
+        copies=(),
+        registered=HERALDS,
+        cancelled=False,
+        now=DUE + G,
+        stagger=G,
+        down_since=early,
+    )
+    assert (d.action, d.at) == (Action.SEND, DUE + G)
