@@ -47,6 +47,8 @@ from tests.e2e.test_no_center import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+# Seconds from confirming a run to its action time: time for the plan to reach C on a loaded machine.
+ADOPTION_S = 100
 
 
 @pytest.fixture(scope="module")
@@ -93,15 +95,8 @@ def redacted_in(client: Any, room: str) -> set[str]:
 
 
 async def test_sigstop_before_the_action_time_still_one_copy_per_room(coalition: Coalition) -> None:
-    alice, herald_c = coalition.people[0], coalition.heralds[2]
-    action, words = next_minute(at_least=45)
-    run = await start_run(alice, coalition.coord, words)
-    assert "confirmed" in body(await command(alice, coalition.coord, f"!protocol confirm {run}", timeout=60))
-    db = herald_c.directory / "data" / "affinity.db"
-    await until(lambda: pending_in(db, herald_c.user_id, run) > 0, "C adopted the plan", 150)
-    await until(
-        lambda: time.time() >= action.timestamp() - 2, "two seconds before the action", 120, every=0.1
-    )
+    run, action = await confirmed_run(coalition, at_least=ADOPTION_S)
+    await until(lambda: time.time() >= action - 2, "two seconds before the action", 180, every=0.1)
     coalition.herald_c.send_signal(signal.SIGSTOP)
     try:
         for room, owner in coalition.rooms.items():
@@ -165,13 +160,16 @@ async def confirmed_run(coalition: Coalition, at_least: float) -> tuple[str, flo
     assert "confirmed" in body(await command(alice, coalition.coord, f"!protocol confirm {run}", timeout=60))
     db = herald_c.directory / "data" / "affinity.db"
     await until(lambda: pending_in(db, herald_c.user_id, run) > 0, "C adopted the plan", 150)
+    # The fault must come while C holds the plan and before anyone sent (a loaded machine can
+    # take a minute to bring the plan to C): otherwise this run proves nothing.
+    assert time.time() < action.timestamp() - 12, "C adopted the plan too late for this fault"
     return run, action.timestamp()
 
 
 async def test_a_partition_delivers_on_each_side_then_keeps_one_copy(
     coalition: Coalition, proxied: ProxiedTriple
 ) -> None:
-    run, action = await confirmed_run(coalition, at_least=50)
+    run, action = await confirmed_run(coalition, at_least=ADOPTION_S)
     a, b, c = (server.server_name for server in proxied.servers)
     await until(lambda: time.time() >= action - 10, "ten seconds before the action", 120, every=0.1)
     proxied.partition.split([{a, b}, {c}])
@@ -206,7 +204,7 @@ async def test_a_partition_delivers_on_each_side_then_keeps_one_copy(
 async def test_a_homeserver_stopped_before_the_action_time(
     coalition: Coalition, proxied: ProxiedTriple
 ) -> None:
-    run, action = await confirmed_run(coalition, at_least=50)
+    run, action = await confirmed_run(coalition, at_least=ADOPTION_S)
     server_c, carol = proxied.servers[2], coalition.people[2]
     elsewhere = {room: owner for room, owner in coalition.rooms.items() if owner is not carol}
     on_c = [room for room, owner in coalition.rooms.items() if owner is carol]
