@@ -141,9 +141,15 @@ def _arrange(
 def triad_sizes(n: int) -> list[int]:
     """Groups of three; one or two of four where the count needs it; five people stay one group."""
     if n < 3:
+        if n == 1:
+            raise GroupingError(
+                "Triads need at least 3 people in the pool; there is 1. Meet as you are, or invite "
+                "someone back with !stepin."
+            )
         raise GroupingError(
-            f"Triads need at least 3 people in the pool; there {'is' if n == 1 else 'are'} {n}. "
-            "Meet as you are, or invite someone back with !stepin."
+            "Triads need at least 3 people in the pool; there are {n}. Meet as you are, or invite "
+            "someone back with !stepin.",
+            n=n,
         )
     if n == 5:
         return [5]
@@ -180,18 +186,22 @@ def check_cell_bounds(min_size: int, max_size: int) -> None:
         raise GroupingError("A cell has at least 2 people: use bounds like !cells 5-7.")
     if min_size > max_size:
         raise GroupingError(
-            f"The smallest cell size ({min_size}) is larger than the largest ({max_size}): "
-            f"write the smaller first, like !cells {max_size}-{min_size}."
+            "The smallest cell size ({low}) is larger than the largest ({high}): write the smaller "
+            "first, like !cells {high}-{low}.",
+            low=min_size,
+            high=max_size,
         )
     if max_size > MAX_CELL_SIZE:
-        raise GroupingError(f"Cells of more than {MAX_CELL_SIZE} are not affinity cells: try !cells 5-7.")
+        raise GroupingError(
+            "Cells of more than {most} are not affinity cells: try !cells 5-7.", most=MAX_CELL_SIZE
+        )
 
 
 def parse_cell_bounds(text: str) -> tuple[int, int]:
     """``"5-7"`` -> (5, 7); checked with :func:`check_cell_bounds`."""
     match = re.fullmatch(r"\s*(\d{1,3})\s*-\s*(\d{1,3})\s*", text)
     if not match:
-        raise GroupingError(f"'{text}' is not a size range: write it like 5-7.")
+        raise GroupingError("'{text}' is not a size range: write it like 5-7.", text=text)
     low, high = int(match.group(1)), int(match.group(2))
     check_cell_bounds(low, high)
     return low, high

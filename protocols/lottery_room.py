@@ -39,16 +39,17 @@ def parse_roles(words: Sequence[str]) -> tuple[str, ...]:
     if not names:
         raise LotteryError("Name at least one role, like: !roles set facilitator timekeeper care")
     if len(names) > MAX_ROLES:
-        raise LotteryError(f"At most {MAX_ROLES} roles: a lottery needs a list people can read.")
+        raise LotteryError("At most {most} roles: a lottery needs a list people can read.", most=MAX_ROLES)
     seen: set[str] = set()
     for name in names:
         if not ROLE_PATTERN.match(name):
             raise LotteryError(
-                f"'{name}' is not a role name: use a letter first, then letters, digits or '-', "
-                "at most 32 characters."
+                "'{name}' is not a role name: use a letter first, then letters, digits or '-', at most "
+                "32 characters.",
+                name=name,
             )
         if name in seen:
-            raise LotteryError(f"'{name}' is named twice: name each role once.")
+            raise LotteryError("'{name}' is named twice: name each role once.", name=name)
         if name == SHADOW_WORD:
             raise LotteryError("'shadow' cannot be a role: !draw <role> shadow asks for a shadow.")
         seen.add(name)
@@ -114,7 +115,9 @@ def parse_switch(text: str) -> bool:
         return True
     if value in ("off", "no", "false"):
         return False
-    raise LotteryError(f"'{text}' is neither on nor off: write !roles redraw on or !roles redraw off.")
+    raise LotteryError(
+        "'{text}' is neither on nor off: write !roles redraw on or !roles redraw off.", text=text
+    )
 
 
 # --- the pool ------------------------------------------------------------------------------
@@ -162,11 +165,12 @@ def roles_to_draw(
     for raw in requested:
         role = raw.strip().lower()
         if role not in room_roles:
-            known = ", ".join(room_roles) or "none yet"
-            raise LotteryError(f"'{raw}' is not a role here. Roles: {known}.")
+            raise LotteryError(
+                "'{typed}' is not a role here. Roles: {roles}.", typed=raw, roles=", ".join(room_roles)
+            )
         if role in held:
             raise LotteryError(
-                f"'{role}' is held. Its holder can end the mandate early with !release {role}."
+                "'{role}' is held. Its holder can end the mandate early with !release {role}.", role=role
             )
         if role not in wanted:
             wanted.append(role)

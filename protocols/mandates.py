@@ -100,7 +100,7 @@ def expire(mandates: Iterable[Mandate], now: datetime) -> tuple[list[Mandate], l
 
 def _require(mandate: Mandate | None, role: str, now: datetime) -> Mandate:
     if mandate is None or not mandate.active(now):
-        raise MandateError(f"Nobody holds '{role}' right now: !roles shows who holds what.")
+        raise MandateError("Nobody holds '{role}' right now: !roles shows who holds what.", role=role)
     return mandate
 
 
@@ -109,7 +109,9 @@ def release(mandate: Mandate | None, role: str, by: str, now: datetime) -> Manda
     held = _require(mandate, role, now)
     if by != held.holder:
         raise MandateError(
-            f"Only {held.holder} can release '{role}'. A mandate ends on its own when its term is over."
+            "Only {holder} can release '{role}'. A mandate ends on its own when its term is over.",
+            holder=held.holder,
+            role=role,
         )
     return held
 
@@ -119,13 +121,15 @@ def propose_renewal(mandate: Mandate | None, role: str, by: str, now: datetime) 
     held = _require(mandate, role, now)
     if held.renewals >= MAX_RENEWALS:
         raise MandateError(
-            f"'{role}' was renewed {held.renewals} times in a row: let it go back to the "
-            "lottery when it ends."
+            "'{role}' was renewed {n} times in a row: let it go back to the lottery when it ends.",
+            role=role,
+            n=held.renewals,
         )
     if held.renewal is not None:
         raise MandateError(
-            f"Renewing '{role}' was already proposed by {held.renewal.proposed_by}; "
-            "someone other than the holder confirms it."
+            "Renewing '{role}' was already proposed by {who}; someone other than the holder confirms it.",
+            role=role,
+            who=held.renewal.proposed_by,
         )
     return replace(held, renewal=RenewalProposal(by, now))
 
@@ -138,11 +142,11 @@ def confirm_renewal(mandate: Mandate | None, role: str, by: str, now: datetime, 
     """
     held = _require(mandate, role, now)
     if held.renewal is None:
-        raise MandateError(f"Nobody proposed renewing '{role}': propose it first.")
+        raise MandateError("Nobody proposed renewing '{role}': propose it first.", role=role)
     if by == held.holder:
-        raise MandateError(f"You hold '{role}': another member has to confirm its renewal.")
+        raise MandateError("You hold '{role}': another member has to confirm its renewal.", role=role)
     if by == held.renewal.proposed_by:
-        raise MandateError(f"You proposed renewing '{role}': a different member has to confirm it.")
+        raise MandateError("You proposed renewing '{role}': a different member has to confirm it.", role=role)
     if term <= timedelta(0):
         raise ValueError("a renewal needs a positive term")
     return replace(

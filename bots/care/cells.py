@@ -33,6 +33,7 @@ from bots.runtime.converters import Converter, Words
 from bots.runtime.errors import PERMANENT, MatrixError, UserError
 from bots.runtime.host import Host
 from bots.runtime.i18n import _, ngettext
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
 from protocols.groups import Group
@@ -158,7 +159,7 @@ class ReshufflePart(HandoverPart):
             planned = plan_boundary(stored.generation + 1, old, pool, self._rng, stored.schedule, stored.met)
         except ValueError as exc:  # the pool no longer fits the sizes: say so, keep the cells
             if await self.cell_schedules.advance(stored, through, None, (), stored.met):
-                await self.host.post(room, render.cannot_form(str(exc)), k)
+                await self.host.post(room, render.cannot_form(said(exc)), k)
             return
         if not await self.cell_schedules.advance(stored, through, post, planned.open, planned.met):
             return  # another run did this boundary

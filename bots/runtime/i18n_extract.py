@@ -34,6 +34,9 @@ TRANSLATED: tuple[str, ...] = (
     "bots/mirror",
     "bots/ghostchair",
     "bots/lottery",
+    "protocols/lottery_room.py",
+    "protocols/mandates.py",
+    "protocols/groups.py",
     "bots/care",
     "protocols/rota_state.py",
     "protocols/rota_swaps.py",
@@ -66,6 +69,8 @@ TRANSLATED: tuple[str, ...] = (
     "bots/herald/base.py",
     "bots/herald/feature.py",
     "bots/herald/grammar.py",
+    "bots/herald/coalitions.py",
+    "bots/herald/room_commands.py",
 )
 
 

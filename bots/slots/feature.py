@@ -21,6 +21,7 @@ from bots.dayofaction.run_feature import RunFeature
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.errors import UserError
 from bots.runtime.i18n import _, when
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Span
@@ -118,7 +119,7 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
                 info, ctx.room_id, {s.name: s for s in ordered}, ordered[index].name, ctx.sender, ctx.event_id
             )
         except rules.SlotError as exc:
-            reply = render.Message.of(str(exc))
+            reply = render.Message.of(said(exc))
         await self._post(info, ctx.room_id, reply, key(self.name, "reaction", ctx.event_id), reply_to=target)
 
     # -- the herald's moments ------------------------------------------------------------------
