@@ -20,21 +20,18 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from bots.dayofaction.herald_port import CoalitionInfo, PhaseView, RunSpec
-from bots.devclient import UserClient
-from bots.devserver import Homeserver
 from bots.herald import HeraldFeature
 from bots.runtime.ids import RoomID
 from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
+from tests.e2e.dayofaction_helpers import from_bot, open_dm, people, readable, room_of
 from tests.e2e.federation import Federation, federation  # noqa: F401 - the fixture
-from tests.e2e.harness import BotHarness, person
-from tests.e2e.helpers import Event, ask, ask_event, body, react, until
-from tests.e2e.test_herald import wait_sent
+from tests.e2e.harness import BotHarness
+from tests.e2e.helpers import ask, ask_event, body, react, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -56,55 +53,6 @@ TABLES = (
 )
 
 
-async def room_of(
-    owner: UserClient, bot: BotHarness, name: str, members: list[UserClient], encrypted: bool
-) -> str:
-    """A room version 10 room its owner moderates, with the bot and ``members`` joined."""
-    content: dict[str, Any] = {
-        "name": name,
-        "invite": [bot.user_id, *(m.user_id for m in members)],
-        "preset": "private_chat",
-        "room_version": "10",
-    }
-    if encrypted:
-        content["initial_state"] = [
-            {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
-        ]
-    room = str((await owner.api("POST", "/_matrix/client/v3/createRoom", content))["room_id"])
-    await owner.wait_joined(room, bot.user_id, timeout=45)
-    for m in members:
-        await m.join(room)
-        await owner.wait_joined(room, m.user_id, timeout=45)
-    return room
-
-
-def from_bot(bot: BotHarness, room: str, needle: str) -> Any:
-    return lambda r, e: r == room and e.get("sender") == bot.user_id and needle in body(e)
-
-
-async def open_dm(who: UserClient, seen: int, bot: BotHarness | None = None) -> str:
-    """The DM the bot opened with ``who`` after it had ``seen`` invites: joined, as Element does.
-    With ``bot``: joined once the bot's first message is in it (joining over federation at the
-    instant the bot writes can leave that message out of the person's server's view)."""
-    await until(lambda: len(who.invites) > seen, f"{who.user_id} is invited to a DM", timeout=45)
-    dm = who.invites[seen]
-    if bot is not None:
-        await wait_sent(bot, dm)
-    await who.join(dm)
-    return dm
-
-
-async def readable(who: UserClient, bot: BotHarness, room: str, needle: str) -> Event:
-    return await who.wait_readable(
-        room, lambda e: e.get("sender") == bot.user_id and needle in body(e), timeout=45
-    )
-
-
-async def people(server: Homeserver, tmp_path: Path, n: int) -> list[UserClient]:
-    """``n`` people on ``server``, logged in (and cross-signed) at the same time."""
-    return list(await asyncio.gather(*(person(server, tmp_path) for _ in range(n))))
-
-
 async def rows(bot: BotHarness, table: str) -> int:
     row = await bot.runtime.db.fetchone(f"SELECT COUNT(*) FROM {table}")
     return int(row[0])
@@ -121,7 +69,7 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
             "retention": {"sweep_every": "2s", "outbox": "1s", "handled_events": "1s"},
             "features": {
                 "lottery": {"commit_window": "3s", "default_term": "1h"},
-                "dayofaction": {"liaison_check": "2s", "drill_min_window": "8s"},
+                "dayofaction": {"liaison_check": "2s", "drill_min_window": "10s"},
             },
         },
     )
@@ -248,11 +196,22 @@ async def test_the_day_of_action_across_two_servers(federation: Federation, tmp_
         started = await ask(mod, coord, "!protocol drill doa-drill speed 3600x")
         drill_id = re.search(r"(drill-\w+)", started).group(1)  # type: ignore[union-attr]
         await mod.wait_for(from_bot(bot, north, "DRILL — Go"), timeout=45)
+
+        async def backup_asked() -> bool:  # the drill's ladder reached its second step in North
+            row = await bot.runtime.db.fetchone(
+                "SELECT escalated FROM dayofaction_drill_phase WHERE drill_id = ? AND room_id = ?",
+                (drill_id, north),
+            )
+            return row is not None and int(row[0]) >= 2
+
+        # The backup answers as soon as it is asked, well before the report's fixed time (on a
+        # loaded machine, opening both DMs first could take longer than the drill itself).
+        await until(backup_asked, "the drill asks the liaison, then the backup", timeout=45)
+        assert "Acknowledged (drill" in await ask(backup, north, "!ack drill", timeout=45)
         alert = await open_dm(liaison, seen_l, bot)
         assert "North" in body(await readable(liaison, bot, alert, "no acknowledgement"))
         backup_alert = await open_dm(backup, seen_b, bot)
         assert "North" in body(await readable(backup, bot, backup_alert, "no acknowledgement"))
-        assert "Acknowledged (drill" in await ask(backup, north, "!ack drill")
         report = await mod.wait_for(from_bot(bot, coord, f"report of drill {drill_id}"), timeout=60)
         assert re.search(r"North: go \d+s", body(report)) and "South: go silent" in body(report)
         assert "Silent rooms: South." in body(report)
