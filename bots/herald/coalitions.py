@@ -8,18 +8,16 @@ message where every typed error does, in the runtime.
 from __future__ import annotations
 
 import secrets
-from zoneinfo import ZoneInfo
 
-from bots.herald.base import run_id_of
 from bots.herald.delivery import Broadcast
 from bots.herald.grammar import KnownRoom
-from bots.herald.render import local_details, rooms_list
+from bots.herald.render import rooms_list
 from bots.runtime.commands import CommandContext, command
-from bots.runtime.converters import Text, UserRef
-from bots.runtime.errors import MatrixError, PermissionDenied, UserError
+from bots.runtime.converters import UserRef
+from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.i18n import _, duration, when
 from bots.runtime.ids import RoomID, server_of
-from bots.runtime.message import Message
-from protocols.herald import validate_local
+from bots.runtime.message import Inline, Message
 from protocols.herald.consent import (
     INVITE_TTL,
     MAX_MEMBERS,
@@ -29,7 +27,6 @@ from protocols.herald.consent import (
     check_invite_token,
     make_invite_token,
 )
-from protocols.timespec import format_duration, format_local
 from storage.herald import Coalition, token_hash
 
 
@@ -64,8 +61,11 @@ class CoalitionCommands(Broadcast):
         current = await self.coalitions.coalitions_of(ctx.room_id)
         if current:
             raise UserError(
-                f"This room is already in coalition {current[0].name}; a room takes part in one "
-                "coalition at a time. Leave it first with !coalition leave."
+                _(
+                    "This room is already in coalition {coalition}; a room takes part in one coalition at a "
+                    "time. Leave it first with !coalition leave.",
+                    coalition=current[0].name,
+                )
             )
 
     @command(
@@ -81,15 +81,22 @@ class CoalitionCommands(Broadcast):
         created = await self.coalitions.create(wanted, ctx.room_id, homeserver, ctx.sender, ctx.now)
         if created is None:
             raise UserError(
-                f"A coalition named {wanted} already exists on this bot; pick another name. "
-                "To join it, ask its coordination room for an invitation."
+                _(
+                    "A coalition named {coalition} already exists on this bot; pick another name. To join it, "
+                    "ask its coordination room for an invitation.",
+                    coalition=wanted,
+                )
             )
         await ctx.reply(
             Message.of(
-                f"Coalition {wanted} created; this room coordinates it: its moderators start, amend and "
-                "cancel protocol runs. Rooms join only by invitation: a coordinator types "
-                "!coalition invite [room] here and passes the token to that room. "
-                f"This room's liaison is {ctx.sender} (change with !coalition liaison <@user>)."
+                _(
+                    "Coalition {coalition} created; this room coordinates it: its moderators start, amend and "
+                    "cancel protocol runs. Rooms join only by invitation: a coordinator types !coalition "
+                    "invite [room] here and passes the token to that room. This room's liaison is {liaison} "
+                    "(change with !coalition liaison <@user>).",
+                    coalition=wanted,
+                    liaison=ctx.sender,
+                )
             )
         )
 
@@ -105,11 +112,15 @@ class CoalitionCommands(Broadcast):
         if target is not None and target in {
             m.room_id for m in await self.coalitions.members(coalition.name)
         }:
-            raise UserError(f"That room is already in coalition {coalition.name}.")
+            raise UserError(_("That room is already in coalition {coalition}.", coalition=coalition.name))
         if await self.coalitions.count_members(coalition.name) >= MAX_MEMBERS:
             raise UserError(
-                f"Coalition {coalition.name} has {MAX_MEMBERS} rooms, the most one coalition may have; "
-                "remove a room (!coalition remove <room>) before inviting another."
+                _(
+                    "Coalition {coalition} has {limit} rooms, the most one coalition may have; remove a room "
+                    "(!coalition remove <room>) before inviting another.",
+                    coalition=coalition.name,
+                    limit=MAX_MEMBERS,
+                )
             )
         token = make_invite_token(secrets.token_bytes(TOKEN_BYTES))
         expires = ctx.now + INVITE_TTL
@@ -117,20 +128,37 @@ class CoalitionCommands(Broadcast):
             coalition.name, token_hash(token), target, ctx.sender, ctx.now, expires, MAX_OPEN_INVITES
         ):
             raise UserError(
-                f"Coalition {coalition.name} already has {MAX_OPEN_INVITES} open invitations; wait until some "
-                f"are used or expire ({format_duration(INVITE_TTL)} after they were issued)."
+                _(
+                    "Coalition {coalition} already has {limit} open invitations; wait until some are used or "
+                    "expire ({ttl} after they were issued).",
+                    coalition=coalition.name,
+                    limit=MAX_OPEN_INVITES,
+                    ttl=duration(INVITE_TTL),
+                )
             )
         await self.share_invite(coalition.name, token_hash(token), target, expires)
         zone = await self.zone_of(ctx.room_id)
-        which = "one room (the one named)" if target else "one room"
-        await ctx.reply(
-            Message.of(
-                f"Invitation to coalition {coalition.name}, for {which}, valid once until "
-                f"{format_local(expires, zone)}:"
+        head = (
+            _(
+                "Invitation to coalition {coalition}, for one room (the one named), valid once until {when}:",
+                coalition=coalition.name,
+                when=when(expires, zone),
             )
+            if target
+            else _(
+                "Invitation to coalition {coalition}, for one room, valid once until {when}:",
+                coalition=coalition.name,
+                when=when(expires, zone),
+            )
+        )
+        await ctx.reply(
+            Message.of(head)
             .preformatted(token)
             .paragraph(
-                f"Pass it privately to a moderator of the joining room; they type there: !coalition join {token}"
+                _(
+                    "Pass it privately to a moderator of the joining room; they type there: {command}",
+                    command=f"!coalition join {token}",
+                )
             )
         )
 
@@ -148,29 +176,41 @@ class CoalitionCommands(Broadcast):
             token_hash(typed), ctx.room_id, homeserver, ctx.sender, ctx.now, MAX_MEMBERS
         )
         if used.outcome == "other_room":
-            raise UserError("This invitation was issued for another room; it works only there.")
+            raise UserError(_("This invitation was issued for another room; it works only there."))
         if used.outcome == "full":
             raise UserError(
-                f"That coalition already has {MAX_MEMBERS} rooms, the most one coalition may have."
+                _(
+                    "That coalition already has {limit} rooms, the most one coalition may have.",
+                    limit=MAX_MEMBERS,
+                )
             )
         if used.coalition is None:
             raise UserError(
-                "This invitation is not valid: it was never issued by this bot, was used already, or expired "
-                f"(invitations last {format_duration(INVITE_TTL)}). Ask the coordination room for a new one."
+                _(
+                    "This invitation is not valid: it was never issued by this bot, was used already, or "
+                    "expired (invitations last {ttl}). Ask the coordination room for a new one.",
+                    ttl=duration(INVITE_TTL),
+                )
             )
         coalition = used.coalition
         await self.spend_invite(coalition.name, token_hash(typed))
         coordination = await self.label(coalition.coordination_room)
         coordinators = await self._coordinators_of(coalition)
-        who = ", ".join(coordinators) if coordinators else "its moderators"
+        who: Inline = ", ".join(coordinators) if coordinators else _("its moderators")
         await ctx.reply(
             Message.of(
-                f"This room joined coalition {coalition.name}. It is coordinated from “{coordination}” "
-                f"({coalition.coordination_room}) by {who}: protocol messages from this bot in this coalition come "
-                f"from them. This room's liaison is {ctx.sender} (change with !coalition liaison <@user>). "
-                "Fill in your local details with !local set meeting_point <place>, "
-                "!local set local_contact <who>, !local set timezone <Area/City>. "
-                "A moderator can take this room out at any time with !coalition leave."
+                _(
+                    "This room joined coalition {coalition}. It is coordinated from “{coordination}” ({room}) by "
+                    "{who}: protocol messages from this bot in this coalition come from them. This room's "
+                    "liaison is {liaison} (change with !coalition liaison <@user>). Fill in your local details "
+                    "with !local set meeting_point <place>, !local set local_contact <who>, !local set timezone "
+                    "<Area/City>. A moderator can take this room out at any time with !coalition leave.",
+                    coalition=coalition.name,
+                    coordination=coordination,
+                    room=coalition.coordination_room,
+                    who=who,
+                    liaison=ctx.sender,
+                )
             )
         )
         await self.share_member(coalition.name, ctx.room_id)
@@ -179,7 +219,13 @@ class CoalitionCommands(Broadcast):
         await self.host.post(
             RoomID(coalition.coordination_room),
             Message.of(
-                f"➕ {label} ({homeserver}) joined coalition {coalition.name} with an invitation; liaison {ctx.sender}."
+                _(
+                    "➕ {room} ({server}) joined coalition {coalition} with an invitation; liaison {liaison}.",
+                    room=label,
+                    server=homeserver,
+                    coalition=coalition.name,
+                    liaison=ctx.sender,
+                )
             ),
             ctx.key("coalition-joined"),
         )
@@ -194,49 +240,66 @@ class CoalitionCommands(Broadcast):
         coalition = await self.coordination(ctx)
         target = str(room)
         if target == coalition.coordination_room:
-            raise UserError("The coordination room cannot remove itself; it coordinates the coalition.")
+            raise UserError(_("The coordination room cannot remove itself; it coordinates the coalition."))
         if not await self.coalitions.leave(coalition.name, target):
             raise UserError(
-                f"That room is not in coalition {coalition.name}; !coalition rooms lists its rooms."
+                _(
+                    "That room is not in coalition {coalition}; !coalition rooms lists its rooms.",
+                    coalition=coalition.name,
+                )
             )
         cancelled = await self.runs.cancel_room(target, coalition.name)
         await self.coalition_changed(coalition.name)
         label = await self.label(target)
         await ctx.reply(
             Message.of(
-                f"{label} is out of coalition {coalition.name}: it gets nothing further "
-                f"({cancelled} pending messages to it will not be sent)."
+                _(
+                    "{room} is out of coalition {coalition}: it gets nothing further ({cancelled} pending "
+                    "messages to it will not be sent).",
+                    room=label,
+                    coalition=coalition.name,
+                    cancelled=cancelled,
+                )
             )
         )
         await self.host.post(
             room,
             Message.of(
-                f"This room was removed from coalition {coalition.name} by its coordination room: "
-                "it gets no more of its protocol messages."
+                _(
+                    "This room was removed from coalition {coalition} by its coordination room: it gets no more "
+                    "of its protocol messages.",
+                    coalition=coalition.name,
+                )
             ),
             ctx.key("coalition-removed"),
         )
 
     @command("coalition leave", help="Take this room out of its coalition", power="moderator", where="room")
     async def coalition_leave(self, ctx: CommandContext) -> None:
-        coalition, _ = await self.member_of(ctx)
+        coalition, _member = await self.member_of(ctx)
         if coalition.coordination_room == ctx.room_id:
             raise UserError(
-                f"This room coordinates coalition {coalition.name}, so it cannot leave it; "
-                "its member rooms would be left without coordinators."
+                _(
+                    "This room coordinates coalition {coalition}, so it cannot leave it; its member rooms would "
+                    "be left without coordinators.",
+                    coalition=coalition.name,
+                )
             )
         await self.coalitions.leave(coalition.name, ctx.room_id)
         await self.runs.cancel_room(ctx.room_id, coalition.name)
         await self.coalition_changed(coalition.name)
         await ctx.reply(
             Message.of(
-                f"This room left coalition {coalition.name}: it gets no more of its protocol messages."
+                _(
+                    "This room left coalition {coalition}: it gets no more of its protocol messages.",
+                    coalition=coalition.name,
+                )
             )
         )
         label = await self.label(ctx.room_id)
         await self.host.post(
             RoomID(coalition.coordination_room),
-            Message.of(f"➖ {label} left coalition {coalition.name}."),
+            Message.of(_("➖ {room} left coalition {coalition}.", room=label, coalition=coalition.name)),
             ctx.key("coalition-left"),
         )
 
@@ -244,7 +307,7 @@ class CoalitionCommands(Broadcast):
         "coalition rooms", help="List the coalition's rooms, their homeserver and liaison (member rooms only)"
     )
     async def coalition_rooms(self, ctx: CommandContext) -> None:
-        coalition, _ = await self.member_of(ctx)
+        coalition, _member = await self.member_of(ctx)
         members = await self.coalitions.members(coalition.name)
         labelled = [(m, await self.label(m.room_id)) for m in members]
         await ctx.reply(rooms_list(coalition.name, coalition.coordination_room, labelled))
@@ -253,86 +316,19 @@ class CoalitionCommands(Broadcast):
         "coalition liaison", help="Name this room's liaison to the coalition", power="moderator", where="room"
     )
     async def coalition_liaison(self, ctx: CommandContext, user: UserRef) -> None:
-        coalition, _ = await self.member_of(ctx)
+        coalition, _member = await self.member_of(ctx)
         if user not in await self.host.members(ctx.room_id):
-            raise UserError(f"{user} is not in this room: invite them first, then name them liaison.")
+            raise UserError(
+                _("{user} is not in this room: invite them first, then name them liaison.", user=user)
+            )
         await self.coalitions.set_liaison(coalition.name, ctx.room_id, user)
         await self.share_member(coalition.name, ctx.room_id)
         await ctx.reply(
             Message.of(
-                f"{user} is now this room's liaison to coalition {coalition.name}: they acknowledge protocols."
+                _(
+                    "{user} is now this room's liaison to coalition {coalition}: they acknowledge protocols.",
+                    user=user,
+                    coalition=coalition.name,
+                )
             )
         )
-
-    # -- local details ------------------------------------------------------------------------
-
-    @command(
-        "local set",
-        help="Set a local detail used in protocol messages (meeting_point, local_contact, language, timezone)",
-    )
-    async def local_set(self, ctx: CommandContext, key: str, value: Text) -> None:
-        found = await self.membership(ctx.room_id)
-        await self.require_liaison(ctx, found[1] if found else None)
-        norm_key, norm_value = validate_local(key, value)
-        if norm_key == "timezone":
-            await self.host.settings.set_zone(ctx.room_id, ZoneInfo(norm_value))
-        elif norm_key == "language":
-            try:
-                await self.host.settings.set_language(ctx.room_id, norm_value)
-            except ValueError as exc:
-                raise UserError(f"{exc}.") from None
-        else:
-            await self.local.set(ctx.room_id, norm_key, norm_value, ctx.now)
-        await ctx.reply(Message.of(f"{norm_key} set to: {norm_value}"))
-
-    @command("local show", help="Show this room's local details")
-    async def local_show(self, ctx: CommandContext) -> None:
-        await ctx.reply(local_details(await self.details(ctx.room_id)))
-
-    # -- acknowledgements ---------------------------------------------------------------------
-
-    @command("ack", help="Acknowledge a run's messages for your room (liaison)")
-    async def ack(self, ctx: CommandContext, run: str | None = None) -> None:
-        run_id = run_id_of(run) if run else None
-        found = await self.membership(ctx.room_id)
-        if found is not None:
-            coalition, member = found
-            if not await self.may_ack(ctx.room_id, ctx.sender, member):
-                raise PermissionDenied(
-                    f"Only this room's liaison ({member.liaison or 'none set'}) or a moderator acknowledges for the room."
-                )
-            if run_id is not None:
-                await self.run_in(coalition, run_id)
-            targets = [member]
-        else:
-            # A liaison may answer from a direct chat (where the escalation reached them).
-            # Only for rooms they are still in: a liaison who left or was kicked is cleared here.
-            targets = [
-                m
-                for m in await self.coalitions.rooms_of_liaison(ctx.sender)
-                if await self.still_in_room(m.room_id, ctx.sender, m)
-            ]
-            if not targets:
-                raise UserError(
-                    "This room is not in a coalition (or it left), so there is nothing to acknowledge here. "
-                    "Liaisons acknowledge in their own coalition room, and from a direct chat only for "
-                    "rooms they are still in."
-                )
-        done: list[str] = []
-        for member in targets:
-            awaiting = await self.runs.awaiting_ack(member.room_id, run_id)
-            if not awaiting:
-                continue
-            latest_run = awaiting[-1].run_id if run_id is None else run_id
-            phases = [d.phase_key for d in awaiting if d.run_id == latest_run]
-            if await self.runs.ack(latest_run, member.room_id, ctx.sender, ctx.now):
-                label = "this room" if member.room_id == ctx.room_id else await self.label(member.room_id)
-                done.append(f"run {latest_run} for {label}: {', '.join(phases)}")
-                await self.schedule_escalation(latest_run)
-                shared_run = await self.runs.get(latest_run)
-                if shared_run is not None:
-                    await self.share_acks(shared_run.coalition)
-        if not done:
-            which = f"run {run_id}" if run_id else "any run"
-            raise UserError(f"Nothing from {which} awaits an acknowledgement here.")
-        await ctx.reply(Message.of("✅ Acknowledged " + "; ".join(done) + "."))

@@ -3,7 +3,7 @@ homeservers, as one feature on the contract.
 
 The class is assembled from one mixin per concern, each building on the last:
 ``base`` (repositories, templates, who may do what) -> ``escalation`` (acks and the ladder) ->
-``delivery`` (the broadcast) -> ``coalitions`` (``!coalition``, ``!local``, ``!ack``) ->
+``delivery`` (the broadcast) -> ``coalitions`` (``!coalition``) -> ``room_commands`` (``!local``, ``!ack``) ->
 ``protocols`` (``!protocol``); the calendar is its own feature (bots/calendar). This module adds the
 life cycle: jobs rebuilt at start, retention, and what a room that removed the bot leaves behind.
 """

@@ -9,9 +9,9 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from bots.herald.coalitions import CoalitionCommands
 from bots.herald.render import ack_board, plan_preview, template_detail, template_list
 from bots.herald.render_phases import say
+from bots.herald.room_commands import RoomCommands
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Text, When
 from bots.runtime.errors import UserError
@@ -21,7 +21,7 @@ from protocols.herald import check_can_confirm, make_amendment, make_cancellatio
 from protocols.herald.consent import MAX_AMENDMENTS_PER_HOUR, MAX_LIVE_RUNS
 
 
-class ProtocolCommands(CoalitionCommands):
+class ProtocolCommands(RoomCommands):
     """Templates and runs."""
 
     @command("protocol list", help="List the day-of-action protocol templates")
