@@ -50,6 +50,10 @@ NO_ROOMS: dict[str, Any] = {
 
 class AppserviceRuntime(BotRuntime):
     sync_filter = NO_ROOMS
+    # Room events come from the listener, not from /sync: a transaction waiting since the restart
+    # is handled as soon as the features run (an encrypted event whose key the first sync
+    # brings waits for it, as any undecryptable event does).
+    ready_before_first_sync = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,13 +84,16 @@ class AppserviceRuntime(BotRuntime):
             pickle_key=pickle_key,
         )
         try:
-            matrix = await self._set_up(self.client, None, pickle_key)
-            self.rate_limit = LIFTED  # the registration says rate_limited: false
+            # Listening and the ping first: the ping makes the homeserver send at once what
+            # waited while the bot was down, and the bot sets up its keys meanwhile (a
+            # transaction is handled once the bot is ready).
             self.listener = Listener(
                 registration.hs_token, self.handle_transaction, settings.listen_host, settings.listen_port
             )
             await self.listener.start()
-            await self._ping(matrix, registration)
+            await self._ping(Matrix(self.client), registration)
+            await self._set_up(self.client, None, pickle_key)
+            self.rate_limit = LIFTED  # the registration says rate_limited: false
         except BaseException:  # the app never holds this bot: close what was opened
             await self.close()
             raise

@@ -109,6 +109,9 @@ class SyncLoop:
     _undecrypted: list[tuple[float, RoomID, MegolmEvent]]
     # None: every room. Application-service mode filters rooms out (its events are pushed).
     sync_filter: dict[str, Any] | None = None
+    # Ready (features started, events handled) only once the first sync is through, so that
+    # ready means caught up; application-service mode, whose events are pushed, need not wait.
+    ready_before_first_sync = False
 
     if TYPE_CHECKING:  # provided by the other parts of the runtime
 
@@ -144,10 +147,14 @@ class SyncLoop:
         backoff = 1.0
         failures = 0
         features_started = False
+        if self.ready_before_first_sync:
+            await self._start_features()
+            features_started = True
+        at_once = True
         while not self._stopping.is_set():
             try:
                 # The first sync of a process returns at once: ready means caught up.
-                resp = await self._sync(checkpoint, not features_started)
+                resp = await self._sync(checkpoint, at_once)
             except (TransportError, MatrixError) as exc:
                 if self._stopping.is_set():
                     break
@@ -164,13 +171,10 @@ class SyncLoop:
                 first_ever = False
                 checkpoint = resp.next_batch
                 await self.store.save_checkpoint(checkpoint)
+                at_once = False
                 if not features_started:
-                    for feature in self.features:
-                        await feature.ready()  # its own migrations, before its tables are read
-                        await feature.start()
+                    await self._start_features()
                     features_started = True
-                    self.ready.set()
-                    log.info("%s is ready", self.name)
             except Exception as exc:
                 failures += 1
                 log.error(
@@ -189,6 +193,13 @@ class SyncLoop:
             failures = 0
             if self.outbox.fanning_out():
                 await self._sleep(FAN_OUT_SYNC_PAUSE_S)  # one sync for many echoes
+
+    async def _start_features(self) -> None:
+        for feature in self.features:
+            await feature.ready()  # its own migrations, before its tables are read
+            await feature.start()
+        self.ready.set()
+        log.info("%s is ready", self.name)
 
     def stop(self) -> None:
         self._stopping.set()
