@@ -71,6 +71,8 @@ TRANSLATED: tuple[str, ...] = (
     "bots/herald/grammar.py",
     "bots/herald/coalitions.py",
     "bots/herald/room_commands.py",
+    "protocols/herald/local.py",
+    "protocols/herald/consent.py",
 )
 
 

@@ -35,15 +35,17 @@ def validate_local(key: str, value: str) -> tuple[str, str]:
     """
     norm_key = key.strip().lower().replace("-", "_")
     if norm_key not in LOCAL_KEYS:
-        raise LocalDetailError(f"'{key}' is not a local detail. Use one of: {', '.join(LOCAL_KEYS)}")
+        raise LocalDetailError(
+            "'{key}' is not a local detail. Use one of: {keys}", key=key, keys=", ".join(LOCAL_KEYS)
+        )
     text = " ".join(value.split())  # one line: newlines would break the message layout
     if not text:
-        raise LocalDetailError(f"{norm_key} needs a value: {LOCAL_KEYS[norm_key]}")
+        raise LocalDetailError("{key} needs a value: {hint}", key=norm_key, hint=LOCAL_KEYS[norm_key])
     if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in text):
-        raise LocalDetailError(f"{norm_key} contains control characters; type plain text")
+        raise LocalDetailError("{key} contains control characters; type plain text", key=norm_key)
     limit = _MAX_LENGTH[norm_key]
     if len(text) > limit:
-        raise LocalDetailError(f"{norm_key} is too long: at most {limit} characters")
+        raise LocalDetailError("{key} is too long: at most {limit} characters", key=norm_key, limit=limit)
     if norm_key == "timezone":
         try:
             text = parse_zone(text).key
