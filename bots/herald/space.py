@@ -99,9 +99,10 @@ class CoalitionSpaces(PhasePins):
         try:
             await self._unlist_others(space, set(rooms))
             await self._open_to(space, rooms)
-        except MatrixError as exc:
+            self._space_rooms[coalition.name] = frozenset(rooms)
+        except MatrixError as exc:  # the next change of rooms (or this command) tries again
             log.warning("herald: the space could not be brought up to date: %s", exc.errcode)
-        self._space_rooms[coalition.name] = frozenset(rooms)
+            self._space_rooms.pop(coalition.name, None)
         try:
             await self.host.invite(space, UserID(ctx.sender))
         except MatrixError:
