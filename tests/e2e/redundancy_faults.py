@@ -49,6 +49,7 @@ from tests.e2e.test_no_center import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 # Seconds from confirming a run to its action time: time for the plan to reach C on a loaded machine.
 ADOPTION_S = 100
+ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -153,17 +154,22 @@ def pending_later_phases(harness: object, run: str) -> int:
 
 
 async def confirmed_run(coalition: Coalition, at_least: float) -> tuple[str, float]:
-    """A run confirmed now for the next whole minute, adopted by C; its action time."""
+    """A run confirmed for a whole minute ahead and adopted by C well before its action time;
+    its action time. A run C adopted too late (on a loaded machine the plan can take minutes to
+    reach it) goes out as usual and another is started: a fault after the others delivered would
+    prove nothing."""
     alice, herald_c = coalition.people[0], coalition.heralds[2]
-    action, words = next_minute(at_least=at_least)
-    run = await start_run(alice, coalition.coord, words)
-    assert "confirmed" in body(await command(alice, coalition.coord, f"!protocol confirm {run}", timeout=60))
     db = herald_c.directory / "data" / "affinity.db"
-    await until(lambda: pending_in(db, herald_c.user_id, run) > 0, "C adopted the plan", 150)
-    # The fault must come while C holds the plan and before anyone sent (a loaded machine can
-    # take a minute to bring the plan to C): otherwise this run proves nothing.
-    assert time.time() < action.timestamp() - 12, "C adopted the plan too late for this fault"
-    return run, action.timestamp()
+    for _ in range(ATTEMPTS):
+        action, words = next_minute(at_least=at_least)
+        run = await start_run(alice, coalition.coord, words)
+        reply = body(await command(alice, coalition.coord, f"!protocol confirm {run}", timeout=60))
+        assert "confirmed" in reply, reply
+        await until(lambda r=run: pending_in(db, herald_c.user_id, r) > 0, "C adopted the plan", 300)
+        if time.time() < action.timestamp() - 12:
+            return run, action.timestamp()
+        print(f"C adopted run {run} too late for a fault before its action time; another run")
+    raise AssertionError(f"C adopted none of {ATTEMPTS} runs in time for the fault")
 
 
 async def test_a_partition_delivers_on_each_side_then_keeps_one_copy(
