@@ -88,8 +88,8 @@ class HeraldProcess:
         return self._count(sql, run_id)
 
     def ready(self) -> bool:
-        """Its first sync is done (an invite sent before it would be missed: see the report of
-        issue 12's benchmark), read from its log; fails if the process died."""
+        """Its first sync is done, read from its log; fails if the process died. (An invite sent
+        before it is never seen: that sync asks for no rooms, so Synapse leaves invites out too.)"""
         if self.process.poll() is not None:
             raise RuntimeError(f"herald {self.name} exited; see {self.directory / 'herald.log'}")
         return b" is ready" in (self.directory / "herald.log").read_bytes()

@@ -13,9 +13,11 @@ due at T for every herald that holds the plan. Round 1 has the one herald of tod
 then ``!coalition herald add`` moves the coalition into a control room and rounds 2 and 3 have k
 heralds (round 2 is the first time heralds B.. send in the rooms, so they share room keys then;
 in round 3 their sessions exist). For each round, from a client of each room's owner on the
-room's own server: when the first copy became readable (after T), how many copies each room got
-(must be exactly 1), and per herald, over the round (T - 1 s until every herald decided every
-room): CPU seconds, requests to its homeserver, messages sent, to-device messages.
+room's own server: when the first copy became readable (after T) and how many copies each room
+got (must be exactly 1); from each Synapse's own records, how long first copies took to reach the
+other heralds' homeservers, and whether an extra copy was sent while the first was already on its
+sender's; per herald, over the same window in every round (from T - 1 s, G x k + 20 s): CPU
+seconds, requests to its homeserver, messages sent, to-device messages.
 """
 
 from __future__ import annotations
