@@ -90,7 +90,24 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
     async def current_liaison(self, room_id: RoomID) -> li.Liaison | None:
         """The room's liaison and backup, after applying its lottery's draw or mandate end."""
         await self._sync_liaison(room_id)
-        term = await self.autonomy.liaison(room_id)
+        return await self._named_liaison(room_id, await self.autonomy.liaison(room_id))
+
+    async def liaison_as_it_stands(self, room_id: RoomID) -> li.Liaison | None:
+        """:meth:`current_liaison` without applying anything: what a refusal checks, so a
+        refused command changes nothing (the lottery's draw is applied once it goes ahead)."""
+        now = self.host.clock()
+        current = await self.autonomy.liaison(room_id)
+        lottery = self.host.peer(LotteryFeature)
+        mandate = await lottery.mandates.get(room_id, li.LIAISON_ROLE) if lottery else None
+        if mandate is not None and mandate.active(now):
+            if current is None or current.liaison != mandate.holder or current.term_end != mandate.expires:
+                current = li.drawn(current, room_id, li.LIAISON_ROLE, mandate.holder, mandate.expires)
+        elif current is not None:
+            after, hand = li.hand_off(current, now)
+            current = after if hand is not None else current
+        return await self._named_liaison(room_id, current)
+
+    async def _named_liaison(self, room_id: RoomID, term: li.Liaison | None) -> li.Liaison | None:
         if term is not None and term.liaison is not None:
             return term
         port = herald_port(self.host)
@@ -171,6 +188,9 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             raise UserError(
                 _("{user} is not in this room; a backup is one of the room's members.", user=user)
             )
+        li.name_backup(  # refused here, nothing is applied yet
+            await self.liaison_as_it_stands(ctx.room_id), ctx.room_id, user, bot=self.host.user_id
+        )
         term = li.name_backup(
             await self.current_liaison(ctx.room_id), ctx.room_id, user, bot=self.host.user_id
         )
@@ -317,7 +337,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
 
     async def _member_run(self, ctx: CommandContext, run: str) -> RunInfo:
         info = await run_for(self.host, ctx.room_id, run)
-        term = await self.current_liaison(ctx.room_id)
+        term = await self.liaison_as_it_stands(ctx.room_id)
         rules.check_decline(
             command_room=ctx.room_id,
             target_room=ctx.room_id if ctx.room_id in info.member_rooms else "",
@@ -329,7 +349,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         return info
 
     async def _liaison_or_moderator(self, ctx: CommandContext) -> None:
-        term = await self.current_liaison(ctx.room_id)
+        term = await self.liaison_as_it_stands(ctx.room_id)
         if not rules.may_decline(
             sender=ctx.sender,
             liaison=term.liaison if term else None,
