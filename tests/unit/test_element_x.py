@@ -44,6 +44,7 @@ from bots.runtime.message import (
 from bots.runtime.registry import REGISTRY
 from protocols.coalition.liveness import HeartbeatBook
 from protocols.coalition.registry import Registry
+from protocols.dayofaction.intake import RoomCounts
 from protocols.herald import MemberRoom, ProtocolTemplate
 from protocols.herald.board import DeliveryLike, DeliveryView
 from protocols.herald.plan import PlannedMessage, make_plan
@@ -126,6 +127,16 @@ STRATEGIES: dict[type, st.SearchStrategy[typing.Any]] = {
     ControlView: CONTROL_VIEWS,
     # Its field's type is imported only for type checking (the modules build on each other).
     Recurring: st.builds(Recurring, recurrence=st.from_type(Recurrence)),
+    # An intake survey's counts in one room: a few questions, a few answers each (small, so a
+    # loaded machine draws them in time).
+    RoomCounts: st.builds(
+        RoomCounts,
+        room=st.just("!room:x.org"),
+        answered=st.integers(0, 50),
+        counts=st.lists(
+            st.tuples(WORDS, st.lists(st.tuples(WORDS, st.integers(0, 50)), max_size=3).map(tuple)), max_size=3
+        ).map(tuple),
+    ),
 }
 
 
