@@ -177,7 +177,7 @@ async def test_a_partition_delivers_on_each_side_then_keeps_one_copy(
 ) -> None:
     run, action = await confirmed_run(coalition, at_least=ADOPTION_S)
     a, b, c = (server.server_name for server in proxied.servers)
-    await until(lambda: time.time() >= action - 10, "ten seconds before the action", 120, every=0.1)
+    await until(lambda: time.time() >= action - 10, "ten seconds before the action", 240, every=0.1)
     proxied.partition.split([{a, b}, {c}])
     try:
         for room, owner in coalition.rooms.items():
@@ -214,7 +214,7 @@ async def test_a_homeserver_stopped_before_the_action_time(
     server_c, carol = proxied.servers[2], coalition.people[2]
     elsewhere = {room: owner for room, owner in coalition.rooms.items() if owner is not carol}
     on_c = [room for room, owner in coalition.rooms.items() if owner is carol]
-    await until(lambda: time.time() >= action - 5, "five seconds before the action", 120, every=0.1)
+    await until(lambda: time.time() >= action - 5, "five seconds before the action", 240, every=0.1)
     await asyncio.to_thread(server_c.stop)
     assert server_c.process is not None and server_c.process.poll() is not None
     try:
