@@ -45,7 +45,8 @@ class InviteUse:
 
     ``outcome``: ``joined``; ``unknown`` (no such token: never issued, used, or expired);
     ``other_room`` (the token names another room; it stays valid for that room);
-    ``full`` (the coalition has its maximum of member rooms; the token stays valid).
+    ``full`` (the coalition has its maximum of member rooms; the token stays valid);
+    ``already`` (the room is in that coalition already; the token stays valid).
     """
 
     outcome: str
@@ -270,6 +271,12 @@ class Coalitions(_Scoped):
                 return InviteUse("unknown")
             if row[1] is not None and row[1] != room_id:
                 return InviteUse("other_room", coalition)
+            member = await self._db.fetchone(
+                "SELECT 1 FROM herald_member WHERE bot = ? AND coalition = ? AND room_id = ?",
+                (self._bot, coalition.name, room_id),
+            )
+            if member is not None:
+                return InviteUse("already", coalition)
             if await self.count_members(coalition.name) >= max_members:
                 return InviteUse("full", coalition)
             await self._db.execute("DELETE FROM herald_invite WHERE token_hash = ?", (hashed,))

@@ -147,13 +147,25 @@ class HeraldBase(ContractFeature[HeraldConfig]):
 
     # -- membership and who may do what -------------------------------------------------------
 
-    async def membership(self, room_id: str) -> tuple[Coalition, Member] | None:
-        """The coalition this room belongs to, and its member record (one coalition per room)."""
+    async def memberships(self, room_id: str) -> list[tuple[Coalition, Member]]:
+        """Every coalition this room belongs to (a coalition of coalitions: several), by name,
+        each with the room's member record in it."""
+        found = []
         for coalition in await self.coalitions.coalitions_of(room_id):
             for member in await self.coalitions.members(coalition.name):
                 if member.room_id == room_id:
-                    return coalition, member
-        return None
+                    found.append((coalition, member))
+        return found
+
+    async def membership(self, room_id: str, coalition: str | None = None) -> tuple[Coalition, Member] | None:
+        """The room's membership in ``coalition`` (named), else its first by name (None: none).
+        For what a room does on its own (a reaction, another feature asking); a command that
+        needs one coalition asks ``member_of``, which refuses to guess."""
+        found = await self.memberships(room_id)
+        if coalition is not None:
+            wanted = coalition.strip().casefold()
+            return next((f for f in found if f[0].name.casefold() == wanted), None)
+        return found[0] if found else None
 
     async def gains_scope(self, room_id: str) -> tuple[str, list[str]] | None:
         """Read-only, for other features (the ledger of gains): the name of the coalition this
@@ -165,16 +177,56 @@ class HeraldBase(ContractFeature[HeraldConfig]):
         rooms = [m.room_id for m in await self.coalitions.members(coalition.name)]
         return coalition.name, sorted({coalition.coordination_room, *rooms})
 
-    async def member_of(self, ctx: CommandContext) -> tuple[Coalition, Member]:
-        found = await self.membership(ctx.room_id)
-        if found is None:
+    async def seat_of(self, room_id: str, user_id: str) -> tuple[Coalition, Member] | None:
+        """The room's membership in which ``user_id`` is the liaison, else its first: a room in
+        several coalitions may send a different liaison to each."""
+        found = await self.memberships(room_id)
+        return next((f for f in found if f[1].liaison == user_id), found[0] if found else None)
+
+    async def member_of(self, ctx: CommandContext, coalition: str | None = None) -> tuple[Coalition, Member]:
+        """The coalition a command is about: the room's only one, or the one named with
+        ``in <coalition>``; a room in several must name it."""
+        found = await self.memberships(ctx.room_id)
+        if not found:
             raise UserError(
                 _(
                     "This room is not in a coalition. A coalition's coordination room invites a room "
                     "(!coalition invite); a moderator here then types !coalition join <token>."
                 )
             )
-        return found
+        names = ", ".join(c.name for c, _m in found)
+        if coalition is not None:
+            named = await self.membership(ctx.room_id, coalition)
+            if named is None:
+                raise UserError(
+                    _(
+                        "This room is not in coalition {coalition}; it is in: {names}.",
+                        coalition=coalition.strip(),
+                        names=names,
+                    )
+                )
+            return named
+        if len(found) > 1:
+            raise UserError(
+                _(
+                    "This room is in several coalitions ({names}); say which one by adding "
+                    "in <coalition> to the command.",
+                    names=names,
+                )
+            )
+        return found[0]
+
+    async def member_for_run(
+        self, ctx: CommandContext, run: str | None, coalition: str | None
+    ) -> tuple[Coalition, Member]:
+        """As ``member_of``; a run named on a room in several coalitions says which."""
+        if run is not None and coalition is None:
+            found = await self.runs.get(run_id_of(run))
+            if found is not None:
+                named = await self.membership(ctx.room_id, found.coalition)
+                if named is not None:
+                    return named
+        return await self.member_of(ctx, coalition)
 
     # -- what a coalition with a control room adds (bots.herald.heralds overrides these) --------
 

@@ -57,13 +57,15 @@ class CoalitionCommands(Broadcast):
     async def coalition_changed(self, coalition: str) -> None:
         """A room joined or left the coalition (``bots.herald.space`` keeps its space in step)."""
 
-    async def _not_in_a_coalition(self, ctx: CommandContext) -> None:
-        current = await self.coalitions.coalitions_of(ctx.room_id)
+    async def _not_coordinating(self, ctx: CommandContext) -> None:
+        """A room coordinates one coalition at most (it may be a member of others: a coalition
+        of coalitions), so that what a coordination room starts is never ambiguous."""
+        current = await self.coalitions.coordinated_by(ctx.room_id)
         if current:
             raise UserError(
                 _(
-                    "This room is already in coalition {coalition}; a room takes part in one coalition at a "
-                    "time. Leave it first with !coalition leave.",
+                    "This room already coordinates coalition {coalition}; a room coordinates one coalition. "
+                    "Create the new one from another room, then invite this room into it.",
                     coalition=current[0].name,
                 )
             )
@@ -76,7 +78,7 @@ class CoalitionCommands(Broadcast):
     )
     async def coalition_create(self, ctx: CommandContext, name: str) -> None:
         wanted = check_coalition_name(name)
-        await self._not_in_a_coalition(ctx)
+        await self._not_coordinating(ctx)
         homeserver = server_of(ctx.room_id) or server_of(ctx.sender)
         created = await self.coalitions.create(wanted, ctx.room_id, homeserver, ctx.sender, ctx.now)
         if created is None:
@@ -170,13 +172,16 @@ class CoalitionCommands(Broadcast):
     )
     async def coalition_join(self, ctx: CommandContext, token: str) -> None:
         typed = check_invite_token(token)
-        await self._not_in_a_coalition(ctx)
         homeserver = server_of(ctx.room_id) or server_of(ctx.sender)
         used = await self.coalitions.use_invite(
             token_hash(typed), ctx.room_id, homeserver, ctx.sender, ctx.now, MAX_MEMBERS
         )
         if used.outcome == "other_room":
             raise UserError(_("This invitation was issued for another room; it works only there."))
+        if used.outcome == "already" and used.coalition is not None:
+            raise UserError(
+                _("This room is already in coalition {coalition}.", coalition=used.coalition.name)
+            )
         if used.outcome == "full":
             raise UserError(
                 _(
@@ -274,9 +279,14 @@ class CoalitionCommands(Broadcast):
             ctx.key("coalition-removed"),
         )
 
-    @command("coalition leave", help="Take this room out of its coalition", power="moderator", where="room")
-    async def coalition_leave(self, ctx: CommandContext) -> None:
-        coalition, _member = await self.member_of(ctx)
+    @command(
+        "coalition leave",
+        help="Take this room out of its coalition (in <coalition>: when it is in several)",
+        power="moderator",
+        where="room",
+    )
+    async def coalition_leave(self, ctx: CommandContext, *, in_: str | None = None) -> None:
+        coalition, _member = await self.member_of(ctx, in_)
         if coalition.coordination_room == ctx.room_id:
             raise UserError(
                 _(
@@ -306,8 +316,8 @@ class CoalitionCommands(Broadcast):
     @command(
         "coalition rooms", help="List the coalition's rooms, their homeserver and liaison (member rooms only)"
     )
-    async def coalition_rooms(self, ctx: CommandContext) -> None:
-        coalition, _member = await self.member_of(ctx)
+    async def coalition_rooms(self, ctx: CommandContext, *, in_: str | None = None) -> None:
+        coalition, _member = await self.member_of(ctx, in_)
         members = await self.coalitions.members(coalition.name)
         labelled = [(m, await self.label(m.room_id)) for m in members]
         await ctx.reply(rooms_list(coalition.name, coalition.coordination_room, labelled))
@@ -315,8 +325,8 @@ class CoalitionCommands(Broadcast):
     @command(
         "coalition liaison", help="Name this room's liaison to the coalition", power="moderator", where="room"
     )
-    async def coalition_liaison(self, ctx: CommandContext, user: UserRef) -> None:
-        coalition, _member = await self.member_of(ctx)
+    async def coalition_liaison(self, ctx: CommandContext, user: UserRef, *, in_: str | None = None) -> None:
+        coalition, _member = await self.member_of(ctx, in_)
         if user not in await self.host.members(ctx.room_id):
             raise UserError(
                 _("{user} is not in this room: invite them first, then name them liaison.", user=user)

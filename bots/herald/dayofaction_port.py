@@ -97,8 +97,9 @@ class DayOfActionPort(LeaderlessDelivery):
         return RunSpec(tuple(items), closes, tuple(survey), phase_key)
 
     async def dayofaction_liaison(self, room_id: RoomID) -> UserID | None:
-        found = await self.membership(room_id)
-        return UserID(found[1].liaison) if found is not None and found[1].liaison else None
+        # A room in several coalitions: the liaison it drew serves all of them (see below).
+        liaisons = [m.liaison for _c, m in await self.memberships(room_id) if m.liaison]
+        return UserID(liaisons[0]) if liaisons else None
 
     async def dayofaction_coalitions(self, room_id: RoomID) -> Sequence[CoalitionInfo]:
         out = []
@@ -179,9 +180,9 @@ class DayOfActionPort(LeaderlessDelivery):
                     log.exception("herald: a day-of-action listener failed forgetting %s", run_id)
 
     async def dayofaction_set_liaison(self, room_id: RoomID, user_id: UserID | None) -> None:
-        found = await self.membership(room_id)
-        if found is not None and found[1].liaison != user_id:
-            await self.coalitions.set_liaison(found[0].name, room_id, user_id)
+        for coalition, member in await self.memberships(room_id):
+            if member.liaison != user_id:
+                await self.coalitions.set_liaison(coalition.name, room_id, user_id)
 
     # -- a declined room gets nothing more; the backup comes after the liaison -------------------
 
@@ -233,11 +234,13 @@ class DayOfActionPort(LeaderlessDelivery):
         await super()._note_coordination(run, template, d, step, member, coalition)
 
     @command("protocol status", help="The acknowledgement board of a run (rooms x phases)")
-    async def protocol_status(self, ctx: CommandContext, run: str | None = None) -> None:
+    async def protocol_status(
+        self, ctx: CommandContext, run: str | None = None, *, in_: str | None = None
+    ) -> None:
         """The herald's board, then the rooms that declined the run (told apart from the silent)
         and each room's slots as filled / open counts (names stay in the room)."""
-        await super().protocol_status(ctx, run)
-        coalition, _ = await self.member_of(ctx)
+        await super().protocol_status(ctx, run, in_=in_)
+        coalition, _ = await self.member_for_run(ctx, run, in_)
         found = await self.run_in(coalition, run) if run is not None else None
         run_id = found.run_id if found is not None else None
         if run_id is None:

@@ -57,7 +57,8 @@ class Escalations(HeraldBase):
         d = await self.runs.by_event(ctx.room_id, target)
         if d is None or d.ack_by is None or d.acked_at is not None:
             return
-        found = await self.membership(ctx.room_id)
+        run = await self.runs.get(d.run_id)
+        found = await self.membership(ctx.room_id, run.coalition) if run is not None else None
         if found is None or not await self.may_ack(ctx.room_id, ctx.sender, found[1]):
             return  # anyone may react; only the liaison's (or a moderator's) reaction counts
         if not await self.runs.ack(d.run_id, ctx.room_id, ctx.sender, ctx.now, d.phase_key):

@@ -67,7 +67,7 @@ class HeraldFeature(CoalitionSpaces):  # pins and spaces over the day-of-action 
 
     async def coalition_seat(self, room_id: str, user_id: str) -> CoalitionSeat | None:
         """The coalition ``room_id`` is in (None: none), for other features; changes nothing."""
-        found = await self.membership(room_id)
+        found = await self.seat_of(room_id, user_id)
         if found is None:
             return None
         coalition, member = found

@@ -168,8 +168,8 @@ class HeraldCommands(Sharing):
         )
 
     @command("coalition heralds", help="List the coalition's heralds, their homeserver and last heartbeat")
-    async def coalition_heralds(self, ctx: CommandContext) -> None:
-        coalition, _ = await self.member_of(ctx)
+    async def coalition_heralds(self, ctx: CommandContext, *, in_: str | None = None) -> None:
+        coalition, _ = await self.member_of(ctx, in_)
         view = self.view_of(coalition.name)
         if view is None:
             await ctx.reply(

@@ -101,8 +101,10 @@ class ProtocolCommands(RoomCommands):
         await self.deliver_due(found.run_id)
 
     @command("protocol status", help="The acknowledgement board of a run (rooms x phases)")
-    async def protocol_status(self, ctx: CommandContext, run: str | None = None) -> None:
-        coalition, _member = await self.member_of(ctx)
+    async def protocol_status(
+        self, ctx: CommandContext, run: str | None = None, *, in_: str | None = None
+    ) -> None:
+        coalition, _member = await self.member_for_run(ctx, run, in_)
         if run is not None:
             found = await self.run_in(coalition, run)
         else:

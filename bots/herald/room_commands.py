@@ -28,7 +28,7 @@ class RoomCommands(CoalitionCommands):
         help="Set a local detail used in protocol messages (meeting_point, local_contact, language, timezone)",
     )
     async def local_set(self, ctx: CommandContext, key: str, value: Text) -> None:
-        found = await self.membership(ctx.room_id)
+        found = await self.seat_of(ctx.room_id, ctx.sender)
         await self.require_liaison(ctx, found[1] if found else None)
         norm_key, norm_value = validate_local(key, value)
         if norm_key == "timezone":
@@ -51,7 +51,13 @@ class RoomCommands(CoalitionCommands):
     @command("ack", help="Acknowledge a run's messages for your room (liaison)")
     async def ack(self, ctx: CommandContext, run: str | None = None) -> None:
         run_id = run_id_of(run) if run else None
-        found = await self.membership(ctx.room_id)
+        named = await self.runs.get(run_id) if run_id is not None else None
+        if named is not None:
+            found = await self.membership(ctx.room_id, named.coalition) or await self.seat_of(
+                ctx.room_id, ctx.sender
+            )
+        else:
+            found = await self.seat_of(ctx.room_id, ctx.sender)
         if found is not None:
             coalition, member = found
             if not await self.may_ack(ctx.room_id, ctx.sender, member):

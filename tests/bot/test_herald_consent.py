@@ -69,7 +69,7 @@ async def test_a_name_alone_joins_nothing_and_a_direct_chat_sets_nothing_up(tmp_
         assert note.body.startswith(
             "➕ !e:test.example (test.example) joined coalition spring with an invitation"
         )
-        [again] = await bot.say(ROOM_E, EVE, f"!coalition join {token}")
+        [again] = await bot.say(ROOM_E, EVE, f"!coalition join {await invite(bot)}")
         assert "already in coalition spring" in again.body
         await bot.say(ROOM_E, EVE, "!coalition leave")
         [reused] = await bot.say(ROOM_E, EVE, f"!coalition join {token}")
@@ -90,9 +90,10 @@ async def test_names_cannot_be_squatted_and_only_coordinators_invite(tmp_path: P
         assert "already exists on this bot" in taken.body
         [bad] = await bot.say(ROOM_E, EVE, "!coalition create Spring!Action")
         assert "not a coalition name" in bad.body
+        # A member room may coordinate a coalition of its own (a coalition of coalitions).
         [member_room] = await bot.say(ROOM_B, BOB, "!coalition create other")
-        assert "already in coalition spring" in member_room.body
-        [from_member] = await bot.say(ROOM_B, BOB, "!coalition invite")
+        assert "Coalition other created" in member_room.body
+        [from_member] = await bot.say(ROOM_C, CAROL, "!coalition invite")
         assert "coordination room" in from_member.body
         await add_room(bot, ROOM, [ALICE, DAN, "@zed:test.example"], moderators=[ALICE, "@zed:test.example"])
         [weak] = await bot.say(ROOM, DAN, "!coalition invite")
