@@ -22,7 +22,7 @@ from typing import Any
 
 from bots.herald.base import log
 from bots.herald.control_room import q
-from bots.herald.delivery import is_urgent
+from bots.herald.delivery import is_stand_down, is_urgent
 from bots.herald.heralds import HeraldCommands
 from bots.herald.heralds_live import Heartbeats
 from bots.herald.invitations import SharedInvitations
@@ -134,7 +134,9 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
                     continue  # already handed to the outbox: its follower records the outcome
                 self.__dict__.get("_lag_waits", {}).pop(d.txn_id, None)
                 content = copy_content(d, rev)
-                await self.host.send_event(RoomID(d.room_id), "m.room.message", content, d.txn_id)
+                await self.host.send_event(
+                    RoomID(d.room_id), "m.room.message", content, d.txn_id, urgent=is_stand_down(d.phase_key)
+                )
                 self.spawn(self._follow_copy(d, content))
                 sent += 1
             elif decision.action is Action.HOLD and decision.canonical is not None:
@@ -238,7 +240,9 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         room = RoomID(d.room_id)
         while True:
             try:
-                event_id = await self.host.send_event(room, "m.room.message", content, d.txn_id, wait=True)
+                event_id = await self.host.send_event(
+                    room, "m.room.message", content, d.txn_id, wait=True, urgent=is_stand_down(d.phase_key)
+                )
                 break
             except TimeoutError:
                 continue  # the homeserver is away; the outbox keeps trying, so do we
