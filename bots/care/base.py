@@ -18,11 +18,13 @@ from bots.care.config import CareConfig
 from bots.care.storage import DirectRooms, Reminders, Rotas, SwapRequests
 from bots.ghostchair.feature import GhostChairFeature
 from bots.lottery.feature import LotteryFeature
+from bots.runtime import room_names
 from bots.runtime.contract import ContractFeature
 from bots.runtime.errors import MatrixError
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
+from bots.runtime.room_names import spoken_for
 from protocols.recurrence import AfterGathering, NextGathering, Recurrence, following
 from protocols.rota import StepBacks
 from protocols.timespec import parse_zone
@@ -82,8 +84,9 @@ class CareBase(ContractFeature[CareConfig]):
         """When a resting cell room's pause ends (None: not resting); reshuffles override it."""
         return None
 
-    async def dm_room(self, user_id: str, now: datetime) -> RoomID:
-        """The bot's direct room with ``user_id``: the one it opened before, else a new one."""
+    async def dm_room(self, user_id: str, now: datetime, room: str | None = None) -> RoomID:
+        """The bot's direct room with ``user_id``: the one it opened before, else a new one
+        (named in the language of ``room``, the room the reminder is about)."""
         found = await self.direct.get(user_id)
         if found is not None:
             try:
@@ -92,15 +95,15 @@ class CareBase(ContractFeature[CareConfig]):
                 return RoomID(found)
             except MatrixError:
                 await self.direct.forget_room(found)  # the bot was removed from it: open a new one
-        room = await self.host.create_room(
-            "Care reminders",
+        created = await self.host.create_room(
+            await spoken_for(self.host.settings, room, room_names.CARE_REMINDERS),
             [UserID(user_id)],
             encrypted=True,
             is_direct=True,
-            topic="Reminders of your care turns, and handover notes",
+            topic=await spoken_for(self.host.settings, room, room_names.CARE_TOPIC),
         )
-        await self.direct.put(user_id, room, now)
-        return room
+        await self.direct.put(user_id, created, now)
+        return created
 
     def rota_key(self, rota_id: int, created: datetime, *parts: object) -> str:
         # The creation time as well as the id: a rebuilt database must not make a new rota's

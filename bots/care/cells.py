@@ -28,14 +28,17 @@ from bots.care.cells_store import CellSchedules, StoredCells
 from bots.care.config import CareConfig
 from bots.care.handover import HandoverPart
 from bots.lottery.feature import LotteryFeature
+from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Converter, Words
 from bots.runtime.errors import PERMANENT, MatrixError, UserError
 from bots.runtime.host import Host
 from bots.runtime.i18n import _, ngettext
+from bots.runtime.i18n_rooms import room_language
 from bots.runtime.i18n_rules import said
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
+from bots.runtime.room_names import spoken
 from protocols.groups import Group
 from protocols.recurrence import catch_up
 from protocols.reshuffle import in_pause, next_boundary, parse_cells_schedule, plan_boundary
@@ -197,16 +200,21 @@ class ReshufflePart(HandoverPart):
         parent = await self.host.room_name(RoomID(stored.room_id))
         encrypted = await self.host.is_encrypted(RoomID(stored.room_id))
         zone = stored.schedule.recurrence.zone
+        language = await room_language(self.host.settings, stored.room_id)
         made = 0
         for cell in current:
             if cell.room_id is not None:
                 continue
             try:
                 room_id = await self.host.create_room(
-                    f"{parent} · cell {cell.cell_index + 1} of {len(current)} (generation {cell.generation})",
+                    spoken(room_names.reshuffled_cell(parent, cell.cell_index + 1, len(current), cell.generation), language, zone),
                     [UserID(m) for m in cell.members],
                     encrypted=encrypted,
-                    topic="An affinity cell, reshuffled on a schedule: it closes at the next reshuffle.",
+                    topic=spoken(
+                        _("An affinity cell, reshuffled on a schedule: it closes at the next reshuffle."),
+                        language,
+                        zone,
+                    ),
                 )
             except MatrixError as exc:
                 log.warning("cell room %d could not be created: %s", cell.id, exc.errcode)

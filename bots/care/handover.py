@@ -65,7 +65,7 @@ class HandoverPart(RotaCommands):
         known = await self.handovers.get(mandate.room, mandate.role, mandate.holder)
         if known is not None and known.asked_at is not None:
             return
-        dm = await self.dm_room(mandate.holder, now)
+        dm = await self.dm_room(mandate.holder, now, mandate.room)
         room_name = await self.host.room_name(RoomID(mandate.room))
         k = key(self.name, "handover-ask", mandate.room, mandate.role, int(mandate.expires.timestamp()))
         written = known is not None and known.note is not None
@@ -76,7 +76,7 @@ class HandoverPart(RotaCommands):
 
     async def _deliver(self, handover: Handover, successor: Mandate, now: datetime) -> None:
         assert handover.note is not None
-        dm = await self.dm_room(successor.holder, now)
+        dm = await self.dm_room(successor.holder, now, handover.room_id)
         room_name = await self.host.room_name(RoomID(handover.room_id))
         k = key(self.name, "handover", handover.id, int(successor.start.timestamp()))
         event_id = await self.host.post(dm, render.delivered(handover, room_name), k, wait=True)

@@ -154,7 +154,7 @@ class RotaTurns(CareBase):
             return rota
         room_name = await self.host.room_name(RoomID(stored.room_id))
         for turn, holder in due:
-            dm = await self.dm_room(holder, now)
+            dm = await self.dm_room(holder, now, stored.room_id)
             k = self.rota_key(
                 stored.id, stored.created_at, "remind", turn.number, _who(holder), int(turn.at.timestamp())
             )

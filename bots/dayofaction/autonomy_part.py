@@ -24,6 +24,7 @@ from bots.dayofaction.herald_port import (
 )
 from bots.dayofaction.store import AutonomyStore
 from bots.lottery.feature import LotteryFeature
+from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractFeature
 from bots.runtime.converters import Text, UserRef
@@ -321,7 +322,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
 
     async def _offer_stepback(self, person: str, now: datetime) -> None:
         room = await dm_room(
-            self.host, person, title="Coalition", topic="Liaison work", encrypted=self.config.encrypt_dms
+            self.host, person, title=room_names.COALITION, topic=room_names.LIAISON_TOPIC, encrypted=self.config.encrypt_dms
         )
         text = Message.of(
             _(

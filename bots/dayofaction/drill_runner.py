@@ -19,6 +19,7 @@ from typing import Annotated
 from bots.dayofaction.autonomy_part import AutonomyPart, DayOfActionConfig
 from bots.dayofaction.drill_store import Drill, DrillPhase, DrillStore
 from bots.dayofaction.herald_port import PhaseView, require_port
+from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import ArgumentError, Converter
 from bots.runtime.direct_rooms import dm_room
@@ -257,9 +258,10 @@ class DrillPart(AutonomyPart):
                 else await dm_room(
                     self.host,
                     target.id,
-                    title="Coalition alerts",
-                    topic="Day-of-action escalations",
+                    title=room_names.COALITION_ALERTS,
+                    topic=room_names.ESCALATIONS_TOPIC,
                     encrypted=self.config.encrypt_dms,
+                    language_room=row.room_id,
                 )
             )
             event = await self.host.post(

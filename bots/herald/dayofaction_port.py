@@ -226,7 +226,7 @@ class DayOfActionPort(LeaderlessDelivery):
                 f"the room and acknowledge there (!ack {run.run_id}, or react {self.config.ack_reaction})."
             )
             try:
-                dm = await self.dm_room(term.backup)
+                dm = await self.dm_room(term.backup, member.room_id)
             except MatrixError as exc:
                 log.warning("herald: no DM with a backup liaison for %s: %s", d.txn_id, exc.errcode)
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bots.herald.base import HeraldBase, log
+from bots.runtime import room_names
 from bots.runtime.commands import CommandContext
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import MatrixError
@@ -147,7 +148,7 @@ class Escalations(HeraldBase):
             )
         )
         try:
-            dm = await self.dm_room(member.liaison)
+            dm = await self.dm_room(member.liaison, member.room_id)
         except MatrixError as exc:
             log.warning("herald: no DM with a liaison for %s: %s", d.txn_id, exc.errcode)
             return
@@ -182,13 +183,15 @@ class Escalations(HeraldBase):
             RoomID(coalition.coordination_room), text, key(self.name, "escalation", d.txn_id, step.step)
         )
 
-    async def dm_room(self, user_id: str) -> RoomID:
-        """The bot's direct room with ``user_id``: the one it opened before, else a new one."""
+    async def dm_room(self, user_id: str, room: str | None = None) -> RoomID:
+        """The bot's direct room with ``user_id``: the one it opened before, else a new one
+        (named in the language of ``room``, the member room it is about)."""
         return await dm_room(
             self.host,
             user_id,
-            title="Coalition alerts",
-            topic="Reminders about day-of-action acknowledgements",
+            title=room_names.COALITION_ALERTS,
+            topic=room_names.ALERTS_TOPIC,
             encrypted=self.config.encrypt_dms,
             setting=self.dm_key,
+            language_room=room,
         )

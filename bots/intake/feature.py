@@ -19,6 +19,7 @@ from bots.dayofaction.herald_port import RunInfo, require_port, run_for
 from bots.dayofaction.run_feature import RunFeature
 from bots.intake import render
 from bots.intake.store import IntakeStore, Respondent
+from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
@@ -161,9 +162,10 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
         dm = await dm_room(
             self.host,
             user,
-            title="Survey",
-            topic="A short survey for a day of action",
+            title=room_names.SURVEY,
+            topic=room_names.SURVEY_TOPIC,
             encrypted=self.config.encrypt_dms,
+            language_room=room_id,
         )
         await self.store.opt_in(info.run_id, user, room_id, dm, info.forget_at)
         r = await self.store.respondent(info.run_id, user)

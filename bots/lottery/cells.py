@@ -18,15 +18,18 @@ from zoneinfo import ZoneInfo
 from bots.lottery import render
 from bots.lottery.base import log
 from bots.lottery.groupings import GroupingsPart
+from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import ArgumentError, Converter
 from bots.runtime.errors import PERMANENT, MatrixError, UsageError
 from bots.runtime.i18n import _, when
 from bots.runtime.i18n_join import concat
+from bots.runtime.i18n_rooms import room_language
 from bots.runtime.i18n_rules import said_clause
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
 from bots.runtime.message import Inline
+from bots.runtime.room_names import spoken
 from protocols.groups import (
     DEFAULT_CELL_MAX,
     DEFAULT_CELL_MIN,
@@ -35,7 +38,6 @@ from protocols.groups import (
     check_cell_rooms,
     parse_cell_bounds,
 )
-from protocols.timespec import format_local
 from storage.lottery import forget_room
 from storage.lottery_cell_rooms import CellRoom
 
@@ -119,7 +121,7 @@ class CellsPart(GroupingsPart):
                 continue
             if cell.room_id is None:
                 try:
-                    cell = await self._make_cell_room(cell, len(planned), parent, encrypted, zone)
+                    cell = await self._make_cell_room(cell, len(planned), parent, ctx.room_id, encrypted, zone)
                 except MatrixError as exc:
                     log.warning("cell room %d could not be created: %s", cell.id, exc.errcode)
                     failed.append(cell.cell_index + 1)
@@ -141,14 +143,19 @@ class CellsPart(GroupingsPart):
         await ctx.reply(render.groups(title, render.cell, [cell.members for cell in planned], concat(*note)))
 
     async def _make_cell_room(
-        self, cell: CellRoom, count: int, parent: str, encrypted: bool, zone: ZoneInfo
+        self, cell: CellRoom, count: int, parent: str, parent_room: str, encrypted: bool, zone: ZoneInfo
     ) -> CellRoom:
         number = cell.cell_index + 1
+        language = await room_language(self.host.settings, parent_room)
         room_id = await self.host.create_room(
-            f"{parent} · cell {number} of {count}",
+            spoken(room_names.drawn_cell(parent, number, count), language, zone),
             [UserID(m) for m in cell.members],
             encrypted=encrypted,
-            topic=f"An affinity cell drawn by chance. It closes {format_local(cell.sunset_at, zone)}.",
+            topic=spoken(
+                _("An affinity cell drawn by chance. It closes {when}.", when=when(cell.sunset_at, zone)),
+                language,
+                zone,
+            ),
         )
         await self.cell_rooms.set_room(cell.id, room_id)
         welcome = render.cell_welcome(number, count, cell.members, cell.sunset_at, zone)

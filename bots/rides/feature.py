@@ -16,6 +16,7 @@ from bots.dayofaction.run_feature import RunFeature
 from bots.rides import render
 from bots.rides.grammar import Area, AreaSeats, Clock, Seats
 from bots.rides.store import RideStore
+from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
@@ -104,8 +105,8 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
         rider_dm = await dm_room(
             self.host,
             need.rider,
-            title="Rides",
-            topic="Rides to a day of action",
+            title=room_names.RIDES,
+            topic=room_names.RIDES_TOPIC,
             encrypted=self.config.encrypt_dms,
         )
         event = await self.host.post(
@@ -164,8 +165,8 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
             room = await dm_room(
                 self.host,
                 offer.driver,
-                title="Rides",
-                topic="Rides to a day of action",
+                title=room_names.RIDES,
+                topic=room_names.RIDES_TOPIC,
                 encrypted=self.config.encrypt_dms,
             )
             event = await self.host.post(room, text, key(self.name, "proposal", offer.id, need.id), wait=True)

@@ -10,20 +10,23 @@ from __future__ import annotations
 from bots.runtime.errors import MatrixError
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID, UserID
+from bots.runtime.room_names import Text, spoken_for
 
 
 async def dm_room(
     host: Host,
     user_id: str,
     *,
-    title: str,
-    topic: str,
+    title: Text,
+    topic: Text,
     encrypted: bool = True,
     setting: str | None = None,
+    language_room: str | None = None,
 ) -> RoomID:
     """The direct chat this feature opened with ``user_id`` before (if the bot is still in it),
     else a new one. The room setting that remembers it (``setting``, by default named after the
-    feature and the bot) keeps two features' conversations apart."""
+    feature and the bot) keeps two features' conversations apart. A new chat's name and topic
+    are in the language of ``language_room``, the room it is opened from (English without one)."""
     setting = setting or f"{host.feature}.dm.{host.user_id}"
     for found in await host.settings.rooms_where(setting, user_id):
         room = RoomID(found)
@@ -32,6 +35,8 @@ async def dm_room(
             return room
         except MatrixError:  # the bot is out of it: open a new one
             await host.settings.delete(room, setting)
-    room = await host.create_room(title, [UserID(user_id)], encrypted=encrypted, is_direct=True, topic=topic)
+    name = await spoken_for(host.settings, language_room, title)
+    about = await spoken_for(host.settings, language_room, topic)
+    room = await host.create_room(name, [UserID(user_id)], encrypted=encrypted, is_direct=True, topic=about)
     await host.settings.put(room, setting, user_id)
     return room

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bots.runtime import room_names
 from bots.runtime.contract import ContractFeature
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.host import Host
@@ -45,8 +46,8 @@ class SkillsBase(ContractFeature[SkillsConfig]):
         return await dm_room(
             self.host,
             user_id,
-            title="Skill swap",
-            topic="Asks that meet offers: you decide whether to be put in touch",
+            title=room_names.SKILL_SWAP,
+            topic=room_names.SKILL_SWAP_TOPIC,
             encrypted=self.config.encrypt_dms,
             setting=self.dm_key,
         )

@@ -1,0 +1,55 @@
+"""Tier 2: what the bot writes outside its replies follows the language too: the names and
+topics of the rooms it creates (a cell room: its parent room's language; a direct chat: the
+language of the room it is opened from). English keeps its words (tests/bot/test_lottery.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bots.dayofaction.herald_port import RunSpec
+from bots.intake.feature import IntakeFeature
+from bots.lottery import LotteryFeature
+from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
+from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
+
+MOD = "@mod:test.example"
+ANA = "@ana:test.example"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
+COORD = "!coord:test.example"
+
+
+async def polish(bot: FakeBot, room: str = ROOM) -> None:
+    [done] = await bot.say(room, MOD, "!language pl")
+    assert done.body == "Od teraz odpowiadam tutaj w języku: polski."
+
+
+async def test_a_polish_rooms_cell_rooms_are_named_in_polish(tmp_path: Path) -> None:
+    people = [MOD, *(f"@p{i}:test.example" for i in range(5))]
+    bot = await fake_bot(tmp_path, [LotteryFeature], members=people, moderators=[MOD], now=NOW)
+    try:
+        bot.fake.names[ROOM] = "Marszałkowie"
+        await polish(bot)
+        await bot.say(ROOM, MOD, "!cells 3-3 rooms")
+        names = {c["name"] for c in bot.fake.created}
+        assert names == {"Marszałkowie · komórka 1 z 2", "Marszałkowie · komórka 2 z 2"}
+        topics = {c["topic"] for c in bot.fake.created}
+        assert topics == {"Komórka afinicji utworzona w losowaniu. Zamyka się wt., 22 gru 2026 12:00 UTC."}
+    finally:
+        await close(bot)
+
+
+async def test_a_survey_dm_opened_from_a_polish_room_is_named_in_polish(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [StubHerald, IntakeFeature], members=[MOD, ANA], moderators=[MOD], now=NOW)
+    try:
+        await add_room(bot, COORD, [MOD], moderators=[MOD])
+        run = run_info("r1", NOW + timedelta(days=1), NOW + timedelta(days=3), [ROOM], [COORD])
+        stub_of(bot.features).add_run(run, RunSpec(survey=("why",)))
+        await polish(bot)
+        await bot.say(COORD, MOD, "!intake start")
+        await bot.say(ROOM, ANA, "!intake me")
+        [dm] = [c for c in bot.fake.created if c["is_direct"]]
+        assert (dm["name"], dm["topic"]) == ("Ankieta", "Krótka ankieta na dzień akcji")
+        assert dm["invite"] == [ANA]
+    finally:
+        await close(bot)
