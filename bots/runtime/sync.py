@@ -11,7 +11,7 @@ A restart resumes from the checkpoint with an incremental sync, never a full-sta
 first sync of a process returns at once (timeout 0), the joined rooms come from
 ``/joined_rooms``, and each room's state is loaded once, when first needed
 (bots/runtime/room_state.py). The very first start (no checkpoint) does the same, with a first
-sync filtered to no room: it only gives the checkpoint.
+sync filtered to no room state or timeline: it gives the checkpoint and the waiting invites.
 """
 
 from __future__ import annotations
@@ -43,13 +43,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
-# The very first sync (no checkpoint) answers nothing of what it returns: it is only for the
-# checkpoint (and to-device messages, key counts, invites, which no room filter hides). So it
-# asks for no room at all; the joined rooms come from ``/joined_rooms`` as at a restart, and each
-# room's state is loaded when first needed. An initial sync of a thousand rooms' state cost
-# Synapse tens of seconds of CPU, and nio as many seconds again to validate every event.
+# The very first sync (no checkpoint) answers nothing of what it returns: it is for the
+# checkpoint, to-device messages, key counts and the invites that came before the first start.
+# So it asks for no room's state, timeline or account data; the joined rooms come from
+# ``/joined_rooms`` as at a restart, and each room's state is loaded when first needed. An
+# initial sync of a thousand rooms' state cost Synapse tens of seconds of CPU, and nio as many
+# seconds again to validate every event. (Not ``"rooms": []``: Synapse then leaves the invites
+# out too, and an invite sent before the bot's first start would never be seen.)
 FIRST_SYNC_FILTER: dict[str, Any] = {
-    "room": {"rooms": []},
+    "room": {
+        "timeline": {"limit": 0},
+        "state": {"types": []},
+        "ephemeral": {"types": []},
+        "account_data": {"types": []},
+    },
     "presence": {"types": []},
     "account_data": {"types": []},
 }
