@@ -24,7 +24,7 @@ from bots.runtime.errors import MatrixError
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
-from bots.runtime.room_names import spoken_for
+from bots.runtime.room_names import opened_from, spoken_for
 from protocols.recurrence import AfterGathering, NextGathering, Recurrence, following
 from protocols.rota import StepBacks
 from protocols.timespec import parse_zone
@@ -103,6 +103,7 @@ class CareBase(ContractFeature[CareConfig]):
             topic=await spoken_for(self.host.settings, room, room_names.CARE_TOPIC),
         )
         await self.direct.put(user_id, created, now)
+        await opened_from(self.host.settings, created, room)
         return created
 
     def rota_key(self, rota_id: int, created: datetime, *parts: object) -> str:

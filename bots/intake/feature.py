@@ -17,7 +17,7 @@ from bots.config import Strict
 from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import RunInfo, require_port, run_for
 from bots.dayofaction.run_feature import RunFeature
-from bots.intake import render
+from bots.intake import render, standard
 from bots.intake.store import IntakeStore, Respondent
 from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
@@ -124,9 +124,11 @@ class IntakeFeature(RunFeature[IntakeConfig, IntakeStore]):
             return False
         questions = await self._questions(info)
         try:
-            value = rules.answer(questions[r.step], ctx.body)
+            q = questions[r.step]
+            value = rules.answer(q, standard.typed(q, ctx.body))
         except rules.IntakeError as exc:
-            await self._dm(r, info, render.again(said(exc), questions[r.step]), ("again", ctx.event_id))
+            problem = render.not_an_answer(ctx.body, q, said(exc))
+            await self._dm(r, info, render.again(problem, q), ("again", ctx.event_id))
             return True
         answers = {**r.answers, questions[r.step].key: value}
         if r.step + 1 < len(questions):

@@ -1,11 +1,14 @@
 """The intake survey's messages, in the language of the room or the DM they go to
-(bots/runtime/i18n.py). The questions are the template's own words."""
+(bots/runtime/i18n.py). A template's own questions are its words; the standard ones are
+translated (bots/intake/standard.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bots.intake import standard
 from bots.runtime.i18n import _, ngettext
+from bots.runtime.i18n_join import concat, joined
 from bots.runtime.message import Inline, Message, Span, bold, code
 from protocols.dayofaction import intake as rules
 
@@ -13,7 +16,7 @@ from protocols.dayofaction import intake as rules
 def hint(q: rules.Question) -> Inline:
     """How to answer a question: its numbered options, or its range."""
     if q.is_choice:
-        return q.hint()
+        return standard.choices(q)
     return _("a number from {lo} to {hi}", lo=q.lo, hi=q.hi)
 
 
@@ -51,7 +54,7 @@ def counts(run_id: str, shown: Sequence[tuple[str, rules.RoomCounts]], below: in
     )
     for name, rc in shown:
         lines: list[Span] = [
-            _("{question}: {answers}", question=q, answers=", ".join(f"{v} {n}" for v, n in pairs))
+            _("{question}: {answers}", question=q, answers=joined([concat(standard.option(q, v), f" {n}") for v, n in pairs]))
             for q, pairs in rc.counts
         ]
         msg = msg.paragraph(bold(name), " ", _("({n} answered)", n=rc.answered)).bullets(lines)
@@ -71,12 +74,19 @@ def counts(run_id: str, shown: Sequence[tuple[str, rules.RoomCounts]], below: in
 
 def question(step: int, total: int, q: rules.Question) -> Message:
     return Message.of(
-        _("Question {number} of {total}: {prompt}", number=step + 1, total=total, prompt=bold(q.prompt))
+        _("Question {number} of {total}: {prompt}", number=step + 1, total=total, prompt=bold(standard.prompt(q)))
     ).paragraph(_("Answer with {how}.", how=hint(q)))
 
 
 def again(problem: Inline, q: rules.Question) -> Message:
-    return Message.of(problem, " ", q.prompt)
+    return Message.of(problem, " ", standard.prompt(q))
+
+
+def not_an_answer(typed: str, q: rules.Question, problem: Inline) -> Inline:
+    """The rule's refusal of an answer, with a choice's options in the reader's language."""
+    if not q.is_choice:
+        return problem
+    return _("'{text}' is not one of the answers: {hint}.", text=typed.strip()[:40], hint=hint(q))
 
 
 def finished() -> Message:

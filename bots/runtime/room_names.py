@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from bots.runtime.i18n import UTC, Translatable, _, rendering
-from bots.runtime.i18n_rooms import room_language
+from bots.runtime.i18n import DEFAULT, UTC, Translatable, _, rendering
+from bots.runtime.i18n_rooms import FOLLOW_KEY, room_language
 from bots.runtime.message import Span
 from storage.room_settings import RoomSettings
 
@@ -61,3 +61,13 @@ async def spoken_for(settings: RoomSettings, room_id: str | None, text: Text) ->
     if room_id is None:
         return spoken(text, "en")
     return spoken(text, await room_language(settings, room_id), await settings.zone(room_id))
+
+
+async def opened_from(settings: RoomSettings, dm: str, language_room: str | None) -> None:
+    """A direct chat just opened from ``language_room`` speaks its language from its first
+    message (it follows its member's rooms from then on, bots/runtime/i18n_rooms.py)."""
+    if language_room is None:
+        return
+    language = await room_language(settings, language_room)
+    if language != DEFAULT:
+        await settings.put(dm, FOLLOW_KEY, language)

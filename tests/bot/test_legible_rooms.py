@@ -53,3 +53,42 @@ async def test_a_survey_dm_opened_from_a_polish_room_is_named_in_polish(tmp_path
         assert dm["invite"] == [ANA]
     finally:
         await close(bot)
+
+
+async def test_the_standard_survey_questions_are_asked_in_polish(tmp_path: Path) -> None:
+    """A Polish member answers the standard questions in Polish (a Polish option counts as
+    its English one); the coordination room, still English, reads the counts in English."""
+    people = [ANA, *(f"@p{i}:test.example" for i in range(3))]
+    bot = await fake_bot(
+        tmp_path, [StubHerald, IntakeFeature], members=[MOD, *people], moderators=[MOD], now=NOW
+    )
+    try:
+        await add_room(bot, COORD, [MOD], moderators=[MOD])
+        run = run_info("r1", NOW + timedelta(days=1), NOW + timedelta(days=3), [ROOM], [COORD])
+        stub_of(bot.features).add_run(run, RunSpec(survey=("why", "seats")))
+        await polish(bot)
+        await bot.say(COORD, MOD, "!intake start")
+        for n, person in enumerate(people):
+            out = await bot.say(ROOM, person, "!intake me")
+            [first] = [s for s in out if s.room_id not in (ROOM, COORD)]
+            await add_room(bot, first.room_id, [person], direct=True)
+            assert first.body.startswith("Pytanie 1 z 2: Dlaczego przychodzisz?")
+            assert "1. solidarność / 2. sprawa / 3. przyjaciele / 4. pierwszy raz / 5. inne" in first.body
+            if n == 0:
+                [wrong] = await bot.say(first.room_id, person, "kwiaty")
+                assert wrong.body.startswith("'kwiaty'")
+                assert "1. solidarność / 2. sprawa" in wrong.body and wrong.body.endswith(
+                    "Dlaczego przychodzisz?"
+                )
+            [second] = await bot.say(first.room_id, person, "Przyjaciele")
+            assert (
+                "Ile miejsc oferujesz (liczba dodatnia) lub potrzebujesz (0, jeśli żadnego)?" in second.body
+            )
+            await bot.say(first.room_id, person, "2")
+        [counts] = await bot.say(COORD, MOD, "!intake counts")
+        assert "why: friends 4" in counts.body
+        await polish(bot, COORD)
+        [counts] = await bot.say(COORD, MOD, "!intake counts")
+        assert "why: przyjaciele 4" in counts.body
+    finally:
+        await close(bot)
