@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bots.lottery import render
 from bots.lottery.base import log
+from bots.lottery.bounds import check_cells
 from bots.lottery.groupings import GroupingsPart
 from bots.runtime import room_names
 from bots.runtime.commands import CommandContext, command
@@ -97,6 +98,7 @@ class CellsPart(GroupingsPart):
 
     async def _draw_cells(self, room_id: str, now: datetime, low: int, high: int) -> list[tuple[str, ...]]:
         members = await self.pool_of(room_id, now)
+        check_cells(len(set(members)), low, high)  # refused in the room's language
         previous = await self.groupings.recent(room_id, "cells", 1)
         return cells(members, self._rng, low, high, previous[0] if previous else ())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bots.lottery import render
+from bots.lottery import bounds, render
 from bots.lottery.base import LotteryBase, log, short_id
 from bots.lottery.config import LotteryConfig
 from bots.runtime.commands import CommandContext, command
@@ -23,7 +23,7 @@ from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Inline, Message
 from bots.skills.feature import SkillsFeature
-from protocols.lottery_room import check_term, check_window, parse_roles
+from protocols.lottery_room import parse_roles
 from protocols.mandates import Mandate, reminder_at
 from storage.lottery_mandates import Shadows
 
@@ -72,7 +72,7 @@ class MandatesPart(LotteryBase):
 
     @command("roles term", help="How long a mandate lasts (e.g. 7d)", power="moderator", where="room")
     async def set_term(self, ctx: CommandContext, duration: timedelta) -> None:
-        term = check_term(duration)
+        term = bounds.term(duration)
         await self.rooms.set_term(ctx.room_id, term, ctx.now)
         await ctx.reply(
             Message.of(
@@ -90,7 +90,7 @@ class MandatesPart(LotteryBase):
         where="room",
     )
     async def set_window(self, ctx: CommandContext, duration: timedelta) -> None:
-        window = check_window(duration)
+        window = bounds.window(duration)
         await self.options.set_window(ctx.room_id, window, ctx.now)
         await ctx.reply(
             Message.of(

@@ -92,3 +92,31 @@ async def test_the_standard_survey_questions_are_asked_in_polish(tmp_path: Path)
         assert "why: przyjaciele 4" in counts.body
     finally:
         await close(bot)
+
+
+async def test_the_lotterys_bounds_and_impossible_cells_are_refused_in_polish(tmp_path: Path) -> None:
+    people = [MOD, *(f"@p{i}:test.example" for i in range(9))]
+    bot = await fake_bot(tmp_path, [LotteryFeature], members=people, moderators=[MOD], now=NOW)
+    try:
+        [english] = await bot.say(ROOM, MOD, "!cells 4-4")
+        assert english.body == (
+            "10 people cannot be split into cells of 4-4. Try !cells 3-4 (3 cells) or !cells 4-5 (2 cells)."
+        )
+        await polish(bot)
+        [window] = await bot.say(ROOM, MOD, "!roles window 2h")
+        assert window.body == "Okno na dodanie swojego losu trwa: najkrócej 5 sekund, najdłużej 1 godzina."
+        [term] = await bot.say(ROOM, MOD, "!roles term 1s")
+        assert term.body.startswith("Mandat trwa: najkrócej ")
+        [cells] = await bot.say(ROOM, MOD, "!cells 4-4")
+        assert cells.body == (
+            "Nie da się podzielić 10 osób na komórki po 4-4. "
+            "Spróbuj !cells 3-4 (3 komórki) lub !cells 4-5 (2 komórki)."
+        )
+        [few] = await bot.say(ROOM, MOD, "!cells 12-14")
+        assert few.body == (
+            "10 osób to za mało na komórki po 12-14: zostańcie razem jako jedna komórka z 10."
+        )
+        rows = await bot.db.fetchone("SELECT COUNT(*) FROM lottery_grouping")
+        assert rows is not None and rows[0] == 0  # refused: nothing recorded
+    finally:
+        await close(bot)
