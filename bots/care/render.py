@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bots.runtime import i18n_recurrence as described
 from bots.runtime.i18n import _, ngettext, when
 from bots.runtime.i18n_join import joined as join_with
 from bots.runtime.message import Inline, Message, Span, bold, code, mention
-from protocols.recurrence import describe
 from protocols.rota import Flag, Preview, Rota, Turn
 
 TURN = "🫶"
@@ -37,7 +37,7 @@ def added(rota: Rota, next_at: datetime | None) -> Message:
         _(
             "Rota {name}: {recurrence}, {people} a turn.",
             name=bold(rota.name),
-            recurrence=describe(rota.recurrence),
+            recurrence=described.recurrence(rota.recurrence),
             people=_people(rota.size),
         )
     )
@@ -57,7 +57,7 @@ def rota_line(rota: Rota, next_turn: Preview | None) -> list[Inline]:
         _(
             "{name}: {recurrence}, {people} a turn, {volunteers}",
             name=bold(rota.name),
-            recurrence=describe(rota.recurrence),
+            recurrence=described.recurrence(rota.recurrence),
             people=_people(rota.size),
             volunteers=_volunteers(len(rota.pool)),
         )
@@ -90,7 +90,7 @@ def board(
     head = _(
         "{name}: {recurrence}, {people} a turn.",
         name=bold(rota.name),
-        recurrence=describe(rota.recurrence),
+        recurrence=described.recurrence(rota.recurrence),
         people=_people(rota.size),
     )
     pool = (

@@ -7,11 +7,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bots.care.cells_store import CellRoom, StoredCells
+from bots.runtime import i18n_recurrence as described
 from bots.runtime.i18n import _, duration, ngettext, when
 from bots.runtime.i18n_join import concat
 from bots.runtime.message import Inline, Message, Span, code
 from protocols.groups import Group
-from protocols.recurrence import describe
 from protocols.reshuffle import CellsSchedule
 
 
@@ -19,7 +19,7 @@ def _what(schedule: CellsSchedule) -> Span:
     parts: list[Inline] = [
         _(
             "{recurrence}, cells of {low}-{high}",
-            recurrence=describe(schedule.recurrence),
+            recurrence=described.recurrence(schedule.recurrence),
             low=schedule.min_size,
             high=schedule.max_size,
         )

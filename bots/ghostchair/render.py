@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bots.runtime import i18n_recurrence as described
 from bots.runtime.i18n import _, ngettext, when
+from bots.runtime.i18n_join import concat
 from bots.runtime.message import Inline, Message, code, italic
-from protocols.gathering import GatheringOptions, GatheringSpec, describe_options, describe_schedule
+from protocols.gathering import GatheringOptions, GatheringSpec, describe_options
 from protocols.ghostchair import CHAIR, LATE_NOTE, Reminder
 from protocols.schedule import Schedule
 
@@ -123,14 +125,14 @@ NO_LOTTERY = Message.of(
 
 def scheduled(gathering_id: int, spec: GatheringSpec, upcoming: datetime | None, adopted: bool) -> Message:
     """The answer to ``!gathering every/at``: what was scheduled, when it is next, what it does.
-    (How a schedule and its options read is the ritual's, protocols/gathering.py: English.)"""
+    (The schedule is described in the room's language; its options as they are typed.)"""
     options = describe_options(spec.options)
     zone = spec.schedule.zone
     msg = Message.of(
         _(
             "Gathering #{id}: {schedule}.",
             id=str(gathering_id),
-            schedule=describe_schedule(spec.schedule) + (f"; {options}" if options else ""),
+            schedule=concat(described.schedule(spec.schedule), f"; {options}" if options else ""),
         )
     )
     if upcoming is not None:
@@ -182,7 +184,7 @@ def gatherings_list(lines: Sequence[GatheringLine], room_zone: ZoneInfo) -> Mess
                     f"#{line.gathering_id}",
                     _(
                         "{schedule}; {options}; next {when}",
-                        schedule=describe_schedule(line.schedule),
+                        schedule=described.schedule(line.schedule),
                         options=opts,
                         when=upcoming,
                     ),
@@ -197,7 +199,7 @@ def cancelled(gathering_id: int, schedule: Schedule) -> Message:
         _(
             "Cancelled gathering #{id} ({schedule}).",
             id=str(gathering_id),
-            schedule=describe_schedule(schedule),
+            schedule=described.schedule(schedule),
         )
     )
 

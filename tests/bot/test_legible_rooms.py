@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bots.care import CareFeature
 from bots.dayofaction.herald_port import RunSpec
+from bots.ghostchair.feature import GhostChairFeature
 from bots.intake.feature import IntakeFeature
 from bots.lottery import LotteryFeature
 from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
@@ -98,7 +100,7 @@ async def test_the_lotterys_bounds_and_impossible_cells_are_refused_in_polish(tm
     people = [MOD, *(f"@p{i}:test.example" for i in range(9))]
     bot = await fake_bot(tmp_path, [LotteryFeature], members=people, moderators=[MOD], now=NOW)
     try:
-        [english] = await bot.say(ROOM, MOD, "!cells 4-4")
+        english, *_ = await bot.say(ROOM, MOD, "!cells 4-4")
         assert english.body == (
             "10 people cannot be split into cells of 4-4. Try !cells 3-4 (3 cells) or !cells 4-5 (2 cells)."
         )
@@ -118,5 +120,37 @@ async def test_the_lotterys_bounds_and_impossible_cells_are_refused_in_polish(tm
         )
         rows = await bot.db.fetchone("SELECT COUNT(*) FROM lottery_grouping")
         assert rows is not None and rows[0] == 0  # refused: nothing recorded
+    finally:
+        await close(bot)
+
+
+async def reply(bot: FakeBot, text: str, start: str) -> str:
+    """The body of the reply to ``text`` that starts with ``start`` (a notice may come too)."""
+    bodies = [s.body for s in await bot.say(ROOM, MOD, text)]
+    found = [b for b in bodies if b.startswith(start)]
+    assert found, bodies
+    return found[0]
+
+
+async def test_recurrences_and_schedules_are_described_in_polish(tmp_path: Path) -> None:
+    bot = await fake_bot(
+        tmp_path,
+        [CareFeature, LotteryFeature, GhostChairFeature],
+        members=[MOD, ANA],
+        moderators=[MOD],
+        now=NOW,
+    )
+    try:
+        english = await reply(bot, "!rota add meals every 2 weeks on tuesday at 18:00 size 2", "Rota meals:")
+        assert english.startswith("Rota meals: every 2 weeks on tuesday at 18:00, 2 people a turn.")
+        await polish(bot)
+        added = await reply(bot, "!rota add soup every 5 days at 18:00 size 2", "Dyżur soup:")
+        assert added.startswith("Dyżur soup: co 5 dni o 18:00, 2 osoby na kolejkę.")
+        monthly = await reply(bot, "!rota add tea every month on the last friday size 1", "Dyżur tea:")
+        assert monthly.startswith("Dyżur tea: co miesiąc: ostatni w miesiącu dzień – piątek o 09:00, 1 osoba")
+        weekly = await reply(bot, "!rota add bread every 2 weeks on tuesday size 2", "Dyżur bread:")
+        assert weekly.startswith("Dyżur bread: co 2 tygodnie, wtorek o 09:00, 2 osoby")
+        gathering = await reply(bot, "!gathering every tuesday 19:00", "")
+        assert "co tydzień, wtorek 19:00, strefa UTC" in gathering
     finally:
         await close(bot)
