@@ -82,16 +82,39 @@ def check_text(what: str, text: str, limit: int) -> str:
     """One line of public text: not empty, not too long, no control characters, no Matrix id."""
     line = " ".join(text.split())
     if not line:
-        raise EventError(f"the {what} is empty")
+        raise _text_error(what, "empty", limit)
     if len(line) > limit:
-        raise EventError(f"the {what} is too long: at most {limit} characters")
+        raise _text_error(what, "long", limit)
     if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in line):
-        raise EventError(f"the {what} contains control characters; type plain text")
+        raise _text_error(what, "control", limit)
     if not names_nobody(line):
-        raise EventError(
-            f"the {what} holds a Matrix id or link; the calendar is public and names nobody, so leave it out"
-        )
+        raise _text_error(what, "names", limit)
     return line
+
+
+def _text_error(what: str, problem: str, limit: int) -> EventError:
+    """The refusal of a title, place or reason, one whole sentence each (translatable)."""
+    errors = {
+        ("title", "empty"): EventError("the title is empty"),
+        ("place", "empty"): EventError("the place is empty"),
+        ("reason", "empty"): EventError("the reason is empty"),
+        ("title", "long"): EventError("the title is too long: at most {limit} characters", limit=limit),
+        ("place", "long"): EventError("the place is too long: at most {limit} characters", limit=limit),
+        ("reason", "long"): EventError("the reason is too long: at most {limit} characters", limit=limit),
+        ("title", "control"): EventError("the title contains control characters; type plain text"),
+        ("place", "control"): EventError("the place contains control characters; type plain text"),
+        ("reason", "control"): EventError("the reason contains control characters; type plain text"),
+        ("title", "names"): EventError(
+            "the title holds a Matrix id or link; the calendar is public and names nobody, so leave it out"
+        ),
+        ("place", "names"): EventError(
+            "the place holds a Matrix id or link; the calendar is public and names nobody, so leave it out"
+        ),
+        ("reason", "names"): EventError(
+            "the reason holds a Matrix id or link; the calendar is public and names nobody, so leave it out"
+        ),
+    }
+    return errors[(what, problem)]
 
 
 def _when_after(words: Sequence[str], i: int) -> tuple[str, int] | None:
@@ -165,7 +188,7 @@ def check_times(starts_at: datetime, ends_at: datetime | None, zone: ZoneInfo, n
     """The start is to come and within two years; an end is after the start, within two weeks."""
     if starts_at <= now:
         raise EventError(
-            f"{format_local(starts_at, zone)} is in the past: the calendar is for what is to come"
+            "{when} is in the past: the calendar is for what is to come", when=format_local(starts_at, zone)
         )
     if starts_at > now + MAX_AHEAD:
         raise EventError("that is more than two years ahead: check the year")
@@ -179,12 +202,12 @@ def parse_event_add(text: str, zone: ZoneInfo, now: datetime) -> EventDraft:
     """Parse and check the words after ``!event add``; ``zone`` is the room's zone."""
     split = _split(text.split())
     if split is None:
-        raise EventError(f"use: {USAGE}")
+        raise EventError("use: {usage}", usage=USAGE)
     if not split.title:
-        raise EventError(f"the event needs a title: {USAGE}")
+        raise EventError("the event needs a title: {usage}", usage=USAGE)
     title = check_text("title", split.title, MAX_TITLE)
     if split.place is not None and not split.place:
-        raise EventError(f"say where after 'where', or leave it out: {USAGE}")
+        raise EventError("say where after 'where', or leave it out: {usage}", usage=USAGE)
     place = check_text("place", split.place, MAX_PLACE) if split.place is not None else None
     if split.private and place is None:
         raise EventError("'private' keeps the place for members: say where (where <place>) first")
@@ -219,12 +242,16 @@ def parse_event_edit(text: str, zone: ZoneInfo) -> EventEdit:
     event's own start and end are checked together by :func:`check_times` once it is loaded)."""
     parts = text.split(maxsplit=2)
     if len(parts) < 2:
-        raise EventError(f"use: {EDIT_USAGE}")
+        raise EventError("use: {usage}", usage=EDIT_USAGE)
     if not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 12:
-        raise EventError(f"'{parts[0]}' is not an event number (see !events). Use: {EDIT_USAGE}")
+        raise EventError(
+            "'{text}' is not an event number (see !events). Use: {usage}", text=parts[0], usage=EDIT_USAGE
+        )
     field = parts[1].lower()
     if field not in FIELDS:
-        raise EventError(f"'{parts[1]}' is not a field: use one of {', '.join(FIELDS)}")
+        raise EventError(
+            "'{text}' is not a field: use one of {fields}", text=parts[1], fields=", ".join(FIELDS)
+        )
     raw = parts[2] if len(parts) > 2 else ""
     value: str | datetime | bool | None
     if field == "title":
@@ -240,7 +267,7 @@ def parse_event_edit(text: str, zone: ZoneInfo) -> EventEdit:
     else:
         value = _time(" ".join(raw.split()), zone) if raw.strip() else None
         if value is None:
-            raise EventError(f"{field} needs a time: YYYY-MM-DD HH:MM [zone]")
+            raise EventError("{field} needs a time: YYYY-MM-DD HH:MM [zone]", field=field)
     return EventEdit(int(parts[0]), field, value)
 
 

@@ -58,6 +58,7 @@ TRANSLATED: tuple[str, ...] = (
     "bots/calendar",
     "protocols/calendar_follow.py",
     "protocols/calendar_feed.py",
+    "protocols/calendar_events.py",
     "bots/herald/space.py",
     "bots/herald/render.py",
     "bots/herald/render_phases.py",

@@ -1,15 +1,18 @@
-"""Tier 2: what the bot writes outside its replies follows the language too: the names and
+"""Tier 2: what the bot writes beyond its plain replies follows the language too: the names and
 topics of the rooms it creates (a cell room: its parent room's language; a direct chat: the
 language of the room it is opened from). English keeps its words (tests/bot/test_lottery.py)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bots.calendar import CalendarFeature
 from bots.care import CareFeature
 from bots.dayofaction.herald_port import RunSpec
 from bots.ghostchair.feature import GhostChairFeature
+from bots.herald.feature import HeraldFeature
 from bots.intake.feature import IntakeFeature
 from bots.lottery import LotteryFeature
 from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
@@ -152,5 +155,28 @@ async def test_recurrences_and_schedules_are_described_in_polish(tmp_path: Path)
         assert weekly.startswith("Dyżur bread: co 2 tygodnie, wtorek o 09:00, 2 osoby")
         gathering = await reply(bot, "!gathering every tuesday 19:00", "")
         assert "co tydzień, wtorek 19:00, strefa UTC" in gathering
+    finally:
+        await close(bot)
+
+
+async def test_event_add_grammar_errors_are_said_in_polish(tmp_path: Path) -> None:
+    bot = await fake_bot(tmp_path, [HeraldFeature, CalendarFeature], members=[MOD], moderators=[MOD], now=NOW)
+    try:
+        await bot.say(ROOM, MOD, "!coalition create spring")
+        [english] = await bot.say(ROOM, MOD, "!event add Blockade at 2026-11-01 10:00")
+        assert english.body == "2026-11-01 10:00 UTC is in the past: the calendar is for what is to come"
+        await polish(bot)
+        [past] = await bot.say(ROOM, MOD, "!event add Blockade at 2026-11-01 10:00")
+        assert past.body == "2026-11-01 10:00 UTC już minęło: kalendarz jest na to, co dopiero nadejdzie"
+        [private] = await bot.say(ROOM, MOD, "!event add Blockade at 2026-12-05 10:00 private")
+        assert (
+            private.body == "'private' zachowuje miejsce dla członków: najpierw podaj miejsce (where <place>)"
+        )
+        [edit] = await bot.say(ROOM, MOD, "!event edit x title Hi")
+        assert edit.body.startswith("'x' to nie numer wydarzenia (zobacz !events). Użycie: !event edit <id>")
+        [named] = await bot.say(ROOM, MOD, "!event add Meet @bob:test.example at 2026-12-05 10:00")
+        assert named.body.startswith("Tytuł zawiera identyfikator lub link Matrix")
+        [listing] = await bot.say(ROOM, MOD, "!events")
+        assert not re.search(r"#\d", listing.body)  # refused: nothing was added
     finally:
         await close(bot)
