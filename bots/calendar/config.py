@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from bots.config import Strict
+from bots.runtime.i18n import LanguageError, check_language
 from protocols.calendar_follow import FollowLimits
 
 
@@ -75,3 +76,13 @@ class CalendarConfig(Strict):
     refresh: timedelta = timedelta(hours=1)
     max_events_per_room: int = Field(default=50, ge=1, le=1_000)
     max_events_per_coalition: int = Field(default=1_000, ge=1, le=10_000)
+    # The language of the public page (en, es, pl, de); the iCal feed stays as written.
+    language: str = "en"
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        try:
+            return check_language(value)
+        except LanguageError as exc:
+            raise ValueError(str(exc)) from None

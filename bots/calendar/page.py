@@ -12,18 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jinja2
+from babel.dates import format_date
 
+from bots.runtime.i18n import DEFAULT, _, rendering
 from protocols.calendar_page import PageDay
 
 _TEMPLATE = """<!doctype html>
-<html lang="en">
+<html lang="{{ lang }}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <meta name="referrer" content="no-referrer">
-<title>{{ name }} coalition calendar</title>
-<link rel="alternate" type="text/calendar" title="{{ name }} coalition calendar" href="events.ics">
+<title>{{ t.title }}</title>
+<link rel="alternate" type="text/calendar" title="{{ t.title }}" href="events.ics">
 <style>
 :root { color-scheme: light; }
 body { margin: 0 auto; max-width: 42rem; padding: 1rem; font: 1.0625rem/1.5 system-ui, sans-serif;
@@ -50,34 +52,33 @@ footer { margin-top: 2rem; color: #3d3d3d; font-size: 0.9rem; }
 </head>
 <body>
 <header>
-<h1>{{ name }} coalition calendar</h1>
-<p class="subscribe">Upcoming actions.
-<a href="events.ics">Subscribe in your calendar app</a>{% if webcal %} (<a href="{{ webcal }}">webcal</a>){% endif %}</p>
+<h1>{{ t.title }}</h1>
+<p class="subscribe">{{ t.upcoming }}
+<a href="events.ics">{{ t.subscribe }}</a>{% if webcal %} (<a href="{{ webcal }}">webcal</a>){% endif %}</p>
 </header>
 <main>
 {% for day in days %}
 <section aria-labelledby="day-{{ loop.index }}">
-<h2 id="day-{{ loop.index }}"><time datetime="{{ day.day.isoformat() }}">{{ day.heading }}</time></h2>
+<h2 id="day-{{ loop.index }}"><time datetime="{{ day.day.isoformat() }}">{{ heading(day) }}</time></h2>
 <ul class="events">
 {% for item in day.items %}
 <li class="event">
 <h3>{{ item.title }}</h3>
 <dl>
-<dt>When</dt><dd><time datetime="{{ item.iso_start }}">{{ item.time }}</time> ({{ item.zone }})</dd>
-<dt>Where</dt><dd>{{ item.place or "To be announced" }}</dd>
-<dt>{{ "Listed by" if item.followed else "Held by" }}</dt><dd>{{ item.holder }}</dd>
+<dt>{{ t.when }}</dt><dd><time datetime="{{ item.iso_start }}">{{ item.time }}</time> ({{ item.zone }})</dd>
+<dt>{{ t.where }}</dt><dd>{{ item.place or t.tba }}</dd>
+<dt>{{ t.listed if item.followed else t.held }}</dt><dd>{{ item.holder }}</dd>
 </dl>
 </li>
 {% endfor %}
 </ul>
 </section>
 {% else %}
-<p>No upcoming actions are listed yet.</p>
+<p>{{ t.none }}</p>
 {% endfor %}
 </main>
 <footer>
-<p>Times are given in the zone where each action happens. This page names no one; places kept
-for participants are shared with them directly.</p>
+<p>{{ t.footer }}</p>
 </footer>
 </body>
 </html>
@@ -89,6 +90,36 @@ _ENV = jinja2.Environment(
 _PAGE = _ENV.from_string(_TEMPLATE)
 
 
-def render_page(name: str, days: Sequence[PageDay], webcal: str | None) -> bytes:
-    """The page for a coalition named ``name``."""
-    return _PAGE.render(name=name, days=days, webcal=webcal).encode("utf-8")
+def _texts(name: str) -> dict[str, str]:
+    """The page's words in the language being rendered (``features.calendar.language``)."""
+    texts = {
+        "title": _("{name} coalition calendar", name=name),
+        "upcoming": _("Upcoming actions."),
+        "subscribe": _("Subscribe in your calendar app"),
+        "when": _("When"),
+        "where": _("Where"),
+        "tba": _("To be announced"),
+        "listed": _("Listed by"),
+        "held": _("Held by"),
+        "none": _("No upcoming actions are listed yet."),
+        "footer": _(
+            "Times are given in the zone where each action happens. This page names no one; places kept\n"
+            "for participants are shared with them directly."
+        ),
+    }
+    return {k: v.plain() for k, v in texts.items()}
+
+
+def render_page(name: str, days: Sequence[PageDay], webcal: str | None, language: str = DEFAULT) -> bytes:
+    """The page for a coalition named ``name``, in ``language`` (its day headings by CLDR;
+    English keeps ``Monday 30 November 2026``)."""
+
+    def heading(day: PageDay) -> str:
+        if language == DEFAULT:
+            return day.heading
+        return str(format_date(day.day, format="full", locale=language))
+
+    with rendering(language):
+        return _PAGE.render(
+            name=name, days=days, webcal=webcal, lang=language, t=_texts(name), heading=heading
+        ).encode("utf-8")

@@ -180,3 +180,29 @@ async def test_event_add_grammar_errors_are_said_in_polish(tmp_path: Path) -> No
         assert not re.search(r"#\d", listing.body)  # refused: nothing was added
     finally:
         await close(bot)
+
+
+def test_the_public_calendar_page_speaks_its_configured_language() -> None:
+    from datetime import date
+
+    from bots.calendar.config import CalendarConfig
+    from bots.calendar.page import render_page
+    from protocols.calendar_page import PageDay, PageItem
+
+    item = PageItem(
+        "18:00–20:00", "Europe/Warsaw", "Blokada", None, "Warszawa", False, "2026-12-05T18:00:00+01:00"
+    )
+    days = [PageDay(date(2026, 12, 5), "Saturday 5 December 2026", (item,))]
+    english = render_page("spring", days, None).decode()
+    assert '<html lang="en">' in english and "<h1>spring coalition calendar</h1>" in english
+    assert "Saturday 5 December 2026" in english and "To be announced" in english
+    polish = render_page("spring", days, None, CalendarConfig(language="pl-PL").language).decode()
+    assert '<html lang="pl">' in polish and "<h1>Kalendarz koalicji spring</h1>" in polish
+    assert "sobota, 5 grudnia 2026" in polish and "<dt>Gdzie</dt><dd>Zostanie ogłoszone</dd>" in polish
+    assert "coalition calendar" not in polish and "Saturday" not in polish
+    try:
+        CalendarConfig(language="xx")
+    except ValueError as exc:
+        assert "'xx' is not a language I speak" in str(exc)
+    else:
+        raise AssertionError("an unknown language was accepted")
