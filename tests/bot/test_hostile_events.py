@@ -192,6 +192,15 @@ async def wait_for(predicate: Any, timeout: float = 10) -> None:
         await asyncio.sleep(0.01)
 
 
+async def checkpoint_reaches(bot: Any, token: str, timeout: float = 10) -> None:
+    """The checkpoint is saved once the batch is handled, which can be a moment after the
+    reply that batch caused has gone out: poll for it rather than read it once."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await bot._load_checkpoint() != token:
+        assert asyncio.get_running_loop().time() < deadline, f"the checkpoint never reached {token}"
+        await asyncio.sleep(0.01)
+
+
 async def test_the_sync_loop_survives_every_hostile_event(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -205,7 +214,7 @@ async def test_the_sync_loop_survives_every_hostile_event(
         await wait_for(lambda: bool(bot.fake.sent) or task.done())
         assert not task.done(), "the sync loop ended"
         assert [s.body for s in bot.fake.sent] == ["pong"]
-        assert await bot._load_checkpoint() == "s1"
+        await checkpoint_reaches(bot, "s1")
         assert SECRET not in caplog.text
     finally:
         bot.stop()
