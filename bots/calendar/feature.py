@@ -115,7 +115,9 @@ class CalendarFeature(PublishCommands):
             # Serialising a large calendar is CPU work: in a thread, so the bot's loop keeps
             # syncing and answering while it runs (one build per coalition at a time).
             feed = build_feed(coalition, events, self.config.refresh, cache)
-            return Bodies(page=render_page(coalition, page_days(events, now), webcal, self.config.language), feed=feed)
+            return Bodies(
+                page=render_page(coalition, page_days(events, now), webcal, self.config.language), feed=feed
+            )
 
         return await asyncio.to_thread(build)
 

@@ -207,7 +207,13 @@ class ReshufflePart(HandoverPart):
                 continue
             try:
                 room_id = await self.host.create_room(
-                    spoken(room_names.reshuffled_cell(parent, cell.cell_index + 1, len(current), cell.generation), language, zone),
+                    spoken(
+                        room_names.reshuffled_cell(
+                            parent, cell.cell_index + 1, len(current), cell.generation
+                        ),
+                        language,
+                        zone,
+                    ),
                     [UserID(m) for m in cell.members],
                     encrypted=encrypted,
                     topic=spoken(

@@ -322,7 +322,11 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
 
     async def _offer_stepback(self, person: str, now: datetime) -> None:
         room = await dm_room(
-            self.host, person, title=room_names.COALITION, topic=room_names.LIAISON_TOPIC, encrypted=self.config.encrypt_dms
+            self.host,
+            person,
+            title=room_names.COALITION,
+            topic=room_names.LIAISON_TOPIC,
+            encrypted=self.config.encrypt_dms,
         )
         text = Message.of(
             _(

@@ -54,7 +54,11 @@ def counts(run_id: str, shown: Sequence[tuple[str, rules.RoomCounts]], below: in
     )
     for name, rc in shown:
         lines: list[Span] = [
-            _("{question}: {answers}", question=q, answers=joined([concat(standard.option(q, v), f" {n}") for v, n in pairs]))
+            _(
+                "{question}: {answers}",
+                question=q,
+                answers=joined([concat(standard.option(q, v), f" {n}") for v, n in pairs]),
+            )
             for q, pairs in rc.counts
         ]
         msg = msg.paragraph(bold(name), " ", _("({n} answered)", n=rc.answered)).bullets(lines)
@@ -74,7 +78,12 @@ def counts(run_id: str, shown: Sequence[tuple[str, rules.RoomCounts]], below: in
 
 def question(step: int, total: int, q: rules.Question) -> Message:
     return Message.of(
-        _("Question {number} of {total}: {prompt}", number=step + 1, total=total, prompt=bold(standard.prompt(q)))
+        _(
+            "Question {number} of {total}: {prompt}",
+            number=step + 1,
+            total=total,
+            prompt=bold(standard.prompt(q)),
+        )
     ).paragraph(_("Answer with {how}.", how=hint(q)))
 
 

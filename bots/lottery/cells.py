@@ -123,7 +123,9 @@ class CellsPart(GroupingsPart):
                 continue
             if cell.room_id is None:
                 try:
-                    cell = await self._make_cell_room(cell, len(planned), parent, ctx.room_id, encrypted, zone)
+                    cell = await self._make_cell_room(
+                        cell, len(planned), parent, ctx.room_id, encrypted, zone
+                    )
                 except MatrixError as exc:
                     log.warning("cell room %d could not be created: %s", cell.id, exc.errcode)
                     failed.append(cell.cell_index + 1)

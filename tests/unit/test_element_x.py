@@ -134,7 +134,8 @@ STRATEGIES: dict[type, st.SearchStrategy[typing.Any]] = {
         room=st.just("!room:x.org"),
         answered=st.integers(0, 50),
         counts=st.lists(
-            st.tuples(WORDS, st.lists(st.tuples(WORDS, st.integers(0, 50)), max_size=3).map(tuple)), max_size=3
+            st.tuples(WORDS, st.lists(st.tuples(WORDS, st.integers(0, 50)), max_size=3).map(tuple)),
+            max_size=3,
         ).map(tuple),
     ),
 }
