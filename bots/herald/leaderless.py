@@ -46,6 +46,7 @@ from protocols.coalition.delivery import (
     next_wake,
     redactions,
 )
+from protocols.coalition.liveness import CatchUp, HeartbeatBook
 from protocols.coalition.planhash import message_digest
 from storage.herald import Delivery, Run
 from storage.herald_control import StoredCopy
@@ -118,7 +119,9 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         since = max(self.known_since(run.run_id), self._suspect_until(hv.alive, now))
         planned_keys = [PlannedKey(k, max(d.due_at, since), digest_of(d)) for k, d in by_key.items()]
         decisions = decide_all(hv, planned_keys)
-        behind = await self._lagging_rooms(decisions, by_key, hv, now)
+        behind = await self._lagging_rooms(
+            decisions, by_key, hv, now, view.heartbeats, view.registry.live_heralds
+        )
         if any(d.action is Action.SEND for d in decisions):
             # Copies the sync handed over while the rooms were read count now.
             copies = [_seen(c) for c in await self.control.copies(run.run_id)]
@@ -169,7 +172,13 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         return sent
 
     async def _lagging_rooms(
-        self, decisions: list[Decision], by_key: dict[DeliveryKey, Delivery], hv: HeraldView, now: datetime
+        self,
+        decisions: list[Decision],
+        by_key: dict[DeliveryKey, Delivery],
+        hv: HeraldView,
+        now: datetime,
+        book: HeartbeatBook,
+        heralds: frozenset[str],
     ) -> set[str]:
         """The rooms of this turn's sends where this herald's sync lags its homeserver
         (:mod:`bots.herald.room_check`), checked for every send another herald may have beaten:
@@ -178,10 +187,16 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         Not only when the herald has reason to doubt its view: the redundancy benchmark found
         most second copies sent while the first had been on the sender's own homeserver for
         seconds, its sync not yet delivering it (a loaded homeserver). The wait is bounded by
-        the patience, so a room that never shows the copy still gets one (never silenced)."""
+        the patience, so a room that never shows the copy still gets one (never silenced).
+
+        After an outage the room's own homeserver may not hold the others' copies yet (they come
+        by federation catch-up): until it shows two new beats of every other herald since it came
+        back (:class:`~protocols.coalition.liveness.CatchUp`), such a send waits, for at most the
+        patience from its return."""
         waiting: dict[str, datetime] = self.__dict__.setdefault("_lag_waits", {})
         me = str(self.host.user_id)
         behind: set[str] = set()
+        catching_up = self._catching_up(book, heralds - {me}, now)
         checked: dict[str, RoomView] = {}
         for decision in decisions:
             if decision.action is not Action.SEND or decision.at is None:
@@ -189,6 +204,9 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
             if decision.rank == 0 and now - decision.at <= self._poll:
                 continue  # first in turn, on time: nobody was due before it
             d = by_key[decision.key]
+            if catching_up:
+                behind.add(d.room_id)
+                continue
             if d.room_id not in checked:
                 others = (hv.joined.get(d.room_id, frozenset()) & hv.registered) - {me}
                 since = d.due_at - self.config.stagger
@@ -202,6 +220,22 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         if behind:
             log.info("herald: %d rooms show copies this herald's sync has not delivered yet", len(behind))
         return behind
+
+    def _catching_up(self, book: HeartbeatBook, others: frozenset[str], now: datetime) -> bool:
+        """Whether this herald came back from an outage less than the patience ago and its
+        homeserver has not yet caught up with every other live herald."""
+        back: datetime | None = self.__dict__.get("_back_at")
+        if back is None or now - back >= self._patience or not others:
+            return False
+        held: CatchUp | None = self.__dict__.get("_catch_up")
+        if held is None or held.back_at != back:
+            held = CatchUp(back)
+        held = held.seen(book)
+        self.__dict__["_catch_up"] = held
+        waiting = held.behind(book, others)
+        if waiting:
+            log.info("herald: back from an outage; waiting for %d heralds' news to catch up", len(waiting))
+        return bool(waiting)
 
     def _suspect_until(self, alive: frozenset[str], now: datetime) -> datetime:
         """A herald that does not see its own heartbeat come back (stopped, its sync stalled, its

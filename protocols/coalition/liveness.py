@@ -93,3 +93,41 @@ class HeartbeatBook:
         return frozenset(
             user_id for user_id, (beat, at) in self.beats.items() if not beat.dead and now - at < staleness
         )
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """After this herald was cut off (its homeserver away, its process stopped): whether its
+    homeserver has caught up with what the other heralds sent meanwhile.
+
+    Its own beat coming back proves only that its homeserver answers again. The others' copies
+    sent during the outage reach it later, by federation catch-up; checking a room before they
+    arrive finds nothing and sends a second copy. Federation sends a destination's events in
+    order, one transaction at a time, and a new beat from a herald arrives in a transaction of
+    its own only after the catch-up: so a herald is caught up with another once it has seen *two*
+    new beats of it since it came back (the first may still ride in the catch-up transaction,
+    whose other rooms are stored concurrently with it). ``first_fresh`` is the seq of the first
+    new beat seen from each herald since ``back_at``."""
+
+    back_at: datetime
+    first_fresh: Mapping[str, int] = field(default_factory=dict)
+
+    def seen(self, book: HeartbeatBook) -> CatchUp:
+        """This record with the first fresh beat of each herald that shows one now."""
+        fresh = dict(self.first_fresh)
+        for user_id, (beat, at) in book.beats.items():
+            if user_id not in fresh and at >= self.back_at:
+                fresh[user_id] = beat.seq
+        return CatchUp(self.back_at, fresh)
+
+    def behind(self, book: HeartbeatBook, heralds: Iterable[str]) -> frozenset[str]:
+        """The heralds of ``heralds`` this herald's homeserver has not caught up with yet."""
+        out = set()
+        for user_id in heralds:
+            first = self.first_fresh.get(user_id)
+            held = book.beats.get(user_id)
+            if held is not None and held[0].dead and held[1] >= self.back_at:
+                continue  # its last will came: it sends nothing to wait for
+            if first is None or held is None or held[0].seq <= first:
+                out.add(user_id)
+        return frozenset(out)
