@@ -294,6 +294,7 @@ class ControlRegistry(ProtocolCommands):
             await self._merge_acks(view, run.run_id, now)
             log.info("herald: adopted revision %d of a shared run (%d messages)", run.rev, len(messages))
             self.schedule_deliveries(run.run_id, sorted({m.due_at for m in messages}))
+            await self.prepare_keys(run.run_id)
             await self.deliver_due(run.run_id)
 
     async def _note_amendments(self, run_id: str, messages: list[PlannedMessage], now: datetime) -> None:

@@ -61,6 +61,15 @@ class Broadcast(Escalations):
         for due_at in sorted(set(due_times)):
             self.host.schedule.at(due_job_id(run_id, due_at), due_at, self.deliver_due, run_id)
 
+    async def prepare_keys(self, run_id: str) -> None:
+        """Share the room keys of the run's pending rooms ahead of their due times (the runtime
+        does it from ``encryption.keys_ahead`` before each, rate-controlled): for a run planned or
+        adopted while the bot runs, as ``start`` does for the runs it finds at a restart."""
+        now = self.host.clock()
+        for d in await self.runs.deliveries(run_id):
+            if d.state == "pending" and d.due_at > now:
+                self.host.prepare_rooms([RoomID(d.room_id)], by=d.due_at)
+
     def unschedule_deliveries(self, run_id: str) -> None:
         prefix = f"due-{run_id}-"
         for job in self.host.schedule.job_ids():

@@ -98,6 +98,7 @@ class ProtocolCommands(RoomCommands):
         await ctx.reply(Message.of(*parts))
         await self.share_run(found.run_id)
         self.schedule_deliveries(found.run_id, later)
+        await self.prepare_keys(found.run_id)
         await self.deliver_due(found.run_id)
 
     @command("protocol status", help="The acknowledgement board of a run (rooms x phases)")

@@ -171,6 +171,8 @@ async def test_plan_confirm_deliver_ack_and_escalate(tmp_path: Path) -> None:
         assert "9 messages to 3 rooms" in confirmed.body and "Next at 2026-11-22 13:00 UTC" in confirmed.body
         jobs = [j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")]
         assert len(jobs) == 3
+        # Each room's key is shared ahead of its first phase (a run confirmed while running).
+        assert bot.keys_ahead.pending() == 3
 
         bot.now = NOW + timedelta(hours=1)
         call_job = min(jobs, key=lambda j: int(j.rsplit("-", 1)[1]))
