@@ -149,9 +149,9 @@ class ReshufflePart(HandoverPart):
     ) -> None:
         room = RoomID(stored.room_id)
         k = key(self.name, "cells", stored.id, int(through.timestamp()))
-        if post is None:  # past the grace: noted, and left to the next boundary
+        if post is None:  # past the grace: noted (``missed`` counts them all), left to the next
             if await self.cell_schedules.advance(stored, through, None, (), stored.met):
-                await self.host.post(room, render.missed(missed + 1), k)
+                await self.host.post(room, render.missed(missed), k)
             return
         previous = [
             c for c in await self.cell_schedules.cells(stored.id) if c.generation == stored.generation

@@ -13,6 +13,7 @@ from pathlib import Path
 from bots.care import CareFeature
 from bots.ghostchair import GhostChairFeature
 from bots.lottery.feature import LotteryFeature
+from bots.runtime.ids import RoomID
 from bots.runtime.offline import forget_contract_features
 from protocols.mandates import Mandate
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
@@ -393,7 +394,7 @@ async def test_a_reshuffle_closes_the_old_cell_rooms_and_opens_new_ones(tmp_path
         # Leaving is the runtime's removal: every feature forgets the room (here, its rota).
         for room in bot.fake.left:
             for feature in bot.features:
-                await feature.forget_room(room)
+                await feature.forget_room(RoomID(room))
         assert await count(bot, "care_rota") == 0
         [stopped] = await bot.say(ROOM, MOD, "!cells stop")
         assert stopped.body.startswith("Stopped reshuffling")
@@ -426,5 +427,84 @@ async def test_a_rota_after_each_gathering_turns_with_the_ghost_chairs_gathering
         )
         [refused] = await bot.say(ROOM, ANA, "!rota add talk after each gathering at 10:00")
         assert "leave out 'at HH:MM'" in refused.body
+    finally:
+        await close(bot)
+
+
+async def test_list_leave_and_remove_change_the_board(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        await meals(bot)
+        [listed] = await bot.say(ROOM, CAL, "!rota list")
+        assert listed.body.startswith("Rotas in this room:"), listed.body
+        assert "meals: every tuesday at 18:00, 1 person a turn, 3 volunteers; next 2026-11-24 18:00" in (
+            listed.body
+        )
+        # Leaving: the pool shrinks and the turns ahead that were hers go to the others.
+        [left] = await bot.say(ROOM, ANA, "!rota leave meals")
+        assert left.body.startswith("You left the meals rota (2 volunteers).")
+        assert "Your 1 turn ahead went to others." in left.body
+        rota = (await care(bot).rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        assert ANA not in rota.pool and all(ANA not in t.holders for t in rota.turns)
+        assert all(t.holders for t in rota.turns)
+        [refused] = await bot.say(ROOM, ANA, "!rota swap meals 2026-11-24")
+        assert "is not yours" in refused.body or "no meals turn" in refused.body
+        # Removing (moderators): the rota, its requests and its job are gone.
+        holder = min(rota.turns, key=lambda t: t.at).holders[0]
+        await bot.say(ROOM, holder, "!rota swap meals 2026-11-24")
+        assert await count(bot, "care_swap") == 1
+        [removed] = await bot.say(ROOM, MOD, "!rota remove meals")
+        assert removed.body.startswith("Removed the meals rota")
+        assert await count(bot, "care_rota") == 0 and await count(bot, "care_swap") == 0
+        assert "care:rota-1" not in bot.scheduler.job_ids()
+        [listed] = await bot.say(ROOM, CAL, "!rota list")
+        assert listed.body.startswith("No rotas here")
+    finally:
+        await close(bot)
+
+
+async def test_cells_without_rooms_are_listed_and_a_missed_boundary_is_one_note(tmp_path: Path) -> None:
+    from bots.care.cells import cells_job
+
+    bot = await fake_bot(
+        tmp_path,
+        [CareFeature, LotteryFeature],  # type: ignore[list-item]
+        members=[MOD, *SIX],
+        moderators=[MOD],
+        now=NOW,  # Sunday 12:00 UTC
+        config_extra=CONFIG,
+    )
+    try:
+        feature = care(bot)
+        [reply] = await bot.say(ROOM, MOD, "!cells every monday at 09:00 3-4")
+        assert reply.body.startswith("Cells reshuffle every monday at 09:00, cells of 3-4"), reply.body
+        [shown] = await bot.say(ROOM, MOD, "!cells schedule")
+        assert "Generation 0: 0 cells" in shown.body and "Next reshuffle: 2026-11-23 09:00" in shown.body
+        # Down across Monday's boundary, back two hours later (past the grace of an hour): one
+        # note, no cells formed, nothing opened.
+        for job in bot.scheduler.job_ids():
+            bot.scheduler.cancel(job)
+        bot.now = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+        before = len(bot.fake.sent)
+        await feature.start()
+        await feature.start()  # started twice: nothing twice
+        await bot.flush()
+        sent = bot.fake.sent[before:]
+        assert bodies(sent) == [
+            "A reshuffle passed while the bot was away; the cells change at the next one."
+        ]
+        assert (await feature.cell_schedules.in_room(ROOM)).generation == 0  # type: ignore[union-attr]
+        # The next Monday's boundary, 30 minutes late (within the grace): the cells are listed
+        # in the room.
+        bot.now = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
+        before = len(bot.fake.sent)
+        await bot.fire("care:" + cells_job(1))
+        await bot.flush()
+        [listed] = bot.fake.sent[before:]
+        assert listed.room_id == ROOM
+        assert listed.body.startswith("Affinity cells, generation 1, away from those who already met:")
+        assert listed.body.count("Cell ") == 2
+        assert not [c for c in bot.fake.created if not c["is_direct"]]  # no rooms asked for
+        assert (await feature.cell_schedules.in_room(ROOM)).generation == 1  # type: ignore[union-attr]
     finally:
         await close(bot)
