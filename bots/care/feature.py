@@ -44,7 +44,10 @@ class CareFeature(ReshufflePart):
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def on_reaction(self, ctx: CommandContext, target: EventID, key: str) -> None:
-        await self.reaction_take(ctx, target)
+        """In a room, a reaction to a swap request takes it; in the bot's direct room, a
+        reaction to a delivered handover note or a reminder deletes it (read)."""
+        if not await self.reaction_take(ctx, target):
+            await self.reaction_read(ctx, target)
 
     def retention(self) -> Mapping[str, timedelta]:
         return {

@@ -26,7 +26,7 @@ from bots.runtime.converters import Text
 from bots.runtime.errors import UserError
 from bots.runtime.host import Host
 from bots.runtime.i18n import _
-from bots.runtime.ids import RoomID
+from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from protocols.mandates import Mandate
 
@@ -79,7 +79,8 @@ class HandoverPart(RotaCommands):
         dm = await self.dm_room(successor.holder, now, handover.room_id)
         room_name = await self.host.room_name(RoomID(handover.room_id))
         k = key(self.name, "handover", handover.id, int(successor.start.timestamp()))
-        event_id = await self.host.post(dm, render.delivered(handover, room_name), k, wait=True)
+        message = render.delivered(handover, room_name, self.config.reminders)
+        event_id = await self.host.post(dm, message, k, wait=True)
         async with self.host.db.transaction():
             if event_id is not None:
                 await self.reminders.add(dm, event_id, now)  # redacted after the retention too
@@ -121,6 +122,20 @@ class HandoverPart(RotaCommands):
         for mandate in held:
             await self.handovers.write(mandate.room, mandate.role, ctx.sender, mandate.expires, text, ctx.now)
         await ctx.reply(render.kept(role))
+
+    async def reaction_read(self, ctx: CommandContext, target: str) -> bool:
+        """A reaction, in the bot's direct room with its sender, to a delivered handover note
+        (or a turn reminder) says it was read: the message is redacted and forgotten at once,
+        not only after the retention. False when ``target`` is none of them."""
+        if not ctx.is_direct or await self.direct.is_dm(ctx.room_id) != ctx.sender:
+            return False
+        found = await self.reminders.by_event(ctx.room_id, target)
+        if found is None:
+            return False
+        await self.host.redact(RoomID(ctx.room_id), EventID(target), key(self.name, "read", found))
+        await self.reminders.delete(found)
+        log.info("care: a message was read and deleted")
+        return True
 
     async def on_message(self, ctx: CommandContext) -> bool:
         """A plain message in a direct room where the bot asked for a note is the note."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bots.care.handover_store import Handover
-from bots.runtime.i18n import _, when
+from bots.runtime.i18n import _, duration, when
 from bots.runtime.message import Message, code, italic
 from protocols.mandates import Mandate
 
@@ -44,7 +45,8 @@ def kept(role: str) -> Message:
     )
 
 
-def delivered(handover: Handover, room_name: str) -> Message:
+def delivered(handover: Handover, room_name: str, kept: timedelta) -> Message:
+    """The note, to the next holder; ``kept``: how long the message stays unless read."""
     return (
         Message.of(
             HANDOVER,
@@ -56,5 +58,11 @@ def delivered(handover: Handover, room_name: str) -> Message:
             ),
         )
         .paragraph(italic(handover.note or ""))
-        .paragraph(_("It was given to you only, and is now deleted."))
+        .paragraph(
+            _(
+                "It was given to you only, and I keep no copy. React to this message once you have "
+                "read it and I delete it here too; otherwise it is deleted in {length}.",
+                length=duration(kept),
+            )
+        )
     )

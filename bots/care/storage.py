@@ -277,6 +277,14 @@ class Reminders:
         )
         return [(int(r["id"]), r["room_id"], r["event_id"]) for r in rows]
 
+    async def by_event(self, room_id: str, event_id: str) -> int | None:
+        """The reminder (or delivered note) that is this message, if it is one of ours."""
+        row = await self._db.fetchone(
+            "SELECT id FROM care_reminder WHERE bot = ? AND room_id = ? AND event_id = ?",
+            (self._bot, room_id, event_id),
+        )
+        return None if row is None else int(row["id"])
+
     async def delete(self, reminder_id: int) -> None:
         await self._db.execute("DELETE FROM care_reminder WHERE id = ?", (reminder_id,))
 

@@ -323,6 +323,20 @@ async def test_a_handover_note_reaches_only_the_next_holder_once(tmp_path: Path)
         assert not [s for s in bot.fake.sent if s.room_id == ROOM and "mat" in s.body]
         assert await count(bot, "care_handover") <= 1  # Ben may have been asked; Ana's note is gone
         assert not [r for r in await bot.db.fetchall("SELECT note FROM care_handover") if r[0]]
+        assert "React to this message once you have read it" in notes[0].body
+        # Read: Ben reacts to it, and the message is deleted at once (not only after retention).
+        # A reaction by someone else, or to another message, deletes nothing.
+        ben_dm = notes[0].room_id
+        await add_room(bot, ben_dm, [BEN], direct=True)
+        redacted = len(bot.fake.redacted)
+        await bot.react(ben_dm, BEN, "$not-a-note", "👍")
+        await bot.react(dm, ANA, notes[0].event_id, "👍")
+        assert len(bot.fake.redacted) == redacted
+        await bot.react(ben_dm, BEN, notes[0].event_id, "👍")
+        await bot.flush()
+        assert bot.fake.redacted[redacted:] == [(ben_dm, notes[0].event_id)]
+        rows = await bot.db.fetchall("SELECT event_id FROM care_reminder")
+        assert notes[0].event_id not in [r[0] for r in rows]
     finally:
         await close(bot)
 
