@@ -91,12 +91,23 @@ class GainsFeature(ContractFeature[GainsConfig]):
 
     @command(
         "gains coalition",
-        help="The coalition's gains: every member room's, counted by category",
+        help="The coalition's gains: every member room's, counted by category (in <coalition>: "
+        "when this room is in several)",
         where="room",
     )
-    async def coalition(self, ctx: CommandContext) -> None:
+    async def coalition(self, ctx: CommandContext, *, in_: str | None = None) -> None:
         herald = self.host.peer(HeraldFeature)
-        scope = await herald.gains_scope(ctx.room_id) if herald is not None else None
+        if herald is None:
+            raise UserError(
+                _(
+                    "This room is not in a coalition (or this bot runs no herald): !gains shows this room's gains."
+                )
+            )
+        if await herald.memberships(ctx.room_id):
+            # One coalition: the room's only one or the one named; several: it refuses to guess.
+            coalition, _member = await herald.member_of(ctx, in_)
+            in_ = coalition.name
+        scope = await herald.gains_scope(ctx.room_id, in_)
         if scope is None:
             raise UserError(
                 _(

@@ -167,15 +167,16 @@ class HeraldBase(ContractFeature[HeraldConfig]):
             return next((f for f in found if f[0].name.casefold() == wanted), None)
         return found[0] if found else None
 
-    async def gains_scope(self, room_id: str) -> tuple[str, list[str]] | None:
+    async def gains_scope(self, room_id: str, coalition: str | None = None) -> tuple[str, list[str]] | None:
         """Read-only, for other features (the ledger of gains): the name of the coalition this
-        room is in and every member room's id (the coordination room included), or None."""
-        found = await self.membership(room_id)
+        room is in (``coalition``, when named) and every member room's id (the coordination room
+        included), or None."""
+        found = await self.membership(room_id, coalition)
         if found is None:
             return None
-        coalition = found[0]
-        rooms = [m.room_id for m in await self.coalitions.members(coalition.name)]
-        return coalition.name, sorted({coalition.coordination_room, *rooms})
+        named = found[0]
+        rooms = [m.room_id for m in await self.coalitions.members(named.name)]
+        return named.name, sorted({named.coordination_room, *rooms})
 
     async def seat_of(self, room_id: str, user_id: str) -> tuple[Coalition, Member] | None:
         """The room's membership in which ``user_id`` is the liaison, else its first: a room in

@@ -41,8 +41,11 @@ class SkillsBase(ContractFeature[SkillsConfig]):
     def dm_key(self) -> str:
         return DM_KEY.format(bot=self.host.user_id)
 
-    async def dm_room(self, user_id: str) -> RoomID:
-        """The bot's direct chat with ``user_id`` for skill swaps: the one opened before, else new."""
+    async def dm_room(self, user_id: str, language_room: str | None = None) -> RoomID:
+        """The bot's direct chat with ``user_id`` for skill swaps: the one opened before, else new.
+        A new one is named, and speaks, in the language of ``language_room`` (the room whose
+        board made the match, which both people of a match share); an existing one follows its
+        member's rooms (bots/runtime/i18n_rooms.py)."""
         return await dm_room(
             self.host,
             user_id,
@@ -50,4 +53,5 @@ class SkillsBase(ContractFeature[SkillsConfig]):
             topic=room_names.SKILL_SWAP_TOPIC,
             encrypted=self.config.encrypt_dms,
             setting=self.dm_key,
+            language_room=language_room,
         )

@@ -16,7 +16,7 @@ from bots.runtime.errors import MatrixError, UserError
 from bots.runtime.i18n import _, ngettext
 from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Message
+from bots.runtime.message import Message, Span
 from bots.skills import render
 from bots.skills.base import SkillsBase, log
 from bots.skills.store import StoredMatch
@@ -115,36 +115,42 @@ class BoardPart(SkillsBase):
                 (match.offerer, "offerer", ask_note),
             ):
                 message = render.ask_consent(match, side, room_name, note, self.config.match_ttl)
-                await self._dm(user, message, key(self.name, "match", match.id, side))
+                await self._dm(user, message, key(self.name, "match", match.id, side), room_id)
             await self.matches.mark(match.id, asked=True)
         if stored.told or match.outcome == WAITING:
             return
         if match.outcome == INTRODUCE:
             for user in (match.asker, match.offerer):
                 intro = render.introduce(match, match.other(user), room_name)
-                await self._dm(user, intro, key(self.name, "intro", match.id, user))
+                await self._dm(user, intro, key(self.name, "intro", match.id, user), room_id)
             log.info("skills: a match introduced")
         else:
             for user, said in ((match.asker, match.asker_yes), (match.offerer, match.offerer_yes)):
                 if said is not False:
-                    await self._dm(user, render.not_going_ahead(match), key(self.name, "off", match.id, user))
+                    await self._dm(
+                        user, render.not_going_ahead(match), key(self.name, "off", match.id, user), room_id
+                    )
         await self.matches.mark(match.id, told=True)
 
     async def _note(self, entry_id: int) -> str | None:
         found = await self.entries.get(entry_id)
         return None if found is None else found[1].note
 
-    async def _dm(self, user: str, message: Message, k: str) -> None:
+    async def _dm(self, user: str, message: Message, k: str, room_id: RoomID) -> None:
+        """Write to ``user`` in the skill swap's direct chat (a new one in ``room_id``'s language)."""
         try:
-            await self.host.post(await self.dm_room(user), message, k)
+            await self.host.post(await self.dm_room(user, room_id), message, k)
         except MatrixError as exc:  # a person the bot cannot reach: the match waits, then expires
             log.warning("skills: could not open a direct chat (%s)", exc.errcode)
 
-    async def _room_name(self, room_id: RoomID) -> str:
+    async def _room_name(self, room_id: RoomID) -> str | Span:
+        """The group room's name for a match's messages; unnamed or unreadable, a phrase in the
+        direct chat's language."""
         try:
-            return await self.host.room_name(room_id) or "your group's room"
+            name = await self.host.room_name(room_id)
         except MatrixError:
-            return "your group's room"
+            name = None
+        return name or _("your group's room")
 
     # -- the board ----------------------------------------------------------------------------
 

@@ -123,7 +123,7 @@ def _match_head(match: Match) -> Span:
     return bold(_("Skill swap, match {id}: ", id=str(match.id)))
 
 
-def ask_consent(match: Match, side: str, room_name: str, note: str | None, ttl: timedelta) -> Message:
+def ask_consent(match: Match, side: str, room_name: str | Span, note: str | None, ttl: timedelta) -> Message:
     """The DM asking one side of a match: who the other is stays unsaid."""
     if side == "asker":
         what = _("Someone in {room} offers {skill}, which you asked for.", room=room_name, skill=match.skill)
@@ -143,7 +143,7 @@ def ask_consent(match: Match, side: str, room_name: str, note: str | None, ttl: 
     )
 
 
-def introduce(match: Match, other: str, room_name: str) -> Message:
+def introduce(match: Match, other: str, room_name: str | Span) -> Message:
     return Message.of(
         _match_head(match),
         _(

@@ -14,6 +14,7 @@ from pathlib import Path
 from bots.gains import GainsFeature
 from bots.herald.feature import HeraldFeature
 from bots.runtime.ids import RoomID
+from bots.runtime.offline import forget_contract_features
 from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
 
 ALICE = "@alice:test.example"  # moderator of the coordination room
@@ -141,5 +142,66 @@ async def test_after_retention_only_counts_remain(tmp_path: Path) -> None:
         assert "care: 1" in listed.body and "night shift" not in listed.body
         await gains.forget_room(RoomID(ROOM_B))
         assert await rows(bot, "gains_count") == 0
+    finally:
+        await close(bot)
+
+
+async def test_a_gain_has_no_author_and_no_head_count_field(tmp_path: Path) -> None:
+    bot = await gains_bot(tmp_path)
+    try:
+        columns = {r[1] for r in await bot.db.fetchall("PRAGMA table_info(gains_entry)")}
+        assert columns == {"id", "bot", "room_id", "category", "text", "created_at"}
+        counts = {r[1] for r in await bot.db.fetchall("PRAGMA table_info(gains_count)")}
+        assert counts == {"bot", "room_id", "category", "n"}  # n: gains of the category, not people
+        [one] = await bot.say(ROOM_B, DAN, "!gain add space 300 people took the square")
+        assert "Recorded gain #1 in space" in one.body
+        [tally] = await bot.say(ROOM_B, DAN, "!gains")
+        assert "space: 1" in tally.body  # a gain counts once, whatever number its text holds
+    finally:
+        await close(bot)
+
+
+async def test_affinity_forget_forgets_gain_texts_offline_and_keeps_counts(tmp_path: Path) -> None:
+    bot = await gains_bot(tmp_path, config_extra="features:\n  gains:\n    keep_text: 30d\n")
+    try:
+        await bot.say(ROOM_B, DAN, "!gain add media a neighbourhood radio on air")
+        runs = bot.app.bots[0].model_copy(update={"features": ["gains"]})
+        config = bot.app.model_copy(update={"bots": [runs]})
+        assert await forget_contract_features(config, bot.db, NOW + timedelta(days=29)) == {"gains": 0}
+        assert await forget_contract_features(config, bot.db, NOW + timedelta(days=31)) == {"gains": 1}
+        assert await rows(bot, "gains_entry") == 0
+        assert [tuple(r) for r in await bot.db.fetchall("SELECT room_id, category, n FROM gains_count")] == [
+            (ROOM_B, "media", 1)
+        ]
+    finally:
+        await close(bot)
+
+
+async def test_a_room_in_two_coalitions_names_the_one_whose_tally_it_wants(tmp_path: Path) -> None:
+    bot = await gains_bot(tmp_path)
+    try:
+        await join_coalition(bot)  # Lyon (B) and Leeds (C) in spring, coordinated from ROOM
+        # Leeds coordinates summer too, and invites Lyon: Lyon and Leeds are in both.
+        [created] = await bot.say(ROOM_C, CAROL, "!coalition create summer")
+        assert "coordinates it" in created.body
+        [invited] = await bot.say(ROOM_C, CAROL, "!coalition invite")
+        token = re.search(r"cj-[a-z2-7]{32}", invited.body)
+        assert token
+        await bot.say(ROOM_B, BOB, f"!coalition join {token.group(0)}")
+        await bot.say(ROOM_B, DAN, "!gain add kitchen Lyon soup kitchen")
+        await bot.say(ROOM_C, CAROL, "!gain add media Leeds radio")
+        await bot.say(ROOM, ALICE, "!gain add fund Strike fund")
+        [which] = await bot.say(ROOM_B, DAN, "!gains coalition")
+        assert "several coalitions (spring, summer)" in which.body and "in <coalition>" in which.body
+        [spring] = await bot.say(ROOM_B, DAN, "!gains coalition in spring")
+        assert "Gains of coalition spring: 3 in 3 of 3 member rooms" in spring.body
+        assert "kitchen: 1\n• media: 1\n• fund: 1" in spring.body
+        [summer] = await bot.say(ROOM_B, DAN, "!gains coalition in summer")
+        assert "Gains of coalition summer: 2 in 2 of 2 member rooms" in summer.body
+        assert "kitchen: 1\n• media: 1" in summer.body and "fund" not in summer.body
+        [nope] = await bot.say(ROOM_B, DAN, "!gains coalition in autumn")
+        assert "not in coalition autumn; it is in: spring, summer" in nope.body
+        [coordination] = await bot.say(ROOM, ALICE, "!gains coalition")  # in one: no need to name it
+        assert "Gains of coalition spring: 3 in 3 of 3" in coordination.body
     finally:
         await close(bot)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bots.lottery import LotteryFeature
+from bots.runtime.offline import forget_contract_features
 from bots.skills import SkillsFeature
 from tests.bot.fakes import ROOM, FakeBot, Sent, add_room, close, fake_bot
 
@@ -196,5 +197,50 @@ async def test_a_match_owed_its_messages_after_a_crash_gets_them_at_start(tmp_pa
         await skills.start()  # owed no more: nothing is sent twice
         await bot.flush()
         assert len(bot.fake.sent) == before + 2
+    finally:
+        await close(bot)
+
+
+async def test_a_match_in_a_polish_room_opens_direct_chats_named_and_spoken_in_polish(tmp_path: Path) -> None:
+    bot = await skills_bot(tmp_path)
+    try:
+        [done] = await bot.say(ROOM, ANA, "!language pl")
+        assert "polski" in done.body
+        bot.fake.names[ROOM] = ""  # a room whose name cannot be read
+        await bot.say(ROOM, BEN, "!offer first-aid")
+        await bot.say(ROOM, CHI, "!ask first-aid")
+        dms = [c for c in bot.fake.created if c["is_direct"]]
+        assert sorted(c["invite"][0] for c in dms) == [BEN, CHI]
+        for dm in dms:
+            assert (dm["name"], dm["topic"]) == (
+                "Wymiana umiejętności",
+                "Prośby, które spotykają oferty: ty decydujesz, czy chcesz kontaktu",
+            )
+        [to_ben], [to_chi] = dms_to(bot, BEN), dms_to(bot, CHI)
+        # The room has no name: the phrase standing for it is Polish too, like the rest.
+        assert to_chi.body.startswith("Wymiana umiejętności, dopasowanie 1: Ktoś w pokoju twojej grupy ")
+        assert "Czy chcesz nawiązać kontakt?" in to_ben.body
+    finally:
+        await close(bot)
+
+
+async def test_affinity_forget_applies_the_board_retention_offline(tmp_path: Path) -> None:
+    # `affinity forget` runs without bots: the board's own forget_expired, on an offline host.
+    bot = await skills_bot(
+        tmp_path, config_extra="features:\n  skills:\n    entry_ttl: 2d\n    held_ttl: 5d\n"
+    )
+    try:
+        await bot.say(ROOM, BEN, "!offer cooking")
+        await bot.say(ROOM, CHI, "!ask cooking")
+        await bot.say(ROOM, CHI, "!learned cooking")
+        runs = bot.app.bots[0].model_copy(update={"features": ["skills"]})
+        config = bot.app.model_copy(update={"bots": [runs]})
+        assert await forget_contract_features(config, bot.db, NOW + timedelta(days=1)) == {"skills": 0}
+        counts = await forget_contract_features(config, bot.db, NOW + timedelta(days=3))
+        assert counts == {"skills": 3}  # the two entries and the known skill
+        assert await rows(bot, "skills_held") == 1 and await rows(bot, "skills_match") == 1  # 7d
+        await forget_contract_features(config, bot.db, NOW + timedelta(days=8))
+        for table in ("skills_entry", "skills_match", "skills_known", "skills_held"):
+            assert await rows(bot, table) == 0, table
     finally:
         await close(bot)

@@ -1,8 +1,9 @@
 """The skill-swap board against a real Synapse, as members meet it.
 
 An ask meets an offer; both people are asked in encrypted direct chats the bot opens; only when
-both say yes does each learn the other's name, and a refusal reveals nothing to anyone. A role
-that requires a skill is drawn only among its holders (with a shadow drawn beside the holder).
+both say yes does each learn the other's name, and a refusal by either side (the offerer after
+the asker said yes, or the asker first) reveals nothing to anyone. A role that requires a skill
+is drawn only among its holders (with a shadow drawn beside the holder).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ async def test_an_ask_meets_an_offer_and_names_travel_only_after_two_yeses(
     try:
         assert "Name a skill" in await ask(ben, room, "!offer ---")
         assert "a note is at most 280" in await ask(ben, room, "!offer first-aid " + "x" * 3_000)
+        assert "limited to 4,000 characters" in await ask(ben, room, "!offer first-aid " + "x" * 5_000)
         assert "Nothing on the board yet" in await ask(chi, room, "!skills")
         assert "your offer of first-aid" in await ask(ben, room, "!offer first-aid weekends")
         asked = await ask(chi, room, "!ask first aid")
@@ -103,6 +105,20 @@ async def test_an_ask_meets_an_offer_and_names_travel_only_after_two_yeses(
         assert chi.user_id not in texts_in(ana, ana_dm)
         chi_after = texts_in(chi, chi_dm).split(f"match {second.group(1)}", 1)[1]
         assert ana.user_id not in chi_after
+
+        # A refusal by the asker, before the other side answered: Ben asks, Ana offers, Ben says
+        # no. Ana hears only that it did not go ahead; neither learns who the other was.
+        await ask(ben, room, "!ask translation")
+        await ask(ana, room, "!offer translations")
+        to_ben_3 = await readable(ben, bot, ben_dm, "offers translation")
+        third = re.search(r"match (\d+)", to_ben_3)
+        assert third
+        await readable(ana, bot, ana_dm, f"match {third.group(1)}")
+        await ben.send_text(ben_dm, f"!swap no {third.group(1)}")
+        assert ana.user_id not in await readable(ben, bot, ben_dm, "Nobody learns your name")
+        await readable(ana, bot, ana_dm, "this match about translation did not go ahead")
+        assert ben.user_id not in texts_in(ana, ana_dm)
+        assert ana.user_id not in texts_in(ben, ben_dm)
     finally:
         for p in people:
             await p.close()
