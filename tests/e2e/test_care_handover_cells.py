@@ -1,7 +1,7 @@
 """Handovers and scheduled reshuffles against a real Synapse, as people meet them.
 
 A handover: the holder of a drawn role is asked by DM, answers there, releases the role; the
-next holder drawn gets the note by DM, and nobody else sees it. A reshuffle every 20 seconds
+next holder drawn gets the note by DM, and nobody else sees it. A reshuffle every 30 seconds
 (short units are allowed in this bot's config, for tests): the first boundary opens a room per
 cell, the next one posts a closing note in those rooms, leaves them, and opens new ones, with
 people who met kept apart.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from bots.devclient import UserClient
 from bots.devserver import Homeserver
 from bots.lottery.feature import LotteryFeature
 from tests.e2e.harness import BotHarness, person
-from tests.e2e.helpers import ask, body, until
+from tests.e2e.helpers import ask, body, react, until
 from tests.e2e.test_care import accept_dm, dm_invites
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +62,7 @@ async def test_a_handover_note_reaches_only_the_next_holder(synapse: Homeserver,
         assert "facilitator" in await ask(alice, room, "!roles set facilitator")
         assert "direct message" in await ask(alice, room, "!handover facilitator not here")
         await ask(alice, room, "!draw")
-        await until(lambda: holder_of(bot, room, "facilitator"), "the first draw", 60)
+        await until(lambda: _other_holder(bot, room, ""), "the first draw", 60)
         first = people[str(await holder_of(bot, room, "facilitator"))]
 
         # Asked by DM; the answer, written there, is kept.
@@ -89,6 +90,16 @@ async def test_a_handover_note_reaches_only_the_next_holder(synapse: Homeserver,
         ]
         assert not [e for _r, e in third.events if NOTE in body(e)]
         assert not [r for r in await bot.runtime.db.fetchall("SELECT note FROM care_handover") if r[0]]
+
+        # Read: the next holder reacts to the note, and the bot deletes (redacts) it at once.
+        assert "React to this message once you have read it" in body(note)
+        await react(second, dm2, note["event_id"], "👍")
+
+        async def note_redacted() -> bool:
+            event = await second.api("GET", f"/_matrix/client/v3/rooms/{dm2}/event/{note['event_id']}")
+            return not event.get("content") and "redacted_because" in event.get("unsigned", {})
+
+        await until(note_redacted, "the note read is redacted", 30)
     finally:
         await asyncio.gather(alice.close(), bob.close(), carol.close())
         await bot.stop()
@@ -98,6 +109,18 @@ async def test_a_handover_note_reaches_only_the_next_holder(synapse: Homeserver,
 async def _other_holder(bot: BotHarness, room: str, first: str) -> bool:
     holder = await holder_of(bot, room, "facilitator")
     return holder is not None and holder != first
+
+
+async def generation_of(bot: BotHarness, room: str, generation: int) -> list[tuple[str, ...]]:
+    """The members of each cell of that generation, as the bot recorded them."""
+    cells = care_of(bot).cell_schedules
+    stored = await cells.in_room(room)
+    assert stored is not None
+    return [c.members for c in await cells.cells(stored.id) if c.generation == generation]
+
+
+def pairs(cells: list[tuple[str, ...]]) -> set[frozenset[str]]:
+    return {frozenset(p) for cell in cells for p in combinations(cell, 2)}
 
 
 def cell_invites(client: UserClient, group: str) -> list[str]:
@@ -122,15 +145,19 @@ async def test_a_reshuffle_closes_old_cell_rooms_and_opens_new_ones(
         await alice.wait_joined(room, bot.user_id)
         assert "not a recurrence" in await ask(alice, room, "!cells every sometimes 2-2 rooms")
         assert (await ask(alice, room, "!cells schedule")).startswith("This room does not reshuffle")
-        reply = await ask(alice, room, "!cells every 20 seconds 2-2 rooms")
-        assert reply.startswith("Cells reshuffle every 20 seconds, cells of 2-2, each with its own room"), (
+        reply = await ask(alice, room, "!cells every 30 seconds 2-2 rooms")
+        assert reply.startswith("Cells reshuffle every 30 seconds, cells of 2-2, each with its own room"), (
             reply
         )
 
         # The first boundary: a room per cell; Alice is invited to hers and joins it.
         await until(lambda: bool(cell_invites(alice, room)), "Alice is invited to her first cell", 60)
         first_cell = cell_invites(alice, room)[0]
+        first_generation = await generation_of(bot, room, 1)
+        assert sorted(len(c) for c in first_generation) == [2, 2], first_generation
         await alice.join(first_cell)
+        # Something that serves the cell room: a rota, forgotten when the bot leaves the room.
+        assert (await ask(alice, first_cell, "!rota add tea every 2 minutes")).startswith("Rota tea")
 
         # The next boundary: a closing note there, the bot leaves it, and a new cell room opens.
         closing = await alice.wait_readable(
@@ -144,6 +171,16 @@ async def test_a_reshuffle_closes_old_cell_rooms_and_opens_new_ones(
             return bot.user_id not in joined.get("joined", {})
 
         await until(bot_left, "the bot left the old cell room", 30)
+
+        async def forgotten() -> bool:
+            rows = await bot.runtime.db.fetchall("SELECT id FROM care_rota WHERE room_id = ?", (first_cell,))
+            return not rows
+
+        await until(forgotten, "the old cell room's rota is forgotten", 30)
+        # The new cells keep apart the pairs who met in the first generation.
+        second_generation = await generation_of(bot, room, 2)
+        assert sorted(len(c) for c in second_generation) == [2, 2], second_generation
+        assert not pairs(first_generation) & pairs(second_generation), (first_generation, second_generation)
         shown = await ask(alice, room, "!cells schedule")
         assert "Generation" in shown and "Next reshuffle" in shown
         assert (await ask(alice, room, "!cells stop")).startswith("Stopped reshuffling")
