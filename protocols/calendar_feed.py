@@ -6,12 +6,14 @@ calendars instead of doubling; a cancelled one stays in the feed as STATUS:CANCE
 so subscribed calendars remove it. Times carry their zone (TZID with its VTIMEZONE), so an
 action at 18:00 in Paris stays at 18:00 in Paris across a change of summer time.
 
-The output is a pure function of the events: the same events give the same bytes (DTSTAMP is
-the event's last change, not the time of writing), so an unchanged feed keeps its ETag.
+The output is a pure function of the events and the feed's words (:class:`FeedWords`, which the
+bot gives in the calendar's language): the same events give the same bytes (DTSTAMP is the
+event's last change, not the time of writing), so an unchanged feed keeps its ETag.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,10 +25,12 @@ from protocols.calendar_events import MAX_PLACE, MAX_TITLE, scrub
 from protocols.errors import RuleError
 
 PRIVATE_PLACE = "Place shared with participants"
+MEMBER_GROUP = "a member group"  # the holder of an event whose room keeps its name off the calendar
 # Marks an event this feed took from a followed one: a feed that follows ours does not take it
 # again, so two coalitions that follow each other do not echo events back and forth.
 SECONDHAND = "X-AFFINITY-SOURCE"
 PRODID = "-//Affinity//public coalition calendar//EN"
+_FIELD = re.compile(r"\{(\w+)\}")
 
 
 class FeedError(RuleError):
@@ -49,8 +53,36 @@ class FeedEvent:
     modified_at: datetime
     cancelled: bool = False
     reason: str | None = None
-    holder: str = "a member group"  # which local group holds it, by its public name
+    holder: str = MEMBER_GROUP  # which local group holds it, by its public name
     source: str | None = None  # the followed calendar it came from (None: this coalition's own)
+
+
+@dataclass(frozen=True)
+class FeedWords:
+    """The words the feed and the page write themselves, English by default; the bot passes
+    them in the calendar's language (``features.calendar.language``). A template's ``{field}``
+    is replaced by its value (nothing else in it is read as a placeholder)."""
+
+    calendar: str = "{name} coalition calendar"
+    held: str = "Held by {holder}."
+    listed: str = "Listed by {source}."
+    cancelled: str = "Cancelled."
+    cancelled_because: str = "Cancelled: {reason}"
+    private_place: str = PRIVATE_PLACE
+    member_group: str = MEMBER_GROUP
+
+    def holder(self, event: FeedEvent) -> str:
+        """Who holds ``event``, as the public reads it."""
+        return self.member_group if event.source is None and event.holder == MEMBER_GROUP else event.holder
+
+
+ENGLISH = FeedWords()
+
+
+def fill(template: str, **values: str) -> str:
+    """``template`` with each ``{field}`` of ``values`` replaced, in one pass (a value is not
+    read again, and a brace the template holds otherwise stays as it is)."""
+    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def zone_of(name: str) -> ZoneInfo:
@@ -64,21 +96,25 @@ def _local(instant: datetime, zone: str) -> datetime:
     return instant.astimezone(UTC if zone == "UTC" else zone_of(zone))
 
 
-def shown_place(event: FeedEvent) -> str | None:
+def shown_place(event: FeedEvent, words: FeedWords = ENGLISH) -> str | None:
     """The place as the public sees it: a private place is for members only."""
     if event.private:
-        return PRIVATE_PLACE
+        return words.private_place
     return event.place
 
 
-def _description(event: FeedEvent) -> str:
-    lines = [f"Listed by {event.source}." if event.source else f"Held by {event.holder}."]
+def _description(event: FeedEvent, words: FeedWords) -> str:
+    lines = [
+        fill(words.listed, source=event.source)
+        if event.source
+        else fill(words.held, holder=words.holder(event))
+    ]
     if event.cancelled:
-        lines.append("Cancelled" + (f": {event.reason}" if event.reason else "."))
+        lines.append(fill(words.cancelled_because, reason=event.reason) if event.reason else words.cancelled)
     return "\n".join(lines)
 
 
-def _vevent(event: FeedEvent) -> bytes:
+def _vevent(event: FeedEvent, words: FeedWords) -> bytes:
     entry = icalendar.Event()
     entry.add("uid", event.uid)
     entry.add("dtstamp", event.modified_at.astimezone(UTC))
@@ -89,10 +125,10 @@ def _vevent(event: FeedEvent) -> bytes:
     if event.ends_at is not None:
         entry.add("dtend", _local(event.ends_at, event.zone))
     entry.add("summary", event.title)
-    place = shown_place(event)
+    place = shown_place(event, words)
     if place:
         entry.add("location", place)
-    entry.add("description", _description(event))
+    entry.add("description", _description(event, words))
     entry.add("status", "CANCELLED" if event.cancelled else "CONFIRMED")
     entry.add("transp", "TRANSPARENT" if event.cancelled else "OPAQUE")
     if event.source:
@@ -115,10 +151,11 @@ class FeedCache:
     """Serialised pieces kept from one build to the next: a VEVENT per event (a FeedEvent is
     frozen, so an unchanged event is the same key) and a VTIMEZONE per zone. Rebuilding a feed
     of 1,000 events after one edit then serialises one event, not 1,000. Only what the last
-    build used is kept."""
+    build used is kept, and only for the words it was built with."""
 
     events: dict[FeedEvent, bytes] = field(default_factory=dict)
     zones: dict[str, bytes] = field(default_factory=dict)
+    words: FeedWords = ENGLISH
 
 
 def build_feed(
@@ -126,34 +163,36 @@ def build_feed(
     events: Iterable[FeedEvent],
     refresh: timedelta = timedelta(hours=1),
     cache: FeedCache | None = None,
+    words: FeedWords = ENGLISH,
 ) -> bytes:
     """The feed for a coalition named ``name``: every event given, by start time, cancelled ones
-    as STATUS:CANCELLED, each zone's VTIMEZONE first. Nothing in it names a person, a room or a
-    member's homeserver. The same events give the same bytes, with or without ``cache``."""
+    as STATUS:CANCELLED, each zone's VTIMEZONE first, its own words in ``words``. Nothing in it
+    names a person, a room or a member's homeserver. The same events give the same bytes, with
+    or without ``cache``."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", f"{name} coalition calendar")
+    cal.add("x-wr-calname", fill(words.calendar, name=name))
     cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", refresh)
     head = bytes(cal.to_ical())
     end = b"END:VCALENDAR\r\n"
     assert head.endswith(end)
     ordered = sorted(events, key=lambda e: (e.starts_at, e.uid))
-    old = cache or FeedCache()
-    kept = FeedCache()
+    old = cache if cache is not None and cache.words == words else FeedCache()
+    kept = FeedCache(words=words)
     parts = [head[: -len(end)]]
     for zone in sorted({e.zone for e in ordered} - {"UTC"}):
         kept.zones[zone] = old.zones.get(zone) or _vtimezone(zone)
         parts.append(kept.zones[zone])
     for event in ordered:
-        kept.events[event] = old.events.get(event) or _vevent(event)
+        kept.events[event] = old.events.get(event) or _vevent(event, words)
         parts.append(kept.events[event])
     parts.append(end)
     if cache is not None:
-        cache.events, cache.zones = kept.events, kept.zones
+        cache.events, cache.zones, cache.words = kept.events, kept.zones, words
     return b"".join(parts)
 
 

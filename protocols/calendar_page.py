@@ -3,7 +3,9 @@
 Each action shows its time in its own zone (an action in Lyon at 18:00 reads 18:00, whoever
 reads the page), its place or "Place shared with participants", and which local group holds
 it. Cancelled and past actions are not on the page (the feed keeps a cancelled one a while so
-calendars remove it).
+calendars remove it). The words the page writes itself ("Place shared with participants", "a
+member group") come in the calendar's language (:class:`FeedWords`); so do the day headings and
+a range that ends on another day, which the renderer formats from ``starts``/``ends``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from protocols.calendar_feed import FeedEvent, shown_place, zone_of
+from protocols.calendar_feed import ENGLISH, MEMBER_GROUP, FeedEvent, FeedWords, shown_place, zone_of
 
-MEMBER_GROUP = "a member group"
+__all__ = ["MEMBER_GROUP", "PageDay", "PageItem", "page_days", "upcoming"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class PageItem:
     holder: str  # the local group, "a member group", or the followed calendar's name
     followed: bool
     iso_start: str  # for <time datetime=...>
+    starts: datetime | None = None  # the start and end in the event's zone (other languages
+    ends: datetime | None = None  # format the range from these; English reads ``time``)
 
 
 @dataclass(frozen=True)
@@ -57,20 +61,23 @@ def upcoming(events: Iterable[FeedEvent], now: datetime) -> list[FeedEvent]:
     )
 
 
-def page_days(events: Iterable[FeedEvent], now: datetime) -> list[PageDay]:
+def page_days(events: Iterable[FeedEvent], now: datetime, words: FeedWords = ENGLISH) -> list[PageDay]:
     """The page's days in order, each with its actions in order of start."""
     by_day: dict[date, list[PageItem]] = {}
     for event in upcoming(events, now):
         day, time = _time(event)
+        zone = zone_of(event.zone)
         by_day.setdefault(day, []).append(
             PageItem(
                 time=time,
                 zone=event.zone,
                 title=event.title,
-                place=shown_place(event),
-                holder=event.holder,
+                place=shown_place(event, words),
+                holder=words.holder(event),
                 followed=event.source is not None,
-                iso_start=event.starts_at.astimezone(zone_of(event.zone)).isoformat(),
+                iso_start=event.starts_at.astimezone(zone).isoformat(),
+                starts=event.starts_at.astimezone(zone),
+                ends=event.ends_at.astimezone(zone) if event.ends_at is not None else None,
             )
         )
     return [PageDay(day, _heading(day), tuple(items)) for day, items in sorted(by_day.items())]

@@ -19,11 +19,10 @@ from bots.runtime.commands import CommandContext
 from bots.runtime.contract import ContractFeature
 from bots.runtime.errors import MatrixError, PermissionDenied, UserError
 from bots.runtime.host import Host
-from bots.runtime.i18n import _
+from bots.runtime.i18n import _, rendering
 from bots.runtime.ids import RoomID
 from protocols.calendar_events import names_nobody
-from protocols.calendar_feed import FeedError, FeedEvent, parse_followed
-from protocols.calendar_page import MEMBER_GROUP
+from protocols.calendar_feed import MEMBER_GROUP, FeedError, FeedEvent, FeedWords, parse_followed
 
 log = logging.getLogger("bots.calendar")
 
@@ -62,6 +61,24 @@ class CalendarBase(ContractFeature[CalendarConfig]):
         self.rooms = CalendarRooms(host.db, host.user_id)
         # Bumped on every change of a coalition's calendar: the listener rebuilds on a new one.
         self.versions: dict[str, int] = {}
+        self._words: FeedWords | None = None
+
+    def words(self) -> FeedWords:
+        """The words the feed and the page write themselves, in ``features.calendar.language``
+        (whatever language the room that asked speaks: the calendar is the coalition's)."""
+        if self._words is None:
+            with rendering(self.config.language):
+                self._words = FeedWords(
+                    # Each placeholder is given as itself: the protocol fills it per event.
+                    calendar=_("{name} coalition calendar", name="{name}").plain(),
+                    held=_("Held by {holder}.", holder="{holder}").plain(),
+                    listed=_("Listed by {source}.", source="{source}").plain(),
+                    cancelled=_("Cancelled.").plain(),
+                    cancelled_because=_("Cancelled: {reason}", reason="{reason}").plain(),
+                    private_place=_("Place shared with participants").plain(),
+                    member_group=_("a member group").plain(),
+                )
+        return self._words
 
     def changed(self, coalition: str) -> None:
         self.versions[coalition] = self.versions.get(coalition, 0) + 1

@@ -76,7 +76,8 @@ class CalendarConfig(Strict):
     refresh: timedelta = timedelta(hours=1)
     max_events_per_room: int = Field(default=50, ge=1, le=1_000)
     max_events_per_coalition: int = Field(default=1_000, ge=1, le=10_000)
-    # The language of the public page (en, es, pl, de); the iCal feed stays as written.
+    # The language of what the public page and the iCal feed write themselves (en, es, pl, de);
+    # titles, places and reasons stay as the liaisons typed them.
     language: str = "en"
 
     @field_validator("language")

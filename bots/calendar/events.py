@@ -17,7 +17,7 @@ from bots.runtime.i18n import Value, _, ngettext, when
 from bots.runtime.i18n_join import concat
 from bots.runtime.message import Inline, Message, Span, code
 from protocols.calendar_events import USAGE, check_reason, check_times
-from protocols.calendar_feed import FeedEvent, build_feed, zone_of
+from protocols.calendar_feed import MEMBER_GROUP, FeedEvent, build_feed, zone_of
 from protocols.calendar_page import upcoming
 
 EventNumber = Annotated[int, Metavar("id")]
@@ -43,7 +43,7 @@ def _line(event: FeedEvent, number: int | None, zone: ZoneInfo) -> Span:
         if event.private:
             parts += [" ", _("(private: the public calendar says “place shared with participants”)")]
     if event.source is None:
-        parts.append(f" ({event.holder})")
+        parts += [" (", _("a member group") if event.holder == MEMBER_GROUP else event.holder, ")"]
     else:
         parts += [" ", _("(from {source})", source=event.source)]
     return concat(*parts)
@@ -215,7 +215,7 @@ class EventCommands(CalendarBase):
         # Through the outbox: encrypted in an encrypted room, retried until it lands.
         await self.host.upload(
             ctx.room_id,
-            build_feed(seat.coalition, events, self.config.refresh),
+            build_feed(seat.coalition, events, self.config.refresh, words=self.words()),
             filename,
             "text/calendar",
             ctx.key("ics"),

@@ -110,13 +110,14 @@ class CalendarFeature(PublishCommands):
         token = await self.publishing.get(coalition)
         webcal = self.addresses(token.token)[2] if token is not None and self.config.public else None
         cache = self._feed_caches.setdefault(coalition, FeedCache())
+        words, language = self.words(), self.config.language
 
         def build() -> Bodies:
             # Serialising a large calendar is CPU work: in a thread, so the bot's loop keeps
             # syncing and answering while it runs (one build per coalition at a time).
-            feed = build_feed(coalition, events, self.config.refresh, cache)
+            feed = build_feed(coalition, events, self.config.refresh, cache, words)
             return Bodies(
-                page=render_page(coalition, page_days(events, now), webcal, self.config.language), feed=feed
+                page=render_page(coalition, page_days(events, now, words), webcal, language), feed=feed
             )
 
         return await asyncio.to_thread(build)

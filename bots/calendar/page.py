@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jinja2
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 
 from bots.runtime.i18n import DEFAULT, _, rendering
-from protocols.calendar_page import PageDay
+from protocols.calendar_page import PageDay, PageItem
 
 _TEMPLATE = """<!doctype html>
 <html lang="{{ lang }}">
@@ -65,7 +65,7 @@ footer { margin-top: 2rem; color: #3d3d3d; font-size: 0.9rem; }
 <li class="event">
 <h3>{{ item.title }}</h3>
 <dl>
-<dt>{{ t.when }}</dt><dd><time datetime="{{ item.iso_start }}">{{ item.time }}</time> ({{ item.zone }})</dd>
+<dt>{{ t.when }}</dt><dd><time datetime="{{ item.iso_start }}">{{ time(item) }}</time> ({{ item.zone }})</dd>
 <dt>{{ t.where }}</dt><dd>{{ item.place or t.tba }}</dd>
 <dt>{{ t.listed if item.followed else t.held }}</dt><dd>{{ item.holder }}</dd>
 </dl>
@@ -110,9 +110,23 @@ def _texts(name: str) -> dict[str, str]:
     return {k: v.plain() for k, v in texts.items()}
 
 
+def time_range(item: PageItem, language: str = DEFAULT) -> str:
+    """An action's time as the page shows it: 18:00 to 20:00, or from 22:00 to 02:00 on 1 Dec when
+    it ends on another day, the day and month in ``language`` (by CLDR: ``1 gru``, ``1. Dez.``)."""
+    if language == DEFAULT or item.starts is None:
+        return item.time
+    text = f"{item.starts:%H:%M}"
+    if item.ends is None:
+        return text
+    if item.ends.date() == item.starts.date():
+        return f"{text}–{item.ends:%H:%M}"
+    day = format_skeleton("MMMd", item.ends, locale=language)
+    return f"{text} – {day} {item.ends:%H:%M}"
+
+
 def render_page(name: str, days: Sequence[PageDay], webcal: str | None, language: str = DEFAULT) -> bytes:
     """The page for a coalition named ``name``, in ``language`` (its day headings by CLDR;
-    English keeps ``Monday 30 November 2026``)."""
+    English keeps ``Monday 30 November 2026``) and its times by :func:`time_range`."""
 
     def heading(day: PageDay) -> str:
         if language == DEFAULT:
@@ -121,5 +135,11 @@ def render_page(name: str, days: Sequence[PageDay], webcal: str | None, language
 
     with rendering(language):
         return _PAGE.render(
-            name=name, days=days, webcal=webcal, lang=language, t=_texts(name), heading=heading
+            name=name,
+            days=days,
+            webcal=webcal,
+            lang=language,
+            t=_texts(name),
+            heading=heading,
+            time=lambda item: time_range(item, language),
         ).encode("utf-8")

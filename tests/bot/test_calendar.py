@@ -268,3 +268,39 @@ async def test_a_room_s_bound_on_events_and_affinity_forget_offline(tmp_path: Pa
         assert [e.title for e in await feature.events.list_for("spring")] == ["Two", "Mine"]
     finally:
         await close(bot)
+
+
+async def test_the_feed_and_page_write_their_own_words_in_the_calendar_s_language(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path, PUBLIC + "    language: pl\n")
+    try:
+        page_url, feed_url = await addresses(bot)
+        # Room C has no name: its group is "a member group"; the place is private; it ends the next day.
+        await bot.say(
+            ROOM_C,
+            "@carol:test.example",
+            "!event add Nocna warta at 2026-12-01 22:00 UTC until 2026-12-02 02:00 UTC where Hall 2 private",
+        )
+        await bot.say(ROOM_B, BOB, "!event add Rally at 2026-12-03 18:00")
+        status, _, feed = await get(feed_url)
+        cal = icalendar.Calendar.from_ical(feed)
+        assert status == 200 and str(cal["x-wr-calname"]) == "Kalendarz koalicji spring"
+        warta, rally = vevents(feed)["Nocna warta"], vevents(feed)["Rally"]
+        assert str(warta["location"]) == "Miejsce podane uczestnikom"
+        assert str(warta["description"]) == "Organizuje: grupa członkowska."
+        assert str(rally["description"]) == "Organizuje: Lyon group."
+        html = (await get(page_url))[2].decode()
+        assert "<dd>Miejsce podane uczestnikom</dd>" in html and "<dd>grupa członkowska</dd>" in html
+        assert "22:00 – 2 gru 02:00" in html  # a range that ends on another day, by CLDR
+        await bot.say(ROOM_B, BOB, "!event cancel 2 burza")
+        feed = (await get(feed_url))[2]
+        assert str(vevents(feed)["Rally"]["description"]) == "Organizuje: Lyon group.\nOdwołane: burza"
+        # (PRODID names the software, not the calendar: it stays as it is)
+        words = "\n".join(line for line in feed.decode().splitlines() if not line.startswith("PRODID"))
+        for body in (words, html):
+            for english in ("coalition calendar", "Place shared", "a member group", "Held by", "Cancelled"):
+                assert english not in body, english
+        # The rooms still speak their own language (English here) when they list the events.
+        [listing] = await bot.say(ROOM_C, "@carol:test.example", "!events")
+        assert "(a member group)" in listing.body and "Hall 2" in listing.body
+    finally:
+        await close(bot)

@@ -15,12 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.calendar_feed import (
+    MEMBER_GROUP,
     PRIVATE_PLACE,
     FeedCache,
     FeedError,
     FeedEvent,
+    FeedWords,
     build_feed,
     calendar_name,
+    fill,
     parse_followed,
 )
 
@@ -240,3 +243,32 @@ def test_a_followed_feed_with_too_many_events_is_refused() -> None:
     many = build_feed("big", [event(uid=f"{i}@x") for i in range(12)])
     with pytest.raises(FeedError, match="more than 10 events"):
         parse_followed(many, "big", max_events=10)
+
+
+POLISH = FeedWords(
+    calendar="Kalendarz koalicji {name}",
+    held="Organizuje: {holder}.",
+    listed="Źródło: {source}.",
+    cancelled="Odwołane.",
+    cancelled_because="Odwołane: {reason}",
+    private_place="Miejsce podane uczestnikom",
+    member_group="grupa członkowska",
+)
+
+
+def test_the_feed_writes_its_own_words_as_given_and_a_cache_follows_them() -> None:
+    events = [
+        event(private=True, holder=MEMBER_GROUP, cancelled=True),
+        event(uid="n@x", source="{holder} north", holder="{holder} north", reason="x"),
+    ]
+    cache = FeedCache()
+    english = build_feed("spring", events, cache=cache)
+    polish = build_feed("spring", events, cache=cache, words=POLISH)
+    assert polish == build_feed("spring", events, words=POLISH) != english  # the cache kept no English
+    cal = strict_parse(polish)
+    assert _unescape(cal.value("X-WR-CALNAME")) == "Kalendarz koalicji spring"
+    mine, theirs = vevents(polish)
+    assert _unescape(mine.value("LOCATION")) == "Miejsce podane uczestnikom"
+    assert _unescape(mine.value("DESCRIPTION")) == "Organizuje: grupa członkowska.\nOdwołane."
+    assert _unescape(theirs.value("DESCRIPTION")) == "Źródło: {holder} north."  # a value is not read again
+    assert fill("{a} and {b} {c}", a="{b}", b="2") == "{b} and 2 {c}"

@@ -255,3 +255,27 @@ def test_redirects_and_size_are_capped() -> None:
     with pytest.raises(FollowError, match="larger than 100 bytes"):
         check_size(101, limits)
     assert timedelta(seconds=10) == FollowLimits().timeout
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        ("en", "22:00 – 1 Dec 02:00"),
+        ("es", "22:00 – 1 dic 02:00"),
+        ("pl", "22:00 – 1 gru 02:00"),
+        ("de", "22:00 – 1. Dez. 02:00"),
+    ],
+)
+def test_a_range_that_ends_the_next_day_is_said_in_the_page_s_language(language: str, shown: str) -> None:
+    from bots.calendar.page import render_page, time_range
+
+    late = _event(
+        "n", datetime(2026, 11, 30, 21, 0, tzinfo=UTC), ends_at=datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    )
+    short = _event(
+        "s", datetime(2026, 12, 2, 17, 0, tzinfo=UTC), ends_at=datetime(2026, 12, 2, 19, 0, tzinfo=UTC)
+    )
+    [night], [evening] = (day.items for day in page_days([late, short], NOW))
+    assert night.time == "22:00 – 1 Dec 02:00"  # the model keeps the English
+    assert time_range(night, language) == shown and time_range(evening, language) == "18:00–20:00"
+    assert f">{shown}</time>" in render_page("spring", page_days([late], NOW), None, language).decode()
