@@ -522,3 +522,51 @@ async def test_cells_without_rooms_are_listed_and_a_missed_boundary_is_one_note(
         assert (await feature.cell_schedules.in_room(ROOM)).generation == 1  # type: ignore[union-attr]
     finally:
         await close(bot)
+
+
+async def test_a_rota_keeps_its_wall_time_in_the_rooms_zone_across_dst(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    bot = await care_bot(tmp_path)
+    try:
+        bot.now = datetime(2026, 10, 13, 12, 0, tzinfo=UTC)  # a Tuesday; clocks go back Oct 25
+        await care(bot).host.settings.set_zone(ROOM, ZoneInfo("Europe/Berlin"))
+        [added] = await bot.say(ROOM, ANA, "!rota add meals every sunday at 18:00")
+        assert added.body.startswith("Rota meals: every sunday at 18:00"), added.body
+        for member in (ANA, BEN, CAL):
+            await bot.say(ROOM, member, "!rota join meals")
+        rota = (await care(bot).rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        # 18:00 in Berlin: 16:00 UTC in summer time, 17:00 UTC from the night the clocks go back.
+        assert [t.at for t in sorted(rota.turns, key=lambda t: t.at)] == [
+            datetime(2026, 10, 18, 16, 0, tzinfo=UTC),
+            datetime(2026, 10, 25, 17, 0, tzinfo=UTC),
+            datetime(2026, 11, 1, 17, 0, tzinfo=UTC),
+        ]
+        [board] = await bot.say(ROOM, ANA, "!rota show meals")
+        days = [line.split(": ")[0] for line in board.body.splitlines() if line.startswith("• ")]
+        assert days == ["• 2026-10-18 18:00 CEST", "• 2026-10-25 18:00 CET", "• 2026-11-01 18:00 CET"], (
+            board.body
+        )
+    finally:
+        await close(bot)
+
+
+async def test_a_handover_note_nobody_received_is_deleted_after_its_retention(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        feature = care(bot)
+        lottery = next(f for f in bot.features if isinstance(f, LotteryFeature))
+        await lottery.mandates.put(Mandate(ROOM, "treasurer", ANA, NOW, NOW + timedelta(days=3)))
+        await add_room(bot, "!anadm:test.example", [ANA], direct=True)
+        [kept] = await bot.say("!anadm:test.example", ANA, "!handover treasurer The float is in the tin.")
+        assert kept.body.startswith("Kept your treasurer handover note")
+        assert await count(bot, "care_handover") == 1
+        # Within the retention (14 days by default) it waits for a next holder.
+        await feature.forget_expired(NOW + timedelta(days=10))
+        assert await count(bot, "care_handover") == 1
+        # Nobody took the role: after the retention the note is gone, never delivered.
+        await feature.forget_expired(NOW + timedelta(days=18))
+        assert await count(bot, "care_handover") == 0
+        assert not [s for s in bot.fake.sent if "float is in the tin" in s.body]
+    finally:
+        await close(bot)
