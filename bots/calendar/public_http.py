@@ -221,8 +221,11 @@ class PublicServer:
 
 
 async def _plain_server(request: web.Request, response: web.StreamResponse) -> None:
-    """No software versions in the answers (aiohttp would name itself and Python's version)."""
+    """No software versions in the answers (aiohttp would name itself and Python's version), and
+    the security headers on every answer, aiohttp's own 404 and 405 included."""
     response.headers["Server"] = "Affinity"
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def _not_found() -> web.Response:

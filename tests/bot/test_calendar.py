@@ -304,3 +304,82 @@ async def test_the_feed_and_page_write_their_own_words_in_the_calendar_s_languag
         assert "(a member group)" in listing.body and "Hall 2" in listing.body
     finally:
         await close(bot)
+
+
+async def test_a_cancelled_event_stays_a_while_and_past_events_drop_off_after_the_retention(
+    tmp_path: Path,
+) -> None:
+    bot = await coalition(tmp_path, PUBLIC + "retention:\n  events: 10d\n")
+    try:
+        page_url, feed_url = await addresses(bot)
+        await bot.say(ROOM_B, BOB, "!event add Early at 2026-11-23 10:00 until 12:00")
+        await bot.say(ROOM_C, "@carol:test.example", "!event add Camp at 2026-12-20 10:00")
+        await bot.say(ROOM_B, BOB, "!event add Picnic at 2026-11-24 10:00")
+        await bot.say(ROOM_C, "@carol:test.example", "!event cancel 2 no site")
+        await bot.say(ROOM_B, BOB, "!event cancel 3")
+
+        async def feed_now() -> dict[str, str]:
+            status, _, feed = await get(feed_url)
+            assert status == 200
+            return {title: str(e["status"]) for title, e in vevents(feed).items()}
+
+        assert await feed_now() == {"Early": "CONFIRMED", "Camp": "CANCELLED", "Picnic": "CANCELLED"}
+        # 8 days on: Picnic was cancelled over 7 days ago and is over, so calendars had their
+        # week to remove it; Camp is still ahead, so it stays cancelled; Early is over but
+        # within the retention (10 days here), so it stays in the feed, off the page.
+        bot.now = NOW + timedelta(days=8)
+        assert await feed_now() == {"Early": "CONFIRMED", "Camp": "CANCELLED"}
+        assert "No upcoming actions" in (await get(page_url))[2].decode()
+        # 12 days on: Early ended 11 days ago, past the configured retention, before any sweep.
+        bot.now = NOW + timedelta(days=12)
+        assert await feed_now() == {"Camp": "CANCELLED"}
+        # Camp would have ended and was cancelled long ago: gone.
+        bot.now = datetime(2026, 12, 20, 10, 1, tzinfo=UTC)
+        assert await feed_now() == {}
+        assert len(await calendar(bot).events.list_for("spring")) == 3  # the sweeper deletes, later
+    finally:
+        await close(bot)
+
+
+async def test_the_page_loads_nothing_from_elsewhere_and_sets_no_cookie(tmp_path: Path) -> None:
+    bot = await coalition(tmp_path)
+    try:
+        page_url, feed_url = await addresses(bot)
+        await bot.say(ROOM_B, BOB, "!event add Rally at 2026-12-01 10:00 where https://maps.example.org/x")
+        for url in (page_url, feed_url, page_url.rstrip("/"), page_url + "nothing"):
+            status, headers, _ = await get(url)
+            assert "Set-Cookie" not in headers, url
+            csp = headers["Content-Security-Policy"]
+            assert "default-src 'none'" in csp and "script-src" not in csp, url
+            assert (
+                headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
+            )
+        status, headers, body = await get(page_url)
+        html = body.decode()
+        assert (
+            status == 200
+            and headers["Vary"] == "Accept-Encoding"
+            and "max-age=300" in headers["Cache-Control"]
+        )
+        # Nothing the browser would fetch: no script, image, frame, font, external style or import.
+        for tag in (
+            "<script",
+            "<img",
+            "<iframe",
+            "<object",
+            "<embed",
+            '<link rel="stylesheet"',
+            "@import",
+            "url(",
+        ):
+            assert tag not in html, tag
+        assert not re.search(r"\ssrc=", html)
+        # Links go to the feed beside it and its webcal form; a place is text, not a link.
+        hrefs = set(re.findall(r'href="([^"]*)"', html))
+        assert hrefs == {
+            "events.ics",
+            re.sub(r"^http://127\.0\.0\.1:\d+", "webcal://cal.example.net", feed_url),
+        }
+        assert "https://maps.example.org/x</dd>" in html
+    finally:
+        await close(bot)

@@ -272,3 +272,28 @@ def test_the_feed_writes_its_own_words_as_given_and_a_cache_follows_them() -> No
     assert _unescape(mine.value("DESCRIPTION")) == "Organizuje: grupa członkowska.\nOdwołane."
     assert _unescape(theirs.value("DESCRIPTION")) == "Źródło: {holder} north."  # a value is not read again
     assert fill("{a} and {b} {c}", a="{b}", b="2") == "{b} and 2 {c}"
+
+
+@pytest.mark.parametrize(
+    ("zone", "local"),
+    [
+        ("Europe/Paris", datetime(2027, 7, 14, 18, 0)),  # summer time, +02:00
+        ("Europe/Paris", datetime(2027, 1, 14, 18, 0)),  # winter, +01:00
+        ("Europe/Paris", datetime(2027, 3, 28, 3, 30)),  # the hour after the change
+        ("America/New_York", datetime(2027, 11, 7, 12, 0)),  # the day it falls back
+        ("Australia/Sydney", datetime(2027, 1, 10, 9, 0)),  # southern summer
+        ("Asia/Tokyo", datetime(2027, 6, 1, 9, 0)),  # no summer time
+    ],
+)
+def test_each_zone_s_vtimezone_alone_gives_the_right_instant(zone: str, local: datetime) -> None:
+    """A calendar app that knows no IANA zone reads the time from the VTIMEZONE the feed carries:
+    built from that component only (not from the TZID's name), it gives the same UTC instant."""
+    starts = local.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    data = build_feed("spring", [event(zone=zone, starts_at=starts, ends_at=starts + timedelta(hours=2))])
+    [strict] = vevents(data)
+    params, value = strict.one("DTSTART")
+    assert params["TZID"] == zone and value == f"{local:%Y%m%dT%H%M%S}"
+    [vtimezone] = icalendar.Calendar.from_ical(data).walk("VTIMEZONE")
+    assert str(vtimezone["tzid"]) == zone
+    from_component = vtimezone.to_tz(lookup_tzid=False)
+    assert local.replace(tzinfo=from_component).astimezone(UTC) == starts
