@@ -570,3 +570,23 @@ async def test_a_handover_note_nobody_received_is_deleted_after_its_retention(tm
         assert not [s for s in bot.fake.sent if "float is in the tin" in s.body]
     finally:
         await close(bot)
+
+
+async def test_a_rota_past_its_end_is_deleted_once_its_last_turn_was_handled(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)
+    try:
+        feature = care(bot)
+        [added] = await bot.say(ROOM, ANA, "!rota add meals every tuesday at 18:00 until 2026-12-01")
+        assert "until 2026-12-01" in added.body, added.body
+        await bot.say(ROOM, ANA, "!rota join meals")
+        rota = (await feature.rotas.named(ROOM, "meals")).rota  # type: ignore[union-attr]
+        assert [t.at.date().isoformat() for t in rota.turns] == ["2026-11-24", "2026-12-01"]
+        # Its end is the end of its last day (until is inclusive), then the grace of an hour:
+        # within it the rota stays (a late turn may still be announced), after it it goes.
+        end = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
+        await feature.forget_expired(end + timedelta(minutes=30))
+        assert await count(bot, "care_rota") == 1
+        await feature.forget_expired(end + timedelta(minutes=90))
+        assert await count(bot, "care_rota") == 0 and "care:rota-1" not in bot.scheduler.job_ids()
+    finally:
+        await close(bot)
