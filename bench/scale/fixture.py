@@ -76,7 +76,7 @@ async def _join(session: aiohttp.ClientSession, url: str, token: str, room: str)
     raise RuntimeError(f"joining {room} failed")
 
 
-async def build(root: Path, rooms: int, concurrency: int = 4) -> Fixture:
+async def build(root: Path, rooms: int, concurrency: int = 8) -> Fixture:
     root.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (set-up, before anything runs)
     server = Homeserver(root / "synapse")
     server.start()
