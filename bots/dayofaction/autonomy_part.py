@@ -86,7 +86,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         await self.autonomy.answered(room_id, user_id, at)
         counts = li.answered_recently(await self.autonomy.answers(at - li.ANSWER_WINDOW), at)
         if user_id in li.overloaded(counts, self.config.overload):
-            await self._offer_stepback(user_id, at)
+            await self._offer_stepback(user_id, room_id, at)
 
     async def current_liaison(self, room_id: RoomID) -> li.Liaison | None:
         """The room's liaison and backup, after applying its lottery's draw or mandate end."""
@@ -240,7 +240,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             )
         await ctx.reply(msg)
         for person in li.overloaded(answered, self.config.overload):
-            await self._offer_stepback(person, ctx.now)
+            await self._offer_stepback(person, ctx.room_id, ctx.now)
 
     # -- the lottery's liaison -------------------------------------------------------------------
 
@@ -320,13 +320,20 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         ends = term.term_end if term.term_end is not None and term.term_end > now else now
         return ends + self.config.liaison_keep
 
-    async def _offer_stepback(self, person: str, now: datetime) -> None:
+    async def _offer_stepback(self, person: str, answered_for: str, now: datetime) -> None:
+        """A new direct chat is named, and speaks, in the language of the room the person answered
+        for, else of its coalitions' coordination rooms."""
+        port = herald_port(self.host)
+        coalitions = await port.dayofaction_coalitions(RoomID(answered_for)) if port else ()
         room = await dm_room(
             self.host,
             person,
             title=room_names.COALITION,
             topic=room_names.LIAISON_TOPIC,
             encrypted=self.config.encrypt_dms,
+            language_room=await room_names.language_room(
+                self.host.settings, [answered_for, *(r for c in coalitions for r in c.coordination_rooms)]
+            ),
         )
         text = Message.of(
             _(

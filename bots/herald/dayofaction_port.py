@@ -20,11 +20,14 @@ from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import CoalitionInfo, PhaseSent, PhaseView, RunInfo, RunListener, RunSpec
 from bots.herald.escalation import phase_title
 from bots.herald.leaderless import LeaderlessDelivery
+from bots.herald.render_phases import VARIABLES
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.errors import MatrixError
+from bots.runtime.i18n import _
+from bots.runtime.i18n_rooms import room_language
 from bots.runtime.ids import EventID, RoomID, UserID
 from bots.runtime.keys import key
-from bots.runtime.message import Message
+from bots.runtime.message import Inline, Message, code
 from bots.slots.feature import SlotsFeature
 from protocols.herald import Escalation, ProtocolTemplate
 from protocols.herald.plan import MemberRoom, RunState, render_variables
@@ -116,8 +119,9 @@ class DayOfActionPort(LeaderlessDelivery):
             return None
         room = MemberRoom(room_id, await self.zone_of(room_id), await self.details(room_id))
         coalitions = await self.coalitions.coalitions_of(room_id)
+        language = await room_language(self.host.settings, room_id)
         out = []
-        for phase in found.phases:
+        for phase in (p.in_language(language) for p in found.phases):  # the room's text, if any
             variables = render_variables(
                 run_id="drill",
                 template=found,
@@ -125,6 +129,7 @@ class DayOfActionPort(LeaderlessDelivery):
                 phase_time=action_at + phase.offset,
                 room=room,
                 coalition=coalitions[0].name if coalitions else "",
+                words=VARIABLES,
             )
             text = string.Template(phase.message).safe_substitute(variables).strip()
             within = phase.ack.within if phase.ack.needed else None
@@ -221,9 +226,19 @@ class DayOfActionPort(LeaderlessDelivery):
         if term is not None and term.backup and term.backup not in (member.liaison, self.host.user_id):
             label = await self.label(member.room_id)
             text = Message.of(
-                f"⏰ {label} has not acknowledged “{phase_title(template, d.phase_key)}” of run {run.run_id} "
-                f"({template.name}), and its liaison has not answered: you are the room's backup. Please check "
-                f"the room and acknowledge there (!ack {run.run_id}, or react {self.config.ack_reaction})."
+                _(
+                    "⏰ {room} has not acknowledged “{phase}” of run {run} ({template}), and its liaison "
+                    "has not answered: you are the room's backup. Please check the room and acknowledge "
+                    "there ({command}, or react {reaction}).",
+                    room=label,
+                    phase=phase_title(
+                        template, d.phase_key, await room_language(self.host.settings, member.room_id)
+                    ),
+                    run=run.run_id,
+                    template=template.name,
+                    command=code(f"!ack {run.run_id}"),
+                    reaction=self.config.ack_reaction,
+                )
             )
             try:
                 dm = await self.dm_room(term.backup, member.room_id)
@@ -240,7 +255,7 @@ class DayOfActionPort(LeaderlessDelivery):
         """The herald's board, then the rooms that declined the run (told apart from the silent)
         and each room's slots as filled / open counts (names stay in the room)."""
         await super().protocol_status(ctx, run, in_=in_)
-        coalition, _ = await self.member_for_run(ctx, run, in_)
+        coalition, _member = await self.member_for_run(ctx, run, in_)
         found = await self.run_in(coalition, run) if run is not None else None
         run_id = found.run_id if found is not None else None
         if run_id is None:
@@ -255,13 +270,15 @@ class DayOfActionPort(LeaderlessDelivery):
         counts = await slots.board_lines(run_id, members) if slots is not None else []
         msg = Message()
         if declined:
-            lines = [
-                f"{await self.label(r)}: declined{' (' + why + ')' if why else ''}"
+            lines: list[Inline] = [
+                _("{room}: declined ({reason})", room=await self.label(r), reason=why)
+                if why
+                else _("{room}: declined", room=await self.label(r))
                 for r, why in declined.items()
             ]
-            msg = msg.paragraph("Sitting this run out (declined, not silent):").bullets(lines)
+            msg = msg.paragraph(_("Sitting this run out (declined, not silent):")).bullets(lines)
         if counts:
-            msg = msg.paragraph("Slots per room (filled / open, waiting; names stay in each room):")
+            msg = msg.paragraph(_("Slots per room (filled / open, waiting; names stay in each room):"))
             msg = msg.bullets(counts)
         if declined or counts:
             await ctx.reply(msg)

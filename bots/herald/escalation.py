@@ -15,9 +15,10 @@ from bots.runtime.commands import CommandContext
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import MatrixError
 from bots.runtime.i18n import _, when
+from bots.runtime.i18n_rooms import room_language
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Message, code
+from bots.runtime.message import Inline, Message, code
 from protocols.herald import Escalation, ProtocolTemplate, escalations_due, next_escalation_at
 from storage.herald import Coalition, Delivery, Member, Run
 
@@ -35,13 +36,14 @@ def same_reaction(a: str, b: str) -> bool:
     return a.replace("\ufe0f", "").strip() == b.replace("\ufe0f", "").strip()
 
 
-def phase_title(template: ProtocolTemplate, phase_key: str) -> str:
+def phase_title(template: ProtocolTemplate, phase_key: str, language: str = "") -> Inline:
+    """A phase's title (in ``language`` when the template has it), or what an urgent message is."""
     phase = template.phase(phase_key)
     if phase is not None:
-        return phase.title
+        return phase.in_language(language).title
     if phase_key == "cancel":
-        return "the stand-down"
-    return f"amendment #{phase_key.removeprefix('amend-')}"
+        return _("the stand-down")
+    return _("amendment #{number}", number=phase_key.removeprefix("amend-"))
 
 
 class Escalations(HeraldBase):
@@ -130,11 +132,12 @@ class Escalations(HeraldBase):
         zone = await self.zone_of(member.room_id)
         label = await self.label(member.room_id)
         deadline = when(d.ack_by, zone) if d.ack_by else _("its deadline")
+        language = await room_language(self.host.settings, member.room_id)
         text = Message.of(
             _(
                 "⏰ {room} has not acknowledged “{phase}” of run {run} ({template}); it was due by {deadline}.",
                 room=label,
-                phase=phase_title(template, d.phase_key),
+                phase=phase_title(template, d.phase_key, language),
                 run=run.run_id,
                 template=template.name,
                 deadline=deadline,

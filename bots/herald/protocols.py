@@ -10,12 +10,13 @@ import secrets
 from datetime import timedelta
 
 from bots.herald.render import ack_board, plan_preview, template_detail, template_list
-from bots.herald.render_phases import say
+from bots.herald.render_phases import VARIABLES, say
 from bots.herald.room_commands import RoomCommands
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Text, When
 from bots.runtime.errors import UserError
 from bots.runtime.i18n import _, when
+from bots.runtime.i18n_rooms import room_language
 from bots.runtime.message import Inline, Message, code
 from protocols.herald import check_can_confirm, make_amendment, make_cancellation, make_plan, new_run_id
 from protocols.herald.consent import MAX_AMENDMENTS_PER_HOUR, MAX_LIVE_RUNS
@@ -30,7 +31,8 @@ class ProtocolCommands(RoomCommands):
 
     @command("protocol show", help="Show a template's phases, checklists and acknowledgements")
     async def protocol_show(self, ctx: CommandContext, template: str) -> None:
-        await ctx.reply(template_detail(self.template(template)))
+        language = await room_language(self.host.settings, ctx.room_id)
+        await ctx.reply(template_detail(self.template(template), language))
 
     @command(
         "protocol start", help="Plan a run (rooms x phases) and show it with its run id", power="moderator"
@@ -51,10 +53,13 @@ class ProtocolCommands(RoomCommands):
             )
         rooms = await self.member_rooms(await self.coalitions.members(coalition.name))
         run_id = new_run_id(secrets.token_bytes(16))
-        plan = make_plan(run_id, chosen, at, rooms, ctx.now, render=say, coalition=coalition.name)
+        plan = make_plan(
+            run_id, chosen, at, rooms, ctx.now, render=say, coalition=coalition.name, variable_words=VARIABLES
+        )
         await self.runs.create(run_id, coalition.name, chosen.name, at, ctx.now)
         labelled = [(room, await self.label(room.room_id)) for room in rooms]
-        await ctx.reply(plan_preview(run_id, chosen, at, labelled, plan, zone))
+        language = await room_language(self.host.settings, ctx.room_id)
+        await ctx.reply(plan_preview(run_id, chosen, at, labelled, plan, zone, language))
 
     @command(
         "protocol confirm",
@@ -69,7 +74,14 @@ class ProtocolCommands(RoomCommands):
         rooms = await self.member_rooms(await self.coalitions.members(coalition.name))
         # Planned again now: the rooms and local details as they are at confirmation.
         plan = make_plan(
-            found.run_id, template, found.action_at, rooms, ctx.now, render=say, coalition=coalition.name
+            found.run_id,
+            template,
+            found.action_at,
+            rooms,
+            ctx.now,
+            render=say,
+            coalition=coalition.name,
+            variable_words=VARIABLES,
         )
         if not await self.runs.confirm(found.run_id, plan, ctx.now):
             raise UserError(

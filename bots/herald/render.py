@@ -104,9 +104,10 @@ def _ack_words(phase: Phase) -> Translatable:
     return _("ack within {within}", within=duration(ack.within))
 
 
-def template_detail(t: ProtocolTemplate) -> Message:
+def template_detail(t: ProtocolTemplate, language: str = "") -> Message:
+    """A template's phases, in ``language`` where the template has their words in it."""
     msg = Message.of(bold(t.name), ": ", " ".join(t.description.split()))
-    for p in t.phases:
+    for p in (phase.in_language(language) for phase in t.phases):
         msg = msg.paragraph(f"{format_offset(p.offset)} ", code(p.key), f" — {p.title} (", _ack_words(p), ")")
         msg = msg.bullets([f"☐ {item}" for item in p.checklist])
     return msg
@@ -119,8 +120,10 @@ def plan_preview(
     rooms: Sequence[tuple[MemberRoom, str]],
     plan: Sequence[PlannedMessage],
     zone: ZoneInfo,
+    language: str = "",
 ) -> Message:
-    """The plan: its phases, then each room with its send times in the room's own zone."""
+    """The plan: its phases (in ``language`` where the template has their words in it), then
+    each room with its send times in the room's own zone."""
     at: dict[tuple[str, str], PlannedMessage] = {(m.room_id, m.phase_key): m for m in plan}
     head = _(
         "Plan {run}: {template}, action at {when} — {rooms} rooms x {phases} phases = {messages} messages.",
@@ -145,7 +148,8 @@ def plan_preview(
         return out
 
     msg = Message.of(bold(head)).bullets(
-        [code(p.key), f" ({format_offset(p.offset)}): {p.title}, ", _ack_words(p)] for p in template.phases
+        [code(p.key), f" ({format_offset(p.offset)}): {p.in_language(language).title}, ", _ack_words(p)]
+        for p in template.phases
     )
     msg = msg.definitions((label, times(room)) for room, label in rooms)
     missing = [

@@ -9,12 +9,15 @@ every herald shares and sends as it is (:class:`~bots.herald.render.Planned`).
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from babel.dates import format_date
 
 from bots.herald.render import Planned
-from bots.runtime.i18n import _, rendering, when
+from bots.runtime.i18n import DEFAULT, SHIPPED, _, rendering, when
 from bots.runtime.message import Inline, Message, bold, code, italic
 from protocols.herald.templates import format_offset
-from protocols.herald.wording import PhaseWords, UrgentWords
+from protocols.herald.wording import PhaseWords, UrgentWords, VariableWords
 
 
 def say(words: PhaseWords | UrgentWords) -> Planned:
@@ -22,6 +25,22 @@ def say(words: PhaseWords | UrgentWords) -> Planned:
     message = phase_message(words) if isinstance(words, PhaseWords) else urgent_message(words)
     with rendering(words.language, words.zone):
         return Planned(body=message.plain, rich=message.html)
+
+
+def _not_set(key: str, language: str) -> str:
+    """What a phase says where a local detail the room has not set would go."""
+    with rendering(language):
+        return _("[not set yet: !local set {key} <value>]", key=key).plain()
+
+
+def _weekday(local: datetime, language: str) -> str:
+    if language not in SHIPPED or language == DEFAULT:
+        return local.strftime("%A")  # English as it always read
+    return format_date(local, "EEEE", locale=language)
+
+
+# A template's $weekday and a local detail not set yet, in the room's language (make_plan's).
+VARIABLES = VariableWords(not_set=_not_set, weekday=_weekday)
 
 
 def paragraphs(text: str) -> list[str]:

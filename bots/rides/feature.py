@@ -21,6 +21,7 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.direct_rooms import dm_room
 from bots.runtime.errors import UserError
 from bots.runtime.i18n import _
+from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.registry import register
 from protocols.dayofaction.rides import Need, Offer, counts_per_area, match
@@ -102,13 +103,7 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
             info,
             render.approved(need.rider, need.seats, need.area),
         )
-        rider_dm = await dm_room(
-            self.host,
-            need.rider,
-            title=room_names.RIDES,
-            topic=room_names.RIDES_TOPIC,
-            encrypted=self.config.encrypt_dms,
-        )
+        rider_dm = await self._dm(need.rider, info, (await self.store.asked_in(offer.id, need.id))[1])
         event = await self.host.post(
             rider_dm,
             render.taken(offer.driver, offer.area, offer.at),
@@ -152,6 +147,20 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
             raise UserError(_("No ride proposal {id} waits for your answer.", id=str(ride)))
         return found
 
+    async def _dm(self, person: str, info: RunInfo, asked_in: str | None) -> RoomID:
+        """The rides' direct chat with ``person``; a new one is named, and speaks, in the language
+        of the room they offered or asked in, else of the run's coordination room."""
+        return await dm_room(
+            self.host,
+            person,
+            title=room_names.RIDES,
+            topic=room_names.RIDES_TOPIC,
+            encrypted=self.config.encrypt_dms,
+            language_room=await room_names.language_room(
+                self.host.settings, [asked_in, *info.coordination_rooms]
+            ),
+        )
+
     async def _match(self, info: RunInfo) -> None:
         """Propose every new match to its driver by DM (without the rider's name)."""
         taken, refused = await self.store.proposals(info.run_id)
@@ -162,12 +171,6 @@ class RidesFeature(RunFeature[RidesConfig, RideStore]):
             await self.store.propose(p)
             offer, need = by_id[p.offer], needs[p.need]
             text = render.proposal(need.id, info.run_id, need.seats, need.area, need.at, offer.at)
-            room = await dm_room(
-                self.host,
-                offer.driver,
-                title=room_names.RIDES,
-                topic=room_names.RIDES_TOPIC,
-                encrypted=self.config.encrypt_dms,
-            )
+            room = await self._dm(offer.driver, info, (await self.store.asked_in(offer.id, need.id))[0])
             event = await self.host.post(room, text, key(self.name, "proposal", offer.id, need.id), wait=True)
             await self.keep(room, event, info)

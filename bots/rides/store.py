@@ -83,6 +83,13 @@ class RideStore:
         )
         return offer, need, str(row[10])
 
+    async def asked_in(self, offer_id: int, need_id: int) -> tuple[str | None, str | None]:
+        """The rooms the offer and the need were made in (a member room, or a direct chat): the
+        driver's and the rider's direct chats about them take their language from there."""
+        offer = await self._db.fetchone("SELECT room_id FROM rides_offer WHERE id = ?", (offer_id,))
+        need = await self._db.fetchone("SELECT room_id FROM rides_need WHERE id = ?", (need_id,))
+        return (None if offer is None else str(offer[0])), (None if need is None else str(need[0]))
+
     async def decide(self, offer_id: int, need_id: int, state: str) -> None:
         await self._db.execute(
             "UPDATE rides_proposal SET state = ? WHERE offer_id = ? AND need_id = ? AND state = 'pending'",

@@ -67,6 +67,7 @@ TRANSLATED: tuple[str, ...] = (
     "protocols/herald/plan.py",
     "bots/herald/render_heralds.py",
     "bots/herald/escalation.py",
+    "bots/herald/dayofaction_port.py",
     "bots/herald/base.py",
     "bots/herald/feature.py",
     "bots/herald/grammar.py",

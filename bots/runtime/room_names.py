@@ -7,6 +7,7 @@ rendered then, in that language; English keeps the words the suite always used.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from bots.runtime.i18n import DEFAULT, UTC, Translatable, _, rendering
@@ -71,3 +72,14 @@ async def opened_from(settings: RoomSettings, dm: str, language_room: str | None
     language = await room_language(settings, language_room)
     if language != DEFAULT:
         await settings.put(dm, FOLLOW_KEY, language)
+
+
+async def language_room(settings: RoomSettings, rooms: Iterable[str | None]) -> str | None:
+    """Where a direct chat opened for something a member did takes its language from: the first
+    of ``rooms`` (the member's own room first, then the coalition's) that speaks a language other
+    than English, else the first of them (English)."""
+    candidates = [room for room in rooms if room]
+    for room in candidates:
+        if await room_language(settings, room) != DEFAULT:
+            return room
+    return candidates[0] if candidates else None

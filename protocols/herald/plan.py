@@ -20,9 +20,8 @@ from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from protocols.errors import RuleError
-from protocols.herald.local import local_value
 from protocols.herald.templates import ProtocolTemplate
-from protocols.herald.wording import PhaseWords, UrgentWords, Wording
+from protocols.herald.wording import ENGLISH_VARIABLES, PhaseWords, UrgentWords, VariableWords, Wording
 from protocols.timespec import format_local
 
 RunState = Literal["planned", "confirmed", "cancelled", "done"]
@@ -130,19 +129,26 @@ def render_variables(
     phase_time: datetime,
     room: MemberRoom,
     coalition: str,
+    words: VariableWords = ENGLISH_VARIABLES,
 ) -> dict[str, str]:
-    """Every allowed variable for one room (see ``templates.ALLOWED_VARIABLES``)."""
+    """Every allowed variable for one room (see ``templates.ALLOWED_VARIABLES``); a weekday and
+    the hint for a local detail not set yet in the room's language, as ``words`` say them."""
     local = action_time.astimezone(room.zone)
+    language = _language(room)
+
+    def detail(key: str) -> str:
+        return str(room.details.get(key) or "") or words.not_set(key, language)
+
     return {
         "date": local.strftime("%Y-%m-%d"),
         "time": local.strftime("%H:%M"),
-        "weekday": local.strftime("%A"),
+        "weekday": words.weekday(local, language),
         "zone": local.strftime("%Z"),
         "when": format_local(action_time, room.zone),
         "phase_time": format_local(phase_time, room.zone),
-        "meeting_point": local_value(room.details, "meeting_point"),
-        "local_contact": local_value(room.details, "local_contact"),
-        "language": local_value(room.details, "language"),
+        "meeting_point": detail("meeting_point"),
+        "local_contact": detail("local_contact"),
+        "language": detail("language"),
         "timezone": room.zone.key,
         "coalition": coalition,
         "run_id": run_id,
@@ -172,9 +178,11 @@ def make_plan(
     *,
     render: Wording,
     coalition: str = "",
+    variable_words: VariableWords = ENGLISH_VARIABLES,
 ) -> list[PlannedMessage]:
     """Every (phase, room) message of a run, ordered by due time, then phase, then room, each
-    said by ``render`` in its room's language.
+    said by ``render`` in its room's language (``variable_words`` says a weekday and a local detail
+    not set yet in it).
 
     An action time more than ``PAST_GRACE`` in the past is refused. Phases whose time has
     already passed are due at ``now`` and flagged ``immediate``; their acknowledgement window
@@ -213,6 +221,7 @@ def make_plan(
                 phase_time=scheduled,
                 room=room,
                 coalition=coalition,
+                words=variable_words,
             )
             said = render(
                 PhaseWords(

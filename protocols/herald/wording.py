@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from protocols.herald.local import NOT_SET
 from protocols.herald.templates import Phase
 
 
@@ -58,3 +59,19 @@ class Rendered(Protocol):
 
 
 Wording = Callable[[PhaseWords | UrgentWords], Rendered]
+
+
+@dataclass(frozen=True)
+class VariableWords:
+    """How a room's values read inside a template's text, in the room's language: the words are
+    the caller's (the plan has no catalogue), for the two values that are words rather than
+    the room's own text or numbers."""
+
+    not_set: Callable[[str, str], str]  # (local detail, language) -> the visible hint to set it
+    weekday: Callable[[datetime, str], str]  # (local time, language) -> the weekday's name
+
+
+ENGLISH_VARIABLES = VariableWords(
+    not_set=lambda key, _language: NOT_SET.format(key=key),
+    weekday=lambda local, _language: local.strftime("%A"),
+)

@@ -1,0 +1,176 @@
+"""Tier 2: the day of action reads Polish in a Polish room, beyond the replies
+(tests/bot/test_legible_features.py): a phase the herald copies into a member room (its headline,
+the template's Polish text, its checklist heading and its acknowledgement line, a weekday and the
+hint for a local detail not set yet), the plan views (``!protocol show`` and the plan of
+``!protocol start``, with the checklist and the acknowledgement words), a drill's copy of a
+phase, and the names of the direct chats opened for rides and for the liaison's step-back offer,
+which take the language of the room the person acted in, else of the coalition's room.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bots.dayofaction.feature import DayOfActionFeature
+from bots.dayofaction.herald_port import CoalitionInfo, RunSpec
+from bots.lottery.feature import LotteryFeature
+from bots.rides.feature import RidesFeature
+from bots.runtime.ids import RoomID
+from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
+from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
+from tests.bot.test_herald import ALICE, BOB, CAROL, ROOM_B, ROOM_C, coalition, herald, settle
+
+MOD = "@mod:test.example"
+ANA = "@ana:test.example"
+BEN = "@ben:test.example"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
+COORD = "!coord:test.example"
+
+MARCH = """\
+name: march
+description: A march.
+phases:
+  - key: gather
+    offset: "-1h"
+    title: Gather
+    message: Meet at $meeting_point this $weekday.
+    checklist: [Water, Banners]
+    ack: {needed: true, within: 30m}
+    texts:
+      pl: {title: Zbiórka, message: "Spotkanie w miejscu $meeting_point, $weekday.", checklist: [Woda, Transparenty]}
+  - key: walk
+    offset: "0"
+    title: Walk
+    message: We walk.
+"""
+
+
+async def polish(bot: FakeBot, room: str, who: str) -> None:
+    [done] = await bot.say(room, who, "!language pl")
+    assert done.body == "Od teraz odpowiadam tutaj w języku: polski."
+
+
+async def marching(tmp_path: Path) -> FakeBot:
+    """The herald's coalition of tests/bot/test_herald.py with the ``march`` template; rooms B
+    (its meeting point set, in Paris) and C (nothing set) speak Polish."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "march.yaml").write_text(MARCH)
+    bot = await coalition(tmp_path, f"features:\n  herald:\n    template_dirs: ['{templates}']\n")
+    await polish(bot, ROOM_B, BOB)
+    await polish(bot, ROOM_C, CAROL)
+    return bot
+
+
+async def test_a_phase_copied_into_a_polish_room_reads_polish(tmp_path: Path) -> None:
+    bot = await marching(tmp_path)
+    try:
+        [plan] = await bot.say(ROOM, ALICE, "!protocol start march at 2026-11-22 13:00")
+        run = re.search(r"Plan (\w+):", plan.body).group(1)  # type: ignore[union-attr]
+        await bot.say(ROOM, ALICE, f"!protocol confirm {run}")
+        await settle(bot)
+        [lyon] = [s for s in bot.fake.sent if s.room_id == ROOM_B and "📣" in s.body]
+        lines = lyon.body.split("\n")
+        assert lines[0] == "📣 Zbiórka — march (T-1h)"
+        assert "Spotkanie w miejscu Place Bellecour, by the statue, niedziela." in lines
+        assert "Lista kontrolna dla twojej grupy:" in lines
+        assert "☐ Woda" in lyon.body and "☐ Transparenty" in lyon.body and "Water" not in lyon.body
+        assert lines[-1] == f"Potwierdźcie do niedz., 22 lis 2026 13:30 CET: !ack {run} lub zareagujcie ✅."
+        assert "<ul>" in lyon.html and "<table" not in lyon.html
+        [leeds] = [s for s in bot.fake.sent if s.room_id == ROOM_C and "📣" in s.body]
+        assert "[jeszcze nie ustawiono: !local set meeting_point <wartość>]" in leeds.body
+        # The coordination room speaks English: the template's own words, as always.
+        [coord] = [s for s in bot.fake.sent if s.room_id == ROOM and "📣" in s.body]
+        assert coord.body.startswith("📣 Gather — march (T-1h)")
+        assert "this Sunday." in coord.body and "Checklist for your group:" in coord.body
+        assert "[not set yet: !local set meeting_point <value>]" in coord.body
+        assert "Please acknowledge by 2026-11-22 12:30 UTC" in coord.body
+    finally:
+        await close(bot)
+
+
+async def test_the_plan_views_of_a_polish_coordination_room_read_polish(tmp_path: Path) -> None:
+    bot = await marching(tmp_path)
+    try:
+        await polish(bot, ROOM, ALICE)
+        [show] = await bot.say(ROOM, ALICE, "!protocol show march")
+        assert "T-1h gather — Zbiórka (potwierdzić w ciągu 30 minut)" in show.body
+        assert "☐ Woda" in show.body and "T+0 walk — Walk (bez potwierdzenia)" in show.body
+        [plan] = await bot.say(ROOM, ALICE, "!protocol start march at 2026-11-22 13:00")
+        assert re.match(r"Plan \w+: march, akcja niedz\., 22 lis 2026 13:00 UTC — pokoje: 3", plan.body)
+        assert "gather (T-1h): Zbiórka, potwierdzić w ciągu 30 minut" in plan.body
+    finally:
+        await close(bot)
+
+
+async def test_a_drill_copies_the_phase_in_the_rooms_language(tmp_path: Path) -> None:
+    bot = await marching(tmp_path)
+    try:
+        views = await herald(bot).dayofaction_phases("march", RoomID(ROOM_B), NOW + timedelta(hours=1))
+        assert views is not None
+        assert [v.title for v in views] == ["Zbiórka", "Walk"]
+        assert views[0].text == "Spotkanie w miejscu Place Bellecour, by the statue, niedziela."
+    finally:
+        await close(bot)
+
+
+async def stand_in(tmp_path: Path, features: list[type]) -> FakeBot:
+    """A stand-in herald with run r1: ROOM a member room, COORD its coordination room."""
+    bot = await fake_bot(
+        tmp_path, [StubHerald, *features], members=[MOD, ANA, BEN], moderators=[MOD], now=NOW
+    )
+    await add_room(bot, COORD, [MOD], moderators=[MOD])
+    stub = stub_of(bot.features)
+    stub.coalitions.append(CoalitionInfo("north", (RoomID(ROOM),), (RoomID(COORD),)))
+    stub.add_run(run_info("r1", NOW + timedelta(days=1), NOW + timedelta(days=3), [ROOM], [COORD]), RunSpec())
+    return bot
+
+
+def direct_chats(bot: FakeBot) -> list[tuple[str, str, list[str]]]:
+    return [(c["name"], c["topic"], c["invite"]) for c in bot.fake.created if c["is_direct"]]
+
+
+async def test_ride_direct_chats_are_named_in_the_language_the_person_asked_in(tmp_path: Path) -> None:
+    bot = await stand_in(tmp_path, [RidesFeature])
+    try:
+        await polish(bot, ROOM, MOD)
+        await bot.say(ROOM, ANA, "!ride offer 3 from north at 08:00")
+        out = await bot.say(ROOM, BEN, "!ride need from north")
+        assert direct_chats(bot) == [("Podwózki", "Przejazdy na dzień akcji", [ANA])]
+        [proposal] = [s for s in out if s.room_id not in (ROOM, COORD)]
+        number = re.search(r"!ride approve (\d+)", proposal.body).group(1)  # type: ignore[union-attr]
+        await add_room(bot, proposal.room_id, [ANA], direct=True)  # the driver joined the DM
+        out = await bot.say(proposal.room_id, ANA, f"!ride approve {number}")
+        [approved] = [s for s in out if s.room_id == proposal.room_id]
+        assert approved.body.startswith("Zatwierdzono. Twój pasażer: @ben:test.example")
+        assert direct_chats(bot)[1] == ("Podwózki", "Przejazdy na dzień akcji", [BEN])
+    finally:
+        await close(bot)
+
+
+async def test_a_ride_chat_takes_the_coalitions_language_when_the_room_has_none(tmp_path: Path) -> None:
+    bot = await stand_in(tmp_path, [RidesFeature])
+    try:
+        await polish(bot, COORD, MOD)  # the member room speaks English (set nothing)
+        await bot.say(ROOM, ANA, "!ride offer 3 from north at 08:00")
+        await bot.say(ROOM, BEN, "!ride need from north")
+        assert direct_chats(bot) == [("Podwózki", "Przejazdy na dzień akcji", [ANA])]
+    finally:
+        await close(bot)
+
+
+async def test_the_step_back_offer_is_named_in_the_language_of_the_room_answered_for(tmp_path: Path) -> None:
+    bot = await stand_in(tmp_path, [LotteryFeature, DayOfActionFeature])
+    try:
+        await polish(bot, ROOM, MOD)
+        autonomy = next(f for f in bot.features if isinstance(f, DayOfActionFeature))
+        for minutes in range(5):  # five escalations answered in 30 days: a lot to carry
+            await autonomy.record_answer(ROOM, ANA, NOW + timedelta(minutes=minutes))
+        await bot.flush()
+        assert direct_chats(bot) == [("Koalicja", "Praca łącznika", [ANA])]
+        [offer] = [s for s in bot.fake.sent if s.room_id not in (ROOM, COORD)]
+        assert offer.body.startswith("Obsłużyłeś(-aś) wiele eskalacji w ostatnich 30 dniach.")
+    finally:
+        await close(bot)
