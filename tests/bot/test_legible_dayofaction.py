@@ -18,6 +18,7 @@ from bots.dayofaction.herald_port import CoalitionInfo, RunSpec
 from bots.lottery.feature import LotteryFeature
 from bots.rides.feature import RidesFeature
 from bots.runtime.ids import RoomID
+from tests.bot import test_dayofaction_herald as doa
 from tests.bot.dayofaction_stub import StubHerald, run_info, stub_of
 from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
 from tests.bot.test_herald import ALICE, BOB, CAROL, ROOM_B, ROOM_C, coalition, herald, settle
@@ -172,5 +173,45 @@ async def test_the_step_back_offer_is_named_in_the_language_of_the_room_answered
         assert direct_chats(bot) == [("Koalicja", "Praca łącznika", [ANA])]
         [offer] = [s for s in bot.fake.sent if s.room_id not in (ROOM, COORD)]
         assert offer.body.startswith("Obsłużyłeś(-aś) wiele eskalacji w ostatnich 30 dniach.")
+    finally:
+        await close(bot)
+
+
+async def test_the_backup_liaisons_dm_and_the_boards_declined_lines_read_polish(tmp_path: Path) -> None:
+    """What the day of action adds to the herald (tests/bot/test_dayofaction_herald.py), in Polish:
+    the backup liaison's DM (the phase's title from the template's Polish text) and the lines of
+    ``!protocol status`` for a room sitting the run out."""
+    template = {**doa.TEMPLATE, "phases": [dict(p) for p in doa.TEMPLATE["phases"]]}  # type: ignore[union-attr]
+    template["phases"][0]["texts"] = {"pl": {"title": "Lista", "message": "Jutro o $time działamy."}}  # type: ignore[index]
+    bot = await doa.coalition(tmp_path, template)
+    try:
+        for room, who in ((doa.ROOM_B, doa.BOB), (doa.ROOM_C, doa.CAROL), (ROOM, doa.ALICE)):
+            await polish(bot, room, who)
+        [plan] = await bot.say(ROOM, doa.ALICE, "!protocol start doa-test at 2026-11-22 14:00 UTC")
+        run = re.search(r"Plan (\w+):", plan.body).group(1)  # type: ignore[union-attr]
+        await bot.say(ROOM, doa.ALICE, f"!protocol confirm {run}")
+        await bot.say(doa.ROOM_C, doa.CAROL, f"!protocol decline {run} idziemy do portu")
+        await bot.say(doa.ROOM_B, doa.BOB, f"!coalition backup {doa.DAN}")
+        bot.now = NOW + timedelta(hours=1)
+        await bot.fire(min(j for j in bot.scheduler.job_ids() if j.startswith(f"herald:due-{run}-")))
+        await settle(bot)
+        bot.now = NOW + timedelta(hours=1, minutes=31)
+        await bot.fire(f"herald:escalate-{run}")
+        bot.now = NOW + timedelta(hours=1, minutes=46)
+        second = await bot.fire(f"herald:escalate-{run}")
+        dms = {c["room_id"]: c for c in bot.fake.created}
+        [to_dan] = [s for s in second if dms.get(s.room_id, {}).get("invite") == [doa.DAN]]
+        assert dms[to_dan.room_id]["name"] == "Powiadomienia koalicji"
+        assert to_dan.body == (
+            f"⏰ Lyon nie potwierdził „Lista” akcji {run} (doa-test), a jego łącznik nie odpowiedział: "
+            f"jesteś zastępcą łącznika tego pokoju. Sprawdź pokój i potwierdź tam (!ack {run} albo reakcja ✅)."
+        )
+        out = await bot.say(ROOM, doa.ALICE, f"!protocol status {run}")
+        assert "Nie biorą udziału w tym przebiegu (zrezygnowali, nie milczą):" in out[-1].body
+        assert "Leeds: rezygnuje (idziemy do portu)" in out[-1].body
+        assert (
+            "Miejsca według pokoi (zajęte / otwarte, oczekujący; imiona zostają w każdym pokoju):"
+            in out[-1].body
+        )
     finally:
         await close(bot)
