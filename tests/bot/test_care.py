@@ -590,3 +590,43 @@ async def test_a_rota_past_its_end_is_deleted_once_its_last_turn_was_handled(tmp
         assert await count(bot, "care_rota") == 0 and "care:rota-1" not in bot.scheduler.job_ids()
     finally:
         await close(bot)
+
+
+async def test_a_rota_in_a_resting_cell_starts_turning_when_the_pause_ends(tmp_path: Path) -> None:
+    bot = await fake_bot(
+        tmp_path,
+        [CareFeature, LotteryFeature],  # type: ignore[list-item]
+        members=[MOD, *SIX],
+        moderators=[MOD],
+        now=NOW,  # Sunday 12:00 UTC
+        config_extra=CONFIG,
+    )
+    try:
+        await bot.say(ROOM, MOD, "!cells every monday at 09:00 3-4 rooms pause 2d")
+        bot.now = datetime(2026, 11, 23, 9, 0, 5, tzinfo=UTC)
+        await bot.fire("care:cells-1")
+        await bot.flush()
+        [cell] = [c for c in bot.fake.created if not c["is_direct"]][:1]
+        room, mates = cell["room_id"], list(cell["invite"])
+        await add_room(bot, room, mates)
+        bot.now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+        await bot.say(room, mates[0], "!rota add tea every day at 12:00")
+        for mate in mates:
+            await bot.say(room, mate, "!rota join tea")
+        # During the pause (until Wednesday 09:00) nothing of the rota fires.
+        before = len(bot.fake.sent)
+        for day in (23, 24):
+            bot.now = datetime(2026, 11, day, 12, 0, 5, tzinfo=UTC)
+            await tick(bot)
+        assert not [s for s in bot.fake.sent[before:] if s.room_id == room]
+        # The pause ends: no note that turns were missed (none was given while resting), and
+        # the next turn is given and announced at its time.
+        bot.now = datetime(2026, 11, 25, 9, 0, 1, tzinfo=UTC)
+        await tick(bot)
+        assert not [s for s in bot.fake.sent[before:] if s.room_id == room]
+        assert "care:rota-1" in bot.scheduler.job_ids()  # its job is set again
+        bot.now = datetime(2026, 11, 25, 12, 0, 5, tzinfo=UTC)
+        sent = [s for s in await tick(bot) if s.room_id == room]
+        assert len(sent) == 1 and "it is the turn of" in sent[0].body, bodies(sent)
+    finally:
+        await close(bot)
