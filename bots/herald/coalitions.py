@@ -20,7 +20,6 @@ from bots.runtime.ids import RoomID, server_of
 from bots.runtime.message import Inline, Message
 from protocols.herald.consent import (
     INVITE_TTL,
-    MAX_MEMBERS,
     MAX_OPEN_INVITES,
     TOKEN_BYTES,
     check_coalition_name,
@@ -115,13 +114,13 @@ class CoalitionCommands(Broadcast):
             m.room_id for m in await self.coalitions.members(coalition.name)
         }:
             raise UserError(_("That room is already in coalition {coalition}.", coalition=coalition.name))
-        if await self.coalitions.count_members(coalition.name) >= MAX_MEMBERS:
+        if await self.coalitions.count_members(coalition.name) >= self.config.max_member_rooms:
             raise UserError(
                 _(
                     "Coalition {coalition} has {limit} rooms, the most one coalition may have; remove a room "
                     "(!coalition remove <room>) before inviting another.",
                     coalition=coalition.name,
-                    limit=MAX_MEMBERS,
+                    limit=self.config.max_member_rooms,
                 )
             )
         token = make_invite_token(secrets.token_bytes(TOKEN_BYTES))
@@ -174,7 +173,7 @@ class CoalitionCommands(Broadcast):
         typed = check_invite_token(token)
         homeserver = server_of(ctx.room_id) or server_of(ctx.sender)
         used = await self.coalitions.use_invite(
-            token_hash(typed), ctx.room_id, homeserver, ctx.sender, ctx.now, MAX_MEMBERS
+            token_hash(typed), ctx.room_id, homeserver, ctx.sender, ctx.now, self.config.max_member_rooms
         )
         if used.outcome == "other_room":
             raise UserError(_("This invitation was issued for another room; it works only there."))
@@ -186,7 +185,7 @@ class CoalitionCommands(Broadcast):
             raise UserError(
                 _(
                     "That coalition already has {limit} rooms, the most one coalition may have.",
-                    limit=MAX_MEMBERS,
+                    limit=self.config.max_member_rooms,
                 )
             )
         if used.coalition is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 
 from bots.config import Strict
+from protocols.herald.consent import MAX_MEMBERS
 
 
 class HeraldConfig(Strict):
@@ -24,3 +25,6 @@ class HeraldConfig(Strict):
     stagger: timedelta = timedelta(seconds=45)
     heartbeat: timedelta = timedelta(seconds=30)
     staleness: timedelta = timedelta(seconds=90)
+    # How many rooms one coalition may have (the coordination rooms included): a bound on what
+    # invitations can make a herald carry, raised by an operator whose coalition is larger.
+    max_member_rooms: int = Field(default=MAX_MEMBERS, ge=2, le=100_000)

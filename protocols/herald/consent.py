@@ -23,7 +23,8 @@ TOKEN_BYTES = 20  # 160 bits: guessing one is out of reach
 INVITE_TTL = timedelta(hours=48)
 _TOKEN = re.compile(r"^cj-[a-z2-7]{32}$")
 
-MAX_MEMBERS = 100  # member rooms per coalition, the coordination room included
+MAX_MEMBERS = 1000  # member rooms per coalition by default, the coordination room included
+# (No Kings counted hundreds of local groups; an operator may allow more, features.herald.max_member_rooms)
 MAX_OPEN_INVITES = 10  # unexpired invitations per coalition
 MAX_LIVE_RUNS = 10  # planned or confirmed runs per coalition
 MAX_AMENDMENTS_PER_HOUR = 5  # per run: each one goes to every member room at once

@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from protocols.herald.consent import MAX_MEMBERS, MAX_OPEN_INVITES
+from protocols.herald.consent import MAX_OPEN_INVITES
 from storage.herald import token_hash
 from tests.bot.fakes import ROOM, add_room, close, fake_bot
 from tests.bot.test_herald import (
@@ -143,6 +143,8 @@ async def test_invitations_and_members_are_bounded(tmp_path: Path) -> None:
         assert len(await bot.db.fetchall("SELECT 1 FROM herald_invite")) == MAX_OPEN_INVITES
         await bot.db.execute("DELETE FROM herald_invite")
         h = herald(bot)
+        MAX_MEMBERS = 12  # an operator's bound (features.herald.max_member_rooms)
+        h.config = h.config.model_copy(update={"max_member_rooms": MAX_MEMBERS})
         token = await invite(bot)
         for i in range(MAX_MEMBERS - 3):
             await h.coalitions.add_member("spring", f"!filler{i}:test.example", "test.example", None, bot.now)
