@@ -304,10 +304,16 @@ class CalendarRooms(_Scoped):
         return True if row is None else bool(row[0])
 
     async def set_shows_name(self, room_id: str, shown: bool) -> None:
+        """Keep a room's opt-out; opting back in deletes it (the default needs no record)."""
+        if shown:
+            await self._db.execute(
+                "DELETE FROM calendar_room WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+            )
+            return
         await self._db.execute(
-            "INSERT INTO calendar_room (bot, room_id, public_name) VALUES (?, ?, ?)"
+            "INSERT INTO calendar_room (bot, room_id, public_name) VALUES (?, ?, 0)"
             " ON CONFLICT (bot, room_id) DO UPDATE SET public_name = excluded.public_name",
-            (self._bot, room_id, int(shown)),
+            (self._bot, room_id),
         )
 
     async def forget_room(self, room_id: str) -> int:

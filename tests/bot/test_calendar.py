@@ -183,6 +183,17 @@ async def test_rotate_and_off_retire_addresses_and_opt_out_hides_the_name(tmp_pa
         assert "Lyon group" not in page and "a member group" in page
         [denied] = await bot.say(ROOM_B, DAN, "!local set public_name on")
         assert "power level" in denied.body
+        await bot.say(ROOM_B, BOB, "!local set public_name on")
+        assert "Lyon group" in (await get(page_url))[2].decode()
+        assert await calendar(bot).rooms.shows_name(ROOM_B)  # opting back in keeps no record
+        row = await bot.db.fetchone("SELECT COUNT(*) FROM calendar_room")
+        assert row is not None and row[0] == 0
+        # A room whose name holds a Matrix id (or an alias, or no name) is "a member group".
+        for name in ("Friends of @bob:test.example", "#lyon:test.example", ""):
+            bot.fake.names[ROOM_B] = name
+            calendar(bot).changed("spring")
+            page = (await get(page_url))[2].decode()
+            assert "test.example" not in page and "Lyon" not in page and "a member group" in page, name
 
         new_page, new_feed = await addresses(bot, "!calendar rotate")
         assert new_page != page_url
@@ -213,6 +224,7 @@ async def test_forgetting_events_and_a_room_that_removed_the_bot(tmp_path: Path)
         _, feed_url = await addresses(bot)
         await bot.say(ROOM_B, BOB, "!event add Rally at 2026-11-23 10:00")
         await bot.say(ROOM_C, "@carol:test.example", "!event add Camp at 2026-12-20 10:00")
+        await bot.say(ROOM_C, "@carol:test.example", "!local set public_name off")
         # the sweeper, past the retention of the first event only
         assert await feature.forget_expired(NOW + timedelta(days=31)) == 1
         assert [e.title for e in await feature.events.list_for("spring")] == ["Camp"]
@@ -220,7 +232,7 @@ async def test_forgetting_events_and_a_room_that_removed_the_bot(tmp_path: Path)
         assert await feature.events.list_for("spring") == []
         await feature.forget_room(RoomID(ROOM))
         assert (await get(feed_url))[0] == 404
-        for table in ("calendar_event", "calendar_publish", "calendar_follow"):
+        for table in ("calendar_event", "calendar_publish", "calendar_follow", "calendar_room"):
             row = await bot.db.fetchone(f"SELECT COUNT(*) FROM {table}")
             assert row is not None and row[0] == 0, table
     finally:

@@ -13,6 +13,7 @@ import icalendar
 import pytest
 from aiohttp import web
 
+from bots.calendar.feature import REFRESH_JOB
 from protocols.calendar_feed import FeedEvent, build_feed
 from tests.bot.test_calendar import ALICE, ROOM, addresses, calendar, close, coalition, get
 
@@ -53,6 +54,15 @@ class Feeds:
             return web.Response(body=self.good, content_type="text/calendar")
         if kind == "huge.ics":
             return web.Response(body=b"BEGIN:VCALENDAR\r\n" + b"X" * 50_000, content_type="text/calendar")
+        if kind == "endless.ics":  # no length declared: the bytes read are counted
+            stream = web.StreamResponse(headers={"Content-Type": "text/calendar"})
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            await stream.write(b"BEGIN:VCALENDAR\r\n")
+            for _ in range(100):
+                await stream.write(b"X" * 1_000)
+            await stream.write_eof()
+            return stream
         if kind == "slow.ics":
             await self.never.wait()  # never answers: the bot's own time limit ends it
         if kind == "page.html":
@@ -95,13 +105,19 @@ async def test_a_followed_feed_is_merged_labelled_refreshed_and_kept_when_it_fai
             and str(teach["x-affinity-source"]) == "north coalition calendar"
         )
 
+        # refreshed on a schedule: the feature's own job, every follow.every
+        [job] = [j for j in bot.scheduler.job_ids() if j.endswith(REFRESH_JOB)]
         feeds.good = north("Teach-in", "Picnic")
-        await calendar(bot).refresh_follows()
+        await bot.fire(job)
         assert "Picnic" in (await get(page_url))[2].decode()
         feeds.fail = True
-        await calendar(bot).refresh_follows()
+        await bot.fire(job)
         [kept] = await calendar(bot).follows.list_for("spring")
         assert kept.failures == 1 and b"Picnic" in kept.body
+        feeds.fail, feeds.good = False, b"<html><body>moved</body></html>"  # answers, but no calendar
+        await bot.fire(job)
+        [kept] = await calendar(bot).follows.list_for("spring")
+        assert kept.failures == 2 and b"Picnic" in kept.body
         assert "Picnic" in (await get(page_url))[2].decode()
 
         [listing] = await bot.say(ROOM, ALICE, "!events")
@@ -117,6 +133,7 @@ async def test_a_followed_feed_is_merged_labelled_refreshed_and_kept_when_it_fai
     ("path", "error"),
     [
         ("huge.ics", "larger than 20,000 bytes"),
+        ("endless.ics", "larger than 20,000 bytes"),
         ("slow.ics", "did not answer within 2 seconds"),
         ("page.html", "did not give an iCalendar feed"),
         ("loop0", "redirects more than 2 times"),
