@@ -37,6 +37,7 @@ class Post:
     message: Message
     key: str
     mentions: Sequence[str] = ()
+    urgent: bool = False  # its room's next turn comes first (a stand-down), as host.post's
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RawPost:
     content: dict[str, Any] = field(hash=False)
     key: str
     event_type: str = "m.room.message"
+    urgent: bool = False
 
 
 async def room_renderings(db: Database, rooms: Iterable[str]) -> dict[str, tuple[str, ZoneInfo]]:
@@ -89,7 +91,9 @@ async def queued(db: Database, posts: Sequence[Post | RawPost]) -> list[Queued]:
     rows: list[Queued] = []
     for post in posts:
         if isinstance(post, RawPost):
-            rows.append(Queued(post.room_id, dict(post.content), post.key, post.event_type))
+            rows.append(
+                Queued(post.room_id, dict(post.content), post.key, post.event_type, urgent=post.urgent)
+            )
             continue
         language, zone = ways[post.room_id]
         # The same Message object in the same language and zone renders the same text.
@@ -100,5 +104,6 @@ async def queued(db: Database, posts: Sequence[Post | RawPost]) -> list[Queued]:
                 text = (post.message.plain, post.message.html)
             rendered[cache_key] = text
         people = list(dict.fromkeys([*post.message.mentions, *post.mentions]))
-        rows.append(Queued(post.room_id, notice(text[0], text[1] or None, mentions=people), post.key))
+        content = notice(text[0], text[1] or None, mentions=people)
+        rows.append(Queued(post.room_id, content, post.key, urgent=post.urgent))
     return rows

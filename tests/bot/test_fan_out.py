@@ -113,3 +113,20 @@ async def test_offline_post_many_queues_for_the_next_start(tmp_path: Path) -> No
         assert await bot.outbox.pending_count() == 3
     finally:
         await close(bot)
+
+
+async def test_a_post_marked_urgent_is_queued_urgent(tmp_path: Path) -> None:
+    # A herald's due messages go out through post_many; its stand-downs keep their urgency.
+    bot = await fake_bot(tmp_path, [])
+    try:
+        host = RuntimeHost(bot, "herald")
+        posts = [
+            Post(RoomID("!a:test.example"), phase(), "u-a", urgent=True),
+            Post(RoomID("!b:test.example"), phase(), "u-b"),
+            RawPost(RoomID("!c:test.example"), {"msgtype": "m.notice", "body": "x"}, "u-c", urgent=True),
+        ]
+        assert await host.post_many(posts) == 3
+        rows = await bot.db.fetchall("SELECT txn_id, urgent FROM outbox ORDER BY txn_id")
+        assert [(r["txn_id"], r["urgent"]) for r in rows] == [("u-a", 1), ("u-b", 0), ("u-c", 1)]
+    finally:
+        await close(bot)
