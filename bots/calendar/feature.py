@@ -21,6 +21,7 @@ from bots.calendar.legacy import import_herald_events
 from bots.calendar.page import render_page
 from bots.calendar.public_http import Bodies, PublicServer
 from bots.calendar.publish import PublishCommands
+from bots.gains.feature import GainsFeature
 from bots.herald.feature import HeraldFeature
 from bots.runtime.host import Host
 from bots.runtime.ids import RoomID
@@ -111,13 +112,15 @@ class CalendarFeature(PublishCommands):
         webcal = self.addresses(token.token)[2] if token is not None and self.config.public else None
         cache = self._feed_caches.setdefault(coalition, FeedCache())
         words, language = self.words(), self.config.language
+        ledger = self.host.peer(GainsFeature)
+        gains = await ledger.page_tally(token.room_id, coalition) if ledger and token else None
 
         def build() -> Bodies:
             # Serialising a large calendar is CPU work: in a thread, so the bot's loop keeps
             # syncing and answering while it runs (one build per coalition at a time).
             feed = build_feed(coalition, events, self.config.refresh, cache, words)
             return Bodies(
-                page=render_page(coalition, page_days(events, now, words), webcal, language), feed=feed
+                page=render_page(coalition, page_days(events, now, words), webcal, language, gains), feed=feed
             )
 
         return await asyncio.to_thread(build)

@@ -9,7 +9,7 @@ heading per day and per action; colours meet WCAG AA contrast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jinja2
 from babel.dates import format_date, format_skeleton
@@ -76,6 +76,17 @@ footer { margin-top: 2rem; color: #3d3d3d; font-size: 0.9rem; }
 {% else %}
 <p>{{ t.none }}</p>
 {% endfor %}
+{% if gains %}
+<section aria-labelledby="gains">
+<h2 id="gains">{{ t.gains }}</h2>
+<ul>
+{% for category, n in gains.items() %}
+<li>{{ category }}: {{ n }}</li>
+{% endfor %}
+</ul>
+<p>{{ t.gains_note }}</p>
+</section>
+{% endif %}
 </main>
 <footer>
 <p>{{ t.footer }}</p>
@@ -102,6 +113,11 @@ def _texts(name: str) -> dict[str, str]:
         "listed": _("Listed by"),
         "held": _("Held by"),
         "none": _("No upcoming actions are listed yet."),
+        "gains": _("Gains in self-rule, by category"),
+        "gains_note": _(
+            "What the coalition's member groups have built, counted by kind: new cooperatives, media, "
+            "spaces and the like. Not how many people came."
+        ),
         "footer": _(
             "Times are given in the zone where each action happens. This page names no one; places kept\n"
             "for participants are shared with them directly."
@@ -124,9 +140,17 @@ def time_range(item: PageItem, language: str = DEFAULT) -> str:
     return f"{text} – {day} {item.ends:%H:%M}"
 
 
-def render_page(name: str, days: Sequence[PageDay], webcal: str | None, language: str = DEFAULT) -> bytes:
+def render_page(
+    name: str,
+    days: Sequence[PageDay],
+    webcal: str | None,
+    language: str = DEFAULT,
+    gains: Mapping[str, int] | None = None,
+) -> bytes:
     """The page for a coalition named ``name``, in ``language`` (its day headings by CLDR;
-    English keeps ``Monday 30 November 2026``) and its times by :func:`time_range`."""
+    English keeps ``Monday 30 November 2026``) and its times by :func:`time_range`. ``gains``:
+    the coalition's gains counted by category, when its coordination room chose to show them
+    (``!gains public on``, bots/gains); category names are command words and stay as typed."""
 
     def heading(day: PageDay) -> str:
         if language == DEFAULT:
@@ -142,4 +166,5 @@ def render_page(name: str, days: Sequence[PageDay], webcal: str | None, language
             t=_texts(name),
             heading=heading,
             time=lambda item: time_range(item, language),
+            gains=gains,
         ).encode("utf-8")

@@ -1,5 +1,5 @@
 """The ledger of gains: ``!gain add``, ``!gain remove``, ``!gains``, ``!gains share``,
-``!gains coalition``.
+``!gains coalition``, ``!gains public``.
 
 "Measure sovereignty, not spectacle." A gain is a category and a text; there is no author and
 no head count. The text is forgotten after ``keep_text``; the category count stays. A coalition
@@ -21,8 +21,8 @@ from bots.gains.store import Ledger
 from bots.herald.feature import HeraldFeature
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractFeature
-from bots.runtime.converters import Text
-from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.converters import OnOff, Text
+from bots.runtime.errors import MatrixError, PermissionDenied, UserError
 from bots.runtime.host import Host
 from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
@@ -126,6 +126,56 @@ class GainsFeature(ContractFeature[GainsConfig]):
             items = [(c, t) for _, c, t in texts[room_id]] if share != "counts" else []
             members.append(RoomGains(room_id, title, share, counts[room_id], items))
         await ctx.reply(render.coalition(name, tally(members, self.categories), len(rooms) - len(counted)))
+
+    @command(
+        "gains public",
+        help="on: the coalition's public calendar page shows its gains counted by category (no texts, "
+        "no names); off: it shows none. In the coordination room",
+        power="moderator",
+        where="room",
+    )
+    async def public(self, ctx: CommandContext, on_off: OnOff) -> None:
+        herald = self.host.peer(HeraldFeature)
+        seat = await herald.coalition_seat(ctx.room_id, ctx.sender) if herald is not None else None
+        if seat is None:
+            raise UserError(
+                _(
+                    "This room is not in a coalition (or this bot runs no herald): !gains shows this room's gains."
+                )
+            )
+        if not seat.coordinates:
+            raise UserError(
+                _(
+                    "Only a coordination room of coalition {coalition} can do this; this room is a member room.",
+                    coalition=seat.coalition,
+                )
+            )
+        if not seat.coordinator:
+            raise PermissionDenied(
+                _(
+                    "This is for the coordinators this bot's operator named (access.coordinators); ask one of them."
+                )
+            )
+        await self.ledger.set_public_page(ctx.room_id, on_off)
+        from bots.calendar.feature import CalendarFeature  # the calendar imports this feature
+
+        calendar = self.host.peer(CalendarFeature)
+        if calendar is not None:
+            calendar.changed(seat.coalition)  # the page is built again at the next request
+        await ctx.reply(render.public_set(seat.coalition, on_off, calendar is not None))
+
+    async def page_tally(self, coordination_room: str, coalition: str) -> dict[str, int] | None:
+        """What the public page of ``coalition`` (published from ``coordination_room``) shows of
+        its gains: counts by category over the member rooms counted here, with no text and no
+        room name; None when its coordination room did not choose to show them (the default)."""
+        herald = self.host.peer(HeraldFeature)
+        if herald is None or not await self.ledger.public_page(coordination_room):
+            return None
+        scope = await herald.gains_scope(coordination_room, coalition)
+        if scope is None:
+            return None
+        here = await self.ledger.known_rooms(scope[1])
+        return await self.public_tally([r for r in scope[1] if r in here])
 
     async def public_tally(self, room_ids: Sequence[str]) -> dict[str, int]:
         """Counts by category over ``room_ids`` (in the categories' order), with no text and no

@@ -49,6 +49,23 @@ def share_set(share: str) -> Message:
     return Message.of(_("From now on {what}.", what=share_text(share)))
 
 
+def public_set(coalition: str, on: bool, calendar: bool) -> Message:
+    """The reply to ``!gains public on|off``."""
+    if not on:
+        return Message.of(_("The public page of coalition {name} shows no gains.", name=coalition))
+    msg = Message.of(
+        _(
+            "The public page of coalition {name} shows its gains counted by category: no text, no room name.",
+            name=coalition,
+        )
+    )
+    if not calendar:
+        msg = msg.paragraph(
+            _("This bot runs no public calendar (features: [calendar]): there is no page to show them yet.")
+        )
+    return msg
+
+
 def room(counts: Mapping[str, int], texts: Sequence[tuple[int, str, str]], share: str) -> Message:
     if not counts:
         msg = Message.of(_("No gains recorded here yet. Record one with !gain add <category> <text>."))

@@ -94,6 +94,23 @@ class Ledger:
             (self._bot, room_id, share, _ts(now)),
         )
 
+    async def public_page(self, room_id: str) -> bool:
+        """Whether the coalition that ``room_id`` coordinates shows its gains on its public page."""
+        row = await self._db.fetchone(
+            "SELECT public_page FROM gains_room WHERE bot = ? AND room_id = ?", (self._bot, room_id)
+        )
+        return bool(row and row[0])
+
+    async def set_public_page(self, room_id: str, on: bool) -> None:
+        """Set the public-page choice of a coordination room. Its way of sharing is kept: a new
+        row says ``counts`` as of the epoch, so a choice another bot recorded still wins
+        (:meth:`share_of` takes the latest)."""
+        await self._db.execute(
+            "INSERT INTO gains_room (bot, room_id, share, updated_at, public_page) VALUES (?, ?, 'counts', 0, ?) "
+            "ON CONFLICT (bot, room_id) DO UPDATE SET public_page = excluded.public_page",
+            (self._bot, room_id, int(on)),
+        )
+
     async def forget_texts_older_than(self, cutoff: datetime) -> int:
         """Forget the texts of old gains (of every bot); their counts stay."""
         return await self._db.execute("DELETE FROM gains_entry WHERE created_at < ?", (_ts(cutoff),))

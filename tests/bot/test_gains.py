@@ -11,11 +11,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bots.calendar import CalendarFeature
 from bots.gains import GainsFeature
 from bots.herald.feature import HeraldFeature
 from bots.runtime.ids import RoomID
 from bots.runtime.offline import forget_contract_features
 from tests.bot.fakes import ROOM, FakeBot, add_room, close, fake_bot
+from tests.bot.test_calendar import PUBLIC, addresses, get
 
 ALICE = "@alice:test.example"  # moderator of the coordination room
 BOB = "@bob:test.example"  # moderator of room B
@@ -203,5 +205,55 @@ async def test_a_room_in_two_coalitions_names_the_one_whose_tally_it_wants(tmp_p
         assert "not in coalition autumn; it is in: spring, summer" in nope.body
         [coordination] = await bot.say(ROOM, ALICE, "!gains coalition")  # in one: no need to name it
         assert "Gains of coalition spring: 3 in 3 of 3" in coordination.body
+    finally:
+        await close(bot)
+
+
+async def test_the_public_page_shows_the_coalitions_counts_once_its_coordination_room_chooses(
+    tmp_path: Path,
+) -> None:
+    bot = await fake_bot(
+        tmp_path,
+        [HeraldFeature, GainsFeature, CalendarFeature],
+        members=[ALICE, "@eve:test.example"],
+        moderators=[ALICE],
+        now=NOW,
+        config_extra=PUBLIC,
+    )
+    try:
+        await add_room(bot, ROOM_B, [BOB, DAN], moderators=[BOB])
+        await add_room(bot, ROOM_C, [CAROL], moderators=[CAROL])
+        bot.fake.names.update({ROOM: "Coordination", ROOM_B: "Lyon group", ROOM_C: "Leeds group"})
+        [alone] = await bot.say(ROOM_B, BOB, "!gains public on")
+        assert "not in a coalition" in alone.body
+        await join_coalition(bot)
+        await bot.say(ROOM_B, BOB, "!gains share named")  # texts shared in the coalition, not in public
+        await bot.say(ROOM_B, DAN, "!gain add kitchen Lyon soup kitchen")
+        await bot.say(ROOM_B, DAN, "!gain add space Lyon squat opened")
+        await bot.say(ROOM_C, CAROL, "!gain add kitchen Leeds kitchen")
+        page_url, _feed = await addresses(bot)
+        before = (await get(page_url))[2].decode()
+        assert "Gains in self-rule" not in before  # off until the coordination room chooses
+        [member] = await bot.say(ROOM_B, BOB, "!gains public on")
+        assert "Only a coordination room of coalition spring" in member.body
+        [not_mod] = await bot.say(ROOM, "@eve:test.example", "!gains public on")
+        assert "power level" in not_mod.body
+        assert await rows(bot, "gains_room") == 1  # only Lyon's way of sharing: nothing half-written
+        [on] = await bot.say(ROOM, ALICE, "!gains public on")
+        assert "The public page of coalition spring shows its gains counted by category" in on.body
+        page = (await get(page_url))[2].decode()
+        assert '<h2 id="gains">Gains in self-rule, by category</h2>' in page
+        assert "<li>kitchen: 2</li>\n<li>space: 1</li>" in page
+        for secret in ("Lyon", "Leeds", "soup", "squat", DAN, BOB, CAROL):
+            assert secret not in page, secret
+        [share] = await bot.say(ROOM_B, DAN, "!gains")
+        assert "under its name" in share.body  # the public choice left Lyon's sharing as it was
+        [off] = await bot.say(ROOM, ALICE, "!gains public off")
+        assert "shows no gains" in off.body
+        assert (await get(page_url))[2].decode() == before
+        await bot.say(ROOM, ALICE, "!gains public on")
+        gains = next(f for f in bot.features if isinstance(f, GainsFeature))
+        await gains.forget_room(RoomID(ROOM))  # the coordination room removed the bot
+        assert await gains.page_tally(ROOM, "spring") is None
     finally:
         await close(bot)
