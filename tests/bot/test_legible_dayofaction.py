@@ -9,9 +9,12 @@ which take the language of the room the person acted in, else of the coalition's
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from bots.dayofaction.feature import DayOfActionFeature
 from bots.dayofaction.herald_port import CoalitionInfo, RunSpec
@@ -213,5 +216,37 @@ async def test_the_backup_liaisons_dm_and_the_boards_declined_lines_read_polish(
             "Miejsca według pokoi (zajęte / otwarte, oczekujący; imiona zostają w każdym pokoju):"
             in out[-1].body
         )
+    finally:
+        await close(bot)
+
+
+async def test_a_template_with_a_broken_translation_is_named_and_nothing_is_planned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bad input: a template whose Polish text names a variable that does not exist is skipped
+    with the file, line and key in the operator's log; the room is told a file could not be
+    loaded, the other templates work, and no run of it can be started."""
+    caplog.set_level(logging.WARNING, logger="bots.herald")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "march.yaml").write_text(
+        MARCH.replace("$meeting_point, $weekday.", "$meeting_point, $dzien.")
+    )
+    bot = await coalition(tmp_path, f"features:\n  herald:\n    template_dirs: ['{templates}']\n")
+    try:
+        await polish(bot, ROOM, ALICE)
+        [listing] = await bot.say(ROOM, ALICE, "!protocol list")
+        assert "rapid-response" in listing.body and "march" not in listing.body
+        assert "Nie udało się wczytać 1 pliku szablonu; dziennik operatora mówi dlaczego." in listing.body
+        logged = {r.getMessage() for r in caplog.records if "herald template skipped" in r.getMessage()}
+        assert len(logged) == 1, logged  # the one broken file, however often the library is read
+        [line] = logged
+        assert (
+            "march.yaml, line 11, key phases[0].texts.pl.message" in line
+            and "unknown variable $dzien" in line
+        )
+        [refused] = await bot.say(ROOM, ALICE, "!protocol start march at 2026-11-22 13:00")
+        assert "'march'" in refused.body and "rapid-response" in refused.body
+        assert await herald(bot).runs.list_for("spring") == []
     finally:
         await close(bot)
