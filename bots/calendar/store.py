@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage.db import Database
@@ -123,7 +123,9 @@ class CalendarEvents(_Scoped):
         return [_event(r) for r in rows]
 
     async def update(self, event: StoredEvent, changes: dict[str, Any], now: datetime) -> None:
-        """Change fields of an event; its SEQUENCE grows by one and LAST-MODIFIED is ``now``."""
+        """Change fields of an event; its SEQUENCE grows by one and LAST-MODIFIED is ``now``, at
+        least a second after the last change (the feed writes whole seconds, and calendar apps
+        compare them: two edits within a second still give two growing stamps)."""
         columns: dict[str, Callable[[Any], Any]] = {
             "title": lambda v: v,
             "starts_at": to_ts,
@@ -138,7 +140,7 @@ class CalendarEvents(_Scoped):
         await self._db.execute(
             f"UPDATE calendar_event SET {sets}, sequence = sequence + 1, modified_at = ?"
             " WHERE bot = ? AND id = ?",
-            (*values, to_ts(max(now, event.modified_at)), self._bot, event.id),
+            (*values, to_ts(max(now, event.modified_at + timedelta(seconds=1))), self._bot, event.id),
         )
 
     async def forget_room(self, room_id: str) -> int:

@@ -112,8 +112,10 @@ async def test_events_by_chat_reach_the_feed_and_page_with_etags(tmp_path: Path)
         assert "changed" in edited.body
         status, headers2, feed = await get(feed_url, **{"If-None-Match": etag})
         assert status == 200 and headers2["ETag"] != etag
-        rally = vevents(feed)["Rally"]
+        rally, stamp = vevents(feed)["Rally"], rally["last-modified"].dt
         assert str(rally["uid"]) == uid and int(rally["sequence"]) == 1
+        assert rally["last-modified"].dt > stamp  # grows though the clock stood still
+        stamp = rally["last-modified"].dt
         assert rally["dtstart"].dt.hour == 19 and rally["dtend"].dt.hour == 21  # the end moved with it
 
         status, _, page = await get(page_url)
@@ -130,6 +132,7 @@ async def test_events_by_chat_reach_the_feed_and_page_with_etags(tmp_path: Path)
         assert (
             str(rally["status"]) == "CANCELLED" and int(rally["sequence"]) == 2 and str(rally["uid"]) == uid
         )
+        assert rally["last-modified"].dt > stamp
         assert "Rally" not in (await get(page_url))[2].decode()
         [listing] = await bot.say(ROOM, ALICE, "!events")
         assert "Teach-in" in listing.body and "Rally" not in listing.body
