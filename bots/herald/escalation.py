@@ -175,7 +175,11 @@ class Escalations(HeraldBase):
                 "{deadline}. Liaison: {liaison}. See {command}.",
                 room=label,
                 server=member.homeserver,
-                phase=phase_title(template, d.phase_key),
+                phase=phase_title(
+                    template,
+                    d.phase_key,
+                    await room_language(self.host.settings, coalition.coordination_room),
+                ),
                 run=run.run_id,
                 deadline=deadline,
                 liaison=member.liaison or _("none set"),

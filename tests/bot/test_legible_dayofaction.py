@@ -209,6 +209,8 @@ async def test_the_backup_liaisons_dm_and_the_boards_declined_lines_read_polish(
             f"⏰ Lyon nie potwierdził „Lista” akcji {run} (doa-test), a jego łącznik nie odpowiedział: "
             f"jesteś zastępcą łącznika tego pokoju. Sprawdź pokój i potwierdź tam (!ack {run} albo reakcja ✅)."
         )
+        [told] = [s for s in second if s.room_id == ROOM and "Lyon" in s.body]  # in Polish too
+        assert told.body.startswith(f"⚠️ Brak potwierdzenia od Lyon (test.example) dla „Lista” akcji {run}")
         out = await bot.say(ROOM, doa.ALICE, f"!protocol status {run}")
         assert "Nie biorą udziału w tym przebiegu (zrezygnowali, nie milczą):" in out[-1].body
         assert "Leeds: rezygnuje (idziemy do portu)" in out[-1].body
