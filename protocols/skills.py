@@ -106,6 +106,38 @@ def normalise_skill(text: str) -> str:
     return tag
 
 
+# How many words a skill typed with spaces may have (``first aid``, ``secure comms tools``).
+MAX_SKILL_WORDS = 3
+# The rest of a skill ended by a colon: one or two more words, then ':' and a space or the end
+# (``aid: weekends``; a time such as ``18:00`` is no such colon).
+_COLON_ENDED = re.compile(r"\s*((?:[^\s:]+\s+)?[^\s:]+):(?:\s+|$)(.*)", re.DOTALL)
+
+
+def skill_and_note(first: str, rest: str | None, known: Iterable[str]) -> tuple[str, str | None]:
+    """The skill and the note of ``!offer``/``!ask <first> [rest]``, as (tag, note as typed):
+
+    - a skill of several words ended by a colon: ``first aid: weekends`` -> ``first-aid``, note
+      ``weekends``;
+    - else a skill the room knows, typed with spaces: ``first aid weekends`` -> ``first-aid``
+      when ``first-aid`` is known (the longest known one wins);
+    - else the first word is the skill and the rest the note.
+
+    A :class:`SkillError` when no skill is left (``!offer ---``)."""
+    words = (rest or "").split()
+    ended = _COLON_ENDED.match(rest or "")
+    if ended is not None and not first.endswith(":"):
+        return normalise_skill(f"{first} {ended.group(1)}"), ended.group(2).strip() or None
+    tags = set(known)
+    for n in range(min(MAX_SKILL_WORDS, len(words)), 0, -1):
+        try:
+            candidate = normalise_skill(" ".join([first, *words[:n]]))
+        except SkillError:
+            continue
+        if candidate in tags:
+            return candidate, " ".join(words[n:]) or None
+    return normalise_skill(first), rest
+
+
 def check_note(note: str | None) -> str | None:
     """A note as kept: stripped, None when empty, refused past :data:`MAX_NOTE_LENGTH`."""
     if note is None or not note.strip():

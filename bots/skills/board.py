@@ -26,11 +26,11 @@ from protocols.skills import (
     MAX_OPEN_ENTRIES,
     WAITING,
     Kind,
-    SkillError,
     answer,
     board,
     check_note,
     matches_for,
+    skill_and_note,
     suggestions,
 )
 
@@ -58,7 +58,7 @@ class BoardPart(SkillsBase):
 
     async def _post(self, ctx: CommandContext, kind: Kind, typed: str, note_text: str | None) -> None:
         known = await self.known.of(ctx.room_id)
-        tag, note_text = self._known_prefix(typed, note_text, known)
+        tag, note_text = skill_and_note(typed, note_text, known)
         note = check_note(note_text)
         if await self.entries.count_of(ctx.room_id, ctx.sender, ctx.now) >= MAX_OPEN_ENTRIES:
             raise UserError(
@@ -85,19 +85,6 @@ class BoardPart(SkillsBase):
             await self.settle(stored)
         if made:
             log.info("skills: an entry met %d others", len(made))
-
-    def _known_prefix(self, typed: str, note: str | None, known: list[str]) -> tuple[str, str | None]:
-        """The skill and the note: a known skill of several words typed with spaces (``first
-        aid`` when ``first-aid`` is known) takes its words from the note's start."""
-        words = (note or "").split()
-        for n in range(min(3, len(words)), 0, -1):
-            try:
-                candidate = self.skill_of(" ".join([typed, *words[:n]]))
-            except SkillError:
-                continue
-            if candidate in known:
-                return candidate, " ".join(words[n:]) or None
-        return self.skill_of(typed), note
 
     async def settle(self, stored: StoredMatch) -> None:
         """Send what a match owes: the question to both sides, then (once decided) the outcome:

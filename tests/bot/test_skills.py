@@ -144,6 +144,20 @@ async def test_a_refusal_reveals_nothing(tmp_path: Path) -> None:
         await close(bot)
 
 
+async def test_a_skill_of_several_words_is_typed_with_a_colon(tmp_path: Path) -> None:
+    bot = await skills_bot(tmp_path)
+    try:
+        [offered] = await bot.say(ROOM, BEN, "!offer legal observing: at marches, weekends")
+        assert "your offer of legal-observing" in offered.body
+        [board] = await bot.say(ROOM, BEN, "!skills")
+        assert "legal-observing: 1 offer" in board.body and "at marches, weekends" in board.body
+        sent = await bot.say(ROOM, CHI, "!ask legal observing")  # known now: no colon needed
+        [asked] = [s for s in sent if s.room_id == ROOM]
+        assert "your ask of legal-observing" in asked.body and "meets 1 offer" in asked.body
+    finally:
+        await close(bot)
+
+
 async def test_known_skills_suggest_a_close_tag(tmp_path: Path) -> None:
     bot = await skills_bot(tmp_path)
     try:

@@ -33,6 +33,7 @@ from protocols.skills import (
     matches_for,
     normalise_skill,
     role_pools,
+    skill_and_note,
     suggestions,
 )
 
@@ -90,6 +91,32 @@ def test_normalising_is_idempotent_and_ignores_case_and_spacing(parts: list[str]
 def test_a_plain_plural_meets_its_singular(word: str) -> None:
     """(Left out: words whose s-plural reads as another rule: -is/-us stay, -ies becomes -y.)"""
     assert normalise_skill(word + "s") == normalise_skill(word)
+
+
+@pytest.mark.parametrize(
+    ("first", "rest", "known", "expected"),
+    [
+        ("first", "aid: weekends only", [], ("first-aid", "weekends only")),
+        ("Secure", "comms tools: for the union", [], ("secure-comms-tool", "for the union")),
+        ("First", "Aids:", [], ("first-aid", None)),
+        ("first", "aid weekends", ["first-aid"], ("first-aid", "weekends")),
+        ("first", "aid kits for demos", ["first-aid", "first-aid-kit"], ("first-aid-kit", "for demos")),
+        ("first", "aid weekends", [], ("first", "aid weekends")),
+        ("cooking:", "weekends", [], ("cooking", "weekends")),
+        ("cooking", "18:00 on fridays", [], ("cooking", "18:00 on fridays")),  # a time, not a colon
+        ("cooking", "for 20 people: evenings", [], ("cooking", "for 20 people: evenings")),  # too long
+        ("cooking", None, [], ("cooking", None)),
+    ],
+)
+def test_a_skill_of_several_words_ends_at_a_colon_or_is_known(
+    first: str, rest: str | None, known: list[str], expected: tuple[str, str | None]
+) -> None:
+    assert skill_and_note(first, rest, known) == expected
+
+
+def test_a_skill_and_note_with_no_skill_is_refused() -> None:
+    with pytest.raises(SkillError, match="Name a skill"):
+        skill_and_note("---", "--: a note", [])
 
 
 def test_notes() -> None:
