@@ -42,6 +42,7 @@ in; every function returns a new :class:`Rota` and changes nothing when it raise
 from __future__ import annotations
 
 from protocols.rota_state import (
+    MAX_REMIND,
     MAX_SIZE,
     NAME_PATTERN,
     Exchanged,
@@ -49,6 +50,7 @@ from protocols.rota_state import (
     Preview,
     Rota,
     RotaError,
+    RotaSpec,
     StepBacks,
     Taken,
     TakeResult,
@@ -58,6 +60,7 @@ from protocols.rota_state import (
     levels,
     new_rota,
     parse_name,
+    parse_remind,
     parse_rota_spec,
     parse_size,
     resize,
@@ -79,6 +82,7 @@ from protocols.rota_swaps import (
 from protocols.rota_turns import come_back, commit, join, leave, release, set_away, upcoming
 
 __all__ = [
+    "MAX_REMIND",
     "MAX_SIZE",
     "NAME_PATTERN",
     "Exchanged",
@@ -86,6 +90,7 @@ __all__ = [
     "Preview",
     "Rota",
     "RotaError",
+    "RotaSpec",
     "StepBacks",
     "TakeResult",
     "Taken",
@@ -107,6 +112,7 @@ __all__ = [
     "offer",
     "open_offers",
     "parse_name",
+    "parse_remind",
     "parse_rota_spec",
     "parse_size",
     "release",

@@ -13,13 +13,16 @@ import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from protocols.errors import RuleError
 from protocols.recurrence import Recurrence, parse_recurrence
+from protocols.timespec import TimeSpecError, parse_duration
 
 MAX_SIZE = 20
+MAX_REMIND = timedelta(days=14)
 MAX_CHAINS = 200
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 StepBacks = Mapping[str, "datetime | None"]
@@ -56,7 +59,8 @@ class Rota:
     member folded out of the history by retention; ``credit``: levels given on joining,
     coming back or being excused from a turn (never turns done); ``seen``: who could take the
     last new turn given (to tell who is back);
-    ``given_through``: the last occurrence that got holders.
+    ``given_through``: the last occurrence that got holders; ``remind``: how long before a turn
+    its holders are reminded (None: the bot's default).
     """
 
     name: str
@@ -72,6 +76,7 @@ class Rota:
     seen: frozenset[str] = frozenset()
     next_number: int = 1
     given_through: datetime | None = None
+    remind: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -136,25 +141,60 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def parse_rota_spec(
-    text: str, zone: ZoneInfo, now: datetime, short_units: bool = False
-) -> tuple[Recurrence, int]:
-    """``"every tuesday at 18:00 size 2 until 2027-06-30"`` -> (recurrence, size).
+class RotaSpec(NamedTuple):
+    """What ``!rota add <name>`` says after the name."""
 
-    ``size <n>`` may come anywhere after the recurrence; the rest is
-    :func:`protocols.recurrence.parse_recurrence`'s grammar. Without a size, one person a turn.
+    recurrence: Recurrence
+    size: int
+    remind: timedelta | None  # the DM reminder's lead for this rota (None: the bot's default)
+
+
+def _take_option(words: list[str], option: str) -> tuple[list[str], str | None, bool]:
+    """``words`` without ``option <value>`` (anywhere), that value (None: not given, or no value
+    after it), and whether the option is given again."""
+    lowered = [w.lower() for w in words]
+    if option not in lowered:
+        return words, None, False
+    at = lowered.index(option)
+    if at + 1 >= len(words):
+        return words, None, False
+    rest = words[:at] + words[at + 2 :]
+    return rest, words[at + 1], option in (w.lower() for w in rest)
+
+
+def parse_remind(text: str) -> timedelta:
+    """A reminder's lead: a duration up to :data:`MAX_REMIND`."""
+    try:
+        lead = parse_duration(text)
+    except TimeSpecError as exc:
+        raise RotaError(
+            "'{text}' is not a duration: use a number and a unit, like remind 2h or remind 1d.", text=text
+        ) from exc
+    if lead > MAX_REMIND:
+        raise RotaError("A reminder comes at most {most} before a turn.", most=MAX_REMIND)
+    return lead
+
+
+def parse_rota_spec(text: str, zone: ZoneInfo, now: datetime, short_units: bool = False) -> RotaSpec:
+    """``"every tuesday at 18:00 size 2 remind 2h until 2027-06-30"`` -> a :class:`RotaSpec`.
+
+    ``size <n>`` and ``remind <duration>`` may come anywhere after the recurrence; the rest is
+    :func:`protocols.recurrence.parse_recurrence`'s grammar. Without a size, one person a turn;
+    without ``remind``, the bot's default lead.
     """
-    words = text.split()
-    size = 1
-    if "size" in (w.lower() for w in words):
-        at = [w.lower() for w in words].index("size")
-        if at + 1 >= len(words):
-            raise RotaError("'size' needs a number, like size 2.")
-        size = parse_size(words[at + 1])
-        words = words[:at] + words[at + 2 :]
-        if "size" in (w.lower() for w in words):
-            raise RotaError("'size' is given twice: give one.")
-    return parse_recurrence(" ".join(words), zone, now, short_units), size
+    words, size_text, twice = _take_option(text.split(), "size")
+    if "size" in (w.lower() for w in words) and size_text is None:
+        raise RotaError("'size' needs a number, like size 2.")
+    if twice:
+        raise RotaError("'size' is given twice: give one.")
+    words, remind_text, twice = _take_option(words, "remind")
+    if "remind" in (w.lower() for w in words) and remind_text is None:
+        raise RotaError("'remind' needs a duration, like remind 2h.")
+    if twice:
+        raise RotaError("'remind' is given twice: give one.")
+    size = 1 if size_text is None else parse_size(size_text)
+    remind = None if remind_text is None else parse_remind(remind_text)
+    return RotaSpec(parse_recurrence(" ".join(words), zone, now, short_units), size, remind)
 
 
 def _check_size(size: int, room_pool: Collection[str]) -> None:
@@ -183,6 +223,7 @@ def new_rota(
     room_pool: Collection[str],
     rng: random.Random,
     now: datetime,
+    remind: timedelta | None = None,
 ) -> Rota:
     """A rota with an empty pool; volunteers :func:`join` it.
 
@@ -192,7 +233,7 @@ def new_rota(
     _require_aware(now)
     checked = parse_name(name)
     _check_size(size, room_pool)
-    return Rota(checked, recurrence, size, rng.getrandbits(64), now, given_through=now)
+    return Rota(checked, recurrence, size, rng.getrandbits(64), now, given_through=now, remind=remind)
 
 
 def resize(rota: Rota, size: int, room_pool: Collection[str]) -> Rota:

@@ -70,7 +70,10 @@ def _request_id(text: str) -> int:
 RotaName = Annotated[str, Converter(_explained(parse_name), "word", "name")]
 Day = Annotated[date, Converter(_explained(parse_date), "word", "date")]
 RequestId = Annotated[int, Converter(_request_id, "word", "request")]
-Spec = Annotated[Words, Converter(Words, "words", "every <recurrence> [at HH:MM] [size <n>] [until <date>]")]
+Spec = Annotated[
+    Words,
+    Converter(Words, "words", "every <recurrence> [at HH:MM] [size <n>] [remind <duration>] [until <date>]"),
+]
 
 
 class RotaCommands(RotaTurns):
@@ -87,7 +90,7 @@ class RotaCommands(RotaTurns):
     )
     async def rota_add(self, ctx: CommandContext, name: RotaName, spec: Spec) -> None:
         zone = await self.room_zone(ctx.room_id)
-        recurrence, size = parse_rota_spec(spec, zone, ctx.now, self.config.short_units)
+        recurrence, size, remind = parse_rota_spec(spec, zone, ctx.now, self.config.short_units)
         if isinstance(recurrence.pattern, AfterGathering) and self.host.peer(GhostChairFeature) is None:
             raise UserError(
                 _(
@@ -96,7 +99,7 @@ class RotaCommands(RotaTurns):
                 )
             )
         possible = await self.volunteers_possible(ctx.room_id)
-        rota = new_rota(name, recurrence, size, possible, random.SystemRandom(), ctx.now)
+        rota = new_rota(name, recurrence, size, possible, random.SystemRandom(), ctx.now, remind)
         async with self.lock:
             existing = await self.rotas.in_room(ctx.room_id)
             if any(r.rota.name == rota.name for r in existing):
@@ -135,7 +138,7 @@ class RotaCommands(RotaTurns):
             for r in await self.swaps.of_rota(stored.id)
             if (r.turn_number, r.giver) in offered
         ]
-        await ctx.reply(render.board(stored.rota, ahead, requests, ctx.now))
+        await ctx.reply(render.board(stored.rota, ahead, requests, ctx.now, self.lead(stored.rota)))
 
     @command("rota remove", help="End a rota and forget its turns", power="moderator", where="room")
     async def rota_remove(self, ctx: CommandContext, name: RotaName) -> None:

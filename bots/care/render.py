@@ -10,11 +10,11 @@ recurrence's description, protocols/recurrence.py, is the ritual's own English w
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bots.runtime import i18n_recurrence as described
-from bots.runtime.i18n import _, ngettext, when
+from bots.runtime.i18n import _, duration, ngettext, when
 from bots.runtime.i18n_join import joined as join_with
 from bots.runtime.message import Inline, Message, Span, bold, code, mention
 from protocols.rota import Flag, Preview, Rota, Turn
@@ -82,9 +82,14 @@ def rotas_list(lines: Sequence[list[Inline]]) -> Message:
 
 
 def board(
-    rota: Rota, ahead: Sequence[Preview], offers: Sequence[tuple[int, Turn, str]], now: datetime
+    rota: Rota,
+    ahead: Sequence[Preview],
+    offers: Sequence[tuple[int, Turn, str]],
+    now: datetime,
+    lead: timedelta,
 ) -> Message:
-    """``!rota show``: the recurrence, the pool's size, the turns ahead and open swap requests."""
+    """``!rota show``: the recurrence, the pool's size, the reminders' lead, the turns ahead and
+    open swap requests."""
     zone = rota.recurrence.zone
     away = sum(1 for until in rota.away.values() if until > now)
     head = _(
@@ -103,7 +108,9 @@ def board(
         if away
         else _("{volunteers}.", volunteers=_volunteers(len(rota.pool)))
     )
-    msg = Message.of(head, " ", pool)
+    msg = Message.of(head, " ", pool).paragraph(
+        _("Each holder is reminded by direct message {length} before their turn.", length=duration(lead))
+    )
     if not ahead:
         msg = msg.paragraph(_("No turns ahead."))
     else:

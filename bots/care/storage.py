@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,6 +65,7 @@ def dump_state(rota: Rota) -> str:
             "seen": sorted(rota.seen),
             "next": rota.next_number,
             "given_through": None if rota.given_through is None else _ts(rota.given_through),
+            "remind": None if rota.remind is None else rota.remind.total_seconds(),
         },
         sort_keys=True,
     )
@@ -97,6 +98,7 @@ def _row_to_rota(row: aiosqlite.Row) -> StoredRota:
         seen=frozenset(raw["seen"]),
         next_number=int(raw["next"]),
         given_through=None if raw["given_through"] is None else _dt(float(raw["given_through"])),
+        remind=None if raw.get("remind") is None else timedelta(seconds=float(raw["remind"])),
     )
     return StoredRota(
         int(row["id"]),

@@ -12,7 +12,8 @@ runs (and for every rota at start-up, and after every command that changed the r
    restart or a race posts nothing twice;
 2. frees the turns of members who stepped back (``!stepback``, read from the lottery), then
    gives holders to the turns ahead (:func:`protocols.rota.commit`);
-3. reminds each holder by direct message ``remind_before`` their turn, once;
+3. reminds each holder by direct message before their turn (the rota's ``remind``, else
+   ``remind_before``), once;
 4. flags to the room a turn still offered or short of people ``flag_before`` it, once;
 5. sets the job for the next of these.
 
@@ -99,6 +100,10 @@ class RotaTurns(CareBase):
         rota = await self._flag(stored, rota, now)
         self._schedule_next(stored, rota, now, following)
 
+    def lead(self, rota: Rota) -> timedelta:
+        """How long before a turn its holders are reminded: the rota's own, else the default."""
+        return rota.remind if rota.remind is not None else self.config.remind_before
+
     # -- the steps --------------------------------------------------------------------------
 
     async def _start(self, stored: StoredRota, now: datetime, following: NextGathering | None) -> None:
@@ -149,7 +154,7 @@ class RotaTurns(CareBase):
         return rota
 
     async def _remind(self, stored: StoredRota, rota: Rota, now: datetime) -> Rota:
-        due = due_reminders(rota, now, self.config.remind_before)
+        due = due_reminders(rota, now, self.lead(rota))
         if not due:
             return rota
         room_name = await self.host.room_name(RoomID(stored.room_id))
@@ -201,7 +206,7 @@ class RotaTurns(CareBase):
             if turn.at <= now:
                 continue
             if set(turn.holders) - set(turn.reminded):
-                candidates.append(turn.at - self.config.remind_before)
+                candidates.append(turn.at - self.lead(rota))
             if not turn.flagged:
                 candidates.append(turn.at - self.config.flag_before)
         for until in rota.away.values():

@@ -630,3 +630,31 @@ async def test_a_rota_in_a_resting_cell_starts_turning_when_the_pause_ends(tmp_p
         assert len(sent) == 1 and "it is the turn of" in sent[0].body, bodies(sent)
     finally:
         await close(bot)
+
+
+async def test_a_rota_reminds_with_its_own_lead(tmp_path: Path) -> None:
+    bot = await care_bot(tmp_path)  # the bot's default lead: a day
+    try:
+        [added] = await bot.say(ROOM, ANA, "!rota add meals every tuesday at 18:00 remind 2h")
+        assert added.body.startswith("Rota meals: every tuesday at 18:00, 1 person a turn."), added.body
+        await bot.say(ROOM, ANA, "!rota join meals")
+        [board] = await bot.say(ROOM, ANA, "!rota show meals")
+        assert "Each holder is reminded by direct message 2h before their turn." in board.body
+        # A day before: not yet (the rota's lead is two hours); two hours before: reminded, once.
+        bot.now = TUESDAY - timedelta(hours=23)
+        assert [s for s in await tick(bot) if s.room_id != ROOM] == []
+        assert "care:rota-1" in bot.scheduler.job_ids()
+        bot.now = TUESDAY - timedelta(hours=2)
+        dms = [s for s in await tick(bot) if s.room_id != ROOM]
+        assert len(dms) == 1 and "your meals turn in" in dms[0].body
+        assert [s for s in await tick(bot) if s.room_id != ROOM] == []
+        # The default is shown where no lead was given; bad leads change nothing.
+        await bot.say(ROOM, ANA, "!rota add dishes every friday")
+        [board] = await bot.say(ROOM, ANA, "!rota show dishes")
+        assert "reminded by direct message 1d before their turn" in board.body
+        before = await state(bot)
+        [refused] = await bot.say(ROOM, ANA, "!rota add chores every friday remind 3w")
+        assert "A reminder comes at most 2w before a turn." in refused.body
+        assert await state(bot) == before
+    finally:
+        await close(bot)

@@ -470,9 +470,19 @@ def test_an_offer_nobody_took_is_flagged_once_ahead_of_time() -> None:
 
 
 def test_spec_parses_size_and_recurrence() -> None:
-    rec, size = parse_rota_spec("every 2 weeks on saturday at 10:00 size 2", BERLIN, NOW)
-    assert size == 2 and rec.pattern == WeeklyOn(5, 2) and rec.at == time(10, 0)
-    assert parse_rota_spec("every tuesday", BERLIN, NOW)[1] == 1
+    rec, size, remind = parse_rota_spec("every 2 weeks on saturday at 10:00 size 2", BERLIN, NOW)
+    assert size == 2 and rec.pattern == WeeklyOn(5, 2) and rec.at == time(10, 0) and remind is None
+    assert parse_rota_spec("every tuesday", BERLIN, NOW).size == 1
+
+
+def test_spec_parses_a_reminder_lead_anywhere_after_the_recurrence() -> None:
+    spec = parse_rota_spec("every tuesday at 18:00 remind 2h size 2 until 2027-06-30", BERLIN, NOW)
+    assert spec.remind == timedelta(hours=2) and spec.size == 2
+    assert (
+        spec.recurrence == parse_rota_spec("every tuesday at 18:00 until 2027-06-30", BERLIN, NOW).recurrence
+    )
+    rota = new_rota("meals", spec.recurrence, 1, people(2), random.Random(1), NOW, spec.remind)
+    assert rota.remind == timedelta(hours=2)
 
 
 @pytest.mark.parametrize(
@@ -483,6 +493,11 @@ def test_spec_parses_size_and_recurrence() -> None:
         ("every tuesday size 0", "not a size"),
         ("every tuesday size two", "not a size"),
         ("every tuesday size 2 size 3", "given twice"),
+        ("every tuesday remind", "needs a duration"),
+        ("every tuesday remind soon", "not a duration"),
+        ("every tuesday remind 0h", "not a duration"),
+        ("every tuesday remind 3w", "at most 2w before a turn"),
+        ("every tuesday remind 1h remind 2h", "given twice"),
         ("every tuesday until 2020-01-01", "in the past"),
     ],
 )
