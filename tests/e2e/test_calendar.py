@@ -102,16 +102,18 @@ async def test_events_by_chat_in_the_feed_and_the_page_over_http(synapse: Homese
         uid = str(first["uid"])
         assert int(first["sequence"]) == 0 and str(first["location"]) == "Town hall"
         assert first["dtstart"].dt.hour == 18 and first["dtend"].dt.hour == 20
-        # unchanged: 304, no body
+        assert headers["Cache-Control"].startswith("public, max-age=") and "Set-Cookie" not in headers
+        # unchanged: 304, no body (by ETag, and by date)
         status, _, nothing = await fetch(feed_url, **{"If-None-Match": headers["ETag"]})
         assert status == 304 and nothing == b""
+        assert (await fetch(feed_url, **{"If-Modified-Since": headers["Last-Modified"]}))[0] == 304
 
         assert "changed" in await ask(bob, lyon, "!event edit 1 title Big rally")
         status, _, feed = await fetch(feed_url, **{"If-None-Match": headers["ETag"]})
         edited = the_event(feed)
         assert status == 200 and str(edited["summary"]) == "Big rally"
         assert str(edited["uid"]) == uid and int(edited["sequence"]) == 1
-        assert edited["last-modified"].dt >= first["last-modified"].dt
+        assert edited["last-modified"].dt > first["last-modified"].dt
 
         # Another coalition's feed (served here on loopback) merged in and labelled.
         other = build_feed(
@@ -160,7 +162,7 @@ async def test_events_by_chat_in_the_feed_and_the_page_over_http(synapse: Homese
         _, _, feed = await fetch(feed_url)
         cancelled = vevents(feed)["Big rally"]
         assert str(cancelled["status"]) == "CANCELLED" and str(cancelled["uid"]) == uid
-        assert int(cancelled["sequence"]) == 2
+        assert int(cancelled["sequence"]) == 2 and cancelled["last-modified"].dt > edited["last-modified"].dt
         _, _, html = await fetch(page_url)
         assert b"Big rally" not in html
 

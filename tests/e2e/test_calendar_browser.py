@@ -15,21 +15,23 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from babel.dates import format_skeleton
 
 from bots.calendar.page import render_page
-from protocols.calendar_feed import FeedEvent
+from protocols.calendar_feed import FeedEvent, FeedWords
 from protocols.calendar_page import page_days
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
+POLISH_WORDS = FeedWords(private_place="Miejsce podane uczestnikom", member_group="grupa członkowska")
 PHONE = (412, 915)
 
 
@@ -220,12 +222,24 @@ async def test_chromium_runs_no_script_and_the_page_fits_a_phone_and_prints(tmp_
         for i in range(6)
     ]
     (tmp_path / "page.html").write_bytes(render_page("spring", page_days(events, now), None))
+    # The same calendar in Polish, with an action that ends the next day.
+    night = now.replace(hour=21, minute=0, second=0, microsecond=0) + timedelta(days=5)
+    late = replace(events[1], uid="late@x", starts_at=night, ends_at=night + timedelta(hours=4), zone="UTC")
+    polish = render_page("spring", page_days([*events, late], now, POLISH_WORDS), None, "pl")
+    (tmp_path / "page-pl.html").write_bytes(polish)
     (tmp_path / "script.html").write_text("<title>before</title><script>document.title = 'ran'</script>")
     async with browser(tmp_path / "profile") as tab:
         scripted = await tab.render((tmp_path / "script.html").as_uri())
         assert scripted.title == "before", "JavaScript ran although it is disabled"
         page = await tab.render((tmp_path / "page.html").as_uri())
+        in_polish = await tab.render((tmp_path / "page-pl.html").as_uri())
     keep("calendar_page_static_phone.png", page.screenshot)
+    keep("calendar_page_static_phone_pl.png", in_polish.screenshot)
+    assert '<html lang="pl">' in in_polish.html and in_polish.title == "Kalendarz koalicji spring"
+    ends = night + timedelta(hours=4)
+    assert f"21:00 – {ends.day} {format_skeleton('MMM', ends, locale='pl')} 01:00" in in_polish.html
+    assert "Miejsce podane uczestnikom" in in_polish.html and "Place shared" not in in_polish.html
+    assert in_polish.content_width <= in_polish.viewport_width + 1
     check_page_shape(page)
     assert "Action 0 &lt;b&gt;not bold&lt;/b&gt;" in page.html  # escaped by the engine
     assert page.html.count("<h2") == 3 and page.html.count("<h3>") == 6
