@@ -57,7 +57,11 @@ class RoomSettings:
         await self._write(room_id, ZONE_KEY, zone.key)
 
     async def language(self, room_id: str) -> str:
-        return await self._read(room_id, LANGUAGE_KEY) or DEFAULT_LANGUAGE
+        return await self.language_set(room_id) or DEFAULT_LANGUAGE
+
+    async def language_set(self, room_id: str) -> str | None:
+        """The language the room set, or None: tells "set to English" from "never set"."""
+        return await self._read(room_id, LANGUAGE_KEY)
 
     async def set_language(self, room_id: str, tag: str) -> None:
         if not _LANGUAGE.match(tag):

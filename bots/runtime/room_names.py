@@ -76,10 +76,10 @@ async def opened_from(settings: RoomSettings, dm: str, language_room: str | None
 
 async def language_room(settings: RoomSettings, rooms: Iterable[str | None]) -> str | None:
     """Where a direct chat opened for something a member did takes its language from: the first
-    of ``rooms`` (the member's own room first, then the coalition's) that speaks a language other
-    than English, else the first of them (English)."""
+    of ``rooms`` (the member's own room first, then the coalition's) whose language is known (a
+    room that set one, a direct chat that follows or chose one), else the first of them."""
     candidates = [room for room in rooms if room]
     for room in candidates:
-        if await room_language(settings, room) != DEFAULT:
+        if await settings.get(room, FOLLOW_KEY) or await settings.language_set(room):
             return room
     return candidates[0] if candidates else None

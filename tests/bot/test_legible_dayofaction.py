@@ -157,10 +157,22 @@ async def test_ride_direct_chats_are_named_in_the_language_the_person_asked_in(t
 async def test_a_ride_chat_takes_the_coalitions_language_when_the_room_has_none(tmp_path: Path) -> None:
     bot = await stand_in(tmp_path, [RidesFeature])
     try:
-        await polish(bot, COORD, MOD)  # the member room speaks English (set nothing)
+        await polish(bot, COORD, MOD)  # the member room set no language
         await bot.say(ROOM, ANA, "!ride offer 3 from north at 08:00")
         await bot.say(ROOM, BEN, "!ride need from north")
         assert direct_chats(bot) == [("Podwózki", "Przejazdy na dzień akcji", [ANA])]
+    finally:
+        await close(bot)
+
+
+async def test_a_ride_chat_keeps_english_when_the_room_chose_it(tmp_path: Path) -> None:
+    bot = await stand_in(tmp_path, [RidesFeature])
+    try:
+        await polish(bot, COORD, MOD)
+        await bot.say(ROOM, MOD, "!language en")  # chosen, not merely never set
+        await bot.say(ROOM, ANA, "!ride offer 3 from north at 08:00")
+        await bot.say(ROOM, BEN, "!ride need from north")
+        assert direct_chats(bot) == [("Rides", "Rides to a day of action", [ANA])]
     finally:
         await close(bot)
 
