@@ -256,6 +256,14 @@ class Shadows:
                 (self._bot, room_id, role, member, draw_id, _ts(start), _ts(until)),
             )
 
+    async def renewed(self, room_id: str, role: str, now: datetime, until: datetime) -> int:
+        """The holder's mandate was renewed until ``until``: its shadow, still beside them, stays
+        beside them for the new term too."""
+        return await self._db.execute(
+            "UPDATE lottery_shadow SET expires = ? WHERE bot = ? AND room_id = ? AND role = ? AND expires > ?",
+            (_ts(until), self._bot, room_id, role, _ts(now)),
+        )
+
     async def forget_older_than(self, cutoff: datetime) -> int:
         return await self._db.execute("DELETE FROM lottery_shadow WHERE started < ?", (_ts(cutoff),))
 

@@ -148,6 +148,7 @@ class MandatesPart(LotteryBase):
         term = (await self.rooms.setup(ctx.room_id)).term
         if mandate is not None and mandate.renewal is not None and mandate.active(ctx.now):
             renewed = await self.mandates.confirm_renewal(ctx.room_id, name, ctx.sender, ctx.now, term)
+            await self.shadows.renewed(ctx.room_id, name, ctx.now, renewed.expires)
             self._schedule_mandate(renewed)
             await ctx.reply(
                 Message.of(

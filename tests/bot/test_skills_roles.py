@@ -139,3 +139,22 @@ async def test_nobody_left_to_shadow(tmp_path: Path) -> None:
         assert f"care → {BEN}" in result.body and "no shadow: everyone in the pool has held it" in result.body
     finally:
         await close(bot)
+
+
+async def test_a_shadow_stays_beside_a_holder_whose_mandate_is_renewed(tmp_path: Path) -> None:
+    bot = await skills_bot(tmp_path, config_extra="features:\n  lottery:\n    default_roles: [care]\n")
+    try:
+        [commit] = await bot.say(ROOM, BEN, "!draw care shadow")
+        bot.now += timedelta(minutes=1)
+        [result] = await bot.fire(f"lottery:reveal-{_draw_id(commit)}")
+        holder = result.body.split("care → ")[1].split(" ")[0]
+        shadow = result.body.split("shadow: ")[1].split(" ")[0]
+        third = next(p for p in (ANA, BEN, CHI) if p not in (holder, shadow))
+        await bot.say(ROOM, shadow, "!renew care")
+        [renewed] = await bot.say(ROOM, third, "!renew care")
+        assert "for one more term" in renewed.body
+        bot.now += timedelta(days=10)  # past the first term (7 days), within the renewed one
+        [roles] = await bot.say(ROOM, BEN, "!roles")
+        assert f"care: {holder} until" in roles.body and f"shadowed by {shadow}" in roles.body
+    finally:
+        await close(bot)
