@@ -108,7 +108,7 @@ class BoardPart(SkillsBase):
             return
         if match.outcome == INTRODUCE:
             for user in (match.asker, match.offerer):
-                intro = render.introduce(match, match.other(user), room_name)
+                intro = render.introduce(match, match.other(user), room_name, user == match.asker)
                 await self._dm(user, intro, key(self.name, "intro", match.id, user), room_id)
             log.info("skills: a match introduced")
         else:

@@ -143,8 +143,10 @@ def ask_consent(match: Match, side: str, room_name: str | Span, note: str | None
     )
 
 
-def introduce(match: Match, other: str, room_name: str | Span) -> Message:
-    return Message.of(
+def introduce(match: Match, other: str, room_name: str | Span, learner: bool) -> Message:
+    """The introduction both people of a match get; the one who asked (``learner``) also hears
+    how a skill, once learned, opens the roles that require it."""
+    msg = Message.of(
         _match_head(match),
         _(
             "you both said yes. Meet {other} about {skill} (from {room}). Write to them directly; I "
@@ -154,6 +156,17 @@ def introduce(match: Match, other: str, room_name: str | Span) -> Message:
             room=room_name,
         ),
     )
+    if learner:
+        msg = msg.paragraph(
+            _(
+                "Once you have learned it, say so in {room} with {command}: roles that require {skill} "
+                "are then drawn among you too.",
+                room=room_name,
+                command=code(f"!learned {match.skill}"),
+                skill=match.skill,
+            )
+        )
+    return msg
 
 
 def not_going_ahead(match: Match) -> Message:

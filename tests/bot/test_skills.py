@@ -117,6 +117,8 @@ async def test_a_match_reveals_names_only_after_two_yeses(tmp_path: Path) -> Non
         intro = {s.room_id: s for s in sent}
         assert BEN in intro[chi_dm].body and BEN in intro[chi_dm].content["m.mentions"]["user_ids"]
         assert CHI in intro[ben_dm].body
+        # Chi asked: the introduction says how to record the skill once learned; Ben offered.
+        assert "!learned first-aid" in intro[chi_dm].body and "!learned" not in intro[ben_dm].body
         [late] = await bot.say(ben_dm, BEN, f"!swap no {match}")
         assert "already settled" in late.body
         # The same ask and offer never meet twice.
