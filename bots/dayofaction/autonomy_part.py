@@ -217,11 +217,14 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
         answered = li.answered_recently(await self.autonomy.answers(ctx.now - li.ANSWER_WINDOW), ctx.now)
         msg = Message()
         zone = await self.host.settings.zone(ctx.room_id)
+        serves: dict[str, str] = {}  # a liaison -> the room they serve (their DM's language)
         for c in coalitions:
             items: list[Span] = []
             for room in c.member_rooms:
                 term = await self.current_liaison(room)
                 who = term.liaison if term and term.liaison else None
+                if who:
+                    serves.setdefault(who, room)
                 backup = term.backup if term and term.backup else None
                 n = answered.get(who or "none", 0)
                 items.append(
@@ -240,7 +243,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
             )
         await ctx.reply(msg)
         for person in li.overloaded(answered, self.config.overload):
-            await self._offer_stepback(person, ctx.room_id, ctx.now)
+            await self._offer_stepback(person, serves.get(person, ctx.room_id), ctx.now)
 
     # -- the lottery's liaison -------------------------------------------------------------------
 
@@ -322,7 +325,7 @@ class AutonomyPart(ContractFeature[DayOfActionConfig], RunListener):
 
     async def _offer_stepback(self, person: str, answered_for: str, now: datetime) -> None:
         """A new direct chat is named, and speaks, in the language of the room the person answered
-        for, else of its coalitions' coordination rooms."""
+        for (or serves as liaison), else of its coalitions' coordination rooms."""
         port = herald_port(self.host)
         coalitions = await port.dayofaction_coalitions(RoomID(answered_for)) if port else ()
         room = await dm_room(

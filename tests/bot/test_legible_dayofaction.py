@@ -264,3 +264,22 @@ async def test_a_template_with_a_broken_translation_is_named_and_nothing_is_plan
         assert await herald(bot).runs.list_for("spring") == []
     finally:
         await close(bot)
+
+
+async def test_the_step_back_offered_from_the_liaison_list_follows_the_room_the_liaison_serves(
+    tmp_path: Path,
+) -> None:
+    """``!coalition liaisons`` asked in the (English) coordination room offers the step back too:
+    the new DM takes the language of the Polish room the liaison serves, not the asking room's."""
+    bot = await stand_in(tmp_path, [LotteryFeature, DayOfActionFeature])
+    try:
+        await polish(bot, ROOM, MOD)
+        stub_of(bot.features).liaisons[RoomID(ROOM)] = ANA  # type: ignore[assignment]
+        autonomy = next(f for f in bot.features if isinstance(f, DayOfActionFeature))
+        for minutes in range(5):  # answered earlier (the offer of those days is not this test's)
+            await autonomy.autonomy.answered(ROOM, ANA, NOW - timedelta(days=1, minutes=minutes))
+        [listing] = [s for s in await bot.say(COORD, MOD, "!coalition liaisons") if s.room_id == COORD]
+        assert "answered 5 escalations in 30 days" in listing.body  # the asking room's English
+        assert direct_chats(bot) == [("Koalicja", "Praca łącznika", [ANA])]
+    finally:
+        await close(bot)
