@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
@@ -39,8 +40,14 @@ def _weekday(local: datetime, language: str) -> str:
     return format_date(local, "EEEE", locale=language)
 
 
-# A template's $weekday and a local detail not set yet, in the room's language (make_plan's).
-VARIABLES = VariableWords(not_set=_not_set, weekday=_weekday)
+def _when(instant: datetime, zone: ZoneInfo, language: str) -> str:
+    with rendering(language, zone):
+        return when(instant, zone).plain()  # English: the suite's compact form, as always
+
+
+# A template's $weekday, $when, $phase_time and a local detail not set yet, in the room's
+# language (make_plan's).
+VARIABLES = VariableWords(not_set=_not_set, weekday=_weekday, when=_when)
 
 
 def paragraphs(text: str) -> list[str]:

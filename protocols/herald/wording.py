@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from protocols.herald.local import NOT_SET
 from protocols.herald.templates import Phase
+from protocols.timespec import format_local
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Rendered(Protocol):
 Wording = Callable[[PhaseWords | UrgentWords], Rendered]
 
 
+def format_local_in(instant: datetime, zone: ZoneInfo, _language: str) -> str:
+    """An instant as the suite writes it in any language: ``2026-11-22 14:00 CET``."""
+    return format_local(instant, zone)
+
+
 @dataclass(frozen=True)
 class VariableWords:
     """How a room's values read inside a template's text, in the room's language: the words are
@@ -69,6 +75,7 @@ class VariableWords:
 
     not_set: Callable[[str, str], str]  # (local detail, language) -> the visible hint to set it
     weekday: Callable[[datetime, str], str]  # (local time, language) -> the weekday's name
+    when: Callable[[datetime, ZoneInfo, str], str] = format_local_in  # $when and $phase_time
 
 
 ENGLISH_VARIABLES = VariableWords(

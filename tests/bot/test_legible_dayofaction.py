@@ -43,7 +43,7 @@ phases:
     checklist: [Water, Banners]
     ack: {needed: true, within: 30m}
     texts:
-      pl: {title: Zbiórka, message: "Spotkanie w miejscu $meeting_point, $weekday.", checklist: [Woda, Transparenty]}
+      pl: {title: Zbiórka, message: "Spotkanie w miejscu $meeting_point, $weekday. Akcja: $when.", checklist: [Woda, Transparenty]}
   - key: walk
     offset: "0"
     title: Walk
@@ -78,7 +78,10 @@ async def test_a_phase_copied_into_a_polish_room_reads_polish(tmp_path: Path) ->
         [lyon] = [s for s in bot.fake.sent if s.room_id == ROOM_B and "📣" in s.body]
         lines = lyon.body.split("\n")
         assert lines[0] == "📣 Zbiórka — march (T-1h)"
-        assert "Spotkanie w miejscu Place Bellecour, by the statue, niedziela." in lines
+        assert (
+            "Spotkanie w miejscu Place Bellecour, by the statue, niedziela. Akcja: niedz., 22 lis 2026 14:00 CET."
+            in lines
+        )
         assert "Lista kontrolna dla twojej grupy:" in lines
         assert "☐ Woda" in lyon.body and "☐ Transparenty" in lyon.body and "Water" not in lyon.body
         assert lines[-1] == f"Potwierdźcie do niedz., 22 lis 2026 13:30 CET: !ack {run} lub zareagujcie ✅."
@@ -115,7 +118,9 @@ async def test_a_drill_copies_the_phase_in_the_rooms_language(tmp_path: Path) ->
         views = await herald(bot).dayofaction_phases("march", RoomID(ROOM_B), NOW + timedelta(hours=1))
         assert views is not None
         assert [v.title for v in views] == ["Zbiórka", "Walk"]
-        assert views[0].text == "Spotkanie w miejscu Place Bellecour, by the statue, niedziela."
+        assert views[0].text == (
+            "Spotkanie w miejscu Place Bellecour, by the statue, niedziela. Akcja: niedz., 22 lis 2026 14:00 CET."
+        )
     finally:
         await close(bot)
 
