@@ -1,6 +1,7 @@
 """The ledger of gains against a real Synapse: gains recorded in two member rooms appear in
 the coalition's tally (texts only where a room chose to share them), and after retention the
-texts are gone from the database file on disk while the counts remain."""
+texts are gone from the database file on disk while the counts remain, on the coalition's public
+page too once its coordination room chooses to show them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bots.devserver import Homeserver
 from bots.sweeper import Sweeper
 from tests.e2e.harness import BotHarness, person
 from tests.e2e.helpers import ask
+from tests.e2e.test_calendar import fetch, free_port
 from tests.e2e.test_herald import member_room
 
 pytestmark = pytest.mark.e2e
@@ -29,8 +31,13 @@ def database_bytes(bot: BotHarness) -> bytes:
 async def test_gains_of_two_member_rooms_reach_the_tally_and_only_counts_outlive_retention(
     synapse: Homeserver, tmp_path: Path
 ) -> None:
+    port = free_port()
+    public = {"listen": f"127.0.0.1:{port}", "base_url": f"http://127.0.0.1:{port}"}
     bot = BotHarness(
-        synapse, tmp_path / "bot", ["herald", "gains"], extra={"features": {"gains": {"keep_text": "1d"}}}
+        synapse,
+        tmp_path / "bot",
+        ["herald", "gains", "calendar"],
+        extra={"features": {"gains": {"keep_text": "1d"}, "calendar": {"public": public}}},
     )
     await bot.start()
     alice, bob, carol = [await person(synapse, tmp_path) for _ in range(3)]
@@ -79,6 +86,18 @@ async def test_gains_of_two_member_rooms_reach_the_tally_and_only_counts_outlive
         )
         tally = await ask(alice, coord, "!gains coalition")
         assert "kitchen: 2" in tally and "cooperative: 1" in tally and lyon_text not in tally
+
+        # The coalition's public page shows the counts (they outlived the texts) once the
+        # coordination room chooses it, and no room's name.
+        link = re.search(
+            rf"http://127\.0\.0\.1:{port}/c/[A-Za-z0-9_-]{{32}}/", await ask(alice, coord, "!calendar link")
+        )
+        assert link
+        assert "Gains in self-rule" not in (await fetch(link.group(0)))[2].decode()
+        assert "shows its gains counted by category" in await ask(alice, coord, "!gains public on")
+        page = (await fetch(link.group(0)))[2].decode()
+        assert "<li>kitchen: 2</li>\n<li>cooperative: 1</li>" in page
+        assert "Lyon" not in page and "Leeds" not in page
     finally:
         for p in (alice, bob, carol):
             await p.close()
