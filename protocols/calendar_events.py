@@ -181,7 +181,7 @@ def _time(text: str, zone: ZoneInfo) -> datetime:
     try:
         return parse_when(text, zone)
     except TimeSpecError as exc:
-        raise EventError(str(exc)) from exc
+        raise EventError.restated(exc) from exc
 
 
 def check_times(starts_at: datetime, ends_at: datetime | None, zone: ZoneInfo, now: datetime) -> None:

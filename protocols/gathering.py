@@ -102,11 +102,15 @@ def parse_gathering(args: str, default_zone: ZoneInfo, now: datetime) -> Gatheri
     """
     words = args.split()
     if not words or words[0].lower() not in ("every", "at"):
-        raise GhostChairError(f"Use {USAGE_EVERY}, or {USAGE_AT}.")
+        raise GhostChairError("Use {every}, or {at}.", every=USAGE_EVERY, at=USAGE_AT)
     every, words = words[0].lower() == "every", words[1:]
     if len(words) < 2:
         example = "every tuesday 19:00" if every else "at 2026-05-01 18:00 Europe/Paris"
-        raise GhostChairError(f"Use {USAGE_EVERY if every else USAGE_AT}, e.g. !gathering {example}")
+        raise GhostChairError(
+            "Use {usage}, e.g. !gathering {example}",
+            usage=USAGE_EVERY if every else USAGE_AT,
+            example=example,
+        )
     try:
         if every:
             weekday, at = parse_weekday(words[0]), parse_hhmm(words[1])
@@ -116,14 +120,14 @@ def parse_gathering(args: str, default_zone: ZoneInfo, now: datetime) -> Gatheri
             day, at = parse_date(words[0]), parse_hhmm(words[1])
         except RuleError:
             raise GhostChairError(
-                f"'{words[0]} {words[1]}' is not a time: use YYYY-MM-DD HH:MM, optionally with "
-                "a zone (e.g. UTC)"
+                "'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)",
+                text=f"{words[0]} {words[1]}",
             ) from None
         extra = parse_zone_and_options(words[2:], weekly=False)
         return one_off_gathering(day, at, extra, default_zone, now)
     except TimeSpecError as exc:
         # Time words come from timespec; make them the ritual's user-facing error type.
-        raise GhostChairError(str(exc)) from exc
+        raise GhostChairError.restated(exc) from exc
 
 
 def parse_zone_and_options(words: Sequence[str], *, weekly: bool) -> ZoneAndOptions:
@@ -145,19 +149,25 @@ def parse_zone_and_options(words: Sequence[str], *, weekly: bool) -> ZoneAndOpti
             i += 1
             continue
         if word not in _OPTION_WORDS or (word == "until" and not weekly):
-            hint = " (until is only for weekly gatherings)" if word == "until" else ""
-            raise GhostChairError(f"'{words[i]}' is not understood here{hint}: the options are {known}")
+            if word == "until":
+                raise GhostChairError(
+                    "'{word}' is not understood here (until is only for weekly gatherings): the "
+                    "options are {known}",
+                    word=words[i],
+                    known=known,
+                )
+            raise GhostChairError(
+                "'{word}' is not understood here: the options are {known}", word=words[i], known=known
+            )
         if i + 1 >= len(words):
-            raise GhostChairError(f"'{word}' needs a value: the options are {known}")
+            raise GhostChairError("'{word}' needs a value: the options are {known}", word=word, known=known)
         value = words[i + 1]
         if word == "remind":
             remind = parse_duration(value)
         elif word == "care":
             care = parse_duration(value)
             if care > MAX_CARE_AFTER:
-                raise GhostChairError(
-                    f"A care reminder comes at most {format_duration(MAX_CARE_AFTER)} after."
-                )
+                raise GhostChairError("A care reminder comes at most {most} after.", most=MAX_CARE_AFTER)
         else:
             until = parse_date(value)
         i += 2
@@ -173,17 +183,17 @@ def weekly_gathering(
     zone = extra.zone or default_zone
     end_date, options = extra.until, extra.options
     if end_date is not None and end_date < now.astimezone(zone).date():
-        raise GhostChairError(f"The end date {end_date.isoformat()} has already passed.")
+        raise GhostChairError("The end date {date} has already passed.", date=end_date.isoformat())
     schedule = Weekly(weekday, at, zone, end_date)
     if next_occurrence(schedule, now) is None:
         raise GhostChairError(
-            f"No {weekday_name(weekday)} at {format_hhmm(at)} is left before the end date "
-            f"{end_date}; choose a later end date."
+            "No {weekday} at {time} is left before the end date {date}; choose a later end date.",
+            weekday=weekday_name(weekday),
+            time=format_hhmm(at),
+            date=str(end_date),
         )
     if options.remind_before is not None and options.remind_before > MAX_REMIND_BEFORE:
-        raise GhostChairError(
-            f"A weekly reminder can come at most {format_duration(MAX_REMIND_BEFORE)} before."
-        )
+        raise GhostChairError("A weekly reminder can come at most {most} before.", most=MAX_REMIND_BEFORE)
     return GatheringSpec(schedule, options, extra.zone is not None)
 
 
@@ -198,10 +208,10 @@ def one_off_gathering(
     try:
         instant = parse_when(f"{day.isoformat()} {format_hhmm(at)}", zone)
     except TimeSpecError as exc:
-        raise GhostChairError(str(exc)) from exc
+        raise GhostChairError.restated(exc) from exc
     if instant <= now:
         raise GhostChairError(
-            f"{format_local(instant, zone)} has already passed; choose a time in the future."
+            "{when} has already passed; choose a time in the future.", when=format_local(instant, zone)
         )
     return GatheringSpec(Once(instant, zone), extra.options, extra.zone is not None)
 
@@ -214,7 +224,7 @@ def parse_date(text: str) -> date:
             return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         except ValueError:
             pass
-    raise GhostChairError(f"'{text}' is not a date: use YYYY-MM-DD, like 2026-09-30")
+    raise GhostChairError("'{text}' is not a date: use YYYY-MM-DD, like 2026-09-30", text=text)
 
 
 def parse_gathering_id(text: str) -> int:
@@ -225,7 +235,8 @@ def parse_gathering_id(text: str) -> int:
     if cleaned.isascii() and cleaned.isdigit() and len(cleaned) <= 12 and int(cleaned) > 0:
         return int(cleaned)
     raise GhostChairError(
-        f"'{text}' is not a gathering id: use !gathering cancel <id>, with an id from !gathering list."
+        "'{text}' is not a gathering id: use !gathering cancel <id>, with an id from !gathering list.",
+        text=text,
     )
 
 
@@ -233,8 +244,9 @@ def check_room_capacity(existing: int) -> None:
     """Refuse one more gathering in a room that already has the maximum."""
     if existing >= MAX_GATHERINGS_PER_ROOM:
         raise GhostChairError(
-            f"This room already has {MAX_GATHERINGS_PER_ROOM} gatherings; cancel one first "
-            "(!gathering list, then !gathering cancel <id>)."
+            "This room already has {most} gatherings; cancel one first "
+            "(!gathering list, then !gathering cancel <id>).",
+            most=MAX_GATHERINGS_PER_ROOM,
         )
 
 

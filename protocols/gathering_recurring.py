@@ -22,7 +22,6 @@ from protocols.gathering import (
 from protocols.ghostchair import GhostChairError
 from protocols.recurrence import AfterGathering, Daily, Frequent, parse_recurrence
 from protocols.schedule import Recurring, next_occurrence
-from protocols.timespec import format_duration
 
 _OPTION_WORDS = frozenset({"draw", "remind", "care"})
 USAGE = (
@@ -43,7 +42,7 @@ def recurring_gathering(text: str, default_zone: ZoneInfo, now: datetime) -> Gat
         len(words),
     )
     if cut == 0:
-        raise GhostChairError(f"Say how often first. Use {USAGE}.")
+        raise GhostChairError("Say how often first. Use {usage}.", usage=USAGE)
     extra = parse_zone_and_options(words[cut:], weekly=False)
     zone = extra.zone or default_zone
     recurrence = parse_recurrence(" ".join(words[:cut]), zone, now)
@@ -59,7 +58,5 @@ def recurring_gathering(text: str, default_zone: ZoneInfo, now: datetime) -> Gat
     shortest = timedelta(days=pattern.interval) if isinstance(pattern, Daily) else timedelta(days=7)
     if remind is not None and remind > min(MAX_REMIND_BEFORE, shortest - timedelta(hours=1)):
         limit = min(MAX_REMIND_BEFORE, shortest - timedelta(hours=1))
-        raise GhostChairError(
-            f"A reminder for this gathering can come at most {format_duration(limit)} before."
-        )
+        raise GhostChairError("A reminder for this gathering can come at most {most} before.", most=limit)
     return GatheringSpec(schedule, extra.options, extra.zone is not None)

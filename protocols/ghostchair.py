@@ -44,7 +44,10 @@ FRAMINGS: tuple[str, ...] = (
     "We keep a seat for {voice}. Whatever we decide, we decide without them: hold it lightly.",
     "Look at the empty chair. It belongs to {voice}. Who here is about to speak for them, and should they?",
 )
-_NO_VOICE = "those who are not here"
+NO_VOICE = "those who are not here"
+# The framings, the default voices and NO_VOICE are the ritual's English words: the reminder is
+# said in the room's language by bots/ghostchair/render.py, which keeps its own catalogue
+# sentences for each (tests/unit/test_ghostchair.py checks that they stay the same).
 
 _WHITESPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"[+-]?[0-9]{1,12}")
@@ -60,7 +63,11 @@ def validate_voice(text: str) -> str:
     if not cleaned:
         raise GhostChairError("Say who the chair is for: !ghost add <text>, e.g. the comrade in prison")
     if len(cleaned) > MAX_VOICE_LENGTH:
-        raise GhostChairError(f"That voice is {len(cleaned)} characters long; keep it to {MAX_VOICE_LENGTH}.")
+        raise GhostChairError(
+            "That voice is {length} characters long; keep it to {most}.",
+            length=len(cleaned),
+            most=MAX_VOICE_LENGTH,
+        )
     return cleaned
 
 
@@ -68,10 +75,11 @@ def add_voice(voices: Sequence[str], text: str) -> tuple[str, ...]:
     """The list with ``text`` appended; refused when full or already there (any case)."""
     voice = validate_voice(text)
     if any(v.casefold() == voice.casefold() for v in voices):
-        raise GhostChairError(f"'{voice}' already has a chair. See them with !ghost list.")
+        raise GhostChairError("'{voice}' already has a chair. See them with !ghost list.", voice=voice)
     if len(voices) >= MAX_VOICES:
         raise GhostChairError(
-            f"The room already keeps {MAX_VOICES} absent voices; remove one first with !ghost remove <n>."
+            "The room already keeps {most} absent voices; remove one first with !ghost remove <n>.",
+            most=MAX_VOICES,
         )
     return (*voices, voice)
 
@@ -81,7 +89,9 @@ def parse_voice_number(text: str) -> int:
     cleaned = str(text).strip()
     if _NUMBER.fullmatch(cleaned):  # ASCII digits only: "²" is a digit to isdigit, not to int
         return int(cleaned)
-    raise GhostChairError(f"'{text}' is not a number: use !ghost remove <n>, with n from !ghost list.")
+    raise GhostChairError(
+        "'{text}' is not a number: use !ghost remove <n>, with n from !ghost list.", text=text
+    )
 
 
 def remove_voice(voices: Sequence[str], number: str | int) -> tuple[tuple[str, ...], str]:
@@ -91,7 +101,9 @@ def remove_voice(voices: Sequence[str], number: str | int) -> tuple[tuple[str, .
     index = number if isinstance(number, int) else parse_voice_number(number)
     if not 1 <= index <= len(voices):
         raise GhostChairError(
-            f"There is no voice number {index}: choose 1 to {len(voices)} (see !ghost list)."
+            "There is no voice number {number}: choose 1 to {last} (see !ghost list).",
+            number=str(index),
+            last=len(voices),
         )
     removed = voices[index - 1]
     return (*voices[: index - 1], *voices[index:]), removed
@@ -112,7 +124,6 @@ class Reminder:
 
 
 CHAIR = "🪑"
-LATE_NOTE = "(Posted late: the bot was away when the gathering began.)"
 
 
 def reminder(voices: Sequence[str], rotation_index: int, framing_index: int, late: bool = False) -> Reminder:
@@ -121,7 +132,7 @@ def reminder(voices: Sequence[str], rotation_index: int, framing_index: int, lat
     Both indexes wrap around, so the caller may pass an ever-growing counter. With no voices
     left, the chair is kept for "those who are not here".
     """
-    voice = voices[rotation_index % len(voices)] if voices else _NO_VOICE
+    voice = voices[rotation_index % len(voices)] if voices else NO_VOICE
     return Reminder(FRAMINGS[framing_index % len(FRAMINGS)], voice, late)
 
 

@@ -76,7 +76,7 @@ def _duration(text: str) -> timedelta:
     try:
         return parse_duration(text)
     except TimeSpecError as exc:
-        raise LotteryError(str(exc)) from exc
+        raise LotteryError.restated(exc) from exc
 
 
 def _bounded(value: timedelta, low: timedelta, high: timedelta, out_of_bounds: str) -> timedelta:

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from protocols.errors import RuleError
-from protocols.timespec import TimeSpecError, format_duration, parse_duration
+from protocols.timespec import TimeSpecError, parse_duration
 
 # --- constants ----------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ OPEN_USAGE = "!mirror open <room> [closes <duration>] [min <k>]"
 def parse_open_args(words: Sequence[str]) -> OpenArgs:
     """Parse the words after ``!mirror open``; options may come in either order, once each."""
     if not words:
-        raise MirrorError(f"Name the room to reflect on: {OPEN_USAGE}")
+        raise MirrorError("Name the room to reflect on: {usage}", usage=OPEN_USAGE)
     room, rest = words[0], list(words[1:])
     close_after: timedelta | None = None
     k: int | None = None
@@ -138,21 +138,21 @@ def parse_open_args(words: Sequence[str]) -> OpenArgs:
     while rest:
         option = rest.pop(0).lower()
         if option not in ("closes", "min"):
-            raise MirrorError(f"Unexpected '{option}'. Usage: {OPEN_USAGE}")
+            raise MirrorError("Unexpected '{option}'. Usage: {usage}", option=option, usage=OPEN_USAGE)
         if option in seen:
-            raise MirrorError(f"'{option}' is given twice. Usage: {OPEN_USAGE}")
+            raise MirrorError("'{option}' is given twice. Usage: {usage}", option=option, usage=OPEN_USAGE)
         seen.add(option)
         if not rest:
-            raise MirrorError(f"'{option}' needs a value. Usage: {OPEN_USAGE}")
+            raise MirrorError("'{option}' needs a value. Usage: {usage}", option=option, usage=OPEN_USAGE)
         value = rest.pop(0)
         if option == "closes":
             try:
                 close_after = parse_duration(value)
             except TimeSpecError as exc:
-                raise MirrorError(str(exc)) from exc
+                raise MirrorError.restated(exc) from exc
         else:
             if not re.fullmatch(r"\d{1,6}", value):
-                raise MirrorError(f"'min' takes a whole number, like min 4 (not '{value}')")
+                raise MirrorError("'min' takes a whole number, like min 4 (not '{value}')", value=value)
             k = int(value)
     return OpenArgs(room, close_after, k)
 
@@ -161,11 +161,12 @@ def check_k(k: int) -> None:
     """k is the fewest reflections that are ever released; at least 3."""
     if k < MIN_K:
         raise MirrorError(
-            f"min must be at least {MIN_K}: with fewer reflections, one could be traced to "
-            f"its author. Use min {MIN_K} or more."
+            "min must be at least {least}: with fewer reflections, one could be traced to "
+            "its author. Use min {least} or more.",
+            least=str(MIN_K),
         )
     if k > MAX_K:
-        raise MirrorError(f"min can be at most {MAX_K}.")
+        raise MirrorError("min can be at most {most}.", most=str(MAX_K))
 
 
 def plan_round(
@@ -181,11 +182,11 @@ def plan_round(
     check_k(k)
     if close_after < MIN_OPEN:
         raise MirrorError(
-            f"A round must stay open at least {format_duration(MIN_OPEN)}, so people have time to write."
+            "A round must stay open at least {least}, so people have time to write.", least=MIN_OPEN
         )
     if close_after > MAX_OPEN:
         raise MirrorError(
-            f"A round can stay open at most {format_duration(MAX_OPEN)}: reflections should not wait long."
+            "A round can stay open at most {most}: reflections should not wait long.", most=MAX_OPEN
         )
     return RoundRequest(reflecting_room, reflected_room, k, now + close_after)
 
@@ -199,18 +200,24 @@ def check_quota(in_room: int, about_room: int, by_opener: int) -> None:
     """
     if in_room >= MAX_ACTIVE_PER_ROOM:
         raise MirrorError(
-            f"This room already has {in_room} blind-mirror rounds or requests going on (at most "
-            f"{MAX_ACTIVE_PER_ROOM}). Wait until one is released, withheld or declined."
+            "This room already has {count} blind-mirror rounds or requests going on (at most "
+            "{most}). Wait until one is released, withheld or declined.",
+            count=in_room,
+            most=MAX_ACTIVE_PER_ROOM,
         )
     if about_room >= MAX_ACTIVE_PER_ROOM:
         raise MirrorError(
-            f"That room already has {about_room} blind-mirror rounds or requests about it (at "
-            f"most {MAX_ACTIVE_PER_ROOM}). Try again once one of them is over."
+            "That room already has {count} blind-mirror rounds or requests about it (at "
+            "most {most}). Try again once one of them is over.",
+            count=about_room,
+            most=MAX_ACTIVE_PER_ROOM,
         )
     if by_opener >= MAX_ACTIVE_PER_OPENER:
         raise MirrorError(
-            f"You already have {by_opener} blind-mirror rounds or requests going on (at most "
-            f"{MAX_ACTIVE_PER_OPENER}). Wait until one is over."
+            "You already have {count} blind-mirror rounds or requests going on (at most "
+            "{most}). Wait until one is over.",
+            count=by_opener,
+            most=MAX_ACTIVE_PER_OPENER,
         )
 
 
@@ -222,9 +229,10 @@ def check_request(found: ConsentRequest | None, code: str, room_id: str, now: da
     """
     if found is None or found.reflected_room != room_id or now >= found.expires_at:
         raise MirrorError(
-            f"No blind-mirror request with the code {code} is waiting in this room. Codes are "
-            "in the bot's request message here, and expire after "
-            f"{format_duration(REQUEST_TTL)}."
+            "No blind-mirror request with the code {code} is waiting in this room. Codes are "
+            "in the bot's request message here, and expire after {ttl}.",
+            code=code,
+            ttl=REQUEST_TTL,
         )
     return found
 
@@ -250,8 +258,10 @@ def parse_code(text: str) -> str:
     code = text.strip().lower()
     if not _CODE.match(code):
         raise MirrorError(
-            f"'{text.strip()[:20]}' is not a round code: codes are {CODE_LENGTH} letters and "
-            "digits, like 'reflect k7m2qx'. Copy it from the room's announcement."
+            "'{text}' is not a round code: codes are {length} letters and "
+            "digits, like 'reflect k7m2qx'. Copy it from the room's announcement.",
+            text=text.strip()[:20],
+            length=CODE_LENGTH,
         )
     return code
 
@@ -259,9 +269,13 @@ def parse_code(text: str) -> str:
 def check_can_reflect(found: MirrorRound | None, code: str, now: datetime) -> MirrorRound:
     """The round a ``reflect <code>`` (or a ``submit``) refers to, if it still takes reflections."""
     if found is None:
-        raise MirrorError(f"No round has the code {code}. Check the code in the room's announcement.")
+        raise MirrorError(
+            "No round has the code {code}. Check the code in the room's announcement.", code=code
+        )
     if found.state != "open" or now >= found.closes_at:
-        raise MirrorError(f"Round {code} has closed and takes no more reflections. Nothing was sent.")
+        raise MirrorError(
+            "Round {code} has closed and takes no more reflections. Nothing was sent.", code=code
+        )
     return found
 
 

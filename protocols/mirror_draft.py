@@ -1,6 +1,7 @@
 """The blind mirror's DM conversation, as pure rules: three prompts, the draft shown before
 ``submit``, and the limits on what a reflection may be. A draft is a small state machine
-(:func:`start_draft`, :func:`draft_step`); nothing here stores or sends anything.
+(:func:`start_draft`, :func:`draft_step`); nothing here stores or sends anything. Each step says
+what happened (:data:`StepKind`); the bot says it in the person's language (bots/mirror/render.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ MAX_REFLECTION = 4000
 
 @dataclass(frozen=True)
 class Prompt:
-    question: str  # what the bot asks
-    heading: str  # how the answer is titled in the composed reflection
+    question: str  # what the bot asks (in English; bots/mirror/render.py asks it in the DM's language)
+    heading: str  # how the answer is titled in the composed reflection (stored as written here)
 
 
 PROMPTS: tuple[Prompt, ...] = (
@@ -31,6 +32,9 @@ PROMPTS: tuple[Prompt, ...] = (
 
 
 DraftStage = Literal["answering", "review", "submitted", "cancelled"]
+# What a step did, for the reply: the first prompt of a new draft, the next prompt, the first
+# prompt again, the draft discarded, the whole draft to review, the reflection taken.
+StepKind = Literal["started", "next", "restarted", "cancelled", "review", "submitted"]
 
 _KEYWORDS = ("submit", "cancel", "restart")  # a message that is exactly one is never an answer
 # Control characters other than newline and tab carry nothing a reader needs, and would bloat
@@ -54,10 +58,12 @@ class Draft:
 
 @dataclass(frozen=True)
 class DraftStep:
-    """The draft after one message, what to reply, and (on submit) the text to store."""
+    """The draft after one message, what happened (what to reply), and (on submit) the text to
+    store. After ``started``, ``next`` and ``restarted`` the prompt to ask is the draft's
+    :attr:`Draft.prompt_index`."""
 
     draft: Draft
-    reply: str
+    kind: StepKind
     submit_text: str | None = field(default=None)
 
 
@@ -68,28 +74,9 @@ def compose(answers: Sequence[str]) -> str:
     )
 
 
-def _ask(index: int) -> str:
-    return f"({index + 1}/{len(PROMPTS)}) {PROMPTS[index].question}"
-
-
-def render_draft(draft: Draft) -> str:
-    """The composed reflection and what to do next, shown before ``submit``."""
-    return (
-        "Your reflection, as it would be published (without your name):\n\n"
-        f"{compose(draft.answers)}\n\n"
-        "Reply submit to send it, restart to write it again, or cancel to discard it."
-    )
-
-
 def start_draft(round_: MirrorRound) -> DraftStep:
     """``reflect <code>`` on an open round: a fresh draft and the first prompt."""
-    draft = Draft(round_.id, round_.code)
-    intro = (
-        f"Blind mirror {round_.code}: three short prompts, then you see the whole draft before "
-        "anything is sent. Your name is never stored with it. Reply cancel at any time to "
-        "discard it.\n\n"
-    )
-    return DraftStep(draft, intro + _ask(0))
+    return DraftStep(Draft(round_.id, round_.code), "started")
 
 
 def _clean(text: str) -> str:
@@ -101,8 +88,10 @@ def _check_answer(answers: tuple[str, ...], text: str) -> str:
     # Length is checked before any other work, so a 100 KB paste costs nothing but the error.
     if len(text) > MAX_ANSWER:
         raise MirrorError(
-            f"That answer is {len(text)} characters; each answer can have at most {MAX_ANSWER}. "
-            "Shorten it and send it again."
+            "That answer is {length} characters; each answer can have at most {most}. "
+            "Shorten it and send it again.",
+            length=len(text),
+            most=MAX_ANSWER,
         )
     answer = _clean(text)
     if not answer:
@@ -111,9 +100,12 @@ def _check_answer(answers: tuple[str, ...], text: str) -> str:
     if total > MAX_REFLECTION:
         room = max(0, len(answer) - (total - MAX_REFLECTION))
         raise MirrorError(
-            f"With this answer the reflection would be {total} characters; the whole "
-            f"reflection can have at most {MAX_REFLECTION}. Shorten this answer to about "
-            f"{room} characters and send it again."
+            "With this answer the reflection would be {total} characters; the whole "
+            "reflection can have at most {most}. Shorten this answer to about "
+            "{room} characters and send it again.",
+            total=total,
+            most=MAX_REFLECTION,
+            room=room,
         )
     return answer
 
@@ -129,37 +121,33 @@ def draft_step(draft: Draft, text: str) -> DraftStep:
         raise MirrorError("This reflection is finished. Start a new one with reflect <code>.")
     word = text.strip().lower() if len(text) <= 20 else ""
     if word == "cancel":
-        return DraftStep(
-            replace(draft, stage="cancelled", answers=()),
-            "Discarded. Nothing was sent or kept.",
-        )
+        return DraftStep(replace(draft, stage="cancelled", answers=()), "cancelled")
     if word == "restart":
-        return DraftStep(Draft(draft.round_id, draft.code), "Starting again.\n\n" + _ask(0))
+        return DraftStep(Draft(draft.round_id, draft.code), "restarted")
     if draft.stage == "review":
         if word == "submit":
-            return DraftStep(
-                replace(draft, stage="submitted"),
-                f"Thank you. Your reflection is in round {draft.code}. It will be released, "
-                "shuffled with the others, only if enough people take part. Sending "
-                f"reflect {draft.code} again lets you replace it while the round is open.",
-                compose(draft.answers),
-            )
+            return DraftStep(replace(draft, stage="submitted"), "submitted", compose(draft.answers))
         raise MirrorError("Reply submit to send your reflection, restart, or cancel.")
     if word in _KEYWORDS:
         raise MirrorError(
-            f"Answer this prompt first ({draft.prompt_index + 1} of {len(PROMPTS)}), or reply cancel."
+            "Answer this prompt first ({number} of {count}), or reply cancel.",
+            number=draft.prompt_index + 1,
+            count=len(PROMPTS),
         )
     answers = (*draft.answers, _check_answer(draft.answers, text))
     if len(answers) < len(PROMPTS):
-        return DraftStep(replace(draft, answers=answers), _ask(len(answers)))
-    done = replace(draft, answers=answers, stage="review")
-    return DraftStep(done, render_draft(done))
+        return DraftStep(replace(draft, answers=answers), "next")
+    return DraftStep(replace(draft, answers=answers, stage="review"), "review")
 
 
 def check_reflection_text(text: str) -> str:
     """A composed reflection about to be stored: not empty, not over the limit."""
     if len(text) > MAX_REFLECTION:
-        raise MirrorError(f"The reflection is {len(text)} characters; at most {MAX_REFLECTION} are taken.")
+        raise MirrorError(
+            "The reflection is {length} characters; at most {most} are taken.",
+            length=len(text),
+            most=MAX_REFLECTION,
+        )
     if not text.strip():
         raise MirrorError("The reflection is empty; there is nothing to send.")
     return text

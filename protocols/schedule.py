@@ -60,7 +60,7 @@ def parse_weekday(text: str) -> int:
         if cleaned == name or cleaned == name[:3]:
             return number
     raise ScheduleError(
-        f"'{text}' is not a weekday: use a name like tuesday or its first three letters (tue)"
+        "'{text}' is not a weekday: use a name like tuesday or its first three letters (tue)", text=text
     )
 
 
@@ -71,7 +71,7 @@ def parse_hhmm(text: str) -> time:
         hour, minute = int(match.group(1)), int(match.group(2))
         if hour <= 23 and minute <= 59:
             return time(hour, minute)
-    raise ScheduleError(f"'{text}' is not a time of day: use HH:MM on a 24-hour clock, like 19:30")
+    raise ScheduleError("'{text}' is not a time of day: use HH:MM on a 24-hour clock, like 19:30", text=text)
 
 
 def format_hhmm(at: time) -> str:

@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from protocols.errors import RuleError
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _DURATION = re.compile(r"^(?:\d+[smhdw])+$")
@@ -32,23 +34,26 @@ _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$")
 _MAX_DURATION_DIGITS = 12
 
 
-class TimeSpecError(ValueError):
-    """A time word the user typed cannot be understood; the message says what is expected."""
+class TimeSpecError(RuleError):
+    """A time word the user typed cannot be understood; the message says what is expected
+    (in the room's language: raised with the English sentence and its values, a RuleError)."""
 
 
 def parse_duration(text: str) -> timedelta:
     """``"90m"`` -> 90 minutes. Zero, negative or unit-less values are errors."""
     cleaned = text.strip().lower()
     if len(cleaned) > 64 or not _DURATION.match(cleaned):
-        raise TimeSpecError(f"'{text}' is not a duration: use a number and a unit, like 90m, 48h, 7d or 2w")
+        raise TimeSpecError(
+            "'{text}' is not a duration: use a number and a unit, like 90m, 48h, 7d or 2w", text=text
+        )
     parts = _DURATION_PART.findall(cleaned)
     if any(len(n.lstrip("0")) > _MAX_DURATION_DIGITS for n, _ in parts):
-        raise TimeSpecError(f"'{text}' is too long: at most {MAX_DURATION.days} days")
+        raise TimeSpecError("'{text}' is too long: at most {days} days", text=text, days=MAX_DURATION.days)
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
-        raise TimeSpecError(f"'{text}' is not a duration: it must be longer than zero")
+        raise TimeSpecError("'{text}' is not a duration: it must be longer than zero", text=text)
     if seconds > MAX_DURATION.total_seconds():
-        raise TimeSpecError(f"'{text}' is too long: at most {MAX_DURATION.days} days")
+        raise TimeSpecError("'{text}' is too long: at most {days} days", text=text, days=MAX_DURATION.days)
     return timedelta(seconds=seconds)
 
 
@@ -71,16 +76,17 @@ def parse_zone(name: str) -> ZoneInfo:
     """An IANA zone by name (``Europe/Paris``, ``UTC``); unknown names are errors."""
     if len(name) > MAX_ZONE_NAME:
         raise TimeSpecError(
-            f"that is not a time zone (a zone name is at most {MAX_ZONE_NAME} characters): "
-            "use an IANA name like Europe/Berlin"
+            "that is not a time zone (a zone name is at most {most} characters): "
+            "use an IANA name like Europe/Berlin",
+            most=MAX_ZONE_NAME,
         )
     if not name or not _ZONE_NAME.match(name) or ".." in name:
-        raise TimeSpecError(f"'{name}' is not a time zone: use an IANA name like Europe/Berlin")
+        raise TimeSpecError("'{name}' is not a time zone: use an IANA name like Europe/Berlin", name=name)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise TimeSpecError(
-            f"'{name}' is not a time zone: use an IANA name like Europe/Berlin or UTC"
+            "'{name}' is not a time zone: use an IANA name like Europe/Berlin or UTC", name=name
         ) from exc
 
 
@@ -95,29 +101,33 @@ def parse_when(text: str, default_zone: ZoneInfo) -> datetime:
     if len(words) == 3:
         zone = parse_zone(words[2])
         words = words[:2]
-    if len(words) != 2:
-        raise TimeSpecError(
-            f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)"
-        )
-    match = _WHEN.match(" ".join(words))
+    match = _WHEN.match(" ".join(words)) if len(words) == 2 else None
     if not match:
         raise TimeSpecError(
-            f"'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)"
+            "'{text}' is not a time: use YYYY-MM-DD HH:MM, optionally with a zone (e.g. UTC)", text=text
         )
     year, month, day, hour, minute = (int(g) for g in match.groups())
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise TimeSpecError(f"'{text}' is out of range: the year must be between {MIN_YEAR} and {MAX_YEAR}")
+        raise TimeSpecError(
+            "'{text}' is out of range: the year must be between {first} and {last}",
+            text=text,
+            first=str(MIN_YEAR),
+            last=str(MAX_YEAR),
+        )
     try:
         naive = datetime(year, month, day, hour, minute)
     except ValueError as exc:
-        raise TimeSpecError(f"'{text}' is not a valid date or time: {exc}") from exc
+        raise TimeSpecError(
+            "'{text}' is not a valid date or time: check the month, the day, the hour and the minute",
+            text=text,
+        ) from exc
     local = naive.replace(tzinfo=zone, fold=0)
     try:
         as_utc = local.astimezone(UTC)
     except OverflowError as exc:  # unreachable within the year bounds; kept typed all the same
-        raise TimeSpecError(f"'{text}' is out of range") from exc
+        raise TimeSpecError("'{text}' is out of range", text=text) from exc
     if as_utc.astimezone(zone).replace(tzinfo=None) != naive:
-        raise TimeSpecError(f"'{text}' does not exist in {zone.key}: the clocks skip it")
+        raise TimeSpecError("'{text}' does not exist in {zone}: the clocks skip it", text=text, zone=zone.key)
     return as_utc
 
 

@@ -35,12 +35,6 @@ from protocols.schedule import next_occurrence
 
 log = logging.getLogger(__name__)
 
-OPTIONS_HELP = (
-    "[zone] is an IANA name (default: the room's zone); options, in any order: draw (draw the "
-    "opening roles and a speaking order through the lottery), remind <duration> (a heads-up "
-    "before), care <duration> (a care check-in after)"
-)
-
 
 class VoiceCommands(GhostChairBase):
     @command(
@@ -77,7 +71,11 @@ class VoiceCommands(GhostChairBase):
 class GatheringCommands(GatheringSteps):
     @command(
         "gathering every",
-        help=f"Schedule a weekly gathering. {OPTIONS_HELP}, until <YYYY-MM-DD> (its sunset)",
+        # The help texts are whole sentences of the catalogue (no f-string: !help translates them).
+        help="Schedule a weekly gathering. [zone] is an IANA name (default: the room's zone); options, "
+        "in any order: draw (draw the opening roles and a speaking order through the lottery), "
+        "remind <duration> (a heads-up before), care <duration> (a care check-in after), until "
+        "<YYYY-MM-DD> (its sunset)",
         power="moderator",
         where="room",
     )
@@ -95,7 +93,10 @@ class GatheringCommands(GatheringSteps):
     @command(
         "gathering repeat",
         help="Schedule a gathering beyond weekly: every n days or weeks, monthly on a date or "
-        f"the nth weekday, e.g. every 2 weeks on tuesday at 19:00 (DST-correct). {OPTIONS_HELP}",
+        "the nth weekday, e.g. every 2 weeks on tuesday at 19:00 (DST-correct). [zone] is an IANA "
+        "name (default: the room's zone); options, in any order: draw (draw the opening roles and "
+        "a speaking order through the lottery), remind <duration> (a heads-up before), care "
+        "<duration> (a care check-in after)",
         power="moderator",
         where="room",
     )
@@ -109,7 +110,10 @@ class GatheringCommands(GatheringSteps):
 
     @command(
         "gathering at",
-        help=f"Schedule a one-off gathering at YYYY-MM-DD HH:MM. {OPTIONS_HELP}",
+        help="Schedule a one-off gathering at YYYY-MM-DD HH:MM. [zone] is an IANA name (default: "
+        "the room's zone); options, in any order: draw (draw the opening roles and a speaking "
+        "order through the lottery), remind <duration> (a heads-up before), care <duration> (a "
+        "care check-in after)",
         power="moderator",
         where="room",
     )

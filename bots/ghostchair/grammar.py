@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 from bots.runtime.converters import ArgumentError, Converter
+from bots.runtime.i18n_rules import said_clause
 from protocols.errors import RuleError
 from protocols.gathering import (
     ZoneAndOptions,
@@ -21,19 +22,20 @@ from protocols.gathering import (
 )
 from protocols.ghostchair import parse_voice_number
 from protocols.schedule import parse_hhmm, parse_weekday
-from protocols.timespec import TimeSpecError, parse_zone
+from protocols.timespec import parse_zone
 
 T = TypeVar("T")
 
 
 def _explained(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """``parse`` whose refusals (the rules' errors) read as argument errors."""
+    """``parse`` whose refusals (the rules' errors, a time's among them) read as argument
+    errors, in the room's language."""
 
     def convert(text: str) -> T:
         try:
             return parse(text)
-        except (RuleError, TimeSpecError) as exc:
-            raise ArgumentError(str(exc).rstrip(".")) from None
+        except RuleError as exc:
+            raise ArgumentError(said_clause(exc)) from None
 
     convert.__name__ = getattr(parse, "__name__", "convert")
     return convert

@@ -13,14 +13,61 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bots.runtime import i18n_recurrence as described
-from bots.runtime.i18n import _, ngettext, when
+from bots.runtime.i18n import Translatable, _, duration, ngettext, when
 from bots.runtime.i18n_join import concat
 from bots.runtime.message import Inline, Message, code, italic
-from protocols.gathering import GatheringOptions, GatheringSpec, describe_options
-from protocols.ghostchair import CHAIR, LATE_NOTE, Reminder
+from protocols.gathering import GatheringOptions, GatheringSpec
+from protocols.ghostchair import CHAIR, DEFAULT_ABSENT_VOICES, FRAMINGS, NO_VOICE, Reminder
 from protocols.schedule import Schedule
 
 LATE_CARE = _("(Posted late: the bot was away when it was due.)")
+LATE_NOTE = _("(Posted late: the bot was away when the gathering began.)")
+
+
+# -- the ritual's words ----------------------------------------------------------------------
+
+
+def framed(index: int, voice: Inline) -> Translatable:
+    """Framing number ``index`` of protocols.ghostchair.FRAMINGS, naming ``voice``.
+
+    Translated for their intent, not word for word: each says that someone is missing and that
+    no one here speaks for the whole. The voice is written where a name stands alone (after a
+    colon, or as the subject), so a voice typed in any form reads well in every language.
+    """
+    return (
+        _(
+            "An empty chair is kept tonight for {voice}. Before we decide, ask: how would this land for them?",
+            voice=voice,
+        ),
+        _("The ghost chair is here for {voice}. No one in this room speaks for the whole.", voice=voice),
+        _("Someone is missing: {voice}. Leave room for what they would have said.", voice=voice),
+        _(
+            "We keep a seat for {voice}. Whatever we decide, we decide without them: hold it lightly.",
+            voice=voice,
+        ),
+        _(
+            "Look at the empty chair. It belongs to {voice}. Who here is about to speak for them, and should they?",
+            voice=voice,
+        ),
+    )[index]
+
+
+# The default voices (and the one for an empty list) in the order of protocols.ghostchair.
+DEFAULT_VOICES_SAID: tuple[Translatable, ...] = (
+    _("the comrade in prison"),
+    _("the parent at home with the children"),
+    _("the member who has not yet joined"),
+    _("those who could not afford to come"),
+    _("the neighbour whose language is not spoken here"),
+)
+NO_VOICE_SAID = _("those who are not here")
+
+
+def voice_said(voice: str) -> Inline:
+    """A voice as the room reads it: a default one in the room's language, a typed one as typed."""
+    if voice in DEFAULT_ABSENT_VOICES:
+        return DEFAULT_VOICES_SAID[DEFAULT_ABSENT_VOICES.index(voice)]
+    return NO_VOICE_SAID if voice == NO_VOICE else voice
 
 
 # -- absent voices ---------------------------------------------------------------------------
@@ -32,7 +79,7 @@ def voices_list(voices: Sequence[str]) -> Message:
         return Message.of(
             _("No absent voices are kept here. Add one with {command}.", command=code("!ghost add <text>"))
         )
-    return Message.of(_("The ghost chair is kept for:")).numbered(voices)
+    return Message.of(_("The ghost chair is kept for:")).numbered([voice_said(v) for v in voices])
 
 
 def voice_added(voice: str, count: int) -> Message:
@@ -53,17 +100,40 @@ def voice_removed(voice: str, left: int) -> Message:
             "Removed {voice}. {n} absent voice remains.",
             "Removed {voice}. {n} absent voices remain.",
             left,
-            voice=italic(voice),
+            voice=italic(voice_said(voice)),
         )
     )
 
 
 def reminder(chosen: Reminder) -> Message:
-    """The ghost-chair reminder: the framing with its voice in italics, and a note if late.
-    (The framings are the ritual's own words, protocols/ghostchair.py, still English.)"""
-    before, _sep, after = chosen.framing.partition("{voice}")
-    msg = Message.of(f"{CHAIR} {before}", italic(chosen.voice), after)
+    """The ghost-chair reminder in the room's language: the framing with its voice in italics,
+    and a note if late."""
+    voice = italic(voice_said(chosen.voice))
+    if chosen.framing in FRAMINGS:
+        sentence: Inline = framed(FRAMINGS.index(chosen.framing), voice)
+    else:  # a framing the catalogue does not know is said as it is written
+        before, _sep, after = chosen.framing.partition("{voice}")
+        sentence = concat(before, voice, after)
+    msg = Message.of(f"{CHAIR} ", sentence)
     return msg.paragraph(LATE_NOTE) if chosen.late else msg
+
+
+def options_said(options: GatheringOptions) -> Inline:
+    """A gathering's options in the room's language; in English as they are typed
+    (``draw remind 1h care 2h``); empty when none."""
+    parts: list[Inline] = []
+    if options.draw:
+        parts.append(_("draw"))
+    if options.remind_before is not None:
+        parts.append(_("remind {length}", length=duration(options.remind_before)))
+    if options.care_after is not None:
+        parts.append(_("care {length}", length=duration(options.care_after)))
+    if not parts:
+        return ""
+    said = parts[0]
+    for part in parts[1:]:
+        said = _("{first} {then}", first=said, then=part)
+    return said
 
 
 # -- a gathering's steps ---------------------------------------------------------------------
@@ -125,14 +195,14 @@ NO_LOTTERY = Message.of(
 
 def scheduled(gathering_id: int, spec: GatheringSpec, upcoming: datetime | None, adopted: bool) -> Message:
     """The answer to ``!gathering every/at``: what was scheduled, when it is next, what it does.
-    (The schedule is described in the room's language; its options as they are typed.)"""
-    options = describe_options(spec.options)
+    (The schedule and its options are described in the room's language.)"""
+    options = options_said(spec.options)
     zone = spec.schedule.zone
     msg = Message.of(
         _(
             "Gathering #{id}: {schedule}.",
             id=str(gathering_id),
-            schedule=concat(described.schedule(spec.schedule), f"; {options}" if options else ""),
+            schedule=concat(described.schedule(spec.schedule), concat("; ", options) if options else ""),
         )
     )
     if upcoming is not None:
@@ -178,7 +248,7 @@ def gatherings_list(lines: Sequence[GatheringLine], room_zone: ZoneInfo) -> Mess
             upcoming: Inline = (
                 when(line.next_at, line.schedule.zone) if line.next_at is not None else _("none")
             )
-            opts = describe_options(line.options) or "-"
+            opts = options_said(line.options) or "-"
             entries.append(
                 (
                     f"#{line.gathering_id}",

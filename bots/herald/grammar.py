@@ -28,7 +28,9 @@ class PendingRoom(Deferred):
 
 def _room(text: str) -> PendingRoom:
     if not (text.startswith(("#", "!", "https://matrix.to/#/")) and ":" in text):
-        raise ArgumentError(f"'{text}' is not a room: use #alias:server, a room id or a matrix.to link")
+        raise ArgumentError(
+            _("'{text}' is not a room: use #alias:server, a room id or a matrix.to link", text=text)
+        )
     return PendingRoom(text)
 
 

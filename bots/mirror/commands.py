@@ -27,6 +27,7 @@ from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import Converter
 from bots.runtime.errors import MatrixError, UserError
 from bots.runtime.i18n import _
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.router import RoomRef
 from protocols.errors import RuleError
@@ -82,7 +83,7 @@ class MirrorCommands(MirrorBase):
             )
             check_quota(*await self.rounds.active_counts(ctx.room_id, reflected, ctx.sender))
         except RuleError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(said(exc)) from exc
         pending = await self.rounds.add_request(
             ctx.room_id, reflected, ctx.sender, request.k, request.closes_at - ctx.now, ctx.now
         )
@@ -132,7 +133,7 @@ class MirrorCommands(MirrorBase):
             code = parse_code(code_text)
             pending = check_request(await self.rounds.get_request(code), code, ctx.room_id, ctx.now)
         except RuleError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(said(exc)) from exc
         reflecting = RoomID(pending.reflecting_room)
         if not accept:
             await self.rounds.drop_request(pending.id)
@@ -148,7 +149,7 @@ class MirrorCommands(MirrorBase):
             # This request is itself counted in all three.
             check_quota(in_room - 1, about_room - 1, by_opener - 1)
         except RuleError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(said(exc)) from exc
         try:
             members = await self.host.members(reflecting)
         except MatrixError as exc:

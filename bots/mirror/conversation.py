@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bots.mirror.render import UNENCRYPTED, dm, render_cut
+from bots.mirror.render import STARTING_AGAIN, UNENCRYPTED, dm, draft_discarded, draft_reply, render_cut
 from bots.runtime.commands import CommandContext
 from bots.runtime.errors import Forbidden, MatrixError, NotFound, UserError
 from bots.runtime.i18n import _
+from bots.runtime.i18n_rules import said
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Inline, Span
+from bots.runtime.message import Inline, Message
 from protocols.errors import RuleError
 from protocols.mirror import (
     CODE_ALPHABET,
@@ -40,7 +41,7 @@ from protocols.mirror import (
     check_can_reflect,
     parse_code,
 )
-from protocols.mirror_draft import Draft, draft_step, start_draft
+from protocols.mirror_draft import Draft, DraftStep, draft_step, start_draft
 from storage.mirror import DraftBook
 
 if TYPE_CHECKING:
@@ -82,8 +83,7 @@ class Conversations:
         try:
             return await self._on_message(ctx)
         except (UserError, RuleError) as exc:
-            said = exc.args[0] if exc.args and isinstance(exc.args[0], Span) else str(exc)
-            await self.say(ctx, said)
+            await self.say(ctx, said(exc))
             return True
         except Exception as exc:
             # By event id; the exception's message is left out (it may quote the message).
@@ -159,34 +159,30 @@ class Conversations:
                 )
             )
         previous = self.drafts.get(ctx.sender)
-        note = ""
+        note: Inline | None = None
         if previous is not None:
             await self.end(ctx.sender)
-            note = (
-                f"Your unfinished draft for round {previous.code} was discarded.\n\n"
-                if previous.code != round_.code
-                else "Starting your draft again.\n\n"
-            )
+            note = draft_discarded(previous.code) if previous.code != round_.code else STARTING_AGAIN
         step = start_draft(round_)
         self.drafts.put(ctx.sender, step.draft, ctx.now)
         self._trails[ctx.sender] = Trail(ctx.room_id, [(ctx.room_id, ctx.event_id)])
-        await self.say(ctx, note + step.reply)
+        await self.say(ctx, draft_reply(step, before=note))
 
     async def _step(self, ctx: CommandContext, draft: Draft) -> None:
         step = draft_step(draft, ctx.body)  # a bad answer raises and leaves the draft as it was
         if step.submit_text is not None:
-            await self._submit(ctx, draft, step.submit_text, step.reply)
+            await self._submit(ctx, draft, step)
             return
         self.drafts.put(ctx.sender, step.draft, ctx.now)
         if step.draft.stage == "cancelled":
-            await self.say(ctx, step.reply)
+            await self.say(ctx, draft_reply(step))
             await self.end(ctx.sender)
         elif step.draft.stage == "review":
-            await self._show_draft(ctx, step.reply)
+            await self._show_draft(ctx, draft_reply(step))
         else:
-            await self.say(ctx, step.reply)
+            await self.say(ctx, draft_reply(step))
 
-    async def say(self, ctx: CommandContext, text: Inline) -> EventID | None:
+    async def say(self, ctx: CommandContext, text: Inline | Message) -> EventID | None:
         """Reply in the DM straight to the homeserver, never through the outbox.
 
         The outbox writes each message to the database with the time, next to the DM it goes
@@ -200,7 +196,7 @@ class Conversations:
             ctx.room_id, dm(text), ctx.key("dm", ctx._replies), reply_to=ctx.event_id, thread=ctx.thread
         )
 
-    async def _show_draft(self, ctx: CommandContext, text: str) -> None:
+    async def _show_draft(self, ctx: CommandContext, text: Message) -> None:
         """Show the draft (see :meth:`say`: it quotes the whole reflection, so above all it
         must not reach the database before ``submit``). The event is remembered to redact it
         when the conversation ends."""
@@ -217,7 +213,8 @@ class Conversations:
             ),
         )
 
-    async def _submit(self, ctx: CommandContext, draft: Draft, text: str, thanks: str) -> None:
+    async def _submit(self, ctx: CommandContext, draft: Draft, step: DraftStep) -> None:
+        text = step.submit_text or ""
         try:
             round_ = check_can_reflect(await self.feature.rounds.get(draft.round_id), draft.code, ctx.now)
             await self.check_member(round_, ctx.sender)
@@ -228,9 +225,7 @@ class Conversations:
             await self.end(ctx.sender)
             raise
         self.drafts.discard(ctx.sender)
-        if replaced:
-            thanks += " It replaces the reflection you sent before."
-        await self.say(ctx, thanks)
+        await self.say(ctx, draft_reply(step, replaced=replaced))
         await self.end(ctx.sender)
 
     async def check_member(self, round_: MirrorRound, user_id: str) -> None:

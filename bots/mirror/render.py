@@ -3,7 +3,9 @@
 Every text of a person (a reflection, a room name) goes in as text: the builder escapes it.
 Nothing here names who wrote what; status texts show no live counts (see protocols.mirror).
 The sentences go through the message catalogue (bots/runtime/i18n.py): each room reads them in
-its language. The conversation's own prompts (protocols/mirror_draft.py) are still English.
+its language, and the DM conversation (its prompts, the draft shown before ``submit``) speaks
+the member's. The headings of a composed reflection (``Observed:``) are part of the text stored
+and published, so they stay as protocols/mirror_draft.py writes them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bots.mirror.render_consent import (  # noqa: F401
     render_requested,
 )
 from bots.runtime.i18n import Translatable, _, duration, ngettext, when
+from bots.runtime.i18n_join import concat
 from bots.runtime.message import Inline, Message, bold, code
 from protocols.mirror import (
     FRESH_JOIN,
@@ -32,6 +35,7 @@ from protocols.mirror import (
     ConsentRequest,
     MirrorRound,
 )
+from protocols.mirror_draft import PROMPTS, DraftStep, compose
 
 NO_PICKLE_KEY = _(
     "Blind mirrors are off: the operator has not configured a pickle key "
@@ -58,15 +62,89 @@ UNENCRYPTED = _(
 )
 
 
-def dm(text: Inline) -> Message:
+def dm(text: Inline | Message) -> Message:
     """A conversation reply: its blank-line-separated parts as paragraphs (a translatable
-    sentence is one paragraph)."""
+    sentence is one paragraph; a message is as it was built)."""
+    if isinstance(text, Message):
+        return text
     if not isinstance(text, str):
         return Message.of(text)
     msg = Message()
     for part in text.split("\n\n"):
         msg = msg.paragraph(part)
     return msg
+
+
+# -- the DM conversation (protocols/mirror_draft.py decides, these say it) -------------------
+
+# The prompts, in the order of protocols.mirror_draft.PROMPTS (tests/unit/test_mirror.py
+# checks that these English sentences are its questions).
+QUESTIONS: tuple[Translatable, ...] = (
+    _("What did you observe? Describe what the group did, as you saw it."),
+    _("What are you grateful for in their work?"),
+    _("What might they try next?"),
+)
+
+
+def ask(index: int) -> Translatable:
+    """Prompt number ``index`` (0-based), numbered as the person reads it: ``(2/3) ...``."""
+    return _(
+        "({number}/{count}) {question}",
+        number=index + 1,
+        count=len(PROMPTS),
+        question=QUESTIONS[index],
+    )
+
+
+def _parts(text: str) -> list[str]:
+    return [part for part in text.split("\n\n") if part]
+
+
+def draft_reply(step: DraftStep, before: Inline | None = None, replaced: bool = False) -> Message:
+    """What the conversation answers after one step; ``before`` goes first (a note about a
+    draft just discarded), ``replaced`` says a submitted reflection took an earlier one's place."""
+    msg = Message.of(before) if before is not None else Message()
+    draft = step.draft
+    if step.kind == "started":
+        msg = msg.paragraph(
+            _(
+                "Blind mirror {code}: three short prompts, then you see the whole draft before "
+                "anything is sent. Your name is never stored with it. Reply cancel at any time to "
+                "discard it.",
+                code=draft.code,
+            )
+        )
+        return msg.paragraph(ask(0))
+    if step.kind == "restarted":
+        return msg.paragraph(_("Starting again.")).paragraph(ask(0))
+    if step.kind == "next":
+        return msg.paragraph(ask(draft.prompt_index))
+    if step.kind == "cancelled":
+        return msg.paragraph(_("Discarded. Nothing was sent or kept."))
+    if step.kind == "review":
+        msg = msg.paragraph(_("Your reflection, as it would be published (without your name):"))
+        for part in _parts(compose(draft.answers)):
+            msg = msg.paragraph(part)
+        return msg.paragraph(
+            _("Reply submit to send it, restart to write it again, or cancel to discard it.")
+        )
+    thanks = _(
+        "Thank you. Your reflection is in round {code}. It will be released, shuffled with the "
+        "others, only if enough people take part. Sending reflect {code} again lets you replace "
+        "it while the round is open.",
+        code=draft.code,
+    )
+    if replaced:
+        return msg.paragraph(concat(thanks, " ", _("It replaces the reflection you sent before.")))
+    return msg.paragraph(thanks)
+
+
+def draft_discarded(code: str) -> Translatable:
+    """Said before a new draft's first prompt when one for another round was open."""
+    return _("Your unfinished draft for round {code} was discarded.", code=code)
+
+
+STARTING_AGAIN = _("Starting your draft again.")
 
 
 def render_opened(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID, is_user_id
+from bots.runtime.message import Span
 from protocols.timespec import parse_duration, parse_when, parse_zone
 
 if TYPE_CHECKING:
@@ -38,7 +39,13 @@ if TYPE_CHECKING:
 
 
 class ArgumentError(ValueError):
-    """An argument that is not what its parameter takes; the text says why, for the person."""
+    """An argument that is not what its parameter takes; the text says why, for the person
+    (a translatable sentence, or text). ``str(exc)`` is that sentence in the language being
+    rendered (English outside a room's rendering)."""
+
+    def __str__(self) -> str:
+        said = self.args[0] if self.args else ""
+        return said.plain() if isinstance(said, Span) else super().__str__()
 
 
 class Words(str):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
+from datetime import timedelta
 
-from bots.runtime.i18n import Value, _, catalogued
+from bots.runtime.i18n import Value, _, catalogued, duration
 from bots.runtime.ids import UserID
 from bots.runtime.message import Span, escape
 from protocols.errors import RuleError
@@ -56,6 +57,10 @@ class _Clause(Span):
 
 
 def _plain_value(value: object) -> Value:
+    if isinstance(value, timedelta):  # a length of time, in words of the language
+        return duration(value)
+    if isinstance(value, BaseException):  # another rule's refusal, inside this one
+        return said_clause(value)
     if isinstance(value, Span | str) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     return str(value)

@@ -31,8 +31,9 @@ from typing import Any
 from bots.runtime.converters import ArgumentError, Duration, RoomRef, Words, as_text, converter_for
 from bots.runtime.errors import UsageError
 from bots.runtime.i18n import Translatable, _
+from bots.runtime.i18n_rules import said_clause
 from bots.runtime.message import Span
-from protocols.timespec import TimeSpecError
+from protocols.errors import RuleError
 
 __all__ = ["Command", "CommandTable", "Duration", "Param", "RoomRef", "Router", "Words", "params_of"]
 
@@ -134,9 +135,11 @@ class Command:
         except ArgumentError as exc:  # a converter that says why (translatable, or text)
             said = exc.args[0] if exc.args and isinstance(exc.args[0], Span) else str(exc)
             raise UsageError(_("{problem}. Usage: {usage}", problem=said, usage=self.usage)) from exc
-        except (ValueError, TimeSpecError) as exc:
-            if isinstance(exc, TimeSpecError):
-                raise UsageError(f"{exc}. Usage: {self.usage}") from exc
+        except RuleError as exc:  # a time word, or a rule's refusal of the word: it says why
+            raise UsageError(
+                _("{problem}. Usage: {usage}", problem=said_clause(exc), usage=self.usage)
+            ) from exc
+        except ValueError as exc:
             raise UsageError(
                 _(
                     "'{text}' is not a valid <{metavar}>. Usage: {usage}",

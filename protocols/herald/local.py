@@ -50,7 +50,7 @@ def validate_local(key: str, value: str) -> tuple[str, str]:
         try:
             text = parse_zone(text).key
         except TimeSpecError as exc:
-            raise LocalDetailError(str(exc)) from exc
+            raise LocalDetailError.restated(exc) from exc
     elif norm_key == "language" and not all(ch.isalpha() or ch in " -()" for ch in text):
         raise LocalDetailError("language is a name or a tag made of letters, e.g. French or fr")
     return norm_key, text

@@ -267,7 +267,7 @@ async def test_bad_input_in_a_dm(tmp_path: Path) -> None:
         [empty] = await dm(bot, ALICE, "   \x00  ")
         assert "That answer is empty" in empty.body
         [huge] = await dm(bot, ALICE, "x" * 100_000)
-        assert f"each answer can have at most {MAX_ANSWER}" in huge.body
+        assert f"each answer can have at most {MAX_ANSWER:,}" in huge.body
         [early] = await dm(bot, ALICE, "submit")
         assert "Answer this prompt first (1 of 3)" in early.body
         [still] = await dm(bot, ALICE, "a real answer")

@@ -392,3 +392,22 @@ def test_the_grammar_explains_a_bad_word() -> None:
         with pytest.raises(ArgumentError, match=message):
             convert(word)
     assert converter_for(Weekday)[0].convert("Tue") == 1
+
+
+def test_the_ritual_words_said_are_the_rules_words() -> None:
+    """The catalogue's framings and default voices (bots/ghostchair/render.py) are exactly the
+    English the rules rotate through, in the same order; English is said as before."""
+    from protocols.ghostchair import NO_VOICE, Reminder
+
+    assert [render.framed(i, "x").msgid for i in range(len(FRAMINGS))] == list(FRAMINGS)
+    assert [v.msgid for v in render.DEFAULT_VOICES_SAID] == list(DEFAULT_ABSENT_VOICES)
+    assert render.NO_VOICE_SAID.msgid == NO_VOICE
+    for framing in FRAMINGS:
+        chosen = Reminder(framing, DEFAULT_ABSENT_VOICES[0])
+        assert render.reminder(chosen).plain == chosen.text
+    spec = parse_gathering("every tue 19:00 draw remind 2h care 90m", PARIS, NOW)
+    assert (
+        str(render.options_said(spec.options))
+        == describe_options(spec.options)
+        == "draw remind 2h care 1h30m"
+    )

@@ -33,6 +33,7 @@ from protocols.mirror_draft import (
     MAX_REFLECTION,
     PROMPTS,
     Draft,
+    DraftStep,
     check_reflection_text,
     compose,
     draft_step,
@@ -144,20 +145,33 @@ def _answered(*answers: str) -> Draft:
     return step.draft
 
 
+def _said(step: DraftStep) -> str:
+    from bots.mirror.render import draft_reply
+
+    return draft_reply(step).plain
+
+
+def test_the_prompts_said_are_the_rules_prompts() -> None:
+    from bots.mirror.render import QUESTIONS
+
+    assert [q.msgid for q in QUESTIONS] == [p.question for p in PROMPTS]
+
+
 def test_draft_walks_prompts_review_submit() -> None:
     step = start_draft(ROUND)
-    assert PROMPTS[0].question in step.reply
+    assert step.kind == "started" and f"(1/3) {PROMPTS[0].question}" in _said(step)
     assert step.draft.stage == "answering"
     step = draft_step(step.draft, "  They held the line calmly.  ")
-    assert PROMPTS[1].question in step.reply
+    assert step.kind == "next" and f"(2/3) {PROMPTS[1].question}" in _said(step)
     step = draft_step(step.draft, "The water\r\nand the songs.")
-    assert PROMPTS[2].question in step.reply
+    assert f"(3/3) {PROMPTS[2].question}" in _said(step)
     step = draft_step(step.draft, "Rotate the stewards.")
-    assert step.draft.stage == "review"
+    assert step.draft.stage == "review" and step.kind == "review"
     assert step.submit_text is None
     expected = compose(["They held the line calmly.", "The water\nand the songs.", "Rotate the stewards."])
-    assert expected in step.reply  # the draft is shown before submit
-    assert "submit" in step.reply
+    for part in expected.split("\n\n"):
+        assert part in _said(step)  # the draft is shown before submit
+    assert "submit" in _said(step)
     done = draft_step(step.draft, "SUBMIT")
     assert done.draft.stage == "submitted"
     assert done.submit_text == expected
@@ -175,7 +189,7 @@ def test_cancel_discards_at_any_stage() -> None:
 def test_restart_empties_the_draft() -> None:
     step = draft_step(_answered("a", "b", "c"), "restart")
     assert step.draft == Draft(ROUND.id, ROUND.code)
-    assert PROMPTS[0].question in step.reply
+    assert step.kind == "restarted" and PROMPTS[0].question in _said(step)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t", "\x00\x01"])
