@@ -65,8 +65,10 @@ def parse_recurrence(text: str, zone: ZoneInfo, now: datetime, short_units: bool
     today = now.astimezone(zone).date()
     if until is not None and until < today:
         raise RecurrenceError(
-            f"The end date {until.isoformat()} is in the past (today is {today.isoformat()} in "
-            f"{zone.key}): give a date from today on."
+            "The end date {date} is in the past (today is {today} in {zone}): give a date from today on.",
+            date=until.isoformat(),
+            today=today.isoformat(),
+            zone=zone.key,
         )
     return Recurrence(pattern, at, zone, today, until)
 
@@ -77,7 +79,11 @@ def load_recurrence(text: str, zone: ZoneInfo, start: date) -> Recurrence:
     only a config that allowed them could have stored one)."""
     pattern, at, until = _parse_parts(text, short_units=True)
     if until is not None and until < start:
-        raise RecurrenceError(f"The end date {until.isoformat()} is before the start {start}.")
+        raise RecurrenceError(
+            "The end date {date} is before the start {start}.",
+            date=until.isoformat(),
+            start=start.isoformat(),
+        )
     return Recurrence(pattern, at, zone, start, until)
 
 
@@ -100,8 +106,8 @@ def _parse_parts(text: str, short_units: bool) -> tuple[Pattern, time | None, da
     for keyword in ("at", "until"):
         if keyword in words:
             raise RecurrenceError(
-                f"'{keyword}' needs a value and goes at the end, like 'every tuesday at 18:00 "
-                "until 2027-06-30'."
+                "'{keyword}' needs a value and goes at the end, like 'every tuesday at 18:00 until 2027-06-30'.",
+                keyword=keyword,
             )
     pattern = _parse_pattern(words, text, short_units)
     if isinstance(pattern, AfterGathering):
@@ -109,7 +115,9 @@ def _parse_parts(text: str, short_units: bool) -> tuple[Pattern, time | None, da
             raise RecurrenceError("'after each gathering' starts with each gathering: leave out 'at HH:MM'.")
     elif isinstance(pattern, Frequent):
         if at is not None:
-            raise RecurrenceError(f"Every few {pattern.unit}s has no time of day: leave out 'at HH:MM'.")
+            if pattern.unit == "minute":
+                raise RecurrenceError("Every few minutes has no time of day: leave out 'at HH:MM'.")
+            raise RecurrenceError("Every few seconds has no time of day: leave out 'at HH:MM'.")
     elif at is None:
         at = DEFAULT_AT
     return pattern, at, until
@@ -122,12 +130,17 @@ def _parse_date(text: str) -> date:
             return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         except ValueError:
             pass
-    raise RecurrenceError(f"'{text}' is not a date: use YYYY-MM-DD, like 2027-06-30.")
+    raise RecurrenceError("'{text}' is not a date: use YYYY-MM-DD, like 2027-06-30.", text=text)
 
 
 def _nonsense(text: str) -> RecurrenceError:
-    shown = text.strip() or "(nothing)"
-    return RecurrenceError(f"'{shown}' is not a recurrence I understand: {GRAMMAR_HINT}.")
+    # The sentence is GRAMMAR_HINT's, written out so the catalogue has it whole.
+    return RecurrenceError(
+        "'{text}' is not a recurrence I understand: say it like: every tuesday, every 2 weeks on "
+        "saturday, every month on the 15th, every month on the 2nd tuesday, every month on the last "
+        "friday, or after each gathering; then optionally at HH:MM.",
+        text=text.strip() or "(nothing)",
+    )
 
 
 def _parse_pattern(words: list[str], text: str, short_units: bool) -> Pattern:
@@ -149,9 +162,7 @@ def _parse_pattern(words: list[str], text: str, short_units: bool) -> Pattern:
     if unit not in MAX_INTERVAL or (unit in _SHORT_UNITS and not short_units):
         raise _nonsense(text)  # "every fortnight", "every year"
     if interval > MAX_INTERVAL[unit]:
-        raise RecurrenceError(
-            f"Every {interval} {unit}s is too far apart: at most every {MAX_INTERVAL[unit]} {unit}s."
-        )
+        raise _too_far(interval, unit)
     on = rest[1:]
     if unit in _SHORT_UNITS:
         if on:
@@ -164,17 +175,18 @@ def _parse_pattern(words: list[str], text: str, short_units: bool) -> Pattern:
     if unit == "week":
         if len(on) != 2 or on[0] != "on":
             raise RecurrenceError(
-                f"Say which day of the week, like 'every {_every(interval, 'week')} on saturday'."
+                "Say which day of the week, like 'every {every} on saturday'.", every=_every(interval, "week")
             )
         try:
             return WeeklyOn(parse_weekday(on[1]), interval)
         except ScheduleError as exc:
-            raise RecurrenceError(str(exc)) from None
+            raise RecurrenceError.restated(exc) from None
     # month
     if len(on) not in (3, 4) or on[:2] != ["on", "the"]:
         raise RecurrenceError(
-            f"Say which day of the month, like 'every {_every(interval, 'month')} on the 15th', "
-            "'on the 2nd tuesday' or 'on the last friday'."
+            "Say which day of the month, like 'every {every} on the 15th', "
+            "'on the 2nd tuesday' or 'on the last friday'.",
+            every=_every(interval, "month"),
         )
     if on[2:] == ["last", "day"]:
         return MonthlyOnDay(LAST, interval)
@@ -187,12 +199,35 @@ def _interval(rest: list[str], text: str) -> tuple[int, list[str]]:
     if rest[0].isdigit():
         # ASCII digits only ("²" is a digit to isdigit() but not to int()), and a sane count.
         if not rest[0].isascii() or len(rest[0]) > 3:
-            raise RecurrenceError(f"'{text.strip()}': the number must be between 1 and 999.")
+            raise RecurrenceError("'{text}': the number must be between 1 and 999.", text=text.strip())
         number = int(rest[0])
         if number < 1:
-            raise RecurrenceError(f"'{text.strip()}': the number must be at least 1.")
+            raise RecurrenceError("'{text}': the number must be at least 1.", text=text.strip())
         return number, rest[1:]
     return 1, rest
+
+
+def _too_far(interval: int, unit: str) -> RecurrenceError:
+    """The refusal of an interval over MAX_INTERVAL (one sentence per unit: each language
+    names its units in its own words)."""
+    values = {"interval": str(interval), "most": str(MAX_INTERVAL[unit])}
+    if unit == "day":
+        return RecurrenceError("Every {interval} days is too far apart: at most every {most} days.", **values)
+    if unit == "week":
+        return RecurrenceError(
+            "Every {interval} weeks is too far apart: at most every {most} weeks.", **values
+        )
+    if unit == "month":
+        return RecurrenceError(
+            "Every {interval} months is too far apart: at most every {most} months.", **values
+        )
+    if unit == "minute":
+        return RecurrenceError(
+            "Every {interval} minutes is too far apart: at most every {most} minutes.", **values
+        )
+    return RecurrenceError(
+        "Every {interval} seconds is too far apart: at most every {most} seconds.", **values
+    )
 
 
 def _every(interval: int, unit: str) -> str:
@@ -208,7 +243,7 @@ def _month_day_or_weekday(words: list[str], interval: int, text: str) -> Pattern
             raise _nonsense(text)
         day = int(ordinal.group(1))
         if not 1 <= day <= 31:
-            raise RecurrenceError(f"A month has days 1 to 31, not {day}: try 'on the last day'.")
+            raise RecurrenceError("A month has days 1 to 31, not {day}: try 'on the last day'.", day=str(day))
         return MonthlyOnDay(day, interval)
     if len(words) != 2:
         raise _nonsense(text)
@@ -221,10 +256,12 @@ def _month_day_or_weekday(words: list[str], interval: int, text: str) -> Pattern
     try:
         weekday = parse_weekday(words[1])
     except ScheduleError as exc:
-        raise RecurrenceError(str(exc)) from None
+        raise RecurrenceError.restated(exc) from None
     if nth not in (1, 2, 3, 4, LAST):
         raise RecurrenceError(
-            f"Most months have no {first} {weekday_name(weekday)}: use 1st to 4th, or last."
+            "Most months have no {first} {weekday}: use 1st to 4th, or last.",
+            first=first,
+            weekday=weekday_name(weekday),
         )
     return MonthlyOnWeekday(nth, weekday, interval)
 

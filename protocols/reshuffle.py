@@ -219,8 +219,9 @@ def parse_cells_schedule(
                 raise ReshuffleError("A pause shorter than an hour is no pause: try pause 1d.")
         else:
             raise ReshuffleError(
-                f"'{word}' is not an option here: after the sizes come 'rooms' and "
-                "'pause <duration>', each at most once."
+                "'{word}' is not an option here: after the sizes come 'rooms' and "
+                "'pause <duration>', each at most once.",
+                word=word,
             )
     return CellsSchedule(recurrence, low, high, rooms, pause)
 

@@ -62,6 +62,12 @@ async def test_the_ghost_chair_speaks_polish(tmp_path: Path) -> None:
         ), skipped.body
         [day] = await bot.say(ROOM, MOD, "!gathering at 2027-13-01 18:00")
         assert day.body.startswith("'2027-13-01' to nie data: użyj YYYY-MM-DD, np. 2026-09-30. Użycie: ")
+        [far] = await bot.say(ROOM, MOD, "!gathering repeat every 40 months on the 1st")
+        assert far.body == "Odstęp w miesiącach (40) jest za duży: najwyżej 12.", far.body
+        [odd] = await bot.say(ROOM, MOD, "!gathering repeat every fortnight")
+        assert odd.body.startswith(
+            "'every fortnight' to nie powtarzanie, które rozumiem: napisz to tak: every tuesday,"
+        ), odd.body
         [late] = await bot.say(ROOM, MOD, "!gathering every tue 19:00 remind 7d")
         assert late.body.startswith("Przypomnienie przy spotkaniu cotygodniowym może przyjść z ")
         assert "6 dni" in late.body

@@ -380,3 +380,12 @@ def test_short_units_only_where_allowed_and_counted_in_utc() -> None:
         parse_recurrence("every 2 minutes at 10:00", BERLIN, NOW, short_units=True)
     plan = catch_up(every, NOW, NOW + timedelta(seconds=35), timedelta(seconds=20))
     assert plan.post == NOW + timedelta(seconds=30) and len(plan.missed) == 2
+
+
+def test_the_refusal_of_nonsense_says_the_grammar_hint_whole() -> None:
+    """The refusal writes GRAMMAR_HINT out (a whole sentence of the catalogue): they agree."""
+    from protocols.recurrence_grammar import GRAMMAR_HINT, parse_recurrence
+
+    with pytest.raises(RecurrenceError) as refused:
+        parse_recurrence("every fortnight", ZoneInfo("UTC"), datetime(2026, 1, 1, tzinfo=UTC))
+    assert str(refused.value) == f"'every fortnight' is not a recurrence I understand: {GRAMMAR_HINT}."
