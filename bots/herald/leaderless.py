@@ -52,6 +52,10 @@ from storage.herald import Delivery, Run
 from storage.herald_control import StoredCopy
 
 LAG_PATIENCE = 3  # staggers a key waits at most for this herald's sync to catch up
+# How long a herald back from an outage waits at most for its homeserver to catch up with the
+# others (at least): Synapse wakes the destinations that need a catch-up about once a minute,
+# and the copies sent meanwhile came 68 s after the server's return in the fault test.
+CATCH_UP_PATIENCE = timedelta(seconds=150)
 
 
 def lead_job_id(run_id: str) -> str:
@@ -116,7 +120,7 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
             stagger=self.config.stagger,
         )
         by_key = {DeliveryKey(d.run_id, d.phase_key, d.room_id): d for d in soon}
-        since = max(self.known_since(run.run_id), self._suspect_until(hv.alive, now))
+        since = max(self.known_since(run.run_id), self._suspect_until(hv.alive, view.heartbeats, now))
         planned_keys = [PlannedKey(k, max(d.due_at, since), digest_of(d)) for k, d in by_key.items()]
         decisions = decide_all(hv, planned_keys)
         behind = await self._lagging_rooms(
@@ -197,11 +201,14 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         me = str(self.host.user_id)
         behind: set[str] = set()
         catching_up = self._catching_up(book, heralds - {me}, now)
+        # A herald in doubt of its own view (its beat has not come back) checks every room: its
+        # homeserver may be away, and a copy queued now would go out unseen when it is back.
+        in_doubt = "_suspect_since" in self.__dict__
         checked: dict[str, RoomView] = {}
         for decision in decisions:
             if decision.action is not Action.SEND or decision.at is None:
                 continue
-            if decision.rank == 0 and now - decision.at <= self._poll:
+            if decision.rank == 0 and now - decision.at <= self._poll and not in_doubt:
                 continue  # first in turn, on time: nobody was due before it
             d = by_key[decision.key]
             if catching_up:
@@ -225,7 +232,7 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         """Whether this herald came back from an outage less than the patience ago and its
         homeserver has not yet caught up with every other live herald."""
         back: datetime | None = self.__dict__.get("_back_at")
-        if back is None or now - back >= self._patience or not others:
+        if back is None or now - back >= max(self._patience, CATCH_UP_PATIENCE) or not others:
             return False
         held: CatchUp | None = self.__dict__.get("_catch_up")
         if held is None or held.back_at != back:
@@ -237,14 +244,21 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
             log.info("herald: back from an outage; waiting for %d heralds' news to catch up", len(waiting))
         return bool(waiting)
 
-    def _suspect_until(self, alive: frozenset[str], now: datetime) -> datetime:
+    def _suspect_until(self, alive: frozenset[str], book: HeartbeatBook, now: datetime) -> datetime:
         """A herald that does not see its own heartbeat come back (stopped, its sync stalled, its
         homeserver away) holds its turns until one stagger after it sees itself again: its
         homeserver and its sync then catch up with what the others delivered meanwhile (after a
         SIGSTOP or an outage it would otherwise resend it). Never longer (it must not be
-        silenced): a herald that stays suspect sends one stagger after it first noticed."""
+        silenced): a herald that stays suspect sends one stagger after it first noticed.
+
+        "Sees itself again" means a beat of its own that arrived after it became suspect: the
+        beat from before a failed write still looks fresh for a while, and taking that for a
+        return would start the catching up while the homeserver is still away."""
+        me = str(self.host.user_id)
         suspect: datetime | None = self.__dict__.get("_suspect_since")
-        if str(self.host.user_id) not in alive:
+        own = book.beats.get(me)
+        seen_again = me in alive and (suspect is None or (own is not None and own[1] > suspect))
+        if not seen_again:
             if suspect is None:
                 self.__dict__["_suspect_since"] = suspect = now
             return suspect + self.config.stagger

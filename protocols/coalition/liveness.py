@@ -112,11 +112,17 @@ class CatchUp:
     back_at: datetime
     first_fresh: Mapping[str, int] = field(default_factory=dict)
 
+    @property
+    def back_ms(self) -> int:
+        return int(self.back_at.timestamp() * 1000)
+
     def seen(self, book: HeartbeatBook) -> CatchUp:
         """This record with the first fresh beat of each herald that shows one now."""
         fresh = dict(self.first_fresh)
         for user_id, (beat, at) in book.beats.items():
-            if user_id not in fresh and at >= self.back_at:
+            # A beat written before the return (its seq is its writer's clock in ms) may reach
+            # this homeserver relayed in the catch-up of another herald's events: not news.
+            if user_id not in fresh and at >= self.back_at and beat.seq >= self.back_ms:
                 fresh[user_id] = beat.seq
         return CatchUp(self.back_at, fresh)
 

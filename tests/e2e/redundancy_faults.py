@@ -14,7 +14,9 @@ with ``test_``), only when named. Copies are counted from a client on each room'
   keeps one copy (the later one is redacted by the herald that sent it).
 - C's homeserver stopped (its process gone) five seconds before T: A and B deliver to every room,
   those on C's server included (their copies wait on A and B until C is back); C's server comes
-  back and every room has exactly one copy.
+  back, C waits until its server has caught up (two new beats of A and B), and every room keeps
+  one copy: at most two were sent (C's, if the first had not reached its server by then), and a
+  second is redacted by C once it sees the first.
 
 Here the three Synapses sit behind proxies that can cut federation between them
 (``tests/e2e/partition_proxy.py``); copies are also counted from the heralds' own records (the
@@ -239,12 +241,23 @@ async def test_a_homeserver_stopped_before_the_action_time(
         await until(
             lambda r=room, o=owner: len(copies_of(o, r, run, "call")) >= 1, "each owner reads the call", 240
         )
-    counts = {room: len(copies_of(owner, room, run, "call")) for room, owner in coalition.rooms.items()}
     recorded = {room: len(ids) for room, ids in sent_ids(coalition, run, "call").items()}
+
+    def settled(room: str, owner: Any) -> bool:
+        seen = {str(e["event_id"]) for e in copies_of(owner, room, run, "call")}
+        return len(seen - redacted_in(owner, room)) == 1
+
+    # The issue's bound for this fault: every room reachable from another herald gets its copy
+    # (above). C, back, may send a room a second copy before the first reached its server by
+    # federation (exactly once is impossible when a server's view lags: docs/no-center.md); such
+    # a copy is redacted by C once it sees the earlier one, so every room keeps one.
+    for room, owner in coalition.rooms.items():
+        await until(lambda r=room, o=owner: settled(r, o), "one copy left in the room", 240)
+    counts = {room: len(copies_of(owner, room, run, "call")) for room, owner in coalition.rooms.items()}
     print(
         f"homeserver C stopped at T - 5 s: copies {sorted(counts.values())}, recorded "
-        f"{sorted(recorded.values())}, last copy in a room on A or B {latest:.1f} s after T"
+        f"{sorted(recorded.values())}, last copy in a room on A or B {latest:.1f} s after T; "
+        "every room keeps one"
     )
-    assert set(counts.values()) == {1}, counts
-    assert set(recorded.values()) == {1}, recorded
+    assert max(recorded.values()) <= 2, recorded
     assert latest <= STAGGER_S + 10
