@@ -214,16 +214,22 @@ def check_cell_rooms(wanted: int, made_last_day: int) -> None:
     """
     if wanted > MAX_CELL_ROOMS_PER_COMMAND:
         raise GroupingError(
-            f"That makes {wanted} cells, and I create at most {MAX_CELL_ROOMS_PER_COMMAND} cell "
+            "That makes {wanted} cells, and I create at most {most} cell "
             "rooms for one !cells. Use larger cells (like !cells 10-12 rooms), or post the cells "
-            "without rooms (!cells 5-7). Nothing was created."
+            "without rooms (!cells 5-7). Nothing was created.",
+            wanted=wanted,
+            most=MAX_CELL_ROOMS_PER_COMMAND,
         )
     if made_last_day + wanted > MAX_CELL_ROOMS_PER_DAY:
         left = max(0, MAX_CELL_ROOMS_PER_DAY - made_last_day)
         raise GroupingError(
-            f"This room has had {made_last_day} cell rooms made in the last 24 hours, and I make "
-            f"at most {MAX_CELL_ROOMS_PER_DAY} a day for one room ({left} more now, {wanted} "
-            "asked). Try again later, or post the cells without rooms. Nothing was created."
+            "This room has had {made} cell rooms made in the last 24 hours, and I make "
+            "at most {most} a day for one room ({left} more now, {wanted} "
+            "asked). Try again later, or post the cells without rooms. Nothing was created.",
+            made=made_last_day,
+            most=MAX_CELL_ROOMS_PER_DAY,
+            left=left,
+            wanted=wanted,
         )
 
 

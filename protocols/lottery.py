@@ -176,7 +176,7 @@ def prepare(
     pools = per_role(eligible)
     for role in roles:
         if eligible and role in eligible and role not in pools:
-            raise LotteryError(f"Nobody in the pool may hold '{role}': nothing was drawn.")
+            raise LotteryError("Nobody in the pool may hold '{role}': nothing was drawn.", role=role)
     shadowed = [r for r in roles if r in set(shadow)]
     shadows = {r: tuple(m for m in the_pool if m not in set((ever_held or {}).get(r, ()))) for r in shadowed}
     firsts = per_role(first)
@@ -189,7 +189,9 @@ def prepare(
 def _check_inputs(inputs: DrawInputs) -> None:
     """Refuse inputs the algorithm cannot draw from (bad versions, gaps, zero weights)."""
     if inputs.version not in VERSIONS:
-        raise LotteryError(f"This draw uses algorithm version {inputs.version}; I know only 1 and 2.")
+        raise LotteryError(
+            "This draw uses algorithm version {version}; I know only 1 and 2.", version=str(inputs.version)
+        )
     if not inputs.pool or list(inputs.pool) != sorted(set(inputs.pool)):
         raise LotteryError("The pool must be non-empty, sorted and without duplicates.")
     if not inputs.roles or len(set(inputs.roles)) != len(inputs.roles):
@@ -198,7 +200,7 @@ def _check_inputs(inputs: DrawInputs) -> None:
         raise LotteryError("Every role drawn needs weights, and only those roles.")
     for role, weights in inputs.weights.items():
         if set(weights) != set(inputs.pool) or any(w <= 0 for w in weights.values()):
-            raise LotteryError(f"Role '{role}' needs a positive weight for every pool member.")
+            raise LotteryError("Role '{role}' needs a positive weight for every pool member.", role=role)
     if not set(inputs.held) <= set(inputs.pool) or any(n < 0 for n in inputs.held.values()):
         raise LotteryError("Held counts must be for pool members and not negative.")
     extras = (inputs.eligible, inputs.first, inputs.shadows)
@@ -207,9 +209,11 @@ def _check_inputs(inputs: DrawInputs) -> None:
     for name, per_role in zip(("eligible", "first", "shadows"), extras, strict=True):
         for role, members in per_role.items():
             if role not in inputs.roles or not set(members) <= set(inputs.pool):
-                raise LotteryError(f"'{name}' names roles drawn and pool members only.")
+                raise LotteryError("'{name}' names roles drawn and pool members only.", name=name)
             if list(members) != sorted(set(members)) or (name == "eligible" and not members):
-                raise LotteryError(f"'{name}' lists are sorted, without duplicates (and not empty).")
+                raise LotteryError(
+                    "'{name}' lists are sorted, without duplicates (and not empty).", name=name
+                )
 
 
 def commitment(inputs: DrawInputs, seed: bytes) -> str:

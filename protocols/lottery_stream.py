@@ -38,9 +38,9 @@ def clean_contributions(contributions: Iterable[str]) -> tuple[str, ...]:
     """Contributions as the algorithm uses them: distinct, sorted (by code point)."""
     out = tuple(sorted(set(contributions)))
     if len(out) > MAX_CONTRIBUTIONS:
-        raise LotteryError(f"At most {MAX_CONTRIBUTIONS} contributions to one draw.")
+        raise LotteryError("At most {most} contributions to one draw.", most=MAX_CONTRIBUTIONS)
     if any(not c or len(c) > MAX_CONTRIBUTION_LENGTH for c in out):
-        raise LotteryError(f"A contribution is 1 to {MAX_CONTRIBUTION_LENGTH} characters.")
+        raise LotteryError("A contribution is 1 to {most} characters.", most=MAX_CONTRIBUTION_LENGTH)
     return out
 
 

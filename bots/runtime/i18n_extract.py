@@ -45,6 +45,8 @@ TRANSLATED: tuple[str, ...] = (
     "protocols/reshuffle.py",
     "bots/lottery",
     "protocols/lottery_room.py",
+    "protocols/lottery.py",
+    "protocols/lottery_stream.py",
     "protocols/mandates.py",
     "protocols/groups.py",
     "bots/care",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bots.ghostchair import GhostChairFeature
+from bots.lottery import LotteryFeature
 from tests.bot.fakes import ROOM, FakeBot, close, fake_bot
 from tests.bot.mirror_helpers import ALICE, DMS, dm, mirror_bot, open_round
 
@@ -119,5 +120,19 @@ async def test_the_mirror_conversation_speaks_polish(tmp_path: Path) -> None:
         assert unknown.body == "Żadna runda nie ma kodu zzzzzz. Sprawdź kod w ogłoszeniu w pokoju."
         [same] = await bot.say(ROOM, MOD, "!mirror open !kitchen:test.example closes 5m")
         assert same.body.startswith("Runda musi być otwarta co najmniej tyle: 10 minut"), same.body
+    finally:
+        await close(bot)
+
+
+async def test_the_lotterys_own_rules_refuse_in_polish(tmp_path: Path) -> None:
+    """A refusal the draw's rules raise (protocols/lottery.py) reaches a Polish room in Polish."""
+    bot = await fake_bot(tmp_path, [LotteryFeature], members=[MOD], moderators=[MOD], now=NOW)
+    try:
+        await polish(bot)
+        await bot.say(ROOM, MOD, "!stepback")
+        [empty] = await bot.say(ROOM, MOD, "!draw")
+        assert empty.body == (
+            "W puli nikogo nie ma: wszyscy zrobili krok w tył. Ktoś może wrócić przez !stepin."
+        ), empty.body
     finally:
         await close(bot)
