@@ -29,7 +29,7 @@ from bots.runtime.adapter import MatrixAdapter
 from bots.runtime.envelope import Envelope, MalformedEvent, parse_envelope, usable_event_id
 from bots.runtime.errors import MatrixError, TransportError
 from bots.runtime.ids import RoomID, UserID
-from bots.runtime.matrix import check
+from bots.runtime.matrix import Matrix, check
 from bots.runtime.sync_lean import spare_nio
 from bots.runtime.sync_store import SyncStore
 
@@ -70,9 +70,24 @@ RUNNING_SYNC_FILTER: dict[str, Any] = {
 }
 # While the outbox fans out (more rooms waiting than it sends to at once), each send's echo
 # would end the long poll at once: a sync per message, paid by the homeserver and by nio's
-# parsing. Then the loop waits this long between syncs, so that one sync brings many echoes.
-# A command's answer waits at most this long behind a phase, which holds its turn anyway.
+# parsing. Then the loop syncs once every this long, without long-polling, and leaves its own
+# events out of the timelines (fan_out_sync_filter): the homeserver then skips a room whose only
+# news is the bot's echo instead of computing its entry (its state, its unread counts), which
+# was a fifth of its work in a phase to a thousand rooms. A command's answer waits at most this
+# long behind a phase, which holds its turn anyway.
 FAN_OUT_SYNC_PAUSE_S = 1.0
+
+
+def fan_out_sync_filter(user_id: str) -> dict[str, Any]:
+    """The running filter without the bot's own events in the timelines. Its own state events
+    still reach the room state (Synapse counts a state change the filtered timeline leaves out
+    in the ``state`` block), but not its own leave: a room it left meanwhile is found by
+    comparing ``/joined_rooms`` once the fan-out ends (:meth:`SyncLoop._recheck_joined`)."""
+    return {
+        "room": {"ephemeral": {"types": []}, "timeline": {"not_senders": [user_id]}},
+        "presence": {"types": []},
+    }
+
 
 # How long an event we could not decrypt waits for its room key before we give up on it.
 UNDECRYPTED_PATIENCE_S = 120
@@ -114,11 +129,14 @@ class SyncLoop:
     last_sync_ok: float
     _stopping: asyncio.Event
     _undecrypted: list[tuple[float, RoomID, MegolmEvent]]
+    joined_rooms: set[RoomID]
     # None: every room. Application-service mode filters rooms out (its events are pushed).
     sync_filter: dict[str, Any] | None = None
     # Ready (features started, events handled) only once the first sync is through, so that
     # ready means caught up; application-service mode, whose events are pushed, need not wait.
     ready_before_first_sync = False
+    # The sync about to be made leaves the bot's own events out (set by the loop, per sync).
+    hiding_own_events = False
 
     if TYPE_CHECKING:  # provided by the other parts of the runtime
 
@@ -158,10 +176,15 @@ class SyncLoop:
             await self._start_features()
             features_started = True
         at_once = True
+        echoes_hidden = False  # a sync left the bot's own events out: its own leave too
         while not self._stopping.is_set():
+            # During a fan-out: a sync a second without the bot's echoes (not a long poll: the
+            # homeserver would compute, and drop, a sync for every echo that woke it).
+            hide = self.sync_filter is None and checkpoint is not None and self.outbox.fanning_out()
             try:
                 # The first sync of a process returns at once: ready means caught up.
-                resp = await self._sync(checkpoint, at_once)
+                self.hiding_own_events = hide
+                resp = await self._sync(checkpoint, at_once or hide)
             except (TransportError, MatrixError) as exc:
                 if self._stopping.is_set():
                     break
@@ -178,6 +201,11 @@ class SyncLoop:
                 first_ever = False
                 checkpoint = resp.next_batch
                 await self.store.save_checkpoint(checkpoint)
+                if hide:
+                    echoes_hidden = True
+                elif echoes_hidden:
+                    echoes_hidden = False
+                    await self._recheck_joined()
                 at_once = False
                 if not features_started:
                     await self._start_features()
@@ -201,6 +229,20 @@ class SyncLoop:
             if self.outbox.fanning_out():
                 await self._sleep(FAN_OUT_SYNC_PAUSE_S)  # one sync for many echoes
 
+    async def _recheck_joined(self) -> None:
+        """After syncs that left the bot's own events out: a room it is no longer in (its own
+        leave, or an admin's shutdown of the room, sent in its name) is forgotten as a synced
+        leave would have it forgotten."""
+        if not isinstance(self.matrix, Matrix):
+            return
+        try:
+            now = set(await self.matrix.joined_rooms())
+        except (MatrixError, TransportError) as exc:
+            log.warning("could not list the joined rooms after a fan-out: %s", type(exc).__name__)
+            return
+        for room_id in sorted(set(self.joined_rooms) - now):
+            await self._on_removed(room_id, None)
+
     async def _start_features(self) -> None:
         for feature in self.features:
             await feature.ready()  # its own migrations, before its tables are read
@@ -219,12 +261,17 @@ class SyncLoop:
 
     async def _sync(self, since: str | None, at_once: bool) -> SyncResponse:
         """One incremental sync from ``since`` (never ``full_state``); ``at_once``: do not
-        long-poll (the first sync of a process, so that it is ready as soon as it caught up)."""
+        long-poll (the first sync of a process, so that it is ready as soon as it caught up).
+        Without the bot's own events while ``hiding_own_events`` (during a fan-out)."""
         assert self.client is not None
         timeout = 0 if at_once else SYNC_TIMEOUT_MS
         chosen = self.sync_filter
         if chosen is None:
-            chosen = FIRST_SYNC_FILTER if since is None else RUNNING_SYNC_FILTER
+            if since is None:
+                chosen = FIRST_SYNC_FILTER
+            else:
+                hide = self.hiding_own_events
+                chosen = fan_out_sync_filter(self.user_id) if hide else RUNNING_SYNC_FILTER
         sync = asyncio.ensure_future(self.client.sync(timeout=timeout, since=since, sync_filter=chosen))
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:

@@ -242,18 +242,23 @@ async def test_the_outbox_says_it_fans_out_only_while_rooms_wait_for_a_slot(tmp_
 async def test_the_sync_loop_pauses_between_syncs_only_while_the_outbox_fans_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # While the outbox fans out: a pause between syncs, each sync without a long poll and
+    # without the bot's own events; once it ends, the joined rooms are listed again (a leave of
+    # its own those syncs hid).
     from bots.runtime import sync as sync_module
 
     bot = await fake_bot(tmp_path, [])
-    fanning = [True, True, False]
     batches = [
         SimpleNamespace(rooms=SimpleNamespace(invite={}, join={}, leave={}), next_batch=f"s{i}")
-        for i in range(3)
+        for i in range(4)
     ]
+    calls: list[tuple[str | None, bool, bool]] = []
     pauses: list[float] = []
+    rechecks: list[int] = []
     real_sleep = bot._sleep
 
     async def fake_sync(since: str | None, at_once: bool) -> Any:
+        calls.append((since, at_once, bot.hiding_own_events))
         if batches:
             return batches.pop(0)
         await bot._stopping.wait()
@@ -266,19 +271,39 @@ async def test_the_sync_loop_pauses_between_syncs_only_while_the_outbox_fans_out
         pauses.append(seconds)
         await real_sleep(0)
 
+    async def recheck() -> None:
+        rechecks.append(len(calls))
+
     bot.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
     bot._sync = fake_sync  # type: ignore[method-assign]
     bot._housekeeping = no_housekeeping  # type: ignore[method-assign]
     bot._sleep = sleep  # type: ignore[method-assign]
-    monkeypatch.setattr(bot.outbox, "fanning_out", lambda: fanning.pop(0) if fanning else False)
+    bot._recheck_joined = recheck  # type: ignore[method-assign]
+    monkeypatch.setattr(bot.outbox, "fanning_out", lambda: len(batches) >= 2)
     task = asyncio.create_task(bot.run())
     try:
-        await wait_for(lambda: not batches and not fanning, "three syncs were read")
+        await wait_for(lambda: len(calls) == 5, "four syncs were read")
         assert pauses == [sync_module.FAN_OUT_SYNC_PAUSE_S] * 2
+        assert calls[:4] == [
+            (None, True, False),
+            ("s0", True, True),
+            ("s1", True, True),
+            ("s2", False, False),
+        ]
+        assert rechecks == [4]  # once, after the first sync with the echoes back
     finally:
         bot.stop()
         await asyncio.wait_for(task, 10)
         await close(bot)
+
+
+def test_the_fan_out_filter_leaves_only_the_bots_own_events_out() -> None:
+    from bots.runtime.sync import RUNNING_SYNC_FILTER, fan_out_sync_filter
+
+    hidden = fan_out_sync_filter("@bot:x")
+    assert hidden["room"]["timeline"] == {"not_senders": ["@bot:x"]}
+    assert {k: v for k, v in hidden["room"].items() if k != "timeline"} == RUNNING_SYNC_FILTER["room"]
+    assert hidden["presence"] == RUNNING_SYNC_FILTER["presence"]
 
 
 def sync_body(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,10 +16,13 @@ import secrets
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from bots.devserver import Homeserver
+from bots.runtime.fan_out import Post
+from bots.runtime.ids import RoomID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
 from bots.runtime.runtime_host import RuntimeHost
@@ -175,3 +178,57 @@ async def test_a_rate_limited_bot_is_told_at_start_how_to_lift_the_limit(
         assert not [r for r in caplog.records if r.levelno == logging.WARNING]
     finally:
         await bot.stop()
+
+
+async def test_a_fan_out_leaves_the_echoes_out_but_not_a_command_nor_its_own_leave(
+    synapse: Homeserver, tmp_path: Path
+) -> None:
+    # While the outbox fans out, the bot syncs without its own events; a command sent meanwhile
+    # is still answered, and a room it left meanwhile (its own leave, which such a sync hides)
+    # is still forgotten once the fan-out ends.
+    proxy = RecordingProxy(synapse.url)
+    await proxy.start()
+    bot = BotHarness(
+        synapse, tmp_path / "bot", ["lottery"], extra={"homeserver": proxy.url, "send_concurrency": 1}
+    )
+    alice = await person(synapse, tmp_path)
+    try:
+        await bot.start()
+        rooms = [await alice.create_room(f"group {i}", [bot.user_id]) for i in range(8)]
+        gone = await alice.create_room("gone", [bot.user_id])
+        for room in [*rooms, gone]:
+            await alice.wait_joined(room, bot.user_id)
+        runtime = bot.runtime
+        await until(lambda: gone in runtime.joined_rooms, "the bot knows the room")
+        host = RuntimeHost(runtime, "bench")
+        tag = secrets.token_hex(3)
+        posts = [
+            Post(RoomID(room), Message.of(f"phase {n}"), key("bench", tag, room, n))
+            for n in range(8)
+            for room in rooms
+        ]
+        mark = len(proxy.requests)
+        await host.post_many(posts)
+        await until(runtime.outbox.fanning_out, "the outbox fans out", timeout=30)
+        await runtime.matrix.api("POST", f"/_matrix/client/v3/rooms/{quote(gone)}/leave", {})
+        asked = await alice.send_text(rooms[0], "!ping")
+        assert body(await alice.wait_reply(rooms[0], asked, timeout=90)) == "pong"
+        await runtime.outbox.drain(120)
+        await until(lambda: gone not in runtime.joined_rooms, "the left room is forgotten", timeout=30)
+        assert gone not in await runtime.store.rooms_with_join_time()
+
+        syncs = [r for r in proxy.since(mark) if r.path == "/_matrix/client/v3/sync"]
+        hidden = [
+            r
+            for r in syncs
+            if json.loads(r.param("filter") or "{}").get("room", {}).get("timeline", {}).get("not_senders")
+            == [bot.user_id]
+        ]
+        assert hidden, "no sync left the bot's echoes out"
+        assert all(r.param("timeout") in (None, "0") for r in hidden)  # no long poll meanwhile
+        assert len(hidden) < len(posts) / 2, (len(hidden), len(posts))
+        assert "/_matrix/client/v3/joined_rooms" in proxy.paths(mark)
+    finally:
+        await bot.stop()
+        await alice.close()
+        await proxy.stop()
