@@ -59,6 +59,7 @@ TRANSLATED: tuple[str, ...] = (
     "protocols/skills.py",
     "bots/slots",
     "protocols/dayofaction/slots.py",
+    "protocols/dayofaction/slot_poll.py",
     "bots/intake",
     "protocols/dayofaction/intake.py",
     "bots/rides",

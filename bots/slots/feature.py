@@ -5,6 +5,13 @@ list) takes one or a place on the waitlist, ``!slot release <slot>`` frees it an
 first waiting. Before the template's deadline an over-subscribed slot is drawn by the verifiable
 lottery of protocols/lottery.py (its seed's hash is published when it first overflows). Names
 stay in the room; ``!slot board`` shows counts per room. Everything goes with the run.
+
+``!slot poll`` offers the room's open slots as a Matrix poll (a tap beats typing); when it ends
+(``!slot poll end``, or by itself at the slot deadline, before the draw) each person's latest
+answer is claimed by the rule of protocols/dayofaction/slot_poll.py, the refusals are said in the
+room and the poll is closed with ``m.poll.end``. A poll names who answered (Matrix polls are
+never anonymous), as a typed claim does. Its event id is kept as one of the bot's messages about
+the run (open while ``poll = 1``), and goes with the run like them.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from bots.runtime.i18n import _, when
 from bots.runtime.i18n_rules import said
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
-from bots.runtime.message import Span
+from bots.runtime.message import Inline, Span
+from bots.runtime.polls import end_poll, parse_response, start_poll, tally
 from bots.runtime.registry import register
 from bots.runtime.router import Words
 from bots.slots import render
 from bots.slots.store import SlotStore
+from protocols.dayofaction import slot_poll
 from protocols.dayofaction import slots as rules
 from protocols.lottery import reveal, seed_hash
 from storage.db import Database
@@ -46,7 +55,7 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
     title = "Slots"
     config_model = SlotsConfig
     migrations = Path(__file__).parent / "migrations"
-    records = "slots, their claims and the lists naming who holds them"
+    records = "slots, their claims, the lists naming who holds them and the slot polls"
 
     def open_store(self, db: Database) -> SlotStore:
         return SlotStore(db)
@@ -89,6 +98,38 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
     async def slot_board(self, ctx: CommandContext, *, run: str | None = None) -> None:
         info = await run_for(self.host, ctx.room_id, run)
         await ctx.reply(render.board(info.run_id, await self.board_lines(info.run_id, info.member_rooms)))
+
+    @command(
+        "slot poll", help="Offer this room's open slots as a poll: each answer claims its slot", where="room"
+    )
+    async def slot_poll(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info, slots = await self._room_slots(ctx, run)
+        if await self.store.open_poll(info.run_id, ctx.room_id):
+            raise UserError(
+                _("Run {run} already has a slot poll open here; end it with !slot poll end.", run=info.run_id)
+            )
+        offer = slot_poll.offer(slots.values())
+        answers: list[tuple[str, Inline]] = [(s.name, render.poll_answer(s)) for s in offer.offered]
+        poll = await start_poll(
+            self.host, ctx.room_id, render.poll_question(info.run_id), answers, ctx.key("poll", info.run_id)
+        )
+        if poll is None:
+            raise UserError(_("The room did not take the poll; ask a moderator whether I may post here."))
+        await self.store.add_poll(ctx.room_id, poll, info.run_id, info.forget_at, [a for a, _ in answers])
+        closes = await self._closes(info, ctx.room_id) if any(not s.drawn for s in slots.values()) else None
+        await ctx.reply(render.poll_posted(closes, [s.name for s in offer.left_out], slot_poll.MAX_OFFERED))
+
+    @command("slot poll end", help="Close this room's slot poll: each answer claims its slot", where="room")
+    async def slot_poll_end(self, ctx: CommandContext, *, run: str | None = None) -> None:
+        info = await run_for(self.host, ctx.room_id, run)
+        open_ = await self.store.open_poll(info.run_id, ctx.room_id)
+        if open_ is None:
+            raise UserError(
+                _("Run {run} has no slot poll open here; start one with !slot poll.", run=info.run_id)
+            )
+        result = await self._end_poll(info, ctx.room_id, EventID(open_[0]), open_[1], ctx.now, "command")
+        await self.reply_kept(ctx, info, result)
+        await self._settle_due(info, ctx.room_id)
 
     async def board_lines(self, run_id: str, rooms: Sequence[RoomID]) -> list[Span]:
         """Each room's slots in the run as filled / open counts, never names (the coalition's
@@ -178,9 +219,31 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
         return await self.store.load(info.run_id, room_id)
 
     async def _claim(
-        self, info: RunInfo, room_id: RoomID, slots: dict[str, rules.Slot], text: str, user: str, event: str
+        self,
+        info: RunInfo,
+        room_id: RoomID,
+        slots: dict[str, rules.Slot],
+        text: str,
+        user: str,
+        event: str,
+        *,
+        by_poll: bool = False,
     ) -> render.Message:
-        new, claimed = rules.claim(slots, text, user)
+        return render.claimed(*await self._take(info, room_id, slots, text, user, event, by_poll=by_poll))
+
+    async def _take(
+        self,
+        info: RunInfo,
+        room_id: RoomID,
+        slots: dict[str, rules.Slot],
+        text: str,
+        user: str,
+        event: str,
+        *,
+        by_poll: bool = False,
+    ) -> tuple[rules.Claimed, Inline | None]:
+        """Apply a claim (typed, reacted or answered in a poll): the claim and the deadline."""
+        new, claimed = (slot_poll.claim_by_poll if by_poll else rules.claim)(slots, text, user)
         await self.store.save(info.run_id, room_id, new, (user, event))
         closes = await self._closes(info, room_id)
         if claimed.provisional:
@@ -192,7 +255,57 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
                     render.oversubscribed(new.name, closes or render.deadline(), seed_hash(seed)),
                     key(self.name, "committed", info.run_id, room_id, new.name),
                 )
-        return render.claimed(claimed, closes)
+        return claimed, closes
+
+    async def _end_poll(
+        self,
+        info: RunInfo,
+        room_id: RoomID,
+        poll: EventID,
+        answers: Sequence[str],
+        ended: datetime,
+        why: str,
+    ) -> render.Message:
+        """Claim each person's latest answer before ``ended`` (in the order they came), close the
+        poll with the counts, and say who got what (names stay in the room)."""
+        ended_ms = int(ended.timestamp() * 1000)
+        events = await self.host.relations(room_id, poll, "m.reference")  # before: it may fail
+        if not await self.store.close_poll(room_id, poll):
+            return render.poll_result(info.run_id, [])  # (ended by another path meanwhile)
+        slots = await self.store.load(info.run_id, room_id)
+        latest: dict[str, tuple[int, str]] = {}
+        responses = []
+        for event in events:
+            response = parse_response(event, poll)
+            if response is None or response.ts > ended_ms or response.sender == self.host.user_id:
+                continue
+            responses.append(response)
+            if response.ts >= latest.get(response.sender, (-1, ""))[0]:
+                latest[response.sender] = (response.ts, str(event.get("event_id") or poll))
+        result = tally(answers, responses, ended_ms, bot=str(self.host.user_id))
+        outcomes: list[tuple[str, Inline]] = []
+        taken = 0
+        for choice in slot_poll.in_order(result.chosen, latest):
+            try:
+                claimed, closes = await self._take(
+                    info, room_id, slots, choice.slot, choice.user, choice.event_id, by_poll=True
+                )
+            except rules.SlotError as exc:
+                outcomes.append((choice.user, said(exc)))
+                continue
+            slots = await self.store.load(info.run_id, room_id)
+            taken += 1
+            outcomes.append((choice.user, render.poll_outcome(claimed, closes)))
+        await end_poll(
+            self.host,
+            room_id,
+            poll,
+            result,
+            render.poll_summary(taken, len(outcomes) - taken),
+            key(self.name, "poll-end", info.run_id, room_id, poll),
+        )
+        log.info("slots: a poll in run %s ended (%d claims, %s)", info.run_id, taken, why)
+        return render.poll_result(info.run_id, outcomes)
 
     def _schedule_close(self, run_id: str, room_id: str, closes: datetime) -> None:
         self.host.schedule.at(f"close:{run_id}:{room_id}", closes, self._close, run_id, room_id)
@@ -203,7 +316,23 @@ class SlotsFeature(RunFeature[SlotsConfig, SlotStore]):
             await self._settle_due(info, RoomID(room_id))
 
     async def _settle_due(self, info: RunInfo, room_id: RoomID) -> None:
-        """At (or after) the deadline: draw every over-subscribed slot, settle the others."""
+        """At (or after) the deadline: end an open slot poll (its answers take part in the draw),
+        then draw every over-subscribed slot and settle the others."""
+        open_ = await self.store.open_poll(info.run_id, room_id)
+        if open_ is not None:
+            due = [
+                closes
+                for slot in (await self.store.load(info.run_id, room_id)).values()
+                if not slot.drawn
+                and (closes := await self.store.closes_at(info.run_id, room_id, slot.name)) is not None
+                and closes <= self.host.clock()
+            ]
+            if due:
+                poll = EventID(open_[0])
+                result = await self._end_poll(info, room_id, poll, open_[1], min(due), "deadline")
+                await self._post(
+                    info, room_id, result, key(self.name, "poll-closed", info.run_id, room_id, poll)
+                )
         for slot in (await self.store.load(info.run_id, room_id)).values():
             if slot.drawn:
                 continue

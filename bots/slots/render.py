@@ -133,3 +133,67 @@ def board_lines(rows: Sequence[tuple[str, Sequence[tuple[str, int, int, int]]]])
 def board(run_id: str, lines: Sequence[Inline]) -> Message:
     msg = Message.of(_("Slots of run {run}, per room (filled / open, waiting):", run=code(run_id)))
     return msg.bullets(list(lines) or [_("no room has slots yet")])
+
+
+# -- a slot poll (bots/slots/feature.py, protocols/dayofaction/slot_poll.py) --------------------
+
+
+def poll_question(run_id: str) -> Span:
+    return _("Which slot do you take in run {run}? (Your answer is visible to the room.)", run=run_id)
+
+
+def poll_answer(slot: Slot) -> Span:
+    free = slot.capacity - len(slot.holders)
+    return ngettext("{slot} ({n} place free)", "{slot} ({n} places free)", free, slot=slot.name)
+
+
+def poll_posted(closes: Inline | None, left_out: Sequence[str], most: int) -> Message:
+    if closes:
+        msg = Message.of(
+            _(
+                "Answer in the poll: your answer claims that slot when the poll ends, by itself at "
+                "{when} or earlier with !slot poll end.",
+                when=closes,
+            )
+        )
+    else:
+        msg = Message.of(
+            _("Answer in the poll: your answer claims that slot when the poll ends with !slot poll end.")
+        )
+    if left_out:
+        msg = msg.paragraph(
+            _(
+                "A poll holds {most} answers; these slots have free places too, claim them with "
+                "!slot claim <slot>: {slots}.",
+                most=most,
+                slots=", ".join(left_out),
+            )
+        )
+    return msg
+
+
+def poll_outcome(c: Claimed, closes: Inline | None) -> Span:
+    if c.holds and not c.provisional:
+        return _("holds a place as {slot}", slot=bold(c.slot))
+    if c.provisional:
+        return _(
+            "signed up for {slot}; the holders are drawn by lottery at {when}",
+            slot=bold(c.slot),
+            when=closes or deadline(),
+        )
+    return _("number {position} on the waitlist for {slot}", position=c.position, slot=bold(c.slot))
+
+
+def poll_result(run_id: str, outcomes: Sequence[tuple[str, Inline]]) -> Message:
+    msg = Message.of(_("The slot poll of run {run} is closed:", run=code(run_id)))
+    items: list[list[Inline]] = [[_("{user}: {outcome}", user=user, outcome=said)] for user, said in outcomes]
+    return msg.bullets(items or [[_("nobody answered")]])
+
+
+def poll_summary(taken: int, refused: int) -> Span:
+    return ngettext(
+        "Poll closed: {n} slot claimed, {refused} refused.",
+        "Poll closed: {n} slots claimed, {refused} refused.",
+        taken,
+        refused=refused,
+    )

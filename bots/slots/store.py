@@ -140,9 +140,37 @@ class SlotStore:
             (room_id, event_id, run_id, forget_at.timestamp(), int(own)),
         )
 
+    async def add_poll(
+        self, room_id: str, event_id: str, run_id: str, forget_at: datetime, answers: Sequence[str]
+    ) -> None:
+        """The room's open slot poll for the run, offering ``answers`` (slot names): a message
+        of the bot's, redacted with the run."""
+        await self._db.execute(
+            "INSERT OR IGNORE INTO slots_message (room_id, event_id, run_id, forget_at, own, poll, answers)"
+            " VALUES (?, ?, ?, ?, 1, 1, ?)",
+            (room_id, event_id, run_id, forget_at.timestamp(), "\n".join(answers)),
+        )
+
+    async def open_poll(self, run_id: str, room_id: str) -> tuple[str, tuple[str, ...]] | None:
+        """The room's open slot poll for the run: its event id and the slots it offered."""
+        row = await self._db.fetchone(
+            "SELECT event_id, answers FROM slots_message WHERE run_id = ? AND room_id = ? AND poll = 1",
+            (run_id, room_id),
+        )
+        return None if row is None else (str(row[0]), tuple(str(row[1] or "").split("\n")))
+
+    async def close_poll(self, room_id: str, event_id: str) -> bool:
+        """The poll is ended (True the first time): it stays a message to redact with the run."""
+        changed = await self._db.execute(
+            "UPDATE slots_message SET poll = 2 WHERE room_id = ? AND event_id = ? AND poll = 1",
+            (room_id, event_id),
+        )
+        return changed > 0
+
     async def run_of_message(self, room_id: str, event_id: str) -> str | None:
         row = await self._db.fetchone(
-            "SELECT run_id FROM slots_message WHERE room_id = ? AND event_id = ?", (room_id, event_id)
+            "SELECT run_id FROM slots_message WHERE room_id = ? AND event_id = ? AND poll = 0",
+            (room_id, event_id),
         )
         return None if row is None else str(row[0])
 
