@@ -70,8 +70,12 @@ class Heartbeats(Sharing):
                     await put_state(self.host, room_id, heartbeat_state(str(self.host.user_id), seq=seq))
                     if self.__dict__.pop("_suspect_since", None) is not None:
                         self.__dict__["_back_at"] = self.host.clock()
+                    if self.__dict__.pop("_write_failed", None) is not None:
+                        # The homeserver is back: the others' copies reach it by catch-up later.
+                        self.__dict__["_server_back_at"] = self.host.clock()
                 except MatrixError as exc:
                     self.__dict__.setdefault("_suspect_since", now)
+                    self.__dict__.setdefault("_write_failed", now)
                     log.info("herald: a heartbeat was not written (%s)", type(exc).__name__)
                 view = await self.refresh(room_id)
                 if view is not None and view.coalition is None:
