@@ -23,8 +23,9 @@ At a thousand rooms the outbox's own SQLite round trips (each a hop through aios
 were most of what the bot added to a phase, so they are batched: the next message of up to
 :data:`PREFETCH` rooms waiting for a turn is read in one statement (with how many each room has
 left, so a turn needs no count afterwards), and the rows finished while a write is under way are
-marked sent together, in one transaction (a group commit). A turn still ends only once its row
-is marked, so a room's next turn never reads it again.
+marked sent together, in one transaction (a group commit). A turn gives its sending slot to the
+next room as soon as its send is answered, but its room's next turn waits until the row is
+marked, so that it never reads the row again.
 """
 
 from __future__ import annotations
@@ -97,6 +98,27 @@ class Delivery:
     sent_at: float | None = None  # when it was finished (sent or refused), by the outbox's clock
 
 
+class _Slot:
+    """A turn's sending slot, given back once: when its send is answered (``early``) or when the
+    turn ends. A room with an urgent row waiting keeps it to the end of its turn: it takes the
+    next turn itself, not the room behind it."""
+
+    def __init__(self, outbox: Outbox, room: str) -> None:
+        self._outbox: Outbox | None = outbox
+        self.room = room
+        self.urgent_next = False
+
+    def release(self, early: bool = False) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            return
+        if early and (self.urgent_next or outbox._enqueued_since.get(self.room)):
+            return
+        self._outbox = None
+        outbox._sending -= 1
+        outbox._wake.set()
+
+
 class Outbox:
     def __init__(
         self,
@@ -118,6 +140,8 @@ class Outbox:
         # ``_ready`` (waiting for its turn) and ``_busy_rooms`` (being served now).
         self._ready: deque[str] = deque()
         self._busy_rooms: set[str] = set()
+        self._sending = 0  # turns holding a sending slot (a busy room whose send was answered
+        # waits for its row to be marked without one)
         self._rescan = True
         self._waiters: dict[str, list[asyncio.Future[Delivery]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -251,7 +275,7 @@ class Outbox:
 
     def fanning_out(self) -> bool:
         """Every sending slot busy and rooms still waiting for a turn (a broadcast); no read."""
-        return bool(self._ready) and len(self._busy_rooms) >= self._concurrency
+        return bool(self._ready) and self._sending >= self._concurrency
 
     async def forget_older_than(self, cutoff: float) -> int:
         """Finished rows are only needed for deduplication and reports; drop them in time."""
@@ -296,9 +320,10 @@ class Outbox:
             if self._rescan:
                 self._rescan = False
                 await self._scan()
-            while self._ready and len(self._busy_rooms) < self._concurrency:
+            while self._ready and self._sending < self._concurrency:
                 room = self._ready.popleft()
                 self._busy_rooms.add(room)
+                self._sending += 1
                 task = asyncio.create_task(self._turn(room))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
@@ -332,6 +357,7 @@ class Outbox:
         """One turn of a room: send its oldest pending message, then queue it again (at the
         back, or at the front if an urgent row waits) while it has more."""
         again: bool | None = None
+        slot = _Slot(self, room)
         try:
             if self._stopping:
                 return
@@ -341,11 +367,13 @@ class Outbox:
                 head = self._heads.pop(room, None)
             if head is None:
                 return
-            await self._deliver(head.row)
+            slot.urgent_next = head.urgent_after
+            await self._deliver(head.row, slot)
             late = self._enqueued_since.pop(room, None)
             if head.pending > 1 or late is not None:
                 again = head.urgent_after or bool(late)
         finally:
+            slot.release()
             self._busy_rooms.discard(room)
             if again is not None and not self._stopping:
                 if again:
@@ -380,7 +408,7 @@ class Outbox:
                 urgent_after = int(row["urgent_rows"]) - int(row["urgent"]) > 0
                 self._heads[str(row["room_id"])] = _Head(row, int(row["n"]), urgent_after)
 
-    async def _deliver(self, row: Any) -> None:
+    async def _deliver(self, row: Any, slot: _Slot | None = None) -> None:
         txn_id, room_id = row["txn_id"], RoomID(row["room_id"])
         content = json.loads(row["content"])
         attempts = int(row["attempts"])
@@ -403,7 +431,7 @@ class Outbox:
                 continue
             except PERMANENT as exc:
                 await self._finish(
-                    row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts
+                    row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts, slot
                 )
                 log.warning("delivery %s refused for good: %s", txn_id, exc.errcode)
                 return
@@ -418,7 +446,7 @@ class Outbox:
                 metrics.SEND_RETRIES.labels(self.bot).inc()
                 if attempts >= MAX_ATTEMPTS_OTHER_ERRORS and kind not in UNTIL_DONE:
                     await self._finish(
-                        row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts
+                        row["id"], txn_id, room_id, "failed", None, f"{exc.errcode}: {exc}", attempts, slot
                     )
                     return
                 await self._note_attempt(row["id"], attempts)
@@ -429,13 +457,15 @@ class Outbox:
                 log.exception("delivery %s: unexpected error", txn_id)
                 metrics.SEND_RETRIES.labels(self.bot).inc()
                 if attempts >= MAX_ATTEMPTS_OTHER_ERRORS:
-                    await self._finish(row["id"], txn_id, room_id, "failed", None, "internal error", attempts)
+                    await self._finish(
+                        row["id"], txn_id, room_id, "failed", None, "internal error", attempts, slot
+                    )
                     return
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             metrics.SEND_LATENCY.labels(self.bot).observe(time.monotonic() - started)
-            await self._finish(row["id"], txn_id, room_id, "sent", event_id, None, attempts)
+            await self._finish(row["id"], txn_id, room_id, "sent", event_id, None, attempts, slot)
             return
 
     async def _note_attempt(self, row_id: int, attempts: int) -> None:
@@ -450,6 +480,7 @@ class Outbox:
         event_id: EventID | None,
         error: str | None,
         attempts: int,
+        slot: _Slot | None = None,
     ) -> None:
         # Once finished, the content is not needed: blank it so no message body outlives its
         # sending in our database (a reflection, a plan). The row stays for dedup and reports.
@@ -458,6 +489,8 @@ class Outbox:
         self._finishing.append(((state, event_id, error, attempts, finished, row_id), marked))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name=f"outbox-finish:{self.bot}")
+        if slot is not None:  # the next room sends while this row is being marked
+            slot.release(early=True)
         await asyncio.shield(marked)
         result = Delivery(txn_id, room_id, state, event_id, error, finished)
         for fut in self._waiters.pop(txn_id, []):

@@ -444,3 +444,36 @@ async def test_a_stop_marks_what_was_already_sent(tmp_path: Path) -> None:
         assert row is not None and (row["state"], row["event_id"]) == ("sent", "$e0")
     finally:
         await db.close()
+
+
+async def test_the_next_room_sends_while_the_last_row_is_being_marked(tmp_path: Path) -> None:
+    # One sending slot: it goes to the next room as soon as a send is answered, not after the
+    # database write that marks the row (a loaded machine makes that write wait).
+    hs = FlakyHomeserver()
+    db = await Database.open(tmp_path / "a.db")
+    box = Outbox(db, "@bot:x", hs.send, concurrency=1)
+    held = asyncio.Event()
+    flush = box._flush
+
+    async def slow_flush() -> None:
+        await held.wait()
+        await flush()
+
+    box._flush = slow_flush  # type: ignore[method-assign]
+    try:
+        await box.enqueue_batch([Queued(RoomID(f"!r{r}:x"), {"body": f"r{r}"}, f"t{r}") for r in range(3)])
+        box.start()
+        await asyncio.wait_for(_until(lambda: len(hs.delivered) == 3), 5)
+        assert await box.pending_count() == 3  # all sent, none marked yet
+        held.set()
+        await box.drain(5)
+        assert await box.pending_count() == 0 and len(hs.delivered) == 3
+    finally:
+        held.set()
+        await box.stop()
+        await db.close()
+
+
+async def _until(check: Any) -> None:
+    while not check():  # noqa: ASYNC110 (a fake homeserver's list, polled)
+        await asyncio.sleep(0.01)
