@@ -20,6 +20,7 @@ from bots.herald.sharing import Sharing
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.converters import UserRef
 from bots.runtime.errors import MatrixError, UserError
+from bots.runtime.i18n import _, ngettext
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.keys import key
 from bots.runtime.message import Message
@@ -103,16 +104,21 @@ class HeraldCommands(Sharing):
     async def coalition_herald_add(self, ctx: CommandContext, user: UserRef) -> None:
         coalition = await self.coordination(ctx)
         if user == self.host.user_id:
-            raise UserError("This bot is already a herald of the coalition.")
+            raise UserError(_("This bot is already a herald of the coalition."))
         if not await profile_exists(self.host, UserID(user)):
             raise UserError(
-                f"{user} is not a Matrix user this homeserver can find (or its homeserver does not "
-                "answer): check the id with its operator."
+                _(
+                    "{user} is not a Matrix user this homeserver can find (or its homeserver does not "
+                    "answer): check the id with its operator.",
+                    user=user,
+                )
             )
         view = await self._ensure_control(coalition)
         held = view.registry.heralds.get(user)
         if held is not None and not held.retired:
-            raise UserError(f"{user} is already a herald of coalition {coalition.name}.")
+            raise UserError(
+                _("{user} is already a herald of coalition {coalition}.", user=user, coalition=coalition.name)
+            )
         generation = 0 if held is None else held.generation + 1
         await self._state(view, admission_state(user, generation=generation))
         await grant_power(self.host, view.room_id, user)
@@ -124,10 +130,19 @@ class HeraldCommands(Sharing):
         invited = await self.invite_heralds(view, rooms)
         await ctx.reply(
             Message.of(
-                f"{user} is now a herald of coalition {coalition.name}: it was invited to the control room "
-                f"and to {invited} member rooms. It takes part once it has joined them, which its "
-                "operator allows by listing this homeserver in access.allowed_servers. "
-                "!coalition heralds shows each herald and its last heartbeat."
+                ngettext(
+                    "{user} is now a herald of coalition {coalition}: it was invited to the control room "
+                    "and to {n} member room. It takes part once it has joined them, which its "
+                    "operator allows by listing this homeserver in access.allowed_servers. "
+                    "!coalition heralds shows each herald and its last heartbeat.",
+                    "{user} is now a herald of coalition {coalition}: it was invited to the control room "
+                    "and to {n} member rooms. It takes part once it has joined them, which its "
+                    "operator allows by listing this homeserver in access.allowed_servers. "
+                    "!coalition heralds shows each herald and its last heartbeat.",
+                    invited,
+                    user=user,
+                    coalition=coalition.name,
+                )
             )
         )
 
@@ -143,10 +158,14 @@ class HeraldCommands(Sharing):
         held = view.registry.heralds.get(user) if view is not None else None
         if view is None or held is None or held.retired:
             raise UserError(
-                f"{user} is not a herald of coalition {coalition.name}; !coalition heralds lists them."
+                _(
+                    "{user} is not a herald of coalition {coalition}; !coalition heralds lists them.",
+                    user=user,
+                    coalition=coalition.name,
+                )
             )
         if len(view.registry.live_heralds - {user}) == 0:
-            raise UserError("That is the coalition's last herald: add another before retiring it.")
+            raise UserError(_("That is the coalition's last herald: add another before retiring it."))
         # Creators too: a retired creator still counts as admitted (its past writes stay valid)
         # but no longer takes part in delivery.
         await self._state(view, admission_state(user, generation=held.generation, retired=True))
@@ -162,20 +181,28 @@ class HeraldCommands(Sharing):
             pass  # itself, or already gone: the registry is what counts
         await ctx.reply(
             Message.of(
-                f"{user} is retired from coalition {coalition.name}: no herald counts on it for delivery "
-                "any more, and its later messages prove nothing."
+                _(
+                    "{user} is retired from coalition {coalition}: no herald counts on it for delivery "
+                    "any more, and its later messages prove nothing.",
+                    user=user,
+                    coalition=coalition.name,
+                )
             )
         )
 
     @command("coalition heralds", help="List the coalition's heralds, their homeserver and last heartbeat")
     async def coalition_heralds(self, ctx: CommandContext, *, in_: str | None = None) -> None:
-        coalition, _ = await self.member_of(ctx, in_)
+        coalition, _member = await self.member_of(ctx, in_)
         view = self.view_of(coalition.name)
         if view is None:
             await ctx.reply(
                 Message.of(
-                    f"Coalition {coalition.name} has one herald, this bot ({self.host.user_id}). "
-                    "A coordination room adds another with !coalition herald add <@bot:server>."
+                    _(
+                        "Coalition {coalition} has one herald, this bot ({bot}). "
+                        "A coordination room adds another with !coalition herald add <@bot:server>.",
+                        coalition=coalition.name,
+                        bot=str(self.host.user_id),
+                    )
                 )
             )
             return
@@ -201,22 +228,28 @@ class HeraldCommands(Sharing):
             target = str(await self.host.resolve_room(room))
         except MatrixError:
             raise UserError(
-                "The bot cannot find that room: use #alias:server, a room id or a matrix.to link."
+                _("The bot cannot find that room: use #alias:server, a room id or a matrix.to link.")
             ) from None
         members = {m.room_id for m in await self.coalitions.members(coalition.name)}
         if target not in members:
             raise UserError(
-                f"That room is not in coalition {coalition.name}: it joins first (!coalition invite here, "
-                "then !coalition join <token> there), then it can coordinate."
+                _(
+                    "That room is not in coalition {coalition}: it joins first (!coalition invite here, "
+                    "then !coalition join <token> there), then it can coordinate.",
+                    coalition=coalition.name,
+                )
             )
         view = await self._ensure_control(coalition)
         if target in view.registry.coordination_rooms:
-            raise UserError("That room already coordinates the coalition.")
+            raise UserError(_("That room already coordinates the coalition."))
         await self._state(view, coordination_state(target))
         await ctx.reply(
             Message.of(
-                f"That room now coordinates coalition {coalition.name} too: its moderators start, amend and "
-                "cancel runs through any herald, and it keeps working if this room is lost."
+                _(
+                    "That room now coordinates coalition {coalition} too: its moderators start, amend and "
+                    "cancel runs through any herald, and it keeps working if this room is lost.",
+                    coalition=coalition.name,
+                )
             )
         )
 

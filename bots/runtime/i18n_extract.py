@@ -79,6 +79,7 @@ TRANSLATED: tuple[str, ...] = (
     "bots/herald/delivery.py",
     "protocols/herald/plan.py",
     "bots/herald/render_heralds.py",
+    "bots/herald/heralds.py",
     "bots/herald/escalation.py",
     "bots/herald/dayofaction_port.py",
     "bots/herald/base.py",
