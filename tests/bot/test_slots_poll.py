@@ -218,3 +218,25 @@ async def test_a_poll_is_forgotten_with_the_run_with_the_room_and_by_affinity_fo
         assert await rows(bot, polled) == [(0,)]
     finally:
         await close(bot)
+
+
+async def test_a_poll_is_asked_and_closed_in_the_rooms_language(tmp_path: Path) -> None:
+    bot, responses = await poll_bot(tmp_path)
+    try:
+        await bot.say(ROOM, A, "!language pl")
+        [start] = polls(await bot.say(ROOM, A, "!slot poll"))
+        content = start.content["m.poll"]
+        assert content["question"]["m.text"][0]["body"].startswith("Które miejsce bierzesz w akcji r1?")
+        assert [a["m.text"][0]["body"] for a in content["answers"]] == [
+            "cook (1 wolne miejsce)",
+            "marshal (2 wolne miejsca)",
+            "medic (1 wolne miejsce)",
+        ]
+        responses.append(answer(start.event_id, B, "cook", int(bot.now.timestamp() * 1000), 1))
+        out = await bot.say(ROOM, A, "!slot poll end")
+        [ended] = polls(out, "m.poll.end")
+        assert ended.content["m.text"][0]["body"] == "Ankieta zamknięta: 1 miejsce zajęte, odmowy: 0."
+        [said] = [s for s in out if s.event_type == "m.room.message"]
+        assert f"{B}: ma miejsce jako cook" in said.body
+    finally:
+        await close(bot)
