@@ -40,6 +40,15 @@ from bots.runtime.room_state import apply_state
 
 log = logging.getLogger(__name__)
 
+# Synapse holds what it could not deliver while the bot was down and retries only after a
+# backoff (2 s, doubling up to 8.5 minutes); a ping makes it deliver at once what is waiting
+# then. A command sent as the bot restarts is only waiting a few hundred milliseconds later
+# (Synapse first works out which services want the event): measured with 2,000 rooms, it was
+# handled 2.2 s after the restart with the first ping alone, 0.2 to 0.6 s with these. So the bot
+# pings again, each this long after the previous ping (2.5 s in all): a request each, nothing
+# more.
+PING_AGAIN_AFTER_S = (0.1, 0.1, 0.15, 0.15, 0.25, 0.25, 0.5, 1.0)
+
 # The /sync of this mode carries no room: only to-device, device lists and key counts.
 NO_ROOMS: dict[str, Any] = {
     "room": {"rooms": []},
@@ -61,6 +70,7 @@ class AppserviceRuntime(BotRuntime):
         self.listener: Listener | None = None
         self.transactions = TransactionLog(self.db, self.name)
         self._txn_lock = asyncio.Lock()
+        self._pinging: asyncio.Task[None] | None = None
         self.handled_transactions = 0  # read by tests and benchmarks
 
     async def start(self) -> None:
@@ -92,6 +102,7 @@ class AppserviceRuntime(BotRuntime):
             )
             await self.listener.start()
             await self._ping(Matrix(self.client), registration)
+            self._pinging = asyncio.create_task(self._ping_again(Matrix(self.client), registration))
             await self._set_up(self.client, None, pickle_key)
             self.rate_limit = LIFTED  # the registration says rate_limited: false
         except BaseException:  # the app never holds this bot: close what was opened
@@ -114,6 +125,15 @@ class AppserviceRuntime(BotRuntime):
                 f"the homeserver could not reach the bot at {registration.url} ({exc.errcode}: "
                 f"{exc}); the registration's url must reach appservice.listen_host:listen_port"
             ) from None
+
+    async def _ping_again(self, matrix: Matrix, registration: Registration) -> None:
+        """The later pings (:data:`PING_AGAIN_AFTER_S`); one that fails is only logged."""
+        for pause in PING_AGAIN_AFTER_S:
+            await asyncio.sleep(pause)
+            try:
+                await self._ping(matrix, registration)
+            except Exception as exc:  # the first ping worked: a later one is a courtesy
+                log.info("a later ping of the homeserver failed: %s", exc)
 
     async def run(self) -> None:
         """The to-device sync loop (rooms come from the listener) until stopped."""
@@ -142,6 +162,9 @@ class AppserviceRuntime(BotRuntime):
         await super()._process(resp, previous, skip_timeline)
 
     async def close(self) -> None:
+        if self._pinging is not None:
+            self._pinging.cancel()
+            await asyncio.gather(self._pinging, return_exceptions=True)
         if self.listener is not None:
             await self.listener.stop()
         await super().close()

@@ -162,3 +162,30 @@ async def test_transaction_ids_are_kept_and_forgotten(tmp_path: Path) -> None:
         assert not await log.seen("t1")
     finally:
         await db.close()
+
+
+async def test_the_bot_pings_again_after_its_start_and_a_failed_ping_stops_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Synapse retries a failed delivery only after a backoff unless pinged after the failure:
+    # a command whose delivery failed just after the first ping is fetched by a later one.
+    import asyncio
+
+    from bots.appservice import runtime as as_runtime
+    from bots.runtime.errors import TransportError
+
+    monkeypatch.setattr(as_runtime, "PING_AGAIN_AFTER_S", (0.01, 0.02, 0.04))
+    bot = as_runtime.AppserviceRuntime.__new__(as_runtime.AppserviceRuntime)
+    pings: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def ping(matrix: Any, registration: Any) -> None:
+        pings.append(loop.time())
+        if len(pings) == 1:
+            raise TransportError("the homeserver is busy")
+
+    bot._ping = ping  # type: ignore[method-assign]
+    started = loop.time()
+    await bot._ping_again(None, None)  # type: ignore[arg-type]
+    assert len(pings) == 3
+    assert pings[0] - started >= 0.01 and pings[2] - pings[1] >= 0.04
