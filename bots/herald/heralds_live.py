@@ -26,7 +26,7 @@ from bots.herald.control_view import ControlView
 from bots.herald.room_check import SeenEvents
 from bots.herald.sharing import Sharing
 from bots.runtime.commands import CommandContext
-from bots.runtime.errors import MatrixError
+from bots.runtime.errors import MatrixError, TransportError
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from protocols.coalition.charter import want_event
@@ -75,7 +75,8 @@ class Heartbeats(Sharing):
                         self.__dict__["_server_back_at"] = self.host.clock()
                 except MatrixError as exc:
                     self.__dict__.setdefault("_suspect_since", now)
-                    self.__dict__.setdefault("_write_failed", now)
+                    if isinstance(exc, TransportError):  # the homeserver did not answer at all
+                        self.__dict__.setdefault("_write_failed", now)
                     log.info("herald: a heartbeat was not written (%s)", type(exc).__name__)
                 view = await self.refresh(room_id)
                 if view is not None and view.coalition is None:

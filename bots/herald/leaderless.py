@@ -207,10 +207,11 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         for decision in decisions:
             if decision.action is not Action.SEND or decision.at is None:
                 continue
-            if decision.rank == 0 and now - decision.at <= self._poll and not in_doubt:
+            first_on_time = decision.rank == 0 and now - decision.at <= self._poll
+            if first_on_time and not in_doubt:
                 continue  # first in turn, on time: nobody was due before it
             d = by_key[decision.key]
-            if catching_up:
+            if catching_up and not first_on_time:
                 behind.add(d.room_id)
                 continue
             if d.room_id not in checked:
@@ -230,10 +231,14 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         return behind
 
     def _catching_up(self, others: frozenset[str], now: datetime) -> bool:
-        """Whether this herald's homeserver came back from an outage (a heartbeat could not be
-        written, then could) less than the catch-up patience ago, with other heralds about."""
+        """Whether this herald's homeserver is away (a heartbeat could not be written: it did not
+        answer) or came back less than the catch-up patience ago, with other heralds about."""
+        if not others:
+            return False
+        if "_write_failed" in self.__dict__:
+            return True  # away, or back but not yet seen back by a beat (its hold starts then)
         back: datetime | None = self.__dict__.get("_server_back_at")
-        if back is None or not others or now - back >= max(self._patience, CATCH_UP_PATIENCE):
+        if back is None or now - back >= max(self._patience, CATCH_UP_PATIENCE):
             return False
         log.info("herald: its homeserver is back from an outage; waiting for it to catch up")
         return True
