@@ -62,8 +62,9 @@ FIRST_SYNC_FILTER: dict[str, Any] = {
 }
 
 # Every sync after the first: receipts, typing and presence, which no feature reads, stay out.
-# (The bot's own events cannot: a filter on the sender would hide its own leave too, and a room
-# it left, or that an admin shut down, must still be forgotten.)
+# (The bot's own events stay in, outside a fan-out: a filter on the sender hides its own leave
+# too, and a room it left, or that an admin shut down, must be forgotten. During a fan-out they
+# are left out and the joined rooms compared afterwards: fan_out_sync_filter.)
 RUNNING_SYNC_FILTER: dict[str, Any] = {
     "room": {"ephemeral": {"types": []}},
     "presence": {"types": []},

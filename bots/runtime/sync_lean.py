@@ -4,10 +4,11 @@ Every message the bot sends comes back to it in its next sync (its echo). The ru
 its own messages, but nio would first validate each against its JSON schema, decrypt it in an
 encrypted room, and after every sync that carried a room write the (usually empty) set of newly
 encrypted rooms to its store in a transaction of its own. Measured at 200 rooms, that was a third
-of the bot's CPU during a phase. A sync filter cannot leave the echoes out (a filter on the
-sender hides the bot's own leave too, and a room it left must be forgotten), so they are dropped
-from the body before nio parses it: only the bot's own *non-state* events of joined rooms'
-timelines. Its joins, leaves and every other state event stay.
+of the bot's CPU during a phase. During a fan-out the sync filter leaves them out (and the joined
+rooms are compared afterwards, since such a filter hides the bot's own leave too: sync.py's
+fan_out_sync_filter); at every other time they are dropped from the body before nio parses it:
+only the bot's own *non-state* events of joined rooms' timelines. Its joins, leaves and every
+other state event stay.
 """
 
 from __future__ import annotations
