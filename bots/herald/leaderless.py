@@ -207,13 +207,14 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         for decision in decisions:
             if decision.action is not Action.SEND or decision.at is None:
                 continue
-            first_on_time = decision.rank == 0 and now - decision.at <= self._poll
-            if first_on_time and not in_doubt:
-                continue  # first in turn, on time: nobody was due before it
             d = by_key[decision.key]
-            if catching_up and not first_on_time:
+            if catching_up:
+                # Even a turn that looks first and on time: to a server that has not caught up,
+                # the heralds ahead look dead (their beats have not arrived either).
                 behind.add(d.room_id)
                 continue
+            if decision.rank == 0 and now - decision.at <= self._poll and not in_doubt:
+                continue  # first in turn, on time: nobody was due before it
             if d.room_id not in checked:
                 others = (hv.joined.get(d.room_id, frozenset()) & hv.registered) - {me}
                 if in_doubt and not others:  # who is joined could not be read: ask anyway
