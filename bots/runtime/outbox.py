@@ -21,8 +21,8 @@ turn first. The outbox reads no feature's transaction ids: the sender says what 
 
 At a thousand rooms the outbox's own SQLite round trips (each a hop through aiosqlite's thread)
 were most of what the bot added to a phase, so they are batched: the next message of up to
-:data:`PREFETCH` rooms waiting for a turn is read in one statement (with how many each room has
-left, so a turn needs no count afterwards), and the rows finished while a write is under way are
+:data:`PREFETCH_TURNS` rounds of the sending slots is read in one statement (with how many each
+room has left, so a turn needs no count afterwards), and the rows finished while a write is under way are
 marked sent together, in one transaction (a group commit). A turn gives its sending slot to the
 next room as soon as its send is answered, but its room's next turn waits until the row is
 marked, so that it never reads the row again.
@@ -58,8 +58,10 @@ MAX_BACKOFF_S = 30.0
 KINDS = ("message", "edit", "redaction", "upload")
 # Kinds retried on any non-permanent homeserver error until they land.
 UNTIL_DONE = frozenset({"edit", "redaction"})
-# How many waiting rooms' next messages one read fetches.
-PREFETCH = 64
+# One read fetches the next messages of the rooms whose turns come in this many rounds of the
+# sending slots (16 rooms at the default concurrency of 8). Few rounds: a row read ahead is sent
+# even if deleted meanwhile (a forgotten room's pending row), so the read stays close to the send.
+PREFETCH_TURNS = 2
 _HEAD_COLUMNS = "o.id, o.txn_id, o.room_id, o.kind, o.event_type, o.content, o.attempts, o.urgent"
 _FINISH = (
     "UPDATE outbox SET state = ?, event_id = ?, error = ?, attempts = ?, sent_at = ?, content = '{}' "
@@ -384,13 +386,13 @@ class Outbox:
 
     async def _prefetch(self, room: str) -> None:
         """Read the oldest pending row of ``room`` and of the next rooms waiting for a turn
-        whose row is not read yet, up to :data:`PREFETCH` rooms, in one statement."""
+        whose row is not read yet, :data:`PREFETCH_TURNS` rounds of the slots, in one statement."""
         async with self._prefetching:
             if room in self._heads:  # another turn's read took it
                 return
             rooms = [room]
             for other in self._ready:
-                if len(rooms) >= PREFETCH:
+                if len(rooms) >= PREFETCH_TURNS * self._concurrency:
                     break
                 if other not in self._heads:
                     rooms.append(other)

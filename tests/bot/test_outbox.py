@@ -10,7 +10,7 @@ import pytest
 
 from bots.runtime.errors import Forbidden, MatrixError, RateLimited, TransportError
 from bots.runtime.ids import EventID, RoomID
-from bots.runtime.outbox import Outbox, Queued
+from bots.runtime.outbox import PREFETCH_TURNS, Outbox, Queued
 from storage.db import Database, shipped_migrations
 
 
@@ -398,7 +398,7 @@ async def test_a_phase_reads_the_rooms_next_rows_in_batches_and_marks_them_toget
         marks = [s for s in statements if s.lstrip().upper().startswith("UPDATE OUTBOX SET STATE")]
         commits = [s for s in statements if s.strip().upper() == "COMMIT"]
         assert len(hs.delivered) == 200 and len(set(hs.delivered)) == 200
-        assert 1 <= len(reads) <= 200 // 64 + 8 + 1, len(reads)
+        assert 1 <= len(reads) <= 200 // (PREFETCH_TURNS * 8) + 8 + 1, len(reads)
         assert len(marks) == 200  # every row marked (executemany: one statement each)
         assert len(commits) < 200, len(commits)
         row = await db.fetchone("SELECT COUNT(*) FROM outbox WHERE state = 'sent' AND content = '{}'")
