@@ -35,7 +35,10 @@ from protocols.coalition.registry import NS
 from protocols.coalition.reveal import heartbeat_state, instance_state
 
 BEAT_JOB = "heartbeat"
-JOINED_TTL_S = 10.0
+# Who is joined to a member room, read once and kept: every membership change the sync shows
+# drops the room's entry (``on_event``), so the age only bounds what a missed event could cost.
+# Ten seconds made a herald read 200 rooms' members one by one at a phase's due time.
+JOINED_TTL_S = 600.0
 ANSWERS_KEPT = 1000  # decisions kept, one per recent command (event id)
 
 
