@@ -119,19 +119,7 @@ class CalendarBase(ContractFeature[CalendarConfig]):
         """The coalition this room coordinates, if the sender may coordinate it (the command
         itself needs moderator power here)."""
         seat = await self.member_seat(ctx)
-        if not seat.coordinates:
-            raise UserError(
-                _(
-                    "Only a coordination room of coalition {coalition} can do this; this room is a member room.",
-                    coalition=seat.coalition,
-                )
-            )
-        if not seat.coordinator:
-            raise PermissionDenied(
-                _(
-                    "This is for the coordinators this bot's operator named (access.coordinators); ask one of them."
-                )
-            )
+        seat.require_coordinator()
         return seat
 
     # -- the public view ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from bots.herald.feature import HeraldFeature
 from bots.runtime.commands import CommandContext, command
 from bots.runtime.contract import ContractFeature
 from bots.runtime.converters import OnOff, Text
-from bots.runtime.errors import MatrixError, PermissionDenied, UserError
+from bots.runtime.errors import MatrixError, UserError
 from bots.runtime.host import Host
 from bots.runtime.i18n import _
 from bots.runtime.ids import RoomID
@@ -143,19 +143,7 @@ class GainsFeature(ContractFeature[GainsConfig]):
                     "This room is not in a coalition (or this bot runs no herald): !gains shows this room's gains."
                 )
             )
-        if not seat.coordinates:
-            raise UserError(
-                _(
-                    "Only a coordination room of coalition {coalition} can do this; this room is a member room.",
-                    coalition=seat.coalition,
-                )
-            )
-        if not seat.coordinator:
-            raise PermissionDenied(
-                _(
-                    "This is for the coordinators this bot's operator named (access.coordinators); ask one of them."
-                )
-            )
+        seat.require_coordinator()
         await self.ledger.set_public_page(ctx.room_id, on_off)
         from bots.calendar.feature import CalendarFeature  # the calendar imports this feature
 

@@ -22,6 +22,7 @@ from bots.herald.delivery import due_job_id
 from bots.herald.escalation import escalate_job_id
 from bots.herald.gate import answered_once
 from bots.herald.space import CoalitionSpaces
+from bots.runtime.errors import PermissionDenied, UserError
 from bots.runtime.host import Host
 from bots.runtime.i18n import _
 from bots.runtime.ids import EventID, RoomID
@@ -40,6 +41,23 @@ class CoalitionSeat:
     coordinates: bool  # the room is a coordination room of the coalition
     coordinator: bool  # the person may coordinate (access.coordinators, or anyone when unset)
     liaison: bool  # the person is the room's liaison
+
+    def require_coordinator(self) -> None:
+        """Refuse, in the room's language, unless this is a coordination room and the person
+        may coordinate: the rule every coalition-wide command of another feature shares."""
+        if not self.coordinates:
+            raise UserError(
+                _(
+                    "Only a coordination room of coalition {coalition} can do this; this room is a member room.",
+                    coalition=self.coalition,
+                )
+            )
+        if not self.coordinator:
+            raise PermissionDenied(
+                _(
+                    "This is for the coordinators this bot's operator named (access.coordinators); ask one of them."
+                )
+            )
 
 
 @register
