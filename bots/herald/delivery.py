@@ -18,6 +18,7 @@ from typing import Any
 from bots.herald.base import log
 from bots.herald.escalation import Escalations
 from bots.herald.render import marked, planned
+from bots.runtime.fan_out import Post
 from bots.runtime.i18n import duration, ngettext
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
@@ -91,6 +92,7 @@ class Broadcast(Escalations):
         due = await self.runs.due_for_run(run_id, now)
         members = {m.room_id for m in await self.coalitions.members(run.coalition)}
         followed: list[Delivery] = []
+        posts: list[Post] = []
         stale: set[str] = set()
         for d in due:
             left = d.room_id not in members
@@ -106,13 +108,17 @@ class Broadcast(Escalations):
                 continue
             if not left and not too_late:
                 # The plan's transaction id, not a keys.key: other heralds recompute it.
-                await self.host.post(
-                    RoomID(d.room_id),
-                    planned(d.body, d.html),
-                    d.txn_id,
-                    urgent=is_stand_down(d.phase_key),
+                posts.append(
+                    Post(
+                        RoomID(d.room_id),
+                        planned(d.body, d.html),
+                        d.txn_id,
+                        urgent=is_stand_down(d.phase_key),
+                    )
                 )
             followed.append(d)
+        if posts:  # the phase's messages to every room in one transaction (a key held is skipped)
+            await self.host.post_many(posts)
         if stale:
             await self._note_stale(run, sorted(stale))
         if followed:

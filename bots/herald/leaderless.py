@@ -30,6 +30,7 @@ from bots.herald.render import planned
 from bots.herald.room_check import RoomView, patience_left, room_view
 from bots.runtime.context import notice
 from bots.runtime.errors import MatrixError
+from bots.runtime.fan_out import RawPost
 from bots.runtime.ids import EventID, RoomID
 from bots.runtime.keys import key
 from protocols.coalition.delivery import (
@@ -130,7 +131,7 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
             copies = [_seen(c) for c in await self.control.copies(run.run_id)]
             hv = replace(hv, copies=tuple(copies))
             decisions = decide_all(hv, planned_keys)
-        sent = 0
+        copies_out: list[tuple[Delivery, dict[str, Any]]] = []
         for decision in decisions:
             d = by_key[decision.key]
             if decision.action is Action.SEND and d.room_id in behind:
@@ -139,16 +140,21 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
                 if await self.host.delivery(d.txn_id) is not None:
                     continue  # already handed to the outbox: its follower records the outcome
                 self.__dict__.get("_lag_waits", {}).pop(d.txn_id, None)
-                content = copy_content(d, rev)
-                await self.host.send_event(
-                    RoomID(d.room_id), "m.room.message", content, d.txn_id, urgent=is_stand_down(d.phase_key)
-                )
-                self.spawn(self._follow_copy(d, content))
-                sent += 1
+                copies_out.append((d, copy_content(d, rev)))
             elif decision.action is Action.HOLD and decision.canonical is not None:
                 await self.runs.mark_sent(d.txn_id, decision.canonical.event_id, now)
             elif decision.action is Action.HOLD:
                 await self.runs.skip(d.txn_id)
+        if copies_out:  # this turn's copies in one transaction
+            await self.host.post_many(
+                [
+                    RawPost(RoomID(d.room_id), content, d.txn_id, urgent=is_stand_down(d.phase_key))
+                    for d, content in copies_out
+                ]
+            )
+            for d, content in copies_out:
+                self.spawn(self._follow_copy(d, content))
+        sent = len(copies_out)
         counts = {a: sum(1 for d in decisions if d.action is a) for a in Action}
         log.log(
             logging.INFO if counts[Action.SEND] or counts[Action.HOLD] else logging.DEBUG,

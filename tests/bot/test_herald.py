@@ -176,7 +176,16 @@ async def test_plan_confirm_deliver_ack_and_escalate(tmp_path: Path) -> None:
 
         bot.now = NOW + timedelta(hours=1)
         call_job = min(jobs, key=lambda j: int(j.rsplit("-", 1)[1]))
+        batches: list[int] = []
+        enqueue_batch = bot.outbox.enqueue_batch
+
+        async def counted(items: Any) -> int:
+            batches.append(len(items))
+            return await enqueue_batch(items)
+
+        bot.outbox.enqueue_batch = counted  # type: ignore[method-assign]
         sent = await bot.fire(call_job)
+        assert batches == [3]  # the phase to its three rooms, queued in one transaction
         await settle(bot)
         calls = [s for s in sent if "Call-out" in s.body]
         assert sorted(s.room_id for s in calls) == sorted([ROOM, ROOM_B, ROOM_C])
