@@ -182,6 +182,15 @@ class SyncLoop:
             # During a fan-out: a sync a second without the bot's echoes (not a long poll: the
             # homeserver would compute, and drop, a sync for every echo that woke it).
             hide = self.sync_filter is None and checkpoint is not None and self.outbox.fanning_out()
+            if echoes_hidden and not hide:
+                # The fan-out is over: learn now of a room left meanwhile, not after the next long
+                # poll (which nothing may wake for half a minute). /joined_rooms is current, so
+                # every leave up to the last hidden sync is in it; later ones the next sync shows.
+                try:
+                    await self._recheck_joined()
+                    echoes_hidden = False
+                except Exception:  # a feature's leave handler: log it, try again after the sync
+                    log.exception("forgetting the rooms left during a fan-out failed")
             try:
                 # The first sync of a process returns at once: ready means caught up.
                 self.hiding_own_events = hide
@@ -204,9 +213,6 @@ class SyncLoop:
                 await self.store.save_checkpoint(checkpoint)
                 if hide:
                     echoes_hidden = True
-                elif echoes_hidden:
-                    echoes_hidden = False
-                    await self._recheck_joined()
                 at_once = False
                 if not features_started:
                     await self._start_features()
