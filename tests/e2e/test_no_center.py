@@ -107,6 +107,37 @@ async def all_decided(heralds: list[BotHarness], run: str) -> bool:
     return True
 
 
+def undecided(coalition: Coalition, run: str) -> str:
+    """Why a herald still has call-outs pending: per pending room, the copies its owner sees, and
+    whether the herald's sync handed each to it (a copy it never got, or could not decrypt)."""
+    lines = []
+    for harness in coalition.heralds:
+        with sqlite3.connect(harness.directory / "data" / "affinity.db") as conn:
+            rooms = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT room_id FROM herald_delivery WHERE bot = ? AND run_id = ? AND phase = 'call'"
+                    " AND state = 'pending'",
+                    (harness.user_id, run),
+                )
+            ]
+            for room in rooms:
+                seen = conn.execute(
+                    "SELECT COUNT(*) FROM herald_copy WHERE bot = ? AND run_id = ? AND room_id = ?",
+                    (harness.user_id, run, room),
+                ).fetchone()[0]
+                owner = coalition.rooms[room]
+                for copy in copies_of(owner, room, run, "call"):
+                    event_id = str(copy.get("event_id"))
+                    lines.append(
+                        f"{harness.user_id} pending in {room}: copy {event_id} from {copy.get('sender')},"
+                        f" handled by its sync: {handled_by(harness, event_id)}, copies recorded: {seen}"
+                    )
+                if not copies_of(owner, room, run, "call"):
+                    lines.append(f"{harness.user_id} pending in {room}: its owner sees no copy")
+    return "\n".join(lines)
+
+
 @pytest.fixture(scope="module")
 async def coalition(
     federation3: Triple, tmp_path_factory: pytest.TempPathFactory
@@ -220,7 +251,10 @@ async def test_no_fault_run_delivers_exactly_one_copy_per_room(coalition: Coalit
         await until(
             lambda r=room, o=owner: len(copies_of(o, r, run_id, "call")) >= 1, "the call reaches the room", 90
         )
-    await until(lambda: all_decided(coalition.heralds, run_id), "every herald decided every key", 90)
+    try:
+        await until(lambda: all_decided(coalition.heralds, run_id), "every herald decided every key", 90)
+    finally:
+        print(undecided(coalition, run_id))
     counts = {room: len(copies_of(owner, room, run_id, "call")) for room, owner in coalition.rooms.items()}
     senders = {copies_of(o, r, run_id, "call")[0]["sender"] for r, o in coalition.rooms.items()}
     print(f"no-fault: {len(counts)} rooms, copies {sorted(counts.values())}, senders {len(senders)}")
