@@ -375,6 +375,12 @@ class SyncLoop:
 
     async def _on_room_event(self, room_id: RoomID, event: Any) -> None:
         if isinstance(event, MegolmEvent):
+            joined = await self.store.joined_ts(room_id)
+            if joined is None or event.server_timestamp < joined:
+                # From before the bot joined (a joining bot's first sync shows some history): it
+                # would be skipped once decrypted, and its key was never meant for this device.
+                # Not asking for it spares the senders' servers, and a loaded machine the retries.
+                return
             # Not decryptable yet: its key may arrive in a later sync. Ask for it and wait.
             if not await self.store.already_handled(event.event_id):
                 self._undecrypted.append((time.time(), room_id, event))

@@ -225,5 +225,11 @@ async def test_events_as_synapse_sends_them_reach_the_right_handler(tmp_path: Pa
         # An event the bot cannot decrypt yet waits for its key instead of being answered.
         assert await bot.deliver(ROOM, event("encrypted")) == []
         assert [e.event_id for _, _, e in bot._undecrypted] == [event("encrypted")["event_id"]]
+        # One from before the bot joined is not waited for (nor its key asked for): it was
+        # never meant for this device, and it would be skipped once decrypted anyway.
+        early = recorded("encrypted", sender=ALICE, event_id="$early", origin_server_ts=5)
+        await bot._set_joined_ts(ROOM, 10, overwrite=True)
+        assert await bot.deliver(ROOM, early) == []
+        assert [e.event_id for _, _, e in bot._undecrypted] == [event("encrypted")["event_id"]]
     finally:
         await close(bot)
