@@ -111,6 +111,12 @@ def undecided(coalition: Coalition, run: str) -> str:
     """Why a herald still has call-outs pending: per pending room, the copies its owner sees, and
     whether the herald's sync handed each to it (a copy it never got, or could not decrypt)."""
     lines = []
+    code = coalition.herald_c.poll()
+    if code is not None:
+        lines.append(f"herald C's process exited with {code}")
+    log = coalition.heralds[2].directory.parent / "hc.log"
+    if log.exists():
+        lines.extend(f"C: {line}" for line in log.read_text(encoding="utf-8").splitlines()[-20:])
     for harness in coalition.heralds:
         with sqlite3.connect(harness.directory / "data" / "affinity.db") as conn:
             rooms = [
