@@ -24,6 +24,7 @@ from bots.herald.base import log
 from bots.herald.control_room import put_state, send_private
 from bots.herald.control_view import ControlView
 from bots.herald.room_check import SeenEvents
+from bots.herald.self_doubt import SelfDoubt
 from bots.herald.sharing import Sharing
 from bots.runtime.commands import CommandContext
 from bots.runtime.errors import MatrixError, TransportError
@@ -62,24 +63,16 @@ class Heartbeats(Sharing):
         its view: ``bots.herald.leaderless`` then holds its sends for a stagger once it is back
         and checks the rooms first."""
         now = self.host.clock()
-        last: datetime | None = self.__dict__.get("_last_beat")
-        self.__dict__["_last_beat"] = now
-        if last is not None and now - last > self.config.staleness:
-            self.__dict__["_back_at"] = now
+        self.doubt.beat_started(now, self.config.staleness)
         seq = int(now.timestamp() * 1000)
         try:
             for room_id in list(self.views):
                 try:
                     await put_state(self.host, room_id, heartbeat_state(str(self.host.user_id), seq=seq))
-                    if self.__dict__.pop("_suspect_since", None) is not None:
-                        self.__dict__["_back_at"] = self.host.clock()
-                    if self.__dict__.pop("_write_failed", None) is not None:
-                        # The homeserver is back: the others' copies reach it by catch-up later.
-                        self.__dict__["_server_back_at"] = self.host.clock()
+                    self.doubt.beat_written(self.host.clock())
                 except MatrixError as exc:
-                    self.__dict__.setdefault("_suspect_since", now)
-                    if isinstance(exc, TransportError):  # the homeserver did not answer at all
-                        self.__dict__.setdefault("_write_failed", now)
+                    # TransportError: the homeserver did not answer at all
+                    self.doubt.beat_failed(now, unanswered=isinstance(exc, TransportError))
                     log.info("herald: a heartbeat was not written (%s)", type(exc).__name__)
                 view = await self.refresh(room_id)
                 if view is not None and view.coalition is None:
@@ -120,6 +113,14 @@ class Heartbeats(Sharing):
             await self.seen_copy(room_id, event)
         if kind == "m.room.member":
             getattr(self, "_joined_cache", {}).pop(room_id, None)
+
+    @property
+    def doubt(self) -> SelfDoubt:
+        """Whether this herald's own view may be stale (``bots.herald.self_doubt``)."""
+        found: SelfDoubt | None = self.__dict__.get("_doubt")
+        if found is None:
+            found = self.__dict__["_doubt"] = SelfDoubt()
+        return found
 
     @property
     def seen_events(self) -> SeenEvents:

@@ -208,7 +208,7 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         catching_up = self._catching_up(heralds - {me}, now)
         # A herald in doubt of its own view (its beat has not come back) checks every room: its
         # homeserver may be away, and a copy queued now would go out unseen when it is back.
-        in_doubt = "_suspect_since" in self.__dict__
+        in_doubt = self.doubt.in_doubt
         checked: dict[str, RoomView] = {}
         for decision in decisions:
             if decision.action is not Action.SEND or decision.at is None:
@@ -242,9 +242,9 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         answer) or came back less than the catch-up patience ago, with other heralds about."""
         if not others:
             return False
-        if "_write_failed" in self.__dict__:
+        if self.doubt.write_failed is not None:
             return True  # away, or back but not yet seen back by a beat (its hold starts then)
-        back: datetime | None = self.__dict__.get("_server_back_at")
+        back = self.doubt.server_back_at
         if back is None or now - back >= max(self._patience, CATCH_UP_PATIENCE):
             return False
         log.info("herald: its homeserver is back from an outage; waiting for it to catch up")
@@ -261,17 +261,18 @@ class LeaderlessDelivery(Heartbeats, HeraldCommands, SharedInvitations):
         beat from before a failed write still looks fresh for a while, and taking that for a
         return would start the catching up while the homeserver is still away."""
         me = str(self.host.user_id)
-        suspect: datetime | None = self.__dict__.get("_suspect_since")
+        doubt = self.doubt
+        suspect = doubt.suspect_since
         own = book.beats.get(me)
         seen_again = me in alive and (suspect is None or (own is not None and own[1] > suspect))
         if not seen_again:
             if suspect is None:
-                self.__dict__["_suspect_since"] = suspect = now
+                doubt.suspect_since = suspect = now
             return suspect + self.config.stagger
         if suspect is not None:  # back: give the catching up its stagger from now
-            self.__dict__.pop("_suspect_since")
-            self.__dict__["_back_at"] = now
-        back: datetime | None = self.__dict__.get("_back_at")
+            doubt.suspect_since = None
+            doubt.back_at = now
+        back = doubt.back_at
         return back + self.config.stagger if back is not None else now - self.config.stagger
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 
 from bots.herald.leaderless import CATCH_UP_PATIENCE, LeaderlessDelivery
 from bots.herald.room_check import SeenEvents
+from bots.herald.self_doubt import SelfDoubt
 from bots.runtime.errors import TransportError
 from protocols.coalition.delivery import Action, Decision, DeliveryKey, HeraldView
 from protocols.coalition.liveness import Heartbeat, HeartbeatBook
@@ -61,7 +62,7 @@ def first_on_time() -> tuple[list[Decision], dict[DeliveryKey, Any]]:
 async def test_a_first_and_on_time_send_waits_while_the_homeserver_is_away() -> None:
     host = Host(away=True)
     h = herald(host)
-    h.__dict__["_write_failed"] = NOW - timedelta(seconds=5)
+    h.doubt.write_failed = NOW - timedelta(seconds=5)
     decisions, by_key = first_on_time()
     assert await h._lagging_rooms(decisions, by_key, view(), NOW, frozenset({ME, OTHER})) == {ROOM}
 
@@ -69,7 +70,7 @@ async def test_a_first_and_on_time_send_waits_while_the_homeserver_is_away() -> 
 async def test_after_the_return_it_holds_for_the_catch_up_patience_then_looks_at_the_room() -> None:
     host = Host()
     h = herald(host)
-    h.__dict__["_server_back_at"] = NOW
+    h.doubt.server_back_at = NOW
     decisions, by_key = first_on_time()
     later = NOW + CATCH_UP_PATIENCE - timedelta(seconds=1)
     held = await h._lagging_rooms(decisions, by_key, view(), later, frozenset({ME, OTHER}))
@@ -80,7 +81,7 @@ async def test_after_the_return_it_holds_for_the_catch_up_patience_then_looks_at
 
 async def test_alone_in_its_coalition_a_herald_back_from_an_outage_does_not_wait() -> None:
     h = herald(Host())
-    h.__dict__["_server_back_at"] = NOW
+    h.doubt.server_back_at = NOW
     decisions, by_key = first_on_time()
     assert await h._lagging_rooms(decisions, by_key, view(), NOW, frozenset({ME})) == set()
 
@@ -88,9 +89,25 @@ async def test_alone_in_its_coalition_a_herald_back_from_an_outage_does_not_wait
 def test_its_own_beat_from_before_the_failure_is_not_a_return() -> None:
     h = herald(Host())
     book = HeartbeatBook().record(Heartbeat(ME, 7, False), NOW - timedelta(seconds=2))
-    h.__dict__["_suspect_since"] = NOW - timedelta(seconds=1)  # a write failed after that beat
+    h.doubt.suspect_since = NOW - timedelta(seconds=1)  # a write failed after that beat
     until = h._suspect_until(frozenset({ME, OTHER}), book, NOW)
-    assert until == NOW - timedelta(seconds=1) + Config.stagger and "_back_at" not in h.__dict__
+    assert until == NOW - timedelta(seconds=1) + Config.stagger and h.doubt.back_at is None
     book = book.record(Heartbeat(ME, 8, False), NOW + timedelta(seconds=3))  # a new beat came back
     h._suspect_until(frozenset({ME, OTHER}), book, NOW + timedelta(seconds=3))
-    assert h.__dict__["_back_at"] == NOW + timedelta(seconds=3) and "_suspect_since" not in h.__dict__
+    assert h.doubt.back_at == NOW + timedelta(seconds=3) and h.doubt.suspect_since is None
+
+
+def test_a_beat_that_gets_no_answer_then_one_that_is_written_mark_the_servers_return() -> None:
+    doubt = SelfDoubt()
+    doubt.beat_started(NOW, timedelta(seconds=20))
+    doubt.beat_failed(NOW, unanswered=False)  # refused (an error reply): in doubt, server up
+    assert doubt.in_doubt and doubt.write_failed is None
+    doubt.beat_failed(NOW + timedelta(seconds=3), unanswered=True)
+    doubt.beat_failed(NOW + timedelta(seconds=6), unanswered=True)
+    assert doubt.suspect_since == NOW and doubt.write_failed == NOW + timedelta(seconds=3)
+    doubt.beat_written(NOW + timedelta(seconds=9))
+    assert not doubt.in_doubt and doubt.write_failed is None
+    assert doubt.back_at == doubt.server_back_at == NOW + timedelta(seconds=9)
+    doubt.beat_started(NOW + timedelta(seconds=40), timedelta(seconds=20))  # a stall of 40 s
+    assert doubt.back_at == NOW + timedelta(seconds=40)
+    assert doubt.server_back_at == NOW + timedelta(seconds=9)  # no server outage in a stall
