@@ -86,6 +86,7 @@ class BotRuntime(SyncLoop, Membership, Dispatch, Permissions):
         self._invited_direct: dict[str, bool] = {}
         # Rooms whose join is being tried again, and the task trying.
         self._joining: dict[str, asyncio.Task[None]] = {}
+        self._membership_repaired: set[str] = set()
         # Rooms nio does not know (tests with a fake adapter) say here whether they are DMs.
         self.direct_rooms: dict[str, bool] = {}
         # The rooms the bot is joined to, from /joined_rooms at a restart, kept up as it joins

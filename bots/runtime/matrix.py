@@ -250,8 +250,9 @@ class Matrix:
         data = await self.api("GET", "/_matrix/client/v3/joined_rooms")
         return [RoomID(r) for r in data.get("joined_rooms", []) if isinstance(r, str)]
 
-    async def join(self, room_id: str) -> RoomID:
-        data = await self.api("POST", f"/_matrix/client/v3/join/{q(room_id)}", {})
+    async def join(self, room_id: str, reason: str | None = None) -> RoomID:
+        body = {"reason": reason} if reason else {}
+        data = await self.api("POST", f"/_matrix/client/v3/join/{q(room_id)}", body)
         return RoomID(data["room_id"])
 
     async def leave(self, room_id: RoomID, reason: str | None = None) -> None:

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Joining an invited room: tries, 0.5 s apart at first, doubling up to 8 s (about 40 s in all).
 JOIN_ATTEMPTS = 8
+# Shown in the room's timeline ("joined: <reason>"): a join again is otherwise unexplained there.
+REJOIN_REASON = "rejoining: the homeserver had counted this bot out of the room"
 
 
 def is_direct_chat(member_count: int, invited_direct: bool | None) -> bool:
@@ -55,6 +57,7 @@ class Membership:
     _stopping: asyncio.Event
     _invited_direct: dict[str, bool]
     _joining: dict[str, asyncio.Task[None]]
+    _membership_repaired: set[str]  # rooms joined again this process (``_repair_membership``)
 
     if TYPE_CHECKING:  # provided by the other parts of the runtime
 
@@ -87,6 +90,10 @@ class Membership:
             return
         if room_id in self._joining:
             return  # already being joined (retries in progress)
+        if room_id in self.joined_rooms and await self._repair_membership(room_id):
+            # Invited to a room the bot is in: a second inviter's invite that reached this
+            # homeserver after the bot joined (two heralds adding a new one at once).
+            return
         await self._remember_kind(room_id, is_direct)
         try:
             await self.matrix.join(room_id)
@@ -100,6 +107,26 @@ class Membership:
         await self.store.set_joined_ts(room_id, int(time.time() * 1000), overwrite=False)
         self.joined_rooms.add(room_id)
         log.info("joined a room on invite (direct: %s)", is_direct)
+
+    async def _repair_membership(self, room_id: RoomID) -> bool:
+        """Join again, with a reason, a room the bot's homeserver wrongly counts it out of.
+
+        Synapse stores an invite that arrives over federation after the bot joined as the bot's
+        membership, while the room's state still says joined: the sync goes on delivering the
+        room's events, but every read of the room is refused, so no event there is handled. A
+        plain join is a no-op (the state already says joined); one with a reason is a new
+        membership event, which puts the record right. Once per room per process: a room that
+        truly refuses the bot is not asked again and again."""
+        if room_id in self._membership_repaired:
+            return False
+        self._membership_repaired.add(room_id)
+        try:
+            await self.matrix.join(room_id, reason=REJOIN_REASON)
+        except (MatrixError, TransportError) as exc:
+            log.warning("could not put the bot's membership of a room right: %s", exc.errcode or exc)
+            return False
+        log.warning("the homeserver counted the bot out of a room it is in; joined it again")
+        return True
 
     async def _join_invited(self, room_id: RoomID, is_direct: bool) -> None:
         """Join again for a while: over federation the invite can reach us before the

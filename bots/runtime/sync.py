@@ -27,7 +27,7 @@ from nio import AsyncClient, MegolmEvent, SyncResponse
 from bots.runtime import metrics
 from bots.runtime.adapter import MatrixAdapter
 from bots.runtime.envelope import Envelope, MalformedEvent, parse_envelope, usable_event_id
-from bots.runtime.errors import MatrixError, TransportError
+from bots.runtime.errors import Forbidden, MatrixError, TransportError
 from bots.runtime.ids import RoomID, UserID
 from bots.runtime.matrix import Matrix, check
 from bots.runtime.sync_lean import spare_nio
@@ -146,6 +146,7 @@ class SyncLoop:
         async def _resume(self) -> None: ...
         async def _on_invite(self, room_id: RoomID, info: Any) -> None: ...
         async def _on_removed(self, room_id: RoomID, info: Any) -> None: ...
+        async def _repair_membership(self, room_id: RoomID) -> bool: ...
         async def _dispatch(self, room_id: RoomID, env: Envelope, decrypted: bool) -> None: ...
 
     # -- the loop ---------------------------------------------------------------------------
@@ -413,7 +414,14 @@ class SyncLoop:
         if await self.store.already_handled(env.event_id):
             return
         try:
-            await self._load_room(room_id)  # members and encryption, once per room
+            try:
+                await self._load_room(room_id)  # members and encryption, once per room
+            except Forbidden:
+                # The sync delivers the room but the homeserver refuses to show it: it counts
+                # the bot out of a room it is in (membership.py). Put that right, then go on.
+                if not await self._repair_membership(room_id):
+                    raise
+                await self._load_room(room_id)
             await self._dispatch(room_id, env, decrypted=bool(getattr(event, "decrypted", False)))
         finally:
             # Handled, or failed in a way that handling again would not fix: never twice.

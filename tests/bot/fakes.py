@@ -87,6 +87,7 @@ class FakeMatrix:
     join_refusals: dict[str, int] = field(default_factory=dict)  # joins refused before one works
     join_attempts: list[str] = field(default_factory=list)
     joined: list[str] = field(default_factory=list)
+    join_reasons: dict[str, str] = field(default_factory=dict)  # joins with a reason (rejoins)
     encrypted: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # m.room.name by room id
@@ -124,8 +125,10 @@ class FakeMatrix:
     async def is_encrypted(self, room_id: RoomID) -> bool:
         return room_id in self.encrypted
 
-    async def join(self, room_id: str) -> RoomID:
+    async def join(self, room_id: str, reason: str | None = None) -> RoomID:
         self.join_attempts.append(room_id)
+        if reason is not None:
+            self.join_reasons[room_id] = reason
         if self.join_refusals.get(room_id, 0) > 0:
             self.join_refusals[room_id] -= 1
             raise Forbidden("not invited (yet)", "M_FORBIDDEN", 403)

@@ -9,8 +9,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from bots.runtime import membership as bot_module
+from bots.runtime.errors import Forbidden
 from bots.runtime.ids import RoomID
-from tests.bot.fakes import BOT, FakeBot, close, fake_bot
+from tests.bot.fakes import BOT, ROOM, FakeBot, close, fake_bot, recorded
+from tests.bot.test_core_commands import Echo
 
 ALICE = "@alice:test.example"
 MALLORY = "@mallory:elsewhere.example"
@@ -83,5 +85,45 @@ async def test_an_invite_from_elsewhere_is_declined_and_never_joined(tmp_path: P
     try:
         await bot._on_invite(ROOM_B, invite_from(MALLORY))
         assert bot.fake.join_attempts == [] and bot.fake.left == [ROOM_B]
+    finally:
+        await close(bot)
+
+
+async def test_an_invite_to_a_room_the_bot_is_in_joins_it_again_with_a_reason_once(tmp_path: Path) -> None:
+    # A second herald's invite that reached the homeserver after the bot joined: Synapse then
+    # counts the bot as invited. A plain join would change nothing there; one with a reason does.
+    bot = await fake_bot(tmp_path, [])
+    try:
+        await bot._on_invite(ROOM_B, invite_from(ALICE))
+        first = await joined_ts(bot, ROOM_B)
+        await bot._on_invite(ROOM_B, invite_from(ALICE))
+        assert bot.fake.join_reasons == {ROOM_B: bot_module.REJOIN_REASON}
+        assert await joined_ts(bot, ROOM_B) == first  # the same stay in the room, not a new one
+        # Not twice in a process: a later invite gets the plain join of any invite.
+        await bot._on_invite(ROOM_B, invite_from(ALICE))
+        assert bot.fake.join_attempts == [ROOM_B] * 3 and len(bot.fake.join_reasons) == 1
+    finally:
+        await close(bot)
+
+
+async def test_an_event_in_a_room_the_homeserver_refuses_to_show_is_handled_after_a_rejoin(
+    tmp_path: Path,
+) -> None:
+    # The sync delivers the room's events while every read of the room is refused (the bot is
+    # counted out of it): the bot joins again and then handles the event.
+    bot = await fake_bot(tmp_path, [Echo], members=[ALICE])
+    refused = [ROOM]
+    real_load = bot._load_room
+
+    async def load(room_id: RoomID) -> None:
+        if room_id in refused:
+            refused.remove(room_id)
+            raise Forbidden("You aren't a member of the room", "M_FORBIDDEN", 403)
+        await real_load(room_id)
+
+    bot._load_room = load  # type: ignore[method-assign]
+    try:
+        [pong] = await bot.deliver(ROOM, recorded("text", sender=ALICE))
+        assert pong.body == "pong" and bot.fake.join_reasons == {ROOM: bot_module.REJOIN_REASON}
     finally:
         await close(bot)

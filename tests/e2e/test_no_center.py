@@ -100,6 +100,22 @@ def pending_in(db: Path, bot: str, run: str) -> int:
     return int(row[0])
 
 
+def adopted(harness: BotHarness, run: str) -> bool:
+    """The herald holds the run's call-outs (it adopted the plan from the control room)."""
+    with sqlite3.connect(harness.directory / "data" / "affinity.db") as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM herald_delivery WHERE bot = ? AND run_id = ? AND phase = 'call'",
+            (harness.user_id, run),
+        ).fetchone()
+    return int(row[0]) > 0
+
+
+async def all_adopted_and_decided(heralds: list[BotHarness], run: str) -> bool:
+    """Every herald has the run (none is without pending keys merely because the plan has not
+    reached it yet) and has decided each of its call-outs."""
+    return all(adopted(h, run) for h in heralds) and await all_decided(heralds, run)
+
+
 async def all_decided(heralds: list[BotHarness], run: str) -> bool:
     for harness in heralds:
         if pending_in(harness.directory / "data" / "affinity.db", harness.user_id, run) != 0:
@@ -231,7 +247,11 @@ async def start_run(alice: UserClient, coord: str, when: str) -> str:
 async def test_the_upgrade_keeps_the_run_its_deliveries_and_its_ack(coalition: Coalition) -> None:
     alice, run = coalition.people[0], coalition.before
     # B and C adopted the run and hold back on what A delivered before: no room gets it again.
-    await until(lambda: all_decided(coalition.heralds[1:], run), "B and C decided the earlier run", 120)
+    await until(
+        lambda: all_adopted_and_decided(coalition.heralds[1:], run),
+        "B and C adopted and decided the earlier run",
+        120,
+    )
     for room, owner in coalition.rooms.items():
         assert copies_of(owner, room, run, "call") == []
     board = body(await command(alice, coalition.coord, f"!protocol status {run}", timeout=60))
@@ -262,8 +282,8 @@ async def test_no_fault_run_delivers_exactly_one_copy_per_room(coalition: Coalit
     # of its room check (2 G + 3 G for the last herald), and its copy would be a second one.
     try:
         await until(
-            lambda: all_decided(coalition.heralds, run_id),
-            "every herald decided every key",
+            lambda: all_adopted_and_decided(coalition.heralds, run_id),
+            "every herald adopted the run and decided every key",
             5 * STAGGER_S + 60,
         )
     finally:
