@@ -115,10 +115,11 @@ class Membership:
         membership, while the room's state still says joined: the sync goes on delivering the
         room's events, but every read of the room is refused, so no event there is handled. A
         plain join is a no-op (the state already says joined); one with a reason is a new
-        membership event, which puts the record right. Once per room per process: a room that
-        truly refuses the bot is not asked again and again."""
-        if room_id in self._membership_repaired:
-            return False
+        membership event, which puts the record right. Only for a room the bot believes it is
+        in, once per room per process: a room that truly refuses the bot is not asked again and
+        again, and a room it was removed from is never joined again this way."""
+        if room_id not in self.joined_rooms or room_id in self._membership_repaired:
+            return False  # never into a room the bot was removed from
         self._membership_repaired.add(room_id)
         try:
             await self.matrix.join(room_id, reason=REJOIN_REASON)

@@ -123,6 +123,11 @@ async def test_an_event_in_a_room_the_homeserver_refuses_to_show_is_handled_afte
 
     bot._load_room = load  # type: ignore[method-assign]
     try:
+        # A room the bot does not believe it is in (removed from it) is never joined this way.
+        gone = recorded("text", sender=ALICE, event_id="$gone")
+        assert await bot.deliver(ROOM, gone) == [] and bot.fake.join_reasons == {}
+        refused.append(ROOM)
+        bot.joined_rooms.add(ROOM)
         [pong] = await bot.deliver(ROOM, recorded("text", sender=ALICE))
         assert pong.body == "pong" and bot.fake.join_reasons == {ROOM: bot_module.REJOIN_REASON}
     finally:
