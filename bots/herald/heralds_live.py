@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from bots.herald.base import log
@@ -114,21 +115,16 @@ class Heartbeats(Sharing):
         if kind == "m.room.member":
             getattr(self, "_joined_cache", {}).pop(room_id, None)
 
-    @property
+    # Made on first use: the feature classes are assembled from mixins with no shared __init__.
+    @cached_property
     def doubt(self) -> SelfDoubt:
         """Whether this herald's own view may be stale (``bots.herald.self_doubt``)."""
-        found: SelfDoubt | None = self.__dict__.get("_doubt")
-        if found is None:
-            found = self.__dict__["_doubt"] = SelfDoubt()
-        return found
+        return SelfDoubt()
 
-    @property
+    @cached_property
     def seen_events(self) -> SeenEvents:
         """The other heralds' events in member rooms that the sync delivered (``room_check``)."""
-        found: SeenEvents | None = self.__dict__.get("_seen_events")
-        if found is None:
-            found = self.__dict__["_seen_events"] = SeenEvents()
-        return found
+        return SeenEvents()
 
     async def seen_copy(self, room_id: str, event: dict[str, Any]) -> None:
         """A message in a member room (``bots.herald.leaderless`` reads it)."""

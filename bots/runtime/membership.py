@@ -90,7 +90,7 @@ class Membership:
             return
         if room_id in self._joining:
             return  # already being joined (retries in progress)
-        if room_id in self.joined_rooms and await self._repair_membership(room_id):
+        if await self._repair_membership(room_id):
             # Invited to a room the bot is in: a second inviter's invite that reached this
             # homeserver after the bot joined (two heralds adding a new one at once).
             return

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bots.herald.leaderless import CATCH_UP_PATIENCE, LeaderlessDelivery
-from bots.herald.room_check import SeenEvents
 from bots.herald.self_doubt import SelfDoubt
 from bots.runtime.errors import TransportError
 from protocols.coalition.delivery import Action, Decision, DeliveryKey, HeraldView
@@ -44,7 +43,6 @@ class Host:
 def herald(host: Host) -> Any:
     h: Any = object.__new__(LeaderlessDelivery)
     h.config, h.host = Config(), host
-    h.__dict__["_seen_events"] = SeenEvents()
     return h
 
 
